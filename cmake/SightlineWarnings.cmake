@@ -1,0 +1,12 @@
+# Warnings and sanitizers live on interface targets that every project target links.
+add_library(sightline_warnings INTERFACE)
+target_compile_options(sightline_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wno-missing-field-initializers>
+  $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra --expt-relaxed-constexpr>)
+
+add_library(sightline_sanitize INTERFACE)
+if(SIGHTLINE_SANITIZE)
+  target_compile_options(sightline_sanitize INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${SIGHTLINE_SANITIZE} -fno-omit-frame-pointer>)
+  target_link_options(sightline_sanitize INTERFACE -fsanitize=${SIGHTLINE_SANITIZE})
+endif()

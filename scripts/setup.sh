@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package sightline needs (idempotent, quiet) and builds it.
+# Usage: scripts/setup.sh [--no-build]    Environment: BUILD_DIR (default build), SIGHTLINE_CUDA (AUTO|ON|OFF)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  libopencv-dev
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libsimdjson-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ "${1:-}" = "--no-build" ] && exit 0
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGHTLINE_CUDA="${SIGHTLINE_CUDA:-AUTO}" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"

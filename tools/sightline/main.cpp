@@ -1,0 +1,45 @@
+// sightline: one binary, one thin file per subcommand.
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <map>
+
+#include "commands.hpp"
+#include "sightline/error.hpp"
+
+namespace sightline::tools {
+std::string project_dir() {
+    if (const char* home = std::getenv("SIGHTLINE_HOME"); home && *home) return home;
+    return SIGHTLINE_SOURCE_DIR;
+}
+}  // namespace sightline::tools
+
+int main(int argc, char** argv) {
+    using namespace sightline;
+    CLI::App app{"sightline: camera lines at line speed, with verified metrics and uncertainty over ZeroMQ"};
+    app.set_version_flag("--version", SIGHTLINE_VERSION);
+    app.require_subcommand(1);
+    std::string log_level = "info";
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    std::map<std::string, tools::Run> runs;
+    runs["synth"] = tools::add_synth(app);
+    
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+    try {
+        for (auto* sub : app.get_subcommands()) return runs.at(sub->get_name())();
+    } catch (const Error& e) {
+        spdlog::error("{}", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        spdlog::error("unexpected failure: {}", e.what());
+        return 3;
+    }
+    return 0;
+}
