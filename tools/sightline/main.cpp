@@ -1,6 +1,7 @@
 // sightline: one binary, one thin file per subcommand.
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 
@@ -24,7 +25,14 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     std::map<std::string, tools::Run> runs;
     runs["synth"] = tools::add_synth(app);
+    runs["demo"] = tools::add_demo(app);
     
+    if (argc > 1 && argv[1][0] != '-' && !runs.count(argv[1])) {
+        std::string known;
+        for (const auto& [name, run] : runs) known += (known.empty() ? "" : ", ") + name;
+        std::fprintf(stderr, "sightline: unknown command '%s' (commands: %s; see sightline --help)\n", argv[1], known.c_str());
+        return 109;  // CLI11's exit code for extra arguments
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

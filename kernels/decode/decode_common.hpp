@@ -1,0 +1,63 @@
+#pragma once
+// Shared math of the decode twins: one candidate from one column (v8) or row (v5) of the head tensor.
+#include <cmath>
+#include <string>
+
+#include "sightline/kernels/hd.hpp"
+#include "sightline/error.hpp"
+#include "sightline/kernels/decode.hpp"
+
+namespace sightline::kernels::detail {
+
+/// Reads candidate n of one image. `at(k)` returns field k (0..3 box, then scores) of that candidate.
+template <class At> SL_HD Candidate decode_one(const At& at, HeadLayout layout, int num_classes, int n) {
+    Candidate c{};
+    const int first = layout == HeadLayout::kYoloV5 ? 5 : 4;
+    const float obj = layout == HeadLayout::kYoloV5 ? at(4) : 1.f;
+    float best = -1.f, second = -1.f, sum = 0.f;
+    int best_k = 0;
+    for (int k = 0; k < num_classes; ++k) {
+        const float s = at(first + k) * obj;
+        sum += s > 0.f ? s : 0.f;
+        if (s > best) {
+            second = best, best = s, best_k = k;
+        } else if (s > second) {
+            second = s;
+        }
+    }
+    float h = 0.f;
+    if (num_classes > 1 && sum > 0.f) {
+        for (int k = 0; k < num_classes; ++k) {
+            const float s = at(first + k) * obj;
+            const float p = (s > 0.f ? s : 0.f) / sum;
+            if (p > 0.f) h -= p * logf(p);
+        }
+        h /= logf(static_cast<float>(num_classes));
+    }
+    const float cx = at(0), cy = at(1), w = at(2), hh = at(3);
+    c.x1 = cx - 0.5f * w;
+    c.y1 = cy - 0.5f * hh;
+    c.x2 = cx + 0.5f * w;
+    c.y2 = cy + 0.5f * hh;
+    c.score = best;
+    c.cls = best_k;
+    c.margin = num_classes > 1 ? best - second : best;
+    c.entropy = h;
+    c.index = n;
+    return c;
+}
+
+/// Strict order of candidates: higher score first, then lower index.
+SL_HD bool ranks_before(const Candidate& a, const Candidate& b) {
+    return a.score > b.score || (a.score == b.score && a.index < b.index);
+}
+
+inline void validate(const DecodeParams& p) {
+    if (p.num_classes < 1) throw Error(ErrorCode::kBadInput, "decode: num_classes must be >= 1");
+    if (p.num_candidates < 0) throw Error(ErrorCode::kBadInput, "decode: num_candidates must be >= 0");
+    if (p.top_k < 1) throw Error(ErrorCode::kBadInput, "decode: top_k must be >= 1");
+    if (!std::isfinite(p.confidence_threshold))
+        throw Error(ErrorCode::kBadInput, "decode: confidence_threshold must be finite");
+}
+
+}  // namespace sightline::kernels::detail

@@ -1,0 +1,58 @@
+#pragma once
+/// Preprocess: camera frames -> letterboxed, normalised planar tensor, plus per-frame luma statistics.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "sightline/kernels/views.hpp"
+
+namespace sightline::kernels {
+
+enum class ChannelOrder : std::uint8_t { kRGB, kBGR };
+
+/// Where a frame landed in the model input: input = frame * scale + pad. Map back with (input - pad) / scale.
+struct Letterbox {
+    float scale = 1.f;
+    int pad_x = 0;
+    int pad_y = 0;
+    int resized_width = 0;   ///< round(frame width * scale)
+    int resized_height = 0;  ///< round(frame height * scale)
+};
+
+/// Aspect-preserving fit of a frame into the model input, centred (pad split floor/ceil, left/top smaller).
+Letterbox compute_letterbox(int frame_width, int frame_height, int input_width, int input_height);
+
+struct PreprocessParams {
+    int input_width = 0;
+    int input_height = 0;
+    ChannelOrder order = ChannelOrder::kRGB;
+    float scale = 1.f / 255.f;     ///< value = (pixel * scale - mean[c]) / std[c]
+    float mean[3] = {0, 0, 0};     ///< per output channel, in output channel order
+    float std[3] = {1, 1, 1};
+    float pad_value = 114.f;       ///< pixel value of the letterbox border, before scaling
+};
+
+inline constexpr int kLumaBins = 16;
+
+/// Luma (full-range BT.601 Y', 0..255) over the resized frame area, pad excluded: inputs for drift monitoring.
+struct LumaStats {
+    float mean = 0;
+    float stddev = 0;
+    std::uint32_t histogram[kLumaBins] = {};  ///< bin k counts Y' in [16k, 16k+16)
+};
+
+/// Preprocesses a batch on the CPU. `output` holds batch * 3 * input_height * input_width floats (NCHW);
+/// `letterboxes` and `stats` one entry per frame. Frames must be host memory. Throws Error(kBadInput) on a bad view.
+void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& params, float* output,
+                    Letterbox* letterboxes, LumaStats* stats);
+
+/// Device workspace preprocess_cuda needs for `batch` frames (two-phase: ask, allocate once, reuse).
+std::size_t preprocess_cuda_workspace_bytes(std::size_t batch);
+
+/// The same function on the GPU, the whole batch in one launch per 32 frames: frames, `d_output` and `d_workspace`
+/// in device memory; `h_letterboxes`/`h_stats` host memory filled before return (the call synchronises `stream`
+/// once to read back the statistics). Throws Error(kUnsupported) in a build without CUDA, Error(kCuda) on failure.
+void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& params, float* d_output,
+                     Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream);
+
+}  // namespace sightline::kernels

@@ -1,0 +1,108 @@
+#pragma once
+// Shared math of the preprocess twins: sampling, colour conversion, letterbox geometry, argument validation.
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "sightline/kernels/hd.hpp"
+#include "sightline/error.hpp"
+#include "sightline/kernels/preprocess.hpp"
+
+namespace sightline::kernels::detail {
+
+SL_HD float clamp255(float v) { return v < 0.f ? 0.f : (v > 255.f ? 255.f : v); }
+
+/// Source coordinate of an output pixel centre along one axis (cv::resize INTER_LINEAR convention), clamped to
+/// [0, n-1]; returns the two taps and the weight of the second.
+struct Taps {
+    int i0, i1;
+    float w1;
+};
+SL_HD Taps taps(int out_index, float inv_scale, int n) {
+    float s = (static_cast<float>(out_index) + 0.5f) * inv_scale - 0.5f;
+    if (s < 0.f) s = 0.f;
+    const float maxs = static_cast<float>(n - 1);
+    if (s > maxs) s = maxs;
+    const int i0 = static_cast<int>(s);
+    const int i1 = i0 + 1 < n ? i0 + 1 : i0;
+    return {i0, i1, s - static_cast<float>(i0)};
+}
+
+SL_HD float lerp2(float a, float b, float c, float d, float wx, float wy) {
+    const float top = a + (b - a) * wx;
+    const float bot = c + (d - c) * wx;
+    return top + (bot - top) * wy;
+}
+
+/// BT.601 limited range YUV -> R, G, B in 0..255 (unclamped inputs, clamped outputs).
+SL_HD void yuv_to_rgb(float y, float u, float v, float& r, float& g, float& b) {
+    const float c = 1.164383562f * (y - 16.f);
+    const float d = u - 128.f, e = v - 128.f;
+    r = clamp255(c + 1.596026786f * e);
+    g = clamp255(c - 0.391762290f * d - 0.812967647f * e);
+    b = clamp255(c + 2.017232143f * d);
+}
+
+/// Full-range luma of a limited-range Y sample, and of an RGB pixel.
+SL_HD float luma_from_y(float y) { return clamp255((y - 16.f) * (255.f / 219.f)); }
+SL_HD float luma_from_rgb(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+SL_HD int luma_bin(float l) {
+    int k = static_cast<int>(l * (1.f / 16.f));
+    return k < 0 ? 0 : (k > kLumaBins - 1 ? kLumaBins - 1 : k);
+}
+
+/// Samples the frame at output pixel (x, y) of the resized area; returns R, G, B and the full-range luma.
+SL_HD void sample_rgb(const ImageView& f, const Taps& tx, const Taps& ty, float& r, float& g, float& b, float& luma) {
+    if (f.format == PixelFormat::kBGR) {
+        const std::uint8_t* r0 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i0) * f.pitch[0];
+        const std::uint8_t* r1 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i1) * f.pitch[0];
+        float ch[3];
+        for (int c = 0; c < 3; ++c)
+            ch[c] = lerp2(r0[3 * tx.i0 + c], r0[3 * tx.i1 + c], r1[3 * tx.i0 + c], r1[3 * tx.i1 + c], tx.w1, ty.w1);
+        b = ch[0], g = ch[1], r = ch[2];
+        luma = luma_from_rgb(r, g, b);
+        return;
+    }
+    const std::uint8_t* y0 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i0) * f.pitch[0];
+    const std::uint8_t* y1 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i1) * f.pitch[0];
+    const float yy = lerp2(y0[tx.i0], y0[tx.i1], y1[tx.i0], y1[tx.i1], tx.w1, ty.w1);
+    // Chroma is centre-sited at half resolution: its coordinate is (luma + 0.5) / 2 - 0.5, clamped.
+    const int cw = (f.width + 1) / 2, chh = (f.height + 1) / 2;
+    const float fx = (static_cast<float>(tx.i0) + tx.w1 + 0.5f) * 0.5f - 0.5f;
+    const float fy = (static_cast<float>(ty.i0) + ty.w1 + 0.5f) * 0.5f - 0.5f;
+    const float cx = fx < 0.f ? 0.f : (fx > static_cast<float>(cw - 1) ? static_cast<float>(cw - 1) : fx);
+    const float cy = fy < 0.f ? 0.f : (fy > static_cast<float>(chh - 1) ? static_cast<float>(chh - 1) : fy);
+    const int cx0 = static_cast<int>(cx), cy0 = static_cast<int>(cy);
+    const int cx1 = cx0 + 1 < cw ? cx0 + 1 : cx0, cy1 = cy0 + 1 < chh ? cy0 + 1 : cy0;
+    const float wx = cx - static_cast<float>(cx0), wy = cy - static_cast<float>(cy0);
+    float u, v;
+    if (f.format == PixelFormat::kNV12) {
+        const std::uint8_t* c0 = f.planes[1] + static_cast<std::ptrdiff_t>(cy0) * f.pitch[1];
+        const std::uint8_t* c1 = f.planes[1] + static_cast<std::ptrdiff_t>(cy1) * f.pitch[1];
+        u = lerp2(c0[2 * cx0], c0[2 * cx1], c1[2 * cx0], c1[2 * cx1], wx, wy);
+        v = lerp2(c0[2 * cx0 + 1], c0[2 * cx1 + 1], c1[2 * cx0 + 1], c1[2 * cx1 + 1], wx, wy);
+    } else {
+        const std::uint8_t* u0 = f.planes[1] + static_cast<std::ptrdiff_t>(cy0) * f.pitch[1];
+        const std::uint8_t* u1 = f.planes[1] + static_cast<std::ptrdiff_t>(cy1) * f.pitch[1];
+        const std::uint8_t* v0 = f.planes[2] + static_cast<std::ptrdiff_t>(cy0) * f.pitch[2];
+        const std::uint8_t* v1 = f.planes[2] + static_cast<std::ptrdiff_t>(cy1) * f.pitch[2];
+        u = lerp2(u0[cx0], u0[cx1], u1[cx0], u1[cx1], wx, wy);
+        v = lerp2(v0[cx0], v0[cx1], v1[cx0], v1[cx1], wx, wy);
+    }
+    yuv_to_rgb(yy, u, v, r, g, b);
+    luma = luma_from_y(yy);
+}
+
+/// Writes one output pixel's three channels: plane stride `plane` floats apart.
+SL_HD void store_pixel(const PreprocessParams& p, float r, float g, float b, float* out, std::size_t plane) {
+    const float first = p.order == ChannelOrder::kRGB ? r : b;
+    const float third = p.order == ChannelOrder::kRGB ? b : r;
+    out[0] = (first * p.scale - p.mean[0]) / p.std[0];
+    out[plane] = (g * p.scale - p.mean[1]) / p.std[1];
+    out[2 * plane] = (third * p.scale - p.mean[2]) / p.std[2];
+}
+
+/// One shared validation, so both twins throw alike.
+void validate(std::span<const ImageView> frames, const PreprocessParams& p, MemoryLocation expected);
+
+}  // namespace sightline::kernels::detail

@@ -1,0 +1,119 @@
+// CUDA version of preprocess: one thread per output pixel, a whole batch per launch, luma statistics fused.
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "cuda/check.hpp"
+#include "preprocess/preprocess_common.hpp"
+
+namespace sightline::kernels {
+
+namespace {
+
+constexpr int kMaxFramesPerLaunch = 32;
+
+struct FrameJob {
+    ImageView view;
+    Letterbox lb;
+    float inv_x, inv_y;
+};
+struct Batch {
+    FrameJob jobs[kMaxFramesPerLaunch];
+};
+
+struct StatsAccum {  // device workspace, one per frame
+    double sum, sumsq;
+    unsigned int hist[kLumaBins];
+};
+
+__global__ void preprocess_kernel(Batch batch, PreprocessParams p, float* out, StatsAccum* acc) {
+    const int x = blockIdx.x * blockDim.x + threadIdx.x;
+    const int y = blockIdx.y * blockDim.y + threadIdx.y;
+    const FrameJob& job = batch.jobs[blockIdx.z];
+    __shared__ unsigned int s_hist[kLumaBins];
+    __shared__ double s_sum[32], s_sumsq[32];
+    const int tid = threadIdx.y * blockDim.x + threadIdx.x;
+    if (tid < kLumaBins) s_hist[tid] = 0;
+    __syncthreads();
+
+    double l_sum = 0, l_sq = 0;
+    if (x < p.input_width && y < p.input_height) {
+        const std::size_t plane = static_cast<std::size_t>(p.input_width) * p.input_height;
+        float* o = out + blockIdx.z * 3 * plane + static_cast<std::size_t>(y) * p.input_width + x;
+        const int rx = x - job.lb.pad_x, ry = y - job.lb.pad_y;
+        if (rx < 0 || ry < 0 || rx >= job.lb.resized_width || ry >= job.lb.resized_height) {
+            detail::store_pixel(p, p.pad_value, p.pad_value, p.pad_value, o, plane);
+        } else {
+            const detail::Taps tx = detail::taps(rx, job.inv_x, job.view.width);
+            const detail::Taps ty = detail::taps(ry, job.inv_y, job.view.height);
+            float r, g, b, l;
+            detail::sample_rgb(job.view, tx, ty, r, g, b, l);
+            detail::store_pixel(p, r, g, b, o, plane);
+            l_sum = l;
+            l_sq = static_cast<double>(l) * l;
+            atomicAdd(&s_hist[detail::luma_bin(l)], 1u);
+        }
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+        l_sum += __shfl_down_sync(0xffffffffu, l_sum, off);
+        l_sq += __shfl_down_sync(0xffffffffu, l_sq, off);
+    }
+    const int warp = tid / 32, lane = tid % 32, warps = (blockDim.x * blockDim.y + 31) / 32;
+    if (lane == 0) s_sum[warp] = l_sum, s_sumsq[warp] = l_sq;
+    __syncthreads();
+    if (tid == 0) {
+        double s = 0, q = 0;
+        for (int w = 0; w < warps; ++w) s += s_sum[w], q += s_sumsq[w];
+        atomicAdd(&acc[blockIdx.z].sum, s);
+        atomicAdd(&acc[blockIdx.z].sumsq, q);
+    }
+    if (tid < kLumaBins && s_hist[tid]) atomicAdd(&acc[blockIdx.z].hist[tid], s_hist[tid]);
+}
+
+}  // namespace
+
+std::size_t preprocess_cuda_workspace_bytes(std::size_t batch) { return batch * sizeof(StatsAccum); }
+
+void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& p, float* d_output,
+                     Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream_ref) {
+    detail::validate(frames, p, MemoryLocation::kDevice);
+    if (frames.empty()) return;
+    if (!d_output || !d_workspace) throw Error(ErrorCode::kBadInput, "preprocess_cuda: null output or workspace");
+    auto stream = static_cast<cudaStream_t>(stream_ref);
+    auto* acc = static_cast<StatsAccum*>(d_workspace);
+    SL_CUDA_CHECK(cudaMemsetAsync(acc, 0, preprocess_cuda_workspace_bytes(frames.size()), stream));
+    const std::size_t plane = static_cast<std::size_t>(p.input_width) * p.input_height;
+    const dim3 block(32, 8);
+    for (std::size_t first = 0; first < frames.size(); first += kMaxFramesPerLaunch) {
+        const std::size_t n = std::min<std::size_t>(kMaxFramesPerLaunch, frames.size() - first);
+        Batch batch{};
+        for (std::size_t i = 0; i < n; ++i) {
+            const ImageView& f = frames[first + i];
+            FrameJob& j = batch.jobs[i];
+            j.view = f;
+            j.lb = compute_letterbox(f.width, f.height, p.input_width, p.input_height);
+            j.inv_x = static_cast<float>(f.width) / j.lb.resized_width;
+            j.inv_y = static_cast<float>(f.height) / j.lb.resized_height;
+            if (h_letterboxes) h_letterboxes[first + i] = j.lb;
+        }
+        const dim3 grid((p.input_width + block.x - 1) / block.x, (p.input_height + block.y - 1) / block.y,
+                        static_cast<unsigned>(n));
+        preprocess_kernel<<<grid, block, 0, stream>>>(batch, p, d_output + first * 3 * plane, acc + first);
+        SL_CUDA_CHECK_LAUNCH("preprocess_kernel");
+    }
+    if (h_stats) {
+        std::vector<StatsAccum> host(frames.size());
+        SL_CUDA_CHECK(cudaMemcpyAsync(host.data(), acc, host.size() * sizeof(StatsAccum), cudaMemcpyDeviceToHost, stream));
+        SL_CUDA_CHECK(cudaStreamSynchronize(stream));
+        for (std::size_t i = 0; i < frames.size(); ++i) {
+            const Letterbox lb = compute_letterbox(frames[i].width, frames[i].height, p.input_width, p.input_height);
+            const double n = static_cast<double>(lb.resized_width) * lb.resized_height;
+            const double mean = host[i].sum / n;
+            h_stats[i].mean = static_cast<float>(mean);
+            h_stats[i].stddev = static_cast<float>(std::sqrt(std::max(0.0, host[i].sumsq / n - mean * mean)));
+            for (int k = 0; k < kLumaBins; ++k) h_stats[i].histogram[k] = host[i].hist[k];
+        }
+    }
+}
+
+}  // namespace sightline::kernels

@@ -1,0 +1,46 @@
+#pragma once
+/// The compute path for a batch of frames: preprocess -> engine -> head decode -> NMS -> frame pixels.
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "sightline/kernels/nms.hpp"
+#include "sightline/kernels/preprocess.hpp"
+#include "sightline/kernels/views.hpp"
+#include "sightline/pipeline/model.hpp"
+
+namespace sightline::pipeline {
+
+struct Detection {
+    float x1, y1, x2, y2;  ///< frame pixels, clipped to the frame
+    float score;
+    int cls;
+    float margin;   ///< best minus second-best class score
+    float entropy;  ///< normalised entropy of the class scores
+};
+
+struct FrameResult {
+    std::vector<Detection> detections;  ///< best first
+    kernels::Letterbox letterbox;
+    kernels::LumaStats luma;
+};
+
+class Detector {
+  public:
+    /// `confidence`/`iou`/`max_det` default to the model's thresholds when negative.
+    Detector(std::unique_ptr<Engine> engine, float confidence = -1, float iou = -1, int max_det = -1);
+    /// Runs one batch (host frames) through one forward pass.
+    std::vector<FrameResult> detect(std::span<const kernels::ImageView> frames);
+    const ModelSpec& spec() const { return engine_->spec(); }
+    const Engine& engine() const { return *engine_; }
+
+  private:
+    std::unique_ptr<Engine> engine_;
+    kernels::DecodeParams decode_;
+    kernels::NmsParams nms_;
+    std::vector<float> input_;
+    std::vector<kernels::Candidate> candidates_;
+    std::vector<int> counts_, keep_, keep_counts_;
+};
+
+}  // namespace sightline::pipeline

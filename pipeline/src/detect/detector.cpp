@@ -1,0 +1,61 @@
+#include "sightline/pipeline/detector.hpp"
+
+#include "sightline/error.hpp"
+#include "sightline/kernels/decode.hpp"
+#include "sightline/kernels/nms.hpp"
+
+namespace sightline::pipeline {
+
+Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, int max_det) : engine_(std::move(engine)) {
+    const ModelSpec& m = engine_->spec();
+    decode_.layout = m.layout;
+    decode_.num_classes = static_cast<int>(m.classes.size());
+    decode_.confidence_threshold = confidence >= 0 ? confidence : m.confidence;
+    decode_.top_k = 300;
+    nms_.iou_threshold = iou >= 0 ? iou : m.iou;
+    nms_.max_det = max_det > 0 ? max_det : m.max_det;
+}
+
+std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> frames) {
+    const ModelSpec& m = engine_->spec();
+    const int batch = static_cast<int>(frames.size());
+    std::vector<FrameResult> results(batch);
+    if (batch == 0) return results;
+    const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
+    input_.resize(per * batch);
+    std::vector<kernels::Letterbox> lbs(batch);
+    std::vector<kernels::LumaStats> stats(batch);
+    kernels::preprocess_cpu(frames, m.preprocess, input_.data(), lbs.data(), stats.data());
+    std::vector<float> head;
+    const std::vector<float>* out = nullptr;
+    if (m.dynamic_batch || batch == 1) {
+        out = &engine_->infer(input_.data(), batch);
+    } else {  // a fixed-batch-1 export: one forward pass per frame
+        for (int b = 0; b < batch; ++b) {
+            const auto& o = engine_->infer(input_.data() + b * per, 1);
+            head.insert(head.end(), o.begin(), o.end());
+        }
+        out = &head;
+    }
+    const int fields = decode_.num_classes + (decode_.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
+    decode_.num_candidates = static_cast<int>(out->size() / (static_cast<std::size_t>(batch) * fields));
+    candidates_.resize(static_cast<std::size_t>(batch) * decode_.top_k);
+    counts_.resize(batch);
+    kernels::decode_cpu(out->data(), batch, decode_, candidates_.data(), counts_.data());
+    keep_.resize(static_cast<std::size_t>(batch) * nms_.max_det);
+    keep_counts_.resize(batch);
+    kernels::nms_cpu(candidates_.data(), counts_.data(), batch, decode_.top_k, nms_, keep_.data(), keep_counts_.data());
+    for (int b = 0; b < batch; ++b) {
+        auto& r = results[b];
+        r.letterbox = lbs[b];
+        r.luma = stats[b];
+        for (int k = 0; k < keep_counts_[b]; ++k) {
+            kernels::Candidate c = candidates_[static_cast<std::size_t>(b) * decode_.top_k + keep_[b * nms_.max_det + k]];
+            kernels::to_frame(c, lbs[b], frames[b].width, frames[b].height);
+            r.detections.push_back({c.x1, c.y1, c.x2, c.y2, c.score, c.cls, c.margin, c.entropy});
+        }
+    }
+    return results;
+}
+
+}  // namespace sightline::pipeline

@@ -1,0 +1,81 @@
+// The OpenCV DNN engine: ONNX through cv::dnn, one forward pass per batch.
+#include <spdlog/spdlog.h>
+
+#include <opencv2/core/utility.hpp>
+#include <opencv2/dnn.hpp>
+
+#include "sightline/error.hpp"
+#include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/model.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+bool opencv_has_cuda_backend() {
+    for (const auto& [backend, target] : cv::dnn::getAvailableBackends())
+        if (backend == cv::dnn::DNN_BACKEND_CUDA) return true;
+    return false;
+}
+
+class OpenCvEngine final : public Engine {
+  public:
+    OpenCvEngine(const ModelSpec& spec, int threads) : spec_(spec) {
+        if (threads > 0) cv::setNumThreads(threads);
+        try {
+            net_ = cv::dnn::readNetFromONNX(spec.onnx_path.string());
+        } catch (const cv::Exception& e) {
+            throw Error(ErrorCode::kBadInput, spec.onnx_path.string() + ": OpenCV DNN cannot read this model: " + e.msg);
+        }
+        if (net_.empty()) throw Error(ErrorCode::kBadInput, spec.onnx_path.string() + ": OpenCV DNN read an empty network");
+        if (opencv_has_cuda_backend() && kernels::cuda_available()) {
+            net_.setPreferableBackend(cv::dnn::DNN_BACKEND_CUDA);
+            net_.setPreferableTarget(cv::dnn::DNN_TARGET_CUDA);
+            where_ = "OpenCV DNN " CV_VERSION " on CUDA";
+        } else {
+            net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+            net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+            where_ = std::string("OpenCV DNN " CV_VERSION " on CPU (") + std::to_string(cv::getNumThreads()) + " threads" +
+                     (opencv_has_cuda_backend() ? ", no GPU)" : ", this OpenCV has no CUDA backend)");
+        }
+    }
+
+    const std::vector<float>& infer(const float* input, int batch) override {
+        const auto& p = spec_.preprocess;
+        const int shape[4] = {batch, 3, p.input_height, p.input_width};
+        cv::Mat blob(4, shape, CV_32F, const_cast<float*>(input));
+        cv::Mat out;
+        try {
+            net_.setInput(blob);
+            out = net_.forward();
+        } catch (const cv::Exception& e) {
+            throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": forward pass failed: " + e.msg);
+        }
+        if (!out.isContinuous()) out = out.clone();
+        const int fields = static_cast<int>(spec_.classes.size()) + (spec_.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
+        if (out.dims != 3 || out.size[0] != batch ||
+            (spec_.layout == kernels::HeadLayout::kYoloV8 ? out.size[1] : out.size[2]) != fields)
+            throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": output shape does not match model.yaml (" +
+                                                  std::to_string(spec_.classes.size()) + " classes, layout)");
+        candidates_ = spec_.layout == kernels::HeadLayout::kYoloV8 ? out.size[2] : out.size[1];
+        result_.assign(out.ptr<float>(), out.ptr<float>() + out.total());
+        return result_;
+    }
+    const ModelSpec& spec() const override { return spec_; }
+    std::string describe() const override { return where_; }
+
+  private:
+    ModelSpec spec_;
+    cv::dnn::Net net_;
+    std::string where_;
+    std::vector<float> result_;
+    int candidates_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads) {
+    return std::make_unique<OpenCvEngine>(spec, threads);
+}
+
+}  // namespace sightline::pipeline

@@ -1,0 +1,121 @@
+#include "sightline/pipeline/video_reader.hpp"
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
+
+#include <filesystem>
+
+#include "ffmpeg_util.hpp"
+
+namespace sightline::pipeline {
+
+using detail::check_av;
+
+namespace {
+struct InputContextDeleter {
+    void operator()(AVFormatContext* f) const noexcept { avformat_close_input(&f); }
+};
+using InputContextPtr = std::unique_ptr<AVFormatContext, InputContextDeleter>;
+}  // namespace
+
+struct VideoReader::Impl {
+    std::string url;
+    InputContextPtr fmt;
+    detail::CodecContextPtr dec;
+    detail::FramePtr frame;
+    detail::PacketPtr pkt;
+    int stream = -1;
+    AVRational time_base{1, 1};
+    std::int64_t index = 0;
+    std::int64_t corrupt = 0;
+    bool eof = false;
+};
+
+VideoReader::VideoReader(const std::string& url, int threads) : impl_(std::make_unique<Impl>()) {
+    auto& s = *impl_;
+    s.url = url;
+    const bool looks_like_file = url.find("://") == std::string::npos;
+    if (looks_like_file && !std::filesystem::exists(url)) throw Error(ErrorCode::kNotFound, url + ": no such file");
+    av_log_set_level(AV_LOG_ERROR);
+    AVFormatContext* raw = nullptr;
+    int err = avformat_open_input(&raw, url.c_str(), nullptr, nullptr);
+    if (err < 0) throw Error(ErrorCode::kFFmpeg, url + ": cannot open: " + detail::av_error_string(err));
+    s.fmt.reset(raw);
+    check_av(avformat_find_stream_info(raw, nullptr), url + ": reading stream info");
+    const AVCodec* codec = nullptr;
+    s.stream = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (s.stream == AVERROR_STREAM_NOT_FOUND) throw Error(ErrorCode::kUnsupported, url + ": no video stream");
+    if (s.stream == AVERROR_DECODER_NOT_FOUND || !codec)
+        throw Error(ErrorCode::kUnsupported, url + ": no decoder for its video codec");
+    check_av(s.stream, url + ": finding the video stream");
+    AVStream* st = raw->streams[s.stream];
+    s.time_base = st->time_base;
+    s.dec.reset(avcodec_alloc_context3(codec));
+    if (!s.dec) throw Error(ErrorCode::kFFmpeg, url + ": cannot allocate a decoder");
+    check_av(avcodec_parameters_to_context(s.dec.get(), st->codecpar), url + ": decoder parameters");
+    s.dec->thread_count = threads;
+    s.dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    check_av(avcodec_open2(s.dec.get(), codec, nullptr), url + ": opening the decoder");
+    s.frame.reset(av_frame_alloc());
+    s.pkt.reset(av_packet_alloc());
+    if (!s.frame || !s.pkt) throw Error(ErrorCode::kFFmpeg, "out of memory");
+}
+
+VideoReader::~VideoReader() = default;
+
+bool VideoReader::next(DecodedFrame& out) {
+    auto& s = *impl_;
+    for (;;) {
+        int r = avcodec_receive_frame(s.dec.get(), s.frame.get());
+        if (r == 0) {
+            const auto fmt = static_cast<AVPixelFormat>(s.frame->format);
+            kernels::ImageView v;
+            v.width = s.frame->width;
+            v.height = s.frame->height;
+            if (fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P) {
+                v.format = kernels::PixelFormat::kYUV420P;
+                for (int k = 0; k < 3; ++k) v.planes[k] = s.frame->data[k], v.pitch[k] = s.frame->linesize[k];
+            } else if (fmt == AV_PIX_FMT_NV12) {
+                v.format = kernels::PixelFormat::kNV12;
+                for (int k = 0; k < 2; ++k) v.planes[k] = s.frame->data[k], v.pitch[k] = s.frame->linesize[k];
+            } else {
+                const char* name = av_get_pix_fmt_name(fmt);
+                throw Error(ErrorCode::kUnsupported, s.url + ": pixel format " + (name ? name : "?") +
+                                                         " (sightline reads 8-bit 4:2:0: yuv420p or nv12)");
+            }
+            out.view = v;
+            const std::int64_t ts = s.frame->best_effort_timestamp;
+            out.pts_ns = ts == AV_NOPTS_VALUE ? 0 : av_rescale_q(ts, s.time_base, AVRational{1, 1000000000});
+            out.index = s.index++;
+            return true;
+        }
+        if (r == AVERROR_EOF) return false;
+        if (r != AVERROR(EAGAIN)) check_av(r, s.url + ": decoding");
+        if (s.eof) return false;
+        r = av_read_frame(s.fmt.get(), s.pkt.get());
+        if (r == AVERROR_EOF) {
+            s.eof = true;
+            check_av(avcodec_send_packet(s.dec.get(), nullptr), s.url + ": flushing the decoder");
+            continue;
+        }
+        check_av(r, s.url + ": reading a packet");
+        if (s.pkt->stream_index == s.stream) {
+            r = avcodec_send_packet(s.dec.get(), s.pkt.get());
+            if (r == AVERROR_INVALIDDATA) ++s.corrupt;  // skipped and counted, never fatal
+            else if (r < 0 && r != AVERROR(EAGAIN)) check_av(r, s.url + ": decoding a packet");
+        }
+        av_packet_unref(s.pkt.get());
+    }
+}
+
+int VideoReader::width() const { return impl_->dec->width; }
+int VideoReader::height() const { return impl_->dec->height; }
+double VideoReader::fps() const {
+    const AVRational r = impl_->fmt->streams[impl_->stream]->avg_frame_rate;
+    return r.den ? av_q2d(r) : 0.0;
+}
+std::int64_t VideoReader::corrupt_packets() const { return impl_->corrupt; }
+const std::string& VideoReader::url() const { return impl_->url; }
+
+}  // namespace sightline::pipeline

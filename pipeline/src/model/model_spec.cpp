@@ -1,0 +1,103 @@
+// model.yaml: the contract between a trained detector and the pipeline (docs/model.md).
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/model.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+struct Ctx {
+    std::string file;
+    [[noreturn]] void fail(const std::string& path, const std::string& why) const {
+        throw Error(ErrorCode::kBadInput, file + ": " + path + ": " + why);
+    }
+    void keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
+        if (!n.IsMap()) fail(path, "expected a mapping");
+        for (const auto& kv : n)
+            if (!allowed.count(kv.first.as<std::string>()))
+                fail(path.empty() ? kv.first.as<std::string>() : path + "." + kv.first.as<std::string>(), "unknown key");
+    }
+    template <class T> T get(const YAML::Node& n, const std::string& path) const {
+        if (!n) fail(path, "missing");
+        try {
+            return n.as<T>();
+        } catch (const YAML::Exception&) {
+            fail(path, "wrong type ('" + (n.IsScalar() ? n.Scalar() : std::string("a collection")) + "')");
+        }
+    }
+};
+
+}  // namespace
+
+ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
+    if (!std::filesystem::exists(yaml_path)) throw Error(ErrorCode::kNotFound, yaml_path.string() + ": no such file");
+    Ctx c{yaml_path.string()};
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(yaml_path.string());
+    } catch (const YAML::Exception& e) {
+        throw Error(ErrorCode::kBadInput, c.file + ": malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    c.keys(root, "", {"name", "version", "file", "input", "output", "classes", "thresholds"});
+    ModelSpec m;
+    m.yaml_path = yaml_path;
+    m.name = c.get<std::string>(root["name"], "name");
+    m.version = c.get<std::string>(root["version"], "version");
+    m.onnx_path = yaml_path.parent_path() / c.get<std::string>(root["file"], "file");
+    if (!std::filesystem::exists(m.onnx_path))
+        throw Error(ErrorCode::kNotFound, c.file + ": file: " + m.onnx_path.string() + ": no such file");
+
+    const auto in = root["input"];
+    c.keys(in, "input", {"width", "height", "color", "layout", "dtype", "scale", "mean", "std", "pad_value", "dynamic_batch"});
+    auto& p = m.preprocess;
+    p.input_width = c.get<int>(in["width"], "input.width");
+    p.input_height = c.get<int>(in["height"], "input.height");
+    if (p.input_width <= 0 || p.input_height <= 0 || p.input_width > 8192 || p.input_height > 8192)
+        c.fail("input", "width and height must be in 1..8192");
+    const auto color = c.get<std::string>(in["color"], "input.color");
+    if (color == "rgb") p.order = kernels::ChannelOrder::kRGB;
+    else if (color == "bgr") p.order = kernels::ChannelOrder::kBGR;
+    else c.fail("input.color", "expected rgb or bgr, got '" + color + "'");
+    if (in["layout"] && c.get<std::string>(in["layout"], "input.layout") != "nchw")
+        c.fail("input.layout", "only nchw is supported");
+    if (in["dtype"] && c.get<std::string>(in["dtype"], "input.dtype") != "float32")
+        c.fail("input.dtype", "only float32 is supported by the OpenCV engine");
+    if (in["scale"]) p.scale = c.get<float>(in["scale"], "input.scale");
+    for (const char* key : {"mean", "std"}) {
+        if (!in[key]) continue;
+        auto v = c.get<std::vector<float>>(in[key], std::string("input.") + key);
+        if (v.size() != 3) c.fail(std::string("input.") + key, "expected 3 values");
+        for (int k = 0; k < 3; ++k) (key[0] == 'm' ? p.mean : p.std)[k] = v[k];
+    }
+    for (float s : p.std)
+        if (s == 0.f) c.fail("input.std", "must be non-zero");
+    if (in["pad_value"]) p.pad_value = c.get<float>(in["pad_value"], "input.pad_value");
+    if (in["dynamic_batch"]) m.dynamic_batch = c.get<bool>(in["dynamic_batch"], "input.dynamic_batch");
+
+    const auto out = root["output"];
+    c.keys(out, "output", {"layout", "candidates"});
+    const auto layout = c.get<std::string>(out["layout"], "output.layout");
+    if (layout == "yolov8") m.layout = kernels::HeadLayout::kYoloV8;
+    else if (layout == "yolov5") m.layout = kernels::HeadLayout::kYoloV5;
+    else c.fail("output.layout", "expected yolov8 or yolov5, got '" + layout + "'");
+    if (out["candidates"]) m.candidates = c.get<int>(out["candidates"], "output.candidates");
+
+    m.classes = c.get<std::vector<std::string>>(root["classes"], "classes");
+    if (m.classes.empty()) c.fail("classes", "at least one class");
+    if (const auto t = root["thresholds"]) {
+        c.keys(t, "thresholds", {"confidence", "iou", "max_det"});
+        if (t["confidence"]) m.confidence = c.get<float>(t["confidence"], "thresholds.confidence");
+        if (t["iou"]) m.iou = c.get<float>(t["iou"], "thresholds.iou");
+        if (t["max_det"]) m.max_det = c.get<int>(t["max_det"], "thresholds.max_det");
+        if (!(m.confidence >= 0 && m.confidence < 1)) c.fail("thresholds.confidence", "must be in [0, 1)");
+        if (!(m.iou > 0 && m.iou <= 1)) c.fail("thresholds.iou", "must be in (0, 1]");
+        if (m.max_det < 1) c.fail("thresholds.max_det", "must be >= 1");
+    }
+    return m;
+}
+
+}  // namespace sightline::pipeline

@@ -1,0 +1,123 @@
+// Scene generation through FFmpeg and back: files, frame counts, determinism, atomic writes, bad inputs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/synth.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+
+using namespace sightline;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() / ("sightline_test_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+pipeline::synth::SynthOptions tiny(const fs::path& dir) {
+    pipeline::synth::SynthOptions o;
+    o.out_dir = dir;
+    o.cameras = 2;
+    o.seconds = 1.0;
+    o.seed = 11;
+    o.specs = pipeline::synth::make_specs(2, pipeline::synth::default_scenario_yaml(), "default",
+                                          {"defaults.width=160", "defaults.height=120", "defaults.fps=15"});
+    return o;
+}
+
+TEST(Media, GenerateWritesDecodableVideoAndMatchingTruth) {
+    auto dir = temp_dir("gen");
+    pipeline::synth::generate(tiny(dir));
+    for (const char* cam : {"cam1", "cam2"}) {
+        ASSERT_TRUE(fs::exists(dir / (std::string(cam) + ".mp4")));
+        auto j = nlohmann::json::parse(slurp(dir / (std::string(cam) + ".json")));
+        ASSERT_EQ(j["images"].size(), 15u);
+        EXPECT_EQ(j["images"][0]["id"], 0);
+        EXPECT_EQ(j["images"][14]["id"], 14);
+        EXPECT_EQ(j["images"][3]["camera"], cam);
+        EXPECT_EQ(j["categories"].size(), 6u);
+        for (const auto& a : j["annotations"]) {
+            EXPECT_GE(a["id"].get<int>(), 1);  // pycocotools treats id 0 as "no match"
+            EXPECT_GT(a["bbox"][2].get<double>(), 0);
+        }
+        pipeline::VideoReader r((dir / (std::string(cam) + ".mp4")).string());
+        EXPECT_EQ(r.width(), 160);
+        EXPECT_EQ(r.height(), 120);
+        EXPECT_NEAR(r.fps(), 15.0, 1e-6);
+        pipeline::DecodedFrame f;
+        int n = 0;
+        std::int64_t last = -1;
+        while (r.next(f)) {
+            EXPECT_GT(f.pts_ns, last);
+            last = f.pts_ns;
+            ++n;
+        }
+        EXPECT_EQ(n, 15) << "frame k of the video is image k of the JSON";
+        EXPECT_EQ(r.corrupt_packets(), 0);
+    }
+    for (const auto& e : fs::directory_iterator(dir)) EXPECT_NE(e.path().extension(), ".partial") << e.path();
+    fs::remove_all(dir);
+}
+
+TEST(Media, SameSeedSameBytes) {
+    auto a = temp_dir("det_a"), b = temp_dir("det_b");
+    pipeline::synth::generate(tiny(a));
+    pipeline::synth::generate(tiny(b));
+    for (const char* f : {"cam1.mp4", "cam1.json", "cam2.mp4", "cam2.json"}) EXPECT_EQ(slurp(a / f), slurp(b / f)) << f;
+    fs::remove_all(a);
+    fs::remove_all(b);
+}
+
+TEST(Media, UnwritableOutputIsAnErrorAndLeavesNothing) {
+    auto dir = temp_dir("ro");
+    fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);
+    auto o = tiny(dir / "sub");
+    if (::geteuid() == 0) o.out_dir = "/proc/sightline-cannot-write-here";  // root ignores permissions
+    try {
+        pipeline::synth::generate(o);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(o.out_dir.string()), std::string::npos) << e.what();
+    }
+    fs::permissions(dir, fs::perms::owner_all);
+    fs::remove_all(dir);
+}
+
+TEST(Media, BadVideoInputsAreClearErrors) {
+    auto dir = temp_dir("bad");
+    try {
+        pipeline::VideoReader r((dir / "missing.mp4").string());
+        ADD_FAILURE();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+        EXPECT_NE(std::string(e.what()).find("missing.mp4"), std::string::npos);
+    }
+    std::ofstream(dir / "garbage.mp4") << std::string(4096, '\x5a');
+    try {
+        pipeline::VideoReader r((dir / "garbage.mp4").string());
+        pipeline::DecodedFrame f;
+        while (r.next(f)) {
+        }
+        ADD_FAILURE() << "garbage decoded without error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("garbage.mp4"), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,124 @@
+// The committed demo model: model.yaml contract, OpenCV DNN parity with PyTorch, and detection on real frames.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/detector.hpp"
+#include "sightline/pipeline/ground_truth.hpp"
+#include "sightline/pipeline/synth.hpp"
+
+using namespace sightline;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
+const fs::path kModel = kRoot / "models/parts-v1/model.yaml";
+
+TEST(ModelSpec, CommittedModelLoads) {
+    auto m = pipeline::load_model_spec(kModel);
+    EXPECT_EQ(m.name, "parts-v1");
+    EXPECT_EQ(m.classes, (std::vector<std::string>{"bolt", "nut", "washer", "bracket", "defect"}));
+    EXPECT_EQ(m.preprocess.input_width, 320);
+    EXPECT_EQ(m.preprocess.input_height, 256);
+    EXPECT_EQ(m.layout, kernels::HeadLayout::kYoloV8);
+    EXPECT_LT(fs::file_size(m.onnx_path), 5u << 20) << "the demo model must stay under 5 MB";
+}
+
+TEST(ModelSpec, BadYamlNamesFileAndKey) {
+    const auto dir = fs::temp_directory_path() / ("sightline_model_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ifstream src(kModel);
+    std::string good((std::istreambuf_iterator<char>(src)), {});
+    fs::copy_file(kRoot / "models/parts-v1/model.onnx", dir / "model.onnx", fs::copy_options::overwrite_existing);
+    struct Bad {
+        std::string from, to, message;
+    };
+    const Bad bad[] = {
+        {"layout: yolov8", "layout: yolov9", "output.layout: expected yolov8 or yolov5"},
+        {"color: rgb", "colour: rgb", "input.colour: unknown key"},
+        {"width: 320", "width: wide", "input.width: wrong type"},
+        {"file: model.onnx", "file: nothere.onnx", "nothere.onnx: no such file"},
+        {"classes:", "clases:", "clases: unknown key"},
+        {"confidence: 0.25", "confidence: 1.5", "thresholds.confidence: must be in [0, 1)"},
+        {"name: parts-v1", "name: [parts", "malformed YAML"},
+    };
+    for (const auto& b : bad) {
+        auto text = good;
+        auto at = text.find(b.from);
+        ASSERT_NE(at, std::string::npos) << b.from;
+        text.replace(at, b.from.size(), b.to);
+        std::ofstream(dir / "model.yaml") << text;
+        try {
+            pipeline::load_model_spec(dir / "model.yaml");
+            ADD_FAILURE() << "accepted " << b.to;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(b.message), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("model.yaml"), std::string::npos) << e.what();
+        }
+    }
+    // A corrupt model file is a clear error at load, not a crash.
+    std::ofstream(dir / "model.yaml") << good;
+    std::ofstream(dir / "model.onnx", std::ios::binary) << std::string(1000, '\x07');
+    EXPECT_THROW(pipeline::make_opencv_engine(pipeline::load_model_spec(dir / "model.yaml")), Error);
+    fs::remove_all(dir);
+}
+
+// The training script saved two real letterboxed frames and PyTorch's output on them (batch 2).
+TEST(ModelParity, OpenCvDnnReproducesPyTorch) {
+    auto spec = pipeline::load_model_spec(kModel);
+    auto engine = pipeline::make_opencv_engine(spec);
+    const int W = spec.preprocess.input_width, H = spec.preprocess.input_height;
+    std::vector<float> input(2ull * 3 * W * H);
+    for (int k = 0; k < 2; ++k) {
+        cv::Mat bgr = cv::imread((kRoot / "tests/fixtures/model" / ("input" + std::to_string(k) + ".png")).string());
+        ASSERT_EQ(bgr.cols, W);
+        ASSERT_EQ(bgr.rows, H);
+        for (int c = 0; c < 3; ++c)  // RGB planes, pixel / 255 as in model.yaml
+            for (int y = 0; y < H; ++y)
+                for (int x = 0; x < W; ++x)
+                    input[((k * 3ull + c) * H + y) * W + x] = bgr.at<cv::Vec3b>(y, x)[2 - c] / 255.0f;
+    }
+    const auto& out = engine->infer(input.data(), 2);
+    std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
+    std::vector<float> expected(out.size());
+    f.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
+    ASSERT_TRUE(f) << "fixture has fewer values than the model's output";
+    f.peek();
+    EXPECT_TRUE(f.eof()) << "fixture has more values than the model's output";
+    double worst = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) worst = std::max(worst, double(std::abs(out[i] - expected[i])));
+    EXPECT_LT(worst, 1e-4);
+}
+
+// The whole CPU compute path on frames rendered here: nominal frames are found, boxes land on the parts.
+TEST(Detector, FindsPartsOnNominalFrames) {
+    pipeline::Detector det(pipeline::make_opencv_engine(pipeline::load_model_spec(kModel)));
+    auto spec = pipeline::synth::make_specs(1, "", "test", {})[0];
+    pipeline::synth::CameraRenderer r(spec, 777, 0);
+    cv::Mat frame(spec.height, spec.width, CV_8UC3);
+    pipeline::MatchCounts total;
+    const std::vector<int> class_to_category = {1, 2, 3, 4, 5};
+    for (int k = 0; k < 40; ++k) {
+        auto info = r.next(frame.data);
+        if (k % 8) continue;
+        kernels::ImageView v;
+        v.format = kernels::PixelFormat::kBGR, v.width = spec.width, v.height = spec.height;
+        v.planes[0] = frame.data, v.pitch[0] = static_cast<int>(frame.step);
+        auto res = det.detect(std::span(&v, 1));
+        pipeline::GtImage gt{k, {}, {}};
+        for (const auto& o : info.objects)
+            gt.boxes.push_back({float(o.x), float(o.y), float(o.w), float(o.h), int(o.cls) + 1, o.crowd});
+        total += pipeline::match_at_iou(res[0].detections, gt, class_to_category, 0.5f);
+        EXPECT_GT(res[0].luma.mean, 20);
+    }
+    const double recall = double(total.tp) / (total.tp + total.fn), precision = double(total.tp) / (total.tp + total.fp);
+    EXPECT_GT(recall, 0.9) << total.tp << " tp " << total.fn << " fn";
+    EXPECT_GT(precision, 0.9) << total.tp << " tp " << total.fp << " fp";
+}
+
+}  // namespace

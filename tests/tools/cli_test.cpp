@@ -1,0 +1,79 @@
+// The sightline binary as a user meets it: exit codes and messages for good and bad invocations.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+    int code;
+    std::string output;
+};
+
+Result run(const std::string& args) {
+    const std::string cmd = std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    std::array<char, 4096> buf;
+    while (auto n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+    int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+fs::path temp_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() / ("sightline_cli_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+TEST(Cli, SynthWritesTheScene) {
+    auto d = temp_dir("ok");
+    auto r = run("synth --out " + d.string() + " --cameras 2 --seconds 0.5 --set defaults.width=160 --set defaults.height=120");
+    EXPECT_EQ(r.code, 0) << r.output;
+    for (const char* f : {"cam1.mp4", "cam1.json", "cam2.mp4", "cam2.json"}) EXPECT_TRUE(fs::exists(d / f)) << f;
+    EXPECT_FALSE(fs::exists(d / "cam3.mp4"));
+    fs::remove_all(d);
+}
+
+TEST(Cli, BadInvocationsFailClearly) {
+    auto d = temp_dir("bad");
+    std::ofstream(d / "bad.yaml") << "cameras:\n  cam1:\n    lighting_drift: {gain: dark}\n";
+    std::ofstream(d / "broken.yaml") << "cameras: {cam1: [\n";
+    struct Case {
+        std::string args, message;
+    };
+    const Case cases[] = {
+        {"synth", "--out is required"},
+        {"synth --out " + (d / "x").string() + " --cameras 0", "--cameras"},
+        {"synth --out " + (d / "x").string() + " --scenario " + (d / "nope.yaml").string(), "nope.yaml"},
+        {"synth --out " + (d / "x").string() + " --scenario " + (d / "bad.yaml").string(),
+         "bad.yaml: cameras.cam1.lighting_drift.gain: expected a number, got 'dark'"},
+        {"synth --out " + (d / "x").string() + " --scenario " + (d / "broken.yaml").string(), "broken.yaml: malformed YAML"},
+        {"synth --out " + (d / "x").string() + " --set cameras.cam1.fog=3", "cameras.cam1.fog: unknown key"},
+        {"nosuchcommand", "nosuchcommand"},
+        {"demo --model " + (d / "missing.yaml").string() + " --scene " + (d / "scene").string() + " --every 1000",
+         "missing.yaml: no such file"},
+    };
+    for (const auto& c : cases) {
+        auto r = run(c.args);
+        EXPECT_NE(r.code, 0) << c.args;
+        EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
+    }
+    EXPECT_FALSE(fs::exists(d / "x" / "cam1.mp4"));
+    fs::remove_all(d);
+}
+
+TEST(Cli, HelpDocumentsEveryOption) {
+    auto r = run("synth --help");
+    EXPECT_EQ(r.code, 0);
+    for (const char* opt : {"--out", "--cameras", "--seconds", "--seed", "--scenario", "--nominal", "--set", "--preset", "--crf"})
+        EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
+}
+
+}  // namespace
