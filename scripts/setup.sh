@@ -11,7 +11,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv
+  python3 python3-venv python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv
 )
 
 missing=()
@@ -28,5 +28,8 @@ fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGHTLINE_CUDA="${SIGHTLINE_CUDA:-AUTO}" >/dev/null
+# The Python that the python tests use: scripts/test.sh's venv (with pycocotools), else python3 on PATH.
+PY=${SIGHTLINE_PYTHON:-$(command -v python3)}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGHTLINE_CUDA="${SIGHTLINE_CUDA:-AUTO}" \
+  -DPython3_EXECUTABLE="$PY" >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"

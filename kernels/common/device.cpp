@@ -4,7 +4,7 @@ namespace sightline::kernels {
 
 #ifdef SIGHTLINE_HAS_CUDA
 namespace detail {
-DeviceInfo probe_cuda();  // device_cuda.cu
+DeviceInfo probe_cuda(); // device_cuda.cu
 }
 #endif
 
@@ -27,4 +27,4 @@ std::string describe_device() {
     return "no GPU: kernels run as CPU twins (" + d.reason + ")";
 }
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

@@ -11,7 +11,7 @@ DeviceInfo probe_cuda() {
     cudaError_t err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess || n == 0) {
         d.reason = err != cudaSuccess ? std::string("CUDA runtime: ") + cudaGetErrorString(err) : "no CUDA device";
-        cudaGetLastError();  // clear the sticky error so later calls start clean
+        cudaGetLastError(); // clear the sticky error so later calls start clean
         return d;
     }
     cudaDeviceProp prop{};
@@ -20,4 +20,4 @@ DeviceInfo probe_cuda() {
     return d;
 }
 
-}  // namespace sightline::kernels::detail
+} // namespace sightline::kernels::detail

@@ -8,4 +8,4 @@ void assert_fail(const char* cond, const char* file, int line) noexcept {
     std::fprintf(stderr, "sightline: internal error: assertion '%s' failed at %s:%d\n", cond, file, line);
     std::abort();
 }
-}  // namespace sightline::detail
+} // namespace sightline::detail

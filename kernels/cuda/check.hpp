@@ -12,8 +12,9 @@ inline void cuda_check(cudaError_t err, const char* what, const char* file, int 
         throw Error(ErrorCode::kCuda, std::string(what) + ": " + cudaGetErrorString(err) + " (" + file + ":" +
                                           std::to_string(line) + ")");
 }
-}  // namespace sightline::kernels::detail
+} // namespace sightline::kernels::detail
 
 #define SL_CUDA_CHECK(expr) ::sightline::kernels::detail::cuda_check((expr), #expr, __FILE__, __LINE__)
 /// After every launch: catches bad configurations without synchronising.
-#define SL_CUDA_CHECK_LAUNCH(name) ::sightline::kernels::detail::cuda_check(cudaPeekAtLastError(), name, __FILE__, __LINE__)
+#define SL_CUDA_CHECK_LAUNCH(name)                                                                                     \
+    ::sightline::kernels::detail::cuda_check(cudaPeekAtLastError(), name, __FILE__, __LINE__)

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <string>
 
-#include "sightline/kernels/hd.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/decode.hpp"
+#include "sightline/kernels/hd.hpp"
 
 namespace sightline::kernels::detail {
 
@@ -60,4 +60,4 @@ inline void validate(const DecodeParams& p) {
         throw Error(ErrorCode::kBadInput, "decode: confidence_threshold must be finite");
 }
 
-}  // namespace sightline::kernels::detail
+} // namespace sightline::kernels::detail

@@ -31,4 +31,4 @@ void decode_cpu(const float* head, int batch, const DecodeParams& p, Candidate* 
     }
 }
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

@@ -1,8 +1,8 @@
 // CPU twin of batched class-aware NMS, and the letterbox inverse.
 #include <vector>
 
-#include "sightline/kernels/box.hpp"
 #include "sightline/error.hpp"
+#include "sightline/kernels/box.hpp"
 #include "sightline/kernels/nms.hpp"
 
 namespace sightline::kernels {
@@ -21,7 +21,8 @@ void nms_cpu(const Candidate* candidates, const int* counts, int batch, int stri
             for (int j = 0; j < n && !suppressed; ++j) {
                 const Candidate& o = c[k[j]];
                 if (p.class_aware && o.cls != c[i].cls) continue;
-                suppressed = detail::iou_xyxy(c[i].x1, c[i].y1, c[i].x2, c[i].y2, o.x1, o.y1, o.x2, o.y2) > p.iou_threshold;
+                suppressed =
+                    detail::iou_xyxy(c[i].x1, c[i].y1, c[i].x2, c[i].y2, o.x1, o.y1, o.x2, o.y2) > p.iou_threshold;
             }
             if (!suppressed) k[n++] = i;
         }
@@ -37,4 +38,4 @@ void to_frame(Candidate& c, const Letterbox& lb, int frame_width, int frame_heig
     c.y2 = detail::clampf((c.y2 - lb.pad_y) / lb.scale, 0.f, fh);
 }
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

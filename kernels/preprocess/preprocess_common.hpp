@@ -4,13 +4,15 @@
 #include <span>
 #include <string>
 
-#include "sightline/kernels/hd.hpp"
 #include "sightline/error.hpp"
+#include "sightline/kernels/hd.hpp"
 #include "sightline/kernels/preprocess.hpp"
 
 namespace sightline::kernels::detail {
 
-SL_HD float clamp255(float v) { return v < 0.f ? 0.f : (v > 255.f ? 255.f : v); }
+SL_HD float clamp255(float v) {
+    return v < 0.f ? 0.f : (v > 255.f ? 255.f : v);
+}
 
 /// Source coordinate of an output pixel centre along one axis (cv::resize INTER_LINEAR convention), clamped to
 /// [0, n-1]; returns the two taps and the weight of the second.
@@ -44,8 +46,12 @@ SL_HD void yuv_to_rgb(float y, float u, float v, float& r, float& g, float& b) {
 }
 
 /// Full-range luma of a limited-range Y sample, and of an RGB pixel.
-SL_HD float luma_from_y(float y) { return clamp255((y - 16.f) * (255.f / 219.f)); }
-SL_HD float luma_from_rgb(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+SL_HD float luma_from_y(float y) {
+    return clamp255((y - 16.f) * (255.f / 219.f));
+}
+SL_HD float luma_from_rgb(float r, float g, float b) {
+    return 0.299f * r + 0.587f * g + 0.114f * b;
+}
 SL_HD int luma_bin(float l) {
     int k = static_cast<int>(l * (1.f / 16.f));
     return k < 0 ? 0 : (k > kLumaBins - 1 ? kLumaBins - 1 : k);
@@ -105,4 +111,4 @@ SL_HD void store_pixel(const PreprocessParams& p, float r, float g, float b, flo
 /// One shared validation, so both twins throw alike.
 void validate(std::span<const ImageView> frames, const PreprocessParams& p, MemoryLocation expected);
 
-}  // namespace sightline::kernels::detail
+} // namespace sightline::kernels::detail

@@ -8,9 +8,10 @@ namespace sightline::kernels {
 
 Letterbox compute_letterbox(int frame_width, int frame_height, int input_width, int input_height) {
     if (frame_width <= 0 || frame_height <= 0 || input_width <= 0 || input_height <= 0)
-        throw Error(ErrorCode::kBadInput, "letterbox: sizes must be positive, got frame " + std::to_string(frame_width) +
-                                              "x" + std::to_string(frame_height) + ", input " +
-                                              std::to_string(input_width) + "x" + std::to_string(input_height));
+        throw Error(ErrorCode::kBadInput, "letterbox: sizes must be positive, got frame " +
+                                              std::to_string(frame_width) + "x" + std::to_string(frame_height) +
+                                              ", input " + std::to_string(input_width) + "x" +
+                                              std::to_string(input_height));
     Letterbox lb;
     lb.scale = std::min(static_cast<float>(input_width) / frame_width, static_cast<float>(input_height) / frame_height);
     lb.resized_width = std::max(1, std::min(input_width, static_cast<int>(std::lround(frame_width * lb.scale))));
@@ -31,7 +32,8 @@ void validate(std::span<const ImageView> frames, const PreprocessParams& p, Memo
         const auto& f = frames[i];
         const std::string who = "preprocess: frame " + std::to_string(i);
         if (f.where != expected)
-            throw Error(ErrorCode::kBadInput, who + ": lives in " + (f.where == MemoryLocation::kHost ? "host" : "device") +
+            throw Error(ErrorCode::kBadInput, who + ": lives in " +
+                                                  (f.where == MemoryLocation::kHost ? "host" : "device") +
                                                   " memory, this kernel reads " +
                                                   (expected == MemoryLocation::kHost ? "host" : "device") + " memory");
         if (f.width <= 0 || f.height <= 0) throw Error(ErrorCode::kBadInput, who + ": empty frame");
@@ -43,11 +45,12 @@ void validate(std::span<const ImageView> frames, const PreprocessParams& p, Memo
             if (!f.planes[k]) throw Error(ErrorCode::kBadInput, who + ": plane " + std::to_string(k) + " is null");
             if (f.pitch[k] < min_pitch[k])
                 throw Error(ErrorCode::kBadInput, who + ": plane " + std::to_string(k) + " pitch " +
-                                                      std::to_string(f.pitch[k]) + " < " + std::to_string(min_pitch[k]));
+                                                      std::to_string(f.pitch[k]) + " < " +
+                                                      std::to_string(min_pitch[k]));
         }
     }
 }
-}  // namespace detail
+} // namespace detail
 
 void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p, float* output, Letterbox* letterboxes,
                     LumaStats* stats) {
@@ -101,11 +104,13 @@ void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p
 }
 
 #ifndef SIGHTLINE_HAS_CUDA
-std::size_t preprocess_cuda_workspace_bytes(std::size_t) { return 0; }
+std::size_t preprocess_cuda_workspace_bytes(std::size_t) {
+    return 0;
+}
 void preprocess_cuda(std::span<const ImageView>, const PreprocessParams&, float*, Letterbox*, LumaStats*, void*,
                      StreamRef) {
     throw Error(ErrorCode::kUnsupported, "preprocess_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
 }
 #endif
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

@@ -21,7 +21,7 @@ struct Batch {
     FrameJob jobs[kMaxFramesPerLaunch];
 };
 
-struct StatsAccum {  // device workspace, one per frame
+struct StatsAccum { // device workspace, one per frame
     double sum, sumsq;
     unsigned int hist[kLumaBins];
 };
@@ -70,9 +70,11 @@ __global__ void preprocess_kernel(Batch batch, PreprocessParams p, float* out, S
     if (tid < kLumaBins && s_hist[tid]) atomicAdd(&acc[blockIdx.z].hist[tid], s_hist[tid]);
 }
 
-}  // namespace
+} // namespace
 
-std::size_t preprocess_cuda_workspace_bytes(std::size_t batch) { return batch * sizeof(StatsAccum); }
+std::size_t preprocess_cuda_workspace_bytes(std::size_t batch) {
+    return batch * sizeof(StatsAccum);
+}
 
 void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& p, float* d_output,
                      Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream_ref) {
@@ -103,7 +105,8 @@ void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& 
     }
     if (h_stats) {
         std::vector<StatsAccum> host(frames.size());
-        SL_CUDA_CHECK(cudaMemcpyAsync(host.data(), acc, host.size() * sizeof(StatsAccum), cudaMemcpyDeviceToHost, stream));
+        SL_CUDA_CHECK(
+            cudaMemcpyAsync(host.data(), acc, host.size() * sizeof(StatsAccum), cudaMemcpyDeviceToHost, stream));
         SL_CUDA_CHECK(cudaStreamSynchronize(stream));
         for (std::size_t i = 0; i < frames.size(); ++i) {
             const Letterbox lb = compute_letterbox(frames[i].width, frames[i].height, p.input_width, p.input_height);
@@ -116,4 +119,4 @@ void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& 
     }
 }
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

@@ -19,7 +19,7 @@ namespace {
     if (!cuda_available()) GTEST_SKIP() << describe_device()
 
 #ifdef SIGHTLINE_HAS_CUDA
-struct DeviceCopy {  // a frame's planes copied to the device, with the same pitches
+struct DeviceCopy { // a frame's planes copied to the device, with the same pitches
     void* d[3] = {nullptr, nullptr, nullptr};
     ImageView view;
     explicit DeviceCopy(const reference::Frame& f) {
@@ -66,7 +66,7 @@ TEST(GpuPreprocess, MatchesCpuTwin) {
         float* d_out = nullptr;
         void* ws = nullptr;
         cudaMalloc(&d_out, n * sizeof(float));
-        cudaMemset(d_out, 0xFF, n * sizeof(float));  // poison: NaN everywhere, so an unwritten element fails
+        cudaMemset(d_out, 0xFF, n * sizeof(float)); // poison: NaN everywhere, so an unwritten element fails
         cudaMalloc(&ws, preprocess_cuda_workspace_bytes(frames.size()));
         preprocess_cuda(dviews, p, d_out, lg.data(), sg.data(), ws, nullptr);
         cudaMemcpy(gpu.data(), d_out, n * sizeof(float), cudaMemcpyDeviceToHost);
@@ -99,4 +99,4 @@ TEST(GpuDevice, ReportsWhereKernelsRun) {
     EXPECT_FALSE(d.name.empty());
 }
 
-}  // namespace
+} // namespace

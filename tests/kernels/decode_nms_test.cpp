@@ -21,7 +21,8 @@ std::vector<float> random_head(int layout, int B, int C, int N, std::mt19937& rn
     for (int b = 0; b < B; ++b)
         for (int n = 0; n < N; ++n) {
             auto at = [&](int k) -> float& {
-                return layout == 8 ? t[(static_cast<std::size_t>(b) * F + k) * N + n] : t[(static_cast<std::size_t>(b) * N + n) * F + k];
+                return layout == 8 ? t[(static_cast<std::size_t>(b) * F + k) * N + n]
+                                   : t[(static_cast<std::size_t>(b) * N + n) * F + k];
             };
             const int cluster = n % 7;
             at(0) = 40.f * cluster + 6 * u(rng);
@@ -30,7 +31,7 @@ std::vector<float> random_head(int layout, int B, int C, int N, std::mt19937& rn
             at(3) = 20 + 10 * u(rng);
             const int first = layout == 8 ? 4 : 5;
             if (layout == 5) at(4) = std::round(u(rng) * 8) / 8;
-            for (int k = 0; k < C; ++k) at(first + k) = std::round(u(rng) * 16) / 16;  // ties on purpose
+            for (int k = 0; k < C; ++k) at(first + k) = std::round(u(rng) * 16) / 16; // ties on purpose
         }
     return t;
 }
@@ -63,7 +64,8 @@ TEST_P(DecodeNms, MatchesOracle) {
     nms_cpu(out.data(), counts.data(), c.B, c.top_k, np, keep.data(), kc.data());
     const int F = c.C + (c.layout == 8 ? 4 : 5);
     for (int b = 0; b < c.B; ++b) {
-        auto ref = reference::decode(head.data() + static_cast<std::size_t>(b) * F * c.N, c.layout, c.C, c.N, c.thr, c.top_k);
+        auto ref =
+            reference::decode(head.data() + static_cast<std::size_t>(b) * F * c.N, c.layout, c.C, c.N, c.thr, c.top_k);
         ASSERT_EQ(counts[b], int(ref.size())) << "image " << b << " seed " << seed;
         for (int i = 0; i < counts[b]; ++i) {
             const auto& g = out[static_cast<std::size_t>(b) * c.top_k + i];
@@ -105,7 +107,7 @@ TEST(ToFrame, InvertsLetterboxAndClips) {
     to_frame(c, lb, 640, 480);
     EXPECT_FLOAT_EQ(c.x1, 20);
     EXPECT_FLOAT_EQ(c.y1, 20);
-    EXPECT_FLOAT_EQ(c.x2, 640);  // clipped
+    EXPECT_FLOAT_EQ(c.x2, 640); // clipped
     EXPECT_FLOAT_EQ(c.y2, 184);
 }
 
@@ -124,13 +126,25 @@ TEST(DecodeBadInput, Table) {
             EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
         }
     };
-    { auto q = p; q.num_classes = 0; expect_bad(q, "num_classes"); }
-    { auto q = p; q.top_k = 0; expect_bad(q, "top_k"); }
-    { auto q = p; q.confidence_threshold = NAN; expect_bad(q, "confidence_threshold"); }
+    {
+        auto q = p;
+        q.num_classes = 0;
+        expect_bad(q, "num_classes");
+    }
+    {
+        auto q = p;
+        q.top_k = 0;
+        expect_bad(q, "top_k");
+    }
+    {
+        auto q = p;
+        q.confidence_threshold = NAN;
+        expect_bad(q, "confidence_threshold");
+    }
     NmsParams np;
     np.max_det = 0;
     int keep[1], kc[1];
     EXPECT_THROW(nms_cpu(out, counts, 1, 4, np, keep, kc), Error);
 }
 
-}  // namespace
+} // namespace

@@ -34,7 +34,7 @@ TEST_P(PreprocessVsOracle, MatchesOracle) {
     const unsigned seed = 1234u + c.w * 31 + c.h;
     std::mt19937 rng(seed);
     auto frame = testing_frames::random_frame(c.format, c.w, c.h, rng);
-    auto frame2 = testing_frames::random_frame(c.format, c.h + 3, c.w + 1, rng);  // a second, differently sized frame
+    auto frame2 = testing_frames::random_frame(c.format, c.h + 3, c.w + 1, rng); // a second, differently sized frame
     ImageView views[2] = {testing_frames::view_of(frame), testing_frames::view_of(frame2)};
     PreprocessParams p;
     p.input_width = c.in_w;
@@ -56,12 +56,14 @@ TEST_P(PreprocessVsOracle, MatchesOracle) {
         EXPECT_EQ(lb[i].resized_height, ref.rh);
         const float* o = out.data() + i * 3ull * c.in_w * c.in_h;
         double worst = 0;
-        for (std::size_t k = 0; k < ref.chw.size(); ++k) worst = std::max(worst, std::abs(o[k] - ref.chw[k]) * c.std[k / (c.in_w * c.in_h)]);
+        for (std::size_t k = 0; k < ref.chw.size(); ++k)
+            worst = std::max(worst, std::abs(o[k] - ref.chw[k]) * c.std[k / (c.in_w * c.in_h)]);
         EXPECT_LT(worst, 2e-4) << c.name << " frame " << i << ": max |diff| in pixel/255 units, seed " << seed;
         EXPECT_NEAR(st[i].mean, ref.mean, 1e-2);
         EXPECT_NEAR(st[i].stddev, ref.stddev, 1e-2);
         long total = 0, diff = 0;
-        for (int b = 0; b < kLumaBins; ++b) total += st[i].histogram[b], diff += std::abs(long(st[i].histogram[b]) - long(ref.hist[b]));
+        for (int b = 0; b < kLumaBins; ++b)
+            total += st[i].histogram[b], diff += std::abs(long(st[i].histogram[b]) - long(ref.hist[b]));
         EXPECT_EQ(total, long(ref.rw) * ref.rh);
         EXPECT_LE(diff, 2 + total / 1000) << "histogram differs beyond values on bin edges";
     }
@@ -100,13 +102,42 @@ TEST(PreprocessBadInput, Table) {
         const char* message;
     };
     std::vector<Bad> bad;
-    { auto v = good(); v.planes[0] = nullptr; bad.push_back({"null plane", v, p, "plane 0 is null"}); }
-    { auto v = good(); v.pitch[0] = 47; bad.push_back({"short pitch", v, p, "pitch 47 < 48"}); }
-    { auto v = good(); v.width = 0; bad.push_back({"empty", v, p, "empty frame"}); }
-    { auto v = good(); v.where = MemoryLocation::kDevice; bad.push_back({"device memory", v, p, "device memory"}); }
-    { auto v = good(); v.format = PixelFormat::kNV12; v.pitch[0] = 16; bad.push_back({"nv12 without uv", v, p, "plane 1 is null"}); }
-    { auto q = p; q.std[1] = 0; bad.push_back({"zero std", good(), q, "std[1]"}); }
-    { auto q = p; q.input_width = 0; bad.push_back({"zero input", good(), q, "input size"}); }
+    {
+        auto v = good();
+        v.planes[0] = nullptr;
+        bad.push_back({"null plane", v, p, "plane 0 is null"});
+    }
+    {
+        auto v = good();
+        v.pitch[0] = 47;
+        bad.push_back({"short pitch", v, p, "pitch 47 < 48"});
+    }
+    {
+        auto v = good();
+        v.width = 0;
+        bad.push_back({"empty", v, p, "empty frame"});
+    }
+    {
+        auto v = good();
+        v.where = MemoryLocation::kDevice;
+        bad.push_back({"device memory", v, p, "device memory"});
+    }
+    {
+        auto v = good();
+        v.format = PixelFormat::kNV12;
+        v.pitch[0] = 16;
+        bad.push_back({"nv12 without uv", v, p, "plane 1 is null"});
+    }
+    {
+        auto q = p;
+        q.std[1] = 0;
+        bad.push_back({"zero std", good(), q, "std[1]"});
+    }
+    {
+        auto q = p;
+        q.input_width = 0;
+        bad.push_back({"zero input", good(), q, "input size"});
+    }
     for (const auto& b : bad) {
         try {
             preprocess_cpu(std::span(&b.v, 1), b.p, out.data(), nullptr, nullptr);
@@ -118,4 +149,4 @@ TEST(PreprocessBadInput, Table) {
     }
 }
 
-}  // namespace
+} // namespace

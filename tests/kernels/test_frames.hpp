@@ -46,4 +46,4 @@ inline sightline::kernels::ImageView view_of(const reference::Frame& f) {
     return v;
 }
 
-}  // namespace testing_frames
+} // namespace testing_frames

@@ -52,7 +52,7 @@ TEST(Media, GenerateWritesDecodableVideoAndMatchingTruth) {
         EXPECT_EQ(j["images"][3]["camera"], cam);
         EXPECT_EQ(j["categories"].size(), 6u);
         for (const auto& a : j["annotations"]) {
-            EXPECT_GE(a["id"].get<int>(), 1);  // pycocotools treats id 0 as "no match"
+            EXPECT_GE(a["id"].get<int>(), 1); // pycocotools treats id 0 as "no match"
             EXPECT_GT(a["bbox"][2].get<double>(), 0);
         }
         pipeline::VideoReader r((dir / (std::string(cam) + ".mp4")).string());
@@ -87,7 +87,7 @@ TEST(Media, UnwritableOutputIsAnErrorAndLeavesNothing) {
     auto dir = temp_dir("ro");
     fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);
     auto o = tiny(dir / "sub");
-    if (::geteuid() == 0) o.out_dir = "/proc/sightline-cannot-write-here";  // root ignores permissions
+    if (::geteuid() == 0) o.out_dir = "/proc/sightline-cannot-write-here"; // root ignores permissions
     try {
         pipeline::synth::generate(o);
         ADD_FAILURE() << "no error";
@@ -120,4 +120,4 @@ TEST(Media, BadVideoInputsAreClearErrors) {
     fs::remove_all(dir);
 }
 
-}  // namespace
+} // namespace

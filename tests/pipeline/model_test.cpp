@@ -78,7 +78,7 @@ TEST(ModelParity, OpenCvDnnReproducesPyTorch) {
         cv::Mat bgr = cv::imread((kRoot / "tests/fixtures/model" / ("input" + std::to_string(k) + ".png")).string());
         ASSERT_EQ(bgr.cols, W);
         ASSERT_EQ(bgr.rows, H);
-        for (int c = 0; c < 3; ++c)  // RGB planes, pixel / 255 as in model.yaml
+        for (int c = 0; c < 3; ++c) // RGB planes, pixel / 255 as in model.yaml
             for (int y = 0; y < H; ++y)
                 for (int x = 0; x < W; ++x)
                     input[((k * 3ull + c) * H + y) * W + x] = bgr.at<cv::Vec3b>(y, x)[2 - c] / 255.0f;
@@ -116,9 +116,10 @@ TEST(Detector, FindsPartsOnNominalFrames) {
         total += pipeline::match_at_iou(res[0].detections, gt, class_to_category, 0.5f);
         EXPECT_GT(res[0].luma.mean, 20);
     }
-    const double recall = double(total.tp) / (total.tp + total.fn), precision = double(total.tp) / (total.tp + total.fp);
+    const double recall = double(total.tp) / (total.tp + total.fn),
+                 precision = double(total.tp) / (total.tp + total.fp);
     EXPECT_GT(recall, 0.9) << total.tp << " tp " << total.fn << " fn";
     EXPECT_GT(precision, 0.9) << total.tp << " tp " << total.fp << " fp";
 }
 
-}  // namespace
+} // namespace

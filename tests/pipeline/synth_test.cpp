@@ -40,10 +40,10 @@ TEST(Synth, SameSeedSameFramesAndTruth) {
 // colour alone, independently of the renderer's id buffer. Every fully visible, isolated washer's box must equal
 // the extent of those pixels to within a pixel.
 TEST(Synth, BoxesMatchRenderedPixels) {
-    auto spec = make_specs(1, "", "test",
-                           {"defaults.noise_sigma=0", "defaults.defect_rate=0", "defaults.belt_speed=30",
-                            "defaults.parts_per_second=1",
-                            "defaults.class_mix={start: 0, ramp: 0, weights: {bolt: 0, nut: 0, washer: 1, bracket: 0}}"})[0];
+    auto spec = make_specs(
+        1, "", "test",
+        {"defaults.noise_sigma=0", "defaults.defect_rate=0", "defaults.belt_speed=30", "defaults.parts_per_second=1",
+         "defaults.class_mix={start: 0, ramp: 0, weights: {bolt: 0, nut: 0, washer: 1, bracket: 0}}"})[0];
     CameraRenderer r(spec, 5, 0);
     cv::Mat frame(spec.height, spec.width, CV_8UC3);
     int checked = 0;
@@ -82,7 +82,7 @@ TEST(Synth, BoxesMatchRenderedPixels) {
 
 TEST(Synth, OcclusionMarksCrowdAndTruncationCounts) {
     auto spec = small_spec();
-    spec.parts_per_second = 6;  // crowded belt: overlaps happen
+    spec.parts_per_second = 6; // crowded belt: overlaps happen
     CameraRenderer r(spec, 9, 0);
     std::vector<std::uint8_t> f(320 * 240 * 3);
     int crowd = 0, partial = 0, total = 0;
@@ -103,6 +103,26 @@ TEST(Synth, OcclusionMarksCrowdAndTruncationCounts) {
     EXPECT_GT(total, 200);
 }
 
+TEST(Synth, HiddenDefectsAreLabelledAsTheyLook) {
+    auto spec = small_spec();
+    spec.parts_per_second = 6;
+    spec.defect_rate = 0.5;
+    CameraRenderer r(spec, 21, 0);
+    std::vector<std::uint8_t> f(320 * 240 * 3);
+    int hidden = 0, defects = 0;
+    for (int k = 0; k < 120; ++k)
+        for (const auto& o : r.next(f.data()).objects) {
+            defects += o.cls == PartClass::kDefect;
+            if (!o.defect_hidden) continue;
+            ++hidden;
+            EXPECT_NE(o.cls, PartClass::kDefect);
+            EXPECT_NE(o.cls, PartClass::kGear);
+            EXPECT_LT(o.visible_fraction, 1.0) << "only an occluded or truncated defect can hide its marks";
+        }
+    EXPECT_GT(hidden, 0);
+    EXPECT_GT(defects, 5 * hidden);
+}
+
 TEST(Synth, DefaultScenarioAndTags) {
     auto specs = make_specs(4, default_scenario_yaml(), "default", {});
     EXPECT_FALSE(specs[0].lighting_drift || specs[0].novel_part || specs[1].lighting_drift);
@@ -111,12 +131,13 @@ TEST(Synth, DefaultScenarioAndTags) {
     ASSERT_TRUE(specs[3].novel_part);
     EXPECT_EQ(specs[3].novel_part->when.start, 20);
 
-    auto s = make_specs(1, "cameras:\n  cam1:\n    blur: {start: 0.1, ramp: 0}\n", "t", {"defaults.width=160", "defaults.height=120"})[0];
+    auto s = make_specs(1, "cameras:\n  cam1:\n    blur: {start: 0.1, ramp: 0}\n", "t",
+                        {"defaults.width=160", "defaults.height=120"})[0];
     CameraRenderer r(s, 1, 0);
     std::vector<std::uint8_t> f(160 * 120 * 3);
     auto first = r.next(f.data());
     for (int k = 0; k < 3; ++k) r.next(f.data());
-    auto later = r.next(f.data());  // t = 4/30 s > 0.1 s
+    auto later = r.next(f.data()); // t = 4/30 s > 0.1 s
     EXPECT_EQ(first.tags, std::vector<std::string>{"nominal"});
     EXPECT_EQ(later.tags, std::vector<std::string>{"blur"});
     EXPECT_DOUBLE_EQ(later.knobs.at("blur"), 1.0);
@@ -167,4 +188,4 @@ TEST(Synth, BadScenariosNameTheKey) {
     }
 }
 
-}  // namespace
+} // namespace

@@ -32,8 +32,15 @@ inline std::vector<Cand> decode(const float* t, int layout, int C, int N, double
             }
             h /= std::log(double(C));
         }
-        Cand c{f(0) - f(2) / 2, f(1) - f(3) / 2, f(0) + f(2) / 2, f(1) + f(3) / 2, s[best],
-               C > 1 ? sorted[0] - sorted[1] : sorted[0], h, best, n};
+        Cand c{f(0) - f(2) / 2,
+               f(1) - f(3) / 2,
+               f(0) + f(2) / 2,
+               f(1) + f(3) / 2,
+               s[best],
+               C > 1 ? sorted[0] - sorted[1] : sorted[0],
+               h,
+               best,
+               n};
         all.push_back(c);
     }
     std::stable_sort(all.begin(), all.end(), [](const Cand& a, const Cand& b) { return a.score > b.score; });
@@ -62,4 +69,4 @@ inline std::vector<int> nms(const std::vector<Cand>& c, double thr, int max_det,
     return keep;
 }
 
-}  // namespace reference
+} // namespace reference

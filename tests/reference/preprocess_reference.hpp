@@ -8,10 +8,10 @@
 
 namespace reference {
 
-struct Frame {  // planar copies: format 0 = BGR (packed in p0), 1 = YUV420P, 2 = NV12
+struct Frame { // planar copies: format 0 = BGR (packed in p0), 1 = YUV420P, 2 = NV12
     int format, w, h;
     std::vector<std::uint8_t> p0, p1, p2;
-    int s0, s1, s2;  // pitches
+    int s0, s1, s2; // pitches
 };
 
 inline double px(const std::vector<std::uint8_t>& p, int pitch, int x, int y, int step, int off) {
@@ -30,7 +30,7 @@ inline double bilinear(const std::vector<std::uint8_t>& p, int pitch, int w, int
 }
 
 struct Out {
-    std::vector<double> chw;  // 3 x H x W
+    std::vector<double> chw; // 3 x H x W
     double mean, stddev;
     std::vector<std::uint32_t> hist;
     double scale;
@@ -42,7 +42,7 @@ inline Out preprocess(const Frame& f, int W, int H, bool order_rgb, double scale
                       const double stdv[3], double pad) {
     Out o;
     o.scale = std::min(double(W) / f.w, double(H) / f.h);
-    o.scale = double(float(std::min(float(W) / f.w, float(H) / f.h)));  // the spec computes the scale in float
+    o.scale = double(float(std::min(float(W) / f.w, float(H) / f.h))); // the spec computes the scale in float
     o.rw = std::clamp(int(std::lround(f.w * float(o.scale))), 1, W);
     o.rh = std::clamp(int(std::lround(f.h * float(o.scale))), 1, H);
     o.pad_x = (W - o.rw) / 2;
@@ -100,4 +100,4 @@ inline Out preprocess(const Frame& f, int W, int H, bool order_rgb, double scale
     return o;
 }
 
-}  // namespace reference
+} // namespace reference

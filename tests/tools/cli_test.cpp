@@ -34,7 +34,8 @@ fs::path temp_dir(const std::string& name) {
 
 TEST(Cli, SynthWritesTheScene) {
     auto d = temp_dir("ok");
-    auto r = run("synth --out " + d.string() + " --cameras 2 --seconds 0.5 --set defaults.width=160 --set defaults.height=120");
+    auto r = run("synth --out " + d.string() +
+                 " --cameras 2 --seconds 0.5 --set defaults.width=160 --set defaults.height=120");
     EXPECT_EQ(r.code, 0) << r.output;
     for (const char* f : {"cam1.mp4", "cam1.json", "cam2.mp4", "cam2.json"}) EXPECT_TRUE(fs::exists(d / f)) << f;
     EXPECT_FALSE(fs::exists(d / "cam3.mp4"));
@@ -54,7 +55,8 @@ TEST(Cli, BadInvocationsFailClearly) {
         {"synth --out " + (d / "x").string() + " --scenario " + (d / "nope.yaml").string(), "nope.yaml"},
         {"synth --out " + (d / "x").string() + " --scenario " + (d / "bad.yaml").string(),
          "bad.yaml: cameras.cam1.lighting_drift.gain: expected a number, got 'dark'"},
-        {"synth --out " + (d / "x").string() + " --scenario " + (d / "broken.yaml").string(), "broken.yaml: malformed YAML"},
+        {"synth --out " + (d / "x").string() + " --scenario " + (d / "broken.yaml").string(),
+         "broken.yaml: malformed YAML"},
         {"synth --out " + (d / "x").string() + " --set cameras.cam1.fog=3", "cameras.cam1.fog: unknown key"},
         {"nosuchcommand", "nosuchcommand"},
         {"demo --model " + (d / "missing.yaml").string() + " --scene " + (d / "scene").string() + " --every 1000",
@@ -72,8 +74,9 @@ TEST(Cli, BadInvocationsFailClearly) {
 TEST(Cli, HelpDocumentsEveryOption) {
     auto r = run("synth --help");
     EXPECT_EQ(r.code, 0);
-    for (const char* opt : {"--out", "--cameras", "--seconds", "--seed", "--scenario", "--nominal", "--set", "--preset", "--crf"})
+    for (const char* opt :
+         {"--out", "--cameras", "--seconds", "--seed", "--scenario", "--nominal", "--set", "--preset", "--crf"})
         EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
 }
 
-}  // namespace
+} // namespace

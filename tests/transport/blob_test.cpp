@@ -11,7 +11,7 @@ TEST(Blob, RoundTripsLittleEndian) {
     std::vector<float> f = {1.5f, -0.f, std::numeric_limits<float>::infinity(), 3.25e-9f};
     auto b = transport::to_blob(f);
     ASSERT_EQ(b.size(), 16u);
-    EXPECT_EQ(static_cast<unsigned char>(b[3]), 0x3F);  // 1.5f = 0x3FC00000, little-endian: last byte 0x3F
+    EXPECT_EQ(static_cast<unsigned char>(b[3]), 0x3F); // 1.5f = 0x3FC00000, little-endian: last byte 0x3F
     EXPECT_EQ(static_cast<unsigned char>(b[2]), 0xC0);
     EXPECT_EQ(transport::floats_from_blob(b, "boxes"), f);
     std::vector<std::int32_t> i = {-1, 0, 7};

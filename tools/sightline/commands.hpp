@@ -13,4 +13,4 @@ Run add_demo(CLI::App& app);
 /// Where the project's data lives (models/, the demo cache): $SIGHTLINE_HOME, else the source tree it was built from.
 std::string project_dir();
 
-}  // namespace sightline::tools
+} // namespace sightline::tools

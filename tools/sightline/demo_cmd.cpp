@@ -47,23 +47,27 @@ void ensure_scene(const fs::path& dir, const SceneKey& key) {
         std::getline(f, line);
         complete = line == key.text();
         for (int c = 1; c <= key.cameras && complete; ++c)
-            complete = fs::exists(dir / ("cam" + std::to_string(c) + ".mp4")) && fs::exists(dir / ("cam" + std::to_string(c) + ".json"));
+            complete = fs::exists(dir / ("cam" + std::to_string(c) + ".mp4")) &&
+                       fs::exists(dir / ("cam" + std::to_string(c) + ".json"));
     }
     if (complete) {
         spdlog::info("demo: using the cached scene in {}", dir.string());
         return;
     }
     fs::remove(stamp);
-    spdlog::info("demo: rendering the default scene ({} cameras x {} s) into {}", key.cameras, key.seconds, dir.string());
+    spdlog::info("demo: rendering the default scene ({} cameras x {} s) into {}", key.cameras, key.seconds,
+                 dir.string());
     pipeline::synth::SynthOptions o;
     o.out_dir = dir;
     o.cameras = key.cameras;
     o.seconds = key.seconds;
     o.seed = key.seed;
-    o.specs = pipeline::synth::make_specs(key.cameras, pipeline::synth::default_scenario_yaml(), "default scenario", {});
+    o.specs =
+        pipeline::synth::make_specs(key.cameras, pipeline::synth::default_scenario_yaml(), "default scenario", {});
     ProgressLine progress("synth");
     const auto t0 = Clock::now();
-    pipeline::synth::generate(o, [&](const pipeline::synth::Progress& p) { progress.update(p.frames_done, p.frames_total, "frames"); });
+    pipeline::synth::generate(
+        o, [&](const pipeline::synth::Progress& p) { progress.update(p.frames_done, p.frames_total, "frames"); });
     progress.done();
     spdlog::info("demo: scene rendered in {:.1f} s", std::chrono::duration<double>(Clock::now() - t0).count());
     std::ofstream(stamp) << key.text() << "\n";
@@ -76,7 +80,7 @@ std::string pct(int num, int den) {
     return buf;
 }
 
-}  // namespace
+} // namespace
 
 Run add_demo(CLI::App& app) {
     struct Args {
@@ -84,10 +88,13 @@ Run add_demo(CLI::App& app) {
         int every = 5, batch = 4, threads = 0;
     };
     auto a = std::make_shared<Args>();
-    auto* cmd = app.add_subcommand("demo", "The embedded default: render the demo scene (cached) and run what exists end to end");
+    auto* cmd = app.add_subcommand(
+        "demo", "The embedded default: render the demo scene (cached) and run what exists end to end");
     cmd->add_option("--scene", a->scene, "scene directory (default: .cache/demo-scene in the project)");
     cmd->add_option("--model", a->model, "model.yaml (default: models/parts-v1/model.yaml in the project)");
-    cmd->add_option("--every", a->every, "run the detector on every k-th frame")->check(CLI::Range(1, 1000))->capture_default_str();
+    cmd->add_option("--every", a->every, "run the detector on every k-th frame")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
     cmd->add_option("--batch", a->batch, "frames per forward pass")->check(CLI::Range(1, 256))->capture_default_str();
     cmd->add_option("--threads", a->threads, "inference threads (0: OpenCV's default)")->check(CLI::Range(0, 256));
     return [a] {
@@ -106,7 +113,7 @@ Run add_demo(CLI::App& app) {
 
         struct Row {
             std::string camera, scenario;
-            std::map<std::string, int> parts;  // unique tracks per class are not in the JSON; boxes per class instead
+            std::map<std::string, int> parts; // unique tracks per class are not in the JSON; boxes per class instead
             int frames = 0, run_frames = 0, crowd = 0;
             pipeline::MatchCounts nominal, drifted;
             int drifted_frames = 0;
@@ -121,19 +128,25 @@ Run add_demo(CLI::App& app) {
             for (std::size_t k = 0; k < spec.classes.size(); ++k)
                 for (const auto& [id, name] : gt.categories)
                     if (name == spec.classes[k]) class_to_category[k] = id;
-            std::set<std::string> tags;
+            std::map<std::string, double> first_seen; // drift tag -> when it first appears
             for (const auto& im : gt.images)
-                for (const auto& t : im.tags) tags.insert(t);
-            for (const auto& t : tags) row.scenario += (row.scenario.empty() ? "" : "+") + t;
+                for (const auto& t : im.tags)
+                    if (t != "nominal" && !first_seen.count(t)) first_seen[t] = im.timestamp;
+            for (const auto& [t, when] : first_seen)
+                row.scenario +=
+                    (row.scenario.empty() ? "" : ", ") + t + " from " + std::to_string(static_cast<int>(when)) + " s";
+            if (row.scenario.empty()) row.scenario = "nominal";
             for (const auto& im : gt.images)
                 for (const auto& b : im.boxes) {
-                    if (b.crowd) ++row.crowd;
-                    else ++row.parts[gt.categories.at(b.category_id)];
+                    if (b.crowd)
+                        ++row.crowd;
+                    else
+                        ++row.parts[gt.categories.at(b.category_id)];
                 }
             row.frames = static_cast<int>(gt.images.size());
 
             pipeline::VideoReader reader((scene / (row.camera + ".mp4")).string());
-            std::vector<std::vector<std::uint8_t>> held;  // copies of the frames of one batch
+            std::vector<std::vector<std::uint8_t>> held; // copies of the frames of one batch
             std::vector<kernels::ImageView> views;
             std::vector<std::int64_t> indices;
             auto flush = [&] {
@@ -157,15 +170,19 @@ Run add_demo(CLI::App& app) {
                 row.decode_s += std::chrono::duration<double>(Clock::now() - t0).count();
                 if (f.index % a->every == 0) {
                     if (f.index >= static_cast<std::int64_t>(gt.images.size()))
-                        throw Error(ErrorCode::kBadInput, scene.string() + "/" + row.camera + ".mp4 has more frames than its JSON");
+                        throw Error(ErrorCode::kBadInput,
+                                    scene.string() + "/" + row.camera + ".mp4 has more frames than its JSON");
                     // Copy the planes: the decoder reuses its buffer on the next call.
                     auto v = f.view;
                     std::vector<std::uint8_t> buf;
                     const int ch = (v.height + 1) / 2;
-                    buf.resize(static_cast<std::size_t>(v.pitch[0]) * v.height + static_cast<std::size_t>(v.pitch[1] + v.pitch[2]) * ch);
+                    buf.resize(static_cast<std::size_t>(v.pitch[0]) * v.height +
+                               static_cast<std::size_t>(v.pitch[1] + v.pitch[2]) * ch);
                     std::memcpy(buf.data(), v.planes[0], static_cast<std::size_t>(v.pitch[0]) * v.height);
-                    std::memcpy(buf.data() + v.pitch[0] * v.height, v.planes[1], static_cast<std::size_t>(v.pitch[1]) * ch);
-                    std::memcpy(buf.data() + v.pitch[0] * v.height + v.pitch[1] * ch, v.planes[2], static_cast<std::size_t>(v.pitch[2]) * ch);
+                    std::memcpy(buf.data() + v.pitch[0] * v.height, v.planes[1],
+                                static_cast<std::size_t>(v.pitch[1]) * ch);
+                    std::memcpy(buf.data() + v.pitch[0] * v.height + v.pitch[1] * ch, v.planes[2],
+                                static_cast<std::size_t>(v.pitch[2]) * ch);
                     held.push_back(std::move(buf));
                     auto& b = held.back();
                     v.planes[0] = b.data();
@@ -182,9 +199,10 @@ Run add_demo(CLI::App& app) {
             rows.push_back(std::move(row));
         }
 
-        std::printf("\nsightline demo: %d cameras x %.0f s of the synthetic line, model %s, detector on every %d%s frame\n\n",
-                    key.cameras, key.seconds, spec.name.c_str(), a->every, a->every == 1 ? "" : "th");
-        std::printf("%-5s %-22s %6s %7s %7s | %-22s | %-22s\n", "cam", "scenario", "frames", "parts", "hidden",
+        std::printf(
+            "\nsightline demo: %d cameras x %.0f s of the synthetic line, model %s, detector on every %d%s frame\n\n",
+            key.cameras, key.seconds, spec.name.c_str(), a->every, a->every == 1 ? "" : "th");
+        std::printf("%-5s %-28s %6s %7s %7s | %-22s | %-22s\n", "cam", "scenario", "frames", "boxes", "crowd",
                     "nominal: prec  recall", "drifted: prec  recall");
         double decode = 0, det = 0;
         int decoded = 0, run = 0;
@@ -194,13 +212,15 @@ Run add_demo(CLI::App& app) {
             auto pr = [](const pipeline::MatchCounts& m) {
                 return pct(m.tp, m.tp + m.fp) + "  " + pct(m.tp, m.tp + m.fn);
             };
-            std::printf("%-5s %-22s %6d %7d %7d | %-22s | %-22s\n", r.camera.c_str(), r.scenario.c_str(), r.frames, parts,
-                        r.crowd, ("        " + pr(r.nominal)).c_str(),
+            std::printf("%-5s %-28s %6d %7d %7d | %-22s | %-22s\n", r.camera.c_str(), r.scenario.c_str(), r.frames,
+                        parts, r.crowd, ("        " + pr(r.nominal)).c_str(),
                         r.drifted_frames ? ("        " + pr(r.drifted)).c_str() : "        (no drift)");
             decode += r.decode_s, det += r.detect_s, decoded += r.frames, run += r.run_frames;
         }
-        std::printf("\nparts = ground-truth boxes (IoU 0.5 matching, default threshold %.2f); hidden = parts more than "
-                    "occluded_fraction hidden (ignored).\n", spec.confidence);
+        std::printf(
+            "\nboxes = ground-truth boxes over all frames (IoU 0.5 matching, threshold %.2f); crowd = parts more than "
+            "occluded_fraction hidden (ignored).\n",
+            spec.confidence);
         std::printf("decode %.2f ms/frame, detect (preprocess + %s + decode + NMS) %.2f ms/frame, batch %d\n",
                     1e3 * decode / std::max(1, decoded), "inference", 1e3 * det / std::max(1, run), a->batch);
         std::printf("scene: %s   model: %s\n", scene.string().c_str(), model_yaml.string().c_str());
@@ -208,4 +228,4 @@ Run add_demo(CLI::App& app) {
     };
 }
 
-}  // namespace sightline::tools
+} // namespace sightline::tools

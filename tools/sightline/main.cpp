@@ -13,7 +13,7 @@ std::string project_dir() {
     if (const char* home = std::getenv("SIGHTLINE_HOME"); home && *home) return home;
     return SIGHTLINE_SOURCE_DIR;
 }
-}  // namespace sightline::tools
+} // namespace sightline::tools
 
 int main(int argc, char** argv) {
     using namespace sightline;
@@ -26,12 +26,13 @@ int main(int argc, char** argv) {
     std::map<std::string, tools::Run> runs;
     runs["synth"] = tools::add_synth(app);
     runs["demo"] = tools::add_demo(app);
-    
+
     if (argc > 1 && argv[1][0] != '-' && !runs.count(argv[1])) {
         std::string known;
         for (const auto& [name, run] : runs) known += (known.empty() ? "" : ", ") + name;
-        std::fprintf(stderr, "sightline: unknown command '%s' (commands: %s; see sightline --help)\n", argv[1], known.c_str());
-        return 109;  // CLI11's exit code for extra arguments
+        std::fprintf(stderr, "sightline: unknown command '%s' (commands: %s; see sightline --help)\n", argv[1],
+                     known.c_str());
+        return 109; // CLI11's exit code for extra arguments
     }
     try {
         app.parse(argc, argv);

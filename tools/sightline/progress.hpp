@@ -36,4 +36,4 @@ class ProgressLine {
     int last_decile_ = -1;
 };
 
-}  // namespace sightline::tools
+} // namespace sightline::tools

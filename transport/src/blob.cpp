@@ -33,13 +33,25 @@ template <class T> std::vector<T> unpack(std::string_view blob, std::string_view
     }
     return out;
 }
-}  // namespace
+} // namespace
 
-std::string to_blob(std::span<const float> v) { return pack(v); }
-std::string to_blob(std::span<const std::int32_t> v) { return pack(v); }
-std::string to_blob(std::span<const std::uint32_t> v) { return pack(v); }
-std::vector<float> floats_from_blob(std::string_view b, std::string_view f) { return unpack<float>(b, f); }
-std::vector<std::int32_t> int32s_from_blob(std::string_view b, std::string_view f) { return unpack<std::int32_t>(b, f); }
-std::vector<std::uint32_t> uint32s_from_blob(std::string_view b, std::string_view f) { return unpack<std::uint32_t>(b, f); }
+std::string to_blob(std::span<const float> v) {
+    return pack(v);
+}
+std::string to_blob(std::span<const std::int32_t> v) {
+    return pack(v);
+}
+std::string to_blob(std::span<const std::uint32_t> v) {
+    return pack(v);
+}
+std::vector<float> floats_from_blob(std::string_view b, std::string_view f) {
+    return unpack<float>(b, f);
+}
+std::vector<std::int32_t> int32s_from_blob(std::string_view b, std::string_view f) {
+    return unpack<std::int32_t>(b, f);
+}
+std::vector<std::uint32_t> uint32s_from_blob(std::string_view b, std::string_view f) {
+    return unpack<std::uint32_t>(b, f);
+}
 
-}  // namespace sightline::transport
+} // namespace sightline::transport

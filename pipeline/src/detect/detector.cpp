@@ -6,7 +6,8 @@
 
 namespace sightline::pipeline {
 
-Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, int max_det) : engine_(std::move(engine)) {
+Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, int max_det)
+    : engine_(std::move(engine)) {
     const ModelSpec& m = engine_->spec();
     decode_.layout = m.layout;
     decode_.num_classes = static_cast<int>(m.classes.size());
@@ -30,7 +31,7 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
     const std::vector<float>* out = nullptr;
     if (m.dynamic_batch || batch == 1) {
         out = &engine_->infer(input_.data(), batch);
-    } else {  // a fixed-batch-1 export: one forward pass per frame
+    } else { // a fixed-batch-1 export: one forward pass per frame
         for (int b = 0; b < batch; ++b) {
             const auto& o = engine_->infer(input_.data() + b * per, 1);
             head.insert(head.end(), o.begin(), o.end());
@@ -50,7 +51,8 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
         r.letterbox = lbs[b];
         r.luma = stats[b];
         for (int k = 0; k < keep_counts_[b]; ++k) {
-            kernels::Candidate c = candidates_[static_cast<std::size_t>(b) * decode_.top_k + keep_[b * nms_.max_det + k]];
+            kernels::Candidate c =
+                candidates_[static_cast<std::size_t>(b) * decode_.top_k + keep_[b * nms_.max_det + k]];
             kernels::to_frame(c, lbs[b], frames[b].width, frames[b].height);
             r.detections.push_back({c.x1, c.y1, c.x2, c.y2, c.score, c.cls, c.margin, c.entropy});
         }
@@ -58,4 +60,4 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
     return results;
 }
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

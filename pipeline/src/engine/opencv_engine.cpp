@@ -25,9 +25,11 @@ class OpenCvEngine final : public Engine {
         try {
             net_ = cv::dnn::readNetFromONNX(spec.onnx_path.string());
         } catch (const cv::Exception& e) {
-            throw Error(ErrorCode::kBadInput, spec.onnx_path.string() + ": OpenCV DNN cannot read this model: " + e.msg);
+            throw Error(ErrorCode::kBadInput,
+                        spec.onnx_path.string() + ": OpenCV DNN cannot read this model: " + e.msg);
         }
-        if (net_.empty()) throw Error(ErrorCode::kBadInput, spec.onnx_path.string() + ": OpenCV DNN read an empty network");
+        if (net_.empty())
+            throw Error(ErrorCode::kBadInput, spec.onnx_path.string() + ": OpenCV DNN read an empty network");
         if (opencv_has_cuda_backend() && kernels::cuda_available()) {
             net_.setPreferableBackend(cv::dnn::DNN_BACKEND_CUDA);
             net_.setPreferableTarget(cv::dnn::DNN_TARGET_CUDA);
@@ -35,8 +37,8 @@ class OpenCvEngine final : public Engine {
         } else {
             net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
             net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-            where_ = std::string("OpenCV DNN " CV_VERSION " on CPU (") + std::to_string(cv::getNumThreads()) + " threads" +
-                     (opencv_has_cuda_backend() ? ", no GPU)" : ", this OpenCV has no CUDA backend)");
+            where_ = std::string("OpenCV DNN " CV_VERSION " on CPU (") + std::to_string(cv::getNumThreads()) +
+                     " threads" + (opencv_has_cuda_backend() ? ", no GPU)" : ", this OpenCV has no CUDA backend)");
         }
     }
 
@@ -52,7 +54,8 @@ class OpenCvEngine final : public Engine {
             throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": forward pass failed: " + e.msg);
         }
         if (!out.isContinuous()) out = out.clone();
-        const int fields = static_cast<int>(spec_.classes.size()) + (spec_.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
+        const int fields =
+            static_cast<int>(spec_.classes.size()) + (spec_.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
         if (out.dims != 3 || out.size[0] != batch ||
             (spec_.layout == kernels::HeadLayout::kYoloV8 ? out.size[1] : out.size[2]) != fields)
             throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": output shape does not match model.yaml (" +
@@ -72,10 +75,10 @@ class OpenCvEngine final : public Engine {
     int candidates_ = 0;
 };
 
-}  // namespace
+} // namespace
 
 std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads) {
     return std::make_unique<OpenCvEngine>(spec, threads);
 }
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "sightline/kernels/box.hpp"
 #include "sightline/error.hpp"
+#include "sightline/kernels/box.hpp"
 
 namespace sightline::pipeline {
 
@@ -25,6 +25,7 @@ GroundTruth load_coco_ground_truth(const std::filesystem::path& path) {
         for (const auto& im : j.at("images")) {
             GtImage g{im.at("id").get<std::int64_t>(), {}, {}};
             if (im.contains("tags")) g.tags = im["tags"].get<std::vector<std::string>>();
+            if (im.contains("timestamp")) g.timestamp = im["timestamp"].get<double>();
             gt.images.push_back(std::move(g));
         }
         std::sort(gt.images.begin(), gt.images.end(), [](const GtImage& a, const GtImage& b) { return a.id < b.id; });
@@ -52,8 +53,9 @@ MatchCounts match_at_iou(const std::vector<Detection>& dets, const GtImage& imag
                          const std::vector<int>& class_to_category, float thr) {
     MatchCounts m;
     std::vector<char> used(image.boxes.size(), 0);
-    for (const auto& d : dets) {  // detections arrive best first
-        const int cat = d.cls >= 0 && d.cls < static_cast<int>(class_to_category.size()) ? class_to_category[d.cls] : -1;
+    for (const auto& d : dets) { // detections arrive best first
+        const int cat =
+            d.cls >= 0 && d.cls < static_cast<int>(class_to_category.size()) ? class_to_category[d.cls] : -1;
         int best = -1;
         float best_iou = thr;
         bool on_crowd = false;
@@ -80,4 +82,4 @@ MatchCounts match_at_iou(const std::vector<Detection>& dets, const GtImage& imag
     return m;
 }
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

@@ -37,4 +37,4 @@ inline int check_av(int err, const std::string& what) {
     return err;
 }
 
-}  // namespace sightline::pipeline::detail
+} // namespace sightline::pipeline::detail

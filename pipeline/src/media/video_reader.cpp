@@ -17,7 +17,7 @@ struct InputContextDeleter {
     void operator()(AVFormatContext* f) const noexcept { avformat_close_input(&f); }
 };
 using InputContextPtr = std::unique_ptr<AVFormatContext, InputContextDeleter>;
-}  // namespace
+} // namespace
 
 struct VideoReader::Impl {
     std::string url;
@@ -102,20 +102,30 @@ bool VideoReader::next(DecodedFrame& out) {
         check_av(r, s.url + ": reading a packet");
         if (s.pkt->stream_index == s.stream) {
             r = avcodec_send_packet(s.dec.get(), s.pkt.get());
-            if (r == AVERROR_INVALIDDATA) ++s.corrupt;  // skipped and counted, never fatal
-            else if (r < 0 && r != AVERROR(EAGAIN)) check_av(r, s.url + ": decoding a packet");
+            if (r == AVERROR_INVALIDDATA)
+                ++s.corrupt; // skipped and counted, never fatal
+            else if (r < 0 && r != AVERROR(EAGAIN))
+                check_av(r, s.url + ": decoding a packet");
         }
         av_packet_unref(s.pkt.get());
     }
 }
 
-int VideoReader::width() const { return impl_->dec->width; }
-int VideoReader::height() const { return impl_->dec->height; }
+int VideoReader::width() const {
+    return impl_->dec->width;
+}
+int VideoReader::height() const {
+    return impl_->dec->height;
+}
 double VideoReader::fps() const {
     const AVRational r = impl_->fmt->streams[impl_->stream]->avg_frame_rate;
     return r.den ? av_q2d(r) : 0.0;
 }
-std::int64_t VideoReader::corrupt_packets() const { return impl_->corrupt; }
-const std::string& VideoReader::url() const { return impl_->url; }
+std::int64_t VideoReader::corrupt_packets() const {
+    return impl_->corrupt;
+}
+const std::string& VideoReader::url() const {
+    return impl_->url;
+}
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

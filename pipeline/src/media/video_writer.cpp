@@ -21,7 +21,7 @@ struct OutputContextDeleter {
     }
 };
 using OutputContextPtr = std::unique_ptr<AVFormatContext, OutputContextDeleter>;
-}  // namespace
+} // namespace
 
 struct VideoWriter::Impl {
     std::filesystem::path path;
@@ -60,7 +60,7 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
                                               std::to_string(options.width) + "x" + std::to_string(options.height));
     if (options.fps <= 0) throw Error(ErrorCode::kBadInput, s.path.string() + ": fps must be positive");
 
-    av_log_set_level(AV_LOG_ERROR);  // x264 prints its settings and statistics at info level
+    av_log_set_level(AV_LOG_ERROR); // x264 prints its settings and statistics at info level
     const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
     if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_H264);
     if (!codec) throw Error(ErrorCode::kUnsupported, "no H.264 encoder in this FFmpeg build");
@@ -69,7 +69,7 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
     check_av(avformat_alloc_output_context2(&raw, nullptr, "mp4", s.tmp_path.c_str()),
              s.path.string() + ": creating the mp4 muxer");
     s.fmt.reset(raw);
-    s.fmt->flags |= AVFMT_FLAG_BITEXACT;  // no library version strings: same input, same bytes
+    s.fmt->flags |= AVFMT_FLAG_BITEXACT; // no library version strings: same input, same bytes
 
     s.enc.reset(avcodec_alloc_context3(codec));
     if (!s.enc) throw Error(ErrorCode::kFFmpeg, s.path.string() + ": cannot allocate the encoder");
@@ -80,7 +80,7 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
     e.framerate = AVRational{options.fps, 1};
     e.pix_fmt = AV_PIX_FMT_YUV420P;
     e.gop_size = options.gop;
-    e.max_b_frames = 0;  // IP cameras send no B-frames: decode order = display order
+    e.max_b_frames = 0; // IP cameras send no B-frames: decode order = display order
     e.thread_count = options.threads;
     e.color_range = AVCOL_RANGE_MPEG;
     e.colorspace = AVCOL_SPC_SMPTE170M;
@@ -89,7 +89,7 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
     e.flags |= AV_CODEC_FLAG_BITEXACT;
     if (s.fmt->oformat->flags & AVFMT_GLOBALHEADER) e.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     av_opt_set(e.priv_data, "preset", options.preset.c_str(), 0);
-    av_opt_set(e.priv_data, "tune", "zerolatency", 0);  // as a live camera: no lookahead, no frame delay
+    av_opt_set(e.priv_data, "tune", "zerolatency", 0); // as a live camera: no lookahead, no frame delay
     av_opt_set_int(e.priv_data, "crf", options.crf, 0);
     check_av(avcodec_open2(&e, codec, nullptr), s.path.string() + ": opening the H.264 encoder");
 
@@ -113,7 +113,7 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
 
 VideoWriter::~VideoWriter() {
     if (impl_ && !impl_->finished) {
-        impl_->fmt.reset();  // closes the file before it is removed
+        impl_->fmt.reset(); // closes the file before it is removed
         std::error_code ec;
         std::filesystem::remove(impl_->tmp_path, ec);
     }
@@ -143,8 +143,10 @@ void VideoWriter::finish() {
     s.fmt.reset();
     std::error_code ec;
     std::filesystem::rename(s.tmp_path, s.path, ec);
-    if (ec) throw Error(ErrorCode::kIo, s.path.string() + ": cannot rename from " + s.tmp_path.string() + ": " + ec.message());
+    if (ec)
+        throw Error(ErrorCode::kIo,
+                    s.path.string() + ": cannot rename from " + s.tmp_path.string() + ": " + ec.message());
     s.finished = true;
 }
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

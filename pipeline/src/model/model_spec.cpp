@@ -19,7 +19,8 @@ struct Ctx {
         if (!n.IsMap()) fail(path, "expected a mapping");
         for (const auto& kv : n)
             if (!allowed.count(kv.first.as<std::string>()))
-                fail(path.empty() ? kv.first.as<std::string>() : path + "." + kv.first.as<std::string>(), "unknown key");
+                fail(path.empty() ? kv.first.as<std::string>() : path + "." + kv.first.as<std::string>(),
+                     "unknown key");
     }
     template <class T> T get(const YAML::Node& n, const std::string& path) const {
         if (!n) fail(path, "missing");
@@ -31,7 +32,7 @@ struct Ctx {
     }
 };
 
-}  // namespace
+} // namespace
 
 ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     if (!std::filesystem::exists(yaml_path)) throw Error(ErrorCode::kNotFound, yaml_path.string() + ": no such file");
@@ -40,7 +41,8 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     try {
         root = YAML::LoadFile(yaml_path.string());
     } catch (const YAML::Exception& e) {
-        throw Error(ErrorCode::kBadInput, c.file + ": malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+        throw Error(ErrorCode::kBadInput,
+                    c.file + ": malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
     c.keys(root, "", {"name", "version", "file", "input", "output", "classes", "thresholds"});
     ModelSpec m;
@@ -52,16 +54,20 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
         throw Error(ErrorCode::kNotFound, c.file + ": file: " + m.onnx_path.string() + ": no such file");
 
     const auto in = root["input"];
-    c.keys(in, "input", {"width", "height", "color", "layout", "dtype", "scale", "mean", "std", "pad_value", "dynamic_batch"});
+    c.keys(in, "input",
+           {"width", "height", "color", "layout", "dtype", "scale", "mean", "std", "pad_value", "dynamic_batch"});
     auto& p = m.preprocess;
     p.input_width = c.get<int>(in["width"], "input.width");
     p.input_height = c.get<int>(in["height"], "input.height");
     if (p.input_width <= 0 || p.input_height <= 0 || p.input_width > 8192 || p.input_height > 8192)
         c.fail("input", "width and height must be in 1..8192");
     const auto color = c.get<std::string>(in["color"], "input.color");
-    if (color == "rgb") p.order = kernels::ChannelOrder::kRGB;
-    else if (color == "bgr") p.order = kernels::ChannelOrder::kBGR;
-    else c.fail("input.color", "expected rgb or bgr, got '" + color + "'");
+    if (color == "rgb")
+        p.order = kernels::ChannelOrder::kRGB;
+    else if (color == "bgr")
+        p.order = kernels::ChannelOrder::kBGR;
+    else
+        c.fail("input.color", "expected rgb or bgr, got '" + color + "'");
     if (in["layout"] && c.get<std::string>(in["layout"], "input.layout") != "nchw")
         c.fail("input.layout", "only nchw is supported");
     if (in["dtype"] && c.get<std::string>(in["dtype"], "input.dtype") != "float32")
@@ -81,9 +87,12 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     const auto out = root["output"];
     c.keys(out, "output", {"layout", "candidates"});
     const auto layout = c.get<std::string>(out["layout"], "output.layout");
-    if (layout == "yolov8") m.layout = kernels::HeadLayout::kYoloV8;
-    else if (layout == "yolov5") m.layout = kernels::HeadLayout::kYoloV5;
-    else c.fail("output.layout", "expected yolov8 or yolov5, got '" + layout + "'");
+    if (layout == "yolov8")
+        m.layout = kernels::HeadLayout::kYoloV8;
+    else if (layout == "yolov5")
+        m.layout = kernels::HeadLayout::kYoloV5;
+    else
+        c.fail("output.layout", "expected yolov8 or yolov5, got '" + layout + "'");
     if (out["candidates"]) m.candidates = c.get<int>(out["candidates"], "output.candidates");
 
     m.classes = c.get<std::vector<std::string>>(root["classes"], "classes");
@@ -100,4 +109,4 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     return m;
 }
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

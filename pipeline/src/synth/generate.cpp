@@ -17,7 +17,9 @@ namespace sightline::pipeline::synth {
 
 namespace {
 
-double round4(double v) { return std::round(v * 1e4) / 1e4; }
+double round4(double v) {
+    return std::round(v * 1e4) / 1e4;
+}
 
 nlohmann::json knob_json(const CameraSpec& s) {
     auto ramp = [](const Ramp& r) { return nlohmann::json{{"start", r.start}, {"ramp", r.ramp}}; };
@@ -97,7 +99,7 @@ void render_camera(const SynthOptions& o, int index, std::atomic<int>& done) {
                           {"timestamp", round4(info.timestamp)},
                           {"tags", info.tags},
                           {"scenario", knobs}});
-        for (const auto& b : info.objects)
+        for (const auto& b : info.objects) {
             annotations.push_back({{"id", ann_id++},
                                    {"image_id", info.index},
                                    {"category_id", static_cast<int>(b.cls) + 1},
@@ -106,6 +108,8 @@ void render_camera(const SynthOptions& o, int index, std::atomic<int>& done) {
                                    {"iscrowd", b.crowd ? 1 : 0},
                                    {"visible_fraction", round4(b.visible_fraction)},
                                    {"track_id", b.track_id}});
+            if (b.defect_hidden) annotations.back()["defect_hidden"] = true;
+        }
         done.fetch_add(1, std::memory_order_relaxed);
     }
     writer.finish();
@@ -136,7 +140,7 @@ void render_camera(const SynthOptions& o, int index, std::atomic<int>& done) {
     write_atomically(o.out_dir / (spec.id + ".json"), doc.dump());
 }
 
-}  // namespace
+} // namespace
 
 void generate(const SynthOptions& o, const std::function<void(const Progress&)>& on_progress) {
     if (o.specs.empty()) throw Error(ErrorCode::kBadInput, "synth: no cameras to render");
@@ -149,7 +153,8 @@ void generate(const SynthOptions& o, const std::function<void(const Progress&)>&
     int total = 0;
     for (const auto& s : o.specs) total += static_cast<int>(std::lround(o.seconds * s.fps));
     const int n = static_cast<int>(o.specs.size());
-    const int workers = std::max(1, std::min(n, o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())));
+    const int workers =
+        std::max(1, std::min(n, o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())));
     std::atomic<int> next{0}, done{0}, running{workers};
     std::mutex err_mu;
     std::exception_ptr first_error;
@@ -179,4 +184,4 @@ void generate(const SynthOptions& o, const std::function<void(const Progress&)>&
     if (on_progress) on_progress({done.load(), total});
 }
 
-}  // namespace sightline::pipeline::synth
+} // namespace sightline::pipeline::synth

@@ -24,7 +24,7 @@ using Polygon = std::vector<cv::Point2d>;
 struct Shape {
     std::vector<Polygon> outer;
     std::vector<Polygon> holes;
-    double radius;  // bounding radius at scale 1
+    double radius; // bounding radius at scale 1
 };
 
 Polygon regular(double cx, double cy, double r, int n, double phase) {
@@ -41,8 +41,10 @@ Shape make_shape(PartClass shape) {
     switch (shape) {
     case PartClass::kBolt:
         return {{regular(-22, 0, 11, 6, pi / 6), {{-13, -5}, {31, -5}, {31, 5}, {-13, 5}}}, {}, 34};
-    case PartClass::kNut: return {{regular(0, 0, 17, 6, 0)}, {regular(0, 0, 7.5, 20, 0)}, 17};
-    case PartClass::kWasher: return {{regular(0, 0, 17, 36, 0)}, {regular(0, 0, 7, 20, 0)}, 17};
+    case PartClass::kNut:
+        return {{regular(0, 0, 17, 6, 0)}, {regular(0, 0, 7.5, 20, 0)}, 17};
+    case PartClass::kWasher:
+        return {{regular(0, 0, 17, 36, 0)}, {regular(0, 0, 7, 20, 0)}, 17};
     case PartClass::kBracket:
         return {{{{-22, -17}, {22, -17}, {22, -5}, {-10, -5}, {-10, 17}, {-22, 17}}},
                 {regular(12, -11, 3, 12, 0), regular(-16, 9, 3, 12, 0)},
@@ -57,20 +59,27 @@ Shape make_shape(PartClass shape) {
         }
         return {{g}, {regular(0, 0, 6, 16, 0)}, 21};
     }
-    case PartClass::kDefect: break;
+    case PartClass::kDefect:
+        break;
     }
     SL_ASSERT(false);
     return {};
 }
 
-cv::Vec3d base_color(PartClass shape) {  // BGR
+cv::Vec3d base_color(PartClass shape) { // BGR
     switch (shape) {
-    case PartClass::kBolt: return {150, 152, 158};
-    case PartClass::kNut: return {118, 124, 132};
-    case PartClass::kWasher: return {105, 165, 195};
-    case PartClass::kBracket: return {190, 120, 70};
-    case PartClass::kGear: return {140, 140, 136};
-    case PartClass::kDefect: break;
+    case PartClass::kBolt:
+        return {150, 152, 158};
+    case PartClass::kNut:
+        return {118, 124, 132};
+    case PartClass::kWasher:
+        return {105, 165, 195};
+    case PartClass::kBracket:
+        return {190, 120, 70};
+    case PartClass::kGear:
+        return {140, 140, 136};
+    case PartClass::kDefect:
+        break;
     }
     return {128, 128, 128};
 }
@@ -81,22 +90,24 @@ struct Part {
     double x0, y, theta0, omega, scale, spawn_t;
     cv::Vec3d color;
     std::uint32_t track;
-    Polygon crack;        // local coordinates, defects only
-    cv::Point2d rust{};   // local centre of the rust blotch, defects only
+    Polygon crack;      // local coordinates, defects only
+    cv::Point2d rust{}; // local centre of the rust blotch, defects only
     double rust_r = 0;
 };
 
 // Affine 2x3 as a small struct; maps local part coordinates to frame pixels.
 struct Affine {
-    double a, b, c, d, e, f;  // x' = a x + b y + c ; y' = d x + e y + f
+    double a, b, c, d, e, f; // x' = a x + b y + c ; y' = d x + e y + f
     cv::Point2d operator()(cv::Point2d p) const { return {a * p.x + b * p.y + c, d * p.x + e * p.y + f}; }
-    Affine then(const Affine& m) const {  // m after this
+    Affine then(const Affine& m) const { // m after this
         return {m.a * a + m.b * d, m.a * b + m.b * e, m.a * c + m.b * f + m.c,
                 m.d * a + m.e * d, m.d * b + m.e * e, m.d * c + m.e * f + m.f};
     }
 };
 
 constexpr int kSubpixelBits = 4;
+/// A defect counts as visible while at least this fraction of its crack and rust pixels can be seen.
+constexpr double kMinVisibleDefectMark = 0.35;
 
 std::vector<cv::Point> to_fixed(const Polygon& poly, const Affine& m, cv::Point2d origin) {
     std::vector<cv::Point> out;
@@ -109,7 +120,7 @@ std::vector<cv::Point> to_fixed(const Polygon& poly, const Affine& m, cv::Point2
     return out;
 }
 
-}  // namespace
+} // namespace
 
 struct CameraRenderer::Impl {
     CameraSpec spec;
@@ -118,7 +129,7 @@ struct CameraRenderer::Impl {
     int belt_top, belt_bottom, period = 48;
     int bar_x, bar_w;
     cv::Mat static_bg, belt_tex, frame_tmp, warped;
-    cv::Mat idbuf;  // uint8: 0 background/occluder, k+1 part k of this frame's draw list
+    cv::Mat idbuf; // uint8: 0 background/occluder, k+1 part k of this frame's draw list
     std::vector<cv::Mat> noise_pos, noise_neg;
     std::vector<Part> parts;
     std::uint32_t next_track = 1;
@@ -148,12 +159,12 @@ struct CameraRenderer::Impl {
     void build_background() {
         const int W = spec.width, H = spec.height;
         static_bg.create(H, W, CV_8UC3);
-        for (int y = 0; y < H; ++y) {  // rails: brushed metal, darker towards the belt
+        for (int y = 0; y < H; ++y) { // rails: brushed metal, darker towards the belt
             double v = y < belt_top ? 95 + 35.0 * (belt_top - y) / belt_top
                                     : 95 + 35.0 * (y - belt_bottom) / std::max(1, H - belt_bottom);
             static_bg.row(y).setTo(cv::Scalar(v, v + 2, v + 5));
         }
-        for (int x = 20; x < W; x += 80) {  // rail bolts
+        for (int x = 20; x < W; x += 80) { // rail bolts
             cv::circle(static_bg, {x, belt_top / 2}, 4, cv::Scalar(60, 60, 62), cv::FILLED, cv::LINE_AA);
             cv::circle(static_bg, {x, (belt_bottom + H) / 2}, 4, cv::Scalar(60, 60, 62), cv::FILLED, cv::LINE_AA);
         }
@@ -221,8 +232,8 @@ struct CameraRenderer::Impl {
                 double s = -0.8 * rr + 1.6 * rr * k / 4;
                 p.crack.push_back(dir * s + nrm * rng.uniform(-0.18, 0.18) * rr);
             }
-            p.rust = cv::Point2d(rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4)) * rr;
-            p.rust_r = rng.uniform(0.25, 0.4) * rr;
+            p.rust = cv::Point2d(rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)) * rr;
+            p.rust_r = rng.uniform(0.35, 0.5) * rr;
         }
         parts.push_back(std::move(p));
     }
@@ -264,8 +275,10 @@ struct CameraRenderer::Impl {
         idbuf.setTo(0);
         struct Drawn {
             const Part* part;
-            cv::Rect roi;  // unclipped
+            cv::Rect roi; // unclipped
             int full_pixels;
+            cv::Mat mark;    // defects: the crack and rust pixels on the part (roi-sized), else empty
+            int mark_pixels; // their count
         };
         std::vector<Drawn> drawn;
         for (const Part& p : parts) {
@@ -307,31 +320,40 @@ struct CameraRenderer::Impl {
                 auto* row = patch.ptr<cv::Vec3b>(yy);
                 for (int xx = 0; xx < patch.cols; ++xx) {
                     double k = 0.92 - 0.22 * ((xx - cx) * 0.6 + (yy - cy) * 0.8) / rad;
-                    row[xx] = cv::Vec3b(cv::saturate_cast<uchar>(p.color[0] * k),
-                                        cv::saturate_cast<uchar>(p.color[1] * k),
-                                        cv::saturate_cast<uchar>(p.color[2] * k));
+                    row[xx] =
+                        cv::Vec3b(cv::saturate_cast<uchar>(p.color[0] * k), cv::saturate_cast<uchar>(p.color[1] * k),
+                                  cv::saturate_cast<uchar>(p.color[2] * k));
                 }
             }
             const cv::Scalar dark(p.color[0] * 0.55, p.color[1] * 0.55, p.color[2] * 0.55);
             for (const auto& poly : shape.outer)
                 cv::polylines(patch, std::vector<std::vector<cv::Point>>{to_fixed(poly, m, origin)}, true, dark, 2,
                               cv::LINE_AA, kSubpixelBits);
-            if (p.shape == PartClass::kBolt)  // thread ridges along the shaft
+            if (p.shape == PartClass::kBolt) // thread ridges along the shaft
                 for (double xs = -8; xs < 30; xs += 4)
                     cv::line(patch, to_fixed({{xs, -5}}, m, origin)[0], to_fixed({{xs + 1.5, 5}}, m, origin)[0], dark,
                              1, cv::LINE_AA, kSubpixelBits);
+            cv::Mat mark;
+            int mark_pixels = 0;
             if (p.cls == PartClass::kDefect) {
-                cv::Point2d rc = m(p.rust) - origin;
-                cv::circle(patch, rc, std::max(2, static_cast<int>(p.rust_r * s)), cv::Scalar(45, 80, 150), cv::FILLED,
-                           cv::LINE_AA);
-                cv::polylines(patch, std::vector<std::vector<cv::Point>>{to_fixed(p.crack, m, origin)}, false,
-                              cv::Scalar(22, 22, 24), std::max(2, static_cast<int>(std::lround(2.5 * s))), cv::LINE_AA,
-                              kSubpixelBits);
+                // The defect's marks are drawn twice: in colour on the part, and into a mask that later tells how
+                // much of them stays visible.
+                mark = cv::Mat::zeros(roi.size(), CV_8UC1);
+                const cv::Point2d rc = m(p.rust) - origin;
+                const int rr = std::max(2, static_cast<int>(p.rust_r * s));
+                const auto crack = std::vector<std::vector<cv::Point>>{to_fixed(p.crack, m, origin)};
+                const int thick = std::max(3, static_cast<int>(std::lround(3.0 * s)));
+                cv::circle(patch, rc, rr, cv::Scalar(45, 80, 150), cv::FILLED, cv::LINE_AA);
+                cv::polylines(patch, crack, false, cv::Scalar(22, 22, 24), thick, cv::LINE_AA, kSubpixelBits);
+                cv::circle(mark, rc, rr, 255, cv::FILLED, cv::LINE_8);
+                cv::polylines(mark, crack, false, 255, thick, cv::LINE_8, kSubpixelBits);
+                mark &= mask;
+                mark_pixels = cv::countNonZero(mark);
             }
             const cv::Rect local_clip(clipped.x - roi.x, clipped.y - roi.y, clipped.width, clipped.height);
             patch(local_clip).copyTo(frame(clipped), mask(local_clip));
             idbuf(clipped).setTo(static_cast<int>(drawn.size() + 1), mask(local_clip));
-            drawn.push_back({&p, roi, full});
+            drawn.push_back({&p, roi, full, mark, mark_pixels});
         }
 
         // Motion blur along the belt (parts and belt move; rails do not), then the static overhead bar.
@@ -352,7 +374,7 @@ struct CameraRenderer::Impl {
                 const double gain = 1 + (spec.lighting_drift->gain - 1) * f;
                 const double kelvin = 6500 + (spec.lighting_drift->color_temperature - 6500) * f;
                 const double warm = std::sqrt(6500.0 / kelvin);
-                const double mul[3] = {gain / warm, gain, gain * warm};  // B, G, R
+                const double mul[3] = {gain / warm, gain, gain * warm}; // B, G, R
                 cv::Mat lut(1, 256, CV_8UC3);
                 for (int v = 0; v < 256; ++v)
                     for (int c = 0; c < 3; ++c) lut.at<cv::Vec3b>(0, v)[c] = cv::saturate_cast<uchar>(v * mul[c]);
@@ -381,8 +403,18 @@ struct CameraRenderer::Impl {
             }
             if (count == 0) continue;
             const double visible = std::min(1.0, static_cast<double>(count) / d.full_pixels);
-            info.objects.push_back({d.part->cls, double(mx0), double(my0), double(mx1 - mx0 + 1), double(my1 - my0 + 1),
-                                    double(count), visible, 1.0 - visible > spec.occluded_fraction, d.part->track});
+            // A defective part whose marks are (almost) all hidden looks like a sound part: it is labelled as what
+            // it looks like, and flagged, as an annotator would.
+            PartClass cls = d.part->cls;
+            bool defect_hidden = false;
+            if (cls == PartClass::kDefect) {
+                const cv::Rect local(clipped.x - d.roi.x, clipped.y - d.roi.y, clipped.width, clipped.height);
+                const int seen = cv::countNonZero(d.mark(local) & (idbuf(clipped) == id));
+                if (seen < kMinVisibleDefectMark * d.mark_pixels) cls = d.part->shape, defect_hidden = true;
+            }
+            info.objects.push_back({cls, double(mx0), double(my0), double(mx1 - mx0 + 1), double(my1 - my0 + 1),
+                                    double(count), visible, 1.0 - visible > spec.occluded_fraction, d.part->track,
+                                    defect_hidden});
         }
 
         auto knob = [&](const char* name, const auto& opt) {
@@ -407,11 +439,13 @@ CameraRenderer::CameraRenderer(const CameraSpec& spec, std::uint64_t seed, int c
 CameraRenderer::~CameraRenderer() = default;
 CameraRenderer::CameraRenderer(CameraRenderer&&) noexcept = default;
 CameraRenderer& CameraRenderer::operator=(CameraRenderer&&) noexcept = default;
-const CameraSpec& CameraRenderer::spec() const { return impl_->spec; }
+const CameraSpec& CameraRenderer::spec() const {
+    return impl_->spec;
+}
 
 FrameInfo CameraRenderer::next(std::uint8_t* bgr) {
     cv::Mat frame(impl_->spec.height, impl_->spec.width, CV_8UC3, bgr);
     return impl_->render(frame);
 }
 
-}  // namespace sightline::pipeline::synth
+} // namespace sightline::pipeline::synth

@@ -11,7 +11,7 @@ class Rng {
   public:
     explicit Rng(std::uint64_t seed) : state_(seed) {}
 
-    std::uint64_t next() {  // splitmix64
+    std::uint64_t next() { // splitmix64
         std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -24,7 +24,7 @@ class Rng {
         return lo + static_cast<int>(next() % static_cast<std::uint64_t>(hi_inclusive - lo + 1));
     }
     bool bernoulli(double p) { return uniform() < p; }
-    double normal() {  // Box-Muller, one value per call
+    double normal() { // Box-Muller, one value per call
         double u1 = uniform(), u2 = uniform();
         if (u1 < 1e-300) u1 = 1e-300;
         return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
@@ -35,7 +35,7 @@ class Rng {
         std::uint64_t r = next();
         double s = 0;
         for (int k = 0; k < 4; ++k, r >>= 16) s += static_cast<double>(r & 0xFFFF) * (1.0 / 65536.0);
-        return (s - 2.0) * 1.7320508075688772;  // variance of the sum is 4/12
+        return (s - 2.0) * 1.7320508075688772; // variance of the sum is 4/12
     }
     /// Index drawn with probability proportional to weights[i].
     template <class Weights> int pick(const Weights& weights) {
@@ -55,4 +55,4 @@ class Rng {
     std::uint64_t state_;
 };
 
-}  // namespace sightline::pipeline::synth::detail
+} // namespace sightline::pipeline::synth::detail

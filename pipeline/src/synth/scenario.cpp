@@ -34,10 +34,12 @@ class Reader {
         try {
             v = n.as<double>();
         } catch (const YAML::Exception&) {
-            fail(source_, path, "expected a number, got '" + (n.IsScalar() ? n.Scalar() : std::string("a collection")) + "'");
+            fail(source_, path,
+                 "expected a number, got '" + (n.IsScalar() ? n.Scalar() : std::string("a collection")) + "'");
         }
         if (!(v >= lo && v <= hi))
-            fail(source_, path, "value " + n.Scalar() + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+            fail(source_, path,
+                 "value " + n.Scalar() + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
         return v;
     }
     int integer(const YAML::Node& n, const std::string& path, int lo, int hi) const {
@@ -123,7 +125,8 @@ class Reader {
 void apply_override(YAML::Node& root, const std::string& text) {
     const auto eq = text.find('=');
     if (eq == std::string::npos || eq == 0)
-        throw Error(ErrorCode::kBadInput, "--set " + text + ": expected KEY.PATH=VALUE (e.g. cameras.cam3.blur.start=10)");
+        throw Error(ErrorCode::kBadInput,
+                    "--set " + text + ": expected KEY.PATH=VALUE (e.g. cameras.cam3.blur.start=10)");
     const std::string path = text.substr(0, eq), value = text.substr(eq + 1);
     std::vector<std::string> keys;
     for (std::size_t b = 0;;) {
@@ -146,13 +149,13 @@ void apply_override(YAML::Node& root, const std::string& text) {
     chain.back()[keys.back()] = YAML::Load(value);
 }
 
-}  // namespace
+} // namespace
 
 std::string default_scenario_yaml() {
     return R"(# The default demo scene: cams 1-2 nominal, cam 3 lighting drift from 30 s, cam 4 a novel part from 20 s.
 cameras:
   cam3:
-    lighting_drift: {start: 30, ramp: 10, gain: 0.55, color_temperature: 3400}
+    lighting_drift: {start: 30, ramp: 10, gain: 0.7, color_temperature: 4300}
   cam4:
     novel_part: {start: 20, ramp: 0, rate: 0.3}
 )";
@@ -160,7 +163,8 @@ cameras:
 
 std::vector<CameraSpec> make_specs(int cameras, const std::string& scenario_yaml, const std::string& source,
                                    const std::vector<std::string>& overrides) {
-    if (cameras < 1 || cameras > 256) throw Error(ErrorCode::kBadInput, "--cameras must be in 1..256, got " + std::to_string(cameras));
+    if (cameras < 1 || cameras > 256)
+        throw Error(ErrorCode::kBadInput, "--cameras must be in 1..256, got " + std::to_string(cameras));
     YAML::Node root;
     try {
         root = scenario_yaml.empty() ? YAML::Node(YAML::NodeType::Map) : YAML::Load(scenario_yaml);
@@ -185,14 +189,14 @@ std::vector<CameraSpec> make_specs(int cameras, const std::string& scenario_yaml
         for (const auto& kv : cams) {
             const auto id = kv.first.as<std::string>();
             int n = 0;
-            if (id.rfind("cam", 0) != 0 || id.size() < 4 || id.find_first_not_of("0123456789", 3) != std::string::npos ||
-                (n = std::stoi(id.substr(3))) < 1)
+            if (id.rfind("cam", 0) != 0 || id.size() < 4 ||
+                id.find_first_not_of("0123456789", 3) != std::string::npos || (n = std::stoi(id.substr(3))) < 1)
                 fail(source, "cameras." + id, "camera ids are cam1, cam2, ...");
-            if (n > cameras) continue;  // the scene has fewer cameras than the scenario describes
+            if (n > cameras) continue; // the scene has fewer cameras than the scenario describes
             r.camera(kv.second, "cameras." + id, specs[n - 1]);
         }
     }
     return specs;
 }
 
-}  // namespace sightline::pipeline::synth
+} // namespace sightline::pipeline::synth

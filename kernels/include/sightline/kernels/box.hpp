@@ -14,6 +14,8 @@ SL_HD float iou_xyxy(float ax1, float ay1, float ax2, float ay2, float bx1, floa
     return uni > 0.f ? inter / uni : 0.f;
 }
 
-SL_HD float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+SL_HD float clampf(float v, float lo, float hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
 
-}  // namespace sightline::kernels::detail
+} // namespace sightline::kernels::detail

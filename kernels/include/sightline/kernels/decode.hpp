@@ -7,26 +7,26 @@
 namespace sightline::kernels {
 
 enum class HeadLayout : std::uint8_t {
-    kYoloV8,  ///< [B, 4+C, N]: cx, cy, w, h, then per-class scores (after sigmoid); Ultralytics v8/v11 exports
-    kYoloV5,  ///< [B, N, 5+C]: cx, cy, w, h, objectness, then per-class scores; score = objectness * class score
+    kYoloV8, ///< [B, 4+C, N]: cx, cy, w, h, then per-class scores (after sigmoid); Ultralytics v8/v11 exports
+    kYoloV5, ///< [B, N, 5+C]: cx, cy, w, h, objectness, then per-class scores; score = objectness * class score
 };
 
 struct DecodeParams {
     HeadLayout layout = HeadLayout::kYoloV8;
     int num_classes = 0;
-    int num_candidates = 0;          ///< N
-    float confidence_threshold = 0.25f;  ///< candidates with best score <= this are dropped
-    int top_k = 300;                 ///< at most this many candidates per image survive, best first
+    int num_candidates = 0;             ///< N
+    float confidence_threshold = 0.25f; ///< candidates with best score <= this are dropped
+    int top_k = 300;                    ///< at most this many candidates per image survive, best first
 };
 
 /// One candidate in model-input pixels.
 struct Candidate {
     float x1, y1, x2, y2;
-    float score;    ///< best class score
-    int cls;        ///< best class index
-    float margin;   ///< best score minus second-best score (0 with one class)
-    float entropy;  ///< entropy of the class scores normalised to sum 1, divided by log(C): 0 certain .. 1 uniform
-    int index;      ///< candidate index n in the head tensor (ties in score are broken by lower index first)
+    float score;   ///< best class score
+    int cls;       ///< best class index
+    float margin;  ///< best score minus second-best score (0 with one class)
+    float entropy; ///< entropy of the class scores normalised to sum 1, divided by log(C): 0 certain .. 1 uniform
+    int index;     ///< candidate index n in the head tensor (ties in score are broken by lower index first)
 };
 
 /// Decodes `batch` images of a host tensor. `out` has room for batch * top_k candidates: image b's candidates
@@ -34,4 +34,4 @@ struct Candidate {
 /// Throws Error(kBadInput) on bad parameters.
 void decode_cpu(const float* head, int batch, const DecodeParams& params, Candidate* out, int* counts);
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

@@ -6,9 +6,9 @@
 namespace sightline::kernels {
 
 struct NmsParams {
-    float iou_threshold = 0.6f;  ///< a candidate overlapping a kept one of its class by more than this is dropped
-    int max_det = 100;           ///< at most this many boxes kept per image
-    bool class_aware = true;     ///< false: boxes of different classes also suppress each other
+    float iou_threshold = 0.6f; ///< a candidate overlapping a kept one of its class by more than this is dropped
+    int max_det = 100;          ///< at most this many boxes kept per image
+    bool class_aware = true;    ///< false: boxes of different classes also suppress each other
 };
 
 /// Greedy NMS per image over candidates sorted as decode_cpu leaves them (`stride` slots per image, `counts[b]`
@@ -20,4 +20,4 @@ void nms_cpu(const Candidate* candidates, const int* counts, int batch, int stri
 /// Maps a candidate from model-input pixels back to frame pixels and clips it to the frame.
 void to_frame(Candidate& c, const Letterbox& lb, int frame_width, int frame_height);
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

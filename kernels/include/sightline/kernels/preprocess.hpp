@@ -15,8 +15,8 @@ struct Letterbox {
     float scale = 1.f;
     int pad_x = 0;
     int pad_y = 0;
-    int resized_width = 0;   ///< round(frame width * scale)
-    int resized_height = 0;  ///< round(frame height * scale)
+    int resized_width = 0;  ///< round(frame width * scale)
+    int resized_height = 0; ///< round(frame height * scale)
 };
 
 /// Aspect-preserving fit of a frame into the model input, centred (pad split floor/ceil, left/top smaller).
@@ -26,10 +26,10 @@ struct PreprocessParams {
     int input_width = 0;
     int input_height = 0;
     ChannelOrder order = ChannelOrder::kRGB;
-    float scale = 1.f / 255.f;     ///< value = (pixel * scale - mean[c]) / std[c]
-    float mean[3] = {0, 0, 0};     ///< per output channel, in output channel order
+    float scale = 1.f / 255.f; ///< value = (pixel * scale - mean[c]) / std[c]
+    float mean[3] = {0, 0, 0}; ///< per output channel, in output channel order
     float std[3] = {1, 1, 1};
-    float pad_value = 114.f;       ///< pixel value of the letterbox border, before scaling
+    float pad_value = 114.f; ///< pixel value of the letterbox border, before scaling
 };
 
 inline constexpr int kLumaBins = 16;
@@ -38,7 +38,7 @@ inline constexpr int kLumaBins = 16;
 struct LumaStats {
     float mean = 0;
     float stddev = 0;
-    std::uint32_t histogram[kLumaBins] = {};  ///< bin k counts Y' in [16k, 16k+16)
+    std::uint32_t histogram[kLumaBins] = {}; ///< bin k counts Y' in [16k, 16k+16)
 };
 
 /// Preprocesses a batch on the CPU. `output` holds batch * 3 * input_height * input_width floats (NCHW);
@@ -55,4 +55,4 @@ std::size_t preprocess_cuda_workspace_bytes(std::size_t batch);
 void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& params, float* d_output,
                      Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream);
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

@@ -9,9 +9,9 @@ enum class MemoryLocation : std::uint8_t { kHost, kDevice };
 
 /// Pixel layouts a camera frame arrives in.
 enum class PixelFormat : std::uint8_t {
-    kNV12,     ///< Y plane, then interleaved UV at half resolution (NVDEC's output)
-    kYUV420P,  ///< Y, U, V planes, chroma at half resolution (FFmpeg's software H.264 output)
-    kBGR,      ///< packed 8-bit B, G, R (OpenCV images)
+    kNV12,    ///< Y plane, then interleaved UV at half resolution (NVDEC's output)
+    kYUV420P, ///< Y, U, V planes, chroma at half resolution (FFmpeg's software H.264 output)
+    kBGR,     ///< packed 8-bit B, G, R (OpenCV images)
 };
 
 /// One frame: up to three planes, each with its own pitch in bytes. YUV is BT.601 limited range.
@@ -27,4 +27,4 @@ struct ImageView {
 /// An opaque CUDA stream (cudaStream_t); nullptr is the legacy default stream.
 using StreamRef = void*;
 
-}  // namespace sightline::kernels
+} // namespace sightline::kernels

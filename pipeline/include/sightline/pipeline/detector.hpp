@@ -12,15 +12,15 @@
 namespace sightline::pipeline {
 
 struct Detection {
-    float x1, y1, x2, y2;  ///< frame pixels, clipped to the frame
+    float x1, y1, x2, y2; ///< frame pixels, clipped to the frame
     float score;
     int cls;
-    float margin;   ///< best minus second-best class score
-    float entropy;  ///< normalised entropy of the class scores
+    float margin;  ///< best minus second-best class score
+    float entropy; ///< normalised entropy of the class scores
 };
 
 struct FrameResult {
-    std::vector<Detection> detections;  ///< best first
+    std::vector<Detection> detections; ///< best first
     kernels::Letterbox letterbox;
     kernels::LumaStats luma;
 };
@@ -43,4 +43,4 @@ class Detector {
     std::vector<int> counts_, keep_, keep_counts_;
 };
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

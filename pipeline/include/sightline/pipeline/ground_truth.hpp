@@ -12,18 +12,19 @@
 namespace sightline::pipeline {
 
 struct GtBox {
-    float x, y, w, h;  ///< COCO xywh, frame pixels
+    float x, y, w, h; ///< COCO xywh, frame pixels
     int category_id;
     bool crowd;
 };
 struct GtImage {
     std::int64_t id;
     std::vector<std::string> tags;
+    double timestamp = 0; ///< seconds, when the JSON has it
     std::vector<GtBox> boxes;
 };
 struct GroundTruth {
-    std::map<int, std::string> categories;  ///< id -> name
-    std::vector<GtImage> images;            ///< sorted by id: frame k of the video is images[k]
+    std::map<int, std::string> categories; ///< id -> name
+    std::vector<GtImage> images;           ///< sorted by id: frame k of the video is images[k]
 };
 
 /// Throws Error naming the file and the element for a missing file, malformed JSON or missing keys.
@@ -43,4 +44,4 @@ struct MatchCounts {
 MatchCounts match_at_iou(const std::vector<Detection>& detections, const GtImage& image,
                          const std::vector<int>& class_to_category, float iou_threshold);
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

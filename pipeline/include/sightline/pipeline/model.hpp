@@ -12,13 +12,13 @@ namespace sightline::pipeline {
 
 struct ModelSpec {
     std::filesystem::path yaml_path;
-    std::filesystem::path onnx_path;  ///< `file:` resolved against the YAML's directory
+    std::filesystem::path onnx_path; ///< `file:` resolved against the YAML's directory
     std::string name;
     std::string version;
-    kernels::PreprocessParams preprocess;  ///< input size, colour order, scale/mean/std, pad value
+    kernels::PreprocessParams preprocess; ///< input size, colour order, scale/mean/std, pad value
     bool dynamic_batch = true;
     kernels::HeadLayout layout = kernels::HeadLayout::kYoloV8;
-    int candidates = 0;  ///< N, 0 when not given (then taken from the first forward pass)
+    int candidates = 0; ///< N, 0 when not given (then taken from the first forward pass)
     std::vector<std::string> classes;
     float confidence = 0.25f;
     float iou = 0.6f;
@@ -44,4 +44,4 @@ class Engine {
 /// Throws Error(kBadInput) naming the file when OpenCV cannot read the model.
 std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads = 0);
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

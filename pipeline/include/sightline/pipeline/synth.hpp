@@ -21,7 +21,7 @@ inline constexpr int kNumPartClasses = 6;
 inline constexpr int kNumTrainedClasses = 5;
 /// COCO category names, indexed by PartClass; COCO category id = index + 1.
 inline constexpr std::array<const char*, kNumPartClasses> kPartClassNames = {"bolt",    "nut",    "washer",
-                                                                              "bracket", "defect", "gear"};
+                                                                             "bracket", "defect", "gear"};
 
 /// A knob that switches on at `start` seconds and reaches full strength after `ramp` more seconds (linear).
 struct Ramp {
@@ -37,38 +37,38 @@ struct Ramp {
 
 struct LightingDrift {
     Ramp when;
-    double gain = 1.0;                ///< brightness multiplier at full strength
-    double color_temperature = 6500;  ///< kelvin at full strength (6500 = neutral)
+    double gain = 1.0;               ///< brightness multiplier at full strength
+    double color_temperature = 6500; ///< kelvin at full strength (6500 = neutral)
 };
 struct CameraShift {
     Ramp when;
-    double dx = 0.0, dy = 0.0;  ///< translation in pixels at full strength
-    double rotation_deg = 0.0;  ///< rotation about the frame centre at full strength
+    double dx = 0.0, dy = 0.0; ///< translation in pixels at full strength
+    double rotation_deg = 0.0; ///< rotation about the frame centre at full strength
 };
 struct NovelPart {
     Ramp when;
-    double rate = 0.15;  ///< fraction of new parts that are of the novel type at full strength
+    double rate = 0.15; ///< fraction of new parts that are of the novel type at full strength
 };
 struct ClassMix {
     Ramp when;
-    std::array<double, 4> weights{1, 1, 1, 1};  ///< bolt, nut, washer, bracket weights at full strength
+    std::array<double, 4> weights{1, 1, 1, 1}; ///< bolt, nut, washer, bracket weights at full strength
 };
 struct Blur {
     Ramp when;
-    double extra_px = 8.0;  ///< additional horizontal motion blur length at full strength
+    double extra_px = 8.0; ///< additional horizontal motion blur length at full strength
 };
 
 /// Everything that defines one camera's stream.
 struct CameraSpec {
-    std::string id;  ///< "cam1" ...
+    std::string id; ///< "cam1" ...
     int width = 640;
     int height = 480;
     int fps = 30;
-    double defect_rate = 0.02;   ///< fraction of parts that are defective (base rate)
+    double defect_rate = 0.02; ///< fraction of parts that are defective (base rate)
     double parts_per_second = 1.6;
-    double belt_speed = 110.0;   ///< pixels per second at scale 1
-    double noise_sigma = 3.0;    ///< sensor noise, grey levels
-    double occluded_fraction = 0.6;  ///< a part hidden more than this is marked iscrowd (ignored by COCO metrics)
+    double belt_speed = 110.0;      ///< pixels per second at scale 1
+    double noise_sigma = 3.0;       ///< sensor noise, grey levels
+    double occluded_fraction = 0.6; ///< a part hidden more than this is marked iscrowd (ignored by COCO metrics)
     std::optional<LightingDrift> lighting_drift;
     std::optional<CameraShift> camera_shift;
     std::optional<NovelPart> novel_part;
@@ -81,9 +81,9 @@ struct SynthOptions {
     int cameras = 4;
     double seconds = 60.0;
     std::uint64_t seed = 1;
-    std::vector<CameraSpec> specs;  ///< one per camera, filled by make_specs
-    int threads = 0;                ///< 0: one per hardware thread
-    std::string preset = "superfast";  ///< x264 preset
+    std::vector<CameraSpec> specs;    ///< one per camera, filled by make_specs
+    int threads = 0;                  ///< 0: one per hardware thread
+    std::string preset = "superfast"; ///< x264 preset
     int crf = 23;
 };
 
@@ -98,11 +98,12 @@ std::vector<CameraSpec> make_specs(int cameras, const std::string& scenario_yaml
 /// One ground-truth object in one frame.
 struct GroundTruthBox {
     PartClass cls;
-    double x, y, w, h;        ///< COCO box in frame pixels (visible extent of the part, clipped to the frame)
-    double area;              ///< visible pixel area of the part
-    double visible_fraction;  ///< visible pixels / pixels of the whole part (occlusion and truncation)
-    bool crowd;               ///< hidden more than the camera's occluded_fraction: COCO iscrowd=1
-    std::uint32_t track_id;   ///< the same physical part keeps its id across frames
+    double x, y, w, h;          ///< COCO box in frame pixels (visible extent of the part, clipped to the frame)
+    double area;                ///< visible pixel area of the part
+    double visible_fraction;    ///< visible pixels / pixels of the whole part (occlusion and truncation)
+    bool crowd;                 ///< hidden more than the camera's occluded_fraction: COCO iscrowd=1
+    std::uint32_t track_id;     ///< the same physical part keeps its id across frames
+    bool defect_hidden = false; ///< a defective part whose crack and rust are hidden: labelled as its shape
 };
 
 /// Tags and knob strengths in effect in one frame.
@@ -140,4 +141,4 @@ struct Progress {
 /// Each file is written under a temporary name and renamed when complete.
 void generate(const SynthOptions& options, const std::function<void(const Progress&)>& on_progress = {});
 
-}  // namespace sightline::pipeline::synth
+} // namespace sightline::pipeline::synth

@@ -9,9 +9,9 @@
 namespace sightline::pipeline {
 
 struct DecodedFrame {
-    kernels::ImageView view;  ///< valid until the next call to next() (the decoder's own buffer, no copy)
-    std::int64_t pts_ns = 0;  ///< presentation time from the stream, nanoseconds
-    std::int64_t index = 0;   ///< 0-based decode-order index
+    kernels::ImageView view; ///< valid until the next call to next() (the decoder's own buffer, no copy)
+    std::int64_t pts_ns = 0; ///< presentation time from the stream, nanoseconds
+    std::int64_t index = 0;  ///< 0-based decode-order index
 };
 
 class VideoReader {
@@ -36,4 +36,4 @@ class VideoReader {
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

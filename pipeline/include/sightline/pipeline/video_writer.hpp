@@ -11,10 +11,10 @@ struct VideoWriterOptions {
     int width = 640;
     int height = 480;
     int fps = 30;
-    std::string preset = "veryfast";  ///< x264 preset
-    int crf = 23;                     ///< x264 constant rate factor
-    int gop = 60;                     ///< keyframe interval in frames (IP cameras: about 2 s)
-    int threads = 1;                  ///< encoder threads (1 keeps parallel cameras from oversubscribing)
+    std::string preset = "veryfast"; ///< x264 preset
+    int crf = 23;                    ///< x264 constant rate factor
+    int gop = 60;                    ///< keyframe interval in frames (IP cameras: about 2 s)
+    int threads = 1;                 ///< encoder threads (1 keeps parallel cameras from oversubscribing)
 };
 
 /// Writes frames to `path` through a temporary file that is renamed on finish(); a writer destroyed without
@@ -37,4 +37,4 @@ class VideoWriter {
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

@@ -18,4 +18,4 @@ std::vector<float> floats_from_blob(std::string_view blob, std::string_view fiel
 std::vector<std::int32_t> int32s_from_blob(std::string_view blob, std::string_view field);
 std::vector<std::uint32_t> uint32s_from_blob(std::string_view blob, std::string_view field);
 
-}  // namespace sightline::transport
+} // namespace sightline::transport

@@ -1,0 +1,121 @@
+// Wire format v1 round trips, and the publisher's promises: in-order delivery, never blocking, drops counted.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <unistd.h>
+
+#include "sightline/error.hpp"
+#include "sightline/transport/pubsub.hpp"
+
+using namespace sightline;
+using namespace sightline::transport;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string ipc(const std::string& name) {
+    return "ipc:///tmp/sightline_test_" + name + "_" + std::to_string(::getpid());
+}
+
+PredMessage sample_pred(std::uint64_t seq, int n) {
+    PredMessage m;
+    m.camera = "cam7";
+    m.seq = seq;
+    m.pts_ns = 33'333'333 * static_cast<std::int64_t>(seq);
+    m.width = 640, m.height = 480;
+    m.model = "parts-v1@1.0.0";
+    for (int i = 0; i < n; ++i) {
+        m.boxes.insert(m.boxes.end(), {1.f * i, 2.f * i, 10.f + i, 20.f + i});
+        m.scores.push_back(0.5f + 0.01f * i);
+        m.classes.push_back(i % 5);
+        m.flags.push_back(i % 2 ? kFlagNearThreshold : 0u);
+        m.margins.push_back(0.1f * i);
+        m.entropies.push_back(0.05f * i);
+    }
+    m.stamps_ns = {{"arrival", 100}, {"published", 200}};
+    m.meta = {{"line", "L2"}, {"location", "press"}};
+    return m;
+}
+
+TEST(Wire, RoundTripsEveryMessageType) {
+    auto p = sample_pred(42, 3);
+    auto back = std::get<PredMessage>(decode(encode(p)));
+    EXPECT_EQ(back.camera, "cam7");
+    EXPECT_EQ(back.seq, 42u);
+    EXPECT_EQ(back.pts_ns, p.pts_ns);
+    EXPECT_EQ(back.boxes, p.boxes);
+    EXPECT_EQ(back.scores, p.scores);
+    EXPECT_EQ(back.classes, p.classes);
+    EXPECT_EQ(back.flags, p.flags);
+    EXPECT_EQ(back.stamps_ns, p.stamps_ns);
+    EXPECT_EQ(back.meta, p.meta);
+    EXPECT_EQ(topic_of(p), "pred/cam7");
+    auto empty = std::get<PredMessage>(decode(encode(sample_pred(0, 0))));
+    EXPECT_TRUE(empty.scores.empty());
+    auto e = std::get<EventMessage>(decode(encode(EventMessage{"camera_down", "cam2", "connection refused", 5})));
+    EXPECT_EQ(e.kind, "camera_down");
+    EXPECT_EQ(topic_of(e), "event");
+    auto s = std::get<StatMessage>(decode(encode(StatMessage{"cam1", 9, {{"fps", 29.97}}})));
+    EXPECT_DOUBLE_EQ(s.values.at("fps"), 29.97);
+}
+
+TEST(Wire, MalformedBodiesAreClearErrors) {
+    EXPECT_THROW(decode("\xc1"), Error); // 0xc1 is never used in msgpack
+    auto body = encode(sample_pred(1, 2));
+    EXPECT_THROW(decode(std::string_view(body).substr(0, body.size() / 2)), Error);
+    try {
+        decode(encode(EventMessage{"x", "", "", 0}).replace(3, 1, "\x02")); // map, "v", then 1 -> 2
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("schema version 2"), std::string::npos) << e.what();
+    }
+}
+
+TEST(PubSub, DeliversEveryMessageInOrder) {
+    Publisher pub({ipc("order")});
+    Subscriber sub(ipc("order"), {"pred/"});
+    ASSERT_TRUE(pub.wait_for_subscribers(1, 5s)) << "subscriber never joined";
+    for (std::uint64_t k = 0; k < 500; ++k) ASSERT_TRUE(pub.publish(sample_pred(k, static_cast<int>(k % 4))));
+    pub.publish(EventMessage{"camera_up", "cam7", "", 0}); // not subscribed: filtered out
+    for (std::uint64_t k = 0; k < 500; ++k) {
+        auto r = sub.receive(5s);
+        ASSERT_TRUE(r) << "message " << k << " missing";
+        EXPECT_EQ(r->topic, "pred/cam7");
+        EXPECT_EQ(std::get<PredMessage>(r->message).seq, k);
+    }
+    EXPECT_FALSE(sub.receive(100ms));
+    EXPECT_EQ(pub.sent(), 501u);
+    EXPECT_EQ(pub.dropped(), 0u);
+}
+
+TEST(PubSub, ASubscriberThatNeverReadsNeverBlocksAndDropsAreCounted) {
+    PublisherOptions o{ipc("slow")};
+    o.send_hwm = 20;
+    Publisher pub(o);
+    Subscriber sub(ipc("slow"), {""}, 20);
+    ASSERT_TRUE(pub.wait_for_subscribers(1, 5s));
+    const int n = 20000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < n; ++k) pub.publish(sample_pred(k, 8));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(pub.sent() + pub.dropped(), static_cast<std::uint64_t>(n));
+    EXPECT_GT(pub.dropped(), 0u) << "a subscriber that never reads must cost drops, not stalls";
+    EXPECT_LT(took, 30s) << "publishing must not block on a slow consumer";
+}
+
+TEST(PubSub, EndpointInUseIsAClearError) {
+    Publisher a({"tcp://127.0.0.1:*"}); // any free port
+    const std::string taken = a.bound_endpoint();
+    ASSERT_NE(taken.find("tcp://127.0.0.1:"), std::string::npos);
+    try {
+        Publisher b({taken});
+        FAIL() << "bound twice";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kTransport);
+        EXPECT_NE(std::string(e.what()).find(taken), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(Publisher({"nonsense://x"}), Error);
+}
+
+} // namespace

@@ -1,0 +1,65 @@
+#pragma once
+/// Wire format v1: the messages sightline publishes, as plain structs, and their msgpack encoding.
+/// docs/wire.md is the contract, field by field.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sightline::transport {
+
+inline constexpr int kSchemaVersion = 1;
+
+/// Uncertainty flags, one bit each, in PredMessage::flags.
+enum Flag : std::uint32_t {
+    kFlagNearThreshold = 1u << 0,  ///< score within the near-threshold band above the operating threshold
+    kFlagAmbiguousClass = 1u << 1, ///< best minus second-best class score below the ambiguity margin
+};
+
+/// One processed frame of one camera (topic `pred/<camera>`), sent also when there are no detections.
+struct PredMessage {
+    std::string camera;
+    std::uint64_t seq = 0; ///< 0 for a camera's first frame, +1 per frame: a gap means lost messages
+    std::int64_t pts_ns = 0;
+    int width = 0, height = 0;
+    std::string model;        ///< name@version
+    std::vector<float> boxes; ///< x1 y1 x2 y2 per detection, frame pixels
+    std::vector<float> scores;
+    std::vector<std::int32_t> classes;             ///< indices into the model's class list
+    std::vector<std::uint32_t> flags;              ///< Flag bits per detection
+    std::vector<float> margins;                    ///< best minus second-best class score per detection
+    std::vector<float> entropies;                  ///< normalised class-score entropy per detection
+    std::map<std::string, std::int64_t> stamps_ns; ///< stage -> monotonic time: arrival, decoded, ..., published
+    std::map<std::string, std::string> meta;       ///< camera metadata from the config, passed through
+};
+
+/// Camera up/down, errors (topic `event`).
+struct EventMessage {
+    std::string kind;   ///< camera_up, camera_down, error, ...
+    std::string camera; ///< empty when not about a camera
+    std::string message;
+    std::int64_t time_ns = 0; ///< wall clock, ns since the epoch
+};
+
+/// Per-camera statistics (topic `stat/<camera>`): a flat map of named numbers.
+struct StatMessage {
+    std::string camera;
+    std::int64_t time_ns = 0;
+    std::map<std::string, double> values;
+};
+
+using Message = std::variant<PredMessage, EventMessage, StatMessage>;
+
+/// The topic frame a message goes out under.
+std::string topic_of(const Message& m);
+
+/// msgpack body of a message (a map with `v`, `type` and the fields above; arrays as little-endian blobs).
+std::string encode(const Message& m);
+
+/// Parses a body; throws Error(kBadInput) naming the field on a malformed or newer-schema message.
+Message decode(std::string_view body);
+
+} // namespace sightline::transport

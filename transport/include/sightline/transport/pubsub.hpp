@@ -1,0 +1,66 @@
+#pragma once
+/// ZeroMQ publisher and subscriber for wire format v1 (multipart: topic frame, msgpack body).
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sightline/transport/messages.hpp"
+
+namespace sightline::transport {
+
+struct PublisherOptions {
+    std::string endpoint; ///< e.g. tcp://127.0.0.1:5555, ipc:///tmp/sightline
+    int send_hwm = 1000;  ///< messages queued per subscriber before sends to it are dropped
+    int linger_ms = 0;    ///< how long close() may wait for queued messages
+};
+
+/// An XPUB socket: sends never block (a slow or absent consumer never slows the line); every message a
+/// subscriber's full queue refuses is counted, and subscriptions are seen, so a lossless replay can wait for them.
+class Publisher {
+  public:
+    /// Binds; throws Error(kTransport) naming the endpoint (address in use, bad endpoint).
+    explicit Publisher(const PublisherOptions& options);
+    ~Publisher();
+    Publisher(const Publisher&) = delete;
+    Publisher& operator=(const Publisher&) = delete;
+
+    /// Sends a message without blocking; false (and counted) when a subscriber's queue is full.
+    bool publish(const Message& m);
+    /// Waits until at least `n` subscriptions are active or the timeout passes; returns whether they are.
+    bool wait_for_subscribers(int n, std::chrono::milliseconds timeout);
+    int subscriptions(); ///< active subscriptions (each subscriber counts once per topic prefix it subscribes)
+    std::uint64_t sent() const;
+    std::uint64_t dropped() const;
+    const std::string& endpoint() const;
+    /// The endpoint actually bound (resolves a wildcard port such as tcp://127.0.0.1:*).
+    std::string bound_endpoint() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// A SUB socket for sinks: connects, subscribes to topic prefixes ("" = everything), receives decoded messages.
+class Subscriber {
+  public:
+    Subscriber(const std::string& endpoint, const std::vector<std::string>& prefixes, int receive_hwm = 100000);
+    ~Subscriber();
+    Subscriber(const Subscriber&) = delete;
+    Subscriber& operator=(const Subscriber&) = delete;
+
+    struct Received {
+        std::string topic;
+        Message message;
+    };
+    /// The next message, or nothing after `timeout`. Throws Error(kBadInput) for a malformed body.
+    std::optional<Received> receive(std::chrono::milliseconds timeout);
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace sightline::transport

@@ -1,0 +1,161 @@
+#include "sightline/transport/messages.hpp"
+
+#include <msgpack.hpp>
+
+#include "sightline/error.hpp"
+#include "sightline/transport/blob.hpp"
+
+namespace sightline::transport {
+
+namespace {
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+void key(Packer& p, std::string_view k) {
+    p.pack_str(static_cast<std::uint32_t>(k.size())).pack_str_body(k.data(), static_cast<std::uint32_t>(k.size()));
+}
+void str(Packer& p, std::string_view k, std::string_view v) {
+    key(p, k);
+    key(p, v);
+}
+template <class T> void blob(Packer& p, std::string_view k, const std::vector<T>& v) {
+    key(p, k);
+    const std::string b = to_blob(std::span<const T>(v));
+    p.pack_bin(static_cast<std::uint32_t>(b.size())).pack_bin_body(b.data(), static_cast<std::uint32_t>(b.size()));
+}
+
+struct Visitor {
+    Packer& p;
+    void operator()(const PredMessage& m) const {
+        p.pack_map(17);
+        key(p, "v"), p.pack(kSchemaVersion);
+        str(p, "type", "pred");
+        str(p, "camera", m.camera);
+        key(p, "seq"), p.pack(m.seq);
+        key(p, "pts_ns"), p.pack(m.pts_ns);
+        key(p, "width"), p.pack(m.width);
+        key(p, "height"), p.pack(m.height);
+        str(p, "model", m.model);
+        key(p, "n"), p.pack(static_cast<std::uint32_t>(m.scores.size()));
+        blob(p, "boxes", m.boxes);
+        blob(p, "scores", m.scores);
+        blob(p, "classes", m.classes);
+        blob(p, "flags", m.flags);
+        blob(p, "margins", m.margins);
+        blob(p, "entropies", m.entropies);
+        key(p, "t"), p.pack(m.stamps_ns);
+        key(p, "meta"), p.pack(m.meta);
+    }
+    void operator()(const EventMessage& m) const {
+        p.pack_map(6);
+        key(p, "v"), p.pack(kSchemaVersion);
+        str(p, "type", "event");
+        str(p, "kind", m.kind);
+        str(p, "camera", m.camera);
+        str(p, "message", m.message);
+        key(p, "time_ns"), p.pack(m.time_ns);
+    }
+    void operator()(const StatMessage& m) const {
+        p.pack_map(5);
+        key(p, "v"), p.pack(kSchemaVersion);
+        str(p, "type", "stat");
+        str(p, "camera", m.camera);
+        key(p, "time_ns"), p.pack(m.time_ns);
+        key(p, "values"), p.pack(m.values);
+    }
+};
+
+class Reader {
+  public:
+    explicit Reader(const msgpack::object& o) {
+        if (o.type != msgpack::type::MAP) throw Error(ErrorCode::kBadInput, "message: body is not a msgpack map");
+        for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+            const auto& kv = o.via.map.ptr[i];
+            if (kv.key.type == msgpack::type::STR) fields_[kv.key.as<std::string>()] = &kv.val;
+        }
+    }
+    const msgpack::object& at(const std::string& k) const {
+        auto it = fields_.find(k);
+        if (it == fields_.end()) throw Error(ErrorCode::kBadInput, "message: missing field '" + k + "'");
+        return *it->second;
+    }
+    bool has(const std::string& k) const { return fields_.count(k) > 0; }
+    template <class T> T get(const std::string& k) const {
+        try {
+            return at(k).as<T>();
+        } catch (const msgpack::type_error&) {
+            throw Error(ErrorCode::kBadInput, "message: field '" + k + "' has the wrong type");
+        }
+    }
+    std::string_view bin(const std::string& k) const {
+        const auto& o = at(k);
+        if (o.type != msgpack::type::BIN) throw Error(ErrorCode::kBadInput, "message: field '" + k + "' is not a blob");
+        return {o.via.bin.ptr, o.via.bin.size};
+    }
+
+  private:
+    std::map<std::string, const msgpack::object*> fields_;
+};
+
+} // namespace
+
+std::string topic_of(const Message& m) {
+    if (auto* p = std::get_if<PredMessage>(&m)) return "pred/" + p->camera;
+    if (auto* s = std::get_if<StatMessage>(&m)) return "stat/" + s->camera;
+    return "event";
+}
+
+std::string encode(const Message& m) {
+    msgpack::sbuffer buf;
+    Packer p(buf);
+    std::visit(Visitor{p}, m);
+    return {buf.data(), buf.size()};
+}
+
+Message decode(std::string_view body) {
+    msgpack::object_handle h;
+    try {
+        h = msgpack::unpack(body.data(), body.size());
+    } catch (const std::exception& e) {
+        throw Error(ErrorCode::kBadInput, std::string("message: not msgpack: ") + e.what());
+    }
+    Reader r(h.get());
+    const int v = r.get<int>("v");
+    if (v != kSchemaVersion)
+        throw Error(ErrorCode::kBadInput, "message: schema version " + std::to_string(v) + ", this build reads " +
+                                              std::to_string(kSchemaVersion));
+    const auto type = r.get<std::string>("type");
+    if (type == "pred") {
+        PredMessage m;
+        m.camera = r.get<std::string>("camera");
+        m.seq = r.get<std::uint64_t>("seq");
+        m.pts_ns = r.get<std::int64_t>("pts_ns");
+        m.width = r.get<int>("width");
+        m.height = r.get<int>("height");
+        m.model = r.get<std::string>("model");
+        const auto n = r.get<std::uint32_t>("n");
+        m.boxes = floats_from_blob(r.bin("boxes"), "boxes");
+        m.scores = floats_from_blob(r.bin("scores"), "scores");
+        m.classes = int32s_from_blob(r.bin("classes"), "classes");
+        m.flags = uint32s_from_blob(r.bin("flags"), "flags");
+        m.margins = floats_from_blob(r.bin("margins"), "margins");
+        m.entropies = floats_from_blob(r.bin("entropies"), "entropies");
+        if (m.boxes.size() != 4ull * n || m.scores.size() != n || m.classes.size() != n || m.flags.size() != n ||
+            m.margins.size() != n || m.entropies.size() != n)
+            throw Error(ErrorCode::kBadInput, "message: pred arrays disagree with n = " + std::to_string(n));
+        m.stamps_ns = r.get<std::map<std::string, std::int64_t>>("t");
+        m.meta = r.get<std::map<std::string, std::string>>("meta");
+        return m;
+    }
+    if (type == "event") {
+        return EventMessage{r.get<std::string>("kind"), r.get<std::string>("camera"), r.get<std::string>("message"),
+                            r.get<std::int64_t>("time_ns")};
+    }
+    if (type == "stat") {
+        return StatMessage{r.get<std::string>("camera"), r.get<std::int64_t>("time_ns"),
+                           r.get<std::map<std::string, double>>("values")};
+    }
+    throw Error(ErrorCode::kBadInput, "message: unknown type '" + type + "'");
+}
+
+} // namespace sightline::transport

@@ -1,0 +1,131 @@
+#include "sightline/transport/pubsub.hpp"
+
+#include <zmq.hpp>
+
+#include "sightline/error.hpp"
+
+namespace sightline::transport {
+
+namespace {
+zmq::context_t& context() {
+    static zmq::context_t ctx(1);
+    return ctx;
+}
+} // namespace
+
+struct Publisher::Impl {
+    PublisherOptions opt;
+    zmq::socket_t socket{context(), zmq::socket_type::xpub};
+    std::uint64_t sent = 0, dropped = 0;
+    int subscriptions = 0;
+
+    void drain_subscriptions(std::chrono::milliseconds wait) {
+        zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+        for (bool first = true;; first = false) {
+            if (zmq::poll(&item, 1, first ? wait : std::chrono::milliseconds(0)) == 0) return;
+            zmq::message_t msg;
+            if (!socket.recv(msg, zmq::recv_flags::dontwait)) return;
+            if (msg.size() > 0) subscriptions += msg.data<std::uint8_t>()[0] == 1 ? 1 : -1;
+        }
+    }
+};
+
+Publisher::Publisher(const PublisherOptions& o) : impl_(std::make_unique<Impl>()) {
+    impl_->opt = o;
+    auto& s = impl_->socket;
+    try {
+        s.set(zmq::sockopt::sndhwm, o.send_hwm);
+        s.set(zmq::sockopt::linger, o.linger_ms);
+        s.set(zmq::sockopt::xpub_nodrop, 1);   // a full queue refuses the send (EAGAIN) instead of dropping silently
+        s.set(zmq::sockopt::xpub_verboser, 1); // every subscribe and unsubscribe is seen, to count subscribers
+        s.bind(o.endpoint);
+    } catch (const zmq::error_t& e) {
+        throw Error(ErrorCode::kTransport, "publish endpoint " + o.endpoint + ": " + e.what());
+    }
+}
+
+Publisher::~Publisher() = default;
+
+bool Publisher::publish(const Message& m) {
+    auto& s = *impl_;
+    s.drain_subscriptions(std::chrono::milliseconds(0));
+    const std::string topic = topic_of(m), body = encode(m);
+    try {
+        // Both frames or none: the topic frame is only sent when the body can follow (ZMQ sends multipart atomically
+        // once the first frame is accepted).
+        if (!s.socket.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+            ++s.dropped;
+            return false;
+        }
+        s.socket.send(zmq::buffer(body), zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+        throw Error(ErrorCode::kTransport, "publish on " + s.opt.endpoint + ": " + e.what());
+    }
+    ++s.sent;
+    return true;
+}
+
+bool Publisher::wait_for_subscribers(int n, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (impl_->subscriptions < n) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        impl_->drain_subscriptions(std::min(left, std::chrono::milliseconds(50)));
+    }
+    return true;
+}
+
+int Publisher::subscriptions() {
+    impl_->drain_subscriptions(std::chrono::milliseconds(0));
+    return impl_->subscriptions;
+}
+std::uint64_t Publisher::sent() const {
+    return impl_->sent;
+}
+std::uint64_t Publisher::dropped() const {
+    return impl_->dropped;
+}
+const std::string& Publisher::endpoint() const {
+    return impl_->opt.endpoint;
+}
+std::string Publisher::bound_endpoint() const {
+    return impl_->socket.get(zmq::sockopt::last_endpoint);
+}
+
+struct Subscriber::Impl {
+    std::string endpoint;
+    zmq::socket_t socket{context(), zmq::socket_type::sub};
+};
+
+Subscriber::Subscriber(const std::string& endpoint, const std::vector<std::string>& prefixes, int receive_hwm)
+    : impl_(std::make_unique<Impl>()) {
+    impl_->endpoint = endpoint;
+    try {
+        impl_->socket.set(zmq::sockopt::rcvhwm, receive_hwm);
+        impl_->socket.set(zmq::sockopt::linger, 0);
+        impl_->socket.connect(endpoint);
+        for (const auto& p : prefixes) impl_->socket.set(zmq::sockopt::subscribe, p);
+    } catch (const zmq::error_t& e) {
+        throw Error(ErrorCode::kTransport, "subscribe to " + endpoint + ": " + e.what());
+    }
+}
+
+Subscriber::~Subscriber() = default;
+
+std::optional<Subscriber::Received> Subscriber::receive(std::chrono::milliseconds timeout) {
+    zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+    zmq::message_t topic, body;
+    if (!impl_->socket.recv(topic, zmq::recv_flags::dontwait)) return std::nullopt;
+    if (!topic.more()) throw Error(ErrorCode::kBadInput, impl_->endpoint + ": a message without a body");
+    (void)impl_->socket.recv(body, zmq::recv_flags::none);
+    while (body.more()) { // extra frames belong to a newer schema; skip them
+        zmq::message_t extra;
+        (void)impl_->socket.recv(extra, zmq::recv_flags::none);
+        if (!extra.more()) break;
+    }
+    return Received{topic.to_string(), decode(body.to_string_view())};
+}
+
+} // namespace sightline::transport
