@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     std::map<std::string, tools::Run> runs;
     runs["synth"] = tools::add_synth(app);
     runs["demo"] = tools::add_demo(app);
+    runs["run"] = tools::add_run(app);
 
     if (argc > 1 && argv[1][0] != '-' && !runs.count(argv[1])) {
         std::string known;

@@ -1,0 +1,55 @@
+#pragma once
+/// The line: one decoding thread per camera feeding bounded queues, a batcher across cameras, the detector, and a
+/// sink that receives every processed frame in order. This first version is the lossless file mode: sources block
+/// when the line is behind, nothing is dropped.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/detector.hpp"
+
+namespace sightline::pipeline {
+
+/// Uncertainty flag bits (docs/wire.md).
+enum FrameFlag : std::uint32_t { kNearThreshold = 1u << 0, kAmbiguousClass = 1u << 1 };
+
+struct FrameOutput {
+    std::string camera;
+    std::size_t camera_index = 0;
+    std::uint64_t seq = 0;  ///< per camera, from 0
+    std::int64_t pts_ns = 0;
+    int width = 0, height = 0;
+    std::vector<Detection> detections;
+    std::vector<std::uint32_t> flags;  ///< one per detection
+    kernels::LumaStats luma;
+    std::map<std::string, std::int64_t> stamps_ns;  ///< monotonic: decoded, batched, inferred
+};
+
+struct RunSummary {
+    std::vector<std::uint64_t> frames;  ///< per camera
+    std::vector<std::int64_t> corrupt_packets;
+};
+
+/// Flags for one detection given the operating threshold and the config's band and margin.
+std::uint32_t uncertainty_flags(const Detection& d, float confidence, const RunConfig& config);
+
+class Runner {
+  public:
+    Runner(RunConfig config, std::unique_ptr<Engine> engine);
+    ~Runner();
+    /// Runs until every source ends or `stop` becomes true; calls `sink` for every frame, from this thread, in
+    /// order per camera. Source errors end the run with an Error naming the camera and its URL.
+    RunSummary run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop);
+    const Detector& detector() const { return detector_; }
+
+  private:
+    RunConfig config_;
+    Detector detector_;
+};
+
+}  // namespace sightline::pipeline

@@ -1,0 +1,112 @@
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/config.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+struct Ctx {
+    std::string file;
+    [[noreturn]] void fail(const std::string& path, const std::string& why) const {
+        throw Error(ErrorCode::kBadInput, file + ": " + path + ": " + why);
+    }
+    void keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
+        if (!n.IsMap()) fail(path, "expected a mapping");
+        for (const auto& kv : n) {
+            const auto k = kv.first.as<std::string>();
+            if (!allowed.count(k)) fail(path.empty() ? k : path + "." + k, "unknown key");
+        }
+    }
+    template <class T> T get(const YAML::Node& n, const std::string& path) const {
+        if (!n) fail(path, "missing");
+        try {
+            return n.as<T>();
+        } catch (const YAML::Exception&) {
+            fail(path, "wrong type ('" + (n.IsScalar() ? n.Scalar() : std::string("a collection")) + "')");
+        }
+    }
+};
+
+}  // namespace
+
+RunConfig load_run_config(const std::filesystem::path& path) {
+    if (!std::filesystem::exists(path)) throw Error(ErrorCode::kNotFound, path.string() + ": no such file");
+    Ctx c{path.string()};
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path.string());
+    } catch (const YAML::Exception& e) {
+        throw Error(ErrorCode::kBadInput,
+                    c.file + ": malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags"});
+    RunConfig r;
+    r.path = path;
+    const auto dir = path.parent_path();
+    auto resolve = [&](const std::string& p) {
+        return p.find("://") != std::string::npos || std::filesystem::path(p).is_absolute() ? std::filesystem::path(p)
+                                                                                            : dir / p;
+    };
+
+    const auto cams = root["cameras"];
+    if (!cams || !cams.IsSequence() || cams.size() == 0) c.fail("cameras", "expected a list of at least one camera");
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < cams.size(); ++i) {
+        const std::string p = "cameras[" + std::to_string(i) + "]";
+        c.keys(cams[i], p, {"id", "url", "meta"});
+        CameraConfig cam;
+        cam.id = c.get<std::string>(cams[i]["id"], p + ".id");
+        if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
+            c.fail(p + ".id", "must be non-empty, without '/' or spaces (it is part of the topic)");
+        if (!ids.insert(cam.id).second) c.fail(p + ".id", "duplicate camera id '" + cam.id + "'");
+        const auto url = c.get<std::string>(cams[i]["url"], p + ".url");
+        cam.url = resolve(url).string();
+        if (url.find("://") == std::string::npos && !std::filesystem::exists(cam.url))
+            c.fail(p + ".url", cam.url + ": no such file");
+        if (cams[i]["meta"]) cam.meta = c.get<std::map<std::string, std::string>>(cams[i]["meta"], p + ".meta");
+        r.cameras.push_back(std::move(cam));
+    }
+    r.model = resolve(c.get<std::string>(root["model"], "model"));
+
+    const auto pub = root["publish"];
+    c.keys(pub, "publish", {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s"});
+    r.predictions_endpoint = c.get<std::string>(pub["predictions"], "publish.predictions");
+    if (pub["send_hwm"]) r.send_hwm = c.get<int>(pub["send_hwm"], "publish.send_hwm");
+    if (r.send_hwm < 1) c.fail("publish.send_hwm", "must be >= 1");
+    if (pub["wait_for_subscribers"])
+        r.wait_for_subscribers = c.get<int>(pub["wait_for_subscribers"], "publish.wait_for_subscribers");
+    if (r.wait_for_subscribers < 0) c.fail("publish.wait_for_subscribers", "must be >= 0");
+    if (pub["wait_timeout_s"]) r.wait_timeout_s = c.get<double>(pub["wait_timeout_s"], "publish.wait_timeout_s");
+
+    if (const auto b = root["batching"]) {
+        c.keys(b, "batching", {"max_batch"});
+        if (b["max_batch"]) r.max_batch = c.get<int>(b["max_batch"], "batching.max_batch");
+        if (r.max_batch < 1 || r.max_batch > 256) c.fail("batching.max_batch", "must be in 1..256");
+    }
+    if (const auto t = root["thresholds"]) {
+        c.keys(t, "thresholds", {"confidence", "iou", "max_det"});
+        if (t["confidence"]) r.confidence = c.get<float>(t["confidence"], "thresholds.confidence");
+        if (t["iou"]) r.iou = c.get<float>(t["iou"], "thresholds.iou");
+        if (t["max_det"]) r.max_det = c.get<int>(t["max_det"], "thresholds.max_det");
+        if (t["confidence"] && !(r.confidence >= 0 && r.confidence < 1))
+            c.fail("thresholds.confidence", "must be in [0, 1)");
+        if (t["iou"] && !(r.iou > 0 && r.iou <= 1)) c.fail("thresholds.iou", "must be in (0, 1]");
+        if (t["max_det"] && r.max_det < 1) c.fail("thresholds.max_det", "must be >= 1");
+    }
+    if (const auto f = root["flags"]) {
+        c.keys(f, "flags", {"near_threshold_band", "ambiguity_margin"});
+        if (f["near_threshold_band"])
+            r.near_threshold_band = c.get<float>(f["near_threshold_band"], "flags.near_threshold_band");
+        if (f["ambiguity_margin"]) r.ambiguity_margin = c.get<float>(f["ambiguity_margin"], "flags.ambiguity_margin");
+        if (!(r.near_threshold_band >= 0 && r.near_threshold_band <= 1))
+            c.fail("flags.near_threshold_band", "must be in [0, 1]");
+        if (!(r.ambiguity_margin >= 0 && r.ambiguity_margin <= 1)) c.fail("flags.ambiguity_margin", "must be in [0, 1]");
+    }
+    return r;
+}
+
+}  // namespace sightline::pipeline

@@ -1,0 +1,196 @@
+#include "sightline/pipeline/runner.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+/// A decoded frame with its own copy of the planes (the decoder reuses its buffers).
+struct OwnedFrame {
+    std::vector<std::uint8_t> data;
+    kernels::ImageView view;
+    std::int64_t pts_ns = 0;
+    std::int64_t decoded_ns = 0;
+};
+
+OwnedFrame own(const DecodedFrame& f) {
+    OwnedFrame o;
+    o.view = f.view;
+    const int planes = f.view.format == kernels::PixelFormat::kNV12 ? 2 : 3;
+    const int ch = (f.view.height + 1) / 2;
+    std::size_t sizes[3] = {static_cast<std::size_t>(f.view.pitch[0]) * f.view.height,
+                            static_cast<std::size_t>(f.view.pitch[1]) * ch,
+                            planes == 3 ? static_cast<std::size_t>(f.view.pitch[2]) * ch : 0};
+    o.data.resize(sizes[0] + sizes[1] + sizes[2]);
+    std::size_t off = 0;
+    for (int k = 0; k < planes; ++k) {
+        std::memcpy(o.data.data() + off, f.view.planes[k], sizes[k]);
+        o.view.planes[k] = o.data.data() + off;
+        off += sizes[k];
+    }
+    o.pts_ns = f.pts_ns;
+    o.decoded_ns = now_ns();
+    return o;
+}
+
+/// Bounded blocking queue: push waits while full (lossless mode), pop waits while empty and open.
+class FrameQueue {
+  public:
+    explicit FrameQueue(std::size_t capacity) : capacity_(capacity) {}
+    bool push(OwnedFrame&& f, const std::atomic<bool>& stop) {
+        std::unique_lock lk(mu_);
+        not_full_.wait(lk, [&] { return q_.size() < capacity_ || stop.load() || aborted_; });
+        if (stop.load() || aborted_) return false;
+        q_.push_back(std::move(f));
+        not_empty_.notify_one();
+        return true;
+    }
+    /// nullopt when closed and drained.
+    std::optional<OwnedFrame> pop() {
+        std::unique_lock lk(mu_);
+        not_empty_.wait(lk, [&] { return !q_.empty() || closed_; });
+        if (q_.empty()) return std::nullopt;
+        OwnedFrame f = std::move(q_.front());
+        q_.pop_front();
+        not_full_.notify_one();
+        return f;
+    }
+    void close(std::exception_ptr error = nullptr) {
+        std::lock_guard lk(mu_);
+        closed_ = true;
+        if (error && !error_) error_ = error;
+        not_empty_.notify_all();
+    }
+    void abort() {
+        std::lock_guard lk(mu_);
+        aborted_ = true;
+        not_full_.notify_all();
+    }
+    std::exception_ptr error() {
+        std::lock_guard lk(mu_);
+        return error_;
+    }
+
+  private:
+    std::size_t capacity_;
+    std::mutex mu_;
+    std::condition_variable not_full_, not_empty_;
+    std::deque<OwnedFrame> q_;
+    bool closed_ = false, aborted_ = false;
+    std::exception_ptr error_;
+};
+
+}  // namespace
+
+std::uint32_t uncertainty_flags(const Detection& d, float confidence, const RunConfig& c) {
+    std::uint32_t f = 0;
+    if (d.score < confidence + c.near_threshold_band) f |= kNearThreshold;
+    if (d.margin < c.ambiguity_margin) f |= kAmbiguousClass;
+    return f;
+}
+
+Runner::Runner(RunConfig config, std::unique_ptr<Engine> engine)
+    : config_(std::move(config)), detector_(std::move(engine), config_.confidence, config_.iou, config_.max_det) {}
+
+Runner::~Runner() = default;
+
+RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop) {
+    const std::size_t n = config_.cameras.size();
+    std::vector<std::unique_ptr<FrameQueue>> queues;
+    std::vector<std::int64_t> corrupt(n, 0);
+    for (std::size_t i = 0; i < n; ++i) queues.push_back(std::make_unique<FrameQueue>(8));
+    std::vector<std::thread> sources;
+    for (std::size_t i = 0; i < n; ++i)
+        sources.emplace_back([&, i] {
+            const auto& cam = config_.cameras[i];
+            try {
+                VideoReader reader(cam.url);
+                DecodedFrame f;
+                while (!stop.load() && reader.next(f))
+                    if (!queues[i]->push(own(f), stop)) break;
+                corrupt[i] = reader.corrupt_packets();
+                queues[i]->close();
+            } catch (const Error& e) {
+                queues[i]->close(std::make_exception_ptr(
+                    Error(e.code(), "camera " + cam.id + " (" + cam.url + "): " + std::string(e.what()))));
+            } catch (...) {
+                queues[i]->close(std::current_exception());
+            }
+        });
+
+    RunSummary summary;
+    summary.frames.assign(n, 0);
+    const float confidence = config_.confidence >= 0 ? config_.confidence : detector_.spec().confidence;
+    std::vector<bool> open(n, true);
+    std::size_t next = 0;
+    std::exception_ptr failure;
+    try {
+        for (;;) {
+            // Round robin across the open cameras, one frame each, until the batch is full: lossless and fair.
+            std::vector<OwnedFrame> batch;
+            std::vector<std::size_t> owners;
+            std::size_t tried = 0;
+            while (static_cast<int>(batch.size()) < config_.max_batch && tried < n) {
+                const std::size_t i = next;
+                next = (next + 1) % n;
+                ++tried;
+                if (!open[i]) continue;
+                auto f = queues[i]->pop();
+                if (!f) {
+                    open[i] = false;
+                    if (auto e = queues[i]->error()) std::rethrow_exception(e);
+                    continue;
+                }
+                batch.push_back(std::move(*f));
+                owners.push_back(i);
+                tried = 0;
+            }
+            if (batch.empty()) break;
+            const std::int64_t batched = now_ns();
+            std::vector<kernels::ImageView> views;
+            for (const auto& f : batch) views.push_back(f.view);
+            auto results = detector_.detect(views);
+            const std::int64_t inferred = now_ns();
+            for (std::size_t k = 0; k < batch.size(); ++k) {
+                FrameOutput out;
+                out.camera_index = owners[k];
+                out.camera = config_.cameras[owners[k]].id;
+                out.seq = summary.frames[owners[k]]++;
+                out.pts_ns = batch[k].pts_ns;
+                out.width = batch[k].view.width;
+                out.height = batch[k].view.height;
+                out.detections = std::move(results[k].detections);
+                for (const auto& d : out.detections) out.flags.push_back(uncertainty_flags(d, confidence, config_));
+                out.luma = results[k].luma;
+                out.stamps_ns = {{"decoded", batch[k].decoded_ns}, {"batched", batched}, {"inferred", inferred}};
+                sink(out);
+            }
+            if (stop.load()) break;
+        }
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    for (auto& q : queues) q->abort();
+    for (auto& t : sources) t.join();
+    if (failure) std::rethrow_exception(failure);
+    summary.corrupt_packets = corrupt;
+    return summary;
+}
+
+}  // namespace sightline::pipeline

@@ -1,0 +1,144 @@
+// sightline run end to end: synthetic cameras -> the binary -> ZeroMQ -> a subscriber, losslessly and in order,
+// with the same detections as the detector run directly on the same decoded frames.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/detector.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/synth.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+#include "sightline/transport/pubsub.hpp"
+
+using namespace sightline;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
+
+fs::path temp_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() / ("sightline_run_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
+    auto dir = temp_dir("e2e");
+    pipeline::synth::SynthOptions o;
+    o.out_dir = dir;
+    o.cameras = 3;
+    o.seconds = 1.0;
+    o.seed = 5;
+    o.specs = pipeline::synth::make_specs(3, "", "test", {"defaults.width=320", "defaults.height=240"});
+    pipeline::synth::generate(o);
+    const std::string endpoint = "ipc://" + (dir / "pred.sock").string();
+    std::ofstream(dir / "run.yaml") << "cameras:\n"
+                                       "  - {id: cam1, url: cam1.mp4, meta: {line: L1}}\n"
+                                       "  - {id: cam2, url: cam2.mp4}\n"
+                                       "  - {id: cam3, url: cam3.mp4}\n"
+                                       "model: "
+                                    << (kRoot / "models/parts-v1/model.yaml").string()
+                                    << "\npublish: {predictions: '" << endpoint
+                                    << "', wait_for_subscribers: 1}\nbatching: {max_batch: 1}\n";
+    transport::Subscriber sub(endpoint, {"pred/"});
+    FILE* proc = popen((std::string(SIGHTLINE_BINARY) + " --log-level warn run " + (dir / "run.yaml").string() + " 2>&1").c_str(), "r");
+    ASSERT_NE(proc, nullptr);
+    std::map<std::string, std::vector<transport::PredMessage>> got;
+    for (int k = 0; k < 90; ++k) {
+        auto r = sub.receive(30s);
+        ASSERT_TRUE(r) << "message " << k << " of 90 never came";
+        auto m = std::get<transport::PredMessage>(r->message);
+        EXPECT_EQ(r->topic, "pred/" + m.camera);
+        got[m.camera].push_back(std::move(m));
+    }
+    std::string output;
+    char buf[512];
+    while (fgets(buf, sizeof buf, proc)) output += buf;
+    EXPECT_EQ(pclose(proc), 0) << output;
+    EXPECT_FALSE(sub.receive(200ms)) << "more messages than frames";
+
+    pipeline::Detector direct(pipeline::make_opencv_engine(pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml")));
+    for (const char* cam : {"cam1", "cam2", "cam3"}) {
+        const auto& msgs = got[cam];
+        ASSERT_EQ(msgs.size(), 30u) << cam;
+        pipeline::VideoReader reader((dir / (std::string(cam) + ".mp4")).string());
+        pipeline::DecodedFrame f;
+        for (std::uint64_t k = 0; k < 30; ++k) {
+            EXPECT_EQ(msgs[k].seq, k) << cam;
+            ASSERT_TRUE(reader.next(f));
+            EXPECT_EQ(msgs[k].pts_ns, f.pts_ns);
+            auto want = direct.detect(std::span(&f.view, 1))[0].detections;
+            ASSERT_EQ(msgs[k].scores.size(), want.size()) << cam << " frame " << k;
+            for (std::size_t d = 0; d < want.size(); ++d) {
+                EXPECT_EQ(msgs[k].scores[d], want[d].score);
+                EXPECT_EQ(msgs[k].classes[d], want[d].cls);
+                EXPECT_EQ(msgs[k].boxes[4 * d], want[d].x1);
+                EXPECT_EQ(msgs[k].boxes[4 * d + 3], want[d].y2);
+            }
+            EXPECT_TRUE(msgs[k].stamps_ns.count("published"));
+        }
+        EXPECT_EQ(msgs[0].meta.count("line"), std::string(cam) == "cam1" ? 1u : 0u);
+    }
+    fs::remove_all(dir);
+}
+
+TEST(RunConfig, BadConfigsNameTheKey) {
+    auto dir = temp_dir("cfg");
+    std::ofstream(dir / "a.mp4") << "x";
+    const std::string model = "model: m.yaml\n", pub = "publish: {predictions: 'tcp://127.0.0.1:5999'}\n";
+    struct Case {
+        std::string yaml, message;
+    };
+    const Case cases[] = {
+        {"cameras: []\n" + model + pub, "cameras: expected a list"},
+        {"cameras: [{id: c1}]\n" + model + pub, "cameras[0].url: missing"},
+        {"cameras: [{id: c1, url: nope.mp4}]\n" + model + pub, "cameras[0].url: "},
+        {"cameras: [{id: c1, url: a.mp4}, {id: c1, url: a.mp4}]\n" + model + pub, "cameras[1].id: duplicate"},
+        {"cameras: [{id: c1, url: a.mp4, fps: 3}]\n" + model + pub, "cameras[0].fps: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + pub, "model: missing"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model, "publish: expected a mapping"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "batching: {max_batch: 0}\n", "batching.max_batch: must be"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "thresholds: {iou: high}\n", "thresholds.iou: wrong type"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "extra: 1\n", "extra: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4\n", "malformed YAML"},
+    };
+    for (const auto& c : cases) {
+        std::ofstream(dir / "run.yaml") << c.yaml;
+        try {
+            pipeline::load_run_config(dir / "run.yaml");
+            ADD_FAILURE() << "accepted:\n" << c.yaml;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("run.yaml"), std::string::npos) << e.what();
+        }
+    }
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: c1, url: a.mp4}]\n" + model + pub;
+    auto ok = pipeline::load_run_config(dir / "run.yaml");
+    EXPECT_EQ(ok.cameras[0].url, (dir / "a.mp4").string()) << "paths resolve against the config's directory";
+    EXPECT_EQ(ok.model, dir / "m.yaml");
+    fs::remove_all(dir);
+}
+
+TEST(Run, FlagsFollowThresholdBandAndMargin) {
+    pipeline::RunConfig c;
+    c.near_threshold_band = 0.1f;
+    c.ambiguity_margin = 0.2f;
+    pipeline::Detection d{0, 0, 1, 1, 0.30f, 0, 0.5f, 0.1f};
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c), pipeline::kNearThreshold);
+    d.score = 0.9f, d.margin = 0.1f;
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c), pipeline::kAmbiguousClass);
+    d.score = 0.3f;
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c), pipeline::kNearThreshold | pipeline::kAmbiguousClass);
+    d.score = 0.9f, d.margin = 0.8f;
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c), 0u);
+}
+
+}  // namespace

@@ -1,0 +1,94 @@
+// sightline run CONFIG.yaml: cameras -> detector -> ZeroMQ, until the sources end or SIGINT/SIGTERM.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+
+#include "commands.hpp"
+#include "sightline/error.hpp"
+#include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/transport/pubsub.hpp"
+
+namespace sightline::tools {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+}  // namespace
+
+Run add_run(CLI::App& app) {
+    auto config = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("run", "Run the line: decode every camera, detect, publish predictions over ZeroMQ "
+                                          "(docs/config.md, docs/wire.md)");
+    cmd->add_option("config", *config, "the run configuration (YAML)")->required();
+    return [config] {
+        auto cfg = pipeline::load_run_config(*config);
+        spdlog::info("{}", kernels::describe_device());
+        auto spec = pipeline::load_model_spec(cfg.model);
+        pipeline::Runner runner(cfg, pipeline::make_opencv_engine(spec));
+        const std::string model = spec.name + "@" + spec.version;
+        spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), model,
+                     runner.detector().engine().describe());
+
+        transport::PublisherOptions po;
+        po.endpoint = cfg.predictions_endpoint;
+        po.send_hwm = cfg.send_hwm;
+        po.linger_ms = 2000;  // let the last messages leave on shutdown
+        transport::Publisher pub(po);
+        if (cfg.wait_for_subscribers > 0) {
+            spdlog::info("run: waiting for {} subscriber(s) on {}", cfg.wait_for_subscribers, cfg.predictions_endpoint);
+            if (!pub.wait_for_subscribers(cfg.wait_for_subscribers, std::chrono::milliseconds(
+                                                                        static_cast<long>(cfg.wait_timeout_s * 1000))))
+                throw Error(ErrorCode::kTransport, cfg.predictions_endpoint + ": " +
+                                                       std::to_string(cfg.wait_for_subscribers) +
+                                                       " subscriber(s) did not join within " +
+                                                       std::to_string(cfg.wait_timeout_s) + " s");
+        }
+        std::signal(SIGINT, on_signal);
+        std::signal(SIGTERM, on_signal);
+        pub.publish(transport::EventMessage{"run_start", "", model, 0});
+        const auto t0 = std::chrono::steady_clock::now();
+        auto summary = runner.run(
+            [&](const pipeline::FrameOutput& f) {
+                transport::PredMessage m;
+                m.camera = f.camera;
+                m.seq = f.seq;
+                m.pts_ns = f.pts_ns;
+                m.width = f.width;
+                m.height = f.height;
+                m.model = model;
+                for (std::size_t k = 0; k < f.detections.size(); ++k) {
+                    const auto& d = f.detections[k];
+                    m.boxes.insert(m.boxes.end(), {d.x1, d.y1, d.x2, d.y2});
+                    m.scores.push_back(d.score);
+                    m.classes.push_back(d.cls);
+                    m.flags.push_back(f.flags[k]);
+                    m.margins.push_back(d.margin);
+                    m.entropies.push_back(d.entropy);
+                }
+                m.stamps_ns = f.stamps_ns;
+                m.stamps_ns["published"] = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::steady_clock::now().time_since_epoch())
+                                               .count();
+                m.meta = cfg.cameras[f.camera_index].meta;
+                pub.publish(m);
+            },
+            g_stop);
+        pub.publish(transport::EventMessage{"run_end", "", g_stop ? "stopped by signal" : "sources ended", 0});
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::uint64_t frames = 0;
+        for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
+            frames += summary.frames[i];
+            spdlog::info("run: {}: {} frames, {} corrupt packets skipped", cfg.cameras[i].id, summary.frames[i],
+                         summary.corrupt_packets[i]);
+        }
+        spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark",
+                     frames, secs, frames / std::max(secs, 1e-9), pub.sent(), pub.dropped());
+        return 0;
+    };
+}
+
+}  // namespace sightline::tools
