@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/config.hpp"
@@ -45,11 +46,12 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
                                        "  - {id: cam2, url: cam2.mp4}\n"
                                        "  - {id: cam3, url: cam3.mp4}\n"
                                        "model: "
-                                    << (kRoot / "models/parts-v1/model.yaml").string()
-                                    << "\npublish: {predictions: '" << endpoint
-                                    << "', wait_for_subscribers: 1}\nbatching: {max_batch: 1}\n";
+                                    << (kRoot / "models/parts-v1/model.yaml").string() << "\npublish: {predictions: '"
+                                    << endpoint << "', wait_for_subscribers: 1}\nbatching: {max_batch: 1}\n";
     transport::Subscriber sub(endpoint, {"pred/"});
-    FILE* proc = popen((std::string(SIGHTLINE_BINARY) + " --log-level warn run " + (dir / "run.yaml").string() + " 2>&1").c_str(), "r");
+    FILE* proc = popen(
+        (std::string(SIGHTLINE_BINARY) + " --log-level warn run " + (dir / "run.yaml").string() + " 2>&1").c_str(),
+        "r");
     ASSERT_NE(proc, nullptr);
     std::map<std::string, std::vector<transport::PredMessage>> got;
     for (int k = 0; k < 90; ++k) {
@@ -65,7 +67,8 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
     EXPECT_EQ(pclose(proc), 0) << output;
     EXPECT_FALSE(sub.receive(200ms)) << "more messages than frames";
 
-    pipeline::Detector direct(pipeline::make_opencv_engine(pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml")));
+    pipeline::Detector direct(
+        pipeline::make_opencv_engine(pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml")));
     for (const char* cam : {"cam1", "cam2", "cam3"}) {
         const auto& msgs = got[cam];
         ASSERT_EQ(msgs.size(), 30u) << cam;
@@ -105,7 +108,8 @@ TEST(RunConfig, BadConfigsNameTheKey) {
         {"cameras: [{id: c1, url: a.mp4, fps: 3}]\n" + model + pub, "cameras[0].fps: unknown key"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + pub, "model: missing"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model, "publish: expected a mapping"},
-        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "batching: {max_batch: 0}\n", "batching.max_batch: must be"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "batching: {max_batch: 0}\n",
+         "batching.max_batch: must be"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "thresholds: {iou: high}\n", "thresholds.iou: wrong type"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "extra: 1\n", "extra: unknown key"},
         {"cameras: [{id: c1, url: a.mp4\n", "malformed YAML"},
@@ -127,6 +131,70 @@ TEST(RunConfig, BadConfigsNameTheKey) {
     fs::remove_all(dir);
 }
 
+pipeline::RunConfig one_camera(const fs::path& dir, bool realtime, bool loop) {
+    pipeline::synth::SynthOptions o;
+    o.out_dir = dir;
+    o.cameras = 1;
+    o.seconds = 1.0;
+    o.specs =
+        pipeline::synth::make_specs(1, "", "test", {"defaults.width=160", "defaults.height=120", "defaults.fps=15"});
+    if (!fs::exists(dir / "cam1.mp4")) pipeline::synth::generate(o);
+    pipeline::RunConfig c;
+    c.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, realtime, loop});
+    c.model = kRoot / "models/parts-v1/model.yaml";
+    c.max_batch = 1;
+    return c;
+}
+
+std::unique_ptr<pipeline::Engine> engine() {
+    return pipeline::make_opencv_engine(pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml"));
+}
+
+TEST(Runner, RealtimePacesToTimestamps) {
+    auto dir = temp_dir("pace");
+    pipeline::Runner r(one_camera(dir, true, false), engine());
+    std::atomic<bool> stop{false};
+    int frames = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = r.run([&](const pipeline::FrameOutput&) { ++frames; }, stop);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(frames, 15);
+    EXPECT_EQ(s.dropped[0], 0u);
+    EXPECT_GE(secs, 14.0 / 15 - 0.02) << "15 frames at 15 fps take about a second when paced";
+    fs::remove_all(dir);
+}
+
+TEST(Runner, LiveSourceDropsOldestFramesWhenBehindAndCountsThem) {
+    auto dir = temp_dir("drop");
+    pipeline::Runner r(one_camera(dir, true, true), engine());
+    std::atomic<bool> stop{false};
+    std::vector<std::int64_t> pts;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            pts.push_back(f.pts_ns);
+            std::this_thread::sleep_for(150ms); // a line slower than the camera's 15 fps
+            if (std::chrono::steady_clock::now() - t0 > 2500ms) stop = true;
+        },
+        stop);
+    EXPECT_GT(s.dropped[0], 5u) << "the camera outran the line: frames must drop";
+    EXPECT_EQ(s.frames[0], pts.size());
+    const double decoded_s = (pts.back() - pts.front()) / 1e9;
+    EXPECT_GT(decoded_s, 1.5) << "the looping source kept its timeline across the end of the file";
+    for (std::size_t k = 1; k < pts.size(); ++k) EXPECT_GT(pts[k], pts[k - 1]) << "pts must increase across loops";
+    fs::remove_all(dir);
+}
+
+TEST(Runner, LosslessFileModeNeverDrops) {
+    auto dir = temp_dir("lossless");
+    pipeline::Runner r(one_camera(dir, false, false), engine());
+    std::atomic<bool> stop{false};
+    auto s = r.run([&](const pipeline::FrameOutput&) { std::this_thread::sleep_for(20ms); }, stop);
+    EXPECT_EQ(s.frames[0], 15u);
+    EXPECT_EQ(s.dropped[0], 0u);
+    fs::remove_all(dir);
+}
+
 TEST(Run, FlagsFollowThresholdBandAndMargin) {
     pipeline::RunConfig c;
     c.near_threshold_band = 0.1f;
@@ -141,4 +209,4 @@ TEST(Run, FlagsFollowThresholdBandAndMargin) {
     EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c), 0u);
 }
 
-}  // namespace
+} // namespace

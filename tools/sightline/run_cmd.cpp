@@ -16,8 +16,10 @@ namespace sightline::tools {
 
 namespace {
 std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop.store(true); }
-}  // namespace
+extern "C" void on_signal(int) {
+    g_stop.store(true);
+}
+} // namespace
 
 Run add_run(CLI::App& app) {
     auto config = std::make_shared<std::string>();
@@ -36,16 +38,15 @@ Run add_run(CLI::App& app) {
         transport::PublisherOptions po;
         po.endpoint = cfg.predictions_endpoint;
         po.send_hwm = cfg.send_hwm;
-        po.linger_ms = 2000;  // let the last messages leave on shutdown
+        po.linger_ms = 2000; // let the last messages leave on shutdown
         transport::Publisher pub(po);
         if (cfg.wait_for_subscribers > 0) {
             spdlog::info("run: waiting for {} subscriber(s) on {}", cfg.wait_for_subscribers, cfg.predictions_endpoint);
-            if (!pub.wait_for_subscribers(cfg.wait_for_subscribers, std::chrono::milliseconds(
-                                                                        static_cast<long>(cfg.wait_timeout_s * 1000))))
-                throw Error(ErrorCode::kTransport, cfg.predictions_endpoint + ": " +
-                                                       std::to_string(cfg.wait_for_subscribers) +
-                                                       " subscriber(s) did not join within " +
-                                                       std::to_string(cfg.wait_timeout_s) + " s");
+            if (!pub.wait_for_subscribers(cfg.wait_for_subscribers,
+                                          std::chrono::milliseconds(static_cast<long>(cfg.wait_timeout_s * 1000))))
+                throw Error(ErrorCode::kTransport,
+                            cfg.predictions_endpoint + ": " + std::to_string(cfg.wait_for_subscribers) +
+                                " subscriber(s) did not join within " + std::to_string(cfg.wait_timeout_s) + " s");
         }
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
@@ -82,8 +83,8 @@ Run add_run(CLI::App& app) {
         std::uint64_t frames = 0;
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
             frames += summary.frames[i];
-            spdlog::info("run: {}: {} frames, {} corrupt packets skipped", cfg.cameras[i].id, summary.frames[i],
-                         summary.corrupt_packets[i]);
+            spdlog::info("run: {}: {} frames, {} dropped (line behind), {} corrupt packets skipped", cfg.cameras[i].id,
+                         summary.frames[i], summary.dropped[i], summary.corrupt_packets[i]);
         }
         spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark",
                      frames, secs, frames / std::max(secs, 1e-9), pub.sent(), pub.dropped());
@@ -91,4 +92,4 @@ Run add_run(CLI::App& app) {
     };
 }
 
-}  // namespace sightline::tools
+} // namespace sightline::tools

@@ -31,7 +31,7 @@ struct Ctx {
     }
 };
 
-}  // namespace
+} // namespace
 
 RunConfig load_run_config(const std::filesystem::path& path) {
     if (!std::filesystem::exists(path)) throw Error(ErrorCode::kNotFound, path.string() + ": no such file");
@@ -57,7 +57,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     std::set<std::string> ids;
     for (std::size_t i = 0; i < cams.size(); ++i) {
         const std::string p = "cameras[" + std::to_string(i) + "]";
-        c.keys(cams[i], p, {"id", "url", "meta"});
+        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop"});
         CameraConfig cam;
         cam.id = c.get<std::string>(cams[i]["id"], p + ".id");
         if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
@@ -68,6 +68,8 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         if (url.find("://") == std::string::npos && !std::filesystem::exists(cam.url))
             c.fail(p + ".url", cam.url + ": no such file");
         if (cams[i]["meta"]) cam.meta = c.get<std::map<std::string, std::string>>(cams[i]["meta"], p + ".meta");
+        if (cams[i]["realtime"]) cam.realtime = c.get<bool>(cams[i]["realtime"], p + ".realtime");
+        if (cams[i]["loop"]) cam.loop = c.get<bool>(cams[i]["loop"], p + ".loop");
         r.cameras.push_back(std::move(cam));
     }
     r.model = resolve(c.get<std::string>(root["model"], "model"));
@@ -104,9 +106,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         if (f["ambiguity_margin"]) r.ambiguity_margin = c.get<float>(f["ambiguity_margin"], "flags.ambiguity_margin");
         if (!(r.near_threshold_band >= 0 && r.near_threshold_band <= 1))
             c.fail("flags.near_threshold_band", "must be in [0, 1]");
-        if (!(r.ambiguity_margin >= 0 && r.ambiguity_margin <= 1)) c.fail("flags.ambiguity_margin", "must be in [0, 1]");
+        if (!(r.ambiguity_margin >= 0 && r.ambiguity_margin <= 1))
+            c.fail("flags.ambiguity_margin", "must be in [0, 1]");
     }
     return r;
 }
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

@@ -52,14 +52,22 @@ OwnedFrame own(const DecodedFrame& f) {
 /// Bounded blocking queue: push waits while full (lossless mode), pop waits while empty and open.
 class FrameQueue {
   public:
-    explicit FrameQueue(std::size_t capacity) : capacity_(capacity) {}
+    FrameQueue(std::size_t capacity, bool drop_oldest) : capacity_(capacity), drop_oldest_(drop_oldest) {}
     bool push(OwnedFrame&& f, const std::atomic<bool>& stop) {
         std::unique_lock lk(mu_);
-        not_full_.wait(lk, [&] { return q_.size() < capacity_ || stop.load() || aborted_; });
+        if (drop_oldest_) {
+            if (q_.size() >= capacity_) q_.pop_front(), ++dropped_;
+        } else {
+            not_full_.wait(lk, [&] { return q_.size() < capacity_ || stop.load() || aborted_; });
+        }
         if (stop.load() || aborted_) return false;
         q_.push_back(std::move(f));
         not_empty_.notify_one();
         return true;
+    }
+    std::uint64_t dropped() {
+        std::lock_guard lk(mu_);
+        return dropped_;
     }
     /// nullopt when closed and drained.
     std::optional<OwnedFrame> pop() {
@@ -89,6 +97,8 @@ class FrameQueue {
 
   private:
     std::size_t capacity_;
+    bool drop_oldest_;
+    std::uint64_t dropped_ = 0;
     std::mutex mu_;
     std::condition_variable not_full_, not_empty_;
     std::deque<OwnedFrame> q_;
@@ -96,7 +106,7 @@ class FrameQueue {
     std::exception_ptr error_;
 };
 
-}  // namespace
+} // namespace
 
 std::uint32_t uncertainty_flags(const Detection& d, float confidence, const RunConfig& c) {
     std::uint32_t f = 0;
@@ -114,17 +124,38 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     const std::size_t n = config_.cameras.size();
     std::vector<std::unique_ptr<FrameQueue>> queues;
     std::vector<std::int64_t> corrupt(n, 0);
-    for (std::size_t i = 0; i < n; ++i) queues.push_back(std::make_unique<FrameQueue>(8));
+    for (std::size_t i = 0; i < n; ++i) queues.push_back(std::make_unique<FrameQueue>(8, config_.cameras[i].live()));
     std::vector<std::thread> sources;
     for (std::size_t i = 0; i < n; ++i)
         sources.emplace_back([&, i] {
             const auto& cam = config_.cameras[i];
             try {
-                VideoReader reader(cam.url);
-                DecodedFrame f;
-                while (!stop.load() && reader.next(f))
-                    if (!queues[i]->push(own(f), stop)) break;
-                corrupt[i] = reader.corrupt_packets();
+                // Realtime pacing: frame k leaves at start + (its pts - the first pts), like ffmpeg -re. A looped
+                // file continues the timeline: its pts are offset past the previous pass.
+                const auto start = std::chrono::steady_clock::now();
+                std::int64_t first_pts = -1, offset = 0, last_pts = 0, frame_ns = 0;
+                bool running = true;
+                while (running && !stop.load()) {
+                    VideoReader reader(cam.url);
+                    frame_ns = reader.fps() > 0 ? static_cast<std::int64_t>(1e9 / reader.fps()) : 33'333'333;
+                    DecodedFrame f;
+                    bool any = false;
+                    while (!stop.load() && reader.next(f)) {
+                        any = true;
+                        f.pts_ns += offset;
+                        last_pts = f.pts_ns;
+                        if (first_pts < 0) first_pts = f.pts_ns;
+                        if (cam.realtime)
+                            std::this_thread::sleep_until(start + std::chrono::nanoseconds(f.pts_ns - first_pts));
+                        if (!queues[i]->push(own(f), stop)) {
+                            running = false;
+                            break;
+                        }
+                    }
+                    corrupt[i] += reader.corrupt_packets();
+                    offset = last_pts + frame_ns;
+                    running = running && cam.loop && any;
+                }
                 queues[i]->close();
             } catch (const Error& e) {
                 queues[i]->close(std::make_exception_ptr(
@@ -190,7 +221,8 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     for (auto& t : sources) t.join();
     if (failure) std::rethrow_exception(failure);
     summary.corrupt_packets = corrupt;
+    for (auto& q : queues) summary.dropped.push_back(q->dropped());
     return summary;
 }
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

@@ -9,27 +9,32 @@ namespace sightline::pipeline {
 
 struct CameraConfig {
     std::string id;
-    std::string url;  ///< a file path (resolved against the config's directory) or an FFmpeg URL
-    std::map<std::string, std::string> meta;  ///< free-form metadata passed through on every message
+    std::string url;                         ///< a file path (resolved against the config's directory) or an FFmpeg URL
+    std::map<std::string, std::string> meta; ///< free-form metadata passed through on every message
+    bool realtime = false;                   ///< files: pace frames to their timestamps, as a live camera (ffmpeg -re)
+    bool loop = false;                       ///< files: start again at the end
+    /// Live sources (URLs, and realtime files) drop their oldest decoded frame when the line falls behind;
+    /// files read as fast as the line takes them are lossless (the source waits).
+    bool live() const { return realtime || url.find("://") != std::string::npos; }
 };
 
 struct RunConfig {
     std::filesystem::path path;
     std::vector<CameraConfig> cameras;
-    std::filesystem::path model;  ///< model.yaml, resolved against the config's directory
+    std::filesystem::path model; ///< model.yaml, resolved against the config's directory
     std::string predictions_endpoint;
     int send_hwm = 1000;
-    int wait_for_subscribers = 0;  ///< a lossless replay waits for this many subscriptions before the first frame
+    int wait_for_subscribers = 0; ///< a lossless replay waits for this many subscriptions before the first frame
     double wait_timeout_s = 30;
     int max_batch = 4;
-    float confidence = -1, iou = -1;  ///< negative: the model's defaults
+    float confidence = -1, iou = -1; ///< negative: the model's defaults
     int max_det = -1;
-    float near_threshold_band = 0.1f;  ///< flag near_threshold: score in [confidence, confidence + band)
-    float ambiguity_margin = 0.2f;     ///< flag ambiguous_class: best - second-best class score below this
+    float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)
+    float ambiguity_margin = 0.2f;    ///< flag ambiguous_class: best - second-best class score below this
 };
 
 /// Reads and validates a config. Throws Error(kNotFound) for a missing file, Error(kBadInput) naming the file, the
 /// key path (e.g. cameras[1].url) and the reason for anything else.
 RunConfig load_run_config(const std::filesystem::path& path);
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline

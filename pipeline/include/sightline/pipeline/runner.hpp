@@ -1,7 +1,8 @@
 #pragma once
 /// The line: one decoding thread per camera feeding bounded queues, a batcher across cameras, the detector, and a
-/// sink that receives every processed frame in order. This first version is the lossless file mode: sources block
-/// when the line is behind, nothing is dropped.
+/// sink that receives every processed frame in order. Files read as fast as possible are lossless (a source waits
+/// while its queue is full); live sources (URLs, realtime files) never wait: every packet is decoded, and when the
+/// line is behind the oldest decoded frame is dropped and counted.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -21,17 +22,18 @@ enum FrameFlag : std::uint32_t { kNearThreshold = 1u << 0, kAmbiguousClass = 1u 
 struct FrameOutput {
     std::string camera;
     std::size_t camera_index = 0;
-    std::uint64_t seq = 0;  ///< per camera, from 0
+    std::uint64_t seq = 0; ///< per camera, from 0
     std::int64_t pts_ns = 0;
     int width = 0, height = 0;
     std::vector<Detection> detections;
-    std::vector<std::uint32_t> flags;  ///< one per detection
+    std::vector<std::uint32_t> flags; ///< one per detection
     kernels::LumaStats luma;
-    std::map<std::string, std::int64_t> stamps_ns;  ///< monotonic: decoded, batched, inferred
+    std::map<std::string, std::int64_t> stamps_ns; ///< monotonic: decoded, batched, inferred
 };
 
 struct RunSummary {
-    std::vector<std::uint64_t> frames;  ///< per camera
+    std::vector<std::uint64_t> frames;  ///< per camera: processed and handed to the sink
+    std::vector<std::uint64_t> dropped; ///< per camera: decoded frames dropped because the line was behind (live)
     std::vector<std::int64_t> corrupt_packets;
 };
 
@@ -52,4 +54,4 @@ class Runner {
     Detector detector_;
 };
 
-}  // namespace sightline::pipeline
+} // namespace sightline::pipeline
