@@ -12,6 +12,7 @@
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/stats.hpp"
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/pubsub.hpp"
@@ -47,8 +48,9 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
                                        "  - {id: cam3, url: cam3.mp4}\n"
                                        "model: "
                                     << (kRoot / "models/parts-v1/model.yaml").string() << "\npublish: {predictions: '"
-                                    << endpoint << "', wait_for_subscribers: 1}\nbatching: {max_batch: 1}\n";
+                                    << endpoint << "', wait_for_subscribers: 2}\nbatching: {max_batch: 1}\n";
     transport::Subscriber sub(endpoint, {"pred/"});
+    transport::Subscriber stats_sub(endpoint, {"stat/"});
     FILE* proc = popen(
         (std::string(SIGHTLINE_BINARY) + " --log-level warn run " + (dir / "run.yaml").string() + " 2>&1").c_str(),
         "r");
@@ -66,6 +68,18 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
     while (fgets(buf, sizeof buf, proc)) output += buf;
     EXPECT_EQ(pclose(proc), 0) << output;
     EXPECT_FALSE(sub.receive(200ms)) << "more messages than frames";
+    std::map<std::string, transport::StatMessage> last_stat;
+    while (auto r = stats_sub.receive(500ms)) {
+        auto st = std::get<transport::StatMessage>(r->message);
+        last_stat[st.camera] = st;
+    }
+    ASSERT_EQ(last_stat.size(), 3u) << "final stats for every camera";
+    for (const auto& [cam, st] : last_stat) {
+        EXPECT_EQ(st.values.at("frames_total"), 30) << cam;
+        EXPECT_EQ(st.values.at("dropped_behind_total"), 0) << cam;
+        EXPECT_GE(st.values.at("latency_ms_total_p99"), st.values.at("latency_ms_total_p50"));
+        EXPECT_EQ(st.values.at("messages_dropped_total"), 0);
+    }
 
     pipeline::Detector direct(
         pipeline::make_opencv_engine(pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml")));
@@ -193,6 +207,15 @@ TEST(Runner, LosslessFileModeNeverDrops) {
     EXPECT_EQ(s.frames[0], 15u);
     EXPECT_EQ(s.dropped[0], 0u);
     fs::remove_all(dir);
+}
+
+TEST(Stats, PercentileIsNearestRank) {
+    std::vector<double> v = {5, 1, 4, 2, 3, 10, 9, 8, 7, 6};
+    EXPECT_EQ(pipeline::percentile(v, 0.5), 5);
+    EXPECT_EQ(pipeline::percentile(v, 0.99), 10);
+    EXPECT_EQ(pipeline::percentile(v, 0.1), 1);
+    std::vector<double> empty;
+    EXPECT_EQ(pipeline::percentile(empty, 0.5), 0);
 }
 
 TEST(Run, FlagsFollowThresholdBandAndMargin) {

@@ -10,6 +10,7 @@
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/stats.hpp"
 #include "sightline/transport/pubsub.hpp"
 
 namespace sightline::tools {
@@ -52,6 +53,21 @@ Run add_run(CLI::App& app) {
         std::signal(SIGTERM, on_signal);
         pub.publish(transport::EventMessage{"run_start", "", model, 0});
         const auto t0 = std::chrono::steady_clock::now();
+        std::vector<pipeline::CameraStats> stats(cfg.cameras.size());
+        auto window_start = t0;
+        auto publish_stats = [&](std::chrono::steady_clock::time_point now) {
+            const double window = std::chrono::duration<double>(now - window_start).count();
+            const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+            for (std::size_t i = 0; i < stats.size(); ++i) {
+                auto values = stats[i].take(window);
+                values["messages_sent_total"] = static_cast<double>(pub.sent());
+                values["messages_dropped_total"] = static_cast<double>(pub.dropped());
+                pub.publish(transport::StatMessage{cfg.cameras[i].id, wall, std::move(values)});
+            }
+            window_start = now;
+        };
         auto summary = runner.run(
             [&](const pipeline::FrameOutput& f) {
                 transport::PredMessage m;
@@ -76,8 +92,12 @@ Run add_run(CLI::App& app) {
                                                .count();
                 m.meta = cfg.cameras[f.camera_index].meta;
                 pub.publish(m);
+                stats[f.camera_index].add(f, m.stamps_ns["published"]);
+                const auto now = std::chrono::steady_clock::now();
+                if (now - window_start >= std::chrono::seconds(1)) publish_stats(now);
             },
             g_stop);
+        publish_stats(std::chrono::steady_clock::now()); // the final figures
         pub.publish(transport::EventMessage{"run_end", "", g_stop ? "stopped by signal" : "sources ended", 0});
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::uint64_t frames = 0;

@@ -210,6 +210,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                 for (const auto& d : out.detections) out.flags.push_back(uncertainty_flags(d, confidence, config_));
                 out.luma = results[k].luma;
                 out.stamps_ns = {{"decoded", batch[k].decoded_ns}, {"batched", batched}, {"inferred", inferred}};
+                out.dropped_so_far = queues[owners[k]]->dropped();
                 sink(out);
             }
             if (stop.load()) break;

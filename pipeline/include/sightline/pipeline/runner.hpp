@@ -29,6 +29,7 @@ struct FrameOutput {
     std::vector<std::uint32_t> flags; ///< one per detection
     kernels::LumaStats luma;
     std::map<std::string, std::int64_t> stamps_ns; ///< monotonic: decoded, batched, inferred
+    std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)
 };
 
 struct RunSummary {

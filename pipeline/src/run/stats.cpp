@@ -1,0 +1,49 @@
+#include "sightline/pipeline/stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sightline::pipeline {
+
+double percentile(std::vector<double>& v, double q) {
+    if (v.empty()) return 0;
+    const std::size_t rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
+    const std::size_t k = rank == 0 ? 0 : std::min(v.size() - 1, rank - 1);
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    return v[k];
+}
+
+void CameraStats::add(const FrameOutput& f, std::int64_t published_ns) {
+    ++frames_total_, ++frames_window_;
+    dropped_total_ = f.dropped_so_far;
+    detections_window_ += f.detections.size();
+    luma_sum_ += f.luma.mean;
+    auto at = [&](const char* k) {
+        auto it = f.stamps_ns.find(k);
+        return it == f.stamps_ns.end() ? published_ns : it->second;
+    };
+    queue_ms_.push_back((at("batched") - at("decoded")) / 1e6);
+    infer_ms_.push_back((at("inferred") - at("batched")) / 1e6);
+    total_ms_.push_back((published_ns - at("decoded")) / 1e6);
+}
+
+std::map<std::string, double> CameraStats::take(double window_s) {
+    std::map<std::string, double> v;
+    v["window_s"] = window_s;
+    v["fps"] = window_s > 0 ? frames_window_ / window_s : 0;
+    v["frames_total"] = static_cast<double>(frames_total_);
+    v["dropped_behind_total"] = static_cast<double>(dropped_total_);
+    v["detections_per_frame"] = frames_window_ ? static_cast<double>(detections_window_) / frames_window_ : 0;
+    v["luma_mean"] = frames_window_ ? luma_sum_ / frames_window_ : 0;
+    for (auto [name, samples] : {std::pair{"queue", &queue_ms_}, {"infer", &infer_ms_}, {"total", &total_ms_}}) {
+        v[std::string("latency_ms_") + name + "_p50"] = percentile(*samples, 0.50);
+        v[std::string("latency_ms_") + name + "_p99"] = percentile(*samples, 0.99);
+        v[std::string("latency_ms_") + name + "_max"] = percentile(*samples, 1.0);
+        samples->clear();
+    }
+    frames_window_ = detections_window_ = 0;
+    luma_sum_ = 0;
+    return v;
+}
+
+} // namespace sightline::pipeline
