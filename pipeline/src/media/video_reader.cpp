@@ -4,7 +4,10 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include <chrono>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 #include "ffmpeg_util.hpp"
 
@@ -13,6 +16,10 @@ namespace sightline::pipeline {
 using detail::check_av;
 
 namespace {
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 struct InputContextDeleter {
     void operator()(AVFormatContext* f) const noexcept { avformat_close_input(&f); }
 };
@@ -29,12 +36,15 @@ struct VideoReader::Impl {
     AVRational time_base{1, 1};
     std::int64_t index = 0;
     std::int64_t corrupt = 0;
+    std::map<std::int64_t, std::int64_t> arrivals; // packet pts -> when it was read (frames come out later)
+    Pacing* pacing = nullptr;
     bool eof = false;
 };
 
-VideoReader::VideoReader(const std::string& url, int threads) : impl_(std::make_unique<Impl>()) {
+VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing) : impl_(std::make_unique<Impl>()) {
     auto& s = *impl_;
     s.url = url;
+    s.pacing = pacing;
     const bool looks_like_file = url.find("://") == std::string::npos;
     if (looks_like_file && !std::filesystem::exists(url)) throw Error(ErrorCode::kNotFound, url + ": no such file");
     av_log_set_level(AV_LOG_ERROR);
@@ -86,7 +96,13 @@ bool VideoReader::next(DecodedFrame& out) {
             }
             out.view = v;
             const std::int64_t ts = s.frame->best_effort_timestamp;
-            out.pts_ns = ts == AV_NOPTS_VALUE ? 0 : av_rescale_q(ts, s.time_base, AVRational{1, 1000000000});
+            out.arrival_ns = steady_ns();
+            if (auto it = s.arrivals.find(s.frame->pts); it != s.arrivals.end()) {
+                out.arrival_ns = it->second;
+                s.arrivals.erase(s.arrivals.begin(), std::next(it));
+            }
+            out.pts_ns = (ts == AV_NOPTS_VALUE ? 0 : av_rescale_q(ts, s.time_base, AVRational{1, 1000000000})) +
+                         (s.pacing ? s.pacing->offset_ns : 0);
             out.index = s.index++;
             return true;
         }
@@ -94,6 +110,15 @@ bool VideoReader::next(DecodedFrame& out) {
         if (r != AVERROR(EAGAIN)) check_av(r, s.url + ": decoding");
         if (s.eof) return false;
         r = av_read_frame(s.fmt.get(), s.pkt.get());
+        if (r >= 0 && s.pkt->stream_index == s.stream && s.pkt->pts != AV_NOPTS_VALUE) {
+            if (s.pacing) {
+                const std::int64_t t =
+                    av_rescale_q(s.pkt->pts, s.time_base, AVRational{1, 1000000000}) + s.pacing->offset_ns;
+                if (s.pacing->first_pts_ns < 0) s.pacing->first_pts_ns = t;
+                std::this_thread::sleep_until(s.pacing->start + std::chrono::nanoseconds(t - s.pacing->first_pts_ns));
+            }
+            if (s.arrivals.size() < 1024) s.arrivals[s.pkt->pts] = steady_ns();
+        }
         if (r == AVERROR_EOF) {
             s.eof = true;
             check_av(avcodec_send_packet(s.dec.get(), nullptr), s.url + ": flushing the decoder");

@@ -27,6 +27,7 @@ struct OwnedFrame {
     kernels::ImageView view;
     std::int64_t pts_ns = 0;
     std::int64_t decoded_ns = 0;
+    std::int64_t arrival_ns = 0;
 };
 
 OwnedFrame own(const DecodedFrame& f) {
@@ -46,6 +47,7 @@ OwnedFrame own(const DecodedFrame& f) {
     }
     o.pts_ns = f.pts_ns;
     o.decoded_ns = now_ns();
+    o.arrival_ns = f.arrival_ns;
     return o;
 }
 
@@ -130,30 +132,28 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
         sources.emplace_back([&, i] {
             const auto& cam = config_.cameras[i];
             try {
-                // Realtime pacing: frame k leaves at start + (its pts - the first pts), like ffmpeg -re. A looped
-                // file continues the timeline: its pts are offset past the previous pass.
-                const auto start = std::chrono::steady_clock::now();
-                std::int64_t first_pts = -1, offset = 0, last_pts = 0, frame_ns = 0;
+                // Realtime files release packets at their timestamps (ffmpeg -re); a looped file continues its
+                // timeline: its pts are offset past the previous pass.
+                Pacing pacing;
+                std::int64_t last_pts = 0;
                 bool running = true;
                 while (running && !stop.load()) {
-                    VideoReader reader(cam.url);
-                    frame_ns = reader.fps() > 0 ? static_cast<std::int64_t>(1e9 / reader.fps()) : 33'333'333;
+                    VideoReader reader(cam.url, 0, cam.realtime ? &pacing : nullptr);
+                    const std::int64_t frame_ns =
+                        reader.fps() > 0 ? static_cast<std::int64_t>(1e9 / reader.fps()) : 33'333'333;
                     DecodedFrame f;
                     bool any = false;
                     while (!stop.load() && reader.next(f)) {
                         any = true;
-                        f.pts_ns += offset;
+                        f.pts_ns += cam.realtime ? 0 : pacing.offset_ns;
                         last_pts = f.pts_ns;
-                        if (first_pts < 0) first_pts = f.pts_ns;
-                        if (cam.realtime)
-                            std::this_thread::sleep_until(start + std::chrono::nanoseconds(f.pts_ns - first_pts));
                         if (!queues[i]->push(own(f), stop)) {
                             running = false;
                             break;
                         }
                     }
                     corrupt[i] += reader.corrupt_packets();
-                    offset = last_pts + frame_ns;
+                    pacing.offset_ns = last_pts + frame_ns;
                     running = running && cam.loop && any;
                 }
                 queues[i]->close();
@@ -209,7 +209,10 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                 out.detections = std::move(results[k].detections);
                 for (const auto& d : out.detections) out.flags.push_back(uncertainty_flags(d, confidence, config_));
                 out.luma = results[k].luma;
-                out.stamps_ns = {{"decoded", batch[k].decoded_ns}, {"batched", batched}, {"inferred", inferred}};
+                out.stamps_ns = {{"arrival", batch[k].arrival_ns},
+                                 {"decoded", batch[k].decoded_ns},
+                                 {"batched", batched},
+                                 {"inferred", inferred}};
                 out.dropped_so_far = queues[owners[k]]->dropped();
                 sink(out);
             }

@@ -22,9 +22,10 @@ void CameraStats::add(const FrameOutput& f, std::int64_t published_ns) {
         auto it = f.stamps_ns.find(k);
         return it == f.stamps_ns.end() ? published_ns : it->second;
     };
+    decode_ms_.push_back((at("decoded") - at("arrival")) / 1e6);
     queue_ms_.push_back((at("batched") - at("decoded")) / 1e6);
     infer_ms_.push_back((at("inferred") - at("batched")) / 1e6);
-    total_ms_.push_back((published_ns - at("decoded")) / 1e6);
+    total_ms_.push_back((published_ns - at("arrival")) / 1e6);
 }
 
 std::map<std::string, double> CameraStats::take(double window_s) {
@@ -35,7 +36,8 @@ std::map<std::string, double> CameraStats::take(double window_s) {
     v["dropped_behind_total"] = static_cast<double>(dropped_total_);
     v["detections_per_frame"] = frames_window_ ? static_cast<double>(detections_window_) / frames_window_ : 0;
     v["luma_mean"] = frames_window_ ? luma_sum_ / frames_window_ : 0;
-    for (auto [name, samples] : {std::pair{"queue", &queue_ms_}, {"infer", &infer_ms_}, {"total", &total_ms_}}) {
+    for (auto [name, samples] :
+         {std::pair{"decode", &decode_ms_}, {"queue", &queue_ms_}, {"infer", &infer_ms_}, {"total", &total_ms_}}) {
         v[std::string("latency_ms_") + name + "_p50"] = percentile(*samples, 0.50);
         v[std::string("latency_ms_") + name + "_p99"] = percentile(*samples, 0.99);
         v[std::string("latency_ms_") + name + "_max"] = percentile(*samples, 1.0);

@@ -18,7 +18,7 @@ class CameraStats {
 
   private:
     std::uint64_t frames_total_ = 0, frames_window_ = 0, dropped_total_ = 0, detections_window_ = 0;
-    std::vector<double> queue_ms_, infer_ms_, total_ms_;
+    std::vector<double> decode_ms_, queue_ms_, infer_ms_, total_ms_;
     double luma_sum_ = 0;
 };
 

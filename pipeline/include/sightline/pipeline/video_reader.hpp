@@ -1,5 +1,6 @@
 #pragma once
 /// Sequential decoding of a video file or URL with the FFmpeg libraries (software decode, frame threads).
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,14 +12,25 @@ namespace sightline::pipeline {
 struct DecodedFrame {
     kernels::ImageView view; ///< valid until the next call to next() (the decoder's own buffer, no copy)
     std::int64_t pts_ns = 0; ///< presentation time from the stream, nanoseconds
+    std::int64_t arrival_ns = 0; ///< steady-clock time the frame's packet was read from the stream
     std::int64_t index = 0;  ///< 0-based decode-order index
+};
+
+/// Real-time pacing of a file, as `ffmpeg -re`: each packet is released at start + (its pts - the first pts), so
+/// a file behaves like a live camera. `offset_ns` is added to every pts (a looped file continues its timeline).
+struct Pacing {
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::int64_t first_pts_ns = -1;
+    std::int64_t offset_ns = 0;
 };
 
 class VideoReader {
   public:
     /// Opens `url` (a path or any FFmpeg URL). Throws Error naming the input: kNotFound for a missing file,
     /// kUnsupported when there is no video stream or no decoder, kFFmpeg otherwise.
-    explicit VideoReader(const std::string& url, int threads = 0);
+    /// `pacing`: null reads as fast as possible; else packets are released in real time (the reader keeps the
+    /// pointer; it must outlive the reader). Frame pts_ns include pacing->offset_ns.
+    explicit VideoReader(const std::string& url, int threads = 0, Pacing* pacing = nullptr);
     ~VideoReader();
     VideoReader(const VideoReader&) = delete;
     VideoReader& operator=(const VideoReader&) = delete;
