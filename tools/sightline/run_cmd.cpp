@@ -6,6 +6,7 @@
 #include <csignal>
 
 #include "commands.hpp"
+#include "pred_message.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
@@ -70,27 +71,7 @@ Run add_run(CLI::App& app) {
         };
         auto summary = runner.run(
             [&](const pipeline::FrameOutput& f) {
-                transport::PredMessage m;
-                m.camera = f.camera;
-                m.seq = f.seq;
-                m.pts_ns = f.pts_ns;
-                m.width = f.width;
-                m.height = f.height;
-                m.model = model;
-                for (std::size_t k = 0; k < f.detections.size(); ++k) {
-                    const auto& d = f.detections[k];
-                    m.boxes.insert(m.boxes.end(), {d.x1, d.y1, d.x2, d.y2});
-                    m.scores.push_back(d.score);
-                    m.classes.push_back(d.cls);
-                    m.flags.push_back(f.flags[k]);
-                    m.margins.push_back(d.margin);
-                    m.entropies.push_back(d.entropy);
-                }
-                m.stamps_ns = f.stamps_ns;
-                m.stamps_ns["published"] = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               std::chrono::steady_clock::now().time_since_epoch())
-                                               .count();
-                m.meta = cfg.cameras[f.camera_index].meta;
+                auto m = to_pred_message(f, model, cfg.cameras[f.camera_index].meta);
                 pub.publish(m);
                 stats[f.camera_index].add(f, m.stamps_ns["published"]);
                 const auto now = std::chrono::steady_clock::now();

@@ -85,9 +85,11 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     if (pub["wait_timeout_s"]) r.wait_timeout_s = c.get<double>(pub["wait_timeout_s"], "publish.wait_timeout_s");
 
     if (const auto b = root["batching"]) {
-        c.keys(b, "batching", {"max_batch"});
+        c.keys(b, "batching", {"max_batch", "max_wait_ms"});
         if (b["max_batch"]) r.max_batch = c.get<int>(b["max_batch"], "batching.max_batch");
         if (r.max_batch < 1 || r.max_batch > 256) c.fail("batching.max_batch", "must be in 1..256");
+        if (b["max_wait_ms"]) r.max_wait_ms = c.get<double>(b["max_wait_ms"], "batching.max_wait_ms");
+        if (!(r.max_wait_ms >= 0 && r.max_wait_ms <= 10000)) c.fail("batching.max_wait_ms", "must be in [0, 10000]");
     }
     if (const auto t = root["thresholds"]) {
         c.keys(t, "thresholds", {"confidence", "iou", "max_det"});

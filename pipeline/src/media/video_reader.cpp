@@ -64,8 +64,10 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing) : 
     s.dec.reset(avcodec_alloc_context3(codec));
     if (!s.dec) throw Error(ErrorCode::kFFmpeg, url + ": cannot allocate a decoder");
     check_av(avcodec_parameters_to_context(s.dec.get(), st->codecpar), url + ": decoder parameters");
+    // Frame threads hold back (threads - 1) frames: fine for throughput, not for a live camera, whose frames must
+    // leave as soon as they arrive. Paced (live-like) input decodes with slice threads only.
     s.dec->thread_count = threads;
-    s.dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    s.dec->thread_type = pacing ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
     check_av(avcodec_open2(s.dec.get(), codec, nullptr), url + ": opening the decoder");
     s.frame.reset(av_frame_alloc());
     s.pkt.reset(av_packet_alloc());

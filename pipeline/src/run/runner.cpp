@@ -1,5 +1,6 @@
 #include "sightline/pipeline/runner.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -52,9 +53,24 @@ OwnedFrame own(const DecodedFrame& f) {
 }
 
 /// Bounded blocking queue: push waits while full (lossless mode), pop waits while empty and open.
+/// Wakes the batcher when any camera's queue gets a frame or closes.
+struct Arrivals {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::uint64_t count = 0;
+    void notify() {
+        {
+            std::lock_guard lk(mu);
+            ++count;
+        }
+        cv.notify_one();
+    }
+};
+
 class FrameQueue {
   public:
-    FrameQueue(std::size_t capacity, bool drop_oldest) : capacity_(capacity), drop_oldest_(drop_oldest) {}
+    FrameQueue(std::size_t capacity, bool drop_oldest, Arrivals& arrivals)
+        : capacity_(capacity), drop_oldest_(drop_oldest), arrivals_(arrivals) {}
     bool push(OwnedFrame&& f, const std::atomic<bool>& stop) {
         std::unique_lock lk(mu_);
         if (drop_oldest_) {
@@ -64,17 +80,18 @@ class FrameQueue {
         }
         if (stop.load() || aborted_) return false;
         q_.push_back(std::move(f));
-        not_empty_.notify_one();
+        lk.unlock();
+        arrivals_.notify();
         return true;
     }
     std::uint64_t dropped() {
         std::lock_guard lk(mu_);
         return dropped_;
     }
-    /// nullopt when closed and drained.
-    std::optional<OwnedFrame> pop() {
-        std::unique_lock lk(mu_);
-        not_empty_.wait(lk, [&] { return !q_.empty() || closed_; });
+    /// The oldest frame if there is one; `finished` says the queue is closed and drained.
+    std::optional<OwnedFrame> try_pop(bool& finished) {
+        std::lock_guard lk(mu_);
+        finished = q_.empty() && closed_;
         if (q_.empty()) return std::nullopt;
         OwnedFrame f = std::move(q_.front());
         q_.pop_front();
@@ -82,10 +99,12 @@ class FrameQueue {
         return f;
     }
     void close(std::exception_ptr error = nullptr) {
-        std::lock_guard lk(mu_);
-        closed_ = true;
-        if (error && !error_) error_ = error;
-        not_empty_.notify_all();
+        {
+            std::lock_guard lk(mu_);
+            closed_ = true;
+            if (error && !error_) error_ = error;
+        }
+        arrivals_.notify();
     }
     void abort() {
         std::lock_guard lk(mu_);
@@ -102,7 +121,8 @@ class FrameQueue {
     bool drop_oldest_;
     std::uint64_t dropped_ = 0;
     std::mutex mu_;
-    std::condition_variable not_full_, not_empty_;
+    std::condition_variable not_full_;
+    Arrivals& arrivals_;
     std::deque<OwnedFrame> q_;
     bool closed_ = false, aborted_ = false;
     std::exception_ptr error_;
@@ -126,7 +146,9 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     const std::size_t n = config_.cameras.size();
     std::vector<std::unique_ptr<FrameQueue>> queues;
     std::vector<std::int64_t> corrupt(n, 0);
-    for (std::size_t i = 0; i < n; ++i) queues.push_back(std::make_unique<FrameQueue>(8, config_.cameras[i].live()));
+    Arrivals arrivals;
+    for (std::size_t i = 0; i < n; ++i)
+        queues.push_back(std::make_unique<FrameQueue>(8, config_.cameras[i].live(), arrivals));
     std::vector<std::thread> sources;
     for (std::size_t i = 0; i < n; ++i)
         sources.emplace_back([&, i] {
@@ -173,26 +195,49 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     std::exception_ptr failure;
     try {
         for (;;) {
-            // Round robin across the open cameras, one frame each, until the batch is full: lossless and fair.
+            // Round robin across the cameras, one frame each per turn, until the batch is full. A batch never
+            // waits more than max_wait_ms after its first frame: a lone camera is not held back to fill it.
             std::vector<OwnedFrame> batch;
             std::vector<std::size_t> owners;
-            std::size_t tried = 0;
-            while (static_cast<int>(batch.size()) < config_.max_batch && tried < n) {
-                const std::size_t i = next;
-                next = (next + 1) % n;
-                ++tried;
-                if (!open[i]) continue;
-                auto f = queues[i]->pop();
-                if (!f) {
-                    open[i] = false;
-                    if (auto e = queues[i]->error()) std::rethrow_exception(e);
-                    continue;
+            std::optional<std::chrono::steady_clock::time_point> deadline;
+            for (;;) {
+                std::uint64_t seen;
+                {
+                    std::lock_guard lk(arrivals.mu);
+                    seen = arrivals.count;
                 }
-                batch.push_back(std::move(*f));
-                owners.push_back(i);
-                tried = 0;
+                bool got = false;
+                for (std::size_t t = 0; t < n && static_cast<int>(batch.size()) < config_.max_batch; ++t) {
+                    const std::size_t i = (next + t) % n;
+                    if (!open[i]) continue;
+                    bool finished = false;
+                    auto f = queues[i]->try_pop(finished);
+                    if (finished) {
+                        open[i] = false;
+                        if (auto e = queues[i]->error()) std::rethrow_exception(e);
+                    }
+                    if (!f) continue;
+                    batch.push_back(std::move(*f));
+                    owners.push_back(i);
+                    got = true;
+                }
+                next = (next + 1) % n;
+                if (!batch.empty() && !deadline)
+                    deadline = std::chrono::steady_clock::now() +
+                               std::chrono::microseconds(static_cast<long>(config_.max_wait_ms * 1000));
+                const bool any_open = std::find(open.begin(), open.end(), true) != open.end();
+                if (static_cast<int>(batch.size()) >= config_.max_batch || !any_open || stop.load()) break;
+                if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
+                if (got) continue;
+                std::unique_lock lk(arrivals.mu);
+                const auto until =
+                    deadline ? *deadline : std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+                arrivals.cv.wait_until(lk, until, [&] { return arrivals.count != seen; });
             }
-            if (batch.empty()) break;
+            if (batch.empty()) {
+                if (std::find(open.begin(), open.end(), true) == open.end() || stop.load()) break;
+                continue;
+            }
             const std::int64_t batched = now_ns();
             std::vector<kernels::ImageView> views;
             for (const auto& f : batch) views.push_back(f.view);

@@ -27,6 +27,7 @@ struct RunConfig {
     int wait_for_subscribers = 0; ///< a lossless replay waits for this many subscriptions before the first frame
     double wait_timeout_s = 30;
     int max_batch = 4;
+    double max_wait_ms = 10;         ///< a batch leaves at most this long after its first frame, full or not
     float confidence = -1, iou = -1; ///< negative: the model's defaults
     int max_det = -1;
     float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)

@@ -1,0 +1,151 @@
+// Line speed: N synthetic cameras paced in real time (looping the demo scene's videos), through the whole CPU line
+// (decode, preprocess, OpenCV DNN, decode, NMS, flags) and ZeroMQ to a subscriber in this process. For each N:
+// latency from packet arrival to publish and to consumer receipt (p50/p90/p99/p99.9/max), throughput, drops.
+// The camera count sustained = the largest N with zero drops and receipt p99 < 100 ms.
+//
+//   build/bench/bench_linespeed [--cameras 1,2,4,8,16] [--seconds 15] [--scene DIR] [--batch 4] [--max-wait-ms 5]
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "../../tools/sightline/pred_message.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/stats.hpp"
+#include "sightline/pipeline/synth.hpp"
+#include "sightline/transport/pubsub.hpp"
+
+using namespace sightline;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+nlohmann::json summary(std::vector<double> v) {
+    return {{"p50", pipeline::percentile(v, 0.5)},  {"p90", pipeline::percentile(v, 0.9)},
+            {"p99", pipeline::percentile(v, 0.99)}, {"p999", pipeline::percentile(v, 0.999)},
+            {"max", pipeline::percentile(v, 1.0)},  {"n", v.size()}};
+}
+} // namespace
+
+int main(int argc, char** argv) {
+    std::vector<int> counts = {1, 2, 4, 8, 16};
+    double seconds = 15;
+    int batch = 4;
+    double max_wait_ms = 10;
+    fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--cameras")) {
+            counts.clear();
+            std::stringstream ss(argv[i + 1]);
+            for (std::string t; std::getline(ss, t, ',');) counts.push_back(std::stoi(t));
+        } else if (!std::strcmp(argv[i], "--seconds"))
+            seconds = std::stod(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--scene"))
+            scene = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--batch"))
+            batch = std::stoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--max-wait-ms"))
+            max_wait_ms = std::stod(argv[i + 1]);
+    }
+    if (!fs::exists(scene / "cam4.mp4")) {
+        std::fprintf(stderr, "bench_linespeed: rendering 4 cameras x 20 s into %s\n", scene.c_str());
+        pipeline::synth::SynthOptions o;
+        o.out_dir = scene = fs::temp_directory_path() / "sightline_linespeed_scene";
+        o.seconds = 20;
+        o.specs = pipeline::synth::make_specs(4, pipeline::synth::default_scenario_yaml(), "default", {});
+        pipeline::synth::generate(o);
+    }
+    const fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
+    std::printf("line speed: cameras 640x480@30 paced in real time, %.0f s each, batch <= %d, max wait %.0f ms, "
+                "model parts-v1 (CPU)\n",
+                seconds, batch, max_wait_ms);
+    std::printf("%8s %9s %9s %9s | %-34s | %-34s\n", "cameras", "fps", "dropped", "msg drop",
+                "arrival->publish ms p50/p99/max", "arrival->receipt ms p50/p99/p99.9");
+    int sustained = 0;
+    nlohmann::json all = nlohmann::json::array();
+    for (int n : counts) {
+        pipeline::RunConfig cfg;
+        for (int i = 0; i < n; ++i)
+            cfg.cameras.push_back({"cam" + std::to_string(i + 1),
+                                   (scene / ("cam" + std::to_string(i % 4 + 1) + ".mp4")).string(),
+                                   {},
+                                   true,
+                                   true});
+        cfg.model = model;
+        cfg.max_batch = batch;
+        cfg.max_wait_ms = max_wait_ms;
+        auto spec = pipeline::load_model_spec(model);
+        pipeline::Runner runner(cfg, pipeline::make_opencv_engine(spec));
+        const std::string endpoint = "ipc:///tmp/sightline_linespeed_" + std::to_string(::getpid());
+        transport::Publisher pub({endpoint, 10000, 0});
+        std::atomic<bool> stop{false}, done{false};
+        std::vector<double> receipt_ms;
+        std::uint64_t received = 0;
+        std::thread consumer([&] {
+            transport::Subscriber sub(endpoint, {"pred/"});
+            while (!done.load()) {
+                auto r = sub.receive(std::chrono::milliseconds(100));
+                if (!r) continue;
+                const auto t = now_ns();
+                auto& m = std::get<transport::PredMessage>(r->message);
+                receipt_ms.push_back((t - m.stamps_ns.at("arrival")) / 1e6);
+                ++received;
+            }
+        });
+        pub.wait_for_subscribers(1, std::chrono::seconds(10));
+        std::vector<double> publish_ms;
+        std::uint64_t frames = 0;
+        const auto t0 = Clock::now();
+        std::thread timer([&] {
+            while (!stop.load() && Clock::now() - t0 < std::chrono::duration<double>(seconds))
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            stop = true;
+        });
+        auto s = runner.run(
+            [&](const pipeline::FrameOutput& f) {
+                auto m = tools::to_pred_message(f, "parts-v1", {});
+                pub.publish(m);
+                publish_ms.push_back((m.stamps_ns["published"] - f.stamps_ns.at("arrival")) / 1e6);
+                ++frames;
+            },
+            stop);
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        timer.join();
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        done = true;
+        consumer.join();
+        std::uint64_t dropped = 0;
+        for (auto d : s.dropped) dropped += d;
+        auto pj = summary(publish_ms), rj = summary(receipt_ms);
+        const bool ok = dropped == 0 && pub.dropped() == 0 && received == frames && rj["p99"].get<double>() < 100;
+        if (ok) sustained = std::max(sustained, n);
+        char a[64], b[64];
+        std::snprintf(a, sizeof a, "%.1f / %.1f / %.1f", pj["p50"].get<double>(), pj["p99"].get<double>(),
+                      pj["max"].get<double>());
+        std::snprintf(b, sizeof b, "%.1f / %.1f / %.1f", rj["p50"].get<double>(), rj["p99"].get<double>(),
+                      rj["p999"].get<double>());
+        std::printf("%8d %9.1f %9llu %9llu | %-34s | %-34s %s\n", n, frames / secs, (unsigned long long)dropped,
+                    (unsigned long long)pub.dropped(), a, b, ok ? "ok" : "NOT sustained");
+        all.push_back({{"cameras", n},
+                       {"fps", frames / secs},
+                       {"frames", frames},
+                       {"received", received},
+                       {"dropped_frames", dropped},
+                       {"dropped_messages", pub.dropped()},
+                       {"publish_ms", pj},
+                       {"receipt_ms", rj},
+                       {"sustained", ok}});
+        if (frames == 0) return 1;
+    }
+    std::printf("largest camera count sustained (zero drops, receipt p99 < 100 ms): %d\n", sustained);
+    std::printf("%s\n", nlohmann::json{{"bench", "linespeed"}, {"runs", all}, {"sustained", sustained}}.dump().c_str());
+    return 0;
+}
