@@ -2,47 +2,14 @@
 
 #include <set>
 
+#include "config/yaml_file.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/config.hpp"
 
 namespace sightline::pipeline {
 
-namespace {
-
-struct Ctx {
-    std::string file;
-    [[noreturn]] void fail(const std::string& path, const std::string& why) const {
-        throw Error(ErrorCode::kBadInput, file + ": " + path + ": " + why);
-    }
-    void keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
-        if (!n.IsMap()) fail(path, "expected a mapping");
-        for (const auto& kv : n) {
-            const auto k = kv.first.as<std::string>();
-            if (!allowed.count(k)) fail(path.empty() ? k : path + "." + k, "unknown key");
-        }
-    }
-    template <class T> T get(const YAML::Node& n, const std::string& path) const {
-        if (!n) fail(path, "missing");
-        try {
-            return n.as<T>();
-        } catch (const YAML::Exception&) {
-            fail(path, "wrong type ('" + (n.IsScalar() ? n.Scalar() : std::string("a collection")) + "')");
-        }
-    }
-};
-
-} // namespace
-
 RunConfig load_run_config(const std::filesystem::path& path) {
-    if (!std::filesystem::exists(path)) throw Error(ErrorCode::kNotFound, path.string() + ": no such file");
-    Ctx c{path.string()};
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(path.string());
-    } catch (const YAML::Exception& e) {
-        throw Error(ErrorCode::kBadInput,
-                    c.file + ": malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-    }
+    auto [c, root] = detail::YamlFile::load(path);
     c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags"});
     RunConfig r;
     r.path = path;

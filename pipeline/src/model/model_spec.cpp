@@ -3,47 +3,14 @@
 
 #include <set>
 
+#include "config/yaml_file.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/model.hpp"
 
 namespace sightline::pipeline {
 
-namespace {
-
-struct Ctx {
-    std::string file;
-    [[noreturn]] void fail(const std::string& path, const std::string& why) const {
-        throw Error(ErrorCode::kBadInput, file + ": " + path + ": " + why);
-    }
-    void keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
-        if (!n.IsMap()) fail(path, "expected a mapping");
-        for (const auto& kv : n)
-            if (!allowed.count(kv.first.as<std::string>()))
-                fail(path.empty() ? kv.first.as<std::string>() : path + "." + kv.first.as<std::string>(),
-                     "unknown key");
-    }
-    template <class T> T get(const YAML::Node& n, const std::string& path) const {
-        if (!n) fail(path, "missing");
-        try {
-            return n.as<T>();
-        } catch (const YAML::Exception&) {
-            fail(path, "wrong type ('" + (n.IsScalar() ? n.Scalar() : std::string("a collection")) + "')");
-        }
-    }
-};
-
-} // namespace
-
 ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
-    if (!std::filesystem::exists(yaml_path)) throw Error(ErrorCode::kNotFound, yaml_path.string() + ": no such file");
-    Ctx c{yaml_path.string()};
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(yaml_path.string());
-    } catch (const YAML::Exception& e) {
-        throw Error(ErrorCode::kBadInput,
-                    c.file + ": malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-    }
+    auto [c, root] = detail::YamlFile::load(yaml_path);
     c.keys(root, "", {"name", "version", "file", "input", "output", "classes", "thresholds"});
     ModelSpec m;
     m.yaml_path = yaml_path;
