@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <opencv2/imgcodecs.hpp>
 #include <thread>
 
 #include "sightline/error.hpp"
@@ -206,6 +207,61 @@ TEST(Runner, LosslessFileModeNeverDrops) {
     auto s = r.run([&](const pipeline::FrameOutput&) { std::this_thread::sleep_for(20ms); }, stop);
     EXPECT_EQ(s.frames[0], 15u);
     EXPECT_EQ(s.dropped[0], 0u);
+    fs::remove_all(dir);
+}
+
+struct Exit {
+    int code;
+    std::string output;
+};
+Exit run_binary(const std::string& args) {
+    FILE* p = popen((std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1").c_str(), "r");
+    std::string out;
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    const int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
+    auto dir = temp_dir("bad");
+    const auto model = (kRoot / "models/parts-v1/model.yaml").string();
+    std::ofstream(dir / "garbage.mp4") << std::string(20000, '\x42');
+    cv::Mat img(64, 64, CV_8UC3, cv::Scalar(1, 2, 3));
+    cv::imwrite((dir / "still.png").string(), img);  // decodes, but to RGB, not 4:2:0
+    fs::create_directories(dir / "badmodel");
+    fs::copy_file(model, dir / "badmodel/model.yaml");
+    std::ofstream(dir / "badmodel/model.onnx") << "not an onnx file";
+    transport::Publisher squatter({"tcp://127.0.0.1:*"});
+    const std::string taken = squatter.bound_endpoint();
+    auto config = [&](const std::string& name, const std::string& url, const std::string& model_path,
+                      const std::string& endpoint) {
+        std::ofstream(dir / name) << "cameras:\n  - {id: cam1, url: " << url << "}\nmodel: " << model_path
+                                  << "\npublish: {predictions: '" << endpoint << "'}\n";
+        return (dir / name).string();
+    };
+    const std::string ipc = "ipc://" + (dir / "p.sock").string();
+    struct Case {
+        std::string args, message;
+    };
+    const Case cases[] = {
+        {"run " + (dir / "nothere.yaml").string(), "nothere.yaml: no such file"},
+        {"run " + config("missing.yaml", "nope.mp4", model, ipc), "cameras[0].url"},
+        {"run " + config("garbage.yaml", "garbage.mp4", model, ipc), "camera cam1"},
+        {"run " + config("still.yaml", "still.png", model, ipc), "pixel format"},
+        {"run " + config("badmodel.yaml", "still.png", (dir / "badmodel/model.yaml").string(), ipc),
+         "OpenCV DNN cannot read this model"},
+        {"run " + config("taken.yaml", "still.png", model, taken), taken},
+    };
+    for (const auto& c : cases) {
+        auto r = run_binary(c.args);
+        EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+        EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
+    }
+    std::ofstream(dir / "broken.yaml") << "cameras: [{id: cam1, url: x.mp4\n";
+    auto r = run_binary("run " + (dir / "broken.yaml").string());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("malformed YAML"), std::string::npos) << r.output;
     fs::remove_all(dir);
 }
 
