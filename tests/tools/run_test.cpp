@@ -228,7 +228,7 @@ TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
     const auto model = (kRoot / "models/parts-v1/model.yaml").string();
     std::ofstream(dir / "garbage.mp4") << std::string(20000, '\x42');
     cv::Mat img(64, 64, CV_8UC3, cv::Scalar(1, 2, 3));
-    cv::imwrite((dir / "still.png").string(), img);  // decodes, but to RGB, not 4:2:0
+    cv::imwrite((dir / "still.png").string(), img); // decodes, but to RGB, not 4:2:0
     fs::create_directories(dir / "badmodel");
     fs::copy_file(model, dir / "badmodel/model.yaml");
     std::ofstream(dir / "badmodel/model.onnx") << "not an onnx file";
@@ -262,6 +262,19 @@ TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
     auto r = run_binary("run " + (dir / "broken.yaml").string());
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.output.find("malformed YAML"), std::string::npos) << r.output;
+    fs::remove_all(dir);
+}
+
+TEST(Run, JsonStatsForMachines) {
+    auto dir = temp_dir("json");
+    auto cfg = one_camera(dir, false, false); // renders cam1.mp4: 15 frames
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << cfg.model.string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
+    auto r = run_binary("--log-level warn run --json-stats " + (dir / "run.yaml").string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    const auto last = r.output.rfind("{\"camera\":\"cam1\"");
+    ASSERT_NE(last, std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\"frames_total\":15.0", last), std::string::npos) << r.output.substr(last);
     fs::remove_all(dir);
 }
 

@@ -4,6 +4,9 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "commands.hpp"
 #include "pred_message.hpp"
@@ -25,10 +28,13 @@ extern "C" void on_signal(int) {
 
 Run add_run(CLI::App& app) {
     auto config = std::make_shared<std::string>();
+    auto json_stats = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand("run", "Run the line: decode every camera, detect, publish predictions over ZeroMQ "
                                           "(docs/config.md, docs/wire.md)");
     cmd->add_option("config", *config, "the run configuration (YAML)")->required();
-    return [config] {
+    cmd->add_flag("--json-stats", *json_stats,
+                  "print every stat message as one JSON line on stdout (the status line goes to a terminal only)");
+    return [config, json_stats] {
         auto cfg = pipeline::load_run_config(*config);
         spdlog::info("{}", kernels::describe_device());
         auto spec = pipeline::load_model_spec(cfg.model);
@@ -56,17 +62,28 @@ Run add_run(CLI::App& app) {
         const auto t0 = std::chrono::steady_clock::now();
         std::vector<pipeline::CameraStats> stats(cfg.cameras.size());
         auto window_start = t0;
+        const bool status_line = isatty(fileno(stderr));
         auto publish_stats = [&](std::chrono::steady_clock::time_point now) {
             const double window = std::chrono::duration<double>(now - window_start).count();
             const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count();
+            std::string line;
             for (std::size_t i = 0; i < stats.size(); ++i) {
                 auto values = stats[i].take(window);
                 values["messages_sent_total"] = static_cast<double>(pub.sent());
                 values["messages_dropped_total"] = static_cast<double>(pub.dropped());
+                if (*json_stats) {
+                    nlohmann::json j = {{"camera", cfg.cameras[i].id}, {"time_ns", wall}, {"values", values}};
+                    std::printf("%s\n", j.dump().c_str());
+                    std::fflush(stdout);
+                }
+                line += fmt::format("{}{} {:.1f} fps p50 {:.0f} p99 {:.0f} ms drop {}", i ? " | " : "",
+                                    cfg.cameras[i].id, values["fps"], values["latency_ms_total_p50"],
+                                    values["latency_ms_total_p99"], values["dropped_behind_total"]);
                 pub.publish(transport::StatMessage{cfg.cameras[i].id, wall, std::move(values)});
             }
+            if (status_line) std::fprintf(stderr, "\r%s\033[K", line.c_str());
             window_start = now;
         };
         auto summary = runner.run(
@@ -79,6 +96,7 @@ Run add_run(CLI::App& app) {
             },
             g_stop);
         publish_stats(std::chrono::steady_clock::now()); // the final figures
+        if (status_line) std::fputc('\n', stderr);
         pub.publish(transport::EventMessage{"run_end", "", g_stop ? "stopped by signal" : "sources ended", 0});
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::uint64_t frames = 0;
