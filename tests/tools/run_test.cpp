@@ -278,6 +278,93 @@ TEST(Run, JsonStatsForMachines) {
     fs::remove_all(dir);
 }
 
+// A real RTSP server (GStreamer's, tests/python/rtsp_server.py) serving a synthetic video: connect, kill the server,
+// restart it: the runner reports the camera down, reconnects, resumes, and reports it up again.
+class RtspServer {
+  public:
+    RtspServer(const fs::path& video, int port, const fs::path& dir) : pidfile_(dir / "rtsp.pid") {
+        static int starts = 0;
+        const fs::path log_path = dir / ("rtsp" + std::to_string(++starts) + ".log"); // a fresh log per start
+        const std::string cmd = "/usr/bin/python3 " + (kRoot / "tests/python/rtsp_server.py").string() + " " +
+                                video.string() + " " + std::to_string(port) + " > " + log_path.string() +
+                                " 2>&1 & echo $! > " + pidfile_.string();
+        EXPECT_EQ(std::system(cmd.c_str()), 0);
+        std::ifstream(pidfile_) >> pid_;
+        for (int k = 0; k < 100; ++k) { // until it says it listens
+            std::ifstream log(log_path);
+            std::string line;
+            if (std::getline(log, line) && line == "ready") return;
+            std::this_thread::sleep_for(100ms);
+        }
+        ADD_FAILURE() << "the RTSP server did not start (python3-gi, gir1.2-gst-rtsp-server-1.0 installed?)";
+    }
+    ~RtspServer() { kill(); }
+    void kill() {
+        if (pid_ > 0) std::system(("kill -9 " + std::to_string(pid_) + " 2>/dev/null").c_str());
+        pid_ = 0;
+    }
+
+  private:
+    fs::path pidfile_;
+    int pid_ = 0;
+};
+
+TEST(Run, RtspCameraReconnectsAfterTheServerRestarts) {
+    auto dir = temp_dir("rtsp");
+    pipeline::synth::SynthOptions o;
+    o.out_dir = dir;
+    o.cameras = 1;
+    o.seconds = 20;
+    o.specs = pipeline::synth::make_specs(1, "", "test", {"defaults.width=160", "defaults.height=120"});
+    pipeline::synth::generate(o);
+    const int port = 20000 + ::getpid() % 20000;
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"live",
+                           "rtsp://127.0.0.1:" + std::to_string(port) + "/cam",
+                           {},
+                           false,
+                           false,
+                           {{"rtsp_transport", "tcp"}, {"timeout", "2000000"}}});
+    cfg.model = kRoot / "models/parts-v1/model.yaml";
+    cfg.reconnect_max_s = 1;
+    pipeline::Runner runner(cfg, engine());
+    std::atomic<bool> stop{false};
+    std::atomic<int> frames{0}, ups{0}, downs{0};
+    std::mutex mu;
+    std::vector<std::string> kinds;
+    auto server = std::make_unique<RtspServer>(dir / "cam1.mp4", port, dir);
+    std::thread line([&] {
+        runner.run([&](const pipeline::FrameOutput&) { ++frames; }, stop,
+                   [&](const pipeline::RunEvent& e) {
+                       std::lock_guard lk(mu);
+                       kinds.push_back(e.kind);
+                       (e.kind == "camera_up" ? ups : downs)++;
+                   });
+    });
+    auto wait_for = [&](auto pred, std::chrono::seconds limit) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        while (!pred() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+        return pred();
+    };
+    EXPECT_TRUE(wait_for([&] { return frames.load() >= 20; }, 20s)) << "no frames from the RTSP camera";
+    EXPECT_EQ(ups.load(), 1);
+    server->kill();
+    EXPECT_TRUE(wait_for([&] { return downs.load() >= 1; }, 20s)) << "the camera going down was not reported";
+    const int before = frames.load();
+    server = std::make_unique<RtspServer>(dir / "cam1.mp4", port, dir);
+    EXPECT_TRUE(wait_for([&] { return ups.load() >= 2 && frames.load() >= before + 20; }, 30s))
+        << "no reconnect: " << ups.load() << " ups, " << frames.load() - before << " frames after the restart";
+    stop = true;
+    line.join();
+    server.reset();
+    std::lock_guard lk(mu);
+    ASSERT_GE(kinds.size(), 3u);
+    EXPECT_EQ(kinds[0], "camera_up");
+    EXPECT_EQ(kinds[1], "camera_down");
+    EXPECT_EQ(kinds[2], "camera_up");
+    fs::remove_all(dir);
+}
+
 TEST(Stats, PercentileIsNearestRank) {
     std::vector<double> v = {5, 1, 4, 2, 3, 10, 9, 8, 7, 6};
     EXPECT_EQ(pipeline::percentile(v, 0.5), 5);

@@ -94,7 +94,13 @@ Run add_run(CLI::App& app) {
                 const auto now = std::chrono::steady_clock::now();
                 if (now - window_start >= std::chrono::seconds(1)) publish_stats(now);
             },
-            g_stop);
+            g_stop,
+            [&](const pipeline::RunEvent& e) {
+                const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+                pub.publish(transport::EventMessage{e.kind, e.camera, e.message, wall});
+            });
         publish_stats(std::chrono::steady_clock::now()); // the final figures
         if (status_line) std::fputc('\n', stderr);
         pub.publish(transport::EventMessage{"run_end", "", g_stop ? "stopped by signal" : "sources ended", 0});

@@ -10,7 +10,7 @@ namespace sightline::pipeline {
 
 RunConfig load_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
-    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags"});
+    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect"});
     RunConfig r;
     r.path = path;
     const auto dir = path.parent_path();
@@ -24,7 +24,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     std::set<std::string> ids;
     for (std::size_t i = 0; i < cams.size(); ++i) {
         const std::string p = "cameras[" + std::to_string(i) + "]";
-        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop"});
+        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options"});
         CameraConfig cam;
         cam.id = c.get<std::string>(cams[i]["id"], p + ".id");
         if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
@@ -37,6 +37,8 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         if (cams[i]["meta"]) cam.meta = c.get<std::map<std::string, std::string>>(cams[i]["meta"], p + ".meta");
         if (cams[i]["realtime"]) cam.realtime = c.get<bool>(cams[i]["realtime"], p + ".realtime");
         if (cams[i]["loop"]) cam.loop = c.get<bool>(cams[i]["loop"], p + ".loop");
+        if (cams[i]["options"])
+            cam.options = c.get<std::map<std::string, std::string>>(cams[i]["options"], p + ".options");
         r.cameras.push_back(std::move(cam));
     }
     r.model = resolve(c.get<std::string>(root["model"], "model"));
@@ -57,6 +59,12 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         if (r.max_batch < 1 || r.max_batch > 256) c.fail("batching.max_batch", "must be in 1..256");
         if (b["max_wait_ms"]) r.max_wait_ms = c.get<double>(b["max_wait_ms"], "batching.max_wait_ms");
         if (!(r.max_wait_ms >= 0 && r.max_wait_ms <= 10000)) c.fail("batching.max_wait_ms", "must be in [0, 10000]");
+    }
+    if (const auto rc = root["reconnect"]) {
+        c.keys(rc, "reconnect", {"max_backoff_s"});
+        if (rc["max_backoff_s"]) r.reconnect_max_s = c.get<double>(rc["max_backoff_s"], "reconnect.max_backoff_s");
+        if (!(r.reconnect_max_s > 0 && r.reconnect_max_s <= 3600))
+            c.fail("reconnect.max_backoff_s", "must be in (0, 3600]");
     }
     if (const auto t = root["thresholds"]) {
         c.keys(t, "thresholds", {"confidence", "iou", "max_det"});

@@ -41,7 +41,9 @@ struct VideoReader::Impl {
     bool eof = false;
 };
 
-VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing) : impl_(std::make_unique<Impl>()) {
+VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
+                         const std::map<std::string, std::string>& options)
+    : impl_(std::make_unique<Impl>()) {
     auto& s = *impl_;
     s.url = url;
     s.pacing = pacing;
@@ -49,7 +51,12 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing) : 
     if (looks_like_file && !std::filesystem::exists(url)) throw Error(ErrorCode::kNotFound, url + ": no such file");
     av_log_set_level(AV_LOG_ERROR);
     AVFormatContext* raw = nullptr;
-    int err = avformat_open_input(&raw, url.c_str(), nullptr, nullptr);
+    AVDictionary* opts = nullptr;
+    for (const auto& [k, v] : options) av_dict_set(&opts, k.c_str(), v.c_str(), 0);
+    if (url.rfind("rtsp://", 0) == 0 && !options.count("timeout"))
+        av_dict_set(&opts, "timeout", "5000000", 0); // a dead camera is noticed within 5 s, not never
+    int err = avformat_open_input(&raw, url.c_str(), nullptr, &opts);
+    av_dict_free(&opts);
     if (err < 0) throw Error(ErrorCode::kFFmpeg, url + ": cannot open: " + detail::av_error_string(err));
     s.fmt.reset(raw);
     check_av(avformat_find_stream_info(raw, nullptr), url + ": reading stream info");

@@ -8,6 +8,8 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <spdlog/spdlog.h>
+
 #include <thread>
 
 #include "sightline/error.hpp"
@@ -142,7 +144,25 @@ Runner::Runner(RunConfig config, std::unique_ptr<Engine> engine)
 
 Runner::~Runner() = default;
 
-RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop) {
+RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
+                       const std::function<void(const RunEvent&)>& on_event) {
+    std::mutex events_mu;
+    std::vector<RunEvent> events;
+    auto post = [&](RunEvent e) {
+        spdlog::log(e.kind == "camera_down" ? spdlog::level::warn : spdlog::level::info, "camera {}: {}{}{}", e.camera,
+                    e.kind, e.message.empty() ? "" : ": ", e.message);
+        std::lock_guard lk(events_mu);
+        events.push_back(std::move(e));
+    };
+    auto deliver = [&] {
+        std::vector<RunEvent> now;
+        {
+            std::lock_guard lk(events_mu);
+            now.swap(events);
+        }
+        if (on_event)
+            for (const auto& e : now) on_event(e);
+    };
     const std::size_t n = config_.cameras.size();
     std::vector<std::unique_ptr<FrameQueue>> queues;
     std::vector<std::int64_t> corrupt(n, 0);
@@ -153,6 +173,39 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     for (std::size_t i = 0; i < n; ++i)
         sources.emplace_back([&, i] {
             const auto& cam = config_.cameras[i];
+            if (cam.network()) {
+                // A live camera: never fatal. Reconnect with capped exponential backoff, say when it goes down and
+                // comes back, and keep the other cameras going.
+                double backoff = 0.25;
+                bool up = false;
+                while (!stop.load()) {
+                    std::string reason = "end of stream";
+                    try {
+                        VideoReader reader(cam.url, 0, nullptr, cam.options);
+                        up = true;
+                        backoff = 0.25;
+                        post({"camera_up", cam.id, cam.url});
+                        DecodedFrame f;
+                        while (!stop.load() && reader.next(f))
+                            if (!queues[i]->push(own(f), stop)) break;
+                        corrupt[i] += reader.corrupt_packets();
+                    } catch (const Error& e) {
+                        reason = e.what();
+                    }
+                    if (stop.load()) break;
+                    if (up)
+                        post({"camera_down", cam.id, reason});
+                    else
+                        spdlog::debug("camera {}: still unreachable: {}", cam.id, reason);
+                    up = false;
+                    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(backoff);
+                    while (!stop.load() && std::chrono::steady_clock::now() < until)
+                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                    backoff = std::min(backoff * 2, config_.reconnect_max_s);
+                }
+                queues[i]->close();
+                return;
+            }
             try {
                 // Realtime files release packets at their timestamps (ffmpeg -re); a looped file continues its
                 // timeline: its pts are offset past the previous pass.
@@ -197,6 +250,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
         for (;;) {
             // Round robin across the cameras, one frame each per turn, until the batch is full. A batch never
             // waits more than max_wait_ms after its first frame: a lone camera is not held back to fill it.
+            deliver();
             std::vector<OwnedFrame> batch;
             std::vector<std::size_t> owners;
             std::optional<std::chrono::steady_clock::time_point> deadline;
@@ -268,6 +322,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     }
     for (auto& q : queues) q->abort();
     for (auto& t : sources) t.join();
+    deliver();
     if (failure) std::rethrow_exception(failure);
     summary.corrupt_packets = corrupt;
     for (auto& q : queues) summary.dropped.push_back(q->dropped());

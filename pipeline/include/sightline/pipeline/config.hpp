@@ -13,6 +13,9 @@ struct CameraConfig {
     std::map<std::string, std::string> meta; ///< free-form metadata passed through on every message
     bool realtime = false;                   ///< files: pace frames to their timestamps, as a live camera (ffmpeg -re)
     bool loop = false;                       ///< files: start again at the end
+    std::map<std::string, std::string> options; ///< FFmpeg options for the input (rtsp_transport: tcp, ...)
+    /// Network URLs are live: on error or end of stream they reconnect with capped exponential backoff.
+    bool network() const { return url.find("://") != std::string::npos; }
     /// Live sources (URLs, and realtime files) drop their oldest decoded frame when the line falls behind;
     /// files read as fast as the line takes them are lossless (the source waits).
     bool live() const { return realtime || url.find("://") != std::string::npos; }
@@ -28,6 +31,7 @@ struct RunConfig {
     double wait_timeout_s = 30;
     int max_batch = 4;
     double max_wait_ms = 10;         ///< a batch leaves at most this long after its first frame, full or not
+    double reconnect_max_s = 10;     ///< cap of the reconnect backoff of network cameras (from 0.25 s, doubling)
     float confidence = -1, iou = -1; ///< negative: the model's defaults
     int max_det = -1;
     float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)

@@ -32,6 +32,13 @@ struct FrameOutput {
     std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)
 };
 
+/// Something that happened to a camera: camera_up, camera_down (with the reason).
+struct RunEvent {
+    std::string kind;
+    std::string camera;
+    std::string message;
+};
+
 struct RunSummary {
     std::vector<std::uint64_t> frames;  ///< per camera: processed and handed to the sink
     std::vector<std::uint64_t> dropped; ///< per camera: decoded frames dropped because the line was behind (live)
@@ -47,7 +54,9 @@ class Runner {
     ~Runner();
     /// Runs until every source ends or `stop` becomes true; calls `sink` for every frame, from this thread, in
     /// order per camera. Source errors end the run with an Error naming the camera and its URL.
-    RunSummary run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop);
+    /// `on_event` is called from the same thread as `sink`.
+    RunSummary run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
+                   const std::function<void(const RunEvent&)>& on_event = {});
     const Detector& detector() const { return detector_; }
 
   private:

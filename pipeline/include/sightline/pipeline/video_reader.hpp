@@ -2,6 +2,7 @@
 /// Sequential decoding of a video file or URL with the FFmpeg libraries (software decode, frame threads).
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -10,10 +11,10 @@
 namespace sightline::pipeline {
 
 struct DecodedFrame {
-    kernels::ImageView view; ///< valid until the next call to next() (the decoder's own buffer, no copy)
-    std::int64_t pts_ns = 0; ///< presentation time from the stream, nanoseconds
+    kernels::ImageView view;     ///< valid until the next call to next() (the decoder's own buffer, no copy)
+    std::int64_t pts_ns = 0;     ///< presentation time from the stream, nanoseconds
     std::int64_t arrival_ns = 0; ///< steady-clock time the frame's packet was read from the stream
-    std::int64_t index = 0;  ///< 0-based decode-order index
+    std::int64_t index = 0;      ///< 0-based decode-order index
 };
 
 /// Real-time pacing of a file, as `ffmpeg -re`: each packet is released at start + (its pts - the first pts), so
@@ -30,7 +31,9 @@ class VideoReader {
     /// kUnsupported when there is no video stream or no decoder, kFFmpeg otherwise.
     /// `pacing`: null reads as fast as possible; else packets are released in real time (the reader keeps the
     /// pointer; it must outlive the reader). Frame pts_ns include pacing->offset_ns.
-    explicit VideoReader(const std::string& url, int threads = 0, Pacing* pacing = nullptr);
+    /// `options`: FFmpeg demuxer/protocol options (e.g. rtsp_transport=tcp, timeout in microseconds).
+    explicit VideoReader(const std::string& url, int threads = 0, Pacing* pacing = nullptr,
+                         const std::map<std::string, std::string>& options = {});
     ~VideoReader();
     VideoReader(const VideoReader&) = delete;
     VideoReader& operator=(const VideoReader&) = delete;
