@@ -200,6 +200,26 @@ TEST(Runner, LiveSourceDropsOldestFramesWhenBehindAndCountsThem) {
     fs::remove_all(dir);
 }
 
+TEST(Runner, LiveFramesPastTheirDeadlineAreDroppedAndCounted) {
+    auto dir = temp_dir("late");
+    auto cfg = one_camera(dir, true, true);
+    cfg.max_latency_ms = 50;
+    pipeline::Runner r(cfg, engine());
+    std::atomic<bool> stop{false};
+    std::vector<double> ages_ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            ages_ms.push_back((f.stamps_ns.at("batched") - f.stamps_ns.at("arrival")) / 1e6);
+            std::this_thread::sleep_for(100ms); // slower than the camera
+            if (std::chrono::steady_clock::now() - t0 > 2000ms) stop = true;
+        },
+        stop);
+    EXPECT_GT(s.late[0], 0u);
+    for (double a : ages_ms) EXPECT_LE(a, 50 + cfg.max_wait_ms + 5) << "a frame past its deadline was processed";
+    fs::remove_all(dir);
+}
+
 TEST(Runner, LosslessFileModeNeverDrops) {
     auto dir = temp_dir("lossless");
     pipeline::Runner r(one_camera(dir, false, false), engine());

@@ -108,8 +108,10 @@ Run add_run(CLI::App& app) {
         std::uint64_t frames = 0;
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
             frames += summary.frames[i];
-            spdlog::info("run: {}: {} frames, {} dropped (line behind), {} corrupt packets skipped", cfg.cameras[i].id,
-                         summary.frames[i], summary.dropped[i], summary.corrupt_packets[i]);
+            spdlog::info("run: {}: {} frames, {} dropped (line behind), {} dropped (past max_latency_ms), {} corrupt "
+                         "packets skipped",
+                         cfg.cameras[i].id, summary.frames[i], summary.dropped[i], summary.late[i],
+                         summary.corrupt_packets[i]);
         }
         spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark",
                      frames, secs, frames / std::max(secs, 1e-9), pub.sent(), pub.dropped());

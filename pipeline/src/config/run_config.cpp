@@ -54,7 +54,9 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     if (pub["wait_timeout_s"]) r.wait_timeout_s = c.get<double>(pub["wait_timeout_s"], "publish.wait_timeout_s");
 
     if (const auto b = root["batching"]) {
-        c.keys(b, "batching", {"max_batch", "max_wait_ms"});
+        c.keys(b, "batching", {"max_batch", "max_wait_ms", "max_latency_ms"});
+        if (b["max_latency_ms"]) r.max_latency_ms = c.get<double>(b["max_latency_ms"], "batching.max_latency_ms");
+        if (!(r.max_latency_ms >= 0)) c.fail("batching.max_latency_ms", "must be >= 0 (0: no deadline)");
         if (b["max_batch"]) r.max_batch = c.get<int>(b["max_batch"], "batching.max_batch");
         if (r.max_batch < 1 || r.max_batch > 256) c.fail("batching.max_batch", "must be in 1..256");
         if (b["max_wait_ms"]) r.max_wait_ms = c.get<double>(b["max_wait_ms"], "batching.max_wait_ms");

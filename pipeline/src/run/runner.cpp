@@ -244,6 +244,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     summary.frames.assign(n, 0);
     const float confidence = config_.confidence >= 0 ? config_.confidence : detector_.spec().confidence;
     std::vector<bool> open(n, true);
+    std::vector<std::uint64_t> late(n, 0);
     std::size_t next = 0;
     std::exception_ptr failure;
     try {
@@ -271,6 +272,14 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                         if (auto e = queues[i]->error()) std::rethrow_exception(e);
                     }
                     if (!f) continue;
+                    // A live frame older than the deadline is of no use downstream: drop it, counted. Every packet
+                    // was still decoded, so the frames after it are intact.
+                    if (config_.max_latency_ms > 0 && config_.cameras[i].live() &&
+                        now_ns() - f->arrival_ns > static_cast<std::int64_t>(config_.max_latency_ms * 1e6)) {
+                        ++late[i];
+                        got = true;
+                        continue;
+                    }
                     batch.push_back(std::move(*f));
                     owners.push_back(i);
                     got = true;
@@ -313,6 +322,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                                  {"batched", batched},
                                  {"inferred", inferred}};
                 out.dropped_so_far = queues[owners[k]]->dropped();
+                out.late_so_far = late[owners[k]];
                 sink(out);
             }
             if (stop.load()) break;
@@ -326,6 +336,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     if (failure) std::rethrow_exception(failure);
     summary.corrupt_packets = corrupt;
     for (auto& q : queues) summary.dropped.push_back(q->dropped());
+    summary.late = late;
     return summary;
 }
 

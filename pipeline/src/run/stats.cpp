@@ -16,6 +16,7 @@ double percentile(std::vector<double>& v, double q) {
 void CameraStats::add(const FrameOutput& f, std::int64_t published_ns) {
     ++frames_total_, ++frames_window_;
     dropped_total_ = f.dropped_so_far;
+    late_total_ = f.late_so_far;
     detections_window_ += f.detections.size();
     luma_sum_ += f.luma.mean;
     auto at = [&](const char* k) {
@@ -34,6 +35,7 @@ std::map<std::string, double> CameraStats::take(double window_s) {
     v["fps"] = window_s > 0 ? frames_window_ / window_s : 0;
     v["frames_total"] = static_cast<double>(frames_total_);
     v["dropped_behind_total"] = static_cast<double>(dropped_total_);
+    v["dropped_late_total"] = static_cast<double>(late_total_);
     v["detections_per_frame"] = frames_window_ ? static_cast<double>(detections_window_) / frames_window_ : 0;
     v["luma_mean"] = frames_window_ ? luma_sum_ / frames_window_ : 0;
     for (auto [name, samples] :

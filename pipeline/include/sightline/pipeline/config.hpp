@@ -30,6 +30,7 @@ struct RunConfig {
     int wait_for_subscribers = 0; ///< a lossless replay waits for this many subscriptions before the first frame
     double wait_timeout_s = 30;
     int max_batch = 4;
+    double max_latency_ms = 0;       ///< live frames older than this (from packet arrival) are dropped; 0: never
     double max_wait_ms = 10;         ///< a batch leaves at most this long after its first frame, full or not
     double reconnect_max_s = 10;     ///< cap of the reconnect backoff of network cameras (from 0.25 s, doubling)
     float confidence = -1, iou = -1; ///< negative: the model's defaults

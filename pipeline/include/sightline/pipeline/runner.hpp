@@ -29,6 +29,7 @@ struct FrameOutput {
     std::vector<std::uint32_t> flags; ///< one per detection
     kernels::LumaStats luma;
     std::map<std::string, std::int64_t> stamps_ns; ///< monotonic: decoded, batched, inferred
+    std::uint64_t late_so_far = 0;                 ///< this camera's frames dropped so far for missing their deadline
     std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)
 };
 
@@ -42,6 +43,7 @@ struct RunEvent {
 struct RunSummary {
     std::vector<std::uint64_t> frames;  ///< per camera: processed and handed to the sink
     std::vector<std::uint64_t> dropped; ///< per camera: decoded frames dropped because the line was behind (live)
+    std::vector<std::uint64_t> late;    ///< per camera: live frames dropped for missing max_latency_ms
     std::vector<std::int64_t> corrupt_packets;
 };
 

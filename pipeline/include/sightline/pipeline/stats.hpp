@@ -17,7 +17,7 @@ class CameraStats {
     std::map<std::string, double> take(double window_seconds);
 
   private:
-    std::uint64_t frames_total_ = 0, frames_window_ = 0, dropped_total_ = 0, detections_window_ = 0;
+    std::uint64_t frames_total_ = 0, frames_window_ = 0, dropped_total_ = 0, late_total_ = 0, detections_window_ = 0;
     std::vector<double> decode_ms_, queue_ms_, infer_ms_, total_ms_;
     double luma_sum_ = 0;
 };
