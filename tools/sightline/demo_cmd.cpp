@@ -146,7 +146,7 @@ Run add_demo(CLI::App& app) {
             row.frames = static_cast<int>(gt.images.size());
 
             pipeline::VideoReader reader((scene / (row.camera + ".mp4")).string());
-            std::vector<std::vector<std::uint8_t>> held; // copies of the frames of one batch
+            std::vector<pipeline::OwnedFrame> held; // copies of the frames of one batch
             std::vector<kernels::ImageView> views;
             std::vector<std::int64_t> indices;
             auto flush = [&] {
@@ -172,23 +172,8 @@ Run add_demo(CLI::App& app) {
                     if (f.index >= static_cast<std::int64_t>(gt.images.size()))
                         throw Error(ErrorCode::kBadInput,
                                     scene.string() + "/" + row.camera + ".mp4 has more frames than its JSON");
-                    // Copy the planes: the decoder reuses its buffer on the next call.
-                    auto v = f.view;
-                    std::vector<std::uint8_t> buf;
-                    const int ch = (v.height + 1) / 2;
-                    buf.resize(static_cast<std::size_t>(v.pitch[0]) * v.height +
-                               static_cast<std::size_t>(v.pitch[1] + v.pitch[2]) * ch);
-                    std::memcpy(buf.data(), v.planes[0], static_cast<std::size_t>(v.pitch[0]) * v.height);
-                    std::memcpy(buf.data() + v.pitch[0] * v.height, v.planes[1],
-                                static_cast<std::size_t>(v.pitch[1]) * ch);
-                    std::memcpy(buf.data() + v.pitch[0] * v.height + v.pitch[1] * ch, v.planes[2],
-                                static_cast<std::size_t>(v.pitch[2]) * ch);
-                    held.push_back(std::move(buf));
-                    auto& b = held.back();
-                    v.planes[0] = b.data();
-                    v.planes[1] = b.data() + v.pitch[0] * v.height;
-                    v.planes[2] = b.data() + v.pitch[0] * v.height + v.pitch[1] * ch;
-                    views.push_back(v);
+                    held.push_back(pipeline::copy_frame(f)); // the decoder reuses its buffer on the next call
+                    views.push_back(held.back().view);
                     indices.push_back(f.index);
                     if (static_cast<int>(views.size()) == a->batch) flush();
                 }

@@ -5,6 +5,7 @@ extern "C" {
 }
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -82,6 +83,26 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
 }
 
 VideoReader::~VideoReader() = default;
+
+OwnedFrame copy_frame(const DecodedFrame& f) {
+    OwnedFrame o;
+    o.view = f.view;
+    const int planes = f.view.format == kernels::PixelFormat::kNV12 ? 2 : 3;
+    const int ch = (f.view.height + 1) / 2;
+    const std::size_t sizes[3] = {static_cast<std::size_t>(f.view.pitch[0]) * f.view.height,
+                                  static_cast<std::size_t>(f.view.pitch[1]) * ch,
+                                  planes == 3 ? static_cast<std::size_t>(f.view.pitch[2]) * ch : 0};
+    o.data.resize(sizes[0] + sizes[1] + sizes[2]);
+    std::size_t off = 0;
+    for (int k = 0; k < planes; ++k) {
+        std::memcpy(o.data.data() + off, f.view.planes[k], sizes[k]);
+        o.view.planes[k] = o.data.data() + off;
+        off += sizes[k];
+    }
+    o.pts_ns = f.pts_ns;
+    o.arrival_ns = f.arrival_ns;
+    return o;
+}
 
 bool VideoReader::next(DecodedFrame& out) {
     auto& s = *impl_;

@@ -24,33 +24,9 @@ std::int64_t now_ns() {
         .count();
 }
 
-/// A decoded frame with its own copy of the planes (the decoder reuses its buffers).
-struct OwnedFrame {
-    std::vector<std::uint8_t> data;
-    kernels::ImageView view;
-    std::int64_t pts_ns = 0;
-    std::int64_t decoded_ns = 0;
-    std::int64_t arrival_ns = 0;
-};
-
 OwnedFrame own(const DecodedFrame& f) {
-    OwnedFrame o;
-    o.view = f.view;
-    const int planes = f.view.format == kernels::PixelFormat::kNV12 ? 2 : 3;
-    const int ch = (f.view.height + 1) / 2;
-    std::size_t sizes[3] = {static_cast<std::size_t>(f.view.pitch[0]) * f.view.height,
-                            static_cast<std::size_t>(f.view.pitch[1]) * ch,
-                            planes == 3 ? static_cast<std::size_t>(f.view.pitch[2]) * ch : 0};
-    o.data.resize(sizes[0] + sizes[1] + sizes[2]);
-    std::size_t off = 0;
-    for (int k = 0; k < planes; ++k) {
-        std::memcpy(o.data.data() + off, f.view.planes[k], sizes[k]);
-        o.view.planes[k] = o.data.data() + off;
-        off += sizes[k];
-    }
-    o.pts_ns = f.pts_ns;
+    OwnedFrame o = copy_frame(f);
     o.decoded_ns = now_ns();
-    o.arrival_ns = f.arrival_ns;
     return o;
 }
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sightline/kernels/views.hpp"
 
@@ -16,6 +17,18 @@ struct DecodedFrame {
     std::int64_t arrival_ns = 0; ///< steady-clock time the frame's packet was read from the stream
     std::int64_t index = 0;      ///< 0-based decode-order index
 };
+
+/// A decoded frame with its own copy of the planes, for holding it past the next VideoReader::next().
+struct OwnedFrame {
+    std::vector<std::uint8_t> data;
+    kernels::ImageView view; ///< points into `data`
+    std::int64_t pts_ns = 0;
+    std::int64_t arrival_ns = 0;
+    std::int64_t decoded_ns = 0; ///< set by whoever decoded it (0 from copy_frame)
+};
+
+/// Copies a decoded frame's planes (pitches kept) into an OwnedFrame.
+OwnedFrame copy_frame(const DecodedFrame& frame);
 
 /// Real-time pacing of a file, as `ffmpeg -re`: each packet is released at start + (its pts - the first pts), so
 /// a file behaves like a live camera. `offset_ns` is added to every pts (a looped file continues its timeline).
