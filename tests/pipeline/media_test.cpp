@@ -1,6 +1,8 @@
 // Scene generation through FFmpeg and back: files, frame counts, determinism, atomic writes, bad inputs.
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,12 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("sightline_test_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+using sightline::testing::temp_dir;
 
 std::string slurp(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);

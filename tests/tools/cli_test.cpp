@@ -1,6 +1,8 @@
 // The sightline binary as a user meets it: exit codes and messages for good and bad invocations.
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -10,32 +12,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-    int code;
-    std::string output;
-};
-
-Result run(const std::string& args) {
-    const std::string cmd = std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf;
-    while (auto n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-    int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-fs::path temp_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("sightline_cli_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+using sightline::testing::run_binary;
+using sightline::testing::temp_dir;
 
 TEST(Cli, SynthWritesTheScene) {
     auto d = temp_dir("ok");
-    auto r = run("synth --out " + d.string() +
-                 " --cameras 2 --seconds 0.5 --set defaults.width=160 --set defaults.height=120");
+    auto r = run_binary("synth --out " + d.string() +
+                        " --cameras 2 --seconds 0.5 --set defaults.width=160 --set defaults.height=120");
     EXPECT_EQ(r.code, 0) << r.output;
     for (const char* f : {"cam1.mp4", "cam1.json", "cam2.mp4", "cam2.json"}) EXPECT_TRUE(fs::exists(d / f)) << f;
     EXPECT_FALSE(fs::exists(d / "cam3.mp4"));
@@ -63,7 +46,7 @@ TEST(Cli, BadInvocationsFailClearly) {
          "missing.yaml: no such file"},
     };
     for (const auto& c : cases) {
-        auto r = run(c.args);
+        auto r = run_binary(c.args);
         EXPECT_NE(r.code, 0) << c.args;
         EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
     }
@@ -72,7 +55,7 @@ TEST(Cli, BadInvocationsFailClearly) {
 }
 
 TEST(Cli, HelpDocumentsEveryOption) {
-    auto r = run("synth --help");
+    auto r = run_binary("synth --help");
     EXPECT_EQ(r.code, 0);
     for (const char* opt :
          {"--out", "--cameras", "--seconds", "--seed", "--scenario", "--nominal", "--set", "--preset", "--crf"})

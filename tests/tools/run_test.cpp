@@ -2,6 +2,8 @@
 // with the same detections as the detector run directly on the same decoded frames.
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -24,14 +26,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
+using sightline::testing::run_binary;
+using sightline::testing::temp_dir;
 
-fs::path temp_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("sightline_run_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
 
 TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
     auto dir = temp_dir("e2e");
@@ -228,19 +226,6 @@ TEST(Runner, LosslessFileModeNeverDrops) {
     EXPECT_EQ(s.frames[0], 15u);
     EXPECT_EQ(s.dropped[0], 0u);
     fs::remove_all(dir);
-}
-
-struct Exit {
-    int code;
-    std::string output;
-};
-Exit run_binary(const std::string& args) {
-    FILE* p = popen((std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1").c_str(), "r");
-    std::string out;
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    const int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
