@@ -9,21 +9,38 @@
 
 namespace sightline::kernels::detail {
 
-/// Reads candidate n of one image. `at(k)` returns field k (0..3 box, then scores) of that candidate.
+/// Best and second-best class score of one candidate. `at(k)` returns field k (0..3 box, then scores).
+struct ClassScores {
+    float best, second;
+    int best_k;
+};
+template <class At> SL_HD ClassScores class_scores(const At& at, HeadLayout layout, int num_classes) {
+    const int first = layout == HeadLayout::kYoloV5 ? 5 : 4;
+    const float obj = layout == HeadLayout::kYoloV5 ? at(4) : 1.f;
+    ClassScores r{-1.f, -1.f, 0};
+    for (int k = 0; k < num_classes; ++k) {
+        const float s = at(first + k) * obj;
+        if (s > r.best) {
+            r.second = r.best, r.best = s, r.best_k = k;
+        } else if (s > r.second) {
+            r.second = s;
+        }
+    }
+    return r;
+}
+
+/// Reads candidate n of one image, all fields.
 template <class At> SL_HD Candidate decode_one(const At& at, HeadLayout layout, int num_classes, int n) {
     Candidate c{};
     const int first = layout == HeadLayout::kYoloV5 ? 5 : 4;
     const float obj = layout == HeadLayout::kYoloV5 ? at(4) : 1.f;
-    float best = -1.f, second = -1.f, sum = 0.f;
-    int best_k = 0;
+    const ClassScores cs = class_scores(at, layout, num_classes);
+    const float best = cs.best, second = cs.second;
+    const int best_k = cs.best_k;
+    float sum = 0.f;
     for (int k = 0; k < num_classes; ++k) {
         const float s = at(first + k) * obj;
         sum += s > 0.f ? s : 0.f;
-        if (s > best) {
-            second = best, best = s, best_k = k;
-        } else if (s > second) {
-            second = s;
-        }
     }
     float h = 0.f;
     if (num_classes > 1 && sum > 0.f) {

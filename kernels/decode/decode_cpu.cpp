@@ -31,4 +31,13 @@ void decode_cpu(const float* head, int batch, const DecodeParams& p, Candidate* 
     }
 }
 
+#ifndef SIGHTLINE_HAS_CUDA
+std::size_t decode_cuda_workspace_bytes(int, const DecodeParams&) {
+    return 0;
+}
+void decode_cuda(const float*, int, const DecodeParams&, Candidate*, int*, void*, std::size_t, StreamRef) {
+    throw Error(ErrorCode::kUnsupported, "decode_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
+}
+#endif
+
 } // namespace sightline::kernels

@@ -99,13 +99,56 @@ SL_HD void sample_rgb(const ImageView& f, const Taps& tx, const Taps& ty, float&
     luma = luma_from_y(yy);
 }
 
-/// Writes one output pixel's three channels: plane stride `plane` floats apart.
-SL_HD void store_pixel(const PreprocessParams& p, float r, float g, float b, float* out, std::size_t plane) {
+/// Output channel values of one pixel: channel order applied, scaled, normalised.
+struct Normalised {
+    float v[3];
+};
+SL_HD Normalised normalise(const PreprocessParams& p, float r, float g, float b) {
     const float first = p.order == ChannelOrder::kRGB ? r : b;
     const float third = p.order == ChannelOrder::kRGB ? b : r;
-    out[0] = (first * p.scale - p.mean[0]) / p.std[0];
-    out[plane] = (g * p.scale - p.mean[1]) / p.std[1];
-    out[2 * plane] = (third * p.scale - p.mean[2]) / p.std[2];
+    return {{(first * p.scale - p.mean[0]) / p.std[0], (g * p.scale - p.mean[1]) / p.std[1],
+             (third * p.scale - p.mean[2]) / p.std[2]}};
+}
+
+/// IEEE binary16 bits of `f`, rounded to nearest even; both twins use it, so fp16 outputs agree bit for bit.
+SL_HD std::uint16_t half_bits(float f) {
+#if defined(__CUDA_ARCH__)
+    const std::uint32_t x = __float_as_uint(f);
+#else
+    std::uint32_t x;
+    __builtin_memcpy(&x, &f, sizeof x);
+#endif
+    const std::uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0u));
+    if (ax >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u); // rounds to infinity
+    if (ax < 0x38800000u) {                                                   // half subnormal or zero
+        if (ax < 0x33000000u) return static_cast<std::uint16_t>(sign);
+        const std::uint32_t mant = (ax & 0x7fffffu) | 0x800000u;
+        const int shift = 126 - static_cast<int>(ax >> 23);
+        std::uint32_t r = mant >> shift;
+        const std::uint32_t rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1u))) ++r;
+        return static_cast<std::uint16_t>(sign | r);
+    }
+    std::uint32_t h = ((ax >> 23) - 112u) << 10 | ((ax >> 13) & 0x3ffu);
+    const std::uint32_t rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
+    return static_cast<std::uint16_t>(sign | h);
+}
+
+/// Writes output pixel (x, y) of one frame's tensor `frame_out` in the layout and type `p` asks for.
+SL_HD void store_pixel(const PreprocessParams& p, const Normalised& n, void* frame_out, int x, int y) {
+    const std::size_t pix = static_cast<std::size_t>(y) * p.input_width + x;
+    const bool nhwc = p.layout == TensorLayout::kNHWC;
+    const std::size_t base = nhwc ? 3 * pix : pix;
+    const std::size_t step = nhwc ? 1 : static_cast<std::size_t>(p.input_width) * p.input_height;
+    if (p.dtype == TensorType::kFloat16) {
+        auto* o = static_cast<std::uint16_t*>(frame_out) + base;
+        for (int c = 0; c < 3; ++c) o[c * step] = half_bits(n.v[c]);
+    } else {
+        float* o = static_cast<float*>(frame_out) + base;
+        for (int c = 0; c < 3; ++c) o[c * step] = n.v[c];
+    }
 }
 
 /// One shared validation, so both twins throw alike.

@@ -52,42 +52,44 @@ void validate(std::span<const ImageView> frames, const PreprocessParams& p, Memo
 }
 } // namespace detail
 
-void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p, float* output, Letterbox* letterboxes,
+std::size_t preprocess_frame_bytes(const PreprocessParams& p) {
+    return 3ull * p.input_width * p.input_height * (p.dtype == TensorType::kFloat16 ? 2 : 4);
+}
+
+void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p, void* output, Letterbox* letterboxes,
                     LumaStats* stats) {
     detail::validate(frames, p, MemoryLocation::kHost);
     const int W = p.input_width, H = p.input_height;
-    const std::size_t plane = static_cast<std::size_t>(W) * H;
+    const std::size_t frame_bytes = preprocess_frame_bytes(p);
+    const detail::Normalised pad = detail::normalise(p, p.pad_value, p.pad_value, p.pad_value);
     std::vector<detail::Taps> xt;
     for (std::size_t i = 0; i < frames.size(); ++i) {
         const ImageView& f = frames[i];
         const Letterbox lb = compute_letterbox(f.width, f.height, W, H);
         if (letterboxes) letterboxes[i] = lb;
-        float* out = output + i * 3 * plane;
+        void* out = static_cast<std::uint8_t*>(output) + i * frame_bytes;
         const float inv_x = static_cast<float>(f.width) / lb.resized_width;
         const float inv_y = static_cast<float>(f.height) / lb.resized_height;
         xt.resize(lb.resized_width);
         for (int x = 0; x < lb.resized_width; ++x) xt[x] = detail::taps(x, inv_x, f.width);
-        float pad[3];
-        detail::store_pixel(p, p.pad_value, p.pad_value, p.pad_value, pad, 1);
         double sum = 0, sumsq = 0;
         std::uint32_t hist[kLumaBins] = {};
         for (int y = 0; y < H; ++y) {
-            float* row = out + static_cast<std::size_t>(y) * W;
             const int ry = y - lb.pad_y;
             if (ry < 0 || ry >= lb.resized_height) {
-                for (int c = 0; c < 3; ++c) std::fill(row + c * plane, row + c * plane + W, pad[c]);
+                for (int x = 0; x < W; ++x) detail::store_pixel(p, pad, out, x, y);
                 continue;
             }
             const detail::Taps ty = detail::taps(ry, inv_y, f.height);
             for (int x = 0; x < W; ++x) {
                 const int rx = x - lb.pad_x;
                 if (rx < 0 || rx >= lb.resized_width) {
-                    for (int c = 0; c < 3; ++c) row[c * plane + x] = pad[c];
+                    detail::store_pixel(p, pad, out, x, y);
                     continue;
                 }
                 float r, g, b, l;
                 detail::sample_rgb(f, xt[rx], ty, r, g, b, l);
-                detail::store_pixel(p, r, g, b, row + x, plane);
+                detail::store_pixel(p, detail::normalise(p, r, g, b), out, x, y);
                 sum += l;
                 sumsq += static_cast<double>(l) * l;
                 ++hist[detail::luma_bin(l)];
@@ -107,7 +109,7 @@ void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p
 std::size_t preprocess_cuda_workspace_bytes(std::size_t) {
     return 0;
 }
-void preprocess_cuda(std::span<const ImageView>, const PreprocessParams&, float*, Letterbox*, LumaStats*, void*,
+void preprocess_cuda(std::span<const ImageView>, const PreprocessParams&, void*, Letterbox*, LumaStats*, void*,
                      StreamRef) {
     throw Error(ErrorCode::kUnsupported, "preprocess_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
 }

@@ -26,7 +26,8 @@ struct StatsAccum { // device workspace, one per frame
     unsigned int hist[kLumaBins];
 };
 
-__global__ void preprocess_kernel(Batch batch, PreprocessParams p, float* out, StatsAccum* acc) {
+__global__ void preprocess_kernel(Batch batch, PreprocessParams p, std::uint8_t* out, std::size_t frame_bytes,
+                                  StatsAccum* acc) {
     const int x = blockIdx.x * blockDim.x + threadIdx.x;
     const int y = blockIdx.y * blockDim.y + threadIdx.y;
     const FrameJob& job = batch.jobs[blockIdx.z];
@@ -38,17 +39,16 @@ __global__ void preprocess_kernel(Batch batch, PreprocessParams p, float* out, S
 
     double l_sum = 0, l_sq = 0;
     if (x < p.input_width && y < p.input_height) {
-        const std::size_t plane = static_cast<std::size_t>(p.input_width) * p.input_height;
-        float* o = out + blockIdx.z * 3 * plane + static_cast<std::size_t>(y) * p.input_width + x;
+        void* o = out + blockIdx.z * frame_bytes;
         const int rx = x - job.lb.pad_x, ry = y - job.lb.pad_y;
         if (rx < 0 || ry < 0 || rx >= job.lb.resized_width || ry >= job.lb.resized_height) {
-            detail::store_pixel(p, p.pad_value, p.pad_value, p.pad_value, o, plane);
+            detail::store_pixel(p, detail::normalise(p, p.pad_value, p.pad_value, p.pad_value), o, x, y);
         } else {
             const detail::Taps tx = detail::taps(rx, job.inv_x, job.view.width);
             const detail::Taps ty = detail::taps(ry, job.inv_y, job.view.height);
             float r, g, b, l;
             detail::sample_rgb(job.view, tx, ty, r, g, b, l);
-            detail::store_pixel(p, r, g, b, o, plane);
+            detail::store_pixel(p, detail::normalise(p, r, g, b), o, x, y);
             l_sum = l;
             l_sq = static_cast<double>(l) * l;
             atomicAdd(&s_hist[detail::luma_bin(l)], 1u);
@@ -76,7 +76,7 @@ std::size_t preprocess_cuda_workspace_bytes(std::size_t batch) {
     return batch * sizeof(StatsAccum);
 }
 
-void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& p, float* d_output,
+void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& p, void* d_output,
                      Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream_ref) {
     detail::validate(frames, p, MemoryLocation::kDevice);
     if (frames.empty()) return;
@@ -84,7 +84,7 @@ void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& 
     auto stream = static_cast<cudaStream_t>(stream_ref);
     auto* acc = static_cast<StatsAccum*>(d_workspace);
     SL_CUDA_CHECK(cudaMemsetAsync(acc, 0, preprocess_cuda_workspace_bytes(frames.size()), stream));
-    const std::size_t plane = static_cast<std::size_t>(p.input_width) * p.input_height;
+    const std::size_t frame_bytes = preprocess_frame_bytes(p);
     const dim3 block(32, 8);
     for (std::size_t first = 0; first < frames.size(); first += kMaxFramesPerLaunch) {
         const std::size_t n = std::min<std::size_t>(kMaxFramesPerLaunch, frames.size() - first);
@@ -100,7 +100,8 @@ void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& 
         }
         const dim3 grid((p.input_width + block.x - 1) / block.x, (p.input_height + block.y - 1) / block.y,
                         static_cast<unsigned>(n));
-        preprocess_kernel<<<grid, block, 0, stream>>>(batch, p, d_output + first * 3 * plane, acc + first);
+        preprocess_kernel<<<grid, block, 0, stream>>>(
+            batch, p, static_cast<std::uint8_t*>(d_output) + first * frame_bytes, frame_bytes, acc + first);
         SL_CUDA_CHECK_LAUNCH("preprocess_kernel");
     }
     if (h_stats) {

@@ -1,10 +1,15 @@
 // CUDA kernels against their CPU twins on fresh seeded random inputs (label gpu: skipped without a device).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "kernels/test_frames.hpp"
+#include "kernels/test_heads.hpp"
+#include "sightline/error.hpp"
+#include "sightline/kernels/decode.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/kernels/nms.hpp"
 #include "sightline/kernels/preprocess.hpp"
 
 #ifdef SIGHTLINE_HAS_CUDA
@@ -37,6 +42,31 @@ struct DeviceCopy { // a frame's planes copied to the device, with the same pitc
         for (auto* p : d) cudaFree(p);
     }
 };
+
+/// A device buffer of T, poisoned with 0xFF bytes on allocation so an element the kernel never wrote shows up.
+template <class T> struct DeviceBuffer {
+    T* p = nullptr;
+    std::size_t n = 0;
+    explicit DeviceBuffer(std::size_t count) : n(count) {
+        EXPECT_EQ(cudaMalloc(&p, std::max<std::size_t>(1, n) * sizeof(T)), cudaSuccess);
+        cudaMemset(p, 0xFF, std::max<std::size_t>(1, n) * sizeof(T));
+    }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { cudaFree(p); }
+    void upload(const std::vector<T>& v) { cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice); }
+    std::vector<T> download() const {
+        std::vector<T> v(n);
+        EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+        return v;
+    }
+};
+
+float half_to_float(std::uint16_t h) {
+    _Float16 f;
+    std::memcpy(&f, &h, 2);
+    return static_cast<float>(f);
+}
 #endif
 
 TEST(GpuPreprocess, MatchesCpuTwin) {
@@ -56,36 +86,150 @@ TEST(GpuPreprocess, MatchesCpuTwin) {
             dev.push_back(std::make_unique<DeviceCopy>(f));
             dviews.push_back(dev.back()->view);
         }
-        PreprocessParams p;
-        p.input_width = 640, p.input_height = 384, p.order = format == 1 ? ChannelOrder::kBGR : ChannelOrder::kRGB;
-        const std::size_t n = frames.size() * 3ull * p.input_width * p.input_height;
-        std::vector<float> cpu(n), gpu(n);
-        std::vector<Letterbox> lc(frames.size()), lg(frames.size());
-        std::vector<LumaStats> sc(frames.size()), sg(frames.size());
-        preprocess_cpu(host, p, cpu.data(), lc.data(), sc.data());
-        float* d_out = nullptr;
-        void* ws = nullptr;
-        cudaMalloc(&d_out, n * sizeof(float));
-        cudaMemset(d_out, 0xFF, n * sizeof(float)); // poison: NaN everywhere, so an unwritten element fails
-        cudaMalloc(&ws, preprocess_cuda_workspace_bytes(frames.size()));
-        preprocess_cuda(dviews, p, d_out, lg.data(), sg.data(), ws, nullptr);
-        cudaMemcpy(gpu.data(), d_out, n * sizeof(float), cudaMemcpyDeviceToHost);
-        cudaFree(d_out);
-        cudaFree(ws);
-        double worst = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            ASSERT_FALSE(std::isnan(gpu[i])) << "unwritten element " << i << " format " << format;
-            worst = std::max(worst, double(std::abs(gpu[i] - cpu[i]) / std::max(1.0f, std::abs(cpu[i]))));
-        }
-        EXPECT_LT(worst, 1e-5) << "format " << format << " seed " << seed;
-        for (std::size_t i = 0; i < frames.size(); ++i) {
-            EXPECT_EQ(lg[i].pad_x, lc[i].pad_x);
-            EXPECT_EQ(lg[i].pad_y, lc[i].pad_y);
-            EXPECT_NEAR(sg[i].mean, sc[i].mean, 1e-5 * std::max(1.f, sc[i].mean));
-            EXPECT_NEAR(sg[i].stddev, sc[i].stddev, 1e-4 * std::max(1.f, sc[i].stddev));
-            for (int b = 0; b < kLumaBins; ++b) EXPECT_EQ(sg[i].histogram[b], sc[i].histogram[b]) << "bin " << b;
+        for (int variant = 0; variant < 3; ++variant) { // fp32 NCHW, fp16 NCHW, fp16 NHWC
+            PreprocessParams p;
+            p.input_width = 640, p.input_height = 384;
+            p.order = format == 1 ? ChannelOrder::kBGR : ChannelOrder::kRGB;
+            p.mean[1] = 0.45f, p.std[2] = 0.3f;
+            p.dtype = variant == 0 ? TensorType::kFloat32 : TensorType::kFloat16;
+            p.layout = variant == 2 ? TensorLayout::kNHWC : TensorLayout::kNCHW;
+            const std::size_t bytes = frames.size() * preprocess_frame_bytes(p);
+            std::vector<std::uint8_t> cpu(bytes);
+            std::vector<Letterbox> lc(frames.size()), lg(frames.size());
+            std::vector<LumaStats> sc(frames.size()), sg(frames.size());
+            preprocess_cpu(host, p, cpu.data(), lc.data(), sc.data());
+            DeviceBuffer<std::uint8_t> d_out(bytes); // poisoned: NaN in either type where unwritten
+            DeviceBuffer<std::uint8_t> ws(preprocess_cuda_workspace_bytes(frames.size()));
+            preprocess_cuda(dviews, p, d_out.p, lg.data(), sg.data(), ws.p, nullptr);
+            const auto gpu = d_out.download();
+            double worst = 0;
+            const std::size_t n = variant == 0 ? bytes / 4 : bytes / 2;
+            for (std::size_t i = 0; i < n; ++i) {
+                float a, b;
+                if (variant == 0) {
+                    std::memcpy(&a, &gpu[4 * i], 4), std::memcpy(&b, &cpu[4 * i], 4);
+                } else {
+                    std::uint16_t ha, hb;
+                    std::memcpy(&ha, &gpu[2 * i], 2), std::memcpy(&hb, &cpu[2 * i], 2);
+                    a = half_to_float(ha), b = half_to_float(hb);
+                }
+                ASSERT_FALSE(std::isnan(a))
+                    << "unwritten element " << i << " format " << format << " variant " << variant;
+                worst = std::max(worst, double(std::abs(a - b) / std::max(1.0f, std::abs(b))));
+            }
+            // fp16: both sides round the same float; allow one half ulp where a float differed in the last bit
+            EXPECT_LT(worst, variant == 0 ? 1e-5 : 1e-3)
+                << "format " << format << " variant " << variant << " seed " << seed;
+            for (std::size_t i = 0; i < frames.size(); ++i) {
+                EXPECT_EQ(lg[i].pad_x, lc[i].pad_x);
+                EXPECT_EQ(lg[i].pad_y, lc[i].pad_y);
+                EXPECT_NEAR(sg[i].mean, sc[i].mean, 1e-5 * std::max(1.f, sc[i].mean));
+                EXPECT_NEAR(sg[i].stddev, sc[i].stddev, 1e-4 * std::max(1.f, sc[i].stddev));
+                for (int b = 0; b < kLumaBins; ++b) EXPECT_EQ(sg[i].histogram[b], sc[i].histogram[b]) << "bin " << b;
+            }
         }
     }
+#endif
+}
+
+#ifdef SIGHTLINE_HAS_CUDA
+void expect_same_candidate(const Candidate& g, const Candidate& c, const std::string& where) {
+    ASSERT_EQ(g.index, c.index) << where;
+    ASSERT_EQ(g.cls, c.cls) << where;
+    EXPECT_EQ(g.score, c.score) << where;
+    EXPECT_EQ(g.x1, c.x1) << where;
+    EXPECT_EQ(g.y1, c.y1) << where;
+    EXPECT_EQ(g.x2, c.x2) << where;
+    EXPECT_EQ(g.y2, c.y2) << where;
+    EXPECT_EQ(g.margin, c.margin) << where;
+    EXPECT_NEAR(g.entropy, c.entropy, 1e-5f * std::max(1.f, c.entropy)) << where; // device logf vs glibc logf
+}
+#endif
+
+struct DecodeCase {
+    int layout, B, C, N, top_k;
+    float thr;
+    bool ties; ///< scores quantised to 1/16 (the shared random_head) vs continuous
+};
+
+TEST(GpuDecodeNms, MatchesCpuTwins) {
+    SKIP_WITHOUT_GPU();
+#ifdef SIGHTLINE_HAS_CUDA
+    const DecodeCase cases[] = {
+        {8, 3, 80, 8400, 300, 0.25f, false}, {8, 2, 5, 1680, 100, 0.5f, true},    {5, 4, 7, 1001, 50, 0.3f, true},
+        {8, 1, 1, 333, 2048, 0.0f, true},    {5, 2, 80, 8400, 1000, 0.1f, false}, {8, 2, 3, 17, 5, 0.9f, true},
+        {8, 2, 4, 0, 10, 0.25f, true},
+    };
+    std::mt19937 rng(99);
+    for (const auto& c : cases) {
+        const std::string where = "layout v" + std::to_string(c.layout) + " B=" + std::to_string(c.B) +
+                                  " C=" + std::to_string(c.C) + " N=" + std::to_string(c.N);
+        auto head = testing_heads::random_head(c.layout, c.B, c.C, c.N, rng);
+        if (!c.ties)
+            for (auto& v : head) v += std::uniform_real_distribution<float>(0.f, 1e-3f)(rng);
+        DecodeParams p;
+        p.layout = c.layout == 8 ? HeadLayout::kYoloV8 : HeadLayout::kYoloV5;
+        p.num_classes = c.C, p.num_candidates = c.N, p.confidence_threshold = c.thr, p.top_k = c.top_k;
+        std::vector<Candidate> cpu(static_cast<std::size_t>(c.B) * c.top_k);
+        std::vector<int> cpu_counts(c.B);
+        decode_cpu(head.data(), c.B, p, cpu.data(), cpu_counts.data());
+
+        DeviceBuffer<float> d_head(head.size());
+        d_head.upload(head);
+        DeviceBuffer<Candidate> d_cand(cpu.size());
+        DeviceBuffer<int> d_counts(c.B);
+        const std::size_t ws_bytes = decode_cuda_workspace_bytes(c.B, p);
+        DeviceBuffer<std::uint8_t> ws(ws_bytes);
+        decode_cuda(d_head.p, c.B, p, d_cand.p, d_counts.p, ws.p, ws_bytes, nullptr);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const auto gpu = d_cand.download();
+        const auto gpu_counts = d_counts.download();
+        for (int b = 0; b < c.B; ++b) {
+            ASSERT_EQ(gpu_counts[b], cpu_counts[b]) << where << " image " << b;
+            for (int i = 0; i < cpu_counts[b]; ++i)
+                expect_same_candidate(gpu[b * c.top_k + i], cpu[b * c.top_k + i],
+                                      where + " image " + std::to_string(b) + " rank " + std::to_string(i));
+        }
+        if (c.top_k > kNmsCudaMaxStride) continue;
+        for (const bool aware : {true, false})
+            for (const int max_det : {1, 7, 300}) {
+                NmsParams np;
+                np.iou_threshold = 0.45f, np.max_det = max_det, np.class_aware = aware;
+                std::vector<int> keep(static_cast<std::size_t>(c.B) * max_det), keep_counts(c.B);
+                nms_cpu(cpu.data(), cpu_counts.data(), c.B, c.top_k, np, keep.data(), keep_counts.data());
+                DeviceBuffer<int> d_keep(keep.size()), d_keep_counts(c.B);
+                const std::size_t nws = nms_cuda_workspace_bytes(c.B, c.top_k);
+                DeviceBuffer<std::uint8_t> nw(nws);
+                nms_cuda(d_cand.p, d_counts.p, c.B, c.top_k, np, d_keep.p, d_keep_counts.p, nw.p, nws, nullptr);
+                ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+                const auto gk = d_keep.download();
+                const auto gkc = d_keep_counts.download();
+                for (int b = 0; b < c.B; ++b) {
+                    ASSERT_EQ(gkc[b], keep_counts[b]) << where << " nms image " << b << " max_det " << max_det;
+                    for (int i = 0; i < keep_counts[b]; ++i)
+                        ASSERT_EQ(gk[b * max_det + i], keep[b * max_det + i]) << where << " kept #" << i;
+                }
+            }
+    }
+#endif
+}
+
+TEST(GpuDecodeNms, RejectsBadArguments) {
+    SKIP_WITHOUT_GPU();
+#ifdef SIGHTLINE_HAS_CUDA
+    DecodeParams p;
+    p.num_classes = 3, p.num_candidates = 10;
+    DeviceBuffer<float> head(7 * 10);
+    DeviceBuffer<Candidate> out(300);
+    DeviceBuffer<int> counts(1);
+    const std::size_t need = decode_cuda_workspace_bytes(1, p);
+    DeviceBuffer<std::uint8_t> ws(need);
+    EXPECT_THROW(decode_cuda(head.p, 1, p, out.p, counts.p, ws.p, need - 1, nullptr), sightline::Error);
+    NmsParams np;
+    EXPECT_THROW(nms_cuda(out.p, counts.p, 1, kNmsCudaMaxStride + 1, np, counts.p, counts.p, ws.p, need, nullptr),
+                 sightline::Error);
+    np.iou_threshold = 1.5f;
+    EXPECT_THROW(nms_cuda(out.p, counts.p, 1, 300, np, counts.p, counts.p, ws.p, need, nullptr), sightline::Error);
 #endif
 }
 

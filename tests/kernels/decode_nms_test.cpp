@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "kernels/test_heads.hpp"
 #include "reference/detect_reference.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/decode.hpp"
@@ -12,29 +13,6 @@ using namespace sightline;
 using namespace sightline::kernels;
 
 namespace {
-
-/// A head with clustered boxes (so NMS has work), scores quantised to force ties.
-std::vector<float> random_head(int layout, int B, int C, int N, std::mt19937& rng) {
-    const int F = C + (layout == 8 ? 4 : 5);
-    std::vector<float> t(static_cast<std::size_t>(B) * F * N);
-    std::uniform_real_distribution<float> u(0, 1);
-    for (int b = 0; b < B; ++b)
-        for (int n = 0; n < N; ++n) {
-            auto at = [&](int k) -> float& {
-                return layout == 8 ? t[(static_cast<std::size_t>(b) * F + k) * N + n]
-                                   : t[(static_cast<std::size_t>(b) * N + n) * F + k];
-            };
-            const int cluster = n % 7;
-            at(0) = 40.f * cluster + 6 * u(rng);
-            at(1) = 30.f + 25.f * (cluster % 3) + 6 * u(rng);
-            at(2) = 20 + 10 * u(rng);
-            at(3) = 20 + 10 * u(rng);
-            const int first = layout == 8 ? 4 : 5;
-            if (layout == 5) at(4) = std::round(u(rng) * 8) / 8;
-            for (int k = 0; k < C; ++k) at(first + k) = std::round(u(rng) * 16) / 16; // ties on purpose
-        }
-    return t;
-}
 
 struct Case {
     int layout, B, C, N, top_k;
@@ -47,7 +25,7 @@ TEST_P(DecodeNms, MatchesOracle) {
     const Case c = GetParam();
     const unsigned seed = 77u + c.N * 3 + c.C;
     std::mt19937 rng(seed);
-    auto head = random_head(c.layout, c.B, c.C, c.N, rng);
+    auto head = testing_heads::random_head(c.layout, c.B, c.C, c.N, rng);
     DecodeParams p;
     p.layout = c.layout == 8 ? HeadLayout::kYoloV8 : HeadLayout::kYoloV5;
     p.num_classes = c.C;

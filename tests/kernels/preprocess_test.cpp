@@ -1,7 +1,11 @@
 // Preprocess CPU twin against the naive oracle, table-driven, plus a table of bad inputs.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <limits>
+
 #include "kernels/test_frames.hpp"
+#include "preprocess/preprocess_common.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/preprocess.hpp"
 
@@ -71,6 +75,79 @@ TEST_P(PreprocessVsOracle, MatchesOracle) {
 
 INSTANTIATE_TEST_SUITE_P(Table, PreprocessVsOracle, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// fp16 and NHWC outputs hold the same values as the fp32 NCHW output: fp16 rounded to nearest even exactly as GCC's
+// _Float16 conversion rounds (an independent implementation), NHWC the same floats transposed.
+TEST(PreprocessOutputFormats, HalfAndNhwcMatchFloatNchw) {
+    std::mt19937 rng(77);
+    auto frame = testing_frames::random_frame(2, 75, 41, rng);
+    const ImageView v = testing_frames::view_of(frame);
+    PreprocessParams p;
+    p.input_width = 48, p.input_height = 40;
+    p.mean[0] = 0.4f, p.std[0] = 0.003f; // spreads values over [-140, 200] so fp16's coarse ranges are exercised
+    const std::size_t plane = 48 * 40;
+    std::vector<float> nchw(3 * plane), nhwc(3 * plane);
+    std::vector<std::uint16_t> half_nchw(3 * plane, 0xFFFF), half_nhwc(3 * plane, 0xFFFF);
+    preprocess_cpu(std::span(&v, 1), p, nchw.data(), nullptr, nullptr);
+    p.layout = TensorLayout::kNHWC;
+    preprocess_cpu(std::span(&v, 1), p, nhwc.data(), nullptr, nullptr);
+    p.dtype = TensorType::kFloat16;
+    EXPECT_EQ(preprocess_frame_bytes(p), 3 * plane * 2);
+    preprocess_cpu(std::span(&v, 1), p, half_nhwc.data(), nullptr, nullptr);
+    p.layout = TensorLayout::kNCHW;
+    preprocess_cpu(std::span(&v, 1), p, half_nchw.data(), nullptr, nullptr);
+    for (std::size_t pix = 0; pix < plane; ++pix)
+        for (std::size_t c = 0; c < 3; ++c) {
+            const float f = nchw[c * plane + pix];
+            ASSERT_EQ(nhwc[pix * 3 + c], f) << "pixel " << pix << " channel " << c;
+            const _Float16 h = static_cast<_Float16>(f);
+            std::uint16_t bits;
+            std::memcpy(&bits, &h, 2);
+            ASSERT_EQ(half_nchw[c * plane + pix], bits) << "value " << f;
+            ASSERT_EQ(half_nhwc[pix * 3 + c], bits) << "value " << f;
+        }
+}
+
+// The shared float -> binary16 conversion on every edge (subnormals, ties, overflow, NaN) and a million random bit
+// patterns, against GCC's _Float16.
+TEST(HalfBits, MatchesCompilerConversion) {
+    auto expect = [](float f) {
+        const _Float16 h = static_cast<_Float16>(f);
+        std::uint16_t bits;
+        std::memcpy(&bits, &h, 2);
+        return bits;
+    };
+    const float edges[] = {0.f,
+                           -0.f,
+                           1.f,
+                           -2.f,
+                           0.1f,
+                           65504.f,
+                           65519.99f,
+                           65520.f,
+                           1e9f,
+                           -1e9f,
+                           5.960464477539063e-08f,
+                           2.98023223876953125e-08f,
+                           2.98023259e-08f,
+                           6.103515625e-05f,
+                           6.1e-05f,
+                           1.0009765625f,
+                           1.00048828125f,
+                           1.00146484375f,
+                           std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::denorm_min()};
+    for (float f : edges) EXPECT_EQ(kernels::detail::half_bits(f), expect(f)) << f;
+    EXPECT_EQ(kernels::detail::half_bits(std::numeric_limits<float>::quiet_NaN()) & 0x7e00, 0x7e00);
+    std::mt19937 rng(5);
+    for (int i = 0; i < 1000000; ++i) {
+        const std::uint32_t u = rng();
+        float f;
+        std::memcpy(&f, &u, 4);
+        if (std::isnan(f)) continue;
+        ASSERT_EQ(kernels::detail::half_bits(f), expect(f)) << "bits 0x" << std::hex << u;
+    }
+}
 
 TEST(Letterbox, CentresAndMapsBack) {
     auto lb = compute_letterbox(640, 480, 320, 256);

@@ -1,5 +1,6 @@
 #pragma once
 /// Head decode: a detector's raw output tensor -> scored candidate boxes, thresholded, top-k per image.
+#include <cstddef>
 #include <cstdint>
 
 #include "sightline/kernels/views.hpp"
@@ -33,5 +34,14 @@ struct Candidate {
 /// start at out + b * top_k, sorted by score descending then index ascending; `counts[b]` says how many.
 /// Throws Error(kBadInput) on bad parameters.
 void decode_cpu(const float* head, int batch, const DecodeParams& params, Candidate* out, int* counts);
+
+/// Device workspace decode_cuda needs (two-phase: ask, allocate once, reuse for batches up to this size).
+std::size_t decode_cuda_workspace_bytes(int batch, const DecodeParams& params);
+
+/// The same function on the GPU: `d_head`, `d_out` (batch * top_k candidates), `d_counts` (batch) and `d_workspace`
+/// in device memory; asynchronous on `stream` (nothing is copied to the host). Identical candidates, order and counts
+/// as decode_cpu; entropy within float rounding of the device's logf. Throws Error(kUnsupported) without CUDA.
+void decode_cuda(const float* d_head, int batch, const DecodeParams& params, Candidate* d_out, int* d_counts,
+                 void* d_workspace, std::size_t workspace_bytes, StreamRef stream);
 
 } // namespace sightline::kernels

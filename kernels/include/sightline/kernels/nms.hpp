@@ -1,5 +1,7 @@
 #pragma once
 /// Non-maximum suppression over decoded candidates, batched, class-aware, and the map back to frame pixels.
+#include <cstddef>
+
 #include "sightline/kernels/decode.hpp"
 #include "sightline/kernels/preprocess.hpp"
 
@@ -16,6 +18,17 @@ struct NmsParams {
 /// keep + b * max_det and their number to keep_counts[b].
 void nms_cpu(const Candidate* candidates, const int* counts, int batch, int stride, const NmsParams& params, int* keep,
              int* keep_counts);
+
+/// Largest `stride` (candidates per image) nms_cuda takes: its suppression bitmask row fits one warp of 64-bit words.
+inline constexpr int kNmsCudaMaxStride = 2048;
+
+/// Device workspace nms_cuda needs for `batch` images of `stride` slots.
+std::size_t nms_cuda_workspace_bytes(int batch, int stride);
+
+/// The same function on the GPU, over decode_cuda's device output: `d_keep` (batch * max_det) and `d_keep_counts`
+/// (batch) in device memory, asynchronous on `stream`. Kept positions identical to nms_cpu. stride <= 2048.
+void nms_cuda(const Candidate* d_candidates, const int* d_counts, int batch, int stride, const NmsParams& params,
+              int* d_keep, int* d_keep_counts, void* d_workspace, std::size_t workspace_bytes, StreamRef stream);
 
 /// Maps a candidate from model-input pixels back to frame pixels and clips it to the frame.
 void to_frame(Candidate& c, const Letterbox& lb, int frame_width, int frame_height);

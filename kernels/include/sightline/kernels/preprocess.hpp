@@ -9,6 +9,8 @@
 namespace sightline::kernels {
 
 enum class ChannelOrder : std::uint8_t { kRGB, kBGR };
+enum class TensorType : std::uint8_t { kFloat32, kFloat16 }; ///< kFloat16: IEEE binary16, round to nearest even
+enum class TensorLayout : std::uint8_t { kNCHW, kNHWC };
 
 /// Where a frame landed in the model input: input = frame * scale + pad. Map back with (input - pad) / scale.
 struct Letterbox {
@@ -30,7 +32,12 @@ struct PreprocessParams {
     float mean[3] = {0, 0, 0}; ///< per output channel, in output channel order
     float std[3] = {1, 1, 1};
     float pad_value = 114.f; ///< pixel value of the letterbox border, before scaling
+    TensorType dtype = TensorType::kFloat32;
+    TensorLayout layout = TensorLayout::kNCHW;
 };
+
+/// Bytes of one frame's output tensor: 3 * input_height * input_width elements of `dtype`.
+std::size_t preprocess_frame_bytes(const PreprocessParams& params);
 
 inline constexpr int kLumaBins = 16;
 
@@ -41,9 +48,10 @@ struct LumaStats {
     std::uint32_t histogram[kLumaBins] = {}; ///< bin k counts Y' in [16k, 16k+16)
 };
 
-/// Preprocesses a batch on the CPU. `output` holds batch * 3 * input_height * input_width floats (NCHW);
+/// Preprocesses a batch on the CPU. `output` holds batch * preprocess_frame_bytes(params) bytes, laid out as
+/// `params.layout` with elements of `params.dtype`;
 /// `letterboxes` and `stats` one entry per frame. Frames must be host memory. Throws Error(kBadInput) on a bad view.
-void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& params, float* output,
+void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& params, void* output,
                     Letterbox* letterboxes, LumaStats* stats);
 
 /// Device workspace preprocess_cuda needs for `batch` frames (two-phase: ask, allocate once, reuse).
@@ -52,7 +60,7 @@ std::size_t preprocess_cuda_workspace_bytes(std::size_t batch);
 /// The same function on the GPU, the whole batch in one launch per 32 frames: frames, `d_output` and `d_workspace`
 /// in device memory; `h_letterboxes`/`h_stats` host memory filled before return (the call synchronises `stream`
 /// once to read back the statistics). Throws Error(kUnsupported) in a build without CUDA, Error(kCuda) on failure.
-void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& params, float* d_output,
+void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& params, void* d_output,
                      Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream);
 
 } // namespace sightline::kernels
