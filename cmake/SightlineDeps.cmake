@@ -6,6 +6,7 @@ find_package(yaml-cpp REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json REQUIRED)
+find_package(simdjson REQUIRED)  # libsimdjson-dev: large COCO files
 find_package(Threads REQUIRED)
 find_package(cppzmq REQUIRED)      # cppzmq-dev, brings libzmq
 find_package(msgpack REQUIRED)     # libmsgpack-cxx-dev: target msgpackc-cxx (header-only, Boost headers)

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     runs["synth"] = tools::add_synth(app);
     runs["demo"] = tools::add_demo(app);
     runs["run"] = tools::add_run(app);
+    runs["eval"] = tools::add_eval(app);
 
     if (argc > 1 && argv[1][0] != '-' && !runs.count(argv[1])) {
         std::string known;

@@ -1,0 +1,116 @@
+// CPU twin of COCO matching and accumulation: the specification the CUDA version is tested against, and the
+// engine of `sightline eval` where no GPU is present.
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "match/match_common.hpp"
+
+namespace sightline::kernels {
+
+void coco_iou_thresholds(double out[kCocoIouThresholds]) {
+    // np.linspace(.5, .95, 10): arange(10) * ((.95 - .5) / 9) + .5, last element set to .95
+    const double step = (0.95 - 0.5) / 9;
+    for (int i = 0; i < kCocoIouThresholds; ++i) out[i] = i * step + 0.5;
+    out[kCocoIouThresholds - 1] = 0.95;
+}
+
+void coco_recall_thresholds(double out[kCocoRecallThresholds]) {
+    const double step = 1.0 / 100;
+    for (int i = 0; i < kCocoRecallThresholds; ++i) out[i] = i * step + 0.0;
+    out[kCocoRecallThresholds - 1] = 1.0;
+}
+
+void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt_state, int* valid_gt) {
+    const int T = p.num_thresholds;
+    std::vector<int> order;        // ground truth, non-ignored first (stable)
+    std::vector<std::uint8_t> ign; // per sorted ground truth
+    std::vector<double> ious;      // D x G, sorted ground-truth order
+    std::vector<std::uint8_t> taken;
+    for (int grp = 0; grp < g.num_groups; ++grp) {
+        const int g0 = g.gt_offsets[grp], G = g.gt_offsets[grp + 1] - g0;
+        const int d0 = g.dt_offsets[grp], D = g.dt_offsets[grp + 1] - d0;
+        order.resize(G);
+        ign.resize(G);
+        int valid = 0;
+        for (int j = 0; j < G; ++j) valid += !(g.gt_crowd[g0 + j] || detail::outside(g.gt_area[g0 + j], p));
+        int front = 0, back = valid;
+        for (int j = 0; j < G; ++j) {
+            const bool ig = g.gt_crowd[g0 + j] || detail::outside(g.gt_area[g0 + j], p);
+            order[ig ? back++ : front++] = g0 + j;
+        }
+        for (int j = 0; j < G; ++j) ign[j] = j >= valid;
+        valid_gt[grp] = valid;
+        ious.resize(static_cast<std::size_t>(D) * G);
+        for (int d = 0; d < D; ++d)
+            for (int j = 0; j < G; ++j)
+                ious[static_cast<std::size_t>(d) * G + j] =
+                    detail::coco_iou(g.dt_box[d0 + d], g.gt_box[order[j]], g.gt_crowd[order[j]]);
+        taken.assign(G, 0);
+        for (int t = 0; t < T; ++t) {
+            std::fill(taken.begin(), taken.end(), 0);
+            for (int d = 0; d < D; ++d) {
+                const double* row = &ious[static_cast<std::size_t>(d) * G];
+                const int m = detail::coco_assign(
+                    p.thresholds[t], G, [&](int j) { return row[j]; }, [&](int j) { return taken[j] != 0; },
+                    [&](int j) { return ign[j] != 0; }, [&](int j) { return g.gt_crowd[order[j]] != 0; });
+                const bool matched = m >= 0 && !g.gt_id_zero[order[m]];
+                if (m >= 0) taken[m] = 1;
+                const bool ignored = (m >= 0 && ign[m]) || (!matched && detail::outside(g.dt_area[d0 + d], p));
+                dt_state[static_cast<std::size_t>(d0 + d) * T + t] =
+                    ignored ? kIgnoredDet : (matched ? kTruePositive : kFalsePositive);
+            }
+        }
+    }
+}
+
+void coco_accumulate_cpu(const AccumulateSegments& s, double* precision, double* recall, double* score_at,
+                         int* scratch) {
+    const int T = s.num_thresholds, R = s.num_recall;
+    const double eps = 2.220446049250313e-16; // np.spacing(1)
+    std::vector<double> rc, pr;
+    for (int seg = 0; seg < s.num_segments; ++seg) {
+        double* prec = precision + static_cast<std::size_t>(seg) * T * R;
+        double* sc = score_at + static_cast<std::size_t>(seg) * T * R;
+        double* rec = recall + static_cast<std::size_t>(seg) * T;
+        const int n0 = s.offsets[seg], n = s.offsets[seg + 1] - n0;
+        const int npig = s.valid_gt[seg];
+        if (npig == 0) {
+            std::fill(prec, prec + T * R, -1.0);
+            std::fill(sc, sc + T * R, -1.0);
+            std::fill(rec, rec + T, -1.0);
+            continue;
+        }
+        int* order = scratch + n0;
+        std::iota(order, order + n, n0);
+        if (!s.presorted) std::stable_sort(order, order + n, [&](int a, int b) { return s.score[a] > s.score[b]; });
+        rc.resize(n);
+        pr.resize(n);
+        for (int t = 0; t < T; ++t) {
+            double tp = 0, fp = 0;
+            int kept = 0;
+            for (int i = 0; i < n; ++i) {
+                const std::uint8_t st = s.state[static_cast<std::size_t>(order[i]) * T + t];
+                tp += st == kTruePositive;
+                fp += st == kFalsePositive;
+                // ignored detections stay in the cumulative arrays with unchanged sums, as in pycocotools
+                rc[kept] = tp / npig;
+                pr[kept] = tp / (fp + tp + eps);
+                ++kept;
+            }
+            rec[t] = n ? rc[n - 1] : 0.0;
+            for (int i = n - 1; i > 0; --i)
+                if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+            double* q = prec + static_cast<std::size_t>(t) * R;
+            double* ss = sc + static_cast<std::size_t>(t) * R;
+            for (int r = 0; r < R; ++r) {
+                const int at =
+                    static_cast<int>(std::lower_bound(rc.begin(), rc.begin() + n, s.recall_thresholds[r]) - rc.begin());
+                q[r] = at < n ? pr[at] : 0.0;
+                ss[r] = at < n ? s.score[order[at]] : 0.0;
+            }
+        }
+    }
+}
+
+} // namespace sightline::kernels

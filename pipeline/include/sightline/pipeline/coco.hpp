@@ -1,0 +1,102 @@
+#pragma once
+/// COCO datasets for evaluation: ground truth (instances format) and detections (results format), read with
+/// simdjson, and the COCO detection evaluation with pycocotools' exact semantics.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sightline/kernels/match.hpp"
+
+namespace sightline::pipeline {
+
+struct CocoImage {
+    std::int64_t id = 0;
+    int width = 0, height = 0;
+    /// Every other scalar field of the image object, as text (numbers as written), and string arrays as their
+    /// elements: the keys slices are made of (camera, location, lighting, tags, timestamp...).
+    std::map<std::string, std::vector<std::string>> meta;
+};
+
+struct CocoCategory {
+    int id = 0;
+    std::string name;
+};
+
+struct CocoAnnotation {
+    std::int64_t id = 0, image_id = 0;
+    int category_id = 0;
+    kernels::BoxXywh box{};
+    double area = 0;
+    bool crowd = false;
+};
+
+struct CocoGroundTruth {
+    std::string source; ///< file it came from (for messages)
+    std::vector<CocoImage> images;
+    std::vector<CocoCategory> categories;
+    std::vector<CocoAnnotation> annotations;
+};
+
+struct CocoDetection {
+    std::int64_t image_id = 0;
+    int category_id = 0;
+    kernels::BoxXywh box{};
+    double score = 0;
+};
+
+struct CocoDetections {
+    std::string source;
+    std::vector<CocoDetection> detections;
+};
+
+/// Reads a COCO instances file. Throws Error(kBadInput) naming the file and the element (e.g. "annotations[12]:
+/// bbox width -3 is negative") for a missing file, malformed JSON, missing keys, negative sizes, a non-finite
+/// number, or an annotation on an image or category the file does not list.
+CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path);
+
+/// Reads a COCO results file: a JSON array of {image_id, category_id, bbox: [x, y, w, h], score}. Same errors.
+CocoDetections load_coco_detections_file(const std::filesystem::path& path);
+
+/// What evaluation does with detections that do not fit the ground truth.
+struct CocoCheck {
+    std::size_t unknown_image = 0;    ///< detections on images the ground truth does not list
+    std::size_t unknown_category = 0; ///< detections of categories the ground truth does not list
+    std::string first_unknown_image;  ///< the first such element, for the message
+    std::string first_unknown_category;
+};
+
+struct CocoEvalOptions {
+    /// Evaluate only `images` (indices into CocoGroundTruth::images), as slices do; false: every image.
+    bool subset = false;
+    std::vector<int> images;
+    std::array<int, 3> max_dets = {1, 10, 100};
+};
+
+inline constexpr int kCocoAreas = 4; ///< all, small (< 32^2), medium (< 96^2), large
+inline const char* const kCocoAreaNames[kCocoAreas] = {"all", "small", "medium", "large"};
+inline const char* const kCocoStatNames[12] = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
+                                               "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
+
+struct CocoEvalResult {
+    std::array<double, 12> stats{}; ///< pycocotools' summarize() order and values; -1 where undefined
+    std::vector<int> category_ids;  ///< sorted, the K axis below
+    /// pycocotools' eval['precision'] [T][R][K][A][M], eval['recall'] [T][K][A][M], eval['scores'] like precision
+    std::vector<double> precision, recall, scores;
+    int num_images = 0;
+    std::size_t num_gt = 0, num_dt = 0; ///< boxes taking part (gt incl. crowd; detections after the maxDets cut)
+    CocoCheck check;
+    double prepare_ms = 0, match_ms = 0, accumulate_ms = 0; ///< where the time went (wall clock)
+    double precision_at(int t, int r, int k, int a, int m) const;
+    /// AP of one category (index into category_ids) at IoU index t (-1: mean over .50:.95), area "all", 100 dets.
+    double class_ap(int k, int t = -1) const;
+};
+
+/// COCO bbox evaluation: all 12 stats equal to pycocotools' COCOeval (iouType "bbox", useCats 1) on the same
+/// files. Detections on images or categories the ground truth lacks are left out and counted in `check` (pycocotools
+/// refuses unknown images and silently drops unknown categories; callers decide what to say).
+CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt, const CocoEvalOptions& options = {});
+
+} // namespace sightline::pipeline

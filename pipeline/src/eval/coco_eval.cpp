@@ -1,0 +1,265 @@
+// COCO bbox evaluation on the kernels' matching and accumulation twins, arranged exactly as pycocotools' COCOeval
+// arranges evaluate() / accumulate() / summarize(): images sorted by id, categories by id, ground truth per
+// (image, category) in file order, detections per group sorted by score (stable) and cut at the largest maxDets.
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <unordered_map>
+
+#include "sightline/kernels/match.hpp"
+#include "sightline/pipeline/coco.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+constexpr double kAreaRanges[kCocoAreas][2] = {{0, 1e10}, {0, 32 * 32}, {32 * 32, 96 * 96}, {96 * 96, 1e10}};
+constexpr int T = kernels::kCocoIouThresholds, R = kernels::kCocoRecallThresholds, A = kCocoAreas, M = 3;
+
+struct Entry { // one detection in a category's accumulation order
+    double score;
+    int image, rank, det;
+};
+
+} // namespace
+
+double CocoEvalResult::precision_at(int t, int r, int k, int a, int m) const {
+    const std::size_t K = category_ids.size();
+    return precision[(((static_cast<std::size_t>(t) * R + r) * K + k) * A + a) * M + m];
+}
+
+double CocoEvalResult::class_ap(int k, int t) const {
+    double sum = 0;
+    int n = 0;
+    for (int ti = 0; ti < T; ++ti) {
+        if (t >= 0 && ti != t) continue;
+        for (int r = 0; r < R; ++r) {
+            const double v = precision_at(ti, r, k, 0, M - 1);
+            if (v > -1) sum += v, ++n;
+        }
+    }
+    return n ? sum / n : -1;
+}
+
+CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt, const CocoEvalOptions& opt) {
+    CocoEvalResult res;
+    using Clock = std::chrono::steady_clock;
+    auto ms_since = [](Clock::time_point t0) {
+        return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    };
+    const auto t_start = Clock::now();
+    // images (sorted by id) and categories (sorted by id): pycocotools' p.imgIds and p.catIds
+    std::vector<int> imgs = opt.images;
+    if (!opt.subset) {
+        imgs.resize(gt.images.size());
+        std::iota(imgs.begin(), imgs.end(), 0);
+    }
+    std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
+    const int I = static_cast<int>(imgs.size());
+    std::unordered_map<std::int64_t, int> img_pos; // image id -> position in imgs, -1: in the file, not evaluated
+    img_pos.reserve(gt.images.size() * 2);
+    for (const auto& im : gt.images) img_pos[im.id] = -1;
+    for (int i = 0; i < I; ++i) img_pos[gt.images[imgs[i]].id] = i;
+    for (const auto& c : gt.categories) res.category_ids.push_back(c.id);
+    std::sort(res.category_ids.begin(), res.category_ids.end());
+    const int K = static_cast<int>(res.category_ids.size());
+    std::unordered_map<int, int> cat_pos;
+    for (int k = 0; k < K; ++k) cat_pos[res.category_ids[k]] = k;
+    res.num_images = I;
+
+    // ground truth grouped by (category, image), file order inside a group (counting sort keeps it)
+    const std::size_t G = static_cast<std::size_t>(K) * I;
+    std::vector<int> gt_off(G + 1, 0), gt_group(gt.annotations.size(), -1);
+    for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
+        const auto& a = gt.annotations[n];
+        const int i = img_pos.at(a.image_id);
+        if (i < 0) continue;
+        gt_group[n] = cat_pos.at(a.category_id) * I + i;
+        ++gt_off[gt_group[n] + 1];
+    }
+    std::partial_sum(gt_off.begin(), gt_off.end(), gt_off.begin());
+    const int NG = gt_off[G];
+    std::vector<kernels::BoxXywh> gt_box(NG);
+    std::vector<double> gt_area(NG);
+    std::vector<std::uint8_t> gt_crowd(NG), gt_id_zero(NG);
+    {
+        std::vector<int> fill(gt_off.begin(), gt_off.end() - 1);
+        for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
+            if (gt_group[n] < 0) continue;
+            const int at = fill[gt_group[n]]++;
+            const auto& a = gt.annotations[n];
+            gt_box[at] = a.box, gt_area[at] = a.area, gt_crowd[at] = a.crowd, gt_id_zero[at] = a.id == 0;
+        }
+    }
+    res.num_gt = static_cast<std::size_t>(NG);
+
+    // detections grouped likewise, then sorted by score (stable) and cut at the largest maxDets per group
+    const int max_det = *std::max_element(opt.max_dets.begin(), opt.max_dets.end());
+    std::vector<int> dt_group(dt.detections.size(), -1), dt_off(G + 1, 0);
+    for (std::size_t n = 0; n < dt.detections.size(); ++n) {
+        const auto& d = dt.detections[n];
+        const auto ii = img_pos.find(d.image_id);
+        if (ii == img_pos.end()) {
+            if (res.check.unknown_image++ == 0)
+                res.check.first_unknown_image = "[" + std::to_string(n) + "] image_id " + std::to_string(d.image_id);
+            continue;
+        }
+        const auto kk = cat_pos.find(d.category_id);
+        if (kk == cat_pos.end()) {
+            if (res.check.unknown_category++ == 0)
+                res.check.first_unknown_category =
+                    "[" + std::to_string(n) + "] category_id " + std::to_string(d.category_id);
+            continue;
+        }
+        if (ii->second < 0) continue;
+        dt_group[n] = kk->second * I + ii->second;
+        ++dt_off[dt_group[n] + 1];
+    }
+    std::partial_sum(dt_off.begin(), dt_off.end(), dt_off.begin());
+    std::vector<int> dt_idx(dt_off[G]);
+    {
+        std::vector<int> fill(dt_off.begin(), dt_off.end() - 1);
+        for (std::size_t n = 0; n < dt.detections.size(); ++n)
+            if (dt_group[n] >= 0) dt_idx[fill[dt_group[n]]++] = static_cast<int>(n);
+    }
+    std::vector<int> cut_off(G + 1, 0);
+    std::vector<int> kept; // detection indices, per group in score order, cut
+    kept.reserve(dt_idx.size());
+    for (std::size_t g = 0; g < G; ++g) {
+        auto first = dt_idx.begin() + dt_off[g], last = dt_idx.begin() + dt_off[g + 1];
+        std::stable_sort(first, last, [&](int a, int b) { return dt.detections[a].score > dt.detections[b].score; });
+        const int n = std::min<int>(static_cast<int>(last - first), max_det);
+        kept.insert(kept.end(), first, first + n);
+        cut_off[g + 1] = cut_off[g] + n;
+    }
+    const int ND = static_cast<int>(kept.size());
+    res.num_dt = static_cast<std::size_t>(ND);
+    std::vector<kernels::BoxXywh> dt_box(ND);
+    std::vector<double> dt_area(ND);
+    for (int n = 0; n < ND; ++n) {
+        const auto& d = dt.detections[kept[n]];
+        dt_box[n] = d.box;
+        dt_area[n] = d.box.w * d.box.h;
+    }
+
+    res.prepare_ms = ms_since(t_start);
+    const auto t_match = Clock::now();
+    // matching, once per area range
+    kernels::MatchGroups groups;
+    groups.num_groups = static_cast<int>(G);
+    groups.gt_offsets = gt_off.data(), groups.dt_offsets = cut_off.data();
+    groups.gt_box = gt_box.data(), groups.gt_area = gt_area.data(), groups.gt_crowd = gt_crowd.data();
+    groups.gt_id_zero = gt_id_zero.data(), groups.dt_box = dt_box.data(), groups.dt_area = dt_area.data();
+    std::vector<std::uint8_t> state(static_cast<std::size_t>(A) * ND * T);
+    std::vector<int> valid(static_cast<std::size_t>(A) * G);
+    for (int a = 0; a < A; ++a) {
+        kernels::MatchParams mp;
+        kernels::coco_iou_thresholds(mp.thresholds);
+        mp.area_lo = kAreaRanges[a][0], mp.area_hi = kAreaRanges[a][1];
+        kernels::coco_match_cpu(groups, mp, state.data() + static_cast<std::size_t>(a) * ND * T, valid.data() + a * G);
+    }
+
+    res.match_ms = ms_since(t_match);
+    const auto t_acc = Clock::now();
+    // accumulation, one category at a time: its detections sorted once (score, then image, then rank: the
+    // order pycocotools' stable sort of the per-image concatenation gives), then one segment per area x maxDets
+    double recall_thr[R];
+    kernels::coco_recall_thresholds(recall_thr);
+    res.precision.assign(static_cast<std::size_t>(T) * R * K * A * M, -1.0);
+    res.scores.assign(res.precision.size(), -1.0);
+    res.recall.assign(static_cast<std::size_t>(T) * K * A * M, -1.0);
+    std::vector<Entry> entries;
+    std::vector<double> seg_score;
+    std::vector<std::uint8_t> seg_state;
+    std::vector<int> seg_off, seg_valid, scratch;
+    std::vector<double> prec(static_cast<std::size_t>(A) * M * T * R), sc(prec.size()), rec(A * M * T);
+    for (int k = 0; k < K; ++k) {
+        entries.clear();
+        for (int i = 0; i < I; ++i) {
+            const int g = k * I + i;
+            for (int n = cut_off[g]; n < cut_off[g + 1]; ++n)
+                entries.push_back({dt.detections[kept[n]].score, i, n - cut_off[g], n});
+        }
+        std::sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) {
+            if (x.score != y.score) return x.score > y.score;
+            return x.image != y.image ? x.image < y.image : x.rank < y.rank;
+        });
+        seg_score.clear(), seg_state.clear(), seg_off.assign(1, 0), seg_valid.clear();
+        for (int a = 0; a < A; ++a) {
+            int npig = 0;
+            for (int i = 0; i < I; ++i) npig += valid[a * G + k * I + i];
+            const std::uint8_t* st = state.data() + static_cast<std::size_t>(a) * ND * T;
+            for (int m = 0; m < M; ++m) {
+                for (const Entry& e : entries) {
+                    if (e.rank >= opt.max_dets[m]) continue;
+                    seg_score.push_back(e.score);
+                    seg_state.insert(seg_state.end(), st + static_cast<std::size_t>(e.det) * T,
+                                     st + static_cast<std::size_t>(e.det + 1) * T);
+                }
+                seg_off.push_back(static_cast<int>(seg_score.size()));
+                seg_valid.push_back(npig);
+            }
+        }
+        scratch.resize(seg_score.size());
+        kernels::AccumulateSegments s;
+        s.num_segments = A * M, s.offsets = seg_off.data(), s.score = seg_score.data(), s.state = seg_state.data();
+        s.valid_gt = seg_valid.data(), s.recall_thresholds = recall_thr, s.presorted = true;
+        kernels::coco_accumulate_cpu(s, prec.data(), rec.data(), sc.data(), scratch.data());
+        for (int a = 0; a < A; ++a)
+            for (int m = 0; m < M; ++m) {
+                const int seg = a * M + m;
+                for (int t = 0; t < T; ++t) {
+                    res.recall[((static_cast<std::size_t>(t) * K + k) * A + a) * M + m] = rec[seg * T + t];
+                    for (int r = 0; r < R; ++r) {
+                        const std::size_t to = (((static_cast<std::size_t>(t) * R + r) * K + k) * A + a) * M + m;
+                        res.precision[to] = prec[(static_cast<std::size_t>(seg) * T + t) * R + r];
+                        res.scores[to] = sc[(static_cast<std::size_t>(seg) * T + t) * R + r];
+                    }
+                }
+            }
+    }
+
+    res.accumulate_ms = ms_since(t_acc);
+    // summarize(): means over the entries > -1, -1 when there are none
+    double thr[T];
+    kernels::coco_iou_thresholds(thr);
+    auto summarize = [&](bool ap, double iou, int a, int max_dets) {
+        int m = -1;
+        for (int j = 0; j < M; ++j)
+            if (opt.max_dets[j] == max_dets) m = j;
+        if (m < 0) return -1.0;
+        double sum = 0;
+        long n = 0;
+        for (int t = 0; t < T; ++t) {
+            if (iou >= 0 && thr[t] != iou) continue;
+            for (int k = 0; k < K; ++k) {
+                if (ap) {
+                    for (int r = 0; r < R; ++r) {
+                        const double v = res.precision_at(t, r, k, a, m);
+                        if (v > -1) sum += v, ++n;
+                    }
+                } else {
+                    const double v = res.recall[((static_cast<std::size_t>(t) * K + k) * A + a) * M + m];
+                    if (v > -1) sum += v, ++n;
+                }
+            }
+        }
+        return n ? sum / n : -1.0;
+    };
+    const int md = opt.max_dets[2];
+    res.stats = {summarize(true, -1, 0, 100),
+                 summarize(true, .5, 0, md),
+                 summarize(true, .75, 0, md),
+                 summarize(true, -1, 1, md),
+                 summarize(true, -1, 2, md),
+                 summarize(true, -1, 3, md),
+                 summarize(false, -1, 0, opt.max_dets[0]),
+                 summarize(false, -1, 0, opt.max_dets[1]),
+                 summarize(false, -1, 0, md),
+                 summarize(false, -1, 1, md),
+                 summarize(false, -1, 2, md),
+                 summarize(false, -1, 3, md)};
+    return res;
+}
+
+} // namespace sightline::pipeline

@@ -1,0 +1,134 @@
+// sightline eval: COCO-exact detection metrics from a ground-truth file and a results file.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "sightline/error.hpp"
+#include "sightline/pipeline/coco.hpp"
+
+namespace sightline::tools {
+
+namespace {
+
+struct EvalArgs {
+    std::string gt, dt, json_out;
+    bool allow_unknown_images = false;
+    bool quiet = false;
+};
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void write_atomically(const std::string& path, const std::string& text) {
+    const std::string partial = path + ".partial";
+    {
+        std::ofstream f(partial, std::ios::binary);
+        f << text;
+        f.flush();
+        if (!f) throw Error(ErrorCode::kIo, partial + ": cannot write (disk full or no permission?)");
+    }
+    std::error_code ec;
+    std::filesystem::rename(partial, path, ec);
+    if (ec) throw Error(ErrorCode::kIo, path + ": cannot rename from " + partial + ": " + ec.message());
+}
+
+int run_eval(const EvalArgs& a) {
+    using namespace pipeline;
+    const auto t0 = std::chrono::steady_clock::now();
+    const CocoGroundTruth gt = load_coco_ground_truth_file(a.gt);
+    const CocoDetections dt = load_coco_detections_file(a.dt);
+    const double load_ms = ms_since(t0);
+    const CocoEvalResult r = evaluate_coco(gt, dt);
+    std::vector<std::string> flags;
+    if (r.check.unknown_image) {
+        const std::string msg =
+            std::to_string(r.check.unknown_image) +
+            " detections are on images the ground truth does not list (first: " + r.check.first_unknown_image + ")";
+        if (!a.allow_unknown_images)
+            throw Error(ErrorCode::kBadInput, a.dt + ": " + msg +
+                                                  "; pycocotools refuses such results too (--allow-unknown-images "
+                                                  "evaluates the rest and reports them)");
+        flags.push_back(msg + ": left out");
+    }
+    if (r.check.unknown_category)
+        flags.push_back(std::to_string(r.check.unknown_category) +
+                        " detections have categories the ground truth does not list (first: " +
+                        r.check.first_unknown_category + "): left out, as pycocotools does silently");
+    if (r.stats[0] == 1.0) flags.push_back("perfect AP of 1.0: are the detections the ground truth itself?");
+    if (r.num_gt == 0) flags.push_back("the ground truth has no boxes on the evaluated images: every AP is -1");
+    if (dt.detections.empty()) flags.push_back("the results file holds no detections");
+
+    nlohmann::ordered_json j;
+    j["schema"] = "sightline.eval/1";
+    j["ground_truth"] = a.gt;
+    j["detections"] = a.dt;
+    j["images"] = r.num_images;
+    j["gt_boxes"] = r.num_gt;
+    j["dt_boxes"] = r.num_dt;
+    for (int s = 0; s < 12; ++s) j["coco"][kCocoStatNames[s]] = r.stats[s];
+    nlohmann::ordered_json classes = nlohmann::ordered_json::array();
+    std::map<int, std::string> names;
+    for (const auto& c : gt.categories) names[c.id] = c.name;
+    for (std::size_t k = 0; k < r.category_ids.size(); ++k) {
+        const int k_ = static_cast<int>(k);
+        classes.push_back({{"id", r.category_ids[k]},
+                           {"name", names[r.category_ids[k]]},
+                           {"AP", r.class_ap(k_)},
+                           {"AP50", r.class_ap(k_, 0)},
+                           {"AP75", r.class_ap(k_, 5)}});
+    }
+    j["per_class"] = classes;
+    j["red_flags"] = flags;
+    j["timing_ms"] = {
+        {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
+    if (!a.json_out.empty()) write_atomically(a.json_out, j.dump(2) + "\n");
+
+    if (!a.quiet) {
+        std::printf("%zu images, %zu ground-truth boxes, %zu detections (after the 100-per-image cut)\n",
+                    static_cast<std::size_t>(r.num_images), r.num_gt, r.num_dt);
+        const char* lines[12] = {"Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+                                 "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
+                                 "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",
+                                 "Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+                                 "Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+                                 "Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
+                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]",
+                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]",
+                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"};
+        for (int s = 0; s < 12; ++s) std::printf(" %s = %.3f   %-5s\n", lines[s], r.stats[s], kCocoStatNames[s]);
+        std::printf("\n%-24s %8s %8s %8s\n", "class", "AP", "AP50", "AP75");
+        for (const auto& c : classes)
+            std::printf("%-24s %8.3f %8.3f %8.3f\n",
+                        (std::to_string(c["id"].get<int>()) + " " + c["name"].get<std::string>()).c_str(),
+                        c["AP"].get<double>(), c["AP50"].get<double>(), c["AP75"].get<double>());
+        for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
+        std::fprintf(stderr, "eval: load %.0f ms, prepare %.0f ms, match %.0f ms, accumulate %.0f ms\n", load_ms,
+                     r.prepare_ms, r.match_ms, r.accumulate_ms);
+    }
+    return 0;
+}
+
+} // namespace
+
+Run add_eval(CLI::App& app) {
+    auto a = std::make_shared<EvalArgs>();
+    auto* sub = app.add_subcommand("eval", "COCO detection metrics (pycocotools-exact) from ground truth and results");
+    sub->add_option("--gt", a->gt, "ground truth, COCO instances JSON")->required();
+    sub->add_option("--dt", a->dt, "detections, COCO results JSON ([{image_id, category_id, bbox, score}])")
+        ->required();
+    sub->add_option("--json", a->json_out, "write every figure to this JSON file (schema in docs/metrics.md)");
+    sub->add_flag("--allow-unknown-images", a->allow_unknown_images,
+                  "evaluate even when some detections are on images the ground truth lacks (reported, left out)");
+    sub->add_flag("-q,--quiet", a->quiet, "print nothing (use with --json)");
+    return [a] { return run_eval(*a); };
+}
+
+} // namespace sightline::tools
