@@ -143,7 +143,10 @@ CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path) {
     try {
         od::document doc = parser.iterate(json);
         od::object root;
-        if (doc.get_object().get(root)) fail(file, "", "not a JSON object (expected COCO instances format)");
+        if (auto err = doc.get_object().get(root))
+            fail(file, "",
+                 std::string(err == simdjson::INCORRECT_TYPE ? "not a JSON object" : "malformed JSON") +
+                     " (expected COCO instances format; " + simdjson::error_message(err) + ")");
         bool has_images = false, has_annotations = false, has_categories = false;
         for (auto field : root) {
             std::string_view key = field.unescaped_key();

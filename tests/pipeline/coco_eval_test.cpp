@@ -1,0 +1,196 @@
+// COCO evaluation against the numbers other projects publish for their own test data (tests/fixtures/
+// detection-metrics, see its README), the matching rules on hand-made cases, and bad input.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/coco.hpp"
+#include "support/test_support.hpp"
+
+using namespace sightline;
+using namespace sightline::pipeline;
+
+namespace {
+
+const std::string kFixtures = std::string(SIGHTLINE_SOURCE_DIR) + "/tests/fixtures/detection-metrics/";
+
+struct Published {
+    const char* name;
+    const char* gt;
+    const char* dt;
+    std::array<double, 12> stats;
+    double tolerance; ///< 1e-6 where published to full precision, half a unit of the last digit otherwise
+};
+
+const Published kPublished[] = {
+    {"cocoapi_val2014_fake_bbox",
+     "faster_coco_eval/instances_val2014_100.json",
+     "cocoapi/instances_val2014_fakebbox100_results.json",
+     {.5045806987249628, .6969727247299577, .5729816669904824, .5856257209410443, .5193996948036719, .5013978986347466,
+      .38681277964578054, .5936795762842003, .595352982877607, .6398109626113442, .5664205978994309, .5642905982905982},
+     1e-6},
+    {"review_odm_coco_no_crowd",
+     "review_object_detection_metrics/test_coco_eval/sampled_gts_bbox_area.json",
+     "review_object_detection_metrics/test_coco_eval/sampled_bbox_results.json",
+     {.503647, .696973, .571667, .593252, .557991, .489363, .386813, .593680, .595353, .654764, .603130, .553744},
+     1e-6},
+    {"detectron2",
+     "detectron2_via_faster_coco_eval/gt.json",
+     "detectron2_via_faster_coco_eval/dt.json",
+     {.7504950495049505, 1, 1, .7, .8, -1, .4, .75, .75, .7, .8, -1},
+     1e-6},
+    {"faster_coco_eval_ignore",
+     "faster_coco_eval/coco/gt_ignore_test_intid.json",
+     "faster_coco_eval/coco/dt_ignore_test_min0.1.json",
+     {.7099009900990099, 1, .8415841584158416, -1, .7099009900990099, -1, 0, .45384615384615384, .7153846153846154, -1,
+      .7153846153846154, -1},
+     1e-6},
+    {"torchmetrics_readme",
+     "torchmetrics/coco/tm_readme_example/gt.json",
+     "torchmetrics/coco/tm_readme_example/dt.json",
+     {.6, 1, 1, -1, -1, .6, .6, .6, .6, -1, -1, .6},
+     1e-6},
+    {"torchmetrics_v07",
+     "torchmetrics/coco/tm_v07_inputs/gt.json",
+     "torchmetrics/coco/tm_v07_inputs/dt.json",
+     {.706, .901, .846, .689, .800, .701, .592, .716, .716, .767, .800, .700},
+     5e-4},
+};
+
+class CocoPublished : public ::testing::TestWithParam<Published> {};
+
+TEST_P(CocoPublished, ReproducesPublishedStats) {
+    const Published& p = GetParam();
+    const auto gt = load_coco_ground_truth_file(kFixtures + p.gt);
+    const auto dt = load_coco_detections_file(kFixtures + p.dt);
+    const auto r = evaluate_coco(gt, dt);
+    for (int s = 0; s < 12; ++s) EXPECT_NEAR(r.stats[s], p.stats[s], p.tolerance) << p.name << " " << kCocoStatNames[s];
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CocoPublished, ::testing::ValuesIn(kPublished),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+CocoGroundTruth one_image_gt(std::vector<CocoAnnotation> anns) {
+    CocoGroundTruth gt;
+    gt.images.push_back({});
+    gt.images[0].id = 1;
+    gt.categories.push_back({1, "part"});
+    for (auto& a : anns) a.image_id = 1, a.category_id = 1, a.area = a.area ? a.area : a.box.w * a.box.h;
+    gt.annotations = std::move(anns);
+    return gt;
+}
+
+CocoDetections dets(std::vector<std::pair<kernels::BoxXywh, double>> v) {
+    CocoDetections d;
+    for (auto& [b, s] : v) d.detections.push_back({1, 1, b, s});
+    return d;
+}
+
+TEST(CocoRules, CrowdBoxAbsorbsDetectionsWithoutCountingThem) {
+    CocoAnnotation person{1, 1, 1, {0, 0, 10, 10}, 0, false};
+    CocoAnnotation crowd{2, 1, 1, {50, 50, 40, 40}, 0, true};
+    // one hit on the person; two detections inside the crowd region are neither TP nor FP
+    auto r = evaluate_coco(one_image_gt({person, crowd}),
+                           dets({{{0, 0, 10, 10}, .9}, {{55, 55, 10, 10}, .8}, {{60, 60, 10, 10}, .7}}));
+    EXPECT_NEAR(r.stats[0], 1.0, 1e-12); // precision stays 1: the crowd hits are ignored
+    EXPECT_NEAR(r.stats[8], 1.0, 1e-12);
+}
+
+TEST(CocoRules, UnmatchedDetectionIsFalsePositive) {
+    CocoAnnotation part{1, 1, 1, {0, 0, 10, 10}, 0, false};
+    auto r = evaluate_coco(one_image_gt({part}), dets({{{100, 100, 10, 10}, .9}, {{0, 0, 10, 10}, .5}}));
+    // precision 0.5 at recall 1 everywhere (envelope): AP = 0.5
+    EXPECT_NEAR(r.stats[0], 0.5, 1e-12);
+}
+
+TEST(CocoRules, AnnotationIdZeroCountsAsUnmatchedLikePycocotools) {
+    CocoAnnotation part{0, 1, 1, {0, 0, 10, 10}, 0, false};
+    auto r = evaluate_coco(one_image_gt({part}), dets({{{0, 0, 10, 10}, .9}}));
+    EXPECT_NEAR(r.stats[0], 0.0, 1e-12);
+}
+
+TEST(CocoRules, UnknownImagesAndCategoriesAreCountedNotEvaluated) {
+    CocoAnnotation part{1, 1, 1, {0, 0, 10, 10}, 0, false};
+    auto d = dets({{{0, 0, 10, 10}, .9}});
+    d.detections.push_back({7, 1, {0, 0, 10, 10}, .95});
+    d.detections.push_back({1, 9, {0, 0, 10, 10}, .95});
+    auto r = evaluate_coco(one_image_gt({part}), d);
+    EXPECT_EQ(r.check.unknown_image, 1u);
+    EXPECT_EQ(r.check.unknown_category, 1u);
+    EXPECT_NEAR(r.stats[0], 1.0, 1e-12);
+}
+
+struct BadFile {
+    const char* name;
+    bool ground_truth;
+    const char* text;
+    const char* message; ///< expected in the error, besides the file name
+};
+
+const BadFile kBad[] = {
+    {"truncated", true, R"({"images": [{"id": 1}], "annotations": [)", "malformed JSON"},
+    {"not_object", true, "[1, 2]", "not a JSON object"},
+    {"no_images", true, R"({"annotations": [], "categories": []})", "missing key images"},
+    {"ann_missing_bbox", true,
+     R"({"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1}]})",
+     "annotations[0]: missing key bbox"},
+    {"negative_width", true,
+     R"({"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, -3, 4]}]})",
+     "annotations[0]: bbox width -3"},
+    {"unknown_category", true,
+     R"({"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": [{"id": 1, "image_id": 1, "category_id": 5, "bbox": [0, 0, 3, 4]}]})",
+     "annotations[0]: category_id 5 is not in categories"},
+    {"unknown_image", true,
+     R"({"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": [{"id": 1, "image_id": 2, "category_id": 1, "bbox": [0, 0, 3, 4]}]})",
+     "annotations[0]: image_id 2 is not in images"},
+    {"duplicate_image", true, R"({"images": [{"id": 1}, {"id": 1}], "categories": [], "annotations": []})",
+     "images[1]: duplicate image id 1"},
+    {"nan_score", false, R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}])",
+     "[0]: score is not a number"},
+    {"score_string", false, R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}])",
+     "[0]: score is not a number"},
+    {"bbox_three", false, R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}])",
+     "[0]: bbox has 3 elements"},
+    {"dt_missing_score", false, R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}])",
+     "[0]: missing key score"},
+    {"dt_negative_height", false, R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, -1], "score": 1}])",
+     "[0]: bbox height -1"},
+    {"dt_float_image_id", false, R"([{"image_id": 1.5, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])",
+     "[0]: image_id is not an integer"},
+};
+
+class CocoBadInput : public ::testing::TestWithParam<BadFile> {};
+
+TEST_P(CocoBadInput, NamesFileAndElement) {
+    const BadFile& b = GetParam();
+    const auto dir = sightline::testing::temp_dir("coco_bad");
+    const auto path = dir / (std::string(b.name) + ".json");
+    std::ofstream(path) << b.text;
+    try {
+        if (b.ground_truth)
+            load_coco_ground_truth_file(path);
+        else
+            load_coco_detections_file(path);
+        FAIL() << b.name << ": no error";
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find(path.string()), std::string::npos) << what;
+        EXPECT_NE(what.find(b.message), std::string::npos) << "expected '" << b.message << "' in: " << what;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, CocoBadInput, ::testing::ValuesIn(kBad),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(CocoBadInput, MissingFileIsNotFound) {
+    try {
+        load_coco_ground_truth_file("/nonexistent/gt.json");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/gt.json"), std::string::npos);
+    }
+}
+
+} // namespace
