@@ -68,7 +68,8 @@ void coco_accumulate_cpu(const AccumulateSegments& s, double* precision, double*
                          int* scratch) {
     const int T = s.num_thresholds, R = s.num_recall;
     const double eps = 2.220446049250313e-16; // np.spacing(1)
-    std::vector<double> rc, pr;
+    std::vector<int> tp_pos[kMaxIouThresholds], tp_fp[kMaxIouThresholds];
+    std::vector<double> env;
     for (int seg = 0; seg < s.num_segments; ++seg) {
         double* prec = precision + static_cast<std::size_t>(seg) * T * R;
         double* sc = score_at + static_cast<std::size_t>(seg) * T * R;
@@ -84,30 +85,47 @@ void coco_accumulate_cpu(const AccumulateSegments& s, double* precision, double*
         int* order = scratch + n0;
         std::iota(order, order + n, n0);
         if (!s.presorted) std::stable_sort(order, order + n, [&](int a, int b) { return s.score[a] > s.score[b]; });
-        rc.resize(n);
-        pr.resize(n);
-        for (int t = 0; t < T; ++t) {
-            double tp = 0, fp = 0;
-            int kept = 0;
-            for (int i = 0; i < n; ++i) {
-                const std::uint8_t st = s.state[static_cast<std::size_t>(order[i]) * T + t];
-                tp += st == kTruePositive;
-                fp += st == kFalsePositive;
-                // ignored detections stay in the cumulative arrays with unchanged sums, as in pycocotools
-                rc[kept] = tp / npig;
-                pr[kept] = tp / (fp + tp + eps);
-                ++kept;
+        // One pass for all thresholds: where each true positive falls and the false positives before it. Ignored
+        // detections stay in pycocotools' cumulative arrays with unchanged sums; they only move positions.
+        for (int t = 0; t < T; ++t) tp_pos[t].clear(), tp_fp[t].clear();
+        int cfp[kMaxIouThresholds] = {};
+        for (int i = 0; i < n; ++i) {
+            const std::uint8_t* row = s.state + static_cast<std::size_t>(order[i]) * T;
+            for (int t = 0; t < T; ++t) {
+                cfp[t] += row[t] == kFalsePositive;
+                if (row[t] == kTruePositive) tp_pos[t].push_back(i), tp_fp[t].push_back(cfp[t]);
             }
-            rec[t] = n ? rc[n - 1] : 0.0;
-            for (int i = n - 1; i > 0; --i)
-                if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+        }
+        for (int t = 0; t < T; ++t) {
+            const auto& pos = tp_pos[t];
+            const auto& fps = tp_fp[t];
+            const int ntp = static_cast<int>(pos.size());
+            rec[t] = n ? static_cast<double>(ntp) / npig : 0.0;
+            // pr = tp / (fp + tp + eps) (float64 cumulative sums are exact integers); its envelope max(pr[j], j >=
+            // i) at a true positive is the max over the true positives from there on (pr only falls between them)
+            auto pr = [&](double tp, double fp) { return tp / (fp + tp + eps); };
+            env.resize(ntp + 1);
+            env[ntp] = -1;
+            for (int k = ntp; k-- > 0;) env[k] = std::max(pr(k + 1, fps[k]), env[k + 1]);
             double* q = prec + static_cast<std::size_t>(t) * R;
             double* ss = sc + static_cast<std::size_t>(t) * R;
+            int k = 0; // true positives needed: the least k with k / npig >= threshold (rc is tp / npig)
             for (int r = 0; r < R; ++r) {
-                const int at =
-                    static_cast<int>(std::lower_bound(rc.begin(), rc.begin() + n, s.recall_thresholds[r]) - rc.begin());
-                q[r] = at < n ? pr[at] : 0.0;
-                ss[r] = at < n ? s.score[order[at]] : 0.0;
+                const double thr = s.recall_thresholds[r];
+                while (k <= ntp && static_cast<double>(k) / npig < thr) ++k;
+                // np.searchsorted(rc, thr, 'left'): the first position whose cumulative tp reaches k
+                const int at = k == 0 ? 0 : (k <= ntp ? pos[k - 1] : n);
+                if (at >= n) {
+                    for (; r < R; ++r) q[r] = 0.0, ss[r] = 0.0;
+                    break;
+                }
+                if (k == 0) { // position 0 itself, whatever it is, then the envelope beyond
+                    const std::uint8_t st = s.state[static_cast<std::size_t>(order[0]) * T + t];
+                    q[r] = std::max(pr(st == kTruePositive, st == kFalsePositive), env[0]);
+                } else {
+                    q[r] = env[k - 1];
+                }
+                ss[r] = s.score[order[at]];
             }
         }
     }

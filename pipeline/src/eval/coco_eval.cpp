@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <thread>
 #include <unordered_map>
 
 #include "sightline/kernels/match.hpp"
@@ -15,6 +16,27 @@ namespace {
 
 constexpr double kAreaRanges[kCocoAreas][2] = {{0, 1e10}, {0, 32 * 32}, {32 * 32, 96 * 96}, {96 * 96, 1e10}};
 constexpr int T = kernels::kCocoIouThresholds, R = kernels::kCocoRecallThresholds, A = kCocoAreas, M = 3;
+
+/// Workers for `items` independent jobs: the machine's cores, at most one per job.
+int worker_count(int items) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return std::max(1, std::min(cores, items));
+}
+
+/// Runs fn(0..n-1) spread over worker_count(n) threads (job j on thread j % workers).
+template <class Fn> void parallel_for(int n, Fn fn) {
+    const int workers = worker_count(n);
+    if (workers <= 1) {
+        for (int j = 0; j < n; ++j) fn(j);
+        return;
+    }
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w)
+        threads.emplace_back([&, w] {
+            for (int j = w; j < n; j += workers) fn(j);
+        });
+    for (auto& t : threads) t.join();
+}
 
 struct Entry { // one detection in a category's accumulation order
     double score;
@@ -152,13 +174,13 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
     groups.gt_id_zero = gt_id_zero.data(), groups.dt_box = dt_box.data(), groups.dt_area = dt_area.data();
     std::vector<std::uint8_t> state(static_cast<std::size_t>(A) * ND * T);
     std::vector<int> valid(static_cast<std::size_t>(A) * G);
-    for (int a = 0; a < A; ++a) {
+    // the area ranges are independent: spread them over the cores
+    parallel_for(A, [&](int a) {
         kernels::MatchParams mp;
         kernels::coco_iou_thresholds(mp.thresholds);
         mp.area_lo = kAreaRanges[a][0], mp.area_hi = kAreaRanges[a][1];
         kernels::coco_match_cpu(groups, mp, state.data() + static_cast<std::size_t>(a) * ND * T, valid.data() + a * G);
-    }
-
+    });
     res.match_ms = ms_since(t_match);
     const auto t_acc = Clock::now();
     // accumulation, one category at a time: its detections sorted once (score, then image, then rank: the
@@ -168,56 +190,60 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
     res.precision.assign(static_cast<std::size_t>(T) * R * K * A * M, -1.0);
     res.scores.assign(res.precision.size(), -1.0);
     res.recall.assign(static_cast<std::size_t>(T) * K * A * M, -1.0);
-    std::vector<Entry> entries;
-    std::vector<double> seg_score;
-    std::vector<std::uint8_t> seg_state;
-    std::vector<int> seg_off, seg_valid, scratch;
-    std::vector<double> prec(static_cast<std::size_t>(A) * M * T * R), sc(prec.size()), rec(A * M * T);
-    for (int k = 0; k < K; ++k) {
-        entries.clear();
-        for (int i = 0; i < I; ++i) {
-            const int g = k * I + i;
-            for (int n = cut_off[g]; n < cut_off[g + 1]; ++n)
-                entries.push_back({dt.detections[kept[n]].score, i, n - cut_off[g], n});
-        }
-        std::sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) {
-            if (x.score != y.score) return x.score > y.score;
-            return x.image != y.image ? x.image < y.image : x.rank < y.rank;
-        });
-        seg_score.clear(), seg_state.clear(), seg_off.assign(1, 0), seg_valid.clear();
-        for (int a = 0; a < A; ++a) {
-            int npig = 0;
-            for (int i = 0; i < I; ++i) npig += valid[a * G + k * I + i];
-            const std::uint8_t* st = state.data() + static_cast<std::size_t>(a) * ND * T;
-            for (int m = 0; m < M; ++m) {
-                for (const Entry& e : entries) {
-                    if (e.rank >= opt.max_dets[m]) continue;
-                    seg_score.push_back(e.score);
-                    seg_state.insert(seg_state.end(), st + static_cast<std::size_t>(e.det) * T,
-                                     st + static_cast<std::size_t>(e.det + 1) * T);
-                }
-                seg_off.push_back(static_cast<int>(seg_score.size()));
-                seg_valid.push_back(npig);
+    // categories are independent: each worker takes every n-th one, with its own buffers
+    const int workers = worker_count(K);
+    parallel_for(workers, [&](int w) {
+        std::vector<Entry> entries;
+        std::vector<double> seg_score;
+        std::vector<std::uint8_t> seg_state;
+        std::vector<int> seg_off, seg_valid, scratch;
+        std::vector<double> prec(static_cast<std::size_t>(A) * M * T * R), sc(prec.size()), rec(A * M * T);
+        for (int k = w; k < K; k += workers) {
+            entries.clear();
+            for (int i = 0; i < I; ++i) {
+                const int g = k * I + i;
+                for (int n = cut_off[g]; n < cut_off[g + 1]; ++n)
+                    entries.push_back({dt.detections[kept[n]].score, i, n - cut_off[g], n});
             }
-        }
-        scratch.resize(seg_score.size());
-        kernels::AccumulateSegments s;
-        s.num_segments = A * M, s.offsets = seg_off.data(), s.score = seg_score.data(), s.state = seg_state.data();
-        s.valid_gt = seg_valid.data(), s.recall_thresholds = recall_thr, s.presorted = true;
-        kernels::coco_accumulate_cpu(s, prec.data(), rec.data(), sc.data(), scratch.data());
-        for (int a = 0; a < A; ++a)
-            for (int m = 0; m < M; ++m) {
-                const int seg = a * M + m;
-                for (int t = 0; t < T; ++t) {
-                    res.recall[((static_cast<std::size_t>(t) * K + k) * A + a) * M + m] = rec[seg * T + t];
-                    for (int r = 0; r < R; ++r) {
-                        const std::size_t to = (((static_cast<std::size_t>(t) * R + r) * K + k) * A + a) * M + m;
-                        res.precision[to] = prec[(static_cast<std::size_t>(seg) * T + t) * R + r];
-                        res.scores[to] = sc[(static_cast<std::size_t>(seg) * T + t) * R + r];
+            std::sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) {
+                if (x.score != y.score) return x.score > y.score;
+                return x.image != y.image ? x.image < y.image : x.rank < y.rank;
+            });
+            seg_score.clear(), seg_state.clear(), seg_off.assign(1, 0), seg_valid.clear();
+            for (int a = 0; a < A; ++a) {
+                int npig = 0;
+                for (int i = 0; i < I; ++i) npig += valid[a * G + k * I + i];
+                const std::uint8_t* st = state.data() + static_cast<std::size_t>(a) * ND * T;
+                for (int m = 0; m < M; ++m) {
+                    for (const Entry& e : entries) {
+                        if (e.rank >= opt.max_dets[m]) continue;
+                        seg_score.push_back(e.score);
+                        seg_state.insert(seg_state.end(), st + static_cast<std::size_t>(e.det) * T,
+                                         st + static_cast<std::size_t>(e.det + 1) * T);
+                    }
+                    seg_off.push_back(static_cast<int>(seg_score.size()));
+                    seg_valid.push_back(npig);
+                }
+            }
+            scratch.resize(seg_score.size());
+            kernels::AccumulateSegments s;
+            s.num_segments = A * M, s.offsets = seg_off.data(), s.score = seg_score.data(), s.state = seg_state.data();
+            s.valid_gt = seg_valid.data(), s.recall_thresholds = recall_thr, s.presorted = true;
+            kernels::coco_accumulate_cpu(s, prec.data(), rec.data(), sc.data(), scratch.data());
+            for (int a = 0; a < A; ++a)
+                for (int m = 0; m < M; ++m) {
+                    const int seg = a * M + m;
+                    for (int t = 0; t < T; ++t) {
+                        res.recall[((static_cast<std::size_t>(t) * K + k) * A + a) * M + m] = rec[seg * T + t];
+                        for (int r = 0; r < R; ++r) {
+                            const std::size_t to = (((static_cast<std::size_t>(t) * R + r) * K + k) * A + a) * M + m;
+                            res.precision[to] = prec[(static_cast<std::size_t>(seg) * T + t) * R + r];
+                            res.scores[to] = sc[(static_cast<std::size_t>(seg) * T + t) * R + r];
+                        }
                     }
                 }
-            }
-    }
+        }
+    });
 
     res.accumulate_ms = ms_since(t_acc);
     // summarize(): means over the entries > -1, -1 when there are none

@@ -32,15 +32,25 @@ std::string item(const char* array, std::size_t i) {
     return std::string(array) + "[" + std::to_string(i) + "]";
 }
 
+/// Which element is being read; spelled out only when an error names it (a results file has millions).
+struct Where {
+    const char* array;
+    std::size_t index;
+};
+
+[[noreturn]] void fail(const std::string& file, const Where& w, const std::string& what) {
+    fail(file, item(w.array, w.index), what);
+}
+
 /// A finite number (integers accepted) or a clear error.
-double number(od::value v, const std::string& file, const std::string& where, const char* key) {
+double number(od::value v, const std::string& file, const Where& where, const char* key) {
     double d;
     if (v.get_double().get(d)) fail(file, where, std::string(key) + " is not a number");
     if (!std::isfinite(d)) fail(file, where, std::string(key) + " is not finite");
     return d;
 }
 
-std::int64_t integer(od::value v, const std::string& file, const std::string& where, const char* key) {
+std::int64_t integer(od::value v, const std::string& file, const Where& where, const char* key) {
     od::number n;
     if (v.get_number().get(n)) fail(file, where, std::string(key) + " is not an integer");
     switch (n.get_number_type()) {
@@ -56,7 +66,7 @@ std::int64_t integer(od::value v, const std::string& file, const std::string& wh
     }
 }
 
-kernels::BoxXywh bbox(od::value v, const std::string& file, const std::string& where) {
+kernels::BoxXywh bbox(od::value v, const std::string& file, const Where& where) {
     od::array a;
     if (v.get_array().get(a)) fail(file, where, "bbox is not an array [x, y, w, h]");
     double b[4];
@@ -98,7 +108,7 @@ std::string scalar_text(od::value v) {
 }
 
 void parse_image(od::object o, const std::string& file, std::size_t i, CocoImage& img) {
-    const std::string where = item("images", i);
+    const Where where{"images", i};
     bool has_id = false;
     for (auto field : o) {
         std::string_view key;
@@ -162,7 +172,7 @@ CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path) {
                 has_categories = true;
                 std::size_t i = 0;
                 for (auto e : field.value().get_array()) {
-                    const std::string where = item("categories", i++);
+                    const Where where{"categories", i++};
                     od::object o;
                     if (e.get_object().get(o)) fail(file, where, "not an object");
                     CocoCategory c;
@@ -185,7 +195,7 @@ CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path) {
                 has_annotations = true;
                 std::size_t i = 0;
                 for (auto e : field.value().get_array()) {
-                    const std::string where = item("annotations", i++);
+                    const Where where{"annotations", i++};
                     od::object o;
                     if (e.get_object().get(o)) fail(file, where, "not an object");
                     CocoAnnotation a;
@@ -271,7 +281,7 @@ CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
         }
         std::size_t i = 0;
         for (auto e : arr) {
-            const std::string where = item(array_name, i++);
+            const Where where{array_name, i++};
             od::object o;
             if (e.get_object().get(o)) fail(file, where, "not an object");
             CocoDetection d;

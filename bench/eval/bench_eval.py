@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""sightline eval against the Python COCO evaluators on the same pair, side by side in one run, each in its own
+process: load (ground truth + results), evaluate (matching), accumulate (+ summarize), peak memory, and the 12
+stats, which must be identical. Usage: bench_eval.py SIGHTLINE GT.json DT.json [--reps N] [--json OUT]"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+PEER = r'''
+import contextlib, io, json, sys, time
+mod = sys.argv[1]
+if mod == "pycocotools":
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+elif mod == "faster_coco_eval":
+    from faster_coco_eval import COCO, COCOeval_faster as COCOeval
+elif mod == "ultrafast_pycocotools":
+    from ultrafast_pycocotools import COCO, COCOeval
+elif mod == "hotcoco":
+    from hotcoco import COCO, COCOeval
+t0 = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    gt = COCO(sys.argv[2])
+    dt = gt.loadRes(sys.argv[3])
+    t1 = time.perf_counter()
+    e = COCOeval(gt, dt, "bbox")
+    e.evaluate()
+    t2 = time.perf_counter()
+    e.accumulate()
+    e.summarize()
+    t3 = time.perf_counter()
+print(json.dumps({"load": t1 - t0, "evaluate": t2 - t1, "accumulate": t3 - t2, "stats": [float(v) for v in e.stats]}))
+'''
+
+NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+
+
+def measured(cmd):
+    """Runs cmd under /usr/bin/time-like accounting: returns (stdout, peak RSS MB)."""
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(tmp_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            os.execvp(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    _, status, ru = os.wait4(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with {os.waitstatus_to_exitcode(status)}")
+    with open(tmp_out) as f:
+        return f.read(), ru.ru_maxrss / 1024
+
+
+def main():
+    global tmp_out
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sightline")
+    ap.add_argument("gt")
+    ap.add_argument("dt")
+    ap.add_argument("--reps", type=int, default=3, help="runs of each fast evaluator (median); slow ones run once")
+    ap.add_argument("--json")
+    ap.add_argument("--peers", default="pycocotools,faster_coco_eval,ultrafast_pycocotools,hotcoco")
+    a = ap.parse_args()
+    tmpdir = tempfile.mkdtemp()
+    tmp_out = os.path.join(tmpdir, "stdout")
+    rows = {}
+    for rep in range(a.reps):
+        for peer in a.peers.split(","):
+            if rep > 0 and peer in ("pycocotools", "faster_coco_eval"):
+                continue  # minutes per run and far behind: once is enough
+            out, rss = measured([sys.executable, "-c", PEER, peer, a.gt, a.dt])
+            r = json.loads(out.strip().splitlines()[-1])
+            r["rss_mb"] = rss
+            rows.setdefault(peer, []).append(r)
+        js = os.path.join(tmpdir, "s.json")
+        _, rss = measured([a.sightline, "--log-level", "warn", "eval", "--gt", a.gt, "--dt", a.dt, "--json", js, "-q"])
+        with open(js) as f:
+            j = json.load(f)
+        t = j["timing_ms"]
+        rows.setdefault("sightline", []).append({
+            "load": t["load"] / 1e3, "evaluate": (t["prepare"] + t["match"]) / 1e3, "accumulate": t["accumulate"] / 1e3,
+            "stats": [j["coco"][n] for n in NAMES], "rss_mb": rss})
+        print(f"rep {rep + 1}/{a.reps} done", file=sys.stderr)
+
+    def med(vals):
+        vals = sorted(vals)
+        return vals[len(vals) // 2]
+
+    ref = rows["pycocotools"][0]["stats"] if "pycocotools" in rows else rows["sightline"][0]["stats"]
+    table = {}
+    print(f"{'evaluator':24s} {'load s':>8s} {'eval s':>8s} {'accum s':>8s} {'eval+acc':>9s} {'total s':>8s} "
+          f"{'peak MB':>8s} {'max |d| vs pycocotools':>24s}")
+    for name, rs in rows.items():
+        load, ev, acc = med([r["load"] for r in rs]), med([r["evaluate"] for r in rs]), med([r["accumulate"] for r in rs])
+        tot = med([r["load"] + r["evaluate"] + r["accumulate"] for r in rs])
+        diff = max(abs(x - y) for x, y in zip(rs[0]["stats"], ref))
+        table[name] = {"load_s": load, "evaluate_s": ev, "accumulate_s": acc, "total_s": tot,
+                       "peak_mb": max(r["rss_mb"] for r in rs), "max_abs_diff": diff}
+        print(f"{name:24s} {load:8.3f} {ev:8.3f} {acc:8.3f} {ev + acc:9.3f} {tot:8.3f} "
+              f"{table[name]['peak_mb']:8.0f} {diff:24.2e}")
+    peers = [n for n in table if n != "sightline"]
+    if peers:
+        fastest = min(peers, key=lambda n: table[n]["total_s"])
+        fastest_ev = min(peers, key=lambda n: table[n]["evaluate_s"] + table[n]["accumulate_s"])
+        s = table["sightline"]
+        print(f"sightline vs the fastest peer ({fastest}), whole job: "
+              f"{table[fastest]['total_s'] / s['total_s']:.2f}x; evaluate + accumulate vs {fastest_ev}: "
+              f"{(table[fastest_ev]['evaluate_s'] + table[fastest_ev]['accumulate_s']) / (s['evaluate_s'] + s['accumulate_s']):.2f}x")
+    print("JSON " + json.dumps(table))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(table, f, indent=2)
+    bad = [n for n in table if table[n]["max_abs_diff"] > 1e-6]
+    if bad:
+        print(f"stats differ from pycocotools beyond 1e-6: {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
