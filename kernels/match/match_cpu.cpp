@@ -21,7 +21,7 @@ void coco_recall_thresholds(double out[kCocoRecallThresholds]) {
     out[kCocoRecallThresholds - 1] = 1.0;
 }
 
-void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt_state, int* valid_gt) {
+void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt_state, int* valid_gt, int* dt_match) {
     const int T = p.num_thresholds;
     std::vector<int> order;        // ground truth, non-ignored first (stable)
     std::vector<std::uint8_t> ign; // per sorted ground truth
@@ -56,6 +56,7 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
                     [&](int j) { return ign[j] != 0; }, [&](int j) { return g.gt_crowd[order[j]] != 0; });
                 const bool matched = m >= 0 && !g.gt_id_zero[order[m]];
                 if (m >= 0) taken[m] = 1;
+                if (dt_match) dt_match[static_cast<std::size_t>(d0 + d) * T + t] = m >= 0 ? order[m] : -1;
                 const bool ignored = (m >= 0 && ign[m]) || (!matched && detail::outside(g.dt_area[d0 + d], p));
                 dt_state[static_cast<std::size_t>(d0 + d) * T + t] =
                     ignored ? kIgnoredDet : (matched ? kTruePositive : kFalsePositive);

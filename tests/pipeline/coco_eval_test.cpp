@@ -71,6 +71,46 @@ TEST_P(CocoPublished, ReproducesPublishedStats) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, CocoPublished, ::testing::ValuesIn(kPublished),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// faster-coco-eval's test_confusion_matrix: class-agnostic matching at IoU 0.5 over every detection.
+TEST(OperatingPoint, ConfusionMatrixMatchesFasterCocoEval) {
+    const auto gt = load_coco_ground_truth_file(kFixtures + "faster_coco_eval/gt_dataset.json");
+    const auto dt = load_coco_detections_file(kFixtures + "faster_coco_eval/dt_dataset.json");
+    const auto op = evaluate_operating_point(gt, dt, 0.0, 0.5);
+    const std::vector<std::vector<long>> expected = {
+        {2, 1, 0, 0, 1, 0}, {1, 1, 0, 0, 0, 1}, {0, 0, 1, 0, 0, 0}, {0, 0, 0, 2, 0, 0}};
+    EXPECT_EQ(op.confusion, expected);
+}
+
+TEST(OperatingPoint, CountsAndRates) {
+    CocoGroundTruth gt;
+    for (int i = 1; i <= 2; ++i) {
+        gt.images.push_back({});
+        gt.images.back().id = i;
+    }
+    gt.categories = {{1, "bolt"}, {2, "nut"}};
+    gt.annotations = {{1, 1, 1, {0, 0, 10, 10}, 100, false},
+                      {2, 1, 2, {50, 50, 10, 10}, 100, false},
+                      {3, 2, 1, {0, 0, 10, 10}, 100, false}};
+    CocoDetections dt;
+    dt.detections = {{1, 1, {0, 0, 10, 10}, .9},   // TP bolt
+                     {1, 1, {50, 50, 10, 10}, .8}, // right box, wrong class: FP bolt + FN nut, confusion nut->bolt
+                     {2, 2, {200, 200, 5, 5}, .7}, // background FP nut
+                     {2, 1, {0, 0, 10, 10}, .2}};  // below the threshold: the second bolt is missed
+    const auto op = evaluate_operating_point(gt, dt, 0.5, 0.5, 30.0);
+    EXPECT_EQ(op.per_class[0].tp, 1);
+    EXPECT_EQ(op.per_class[0].fp, 1);
+    EXPECT_EQ(op.per_class[0].fn, 1);
+    EXPECT_EQ(op.per_class[1].tp, 0);
+    EXPECT_EQ(op.per_class[1].fp, 1);
+    EXPECT_EQ(op.per_class[1].fn, 1);
+    EXPECT_NEAR(op.overall.precision(), 1.0 / 3, 1e-12);
+    EXPECT_NEAR(op.overall.recall(), 1.0 / 3, 1e-12);
+    const std::vector<std::vector<long>> confusion = {{1, 0, 0, 1}, {1, 0, 1, 0}};
+    EXPECT_EQ(op.confusion, confusion);
+    EXPECT_NEAR(op.fp_per_image, 1.0, 1e-12);
+    EXPECT_NEAR(op.fp_per_hour, 2 / (2 / 30.0 / 3600), 1e-6);
+}
+
 CocoGroundTruth one_image_gt(std::vector<CocoAnnotation> anns) {
     CocoGroundTruth gt;
     gt.images.push_back({});

@@ -17,6 +17,7 @@ namespace {
 struct EvalArgs {
     std::string gt, dt, json_out;
     bool allow_unknown_images = false;
+    double threshold = 0.5, iou = 0.5, fps = 0;
     bool quiet = false;
 };
 
@@ -82,7 +83,34 @@ int run_eval(const EvalArgs& a) {
                            {"AP50", r.class_ap(k_, 0)},
                            {"AP75", r.class_ap(k_, 5)}});
     }
+    const OperatingPoint op = evaluate_operating_point(gt, dt, a.threshold, a.iou, a.fps);
+    for (std::size_t k = 0; k < classes.size(); ++k) {
+        const ClassCounts& c = op.per_class[k];
+        classes[k]["at_threshold"] = {{"tp", c.tp},
+                                      {"fp", c.fp},
+                                      {"fn", c.fn},
+                                      {"precision", c.precision()},
+                                      {"recall", c.recall()},
+                                      {"f1", c.f1()},
+                                      {"fn_rate", c.tp + c.fn ? double(c.fn) / double(c.tp + c.fn) : 0.0}};
+    }
     j["per_class"] = classes;
+    j["operating_point"] = {{"threshold", op.threshold},
+                            {"iou", op.iou},
+                            {"tp", op.overall.tp},
+                            {"fp", op.overall.fp},
+                            {"fn", op.overall.fn},
+                            {"precision", op.overall.precision()},
+                            {"recall", op.overall.recall()},
+                            {"f1", op.overall.f1()},
+                            {"fp_per_image", op.fp_per_image},
+                            {"hours", op.hours},
+                            {"fp_per_hour", op.fp_per_hour},
+                            {"confusion",
+                             {{"rows", "ground-truth class (detected class for false positives)"},
+                              {"columns", "detected class..., background (FP), missed (FN)"},
+                              {"category_ids", op.category_ids},
+                              {"matrix", op.confusion}}}};
     j["red_flags"] = flags;
     j["timing_ms"] = {
         {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
@@ -109,6 +137,18 @@ int run_eval(const EvalArgs& a) {
             std::printf("%-24s %8.3f %8.3f %8.3f\n",
                         (std::to_string(c["id"].get<int>()) + " " + c["name"].get<std::string>()).c_str(),
                         c["AP"].get<double>(), c["AP50"].get<double>(), c["AP75"].get<double>());
+        std::printf("\nat score >= %.2f, IoU %.2f: precision %.3f, recall %.3f, F1 %.3f, %.2f false positives per "
+                    "image",
+                    op.threshold, op.iou, op.overall.precision(), op.overall.recall(), op.overall.f1(),
+                    op.fp_per_image);
+        if (op.fp_per_hour >= 0) std::printf(", %.1f per hour", op.fp_per_hour);
+        std::printf("\n%-24s %6s %6s %6s %9s %7s %7s\n", "class", "TP", "FP", "FN", "precision", "recall", "F1");
+        for (std::size_t k = 0; k < op.per_class.size(); ++k) {
+            const ClassCounts& c = op.per_class[k];
+            std::printf("%-24s %6ld %6ld %6ld %9.3f %7.3f %7.3f\n",
+                        (std::to_string(c.category_id) + " " + names[c.category_id]).c_str(), c.tp, c.fp, c.fn,
+                        c.precision(), c.recall(), c.f1());
+        }
         for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
         std::fprintf(stderr, "eval: load %.0f ms, prepare %.0f ms, match %.0f ms, accumulate %.0f ms\n", load_ms,
                      r.prepare_ms, r.match_ms, r.accumulate_ms);
@@ -127,6 +167,13 @@ Run add_eval(CLI::App& app) {
     sub->add_option("--json", a->json_out, "write every figure to this JSON file (schema in docs/metrics.md)");
     sub->add_flag("--allow-unknown-images", a->allow_unknown_images,
                   "evaluate even when some detections are on images the ground truth lacks (reported, left out)");
+    sub->add_option("--threshold", a->threshold,
+                    "operating score threshold for precision/recall/F1 and the confusion matrix (default 0.5)")
+        ->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--iou", a->iou, "IoU for a match at the operating point (default 0.5)")
+        ->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--fps", a->fps, "frame rate of the evaluated images, for false positives per hour of video")
+        ->check(CLI::NonNegativeNumber);
     sub->add_flag("-q,--quiet", a->quiet, "print nothing (use with --json)");
     return [a] { return run_eval(*a); };
 }

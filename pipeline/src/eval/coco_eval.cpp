@@ -43,6 +43,113 @@ struct Entry { // one detection in a category's accumulation order
     int image, rank, det;
 };
 
+/// Ground truth and detections grouped for matching: by (category, image) when `cat_pos` is given (COCO), by image
+/// alone otherwise (class-agnostic). Ground truth keeps file order within a group; detections scoring at least
+/// `min_score` are sorted by score (stable) and cut at `max_det` per group.
+struct Grouped {
+    std::size_t num_groups = 0;
+    std::vector<int> gt_off, gt_src; ///< gt_src: annotation index of each slot
+    std::vector<kernels::BoxXywh> gt_box;
+    std::vector<double> gt_area;
+    std::vector<std::uint8_t> gt_crowd, gt_id_zero;
+    std::vector<int> dt_off, kept; ///< kept: detection index of each slot
+    std::vector<kernels::BoxXywh> dt_box;
+    std::vector<double> dt_area;
+    int num_dt() const { return static_cast<int>(kept.size()); }
+    kernels::MatchGroups view() const {
+        kernels::MatchGroups g;
+        g.num_groups = static_cast<int>(num_groups);
+        g.gt_offsets = gt_off.data(), g.dt_offsets = dt_off.data();
+        g.gt_box = gt_box.data(), g.gt_area = gt_area.data(), g.gt_crowd = gt_crowd.data();
+        g.gt_id_zero = gt_id_zero.data(), g.dt_box = dt_box.data(), g.dt_area = dt_area.data();
+        return g;
+    }
+};
+
+Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
+                           const std::unordered_map<std::int64_t, int>& img_pos, int I,
+                           const std::unordered_map<int, int>* cat_pos, int K, int max_det, double min_score,
+                           CocoCheck& check) {
+    Grouped r;
+    const std::size_t G = static_cast<std::size_t>(cat_pos ? K : 1) * I;
+    r.num_groups = G;
+    r.gt_off.assign(G + 1, 0);
+    std::vector<int> gt_group(gt.annotations.size(), -1);
+    for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
+        const auto& a = gt.annotations[n];
+        const int i = img_pos.at(a.image_id);
+        if (i < 0) continue;
+        gt_group[n] = (cat_pos ? cat_pos->at(a.category_id) * I : 0) + i;
+        ++r.gt_off[gt_group[n] + 1];
+    }
+    std::partial_sum(r.gt_off.begin(), r.gt_off.end(), r.gt_off.begin());
+    const int NG = r.gt_off[G];
+    r.gt_src.resize(NG), r.gt_box.resize(NG), r.gt_area.resize(NG), r.gt_crowd.resize(NG), r.gt_id_zero.resize(NG);
+    std::vector<int> fill(r.gt_off.begin(), r.gt_off.end() - 1);
+    for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
+        if (gt_group[n] < 0) continue;
+        const int at = fill[gt_group[n]]++;
+        const auto& a = gt.annotations[n];
+        r.gt_src[at] = static_cast<int>(n);
+        r.gt_box[at] = a.box, r.gt_area[at] = a.area, r.gt_crowd[at] = a.crowd, r.gt_id_zero[at] = a.id == 0;
+    }
+
+    std::vector<int> dt_group(dt.detections.size(), -1), dt_off(G + 1, 0);
+    for (std::size_t n = 0; n < dt.detections.size(); ++n) {
+        const auto& d = dt.detections[n];
+        const auto ii = img_pos.find(d.image_id);
+        if (ii == img_pos.end()) {
+            if (check.unknown_image++ == 0)
+                check.first_unknown_image = "[" + std::to_string(n) + "] image_id " + std::to_string(d.image_id);
+            continue;
+        }
+        int k = 0;
+        if (cat_pos) {
+            const auto kk = cat_pos->find(d.category_id);
+            if (kk == cat_pos->end()) {
+                if (check.unknown_category++ == 0)
+                    check.first_unknown_category =
+                        "[" + std::to_string(n) + "] category_id " + std::to_string(d.category_id);
+                continue;
+            }
+            k = kk->second;
+        }
+        if (ii->second < 0 || d.score < min_score) continue;
+        dt_group[n] = k * I + ii->second;
+        ++dt_off[dt_group[n] + 1];
+    }
+    std::partial_sum(dt_off.begin(), dt_off.end(), dt_off.begin());
+    std::vector<int> dt_idx(dt_off[G]);
+    fill.assign(dt_off.begin(), dt_off.end() - 1);
+    for (std::size_t n = 0; n < dt.detections.size(); ++n)
+        if (dt_group[n] >= 0) dt_idx[fill[dt_group[n]]++] = static_cast<int>(n);
+    r.dt_off.assign(G + 1, 0);
+    r.kept.reserve(dt_idx.size());
+    for (std::size_t g = 0; g < G; ++g) {
+        auto first = dt_idx.begin() + dt_off[g], last = dt_idx.begin() + dt_off[g + 1];
+        std::stable_sort(first, last, [&](int a, int b) { return dt.detections[a].score > dt.detections[b].score; });
+        const int n = std::min<int>(static_cast<int>(last - first), max_det);
+        r.kept.insert(r.kept.end(), first, first + n);
+        r.dt_off[g + 1] = r.dt_off[g] + n;
+    }
+    r.dt_box.resize(r.kept.size()), r.dt_area.resize(r.kept.size());
+    for (std::size_t n = 0; n < r.kept.size(); ++n) {
+        const auto& d = dt.detections[r.kept[n]];
+        r.dt_box[n] = d.box;
+        r.dt_area[n] = d.box.w * d.box.h;
+    }
+    return r;
+}
+
+/// Image id -> position among the evaluated images (sorted by id), -1 for listed but not evaluated images.
+std::unordered_map<std::int64_t, int> image_positions(const CocoGroundTruth& gt, const std::vector<int>& imgs) {
+    std::unordered_map<std::int64_t, int> pos;
+    pos.reserve(gt.images.size() * 2);
+    for (const auto& im : gt.images) pos[im.id] = -1;
+    for (std::size_t i = 0; i < imgs.size(); ++i) pos[gt.images[imgs[i]].id] = static_cast<int>(i);
+    return pos;
+}
+
 } // namespace
 
 double CocoEvalResult::precision_at(int t, int r, int k, int a, int m) const {
@@ -78,10 +185,7 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
     }
     std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
     const int I = static_cast<int>(imgs.size());
-    std::unordered_map<std::int64_t, int> img_pos; // image id -> position in imgs, -1: in the file, not evaluated
-    img_pos.reserve(gt.images.size() * 2);
-    for (const auto& im : gt.images) img_pos[im.id] = -1;
-    for (int i = 0; i < I; ++i) img_pos[gt.images[imgs[i]].id] = i;
+    const auto img_pos = image_positions(gt, imgs);
     for (const auto& c : gt.categories) res.category_ids.push_back(c.id);
     std::sort(res.category_ids.begin(), res.category_ids.end());
     const int K = static_cast<int>(res.category_ids.size());
@@ -89,89 +193,19 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
     for (int k = 0; k < K; ++k) cat_pos[res.category_ids[k]] = k;
     res.num_images = I;
 
-    // ground truth grouped by (category, image), file order inside a group (counting sort keeps it)
-    const std::size_t G = static_cast<std::size_t>(K) * I;
-    std::vector<int> gt_off(G + 1, 0), gt_group(gt.annotations.size(), -1);
-    for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
-        const auto& a = gt.annotations[n];
-        const int i = img_pos.at(a.image_id);
-        if (i < 0) continue;
-        gt_group[n] = cat_pos.at(a.category_id) * I + i;
-        ++gt_off[gt_group[n] + 1];
-    }
-    std::partial_sum(gt_off.begin(), gt_off.end(), gt_off.begin());
-    const int NG = gt_off[G];
-    std::vector<kernels::BoxXywh> gt_box(NG);
-    std::vector<double> gt_area(NG);
-    std::vector<std::uint8_t> gt_crowd(NG), gt_id_zero(NG);
-    {
-        std::vector<int> fill(gt_off.begin(), gt_off.end() - 1);
-        for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
-            if (gt_group[n] < 0) continue;
-            const int at = fill[gt_group[n]]++;
-            const auto& a = gt.annotations[n];
-            gt_box[at] = a.box, gt_area[at] = a.area, gt_crowd[at] = a.crowd, gt_id_zero[at] = a.id == 0;
-        }
-    }
-    res.num_gt = static_cast<std::size_t>(NG);
-
-    // detections grouped likewise, then sorted by score (stable) and cut at the largest maxDets per group
     const int max_det = *std::max_element(opt.max_dets.begin(), opt.max_dets.end());
-    std::vector<int> dt_group(dt.detections.size(), -1), dt_off(G + 1, 0);
-    for (std::size_t n = 0; n < dt.detections.size(); ++n) {
-        const auto& d = dt.detections[n];
-        const auto ii = img_pos.find(d.image_id);
-        if (ii == img_pos.end()) {
-            if (res.check.unknown_image++ == 0)
-                res.check.first_unknown_image = "[" + std::to_string(n) + "] image_id " + std::to_string(d.image_id);
-            continue;
-        }
-        const auto kk = cat_pos.find(d.category_id);
-        if (kk == cat_pos.end()) {
-            if (res.check.unknown_category++ == 0)
-                res.check.first_unknown_category =
-                    "[" + std::to_string(n) + "] category_id " + std::to_string(d.category_id);
-            continue;
-        }
-        if (ii->second < 0) continue;
-        dt_group[n] = kk->second * I + ii->second;
-        ++dt_off[dt_group[n] + 1];
-    }
-    std::partial_sum(dt_off.begin(), dt_off.end(), dt_off.begin());
-    std::vector<int> dt_idx(dt_off[G]);
-    {
-        std::vector<int> fill(dt_off.begin(), dt_off.end() - 1);
-        for (std::size_t n = 0; n < dt.detections.size(); ++n)
-            if (dt_group[n] >= 0) dt_idx[fill[dt_group[n]]++] = static_cast<int>(n);
-    }
-    std::vector<int> cut_off(G + 1, 0);
-    std::vector<int> kept; // detection indices, per group in score order, cut
-    kept.reserve(dt_idx.size());
-    for (std::size_t g = 0; g < G; ++g) {
-        auto first = dt_idx.begin() + dt_off[g], last = dt_idx.begin() + dt_off[g + 1];
-        std::stable_sort(first, last, [&](int a, int b) { return dt.detections[a].score > dt.detections[b].score; });
-        const int n = std::min<int>(static_cast<int>(last - first), max_det);
-        kept.insert(kept.end(), first, first + n);
-        cut_off[g + 1] = cut_off[g] + n;
-    }
-    const int ND = static_cast<int>(kept.size());
+    const Grouped grouped = group_for_matching(gt, dt, img_pos, I, &cat_pos, K, max_det, 0.0, res.check);
+    const std::size_t G = grouped.num_groups;
+    const int ND = grouped.num_dt();
+    const auto& cut_off = grouped.dt_off;
+    const auto& kept = grouped.kept;
+    res.num_gt = grouped.gt_box.size();
     res.num_dt = static_cast<std::size_t>(ND);
-    std::vector<kernels::BoxXywh> dt_box(ND);
-    std::vector<double> dt_area(ND);
-    for (int n = 0; n < ND; ++n) {
-        const auto& d = dt.detections[kept[n]];
-        dt_box[n] = d.box;
-        dt_area[n] = d.box.w * d.box.h;
-    }
+    const kernels::MatchGroups groups = grouped.view();
 
     res.prepare_ms = ms_since(t_start);
     const auto t_match = Clock::now();
     // matching, once per area range
-    kernels::MatchGroups groups;
-    groups.num_groups = static_cast<int>(G);
-    groups.gt_offsets = gt_off.data(), groups.dt_offsets = cut_off.data();
-    groups.gt_box = gt_box.data(), groups.gt_area = gt_area.data(), groups.gt_crowd = gt_crowd.data();
-    groups.gt_id_zero = gt_id_zero.data(), groups.dt_box = dt_box.data(), groups.dt_area = dt_area.data();
     std::vector<std::uint8_t> state(static_cast<std::size_t>(A) * ND * T);
     std::vector<int> valid(static_cast<std::size_t>(A) * G);
     // the area ranges are independent: spread them over the cores
@@ -286,6 +320,76 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
                  summarize(false, -1, 2, md),
                  summarize(false, -1, 3, md)};
     return res;
+}
+
+OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDetections& dt, double threshold,
+                                        double iou, double fps) {
+    OperatingPoint op;
+    op.threshold = threshold, op.iou = iou;
+    std::vector<int> imgs(gt.images.size());
+    std::iota(imgs.begin(), imgs.end(), 0);
+    std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
+    const int I = static_cast<int>(imgs.size());
+    const auto img_pos = image_positions(gt, imgs);
+    for (const auto& c : gt.categories) op.category_ids.push_back(c.id);
+    std::sort(op.category_ids.begin(), op.category_ids.end());
+    const int K = static_cast<int>(op.category_ids.size());
+    std::unordered_map<int, int> cat_pos;
+    for (int k = 0; k < K; ++k) cat_pos[op.category_ids[k]] = k;
+    kernels::MatchParams mp;
+    mp.num_thresholds = 1, mp.thresholds[0] = iou;
+    CocoCheck check;
+    auto match = [&](const Grouped& g, std::vector<std::uint8_t>& state, std::vector<int>& who) {
+        std::vector<int> valid(g.num_groups);
+        state.resize(g.kept.size()), who.resize(g.kept.size());
+        kernels::coco_match_cpu(g.view(), mp, state.data(), valid.data(), who.data());
+    };
+    std::vector<std::uint8_t> state;
+    std::vector<int> who;
+    // class-aware: per-class counts
+    const Grouped aware = group_for_matching(gt, dt, img_pos, I, &cat_pos, K, 100, threshold, check);
+    match(aware, state, who);
+    op.per_class.resize(K);
+    for (int k = 0; k < K; ++k) {
+        op.per_class[k].category_id = op.category_ids[k];
+        for (int i = 0; i < I; ++i) {
+            const std::size_t g = static_cast<std::size_t>(k) * I + i;
+            for (int n = aware.dt_off[g]; n < aware.dt_off[g + 1]; ++n) {
+                op.per_class[k].tp += state[n] == kernels::kTruePositive;
+                op.per_class[k].fp += state[n] == kernels::kFalsePositive;
+            }
+            for (int j = aware.gt_off[g]; j < aware.gt_off[g + 1]; ++j) op.per_class[k].fn += !aware.gt_crowd[j];
+        }
+        op.per_class[k].fn -= op.per_class[k].tp;
+        op.overall.tp += op.per_class[k].tp, op.overall.fp += op.per_class[k].fp, op.overall.fn += op.per_class[k].fn;
+    }
+    // class-agnostic: the confusion matrix
+    const Grouped agnostic = group_for_matching(gt, dt, img_pos, I, nullptr, K, 100, threshold, check);
+    match(agnostic, state, who);
+    op.confusion.assign(K, std::vector<long>(K + 2, 0));
+    std::vector<std::uint8_t> found(agnostic.gt_box.size(), 0);
+    for (int n = 0; n < agnostic.num_dt(); ++n) {
+        const auto& d = dt.detections[agnostic.kept[n]];
+        const auto kk = cat_pos.find(d.category_id);
+        if (kk == cat_pos.end()) continue;
+        if (state[n] == kernels::kTruePositive) {
+            found[who[n]] = 1;
+            const int gk = cat_pos.at(gt.annotations[agnostic.gt_src[who[n]]].category_id);
+            ++op.confusion[gk][kk->second];
+        } else if (state[n] == kernels::kFalsePositive) {
+            ++op.confusion[kk->second][K];
+        }
+    }
+    for (std::size_t j = 0; j < found.size(); ++j)
+        if (!found[j] && !agnostic.gt_crowd[j])
+            ++op.confusion[cat_pos.at(gt.annotations[agnostic.gt_src[j]].category_id)][K + 1];
+    op.num_images = I;
+    op.fp_per_image = I ? static_cast<double>(op.overall.fp) / I : 0.0;
+    if (fps > 0) {
+        op.hours = I / fps / 3600.0;
+        op.fp_per_hour = op.hours > 0 ? op.overall.fp / op.hours : -1;
+    }
+    return op;
 }
 
 } // namespace sightline::pipeline

@@ -47,7 +47,10 @@ enum DetState : std::uint8_t { kFalsePositive = 0, kTruePositive = 1, kIgnoredDe
 /// the best-IoU unmatched ground truth (crowd boxes may match many; non-ignored ground truth preferred), IoU >=
 /// min(t, 1 - 1e-10). Writes dt_state[d * num_thresholds + t] for every detection and, per group, the number of
 /// ground-truth boxes that count (not crowd, area inside the range) to valid_gt[g].
-void coco_match_cpu(const MatchGroups& groups, const MatchParams& params, std::uint8_t* dt_state, int* valid_gt);
+/// `dt_match` (optional, may be null): the ground-truth index (into the gt arrays) each detection took at each
+/// threshold, -1 for none, at dt_match[d * num_thresholds + t].
+void coco_match_cpu(const MatchGroups& groups, const MatchParams& params, std::uint8_t* dt_state, int* valid_gt,
+                    int* dt_match = nullptr);
 
 /// Detections of many accumulation segments (COCO: one per category, area range and maxDets), each listed in
 /// pycocotools' concatenation order (images in order, each image's detections in score order).

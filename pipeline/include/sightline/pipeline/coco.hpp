@@ -99,4 +99,36 @@ struct CocoEvalResult {
 /// refuses unknown images and silently drops unknown categories; callers decide what to say).
 CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt, const CocoEvalOptions& options = {});
 
+/// Counts at one operating point: detections scoring >= threshold, COCO greedy matching at one IoU.
+struct ClassCounts {
+    int category_id = 0;
+    long tp = 0, fp = 0, fn = 0;
+    double precision() const { return tp + fp ? static_cast<double>(tp) / (tp + fp) : 0.0; }
+    double recall() const { return tp + fn ? static_cast<double>(tp) / (tp + fn) : 0.0; }
+    double f1() const {
+        const double p = precision(), r = recall();
+        return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
+    }
+};
+
+struct OperatingPoint {
+    double threshold = 0.5, iou = 0.5;
+    std::vector<int> category_ids;      ///< sorted; the rows of per_class and confusion
+    std::vector<ClassCounts> per_class; ///< class-aware matching (a right box with the wrong class is FP + FN)
+    ClassCounts overall;                ///< sums over classes
+    /// Class-agnostic matching, K rows (the ground truth's class; for false positives the detection's class) by K + 2
+    /// columns: the detected class, then false positives (background), then misses (false negatives). Crowd regions
+    /// are neither: detections on them are ignored, and an unmatched crowd box is not a miss.
+    std::vector<std::vector<long>> confusion;
+    int num_images = 0;
+    double fp_per_image = 0;
+    double hours = 0;        ///< video time the images cover (from --fps), 0 when unknown
+    double fp_per_hour = -1; ///< -1 when the duration is unknown
+};
+
+/// Precision, recall, F1 per class and overall, and the confusion matrix, at `threshold`; `fps` > 0 gives the
+/// images' video time (images / fps) for false positives per hour.
+OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDetections& dt, double threshold,
+                                        double iou = 0.5, double fps = 0);
+
 } // namespace sightline::pipeline
