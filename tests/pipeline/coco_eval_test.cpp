@@ -58,6 +58,10 @@ const Published kPublished[] = {
      5e-4},
 };
 
+void PrintTo(const Published& p, std::ostream* os) {
+    *os << p.name;
+}
+
 class CocoPublished : public ::testing::TestWithParam<Published> {};
 
 TEST_P(CocoPublished, ReproducesPublishedStats) {
@@ -199,6 +203,10 @@ const BadFile kBad[] = {
     {"dt_float_image_id", false, R"([{"image_id": 1.5, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])",
      "[0]: image_id is not an integer"},
 };
+
+void PrintTo(const BadFile& b, std::ostream* os) {
+    *os << b.name;
+}
 
 class CocoBadInput : public ::testing::TestWithParam<BadFile> {};
 

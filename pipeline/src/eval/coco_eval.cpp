@@ -66,6 +66,17 @@ struct Grouped {
     }
 };
 
+/// "[n] key value", naming a detection in messages.
+std::string element(std::size_t n, const char* key, std::int64_t value) {
+    std::string s = "[";
+    s += std::to_string(n);
+    s += "] ";
+    s += key;
+    s += ' ';
+    s += std::to_string(value);
+    return s;
+}
+
 Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
                            const std::unordered_map<std::int64_t, int>& img_pos, int I,
                            const std::unordered_map<int, int>* cat_pos, int K, int max_det, double min_score,
@@ -100,7 +111,7 @@ Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
         const auto ii = img_pos.find(d.image_id);
         if (ii == img_pos.end()) {
             if (check.unknown_image++ == 0)
-                check.first_unknown_image = "[" + std::to_string(n) + "] image_id " + std::to_string(d.image_id);
+                check.first_unknown_image = element(n, "image_id", d.image_id);
             continue;
         }
         int k = 0;
@@ -108,8 +119,7 @@ Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
             const auto kk = cat_pos->find(d.category_id);
             if (kk == cat_pos->end()) {
                 if (check.unknown_category++ == 0)
-                    check.first_unknown_category =
-                        "[" + std::to_string(n) + "] category_id " + std::to_string(d.category_id);
+                    check.first_unknown_category = element(n, "category_id", d.category_id);
                 continue;
             }
             k = kk->second;
