@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
@@ -113,6 +114,58 @@ TEST(OperatingPoint, CountsAndRates) {
     EXPECT_EQ(op.confusion, confusion);
     EXPECT_NEAR(op.fp_per_image, 1.0, 1e-12);
     EXPECT_NEAR(op.fp_per_hour, 2 / (2 / 30.0 / 3600), 1e-6);
+}
+
+// Two cameras, 40 images each: cam1 detected perfectly, cam2 misses every other object. Slicing by camera ranks
+// cam2 worst; tags (arrays) and time windows put images in the right slices; a slice's AP equals the AP of that
+// subset evaluated alone.
+TEST(Slices, RanksTheWorseCameraFirstAndBucketsWindows) {
+    CocoGroundTruth gt;
+    gt.categories = {{1, "part"}};
+    CocoDetections dt;
+    for (int i = 0; i < 80; ++i) {
+        CocoImage im;
+        im.id = 100 + i;
+        im.meta["camera"] = {i < 40 ? "cam1" : "cam2"};
+        im.meta["timestamp"] = {std::to_string(i * 0.5)};
+        im.meta["tags"] = i % 2 ? std::vector<std::string>{"odd", "all"} : std::vector<std::string>{"all"};
+        gt.images.push_back(im);
+        for (int k = 0; k < 2; ++k) {
+            const kernels::BoxXywh b{10.0 + 50 * k, 10, 40, 40};
+            gt.annotations.push_back({i * 2 + k + 1, im.id, 1, b, 1600, false});
+            if (i < 40 || k == 0) dt.detections.push_back({im.id, 1, b, 0.9 - 0.001 * i});
+        }
+    }
+    const CocoEvalResult whole = evaluate_coco(gt, dt);
+    const auto slices = evaluate_slices(
+        gt, dt, {SliceSpec::parse("camera"), SliceSpec::parse("tags"), SliceSpec::parse("timestamp:10")}, whole, 0.5,
+        0.5);
+    ASSERT_FALSE(slices.empty());
+    EXPECT_EQ(slices[0].key, "camera");
+    EXPECT_EQ(slices[0].value, "cam2");
+    EXPECT_GT(slices[0].ap_drop, 0.1);
+    EXPECT_NEAR(slices[0].recall, 0.5, 1e-12);
+    std::map<std::string, int> images;
+    for (const auto& s : slices) images[s.key + "=" + s.value] = s.images;
+    EXPECT_EQ(images["tags=all"], 80);
+    EXPECT_EQ(images["tags=odd"], 40);
+    EXPECT_EQ(images["timestamp=[0, 10)"], 20);
+    EXPECT_EQ(images["timestamp=[30, 40)"], 20);
+    // the slice equals its subset evaluated on its own
+    CocoGroundTruth only2 = gt;
+    only2.images.erase(only2.images.begin(), only2.images.begin() + 40);
+    std::erase_if(only2.annotations, [](const CocoAnnotation& a) { return a.image_id < 140; });
+    CocoDetections dt2 = dt;
+    std::erase_if(dt2.detections, [](const CocoDetection& d) { return d.image_id < 140; });
+    EXPECT_NEAR(slices[0].ap, evaluate_coco(only2, dt2).stats[0], 1e-12);
+}
+
+TEST(Slices, RejectsBadSpecs) {
+    EXPECT_THROW(SliceSpec::parse(":10"), Error);
+    EXPECT_THROW(SliceSpec::parse("timestamp:"), Error);
+    EXPECT_THROW(SliceSpec::parse("timestamp:-5"), Error);
+    EXPECT_THROW(SliceSpec::parse("timestamp:abc"), Error);
+    EXPECT_EQ(SliceSpec::parse("timestamp:60").window, 60.0);
 }
 
 CocoGroundTruth one_image_gt(std::vector<CocoAnnotation> anns) {

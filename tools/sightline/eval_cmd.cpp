@@ -18,6 +18,7 @@ struct EvalArgs {
     std::string gt, dt, json_out;
     bool allow_unknown_images = false;
     double threshold = 0.5, iou = 0.5, fps = 0;
+    std::vector<std::string> slices;
     bool quiet = false;
 };
 
@@ -111,6 +112,27 @@ int run_eval(const EvalArgs& a) {
                               {"columns", "detected class..., background (FP), missed (FN)"},
                               {"category_ids", op.category_ids},
                               {"matrix", op.confusion}}}};
+    std::vector<SliceSpec> specs;
+    for (const auto& text : a.slices) specs.push_back(SliceSpec::parse(text));
+    const std::vector<SliceResult> slices = evaluate_slices(gt, dt, specs, r, a.threshold, a.iou);
+    nlohmann::ordered_json sj = nlohmann::ordered_json::array();
+    for (const auto& s : slices)
+        sj.push_back({{"key", s.key},
+                      {"value", s.value},
+                      {"images", s.images},
+                      {"gt_boxes", s.gt_boxes},
+                      {"AP", s.ap},
+                      {"AP50", s.ap50},
+                      {"AR100", s.ar100},
+                      {"precision", s.precision},
+                      {"recall", s.recall},
+                      {"ap_drop", s.ap_drop},
+                      {"rank_score", s.rank_score}});
+    j["slices"] = sj;
+    for (const auto& s : slices)
+        if (s.key != "size" && s.images < 30 && s.ap_drop > 0.1)
+            flags.push_back("slice " + s.key + "=" + s.value + " has only " + std::to_string(s.images) +
+                            " images: its AP drop of " + std::to_string(s.ap_drop) + " is weak evidence");
     j["red_flags"] = flags;
     j["timing_ms"] = {
         {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
@@ -149,6 +171,17 @@ int run_eval(const EvalArgs& a) {
                         (std::to_string(c.category_id) + " " + names[c.category_id]).c_str(), c.tp, c.fp, c.fn,
                         c.precision(), c.recall(), c.f1());
         }
+        if (!specs.empty()) {
+            std::printf("\nslices, worst first (rank = AP drop x images / (images + 30)):\n%-28s %7s %8s %7s %7s %7s "
+                        "%7s %7s\n",
+                        "slice", "images", "gt", "AP", "AP50", "prec", "recall", "drop");
+            int shown = 0;
+            for (const auto& s : slices) {
+                if (s.key == "size" || shown++ >= 15) continue;
+                std::printf("%-28s %7d %8zu %7.3f %7.3f %7.3f %7.3f %+7.3f\n", (s.key + "=" + s.value).c_str(),
+                            s.images, s.gt_boxes, s.ap, s.ap50, s.precision, s.recall, s.ap_drop);
+            }
+        }
         for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
         std::fprintf(stderr, "eval: load %.0f ms, prepare %.0f ms, match %.0f ms, accumulate %.0f ms\n", load_ms,
                      r.prepare_ms, r.match_ms, r.accumulate_ms);
@@ -174,6 +207,9 @@ Run add_eval(CLI::App& app) {
         ->check(CLI::Range(0.0, 1.0));
     sub->add_option("--fps", a->fps, "frame rate of the evaluated images, for false positives per hour of video")
         ->check(CLI::NonNegativeNumber);
+    sub->add_option("--slice", a->slices,
+                    "metrics per value of an image metadata key (camera, location, lighting, tags...), or "
+                    "KEY:WINDOW for numeric windows (timestamp:60); repeatable; object sizes are always sliced");
     sub->add_flag("-q,--quiet", a->quiet, "print nothing (use with --json)");
     return [a] { return run_eval(*a); };
 }

@@ -110,8 +110,7 @@ Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
         const auto& d = dt.detections[n];
         const auto ii = img_pos.find(d.image_id);
         if (ii == img_pos.end()) {
-            if (check.unknown_image++ == 0)
-                check.first_unknown_image = element(n, "image_id", d.image_id);
+            if (check.unknown_image++ == 0) check.first_unknown_image = element(n, "image_id", d.image_id);
             continue;
         }
         int k = 0;
@@ -333,11 +332,12 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
 }
 
 OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDetections& dt, double threshold,
-                                        double iou, double fps) {
+                                        double iou, double fps, const std::vector<int>* subset) {
     OperatingPoint op;
     op.threshold = threshold, op.iou = iou;
     std::vector<int> imgs(gt.images.size());
     std::iota(imgs.begin(), imgs.end(), 0);
+    if (subset) imgs = *subset;
     std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
     const int I = static_cast<int>(imgs.size());
     const auto img_pos = image_positions(gt, imgs);

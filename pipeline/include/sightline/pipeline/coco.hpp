@@ -128,7 +128,36 @@ struct OperatingPoint {
 
 /// Precision, recall, F1 per class and overall, and the confusion matrix, at `threshold`; `fps` > 0 gives the
 /// images' video time (images / fps) for false positives per hour.
+/// `images` (indices into gt.images) restricts it to a slice; null: every image.
 OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDetections& dt, double threshold,
-                                        double iou = 0.5, double fps = 0);
+                                        double iou = 0.5, double fps = 0, const std::vector<int>* images = nullptr);
+
+/// A slicing rule: images grouped by the value of metadata `key` (an array value puts the image in each of its
+/// elements' slices; images without the key form the slice "(none)"); with `window` > 0 the value is a number
+/// bucketed into [k * window, (k + 1) * window) (time windows over `timestamp`, say). Parsed from "key" or
+/// "key:window".
+struct SliceSpec {
+    std::string key;
+    double window = 0;
+    static SliceSpec parse(const std::string& text);
+};
+
+struct SliceResult {
+    std::string key, value;
+    int images = 0;
+    std::size_t gt_boxes = 0; ///< non-crowd ground truth in the slice
+    double ap = -1, ap50 = -1, ar100 = -1;
+    double precision = 0, recall = 0; ///< at the operating threshold
+    double ap_drop = 0;               ///< AP of the whole set minus the slice's (positive: the slice is worse)
+    /// The drop shrunk by support, drop * n / (n + 30) with n the slice's images, so a 3-image slice does not rank
+    /// above a 3000-image one with the same drop; slices are ranked by it, worst first.
+    double rank_score = 0;
+};
+
+/// Every slice of every spec, plus the object-size slices (key "size": small, medium, large, from the COCO area
+/// ranges), ranked worst first by rank_score (size slices are listed, not ranked).
+std::vector<SliceResult> evaluate_slices(const CocoGroundTruth& gt, const CocoDetections& dt,
+                                         const std::vector<SliceSpec>& specs, const CocoEvalResult& whole,
+                                         double threshold, double iou);
 
 } // namespace sightline::pipeline
