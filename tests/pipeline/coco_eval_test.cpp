@@ -168,6 +168,33 @@ TEST(Slices, RejectsBadSpecs) {
     EXPECT_EQ(SliceSpec::parse("timestamp:60").window, 60.0);
 }
 
+CocoGroundTruth one_image_gt(std::vector<CocoAnnotation> anns);
+CocoDetections dets(std::vector<std::pair<kernels::BoxXywh, double>> v);
+
+// Two objects, detections .9 TP, .8 FP, .7 TP, .6 FP: F1 peaks at .7 (P 2/3, R 1); precision >= .6 first holds at
+// .7; one FP per hour allowed (hours = 1) also stops at .7; ECE = (.1 + .8 + .3 + .6) / 4.
+TEST(ScoreAnalysis, ThresholdAdviceAndCalibrationByHand) {
+    CocoAnnotation a1{1, 1, 1, {0, 0, 10, 10}, 0, false}, a2{2, 1, 1, {100, 0, 10, 10}, 0, false};
+    const auto gt = one_image_gt({a1, a2});
+    const auto dt =
+        dets({{{0, 0, 10, 10}, .9}, {{300, 300, 10, 10}, .8}, {{100, 0, 10, 10}, .7}, {{400, 300, 10, 10}, .6}});
+    const ScoreAnalysis sa = analyse_scores(gt, dt, 0.5, 0.6, 1.0, 1.0);
+    ASSERT_EQ(sa.per_class.size(), 1u);
+    const ThresholdAdvice& v = sa.per_class[0];
+    EXPECT_DOUBLE_EQ(v.f1_threshold, .7);
+    EXPECT_NEAR(v.f1, 0.8, 1e-12);
+    EXPECT_DOUBLE_EQ(v.precision_threshold, .7);
+    EXPECT_NEAR(v.recall_at_precision, 1.0, 1e-12);
+    EXPECT_DOUBLE_EQ(v.budget_threshold, .7);
+    EXPECT_NEAR(sa.calibration.ece, (0.1 + 0.8 + 0.3 + 0.6) / 4, 1e-12);
+    EXPECT_EQ(sa.calibration.count[9], 1);
+    EXPECT_EQ(sa.calibration.count[6], 1);
+    // a target no threshold reaches, and no duration: both -1
+    const ScoreAnalysis none = analyse_scores(gt, dets({{{300, 300, 10, 10}, .9}}), 0.5, 0.9, 1.0, 0.0);
+    EXPECT_EQ(none.per_class[0].precision_threshold, -1);
+    EXPECT_EQ(none.per_class[0].budget_threshold, -1);
+}
+
 CocoGroundTruth one_image_gt(std::vector<CocoAnnotation> anns) {
     CocoGroundTruth gt;
     gt.images.push_back({});

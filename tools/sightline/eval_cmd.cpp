@@ -19,6 +19,8 @@ struct EvalArgs {
     bool allow_unknown_images = false;
     double threshold = 0.5, iou = 0.5, fps = 0;
     std::vector<std::string> slices;
+    double target_precision = 0.9, fp_budget = 10;
+    int calibration_bins = 10;
     bool quiet = false;
 };
 
@@ -112,6 +114,27 @@ int run_eval(const EvalArgs& a) {
                               {"columns", "detected class..., background (FP), missed (FN)"},
                               {"category_ids", op.category_ids},
                               {"matrix", op.confusion}}}};
+    const ScoreAnalysis sa =
+        analyse_scores(gt, dt, a.iou, a.target_precision, a.fp_budget, op.hours, a.calibration_bins);
+    nlohmann::ordered_json advice = nlohmann::ordered_json::array();
+    for (const auto& v : sa.per_class)
+        advice.push_back(
+            {{"category_id", v.category_id},
+             {"max_f1",
+              {{"threshold", v.f1_threshold}, {"f1", v.f1}, {"precision", v.f1_precision}, {"recall", v.f1_recall}}},
+             {"target_precision",
+              {{"precision", a.target_precision},
+               {"threshold", v.precision_threshold},
+               {"recall", v.recall_at_precision}}},
+             {"fp_budget",
+              {{"fp_per_hour", op.hours > 0 ? a.fp_budget : -1.0},
+               {"threshold", v.budget_threshold},
+               {"recall", v.recall_at_budget}}}});
+    j["threshold_advice"] = advice;
+    j["calibration"] = {{"ece", sa.calibration.ece},          {"iou", a.iou},
+                        {"lower", sa.calibration.lower},      {"upper", sa.calibration.upper},
+                        {"count", sa.calibration.count},      {"confidence", sa.calibration.confidence},
+                        {"accuracy", sa.calibration.accuracy}};
     std::vector<SliceSpec> specs;
     for (const auto& text : a.slices) specs.push_back(SliceSpec::parse(text));
     const std::vector<SliceResult> slices = evaluate_slices(gt, dt, specs, r, a.threshold, a.iou);
@@ -171,6 +194,21 @@ int run_eval(const EvalArgs& a) {
                         (std::to_string(c.category_id) + " " + names[c.category_id]).c_str(), c.tp, c.fp, c.fn,
                         c.precision(), c.recall(), c.f1());
         }
+        std::printf("\nthreshold advice (IoU %.2f):\n%-24s %18s %26s %26s\n", a.iou, "class", "max F1 (thr: F1)",
+                    ("precision >= " + std::to_string(a.target_precision).substr(0, 4) + " (thr: recall)").c_str(),
+                    op.hours > 0 ? "FP budget (thr: recall)" : "FP budget (needs --fps)");
+        for (const auto& v : sa.per_class) {
+            char f1[40], pt[40], bt[40];
+            std::snprintf(f1, sizeof f1, "%.3f: %.3f", v.f1_threshold, v.f1);
+            std::snprintf(pt, sizeof pt, v.precision_threshold < 0 ? "unreachable" : "%.3f: %.3f",
+                          v.precision_threshold, v.recall_at_precision);
+            std::snprintf(bt, sizeof bt, v.budget_threshold < 0 ? "-" : "%.3f: %.3f", v.budget_threshold,
+                          v.recall_at_budget);
+            std::printf("%-24s %18s %26s %26s\n", (std::to_string(v.category_id) + " " + names[v.category_id]).c_str(),
+                        f1, pt, bt);
+        }
+        std::printf("\ncalibration: expected calibration error %.4f over %d bins (box level, IoU %.2f)\n",
+                    sa.calibration.ece, a.calibration_bins, a.iou);
         if (!specs.empty()) {
             std::printf("\nslices, worst first (rank = AP drop x images / (images + 30)):\n%-28s %7s %8s %7s %7s %7s "
                         "%7s %7s\n",
@@ -207,6 +245,14 @@ Run add_eval(CLI::App& app) {
         ->check(CLI::Range(0.0, 1.0));
     sub->add_option("--fps", a->fps, "frame rate of the evaluated images, for false positives per hour of video")
         ->check(CLI::NonNegativeNumber);
+    sub->add_option("--target-precision", a->target_precision,
+                    "threshold advice: the lowest threshold reaching this precision, per class (default 0.9)")
+        ->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--fp-budget", a->fp_budget,
+                    "threshold advice: false positives per hour of video allowed, per class (default 10; needs --fps)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--calibration-bins", a->calibration_bins, "confidence bins for the calibration error (default 10)")
+        ->check(CLI::Range(1, 1000));
     sub->add_option("--slice", a->slices,
                     "metrics per value of an image metadata key (camera, location, lighting, tags...), or "
                     "KEY:WINDOW for numeric windows (timestamp:60); repeatable; object sizes are always sliced");

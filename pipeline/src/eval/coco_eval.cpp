@@ -3,6 +3,7 @@
 // (image, category) in file order, detections per group sorted by score (stable) and cut at the largest maxDets.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <numeric>
 #include <thread>
 #include <unordered_map>
@@ -400,6 +401,83 @@ OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDet
         op.fp_per_hour = op.hours > 0 ? op.overall.fp / op.hours : -1;
     }
     return op;
+}
+
+ScoreAnalysis analyse_scores(const CocoGroundTruth& gt, const CocoDetections& dt, double iou, double target_precision,
+                             double fp_budget_per_hour, double hours, int bins) {
+    ScoreAnalysis out;
+    std::vector<int> imgs(gt.images.size());
+    std::iota(imgs.begin(), imgs.end(), 0);
+    std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
+    const int I = static_cast<int>(imgs.size());
+    const auto img_pos = image_positions(gt, imgs);
+    std::vector<int> cats;
+    for (const auto& c : gt.categories) cats.push_back(c.id);
+    std::sort(cats.begin(), cats.end());
+    const int K = static_cast<int>(cats.size());
+    std::unordered_map<int, int> cat_pos;
+    for (int k = 0; k < K; ++k) cat_pos[cats[k]] = k;
+    CocoCheck check;
+    const Grouped g = group_for_matching(gt, dt, img_pos, I, &cat_pos, K, 100, -1e300, check);
+    kernels::MatchParams mp;
+    mp.num_thresholds = 1, mp.thresholds[0] = iou;
+    std::vector<std::uint8_t> state(g.kept.size());
+    std::vector<int> valid(g.num_groups);
+    kernels::coco_match_cpu(g.view(), mp, state.data(), valid.data());
+
+    struct Scored {
+        double score;
+        bool tp;
+    };
+    std::vector<Scored> all;
+    bins = std::max(1, bins);
+    out.calibration.count.assign(bins, 0);
+    std::vector<double> conf_sum(bins, 0), correct(bins, 0);
+    for (int k = 0; k < K; ++k) {
+        std::vector<Scored> mine;
+        long npos = 0;
+        for (int i = 0; i < I; ++i) {
+            const std::size_t grp = static_cast<std::size_t>(k) * I + i;
+            npos += valid[grp];
+            for (int n = g.dt_off[grp]; n < g.dt_off[grp + 1]; ++n) {
+                if (state[n] == kernels::kIgnoredDet) continue;
+                mine.push_back({dt.detections[g.kept[n]].score, state[n] == kernels::kTruePositive});
+            }
+        }
+        all.insert(all.end(), mine.begin(), mine.end());
+        std::stable_sort(mine.begin(), mine.end(), [](const Scored& a, const Scored& b) { return a.score > b.score; });
+        ThresholdAdvice adv;
+        adv.category_id = cats[k];
+        long tp = 0, fp = 0;
+        for (std::size_t n = 0; n < mine.size(); ++n) {
+            tp += mine[n].tp, fp += !mine[n].tp;
+            if (n + 1 < mine.size() && mine[n + 1].score == mine[n].score) continue; // a threshold keeps all ties
+            const double p = static_cast<double>(tp) / (tp + fp), r = npos ? static_cast<double>(tp) / npos : 0;
+            const double f1 = p + r > 0 ? 2 * p * r / (p + r) : 0;
+            if (f1 > adv.f1) adv.f1 = f1, adv.f1_threshold = mine[n].score, adv.f1_precision = p, adv.f1_recall = r;
+            if (p >= target_precision) adv.precision_threshold = mine[n].score, adv.recall_at_precision = r;
+            if (hours > 0 && fp / hours <= fp_budget_per_hour)
+                adv.budget_threshold = mine[n].score, adv.recall_at_budget = r;
+        }
+        out.per_class.push_back(adv);
+    }
+    for (const Scored& s : all) {
+        const double c = std::clamp(s.score, 0.0, 1.0);
+        const int b = std::min(bins - 1, static_cast<int>(c * bins));
+        ++out.calibration.count[b];
+        conf_sum[b] += c;
+        correct[b] += s.tp;
+    }
+    for (int b = 0; b < bins; ++b) {
+        const long n = out.calibration.count[b];
+        out.calibration.lower.push_back(static_cast<double>(b) / bins);
+        out.calibration.upper.push_back(static_cast<double>(b + 1) / bins);
+        out.calibration.confidence.push_back(n ? conf_sum[b] / n : 0);
+        out.calibration.accuracy.push_back(n ? correct[b] / n : 0);
+        if (n && !all.empty())
+            out.calibration.ece += static_cast<double>(n) / all.size() * std::abs(correct[b] / n - conf_sum[b] / n);
+    }
+    return out;
 }
 
 } // namespace sightline::pipeline

@@ -132,6 +132,32 @@ struct OperatingPoint {
 OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDetections& dt, double threshold,
                                         double iou = 0.5, double fps = 0, const std::vector<int>* images = nullptr);
 
+/// Per class, the confidence thresholds a line operator would pick (IoU `iou`, class-aware COCO matching, every
+/// detection). -1 where no threshold qualifies.
+struct ThresholdAdvice {
+    int category_id = 0;
+    double f1_threshold = -1, f1 = 0, f1_precision = 0, f1_recall = 0; ///< the threshold that maximises F1
+    double precision_threshold = -1, recall_at_precision = 0; ///< lowest threshold reaching the target precision
+    double budget_threshold = -1, recall_at_budget = 0;       ///< lowest threshold within the FP budget per hour
+};
+
+/// Box-level calibration (Küppers et al. 2020): a detection is correct when it is a true positive at `iou`;
+/// confidence bins of equal width; ECE = sum over bins of (n_b / N) * |accuracy_b - mean confidence_b|.
+struct Calibration {
+    double ece = 0;
+    std::vector<double> lower, upper, confidence, accuracy; ///< per bin (reliability diagram data)
+    std::vector<long> count;
+};
+
+struct ScoreAnalysis {
+    std::vector<ThresholdAdvice> per_class; ///< category_ids order
+    Calibration calibration;
+};
+
+/// Threshold advice and calibration. `hours` > 0 enables the FP budget (false positives per hour of video).
+ScoreAnalysis analyse_scores(const CocoGroundTruth& gt, const CocoDetections& dt, double iou, double target_precision,
+                             double fp_budget_per_hour, double hours, int bins = 10);
+
 /// A slicing rule: images grouped by the value of metadata `key` (an array value puts the image in each of its
 /// elements' slices; images without the key form the slice "(none)"); with `window` > 0 the value is a number
 /// bucketed into [k * window, (k + 1) * window) (time windows over `timestamp`, say). Parsed from "key" or
