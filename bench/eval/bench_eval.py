@@ -79,7 +79,8 @@ def main():
             r["rss_mb"] = rss
             rows.setdefault(peer, []).append(r)
         js = os.path.join(tmpdir, "s.json")
-        _, rss = measured([a.sightline, "--log-level", "warn", "eval", "--gt", a.gt, "--dt", a.dt, "--json", js, "-q"])
+        _, rss = measured([a.sightline, "--log-level", "warn", "eval", "--gt", a.gt, "--dt", a.dt, "--json", js, "-q",
+                              "--coco-only"])
         with open(js) as f:
             j = json.load(f)
         t = j["timing_ms"]

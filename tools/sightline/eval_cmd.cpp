@@ -22,6 +22,7 @@ struct EvalArgs {
     double target_precision = 0.9, fp_budget = 10;
     int calibration_bins = 10;
     bool quiet = false;
+    bool coco_only = false;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -39,6 +40,31 @@ void write_atomically(const std::string& path, const std::string& text) {
     std::error_code ec;
     std::filesystem::rename(partial, path, ec);
     if (ec) throw Error(ErrorCode::kIo, path + ": cannot rename from " + partial + ": " + ec.message());
+}
+
+/// The COCO summary as pycocotools prints it, then the per-class AP table.
+void print_coco(const pipeline::CocoEvalResult& r, const nlohmann::ordered_json& classes) {
+    using pipeline::kCocoStatNames;
+    std::printf("%zu images, %zu ground-truth boxes, %zu detections (after the 100-per-image cut)\n",
+                static_cast<std::size_t>(r.num_images), r.num_gt, r.num_dt);
+    const char* lines[12] = {"Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"};
+    for (int s = 0; s < 12; ++s) std::printf(" %s = %.3f   %-5s\n", lines[s], r.stats[s], kCocoStatNames[s]);
+    std::printf("\n%-24s %8s %8s %8s\n", "class", "AP", "AP50", "AP75");
+    for (const auto& c : classes)
+        std::printf("%-24s %8.3f %8.3f %8.3f\n",
+                    (std::to_string(c["id"].get<int>()) + " " + c["name"].get<std::string>()).c_str(),
+                    c["AP"].get<double>(), c["AP50"].get<double>(), c["AP75"].get<double>());
 }
 
 int run_eval(const EvalArgs& a) {
@@ -85,6 +111,18 @@ int run_eval(const EvalArgs& a) {
                            {"AP", r.class_ap(k_)},
                            {"AP50", r.class_ap(k_, 0)},
                            {"AP75", r.class_ap(k_, 5)}});
+    }
+    if (a.coco_only) { // the COCO stats and per-class AP alone (what pycocotools computes)
+        j["per_class"] = classes;
+        j["red_flags"] = flags;
+        j["timing_ms"] = {
+            {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
+        if (!a.json_out.empty()) write_atomically(a.json_out, j.dump(2) + "\n");
+        if (!a.quiet) {
+            print_coco(r, classes);
+            for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
+        }
+        return 0;
     }
     const OperatingPoint op = evaluate_operating_point(gt, dt, a.threshold, a.iou, a.fps);
     for (std::size_t k = 0; k < classes.size(); ++k) {
@@ -162,26 +200,7 @@ int run_eval(const EvalArgs& a) {
     if (!a.json_out.empty()) write_atomically(a.json_out, j.dump(2) + "\n");
 
     if (!a.quiet) {
-        std::printf("%zu images, %zu ground-truth boxes, %zu detections (after the 100-per-image cut)\n",
-                    static_cast<std::size_t>(r.num_images), r.num_gt, r.num_dt);
-        const char* lines[12] = {"Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
-                                 "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
-                                 "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",
-                                 "Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
-                                 "Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
-                                 "Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
-                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]",
-                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]",
-                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
-                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
-                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
-                                 "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"};
-        for (int s = 0; s < 12; ++s) std::printf(" %s = %.3f   %-5s\n", lines[s], r.stats[s], kCocoStatNames[s]);
-        std::printf("\n%-24s %8s %8s %8s\n", "class", "AP", "AP50", "AP75");
-        for (const auto& c : classes)
-            std::printf("%-24s %8.3f %8.3f %8.3f\n",
-                        (std::to_string(c["id"].get<int>()) + " " + c["name"].get<std::string>()).c_str(),
-                        c["AP"].get<double>(), c["AP50"].get<double>(), c["AP75"].get<double>());
+        print_coco(r, classes);
         std::printf("\nat score >= %.2f, IoU %.2f: precision %.3f, recall %.3f, F1 %.3f, %.2f false positives per "
                     "image",
                     op.threshold, op.iou, op.overall.precision(), op.overall.recall(), op.overall.f1(),
@@ -256,6 +275,8 @@ Run add_eval(CLI::App& app) {
     sub->add_option("--slice", a->slices,
                     "metrics per value of an image metadata key (camera, location, lighting, tags...), or "
                     "KEY:WINDOW for numeric windows (timestamp:60); repeatable; object sizes are always sliced");
+    sub->add_flag("--coco-only", a->coco_only,
+                  "only the 12 COCO stats and per-class AP (skips the operating point, advice, calibration, slices)");
     sub->add_flag("-q,--quiet", a->quiet, "print nothing (use with --json)");
     return [a] { return run_eval(*a); };
 }
