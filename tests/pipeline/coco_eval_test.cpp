@@ -168,6 +168,23 @@ TEST(Slices, RejectsBadSpecs) {
     EXPECT_EQ(SliceSpec::parse("timestamp:60").window, 60.0);
 }
 
+// review_object_detection_metrics' test_case_1 (7 images, 15 GT, 24 detections), with its +1-pixel convention.
+TEST(Voc, ReproducesReviewObjectDetectionMetrics) {
+    const std::string dir = kFixtures + "review_object_detection_metrics/test_case_1/coco/";
+    const auto gt = load_coco_ground_truth_file(dir + "gt.json");
+    const auto dt = load_coco_detections_file(dir + "dt.json");
+    const double ious[] = {0.1, 0.3, 0.5, 0.75};
+    const double all_point[] = {0.3371980676, 0.2456866804, 0.0222222222, 0};
+    const double eleven[] = {0.3333333333, 0.2683982683, 0.0303030303, 0};
+    for (int i = 0; i < 4; ++i) {
+        const VocResult v = evaluate_voc(gt, dt, ious[i], true);
+        ASSERT_EQ(v.per_class.size(), 1u);
+        EXPECT_NEAR(v.per_class[0].ap_all_point, all_point[i], 1e-9) << "IoU " << ious[i];
+        EXPECT_NEAR(v.per_class[0].ap_11_point, eleven[i], 1e-9) << "IoU " << ious[i];
+        EXPECT_EQ(v.per_class[0].positives, 15);
+    }
+}
+
 CocoGroundTruth one_image_gt(std::vector<CocoAnnotation> anns);
 CocoDetections dets(std::vector<std::pair<kernels::BoxXywh, double>> v);
 

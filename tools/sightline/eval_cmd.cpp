@@ -23,6 +23,7 @@ struct EvalArgs {
     int calibration_bins = 10;
     bool quiet = false;
     bool coco_only = false;
+    bool voc_plus_one = false;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -173,6 +174,18 @@ int run_eval(const EvalArgs& a) {
                         {"lower", sa.calibration.lower},      {"upper", sa.calibration.upper},
                         {"count", sa.calibration.count},      {"confidence", sa.calibration.confidence},
                         {"accuracy", sa.calibration.accuracy}};
+    const VocResult voc = evaluate_voc(gt, dt, 0.5, a.voc_plus_one);
+    nlohmann::ordered_json vj = nlohmann::ordered_json::array();
+    for (const auto& c : voc.per_class)
+        vj.push_back({{"category_id", c.category_id},
+                      {"positives", c.positives},
+                      {"ap_all_point", c.ap_all_point},
+                      {"ap_11_point", c.ap_11_point}});
+    j["voc"] = {{"iou", voc.iou},
+                {"plus_one", voc.plus_one},
+                {"map_all_point", voc.map_all_point},
+                {"map_11_point", voc.map_11_point},
+                {"per_class", vj}};
     std::vector<SliceSpec> specs;
     for (const auto& text : a.slices) specs.push_back(SliceSpec::parse(text));
     const std::vector<SliceResult> slices = evaluate_slices(gt, dt, specs, r, a.threshold, a.iou);
@@ -201,6 +214,8 @@ int run_eval(const EvalArgs& a) {
 
     if (!a.quiet) {
         print_coco(r, classes);
+        std::printf("\nPascal VOC mAP at IoU 0.50%s: %.4f all-point, %.4f 11-point\n",
+                    voc.plus_one ? " (+1 pixel)" : "", voc.map_all_point, voc.map_11_point);
         std::printf("\nat score >= %.2f, IoU %.2f: precision %.3f, recall %.3f, F1 %.3f, %.2f false positives per "
                     "image",
                     op.threshold, op.iou, op.overall.precision(), op.overall.recall(), op.overall.f1(),
@@ -275,6 +290,8 @@ Run add_eval(CLI::App& app) {
     sub->add_option("--slice", a->slices,
                     "metrics per value of an image metadata key (camera, location, lighting, tags...), or "
                     "KEY:WINDOW for numeric windows (timestamp:60); repeatable; object sizes are always sliced");
+    sub->add_flag("--voc-plus-one", a->voc_plus_one,
+                  "Pascal VOC IoU with the devkit's +1 pixel on widths and heights (integer pixel boxes)");
     sub->add_flag("--coco-only", a->coco_only,
                   "only the 12 COCO stats and per-class AP (skips the operating point, advice, calibration, slices)");
     sub->add_flag("-q,--quiet", a->quiet, "print nothing (use with --json)");

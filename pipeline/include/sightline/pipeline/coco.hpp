@@ -158,6 +158,27 @@ struct ScoreAnalysis {
 ScoreAnalysis analyse_scores(const CocoGroundTruth& gt, const CocoDetections& dt, double iou, double target_precision,
                              double fp_budget_per_hour, double hours, int bins = 10);
 
+/// Pascal VOC average precision for one class.
+struct VocClassAp {
+    int category_id = 0;
+    long positives = 0;      ///< ground truth of the class (crowd / difficult ones excluded)
+    double ap_all_point = 0; ///< area under the precision envelope (VOC 2010+)
+    double ap_11_point = 0;  ///< mean of the envelope at recall 0, .1, ..., 1 (VOC 2007), np.linspace values
+};
+
+struct VocResult {
+    double iou = 0.5;
+    bool plus_one = false; ///< widths and heights counted in pixels, + 1 (the VOC devkit's convention)
+    double map_all_point = 0, map_11_point = 0; ///< means over the classes that have ground truth
+    std::vector<VocClassAp> per_class;          ///< classes with ground truth, sorted by id
+};
+
+/// VOC evaluation: per class, detections by score (stable); each takes the ground truth of its class in its image
+/// with the highest IoU; IoU >= `iou` and that box not yet taken: true positive, else false positive. Best match a
+/// crowd box (VOC "difficult"): neither. Equal to review_object_detection_metrics' Pascal VOC evaluator on its test
+/// case (which uses plus_one).
+VocResult evaluate_voc(const CocoGroundTruth& gt, const CocoDetections& dt, double iou = 0.5, bool plus_one = false);
+
 /// A slicing rule: images grouped by the value of metadata `key` (an array value puts the image in each of its
 /// elements' slices; images without the key form the slice "(none)"); with `window` > 0 the value is a number
 /// bucketed into [k * window, (k + 1) * window) (time windows over `timestamp`, say). Parsed from "key" or
