@@ -2,6 +2,7 @@
 // detection-metrics, see its README), the matching rules on hand-made cases, and bad input.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 
@@ -183,6 +184,44 @@ TEST(Voc, ReproducesReviewObjectDetectionMetrics) {
         EXPECT_NEAR(v.per_class[0].ap_11_point, eleven[i], 1e-9) << "IoU " << ious[i];
         EXPECT_EQ(v.per_class[0].positives, 15);
     }
+}
+
+// 60 images with two objects each: B finds everything, A only the first object. B - A is positive with an interval
+// that excludes 0; A against itself gives 0 everywhere; the boxes only B finds are exactly A's misses.
+TEST(Compare, PairedBootstrapAndFoundLists) {
+    CocoGroundTruth gt;
+    gt.categories = {{1, "part"}};
+    CocoDetections a, b;
+    for (int i = 0; i < 60; ++i) {
+        CocoImage im;
+        im.id = i + 1;
+        gt.images.push_back(im);
+        for (int k = 0; k < 2; ++k) {
+            const kernels::BoxXywh box{10.0 + 60 * k, 10, 40, 40};
+            gt.annotations.push_back({i * 2 + k + 1, im.id, 1, box, 1600, false});
+            b.detections.push_back({im.id, 1, box, 0.9});
+            if (k == 0) a.detections.push_back({im.id, 1, box, 0.9});
+        }
+    }
+    const CompareResult c = compare_models(gt, a, b, 0.5, 0.5, 50, 7);
+    ASSERT_EQ(c.metrics.size(), 15u);
+    EXPECT_EQ(c.metrics[0].name, "AP");
+    EXPECT_GT(c.metrics[0].diff, 0.3);
+    EXPECT_GT(c.metrics[0].lower, 0.0);
+    EXPECT_EQ(c.metrics[13].name, "recall");
+    EXPECT_NEAR(c.metrics[13].diff, 0.5, 1e-12);
+    EXPECT_EQ(c.found_by_b_only.size(), 60u);
+    EXPECT_TRUE(c.found_by_a_only.empty());
+    for (int n : c.found_by_b_only) EXPECT_EQ(gt.annotations[n].id % 2, 0) << "only second objects are A's misses";
+    const CompareResult same = compare_models(gt, a, a, 0.5, 0.5, 20, 7);
+    for (const auto& m : same.metrics) {
+        if (std::isnan(m.diff)) continue;
+        EXPECT_EQ(m.diff, 0.0) << m.name;
+        EXPECT_EQ(m.lower, 0.0) << m.name;
+        EXPECT_EQ(m.upper, 0.0) << m.name;
+    }
+    // seeded: the same seed gives the same interval
+    EXPECT_EQ(compare_models(gt, a, b, 0.5, 0.5, 50, 7).metrics[0].lower, c.metrics[0].lower);
 }
 
 CocoGroundTruth one_image_gt(std::vector<CocoAnnotation> anns);

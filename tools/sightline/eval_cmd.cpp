@@ -24,6 +24,9 @@ struct EvalArgs {
     bool quiet = false;
     bool coco_only = false;
     bool voc_plus_one = false;
+    std::string compare;
+    int bootstrap = 200;
+    std::uint64_t seed = 1;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -186,6 +189,40 @@ int run_eval(const EvalArgs& a) {
                 {"map_all_point", voc.map_all_point},
                 {"map_11_point", voc.map_11_point},
                 {"per_class", vj}};
+    CompareResult cmp;
+    if (!a.compare.empty()) {
+        const CocoDetections dt_b = load_coco_detections_file(a.compare);
+        int last_tenth = -1;
+        cmp = compare_models(gt, dt, dt_b, a.threshold, a.iou, a.bootstrap, a.seed, [&](int done, int total) {
+            if (a.quiet || done * 10 / total == last_tenth) return;
+            last_tenth = done * 10 / total;
+            std::fprintf(stderr, "\rcompare: bootstrap %d/%d", done, total);
+            if (done == total) std::fprintf(stderr, "\n");
+        });
+        nlohmann::ordered_json mj = nlohmann::ordered_json::object();
+        for (const auto& m : cmp.metrics)
+            mj[m.name] = {{"a", m.a}, {"b", m.b}, {"diff", m.diff}, {"lower", m.lower}, {"upper", m.upper}};
+        auto boxes = [&](const std::vector<int>& idx) {
+            nlohmann::ordered_json l = nlohmann::ordered_json::array();
+            for (int n : idx)
+                l.push_back({{"id", gt.annotations[n].id},
+                             {"image_id", gt.annotations[n].image_id},
+                             {"category_id", gt.annotations[n].category_id}});
+            return l;
+        };
+        j["compare"] = {{"a", a.dt},
+                        {"b", a.compare},
+                        {"bootstrap", {{"replicates", cmp.replicates}, {"seed", cmp.seed}, {"level", 0.95}}},
+                        {"metrics", mj},
+                        {"found_by_b_only", boxes(cmp.found_by_b_only)},
+                        {"found_by_a_only", boxes(cmp.found_by_a_only)}};
+        if (r.num_images < 30)
+            flags.push_back("only " + std::to_string(r.num_images) +
+                            " images: too few for the bootstrap interval to mean much");
+        else if (!cmp.metrics.empty() && cmp.metrics[0].upper - cmp.metrics[0].lower > 0.1)
+            flags.push_back("the AP difference's 95% interval is wider than 0.1: the evaluation set is too small "
+                            "to rank these models");
+    }
     std::vector<SliceSpec> specs;
     for (const auto& text : a.slices) specs.push_back(SliceSpec::parse(text));
     const std::vector<SliceResult> slices = evaluate_slices(gt, dt, specs, r, a.threshold, a.iou);
@@ -243,6 +280,17 @@ int run_eval(const EvalArgs& a) {
         }
         std::printf("\ncalibration: expected calibration error %.4f over %d bins (box level, IoU %.2f)\n",
                     sa.calibration.ece, a.calibration_bins, a.iou);
+        if (!a.compare.empty()) {
+            std::printf("\nB (%s) vs A (%s), paired bootstrap over images, %d replicates, seed %llu:\n%-10s %8s %8s "
+                        "%8s %20s\n",
+                        a.compare.c_str(), a.dt.c_str(), cmp.replicates, static_cast<unsigned long long>(cmp.seed),
+                        "metric", "A", "B", "B - A", "95% interval");
+            for (const auto& m : cmp.metrics)
+                std::printf("%-10s %8.3f %8.3f %+8.3f   [%+7.3f, %+7.3f]%s\n", m.name.c_str(), m.a, m.b, m.diff,
+                            m.lower, m.upper, (m.lower > 0 || m.upper < 0) ? " *" : "");
+            std::printf("ground truth found by B only: %zu, by A only: %zu (at the operating point; ids in the JSON)\n",
+                        cmp.found_by_b_only.size(), cmp.found_by_a_only.size());
+        }
         if (!specs.empty()) {
             std::printf("\nslices, worst first (rank = AP drop x images / (images + 30)):\n%-28s %7s %8s %7s %7s %7s "
                         "%7s %7s\n",
@@ -290,6 +338,12 @@ Run add_eval(CLI::App& app) {
     sub->add_option("--slice", a->slices,
                     "metrics per value of an image metadata key (camera, location, lighting, tags...), or "
                     "KEY:WINDOW for numeric windows (timestamp:60); repeatable; object sizes are always sliced");
+    sub->add_option("--compare", a->compare,
+                    "a second model's results on the same ground truth: every metric's difference B - A with a "
+                    "paired bootstrap 95% interval, and the boxes one finds and the other misses");
+    sub->add_option("--bootstrap", a->bootstrap, "bootstrap replicates for --compare (default 200)")
+        ->check(CLI::Range(1, 100000));
+    sub->add_option("--seed", a->seed, "bootstrap seed (default 1)");
     sub->add_flag("--voc-plus-one", a->voc_plus_one,
                   "Pascal VOC IoU with the devkit's +1 pixel on widths and heights (integer pixel boxes)");
     sub->add_flag("--coco-only", a->coco_only,

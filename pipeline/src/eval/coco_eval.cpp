@@ -360,6 +360,9 @@ OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDet
     // class-aware: per-class counts
     const Grouped aware = group_for_matching(gt, dt, img_pos, I, &cat_pos, K, 100, threshold, check);
     match(aware, state, who);
+    op.gt_found.assign(gt.annotations.size(), 0);
+    for (int n = 0; n < aware.num_dt(); ++n)
+        if (state[n] == kernels::kTruePositive) op.gt_found[aware.gt_src[who[n]]] = 1;
     op.per_class.resize(K);
     for (int k = 0; k < K; ++k) {
         op.per_class[k].category_id = op.category_ids[k];

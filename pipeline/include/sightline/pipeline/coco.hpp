@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -120,6 +121,7 @@ struct OperatingPoint {
     /// columns: the detected class, then false positives (background), then misses (false negatives). Crowd regions
     /// are neither: detections on them are ignored, and an unmatched crowd box is not a miss.
     std::vector<std::vector<long>> confusion;
+    std::vector<std::uint8_t> gt_found; ///< per gt.annotations entry: a true positive took it (class-aware)
     int num_images = 0;
     double fp_per_image = 0;
     double hours = 0;        ///< video time the images cover (from --fps), 0 when unknown
@@ -178,6 +180,27 @@ struct VocResult {
 /// crowd box (VOC "difficult"): neither. Equal to review_object_detection_metrics' Pascal VOC evaluator on its test
 /// case (which uses plus_one).
 VocResult evaluate_voc(const CocoGroundTruth& gt, const CocoDetections& dt, double iou = 0.5, bool plus_one = false);
+
+/// One metric of two models on the same ground truth: both values, B - A, and the paired bootstrap 95% interval of
+/// B - A over images (the same resampled image set scores both models in each replicate).
+struct MetricDiff {
+    std::string name;
+    double a = 0, b = 0, diff = 0, lower = 0, upper = 0;
+};
+
+struct CompareResult {
+    std::vector<MetricDiff> metrics; ///< the 12 COCO stats, then precision, recall, F1 at the operating point
+    int replicates = 0;
+    std::uint64_t seed = 0;
+    /// Ground-truth boxes (indices into gt.annotations) found at the operating point by one model only.
+    std::vector<int> found_by_b_only, found_by_a_only;
+};
+
+/// Model B against model A on `gt`: every metric's difference with a seeded paired bootstrap interval, and the
+/// boxes one finds and the other misses. `progress` (may be empty) is called after each replicate.
+CompareResult compare_models(const CocoGroundTruth& gt, const CocoDetections& a, const CocoDetections& b,
+                             double threshold, double iou, int replicates, std::uint64_t seed,
+                             const std::function<void(int done, int total)>& progress = {});
 
 /// A slicing rule: images grouped by the value of metadata `key` (an array value puts the image in each of its
 /// elements' slices; images without the key form the slice "(none)"); with `window` > 0 the value is a number
