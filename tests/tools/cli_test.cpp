@@ -62,4 +62,35 @@ TEST(Cli, HelpDocumentsEveryOption) {
         EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
 }
 
+// sightline eval as a user runs it: every output, a self-contained report, and clear failures.
+TEST(Cli, EvalWritesJsonAndSelfContainedHtml) {
+    const auto dir = temp_dir("cli_eval");
+    const std::string fx = std::string(SIGHTLINE_SOURCE_DIR) + "/tests/fixtures/detection-metrics/";
+    const std::string gt = fx + "torchmetrics/coco/tm_v07_inputs/gt.json";
+    const std::string dt = fx + "torchmetrics/coco/tm_v07_inputs/dt.json";
+    auto r = run_binary("eval --gt " + gt + " --dt " + dt + " --compare " + dt + " --bootstrap 10 --fps 30 --slice x" +
+                        " --json " + (dir / "e.json").string() + " --html " + (dir / "e.html").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("AP50"), std::string::npos);
+    EXPECT_NE(r.output.find("RED FLAG"), std::string::npos) << "4 images cannot carry a bootstrap interval";
+    std::ifstream jf(dir / "e.json");
+    const std::string json((std::istreambuf_iterator<char>(jf)), std::istreambuf_iterator<char>());
+    for (const char* key :
+         {"\"coco\"", "\"per_class\"", "\"operating_point\"", "\"confusion\"", "\"voc\"", "\"threshold_advice\"",
+          "\"calibration\"", "\"slices\"", "\"compare\"", "\"pr_curves\"", "\"red_flags\""})
+        EXPECT_NE(json.find(key), std::string::npos) << key;
+    std::ifstream hf(dir / "e.html");
+    const std::string html((std::istreambuf_iterator<char>(hf)), std::istreambuf_iterator<char>());
+    int svgs = 0;
+    for (auto at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) ++svgs;
+    EXPECT_EQ(svgs, 3) << "PR curves, confusion matrix, reliability diagram";
+    for (const char* external : {"http://", "https://", "<script", "src=", "<link"})
+        EXPECT_EQ(html.find(external), std::string::npos) << external << ": the report must open offline";
+    EXPECT_FALSE(fs::exists(dir / "e.json.partial"));
+
+    auto bad = run_binary("eval --gt " + gt + " --dt " + (dir / "missing.json").string());
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.output.find("missing.json"), std::string::npos) << bad.output;
+}
+
 } // namespace

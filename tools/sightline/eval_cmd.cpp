@@ -9,13 +9,14 @@
 #include "commands.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/report.hpp"
 
 namespace sightline::tools {
 
 namespace {
 
 struct EvalArgs {
-    std::string gt, dt, json_out;
+    std::string gt, dt, json_out, html_out;
     bool allow_unknown_images = false;
     double threshold = 0.5, iou = 0.5, fps = 0;
     std::vector<std::string> slices;
@@ -122,6 +123,7 @@ int run_eval(const EvalArgs& a) {
         j["timing_ms"] = {
             {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
         if (!a.json_out.empty()) write_atomically(a.json_out, j.dump(2) + "\n");
+        if (!a.html_out.empty()) write_atomically(a.html_out, render_eval_html(j.dump()));
         if (!a.quiet) {
             print_coco(r, classes);
             for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
@@ -177,6 +179,23 @@ int run_eval(const EvalArgs& a) {
                         {"lower", sa.calibration.lower},      {"upper", sa.calibration.upper},
                         {"count", sa.calibration.count},      {"confidence", sa.calibration.confidence},
                         {"accuracy", sa.calibration.accuracy}};
+    {
+        double recall_thr[kernels::kCocoRecallThresholds];
+        kernels::coco_recall_thresholds(recall_thr);
+        nlohmann::ordered_json curves = nlohmann::ordered_json::array();
+        for (std::size_t k = 0; k < r.category_ids.size(); ++k) {
+            std::vector<double> p(kernels::kCocoRecallThresholds);
+            for (int i = 0; i < kernels::kCocoRecallThresholds; ++i)
+                p[i] = r.precision_at(0, i, static_cast<int>(k), 0, 2);
+            curves.push_back({{"id", r.category_ids[k]},
+                              {"name", names[r.category_ids[k]]},
+                              {"AP50", classes[k]["AP50"]},
+                              {"precision", p}});
+        }
+        j["pr_curves"] = {{"iou", 0.5},
+                          {"recall", std::vector<double>(recall_thr, recall_thr + kernels::kCocoRecallThresholds)},
+                          {"classes", curves}};
+    }
     const VocResult voc = evaluate_voc(gt, dt, 0.5, a.voc_plus_one);
     nlohmann::ordered_json vj = nlohmann::ordered_json::array();
     for (const auto& c : voc.per_class)
@@ -248,6 +267,7 @@ int run_eval(const EvalArgs& a) {
     j["timing_ms"] = {
         {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
     if (!a.json_out.empty()) write_atomically(a.json_out, j.dump(2) + "\n");
+    if (!a.html_out.empty()) write_atomically(a.html_out, render_eval_html(j.dump()));
 
     if (!a.quiet) {
         print_coco(r, classes);
@@ -318,6 +338,9 @@ Run add_eval(CLI::App& app) {
     sub->add_option("--dt", a->dt, "detections, COCO results JSON ([{image_id, category_id, bbox, score}])")
         ->required();
     sub->add_option("--json", a->json_out, "write every figure to this JSON file (schema in docs/metrics.md)");
+    sub->add_option("--html", a->html_out,
+                    "write a self-contained HTML report (inline SVG: PR curves, confusion matrix, reliability diagram, "
+                    "slices, comparison; opens offline)");
     sub->add_flag("--allow-unknown-images", a->allow_unknown_images,
                   "evaluate even when some detections are on images the ground truth lacks (reported, left out)");
     sub->add_option("--threshold", a->threshold,
