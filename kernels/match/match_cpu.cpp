@@ -34,13 +34,14 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
         ign.resize(G);
         int valid = 0;
         for (int j = 0; j < G; ++j) valid += !(g.gt_crowd[g0 + j] || detail::outside(g.gt_area[g0 + j], p));
+        valid_gt[grp] = valid;
+        if (D == 0) continue; // nothing to match (most groups: categories absent from an image)
         int front = 0, back = valid;
         for (int j = 0; j < G; ++j) {
             const bool ig = g.gt_crowd[g0 + j] || detail::outside(g.gt_area[g0 + j], p);
             order[ig ? back++ : front++] = g0 + j;
         }
         for (int j = 0; j < G; ++j) ign[j] = j >= valid;
-        valid_gt[grp] = valid;
         ious.resize(static_cast<std::size_t>(D) * G);
         for (int d = 0; d < D; ++d)
             for (int j = 0; j < G; ++j)
