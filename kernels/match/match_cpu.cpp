@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "match/match_common.hpp"
+#include "sightline/error.hpp"
 
 namespace sightline::kernels {
 
@@ -55,12 +56,10 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
                 const int m = detail::coco_assign(
                     p.thresholds[t], G, [&](int j) { return row[j]; }, [&](int j) { return taken[j] != 0; },
                     [&](int j) { return ign[j] != 0; }, [&](int j) { return g.gt_crowd[order[j]] != 0; });
-                const bool matched = m >= 0 && !g.gt_id_zero[order[m]];
                 if (m >= 0) taken[m] = 1;
                 if (dt_match) dt_match[static_cast<std::size_t>(d0 + d) * T + t] = m >= 0 ? order[m] : -1;
-                const bool ignored = (m >= 0 && ign[m]) || (!matched && detail::outside(g.dt_area[d0 + d], p));
-                dt_state[static_cast<std::size_t>(d0 + d) * T + t] =
-                    ignored ? kIgnoredDet : (matched ? kTruePositive : kFalsePositive);
+                dt_state[static_cast<std::size_t>(d0 + d) * T + t] = detail::det_state(
+                    m, m >= 0 && g.gt_id_zero[order[m]], m >= 0 && ign[m], detail::outside(g.dt_area[d0 + d], p));
             }
         }
     }
@@ -69,7 +68,6 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
 void coco_accumulate_cpu(const AccumulateSegments& s, double* precision, double* recall, double* score_at,
                          int* scratch) {
     const int T = s.num_thresholds, R = s.num_recall;
-    const double eps = 2.220446049250313e-16; // np.spacing(1)
     std::vector<int> tp_pos[kMaxIouThresholds], tp_fp[kMaxIouThresholds];
     std::vector<double> env;
     for (int seg = 0; seg < s.num_segments; ++seg) {
@@ -105,7 +103,7 @@ void coco_accumulate_cpu(const AccumulateSegments& s, double* precision, double*
             rec[t] = n ? static_cast<double>(ntp) / npig : 0.0;
             // pr = tp / (fp + tp + eps) (float64 cumulative sums are exact integers); its envelope max(pr[j], j >=
             // i) at a true positive is the max over the true positives from there on (pr only falls between them)
-            auto pr = [&](double tp, double fp) { return tp / (fp + tp + eps); };
+            auto pr = [](double tp, double fp) { return detail::coco_precision(tp, fp); };
             env.resize(ntp + 1);
             env[ntp] = -1;
             for (int k = ntp; k-- > 0;) env[k] = std::max(pr(k + 1, fps[k]), env[k + 1]);
@@ -132,5 +130,20 @@ void coco_accumulate_cpu(const AccumulateSegments& s, double* precision, double*
         }
     }
 }
+
+#ifndef SIGHTLINE_HAS_CUDA
+std::size_t coco_match_cuda_workspace_bytes(int) {
+    return 0;
+}
+void coco_match_cuda(const MatchGroups&, const MatchParams&, std::uint8_t*, int*, int*, void*, std::size_t, StreamRef) {
+    throw Error(ErrorCode::kUnsupported, "coco_match_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
+}
+std::size_t coco_accumulate_cuda_workspace_bytes(int, int) {
+    return 0;
+}
+void coco_accumulate_cuda(const AccumulateSegments&, double*, double*, double*, int*, void*, std::size_t, StreamRef) {
+    throw Error(ErrorCode::kUnsupported, "coco_accumulate_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
+}
+#endif
 
 } // namespace sightline::kernels

@@ -1,14 +1,19 @@
 // CUDA kernels against their CPU twins on fresh seeded random inputs (label gpu: skipped without a device).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 
+#include "kernels/test_coco.hpp"
 #include "kernels/test_frames.hpp"
 #include "kernels/test_heads.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/decode.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/kernels/match.hpp"
 #include "sightline/kernels/nms.hpp"
 #include "sightline/kernels/preprocess.hpp"
 
@@ -230,6 +235,72 @@ TEST(GpuDecodeNms, RejectsBadArguments) {
                  sightline::Error);
     np.iou_threshold = 1.5f;
     EXPECT_THROW(nms_cuda(out.p, counts.p, 1, 300, np, counts.p, counts.p, ws.p, need, nullptr), sightline::Error);
+#endif
+}
+
+TEST(GpuCocoMatch, MatchesCpuTwin) {
+    SKIP_WITHOUT_GPU();
+#ifdef SIGHTLINE_HAS_CUDA
+    std::mt19937 rng(31);
+    const auto r = testing_coco::random_groups(rng, 700);
+    MatchParams p;
+    coco_iou_thresholds(p.thresholds);
+    p.area_lo = 32 * 32, p.area_hi = 96 * 96; // the medium range: ignore rules in play
+    const int T = p.num_thresholds, ND = static_cast<int>(r.dt_box.size());
+    std::vector<std::uint8_t> state(static_cast<std::size_t>(ND) * T);
+    std::vector<int> valid(r.groups), match(static_cast<std::size_t>(ND) * T);
+    coco_match_cpu(r.view(), p, state.data(), valid.data(), match.data());
+
+    DeviceBuffer<int> d_gt_off(r.gt_off.size()), d_dt_off(r.dt_off.size());
+    DeviceBuffer<BoxXywh> d_gt_box(r.gt_box.size()), d_dt_box(r.dt_box.size());
+    DeviceBuffer<double> d_gt_area(r.gt_area.size()), d_dt_area(r.dt_area.size());
+    DeviceBuffer<std::uint8_t> d_crowd(r.crowd.size()), d_id_zero(r.id_zero.size());
+    d_gt_off.upload(r.gt_off), d_dt_off.upload(r.dt_off), d_gt_box.upload(r.gt_box), d_dt_box.upload(r.dt_box);
+    d_gt_area.upload(r.gt_area), d_dt_area.upload(r.dt_area), d_crowd.upload(r.crowd), d_id_zero.upload(r.id_zero);
+    MatchGroups dev = r.view();
+    dev.gt_offsets = d_gt_off.p, dev.dt_offsets = d_dt_off.p, dev.gt_box = d_gt_box.p, dev.gt_area = d_gt_area.p;
+    dev.gt_crowd = d_crowd.p, dev.gt_id_zero = d_id_zero.p, dev.dt_box = d_dt_box.p, dev.dt_area = d_dt_area.p;
+    DeviceBuffer<std::uint8_t> d_state(state.size());
+    DeviceBuffer<int> d_valid(valid.size()), d_match(match.size());
+    const std::size_t ws_bytes = coco_match_cuda_workspace_bytes(static_cast<int>(r.gt_box.size()));
+    DeviceBuffer<std::uint8_t> ws(ws_bytes);
+    coco_match_cuda(dev, p, d_state.p, d_valid.p, d_match.p, ws.p, ws_bytes, nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(d_state.download(), state);
+    EXPECT_EQ(d_valid.download(), valid);
+    EXPECT_EQ(d_match.download(), match);
+#endif
+}
+
+TEST(GpuCocoAccumulate, MatchesCpuTwin) {
+    SKIP_WITHOUT_GPU();
+#ifdef SIGHTLINE_HAS_CUDA
+    std::mt19937 rng(32);
+    for (const bool presorted : {false, true}) {
+        const auto r = testing_coco::random_segments(rng, 300, presorted);
+        const int T = kCocoIouThresholds, R = kCocoRecallThresholds;
+        std::vector<double> prec(static_cast<std::size_t>(r.segments) * T * R), sat(prec.size()),
+            rec(static_cast<std::size_t>(r.segments) * T);
+        std::vector<int> scratch(r.score.size());
+        coco_accumulate_cpu(r.view(), prec.data(), rec.data(), sat.data(), scratch.data());
+
+        DeviceBuffer<int> d_off(r.off.size()), d_valid(r.valid.size()), d_scratch(r.score.size());
+        DeviceBuffer<double> d_score(r.score.size()), d_thr(R);
+        DeviceBuffer<std::uint8_t> d_state(r.state.size());
+        d_off.upload(r.off), d_valid.upload(r.valid), d_score.upload(r.score), d_state.upload(r.state);
+        d_thr.upload(std::vector<double>(r.thresholds, r.thresholds + R));
+        AccumulateSegments d = r.view();
+        d.offsets = d_off.p, d.score = d_score.p, d.state = d_state.p, d.valid_gt = d_valid.p;
+        d.recall_thresholds = d_thr.p;
+        DeviceBuffer<double> d_prec(prec.size()), d_sat(sat.size()), d_rec(rec.size()); // poisoned: NaN
+        const std::size_t ws_bytes = coco_accumulate_cuda_workspace_bytes(r.segments, static_cast<int>(r.score.size()));
+        DeviceBuffer<std::uint8_t> ws(ws_bytes);
+        coco_accumulate_cuda(d, d_prec.p, d_rec.p, d_sat.p, d_scratch.p, ws.p, ws_bytes, nullptr);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        EXPECT_EQ(d_prec.download(), prec) << "presorted " << presorted;
+        EXPECT_EQ(d_sat.download(), sat) << "presorted " << presorted;
+        EXPECT_EQ(d_rec.download(), rec) << "presorted " << presorted;
+    }
 #endif
 }
 

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sightline/kernels/views.hpp"
+
 namespace sightline::kernels {
 
 inline constexpr int kMaxIouThresholds = 16;
@@ -72,5 +74,22 @@ struct AccumulateSegments {
 /// pycocotools leaves them). `scratch` holds offsets[num_segments] ints (the sort order).
 void coco_accumulate_cpu(const AccumulateSegments& segments, double* precision, double* recall, double* score_at,
                          int* scratch);
+
+/// Device workspace coco_match_cuda needs for `num_gt` ground-truth boxes in all groups.
+std::size_t coco_match_cuda_workspace_bytes(int num_gt);
+
+/// coco_match_cpu on the GPU, one thread per group: every pointer in `groups`, and `dt_state`, `valid_gt`,
+/// `dt_match` (optional), device memory; asynchronous on `stream`. Identical outputs.
+void coco_match_cuda(const MatchGroups& groups, const MatchParams& params, std::uint8_t* dt_state, int* valid_gt,
+                     int* dt_match, void* d_workspace, std::size_t workspace_bytes, StreamRef stream);
+
+/// Device workspace coco_accumulate_cuda needs (the sort, when segments are not presorted).
+std::size_t coco_accumulate_cuda_workspace_bytes(int num_segments, int num_dets);
+
+/// coco_accumulate_cpu on the GPU: a stable segmented sort by score (CUB) unless presorted, then one thread per
+/// (segment, threshold) scanning its detections once from the end. Pointers in `segments`, the outputs and `scratch`
+/// (num_dets ints) are device memory; asynchronous on `stream`. Identical outputs. num_recall <= 128.
+void coco_accumulate_cuda(const AccumulateSegments& segments, double* precision, double* recall, double* score_at,
+                          int* scratch, void* d_workspace, std::size_t workspace_bytes, StreamRef stream);
 
 } // namespace sightline::kernels
