@@ -51,7 +51,7 @@ echo "| --- | --- |"
 for i in "${!names[@]}"; do echo "| ${names[$i]} | ${results[$i]} |"; done
 echo
 grep -h -A3 '^preprocess:' "$out/bench_gpu.log" 2>/dev/null
-grep -h -E '^anchor|us/image|differ|torchvision|PyTorch' "$out"/bench_gpu.log "$out"/torch_*.log 2>/dev/null
+grep -h -E '^anchor|us/image|differ|torchvision|PyTorch|COCO|GPU .* ms' "$out"/bench_gpu.log "$out"/torch_*.log 2>/dev/null
 failed=0
 for r in "${results[@]}"; do [[ $r == pass* ]] || failed=1; done
 exit $failed
