@@ -254,6 +254,7 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
                 return x.image != y.image ? x.image < y.image : x.rank < y.rank;
             });
             seg_score.clear(), seg_state.clear(), seg_off.assign(1, 0), seg_valid.clear();
+            seg_score.reserve(entries.size() * A * M), seg_state.reserve(entries.size() * A * M * T);
             for (int a = 0; a < A; ++a) {
                 int npig = 0;
                 for (int i = 0; i < I; ++i) npig += valid[a * G + k * I + i];

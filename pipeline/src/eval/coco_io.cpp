@@ -287,7 +287,7 @@ CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
             CocoDetection d;
             unsigned seen = 0;
             for (auto f : o) {
-                std::string_view k = f.unescaped_key();
+                const od::raw_json_string k = f.key(); // compared raw: no unescaping per field
                 if (k == "image_id")
                     d.image_id = integer(f.value(), file, where, "image_id"), seen |= 1;
                 else if (k == "category_id")
