@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 #include "sightline/error.hpp"
@@ -68,6 +69,35 @@ TEST(Media, GenerateWritesDecodableVideoAndMatchingTruth) {
         EXPECT_EQ(r.corrupt_packets(), 0);
     }
     for (const auto& e : fs::directory_iterator(dir)) EXPECT_NE(e.path().extension(), ".partial") << e.path();
+    fs::remove_all(dir);
+}
+
+// A file whose compressed data is damaged in the middle (packet sizes intact, payload overwritten): reading goes
+// on to the end, the damage is counted, and frames after the next keyframe decode again.
+TEST(Media, CorruptPacketsAreSkippedAndCounted) {
+    auto dir = temp_dir("corrupt");
+    auto o = tiny(dir);
+    o.cameras = 1;
+    o.seconds = 4.0;
+    o.specs = pipeline::synth::make_specs(1, pipeline::synth::default_scenario_yaml(), "default",
+                                          {"defaults.width=160", "defaults.height=120", "defaults.fps=15"});
+    pipeline::synth::generate(o);
+    const fs::path video = dir / "cam1.mp4";
+    std::string bytes = slurp(video);
+    const auto mdat = bytes.find("mdat");
+    ASSERT_NE(mdat, std::string::npos);
+    const std::size_t payload = (mdat < bytes.find("moov") ? bytes.find("moov") : bytes.size()) - mdat;
+    std::mt19937 rng(3);
+    for (std::size_t i = mdat + payload * 2 / 5; i < mdat + payload / 2; ++i)
+        bytes[i] = static_cast<char>(rng() & 0xFF);
+    std::ofstream(video, std::ios::binary | std::ios::trunc) << bytes;
+
+    pipeline::VideoReader r(video.string());
+    pipeline::DecodedFrame f;
+    int n = 0;
+    EXPECT_NO_THROW(while (r.next(f))++ n);
+    EXPECT_GT(r.corrupt_packets(), 0) << "the damage must be counted, not silent";
+    EXPECT_GE(n, 30) << "frames outside the damaged stretch still decode (of 60)";
     fs::remove_all(dir);
 }
 

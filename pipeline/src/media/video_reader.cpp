@@ -108,6 +108,12 @@ bool VideoReader::next(DecodedFrame& out) {
     auto& s = *impl_;
     for (;;) {
         int r = avcodec_receive_frame(s.dec.get(), s.frame.get());
+        if (r == AVERROR_INVALIDDATA) { // with frame threads a bad packet surfaces here: skipped and counted
+            ++s.corrupt;
+            continue;
+        }
+        if (r == 0 && (s.frame->decode_error_flags || (s.frame->flags & AV_FRAME_FLAG_CORRUPT)))
+            ++s.corrupt; // the decoder concealed damage in this frame: delivered, and counted
         if (r == 0) {
             const auto fmt = static_cast<AVPixelFormat>(s.frame->format);
             kernels::ImageView v;
