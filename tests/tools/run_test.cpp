@@ -222,9 +222,26 @@ TEST(Runner, LosslessFileModeNeverDrops) {
     auto dir = temp_dir("lossless");
     pipeline::Runner r(one_camera(dir, false, false), engine());
     std::atomic<bool> stop{false};
-    auto s = r.run([&](const pipeline::FrameOutput&) { std::this_thread::sleep_for(20ms); }, stop);
+    std::size_t deepest = 0;
+    double oldest_ms = 0;
+    pipeline::CameraStats stats;
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            deepest = std::max(deepest, f.queue_depth);
+            oldest_ms = std::max(oldest_ms, f.queue_age_ms);
+            stats.add(f, f.stamps_ns.at("inferred"));
+            std::this_thread::sleep_for(20ms);
+        },
+        stop);
     EXPECT_EQ(s.frames[0], 15u);
     EXPECT_EQ(s.dropped[0], 0u);
+    // the slow sink lets decoded frames pile up: the backlog is reported, not hidden
+    EXPECT_GE(deepest, 1u);
+    EXPECT_GT(oldest_ms, 20.0) << "frames waited at least one slow sink call";
+    const auto v = stats.take(1.0);
+    EXPECT_EQ(v.at("queue_depth_max"), static_cast<double>(deepest));
+    EXPECT_EQ(v.at("queue_age_ms_max"), oldest_ms);
+    EXPECT_EQ(stats.take(1.0).at("queue_age_ms_max"), 0.0) << "a new window starts from zero";
     fs::remove_all(dir);
 }
 

@@ -66,6 +66,11 @@ class FrameQueue {
         std::lock_guard lk(mu_);
         return dropped_;
     }
+    /// Frames waiting now, and how long the oldest of them has waited since it was decoded (0 when none).
+    std::pair<std::size_t, std::int64_t> backlog(std::int64_t now) {
+        std::lock_guard lk(mu_);
+        return {q_.size(), q_.empty() ? 0 : now - q_.front().decoded_ns};
+    }
     /// The oldest frame if there is one; `finished` says the queue is closed and drained.
     std::optional<OwnedFrame> try_pop(bool& finished) {
         std::lock_guard lk(mu_);
@@ -298,6 +303,9 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                                  {"batched", batched},
                                  {"inferred", inferred}};
                 out.dropped_so_far = queues[owners[k]]->dropped();
+                const auto [depth, age_ns] = queues[owners[k]]->backlog(batched);
+                out.queue_depth = depth;
+                out.queue_age_ms = static_cast<double>(age_ns) / 1e6;
                 out.late_so_far = late[owners[k]];
                 sink(out);
             }

@@ -19,6 +19,8 @@ void CameraStats::add(const FrameOutput& f, std::int64_t published_ns) {
     late_total_ = f.late_so_far;
     detections_window_ += f.detections.size();
     luma_sum_ += f.luma.mean;
+    queue_depth_max_ = std::max(queue_depth_max_, static_cast<double>(f.queue_depth));
+    queue_age_max_ = std::max(queue_age_max_, f.queue_age_ms);
     auto at = [&](const char* k) {
         auto it = f.stamps_ns.find(k);
         return it == f.stamps_ns.end() ? published_ns : it->second;
@@ -38,6 +40,9 @@ std::map<std::string, double> CameraStats::take(double window_s) {
     v["dropped_late_total"] = static_cast<double>(late_total_);
     v["detections_per_frame"] = frames_window_ ? static_cast<double>(detections_window_) / frames_window_ : 0;
     v["luma_mean"] = frames_window_ ? luma_sum_ / frames_window_ : 0;
+    v["queue_depth_max"] = queue_depth_max_;
+    v["queue_age_ms_max"] = queue_age_max_;
+    queue_depth_max_ = queue_age_max_ = 0;
     for (auto [name, samples] :
          {std::pair{"decode", &decode_ms_}, {"queue", &queue_ms_}, {"infer", &infer_ms_}, {"total", &total_ms_}}) {
         v[std::string("latency_ms_") + name + "_p50"] = percentile(*samples, 0.50);

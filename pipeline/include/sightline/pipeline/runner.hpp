@@ -31,6 +31,8 @@ struct FrameOutput {
     std::map<std::string, std::int64_t> stamps_ns; ///< monotonic: decoded, batched, inferred
     std::uint64_t late_so_far = 0;                 ///< this camera's frames dropped so far for missing their deadline
     std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)
+    std::size_t queue_depth = 0;      ///< this camera's decoded frames still waiting when this one was batched
+    double queue_age_ms = 0;          ///< how long the oldest of them had waited since decoding (0: none waiting)
 };
 
 /// Something that happened to a camera: camera_up, camera_down (with the reason).

@@ -20,6 +20,7 @@ class CameraStats {
     std::uint64_t frames_total_ = 0, frames_window_ = 0, dropped_total_ = 0, late_total_ = 0, detections_window_ = 0;
     std::vector<double> decode_ms_, queue_ms_, infer_ms_, total_ms_;
     double luma_sum_ = 0;
+    double queue_age_max_ = 0, queue_depth_max_ = 0;
 };
 
 /// The q-quantile (0..1) of `values` by the nearest-rank method; 0 for an empty set. Reorders `values`.
