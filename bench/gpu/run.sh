@@ -15,6 +15,11 @@ gtest=${SIGHTLINE_GTEST_SOURCE_DIR:-}
 for c in "$root/.device/googletest" /usr/src/googletest; do [[ -z $gtest && -d $c ]] && gtest=$c; done
 [[ -n $gtest ]] || { echo "run.sh: no GoogleTest sources (run bench/gpu/prepare.sh and carry .device)" >&2; exit 2; }
 command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
+if ! command -v compute-sanitizer >/dev/null; then # the toolkit keeps it in its own folder on some installs
+    for d in /usr/local/cuda/compute-sanitizer /usr/local/cuda/bin /opt/nvidia/compute-sanitizer; do
+        [[ -x $d/compute-sanitizer ]] && export PATH=$d:$PATH && break
+    done
+fi
 
 declare -a names results
 step() { # step NAME TIMEOUT_S CMD...: runs CMD, log in $out/NAME.log, records pass/fail
