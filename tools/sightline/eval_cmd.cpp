@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/report.hpp"
 
 namespace sightline::tools {
@@ -33,19 +34,6 @@ struct EvalArgs {
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-void write_atomically(const std::string& path, const std::string& text) {
-    const std::string partial = path + ".partial";
-    {
-        std::ofstream f(partial, std::ios::binary);
-        f << text;
-        f.flush();
-        if (!f) throw Error(ErrorCode::kIo, partial + ": cannot write (disk full or no permission?)");
-    }
-    std::error_code ec;
-    std::filesystem::rename(partial, path, ec);
-    if (ec) throw Error(ErrorCode::kIo, path + ": cannot rename from " + partial + ": " + ec.message());
 }
 
 /// The COCO summary as pycocotools prints it, then the per-class AP table.
@@ -120,16 +108,23 @@ int run_eval(const EvalArgs& a) {
                            {"AP50", r.class_ap(k_, 0)},
                            {"AP75", r.class_ap(k_, 5)}});
     }
-    if (a.coco_only) { // the COCO stats and per-class AP alone (what pycocotools computes)
-        j["per_class"] = classes;
+    // the end of both paths: red flags and timings into the JSON, the files written
+    auto write_outputs = [&] {
         j["red_flags"] = flags;
         j["timing_ms"] = {
             {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
         if (!a.json_out.empty()) write_atomically(a.json_out, j.dump(2) + "\n");
         if (!a.html_out.empty()) write_atomically(a.html_out, render_eval_html(j.dump()));
+    };
+    auto print_flags = [&] {
+        for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
+    };
+    if (a.coco_only) { // the COCO stats and per-class AP alone (what pycocotools computes)
+        j["per_class"] = classes;
+        write_outputs();
         if (!a.quiet) {
             print_coco(r, classes);
-            for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
+            print_flags();
         }
         return 0;
     }
@@ -266,11 +261,7 @@ int run_eval(const EvalArgs& a) {
         if (s.key != "size" && s.images < 30 && s.ap_drop > 0.1)
             flags.push_back("slice " + s.key + "=" + s.value + " has only " + std::to_string(s.images) +
                             " images: its AP drop of " + std::to_string(s.ap_drop) + " is weak evidence");
-    j["red_flags"] = flags;
-    j["timing_ms"] = {
-        {"load", load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
-    if (!a.json_out.empty()) write_atomically(a.json_out, j.dump(2) + "\n");
-    if (!a.html_out.empty()) write_atomically(a.html_out, render_eval_html(j.dump()));
+    write_outputs();
 
     if (!a.quiet) {
         print_coco(r, classes);
@@ -325,7 +316,7 @@ int run_eval(const EvalArgs& a) {
                             s.images, s.gt_boxes, s.ap, s.ap50, s.precision, s.recall, s.ap_drop);
             }
         }
-        for (const auto& f : flags) std::printf("RED FLAG: %s\n", f.c_str());
+        print_flags();
         std::fprintf(stderr, "eval: load %.0f ms, prepare %.0f ms, match %.0f ms, accumulate %.0f ms\n", load_ms,
                      r.prepare_ms, r.match_ms, r.accumulate_ms);
     }

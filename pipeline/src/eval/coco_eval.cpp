@@ -151,13 +151,34 @@ Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
     return r;
 }
 
-/// Image id -> position among the evaluated images (sorted by id), -1 for listed but not evaluated images.
-std::unordered_map<std::int64_t, int> image_positions(const CocoGroundTruth& gt, const std::vector<int>& imgs) {
-    std::unordered_map<std::int64_t, int> pos;
-    pos.reserve(gt.images.size() * 2);
-    for (const auto& im : gt.images) pos[im.id] = -1;
-    for (std::size_t i = 0; i < imgs.size(); ++i) pos[gt.images[imgs[i]].id] = static_cast<int>(i);
-    return pos;
+/// pycocotools' p.imgIds and p.catIds: the evaluated images (indices into gt.images) and the categories, both
+/// sorted by id, with their positions by id (images listed but not evaluated map to -1).
+struct EvalIndex {
+    std::vector<int> images;
+    std::unordered_map<std::int64_t, int> image_pos;
+    std::vector<int> category_ids;
+    std::unordered_map<int, int> category_pos;
+    int num_images() const { return static_cast<int>(images.size()); }
+    int num_categories() const { return static_cast<int>(category_ids.size()); }
+};
+
+/// `subset`: the images to evaluate; null: all of them.
+EvalIndex make_index(const CocoGroundTruth& gt, const std::vector<int>* subset) {
+    EvalIndex x;
+    if (subset) {
+        x.images = *subset;
+    } else {
+        x.images.resize(gt.images.size());
+        std::iota(x.images.begin(), x.images.end(), 0);
+    }
+    std::sort(x.images.begin(), x.images.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
+    x.image_pos.reserve(gt.images.size() * 2);
+    for (const auto& im : gt.images) x.image_pos[im.id] = -1;
+    for (std::size_t i = 0; i < x.images.size(); ++i) x.image_pos[gt.images[x.images[i]].id] = static_cast<int>(i);
+    for (const auto& c : gt.categories) x.category_ids.push_back(c.id);
+    std::sort(x.category_ids.begin(), x.category_ids.end());
+    for (int k = 0; k < x.num_categories(); ++k) x.category_pos[x.category_ids[k]] = k;
+    return x;
 }
 
 } // namespace
@@ -188,19 +209,11 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
     };
     const auto t_start = Clock::now();
     // images (sorted by id) and categories (sorted by id): pycocotools' p.imgIds and p.catIds
-    std::vector<int> imgs = opt.images;
-    if (!opt.subset) {
-        imgs.resize(gt.images.size());
-        std::iota(imgs.begin(), imgs.end(), 0);
-    }
-    std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
-    const int I = static_cast<int>(imgs.size());
-    const auto img_pos = image_positions(gt, imgs);
-    for (const auto& c : gt.categories) res.category_ids.push_back(c.id);
-    std::sort(res.category_ids.begin(), res.category_ids.end());
-    const int K = static_cast<int>(res.category_ids.size());
-    std::unordered_map<int, int> cat_pos;
-    for (int k = 0; k < K; ++k) cat_pos[res.category_ids[k]] = k;
+    const EvalIndex index = make_index(gt, opt.subset ? &opt.images : nullptr);
+    const int I = index.num_images(), K = index.num_categories();
+    const auto& img_pos = index.image_pos;
+    const auto& cat_pos = index.category_pos;
+    res.category_ids = index.category_ids;
     res.num_images = I;
 
     const int max_det = *std::max_element(opt.max_dets.begin(), opt.max_dets.end());
@@ -337,17 +350,11 @@ OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDet
                                         double iou, double fps, const std::vector<int>* subset) {
     OperatingPoint op;
     op.threshold = threshold, op.iou = iou;
-    std::vector<int> imgs(gt.images.size());
-    std::iota(imgs.begin(), imgs.end(), 0);
-    if (subset) imgs = *subset;
-    std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
-    const int I = static_cast<int>(imgs.size());
-    const auto img_pos = image_positions(gt, imgs);
-    for (const auto& c : gt.categories) op.category_ids.push_back(c.id);
-    std::sort(op.category_ids.begin(), op.category_ids.end());
-    const int K = static_cast<int>(op.category_ids.size());
-    std::unordered_map<int, int> cat_pos;
-    for (int k = 0; k < K; ++k) cat_pos[op.category_ids[k]] = k;
+    const EvalIndex index = make_index(gt, subset);
+    const int I = index.num_images(), K = index.num_categories();
+    const auto& img_pos = index.image_pos;
+    const auto& cat_pos = index.category_pos;
+    op.category_ids = index.category_ids;
     kernels::MatchParams mp;
     mp.num_thresholds = 1, mp.thresholds[0] = iou;
     CocoCheck check;
@@ -410,17 +417,11 @@ OperatingPoint evaluate_operating_point(const CocoGroundTruth& gt, const CocoDet
 ScoreAnalysis analyse_scores(const CocoGroundTruth& gt, const CocoDetections& dt, double iou, double target_precision,
                              double fp_budget_per_hour, double hours, int bins) {
     ScoreAnalysis out;
-    std::vector<int> imgs(gt.images.size());
-    std::iota(imgs.begin(), imgs.end(), 0);
-    std::sort(imgs.begin(), imgs.end(), [&](int a, int b) { return gt.images[a].id < gt.images[b].id; });
-    const int I = static_cast<int>(imgs.size());
-    const auto img_pos = image_positions(gt, imgs);
-    std::vector<int> cats;
-    for (const auto& c : gt.categories) cats.push_back(c.id);
-    std::sort(cats.begin(), cats.end());
-    const int K = static_cast<int>(cats.size());
-    std::unordered_map<int, int> cat_pos;
-    for (int k = 0; k < K; ++k) cat_pos[cats[k]] = k;
+    const EvalIndex index = make_index(gt, nullptr);
+    const int I = index.num_images(), K = index.num_categories();
+    const auto& img_pos = index.image_pos;
+    const auto& cat_pos = index.category_pos;
+    const std::vector<int>& cats = index.category_ids;
     CocoCheck check;
     const Grouped g = group_for_matching(gt, dt, img_pos, I, &cat_pos, K, 100, -1e300, check);
     kernels::MatchParams mp;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "sightline/error.hpp"
+#include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_writer.hpp"
 
@@ -48,24 +49,6 @@ nlohmann::json knob_json(const CameraSpec& s) {
         j["blur"]["extra_px"] = s.blur->extra_px;
     }
     return j;
-}
-
-void write_atomically(const std::filesystem::path& path, const std::string& text) {
-    auto tmp = path;
-    tmp += ".partial";
-    {
-        std::ofstream f(tmp, std::ios::binary);
-        if (!f) throw Error(ErrorCode::kIo, tmp.string() + ": cannot open for writing");
-        f.write(text.data(), static_cast<std::streamsize>(text.size()));
-        f.flush();
-        if (!f) {
-            std::filesystem::remove(tmp);
-            throw Error(ErrorCode::kIo, tmp.string() + ": write failed (disk full?)");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw Error(ErrorCode::kIo, path.string() + ": cannot rename into place: " + ec.message());
 }
 
 void render_camera(const SynthOptions& o, int index, std::atomic<int>& done) {
