@@ -408,7 +408,7 @@ bool bench_coco(const Args& a, cudaStream_t s, Report& r) {
     const int ND = static_cast<int>(c.dt_box.size()), NG = static_cast<int>(c.gt_box.size());
     const double areas[A][2] = {{0, 1e10}, {0, 1024}, {1024, 9216}, {9216, 1e10}};
     MatchGroups h;
-    h.num_groups = c.groups, h.gt_offsets = c.gt_off.data(), h.dt_offsets = c.dt_off.data();
+    h.num_groups = c.groups, h.num_gt = NG, h.gt_offsets = c.gt_off.data(), h.dt_offsets = c.dt_off.data();
     h.gt_box = c.gt_box.data(), h.gt_area = c.gt_area.data(), h.gt_crowd = c.crowd.data();
     h.gt_id_zero = c.id_zero.data(), h.dt_box = c.dt_box.data(), h.dt_area = c.dt_area.data();
     double rthr[R];
@@ -428,7 +428,7 @@ bool bench_coco(const Args& a, cudaStream_t s, Report& r) {
         for (int k = 0; k < K; ++k)
             for (int i = 0; i < 5000; ++i) seg_valid[ar * K + k] += valid[ar * c.groups + k * 5000 + i];
         AccumulateSegments sg;
-        sg.num_segments = K, sg.offsets = c.seg_off.data(), sg.score = c.score.data();
+        sg.num_segments = K, sg.num_dets = ND, sg.offsets = c.seg_off.data(), sg.score = c.score.data();
         sg.state = state.data() + static_cast<std::size_t>(ar) * ND * T, sg.valid_gt = seg_valid.data() + ar * K;
         sg.recall_thresholds = rthr;
         coco_accumulate_cpu(sg, prec.data() + static_cast<std::size_t>(ar) * K * T * R,
@@ -469,7 +469,7 @@ bool bench_coco(const Args& a, cudaStream_t s, Report& r) {
             coco_match_cuda(d, p, d_state + static_cast<std::size_t>(ar) * ND * T, d_valid + ar * c.groups, nullptr,
                             d_mws, mws, s);
             AccumulateSegments sg;
-            sg.num_segments = K, sg.offsets = d_seg_off, sg.score = d_score;
+            sg.num_segments = K, sg.num_dets = ND, sg.offsets = d_seg_off, sg.score = d_score;
             sg.state = d_state + static_cast<std::size_t>(ar) * ND * T, sg.valid_gt = d_seg_valid + ar * K;
             sg.recall_thresholds = d_rthr;
             coco_accumulate_cuda(sg, d_prec + static_cast<std::size_t>(ar) * K * T * R,

@@ -70,8 +70,8 @@ void coco_match_cuda(const MatchGroups& g, const MatchParams& p, std::uint8_t* d
     if (p.num_thresholds < 1 || p.num_thresholds > kMaxIouThresholds)
         throw Error(ErrorCode::kBadInput, "coco_match_cuda: num_thresholds outside [1, 16]");
     if (g.num_groups <= 0) return;
-    int num_gt = 0;
-    SL_CUDA_CHECK(cudaMemcpy(&num_gt, g.gt_offsets + g.num_groups, sizeof(int), cudaMemcpyDeviceToHost));
+    const int num_gt = g.num_gt;
+    if (num_gt < 0) throw Error(ErrorCode::kBadInput, "coco_match_cuda: MatchGroups::num_gt not set");
     if (workspace_bytes < coco_match_cuda_workspace_bytes(num_gt) || !d_workspace)
         throw Error(ErrorCode::kBadInput, "coco_match_cuda: workspace too small (coco_match_cuda_workspace_bytes)");
     detail::Carver c(d_workspace);
@@ -94,8 +94,8 @@ void coco_accumulate_cuda(const AccumulateSegments& s, double* precision, double
         throw Error(ErrorCode::kBadInput, "coco_accumulate_cuda: num_thresholds outside [1, 16]");
     if (s.num_segments <= 0) return;
     auto stream = static_cast<cudaStream_t>(stream_ref);
-    int num_dets = 0;
-    SL_CUDA_CHECK(cudaMemcpy(&num_dets, s.offsets + s.num_segments, sizeof(int), cudaMemcpyDeviceToHost));
+    const int num_dets = s.num_dets;
+    if (num_dets < 0) throw Error(ErrorCode::kBadInput, "coco_accumulate_cuda: AccumulateSegments::num_dets not set");
     const AccLayout l = carve_acc(d_workspace, s.num_segments, num_dets);
     if (!d_workspace || workspace_bytes < l.total)
         throw Error(ErrorCode::kBadInput,

@@ -22,7 +22,7 @@ struct RandomGroups {
     int groups = 0;
     MatchGroups view() const {
         MatchGroups g;
-        g.num_groups = groups;
+        g.num_groups = groups, g.num_gt = static_cast<int>(gt_box.size());
         g.gt_offsets = gt_off.data(), g.dt_offsets = dt_off.data(), g.gt_box = gt_box.data();
         g.gt_area = gt_area.data(), g.gt_crowd = crowd.data(), g.gt_id_zero = id_zero.data();
         g.dt_box = dt_box.data(), g.dt_area = dt_area.data();
@@ -70,7 +70,8 @@ struct RandomSegments {
     bool presorted = false;
     AccumulateSegments view() const {
         AccumulateSegments s;
-        s.num_segments = segments, s.offsets = off.data(), s.score = score.data(), s.state = state.data();
+        s.num_segments = segments, s.num_dets = static_cast<int>(score.size()), s.offsets = off.data(),
+        s.score = score.data(), s.state = state.data();
         s.valid_gt = valid.data(), s.recall_thresholds = thresholds, s.presorted = presorted;
         return s;
     }

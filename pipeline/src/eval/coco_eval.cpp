@@ -59,7 +59,7 @@ struct Grouped {
     int num_dt() const { return static_cast<int>(kept.size()); }
     kernels::MatchGroups view() const {
         kernels::MatchGroups g;
-        g.num_groups = static_cast<int>(num_groups);
+        g.num_groups = static_cast<int>(num_groups), g.num_gt = static_cast<int>(gt_box.size());
         g.gt_offsets = gt_off.data(), g.dt_offsets = dt_off.data();
         g.gt_box = gt_box.data(), g.gt_area = gt_area.data(), g.gt_crowd = gt_crowd.data();
         g.gt_id_zero = gt_id_zero.data(), g.dt_box = dt_box.data(), g.dt_area = dt_area.data();
@@ -285,7 +285,9 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
             }
             scratch.resize(seg_score.size());
             kernels::AccumulateSegments s;
-            s.num_segments = A * M, s.offsets = seg_off.data(), s.score = seg_score.data(), s.state = seg_state.data();
+            s.num_segments = A * M, s.num_dets = static_cast<int>(seg_score.size()), s.offsets = seg_off.data();
+            s.score = seg_score.data(), s.state = seg_state.data();
+            s.score = seg_score.data(), s.state = seg_state.data();
             s.valid_gt = seg_valid.data(), s.recall_thresholds = recall_thr, s.presorted = true;
             kernels::coco_accumulate_cpu(s, prec.data(), rec.data(), sc.data(), scratch.data());
             for (int a = 0; a < A; ++a)

@@ -26,6 +26,7 @@ void coco_recall_thresholds(double out[kCocoRecallThresholds]);
 /// and detections are sorted by score descending (stable in file order) and truncated to the largest maxDets.
 struct MatchGroups {
     int num_groups = 0;
+    int num_gt = -1; ///< gt_offsets[num_groups]; the CUDA version needs it on the host to size its scratch
     const int* gt_offsets = nullptr;
     const int* dt_offsets = nullptr;
     const BoxXywh* gt_box = nullptr;
@@ -58,8 +59,9 @@ void coco_match_cpu(const MatchGroups& groups, const MatchParams& params, std::u
 /// pycocotools' concatenation order (images in order, each image's detections in score order).
 struct AccumulateSegments {
     int num_segments = 0;
-    const int* offsets = nullptr;        ///< num_segments + 1
-    const double* score = nullptr;       ///< per detection
+    int num_dets = -1;             ///< offsets[num_segments]; the CUDA version needs it on the host to size its sort
+    const int* offsets = nullptr;  ///< num_segments + 1
+    const double* score = nullptr; ///< per detection
     const std::uint8_t* state = nullptr; ///< per detection, num_thresholds DetState values
     const int* valid_gt = nullptr;       ///< per segment: ground truth that counts (npig)
     int num_thresholds = kCocoIouThresholds;
