@@ -8,10 +8,10 @@ BUILD_DIR=${BUILD_DIR:-build}
 
 scripts/setup.sh --no-build
 VENV=.cache/venv
-if ! "$VENV/bin/python" -c "import pycocotools, numpy, zmq, msgpack" 2>/dev/null; then
-  echo "test: preparing the Python oracles and consumer deps in $VENV (pycocotools, numpy, pyzmq, msgpack from PyPI)"
+if ! "$VENV/bin/python" -c "import pycocotools, numpy, zmq, msgpack, tidecv" 2>/dev/null; then
+  echo "test: preparing the Python oracles and consumer deps in $VENV (pycocotools, tidecv, numpy, pyzmq, msgpack from PyPI)"
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pycocotools numpy pyzmq msgpack
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pycocotools tidecv numpy pyzmq msgpack
 fi
 export SIGHTLINE_PYTHON="$PWD/$VENV/bin/python"
 

@@ -22,6 +22,10 @@ void coco_recall_thresholds(double out[kCocoRecallThresholds]) {
     out[kCocoRecallThresholds - 1] = 1.0;
 }
 
+double coco_box_iou(const BoxXywh& det, const BoxXywh& gt, bool crowd) {
+    return detail::coco_iou(det, gt, crowd);
+}
+
 void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt_state, int* valid_gt, int* dt_match) {
     const int T = p.num_thresholds;
     std::vector<int> order;        // ground truth, non-ignored first (stable)

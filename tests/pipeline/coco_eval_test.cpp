@@ -8,6 +8,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/tide.hpp"
 #include "support/test_support.hpp"
 
 using namespace sightline;
@@ -265,6 +266,30 @@ CocoDetections dets(std::vector<std::pair<kernels::BoxXywh, double>> v) {
     CocoDetections d;
     for (auto& [b, s] : v) d.detections.push_back({1, 1, b, s});
     return d;
+}
+
+// TIDE by hand. Class 1: g1 found by d1 (.9); d2 (.8) is d1's box with class 2: classification error on a box
+// already taken (fixing it removes it); d3 (.7) far from everything: background; d4 (.6) overlaps g2 by 1/3:
+// localisation, and it claims g2, so g2 is not "missed". Base: class 1 AP = 51/101 (precision 1 up to recall .5),
+// class 2 (a detection, no ground truth) AP 0, mAP 51/202.
+TEST(Tide, ErrorTypesAndDeltasByHand) {
+    CocoAnnotation g1{1, 1, 1, {0, 0, 10, 10}, 0, false}, g2{2, 1, 1, {100, 100, 10, 10}, 0, false};
+    auto gt = one_image_gt({g1, g2});
+    gt.categories.push_back({2, "other"});
+    auto d = dets({{{0, 0, 10, 10}, .9}, {{0, 0, 10, 10}, .8}, {{50, 50, 10, 10}, .7}, {{100, 100, 10, 30}, .6}});
+    d.detections[1].category_id = 2;
+    const TideResult t = evaluate_tide(gt, d);
+    EXPECT_EQ(t.count, (std::array<long, kTideTypes>{1, 1, 0, 0, 1, 0})); // cls, loc, both, dupe, bkg, miss
+    EXPECT_NEAR(t.ap, 51.0 / 202, 1e-12);
+    EXPECT_NEAR(t.dap[0], 51.0 / 202, 1e-12);              // class 2 empties: mAP 51/101
+    EXPECT_NEAR(t.dap[1], (50 * 2.0 / 3) / 202, 1e-12);    // d4 a hit: precision 2/3 from recall .5 to 1
+    EXPECT_NEAR(t.dap[4], 0.0, 1e-12);                     // d3 gone: the envelope was already 1 to recall .5
+    EXPECT_NEAR(t.dap_false_pos, 0.0, 1e-12);              // the true positive already ranks first
+    EXPECT_NEAR(t.dap_false_neg, 0.5 - 51.0 / 202, 1e-12); // g2 dropped: class 1 AP 1
+    // no detections at all: every box missed, AP 0
+    const TideResult none = evaluate_tide(gt, CocoDetections{});
+    EXPECT_EQ(none.count[5], 2);
+    EXPECT_NEAR(none.ap, 0.0, 1e-12);
 }
 
 TEST(CocoRules, CrowdBoxAbsorbsDetectionsWithoutCountingThem) {

@@ -75,15 +75,15 @@ TEST(Cli, EvalWritesJsonAndSelfContainedHtml) {
     EXPECT_NE(r.output.find("RED FLAG"), std::string::npos) << "4 images cannot carry a bootstrap interval";
     std::ifstream jf(dir / "e.json");
     const std::string json((std::istreambuf_iterator<char>(jf)), std::istreambuf_iterator<char>());
-    for (const char* key :
-         {"\"coco\"", "\"per_class\"", "\"operating_point\"", "\"confusion\"", "\"voc\"", "\"threshold_advice\"",
-          "\"calibration\"", "\"slices\"", "\"compare\"", "\"pr_curves\"", "\"red_flags\""})
+    for (const char* key : {"\"coco\"", "\"per_class\"", "\"operating_point\"", "\"confusion\"", "\"voc\"",
+                            "\"threshold_advice\"", "\"calibration\"", "\"slices\"", "\"compare\"", "\"pr_curves\"",
+                            "\"red_flags\"", "\"tide\"", "\"localisation\""})
         EXPECT_NE(json.find(key), std::string::npos) << key;
     std::ifstream hf(dir / "e.html");
     const std::string html((std::istreambuf_iterator<char>(hf)), std::istreambuf_iterator<char>());
     int svgs = 0;
     for (auto at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) ++svgs;
-    EXPECT_EQ(svgs, 3) << "PR curves, confusion matrix, reliability diagram";
+    EXPECT_EQ(svgs, 4) << "PR curves, confusion matrix, reliability diagram, error breakdown";
     for (const char* external : {"http://", "https://", "<script", "src=", "<link"})
         EXPECT_EQ(html.find(external), std::string::npos) << external << ": the report must open offline";
     EXPECT_FALSE(fs::exists(dir / "e.json.partial"));

@@ -12,6 +12,7 @@
 #include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/report.hpp"
+#include "sightline/pipeline/tide.hpp"
 
 namespace sightline::tools {
 
@@ -30,6 +31,7 @@ struct EvalArgs {
     std::string compare;
     int bootstrap = 200;
     std::uint64_t seed = 1;
+    double tide_pos = 0.5, tide_bg = 0.1;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -240,6 +242,19 @@ int run_eval(const EvalArgs& a) {
             flags.push_back("the AP difference's 95% interval is wider than 0.1: the evaluation set is too small "
                             "to rank these models");
     }
+    const TideResult tide = evaluate_tide(gt, dt, a.tide_pos, a.tide_bg);
+    {
+        nlohmann::ordered_json types = nlohmann::ordered_json::object();
+        for (int t = 0; t < kTideTypes; ++t)
+            types[kTideTypeNames[t]] = {{"short", kTideShortNames[t]}, {"count", tide.count[t]}, {"dap", tide.dap[t]}};
+        j["tide"] = {{"pos_iou", tide.pos_iou},
+                     {"bg_iou", tide.bg_iou},
+                     {"max_dets", tide.max_dets},
+                     {"ap", tide.ap},
+                     {"errors", types},
+                     {"dap_false_positives", tide.dap_false_pos},
+                     {"dap_false_negatives", tide.dap_false_neg}};
+    }
     std::vector<SliceSpec> specs;
     for (const auto& text : a.slices) specs.push_back(SliceSpec::parse(text));
     const std::vector<SliceResult> slices = evaluate_slices(gt, dt, specs, r, a.threshold, a.iou);
@@ -294,6 +309,12 @@ int run_eval(const EvalArgs& a) {
         }
         std::printf("\ncalibration: expected calibration error %.4f over %d bins (box level, IoU %.2f)\n",
                     sa.calibration.ece, a.calibration_bins, a.iou);
+        std::printf("\nerror breakdown (TIDE, IoU fg %.2f / bg %.2f; its AP %.3f): dAP gained by fixing each type\n",
+                    tide.pos_iou, tide.bg_iou, tide.ap);
+        for (int t = 0; t < kTideTypes; ++t)
+            std::printf("%-16s %8ld errors  dAP %6.3f\n", kTideTypeNames[t], tide.count[t], tide.dap[t]);
+        std::printf("%-16s %15s  dAP %6.3f\n%-16s %15s  dAP %6.3f\n", "false positives", "(all)", tide.dap_false_pos,
+                    "false negatives", "(all)", tide.dap_false_neg);
         if (!a.compare.empty()) {
             std::printf("\nB (%s) vs A (%s), paired bootstrap over images, %d replicates, seed %llu:\n%-10s %8s %8s "
                         "%8s %20s\n",
@@ -361,6 +382,12 @@ Run add_eval(CLI::App& app) {
     sub->add_option("--bootstrap", a->bootstrap, "bootstrap replicates for --compare (default 200)")
         ->check(CLI::Range(1, 100000));
     sub->add_option("--seed", a->seed, "bootstrap seed (default 1)");
+    sub->add_option("--tide-iou", a->tide_pos,
+                    "TIDE error breakdown: IoU at which a detection is right (foreground threshold, default 0.5)")
+        ->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--tide-bg-iou", a->tide_bg,
+                    "TIDE error breakdown: IoU at or below which a detection is background (default 0.1)")
+        ->check(CLI::Range(0.0, 1.0));
     sub->add_flag("--voc-plus-one", a->voc_plus_one,
                   "Pascal VOC IoU with the devkit's +1 pixel on widths and heights (integer pixel boxes)");
     sub->add_flag("--coco-only", a->coco_only,

@@ -168,6 +168,35 @@ std::string reliability(const Json& j) {
     return o.str();
 }
 
+/// TIDE's error breakdown: a bar per error type, length = the AP gained by fixing that type alone.
+std::string error_breakdown(const Json& j) {
+    if (!j.contains("tide")) return {};
+    const Json& t = j["tide"];
+    double top = 0.01;
+    for (const auto& [k, e] : t["errors"].items()) top = std::max(top, e["dap"].get<double>());
+    top = std::max({top, t["dap_false_positives"].get<double>(), t["dap_false_negatives"].get<double>()});
+    const double row = 22, label = 130, width = 300;
+    std::vector<std::pair<std::string, std::pair<double, std::string>>> bars;
+    for (const auto& [k, e] : t["errors"].items())
+        bars.push_back({k, {e["dap"].get<double>(), std::to_string(e["count"].get<long>()) + " errors"}});
+    bars.push_back({"all false positives", {t["dap_false_positives"].get<double>(), "special"}});
+    bars.push_back({"all false negatives", {t["dap_false_negatives"].get<double>(), "special"}});
+    std::ostringstream o;
+    o << "<h2>Error breakdown (TIDE: AP " << num(t["ap"]) << " at IoU " << num(t["pos_iou"], 2)
+      << "; dAP gained by fixing each error type alone)</h2><svg width='" << label + width + 140 << "' height='"
+      << row * bars.size() + 8 << "' role='img'>";
+    for (std::size_t i = 0; i < bars.size(); ++i) {
+        const auto& [name, v] = bars[i];
+        const double y = 4 + row * i, len = std::max(0.0, v.first) / top * width;
+        o << "<text x='" << label - 6 << "' y='" << y + 14 << "' font-size='12' text-anchor='end'>" << esc(name)
+          << "</text><rect x='" << label << "' y='" << y + 3 << "' width='" << len << "' height='" << row - 6
+          << "' fill='" << (i < 6 ? kPalette[i] : "#7f7f7f") << "'/><text x='" << label + len + 6 << "' y='" << y + 14
+          << "' font-size='11'>" << num(v.first) << " (" << esc(v.second) << ")</text>";
+    }
+    o << "</svg>";
+    return o.str();
+}
+
 std::string table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
     std::ostringstream o;
     o << "<table><tr>";
@@ -231,7 +260,7 @@ std::string render_eval_html(const std::string& text) {
             o << ", " << num(op["fp_per_hour"], 1) << " per hour";
         o << ".</p>";
     }
-    o << pr_curves(j) << confusion(j) << reliability(j);
+    o << pr_curves(j) << confusion(j) << reliability(j) << error_breakdown(j);
     if (j.contains("threshold_advice")) {
         rows.clear();
         std::map<int, std::string> names;

@@ -21,6 +21,10 @@ struct BoxXywh {
 void coco_iou_thresholds(double out[kCocoIouThresholds]);
 void coco_recall_thresholds(double out[kCocoRecallThresholds]);
 
+/// pycocotools' box IoU (maskApi bbIou) of a detection and a ground-truth box; for a crowd box the union is the
+/// detection's own area. The host entry to the function the matching kernels use.
+double coco_box_iou(const BoxXywh& det, const BoxXywh& gt, bool crowd);
+
 /// Ground truth and detections of many (image, category) groups, CSR: group g owns gt [gt_offsets[g],
 /// gt_offsets[g+1]) and detections [dt_offsets[g], dt_offsets[g+1]). Within a group, ground truth is in file order
 /// and detections are sorted by score descending (stable in file order) and truncated to the largest maxDets.
