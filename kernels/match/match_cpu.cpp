@@ -31,7 +31,7 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
     std::vector<int> order;        // ground truth, non-ignored first (stable)
     std::vector<std::uint8_t> ign; // per sorted ground truth
     std::vector<double> ious;      // D x G, sorted ground-truth order
-    std::vector<std::uint8_t> taken;
+    std::vector<std::uint8_t> taken, outside;
     for (int grp = 0; grp < g.num_groups; ++grp) {
         const int g0 = g.gt_offsets[grp], G = g.gt_offsets[grp + 1] - g0;
         const int d0 = g.dt_offsets[grp], D = g.dt_offsets[grp + 1] - d0;
@@ -41,6 +41,14 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
         for (int j = 0; j < G; ++j) valid += !(g.gt_crowd[g0 + j] || detail::outside(g.gt_area[g0 + j], p));
         valid_gt[grp] = valid;
         if (D == 0) continue; // nothing to match (most groups: categories absent from an image)
+        if (G == 0) {         // no ground truth: every detection is a false positive, or ignored outside the range
+            for (int d = 0; d < D; ++d) {
+                const std::uint8_t st = detail::det_state(-1, false, false, detail::outside(g.dt_area[d0 + d], p));
+                std::fill_n(dt_state + static_cast<std::size_t>(d0 + d) * T, T, st);
+                if (dt_match) std::fill_n(dt_match + static_cast<std::size_t>(d0 + d) * T, T, -1);
+            }
+            continue;
+        }
         int front = 0, back = valid;
         for (int j = 0; j < G; ++j) {
             const bool ig = g.gt_crowd[g0 + j] || detail::outside(g.gt_area[g0 + j], p);
@@ -53,6 +61,8 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
                 ious[static_cast<std::size_t>(d) * G + j] =
                     detail::coco_iou(g.dt_box[d0 + d], g.gt_box[order[j]], g.gt_crowd[order[j]]);
         taken.assign(G, 0);
+        outside.resize(D);
+        for (int d = 0; d < D; ++d) outside[d] = detail::outside(g.dt_area[d0 + d], p);
         for (int t = 0; t < T; ++t) {
             std::fill(taken.begin(), taken.end(), 0);
             for (int d = 0; d < D; ++d) {
@@ -62,8 +72,8 @@ void coco_match_cpu(const MatchGroups& g, const MatchParams& p, std::uint8_t* dt
                     [&](int j) { return ign[j] != 0; }, [&](int j) { return g.gt_crowd[order[j]] != 0; });
                 if (m >= 0) taken[m] = 1;
                 if (dt_match) dt_match[static_cast<std::size_t>(d0 + d) * T + t] = m >= 0 ? order[m] : -1;
-                dt_state[static_cast<std::size_t>(d0 + d) * T + t] = detail::det_state(
-                    m, m >= 0 && g.gt_id_zero[order[m]], m >= 0 && ign[m], detail::outside(g.dt_area[d0 + d], p));
+                dt_state[static_cast<std::size_t>(d0 + d) * T + t] =
+                    detail::det_state(m, m >= 0 && g.gt_id_zero[order[m]], m >= 0 && ign[m], outside[d] != 0);
             }
         }
     }

@@ -392,6 +392,47 @@ TEST_P(CocoBadInput, NamesFileAndElement) {
 INSTANTIATE_TEST_SUITE_P(Table, CocoBadInput, ::testing::ValuesIn(kBad),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Large results files are parsed in two parts at once; whatever the cut lands on, the result is the one-pass read's:
+// the same detections in file order, and errors naming the same element.
+TEST(CocoLargeResults, PartsAgreeWithOnePassAndErrorsNameTheElement) {
+    const auto dir = sightline::testing::temp_dir("coco_large");
+    const int n = 30000; // about 2.4 MB
+    auto write = [&](const std::string& name, int bad, bool tricky) {
+        std::string text = "[";
+        for (int i = 0; i < n; ++i) {
+            text += i ? ",\n" : "";
+            text += "{\"image_id\": " + std::to_string(i % 700) + ", \"category_id\": " + std::to_string(1 + i % 3) +
+                    ", \"bbox\": [" + std::to_string(i % 97) + ".5, 2, 10, 20]";
+            if (tricky) text += ", \"note\": \"},{\", \"extra\": [{\"a\": 1}, {\"b\": 2}]"; // cut look-alikes
+            if (i != bad) text += ", \"score\": " + std::to_string((i % 1000) / 1000.0);
+            text += "}";
+        }
+        text += "]\n";
+        std::ofstream(dir / name) << text;
+        return (dir / name).string();
+    };
+    for (bool tricky : {false, true}) {
+        const auto dt = load_coco_detections_file(write("ok.json", -1, tricky));
+        ASSERT_EQ(dt.detections.size(), static_cast<std::size_t>(n)) << tricky;
+        for (int i : {0, n / 2 - 1, n / 2, n / 2 + 1, n - 1}) {
+            EXPECT_EQ(dt.detections[i].image_id, i % 700) << i;
+            EXPECT_EQ(dt.detections[i].category_id, 1 + i % 3) << i;
+            EXPECT_DOUBLE_EQ(dt.detections[i].box.x, i % 97 + 0.5) << i;
+        }
+        for (int bad : {17, n / 2 + 3, n - 2}) {
+            try {
+                load_coco_detections_file(write("bad.json", bad, tricky));
+                ADD_FAILURE() << "element " << bad << " lacks a score";
+            } catch (const Error& e) {
+                EXPECT_NE(std::string(e.what()).find("[" + std::to_string(bad) + "]: missing key score"),
+                          std::string::npos)
+                    << e.what();
+            }
+        }
+    }
+    std::filesystem::remove_all(dir);
+}
+
 TEST(CocoBadInput, MissingFileIsNotFound) {
     try {
         load_coco_ground_truth_file("/nonexistent/gt.json");

@@ -107,10 +107,16 @@ Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
     }
 
     std::vector<int> dt_group(dt.detections.size(), -1), dt_off(G + 1, 0);
+    // results files list an image's detections together: the last lookup is usually the answer
+    std::int64_t last_image = 0;
+    int last_pos = -2; // -2: none yet; -3: not in the ground truth
     for (std::size_t n = 0; n < dt.detections.size(); ++n) {
         const auto& d = dt.detections[n];
-        const auto ii = img_pos.find(d.image_id);
-        if (ii == img_pos.end()) {
+        if (last_pos == -2 || d.image_id != last_image) {
+            const auto ii = img_pos.find(d.image_id);
+            last_image = d.image_id, last_pos = ii == img_pos.end() ? -3 : ii->second;
+        }
+        if (last_pos == -3) {
             if (check.unknown_image++ == 0) check.first_unknown_image = element(n, "image_id", d.image_id);
             continue;
         }
@@ -124,8 +130,8 @@ Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
             }
             k = kk->second;
         }
-        if (ii->second < 0 || d.score < min_score) continue;
-        dt_group[n] = k * I + ii->second;
+        if (last_pos < 0 || d.score < min_score) continue;
+        dt_group[n] = k * I + last_pos;
         ++dt_off[dt_group[n] + 1];
     }
     std::partial_sum(dt_off.begin(), dt_off.end(), dt_off.begin());
@@ -137,7 +143,13 @@ Grouped group_for_matching(const CocoGroundTruth& gt, const CocoDetections& dt,
     r.kept.reserve(dt_idx.size());
     for (std::size_t g = 0; g < G; ++g) {
         auto first = dt_idx.begin() + dt_off[g], last = dt_idx.begin() + dt_off[g + 1];
-        std::stable_sort(first, last, [&](int a, int b) { return dt.detections[a].score > dt.detections[b].score; });
+        const auto by_score = [&](int a, int b) { return dt.detections[a].score > dt.detections[b].score; };
+        if (last - first <= 16) { // most groups: an insertion sort (stable, no allocation)
+            for (auto it = first; it != last; ++it)
+                for (auto j = it; j != first && by_score(*j, *(j - 1)); --j) std::iter_swap(j, j - 1);
+        } else {
+            std::stable_sort(first, last, by_score);
+        }
         const int n = std::min<int>(static_cast<int>(last - first), max_det);
         r.kept.insert(r.kept.end(), first, first + n);
         r.dt_off[g + 1] = r.dt_off[g] + n;
@@ -262,10 +274,9 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
                 for (int n = cut_off[g]; n < cut_off[g + 1]; ++n)
                     entries.push_back({dt.detections[kept[n]].score, i, n - cut_off[g], n});
             }
-            std::sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) {
-                if (x.score != y.score) return x.score > y.score;
-                return x.image != y.image ? x.image < y.image : x.rank < y.rank;
-            });
+            // built in (image, rank) order, so a stable sort by score gives pycocotools' order
+            std::stable_sort(entries.begin(), entries.end(),
+                             [](const Entry& x, const Entry& y) { return x.score > y.score; });
             seg_score.clear(), seg_state.clear(), seg_off.assign(1, 0), seg_valid.clear();
             seg_score.reserve(entries.size() * A * M), seg_state.reserve(entries.size() * A * M * T);
             for (int a = 0; a < A; ++a) {

@@ -2,9 +2,12 @@
 // camera is millions of detections). Every error names the file and the element.
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
@@ -251,12 +254,110 @@ CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path) {
     return gt;
 }
 
+namespace {
+
+/// Reads the detections of a results array into `out` (appending); element indices in messages start at `base`.
+void parse_detections(od::array arr, const std::string& file, const char* array_name, std::size_t base,
+                      std::vector<CocoDetection>& out) {
+    std::size_t i = base;
+    for (auto e : arr) {
+        const Where where{array_name, i++};
+        od::object o;
+        if (e.get_object().get(o)) fail(file, where, "not an object");
+        CocoDetection d;
+        unsigned seen = 0;
+        for (auto f : o) {
+            const od::raw_json_string k = f.key(); // compared raw: no unescaping per field
+            if (k == "image_id")
+                d.image_id = integer(f.value(), file, where, "image_id"), seen |= 1;
+            else if (k == "category_id")
+                d.category_id = static_cast<int>(integer(f.value(), file, where, "category_id")), seen |= 2;
+            else if (k == "bbox")
+                d.box = bbox(f.value(), file, where), seen |= 4;
+            else if (k == "score")
+                d.score = number(f.value(), file, where, "score"), seen |= 8;
+        }
+        const char* names[] = {"image_id", "category_id", "bbox", "score"};
+        for (int b = 0; b < 4; ++b)
+            if (!(seen & (1u << b))) fail(file, where, std::string("missing key ") + names[b]);
+        out.push_back(d);
+    }
+}
+
+/// The next comma at or after `from` that separates two objects of a top-level results array (a "}" before it
+/// and a "{" after it, whitespace allowed), or npos. A guess: a string or a nested array could hold the same
+/// bytes; parse_in_parts checks every cut by parsing strictly.
+std::size_t next_cut(std::string_view text, std::size_t from) {
+    for (std::size_t at = from; (at = text.find(',', at)) != std::string_view::npos; ++at) {
+        std::size_t l = at, r = at + 1;
+        while (l > 0 && std::isspace(static_cast<unsigned char>(text[l - 1]))) --l;
+        while (r < text.size() && std::isspace(static_cast<unsigned char>(text[r]))) ++r;
+        if (l > 0 && text[l - 1] == '}' && r < text.size() && text[r] == '{') return at;
+    }
+    return std::string_view::npos;
+}
+
+/// The fast path for a plain results array on a multi-core machine, parsed in place in two parts at once, each by
+/// its own parser: two cuts near the middle, c1 and c2, become "]" (the head "[...]" ends there) and "[" (the tail
+/// "[...]" starts there); the one element between them is parsed from a small copy. False, with the text restored,
+/// when the file is not of that shape or any part fails to parse: the caller then reads it in one pass, which
+/// names the offending element exactly.
+bool parse_in_parts(simdjson::padded_string& json, const std::string& file, CocoDetections& dt) {
+    char* data = json.data();
+    const std::string_view text(data, json.size());
+    const std::size_t first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos || text[first] != '[') return false;
+    const std::size_t c1 = next_cut(text, text.size() / 2);
+    const std::size_t c2 = c1 == std::string_view::npos ? c1 : next_cut(text, c1 + 1);
+    if (c2 == std::string_view::npos) return false;
+    const auto count = [](std::string_view t) { return static_cast<std::size_t>(std::count(t.begin(), t.end(), '{')); };
+    const std::size_t n_head = count(text.substr(0, c1)), n_tail = count(text.substr(c2));
+    std::string middle_text(1, '[');
+    middle_text.append(text.substr(c1 + 1, c2 - c1 - 1)).push_back(']');
+    const simdjson::padded_string middle(middle_text);
+    const std::size_t capacity = json.size() + simdjson::SIMDJSON_PADDING;
+    data[c1] = ']', data[c2] = '[';
+    auto parse = [&](simdjson::padded_string_view part, std::vector<CocoDetection>& out) {
+        try {
+            od::parser parser;
+            od::document doc = parser.iterate(part);
+            od::array arr;
+            if (doc.get_array().get(arr)) return false;
+            parse_detections(arr, file, "", 0, out);
+            return true;
+        } catch (const std::exception&) { // simdjson_error or a bad element: the one-pass read says which
+            return false;
+        }
+    };
+    std::vector<CocoDetection> tail;
+    bool tail_ok = false;
+    dt.detections.reserve(n_head + 1 + n_tail);
+    std::thread other([&] {
+        tail.reserve(n_tail);
+        tail_ok = parse(simdjson::padded_string_view(data + c2, json.size() - c2, capacity - c2), tail);
+    });
+    bool ok = parse(simdjson::padded_string_view(data, c1 + 1, capacity), dt.detections);
+    ok = parse(middle, dt.detections) && ok;
+    other.join();
+    data[c1] = ',', data[c2] = ',';
+    if (!ok || !tail_ok) {
+        dt.detections.clear();
+        return false;
+    }
+    dt.detections.insert(dt.detections.end(), tail.begin(), tail.end());
+    return true;
+}
+
+} // namespace
+
 CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
     const std::string file = path.string();
-    const simdjson::padded_string json = load(path);
-    od::parser parser;
+    simdjson::padded_string json = load(path);
     CocoDetections dt;
     dt.source = file;
+    if (json.size() > (1u << 20) && std::thread::hardware_concurrency() > 1 && parse_in_parts(json, file, dt))
+        return dt;
+    od::parser parser;
     try {
         od::document doc = parser.iterate(json);
         od::array arr;
@@ -279,29 +380,7 @@ CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
         } else if (doc.get_array().get(arr)) {
             fail(file, "", "not a JSON array (expected COCO results: [{image_id, category_id, bbox, score}, ...])");
         }
-        std::size_t i = 0;
-        for (auto e : arr) {
-            const Where where{array_name, i++};
-            od::object o;
-            if (e.get_object().get(o)) fail(file, where, "not an object");
-            CocoDetection d;
-            unsigned seen = 0;
-            for (auto f : o) {
-                const od::raw_json_string k = f.key(); // compared raw: no unescaping per field
-                if (k == "image_id")
-                    d.image_id = integer(f.value(), file, where, "image_id"), seen |= 1;
-                else if (k == "category_id")
-                    d.category_id = static_cast<int>(integer(f.value(), file, where, "category_id")), seen |= 2;
-                else if (k == "bbox")
-                    d.box = bbox(f.value(), file, where), seen |= 4;
-                else if (k == "score")
-                    d.score = number(f.value(), file, where, "score"), seen |= 8;
-            }
-            const char* names[] = {"image_id", "category_id", "bbox", "score"};
-            for (int b = 0; b < 4; ++b)
-                if (!(seen & (1u << b))) fail(file, where, std::string("missing key ") + names[b]);
-            dt.detections.push_back(d);
-        }
+        parse_detections(arr, file, array_name, 0, dt.detections);
     } catch (const simdjson::simdjson_error& e) {
         fail(file, "", std::string("malformed JSON: ") + e.what());
     }
