@@ -396,7 +396,7 @@ INSTANTIATE_TEST_SUITE_P(Table, CocoBadInput, ::testing::ValuesIn(kBad),
 // the same detections in file order, and errors naming the same element.
 TEST(CocoLargeResults, PartsAgreeWithOnePassAndErrorsNameTheElement) {
     const auto dir = sightline::testing::temp_dir("coco_large");
-    const int n = 30000; // about 2.4 MB
+    const int n = 70000; // about 5.5 MB: over the size from which results files are read in chunks
     auto write = [&](const std::string& name, int bad, bool tricky) {
         std::string text = "[";
         for (int i = 0; i < n; ++i) {

@@ -229,7 +229,7 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
     res.num_images = I;
 
     const int max_det = *std::max_element(opt.max_dets.begin(), opt.max_dets.end());
-    const Grouped grouped = group_for_matching(gt, dt, img_pos, I, &cat_pos, K, max_det, 0.0, res.check);
+    Grouped grouped = group_for_matching(gt, dt, img_pos, I, &cat_pos, K, max_det, 0.0, res.check);
     const std::size_t G = grouped.num_groups;
     const int ND = grouped.num_dt();
     const auto& cut_off = grouped.dt_off;
@@ -251,6 +251,9 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const CocoDetections& dt
         kernels::coco_match_cpu(groups, mp, state.data() + static_cast<std::size_t>(a) * ND * T, valid.data() + a * G);
     });
     res.match_ms = ms_since(t_match);
+    // accumulation needs the outcomes alone: the boxes go before its buffers come
+    std::vector<kernels::BoxXywh>().swap(grouped.dt_box);
+    std::vector<double>().swap(grouped.dt_area);
     const auto t_acc = Clock::now();
     // accumulation, one category at a time: its detections sorted once (score, then image, then rank: the
     // order pycocotools' stable sort of the per-image concatenation gives), then one segment per area x maxDets

@@ -5,6 +5,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <malloc.h>
+
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -147,7 +154,9 @@ void parse_image(od::object o, const std::string& file, std::size_t i, CocoImage
 
 } // namespace
 
-CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path) {
+namespace {
+
+CocoGroundTruth parse_ground_truth_file(const std::filesystem::path& path) {
     const std::string file = path.string();
     const simdjson::padded_string json = load(path);
     od::parser parser;
@@ -254,6 +263,14 @@ CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path) {
     return gt;
 }
 
+} // namespace
+
+CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path) {
+    CocoGroundTruth gt = parse_ground_truth_file(path);
+    malloc_trim(0); // the file and the parser's buffers are gone: hand their pages back
+    return gt;
+}
+
 namespace {
 
 /// Reads the detections of a results array into `out` (appending); element indices in messages start at `base`.
@@ -284,11 +301,11 @@ void parse_detections(od::array arr, const std::string& file, const char* array_
     }
 }
 
-/// The next comma at or after `from` that separates two objects of a top-level results array (a "}" before it
-/// and a "{" after it, whitespace allowed), or npos. A guess: a string or a nested array could hold the same
-/// bytes; parse_in_parts checks every cut by parsing strictly.
-std::size_t next_cut(std::string_view text, std::size_t from) {
-    for (std::size_t at = from; (at = text.find(',', at)) != std::string_view::npos; ++at) {
+/// The last comma before `end` that separates two objects of a top-level results array (a "}" before it and a
+/// "{" after it, whitespace allowed), or npos. A guess: a string or a nested array could hold the same bytes;
+/// parse_streaming checks every chunk by parsing it strictly.
+std::size_t last_cut(std::string_view text, std::size_t end) {
+    for (std::size_t at = end; at > 0 && (at = text.rfind(',', at - 1)) != std::string_view::npos;) {
         std::size_t l = at, r = at + 1;
         while (l > 0 && std::isspace(static_cast<unsigned char>(text[l - 1]))) --l;
         while (r < text.size() && std::isspace(static_cast<unsigned char>(text[r]))) ++r;
@@ -297,66 +314,136 @@ std::size_t next_cut(std::string_view text, std::size_t from) {
     return std::string_view::npos;
 }
 
-/// The fast path for a plain results array on a multi-core machine, parsed in place in two parts at once, each by
-/// its own parser: two cuts near the middle, c1 and c2, become "]" (the head "[...]" ends there) and "[" (the tail
-/// "[...]" starts there); the one element between them is parsed from a small copy. False, with the text restored,
-/// when the file is not of that shape or any part fails to parse: the caller then reads it in one pass, which
-/// names the offending element exactly.
-bool parse_in_parts(simdjson::padded_string& json, const std::string& file, CocoDetections& dt) {
-    char* data = json.data();
-    const std::string_view text(data, json.size());
-    const std::size_t first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos || text[first] != '[') return false;
-    const std::size_t c1 = next_cut(text, text.size() / 2);
-    const std::size_t c2 = c1 == std::string_view::npos ? c1 : next_cut(text, c1 + 1);
-    if (c2 == std::string_view::npos) return false;
-    const auto count = [](std::string_view t) { return static_cast<std::size_t>(std::count(t.begin(), t.end(), '{')); };
-    const std::size_t n_head = count(text.substr(0, c1)), n_tail = count(text.substr(c2));
-    std::string middle_text(1, '[');
-    middle_text.append(text.substr(c1 + 1, c2 - c1 - 1)).push_back(']');
-    const simdjson::padded_string middle(middle_text);
-    const std::size_t capacity = json.size() + simdjson::SIMDJSON_PADDING;
-    data[c1] = ']', data[c2] = '[';
-    auto parse = [&](simdjson::padded_string_view part, std::vector<CocoDetection>& out) {
-        try {
-            od::parser parser;
-            od::document doc = parser.iterate(part);
-            od::array arr;
-            if (doc.get_array().get(arr)) return false;
-            parse_detections(arr, file, "", 0, out);
-            return true;
-        } catch (const std::exception&) { // simdjson_error or a bad element: the one-pass read says which
-            return false;
+/// A large results array read in chunks of whole elements ("[" + elements + "]") and parsed by one worker per core
+/// (each with its own parser) while the next chunk is read; parsed chunks join `dt` in file order as they finish.
+/// The whole file is never in memory, each parser's buffers are sized for a chunk, and `dt` is reserved once for
+/// the most elements the file's size allows (pages are only touched as they fill). Returns false when the file
+/// is not a plain array or any chunk fails to parse strictly: the caller then reads it in one pass, which names
+/// the offending element exactly.
+bool parse_streaming(const std::filesystem::path& path, std::uintmax_t size, const std::string& file,
+                     CocoDetections& dt) {
+    constexpr std::size_t kChunk = 2u << 20;
+    constexpr std::size_t kMinElement = 56; // {"image_id":0,"category_id":0,"bbox":[0,0,0,0],"score":0}
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!in) return false;
+    struct Chunk {
+        simdjson::padded_string text;
+        std::vector<CocoDetection> parsed;
+        bool done = false, ok = false;
+    };
+    std::deque<std::unique_ptr<Chunk>> order; // read and not yet joined, in file order
+    std::deque<Chunk*> todo;                  // read and not yet taken by a worker
+    std::mutex mu;
+    std::condition_variable cv;
+    bool finished = false, failed = false;
+    auto worker = [&] {
+        od::parser parser;
+        for (;;) {
+            Chunk* c = nullptr;
+            {
+                std::unique_lock lock(mu);
+                cv.wait(lock, [&] { return !todo.empty() || finished || failed; });
+                if (failed || todo.empty()) return;
+                c = todo.front();
+                todo.pop_front();
+            }
+            bool ok = false;
+            try {
+                od::document doc = parser.iterate(c->text);
+                od::array arr;
+                if (!doc.get_array().get(arr)) {
+                    parse_detections(arr, file, "", 0, c->parsed);
+                    const char* rest = nullptr;
+                    ok = doc.current_location().get(rest) != simdjson::SUCCESS; // nothing after the array
+                }
+            } catch (const std::exception&) { // simdjson_error or a bad element: the one-pass read says which
+            }
+            std::lock_guard lock(mu);
+            c->text = simdjson::padded_string();
+            c->done = true, c->ok = ok;
+            failed = failed || !ok;
+            cv.notify_all();
         }
     };
-    std::vector<CocoDetection> tail;
-    bool tail_ok = false;
-    dt.detections.reserve(n_head + 1 + n_tail);
-    std::thread other([&] {
-        tail.reserve(n_tail);
-        tail_ok = parse(simdjson::padded_string_view(data + c2, json.size() - c2, capacity - c2), tail);
-    });
-    bool ok = parse(simdjson::padded_string_view(data, c1 + 1, capacity), dt.detections);
-    ok = parse(middle, dt.detections) && ok;
-    other.join();
-    data[c1] = ',', data[c2] = ',';
-    if (!ok || !tail_ok) {
-        dt.detections.clear();
-        return false;
+    const unsigned workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+    const std::size_t in_flight = 2 * workers;
+    dt.detections.reserve(static_cast<std::size_t>(size / kMinElement) + 1);
+    std::vector<std::thread> pool;
+    for (unsigned w = 0; w < workers; ++w) pool.emplace_back(worker);
+    // joins the finished chunks at the front; with `all`, waits for every chunk
+    auto join_done = [&](std::unique_lock<std::mutex>& lock, bool all) {
+        for (;;) {
+            if (all) cv.wait(lock, [&] { return failed || order.empty() || order.front()->done; });
+            if (failed || order.empty() || !order.front()->done) return;
+            std::unique_ptr<Chunk> c = std::move(order.front());
+            order.pop_front();
+            lock.unlock();
+            dt.detections.insert(dt.detections.end(), c->parsed.begin(), c->parsed.end());
+            c.reset();
+            lock.lock();
+        }
+    };
+    auto push = [&](std::string_view body, bool last) {
+        auto c = std::make_unique<Chunk>();
+        c->text = simdjson::padded_string(body.size() + (last ? 1 : 2));
+        c->text.data()[0] = '[';
+        std::copy(body.begin(), body.end(), c->text.data() + 1);
+        if (!last) c->text.data()[body.size() + 1] = ']';
+        std::unique_lock lock(mu);
+        join_done(lock, false);
+        cv.wait(lock, [&] { return failed || order.size() < in_flight || order.front()->done; });
+        join_done(lock, false);
+        todo.push_back(c.get());
+        order.push_back(std::move(c));
+        cv.notify_all();
+        return !failed;
+    };
+    // the reader: whole elements between cuts; `carry` holds what follows the last cut
+    std::string carry, block(kChunk, '\0');
+    bool first = true, ok = true;
+    for (;;) {
+        const std::size_t got = std::fread(block.data(), 1, block.size(), in.get());
+        carry.append(block.data(), got);
+        if (first) { // the array's "[" and any whitespace before it
+            const std::size_t at = carry.find_first_not_of(" \t\r\n");
+            if (at == std::string::npos && got > 0) continue;
+            if (at == std::string::npos || carry[at] != '[') {
+                ok = false;
+                break;
+            }
+            carry.erase(0, at + 1);
+            first = false;
+        }
+        if (got == 0) { // the end: the rest, with the closing "]", is the last chunk
+            ok = push(carry, true);
+            break;
+        }
+        if (carry.size() < kChunk) continue;
+        const std::size_t cut = last_cut(carry, carry.size());
+        if (cut == std::string::npos) continue; // one huge element: read on
+        if (!push(std::string_view(carry).substr(0, cut), false)) break;
+        carry.erase(0, cut + 1);
     }
-    dt.detections.insert(dt.detections.end(), tail.begin(), tail.end());
-    return true;
+    std::unique_lock lock(mu);
+    failed = failed || !ok || std::ferror(in.get());
+    if (!failed) join_done(lock, true);
+    finished = true;
+    cv.notify_all();
+    lock.unlock();
+    for (auto& t : pool) t.join();
+    if (failed) dt.detections.clear();
+    return !failed;
 }
 
-} // namespace
-
-CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
+CocoDetections parse_detections_file(const std::filesystem::path& path) {
     const std::string file = path.string();
-    simdjson::padded_string json = load(path);
     CocoDetections dt;
     dt.source = file;
-    if (json.size() > (1u << 20) && std::thread::hardware_concurrency() > 1 && parse_in_parts(json, file, dt))
+    std::error_code ec;
+    if (const auto size = std::filesystem::file_size(path, ec);
+        !ec && size > (4u << 20) && parse_streaming(path, size, file, dt))
         return dt;
+    const simdjson::padded_string json = load(path);
     od::parser parser;
     try {
         od::document doc = parser.iterate(json);
@@ -384,6 +471,14 @@ CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
     } catch (const simdjson::simdjson_error& e) {
         fail(file, "", std::string("malformed JSON: ") + e.what());
     }
+    return dt;
+}
+
+} // namespace
+
+CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
+    CocoDetections dt = parse_detections_file(path);
+    malloc_trim(0); // the file, the parsers' buffers and the chunks are gone: hand their pages back
     return dt;
 }
 
