@@ -8,7 +8,9 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/recorded.hpp"
 #include "sightline/pipeline/tide.hpp"
+#include "sightline/transport/recording.hpp"
 #include "support/test_support.hpp"
 
 using namespace sightline;
@@ -430,6 +432,59 @@ TEST(CocoLargeResults, PartsAgreeWithOnePassAndErrorsNameTheElement) {
             }
         }
     }
+    std::filesystem::remove_all(dir);
+}
+
+// A run's recording placed on ground-truth images: by (camera, frame_index) metadata, classes by name, gaps and
+// strangers reported, ambiguity refused.
+TEST(Recorded, PlacesFramesOnImagesAndReportsWhatItCannot) {
+    const auto dir = sightline::testing::temp_dir("recorded");
+    transport::RecordingHeader h{"m@1", {"part", "gear"}, {"cam1", "cam2"}, 0};
+    {
+        transport::RecordingWriter w(dir / "r.slrec", h);
+        for (std::uint64_t seq : {0, 1, 3}) // seq 2 lost
+            for (const char* cam : {"cam1", "cam2"}) {
+                transport::PredMessage m;
+                m.camera = cam, m.seq = seq, m.frame = static_cast<std::int64_t>(seq) + 10;
+                m.boxes = {10, 20, 40, 60, 0, 0, 5, 5}, m.scores = {.9f, .4f}, m.classes = {0, 1};
+                m.flags = {0, 0}, m.margins = {0, 0}, m.entropies = {0, 0};
+                w.write(m);
+            }
+        w.close();
+    }
+    CocoGroundTruth gt;
+    gt.source = "gt.json";
+    gt.categories = {{5, "part"}};
+    for (int f : {10, 11, 12}) { // cam1's frames 10..12 (frame 13 has no image)
+        CocoImage im;
+        im.id = 100 + f, im.meta["camera"] = {"cam1"}, im.meta["frame_index"] = {std::to_string(f)};
+        gt.images.push_back(im);
+    }
+    const RecordedDetections r = load_recorded_detections(dir / "r.slrec", gt);
+    EXPECT_EQ(r.cameras, std::vector<std::string>{"cam1"});
+    EXPECT_EQ(r.frames, 2u);
+    EXPECT_EQ(r.frames_without_image, 1u);
+    EXPECT_EQ(r.other_cameras, 3u);
+    EXPECT_EQ(r.lost_messages, 1u);
+    EXPECT_EQ(r.unknown_classes, std::vector<std::string>{"gear"});
+    ASSERT_EQ(r.detections.detections.size(), 4u);
+    const CocoDetection& d = r.detections.detections[0];
+    EXPECT_EQ(d.image_id, 110);
+    EXPECT_EQ(d.category_id, 5);
+    EXPECT_DOUBLE_EQ(d.box.w, 30);
+    EXPECT_DOUBLE_EQ(d.box.h, 40);
+    EXPECT_NE(r.detections.detections[1].category_id, 5) << "gear is no ground-truth category";
+
+    // no camera in the ground truth and two in the recording: the user must pick
+    for (auto& im : gt.images) im.meta.erase("camera");
+    try {
+        load_recorded_detections(dir / "r.slrec", gt);
+        ADD_FAILURE();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--camera"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(load_recorded_detections(dir / "r.slrec", gt, "cam2").frames, 2u);
+    EXPECT_THROW(load_recorded_detections(dir / "r.slrec", gt, "cam9"), Error);
     std::filesystem::remove_all(dir);
 }
 

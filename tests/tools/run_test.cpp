@@ -19,6 +19,9 @@
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/pubsub.hpp"
+#include "sightline/transport/recording.hpp"
+
+#include <nlohmann/json.hpp>
 
 using namespace sightline;
 namespace fs = std::filesystem;
@@ -50,9 +53,10 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
                                     << endpoint << "', wait_for_subscribers: 2}\nbatching: {max_batch: 1}\n";
     transport::Subscriber sub(endpoint, {"pred/"});
     transport::Subscriber stats_sub(endpoint, {"stat/"});
-    FILE* proc = popen(
-        (std::string(SIGHTLINE_BINARY) + " --log-level warn run " + (dir / "run.yaml").string() + " 2>&1").c_str(),
-        "r");
+    FILE* proc = popen((std::string(SIGHTLINE_BINARY) + " --log-level warn run " + (dir / "run.yaml").string() +
+                        " --record " + (dir / "rec.slrec").string() + " 2>&1")
+                           .c_str(),
+                       "r");
     ASSERT_NE(proc, nullptr);
     std::map<std::string, std::vector<transport::PredMessage>> got;
     for (int k = 0; k < 90; ++k) {
@@ -103,6 +107,59 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
         }
         EXPECT_EQ(msgs[0].meta.count("line"), std::string(cam) == "cam1" ? 1u : 0u);
     }
+
+    // the recording holds what the subscriber received, frame indices included
+    transport::RecordingReader rec(dir / "rec.slrec");
+    EXPECT_EQ(rec.header().cameras, (std::vector<std::string>{"cam1", "cam2", "cam3"}));
+    EXPECT_EQ(rec.header().classes, pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml").classes);
+    std::map<std::string, std::vector<transport::PredMessage>> recorded;
+    int stat_messages = 0, events = 0;
+    std::string topic;
+    transport::Message message;
+    while (rec.next(topic, message)) {
+        if (auto* p = std::get_if<transport::PredMessage>(&message))
+            recorded[p->camera].push_back(*p);
+        else if (std::holds_alternative<transport::StatMessage>(message))
+            ++stat_messages;
+        else
+            ++events;
+    }
+    EXPECT_FALSE(rec.truncated());
+    EXPECT_GE(stat_messages, 3);
+    EXPECT_GE(events, 2) << "run_start and run_end";
+    for (const char* cam : {"cam1", "cam2", "cam3"}) {
+        ASSERT_EQ(recorded[cam].size(), 30u) << cam;
+        for (std::size_t k = 0; k < 30; ++k) {
+            EXPECT_EQ(recorded[cam][k].frame, static_cast<std::int64_t>(k)) << cam;
+            EXPECT_EQ(recorded[cam][k].scores, got[cam][k].scores) << cam << " frame " << k;
+            EXPECT_EQ(recorded[cam][k].boxes, got[cam][k].boxes) << cam << " frame " << k;
+        }
+    }
+    // eval scores the recording exactly as the received detections written as COCO results (frame k = image k)
+    nlohmann::json gt = nlohmann::json::parse(std::ifstream(dir / "cam2.json"));
+    std::map<std::string, int> category;
+    for (const auto& c : gt["categories"]) category[c["name"]] = c["id"];
+    nlohmann::json results = nlohmann::json::array();
+    for (const auto& m : got["cam2"])
+        for (std::size_t d = 0; d < m.scores.size(); ++d) {
+            const float* b = &m.boxes[4 * d];
+            results.push_back({{"image_id", m.frame},
+                               {"category_id", category.at(rec.header().classes[m.classes[d]])},
+                               {"bbox", {b[0], b[1], double(b[2]) - b[0], double(b[3]) - b[1]}},
+                               {"score", m.scores[d]}});
+        }
+    std::ofstream(dir / "cam2_results.json") << results.dump();
+    auto eval = [&](const std::string& dt, const std::string& out) {
+        auto r = run_binary("--log-level warn eval -q --coco-only --gt " + (dir / "cam2.json").string() + " --dt " +
+                            dt + " --json " + (dir / out).string());
+        EXPECT_EQ(r.code, 0) << r.output;
+        return nlohmann::json::parse(std::ifstream(dir / out));
+    };
+    const auto from_json = eval((dir / "cam2_results.json").string(), "a.json");
+    const auto from_recording = eval((dir / "rec.slrec").string(), "b.json");
+    EXPECT_EQ(from_json["coco"], from_recording["coco"]);
+    EXPECT_EQ(from_recording["red_flags"].size(), 0u) << from_recording["red_flags"];
+    EXPECT_GT(from_recording["coco"]["AP50"].get<double>(), 0.3);
     fs::remove_all(dir);
 }
 

@@ -11,15 +11,17 @@
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/files.hpp"
+#include "sightline/pipeline/recorded.hpp"
 #include "sightline/pipeline/report.hpp"
 #include "sightline/pipeline/tide.hpp"
+#include "sightline/transport/recording.hpp"
 
 namespace sightline::tools {
 
 namespace {
 
 struct EvalArgs {
-    std::string gt, dt, json_out, html_out;
+    std::string gt, dt, json_out, html_out, camera;
     bool allow_unknown_images = false;
     double threshold = 0.5, iou = 0.5, fps = 0;
     std::vector<std::string> slices;
@@ -66,13 +68,38 @@ void print_coco(const pipeline::CocoEvalResult& r, const nlohmann::ordered_json&
 int run_eval(const EvalArgs& a) {
     using namespace pipeline;
     const auto t0 = std::chrono::steady_clock::now();
-    // the two files parse side by side (results files are the large ones)
-    auto gt_future = std::async(std::launch::async, [&] { return load_coco_ground_truth_file(a.gt); });
-    const CocoDetections dt = load_coco_detections_file(a.dt);
-    const CocoGroundTruth gt = gt_future.get();
+    std::vector<std::string> flags;
+    // results: a COCO results file, or a run's recording (placed against the ground truth, so read after it)
+    auto detections = [&](const std::string& path, const CocoGroundTruth& gt) {
+        if (!transport::is_recording(path)) return load_coco_detections_file(path);
+        RecordedDetections rec = load_recorded_detections(path, gt, a.camera);
+        std::string cams;
+        for (const auto& c : rec.cameras) cams += (cams.empty() ? "" : ", ") + c;
+        spdlog::info("eval: {}: a recording; {} frames of camera(s) {} placed on ground-truth images", path, rec.frames,
+                     cams);
+        if (rec.frames_without_image)
+            flags.push_back(path + ": " + std::to_string(rec.frames_without_image) +
+                            " recorded frames have no ground-truth image: left out");
+        if (rec.lost_messages)
+            flags.push_back(path + ": " + std::to_string(rec.lost_messages) +
+                            " pred messages missing from the recording (sequence gaps): their frames count as misses");
+        if (rec.truncated) flags.push_back(path + ": the last record is cut short (the run did not end cleanly)");
+        for (const auto& c : rec.unknown_classes)
+            flags.push_back(path + ": model class '" + c + "' has no category of that name in the ground truth");
+        return std::move(rec.detections);
+    };
+    CocoGroundTruth gt;
+    CocoDetections dt;
+    if (transport::is_recording(a.dt)) {
+        gt = load_coco_ground_truth_file(a.gt);
+        dt = detections(a.dt, gt);
+    } else { // the two files parse side by side (results files are the large ones)
+        auto gt_future = std::async(std::launch::async, [&] { return load_coco_ground_truth_file(a.gt); });
+        dt = load_coco_detections_file(a.dt);
+        gt = gt_future.get();
+    }
     const double load_ms = ms_since(t0);
     const CocoEvalResult r = evaluate_coco(gt, dt);
-    std::vector<std::string> flags;
     if (r.check.unknown_image) {
         const std::string msg =
             std::to_string(r.check.unknown_image) +
@@ -210,7 +237,7 @@ int run_eval(const EvalArgs& a) {
                 {"per_class", vj}};
     CompareResult cmp;
     if (!a.compare.empty()) {
-        const CocoDetections dt_b = load_coco_detections_file(a.compare);
+        const CocoDetections dt_b = detections(a.compare, gt);
         int last_tenth = -1;
         cmp = compare_models(gt, dt, dt_b, a.threshold, a.iou, a.bootstrap, a.seed, [&](int done, int total) {
             if (a.quiet || done * 10 / total == last_tenth) return;
@@ -350,8 +377,13 @@ Run add_eval(CLI::App& app) {
     auto a = std::make_shared<EvalArgs>();
     auto* sub = app.add_subcommand("eval", "COCO detection metrics (pycocotools-exact) from ground truth and results");
     sub->add_option("--gt", a->gt, "ground truth, COCO instances JSON")->required();
-    sub->add_option("--dt", a->dt, "detections, COCO results JSON ([{image_id, category_id, bbox, score}])")
+    sub->add_option("--dt", a->dt,
+                    "detections: COCO results JSON ([{image_id, category_id, bbox, score}]) or a recording of "
+                    "`sightline run --record`")
         ->required();
+    sub->add_option("--camera", a->camera,
+                    "with a recording: evaluate this camera's frames (needed when the recording holds several "
+                    "cameras and the ground truth names none)");
     sub->add_option("--json", a->json_out, "write every figure to this JSON file (schema in docs/metrics.md)");
     sub->add_option("--html", a->html_out,
                     "write a self-contained HTML report (inline SVG: PR curves, confusion matrix, reliability diagram, "

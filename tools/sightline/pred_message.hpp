@@ -13,6 +13,7 @@ inline transport::PredMessage to_pred_message(const pipeline::FrameOutput& f, co
     m.camera = f.camera;
     m.seq = f.seq;
     m.pts_ns = f.pts_ns;
+    m.frame = f.frame;
     m.width = f.width;
     m.height = f.height;
     m.model = model;

@@ -16,6 +16,7 @@
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/pipeline/stats.hpp"
 #include "sightline/transport/pubsub.hpp"
+#include "sightline/transport/recording.hpp"
 
 namespace sightline::tools {
 
@@ -29,12 +30,16 @@ extern "C" void on_signal(int) {
 Run add_run(CLI::App& app) {
     auto config = std::make_shared<std::string>();
     auto json_stats = std::make_shared<bool>(false);
+    auto record = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("run", "Run the line: decode every camera, detect, publish predictions over ZeroMQ "
                                           "(docs/config.md, docs/wire.md)");
     cmd->add_option("config", *config, "the run configuration (YAML)")->required();
     cmd->add_flag("--json-stats", *json_stats,
                   "print every stat message as one JSON line on stdout (the status line goes to a terminal only)");
-    return [config, json_stats] {
+    cmd->add_option("--record", *record,
+                    "also write every published message (pred, stat, event) to this file, lossless whatever the "
+                    "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings)");
+    return [config, json_stats, record] {
         auto cfg = pipeline::load_run_config(*config);
         spdlog::info("{}", kernels::describe_device());
         auto spec = pipeline::load_model_spec(cfg.model);
@@ -56,9 +61,39 @@ Run add_run(CLI::App& app) {
                             cfg.predictions_endpoint + ": " + std::to_string(cfg.wait_for_subscribers) +
                                 " subscriber(s) did not join within " + std::to_string(cfg.wait_timeout_s) + " s");
         }
+        // the recording: every message, written by the line itself (a slow subscriber cannot make it lose any);
+        // a failed write (full disk) stops the recording, loudly, and the run's exit status says so
+        std::unique_ptr<transport::RecordingWriter> recorder;
+        bool record_failed = false;
+        if (!record->empty()) {
+            transport::RecordingHeader h;
+            h.model = model;
+            h.classes = spec.classes;
+            for (const auto& c : cfg.cameras) h.cameras.push_back(c.id);
+            h.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+            recorder = std::make_unique<transport::RecordingWriter>(*record, h);
+            spdlog::info("run: recording every message to {}", *record);
+        }
+        auto recorded = [&](auto&& step) {
+            if (!recorder) return;
+            try {
+                step(*recorder);
+            } catch (const Error& e) {
+                spdlog::error("run: the recording stopped: {}", e.what());
+                record_failed = true;
+                recorder.reset();
+                pub.publish(transport::EventMessage{"record_failed", "", e.what(), 0});
+            }
+        };
+        auto send = [&](const transport::Message& m) {
+            pub.publish(m);
+            recorded([&](transport::RecordingWriter& w) { w.write(m); });
+        };
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
-        pub.publish(transport::EventMessage{"run_start", "", model, 0});
+        send(transport::EventMessage{"run_start", "", model, 0});
         const auto t0 = std::chrono::steady_clock::now();
         std::vector<pipeline::CameraStats> stats(cfg.cameras.size());
         auto window_start = t0;
@@ -81,15 +116,16 @@ Run add_run(CLI::App& app) {
                 line += fmt::format("{}{} {:.1f} fps p50 {:.0f} p99 {:.0f} ms drop {}", i ? " | " : "",
                                     cfg.cameras[i].id, values["fps"], values["latency_ms_total_p50"],
                                     values["latency_ms_total_p99"], values["dropped_behind_total"]);
-                pub.publish(transport::StatMessage{cfg.cameras[i].id, wall, std::move(values)});
+                send(transport::StatMessage{cfg.cameras[i].id, wall, std::move(values)});
             }
+            recorded([](transport::RecordingWriter& w) { w.flush(); });
             if (status_line) std::fprintf(stderr, "\r%s\033[K", line.c_str());
             window_start = now;
         };
         auto summary = runner.run(
             [&](const pipeline::FrameOutput& f) {
                 auto m = to_pred_message(f, model, cfg.cameras[f.camera_index].meta);
-                pub.publish(m);
+                send(m);
                 stats[f.camera_index].add(f, m.stamps_ns["published"]);
                 const auto now = std::chrono::steady_clock::now();
                 if (now - window_start >= std::chrono::seconds(1)) publish_stats(now);
@@ -99,11 +135,12 @@ Run add_run(CLI::App& app) {
                 const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();
-                pub.publish(transport::EventMessage{e.kind, e.camera, e.message, wall});
+                send(transport::EventMessage{e.kind, e.camera, e.message, wall});
             });
         publish_stats(std::chrono::steady_clock::now()); // the final figures
         if (status_line) std::fputc('\n', stderr);
-        pub.publish(transport::EventMessage{"run_end", "", g_stop ? "stopped by signal" : "sources ended", 0});
+        send(transport::EventMessage{"run_end", "", g_stop ? "stopped by signal" : "sources ended", 0});
+        recorded([](transport::RecordingWriter& w) { w.close(); });
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::uint64_t frames = 0;
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
@@ -115,6 +152,11 @@ Run add_run(CLI::App& app) {
         }
         spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark",
                      frames, secs, frames / std::max(secs, 1e-9), pub.sent(), pub.dropped());
+        if (record_failed) {
+            spdlog::error("run: the recording {} is incomplete (see the error above)", *record);
+            return 1;
+        }
+        if (!record->empty()) spdlog::info("run: recording complete: {}", *record);
         return 0;
     };
 }

@@ -27,12 +27,13 @@ template <class T> void blob(Packer& p, std::string_view k, const std::vector<T>
 struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
-        p.pack_map(17);
+        p.pack_map(18);
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
         key(p, "seq"), p.pack(m.seq);
         key(p, "pts_ns"), p.pack(m.pts_ns);
+        key(p, "frame"), p.pack(m.frame);
         key(p, "width"), p.pack(m.width);
         key(p, "height"), p.pack(m.height);
         str(p, "model", m.model);
@@ -130,6 +131,7 @@ Message decode(std::string_view body) {
         m.camera = r.get<std::string>("camera");
         m.seq = r.get<std::uint64_t>("seq");
         m.pts_ns = r.get<std::int64_t>("pts_ns");
+        m.frame = r.has("frame") ? r.get<std::int64_t>("frame") : -1;
         m.width = r.get<int>("width");
         m.height = r.get<int>("height");
         m.model = r.get<std::string>("model");

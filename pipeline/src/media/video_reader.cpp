@@ -100,6 +100,7 @@ OwnedFrame copy_frame(const DecodedFrame& f) {
         off += sizes[k];
     }
     o.pts_ns = f.pts_ns;
+    o.index = f.index;
     o.arrival_ns = f.arrival_ns;
     return o;
 }

@@ -293,6 +293,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                 out.camera = config_.cameras[owners[k]].id;
                 out.seq = summary.frames[owners[k]]++;
                 out.pts_ns = batch[k].pts_ns;
+                out.frame = batch[k].index;
                 out.width = batch[k].view.width;
                 out.height = batch[k].view.height;
                 out.detections = std::move(results[k].detections);

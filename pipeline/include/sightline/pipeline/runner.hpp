@@ -24,6 +24,7 @@ struct FrameOutput {
     std::size_t camera_index = 0;
     std::uint64_t seq = 0; ///< per camera, from 0
     std::int64_t pts_ns = 0;
+    std::int64_t frame = 0; ///< index in its source since it was (re)opened (a file's frame number)
     int width = 0, height = 0;
     std::vector<Detection> detections;
     std::vector<std::uint32_t> flags; ///< one per detection

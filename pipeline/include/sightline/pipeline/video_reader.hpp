@@ -25,6 +25,7 @@ struct OwnedFrame {
     std::int64_t pts_ns = 0;
     std::int64_t arrival_ns = 0;
     std::int64_t decoded_ns = 0; ///< set by whoever decoded it (0 from copy_frame)
+    std::int64_t index = 0;      ///< 0-based decode-order index in its source (DecodedFrame::index)
 };
 
 /// Copies a decoded frame's planes (pitches kept) into an OwnedFrame.

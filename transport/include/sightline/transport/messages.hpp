@@ -24,6 +24,9 @@ struct PredMessage {
     std::string camera;
     std::uint64_t seq = 0; ///< 0 for a camera's first frame, +1 per frame: a gap means lost messages
     std::int64_t pts_ns = 0;
+    /// The frame's index in its source since the source was (re)opened: for a file, its frame number (from 0 again
+    /// when it loops). -1 when unknown (a message from before the field existed).
+    std::int64_t frame = -1;
     int width = 0, height = 0;
     std::string model;        ///< name@version
     std::vector<float> boxes; ///< x1 y1 x2 y2 per detection, frame pixels

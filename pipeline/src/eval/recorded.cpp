@@ -1,0 +1,119 @@
+// A run's recording as COCO results against a ground truth.
+#include "sightline/pipeline/recorded.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "sightline/error.hpp"
+#include "sightline/transport/recording.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+const std::string* meta_value(const CocoImage& im, const char* key) {
+    const auto it = im.meta.find(key);
+    return it == im.meta.end() || it->second.empty() ? nullptr : &it->second.front();
+}
+
+} // namespace
+
+RecordedDetections load_recorded_detections(const std::filesystem::path& path, const CocoGroundTruth& gt,
+                                            const std::string& camera) {
+    transport::RecordingReader reader(path);
+    const std::string file = path.string();
+    RecordedDetections out;
+    out.detections.source = file;
+
+    // (camera, frame) -> image id; camera "" when the ground truth names none
+    std::map<std::pair<std::string, std::int64_t>, std::int64_t> image_of;
+    std::set<std::string> gt_cameras;
+    for (const auto& im : gt.images) {
+        const std::string* cam = meta_value(im, "camera");
+        const std::string* frame = meta_value(im, "frame_index");
+        std::int64_t f = im.id;
+        if (frame) {
+            try {
+                f = std::stoll(*frame);
+            } catch (const std::exception&) {
+                throw Error(ErrorCode::kBadInput, gt.source + ": image " + std::to_string(im.id) + ": frame_index '" +
+                                                      *frame + "' is not an integer");
+            }
+        }
+        if (cam) gt_cameras.insert(*cam);
+        image_of[{cam ? *cam : std::string(), f}] = im.id;
+    }
+    const auto& recorded = reader.header().cameras;
+    if (!camera.empty()) {
+        if (std::find(recorded.begin(), recorded.end(), camera) == recorded.end())
+            throw Error(ErrorCode::kBadInput, file + ": no camera '" + camera + "' in the recording");
+        out.cameras = {camera};
+    } else if (!gt_cameras.empty()) {
+        for (const auto& c : recorded)
+            if (gt_cameras.count(c)) out.cameras.push_back(c);
+        if (out.cameras.empty())
+            throw Error(ErrorCode::kBadInput, file + ": none of the recording's cameras is in " + gt.source);
+    } else if (recorded.size() == 1) {
+        out.cameras = recorded;
+    } else {
+        std::string list;
+        for (const auto& c : recorded) list += (list.empty() ? "" : ", ") + c;
+        throw Error(ErrorCode::kBadInput, file + ": the recording holds cameras " + list + " and " + gt.source +
+                                              " names none: pick one (--camera)");
+    }
+    const bool by_camera = !gt_cameras.empty();
+
+    // model class index -> category id (by name); classes the ground truth lacks get ids past its largest
+    std::map<std::string, int> category_of;
+    int largest = 0;
+    for (const auto& c : gt.categories) category_of[c.name] = c.id, largest = std::max(largest, c.id);
+    std::vector<int> class_to_category;
+    for (std::size_t k = 0; k < reader.header().classes.size(); ++k) {
+        const auto it = category_of.find(reader.header().classes[k]);
+        if (it != category_of.end()) {
+            class_to_category.push_back(it->second);
+        } else {
+            class_to_category.push_back(largest + 1 + static_cast<int>(k));
+            out.unknown_classes.push_back(reader.header().classes[k]);
+        }
+    }
+
+    std::map<std::string, std::uint64_t> next_seq;
+    std::string topic;
+    transport::Message m;
+    while (reader.next(topic, m)) {
+        const auto* p = std::get_if<transport::PredMessage>(&m);
+        if (!p) continue;
+        if (std::find(out.cameras.begin(), out.cameras.end(), p->camera) == out.cameras.end()) {
+            ++out.other_cameras;
+            continue;
+        }
+        auto [seq, fresh] = next_seq.try_emplace(p->camera, 0);
+        if (p->seq > seq->second) out.lost_messages += p->seq - seq->second;
+        seq->second = p->seq + 1;
+        if (p->frame < 0)
+            throw Error(ErrorCode::kBadInput, file + ": record " + std::to_string(reader.records()) +
+                                                  ": a pred message without a frame index (recorded by an older "
+                                                  "sightline): cannot place it against the ground truth");
+        const auto img = image_of.find({by_camera ? p->camera : std::string(), p->frame});
+        if (img == image_of.end()) {
+            ++out.frames_without_image;
+            continue;
+        }
+        ++out.frames;
+        for (std::size_t k = 0; k < p->scores.size(); ++k) {
+            const float* b = &p->boxes[4 * k];
+            const int cls = p->classes[k];
+            const int category = cls >= 0 && static_cast<std::size_t>(cls) < class_to_category.size()
+                                     ? class_to_category[cls]
+                                     : largest + 1 + cls;
+            out.detections.detections.push_back(
+                {img->second, category, {b[0], b[1], double(b[2]) - b[0], double(b[3]) - b[1]}, p->scores[k]});
+        }
+    }
+    out.truncated = reader.truncated();
+    return out;
+}
+
+} // namespace sightline::pipeline

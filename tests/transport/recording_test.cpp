@@ -1,0 +1,124 @@
+// Recordings (sightline.record/1): what is written reads back message for message; damage is named, a cut tail is
+// reported, a full disk is an error naming the file.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sightline/error.hpp"
+#include "sightline/transport/recording.hpp"
+#include "support/test_support.hpp"
+
+using namespace sightline;
+using namespace sightline::transport;
+namespace fs = std::filesystem;
+
+namespace {
+
+PredMessage pred(std::uint64_t seq) {
+    PredMessage m;
+    m.camera = "cam1", m.seq = seq, m.frame = static_cast<std::int64_t>(seq) + 7, m.pts_ns = 1000 * seq;
+    m.width = 64, m.height = 48, m.model = "m@1";
+    m.boxes = {1, 2, 3, 4}, m.scores = {0.5f}, m.classes = {1}, m.flags = {2}, m.margins = {0.1f}, m.entropies = {0.2f};
+    m.meta = {{"line", "L1"}};
+    return m;
+}
+
+TEST(Recording, RoundTripsEveryMessageInOrder) {
+    const auto dir = sightline::testing::temp_dir("recording");
+    RecordingHeader h{"m@1", {"bolt", "nut"}, {"cam1", "cam2"}, 42};
+    {
+        RecordingWriter w(dir / "r.slrec", h);
+        w.write(EventMessage{"run_start", "", "m@1", 1});
+        for (std::uint64_t k = 0; k < 3; ++k) w.write(pred(k));
+        w.write(StatMessage{"cam1", 5, {{"fps", 30.0}}});
+        w.close();
+        EXPECT_EQ(w.written(), 5u);
+    }
+    EXPECT_TRUE(is_recording(dir / "r.slrec"));
+    RecordingReader r(dir / "r.slrec");
+    EXPECT_EQ(r.header().model, "m@1");
+    EXPECT_EQ(r.header().classes, h.classes);
+    EXPECT_EQ(r.header().cameras, h.cameras);
+    EXPECT_EQ(r.header().created_ns, 42);
+    std::string topic;
+    Message m;
+    ASSERT_TRUE(r.next(topic, m));
+    EXPECT_EQ(topic, "event");
+    for (std::uint64_t k = 0; k < 3; ++k) {
+        ASSERT_TRUE(r.next(topic, m));
+        EXPECT_EQ(topic, "pred/cam1");
+        const auto& p = std::get<PredMessage>(m);
+        EXPECT_EQ(p.seq, k);
+        EXPECT_EQ(p.frame, static_cast<std::int64_t>(k) + 7);
+        EXPECT_EQ(p.boxes, pred(k).boxes);
+        EXPECT_EQ(p.meta, pred(k).meta);
+    }
+    ASSERT_TRUE(r.next(topic, m));
+    EXPECT_EQ(std::get<StatMessage>(m).values.at("fps"), 30.0);
+    EXPECT_FALSE(r.next(topic, m));
+    EXPECT_FALSE(r.truncated());
+    EXPECT_EQ(r.records(), 5u);
+
+    // a run killed mid-write: the complete records read, the cut one reported
+    const auto size = fs::file_size(dir / "r.slrec");
+    fs::copy_file(dir / "r.slrec", dir / "cut.slrec");
+    fs::resize_file(dir / "cut.slrec", size - 5);
+    RecordingReader cut(dir / "cut.slrec");
+    int n = 0;
+    while (cut.next(topic, m)) ++n;
+    EXPECT_EQ(n, 4);
+    EXPECT_TRUE(cut.truncated());
+    fs::remove_all(dir);
+}
+
+TEST(Recording, BadFilesAreNamedErrors) {
+    const auto dir = sightline::testing::temp_dir("recording_bad");
+    try {
+        RecordingReader r(dir / "missing.slrec");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+        EXPECT_NE(std::string(e.what()).find("missing.slrec"), std::string::npos);
+    }
+    std::ofstream(dir / "json.slrec") << "[{\"image_id\": 1}]";
+    EXPECT_FALSE(is_recording(dir / "json.slrec"));
+    try {
+        RecordingReader r(dir / "json.slrec");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+        EXPECT_NE(std::string(e.what()).find("not a sightline recording"), std::string::npos) << e.what();
+    }
+    // a header, then a record that is not a [topic, body] pair
+    {
+        RecordingWriter w(dir / "odd.slrec", {});
+        w.close();
+        std::ofstream(dir / "odd.slrec", std::ios::app | std::ios::binary) << '\x2a'; // msgpack 42
+    }
+    RecordingReader odd(dir / "odd.slrec");
+    std::string topic;
+    Message m;
+    try {
+        odd.next(topic, m);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("record 1: not a [topic, body] pair"), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+}
+
+TEST(Recording, FullDiskIsAnErrorNamingTheFile) {
+    if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this machine";
+    try {
+        RecordingWriter w("/dev/full", {});
+        for (int k = 0; k < 100000; ++k) w.write(pred(k));
+        w.close();
+        FAIL() << "writes to a full device must fail";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kIo);
+        EXPECT_NE(std::string(e.what()).find("/dev/full"), std::string::npos) << e.what();
+    }
+}
+
+} // namespace
