@@ -8,6 +8,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/online_eval.hpp"
 #include "sightline/pipeline/recorded.hpp"
 #include "sightline/pipeline/tide.hpp"
 #include "sightline/transport/recording.hpp"
@@ -486,6 +487,39 @@ TEST(Recorded, PlacesFramesOnImagesAndReportsWhatItCannot) {
     EXPECT_EQ(load_recorded_detections(dir / "r.slrec", gt, "cam2").frames, 2u);
     EXPECT_THROW(load_recorded_detections(dir / "r.slrec", gt, "cam9"), Error);
     std::filesystem::remove_all(dir);
+}
+
+// Online evaluation keeps a window of stream time: old frames leave it, frames without ground truth are counted.
+TEST(OnlineEval, RollingWindowOfStreamTime) {
+    CocoGroundTruth gt;
+    gt.source = "gt.json";
+    gt.categories = {{3, "part"}};
+    for (int f = 0; f < 3; ++f) {
+        CocoImage im;
+        im.id = f;
+        gt.images.push_back(im);
+        gt.annotations.push_back({f + 1, f, 3, {10, 10, 20, 20}, 400, false});
+    }
+    OnlineEvaluator ev(gt, "cam1", {"part"}, 1.0, 0.5);
+    const Detection hit{10, 10, 30, 30, .9f, 0, 0, 0}, miss{100, 100, 120, 120, .8f, 0, 0, 0};
+    EXPECT_TRUE(ev.add(0, 0, {hit}));
+    auto f = ev.figures();
+    EXPECT_EQ(f["eval_tp"], 1);
+    EXPECT_DOUBLE_EQ(f["eval_ap"], 1.0);
+    EXPECT_TRUE(ev.add(1, 600'000'000, {miss}));
+    EXPECT_TRUE(ev.add(2, 1'200'000'000, {hit, miss}));
+    EXPECT_FALSE(ev.add(7, 1'300'000'000, {hit})) << "no image for frame 7";
+    f = ev.figures();
+    EXPECT_EQ(f["eval_frames"], 2) << "frame 0 (t = 0) left the 1 s window at t = 1.2 s";
+    EXPECT_EQ(f["eval_tp"], 1);
+    EXPECT_EQ(f["eval_fp"], 2);
+    EXPECT_EQ(f["eval_fn"], 1);
+    EXPECT_DOUBLE_EQ(f["eval_precision"], 1.0 / 3);
+    EXPECT_DOUBLE_EQ(f["eval_recall"], 0.5);
+    EXPECT_EQ(f["eval_frames_without_gt_total"], 1);
+    // a camera the ground truth does not name
+    gt.images[0].meta["camera"] = {"cam2"};
+    EXPECT_THROW(OnlineEvaluator(gt, "cam1", {"part"}, 1.0, 0.5), Error);
 }
 
 TEST(CocoBadInput, MissingFileIsNotFound) {

@@ -34,15 +34,21 @@ using sightline::testing::temp_dir;
 
 const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
 
-TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
-    auto dir = temp_dir("e2e");
+/// Renders a synthetic scene of `cameras` cameras into `dir` (camN.mp4 + camN.json), scenario keys from `sets`.
+void render_scene(const fs::path& dir, int cameras, double seconds, std::uint64_t seed,
+                  const std::vector<std::string>& sets) {
     pipeline::synth::SynthOptions o;
     o.out_dir = dir;
-    o.cameras = 3;
-    o.seconds = 1.0;
-    o.seed = 5;
-    o.specs = pipeline::synth::make_specs(3, "", "test", {"defaults.width=320", "defaults.height=240"});
+    o.cameras = cameras;
+    o.seconds = seconds;
+    o.seed = seed;
+    o.specs = pipeline::synth::make_specs(cameras, "", "test", sets);
     pipeline::synth::generate(o);
+}
+
+TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
+    auto dir = temp_dir("e2e");
+    render_scene(dir, 3, 1.0, 5, {"defaults.width=320", "defaults.height=240"});
     const std::string endpoint = "ipc://" + (dir / "pred.sock").string();
     std::ofstream(dir / "run.yaml") << "cameras:\n"
                                        "  - {id: cam1, url: cam1.mp4, meta: {line: L1}}\n"
@@ -163,6 +169,36 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
     fs::remove_all(dir);
 }
 
+// Online evaluation: with a window longer than the video, the last stat's figures are those `sightline eval`
+// computes offline on the run's own recording (operating point counts at the run's threshold, COCO AP50).
+TEST(Run, OnlineEvalEqualsOfflineEvalOfTheRecording) {
+    auto dir = temp_dir("online");
+    render_scene(dir, 1, 2.0, 11, {"defaults.width=320", "defaults.height=240"});
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4, ground_truth: cam1.json}]\nmodel: "
+                                    << (kRoot / "models/parts-v1/model.yaml").string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string()
+                                    << "'}\neval: {window_s: 1000}\n";
+    auto r = run_binary("--log-level warn run --json-stats " + (dir / "run.yaml").string() + " --record " +
+                        (dir / "rec.slrec").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    const auto last = r.output.rfind("{\"camera\":\"cam1\"");
+    ASSERT_NE(last, std::string::npos) << r.output;
+    const auto online = nlohmann::json::parse(r.output.substr(last, r.output.find('\n', last) - last))["values"];
+    EXPECT_EQ(online["eval_frames"].get<double>(), 60);
+    EXPECT_EQ(online["eval_frames_without_gt_total"].get<double>(), 0);
+    auto e = run_binary("--log-level warn eval -q --threshold 0 --gt " + (dir / "cam1.json").string() + " --dt " +
+                        (dir / "rec.slrec").string() + " --json " + (dir / "e.json").string());
+    ASSERT_EQ(e.code, 0) << e.output;
+    const auto offline = nlohmann::json::parse(std::ifstream(dir / "e.json"));
+    const auto& op = offline["operating_point"];
+    EXPECT_EQ(online["eval_tp"].get<double>(), op["tp"].get<double>());
+    EXPECT_EQ(online["eval_fp"].get<double>(), op["fp"].get<double>());
+    EXPECT_EQ(online["eval_fn"].get<double>(), op["fn"].get<double>());
+    EXPECT_NEAR(online["eval_ap"].get<double>(), offline["coco"]["AP50"].get<double>(), 1e-9);
+    EXPECT_GT(online["eval_tp"].get<double>(), 0);
+    fs::remove_all(dir);
+}
+
 TEST(RunConfig, BadConfigsNameTheKey) {
     auto dir = temp_dir("cfg");
     std::ofstream(dir / "a.mp4") << "x";
@@ -183,6 +219,9 @@ TEST(RunConfig, BadConfigsNameTheKey) {
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "thresholds: {iou: high}\n", "thresholds.iou: wrong type"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "extra: 1\n", "extra: unknown key"},
         {"cameras: [{id: c1, url: a.mp4\n", "malformed YAML"},
+        {"cameras: [{id: c1, url: a.mp4, ground_truth: none.json}]\n" + model + pub, "cameras[0].ground_truth: "},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {window_s: 0}\n", "eval.window_s: must be"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {iou: 2}\n", "eval.iou: must be"},
     };
     for (const auto& c : cases) {
         std::ofstream(dir / "run.yaml") << c.yaml;
@@ -390,12 +429,7 @@ class RtspServer {
 
 TEST(Run, RtspCameraReconnectsAfterTheServerRestarts) {
     auto dir = temp_dir("rtsp");
-    pipeline::synth::SynthOptions o;
-    o.out_dir = dir;
-    o.cameras = 1;
-    o.seconds = 20;
-    o.specs = pipeline::synth::make_specs(1, "", "test", {"defaults.width=160", "defaults.height=120"});
-    pipeline::synth::generate(o);
+    render_scene(dir, 1, 20, pipeline::synth::SynthOptions{}.seed, {"defaults.width=160", "defaults.height=120"});
     const int port = 20000 + ::getpid() % 20000;
     pipeline::RunConfig cfg;
     cfg.cameras.push_back({"live",

@@ -12,7 +12,9 @@
 #include "pred_message.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/online_eval.hpp"
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/pipeline/stats.hpp"
 #include "sightline/transport/pubsub.hpp"
@@ -96,6 +98,18 @@ Run add_run(CLI::App& app) {
         send(transport::EventMessage{"run_start", "", model, 0});
         const auto t0 = std::chrono::steady_clock::now();
         std::vector<pipeline::CameraStats> stats(cfg.cameras.size());
+        // online evaluation of the cameras that have ground truth
+        std::vector<std::unique_ptr<pipeline::CocoGroundTruth>> truths;
+        std::vector<std::unique_ptr<pipeline::OnlineEvaluator>> evaluators(cfg.cameras.size());
+        for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
+            if (cfg.cameras[i].ground_truth.empty()) continue;
+            truths.push_back(std::make_unique<pipeline::CocoGroundTruth>(
+                pipeline::load_coco_ground_truth_file(cfg.cameras[i].ground_truth)));
+            evaluators[i] = std::make_unique<pipeline::OnlineEvaluator>(*truths.back(), cfg.cameras[i].id, spec.classes,
+                                                                        cfg.eval_window_s, cfg.eval_iou);
+            spdlog::info("run: {}: evaluated online against {} (rolling {} s window, IoU {})", cfg.cameras[i].id,
+                         cfg.cameras[i].ground_truth.string(), cfg.eval_window_s, cfg.eval_iou);
+        }
         auto window_start = t0;
         const bool status_line = isatty(fileno(stderr));
         auto publish_stats = [&](std::chrono::steady_clock::time_point now) {
@@ -108,6 +122,7 @@ Run add_run(CLI::App& app) {
                 auto values = stats[i].take(window);
                 values["messages_sent_total"] = static_cast<double>(pub.sent());
                 values["messages_dropped_total"] = static_cast<double>(pub.dropped());
+                if (evaluators[i]) values.merge(evaluators[i]->figures());
                 if (*json_stats) {
                     nlohmann::json j = {{"camera", cfg.cameras[i].id}, {"time_ns", wall}, {"values", values}};
                     std::printf("%s\n", j.dump().c_str());
@@ -116,6 +131,7 @@ Run add_run(CLI::App& app) {
                 line += fmt::format("{}{} {:.1f} fps p50 {:.0f} p99 {:.0f} ms drop {}", i ? " | " : "",
                                     cfg.cameras[i].id, values["fps"], values["latency_ms_total_p50"],
                                     values["latency_ms_total_p99"], values["dropped_behind_total"]);
+                if (evaluators[i] && values["eval_ap"] >= 0) line += fmt::format(" AP {:.3f}", values["eval_ap"]);
                 send(transport::StatMessage{cfg.cameras[i].id, wall, std::move(values)});
             }
             recorded([](transport::RecordingWriter& w) { w.flush(); });
@@ -127,6 +143,7 @@ Run add_run(CLI::App& app) {
                 auto m = to_pred_message(f, model, cfg.cameras[f.camera_index].meta);
                 send(m);
                 stats[f.camera_index].add(f, m.stamps_ns["published"]);
+                if (evaluators[f.camera_index]) evaluators[f.camera_index]->add(f.frame, f.pts_ns, f.detections);
                 const auto now = std::chrono::steady_clock::now();
                 if (now - window_start >= std::chrono::seconds(1)) publish_stats(now);
             },

@@ -10,7 +10,7 @@ namespace sightline::pipeline {
 
 RunConfig load_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
-    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect"});
+    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval"});
     RunConfig r;
     r.path = path;
     const auto dir = path.parent_path();
@@ -24,7 +24,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     std::set<std::string> ids;
     for (std::size_t i = 0; i < cams.size(); ++i) {
         const std::string p = "cameras[" + std::to_string(i) + "]";
-        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options"});
+        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth"});
         CameraConfig cam;
         cam.id = c.get<std::string>(cams[i]["id"], p + ".id");
         if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
@@ -39,6 +39,11 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         if (cams[i]["loop"]) cam.loop = c.get<bool>(cams[i]["loop"], p + ".loop");
         if (cams[i]["options"])
             cam.options = c.get<std::map<std::string, std::string>>(cams[i]["options"], p + ".options");
+        if (cams[i]["ground_truth"]) {
+            cam.ground_truth = resolve(c.get<std::string>(cams[i]["ground_truth"], p + ".ground_truth"));
+            if (!std::filesystem::exists(cam.ground_truth))
+                c.fail(p + ".ground_truth", cam.ground_truth.string() + ": no such file");
+        }
         r.cameras.push_back(std::move(cam));
     }
     r.model = resolve(c.get<std::string>(root["model"], "model"));
@@ -87,6 +92,13 @@ RunConfig load_run_config(const std::filesystem::path& path) {
             c.fail("flags.near_threshold_band", "must be in [0, 1]");
         if (!(r.ambiguity_margin >= 0 && r.ambiguity_margin <= 1))
             c.fail("flags.ambiguity_margin", "must be in [0, 1]");
+    }
+    if (const auto e = root["eval"]) {
+        c.keys(e, "eval", {"window_s", "iou"});
+        if (e["window_s"]) r.eval_window_s = c.get<double>(e["window_s"], "eval.window_s");
+        if (!(r.eval_window_s > 0 && r.eval_window_s <= 86400)) c.fail("eval.window_s", "must be in (0, 86400]");
+        if (e["iou"]) r.eval_iou = c.get<double>(e["iou"], "eval.iou");
+        if (!(r.eval_iou > 0 && r.eval_iou <= 1)) c.fail("eval.iou", "must be in (0, 1]");
     }
     return r;
 }

@@ -14,6 +14,9 @@ struct CameraConfig {
     bool realtime = false;                   ///< files: pace frames to their timestamps, as a live camera (ffmpeg -re)
     bool loop = false;                       ///< files: start again at the end
     std::map<std::string, std::string> options; ///< FFmpeg options for the input (rtsp_transport: tcp, ...)
+    /// COCO ground truth of this camera's frames (resolved against the config's directory): `run` then evaluates
+    /// a rolling window online and publishes the figures on stat/<camera>. Empty: none.
+    std::filesystem::path ground_truth;
     /// Network URLs are live: on error or end of stream they reconnect with capped exponential backoff.
     bool network() const { return url.find("://") != std::string::npos; }
     /// Live sources (URLs, and realtime files) drop their oldest decoded frame when the line falls behind;
@@ -37,6 +40,8 @@ struct RunConfig {
     int max_det = -1;
     float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)
     float ambiguity_margin = 0.2f;    ///< flag ambiguous_class: best - second-best class score below this
+    double eval_window_s = 60;        ///< online evaluation: the rolling window, seconds of video (stream time)
+    double eval_iou = 0.5;            ///< online evaluation: IoU for a match
 };
 
 /// Reads and validates a config. Throws Error(kNotFound) for a missing file, Error(kBadInput) naming the file, the

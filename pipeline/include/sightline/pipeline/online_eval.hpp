@@ -1,0 +1,53 @@
+#pragma once
+/// Online evaluation in `sightline run`: a camera with `ground_truth:` is scored over a rolling window of stream
+/// time, frame by frame as its predictions are published, and the figures go out on stat/<camera>.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/detector.hpp"
+
+namespace sightline::pipeline {
+
+class OnlineEvaluator {
+  public:
+    /// `gt`: COCO ground truth holding this camera's frames: the images whose `camera` metadata is `camera` (all
+    /// images when none carries any), placed by `frame_index` metadata, else image id = frame index. `classes`:
+    /// the model's class names, mapped to categories by name. Throws Error(kBadInput) naming the file when no image
+    /// is this camera's.
+    OnlineEvaluator(const CocoGroundTruth& gt, const std::string& camera, const std::vector<std::string>& classes,
+                    double window_s, double iou);
+    /// One processed frame (its detections best first, as published): matched against its image, class-aware,
+    /// greedily in score order (a detection on a crowd box counts neither way). False when the ground truth has no
+    /// image for the frame (counted in figures()).
+    bool add(std::int64_t frame, std::int64_t pts_ns, const std::vector<Detection>& detections);
+    /// The window's figures, keys as published on stat/<camera> (docs/wire.md): eval_window_s, eval_iou,
+    /// eval_frames, eval_tp, eval_fp, eval_fn, eval_precision, eval_recall, eval_f1, eval_ap (-1 without ground
+    /// truth in the window), eval_frames_without_gt_total.
+    std::map<std::string, double> figures() const;
+
+  private:
+    struct Scored {
+        int category;
+        float score;
+        bool tp;
+    };
+    struct Frame {
+        std::int64_t pts_ns;
+        std::vector<Scored> detections; ///< best first, crowd hits left out
+        std::map<int, int> positives;   ///< non-crowd ground truth per category
+        long fn = 0;
+    };
+    const CocoGroundTruth& gt_;
+    double window_s_, iou_;
+    std::vector<int> class_to_category_;
+    std::unordered_map<std::int64_t, std::vector<int>> boxes_of_frame_; ///< frame -> annotation indices
+    std::deque<Frame> window_;
+    std::uint64_t without_gt_ = 0;
+};
+
+} // namespace sightline::pipeline
