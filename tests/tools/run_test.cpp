@@ -5,6 +5,7 @@
 #include "support/test_support.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -196,6 +197,50 @@ TEST(Run, OnlineEvalEqualsOfflineEvalOfTheRecording) {
     EXPECT_EQ(online["eval_fn"].get<double>(), op["fn"].get<double>());
     EXPECT_NEAR(online["eval_ap"].get<double>(), offline["coco"]["AP50"].get<double>(), 1e-9);
     EXPECT_GT(online["eval_tp"].get<double>(), 0);
+    fs::remove_all(dir);
+}
+
+// A subscriber that never reads must not slow the line: the run finishes, and every message is either accepted by
+// ZeroMQ (sent) or counted as dropped: sent + dropped is exactly what the run published, as its recording shows.
+// (What ZeroMQ accepted for a subscriber that still has not read it when the run ends is lost after the linger:
+// docs/wire.md says so; the subscriber here holds at most what was sent.)
+TEST(Run, StalledSubscriberNeverSlowsTheLineAndDropsAreCounted) {
+    auto dir = temp_dir("stalled");
+    render_scene(dir, 1, 20.0, 3, {"defaults.width=160", "defaults.height=120"}); // 600 frames
+    const std::string endpoint = "ipc://" + (dir / "p.sock").string();
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: "
+                                    << (kRoot / "models/parts-v1/model.yaml").string() << "\npublish: {predictions: '"
+                                    << endpoint << "', send_hwm: 1, wait_for_subscribers: 1}\n";
+    transport::Subscriber stalled(endpoint, {""}, 1); // joins, then reads nothing until the run is over
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r =
+        run_binary("--log-level info run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_LT(secs, 120) << "the line waited for the subscriber";
+    const auto at = r.output.find(" messages sent, ");
+    ASSERT_NE(at, std::string::npos) << r.output;
+    const long sent = std::stol(r.output.substr(r.output.rfind("; ", at) + 2));
+    const long dropped = std::stol(r.output.substr(at + std::strlen(" messages sent, ")));
+    long received = 0, preds = 0;
+    while (auto m = stalled.receive(500ms)) {
+        ++received;
+        preds += std::holds_alternative<transport::PredMessage>(m->message);
+    }
+    EXPECT_LE(received, sent);
+    EXPECT_LE(preds, received);
+    EXPECT_GT(dropped, 0) << "a subscriber holding one message cannot have taken 600";
+    // the recording, written by the line itself, has every message whatever the subscriber did
+    transport::RecordingReader rec(dir / "rec.slrec");
+    std::string topic;
+    transport::Message message;
+    long recorded = 0, recorded_preds = 0;
+    while (rec.next(topic, message)) {
+        ++recorded;
+        recorded_preds += std::holds_alternative<transport::PredMessage>(message);
+    }
+    EXPECT_EQ(recorded_preds, 600);
+    EXPECT_EQ(sent + dropped, recorded) << "every published message is sent or counted as dropped";
     fs::remove_all(dir);
 }
 
