@@ -1,0 +1,116 @@
+// Pipeline overhead excluding the model, against the frame budget at 30 fps (33.3 ms). In one run:
+//   anchor: the model alone (engine forward passes on a real preprocessed frame), CPU time per frame;
+//   line:   one camera read losslessly through the whole CPU line (decode, frame copy, preprocess, forward pass,
+//           head decode, NMS, flags, message encode, ZeroMQ publish), CPU time per frame.
+// Overhead = line - anchor, in CPU milliseconds per frame (all threads of the process, FFmpeg's included), and as a
+// fraction of the frame budget. CPU time, not wall time, so other load on the machine does not move it much.
+//
+//   build/bench/bench_overhead [--scene DIR] [--batch 1] [--reps 200]
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "../../tools/sightline/pred_message.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/synth.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+#include "sightline/transport/pubsub.hpp"
+
+using namespace sightline;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double cpu_ms() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+    return ms(u.ru_utime) + ms(u.ru_stime);
+}
+} // namespace
+
+int main(int argc, char** argv) {
+    fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
+    int batch = 1, reps = 200;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--scene"))
+            scene = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--batch"))
+            batch = std::stoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--reps"))
+            reps = std::stoi(argv[i + 1]);
+    }
+    if (!fs::exists(scene / "cam1.mp4")) {
+        std::fprintf(stderr, "bench_overhead: rendering 1 camera x 20 s into %s\n", scene.c_str());
+        pipeline::synth::SynthOptions o;
+        o.out_dir = scene;
+        o.cameras = 1;
+        o.seconds = 20;
+        o.specs = pipeline::synth::make_specs(1, pipeline::synth::default_scenario_yaml(), "default", {});
+        pipeline::synth::generate(o);
+    }
+    const fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
+    const auto spec = pipeline::load_model_spec(model);
+
+    // anchor: the forward pass alone, on `batch` copies of the video's first frame, preprocessed
+    auto engine = pipeline::make_opencv_engine(spec);
+    pipeline::VideoReader reader((scene / "cam1.mp4").string());
+    pipeline::DecodedFrame first;
+    if (!reader.next(first)) return 1;
+    const std::size_t per = kernels::preprocess_frame_bytes(spec.preprocess) / sizeof(float);
+    std::vector<float> input(per * batch);
+    std::vector<kernels::ImageView> views(batch, first.view);
+    kernels::preprocess_cpu(views, spec.preprocess, input.data(), nullptr, nullptr);
+    for (int k = 0; k < 5; ++k) engine->infer(input.data(), batch); // warm-up
+    double c0 = cpu_ms();
+    auto t0 = Clock::now();
+    for (int k = 0; k < reps; ++k) engine->infer(input.data(), batch);
+    const double model_cpu = (cpu_ms() - c0) / (double(reps) * batch);
+    const double model_wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / (reps * batch);
+
+    // the line: one camera, lossless, as fast as it goes, every message published (no subscriber needed)
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (scene / "cam1.mp4").string(), {}, false, false});
+    cfg.model = model;
+    cfg.max_batch = batch;
+    pipeline::Runner runner(cfg, pipeline::make_opencv_engine(spec));
+    transport::Publisher pub({"ipc:///tmp/sightline_overhead_" + std::to_string(::getpid()), 1000, 0});
+    std::atomic<bool> stop{false};
+    std::uint64_t frames = 0;
+    c0 = cpu_ms();
+    t0 = Clock::now();
+    runner.run(
+        [&](const pipeline::FrameOutput& f) {
+            pub.publish(tools::to_pred_message(f, spec.name, {}));
+            ++frames;
+        },
+        stop);
+    const double line_cpu = (cpu_ms() - c0) / double(frames);
+    const double line_wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / double(frames);
+    if (frames == 0) return 1;
+
+    const double budget = 1000.0 / 30, overhead = line_cpu - model_cpu;
+    std::printf("pipeline overhead, 1 camera 640x480 lossless, batch %d, %llu frames\n", batch,
+                (unsigned long long)frames);
+    std::printf("  %-44s %8.2f ms CPU/frame (%.2f ms wall)\n", "line (decode ... publish)", line_cpu, line_wall);
+    std::printf("  %-44s %8.2f ms CPU/frame (%.2f ms wall)\n", "anchor: the model's forward pass alone", model_cpu,
+                model_wall);
+    std::printf("  overhead excluding the model: %.2f ms CPU/frame = %.1f%% of the 33.3 ms frame budget at 30 fps "
+                "(goal <= 15%%)\n",
+                overhead, 100 * overhead / budget);
+    std::printf("%s\n", nlohmann::json{{"bench", "overhead"},
+                                       {"frames", frames},
+                                       {"batch", batch},
+                                       {"line_cpu_ms_per_frame", line_cpu},
+                                       {"model_cpu_ms_per_frame", model_cpu},
+                                       {"overhead_cpu_ms_per_frame", overhead},
+                                       {"budget_fraction", overhead / budget}}
+                            .dump()
+                            .c_str());
+    return 0;
+}
