@@ -25,6 +25,25 @@ TEST(Cli, SynthWritesTheScene) {
     fs::remove_all(d);
 }
 
+// The embedded default end to end (README command 1): the default scene through the line, ZeroMQ and a consumer.
+// Renders the 4-camera, 60 s scene (about 20 s on 2 cores), then every 30th frame of each camera goes through.
+TEST(Cli, DemoRunsTheSceneThroughTheLine) {
+    auto d = temp_dir("demo");
+    auto r = run_binary("demo --scene " + (d / "scene").string() + " --every 30");
+    ASSERT_EQ(r.code, 0) << r.output;
+    for (const char* cam : {"cam1 ", "cam2 ", "cam3 ", "cam4 "}) {
+        const auto at = r.output.rfind(cam);
+        ASSERT_NE(at, std::string::npos) << r.output;
+        const std::string line = r.output.substr(at, r.output.find('\n', at) - at);
+        EXPECT_NE(line.find(" 1800 "), std::string::npos) << line;
+        EXPECT_NE(line.find("     60     0 "), std::string::npos) << "60 received, no gaps: " << line;
+    }
+    EXPECT_NE(r.output.find("240 frames through the line"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("0 messages dropped"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("lighting_drift from 30 s"), std::string::npos) << r.output;
+    fs::remove_all(d);
+}
+
 TEST(Cli, BadInvocationsFailClearly) {
     auto d = temp_dir("bad");
     std::ofstream(d / "bad.yaml") << "cameras:\n  cam1:\n    lighting_drift: {gain: dark}\n";

@@ -2,6 +2,7 @@
 // prints what it saw, per camera, before and after each camera's drift.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -9,15 +10,20 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <unistd.h>
 
 #include "commands.hpp"
+#include "pred_message.hpp"
 #include "progress.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/ground_truth.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/stats.hpp"
 #include "sightline/pipeline/synth.hpp"
-#include "sightline/pipeline/video_reader.hpp"
+#include "sightline/transport/pubsub.hpp"
 
 namespace sightline::tools {
 
@@ -104,12 +110,12 @@ Run add_demo(CLI::App& app) {
         const SceneKey key{4, 60.0, 1};
         spdlog::info("{}", kernels::describe_device());
         // The model first: a bad model path should fail at once, not after rendering a scene.
-        pipeline::Detector detector(pipeline::make_opencv_engine(pipeline::load_model_spec(model_yaml), a->threads));
+        auto engine = pipeline::make_opencv_engine(pipeline::load_model_spec(model_yaml), a->threads);
         ensure_scene(scene, key);
 
-        const auto& spec = detector.spec();
+        const pipeline::ModelSpec spec = engine->spec();
         spdlog::info("demo: model {} {} ({} classes, input {}x{}) via {}", spec.name, spec.version, spec.classes.size(),
-                     spec.preprocess.input_width, spec.preprocess.input_height, detector.engine().describe());
+                     spec.preprocess.input_width, spec.preprocess.input_height, engine->describe());
 
         struct Row {
             std::string camera, scenario;
@@ -117,17 +123,23 @@ Run add_demo(CLI::App& app) {
             int frames = 0, run_frames = 0, crowd = 0;
             pipeline::MatchCounts nominal, drifted;
             int drifted_frames = 0;
-            double decode_s = 0, detect_s = 0;
+            std::uint64_t received = 0, gaps = 0, next_seq = 0;
+            std::vector<double> latency_ms; ///< packet arrival -> receipt by the consumer
         };
-        std::vector<Row> rows;
+        std::vector<Row> rows(key.cameras);
+        std::vector<pipeline::GroundTruth> truths;
+        std::vector<std::vector<int>> class_to_category(key.cameras);
+        pipeline::RunConfig cfg;
         for (int c = 1; c <= key.cameras; ++c) {
-            Row row;
+            Row& row = rows[c - 1];
             row.camera = "cam" + std::to_string(c);
-            const auto gt = pipeline::load_coco_ground_truth(scene / (row.camera + ".json"));
-            std::vector<int> class_to_category(spec.classes.size(), -1);
+            truths.push_back(pipeline::load_coco_ground_truth(scene / (row.camera + ".json")));
+            const auto& gt = truths.back();
+            auto& map = class_to_category[c - 1];
+            map.assign(spec.classes.size(), -1);
             for (std::size_t k = 0; k < spec.classes.size(); ++k)
                 for (const auto& [id, name] : gt.categories)
-                    if (name == spec.classes[k]) class_to_category[k] = id;
+                    if (name == spec.classes[k]) map[k] = id;
             std::map<std::string, double> first_seen; // drift tag -> when it first appears
             for (const auto& im : gt.images)
                 for (const auto& t : im.tags)
@@ -144,70 +156,99 @@ Run add_demo(CLI::App& app) {
                         ++row.parts[gt.categories.at(b.category_id)];
                 }
             row.frames = static_cast<int>(gt.images.size());
-
-            pipeline::VideoReader reader((scene / (row.camera + ".mp4")).string());
-            std::vector<pipeline::OwnedFrame> held; // copies of the frames of one batch
-            std::vector<kernels::ImageView> views;
-            std::vector<std::int64_t> indices;
-            auto flush = [&] {
-                if (views.empty()) return;
-                const auto t0 = Clock::now();
-                auto results = detector.detect(views);
-                row.detect_s += std::chrono::duration<double>(Clock::now() - t0).count();
-                for (std::size_t i = 0; i < results.size(); ++i) {
-                    const auto& im = gt.images.at(indices[i]);
-                    const bool nominal = im.tags.size() == 1 && im.tags[0] == "nominal";
-                    auto counts = pipeline::match_at_iou(results[i].detections, im, class_to_category, 0.5f);
-                    (nominal ? row.nominal : row.drifted) += counts;
-                    row.drifted_frames += nominal ? 0 : 1;
-                    ++row.run_frames;
-                }
-                views.clear(), indices.clear(), held.clear();
-            };
-            pipeline::DecodedFrame f;
-            auto t0 = Clock::now();
-            while (reader.next(f)) {
-                row.decode_s += std::chrono::duration<double>(Clock::now() - t0).count();
-                if (f.index % a->every == 0) {
-                    if (f.index >= static_cast<std::int64_t>(gt.images.size()))
-                        throw Error(ErrorCode::kBadInput,
-                                    scene.string() + "/" + row.camera + ".mp4 has more frames than its JSON");
-                    held.push_back(pipeline::copy_frame(f)); // the decoder reuses its buffer on the next call
-                    views.push_back(held.back().view);
-                    indices.push_back(f.index);
-                    if (static_cast<int>(views.size()) == a->batch) flush();
-                }
-                t0 = Clock::now();
-            }
-            flush();
-            spdlog::info("demo: {} done ({} frames, detector on {})", row.camera, row.frames, row.run_frames);
-            rows.push_back(std::move(row));
+            pipeline::CameraConfig cam;
+            cam.id = row.camera, cam.url = (scene / (row.camera + ".mp4")).string(), cam.every = a->every;
+            cfg.cameras.push_back(cam);
         }
+        // the line as `sightline run` runs it: Runner -> ZeroMQ -> a consumer (here a C++ Subscriber), losslessly
+        const fs::path sock = fs::temp_directory_path() / ("sightline_demo_" + std::to_string(::getpid()) + ".sock");
+        cfg.model = model_yaml;
+        cfg.max_batch = a->batch;
+        cfg.predictions_endpoint = "ipc://" + sock.string();
+        pipeline::Runner runner(cfg, std::move(engine));
+        transport::Publisher pub({cfg.predictions_endpoint, 100000, 2000});
+        std::atomic<bool> stop{false}, done{false};
+        std::atomic<std::uint64_t> published{0}, consumed{0};
+        std::thread consumer([&] {
+            transport::Subscriber sub(cfg.predictions_endpoint, {"pred/"});
+            while (!done.load() || consumed.load() < published.load()) {
+                auto r = sub.receive(std::chrono::milliseconds(100));
+                if (!r) continue;
+                const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count();
+                const auto& m = std::get<transport::PredMessage>(r->message);
+                const int c = std::stoi(m.camera.substr(3)) - 1;
+                Row& row = rows[c];
+                ++row.received;
+                row.gaps += m.seq - row.next_seq;
+                row.next_seq = m.seq + 1;
+                row.latency_ms.push_back((now - m.stamps_ns.at("arrival")) / 1e6);
+                const auto& im = truths[c].images.at(m.frame);
+                std::vector<pipeline::Detection> dets;
+                for (std::size_t k = 0; k < m.scores.size(); ++k)
+                    dets.push_back({m.boxes[4 * k], m.boxes[4 * k + 1], m.boxes[4 * k + 2], m.boxes[4 * k + 3],
+                                    m.scores[k], m.classes[k], m.margins[k], m.entropies[k]});
+                const bool nominal = im.tags.size() == 1 && im.tags[0] == "nominal";
+                (nominal ? row.nominal : row.drifted) += pipeline::match_at_iou(dets, im, class_to_category[c], 0.5f);
+                row.drifted_frames += nominal ? 0 : 1;
+                ++row.run_frames;
+                ++consumed;
+            }
+        });
+        if (!pub.wait_for_subscribers(1, std::chrono::seconds(10)))
+            throw Error(ErrorCode::kTransport, cfg.predictions_endpoint + ": the demo's consumer did not join");
+        ProgressLine progress("demo");
+        const std::uint64_t expected = [&] {
+            std::uint64_t n = 0;
+            for (const auto& r : rows) n += (r.frames + a->every - 1) / a->every;
+            return n;
+        }();
+        const auto t0 = Clock::now();
+        const auto summary = runner.run(
+            [&](const pipeline::FrameOutput& f) {
+                pub.publish(to_pred_message(f, spec.name + "@" + spec.version, {}));
+                progress.update(++published, expected, "frames");
+            },
+            stop);
+        progress.done();
+        const double run_s = std::chrono::duration<double>(Clock::now() - t0).count();
+        done = true;
+        consumer.join();
+        fs::remove(sock);
 
         std::printf(
             "\nsightline demo: %d cameras x %.0f s of the synthetic line, model %s, detector on every %d%s frame\n\n",
             key.cameras, key.seconds, spec.name.c_str(), a->every, a->every == 1 ? "" : "th");
-        std::printf("%-5s %-28s %6s %7s %7s | %-22s | %-22s\n", "cam", "scenario", "frames", "boxes", "crowd",
-                    "nominal: prec  recall", "drifted: prec  recall");
-        double decode = 0, det = 0;
-        int decoded = 0, run = 0;
-        for (const auto& r : rows) {
+        std::printf("%-5s %-28s %6s %7s %7s %9s %5s %15s | %-22s | %-22s\n", "cam", "scenario", "frames", "boxes",
+                    "crowd", "received", "gaps", "latency p50/p99", "nominal: prec  recall", "drifted: prec  recall");
+        std::uint64_t received = 0;
+        for (auto& r : rows) {
             int parts = 0;
             for (const auto& [n, k] : r.parts) parts += k;
             auto pr = [](const pipeline::MatchCounts& m) {
                 return pct(m.tp, m.tp + m.fp) + "  " + pct(m.tp, m.tp + m.fn);
             };
-            std::printf("%-5s %-28s %6d %7d %7d | %-22s | %-22s\n", r.camera.c_str(), r.scenario.c_str(), r.frames,
-                        parts, r.crowd, ("        " + pr(r.nominal)).c_str(),
+            char lat[32];
+            std::snprintf(lat, sizeof lat, "%.0f / %.0f ms", pipeline::percentile(r.latency_ms, 0.5),
+                          pipeline::percentile(r.latency_ms, 0.99));
+            std::printf("%-5s %-28s %6d %7d %7d %9llu %5llu %15s | %-22s | %-22s\n", r.camera.c_str(),
+                        r.scenario.c_str(), r.frames, parts, r.crowd, static_cast<unsigned long long>(r.received),
+                        static_cast<unsigned long long>(r.gaps), lat, ("        " + pr(r.nominal)).c_str(),
                         r.drifted_frames ? ("        " + pr(r.drifted)).c_str() : "        (no drift)");
-            decode += r.decode_s, det += r.detect_s, decoded += r.frames, run += r.run_frames;
+            received += r.received;
         }
         std::printf(
             "\nboxes = ground-truth boxes over all frames (IoU 0.5 matching, threshold %.2f); crowd = parts more than "
-            "occluded_fraction hidden (ignored).\n",
+            "occluded_fraction hidden (ignored).\nreceived = pred messages the consumer (a ZeroMQ subscriber) got; "
+            "latency = packet arrival -> receipt (files are read as fast as the line takes them, so it includes queueing).\n",
             spec.confidence);
-        std::printf("decode %.2f ms/frame, detect (preprocess + %s + decode + NMS) %.2f ms/frame, batch %d\n",
-                    1e3 * decode / std::max(1, decoded), "inference", 1e3 * det / std::max(1, run), a->batch);
+        std::printf(
+            "%llu frames through the line (decode, batch %d, preprocess + %s + decode + NMS, ZeroMQ) in %.1f s: "
+            "%.1f frames/s; %llu messages dropped\n",
+            static_cast<unsigned long long>(received), a->batch, "inference", run_s, received / run_s,
+            static_cast<unsigned long long>(pub.dropped()));
+        (void)summary;
         std::printf("scene: %s   model: %s\n", scene.string().c_str(), model_yaml.string().c_str());
         return 0;
     };

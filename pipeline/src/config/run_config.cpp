@@ -24,7 +24,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     std::set<std::string> ids;
     for (std::size_t i = 0; i < cams.size(); ++i) {
         const std::string p = "cameras[" + std::to_string(i) + "]";
-        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth"});
+        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth", "every"});
         CameraConfig cam;
         cam.id = c.get<std::string>(cams[i]["id"], p + ".id");
         if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
@@ -37,6 +37,8 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         if (cams[i]["meta"]) cam.meta = c.get<std::map<std::string, std::string>>(cams[i]["meta"], p + ".meta");
         if (cams[i]["realtime"]) cam.realtime = c.get<bool>(cams[i]["realtime"], p + ".realtime");
         if (cams[i]["loop"]) cam.loop = c.get<bool>(cams[i]["loop"], p + ".loop");
+        if (cams[i]["every"]) cam.every = c.get<int>(cams[i]["every"], p + ".every");
+        if (cam.every < 1 || cam.every > 10000) c.fail(p + ".every", "must be in 1..10000");
         if (cams[i]["options"])
             cam.options = c.get<std::map<std::string, std::string>>(cams[i]["options"], p + ".options");
         if (cams[i]["ground_truth"]) {

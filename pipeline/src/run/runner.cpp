@@ -167,8 +167,10 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                         backoff = 0.25;
                         post({"camera_up", cam.id, cam.url});
                         DecodedFrame f;
-                        while (!stop.load() && reader.next(f))
+                        while (!stop.load() && reader.next(f)) {
+                            if (f.index % cam.every != 0) continue; // decoded (the stream needs it), not processed
                             if (!queues[i]->push(own(f), stop)) break;
+                        }
                         corrupt[i] += reader.corrupt_packets();
                     } catch (const Error& e) {
                         reason = e.what();
@@ -203,6 +205,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                         any = true;
                         f.pts_ns += cam.realtime ? 0 : pacing.offset_ns;
                         last_pts = f.pts_ns;
+                        if (f.index % cam.every != 0) continue;
                         if (!queues[i]->push(own(f), stop)) {
                             running = false;
                             break;

@@ -17,6 +17,7 @@ struct CameraConfig {
     /// COCO ground truth of this camera's frames (resolved against the config's directory): `run` then evaluates
     /// a rolling window online and publishes the figures on stat/<camera>. Empty: none.
     std::filesystem::path ground_truth;
+    int every = 1; ///< process every k-th decoded frame (all are decoded; the others are skipped, not dropped)
     /// Network URLs are live: on error or end of stream they reconnect with capped exponential backoff.
     bool network() const { return url.find("://") != std::string::npos; }
     /// Live sources (URLs, and realtime files) drop their oldest decoded frame when the line falls behind;
