@@ -3,6 +3,7 @@
 
 #include "support/test_support.hpp"
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -74,6 +75,39 @@ TEST(Media, GenerateWritesDecodableVideoAndMatchingTruth) {
 
 // A file whose compressed data is damaged in the middle (packet sizes intact, payload overwritten): reading goes
 // on to the end, the damage is counted, and frames after the next keyframe decode again.
+// Frames held by reference (no copy) stay intact while the decoder goes on: every held frame still equals the
+// copy taken when it was decoded, after the whole video has been decoded past it.
+TEST(Media, HeldFramesStayValidWithoutCopies) {
+    auto dir = temp_dir("hold");
+    pipeline::synth::generate(tiny(dir));
+    pipeline::VideoReader r((dir / "cam1.mp4").string());
+    std::vector<pipeline::OwnedFrame> held, copies;
+    pipeline::DecodedFrame f;
+    while (r.next(f)) {
+        ASSERT_TRUE(f.buffers) << "the reader lends its buffers";
+        held.push_back(pipeline::hold_frame(f));
+        copies.push_back(pipeline::copy_frame(f));
+        EXPECT_TRUE(held.back().data.empty()) << "held, not copied";
+        EXPECT_EQ(held.back().view.planes[0], f.view.planes[0]);
+    }
+    ASSERT_EQ(held.size(), 15u);
+    for (std::size_t k = 0; k < held.size(); ++k) {
+        const auto& h = held[k].view;
+        const auto& c = copies[k].view;
+        ASSERT_EQ(h.format, c.format);
+        for (int p = 0; p < 3; ++p) {
+            if (!c.planes[p]) continue;
+            const int rows = p == 0 ? h.height : (h.height + 1) / 2, width = p == 0 ? h.width : (h.width + 1) / 2;
+            for (int y = 0; y < rows; ++y)
+                ASSERT_EQ(std::memcmp(h.planes[p] + std::ptrdiff_t(y) * h.pitch[p],
+                                      c.planes[p] + std::ptrdiff_t(y) * c.pitch[p], width),
+                          0)
+                    << "frame " << k << " plane " << p << " row " << y;
+        }
+    }
+    fs::remove_all(dir);
+}
+
 TEST(Media, CorruptPacketsAreSkippedAndCounted) {
     auto dir = temp_dir("corrupt");
     auto o = tiny(dir);

@@ -105,6 +105,17 @@ OwnedFrame copy_frame(const DecodedFrame& f) {
     return o;
 }
 
+OwnedFrame hold_frame(const DecodedFrame& f) {
+    if (!f.buffers) return copy_frame(f);
+    OwnedFrame o;
+    o.buffers = f.buffers;
+    o.view = f.view;
+    o.pts_ns = f.pts_ns;
+    o.index = f.index;
+    o.arrival_ns = f.arrival_ns;
+    return o;
+}
+
 bool VideoReader::next(DecodedFrame& out) {
     auto& s = *impl_;
     for (;;) {
@@ -131,6 +142,14 @@ bool VideoReader::next(DecodedFrame& out) {
                 throw Error(ErrorCode::kUnsupported, s.url + ": pixel format " + (name ? name : "?") +
                                                          " (sightline reads 8-bit 4:2:0: yuv420p or nv12)");
             }
+            // a new reference to the same buffers (same data pointers): the decoder allocates fresh ones while it is
+            // held
+            AVFrame* ref = av_frame_clone(s.frame.get());
+            if (!ref) throw Error(ErrorCode::kFFmpeg, s.url + ": out of memory referencing a frame");
+            out.buffers = std::shared_ptr<const void>(ref, [](const void* p) {
+                AVFrame* fr = static_cast<AVFrame*>(const_cast<void*>(p));
+                av_frame_free(&fr);
+            });
             out.view = v;
             const std::int64_t ts = s.frame->best_effort_timestamp;
             out.arrival_ns = steady_ns();

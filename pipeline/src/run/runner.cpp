@@ -25,7 +25,7 @@ std::int64_t now_ns() {
 }
 
 OwnedFrame own(const DecodedFrame& f) {
-    OwnedFrame o = copy_frame(f);
+    OwnedFrame o = hold_frame(f); // a reference to the decoder's buffers, no copy
     o.decoded_ns = now_ns();
     return o;
 }

@@ -12,16 +12,21 @@
 namespace sightline::pipeline {
 
 struct DecodedFrame {
-    kernels::ImageView view;     ///< valid until the next call to next() (the decoder's own buffer, no copy)
+    kernels::ImageView view; ///< valid until the next call to next() (the decoder's own buffer, no copy)
+    /// A reference to the decoder's buffers (FFmpeg's refcounted frame): while a copy of it lives, `view`'s planes
+    /// stay valid past next(), without copying them (hold_frame). Null from sources that cannot lend them.
+    std::shared_ptr<const void> buffers;
     std::int64_t pts_ns = 0;     ///< presentation time from the stream, nanoseconds
     std::int64_t arrival_ns = 0; ///< steady-clock time the frame's packet was read from the stream
     std::int64_t index = 0;      ///< 0-based decode-order index
 };
 
-/// A decoded frame with its own copy of the planes, for holding it past the next VideoReader::next().
+/// A decoded frame that stays valid past the next VideoReader::next(): it either holds a reference to the
+/// decoder's buffers (hold_frame: no copy) or its own copy of the planes (copy_frame).
 struct OwnedFrame {
-    std::vector<std::uint8_t> data;
-    kernels::ImageView view; ///< points into `data`
+    std::vector<std::uint8_t> data;      ///< the copy (copy_frame), else empty
+    std::shared_ptr<const void> buffers; ///< the reference (hold_frame), else null
+    kernels::ImageView view;             ///< points into `data` or the referenced buffers
     std::int64_t pts_ns = 0;
     std::int64_t arrival_ns = 0;
     std::int64_t decoded_ns = 0; ///< set by whoever decoded it (0 from copy_frame)
@@ -30,6 +35,9 @@ struct OwnedFrame {
 
 /// Copies a decoded frame's planes (pitches kept) into an OwnedFrame.
 OwnedFrame copy_frame(const DecodedFrame& frame);
+
+/// Keeps a decoded frame by reference to its buffers when the source lent them (no copy), else copies it.
+OwnedFrame hold_frame(const DecodedFrame& frame);
 
 /// Real-time pacing of a file, as `ffmpeg -re`: each packet is released at start + (its pts - the first pts), so
 /// a file behaves like a live camera. `offset_ns` is added to every pts (a looped file continues its timeline).
