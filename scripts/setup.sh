@@ -11,6 +11,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libtorch-dev   # the LibTorch engine (TorchScript); the build leaves it out where it is missing
   python3 python3-venv python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv
   # a real RTSP server for the reconnect test: GStreamer's gst-rtsp-server through python3-gi
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad

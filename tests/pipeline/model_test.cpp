@@ -95,6 +95,54 @@ TEST(ModelParity, OpenCvDnnReproducesPyTorch) {
     EXPECT_LT(worst, 1e-4);
 }
 
+// The LibTorch engine (TorchScript export, tools/train/export_torchscript.py) on the same two real frames: the
+// PyTorch model's own output, and the same detections as the ONNX model through OpenCV DNN.
+TEST(ModelParity, LibTorchReproducesPyTorchAndOpenCv) {
+    if (!pipeline::libtorch_available()) GTEST_SKIP() << "this build has no LibTorch engine (no libtorch-dev)";
+    auto spec = pipeline::load_model_spec(kModel);
+    ASSERT_FALSE(spec.torchscript_path.empty());
+    auto torch_engine = pipeline::make_libtorch_engine(spec, 2);
+    EXPECT_NE(torch_engine->describe().find("LibTorch"), std::string::npos) << torch_engine->describe();
+    const int W = spec.preprocess.input_width, H = spec.preprocess.input_height;
+    std::vector<float> input(2ull * 3 * W * H);
+    std::vector<cv::Mat> frames;
+    for (int k = 0; k < 2; ++k) {
+        frames.push_back(
+            cv::imread((kRoot / "tests/fixtures/model" / ("input" + std::to_string(k) + ".png")).string()));
+        for (int c = 0; c < 3; ++c)
+            for (int y = 0; y < H; ++y)
+                for (int x = 0; x < W; ++x)
+                    input[((k * 3ull + c) * H + y) * W + x] = frames[k].at<cv::Vec3b>(y, x)[2 - c] / 255.0f;
+    }
+    const std::vector<float> out = torch_engine->infer(input.data(), 2);
+    std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
+    std::vector<float> expected(out.size());
+    f.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
+    ASSERT_TRUE(f);
+    double worst = 0;
+    for (std::size_t i = 0; i < out.size(); ++i)
+        worst = std::max(worst, double(std::abs(out[i] - expected[i])) / std::max(1.0, double(std::abs(expected[i]))));
+    EXPECT_LT(worst, 1e-4) << "relative to max(1, |value|): boxes are in input pixels";
+
+    // the detector on either engine: the same detections
+    pipeline::Detector a(pipeline::make_opencv_engine(spec)), b(pipeline::make_engine("libtorch", spec));
+    for (const auto& bgr : frames) {
+        kernels::ImageView v;
+        v.format = kernels::PixelFormat::kBGR, v.width = bgr.cols, v.height = bgr.rows;
+        v.planes[0] = bgr.data, v.pitch[0] = static_cast<int>(bgr.step);
+        const auto da = a.detect(std::span(&v, 1))[0].detections, db = b.detect(std::span(&v, 1))[0].detections;
+        ASSERT_EQ(da.size(), db.size());
+        ASSERT_GT(da.size(), 0u);
+        for (std::size_t k = 0; k < da.size(); ++k) {
+            EXPECT_EQ(da[k].cls, db[k].cls);
+            EXPECT_NEAR(da[k].score, db[k].score, 1e-4);
+            EXPECT_NEAR(da[k].x1, db[k].x1, 1e-2);
+            EXPECT_NEAR(da[k].y2, db[k].y2, 1e-2);
+        }
+    }
+    EXPECT_THROW(pipeline::make_engine("tensorrt", spec), Error);
+}
+
 // The whole CPU compute path on frames rendered here: nominal frames are found, boxes land on the parts.
 TEST(Detector, FindsPartsOnNominalFrames) {
     pipeline::Detector det(pipeline::make_opencv_engine(pipeline::load_model_spec(kModel)));

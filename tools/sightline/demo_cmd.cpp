@@ -90,7 +90,7 @@ std::string pct(int num, int den) {
 
 Run add_demo(CLI::App& app) {
     struct Args {
-        std::string scene, model;
+        std::string scene, model, engine = "opencv";
         int every = 5, batch = 4, threads = 0;
     };
     auto a = std::make_shared<Args>();
@@ -102,7 +102,10 @@ Run add_demo(CLI::App& app) {
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
     cmd->add_option("--batch", a->batch, "frames per forward pass")->check(CLI::Range(1, 256))->capture_default_str();
-    cmd->add_option("--threads", a->threads, "inference threads (0: OpenCV's default)")->check(CLI::Range(0, 256));
+    cmd->add_option("--threads", a->threads, "inference threads (0: the engine's default)")->check(CLI::Range(0, 256));
+    cmd->add_option("--engine", a->engine, "opencv (the ONNX file) or libtorch (the TorchScript file)")
+        ->check(CLI::IsMember({"opencv", "libtorch"}))
+        ->capture_default_str();
     return [a] {
         const fs::path root = project_dir();
         const fs::path scene = a->scene.empty() ? root / ".cache" / "demo-scene" : fs::path(a->scene);
@@ -110,7 +113,7 @@ Run add_demo(CLI::App& app) {
         const SceneKey key{4, 60.0, 1};
         spdlog::info("{}", kernels::describe_device());
         // The model first: a bad model path should fail at once, not after rendering a scene.
-        auto engine = pipeline::make_opencv_engine(pipeline::load_model_spec(model_yaml), a->threads);
+        auto engine = pipeline::make_engine(a->engine, pipeline::load_model_spec(model_yaml), a->threads);
         ensure_scene(scene, key);
 
         const pipeline::ModelSpec spec = engine->spec();
@@ -241,7 +244,8 @@ Run add_demo(CLI::App& app) {
         std::printf(
             "\nboxes = ground-truth boxes over all frames (IoU 0.5 matching, threshold %.2f); crowd = parts more than "
             "occluded_fraction hidden (ignored).\nreceived = pred messages the consumer (a ZeroMQ subscriber) got; "
-            "latency = packet arrival -> receipt (files are read as fast as the line takes them, so it includes queueing).\n",
+            "latency = packet arrival -> receipt (files are read as fast as the line takes them, so it includes "
+            "queueing).\n",
             spec.confidence);
         std::printf(
             "%llu frames through the line (decode, batch %d, preprocess + %s + decode + NMS, ZeroMQ) in %.1f s: "

@@ -45,7 +45,7 @@ Run add_run(CLI::App& app) {
         auto cfg = pipeline::load_run_config(*config);
         spdlog::info("{}", kernels::describe_device());
         auto spec = pipeline::load_model_spec(cfg.model);
-        pipeline::Runner runner(cfg, pipeline::make_opencv_engine(spec));
+        pipeline::Runner runner(cfg, pipeline::make_engine(cfg.engine, spec));
         const std::string model = spec.name + "@" + spec.version;
         spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), model,
                      runner.detector().engine().describe());

@@ -10,7 +10,7 @@ namespace sightline::pipeline {
 
 RunConfig load_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
-    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval"});
+    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine"});
     RunConfig r;
     r.path = path;
     const auto dir = path.parent_path();
@@ -49,6 +49,8 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         r.cameras.push_back(std::move(cam));
     }
     r.model = resolve(c.get<std::string>(root["model"], "model"));
+    if (root["engine"]) r.engine = c.get<std::string>(root["engine"], "engine");
+    if (r.engine != "opencv" && r.engine != "libtorch") c.fail("engine", "expected opencv or libtorch");
 
     const auto pub = root["publish"];
     c.keys(pub, "publish", {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s"});

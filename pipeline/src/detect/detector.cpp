@@ -38,7 +38,7 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
         }
         out = &head;
     }
-    const int fields = decode_.num_classes + (decode_.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
+    const int fields = head_fields(m);
     decode_.num_candidates = static_cast<int>(out->size() / (static_cast<std::size_t>(batch) * fields));
     candidates_.resize(static_cast<std::size_t>(batch) * decode_.top_k);
     counts_.resize(batch);

@@ -54,12 +54,8 @@ class OpenCvEngine final : public Engine {
             throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": forward pass failed: " + e.msg);
         }
         if (!out.isContinuous()) out = out.clone();
-        const int fields =
-            static_cast<int>(spec_.classes.size()) + (spec_.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
-        if (out.dims != 3 || out.size[0] != batch ||
-            (spec_.layout == kernels::HeadLayout::kYoloV8 ? out.size[1] : out.size[2]) != fields)
-            throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": output shape does not match model.yaml (" +
-                                                  std::to_string(spec_.classes.size()) + " classes, layout)");
+        check_head_shape(spec_, spec_.onnx_path, out.dims, out.size[0], out.dims > 1 ? out.size[1] : 0,
+                         out.dims > 2 ? out.size[2] : 0, batch);
         candidates_ = spec_.layout == kernels::HeadLayout::kYoloV8 ? out.size[2] : out.size[1];
         result_.assign(out.ptr<float>(), out.ptr<float>() + out.total());
         return result_;
@@ -79,6 +75,12 @@ class OpenCvEngine final : public Engine {
 
 std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads) {
     return std::make_unique<OpenCvEngine>(spec, threads);
+}
+
+std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads) {
+    if (name == "opencv") return make_opencv_engine(spec, threads);
+    if (name == "libtorch") return make_libtorch_engine(spec, threads);
+    throw Error(ErrorCode::kBadInput, "engine '" + name + "': expected opencv or libtorch");
 }
 
 } // namespace sightline::pipeline

@@ -11,7 +11,7 @@ namespace sightline::pipeline {
 
 ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     auto [c, root] = detail::YamlFile::load(yaml_path);
-    c.keys(root, "", {"name", "version", "file", "input", "output", "classes", "thresholds"});
+    c.keys(root, "", {"name", "version", "file", "torchscript", "input", "output", "classes", "thresholds"});
     ModelSpec m;
     m.yaml_path = yaml_path;
     m.name = c.get<std::string>(root["name"], "name");
@@ -19,6 +19,8 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     m.onnx_path = yaml_path.parent_path() / c.get<std::string>(root["file"], "file");
     if (!std::filesystem::exists(m.onnx_path))
         throw Error(ErrorCode::kNotFound, c.file + ": file: " + m.onnx_path.string() + ": no such file");
+    if (root["torchscript"]) // checked by the LibTorch engine, the only one that reads it
+        m.torchscript_path = yaml_path.parent_path() / c.get<std::string>(root["torchscript"], "torchscript");
 
     const auto in = root["input"];
     c.keys(in, "input",
@@ -74,6 +76,21 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
         if (m.max_det < 1) c.fail("thresholds.max_det", "must be >= 1");
     }
     return m;
+}
+
+int head_fields(const ModelSpec& spec) {
+    return static_cast<int>(spec.classes.size()) + (spec.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
+}
+
+void check_head_shape(const ModelSpec& spec, const std::filesystem::path& file, int dims, std::int64_t d0,
+                      std::int64_t d1, std::int64_t d2, int batch) {
+    if (dims == 3 && d0 == batch && (spec.layout == kernels::HeadLayout::kYoloV8 ? d1 : d2) == head_fields(spec))
+        return;
+    throw Error(ErrorCode::kBadInput,
+                file.string() + ": output shape [" + std::to_string(d0) + ", " + std::to_string(d1) + ", " +
+                    std::to_string(d2) + "] (" + std::to_string(dims) + " dims) does not match model.yaml (batch " +
+                    std::to_string(batch) + ", " + std::to_string(spec.classes.size()) + " classes, layout " +
+                    (spec.layout == kernels::HeadLayout::kYoloV8 ? "yolov8" : "yolov5") + ")");
 }
 
 } // namespace sightline::pipeline

@@ -28,7 +28,8 @@ struct CameraConfig {
 struct RunConfig {
     std::filesystem::path path;
     std::vector<CameraConfig> cameras;
-    std::filesystem::path model; ///< model.yaml, resolved against the config's directory
+    std::filesystem::path model;   ///< model.yaml, resolved against the config's directory
+    std::string engine = "opencv"; ///< opencv (ONNX) or libtorch (TorchScript)
     std::string predictions_endpoint;
     int send_hwm = 1000;
     int wait_for_subscribers = 0; ///< a lossless replay waits for this many subscriptions before the first frame

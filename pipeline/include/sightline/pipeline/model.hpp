@@ -13,6 +13,8 @@ namespace sightline::pipeline {
 struct ModelSpec {
     std::filesystem::path yaml_path;
     std::filesystem::path onnx_path; ///< `file:` resolved against the YAML's directory
+    /// `torchscript:` (the same network for LibTorch), empty when absent; only the LibTorch engine needs the file
+    std::filesystem::path torchscript_path;
     std::string name;
     std::string version;
     kernels::PreprocessParams preprocess; ///< input size, colour order, scale/mean/std, pad value
@@ -29,6 +31,14 @@ struct ModelSpec {
 /// wrong type or a bad value; Error(kNotFound) when the YAML or the model file it names is missing.
 ModelSpec load_model_spec(const std::filesystem::path& yaml_path);
 
+/// Values per candidate in the head tensor: 4 box values (+ objectness for yolov5) + one per class.
+int head_fields(const ModelSpec& spec);
+
+/// Checks an engine's output shape [d0, d1, d2] against the spec (batch, layout, classes); Error(kBadInput) naming
+/// `file` and the shape otherwise.
+void check_head_shape(const ModelSpec& spec, const std::filesystem::path& file, int dims, std::int64_t d0,
+                      std::int64_t d1, std::int64_t d2, int batch);
+
 /// Runs a model on a batch of preprocessed inputs (NCHW float32, host memory) and returns the raw head tensor.
 class Engine {
   public:
@@ -43,5 +53,17 @@ class Engine {
 /// OpenCV DNN (ONNX): the CUDA backend when this OpenCV has one and a GPU exists, else the CPU.
 /// Throws Error(kBadInput) naming the file when OpenCV cannot read the model.
 std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads = 0);
+
+/// Whether this build has the LibTorch engine (the Torch CMake package was found: Debian's libtorch-dev, or
+/// PyTorch's own on a GPU machine).
+bool libtorch_available();
+
+/// LibTorch (TorchScript, `torchscript:` in model.yaml): on the GPU when this LibTorch has CUDA and a GPU exists,
+/// else the CPU. Takes the same input and gives the same head tensor as the ONNX model. Throws Error(kUnsupported)
+/// in a build without LibTorch, Error(kBadInput) naming the file when it cannot be loaded or the model has none.
+std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec& spec, int threads = 0);
+
+/// The engine by name: "opencv" (ONNX through OpenCV DNN) or "libtorch" (TorchScript). Error(kBadInput) otherwise.
+std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads = 0);
 
 } // namespace sightline::pipeline

@@ -1,0 +1,95 @@
+// The LibTorch engine: a TorchScript export of the model, run by LibTorch (CPU, or CUDA when it has a GPU).
+// Built only where the Torch CMake package is found (SIGHTLINE_HAS_LIBTORCH); elsewhere it says why it is missing.
+#include "sightline/error.hpp"
+#include "sightline/pipeline/model.hpp"
+
+#ifdef SIGHTLINE_HAS_LIBTORCH
+#include <torch/script.h>
+#include <torch/torch.h>
+#endif
+
+namespace sightline::pipeline {
+
+#ifdef SIGHTLINE_HAS_LIBTORCH
+
+namespace {
+
+class LibTorchEngine final : public Engine {
+  public:
+    LibTorchEngine(const ModelSpec& spec, int threads) : spec_(spec) {
+        if (spec.torchscript_path.empty())
+            throw Error(ErrorCode::kBadInput, spec.yaml_path.string() +
+                                                  ": no torchscript: key (the LibTorch engine runs a TorchScript "
+                                                  "export; tools/train/export_torchscript.py makes one)");
+        if (!std::filesystem::exists(spec.torchscript_path))
+            throw Error(ErrorCode::kNotFound, spec.yaml_path.string() + ": torchscript: " +
+                                                  spec.torchscript_path.string() + ": no such file");
+        if (threads > 0) torch::set_num_threads(threads);
+        device_ = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+        try {
+            module_ = torch::jit::load(spec.torchscript_path.string(), device_);
+        } catch (const std::exception& e) {
+            throw Error(ErrorCode::kBadInput, spec.torchscript_path.string() +
+                                                  ": LibTorch cannot load it: " + std::string(e.what()).substr(0, 300));
+        }
+        module_.eval();
+        where_ = std::string("LibTorch ") + TORCH_VERSION + " on " +
+                 (device_.is_cuda() ? "CUDA device 0"
+                                    : "the CPU (" + std::to_string(torch::get_num_threads()) + " threads)");
+    }
+
+    const std::vector<float>& infer(const float* input, int batch) override {
+        const auto& p = spec_.preprocess;
+        torch::NoGradGuard no_grad;
+        // the host input as a tensor without a copy; on a GPU, one copy up (a device input would skip it)
+        auto x =
+            torch::from_blob(const_cast<float*>(input), {batch, 3, p.input_height, p.input_width}, torch::kFloat32);
+        torch::Tensor y;
+        try {
+            y = module_.forward({x.to(device_)}).toTensor();
+        } catch (const std::exception& e) {
+            throw Error(ErrorCode::kBadInput, spec_.torchscript_path.string() +
+                                                  ": forward pass failed: " + std::string(e.what()).substr(0, 300));
+        }
+        y = y.to(torch::kCPU, torch::kFloat32).contiguous();
+        check_head_shape(spec_, spec_.torchscript_path, static_cast<int>(y.dim()), y.dim() > 0 ? y.size(0) : 0,
+                         y.dim() > 1 ? y.size(1) : 0, y.dim() > 2 ? y.size(2) : 0, batch);
+        out_.assign(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+        return out_;
+    }
+
+    const ModelSpec& spec() const override { return spec_; }
+    std::string describe() const override { return where_; }
+
+  private:
+    ModelSpec spec_;
+    torch::Device device_{torch::kCPU};
+    torch::jit::script::Module module_;
+    std::vector<float> out_;
+    std::string where_;
+};
+
+} // namespace
+
+bool libtorch_available() {
+    return true;
+}
+
+std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec& spec, int threads) {
+    return std::make_unique<LibTorchEngine>(spec, threads);
+}
+
+#else
+
+bool libtorch_available() {
+    return false;
+}
+
+std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec&, int) {
+    throw Error(ErrorCode::kUnsupported, "this build has no LibTorch engine (the Torch CMake package was not found "
+                                         "at configure time: install libtorch-dev, or point Torch_DIR at PyTorch's)");
+}
+
+#endif
+
+} // namespace sightline::pipeline
