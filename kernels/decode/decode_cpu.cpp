@@ -8,7 +8,7 @@ namespace sightline::kernels {
 
 void decode_cpu(const float* head, int batch, const DecodeParams& p, Candidate* out, int* counts) {
     detail::validate(p);
-    const int fields = p.num_classes + (p.layout == HeadLayout::kYoloV5 ? 5 : 4);
+    const int fields = detail::num_fields(p);
     const std::size_t per_image = static_cast<std::size_t>(fields) * p.num_candidates;
     std::vector<Candidate> kept;
     for (int b = 0; b < batch; ++b) {
@@ -16,7 +16,14 @@ void decode_cpu(const float* head, int batch, const DecodeParams& p, Candidate* 
         kept.clear();
         for (int n = 0; n < p.num_candidates; ++n) {
             Candidate c;
-            if (p.layout == HeadLayout::kYoloV8)
+            if (p.layout == HeadLayout::kYoloV8Dfl) {
+                auto raw = [&](int k) { return t[static_cast<std::size_t>(k) * p.num_candidates + n]; };
+                const detail::DflFields<decltype(raw)> f{raw, p.reg_max, detail::dfl_anchor(p, n)};
+                // decoded fields in the v8 order: class scores first scanned, box read for the kept ones only
+                if (detail::class_scores(f, HeadLayout::kYoloV8, p.num_classes).best <= p.confidence_threshold)
+                    continue;
+                c = detail::decode_one(f, HeadLayout::kYoloV8, p.num_classes, n);
+            } else if (p.layout == HeadLayout::kYoloV8)
                 c = detail::decode_one([&](int k) { return t[static_cast<std::size_t>(k) * p.num_candidates + n]; },
                                        p.layout, p.num_classes, n);
             else
@@ -29,6 +36,10 @@ void decode_cpu(const float* head, int batch, const DecodeParams& p, Candidate* 
         std::copy(kept.begin(), kept.begin() + k, out + static_cast<std::size_t>(b) * p.top_k);
         counts[b] = static_cast<int>(k);
     }
+}
+
+int decode_fields(const DecodeParams& p) {
+    return detail::num_fields(p);
 }
 
 #ifndef SIGHTLINE_HAS_CUDA

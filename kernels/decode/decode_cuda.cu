@@ -24,7 +24,7 @@ struct Head { // one image's fields, read the way its layout stores them
 
 __device__ Head head_of(const float* head, int b, int n, const DecodeParams& p, int fields) {
     const std::size_t per_image = static_cast<std::size_t>(fields) * p.num_candidates;
-    return {head + b * per_image, n, p.num_candidates, fields, p.layout == HeadLayout::kYoloV8};
+    return {head + b * per_image, n, p.num_candidates, fields, p.layout != HeadLayout::kYoloV5};
 }
 
 __global__ void score_kernel(const float* head, int batch, DecodeParams p, int fields, float* keys, int* values,
@@ -37,7 +37,12 @@ __global__ void score_kernel(const float* head, int batch, DecodeParams p, int f
     }
     bool pass = false;
     if (n < p.num_candidates) {
-        const detail::ClassScores cs = detail::class_scores(head_of(head, b, n, p, fields), p.layout, p.num_classes);
+        const Head h = head_of(head, b, n, p, fields);
+        const detail::ClassScores cs =
+            p.layout == HeadLayout::kYoloV8Dfl
+                ? detail::class_scores(detail::DflFields<Head>{h, p.reg_max, detail::dfl_anchor(p, n)},
+                                       HeadLayout::kYoloV8, p.num_classes)
+                : detail::class_scores(h, p.layout, p.num_classes);
         pass = cs.best > p.confidence_threshold;
         const std::size_t at = static_cast<std::size_t>(b) * p.num_candidates + n;
         keys[at] = pass ? cs.best + 0.f : -INFINITY; // + 0: -0 sorts as +0, as the twin compares them
@@ -55,8 +60,12 @@ __global__ void gather_kernel(const float* head, DecodeParams p, int fields, con
     if (i == 0) counts[b] = k;
     if (i >= k) return;
     const int n = sorted[static_cast<std::size_t>(b) * p.num_candidates + i];
+    const Head h = head_of(head, b, n, p, fields);
     out[static_cast<std::size_t>(b) * p.top_k + i] =
-        detail::decode_one(head_of(head, b, n, p, fields), p.layout, p.num_classes, n);
+        p.layout == HeadLayout::kYoloV8Dfl
+            ? detail::decode_one(detail::DflFields<Head>{h, p.reg_max, detail::dfl_anchor(p, n)}, HeadLayout::kYoloV8,
+                                 p.num_classes, n)
+            : detail::decode_one(h, p.layout, p.num_classes, n);
 }
 
 struct Layout {
@@ -106,7 +115,7 @@ void decode_cuda(const float* d_head, int batch, const DecodeParams& p, Candidat
                                               " bytes, needs " + std::to_string(l.total) +
                                               " (decode_cuda_workspace_bytes)");
     auto stream = static_cast<cudaStream_t>(stream_ref);
-    const int fields = p.num_classes + (p.layout == HeadLayout::kYoloV5 ? 5 : 4);
+    const int fields = detail::num_fields(p);
     SL_CUDA_CHECK(cudaMemsetAsync(l.passed, 0, sizeof(int) * batch, stream));
     if (p.num_candidates > 0) {
         const dim3 grid((p.num_candidates + 255) / 256, batch);

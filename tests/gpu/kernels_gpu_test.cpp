@@ -1,6 +1,8 @@
 // CUDA kernels against their CPU twins on fresh seeded random inputs (label gpu: skipped without a device).
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -150,6 +152,48 @@ void expect_same_candidate(const Candidate& g, const Candidate& c, const std::st
     EXPECT_NEAR(g.entropy, c.entropy, 1e-5f * std::max(1.f, c.entropy)) << where; // device logf vs glibc logf
 }
 #endif
+
+// The DFL layout (an Ultralytics head before its tail): the device's expf differs from glibc's by an ulp or two, so
+// boxes and scores agree to 1e-5 relative; kept indices and counts must be identical (continuous random logits).
+TEST(GpuDecodeDfl, MatchesCpuTwin) {
+    SKIP_WITHOUT_GPU();
+#ifdef SIGHTLINE_HAS_CUDA
+    std::mt19937 rng(7);
+    std::normal_distribution<float> g(0.f, 2.f);
+    for (const auto [W, H, C, B] : {std::array<int, 4>{640, 640, 80, 2}, std::array<int, 4>{320, 256, 5, 3}}) {
+        DecodeParams p;
+        p.layout = HeadLayout::kYoloV8Dfl, p.num_classes = C, p.reg_max = 16, p.input_width = W, p.input_height = H;
+        p.num_candidates = (W / 8) * (H / 8) + (W / 16) * (H / 16) + (W / 32) * (H / 32);
+        p.top_k = 300, p.confidence_threshold = 0.9f;
+        std::vector<float> head(static_cast<std::size_t>(B) * decode_fields(p) * p.num_candidates);
+        for (auto& v : head) v = g(rng);
+        std::vector<Candidate> cpu(static_cast<std::size_t>(B) * p.top_k);
+        std::vector<int> cpu_counts(B);
+        decode_cpu(head.data(), B, p, cpu.data(), cpu_counts.data());
+        DeviceBuffer<float> d_head(head.size());
+        d_head.upload(head);
+        DeviceBuffer<Candidate> d_cand(cpu.size());
+        DeviceBuffer<int> d_counts(B);
+        const std::size_t ws_bytes = decode_cuda_workspace_bytes(B, p);
+        DeviceBuffer<std::uint8_t> ws(ws_bytes);
+        decode_cuda(d_head.p, B, p, d_cand.p, d_counts.p, ws.p, ws_bytes, nullptr);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const auto gpu = d_cand.download();
+        const auto gpu_counts = d_counts.download();
+        for (int b = 0; b < B; ++b) {
+            ASSERT_EQ(gpu_counts[b], cpu_counts[b]) << W << "x" << H << " image " << b;
+            for (int i = 0; i < cpu_counts[b]; ++i) {
+                const Candidate &x = gpu[b * p.top_k + i], &y = cpu[b * p.top_k + i];
+                ASSERT_EQ(x.index, y.index) << "rank " << i;
+                ASSERT_EQ(x.cls, y.cls);
+                for (auto [u, v] :
+                     {std::pair{x.score, y.score}, {x.x1, y.x1}, {x.y1, y.y1}, {x.x2, y.x2}, {x.y2, y.y2}})
+                    EXPECT_NEAR(u, v, 1e-5f * std::max(1.f, std::abs(v))) << "rank " << i;
+            }
+        }
+    }
+#endif
+}
 
 struct DecodeCase {
     int layout, B, C, N, top_k;

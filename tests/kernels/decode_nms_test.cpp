@@ -1,6 +1,8 @@
 // Head decode and NMS CPU twins against naive oracles on seeded random heads.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
 #include <random>
 
 #include "kernels/test_heads.hpp"
@@ -87,6 +89,72 @@ TEST(ToFrame, InvertsLetterboxAndClips) {
     EXPECT_FLOAT_EQ(c.y1, 20);
     EXPECT_FLOAT_EQ(c.x2, 640); // clipped
     EXPECT_FLOAT_EQ(c.y2, 184);
+}
+
+// The DFL layout (an Ultralytics head cut before its decoding tail) against a naive double-precision decode written
+// from Ultralytics' own steps: softmax over the bins and its expectation per side, anchors at cell centres over the
+// 8/16/32 grids, x1y1 = anchor - lt, x2y2 = anchor + rb, centre and size times the stride, sigmoid of the logits.
+TEST(DecodeDfl, MatchesUltralyticsStepsInDouble) {
+    const int W = 96, H = 64, R = 16, C = 3;
+    const int N = (W / 8) * (H / 8) + (W / 16) * (H / 16) + (W / 32) * (H / 32);
+    const int F = 4 * R + C, B = 2;
+    std::mt19937 rng(99);
+    std::normal_distribution<float> g(0.f, 2.f);
+    std::vector<float> head(static_cast<std::size_t>(B) * F * N);
+    for (auto& v : head) v = g(rng);
+    DecodeParams p;
+    p.layout = HeadLayout::kYoloV8Dfl, p.num_classes = C, p.num_candidates = N, p.top_k = N;
+    p.reg_max = R, p.input_width = W, p.input_height = H, p.confidence_threshold = 0.6f;
+    EXPECT_EQ(decode_fields(p), F);
+    std::vector<Candidate> out(static_cast<std::size_t>(B) * N);
+    std::vector<int> counts(B);
+    decode_cpu(head.data(), B, p, out.data(), counts.data());
+    for (int b = 0; b < B; ++b) {
+        const float* t = head.data() + static_cast<std::size_t>(b) * F * N;
+        int expected_kept = 0;
+        std::vector<std::array<double, 5>> ref(N); // cx, cy, w, h, best score
+        for (int n = 0, base = 0, s = 8; s <= 32; base += (W / s) * (H / s), s *= 2)
+            for (; n < base + (W / s) * (H / s); ++n) {
+                const int cell = n - base;
+                const double ax = cell % (W / s) + 0.5, ay = cell / (W / s) + 0.5;
+                double d[4];
+                for (int side = 0; side < 4; ++side) {
+                    double m = -1e300, sum = 0, w = 0;
+                    for (int j = 0; j < R; ++j) m = std::max(m, double(t[(side * R + j) * N + n]));
+                    for (int j = 0; j < R; ++j) {
+                        const double e = std::exp(double(t[(side * R + j) * N + n]) - m);
+                        sum += e, w += e * j;
+                    }
+                    d[side] = w / sum;
+                }
+                const double x1 = ax - d[0], y1 = ay - d[1], x2 = ax + d[2], y2 = ay + d[3];
+                double best = 0;
+                for (int k = 0; k < C; ++k) best = std::max(best, 1 / (1 + std::exp(-double(t[(4 * R + k) * N + n]))));
+                ref[n] = {(x1 + x2) / 2 * s, (y1 + y2) / 2 * s, (x2 - x1) * s, (y2 - y1) * s, best};
+                expected_kept += best > p.confidence_threshold;
+            }
+        EXPECT_NEAR(counts[b], expected_kept, 2) << "only scores within float rounding of the threshold may differ";
+        ASSERT_GT(counts[b], 10);
+        for (int i = 0; i < counts[b]; ++i) {
+            const Candidate& c = out[static_cast<std::size_t>(b) * N + i];
+            const auto& r = ref[c.index];
+            EXPECT_NEAR(c.score, r[4], 1e-6) << "candidate " << c.index;
+            EXPECT_NEAR((c.x1 + c.x2) / 2, r[0], 1e-3) << "candidate " << c.index;
+            EXPECT_NEAR((c.y1 + c.y2) / 2, r[1], 1e-3);
+            EXPECT_NEAR(c.x2 - c.x1, r[2], 1e-3);
+            EXPECT_NEAR(c.y2 - c.y1, r[3], 1e-3);
+            if (i > 0) {
+                EXPECT_GE(out[static_cast<std::size_t>(b) * N + i - 1].score, c.score);
+            }
+        }
+    }
+    // parameters that cannot describe a DFL head
+    auto bad = p;
+    bad.num_candidates = N - 1;
+    EXPECT_THROW(decode_cpu(head.data(), 1, bad, out.data(), counts.data()), Error);
+    bad = p;
+    bad.input_width = 100;
+    EXPECT_THROW(decode_cpu(head.data(), 1, bad, out.data(), counts.data()), Error);
 }
 
 TEST(DecodeBadInput, Table) {

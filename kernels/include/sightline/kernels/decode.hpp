@@ -10,15 +10,25 @@ namespace sightline::kernels {
 enum class HeadLayout : std::uint8_t {
     kYoloV8, ///< [B, 4+C, N]: cx, cy, w, h, then per-class scores (after sigmoid); Ultralytics v8/v11 exports
     kYoloV5, ///< [B, N, 5+C]: cx, cy, w, h, objectness, then per-class scores; score = objectness * class score
+    /// [B, 4*reg_max + C, N]: an Ultralytics v8/v11 head cut before its decoding tail (the concat of every scale's
+    /// box distributions and class logits): per side (l, t, r, b) reg_max bins whose softmax expectation is the
+    /// distance in strides, then class logits. Candidates run over the strides 8, 16, 32 (row-major grids of
+    /// input/stride cells), anchors at cell centres; decoded as Ultralytics does (DFL, dist2bbox, sigmoid).
+    kYoloV8Dfl,
 };
 
 struct DecodeParams {
     HeadLayout layout = HeadLayout::kYoloV8;
     int num_classes = 0;
-    int num_candidates = 0;             ///< N
-    float confidence_threshold = 0.25f; ///< candidates with best score <= this are dropped
-    int top_k = 300;                    ///< at most this many candidates per image survive, best first
+    int num_candidates = 0;                ///< N
+    float confidence_threshold = 0.25f;    ///< candidates with best score <= this are dropped
+    int top_k = 300;                       ///< at most this many candidates per image survive, best first
+    int reg_max = 16;                      ///< kYoloV8Dfl: bins per box side
+    int input_width = 0, input_height = 0; ///< kYoloV8Dfl: the model input (multiples of 32), for the anchors
 };
+
+/// Values per candidate in the head tensor for these parameters (4 + C, 5 + C, or 4 * reg_max + C).
+int decode_fields(const DecodeParams& params);
 
 /// One candidate in model-input pixels.
 struct Candidate {
