@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "kernels/test_heads.hpp"
@@ -155,6 +156,44 @@ TEST(DecodeDfl, MatchesUltralyticsStepsInDouble) {
     bad = p;
     bad.input_width = 100;
     EXPECT_THROW(decode_cpu(head.data(), 1, bad, out.data(), counts.data()), Error);
+}
+
+// Against Ultralytics itself: a genuine YOLOv8 export (tests/fixtures/ultralytics, made with Ultralytics from
+// PyPI), run by onnxruntime on one input both cut before its decoding tail (raw.f32) and whole (output0.f32, its
+// own DFL, anchors, strides and sigmoid). Decoding the raw head must give Ultralytics' boxes and scores.
+TEST(DecodeDfl, EqualsUltralyticsOwnTailOnARealExport) {
+    const std::string dir = std::string(SIGHTLINE_SOURCE_DIR) + "/tests/fixtures/ultralytics/";
+    auto read = [&](const std::string& name, std::size_t n) {
+        std::vector<float> v(n);
+        std::ifstream f(dir + name, std::ios::binary);
+        f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float)));
+        EXPECT_TRUE(f) << name;
+        return v;
+    };
+    const int N = 1680, C = 5, R = 16;
+    const auto raw = read("raw.f32", static_cast<std::size_t>(4 * R + C) * N);
+    const auto ref = read("output0.f32", static_cast<std::size_t>(4 + C) * N);
+    DecodeParams p;
+    p.layout = HeadLayout::kYoloV8Dfl, p.num_classes = C, p.num_candidates = N, p.top_k = N, p.reg_max = R;
+    p.input_width = 320, p.input_height = 256, p.confidence_threshold = 0.f;
+    std::vector<Candidate> out(N);
+    int count = 0;
+    decode_cpu(raw.data(), 1, p, out.data(), &count);
+    ASSERT_EQ(count, N) << "random weights: every score is small but positive";
+    double worst_box = 0, worst_score = 0;
+    for (int i = 0; i < count; ++i) {
+        const Candidate& c = out[i];
+        const int n = c.index;
+        const float want[4] = {ref[0 * N + n], ref[1 * N + n], ref[2 * N + n], ref[3 * N + n]};
+        const float got[4] = {(c.x1 + c.x2) / 2, (c.y1 + c.y2) / 2, c.x2 - c.x1, c.y2 - c.y1};
+        for (int k = 0; k < 4; ++k) worst_box = std::max(worst_box, double(std::abs(got[k] - want[k])));
+        float best = 0;
+        for (int k = 0; k < C; ++k) best = std::max(best, ref[(4 + k) * N + n]);
+        worst_score = std::max(worst_score, double(std::abs(c.score - best)));
+    }
+    EXPECT_LT(worst_box, 1e-3) << "pixels";
+    EXPECT_LT(worst_score, 1e-6) << "absolute (onnxruntime's vectorised sigmoid differs from 1 / (1 + expf(-x)) "
+                                    "by ~2e-4 relative at these ~0.002 scores)";
 }
 
 TEST(DecodeBadInput, Table) {
