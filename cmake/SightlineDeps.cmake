@@ -9,6 +9,7 @@ find_package(nlohmann_json REQUIRED)
 find_package(simdjson REQUIRED)  # libsimdjson-dev: large COCO files
 find_package(Threads REQUIRED)
 find_package(cppzmq REQUIRED)      # cppzmq-dev, brings libzmq
+find_package(ONNX REQUIRED)        # libonnx-dev: cutting Ultralytics graphs before their decoding tail
 find_package(msgpack REQUIRED)     # libmsgpack-cxx-dev: target msgpackc-cxx (header-only, Boost headers)
 
 # LibTorch, for the TorchScript engine: optional (Debian's libtorch-dev here; PyTorch's own CMake package on a GPU

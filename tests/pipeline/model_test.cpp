@@ -39,7 +39,7 @@ TEST(ModelSpec, BadYamlNamesFileAndKey) {
         std::string from, to, message;
     };
     const Bad bad[] = {
-        {"layout: yolov8", "layout: yolov9", "output.layout: expected yolov8 or yolov5"},
+        {"layout: yolov8", "layout: yolov9", "output.layout: expected yolov8, yolov5 or yolov8_dfl"},
         {"color: rgb", "colour: rgb", "input.colour: unknown key"},
         {"width: 320", "width: wide", "input.width: wrong type"},
         {"file: model.onnx", "file: nothere.onnx", "nothere.onnx: no such file"},
@@ -141,6 +141,46 @@ TEST(ModelParity, LibTorchReproducesPyTorchAndOpenCv) {
         }
     }
     EXPECT_THROW(pipeline::make_engine("tensorrt", spec), Error);
+}
+
+// A genuine Ultralytics YOLOv8 export (tests/fixtures/ultralytics), which Debian's OpenCV 4.6 cannot run whole: cut at
+// its raw head (output.cut, libonnx), run by OpenCV, it gives onnxruntime's raw head on the same input, and the
+// detector's DFL decode of it gives Ultralytics' own decoded boxes and scores (output0 from onnxruntime).
+TEST(ModelParity, UltralyticsExportCutAtTheRawHead) {
+    const fs::path dir = kRoot / "tests/fixtures/ultralytics";
+    auto spec = pipeline::load_model_spec(dir / "model.yaml");
+    EXPECT_EQ(spec.layout, kernels::HeadLayout::kYoloV8Dfl);
+    EXPECT_EQ(pipeline::head_fields(spec), 69);
+    auto read = [&](const char* name, std::size_t n) {
+        std::vector<float> v(n);
+        std::ifstream f(dir / name, std::ios::binary);
+        f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float)));
+        EXPECT_TRUE(f) << name;
+        return v;
+    };
+    const int N = 1680;
+    const auto input = read("input.f32", 3ull * 256 * 320);
+    const auto raw = read("raw.f32", 69ull * N);
+    const auto ref = read("output0.f32", 9ull * N);
+    auto engine = pipeline::make_opencv_engine(spec);
+    const auto& out = engine->infer(input.data(), 1);
+    ASSERT_EQ(out.size(), raw.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) worst = std::max(worst, double(std::abs(out[i] - raw[i])));
+    EXPECT_LT(worst, 1e-3) << "OpenCV 4.6 on the cut graph vs onnxruntime";
+    // the detector's decode on OpenCV's raw head: Ultralytics' boxes for the best candidates
+    kernels::DecodeParams p;
+    p.layout = spec.layout, p.num_classes = 5, p.num_candidates = N, p.top_k = 50, p.reg_max = spec.reg_max;
+    p.input_width = 320, p.input_height = 256, p.confidence_threshold = 0.f;
+    std::vector<kernels::Candidate> cand(50);
+    int count = 0;
+    kernels::decode_cpu(out.data(), 1, p, cand.data(), &count);
+    ASSERT_EQ(count, 50);
+    for (const auto& c : cand) {
+        EXPECT_NEAR((c.x1 + c.x2) / 2, ref[0 * N + c.index], 5e-3) << c.index;
+        EXPECT_NEAR(c.y2 - c.y1, ref[3 * N + c.index], 5e-3) << c.index;
+        EXPECT_NEAR(c.score, ref[(4 + c.cls) * N + c.index], 1e-5) << c.index;
+    }
 }
 
 // The whole CPU compute path on frames rendered here: nominal frames are found, boxes land on the parts.

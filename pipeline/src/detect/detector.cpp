@@ -10,6 +10,8 @@ Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, 
     : engine_(std::move(engine)) {
     const ModelSpec& m = engine_->spec();
     decode_.layout = m.layout;
+    decode_.reg_max = m.reg_max;
+    decode_.input_width = m.preprocess.input_width, decode_.input_height = m.preprocess.input_height;
     decode_.num_classes = static_cast<int>(m.classes.size());
     decode_.confidence_threshold = confidence >= 0 ? confidence : m.confidence;
     decode_.top_k = 300;

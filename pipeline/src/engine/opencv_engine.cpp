@@ -4,6 +4,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
 
+#include "engine/onnx_cut.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/model.hpp"
@@ -23,7 +24,12 @@ class OpenCvEngine final : public Engine {
     OpenCvEngine(const ModelSpec& spec, int threads) : spec_(spec) {
         if (threads > 0) cv::setNumThreads(threads);
         try {
-            net_ = cv::dnn::readNetFromONNX(spec.onnx_path.string());
+            if (spec.cut.empty()) {
+                net_ = cv::dnn::readNetFromONNX(spec.onnx_path.string());
+            } else {
+                const std::string cut = cut_onnx(spec.onnx_path, spec.cut);
+                net_ = cv::dnn::readNetFromONNX(cut.data(), cut.size());
+            }
         } catch (const cv::Exception& e) {
             throw Error(ErrorCode::kBadInput,
                         spec.onnx_path.string() + ": OpenCV DNN cannot read this model: " + e.msg);
@@ -56,7 +62,7 @@ class OpenCvEngine final : public Engine {
         if (!out.isContinuous()) out = out.clone();
         check_head_shape(spec_, spec_.onnx_path, out.dims, out.size[0], out.dims > 1 ? out.size[1] : 0,
                          out.dims > 2 ? out.size[2] : 0, batch);
-        candidates_ = spec_.layout == kernels::HeadLayout::kYoloV8 ? out.size[2] : out.size[1];
+        candidates_ = spec_.layout == kernels::HeadLayout::kYoloV5 ? out.size[1] : out.size[2];
         result_.assign(out.ptr<float>(), out.ptr<float>() + out.total());
         return result_;
     }

@@ -54,14 +54,21 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     if (in["dynamic_batch"]) m.dynamic_batch = c.get<bool>(in["dynamic_batch"], "input.dynamic_batch");
 
     const auto out = root["output"];
-    c.keys(out, "output", {"layout", "candidates"});
+    c.keys(out, "output", {"layout", "candidates", "cut", "reg_max"});
     const auto layout = c.get<std::string>(out["layout"], "output.layout");
     if (layout == "yolov8")
         m.layout = kernels::HeadLayout::kYoloV8;
     else if (layout == "yolov5")
         m.layout = kernels::HeadLayout::kYoloV5;
+    else if (layout == "yolov8_dfl")
+        m.layout = kernels::HeadLayout::kYoloV8Dfl;
     else
-        c.fail("output.layout", "expected yolov8 or yolov5, got '" + layout + "'");
+        c.fail("output.layout", "expected yolov8, yolov5 or yolov8_dfl, got '" + layout + "'");
+    if (out["cut"]) m.cut = c.get<std::string>(out["cut"], "output.cut");
+    if (out["reg_max"]) m.reg_max = c.get<int>(out["reg_max"], "output.reg_max");
+    if (m.reg_max < 1 || m.reg_max > 64) c.fail("output.reg_max", "must be in 1..64");
+    if (m.layout == kernels::HeadLayout::kYoloV8Dfl && (p.input_width % 32 != 0 || p.input_height % 32 != 0))
+        c.fail("input", "the yolov8_dfl layout needs a width and height that are multiples of 32");
     if (out["candidates"]) m.candidates = c.get<int>(out["candidates"], "output.candidates");
 
     m.classes = c.get<std::vector<std::string>>(root["classes"], "classes");
@@ -79,18 +86,20 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
 }
 
 int head_fields(const ModelSpec& spec) {
-    return static_cast<int>(spec.classes.size()) + (spec.layout == kernels::HeadLayout::kYoloV5 ? 5 : 4);
+    kernels::DecodeParams p;
+    p.layout = spec.layout, p.num_classes = static_cast<int>(spec.classes.size()), p.reg_max = spec.reg_max;
+    return kernels::decode_fields(p);
 }
 
 void check_head_shape(const ModelSpec& spec, const std::filesystem::path& file, int dims, std::int64_t d0,
                       std::int64_t d1, std::int64_t d2, int batch) {
-    if (dims == 3 && d0 == batch && (spec.layout == kernels::HeadLayout::kYoloV8 ? d1 : d2) == head_fields(spec))
+    if (dims == 3 && d0 == batch && (spec.layout == kernels::HeadLayout::kYoloV5 ? d2 : d1) == head_fields(spec))
         return;
     throw Error(ErrorCode::kBadInput,
                 file.string() + ": output shape [" + std::to_string(d0) + ", " + std::to_string(d1) + ", " +
                     std::to_string(d2) + "] (" + std::to_string(dims) + " dims) does not match model.yaml (batch " +
                     std::to_string(batch) + ", " + std::to_string(spec.classes.size()) + " classes, layout " +
-                    (spec.layout == kernels::HeadLayout::kYoloV8 ? "yolov8" : "yolov5") + ")");
+                    (spec.layout == kernels::HeadLayout::kYoloV5 ? "yolov5" : "yolov8") + ")");
 }
 
 } // namespace sightline::pipeline

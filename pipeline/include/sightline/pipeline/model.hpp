@@ -20,6 +20,10 @@ struct ModelSpec {
     kernels::PreprocessParams preprocess; ///< input size, colour order, scale/mean/std, pad value
     bool dynamic_batch = true;
     kernels::HeadLayout layout = kernels::HeadLayout::kYoloV8;
+    /// `output.cut`: read the ONNX graph only up to this tensor (an Ultralytics export's raw head concat, for the
+    /// yolov8_dfl layout); empty: the whole graph
+    std::string cut;
+    int reg_max = 16;   ///< `output.reg_max`: DFL bins per box side (yolov8_dfl)
     int candidates = 0; ///< N, 0 when not given (then taken from the first forward pass)
     std::vector<std::string> classes;
     float confidence = 0.25f;
