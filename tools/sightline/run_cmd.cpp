@@ -140,9 +140,10 @@ Run add_run(CLI::App& app) {
         };
         auto summary = runner.run(
             [&](const pipeline::FrameOutput& f) {
-                auto m = to_pred_message(f, model, cfg.cameras[f.camera_index].meta);
+                // built once as a Message: publishing and recording it copies no detections
+                const transport::Message m = to_pred_message(f, model, cfg.cameras[f.camera_index].meta);
                 send(m);
-                stats[f.camera_index].add(f, m.stamps_ns["published"]);
+                stats[f.camera_index].add(f, std::get<transport::PredMessage>(m).stamps_ns.at("published"));
                 if (evaluators[f.camera_index]) evaluators[f.camera_index]->add(f.frame, f.pts_ns, f.detections);
                 const auto now = std::chrono::steady_clock::now();
                 if (now - window_start >= std::chrono::seconds(1)) publish_stats(now);
