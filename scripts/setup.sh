@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  libopencv-dev
+  libopencv-dev libtbb-dev   # TBB: the CPU preprocess splits rows over its threads (OpenCV runs on it too)
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libsimdjson-dev libonnx-dev
   libgtest-dev libgmock-dev libbenchmark-dev

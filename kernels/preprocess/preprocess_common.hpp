@@ -30,10 +30,14 @@ SL_HD Taps taps(int out_index, float inv_scale, int n) {
     return {i0, i1, s - static_cast<float>(i0)};
 }
 
+/// Bilinear blend of taps a (x0, y0), b (x1, y0), c (x0, y1), d (x1, y1): vertical first, then horizontal. The
+/// order is part of the function: the CPU twin blends whole source rows vertically (contiguous, vectorised), then
+/// samples them horizontally, performing exactly these float operations.
+SL_HD float lerp1(float a, float b, float w) {
+    return a + (b - a) * w;
+}
 SL_HD float lerp2(float a, float b, float c, float d, float wx, float wy) {
-    const float top = a + (b - a) * wx;
-    const float bot = c + (d - c) * wx;
-    return top + (bot - top) * wy;
+    return lerp1(lerp1(a, c, wy), lerp1(b, d, wy), wx);
 }
 
 /// BT.601 limited range YUV -> R, G, B in 0..255 (unclamped inputs, clamped outputs).
@@ -99,15 +103,21 @@ SL_HD void sample_rgb(const ImageView& f, const Taps& tx, const Taps& ty, float&
     luma = luma_from_y(yy);
 }
 
-/// Output channel values of one pixel: channel order applied, scaled, normalised.
+/// 1 / std of channel c: normalising multiplies by it (a division per value would cost the CPU twin a quarter of its
+/// time); validate() requires std to be a normal float, so this is finite.
+SL_HD float inv_std(const PreprocessParams& p, int c) {
+    return 1.f / p.std[c];
+}
+
+/// Output channel values of one pixel: channel order applied, scaled, normalised: (v * scale - mean) * (1 / std).
 struct Normalised {
     float v[3];
 };
 SL_HD Normalised normalise(const PreprocessParams& p, float r, float g, float b) {
     const float first = p.order == ChannelOrder::kRGB ? r : b;
     const float third = p.order == ChannelOrder::kRGB ? b : r;
-    return {{(first * p.scale - p.mean[0]) / p.std[0], (g * p.scale - p.mean[1]) / p.std[1],
-             (third * p.scale - p.mean[2]) / p.std[2]}};
+    return {{(first * p.scale - p.mean[0]) * inv_std(p, 0), (g * p.scale - p.mean[1]) * inv_std(p, 1),
+             (third * p.scale - p.mean[2]) * inv_std(p, 2)}};
 }
 
 /// IEEE binary16 bits of `f`, rounded to nearest even; both twins use it, so fp16 outputs agree bit for bit.
@@ -150,6 +160,10 @@ SL_HD void store_pixel(const PreprocessParams& p, const Normalised& n, void* fra
         for (int c = 0; c < 3; ++c) o[c * step] = n.v[c];
     }
 }
+
+/// Lets the CPU twin use its AVX2 row primitives (the default, where the CPU has AVX2 and F16C) or not; returns
+/// whether the CPU has them. Both paths compute the same bits; tests run both.
+bool preprocess_simd(bool allow);
 
 /// One shared validation, so both twins throw alike.
 void validate(std::span<const ImageView> frames, const PreprocessParams& p, MemoryLocation expected);

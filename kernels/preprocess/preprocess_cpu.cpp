@@ -1,7 +1,19 @@
 // CPU twin of the preprocess kernel: the specification the CUDA version is tested against.
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#ifdef SIGHTLINE_HAS_TBB
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#endif
 
 #include "preprocess/preprocess_common.hpp"
 
@@ -27,8 +39,10 @@ void validate(std::span<const ImageView> frames, const PreprocessParams& p, Memo
     if (p.input_width <= 0 || p.input_height <= 0)
         throw Error(ErrorCode::kBadInput, "preprocess: model input size must be positive");
     for (int c = 0; c < 3; ++c)
-        if (!(p.std[c] != 0.f) || !std::isfinite(p.std[c]))
-            throw Error(ErrorCode::kBadInput, "preprocess: std[" + std::to_string(c) + "] must be finite and non-zero");
+        if (!std::isnormal(p.std[c]))
+            throw Error(ErrorCode::kBadInput, "preprocess: std[" + std::to_string(c) +
+                                                  "] must be a finite, non-zero, normal float, got " +
+                                                  std::to_string(p.std[c]));
     for (std::size_t i = 0; i < frames.size(); ++i) {
         const auto& f = frames[i];
         const std::string who = "preprocess: frame " + std::to_string(i);
@@ -59,110 +73,82 @@ std::size_t preprocess_frame_bytes(const PreprocessParams& p) {
 
 namespace {
 
-/// One output row's worth of work, separable: each source row is interpolated horizontally once (into `top` and
-/// `bot`), then blended vertically, then converted, normalised and stored. Every float operation is the one
-/// detail::sample_rgb / normalise / store_pixel perform per pixel (the CUDA kernel's body), in the same order (the
-/// kernels library is built without FMA contraction), so the outputs are bit-identical to it.
-struct RowWork {
-    std::vector<detail::Taps> xt;              ///< luma / BGR column taps, per resized column
-    std::vector<int> cx0, cx1;                 ///< chroma column taps
-    std::vector<float> cwx;                    ///< chroma column weight
-    std::vector<float> top[3], bot[3];         ///< horizontal results of the two source rows (per channel)
-    std::vector<float> utop, ubot, vtop, vbot; ///< chroma, for YUV input
-    std::vector<float> r, g, b, l;             ///< the row's pixels before normalisation, and their luma
+// ---- Row primitives. The portable ones are the specification; the AVX2 ones perform the same float operations
+// on eight lanes (no FMA: the library is built with -ffp-contract=off and the intrinsics below multiply and add
+// separately), so both paths, and the per-pixel body the CUDA kernel runs, produce the same bits.
 
-    void columns(const ImageView& f, int resized_width, float inv_x) {
-        xt.resize(resized_width);
-        for (int x = 0; x < resized_width; ++x) xt[x] = detail::taps(x, inv_x, f.width);
-        for (auto* v : {&r, &g, &b, &l}) v->resize(resized_width);
-        if (f.format == PixelFormat::kBGR) {
-            for (int c = 0; c < 3; ++c) top[c].resize(resized_width), bot[c].resize(resized_width);
-            return;
-        }
-        top[0].resize(resized_width), bot[0].resize(resized_width);
-        for (auto* v : {&utop, &ubot, &vtop, &vbot, &cwx}) v->resize(resized_width);
-        cx0.resize(resized_width), cx1.resize(resized_width);
-        const int cw = (f.width + 1) / 2;
-        for (int x = 0; x < resized_width; ++x) {
-            const float fx = (static_cast<float>(xt[x].i0) + xt[x].w1 + 0.5f) * 0.5f - 0.5f;
-            const float cx = fx < 0.f ? 0.f : (fx > static_cast<float>(cw - 1) ? static_cast<float>(cw - 1) : fx);
-            cx0[x] = static_cast<int>(cx);
-            cx1[x] = cx0[x] + 1 < cw ? cx0[x] + 1 : cx0[x];
-            cwx[x] = cx - static_cast<float>(cx0[x]);
-        }
-    }
+/// Blends two source rows vertically, `channels` interleaved channels of `pixels` pixels, into one planar float row
+/// per channel: out[c][i] = lerp1(r0[channels * i + c], r1[channels * i + c], w).
+void vblend(const std::uint8_t* r0, const std::uint8_t* r1, int pixels, int channels, float w, float* const* out) {
+    for (int c = 0; c < channels; ++c)
+        for (int i = 0; i < pixels; ++i) out[c][i] = detail::lerp1(r0[channels * i + c], r1[channels * i + c], w);
+}
 
-    /// r, g, b, l of resized row `ty` (its taps).
-    void row(const ImageView& f, const detail::Taps& ty) {
-        const int n = static_cast<int>(xt.size());
-        if (f.format == PixelFormat::kBGR) {
-            const std::uint8_t* r0 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i0) * f.pitch[0];
-            const std::uint8_t* r1 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i1) * f.pitch[0];
-            for (int c = 0; c < 3; ++c) {
-                float* t = top[c].data();
-                float* bt = bot[c].data();
-                for (int x = 0; x < n; ++x) {
-                    const int a = 3 * xt[x].i0 + c, z = 3 * xt[x].i1 + c;
-                    const float w = xt[x].w1;
-                    t[x] = static_cast<float>(r0[a]) + (static_cast<float>(r0[z]) - static_cast<float>(r0[a])) * w;
-                    bt[x] = static_cast<float>(r1[a]) + (static_cast<float>(r1[z]) - static_cast<float>(r1[a])) * w;
-                }
-            }
-            const float wy = ty.w1;
-            for (int x = 0; x < n; ++x) {
-                b[x] = top[0][x] + (bot[0][x] - top[0][x]) * wy;
-                g[x] = top[1][x] + (bot[1][x] - top[1][x]) * wy;
-                r[x] = top[2][x] + (bot[2][x] - top[2][x]) * wy;
-                l[x] = detail::luma_from_rgb(r[x], g[x], b[x]);
-            }
-            return;
-        }
-        const std::uint8_t* y0 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i0) * f.pitch[0];
-        const std::uint8_t* y1 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i1) * f.pitch[0];
-        for (int x = 0; x < n; ++x) {
-            const int a = xt[x].i0, z = xt[x].i1;
-            const float w = xt[x].w1;
-            top[0][x] = static_cast<float>(y0[a]) + (static_cast<float>(y0[z]) - static_cast<float>(y0[a])) * w;
-            bot[0][x] = static_cast<float>(y1[a]) + (static_cast<float>(y1[z]) - static_cast<float>(y1[a])) * w;
-        }
-        const int chh = (f.height + 1) / 2;
-        const float fy = (static_cast<float>(ty.i0) + ty.w1 + 0.5f) * 0.5f - 0.5f;
-        const float cy = fy < 0.f ? 0.f : (fy > static_cast<float>(chh - 1) ? static_cast<float>(chh - 1) : fy);
-        const int cy0 = static_cast<int>(cy), cy1 = cy0 + 1 < chh ? cy0 + 1 : cy0;
-        const float wy = cy - static_cast<float>(cy0);
-        auto lerp = [](const std::uint8_t* p, int i, int j, float w) {
-            return static_cast<float>(p[i]) + (static_cast<float>(p[j]) - static_cast<float>(p[i])) * w;
-        };
-        if (f.format == PixelFormat::kNV12) {
-            const std::uint8_t* c0 = f.planes[1] + static_cast<std::ptrdiff_t>(cy0) * f.pitch[1];
-            const std::uint8_t* c1 = f.planes[1] + static_cast<std::ptrdiff_t>(cy1) * f.pitch[1];
-            for (int x = 0; x < n; ++x) {
-                const int i = 2 * cx0[x], j = 2 * cx1[x];
-                utop[x] = lerp(c0, i, j, cwx[x]), ubot[x] = lerp(c1, i, j, cwx[x]);
-                vtop[x] = lerp(c0, i + 1, j + 1, cwx[x]), vbot[x] = lerp(c1, i + 1, j + 1, cwx[x]);
-            }
-        } else {
-            const std::uint8_t* u0 = f.planes[1] + static_cast<std::ptrdiff_t>(cy0) * f.pitch[1];
-            const std::uint8_t* u1 = f.planes[1] + static_cast<std::ptrdiff_t>(cy1) * f.pitch[1];
-            const std::uint8_t* v0 = f.planes[2] + static_cast<std::ptrdiff_t>(cy0) * f.pitch[2];
-            const std::uint8_t* v1 = f.planes[2] + static_cast<std::ptrdiff_t>(cy1) * f.pitch[2];
-            for (int x = 0; x < n; ++x) {
-                utop[x] = lerp(u0, cx0[x], cx1[x], cwx[x]), ubot[x] = lerp(u1, cx0[x], cx1[x], cwx[x]);
-                vtop[x] = lerp(v0, cx0[x], cx1[x], cwx[x]), vbot[x] = lerp(v1, cx0[x], cx1[x], cwx[x]);
+/// Horizontal taps of the resized columns, with, per block of 8 columns, each tap's offset from the block's first
+/// tap (the AVX2 path selects taps by permuting at most kMaxChunks vectors of 8 source floats instead of gathering).
+struct ColumnTaps {
+    static constexpr int kMaxChunks = 4;
+    std::vector<int> i0, i1;
+    std::vector<float> w;
+    struct Block {
+        int base;
+        alignas(32) std::int32_t rel0[8], rel1[8];
+    };
+    std::vector<Block> blocks; ///< one per full block of 8 columns
+    int chunks = 0;            ///< vectors of 8 floats a block spans; 0: too wide a span, gather instead
+    bool halving = false;      ///< every block's taps are 2j and 2j + 1 (an exact 2:1 downscale): even/odd split
+
+    void set(int n) { i0.resize(n), i1.resize(n), w.resize(n); }
+    void plan() {
+        const int n = static_cast<int>(i0.size());
+        blocks.resize(n / 8);
+        int span = 0;
+        for (int k = 0; k < n / 8; ++k) {
+            Block& b = blocks[k];
+            b.base = i0[8 * k];
+            for (int j = 0; j < 8; ++j) {
+                b.rel0[j] = i0[8 * k + j] - b.base, b.rel1[j] = i1[8 * k + j] - b.base;
+                span = std::max({span, b.rel0[j], b.rel1[j]});
             }
         }
-        const float lwy = ty.w1;
-        for (int x = 0; x < n; ++x) {
-            const float yy = top[0][x] + (bot[0][x] - top[0][x]) * lwy;
-            const float u = utop[x] + (ubot[x] - utop[x]) * wy;
-            const float v = vtop[x] + (vbot[x] - vtop[x]) * wy;
-            detail::yuv_to_rgb(yy, u, v, r[x], g[x], b[x]);
-            l[x] = detail::luma_from_y(yy);
-        }
+        chunks = span / 8 + 1 <= kMaxChunks ? span / 8 + 1 : 0;
+        halving = !blocks.empty();
+        for (const Block& b : blocks)
+            for (int j = 0; j < 8; ++j) halving = halving && b.rel0[j] == 2 * j && b.rel1[j] == 2 * j + 1;
     }
 };
+/// Source floats a planar row must have past its end for the AVX2 sampler's whole-vector loads.
+constexpr int kRowSlack = 8 * ColumnTaps::kMaxChunks;
 
-/// Writes `n` pixels of output row `y` from column `x0`: normalised values from r, g, b (or the pad when null).
+/// out[c][x] = lerp1(v[c][i0[x]], v[c][i1[x]], w[x]) for c < rows: blended planar rows sampled horizontally at the
+/// same taps.
+void hsample(const float* const* v, int rows, const ColumnTaps& t, int n, float* const* out) {
+    for (int c = 0; c < rows; ++c)
+        for (int x = 0; x < n; ++x) out[c][x] = detail::lerp1(v[c][t.i0[x]], v[c][t.i1[x]], t.w[x]);
+}
+void luma_rgb(const float* r, const float* g, const float* b, int n, float* l) {
+    for (int x = 0; x < n; ++x) l[x] = detail::luma_from_rgb(r[x], g[x], b[x]);
+}
+void convert_yuv(const float* yy, const float* u, const float* v, int n, float* r, float* g, float* b, float* l) {
+    for (int x = 0; x < n; ++x) {
+        detail::yuv_to_rgb(yy[x], u[x], v[x], r[x], g[x], b[x]);
+        l[x] = detail::luma_from_y(yy[x]);
+    }
+}
+/// Adds a row's luma to the running sums and the histogram.
+struct StatsAccum {
+    double sum = 0, sumsq = 0;
+    std::uint32_t hist[kLumaBins] = {};
+};
+void stats_row(const float* l, int n, StatsAccum& s) {
+    for (int x = 0; x < n; ++x) {
+        s.sum += l[x];
+        s.sumsq += static_cast<double>(l[x]) * l[x];
+        ++s.hist[detail::luma_bin(l[x])];
+    }
+}
+
+/// Writes `n` pixels of output row `y` from column `x0`: normalised values from r, g, b (or the pad when r is null).
 template <class T, bool kNHWC>
 void store_row(const PreprocessParams& p, void* frame_out, int y, int x0, int n, const float* r, const float* g,
                const float* b, const detail::Normalised& pad) {
@@ -180,19 +166,19 @@ void store_row(const PreprocessParams& p, void* frame_out, int y, int x0, int n,
     const float* third = rgb ? b : r;
     const float* src[3] = {first, g, third};
     for (int c = 0; c < 3; ++c) {
-        const float s = p.scale, m = p.mean[c], d = p.std[c];
+        const float s = p.scale, m = p.mean[c], d = detail::inv_std(p, c);
         if constexpr (kNHWC) {
             T* dst = o + 3 * pix + c;
             if (!r)
                 for (int x = 0; x < n; ++x) dst[3 * x] = put(pad.v[c]);
             else
-                for (int x = 0; x < n; ++x) dst[3 * x] = put((src[c][x] * s - m) / d);
+                for (int x = 0; x < n; ++x) dst[3 * x] = put((src[c][x] * s - m) * d);
         } else {
             T* dst = o + c * plane + pix;
             if (!r)
                 for (int x = 0; x < n; ++x) dst[x] = put(pad.v[c]);
             else
-                for (int x = 0; x < n; ++x) dst[x] = put((src[c][x] * s - m) / d);
+                for (int x = 0; x < n; ++x) dst[x] = put((src[c][x] * s - m) * d);
         }
     }
 }
@@ -207,50 +193,472 @@ StoreRow store_for(const PreprocessParams& p) {
     return nhwc ? &store_row<float, true> : &store_row<float, false>;
 }
 
+/// The row primitives one preprocess call uses.
+struct RowOps {
+    void (*vblend)(const std::uint8_t*, const std::uint8_t*, int, int, float, float* const*);
+    void (*hsample)(const float* const*, int, const ColumnTaps&, int, float* const*);
+    void (*luma_rgb)(const float*, const float*, const float*, int, float*);
+    void (*convert_yuv)(const float*, const float*, const float*, int, float*, float*, float*, float*);
+    void (*stats_row)(const float*, int, StatsAccum&);
+    StoreRow (*store_for)(const PreprocessParams&);
+};
+constexpr RowOps kPortable{&vblend, &hsample, &luma_rgb, &convert_yuv, &stats_row, &store_for};
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SL_AVX2 __attribute__((target("avx2,f16c")))
+
+SL_AVX2 __m256 lerp8(__m256 a, __m256 b, __m256 w) {
+    return _mm256_add_ps(a, _mm256_mul_ps(_mm256_sub_ps(b, a), w));
+}
+SL_AVX2 __m256 load8u(const std::uint8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+/// clamp255 with its exact semantics (x < 0 -> 0, x > 255 -> 255, otherwise x itself, -0 and NaN included).
+SL_AVX2 __m256 clamp8(__m256 v) {
+    return _mm256_min_ps(_mm256_set1_ps(255.f), _mm256_max_ps(_mm256_setzero_ps(), v));
+}
+
+/// pshufb masks that pick channel c of 8 interleaved pixels: from bytes 0..15 (lo) and, for three channels, from
+/// bytes 8..23 (hi).
+struct DeinterleaveMasks {
+    __m128i lo[3], hi[3];
+    __m256i dword[3]; ///< per channel: 8 pixels (4 per 128-bit lane, see load_lanes) to 32-bit integers
+    DeinterleaveMasks(int channels) {
+        alignas(32) std::int8_t d[32];
+        for (int c = 0; c < channels; ++c) {
+            for (int lane = 0; lane < 2; ++lane)
+                for (int j = 0; j < 4; ++j) {
+                    const int pos = channels == 3 ? 3 * j + c : 8 * lane + 2 * j + c;
+                    std::int8_t* dw = d + 16 * lane + 4 * j;
+                    dw[0] = static_cast<std::int8_t>(pos), dw[1] = dw[2] = dw[3] = -1;
+                }
+            std::memcpy(&dword[c], d, sizeof d);
+        }
+        alignas(16) std::int8_t l[16], h[16];
+        for (int c = 0; c < channels; ++c) {
+            for (int j = 0; j < 16; ++j) l[j] = h[j] = -1;
+            for (int j = 0; j < 8; ++j) {
+                const int pos = channels * j + c;
+                if (channels == 2 || pos < 8) // two channels: all 16 bytes come from lo
+                    l[j] = static_cast<std::int8_t>(pos);
+                else
+                    h[j] = static_cast<std::int8_t>(pos - 8);
+            }
+            lo[c] = _mm_load_si128(reinterpret_cast<const __m128i*>(l));
+            hi[c] = _mm_load_si128(reinterpret_cast<const __m128i*>(h));
+        }
+    }
+};
+/// 8 interleaved pixels at p spread over two 128-bit lanes: three channels, bytes 0..15 and 12..27 (pixels 0-3 and
+/// 4-7 at the same lane offsets); two channels, bytes 0..15 in both lanes.
+template <int kChannels> SL_AVX2 __m256i load_lanes(const std::uint8_t* p) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    if constexpr (kChannels == 3)
+        return _mm256_inserti128_si256(_mm256_castsi128_si256(lo),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 12)), 1);
+    else
+        return _mm256_broadcastsi128_si256(lo);
+}
+/// Channel c of the 8 interleaved pixels at p, as floats.
+template <int kChannels> SL_AVX2 __m256 load8c(const std::uint8_t* p, const DeinterleaveMasks& m, int c) {
+    if constexpr (kChannels == 1) return load8u(p);
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    if constexpr (kChannels == 2) return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(lo, m.lo[c])));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
+    const __m128i bytes = _mm_or_si128(_mm_shuffle_epi8(lo, m.lo[c]), _mm_shuffle_epi8(hi, m.hi[c]));
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+}
+template <int kChannels>
+SL_AVX2 void vblend_avx2_c(const std::uint8_t* r0, const std::uint8_t* r1, int pixels, float w, float* const* out,
+                           const DeinterleaveMasks& m) {
+    const __m256 vw = _mm256_set1_ps(w);
+    int i = 0;
+    if constexpr (kChannels > 1) {
+        // 8 pixels per step, pixels 0-3 in the low 128-bit lane and 4-7 in the high one at the same offsets, so one
+        // in-lane byte shuffle per channel yields its 8 values as 32-bit integers. Three channels read 28 bytes
+        // (two 16-byte loads at 0 and 12), two channels 16 (one load, broadcast to both lanes).
+        constexpr int kReadPixels = kChannels == 3 ? 10 : 8;
+        for (; i + kReadPixels <= pixels; i += 8) {
+            const __m256i src[2] = {load_lanes<kChannels>(r0 + kChannels * i),
+                                    load_lanes<kChannels>(r1 + kChannels * i)};
+            for (int c = 0; c < kChannels; ++c) {
+                const __m256 a = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(src[0], m.dword[c]));
+                const __m256 b = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(src[1], m.dword[c]));
+                _mm256_storeu_ps(out[c] + i, lerp8(a, b, vw));
+            }
+        }
+    }
+    // 8 pixels per step; a 2-channel step reads 16 bytes, a 3-channel one 24 (bytes 0..15 and 8..23)
+    for (; i + 8 <= pixels; i += 8)
+        for (int c = 0; c < kChannels; ++c)
+            _mm256_storeu_ps(out[c] + i, lerp8(load8c<kChannels>(r0 + kChannels * i, m, c),
+                                               load8c<kChannels>(r1 + kChannels * i, m, c), vw));
+    for (int c = 0; c < kChannels; ++c)
+        for (int k = i; k < pixels; ++k) out[c][k] = detail::lerp1(r0[kChannels * k + c], r1[kChannels * k + c], w);
+}
+SL_AVX2 void vblend_avx2(const std::uint8_t* r0, const std::uint8_t* r1, int pixels, int channels, float w,
+                         float* const* out) {
+    static const DeinterleaveMasks m2(2), m3(3);
+    if (channels == 3) return vblend_avx2_c<3>(r0, r1, pixels, w, out, m3);
+    if (channels == 2) return vblend_avx2_c<2>(r0, r1, pixels, w, out, m2);
+    vblend_avx2_c<1>(r0, r1, pixels, w, out, m2);
+}
+/// Taps selected from kChunks vectors of 8 floats starting at the block's first tap (permute, then blend by range).
+template <int kChunks> SL_AVX2 __m256 select_taps(const __m256 (&chunk)[kChunks], __m256i rel) {
+    __m256 r = _mm256_permutevar8x32_ps(chunk[0], rel);
+    for (int k = 1; k < kChunks; ++k) {
+        const __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(rel, _mm256_set1_epi32(8 * k - 1)));
+        r = _mm256_blendv_ps(r, _mm256_permutevar8x32_ps(chunk[k], rel), mask);
+    }
+    return r;
+}
+template <int kChunks>
+SL_AVX2 void hsample_blocks(const float* const* v, int rows, const ColumnTaps& t, float* const* out) {
+    const int blocks = static_cast<int>(t.blocks.size());
+    for (int k = 0; k < blocks; ++k) {
+        const ColumnTaps::Block& b = t.blocks[k];
+        const __m256i r0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.rel0));
+        const __m256i r1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.rel1));
+        const __m256 w = _mm256_loadu_ps(t.w.data() + 8 * k);
+        for (int c = 0; c < rows; ++c) {
+            __m256 chunk[kChunks];
+            for (int j = 0; j < kChunks; ++j) chunk[j] = _mm256_loadu_ps(v[c] + b.base + 8 * j);
+            _mm256_storeu_ps(out[c] + 8 * k,
+                             lerp8(select_taps<kChunks>(chunk, r0), select_taps<kChunks>(chunk, r1), w));
+        }
+    }
+}
+/// Exact 2:1 blocks: the first taps are the even floats of the 16 at the block's base, the second ones the odd.
+SL_AVX2 void hsample_halving(const float* const* v, int rows, const ColumnTaps& t, float* const* out) {
+    const int blocks = static_cast<int>(t.blocks.size());
+    for (int c = 0; c < rows; ++c)
+        for (int k = 0; k < blocks; ++k) {
+            const float* src = v[c] + t.blocks[k].base;
+            const __m256 lo = _mm256_loadu_ps(src), hi = _mm256_loadu_ps(src + 8);
+            // shuffle_ps picks within 128-bit lanes: [e0 e2 e8 e10 | e4 e6 e12 e14]; the 64-bit permute restores order
+            const __m256 even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+            const __m256 odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+            _mm256_storeu_ps(out[c] + 8 * k, lerp8(even, odd, _mm256_loadu_ps(t.w.data() + 8 * k)));
+        }
+}
+SL_AVX2 void hsample_avx2(const float* const* v, int rows, const ColumnTaps& t, int n, float* const* out) {
+    const int full = static_cast<int>(t.blocks.size()) * 8;
+    if (t.halving) {
+        hsample_halving(v, rows, t, out);
+    } else if (t.chunks == 0) {
+        for (int x = 0; x < full; x += 8) {
+            const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.i0.data() + x));
+            const __m256i z = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.i1.data() + x));
+            const __m256 w = _mm256_loadu_ps(t.w.data() + x);
+            for (int c = 0; c < rows; ++c)
+                _mm256_storeu_ps(out[c] + x,
+                                 lerp8(_mm256_i32gather_ps(v[c], a, 4), _mm256_i32gather_ps(v[c], z, 4), w));
+        }
+    } else if (t.chunks == 1) {
+        hsample_blocks<1>(v, rows, t, out);
+    } else if (t.chunks == 2) {
+        hsample_blocks<2>(v, rows, t, out);
+    } else if (t.chunks == 3) {
+        hsample_blocks<3>(v, rows, t, out);
+    } else {
+        hsample_blocks<4>(v, rows, t, out);
+    }
+    for (int c = 0; c < rows; ++c)
+        for (int x = full; x < n; ++x) out[c][x] = detail::lerp1(v[c][t.i0[x]], v[c][t.i1[x]], t.w[x]);
+}
+SL_AVX2 void luma_rgb_avx2(const float* r, const float* g, const float* b, int n, float* l) {
+    const __m256 kr = _mm256_set1_ps(0.299f), kg = _mm256_set1_ps(0.587f), kb = _mm256_set1_ps(0.114f);
+    int x = 0;
+    for (; x + 8 <= n; x += 8) {
+        const __m256 rg =
+            _mm256_add_ps(_mm256_mul_ps(kr, _mm256_loadu_ps(r + x)), _mm256_mul_ps(kg, _mm256_loadu_ps(g + x)));
+        _mm256_storeu_ps(l + x, _mm256_add_ps(rg, _mm256_mul_ps(kb, _mm256_loadu_ps(b + x))));
+    }
+    luma_rgb(r + x, g + x, b + x, n - x, l + x);
+}
+SL_AVX2 void convert_yuv_avx2(const float* yy, const float* u, const float* v, int n, float* r, float* g, float* b,
+                              float* l) {
+    const __m256 k16 = _mm256_set1_ps(16.f), k128 = _mm256_set1_ps(128.f), ky = _mm256_set1_ps(1.164383562f);
+    const __m256 krv = _mm256_set1_ps(1.596026786f), kgu = _mm256_set1_ps(0.391762290f),
+                 kgv = _mm256_set1_ps(0.812967647f), kbu = _mm256_set1_ps(2.017232143f),
+                 kl = _mm256_set1_ps(255.f / 219.f);
+    int x = 0;
+    for (; x + 8 <= n; x += 8) {
+        const __m256 y16 = _mm256_sub_ps(_mm256_loadu_ps(yy + x), k16);
+        const __m256 c = _mm256_mul_ps(ky, y16);
+        const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(u + x), k128), e = _mm256_sub_ps(_mm256_loadu_ps(v + x), k128);
+        _mm256_storeu_ps(r + x, clamp8(_mm256_add_ps(c, _mm256_mul_ps(krv, e))));
+        _mm256_storeu_ps(g + x, clamp8(_mm256_sub_ps(_mm256_sub_ps(c, _mm256_mul_ps(kgu, d)), _mm256_mul_ps(kgv, e))));
+        _mm256_storeu_ps(b + x, clamp8(_mm256_add_ps(c, _mm256_mul_ps(kbu, d))));
+        _mm256_storeu_ps(l + x, clamp8(_mm256_mul_ps(y16, kl)));
+    }
+    convert_yuv(yy + x, u + x, v + x, n - x, r + x, g + x, b + x, l + x);
+}
+/// Bins of 8 luma values as 32-bit integers (luma_bin: truncated l / 16, clamped to the bins).
+SL_AVX2 __m256i bins8(__m256 v) {
+    const __m256i bin = _mm256_cvttps_epi32(_mm256_mul_ps(v, _mm256_set1_ps(1.f / 16.f)));
+    return _mm256_min_epi32(_mm256_set1_epi32(kLumaBins - 1), _mm256_max_epi32(_mm256_setzero_si256(), bin));
+}
+/// Sums per row in float lanes (the statistics agree with the portable loop's to ~1e-6 relative, the histogram
+/// exactly). The row's bins are packed to bytes, then counted bin by bin, 32 at a time (compare, subtract), in byte
+/// counters summed every 255 steps, before they could overflow.
+SL_AVX2 void stats_row_avx2(const float* l, int n, StatsAccum& s) {
+    // per-row partial sums in eight float lanes (each lane adds at most a few hundred values of <= 255 and their
+    // squares, exact to ~1e-5 relative), carried into the double totals at the end of the row
+    __m256 sum = _mm256_setzero_ps(), sq = _mm256_setzero_ps();
+    alignas(32) std::uint8_t packed[1024];
+    const int full = n / 32 * 32;
+    for (int x0 = 0; x0 < full; x0 += 1024) { // packs of at most 1024 pixels (32 steps per bin)
+        const int len = std::min(1024, full - x0);
+        for (int x = 0; x < len; x += 32) {
+            __m256i b[4];
+            for (int j = 0; j < 4; ++j) {
+                const __m256 v = _mm256_loadu_ps(l + x0 + x + 8 * j);
+                sum = _mm256_add_ps(sum, v);
+                sq = _mm256_add_ps(sq, _mm256_mul_ps(v, v));
+                b[j] = bins8(v);
+            }
+            // 32 bins as bytes (the packs reorder them across lanes; a histogram does not care)
+            _mm256_store_si256(reinterpret_cast<__m256i*>(packed + x),
+                               _mm256_packus_epi16(_mm256_packs_epi32(b[0], b[1]), _mm256_packs_epi32(b[2], b[3])));
+        }
+        for (int k = 0; k < kLumaBins; ++k) {
+            const __m256i key = _mm256_set1_epi8(static_cast<char>(k));
+            __m256i count = _mm256_setzero_si256();
+            for (int x = 0; x < len; x += 32)
+                count = _mm256_sub_epi8(
+                    count, _mm256_cmpeq_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(packed + x)), key));
+            alignas(32) std::uint64_t part[4];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(part), _mm256_sad_epu8(count, _mm256_setzero_si256()));
+            s.hist[k] += static_cast<std::uint32_t>(part[0] + part[1] + part[2] + part[3]);
+        }
+    }
+    alignas(32) float ls[8], lq[8];
+    _mm256_store_ps(ls, sum), _mm256_store_ps(lq, sq);
+    for (int j = 0; j < 8; ++j) s.sum += ls[j], s.sumsq += lq[j];
+    stats_row(l + full, n - full, s);
+}
+/// NCHW rows, 8 lanes: (v * scale - mean) * (1 / std), stored as float or as IEEE half rounded to nearest even (F16C,
+/// which rounds as detail::half_bits does).
+template <bool kHalf>
+SL_AVX2 void store_nchw_avx2(const PreprocessParams& p, void* frame_out, int y, int x0, int n, const float* r,
+                             const float* g, const float* b, const detail::Normalised& pad) {
+    if (!r)
+        return store_row<std::conditional_t<kHalf, std::uint16_t, float>, false>(p, frame_out, y, x0, n, r, g, b, pad);
+    const std::size_t plane = static_cast<std::size_t>(p.input_width) * p.input_height;
+    const std::size_t pix = static_cast<std::size_t>(y) * p.input_width + x0;
+    const bool rgb = p.order == ChannelOrder::kRGB;
+    const float* src[3] = {rgb ? r : b, g, rgb ? b : r};
+    for (int c = 0; c < 3; ++c) {
+        const __m256 s = _mm256_set1_ps(p.scale), m = _mm256_set1_ps(p.mean[c]),
+                     d = _mm256_set1_ps(detail::inv_std(p, c));
+        int x = 0;
+        for (; x + 8 <= n; x += 8) {
+            const __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(src[c] + x), s), m), d);
+            if constexpr (kHalf)
+                _mm_storeu_si128(
+                    reinterpret_cast<__m128i*>(static_cast<std::uint16_t*>(frame_out) + c * plane + pix + x),
+                    _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            else
+                _mm256_storeu_ps(static_cast<float*>(frame_out) + c * plane + pix + x, v);
+        }
+        for (; x < n; ++x) {
+            const float v = (src[c][x] * p.scale - p.mean[c]) * detail::inv_std(p, c);
+            if constexpr (kHalf)
+                static_cast<std::uint16_t*>(frame_out)[c * plane + pix + x] = detail::half_bits(v);
+            else
+                static_cast<float*>(frame_out)[c * plane + pix + x] = v;
+        }
+    }
+}
+StoreRow store_for_avx2(const PreprocessParams& p) {
+    if (p.layout == TensorLayout::kNHWC) return store_for(p);
+    return p.dtype == TensorType::kFloat16 ? &store_nchw_avx2<true> : &store_nchw_avx2<false>;
+}
+constexpr RowOps kAvx2{&vblend_avx2,      &hsample_avx2,   &luma_rgb_avx2,
+                       &convert_yuv_avx2, &stats_row_avx2, &store_for_avx2};
+
+bool cpu_has_avx2() {
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    return has;
+}
+#else
+bool cpu_has_avx2() {
+    return false;
+}
+#endif
+
+std::atomic<bool> g_simd_allowed{true};
+
+const RowOps& row_ops() {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (g_simd_allowed.load(std::memory_order_relaxed) && cpu_has_avx2()) return kAvx2;
+#endif
+    return kPortable;
+}
+
+/// The column taps of one frame (read-only while its rows are processed, shared by the threads).
+struct FrameColumns {
+    ColumnTaps lx, cx; ///< luma (or BGR pixel) and chroma column taps
+
+    void set(const ImageView& f, int resized_width, float inv_x) {
+        const int n = resized_width;
+        const bool bgr = f.format == PixelFormat::kBGR;
+        lx.set(n), cx.set(bgr ? 0 : n);
+        const int cw = (f.width + 1) / 2;
+        for (int x = 0; x < n; ++x) {
+            const detail::Taps t = detail::taps(x, inv_x, f.width);
+            lx.i0[x] = t.i0, lx.i1[x] = t.i1, lx.w[x] = t.w1;
+            if (bgr) continue;
+            const float fx = (static_cast<float>(t.i0) + t.w1 + 0.5f) * 0.5f - 0.5f;
+            const float c = fx < 0.f ? 0.f : (fx > static_cast<float>(cw - 1) ? static_cast<float>(cw - 1) : fx);
+            const int i0 = static_cast<int>(c);
+            cx.i0[x] = i0, cx.i1[x] = i0 + 1 < cw ? i0 + 1 : i0, cx.w[x] = c - static_cast<float>(i0);
+        }
+        lx.plan(), cx.plan();
+    }
+};
+
+/// One thread's row buffers. A row's work: the two source rows are blended vertically into planar float rows
+/// (contiguous), then sampled horizontally at the frame's column taps, converted to R, G, B and luma.
+struct RowWork {
+    std::vector<float> blended[3]; ///< blended source rows, one per channel: B, G, R or Y; U, V
+    std::vector<float> yy, cu, cv; ///< horizontally sampled Y, U, V (YUV input)
+    std::vector<float> r, g, b, l; ///< the row's pixels before normalisation, and their luma
+
+    /// r, g, b, l of resized row `ty` (its taps).
+    void row(const RowOps& ops, const ImageView& f, const FrameColumns& cols, const detail::Taps& ty) {
+        const int n = static_cast<int>(cols.lx.i0.size());
+        const bool bgr = f.format == PixelFormat::kBGR;
+        const int cw = (f.width + 1) / 2;
+        for (int c = 0; c < 3; ++c) {
+            // zeroed slack past the row's end: the AVX2 sampler loads whole vectors there (values never selected)
+            const std::size_t need = static_cast<std::size_t>(bgr || c == 0 ? f.width : cw) + kRowSlack;
+            if (blended[c].size() < need) blended[c].assign(need, 0.f);
+        }
+        for (auto* v : {&yy, &cu, &cv, &r, &g, &b, &l})
+            if (v->size() < static_cast<std::size_t>(n)) v->resize(n);
+        auto src = [&](int plane, int row) {
+            return f.planes[plane] + static_cast<std::ptrdiff_t>(row) * f.pitch[plane];
+        };
+        float* const rows[3] = {blended[0].data(), blended[1].data(), blended[2].data()};
+        if (f.format == PixelFormat::kBGR) {
+            ops.vblend(src(0, ty.i0), src(0, ty.i1), f.width, 3, ty.w1, rows);
+            float* const bgr[3] = {b.data(), g.data(), r.data()};
+            ops.hsample(rows, 3, cols.lx, n, bgr);
+            ops.luma_rgb(r.data(), g.data(), b.data(), n, l.data());
+            return;
+        }
+        ops.vblend(src(0, ty.i0), src(0, ty.i1), f.width, 1, ty.w1, rows);
+        float* const luma[1] = {yy.data()};
+        ops.hsample(rows, 1, cols.lx, n, luma);
+        const int chh = (f.height + 1) / 2;
+        const float fy = (static_cast<float>(ty.i0) + ty.w1 + 0.5f) * 0.5f - 0.5f;
+        const float cy = fy < 0.f ? 0.f : (fy > static_cast<float>(chh - 1) ? static_cast<float>(chh - 1) : fy);
+        const int cy0 = static_cast<int>(cy), cy1 = cy0 + 1 < chh ? cy0 + 1 : cy0;
+        const float wy = cy - static_cast<float>(cy0);
+        if (f.format == PixelFormat::kNV12) {
+            ops.vblend(src(1, cy0), src(1, cy1), cw, 2, wy, rows + 1);
+        } else {
+            ops.vblend(src(1, cy0), src(1, cy1), cw, 1, wy, rows + 1);
+            ops.vblend(src(2, cy0), src(2, cy1), cw, 1, wy, rows + 2);
+        }
+        float* const chroma[2] = {cu.data(), cv.data()};
+        ops.hsample(rows + 1, 2, cols.cx, n, chroma);
+        ops.convert_yuv(yy.data(), cu.data(), cv.data(), n, r.data(), g.data(), b.data(), l.data());
+    }
+};
+
+/// Output rows per task: fixed, so the statistics (summed per block, blocks merged in order) do not depend on how
+/// many threads ran or which took what.
+constexpr int kBlockRows = 16;
+
+/// Output rows y0..y1 of one frame.
+void frame_rows(const RowOps& ops, StoreRow store, const PreprocessParams& p, const ImageView& f, const Letterbox& lb,
+                const FrameColumns& cols, float inv_y, void* out, int y0, int y1, const detail::Normalised& pad,
+                RowWork& work, StatsAccum& acc) {
+    const int W = p.input_width, right = W - lb.pad_x - lb.resized_width;
+    for (int y = y0; y < y1; ++y) {
+        const int ry = y - lb.pad_y;
+        if (ry < 0 || ry >= lb.resized_height) {
+            store(p, out, y, 0, W, nullptr, nullptr, nullptr, pad);
+            continue;
+        }
+        work.row(ops, f, cols, detail::taps(ry, inv_y, f.height));
+        if (lb.pad_x > 0) store(p, out, y, 0, lb.pad_x, nullptr, nullptr, nullptr, pad);
+        store(p, out, y, lb.pad_x, lb.resized_width, work.r.data(), work.g.data(), work.b.data(), pad);
+        if (right > 0) store(p, out, y, lb.pad_x + lb.resized_width, right, nullptr, nullptr, nullptr, pad);
+        ops.stats_row(work.l.data(), lb.resized_width, acc);
+    }
+}
+
 } // namespace
+
+namespace detail {
+bool preprocess_simd(bool allow) {
+    g_simd_allowed.store(allow);
+    return cpu_has_avx2();
+}
+} // namespace detail
 
 void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p, void* output, Letterbox* letterboxes,
                     LumaStats* stats) {
     detail::validate(frames, p, MemoryLocation::kHost);
+    if (frames.empty()) return;
     const int W = p.input_width, H = p.input_height;
     const std::size_t frame_bytes = preprocess_frame_bytes(p);
     const detail::Normalised pad = detail::normalise(p, p.pad_value, p.pad_value, p.pad_value);
-    const StoreRow store = store_for(p);
-    RowWork work;
+    const RowOps& ops = row_ops();
+    const StoreRow store = ops.store_for(p);
+    struct Plan {
+        Letterbox lb;
+        float inv_y;
+        FrameColumns cols;
+    };
+    std::vector<Plan> plans(frames.size());
     for (std::size_t i = 0; i < frames.size(); ++i) {
         const ImageView& f = frames[i];
-        const Letterbox lb = compute_letterbox(f.width, f.height, W, H);
-        if (letterboxes) letterboxes[i] = lb;
-        void* out = static_cast<std::uint8_t*>(output) + i * frame_bytes;
-        const float inv_x = static_cast<float>(f.width) / lb.resized_width;
-        const float inv_y = static_cast<float>(f.height) / lb.resized_height;
-        work.columns(f, lb.resized_width, inv_x);
-        double sum = 0, sumsq = 0;
-        std::uint32_t hist[kLumaBins] = {};
-        const int right = W - lb.pad_x - lb.resized_width;
-        for (int y = 0; y < H; ++y) {
-            const int ry = y - lb.pad_y;
-            if (ry < 0 || ry >= lb.resized_height) {
-                store(p, out, y, 0, W, nullptr, nullptr, nullptr, pad);
-                continue;
-            }
-            work.row(f, detail::taps(ry, inv_y, f.height));
-            if (lb.pad_x > 0) store(p, out, y, 0, lb.pad_x, nullptr, nullptr, nullptr, pad);
-            store(p, out, y, lb.pad_x, lb.resized_width, work.r.data(), work.g.data(), work.b.data(), pad);
-            if (right > 0) store(p, out, y, lb.pad_x + lb.resized_width, right, nullptr, nullptr, nullptr, pad);
-            for (const float l : work.l) {
-                sum += l;
-                sumsq += static_cast<double>(l) * l;
-                ++hist[detail::luma_bin(l)];
-            }
+        Plan& pl = plans[i];
+        pl.lb = compute_letterbox(f.width, f.height, W, H);
+        if (letterboxes) letterboxes[i] = pl.lb;
+        pl.inv_y = static_cast<float>(f.height) / pl.lb.resized_height;
+        pl.cols.set(f, pl.lb.resized_width, static_cast<float>(f.width) / pl.lb.resized_width);
+    }
+    const std::size_t per_frame = (H + kBlockRows - 1) / kBlockRows;
+    std::vector<StatsAccum> acc(frames.size() * per_frame);
+    auto run_blocks = [&](std::size_t first, std::size_t last, RowWork& work) {
+        for (std::size_t k = first; k < last; ++k) {
+            const std::size_t i = k / per_frame;
+            const int y0 = static_cast<int>(k % per_frame) * kBlockRows;
+            frame_rows(ops, store, p, frames[i], plans[i].lb, plans[i].cols, plans[i].inv_y,
+                       static_cast<std::uint8_t*>(output) + i * frame_bytes, y0, std::min(H, y0 + kBlockRows), pad,
+                       work, acc[k]);
         }
-        if (stats) {
-            const double n = static_cast<double>(lb.resized_width) * lb.resized_height;
-            const double mean = sum / n;
-            stats[i].mean = static_cast<float>(mean);
-            stats[i].stddev = static_cast<float>(std::sqrt(std::max(0.0, sumsq / n - mean * mean)));
-            std::copy(hist, hist + kLumaBins, stats[i].histogram);
+    };
+    // each thread keeps its row buffers from call to call (a few pages), so a call allocates none
+    static thread_local RowWork work;
+#ifdef SIGHTLINE_HAS_TBB
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, acc.size(), 1),
+        [&](const tbb::blocked_range<std::size_t>& r) { run_blocks(r.begin(), r.end(), work); },
+        tbb::simple_partitioner());
+#else
+    run_blocks(0, acc.size(), work);
+#endif
+    if (!stats) return;
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        StatsAccum total;
+        for (std::size_t k = i * per_frame; k < (i + 1) * per_frame; ++k) {
+            total.sum += acc[k].sum, total.sumsq += acc[k].sumsq;
+            for (int b = 0; b < kLumaBins; ++b) total.hist[b] += acc[k].hist[b];
         }
+        const double n = static_cast<double>(plans[i].lb.resized_width) * plans[i].lb.resized_height;
+        const double mean = total.sum / n;
+        stats[i].mean = static_cast<float>(mean);
+        stats[i].stddev = static_cast<float>(std::sqrt(std::max(0.0, total.sumsq / n - mean * mean)));
+        std::copy(total.hist, total.hist + kLumaBins, stats[i].histogram);
     }
 }
 

@@ -79,10 +79,14 @@ INSTANTIATE_TEST_SUITE_P(Table, PreprocessVsOracle, ::testing::ValuesIn(kCases),
 // The CPU twin (separable: rows interpolated once, then blended) equals, bit for bit, the per-pixel body the CUDA
 // kernel runs (kernels::detail::sample_rgb, normalise, store_pixel), for every input format, output type and layout,
 // downscaling and upscaling, odd sizes and padded pitches.
+// Both CPU paths are checked: the AVX2 row primitives (where the CPU has them) and the portable ones.
 TEST(PreprocessPixelBody, CpuTwinEqualsPerPixelBodyBitForBit) {
     std::mt19937 rng(4242);
+    const bool has_simd = kernels::detail::preprocess_simd(true);
     for (const Case& c : kCases)
-        for (int variant = 0; variant < 4; ++variant) {
+        for (int variant = 0; variant < 8; ++variant) {
+            if ((variant & 4) && !has_simd) continue;
+            kernels::detail::preprocess_simd(!(variant & 4));
             auto frame = testing_frames::random_frame(c.format, c.w, c.h, rng);
             const ImageView v = testing_frames::view_of(frame);
             PreprocessParams p;
@@ -97,7 +101,8 @@ TEST(PreprocessPixelBody, CpuTwinEqualsPerPixelBodyBitForBit) {
             const Letterbox lb = compute_letterbox(v.width, v.height, p.input_width, p.input_height);
             const float inv_x = static_cast<float>(v.width) / lb.resized_width;
             const float inv_y = static_cast<float>(v.height) / lb.resized_height;
-            const kernels::detail::Normalised pad = kernels::detail::normalise(p, p.pad_value, p.pad_value, p.pad_value);
+            const kernels::detail::Normalised pad =
+                kernels::detail::normalise(p, p.pad_value, p.pad_value, p.pad_value);
             for (int y = 0; y < p.input_height; ++y)
                 for (int x = 0; x < p.input_width; ++x) {
                     const int rx = x - lb.pad_x, ry = y - lb.pad_y;
@@ -106,12 +111,13 @@ TEST(PreprocessPixelBody, CpuTwinEqualsPerPixelBodyBitForBit) {
                         continue;
                     }
                     float r, g, b, l;
-                    kernels::detail::sample_rgb(v, kernels::detail::taps(rx, inv_x, v.width), kernels::detail::taps(ry, inv_y, v.height), r, g, b,
-                                       l);
+                    kernels::detail::sample_rgb(v, kernels::detail::taps(rx, inv_x, v.width),
+                                                kernels::detail::taps(ry, inv_y, v.height), r, g, b, l);
                     kernels::detail::store_pixel(p, kernels::detail::normalise(p, r, g, b), body.data(), x, y);
                 }
-            ASSERT_EQ(twin, body) << c.name << " variant " << variant;
+            ASSERT_EQ(twin, body) << c.name << " variant " << variant << (variant & 4 ? " (portable)" : " (simd)");
         }
+    kernels::detail::preprocess_simd(true);
 }
 
 // fp16 and NHWC outputs hold the same values as the fp32 NCHW output: fp16 rounded to nearest even exactly as GCC's
