@@ -1,5 +1,6 @@
 #include <cuda_runtime.h>
 
+#include "cuda/check.hpp"
 #include "sightline/kernels/device.hpp"
 
 namespace sightline::kernels::detail {
@@ -21,3 +22,23 @@ DeviceInfo probe_cuda() {
 }
 
 } // namespace sightline::kernels::detail
+
+namespace sightline::kernels {
+
+DeviceBuffer::~DeviceBuffer() {
+    if (p_) cudaFree(p_);
+}
+void DeviceBuffer::reserve(std::size_t bytes) {
+    if (bytes <= n_) return;
+    if (p_) cudaFree(p_), p_ = nullptr, n_ = 0;
+    SL_CUDA_CHECK(cudaMalloc(&p_, bytes));
+    n_ = bytes;
+}
+void copy_device_to_host(void* host, const void* device, std::size_t bytes) {
+    if (bytes) SL_CUDA_CHECK(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost));
+}
+void copy_host_to_device(void* device, const void* host, std::size_t bytes) {
+    if (bytes) SL_CUDA_CHECK(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice));
+}
+
+} // namespace sightline::kernels

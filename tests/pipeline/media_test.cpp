@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "sightline/error.hpp"
+#include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 
@@ -104,6 +105,58 @@ TEST(Media, HeldFramesStayValidWithoutCopies) {
                           0)
                     << "frame " << k << " plane " << p << " row " << y;
         }
+    }
+    fs::remove_all(dir);
+}
+
+// decode: nvdec. Where NVDEC can be had, frames come in device memory (NV12) and equal, byte for byte, the CPU
+// decoder's (H.264 decoding is exact); where it cannot (no GPU here), the reader decodes on the CPU, says why in one
+// line naming the input, and its frames are the CPU decoder's.
+TEST(Media, NvdecDecodesWhereItCanAndSaysWhyWhereNot) {
+    auto dir = temp_dir("nvdec");
+    pipeline::synth::generate(tiny(dir));
+    const std::string url = (dir / "cam1.mp4").string();
+    pipeline::VideoReader cpu(url), hw(url, 0, nullptr, {}, pipeline::Decoder::kNvdec);
+    pipeline::DecodedFrame a, b;
+    int n = 0;
+    while (cpu.next(a)) {
+        ASSERT_TRUE(hw.next(b)) << "frame " << n;
+        ASSERT_EQ(a.view.format, kernels::PixelFormat::kYUV420P);
+        EXPECT_EQ(b.pts_ns, a.pts_ns);
+        const int w = a.view.width, h = a.view.height, cw = (w + 1) / 2, chh = (h + 1) / 2;
+        if (hw.decoder() == pipeline::Decoder::kNvdec) {
+            ASSERT_EQ(b.view.where, kernels::MemoryLocation::kDevice);
+            ASSERT_EQ(b.view.format, kernels::PixelFormat::kNV12);
+            std::vector<std::uint8_t> y(std::size_t(b.view.pitch[0]) * h), uv(std::size_t(b.view.pitch[1]) * chh);
+            kernels::copy_device_to_host(y.data(), b.view.planes[0], y.size());
+            kernels::copy_device_to_host(uv.data(), b.view.planes[1], uv.size());
+            for (int r = 0; r < h; ++r)
+                ASSERT_EQ(std::memcmp(y.data() + std::ptrdiff_t(r) * b.view.pitch[0],
+                                      a.view.planes[0] + std::ptrdiff_t(r) * a.view.pitch[0], w),
+                          0)
+                    << "frame " << n << " luma row " << r;
+            for (int r = 0; r < chh; ++r)
+                for (int x = 0; x < cw; ++x) {
+                    ASSERT_EQ(uv[std::size_t(r) * b.view.pitch[1] + 2 * x], a.view.planes[1][r * a.view.pitch[1] + x]);
+                    ASSERT_EQ(uv[std::size_t(r) * b.view.pitch[1] + 2 * x + 1],
+                              a.view.planes[2][r * a.view.pitch[2] + x]);
+                }
+        } else {
+            EXPECT_NE(hw.decode_note().find(url + ": decoding on the CPU: "), std::string::npos) << hw.decode_note();
+            ASSERT_EQ(b.view.where, kernels::MemoryLocation::kHost);
+            for (int p = 0; p < 3; ++p)
+                for (int r = 0; r < (p ? chh : h); ++r)
+                    ASSERT_EQ(std::memcmp(b.view.planes[p] + std::ptrdiff_t(r) * b.view.pitch[p],
+                                          a.view.planes[p] + std::ptrdiff_t(r) * a.view.pitch[p], p ? cw : w),
+                              0)
+                        << "frame " << n << " plane " << p << " row " << r;
+        }
+        ++n;
+    }
+    EXPECT_FALSE(hw.next(b));
+    EXPECT_EQ(n, 15);
+    if (!kernels::cuda_available()) {
+        EXPECT_EQ(hw.decoder(), pipeline::Decoder::kCpu) << "no GPU here";
     }
     fs::remove_all(dir);
 }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "sightline/error.hpp"
+#include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/runner.hpp"
@@ -266,6 +267,7 @@ TEST(RunConfig, BadConfigsNameTheKey) {
         {"cameras: [{id: c1, url: a.mp4\n", "malformed YAML"},
         {"cameras: [{id: c1, url: a.mp4, ground_truth: none.json}]\n" + model + pub, "cameras[0].ground_truth: "},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {window_s: 0}\n", "eval.window_s: must be"},
+        {"cameras: [{id: c1, url: a.mp4, decode: gpu}]\n" + model + pub, "cameras[0].decode: expected cpu or nvdec"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {iou: 2}\n", "eval.iou: must be"},
     };
     for (const auto& c : cases) {
@@ -425,6 +427,23 @@ TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
     auto r = run_binary("run " + (dir / "broken.yaml").string());
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.output.find("malformed YAML"), std::string::npos) << r.output;
+    fs::remove_all(dir);
+}
+
+// decode: nvdec runs everywhere: on NVDEC where there is one, else on the CPU with one warning saying why.
+TEST(Run, NvdecCameraRunsAndSaysWhereItDecodes) {
+    auto dir = temp_dir("nvdecrun");
+    auto cfg = one_camera(dir, false, false); // renders cam1.mp4: 15 frames
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4, decode: nvdec}]\nmodel: "
+                                    << cfg.model.string() << "\npublish: {predictions: 'ipc://"
+                                    << (dir / "p.sock").string() << "'}\n";
+    auto r = run_binary("--log-level info run --json-stats " + (dir / "run.yaml").string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("\"frames_total\":15.0"), std::string::npos) << r.output;
+    const std::string said = kernels::cuda_available()
+                                 ? "camera cam1: NVDEC decoding into device memory"
+                                 : "camera cam1: " + (dir / "cam1.mp4").string() + ": decoding on the CPU: ";
+    EXPECT_NE(r.output.find(said), std::string::npos) << r.output;
     fs::remove_all(dir);
 }
 

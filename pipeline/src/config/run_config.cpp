@@ -24,7 +24,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     std::set<std::string> ids;
     for (std::size_t i = 0; i < cams.size(); ++i) {
         const std::string p = "cameras[" + std::to_string(i) + "]";
-        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth", "every"});
+        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth", "every", "decode"});
         CameraConfig cam;
         cam.id = c.get<std::string>(cams[i]["id"], p + ".id");
         if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
@@ -39,6 +39,11 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         if (cams[i]["loop"]) cam.loop = c.get<bool>(cams[i]["loop"], p + ".loop");
         if (cams[i]["every"]) cam.every = c.get<int>(cams[i]["every"], p + ".every");
         if (cam.every < 1 || cam.every > 10000) c.fail(p + ".every", "must be in 1..10000");
+        if (cams[i]["decode"]) {
+            const auto d = c.get<std::string>(cams[i]["decode"], p + ".decode");
+            if (d != "cpu" && d != "nvdec") c.fail(p + ".decode", "expected cpu or nvdec, got '" + d + "'");
+            cam.decoder = d == "nvdec" ? Decoder::kNvdec : Decoder::kCpu;
+        }
         if (cams[i]["options"])
             cam.options = c.get<std::map<std::string, std::string>>(cams[i]["options"], p + ".options");
         if (cams[i]["ground_truth"]) {

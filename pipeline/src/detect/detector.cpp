@@ -1,5 +1,7 @@
 #include "sightline/pipeline/detector.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "sightline/error.hpp"
 #include "sightline/kernels/decode.hpp"
 #include "sightline/kernels/nms.hpp"
@@ -19,6 +21,47 @@ Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, 
     nms_.max_det = max_det > 0 ? max_det : m.max_det;
 }
 
+void Detector::preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
+                          std::vector<kernels::LumaStats>& stats) {
+    const ModelSpec& m = engine_->spec();
+    std::vector<std::size_t> on_device;
+    for (std::size_t i = 0; i < frames.size(); ++i)
+        if (frames[i].where == kernels::MemoryLocation::kDevice) on_device.push_back(i);
+    if (on_device.empty()) {
+        kernels::preprocess_cpu(frames, m.preprocess, input_.data(), lbs.data(), stats.data());
+        return;
+    }
+    const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
+    if (on_device.size() < frames.size()) // a mixed batch: the host frames one by one into their slots
+        for (std::size_t i = 0; i < frames.size(); ++i)
+            if (frames[i].where == kernels::MemoryLocation::kHost)
+                kernels::preprocess_cpu(frames.subspan(i, 1), m.preprocess, input_.data() + i * per, &lbs[i],
+                                        &stats[i]);
+    std::vector<kernels::ImageView> views;
+    for (const std::size_t i : on_device) views.push_back(frames[i]);
+    const std::size_t frame_bytes = kernels::preprocess_frame_bytes(m.preprocess);
+    d_input_.reserve(frame_bytes * views.size());
+    d_workspace_.reserve(kernels::preprocess_cuda_workspace_bytes(views.size()));
+    std::vector<kernels::Letterbox> dl(views.size());
+    std::vector<kernels::LumaStats> ds(views.size());
+    kernels::preprocess_cuda(views, m.preprocess, d_input_.data(), dl.data(), ds.data(), d_workspace_.data(), nullptr);
+    if (!said_copy_) {
+        spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads host memory: one device-to-host copy "
+                     "of the input tensor per batch",
+                     kernels::describe_device(), engine_->describe());
+        said_copy_ = true;
+    }
+    if (on_device.size() == frames.size()) {
+        kernels::copy_device_to_host(input_.data(), d_input_.data(), frame_bytes * views.size());
+    } else {
+        for (std::size_t k = 0; k < on_device.size(); ++k)
+            kernels::copy_device_to_host(input_.data() + on_device[k] * per,
+                                         static_cast<const std::uint8_t*>(d_input_.data()) + k * frame_bytes,
+                                         frame_bytes);
+    }
+    for (std::size_t k = 0; k < on_device.size(); ++k) lbs[on_device[k]] = dl[k], stats[on_device[k]] = ds[k];
+}
+
 std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> frames) {
     const ModelSpec& m = engine_->spec();
     const int batch = static_cast<int>(frames.size());
@@ -28,7 +71,7 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
     input_.resize(per * batch);
     std::vector<kernels::Letterbox> lbs(batch);
     std::vector<kernels::LumaStats> stats(batch);
-    kernels::preprocess_cpu(frames, m.preprocess, input_.data(), lbs.data(), stats.data());
+    preprocess(frames, lbs, stats);
     std::vector<float> head;
     const std::vector<float>* out = nullptr;
     if (m.dynamic_batch || batch == 1) {

@@ -1,6 +1,8 @@
 #include "sightline/pipeline/video_reader.hpp"
 
 extern "C" {
+#include <libavutil/hwcontext.h>
+#include <libavutil/hwcontext_cuda.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -40,10 +42,48 @@ struct VideoReader::Impl {
     std::map<std::int64_t, std::int64_t> arrivals; // packet pts -> when it was read (frames come out later)
     Pacing* pacing = nullptr;
     bool eof = false;
+    Decoder decoder = Decoder::kCpu;
+    std::string decode_note;
+    AVBufferRef* hw_device = nullptr; ///< the CUDA device (NVDEC), owned
+    ~Impl() { av_buffer_unref(&hw_device); }
 };
 
+namespace {
+/// get_format callback: the CUDA surface format when the decoder offers it (it does when NVDEC can decode this
+/// stream), else the first software format: FFmpeg then decodes on the CPU, which next() notices.
+AVPixelFormat pick_cuda_format(AVCodecContext*, const AVPixelFormat* formats) {
+    for (const AVPixelFormat* f = formats; *f != AV_PIX_FMT_NONE; ++f)
+        if (*f == AV_PIX_FMT_CUDA) return *f;
+    for (const AVPixelFormat* f = formats; *f != AV_PIX_FMT_NONE; ++f)
+        if (!(av_pix_fmt_desc_get(*f)->flags & AV_PIX_FMT_FLAG_HWACCEL)) return *f;
+    return AV_PIX_FMT_NONE;
+}
+
+/// Sets up NVDEC on `dec` (before avcodec_open2); returns an empty string, or why it cannot be had.
+std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** device) {
+    bool codec_has_cuda = false;
+    for (int i = 0;; ++i) {
+        const AVCodecHWConfig* c = avcodec_get_hw_config(codec, i);
+        if (!c) break;
+        if (c->device_type == AV_HWDEVICE_TYPE_CUDA && (c->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX))
+            codec_has_cuda = true;
+    }
+    if (!codec_has_cuda) return std::string("FFmpeg has no CUDA (NVDEC) hardware decoding for ") + codec->name;
+    // the primary context: the one the CUDA runtime (and so every sightline kernel) uses on device 0
+    const int err =
+        av_hwdevice_ctx_create(device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, AV_CUDA_USE_PRIMARY_CONTEXT);
+    if (err < 0) return "no CUDA device for NVDEC (" + detail::av_error_string(err) + ")";
+    dec->hw_device_ctx = av_buffer_ref(*device);
+    if (!dec->hw_device_ctx) return "out of memory referencing the CUDA device";
+    dec->get_format = pick_cuda_format;
+    // surfaces beyond the decoder's own: the line holds up to a queue (8) and a batch of frames by reference
+    dec->extra_hw_frames = 24;
+    return {};
+}
+} // namespace
+
 VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
-                         const std::map<std::string, std::string>& options)
+                         const std::map<std::string, std::string>& options, Decoder decoder)
     : impl_(std::make_unique<Impl>()) {
     auto& s = *impl_;
     s.url = url;
@@ -76,6 +116,13 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
     // leave as soon as they arrive. Paced (live-like) input decodes with slice threads only.
     s.dec->thread_count = threads;
     s.dec->thread_type = pacing ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
+    if (decoder == Decoder::kNvdec) {
+        s.decode_note = try_nvdec(s.dec.get(), codec, &s.hw_device);
+        if (s.decode_note.empty())
+            s.decoder = Decoder::kNvdec;
+        else
+            s.decode_note = url + ": decoding on the CPU: " + s.decode_note;
+    }
     check_av(avcodec_open2(s.dec.get(), codec, nullptr), url + ": opening the decoder");
     s.frame.reset(av_frame_alloc());
     s.pkt.reset(av_packet_alloc());
@@ -85,6 +132,8 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
 VideoReader::~VideoReader() = default;
 
 OwnedFrame copy_frame(const DecodedFrame& f) {
+    if (f.view.where != kernels::MemoryLocation::kHost)
+        throw Error(ErrorCode::kUnsupported, "copy_frame: the frame is in device memory (hold it by reference)");
     OwnedFrame o;
     o.view = f.view;
     const int planes = f.view.format == kernels::PixelFormat::kNV12 ? 2 : 3;
@@ -131,7 +180,17 @@ bool VideoReader::next(DecodedFrame& out) {
             kernels::ImageView v;
             v.width = s.frame->width;
             v.height = s.frame->height;
-            if (fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P) {
+            if (fmt == AV_PIX_FMT_CUDA) { // NVDEC: the surface stays in device memory, read in place
+                const auto* frames = reinterpret_cast<const AVHWFramesContext*>(s.frame->hw_frames_ctx->data);
+                if (frames->sw_format != AV_PIX_FMT_NV12) {
+                    const char* name = av_get_pix_fmt_name(frames->sw_format);
+                    throw Error(ErrorCode::kUnsupported, s.url + ": NVDEC surface format " + (name ? name : "?") +
+                                                             " (sightline reads 8-bit 4:2:0 nv12; use decode: cpu)");
+                }
+                v.format = kernels::PixelFormat::kNV12;
+                v.where = kernels::MemoryLocation::kDevice;
+                for (int k = 0; k < 2; ++k) v.planes[k] = s.frame->data[k], v.pitch[k] = s.frame->linesize[k];
+            } else if (fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P) {
                 v.format = kernels::PixelFormat::kYUV420P;
                 for (int k = 0; k < 3; ++k) v.planes[k] = s.frame->data[k], v.pitch[k] = s.frame->linesize[k];
             } else if (fmt == AV_PIX_FMT_NV12) {
@@ -151,6 +210,9 @@ bool VideoReader::next(DecodedFrame& out) {
                 av_frame_free(&fr);
             });
             out.view = v;
+            if (s.decoder == Decoder::kNvdec && v.where != kernels::MemoryLocation::kDevice && s.decode_note.empty())
+                s.decode_note = s.url + ": decoding on the CPU: NVDEC declined this stream (no CUDA surface offered)",
+                s.decoder = Decoder::kCpu;
             const std::int64_t ts = s.frame->best_effort_timestamp;
             out.arrival_ns = steady_ns();
             if (auto it = s.arrivals.find(s.frame->pts); it != s.arrivals.end()) {
@@ -204,6 +266,12 @@ double VideoReader::fps() const {
 }
 std::int64_t VideoReader::corrupt_packets() const {
     return impl_->corrupt;
+}
+Decoder VideoReader::decoder() const {
+    return impl_->decoder;
+}
+const std::string& VideoReader::decode_note() const {
+    return impl_->decode_note;
 }
 const std::string& VideoReader::url() const {
     return impl_->url;

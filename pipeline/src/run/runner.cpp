@@ -150,6 +150,17 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     Arrivals arrivals;
     for (std::size_t i = 0; i < n; ++i)
         queues.push_back(std::make_unique<FrameQueue>(8, config_.cameras[i].live(), arrivals));
+    // Where each nvdec camera decodes, said once per camera (after its first frame: NVDEC can still decline then).
+    std::vector<std::once_flag> decoder_said(n);
+    auto say_decoder = [&](const CameraConfig& cam, const VideoReader& reader) {
+        if (cam.decoder != Decoder::kNvdec) return;
+        std::call_once(decoder_said[&cam - config_.cameras.data()], [&] {
+            if (reader.decoder() == Decoder::kNvdec)
+                spdlog::info("camera {}: NVDEC decoding into device memory", cam.id);
+            else
+                spdlog::warn("camera {}: {}", cam.id, reader.decode_note());
+        });
+    };
     std::vector<std::thread> sources;
     for (std::size_t i = 0; i < n; ++i)
         sources.emplace_back([&, i] {
@@ -162,12 +173,13 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                 while (!stop.load()) {
                     std::string reason = "end of stream";
                     try {
-                        VideoReader reader(cam.url, 0, nullptr, cam.options);
+                        VideoReader reader(cam.url, 0, nullptr, cam.options, cam.decoder);
                         up = true;
                         backoff = 0.25;
                         post({"camera_up", cam.id, cam.url});
                         DecodedFrame f;
                         while (!stop.load() && reader.next(f)) {
+                            say_decoder(cam, reader);
                             if (f.index % cam.every != 0) continue; // decoded (the stream needs it), not processed
                             if (!queues[i]->push(own(f), stop)) break;
                         }
@@ -196,12 +208,13 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                 std::int64_t last_pts = 0;
                 bool running = true;
                 while (running && !stop.load()) {
-                    VideoReader reader(cam.url, 0, cam.realtime ? &pacing : nullptr);
+                    VideoReader reader(cam.url, 0, cam.realtime ? &pacing : nullptr, {}, cam.decoder);
                     const std::int64_t frame_ns =
                         reader.fps() > 0 ? static_cast<std::int64_t>(1e9 / reader.fps()) : 33'333'333;
                     DecodedFrame f;
                     bool any = false;
                     while (!stop.load() && reader.next(f)) {
+                        if (!any) say_decoder(cam, reader);
                         any = true;
                         f.pts_ns += cam.realtime ? 0 : pacing.offset_ns;
                         last_pts = f.pts_ns;

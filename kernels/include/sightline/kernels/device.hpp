@@ -1,5 +1,6 @@
 #pragma once
 /// Where kernels run: a CUDA device when this build has CUDA and the machine has a GPU, else the CPU twins.
+#include <cstddef>
 #include <string>
 
 namespace sightline::kernels {
@@ -21,5 +22,31 @@ inline bool cuda_available() {
 
 /// One line for the log: which path runs and why.
 std::string describe_device();
+
+/// Device memory, owned (cudaMalloc / cudaFree). Without CUDA (or a GPU) allocating throws Error(kUnsupported) /
+/// Error(kCuda) with the runtime's reason; an empty buffer is always fine.
+class DeviceBuffer {
+  public:
+    DeviceBuffer() = default;
+    explicit DeviceBuffer(std::size_t bytes) { reserve(bytes); }
+    ~DeviceBuffer();
+    DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    /// Grows to at least `bytes` (contents not kept); never shrinks.
+    void reserve(std::size_t bytes);
+    void* data() const { return p_; }
+    std::size_t size() const { return n_; }
+
+  private:
+    void* p_ = nullptr;
+    std::size_t n_ = 0;
+};
+
+/// Copies `bytes` from device memory to host memory and waits for it (the default stream).
+void copy_device_to_host(void* host, const void* device, std::size_t bytes);
+/// Copies `bytes` from host memory to device memory and waits for it (the default stream).
+void copy_host_to_device(void* device, const void* host, std::size_t bytes);
 
 } // namespace sightline::kernels

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "sightline/pipeline/video_reader.hpp"
+
 namespace sightline::pipeline {
 
 struct CameraConfig {
@@ -18,6 +20,9 @@ struct CameraConfig {
     /// a rolling window online and publishes the figures on stat/<camera>. Empty: none.
     std::filesystem::path ground_truth;
     int every = 1; ///< process every k-th decoded frame (all are decoded; the others are skipped, not dropped)
+    /// cpu, or nvdec: NVDEC decodes into device memory and the preprocess kernel reads the frames there; where
+    /// NVDEC cannot be had, the camera decodes on the CPU and the log says why (once).
+    Decoder decoder = Decoder::kCpu;
     /// Network URLs are live: on error or end of stream they reconnect with capped exponential backoff.
     bool network() const { return url.find("://") != std::string::npos; }
     /// Live sources (URLs, and realtime files) drop their oldest decoded frame when the line falls behind;

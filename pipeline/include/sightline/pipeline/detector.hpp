@@ -4,6 +4,7 @@
 #include <span>
 #include <vector>
 
+#include "sightline/kernels/device.hpp"
 #include "sightline/kernels/nms.hpp"
 #include "sightline/kernels/preprocess.hpp"
 #include "sightline/kernels/views.hpp"
@@ -29,16 +30,24 @@ class Detector {
   public:
     /// `confidence`/`iou`/`max_det` default to the model's thresholds when negative.
     Detector(std::unique_ptr<Engine> engine, float confidence = -1, float iou = -1, int max_det = -1);
-    /// Runs one batch (host frames) through one forward pass.
+    /// Runs one batch through one forward pass. Frames in device memory (NVDEC) are preprocessed by the CUDA kernel
+    /// where they lie; the tensor then goes to the engine in host memory (one device-to-host copy per batch,
+    /// said once in the log). Host frames go through the CPU twin.
     std::vector<FrameResult> detect(std::span<const kernels::ImageView> frames);
     const ModelSpec& spec() const { return engine_->spec(); }
     const Engine& engine() const { return *engine_; }
 
   private:
+    /// The batch's input tensor into input_ (host), letterboxes and luma statistics.
+    void preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
+                    std::vector<kernels::LumaStats>& stats);
+
     std::unique_ptr<Engine> engine_;
     kernels::DecodeParams decode_;
     kernels::NmsParams nms_;
     std::vector<float> input_;
+    kernels::DeviceBuffer d_input_, d_workspace_; ///< the device path's tensor and preprocess workspace
+    bool said_copy_ = false;
     std::vector<kernels::Candidate> candidates_;
     std::vector<int> counts_, keep_, keep_counts_;
 };

@@ -1,5 +1,6 @@
 #pragma once
-/// Sequential decoding of a video file or URL with the FFmpeg libraries (software decode, frame threads).
+/// Sequential decoding of a video file or URL with the FFmpeg libraries: software decode (frame threads), or NVDEC
+/// into device memory where asked for and available.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -47,6 +48,12 @@ struct Pacing {
     std::int64_t offset_ns = 0;
 };
 
+/// Where a reader decodes. kNvdec: FFmpeg's CUDA hardware decoding (NVDEC) on the CUDA primary context, the
+/// context sightline's kernels use, so frames stay in device memory (NV12, pitched, ImageView::where = kDevice)
+/// and the preprocess kernel reads them in place. Where that cannot be had (no driver or GPU, a build without
+/// CUDA, a codec or profile NVDEC does not decode), the reader decodes on the CPU and says why (decode_note()).
+enum class Decoder { kCpu, kNvdec };
+
 class VideoReader {
   public:
     /// Opens `url` (a path or any FFmpeg URL). Throws Error naming the input: kNotFound for a missing file,
@@ -54,8 +61,9 @@ class VideoReader {
     /// `pacing`: null reads as fast as possible; else packets are released in real time (the reader keeps the
     /// pointer; it must outlive the reader). Frame pts_ns include pacing->offset_ns.
     /// `options`: FFmpeg demuxer/protocol options (e.g. rtsp_transport=tcp, timeout in microseconds).
+    /// `decoder`: see Decoder; a kNvdec request that cannot be met falls back to the CPU (never an error).
     explicit VideoReader(const std::string& url, int threads = 0, Pacing* pacing = nullptr,
-                         const std::map<std::string, std::string>& options = {});
+                         const std::map<std::string, std::string>& options = {}, Decoder decoder = Decoder::kCpu);
     ~VideoReader();
     VideoReader(const VideoReader&) = delete;
     VideoReader& operator=(const VideoReader&) = delete;
@@ -66,6 +74,10 @@ class VideoReader {
     int height() const;
     double fps() const;
     std::int64_t corrupt_packets() const;
+    /// Where frames are decoded (kNvdec only when the hardware decoder was set up).
+    Decoder decoder() const;
+    /// Why a kNvdec request decodes on the CPU (one line for the log), else empty.
+    const std::string& decode_note() const;
     const std::string& url() const;
 
   private:
