@@ -13,6 +13,7 @@ extern "C" {
 #include <thread>
 
 #include "ffmpeg_util.hpp"
+#include "sightline/kernels/device.hpp"
 
 namespace sightline::pipeline {
 
@@ -69,6 +70,7 @@ std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** d
             codec_has_cuda = true;
     }
     if (!codec_has_cuda) return std::string("FFmpeg has no CUDA (NVDEC) hardware decoding for ") + codec->name;
+    if (!kernels::cuda_available()) return "no CUDA device: " + kernels::device_info().reason;
     // the primary context: the one the CUDA runtime (and so every sightline kernel) uses on device 0
     const int err =
         av_hwdevice_ctx_create(device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, AV_CUDA_USE_PRIMARY_CONTEXT);
