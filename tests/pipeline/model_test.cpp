@@ -215,9 +215,18 @@ TEST(Detector, FindsPartsOnNominalFrames) {
 // Frames in device memory (as NVDEC gives them: NV12, pitched) go through the CUDA preprocess and give the same
 // detections as the same frames in host memory through the CPU twin: every box matched at IoU >= 0.99, scores
 // within 1e-3, the same luma statistics. Needs a GPU.
-TEST(Detector, DeviceFramesGiveTheHostFramesDetections) {
+// With LibTorch on the same GPU, the engine reads the preprocessed tensor in device memory (no host copy): same
+// detections again.
+class DeviceFrames : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
     if (!kernels::cuda_available()) GTEST_SKIP() << kernels::describe_device();
-    pipeline::Detector det(pipeline::make_opencv_engine(pipeline::load_model_spec(kModel)));
+    const std::string engine = GetParam();
+    if (engine == "libtorch" && !pipeline::libtorch_available()) GTEST_SKIP() << "no LibTorch in this build";
+    pipeline::Detector det(pipeline::make_engine(engine, pipeline::load_model_spec(kModel)));
+    if (engine == "libtorch") {
+        EXPECT_TRUE(det.engine().reads_device()) << det.engine().describe();
+    }
     auto spec = pipeline::synth::make_specs(1, "", "test", {})[0];
     pipeline::synth::CameraRenderer r(spec, 778, 0);
     cv::Mat bgr(spec.height, spec.width, CV_8UC3), i420;
@@ -266,6 +275,21 @@ TEST(Detector, DeviceFramesGiveTheHostFramesDetections) {
         compared += static_cast<int>(a.detections.size());
     }
     EXPECT_GT(compared, 0) << "the frames had detections to compare";
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, DeviceFrames, ::testing::Values("opencv", "libtorch"));
+
+// An engine that reads host memory only says so when handed a device tensor.
+TEST(Engine, HostOnlyEngineRefusesADeviceTensor) {
+    auto engine = pipeline::make_opencv_engine(pipeline::load_model_spec(kModel));
+    EXPECT_FALSE(engine->reads_device());
+    try {
+        engine->infer_device(nullptr, 1);
+        ADD_FAILURE() << "accepted a device tensor";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+        EXPECT_NE(std::string(e.what()).find("host memory only"), std::string::npos) << e.what();
+    }
 }
 
 } // namespace

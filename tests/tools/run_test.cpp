@@ -14,6 +14,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/runner.hpp"
@@ -444,6 +445,60 @@ TEST(Run, NvdecCameraRunsAndSaysWhereItDecodes) {
                                  ? "camera cam1: NVDEC decoding into device memory"
                                  : "camera cam1: " + (dir / "cam1.mp4").string() + ": decoding on the CPU: ";
     EXPECT_NE(r.output.find(said), std::string::npos) << r.output;
+    fs::remove_all(dir);
+}
+
+// The GPU line (NVDEC frames in device memory, CUDA preprocess) against the CPU line on the same three synthetic
+// cameras: every frame's detections match (IoU >= 0.99, scores within 1e-3, same classes) and the COCO stats of
+// each camera's detections against its ground truth agree. Needs a GPU.
+TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
+    if (!kernels::cuda_available()) GTEST_SKIP() << kernels::describe_device();
+    auto dir = temp_dir("gpuline");
+    render_scene(dir, 3, 1.0, 5, {"defaults.width=320", "defaults.height=240"});
+    using Frames = std::map<std::string, std::vector<std::vector<pipeline::Detection>>>;
+    auto run_line = [&](pipeline::Decoder decoder) {
+        pipeline::RunConfig cfg;
+        for (const char* cam : {"cam1", "cam2", "cam3"}) {
+            cfg.cameras.push_back({cam, (dir / (std::string(cam) + ".mp4")).string(), {}, false, false});
+            cfg.cameras.back().decoder = decoder;
+        }
+        cfg.model = kRoot / "models/parts-v1/model.yaml";
+        cfg.max_batch = 4;
+        pipeline::Runner r(cfg, pipeline::make_opencv_engine(pipeline::load_model_spec(cfg.model)));
+        std::atomic<bool> stop{false};
+        Frames out;
+        r.run([&](const pipeline::FrameOutput& f) { out[f.camera].push_back(f.detections); }, stop);
+        return out;
+    };
+    const Frames cpu = run_line(pipeline::Decoder::kCpu), gpu = run_line(pipeline::Decoder::kNvdec);
+    int boxes = 0;
+    for (const char* cam : {"cam1", "cam2", "cam3"}) {
+        ASSERT_EQ(cpu.at(cam).size(), 30u) << cam;
+        ASSERT_EQ(gpu.at(cam).size(), 30u) << cam;
+        pipeline::CocoDetections dt[2];
+        for (std::size_t k = 0; k < 30; ++k) {
+            const auto &a = cpu.at(cam)[k], &b = gpu.at(cam)[k];
+            ASSERT_EQ(a.size(), b.size()) << cam << " frame " << k;
+            for (std::size_t d = 0; d < a.size(); ++d) {
+                const float ix = std::max(0.f, std::min(a[d].x2, b[d].x2) - std::max(a[d].x1, b[d].x1));
+                const float iy = std::max(0.f, std::min(a[d].y2, b[d].y2) - std::max(a[d].y1, b[d].y1));
+                const float inter = ix * iy, area_a = (a[d].x2 - a[d].x1) * (a[d].y2 - a[d].y1),
+                            area_b = (b[d].x2 - b[d].x1) * (b[d].y2 - b[d].y1);
+                EXPECT_GE(inter / (area_a + area_b - inter), 0.99f) << cam << " frame " << k << " box " << d;
+                EXPECT_NEAR(a[d].score, b[d].score, 1e-3);
+                EXPECT_EQ(a[d].cls, b[d].cls);
+                ++boxes;
+            }
+            for (int side = 0; side < 2; ++side)
+                for (const auto& d : side ? b : a)
+                    dt[side].detections.push_back(
+                        {static_cast<std::int64_t>(k), d.cls + 1, {d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1}, d.score});
+        }
+        const auto gt = pipeline::load_coco_ground_truth_file(dir / (std::string(cam) + ".json"));
+        const auto sa = pipeline::evaluate_coco(gt, dt[0]).stats, sb = pipeline::evaluate_coco(gt, dt[1]).stats;
+        for (int i = 0; i < 12; ++i) EXPECT_NEAR(sa[i], sb[i], 1e-2) << cam << " " << pipeline::kCocoStatNames[i];
+    }
+    EXPECT_GT(boxes, 0);
     fs::remove_all(dir);
 }
 

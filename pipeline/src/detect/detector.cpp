@@ -21,7 +21,7 @@ Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, 
     nms_.max_det = max_det > 0 ? max_det : m.max_det;
 }
 
-void Detector::preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
+bool Detector::preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
                           std::vector<kernels::LumaStats>& stats) {
     const ModelSpec& m = engine_->spec();
     std::vector<std::size_t> on_device;
@@ -29,7 +29,7 @@ void Detector::preprocess(std::span<const kernels::ImageView> frames, std::vecto
         if (frames[i].where == kernels::MemoryLocation::kDevice) on_device.push_back(i);
     if (on_device.empty()) {
         kernels::preprocess_cpu(frames, m.preprocess, input_.data(), lbs.data(), stats.data());
-        return;
+        return false;
     }
     const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
     if (on_device.size() < frames.size()) // a mixed batch: the host frames one by one into their slots
@@ -45,12 +45,19 @@ void Detector::preprocess(std::span<const kernels::ImageView> frames, std::vecto
     std::vector<kernels::Letterbox> dl(views.size());
     std::vector<kernels::LumaStats> ds(views.size());
     kernels::preprocess_cuda(views, m.preprocess, d_input_.data(), dl.data(), ds.data(), d_workspace_.data(), nullptr);
+    for (std::size_t k = 0; k < on_device.size(); ++k) lbs[on_device[k]] = dl[k], stats[on_device[k]] = ds[k];
+    const bool stays = on_device.size() == frames.size() && engine_->reads_device();
     if (!said_copy_) {
-        spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads host memory: one device-to-host copy "
-                     "of the input tensor per batch",
-                     kernels::describe_device(), engine_->describe());
+        if (stays)
+            spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads the tensor in device memory",
+                         kernels::describe_device(), engine_->describe());
+        else
+            spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads host memory: one "
+                         "device-to-host copy of the input tensor per batch",
+                         kernels::describe_device(), engine_->describe());
         said_copy_ = true;
     }
+    if (stays) return true;
     if (on_device.size() == frames.size()) {
         kernels::copy_device_to_host(input_.data(), d_input_.data(), frame_bytes * views.size());
     } else {
@@ -59,7 +66,7 @@ void Detector::preprocess(std::span<const kernels::ImageView> frames, std::vecto
                                          static_cast<const std::uint8_t*>(d_input_.data()) + k * frame_bytes,
                                          frame_bytes);
     }
-    for (std::size_t k = 0; k < on_device.size(); ++k) lbs[on_device[k]] = dl[k], stats[on_device[k]] = ds[k];
+    return false;
 }
 
 std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> frames) {
@@ -71,14 +78,18 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
     input_.resize(per * batch);
     std::vector<kernels::Letterbox> lbs(batch);
     std::vector<kernels::LumaStats> stats(batch);
-    preprocess(frames, lbs, stats);
+    const bool device_input = preprocess(frames, lbs, stats);
+    auto infer = [&](std::size_t first, int n) -> const std::vector<float>& {
+        return device_input ? engine_->infer_device(static_cast<const float*>(d_input_.data()) + first * per, n)
+                            : engine_->infer(input_.data() + first * per, n);
+    };
     std::vector<float> head;
     const std::vector<float>* out = nullptr;
     if (m.dynamic_batch || batch == 1) {
-        out = &engine_->infer(input_.data(), batch);
+        out = &infer(0, batch);
     } else { // a fixed-batch-1 export: one forward pass per frame
         for (int b = 0; b < batch; ++b) {
-            const auto& o = engine_->infer(input_.data() + b * per, 1);
+            const auto& o = infer(b, 1);
             head.insert(head.end(), o.begin(), o.end());
         }
         out = &head;

@@ -39,14 +39,33 @@ class LibTorchEngine final : public Engine {
     }
 
     const std::vector<float>& infer(const float* input, int batch) override {
-        const auto& p = spec_.preprocess;
+        // the host input as a tensor without a copy; on a GPU, one copy up (infer_device skips it)
+        return forward(torch::from_blob(const_cast<float*>(input), shape(batch), torch::kFloat32).to(device_), batch);
+    }
+
+    bool reads_device() const override { return device_.is_cuda(); }
+
+    const std::vector<float>& infer_device(const float* d_input, int batch) override {
+        if (!device_.is_cuda()) return Engine::infer_device(d_input, batch);
+        // the preprocess kernel's output, read in place (same device, the legacy default stream both use)
+        return forward(torch::from_blob(const_cast<float*>(d_input), shape(batch),
+                                        torch::TensorOptions().dtype(torch::kFloat32).device(device_)),
+                       batch);
+    }
+
+    const ModelSpec& spec() const override { return spec_; }
+    std::string describe() const override { return where_; }
+
+  private:
+    std::vector<std::int64_t> shape(int batch) const {
+        return {batch, 3, spec_.preprocess.input_height, spec_.preprocess.input_width};
+    }
+
+    const std::vector<float>& forward(const torch::Tensor& x, int batch) {
         torch::NoGradGuard no_grad;
-        // the host input as a tensor without a copy; on a GPU, one copy up (a device input would skip it)
-        auto x =
-            torch::from_blob(const_cast<float*>(input), {batch, 3, p.input_height, p.input_width}, torch::kFloat32);
         torch::Tensor y;
         try {
-            y = module_.forward({x.to(device_)}).toTensor();
+            y = module_.forward({x}).toTensor();
         } catch (const std::exception& e) {
             throw Error(ErrorCode::kBadInput, spec_.torchscript_path.string() +
                                                   ": forward pass failed: " + std::string(e.what()).substr(0, 300));
@@ -58,10 +77,6 @@ class LibTorchEngine final : public Engine {
         return out_;
     }
 
-    const ModelSpec& spec() const override { return spec_; }
-    std::string describe() const override { return where_; }
-
-  private:
     ModelSpec spec_;
     torch::Device device_{torch::kCPU};
     torch::jit::script::Module module_;

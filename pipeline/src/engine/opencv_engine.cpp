@@ -83,6 +83,10 @@ std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads) {
     return std::make_unique<OpenCvEngine>(spec, threads);
 }
 
+const std::vector<float>& Engine::infer_device(const float*, int) {
+    throw Error(ErrorCode::kUnsupported, describe() + " reads host memory only (infer_device)");
+}
+
 std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads) {
     if (name == "opencv") return make_opencv_engine(spec, threads);
     if (name == "libtorch") return make_libtorch_engine(spec, threads);

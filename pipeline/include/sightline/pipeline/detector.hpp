@@ -31,15 +31,17 @@ class Detector {
     /// `confidence`/`iou`/`max_det` default to the model's thresholds when negative.
     Detector(std::unique_ptr<Engine> engine, float confidence = -1, float iou = -1, int max_det = -1);
     /// Runs one batch through one forward pass. Frames in device memory (NVDEC) are preprocessed by the CUDA kernel
-    /// where they lie; the tensor then goes to the engine in host memory (one device-to-host copy per batch,
-    /// said once in the log). Host frames go through the CPU twin.
+    /// where they lie; an engine on the same GPU (LibTorch with CUDA) reads the tensor there, any other gets it in
+    /// host memory (one device-to-host copy per batch). Which of the two, said once in the log. Host frames go
+    /// through the CPU twin.
     std::vector<FrameResult> detect(std::span<const kernels::ImageView> frames);
     const ModelSpec& spec() const { return engine_->spec(); }
     const Engine& engine() const { return *engine_; }
 
   private:
-    /// The batch's input tensor into input_ (host), letterboxes and luma statistics.
-    void preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
+    /// The batch's input tensor, letterboxes and luma statistics. Returns true when the tensor is left in
+    /// d_input_ for an engine that reads device memory, false when it is in input_ (host).
+    bool preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
                     std::vector<kernels::LumaStats>& stats);
 
     std::unique_ptr<Engine> engine_;

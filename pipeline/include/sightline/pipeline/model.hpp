@@ -49,6 +49,11 @@ class Engine {
     virtual ~Engine() = default;
     /// `input`: batch * 3 * H * W floats. Returns batch * fields * N floats in the layout of the spec.
     virtual const std::vector<float>& infer(const float* input, int batch) = 0;
+    /// Whether infer_device() can read a tensor in device memory (the engine runs on the GPU the kernels use).
+    virtual bool reads_device() const { return false; }
+    /// As infer(), with `d_input` in device memory (CUDA, the default stream's work before it done). Throws
+    /// Error(kUnsupported) unless reads_device().
+    virtual const std::vector<float>& infer_device(const float* d_input, int batch);
     virtual const ModelSpec& spec() const = 0;
     /// One line: the backend and the device it runs on.
     virtual std::string describe() const = 0;
