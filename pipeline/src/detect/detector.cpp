@@ -1,5 +1,7 @@
 #include "sightline/pipeline/detector.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "sightline/error.hpp"
@@ -49,7 +51,8 @@ bool Detector::preprocess(std::span<const kernels::ImageView> frames, std::vecto
     const bool stays = on_device.size() == frames.size() && engine_->reads_device();
     if (!said_copy_) {
         if (stays)
-            spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads the tensor in device memory",
+            spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads the tensor in device memory "
+                         "(and, where it leaves its head there, decode + NMS run on the GPU)",
                          kernels::describe_device(), engine_->describe());
         else
             spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads host memory: one "
@@ -69,6 +72,28 @@ bool Detector::preprocess(std::span<const kernels::ImageView> frames, std::vecto
     return false;
 }
 
+void Detector::decode_nms_on_device(const float* d_head, int batch) {
+    const std::size_t slots = static_cast<std::size_t>(batch) * decode_.top_k;
+    const std::size_t keeps = static_cast<std::size_t>(batch) * nms_.max_det;
+    d_candidates_.reserve(slots * sizeof(kernels::Candidate));
+    d_counts_.reserve(batch * sizeof(int) * 2 + keeps * sizeof(int));
+    const std::size_t ws = std::max(kernels::decode_cuda_workspace_bytes(batch, decode_),
+                                    kernels::nms_cuda_workspace_bytes(batch, decode_.top_k));
+    d_workspace_.reserve(ws);
+    auto* counts = static_cast<int*>(d_counts_.data());
+    int* keep_counts = counts + batch;
+    int* keep = keep_counts + batch;
+    auto* cands = static_cast<kernels::Candidate*>(d_candidates_.data());
+    // both on the legacy default stream, after the engine's work on it; the copies below wait for them
+    kernels::decode_cuda(d_head, batch, decode_, cands, counts, d_workspace_.data(), d_workspace_.size(), nullptr);
+    kernels::nms_cuda(cands, counts, batch, decode_.top_k, nms_, keep, keep_counts, d_workspace_.data(),
+                      d_workspace_.size(), nullptr);
+    kernels::copy_device_to_host(counts_.data(), counts, batch * sizeof(int));
+    kernels::copy_device_to_host(keep_counts_.data(), keep_counts, batch * sizeof(int));
+    kernels::copy_device_to_host(keep_.data(), keep, keeps * sizeof(int));
+    kernels::copy_device_to_host(candidates_.data(), cands, slots * sizeof(kernels::Candidate));
+}
+
 std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> frames) {
     const ModelSpec& m = engine_->spec();
     const int batch = static_cast<int>(frames.size());
@@ -83,25 +108,37 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
         return device_input ? engine_->infer_device(static_cast<const float*>(d_input_.data()) + first * per, n)
                             : engine_->infer(input_.data() + first * per, n);
     };
-    std::vector<float> head;
-    const std::vector<float>* out = nullptr;
-    if (m.dynamic_batch || batch == 1) {
-        out = &infer(0, batch);
-    } else { // a fixed-batch-1 export: one forward pass per frame
-        for (int b = 0; b < batch; ++b) {
-            const auto& o = infer(b, 1);
-            head.insert(head.end(), o.begin(), o.end());
-        }
-        out = &head;
-    }
     const int fields = head_fields(m);
-    decode_.num_candidates = static_cast<int>(out->size() / (static_cast<std::size_t>(batch) * fields));
+    std::size_t head_floats = 0;
+    const float* d_head =
+        device_input && (m.dynamic_batch || batch == 1)
+            ? engine_->infer_device_head(static_cast<const float*>(d_input_.data()), batch, head_floats)
+            : nullptr;
     candidates_.resize(static_cast<std::size_t>(batch) * decode_.top_k);
     counts_.resize(batch);
-    kernels::decode_cpu(out->data(), batch, decode_, candidates_.data(), counts_.data());
     keep_.resize(static_cast<std::size_t>(batch) * nms_.max_det);
     keep_counts_.resize(batch);
-    kernels::nms_cpu(candidates_.data(), counts_.data(), batch, decode_.top_k, nms_, keep_.data(), keep_counts_.data());
+    if (d_head) {
+        // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back
+        decode_.num_candidates = static_cast<int>(head_floats / (static_cast<std::size_t>(batch) * fields));
+        decode_nms_on_device(d_head, batch);
+    } else {
+        std::vector<float> head;
+        const std::vector<float>* out = nullptr;
+        if (m.dynamic_batch || batch == 1) {
+            out = &infer(0, batch);
+        } else { // a fixed-batch-1 export: one forward pass per frame
+            for (int b = 0; b < batch; ++b) {
+                const auto& o = infer(b, 1);
+                head.insert(head.end(), o.begin(), o.end());
+            }
+            out = &head;
+        }
+        decode_.num_candidates = static_cast<int>(out->size() / (static_cast<std::size_t>(batch) * fields));
+        kernels::decode_cpu(out->data(), batch, decode_, candidates_.data(), counts_.data());
+        kernels::nms_cpu(candidates_.data(), counts_.data(), batch, decode_.top_k, nms_, keep_.data(),
+                         keep_counts_.data());
+    }
     for (int b = 0; b < batch; ++b) {
         auto& r = results[b];
         r.letterbox = lbs[b];

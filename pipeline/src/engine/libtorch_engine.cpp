@@ -47,10 +47,14 @@ class LibTorchEngine final : public Engine {
 
     const std::vector<float>& infer_device(const float* d_input, int batch) override {
         if (!device_.is_cuda()) return Engine::infer_device(d_input, batch);
-        // the preprocess kernel's output, read in place (same device, the legacy default stream both use)
-        return forward(torch::from_blob(const_cast<float*>(d_input), shape(batch),
-                                        torch::TensorOptions().dtype(torch::kFloat32).device(device_)),
-                       batch);
+        return forward(on_device(d_input, batch), batch);
+    }
+
+    const float* infer_device_head(const float* d_input, int batch, std::size_t& floats) override {
+        if (!device_.is_cuda()) return nullptr;
+        head_ = head(on_device(d_input, batch), batch).to(torch::kFloat32).contiguous();
+        floats = static_cast<std::size_t>(head_.numel());
+        return head_.data_ptr<float>();
     }
 
     const ModelSpec& spec() const override { return spec_; }
@@ -61,7 +65,14 @@ class LibTorchEngine final : public Engine {
         return {batch, 3, spec_.preprocess.input_height, spec_.preprocess.input_width};
     }
 
-    const std::vector<float>& forward(const torch::Tensor& x, int batch) {
+    /// The preprocess kernel's output, read in place (same device, the legacy default stream both use).
+    torch::Tensor on_device(const float* d_input, int batch) const {
+        return torch::from_blob(const_cast<float*>(d_input), shape(batch),
+                                torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+    }
+
+    /// The forward pass: the head tensor where the model ran, its shape checked against the spec.
+    torch::Tensor head(const torch::Tensor& x, int batch) {
         torch::NoGradGuard no_grad;
         torch::Tensor y;
         try {
@@ -70,9 +81,13 @@ class LibTorchEngine final : public Engine {
             throw Error(ErrorCode::kBadInput, spec_.torchscript_path.string() +
                                                   ": forward pass failed: " + std::string(e.what()).substr(0, 300));
         }
-        y = y.to(torch::kCPU, torch::kFloat32).contiguous();
         check_head_shape(spec_, spec_.torchscript_path, static_cast<int>(y.dim()), y.dim() > 0 ? y.size(0) : 0,
                          y.dim() > 1 ? y.size(1) : 0, y.dim() > 2 ? y.size(2) : 0, batch);
+        return y;
+    }
+
+    const std::vector<float>& forward(const torch::Tensor& x, int batch) {
+        const torch::Tensor y = head(x, batch).to(torch::kCPU, torch::kFloat32).contiguous();
         out_.assign(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
         return out_;
     }
@@ -81,6 +96,7 @@ class LibTorchEngine final : public Engine {
     torch::Device device_{torch::kCPU};
     torch::jit::script::Module module_;
     std::vector<float> out_;
+    torch::Tensor head_; ///< infer_device_head's output, kept alive until the next call
     std::string where_;
 };
 

@@ -54,6 +54,9 @@ class Engine {
     /// As infer(), with `d_input` in device memory (CUDA, the default stream's work before it done). Throws
     /// Error(kUnsupported) unless reads_device().
     virtual const std::vector<float>& infer_device(const float* d_input, int batch);
+    /// As infer_device(), leaving the head tensor in device memory: returns it (valid until the next call) and its
+    /// size in floats, or null when this engine cannot (the caller then uses infer_device()).
+    virtual const float* infer_device_head(const float*, int, std::size_t&) { return nullptr; }
     virtual const ModelSpec& spec() const = 0;
     /// One line: the backend and the device it runs on.
     virtual std::string describe() const = 0;
