@@ -120,9 +120,12 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
     s.dec->thread_type = pacing ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
     if (decoder == Decoder::kNvdec) {
         s.decode_note = try_nvdec(s.dec.get(), codec, &s.hw_device);
-        if (s.decode_note.empty())
+        if (s.decode_note.empty()) {
             s.decoder = Decoder::kNvdec;
-        else
+            // the hardware does the work: CPU frame threads would only hold more surfaces back
+            s.dec->thread_count = 1;
+            s.dec->thread_type = 0;
+        } else
             s.decode_note = url + ": decoding on the CPU: " + s.decode_note;
     }
     check_av(avcodec_open2(s.dec.get(), codec, nullptr), url + ": opening the decoder");
