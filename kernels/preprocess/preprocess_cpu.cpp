@@ -201,8 +201,12 @@ struct RowOps {
     void (*convert_yuv)(const float*, const float*, const float*, int, float*, float*, float*, float*);
     void (*stats_row)(const float*, int, StatsAccum&);
     StoreRow (*store_for)(const PreprocessParams&);
+    /// BGR rows into an NCHW tensor in one pass (sample, luma, normalise, store), or null: hsample, luma_rgb and
+    /// the store then run one after the other. Same float operations either way.
+    void (*bgr_nchw)(const float* const* v, const ColumnTaps& t, int n, const PreprocessParams& p, void* out, int y,
+                     int x0, float* l);
 };
-constexpr RowOps kPortable{&vblend, &hsample, &luma_rgb, &convert_yuv, &stats_row, &store_for};
+constexpr RowOps kPortable{&vblend, &hsample, &luma_rgb, &convert_yuv, &stats_row, &store_for, nullptr};
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SL_AVX2 __attribute__((target("avx2,f16c")))
@@ -312,41 +316,38 @@ template <int kChunks> SL_AVX2 __m256 select_taps(const __m256 (&chunk)[kChunks]
     }
     return r;
 }
+/// 8 horizontally sampled values of block k: taps selected from kChunks vectors, or (kChunks 0) an exact 2:1 block,
+/// whose first taps are the even floats of the 16 at its base and second taps the odd ones.
+template <int kChunks> SL_AVX2 __m256 sample8(const float* v, const ColumnTaps& t, int k, __m256 w) {
+    const ColumnTaps::Block& b = t.blocks[k];
+    if constexpr (kChunks == 0) {
+        const __m256 lo = _mm256_loadu_ps(v + b.base), hi = _mm256_loadu_ps(v + b.base + 8);
+        // shuffle_ps picks within 128-bit lanes: [e0 e2 e8 e10 | e4 e6 e12 e14]; the 64-bit permute restores order
+        const __m256 even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256 odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+        return lerp8(even, odd, w);
+    } else {
+        __m256 chunk[kChunks];
+        for (int j = 0; j < kChunks; ++j) chunk[j] = _mm256_loadu_ps(v + b.base + 8 * j);
+        const __m256i r0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.rel0));
+        const __m256i r1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.rel1));
+        return lerp8(select_taps<kChunks>(chunk, r0), select_taps<kChunks>(chunk, r1), w);
+    }
+}
 template <int kChunks>
 SL_AVX2 void hsample_blocks(const float* const* v, int rows, const ColumnTaps& t, float* const* out) {
     const int blocks = static_cast<int>(t.blocks.size());
     for (int k = 0; k < blocks; ++k) {
-        const ColumnTaps::Block& b = t.blocks[k];
-        const __m256i r0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.rel0));
-        const __m256i r1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.rel1));
         const __m256 w = _mm256_loadu_ps(t.w.data() + 8 * k);
-        for (int c = 0; c < rows; ++c) {
-            __m256 chunk[kChunks];
-            for (int j = 0; j < kChunks; ++j) chunk[j] = _mm256_loadu_ps(v[c] + b.base + 8 * j);
-            _mm256_storeu_ps(out[c] + 8 * k,
-                             lerp8(select_taps<kChunks>(chunk, r0), select_taps<kChunks>(chunk, r1), w));
-        }
+        for (int c = 0; c < rows; ++c) _mm256_storeu_ps(out[c] + 8 * k, sample8<kChunks>(v[c], t, k, w));
     }
-}
-/// Exact 2:1 blocks: the first taps are the even floats of the 16 at the block's base, the second ones the odd.
-SL_AVX2 void hsample_halving(const float* const* v, int rows, const ColumnTaps& t, float* const* out) {
-    const int blocks = static_cast<int>(t.blocks.size());
-    for (int c = 0; c < rows; ++c)
-        for (int k = 0; k < blocks; ++k) {
-            const float* src = v[c] + t.blocks[k].base;
-            const __m256 lo = _mm256_loadu_ps(src), hi = _mm256_loadu_ps(src + 8);
-            // shuffle_ps picks within 128-bit lanes: [e0 e2 e8 e10 | e4 e6 e12 e14]; the 64-bit permute restores order
-            const __m256 even = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-            const __m256 odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-            _mm256_storeu_ps(out[c] + 8 * k, lerp8(even, odd, _mm256_loadu_ps(t.w.data() + 8 * k)));
-        }
 }
 SL_AVX2 void hsample_avx2(const float* const* v, int rows, const ColumnTaps& t, int n, float* const* out) {
     const int full = static_cast<int>(t.blocks.size()) * 8;
     if (t.halving) {
-        hsample_halving(v, rows, t, out);
+        hsample_blocks<0>(v, rows, t, out);
     } else if (t.chunks == 0) {
         for (int x = 0; x < full; x += 8) {
             const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.i0.data() + x));
@@ -473,12 +474,78 @@ SL_AVX2 void store_nchw_avx2(const PreprocessParams& p, void* frame_out, int y, 
         }
     }
 }
+template <bool kHalf, int kChunks>
+SL_AVX2 void bgr_nchw_blocks(const float* const* v, const ColumnTaps& t, const PreprocessParams& p, void* const* dst,
+                             float* l) {
+    const bool rgb = p.order == ChannelOrder::kRGB;
+    const __m256 kr = _mm256_set1_ps(0.299f), kg = _mm256_set1_ps(0.587f), kb = _mm256_set1_ps(0.114f);
+    const __m256 s = _mm256_set1_ps(p.scale);
+    __m256 m[3], d[3];
+    for (int c = 0; c < 3; ++c) m[c] = _mm256_set1_ps(p.mean[c]), d[c] = _mm256_set1_ps(detail::inv_std(p, c));
+    const int blocks = static_cast<int>(t.blocks.size());
+    for (int k = 0; k < blocks; ++k) {
+        const __m256 w = _mm256_loadu_ps(t.w.data() + 8 * k);
+        const __m256 b = sample8<kChunks>(v[0], t, k, w), g = sample8<kChunks>(v[1], t, k, w),
+                     r = sample8<kChunks>(v[2], t, k, w);
+        _mm256_storeu_ps(
+            l + 8 * k, _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(kr, r), _mm256_mul_ps(kg, g)), _mm256_mul_ps(kb, b)));
+        const __m256 src[3] = {rgb ? r : b, g, rgb ? b : r};
+        for (int c = 0; c < 3; ++c) {
+            const __m256 val = _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(src[c], s), m[c]), d[c]);
+            if constexpr (kHalf)
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<std::uint16_t*>(dst[c]) + 8 * k),
+                                 _mm256_cvtps_ph(val, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            else
+                _mm256_storeu_ps(static_cast<float*>(dst[c]) + 8 * k, val);
+        }
+    }
+}
+template <bool kHalf>
+SL_AVX2 void bgr_nchw_avx2_t(const float* const* v, const ColumnTaps& t, int n, const PreprocessParams& p, void* out,
+                             int y, int x0, float* l) {
+    const std::size_t plane = static_cast<std::size_t>(p.input_width) * p.input_height;
+    const std::size_t pix = static_cast<std::size_t>(y) * p.input_width + x0;
+    const std::size_t esize = kHalf ? 2 : 4;
+    void* dst[3];
+    for (int c = 0; c < 3; ++c) dst[c] = static_cast<std::uint8_t*>(out) + (c * plane + pix) * esize;
+    if (t.halving)
+        bgr_nchw_blocks<kHalf, 0>(v, t, p, dst, l);
+    else if (t.chunks == 1)
+        bgr_nchw_blocks<kHalf, 1>(v, t, p, dst, l);
+    else if (t.chunks == 2)
+        bgr_nchw_blocks<kHalf, 2>(v, t, p, dst, l);
+    else if (t.chunks == 3)
+        bgr_nchw_blocks<kHalf, 3>(v, t, p, dst, l);
+    else if (t.chunks == 4)
+        bgr_nchw_blocks<kHalf, 4>(v, t, p, dst, l);
+    const int full = static_cast<int>(t.blocks.size()) * 8; // callers: halving or chunks > 0
+    if (full == n) return;
+    // the last n % 8 columns through the step-by-step path
+    float tail[3][8];
+    for (int x = full; x < n; x += 8) {
+        const int m = std::min(8, n - x);
+        for (int c = 0; c < 3; ++c)
+            for (int j = 0; j < m; ++j) tail[c][j] = detail::lerp1(v[c][t.i0[x + j]], v[c][t.i1[x + j]], t.w[x + j]);
+        luma_rgb(tail[2], tail[1], tail[0], m, l + x);
+        store_row<std::conditional_t<kHalf, std::uint16_t, float>, false>(p, out, y, x0 + x, m, tail[2], tail[1],
+                                                                          tail[0], detail::Normalised{});
+    }
+}
+
+void bgr_nchw_avx2(const float* const* v, const ColumnTaps& t, int n, const PreprocessParams& p, void* out, int y,
+                   int x0, float* l) {
+    if (p.dtype == TensorType::kFloat16)
+        bgr_nchw_avx2_t<true>(v, t, n, p, out, y, x0, l);
+    else
+        bgr_nchw_avx2_t<false>(v, t, n, p, out, y, x0, l);
+}
+
 StoreRow store_for_avx2(const PreprocessParams& p) {
     if (p.layout == TensorLayout::kNHWC) return store_for(p);
     return p.dtype == TensorType::kFloat16 ? &store_nchw_avx2<true> : &store_nchw_avx2<false>;
 }
-constexpr RowOps kAvx2{&vblend_avx2,      &hsample_avx2,   &luma_rgb_avx2,
-                       &convert_yuv_avx2, &stats_row_avx2, &store_for_avx2};
+constexpr RowOps kAvx2{&vblend_avx2,    &hsample_avx2,   &luma_rgb_avx2, &convert_yuv_avx2,
+                       &stats_row_avx2, &store_for_avx2, &bgr_nchw_avx2};
 
 bool cpu_has_avx2() {
     static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
@@ -528,9 +595,7 @@ struct RowWork {
     std::vector<float> yy, cu, cv; ///< horizontally sampled Y, U, V (YUV input)
     std::vector<float> r, g, b, l; ///< the row's pixels before normalisation, and their luma
 
-    /// r, g, b, l of resized row `ty` (its taps).
-    void row(const RowOps& ops, const ImageView& f, const FrameColumns& cols, const detail::Taps& ty) {
-        const int n = static_cast<int>(cols.lx.i0.size());
+    void size_for(const ImageView& f, int n) {
         const bool bgr = f.format == PixelFormat::kBGR;
         const int cw = (f.width + 1) / 2;
         for (int c = 0; c < 3; ++c) {
@@ -540,6 +605,24 @@ struct RowWork {
         }
         for (auto* v : {&yy, &cu, &cv, &r, &g, &b, &l})
             if (v->size() < static_cast<std::size_t>(n)) v->resize(n);
+    }
+
+    /// BGR input, NCHW output, fused (ops.bgr_nchw): output row y from column x0, and l.
+    void row_bgr_nchw(const RowOps& ops, const ImageView& f, const FrameColumns& cols, const detail::Taps& ty,
+                      const PreprocessParams& p, void* out, int y, int x0) {
+        const int n = static_cast<int>(cols.lx.i0.size());
+        size_for(f, n);
+        float* const rows[3] = {blended[0].data(), blended[1].data(), blended[2].data()};
+        ops.vblend(f.planes[0] + static_cast<std::ptrdiff_t>(ty.i0) * f.pitch[0],
+                   f.planes[0] + static_cast<std::ptrdiff_t>(ty.i1) * f.pitch[0], f.width, 3, ty.w1, rows);
+        ops.bgr_nchw(rows, cols.lx, n, p, out, y, x0, l.data());
+    }
+
+    /// r, g, b, l of resized row `ty` (its taps).
+    void row(const RowOps& ops, const ImageView& f, const FrameColumns& cols, const detail::Taps& ty) {
+        const int n = static_cast<int>(cols.lx.i0.size());
+        const int cw = (f.width + 1) / 2;
+        size_for(f, n);
         auto src = [&](int plane, int row) {
             return f.planes[plane] + static_cast<std::ptrdiff_t>(row) * f.pitch[plane];
         };
@@ -586,9 +669,14 @@ void frame_rows(const RowOps& ops, StoreRow store, const PreprocessParams& p, co
             store(p, out, y, 0, W, nullptr, nullptr, nullptr, pad);
             continue;
         }
-        work.row(ops, f, cols, detail::taps(ry, inv_y, f.height));
+        if (ops.bgr_nchw && f.format == PixelFormat::kBGR && p.layout == TensorLayout::kNCHW &&
+            (cols.lx.halving || cols.lx.chunks > 0)) {
+            work.row_bgr_nchw(ops, f, cols, detail::taps(ry, inv_y, f.height), p, out, y, lb.pad_x);
+        } else {
+            work.row(ops, f, cols, detail::taps(ry, inv_y, f.height));
+            store(p, out, y, lb.pad_x, lb.resized_width, work.r.data(), work.g.data(), work.b.data(), pad);
+        }
         if (lb.pad_x > 0) store(p, out, y, 0, lb.pad_x, nullptr, nullptr, nullptr, pad);
-        store(p, out, y, lb.pad_x, lb.resized_width, work.r.data(), work.g.data(), work.b.data(), pad);
         if (right > 0) store(p, out, y, lb.pad_x + lb.resized_width, right, nullptr, nullptr, nullptr, pad);
         ops.stats_row(work.l.data(), lb.resized_width, acc);
     }

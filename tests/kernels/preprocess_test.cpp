@@ -29,6 +29,11 @@ const Case kCases[] = {
     {"nv12_tall", 2, 30, 90, 64, 48, true, {0, 0, 0}, {1, 1, 1}},
     {"nv12_odd_bgr", 2, 41, 33, 32, 40, false, {0, 0, 0}, {1, 1, 1}},
     {"one_pixel", 1, 2, 2, 8, 8, true, {0, 0, 0}, {1, 1, 1}},
+    // BGR through the fused AVX2 row: a width that leaves a tail (38 = 4 blocks + 6), a 3:1 downscale (taps span
+    // three vectors, 50 columns), a 4.7:1 one (too wide for the permutes: the gather path)
+    {"bgr_tail", 0, 37, 29, 45, 30, true, {0.1f, 0.2f, 0.3f}, {0.5f, 0.6f, 0.7f}},
+    {"bgr_third", 0, 150, 30, 50, 50, false, {0, 0, 0}, {1, 1, 1}},
+    {"bgr_wide_down", 0, 300, 40, 64, 64, true, {0, 0, 0}, {1, 1, 1}},
 };
 
 class PreprocessVsOracle : public ::testing::TestWithParam<Case> {};
