@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "scene.hpp"
 #include "sightline/kernels/device.hpp"
-#include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 
 using namespace sightline;
@@ -117,19 +117,7 @@ int main(int argc, char** argv) {
         const fs::path dir = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" /
                              ("decode-" + std::to_string(width) + "x" + std::to_string(height) + "-" +
                               std::to_string(static_cast<int>(seconds)) + "s");
-        video = (dir / "cam1.mp4").string();
-        if (!fs::exists(video)) {
-            std::fprintf(stderr, "bench_decode: rendering %dx%d x %.0f s into %s\n", width, height, seconds,
-                         dir.c_str());
-            pipeline::synth::SynthOptions o;
-            o.out_dir = dir;
-            o.cameras = 1;
-            o.seconds = seconds;
-            o.specs = pipeline::synth::make_specs(
-                1, pipeline::synth::default_scenario_yaml(), "default",
-                {"defaults.width=" + std::to_string(width), "defaults.height=" + std::to_string(height)});
-            pipeline::synth::generate(o);
-        }
+        video = (bench::ensure_scene(dir, 1, seconds, width, height, "bench_decode") / "cam1.mp4").string();
     }
     if (!fs::exists(video)) {
         std::fprintf(stderr, "bench_decode: %s: no such file\n", video.c_str());

@@ -20,9 +20,9 @@
 #include <thread>
 
 #include "../../tools/sightline/pred_message.hpp"
+#include "scene.hpp"
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/pipeline/stats.hpp"
-#include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/pubsub.hpp"
 
@@ -82,18 +82,9 @@ int main(int argc, char** argv) {
     if (width != 640 || height != 480)
         scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" /
                 ("linespeed-" + std::to_string(width) + "x" + std::to_string(height));
-    if (!fs::exists(scene / "cam4.mp4")) {
-        if (width == 640 && height == 480) scene = fs::temp_directory_path() / "sightline_linespeed_scene";
-        std::fprintf(stderr, "bench_linespeed: rendering 4 cameras %dx%d x 20 s into %s\n", width, height,
-                     scene.c_str());
-        pipeline::synth::SynthOptions o;
-        o.out_dir = scene;
-        o.seconds = 20;
-        o.specs = pipeline::synth::make_specs(
-            4, pipeline::synth::default_scenario_yaml(), "default",
-            {"defaults.width=" + std::to_string(width), "defaults.height=" + std::to_string(height)});
-        pipeline::synth::generate(o);
-    }
+    if (!fs::exists(scene / "cam4.mp4") && width == 640 && height == 480)
+        scene = fs::temp_directory_path() / "sightline_linespeed_scene";
+    bench::ensure_scene(scene, 4, 20, width, height, "bench_linespeed");
     const fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
     std::printf("line speed: cameras %dx%d@30 paced in real time, %.0f s each, batch <= %d, max wait %.0f ms, "
                 "model parts-v1 (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",

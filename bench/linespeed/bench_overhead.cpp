@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "../../tools/sightline/pred_message.hpp"
+#include "scene.hpp"
 #include "sightline/pipeline/runner.hpp"
-#include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/pubsub.hpp"
 
@@ -45,15 +45,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--reps"))
             reps = std::stoi(argv[i + 1]);
     }
-    if (!fs::exists(scene / "cam1.mp4")) {
-        std::fprintf(stderr, "bench_overhead: rendering 1 camera x 20 s into %s\n", scene.c_str());
-        pipeline::synth::SynthOptions o;
-        o.out_dir = scene;
-        o.cameras = 1;
-        o.seconds = 20;
-        o.specs = pipeline::synth::make_specs(1, pipeline::synth::default_scenario_yaml(), "default", {});
-        pipeline::synth::generate(o);
-    }
+    bench::ensure_scene(scene, 1, 20, 640, 480, "bench_overhead");
     const fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
     const auto spec = pipeline::load_model_spec(model);
 

@@ -225,7 +225,6 @@ SL_AVX2 __m256 clamp8(__m256 v) {
 /// pshufb masks that pick channel c of 8 interleaved pixels: from bytes 0..15 (lo) and, for three channels, from
 /// bytes 8..23 (hi).
 struct DeinterleaveMasks {
-    __m128i lo[3], hi[3];
     __m256i dword[3]; ///< per channel: 8 pixels (4 per 128-bit lane, see load_lanes) to 32-bit integers
     DeinterleaveMasks(int channels) {
         alignas(32) std::int8_t d[32];
@@ -238,19 +237,6 @@ struct DeinterleaveMasks {
                 }
             std::memcpy(&dword[c], d, sizeof d);
         }
-        alignas(16) std::int8_t l[16], h[16];
-        for (int c = 0; c < channels; ++c) {
-            for (int j = 0; j < 16; ++j) l[j] = h[j] = -1;
-            for (int j = 0; j < 8; ++j) {
-                const int pos = channels * j + c;
-                if (channels == 2 || pos < 8) // two channels: all 16 bytes come from lo
-                    l[j] = static_cast<std::int8_t>(pos);
-                else
-                    h[j] = static_cast<std::int8_t>(pos - 8);
-            }
-            lo[c] = _mm_load_si128(reinterpret_cast<const __m128i*>(l));
-            hi[c] = _mm_load_si128(reinterpret_cast<const __m128i*>(h));
-        }
     }
 };
 /// 8 interleaved pixels at p spread over two 128-bit lanes: three channels, bytes 0..15 and 12..27 (pixels 0-3 and
@@ -262,15 +248,6 @@ template <int kChannels> SL_AVX2 __m256i load_lanes(const std::uint8_t* p) {
                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 12)), 1);
     else
         return _mm256_broadcastsi128_si256(lo);
-}
-/// Channel c of the 8 interleaved pixels at p, as floats.
-template <int kChannels> SL_AVX2 __m256 load8c(const std::uint8_t* p, const DeinterleaveMasks& m, int c) {
-    if constexpr (kChannels == 1) return load8u(p);
-    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    if constexpr (kChannels == 2) return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(lo, m.lo[c])));
-    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
-    const __m128i bytes = _mm_or_si128(_mm_shuffle_epi8(lo, m.lo[c]), _mm_shuffle_epi8(hi, m.hi[c]));
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
 }
 template <int kChannels>
 SL_AVX2 void vblend_avx2_c(const std::uint8_t* r0, const std::uint8_t* r1, int pixels, float w, float* const* out,
@@ -291,13 +268,9 @@ SL_AVX2 void vblend_avx2_c(const std::uint8_t* r0, const std::uint8_t* r1, int p
                 _mm256_storeu_ps(out[c] + i, lerp8(a, b, vw));
             }
         }
-    }
-    // 8 pixels per step; a 2-channel step reads 16 bytes, a 3-channel one 24 (bytes 0..15 and 8..23)
-    for (; i + 8 <= pixels; i += 8)
-        for (int c = 0; c < kChannels; ++c)
-            _mm256_storeu_ps(out[c] + i, lerp8(load8c<kChannels>(r0 + kChannels * i, m, c),
-                                               load8c<kChannels>(r1 + kChannels * i, m, c), vw));
-    for (int c = 0; c < kChannels; ++c)
+    } else
+        for (; i + 8 <= pixels; i += 8) _mm256_storeu_ps(out[0] + i, lerp8(load8u(r0 + i), load8u(r1 + i), vw));
+    for (int c = 0; c < kChannels; ++c) // the last few pixels
         for (int k = i; k < pixels; ++k) out[c][k] = detail::lerp1(r0[kChannels * k + c], r1[kChannels * k + c], w);
 }
 SL_AVX2 void vblend_avx2(const std::uint8_t* r0, const std::uint8_t* r1, int pixels, int channels, float w,

@@ -82,15 +82,18 @@ void Detector::decode_nms_on_device(const float* d_head, int batch) {
     d_workspace_.reserve(ws);
     auto* counts = static_cast<int*>(d_counts_.data());
     int* keep_counts = counts + batch;
-    int* keep = keep_counts + batch;
+    int* keep = keep_counts + batch; // keep_counts and keep are read back with counts, below
     auto* cands = static_cast<kernels::Candidate*>(d_candidates_.data());
     // both on the legacy default stream, after the engine's work on it; the copies below wait for them
     kernels::decode_cuda(d_head, batch, decode_, cands, counts, d_workspace_.data(), d_workspace_.size(), nullptr);
     kernels::nms_cuda(cands, counts, batch, decode_.top_k, nms_, keep, keep_counts, d_workspace_.data(),
                       d_workspace_.size(), nullptr);
-    kernels::copy_device_to_host(counts_.data(), counts, batch * sizeof(int));
-    kernels::copy_device_to_host(keep_counts_.data(), keep_counts, batch * sizeof(int));
-    kernels::copy_device_to_host(keep_.data(), keep, keeps * sizeof(int));
+    // two copies back: the int block (counts, keep counts, kept positions, contiguous) and the candidates
+    std::vector<int> ints(2 * static_cast<std::size_t>(batch) + keeps);
+    kernels::copy_device_to_host(ints.data(), counts, ints.size() * sizeof(int));
+    std::copy_n(ints.begin(), batch, counts_.begin());
+    std::copy_n(ints.begin() + batch, batch, keep_counts_.begin());
+    std::copy_n(ints.begin() + 2 * batch, keeps, keep_.begin());
     kernels::copy_device_to_host(candidates_.data(), cands, slots * sizeof(kernels::Candidate));
 }
 

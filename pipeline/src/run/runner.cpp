@@ -152,9 +152,10 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
         queues.push_back(std::make_unique<FrameQueue>(8, config_.cameras[i].live(), arrivals));
     // Where each nvdec camera decodes, said once per camera (after its first frame: NVDEC can still decline then).
     std::vector<std::once_flag> decoder_said(n);
-    auto say_decoder = [&](const CameraConfig& cam, const VideoReader& reader) {
+    auto say_decoder = [&](std::size_t i, const VideoReader& reader) {
+        const CameraConfig& cam = config_.cameras[i];
         if (cam.decoder != Decoder::kNvdec) return;
-        std::call_once(decoder_said[&cam - config_.cameras.data()], [&] {
+        std::call_once(decoder_said[i], [&] {
             if (reader.decoder() == Decoder::kNvdec)
                 spdlog::info("camera {}: NVDEC decoding into device memory", cam.id);
             else
@@ -179,7 +180,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                         post({"camera_up", cam.id, cam.url});
                         DecodedFrame f;
                         while (!stop.load() && reader.next(f)) {
-                            say_decoder(cam, reader);
+                            say_decoder(i, reader);
                             if (f.index % cam.every != 0) continue; // decoded (the stream needs it), not processed
                             if (!queues[i]->push(own(f), stop)) break;
                         }
@@ -214,7 +215,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                     DecodedFrame f;
                     bool any = false;
                     while (!stop.load() && reader.next(f)) {
-                        if (!any) say_decoder(cam, reader);
+                        if (!any) say_decoder(i, reader);
                         any = true;
                         f.pts_ns += cam.realtime ? 0 : pacing.offset_ns;
                         last_pts = f.pts_ns;
