@@ -5,10 +5,11 @@
 //
 //   build/bench/bench_linespeed [--cameras 1,2,4,8,16] [--seconds 15] [--scene DIR] [--batch 4] [--max-wait-ms 5]
 //                               [--decode cpu|nvdec] [--engine opencv|libtorch] [--p99-ms 100]
-//                               [--width 640 --height 480]
+//                               [--width 640 --height 480] [--model models/parts-v1/model.yaml]
 // The GPU line (issue 5): --decode nvdec --engine libtorch --p99-ms 50 --width 1920 --height 1080 (NVDEC frames in
 // device memory, CUDA preprocess, LibTorch reading the tensor on the GPU); a scene of that size is rendered into
-// .cache/ the first time. Each camera's decoder as set up (NVDEC or why not) is printed.
+// .cache/ the first time. Each camera's decoder as set up (NVDEC or why not) is printed. --model: another model.yaml
+// (tools/train/yolov8n.py writes a YOLOv8n-sized one).
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     std::string engine = "opencv";
     double p99_limit = 100;
     int width = 640, height = 480;
+    fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--cameras")) {
             counts.clear();
@@ -74,6 +76,8 @@ int main(int argc, char** argv) {
             width = std::stoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--height"))
             height = std::stoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--model"))
+            model = argv[i + 1];
         else {
             std::fprintf(stderr, "bench_linespeed: unknown option %s\n", argv[i]);
             return 2;
@@ -85,10 +89,10 @@ int main(int argc, char** argv) {
     if (!fs::exists(scene / "cam4.mp4") && width == 640 && height == 480)
         scene = fs::temp_directory_path() / "sightline_linespeed_scene";
     bench::ensure_scene(scene, 4, 20, width, height, "bench_linespeed");
-    const fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
+    const auto spec = pipeline::load_model_spec(model);
     std::printf("line speed: cameras %dx%d@30 paced in real time, %.0f s each, batch <= %d, max wait %.0f ms, "
-                "model parts-v1 (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",
-                width, height, seconds, batch, max_wait_ms, engine.c_str(),
+                "model %s (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",
+                width, height, seconds, batch, max_wait_ms, spec.name.c_str(), engine.c_str(),
                 decoder == pipeline::Decoder::kNvdec ? "nvdec" : "cpu", p99_limit);
     {
         pipeline::VideoReader probe((scene / "cam1.mp4").string(), 0, nullptr, {}, decoder);
@@ -112,7 +116,6 @@ int main(int argc, char** argv) {
         cfg.model = model;
         cfg.max_batch = batch;
         cfg.max_wait_ms = max_wait_ms;
-        auto spec = pipeline::load_model_spec(model);
         pipeline::Runner runner(cfg, pipeline::make_engine(engine, spec));
         const std::string endpoint = "ipc:///tmp/sightline_linespeed_" + std::to_string(::getpid());
         transport::Publisher pub({endpoint, 10000, 0});
@@ -176,6 +179,16 @@ int main(int argc, char** argv) {
         if (frames == 0) return 1;
     }
     std::printf("largest camera count sustained (zero drops, receipt p99 < %.0f ms): %d\n", p99_limit, sustained);
-    std::printf("%s\n", nlohmann::json{{"bench", "linespeed"}, {"runs", all}, {"sustained", sustained}}.dump().c_str());
+    std::printf("%s\n", nlohmann::json{{"bench", "linespeed"},
+                                       {"model", spec.name},
+                                       {"engine", engine},
+                                       {"decode", decoder == pipeline::Decoder::kNvdec ? "nvdec" : "cpu"},
+                                       {"width", width},
+                                       {"height", height},
+                                       {"batch", batch},
+                                       {"runs", all},
+                                       {"sustained", sustained}}
+                            .dump()
+                            .c_str());
     return 0;
 }

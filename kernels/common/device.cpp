@@ -29,25 +29,37 @@ std::string describe_device() {
     return "no GPU: kernels run as CPU twins (" + d.reason + ")";
 }
 
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
-    if (this != &o) {
-        DeviceBuffer gone(std::move(*this));
-        p_ = o.p_, n_ = o.n_;
-        o.p_ = nullptr, o.n_ = 0;
-    }
-    return *this;
-}
-
 #ifndef SIGHTLINE_HAS_CUDA
-DeviceBuffer::~DeviceBuffer() = default;
-void DeviceBuffer::reserve(std::size_t bytes) {
-    if (bytes > n_) throw Error(ErrorCode::kUnsupported, "device memory: " + device_info().reason);
+namespace {
+[[noreturn]] void no_cuda(const char* what) {
+    throw Error(ErrorCode::kUnsupported, std::string(what) + ": " + device_info().reason);
+}
+} // namespace
+void* detail::device_alloc(std::size_t) {
+    no_cuda("device memory");
+}
+void detail::device_free(void*) noexcept {}
+void* detail::pinned_alloc(std::size_t) {
+    no_cuda("pinned host memory");
+}
+void detail::pinned_free(void*) noexcept {}
+Stream::Stream() {
+    no_cuda("CUDA stream");
+}
+Stream::~Stream() = default;
+void Stream::synchronize() const {}
+GraphCache::~GraphCache() = default;
+void GraphCache::run(std::initializer_list<std::uint64_t>, StreamRef, const std::function<void(StreamRef)>&) {
+    no_cuda("CUDA graph");
+}
+void copy_device_to_host_async(void*, const void*, std::size_t bytes, StreamRef) {
+    if (bytes) no_cuda("device memory");
 }
 void copy_device_to_host(void*, const void*, std::size_t bytes) {
-    if (bytes) throw Error(ErrorCode::kUnsupported, "device memory: " + device_info().reason);
+    if (bytes) no_cuda("device memory");
 }
 void copy_host_to_device(void*, const void*, std::size_t bytes) {
-    if (bytes) throw Error(ErrorCode::kUnsupported, "device memory: " + device_info().reason);
+    if (bytes) no_cuda("device memory");
 }
 #endif
 

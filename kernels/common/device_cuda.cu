@@ -1,5 +1,7 @@
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include "cuda/check.hpp"
 #include "sightline/kernels/device.hpp"
 
@@ -25,15 +27,81 @@ DeviceInfo probe_cuda() {
 
 namespace sightline::kernels {
 
-DeviceBuffer::~DeviceBuffer() {
-    if (p_) cudaFree(p_);
+namespace detail {
+void* device_alloc(std::size_t bytes) {
+    void* p = nullptr;
+    SL_CUDA_CHECK(cudaMalloc(&p, bytes));
+    return p;
 }
-void DeviceBuffer::reserve(std::size_t bytes) {
-    if (bytes <= n_) return;
-    if (p_) cudaFree(p_), p_ = nullptr, n_ = 0;
-    SL_CUDA_CHECK(cudaMalloc(&p_, bytes));
-    n_ = bytes;
+void device_free(void* p) noexcept {
+    if (p) cudaFree(p);
 }
+void* pinned_alloc(std::size_t bytes) {
+    void* p = nullptr;
+    SL_CUDA_CHECK(cudaMallocHost(&p, bytes));
+    return p;
+}
+void pinned_free(void* p) noexcept {
+    if (p) cudaFreeHost(p);
+}
+} // namespace detail
+
+Stream::Stream() {
+    cudaStream_t s = nullptr;
+    SL_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    s_ = s;
+}
+Stream::~Stream() {
+    if (s_) cudaStreamDestroy(static_cast<cudaStream_t>(s_));
+}
+void Stream::synchronize() const {
+    SL_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(s_)));
+}
+
+GraphCache::~GraphCache() {
+    if (exec_) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+}
+void GraphCache::run(std::initializer_list<std::uint64_t> key, StreamRef stream_ref,
+                     const std::function<void(StreamRef)>& record) {
+    auto stream = static_cast<cudaStream_t>(stream_ref);
+    auto exec = static_cast<cudaGraphExec_t>(exec_);
+    if (!exec || !std::equal(key.begin(), key.end(), key_.begin(), key_.end())) {
+        // capture in this thread's mode: other threads (the decoders) may go on calling CUDA meanwhile
+        SL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+        cudaGraph_t graph = nullptr;
+        try {
+            record(stream_ref);
+        } catch (...) {
+            cudaStreamEndCapture(stream, &graph); // leave the stream usable
+            if (graph) cudaGraphDestroy(graph);
+            throw;
+        }
+        SL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        cudaGraphExecUpdateResultInfo info{};
+        if (exec && cudaGraphExecUpdate(exec, graph, &info) != cudaSuccess) {
+            cudaGetLastError(); // a topology change: not an error, instantiate anew below
+            cudaGraphExecDestroy(exec);
+            exec = nullptr;
+        }
+        if (!exec) {
+            const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+            cudaGraphDestroy(graph);
+            SL_CUDA_CHECK(err);
+        } else {
+            cudaGraphDestroy(graph);
+        }
+        exec_ = exec;
+        key_.assign(key.begin(), key.end());
+        ++captures_;
+    }
+    SL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+}
+
+void copy_device_to_host_async(void* host, const void* device, std::size_t bytes, StreamRef stream) {
+    if (bytes)
+        SL_CUDA_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream)));
+}
+
 void copy_device_to_host(void* host, const void* device, std::size_t bytes) {
     if (bytes) SL_CUDA_CHECK(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost));
 }

@@ -136,10 +136,7 @@ void convert_yuv(const float* yy, const float* u, const float* v, int n, float* 
     }
 }
 /// Adds a row's luma to the running sums and the histogram.
-struct StatsAccum {
-    double sum = 0, sumsq = 0;
-    std::uint32_t hist[kLumaBins] = {};
-};
+using StatsAccum = LumaSums;
 void stats_row(const float* l, int n, StatsAccum& s) {
     for (int x = 0; x < n; ++x) {
         s.sum += l[x];
@@ -715,12 +712,18 @@ void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p
             total.sum += acc[k].sum, total.sumsq += acc[k].sumsq;
             for (int b = 0; b < kLumaBins; ++b) total.hist[b] += acc[k].hist[b];
         }
-        const double n = static_cast<double>(plans[i].lb.resized_width) * plans[i].lb.resized_height;
-        const double mean = total.sum / n;
-        stats[i].mean = static_cast<float>(mean);
-        stats[i].stddev = static_cast<float>(std::sqrt(std::max(0.0, total.sumsq / n - mean * mean)));
-        std::copy(total.hist, total.hist + kLumaBins, stats[i].histogram);
+        stats[i] = luma_stats(total, plans[i].lb);
     }
+}
+
+LumaStats luma_stats(const LumaSums& sums, const Letterbox& lb) {
+    LumaStats st;
+    const double n = static_cast<double>(lb.resized_width) * lb.resized_height;
+    const double mean = sums.sum / n;
+    st.mean = static_cast<float>(mean);
+    st.stddev = static_cast<float>(std::sqrt(std::max(0.0, sums.sumsq / n - mean * mean)));
+    std::copy(sums.hist, sums.hist + kLumaBins, st.histogram);
+    return st;
 }
 
 #ifndef SIGHTLINE_HAS_CUDA
@@ -729,6 +732,9 @@ std::size_t preprocess_cuda_workspace_bytes(std::size_t) {
 }
 void preprocess_cuda(std::span<const ImageView>, const PreprocessParams&, void*, Letterbox*, LumaStats*, void*,
                      StreamRef) {
+    throw Error(ErrorCode::kUnsupported, "preprocess_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
+}
+void preprocess_cuda_async(std::span<const ImageView>, const PreprocessParams&, void*, Letterbox*, void*, StreamRef) {
     throw Error(ErrorCode::kUnsupported, "preprocess_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
 }
 #endif

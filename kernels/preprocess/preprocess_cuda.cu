@@ -21,10 +21,7 @@ struct Batch {
     FrameJob jobs[kMaxFramesPerLaunch];
 };
 
-struct StatsAccum { // device workspace, one per frame
-    double sum, sumsq;
-    unsigned int hist[kLumaBins];
-};
+using StatsAccum = LumaSums; // device workspace, one per frame
 
 __global__ void preprocess_kernel(Batch batch, PreprocessParams p, std::uint8_t* out, std::size_t frame_bytes,
                                   StatsAccum* acc) {
@@ -76,8 +73,8 @@ std::size_t preprocess_cuda_workspace_bytes(std::size_t batch) {
     return batch * sizeof(StatsAccum);
 }
 
-void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& p, void* d_output,
-                     Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream_ref) {
+void preprocess_cuda_async(std::span<const ImageView> frames, const PreprocessParams& p, void* d_output,
+                           Letterbox* h_letterboxes, void* d_workspace, StreamRef stream_ref) {
     detail::validate(frames, p, MemoryLocation::kDevice);
     if (frames.empty()) return;
     if (!d_output || !d_workspace) throw Error(ErrorCode::kBadInput, "preprocess_cuda: null output or workspace");
@@ -104,20 +101,20 @@ void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& 
             batch, p, static_cast<std::uint8_t*>(d_output) + first * frame_bytes, frame_bytes, acc + first);
         SL_CUDA_CHECK_LAUNCH("preprocess_kernel");
     }
-    if (h_stats) {
-        std::vector<StatsAccum> host(frames.size());
-        SL_CUDA_CHECK(
-            cudaMemcpyAsync(host.data(), acc, host.size() * sizeof(StatsAccum), cudaMemcpyDeviceToHost, stream));
-        SL_CUDA_CHECK(cudaStreamSynchronize(stream));
-        for (std::size_t i = 0; i < frames.size(); ++i) {
-            const Letterbox lb = compute_letterbox(frames[i].width, frames[i].height, p.input_width, p.input_height);
-            const double n = static_cast<double>(lb.resized_width) * lb.resized_height;
-            const double mean = host[i].sum / n;
-            h_stats[i].mean = static_cast<float>(mean);
-            h_stats[i].stddev = static_cast<float>(std::sqrt(std::max(0.0, host[i].sumsq / n - mean * mean)));
-            for (int k = 0; k < kLumaBins; ++k) h_stats[i].histogram[k] = host[i].hist[k];
-        }
-    }
+}
+
+void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& p, void* d_output,
+                     Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream_ref) {
+    std::vector<Letterbox> lbs(frames.size());
+    preprocess_cuda_async(frames, p, d_output, lbs.data(), d_workspace, stream_ref);
+    if (h_letterboxes) std::copy(lbs.begin(), lbs.end(), h_letterboxes);
+    if (!h_stats || frames.empty()) return;
+    auto stream = static_cast<cudaStream_t>(stream_ref);
+    std::vector<StatsAccum> host(frames.size());
+    SL_CUDA_CHECK(
+        cudaMemcpyAsync(host.data(), d_workspace, host.size() * sizeof(StatsAccum), cudaMemcpyDeviceToHost, stream));
+    SL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    for (std::size_t i = 0; i < frames.size(); ++i) h_stats[i] = luma_stats(host[i], lbs[i]);
 }
 
 } // namespace sightline::kernels

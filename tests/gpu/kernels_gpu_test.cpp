@@ -348,6 +348,80 @@ TEST(GpuCocoAccumulate, MatchesCpuTwin) {
 #endif
 }
 
+// What the line's device path does with a batch: decode + NMS captured once as a CUDA graph on a stream of its own
+// and replayed on new head values (same buffers), against the CPU twins each time; a new key captures again. And the
+// asynchronous preprocess on that stream: its luma sums copied back (pinned) give the synchronous call's statistics.
+TEST(GpuStreamGraph, ReplaysDecodeNmsAndPreprocessesAsynchronously) {
+    SKIP_WITHOUT_GPU();
+#ifdef SIGHTLINE_HAS_CUDA
+    Stream stream;
+    GraphCache graph;
+    std::mt19937 rng(7);
+    const int C = 80, N = 8400;
+    DecodeParams p;
+    p.num_classes = C, p.num_candidates = N, p.confidence_threshold = 0.25f, p.top_k = 300;
+    NmsParams np;
+    np.iou_threshold = 0.5f, np.max_det = 100;
+    for (const int B : {4, 2}) {
+        DeviceBuffer<float> d_head(static_cast<std::size_t>(B) * (4 + C) * N);
+        DeviceBuffer<Candidate> d_cand(static_cast<std::size_t>(B) * p.top_k);
+        DeviceBuffer<int> d_counts(B), d_keep(static_cast<std::size_t>(B) * np.max_det), d_keep_counts(B);
+        const std::size_t ws = std::max(decode_cuda_workspace_bytes(B, p), nms_cuda_workspace_bytes(B, p.top_k));
+        DeviceBuffer<std::uint8_t> d_ws(ws);
+        for (int round = 0; round < 3; ++round) {
+            auto head = testing_heads::random_head(8, B, C, N, rng);
+            cudaMemcpyAsync(d_head.p, head.data(), head.size() * sizeof(float), cudaMemcpyHostToDevice,
+                            static_cast<cudaStream_t>(stream.get()));
+            graph.run({reinterpret_cast<std::uintptr_t>(d_head.p), static_cast<std::uint64_t>(B)}, stream.get(),
+                      [&](StreamRef s) {
+                          decode_cuda(d_head.p, B, p, d_cand.p, d_counts.p, d_ws.p, ws, s);
+                          nms_cuda(d_cand.p, d_counts.p, B, p.top_k, np, d_keep.p, d_keep_counts.p, d_ws.p, ws, s);
+                      });
+            stream.synchronize();
+            std::vector<Candidate> cand(static_cast<std::size_t>(B) * p.top_k);
+            std::vector<int> counts(B), keep(static_cast<std::size_t>(B) * np.max_det), keep_counts(B);
+            decode_cpu(head.data(), B, p, cand.data(), counts.data());
+            nms_cpu(cand.data(), counts.data(), B, p.top_k, np, keep.data(), keep_counts.data());
+            EXPECT_EQ(d_counts.download(), counts) << "B " << B << " round " << round;
+            EXPECT_EQ(d_keep_counts.download(), keep_counts) << "B " << B << " round " << round;
+            const auto gk = d_keep.download();
+            for (int b = 0; b < B; ++b)
+                for (int i = 0; i < keep_counts[b]; ++i)
+                    ASSERT_EQ(gk[b * np.max_det + i], keep[b * np.max_det + i]) << "B " << B << " round " << round;
+        }
+    }
+    EXPECT_EQ(graph.captures(), 2) << "one capture per key (batch 4, then batch 2), replays in between";
+
+    std::vector<reference::Frame> frames;
+    for (auto [w, h] : {std::pair{1920, 1080}, std::pair{641, 479}})
+        frames.push_back(testing_frames::random_frame(0, w, h, rng, 64));
+    std::vector<std::unique_ptr<DeviceCopy>> dev;
+    std::vector<ImageView> views;
+    for (auto& f : frames) dev.push_back(std::make_unique<DeviceCopy>(f)), views.push_back(dev.back()->view);
+    PreprocessParams pp;
+    pp.input_width = 640, pp.input_height = 640, pp.dtype = TensorType::kFloat16;
+    DeviceBuffer<std::uint8_t> out_sync(2 * preprocess_frame_bytes(pp)), out_async(2 * preprocess_frame_bytes(pp));
+    DeviceBuffer<std::uint8_t> ws_sync(preprocess_cuda_workspace_bytes(2)),
+        ws_async(preprocess_cuda_workspace_bytes(2));
+    std::vector<Letterbox> lb_sync(2), lb_async(2);
+    std::vector<LumaStats> st_sync(2);
+    preprocess_cuda(views, pp, out_sync.p, lb_sync.data(), st_sync.data(), ws_sync.p, nullptr);
+    preprocess_cuda_async(views, pp, out_async.p, lb_async.data(), ws_async.p, stream.get());
+    PinnedBuffer sums;
+    sums.reserve(2 * sizeof(LumaSums));
+    copy_device_to_host_async(sums.data(), ws_async.p, 2 * sizeof(LumaSums), stream.get());
+    stream.synchronize();
+    EXPECT_EQ(out_async.download(), out_sync.download());
+    for (int i = 0; i < 2; ++i) {
+        const LumaStats st = luma_stats(static_cast<const LumaSums*>(sums.data())[i], lb_async[i]);
+        EXPECT_EQ(lb_async[i].pad_y, lb_sync[i].pad_y);
+        EXPECT_NEAR(st.mean, st_sync[i].mean, 1e-4);
+        EXPECT_NEAR(st.stddev, st_sync[i].stddev, 1e-4);
+        for (int k = 0; k < kLumaBins; ++k) EXPECT_EQ(st.histogram[k], st_sync[i].histogram[k]);
+    }
+#endif
+}
+
 TEST(GpuDevice, ReportsWhereKernelsRun) {
     const auto& d = device_info();
     if (d.device_count == 0) {

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <opencv2/imgcodecs.hpp>
 #include <thread>
 
 #include "sightline/error.hpp"
@@ -393,8 +392,11 @@ TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
     auto dir = temp_dir("bad");
     const auto model = (kRoot / "models/parts-v1/model.yaml").string();
     std::ofstream(dir / "garbage.mp4") << std::string(20000, '\x42');
-    cv::Mat img(64, 64, CV_8UC3, cv::Scalar(1, 2, 3));
-    cv::imwrite((dir / "still.png").string(), img); // decodes, but to RGB, not 4:2:0
+    { // a 64x64 binary PPM: decodes, but to RGB, not 4:2:0
+        std::ofstream ppm(dir / "still.ppm", std::ios::binary);
+        ppm << "P6\n64 64\n255\n";
+        for (int i = 0; i < 64 * 64; ++i) ppm << '\x03' << '\x02' << '\x01';
+    }
     fs::create_directories(dir / "badmodel");
     fs::copy_file(model, dir / "badmodel/model.yaml");
     std::ofstream(dir / "badmodel/model.onnx") << "not an onnx file";
@@ -414,10 +416,10 @@ TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
         {"run " + (dir / "nothere.yaml").string(), "nothere.yaml: no such file"},
         {"run " + config("missing.yaml", "nope.mp4", model, ipc), "cameras[0].url"},
         {"run " + config("garbage.yaml", "garbage.mp4", model, ipc), "camera cam1"},
-        {"run " + config("still.yaml", "still.png", model, ipc), "pixel format"},
-        {"run " + config("badmodel.yaml", "still.png", (dir / "badmodel/model.yaml").string(), ipc),
+        {"run " + config("still.yaml", "still.ppm", model, ipc), "pixel format"},
+        {"run " + config("badmodel.yaml", "still.ppm", (dir / "badmodel/model.yaml").string(), ipc),
          "OpenCV DNN cannot read this model"},
-        {"run " + config("taken.yaml", "still.png", model, taken), taken},
+        {"run " + config("taken.yaml", "still.ppm", model, taken), taken},
     };
     for (const auto& c : cases) {
         auto r = run_binary(c.args);

@@ -1,6 +1,7 @@
 #include "sightline/pipeline/detector.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include <spdlog/spdlog.h>
 
@@ -23,37 +24,51 @@ Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, 
     nms_.max_det = max_det > 0 ? max_det : m.max_det;
 }
 
+Detector::ResultsLayout Detector::layout(int batch) const {
+    const auto align = [](std::size_t x) { return (x + 255) / 256 * 256; };
+    ResultsLayout l;
+    l.ints = align(kernels::preprocess_cuda_workspace_bytes(batch)); // the luma sums first
+    const std::size_t ints = 2 * static_cast<std::size_t>(batch) + static_cast<std::size_t>(batch) * nms_.max_det;
+    l.candidates = align(l.ints + ints * sizeof(int));
+    l.total = l.candidates + static_cast<std::size_t>(batch) * decode_.top_k * sizeof(kernels::Candidate);
+    return l;
+}
+
 bool Detector::preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
                           std::vector<kernels::LumaStats>& stats) {
     const ModelSpec& m = engine_->spec();
-    std::vector<std::size_t> on_device;
+    pending_.clear();
     for (std::size_t i = 0; i < frames.size(); ++i)
-        if (frames[i].where == kernels::MemoryLocation::kDevice) on_device.push_back(i);
-    if (on_device.empty()) {
+        if (frames[i].where == kernels::MemoryLocation::kDevice) pending_.push_back(i);
+    if (pending_.empty()) {
         kernels::preprocess_cpu(frames, m.preprocess, input_.data(), lbs.data(), stats.data());
         return false;
     }
     const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
-    if (on_device.size() < frames.size()) // a mixed batch: the host frames one by one into their slots
+    if (pending_.size() < frames.size()) // a mixed batch: the host frames one by one into their slots
         for (std::size_t i = 0; i < frames.size(); ++i)
             if (frames[i].where == kernels::MemoryLocation::kHost)
                 kernels::preprocess_cpu(frames.subspan(i, 1), m.preprocess, input_.data() + i * per, &lbs[i],
                                         &stats[i]);
+    if (!stream_) stream_ = std::make_unique<kernels::Stream>();
     std::vector<kernels::ImageView> views;
-    for (const std::size_t i : on_device) views.push_back(frames[i]);
+    for (const std::size_t i : pending_) views.push_back(frames[i]);
     const std::size_t frame_bytes = kernels::preprocess_frame_bytes(m.preprocess);
+    const ResultsLayout l = layout(static_cast<int>(frames.size()));
     d_input_.reserve(frame_bytes * views.size());
-    d_workspace_.reserve(kernels::preprocess_cuda_workspace_bytes(views.size()));
+    d_results_.reserve(l.total);
+    h_results_.reserve(l.total);
     std::vector<kernels::Letterbox> dl(views.size());
-    std::vector<kernels::LumaStats> ds(views.size());
-    kernels::preprocess_cuda(views, m.preprocess, d_input_.data(), dl.data(), ds.data(), d_workspace_.data(), nullptr);
-    for (std::size_t k = 0; k < on_device.size(); ++k) lbs[on_device[k]] = dl[k], stats[on_device[k]] = ds[k];
-    const bool stays = on_device.size() == frames.size() && engine_->reads_device();
+    kernels::preprocess_cuda_async(views, m.preprocess, d_input_.data(), dl.data(), d_results_.data(), stream_->get());
+    for (std::size_t k = 0; k < pending_.size(); ++k) lbs[pending_[k]] = dl[k];
+    const bool stays = pending_.size() == frames.size() && engine_->reads_device();
     if (!said_copy_) {
         if (stays)
-            spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads the tensor in device memory "
-                         "(and, where it leaves its head there, decode + NMS run on the GPU)",
-                         kernels::describe_device(), engine_->describe());
+            spdlog::info("detector: preprocess on the GPU ({}) on a stream of its own; the engine ({}) reads the "
+                         "tensor in device memory on that stream (and, where it leaves its head there, decode + NMS "
+                         "run on the GPU as a {}; one copy of the compact results per batch, into pinned memory)",
+                         kernels::describe_device(), engine_->describe(),
+                         use_graphs_ ? "CUDA graph" : "series of kernel launches");
         else
             spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads host memory: one "
                          "device-to-host copy of the input tensor per batch",
@@ -61,40 +76,65 @@ bool Detector::preprocess(std::span<const kernels::ImageView> frames, std::vecto
         said_copy_ = true;
     }
     if (stays) return true;
-    if (on_device.size() == frames.size()) {
-        kernels::copy_device_to_host(input_.data(), d_input_.data(), frame_bytes * views.size());
+    const auto* d_in = static_cast<const std::uint8_t*>(d_input_.data());
+    if (pending_.size() == frames.size()) {
+        kernels::copy_device_to_host_async(input_.data(), d_in, frame_bytes * views.size(), stream_->get());
     } else {
-        for (std::size_t k = 0; k < on_device.size(); ++k)
-            kernels::copy_device_to_host(input_.data() + on_device[k] * per,
-                                         static_cast<const std::uint8_t*>(d_input_.data()) + k * frame_bytes,
-                                         frame_bytes);
+        for (std::size_t k = 0; k < pending_.size(); ++k)
+            kernels::copy_device_to_host_async(input_.data() + pending_[k] * per, d_in + k * frame_bytes, frame_bytes,
+                                               stream_->get());
     }
+    finish_on_device(static_cast<int>(frames.size()), false, lbs, stats);
     return false;
 }
 
 void Detector::decode_nms_on_device(const float* d_head, int batch) {
-    const std::size_t slots = static_cast<std::size_t>(batch) * decode_.top_k;
-    const std::size_t keeps = static_cast<std::size_t>(batch) * nms_.max_det;
-    d_candidates_.reserve(slots * sizeof(kernels::Candidate));
-    d_counts_.reserve(batch * sizeof(int) * 2 + keeps * sizeof(int));
+    const ResultsLayout l = layout(batch);
+    d_results_.reserve(l.total);
+    h_results_.reserve(l.total);
     const std::size_t ws = std::max(kernels::decode_cuda_workspace_bytes(batch, decode_),
                                     kernels::nms_cuda_workspace_bytes(batch, decode_.top_k));
     d_workspace_.reserve(ws);
-    auto* counts = static_cast<int*>(d_counts_.data());
+    auto* base = static_cast<std::uint8_t*>(d_results_.data());
+    auto* counts = reinterpret_cast<int*>(base + l.ints);
     int* keep_counts = counts + batch;
-    int* keep = keep_counts + batch; // keep_counts and keep are read back with counts, below
-    auto* cands = static_cast<kernels::Candidate*>(d_candidates_.data());
-    // both on the legacy default stream, after the engine's work on it; the copies below wait for them
-    kernels::decode_cuda(d_head, batch, decode_, cands, counts, d_workspace_.data(), d_workspace_.size(), nullptr);
-    kernels::nms_cuda(cands, counts, batch, decode_.top_k, nms_, keep, keep_counts, d_workspace_.data(),
-                      d_workspace_.size(), nullptr);
-    // two copies back: the int block (counts, keep counts, kept positions, contiguous) and the candidates
-    std::vector<int> ints(2 * static_cast<std::size_t>(batch) + keeps);
-    kernels::copy_device_to_host(ints.data(), counts, ints.size() * sizeof(int));
-    std::copy_n(ints.begin(), batch, counts_.begin());
-    std::copy_n(ints.begin() + batch, batch, keep_counts_.begin());
-    std::copy_n(ints.begin() + 2 * batch, keeps, keep_.begin());
-    kernels::copy_device_to_host(candidates_.data(), cands, slots * sizeof(kernels::Candidate));
+    int* keep = keep_counts + batch;
+    auto* cands = reinterpret_cast<kernels::Candidate*>(base + l.candidates);
+    void* work = d_workspace_.data();
+    const std::size_t work_bytes = d_workspace_.size();
+    const kernels::DecodeParams decode = decode_;
+    auto record = [=, this](kernels::StreamRef s) {
+        kernels::decode_cuda(d_head, batch, decode, cands, counts, work, work_bytes, s);
+        kernels::nms_cuda(cands, counts, batch, decode.top_k, nms_, keep, keep_counts, work, work_bytes, s);
+    };
+    if (use_graphs_) // everything the launches depend on is in the key: a steady line replays one graph
+        graph_.run({reinterpret_cast<std::uintptr_t>(d_head), static_cast<std::uint64_t>(batch),
+                    static_cast<std::uint64_t>(decode.num_candidates), reinterpret_cast<std::uintptr_t>(work),
+                    work_bytes, reinterpret_cast<std::uintptr_t>(base)},
+                   stream_->get(), record);
+    else
+        record(stream_->get());
+}
+
+void Detector::finish_on_device(int batch, bool results, const std::vector<kernels::Letterbox>& lbs,
+                                std::vector<kernels::LumaStats>& stats) {
+    const ResultsLayout l = layout(batch);
+    kernels::copy_device_to_host_async(h_results_.data(), d_results_.data(), results ? l.total : l.ints,
+                                       stream_->get());
+    stream_->synchronize();
+    const auto* base = static_cast<const std::uint8_t*>(h_results_.data());
+    const auto* sums = reinterpret_cast<const kernels::LumaSums*>(base);
+    // the letterboxes were filled by the preprocess; the sums are in the order of the device frames
+    for (std::size_t k = 0; k < pending_.size(); ++k)
+        stats[pending_[k]] = kernels::luma_stats(sums[k], lbs[pending_[k]]);
+    pending_.clear();
+    if (!results) return;
+    const auto* ints = reinterpret_cast<const int*>(base + l.ints);
+    std::copy_n(ints, batch, counts_.begin());
+    std::copy_n(ints + batch, batch, keep_counts_.begin());
+    std::copy_n(ints + 2 * batch, keep_.size(), keep_.begin());
+    std::copy_n(reinterpret_cast<const kernels::Candidate*>(base + l.candidates), candidates_.size(),
+                candidates_.begin());
 }
 
 std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> frames) {
@@ -108,14 +148,15 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
     std::vector<kernels::LumaStats> stats(batch);
     const bool device_input = preprocess(frames, lbs, stats);
     auto infer = [&](std::size_t first, int n) -> const std::vector<float>& {
-        return device_input ? engine_->infer_device(static_cast<const float*>(d_input_.data()) + first * per, n)
-                            : engine_->infer(input_.data() + first * per, n);
+        return device_input
+                   ? engine_->infer_device(static_cast<const float*>(d_input_.data()) + first * per, n, stream_->get())
+                   : engine_->infer(input_.data() + first * per, n);
     };
     const int fields = head_fields(m);
     std::size_t head_floats = 0;
     const float* d_head =
         device_input && (m.dynamic_batch || batch == 1)
-            ? engine_->infer_device_head(static_cast<const float*>(d_input_.data()), batch, head_floats)
+            ? engine_->infer_device_head(static_cast<const float*>(d_input_.data()), batch, head_floats, stream_->get())
             : nullptr;
     candidates_.resize(static_cast<std::size_t>(batch) * decode_.top_k);
     counts_.resize(batch);
@@ -125,6 +166,7 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
         // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back
         decode_.num_candidates = static_cast<int>(head_floats / (static_cast<std::size_t>(batch) * fields));
         decode_nms_on_device(d_head, batch);
+        finish_on_device(batch, true, lbs, stats);
     } else {
         std::vector<float> head;
         const std::vector<float>* out = nullptr;
@@ -137,6 +179,7 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
             }
             out = &head;
         }
+        if (device_input) finish_on_device(batch, false, lbs, stats); // the luma sums (the engine already waited)
         decode_.num_candidates = static_cast<int>(out->size() / (static_cast<std::size_t>(batch) * fields));
         kernels::decode_cpu(out->data(), batch, decode_, candidates_.data(), counts_.data());
         kernels::nms_cpu(candidates_.data(), counts_.data(), batch, decode_.top_k, nms_, keep_.data(),

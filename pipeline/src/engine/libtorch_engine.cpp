@@ -4,8 +4,14 @@
 #include "sightline/pipeline/model.hpp"
 
 #ifdef SIGHTLINE_HAS_LIBTORCH
+#include <optional>
+
 #include <torch/script.h>
 #include <torch/torch.h>
+#ifdef SIGHTLINE_TORCH_CUDA // a LibTorch built with CUDA: its work can run on the detector's stream
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 #endif
 
 namespace sightline::pipeline {
@@ -45,13 +51,19 @@ class LibTorchEngine final : public Engine {
 
     bool reads_device() const override { return device_.is_cuda(); }
 
-    const std::vector<float>& infer_device(const float* d_input, int batch) override {
-        if (!device_.is_cuda()) return Engine::infer_device(d_input, batch);
+    const std::vector<float>& infer_device(const float* d_input, int batch, kernels::StreamRef stream) override {
+        if (!device_.is_cuda()) return Engine::infer_device(d_input, batch, stream);
+        [[maybe_unused]] const auto on = on_stream(stream); // LibTorch works on the caller's stream
         return forward(on_device(d_input, batch), batch);
     }
 
-    const float* infer_device_head(const float* d_input, int batch, std::size_t& floats) override {
+    const float* infer_device_head(const float* d_input, int batch, std::size_t& floats,
+                                   kernels::StreamRef stream) override {
         if (!device_.is_cuda()) return nullptr;
+        [[maybe_unused]] const auto on = on_stream(stream); // LibTorch works on the caller's stream
+        // the last head goes back to the caching allocator first, so a steady line gets the same block (and the same
+        // pointer: the detector's CUDA graph of decode + NMS replays as long as it does)
+        head_ = torch::Tensor();
         head_ = head(on_device(d_input, batch), batch).to(torch::kFloat32).contiguous();
         floats = static_cast<std::size_t>(head_.numel());
         return head_.data_ptr<float>();
@@ -61,11 +73,25 @@ class LibTorchEngine final : public Engine {
     std::string describe() const override { return where_; }
 
   private:
+#ifdef SIGHTLINE_TORCH_CUDA
+    /// LibTorch's current stream set to the caller's for the scope of the returned guard (null: the legacy default).
+    std::optional<c10::cuda::CUDAStreamGuard> on_stream(kernels::StreamRef stream) const {
+        if (!stream) return std::nullopt;
+        return std::optional<c10::cuda::CUDAStreamGuard>(
+            std::in_place, c10::cuda::getStreamFromExternal(static_cast<cudaStream_t>(stream), device_.index()));
+    }
+#else
+    /// A LibTorch without CUDA headers never has a CUDA device (reads_device() is false): nothing to order.
+    int on_stream(kernels::StreamRef) const {
+        return 0;
+    }
+#endif
+
     std::vector<std::int64_t> shape(int batch) const {
         return {batch, 3, spec_.preprocess.input_height, spec_.preprocess.input_width};
     }
 
-    /// The preprocess kernel's output, read in place (same device, the legacy default stream both use).
+    /// The preprocess kernel's output, read in place (same device, ordered after it on the caller's stream).
     torch::Tensor on_device(const float* d_input, int batch) const {
         return torch::from_blob(const_cast<float*>(d_input), shape(batch),
                                 torch::TensorOptions().dtype(torch::kFloat32).device(device_));

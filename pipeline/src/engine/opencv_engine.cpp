@@ -83,7 +83,7 @@ std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads) {
     return std::make_unique<OpenCvEngine>(spec, threads);
 }
 
-const std::vector<float>& Engine::infer_device(const float*, int) {
+const std::vector<float>& Engine::infer_device(const float*, int, kernels::StreamRef) {
     throw Error(ErrorCode::kUnsupported, describe() + " reads host memory only (infer_device)");
 }
 

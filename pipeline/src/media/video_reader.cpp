@@ -31,6 +31,10 @@ using InputContextPtr = std::unique_ptr<AVFormatContext, InputContextDeleter>;
 } // namespace
 
 struct VideoReader::Impl {
+    /// NVDEC's copies of decoded surfaces run on this stream (not the legacy default one, which would order every
+    /// camera's decoder after the detector's work); next() waits for it, so a frame is complete when it leaves.
+    /// First member: destroyed after the decoder that uses it.
+    std::shared_ptr<kernels::Stream> cuda_stream;
     std::string url;
     InputContextPtr fmt;
     detail::CodecContextPtr dec;
@@ -61,7 +65,8 @@ AVPixelFormat pick_cuda_format(AVCodecContext*, const AVPixelFormat* formats) {
 }
 
 /// Sets up NVDEC on `dec` (before avcodec_open2); returns an empty string, or why it cannot be had.
-std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** device) {
+std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** device,
+                      std::shared_ptr<kernels::Stream>& stream) {
     bool codec_has_cuda = false;
     for (int i = 0;; ++i) {
         const AVCodecHWConfig* c = avcodec_get_hw_config(codec, i);
@@ -75,6 +80,14 @@ std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** d
     const int err =
         av_hwdevice_ctx_create(device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, AV_CUDA_USE_PRIMARY_CONTEXT);
     if (err < 0) return "no CUDA device for NVDEC (" + detail::av_error_string(err) + ")";
+    try {
+        stream = std::make_shared<kernels::Stream>();
+    } catch (const std::exception& e) {
+        return std::string("no CUDA stream for NVDEC: ") + e.what();
+    }
+    // read by FFmpeg's NVDEC hwaccel when the decoder opens: its map-and-copy of each surface goes on our stream
+    auto* hw = reinterpret_cast<AVHWDeviceContext*>((*device)->data);
+    static_cast<AVCUDADeviceContext*>(hw->hwctx)->stream = static_cast<CUstream>(stream->get());
     dec->hw_device_ctx = av_buffer_ref(*device);
     if (!dec->hw_device_ctx) return "out of memory referencing the CUDA device";
     dec->get_format = pick_cuda_format;
@@ -119,7 +132,7 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
     s.dec->thread_count = threads;
     s.dec->thread_type = pacing ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
     if (decoder == Decoder::kNvdec) {
-        s.decode_note = try_nvdec(s.dec.get(), codec, &s.hw_device);
+        s.decode_note = try_nvdec(s.dec.get(), codec, &s.hw_device, s.cuda_stream);
         if (s.decode_note.empty()) {
             s.decoder = Decoder::kNvdec;
             // the hardware does the work: CPU frame threads would only hold more surfaces back
@@ -192,6 +205,7 @@ bool VideoReader::next(DecodedFrame& out) {
                     throw Error(ErrorCode::kUnsupported, s.url + ": NVDEC surface format " + (name ? name : "?") +
                                                              " (sightline reads 8-bit 4:2:0 nv12; use decode: cpu)");
                 }
+                s.cuda_stream->synchronize(); // the surface's copy into this frame is done
                 v.format = kernels::PixelFormat::kNV12;
                 v.where = kernels::MemoryLocation::kDevice;
                 for (int k = 0; k < 2; ++k) v.planes[k] = s.frame->data[k], v.pitch[k] = s.frame->linesize[k];

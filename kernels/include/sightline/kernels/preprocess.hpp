@@ -48,13 +48,24 @@ struct LumaStats {
     std::uint32_t histogram[kLumaBins] = {}; ///< bin k counts Y' in [16k, 16k+16)
 };
 
+/// The statistics as the kernels accumulate them: sums over the resized frame area, and the histogram.
+struct LumaSums {
+    double sum = 0;
+    double sumsq = 0;
+    std::uint32_t hist[kLumaBins] = {};
+};
+
+/// A frame's LumaStats from its sums over the letterbox's resized_width * resized_height pixels.
+LumaStats luma_stats(const LumaSums& sums, const Letterbox& lb);
+
 /// Preprocesses a batch on the CPU. `output` holds batch * preprocess_frame_bytes(params) bytes, laid out as
 /// `params.layout` with elements of `params.dtype`;
 /// `letterboxes` and `stats` one entry per frame. Frames must be host memory. Throws Error(kBadInput) on a bad view.
 void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& params, void* output,
                     Letterbox* letterboxes, LumaStats* stats);
 
-/// Device workspace preprocess_cuda needs for `batch` frames (two-phase: ask, allocate once, reuse).
+/// Device workspace preprocess_cuda needs for `batch` frames (two-phase: ask, allocate once, reuse): the frames'
+/// LumaSums, in order, at its start.
 std::size_t preprocess_cuda_workspace_bytes(std::size_t batch);
 
 /// The same function on the GPU, the whole batch in one launch per 32 frames: frames, `d_output` and `d_workspace`
@@ -62,5 +73,11 @@ std::size_t preprocess_cuda_workspace_bytes(std::size_t batch);
 /// once to read back the statistics). Throws Error(kUnsupported) in a build without CUDA, Error(kCuda) on failure.
 void preprocess_cuda(std::span<const ImageView> frames, const PreprocessParams& params, void* d_output,
                      Letterbox* h_letterboxes, LumaStats* h_stats, void* d_workspace, StreamRef stream);
+
+/// preprocess_cuda without waiting for the GPU: the work is enqueued on `stream`, the letterboxes are filled, and the
+/// statistics stay in `d_workspace` as one LumaSums per frame, for the caller to copy back together with its other
+/// results (one copy per batch) and turn into LumaStats with luma_stats() once the stream is done.
+void preprocess_cuda_async(std::span<const ImageView> frames, const PreprocessParams& params, void* d_output,
+                           Letterbox* h_letterboxes, void* d_workspace, StreamRef stream);
 
 } // namespace sightline::kernels

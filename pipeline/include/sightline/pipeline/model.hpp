@@ -7,6 +7,7 @@
 
 #include "sightline/kernels/decode.hpp"
 #include "sightline/kernels/preprocess.hpp"
+#include "sightline/kernels/views.hpp"
 
 namespace sightline::pipeline {
 
@@ -51,12 +52,14 @@ class Engine {
     virtual const std::vector<float>& infer(const float* input, int batch) = 0;
     /// Whether infer_device() can read a tensor in device memory (the engine runs on the GPU the kernels use).
     virtual bool reads_device() const { return false; }
-    /// As infer(), with `d_input` in device memory (CUDA, the default stream's work before it done). Throws
-    /// Error(kUnsupported) unless reads_device().
-    virtual const std::vector<float>& infer_device(const float* d_input, int batch);
-    /// As infer_device(), leaving the head tensor in device memory: returns it (valid until the next call) and its
-    /// size in floats, or null when this engine cannot (the caller then uses infer_device()).
-    virtual const float* infer_device_head(const float*, int, std::size_t&) { return nullptr; }
+    /// As infer(), with `d_input` in device memory, written by work enqueued on `stream` (a CUDA stream; null: the
+    /// legacy default stream): the engine runs its own work on that stream, after it. Throws Error(kUnsupported)
+    /// unless reads_device().
+    virtual const std::vector<float>& infer_device(const float* d_input, int batch, kernels::StreamRef stream);
+    /// As infer_device(), leaving the head tensor in device memory, written by work enqueued on `stream`: returns it
+    /// (valid until the next call) and its size in floats, or null when this engine cannot (the caller then uses
+    /// infer_device()).
+    virtual const float* infer_device_head(const float*, int, std::size_t&, kernels::StreamRef) { return nullptr; }
     virtual const ModelSpec& spec() const = 0;
     /// One line: the backend and the device it runs on.
     virtual std::string describe() const = 0;
