@@ -9,7 +9,7 @@ PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libopencv-dev libtbb-dev   # TBB: the CPU preprocess splits rows over its threads (OpenCV runs on it too)
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-  libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libsimdjson-dev libonnx-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libsimdjson-dev libonnx-dev libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev   # the LibTorch engine (TorchScript); the build leaves it out where it is missing
   python3 python3-venv python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv

@@ -88,8 +88,9 @@ int main(int argc, char** argv) {
                 ("linespeed-" + std::to_string(width) + "x" + std::to_string(height));
     if (!fs::exists(scene / "cam4.mp4") && width == 640 && height == 480)
         scene = fs::temp_directory_path() / "sightline_linespeed_scene";
-    bench::ensure_scene(scene, 4, 20, width, height, "bench_linespeed");
     const auto spec = pipeline::load_model_spec(model);
+    pipeline::make_engine(engine, spec); // an engine this build lacks, or a bad model, fails before any rendering
+    bench::ensure_scene(scene, 4, 20, width, height, "bench_linespeed");
     std::printf("line speed: cameras %dx%d@30 paced in real time, %.0f s each, batch <= %d, max wait %.0f ms, "
                 "model %s (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",
                 width, height, seconds, batch, max_wait_ms, spec.name.c_str(), engine.c_str(),
