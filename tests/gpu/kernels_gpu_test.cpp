@@ -422,6 +422,29 @@ TEST(GpuStreamGraph, ReplaysDecodeNmsAndPreprocessesAsynchronously) {
 #endif
 }
 
+// Without a GPU (or without CUDA in the build) the device objects refuse with an Error naming what was asked for,
+// and empty ones cost nothing: the line's CPU path never makes them.
+TEST(GpuDevice, WithoutAGpuDeviceObjectsSayWhy) {
+    if (cuda_available()) GTEST_SKIP() << "a GPU is here: the device objects work (GpuStreamGraph)";
+    sightline::kernels::DeviceBuffer empty_device;
+    PinnedBuffer empty_pinned;
+    EXPECT_EQ(empty_device.data(), nullptr);
+    EXPECT_EQ(empty_pinned.size(), 0u);
+    const auto says = [](const std::function<void()>& f, const std::string& what) {
+        try {
+            f();
+            ADD_FAILURE() << what << ": no error without a GPU";
+        } catch (const sightline::Error& e) {
+            EXPECT_FALSE(std::string(e.what()).empty()) << what;
+        }
+    };
+    says([] { Stream s; }, "Stream");
+    says([&] { empty_pinned.reserve(64); }, "PinnedBuffer");
+    says([&] { empty_device.reserve(64); }, "DeviceBuffer");
+    says([] { GraphCache().run({1}, nullptr, [](StreamRef) {}); }, "GraphCache");
+    EXPECT_EQ(empty_pinned.data(), nullptr) << "a refused allocation leaves the buffer empty";
+}
+
 TEST(GpuDevice, ReportsWhereKernelsRun) {
     const auto& d = device_info();
     if (d.device_count == 0) {
