@@ -227,6 +227,54 @@ TEST(Detector, FindsPartsOnNominalFrames) {
 // within 1e-3, the same luma statistics. Needs a GPU.
 // With LibTorch on the same GPU, the engine reads the preprocessed tensor in device memory (no host copy): same
 // detections again.
+// Batches in flight: two submitted, collected in either order, each gives what detect() gives for it alone; a third
+// while two are out, or a ticket not in flight, is a clear error (the host path: nothing runs after submit()).
+TEST(Detector, BatchesInFlightGiveWhatDetectGives) {
+    pipeline::Detector det(pipeline::make_opencv_engine(pipeline::load_model_spec(kModel)));
+    auto spec = pipeline::synth::make_specs(1, "", "test", {})[0];
+    pipeline::synth::CameraRenderer r(spec, 99, 0);
+    std::vector<cv::Mat> frames;
+    for (int k = 0; k < 3; ++k) {
+        frames.emplace_back(spec.height, spec.width, CV_8UC3);
+        r.next(frames.back().data);
+    }
+    std::vector<kernels::ImageView> views;
+    for (const auto& f : frames) {
+        kernels::ImageView v;
+        v.format = kernels::PixelFormat::kBGR, v.width = spec.width, v.height = spec.height;
+        v.planes[0] = f.data, v.pitch[0] = static_cast<int>(f.step);
+        views.push_back(v);
+    }
+    const auto a_alone = det.detect(std::span(views).subspan(0, 2));
+    const auto b_alone = det.detect(std::span(views).subspan(2, 1));
+    const auto a = det.submit(std::span(views).subspan(0, 2));
+    const auto b = det.submit(std::span(views).subspan(2, 1));
+    EXPECT_FALSE(det.running(a)) << "the host path finishes in submit()";
+    EXPECT_THROW(det.submit(std::span(views).subspan(0, 1)), Error) << "two already in flight";
+    const auto b_res = det.collect(b);
+    const auto a_res = det.collect(a);
+    EXPECT_THROW(det.collect(a), Error) << "collected already";
+    ASSERT_EQ(a_res.size(), 2u);
+    ASSERT_EQ(b_res.size(), 1u);
+    const auto same = [](const std::vector<pipeline::FrameResult>& x, const std::vector<pipeline::FrameResult>& y) {
+        ASSERT_EQ(x.size(), y.size());
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            ASSERT_EQ(x[i].detections.size(), y[i].detections.size()) << "frame " << i;
+            EXPECT_GT(x[i].detections.size(), 0u);
+            for (std::size_t k = 0; k < x[i].detections.size(); ++k) {
+                EXPECT_EQ(x[i].detections[k].x1, y[i].detections[k].x1);
+                EXPECT_EQ(x[i].detections[k].score, y[i].detections[k].score);
+                EXPECT_EQ(x[i].detections[k].cls, y[i].detections[k].cls);
+            }
+            EXPECT_EQ(x[i].luma.mean, y[i].luma.mean);
+        }
+    };
+    same(a_res, a_alone);
+    same(b_res, b_alone);
+    EXPECT_EQ(det.detect(std::span(views).subspan(2, 1))[0].detections.size(), b_alone[0].detections.size())
+        << "the slots are free again";
+}
+
 class DeviceFrames : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
@@ -240,14 +288,16 @@ TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
     auto spec = pipeline::synth::make_specs(1, "", "test", {})[0];
     pipeline::synth::CameraRenderer r(spec, 778, 0);
     cv::Mat bgr(spec.height, spec.width, CV_8UC3), i420;
-    int compared = 0;
+    const int w = spec.width, h = spec.height, cw = w / 2, chh = h / 2, pitch = (w + 255) / 256 * 256;
+    std::vector<std::vector<std::uint8_t>> nv12s;
+    std::vector<kernels::DeviceBuffer> devs;
+    std::vector<kernels::ImageView> hosts, views;
     for (int k = 0; k < 24; k += 1) {
         r.next(bgr.data);
         if (k % 6) continue;
         cv::cvtColor(bgr, i420, cv::COLOR_BGR2YUV_I420);
-        const int w = spec.width, h = spec.height, cw = w / 2, chh = h / 2, pitch = (w + 255) / 256 * 256;
         // NV12 with NVDEC-like pitched planes, in host memory and copied to the device
-        std::vector<std::uint8_t> nv12(std::size_t(pitch) * (h + chh), 0);
+        auto& nv12 = nv12s.emplace_back(std::size_t(pitch) * (h + chh), 0);
         const std::uint8_t* y = i420.data;
         const std::uint8_t* u = y + w * h;
         const std::uint8_t* v = u + cw * chh;
@@ -257,7 +307,7 @@ TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
                 nv12[std::size_t(h + row) * pitch + 2 * x] = u[row * cw + x];
                 nv12[std::size_t(h + row) * pitch + 2 * x + 1] = v[row * cw + x];
             }
-        kernels::DeviceBuffer d(nv12.size());
+        auto& d = devs.emplace_back(nv12.size());
         kernels::copy_host_to_device(d.data(), nv12.data(), nv12.size());
         kernels::ImageView host, dev;
         host.format = dev.format = kernels::PixelFormat::kNV12;
@@ -267,8 +317,23 @@ TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
         auto* dp = static_cast<std::uint8_t*>(d.data());
         dev.planes[0] = dp, dev.planes[1] = dp + std::size_t(pitch) * h;
         dev.where = kernels::MemoryLocation::kDevice;
-        const auto a = det.detect(std::span(&host, 1))[0];
-        const auto b = det.detect(std::span(&dev, 1))[0];
+        hosts.push_back(host), views.push_back(dev);
+    }
+    ASSERT_EQ(views.size(), 4u);
+    // the device frames as the line sends them: two batches in flight (frames 0 and 1 alone), then one of two
+    std::vector<pipeline::FrameResult> got;
+    const auto t0 = det.submit(std::span(views).subspan(0, 1));
+    const auto t1 = det.submit(std::span(views).subspan(1, 1));
+    if (engine == "libtorch") {
+        EXPECT_TRUE(det.running(t0)) << "decode + NMS left running on the GPU";
+    }
+    for (const auto t : {t0, t1})
+        for (auto& res : det.collect(t)) got.push_back(std::move(res));
+    for (auto& res : det.detect(std::span(views).subspan(2, 2))) got.push_back(std::move(res));
+    int compared = 0;
+    for (std::size_t k = 0; k < views.size(); ++k) {
+        const auto a = det.detect(std::span(&hosts[k], 1))[0];
+        const auto& b = got[k];
         EXPECT_NEAR(a.luma.mean, b.luma.mean, 1e-3);
         EXPECT_NEAR(a.luma.stddev, b.luma.stddev, 1e-3);
         ASSERT_EQ(a.detections.size(), b.detections.size()) << "frame " << k;
@@ -285,6 +350,9 @@ TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
         compared += static_cast<int>(a.detections.size());
     }
     EXPECT_GT(compared, 0) << "the frames had detections to compare";
+    if (engine == "libtorch") {
+        EXPECT_GE(det.graph_captures(), 2) << "decode + NMS as CUDA graphs";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, DeviceFrames, ::testing::Values("opencv", "libtorch"));

@@ -11,6 +11,40 @@
 
 namespace sightline::pipeline {
 
+namespace {
+/// The device path's one block of compact results, copied back in one piece per batch: the frames' luma sums, then
+/// the int results (candidate counts, keep counts, kept positions), then the candidates.
+struct ResultsLayout {
+    std::size_t ints = 0, candidates = 0, total = 0;
+    ResultsLayout(int batch, int top_k, int max_det) {
+        const auto align = [](std::size_t x) { return (x + 255) / 256 * 256; };
+        const auto b = static_cast<std::size_t>(batch);
+        ints = align(kernels::preprocess_cuda_workspace_bytes(b)); // the luma sums first
+        candidates = align(ints + (2 * b + b * max_det) * sizeof(int));
+        total = candidates + b * top_k * sizeof(kernels::Candidate);
+    }
+};
+} // namespace
+
+/// One batch in flight and what its device work needs: made at the first batch that uses it, reused after.
+struct Detector::Slot {
+    bool busy = false;
+    int batch = 0;
+    std::vector<int> widths, heights; ///< the frames' sizes, for the map back to frame pixels
+    std::vector<kernels::Letterbox> lbs;
+    std::vector<kernels::LumaStats> stats;
+    std::vector<std::size_t> pending;           ///< frames whose statistics are luma sums still on the device
+    bool device_results = false;                ///< decode + NMS ran on the device: results still to copy back
+    std::unique_ptr<kernels::Stream> stream;    ///< made at the slot's first device batch
+    kernels::DeviceBuffer d_input, d_workspace; ///< the tensor; decode and NMS workspace
+    kernels::DeviceBuffer d_results;            ///< ResultsLayout
+    kernels::PinnedBuffer h_results;            ///< its host copy
+    kernels::GraphCache graph;
+    DeviceHead head; ///< the engine's head, held until the slot's decode has read it
+    std::vector<kernels::Candidate> candidates;
+    std::vector<int> counts, keep, keep_counts;
+};
+
 Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, int max_det)
     : engine_(std::move(engine)) {
     const ModelSpec& m = engine_->spec();
@@ -22,52 +56,53 @@ Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, 
     decode_.top_k = 300;
     nms_.iou_threshold = iou >= 0 ? iou : m.iou;
     nms_.max_det = max_det > 0 ? max_det : m.max_det;
+    for (int i = 0; i < kDepth; ++i) slots_.push_back(std::make_unique<Slot>());
 }
 
-Detector::ResultsLayout Detector::layout(int batch) const {
-    const auto align = [](std::size_t x) { return (x + 255) / 256 * 256; };
-    ResultsLayout l;
-    l.ints = align(kernels::preprocess_cuda_workspace_bytes(batch)); // the luma sums first
-    const std::size_t ints = 2 * static_cast<std::size_t>(batch) + static_cast<std::size_t>(batch) * nms_.max_det;
-    l.candidates = align(l.ints + ints * sizeof(int));
-    l.total = l.candidates + static_cast<std::size_t>(batch) * decode_.top_k * sizeof(kernels::Candidate);
-    return l;
+Detector::~Detector() = default;
+Detector::Detector(Detector&&) noexcept = default;
+
+int Detector::graph_captures() const {
+    int n = 0;
+    for (const auto& s : slots_) n += s->graph.captures();
+    return n;
 }
 
-bool Detector::preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
-                          std::vector<kernels::LumaStats>& stats) {
+bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames) {
     const ModelSpec& m = engine_->spec();
-    pending_.clear();
+    slot.pending.clear();
     for (std::size_t i = 0; i < frames.size(); ++i)
-        if (frames[i].where == kernels::MemoryLocation::kDevice) pending_.push_back(i);
-    if (pending_.empty()) {
-        kernels::preprocess_cpu(frames, m.preprocess, input_.data(), lbs.data(), stats.data());
+        if (frames[i].where == kernels::MemoryLocation::kDevice) slot.pending.push_back(i);
+    if (slot.pending.empty()) {
+        kernels::preprocess_cpu(frames, m.preprocess, input_.data(), slot.lbs.data(), slot.stats.data());
         return false;
     }
     const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
-    if (pending_.size() < frames.size()) // a mixed batch: the host frames one by one into their slots
+    if (slot.pending.size() < frames.size()) // a mixed batch: the host frames one by one into their slots
         for (std::size_t i = 0; i < frames.size(); ++i)
             if (frames[i].where == kernels::MemoryLocation::kHost)
-                kernels::preprocess_cpu(frames.subspan(i, 1), m.preprocess, input_.data() + i * per, &lbs[i],
-                                        &stats[i]);
-    if (!stream_) stream_ = std::make_unique<kernels::Stream>();
+                kernels::preprocess_cpu(frames.subspan(i, 1), m.preprocess, input_.data() + i * per, &slot.lbs[i],
+                                        &slot.stats[i]);
+    if (!slot.stream) slot.stream = std::make_unique<kernels::Stream>();
     std::vector<kernels::ImageView> views;
-    for (const std::size_t i : pending_) views.push_back(frames[i]);
+    for (const std::size_t i : slot.pending) views.push_back(frames[i]);
     const std::size_t frame_bytes = kernels::preprocess_frame_bytes(m.preprocess);
-    const ResultsLayout l = layout(static_cast<int>(frames.size()));
-    d_input_.reserve(frame_bytes * views.size());
-    d_results_.reserve(l.total);
-    h_results_.reserve(l.total);
+    const ResultsLayout l(slot.batch, decode_.top_k, nms_.max_det);
+    slot.d_input.reserve(frame_bytes * views.size());
+    slot.d_results.reserve(l.total);
+    slot.h_results.reserve(l.total);
     std::vector<kernels::Letterbox> dl(views.size());
-    kernels::preprocess_cuda_async(views, m.preprocess, d_input_.data(), dl.data(), d_results_.data(), stream_->get());
-    for (std::size_t k = 0; k < pending_.size(); ++k) lbs[pending_[k]] = dl[k];
-    const bool stays = pending_.size() == frames.size() && engine_->reads_device();
+    kernels::preprocess_cuda_async(views, m.preprocess, slot.d_input.data(), dl.data(), slot.d_results.data(),
+                                   slot.stream->get());
+    for (std::size_t k = 0; k < slot.pending.size(); ++k) slot.lbs[slot.pending[k]] = dl[k];
+    const bool stays = slot.pending.size() == frames.size() && engine_->reads_device();
     if (!said_copy_) {
         if (stays)
-            spdlog::info("detector: preprocess on the GPU ({}) on a stream of its own; the engine ({}) reads the "
-                         "tensor in device memory on that stream (and, where it leaves its head there, decode + NMS "
-                         "run on the GPU as a {}; one copy of the compact results per batch, into pinned memory)",
-                         kernels::describe_device(), engine_->describe(),
+            spdlog::info("detector: preprocess on the GPU ({}), each batch on a stream of its own ({} in flight); "
+                         "the engine ({}) reads the tensor in device memory on that stream (and, where it leaves its "
+                         "head there, decode + NMS run on the GPU as a {}; one copy of the compact results per "
+                         "batch, into pinned memory)",
+                         kernels::describe_device(), kDepth, engine_->describe(),
                          use_graphs_ ? "CUDA graph" : "series of kernel launches");
         else
             spdlog::info("detector: preprocess on the GPU ({}); the engine ({}) reads host memory: one "
@@ -76,98 +111,114 @@ bool Detector::preprocess(std::span<const kernels::ImageView> frames, std::vecto
         said_copy_ = true;
     }
     if (stays) return true;
-    const auto* d_in = static_cast<const std::uint8_t*>(d_input_.data());
-    if (pending_.size() == frames.size()) {
-        kernels::copy_device_to_host_async(input_.data(), d_in, frame_bytes * views.size(), stream_->get());
+    const auto* d_in = static_cast<const std::uint8_t*>(slot.d_input.data());
+    if (slot.pending.size() == frames.size()) {
+        kernels::copy_device_to_host_async(input_.data(), d_in, frame_bytes * views.size(), slot.stream->get());
     } else {
-        for (std::size_t k = 0; k < pending_.size(); ++k)
-            kernels::copy_device_to_host_async(input_.data() + pending_[k] * per, d_in + k * frame_bytes, frame_bytes,
-                                               stream_->get());
+        for (std::size_t k = 0; k < slot.pending.size(); ++k)
+            kernels::copy_device_to_host_async(input_.data() + slot.pending[k] * per, d_in + k * frame_bytes,
+                                               frame_bytes, slot.stream->get());
     }
-    finish_on_device(static_cast<int>(frames.size()), false, lbs, stats);
+    finish_on_device(slot, false);
     return false;
 }
 
-void Detector::decode_nms_on_device(const float* d_head, int batch) {
-    const ResultsLayout l = layout(batch);
-    d_results_.reserve(l.total);
-    h_results_.reserve(l.total);
-    const std::size_t ws = std::max(kernels::decode_cuda_workspace_bytes(batch, decode_),
-                                    kernels::nms_cuda_workspace_bytes(batch, decode_.top_k));
-    d_workspace_.reserve(ws);
-    auto* base = static_cast<std::uint8_t*>(d_results_.data());
+void Detector::decode_nms_on_device(Slot& slot, const float* d_head) {
+    const int batch = slot.batch;
+    const ResultsLayout l(batch, decode_.top_k, nms_.max_det);
+    slot.d_results.reserve(l.total); // preprocess() reserved it for this batch size: the sums stay
+    slot.h_results.reserve(l.total);
+    slot.d_workspace.reserve(std::max(kernels::decode_cuda_workspace_bytes(batch, decode_),
+                                      kernels::nms_cuda_workspace_bytes(batch, decode_.top_k)));
+    auto* base = static_cast<std::uint8_t*>(slot.d_results.data());
     auto* counts = reinterpret_cast<int*>(base + l.ints);
     int* keep_counts = counts + batch;
     int* keep = keep_counts + batch;
     auto* cands = reinterpret_cast<kernels::Candidate*>(base + l.candidates);
-    void* work = d_workspace_.data();
-    const std::size_t work_bytes = d_workspace_.size();
+    void* work = slot.d_workspace.data();
+    const std::size_t work_bytes = slot.d_workspace.size();
     const kernels::DecodeParams decode = decode_;
-    auto record = [=, this](kernels::StreamRef s) {
+    const kernels::NmsParams nms = nms_;
+    auto record = [=](kernels::StreamRef s) {
         kernels::decode_cuda(d_head, batch, decode, cands, counts, work, work_bytes, s);
-        kernels::nms_cuda(cands, counts, batch, decode.top_k, nms_, keep, keep_counts, work, work_bytes, s);
+        kernels::nms_cuda(cands, counts, batch, decode.top_k, nms, keep, keep_counts, work, work_bytes, s);
     };
     if (use_graphs_) // everything the launches depend on is in the key: a steady line replays one graph
-        graph_.run({reinterpret_cast<std::uintptr_t>(d_head), static_cast<std::uint64_t>(batch),
-                    static_cast<std::uint64_t>(decode.num_candidates), reinterpret_cast<std::uintptr_t>(work),
-                    work_bytes, reinterpret_cast<std::uintptr_t>(base)},
-                   stream_->get(), record);
+        slot.graph.run({reinterpret_cast<std::uintptr_t>(d_head), static_cast<std::uint64_t>(batch),
+                        static_cast<std::uint64_t>(decode.num_candidates), reinterpret_cast<std::uintptr_t>(work),
+                        work_bytes, reinterpret_cast<std::uintptr_t>(base)},
+                       slot.stream->get(), record);
     else
-        record(stream_->get());
+        record(slot.stream->get());
+    // the one copy back, enqueued now: it runs while the caller goes on
+    kernels::copy_device_to_host_async(slot.h_results.data(), base, l.total, slot.stream->get());
+    slot.device_results = true;
 }
 
-void Detector::finish_on_device(int batch, bool results, const std::vector<kernels::Letterbox>& lbs,
-                                std::vector<kernels::LumaStats>& stats) {
-    const ResultsLayout l = layout(batch);
-    kernels::copy_device_to_host_async(h_results_.data(), d_results_.data(), results ? l.total : l.ints,
-                                       stream_->get());
-    stream_->synchronize();
-    const auto* base = static_cast<const std::uint8_t*>(h_results_.data());
+void Detector::finish_on_device(Slot& slot, bool results) {
+    const ResultsLayout l(slot.batch, decode_.top_k, nms_.max_det);
+    if (!results) // only the luma sums (the results block's copy, when there is one, is already enqueued)
+        kernels::copy_device_to_host_async(slot.h_results.data(), slot.d_results.data(), l.ints, slot.stream->get());
+    slot.stream->synchronize();
+    slot.head = {}; // its decode has run
+    const auto* base = static_cast<const std::uint8_t*>(slot.h_results.data());
     const auto* sums = reinterpret_cast<const kernels::LumaSums*>(base);
-    // the letterboxes were filled by the preprocess; the sums are in the order of the device frames
-    for (std::size_t k = 0; k < pending_.size(); ++k)
-        stats[pending_[k]] = kernels::luma_stats(sums[k], lbs[pending_[k]]);
-    pending_.clear();
+    // the sums are in the order of the device frames
+    for (std::size_t k = 0; k < slot.pending.size(); ++k)
+        slot.stats[slot.pending[k]] = kernels::luma_stats(sums[k], slot.lbs[slot.pending[k]]);
+    slot.pending.clear();
     if (!results) return;
+    const int batch = slot.batch;
     const auto* ints = reinterpret_cast<const int*>(base + l.ints);
-    std::copy_n(ints, batch, counts_.begin());
-    std::copy_n(ints + batch, batch, keep_counts_.begin());
-    std::copy_n(ints + 2 * batch, keep_.size(), keep_.begin());
-    std::copy_n(reinterpret_cast<const kernels::Candidate*>(base + l.candidates), candidates_.size(),
-                candidates_.begin());
+    std::copy_n(ints, batch, slot.counts.begin());
+    std::copy_n(ints + batch, batch, slot.keep_counts.begin());
+    std::copy_n(ints + 2 * batch, slot.keep.size(), slot.keep.begin());
+    std::copy_n(reinterpret_cast<const kernels::Candidate*>(base + l.candidates), slot.candidates.size(),
+                slot.candidates.begin());
 }
 
-std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> frames) {
+Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames) {
+    int t = -1;
+    for (int k = 0; k < kDepth && t < 0; ++k)
+        if (!slots_[(next_slot_ + k) % kDepth]->busy) t = (next_slot_ + k) % kDepth;
+    if (t < 0)
+        throw Error(ErrorCode::kBadInput,
+                    "detector: " + std::to_string(kDepth) + " batches already in flight (collect one first)");
+    next_slot_ = (t + 1) % kDepth;
+    Slot& slot = *slots_[t];
     const ModelSpec& m = engine_->spec();
     const int batch = static_cast<int>(frames.size());
-    std::vector<FrameResult> results(batch);
-    if (batch == 0) return results;
-    const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
-    input_.resize(per * batch);
-    std::vector<kernels::Letterbox> lbs(batch);
-    std::vector<kernels::LumaStats> stats(batch);
-    const bool device_input = preprocess(frames, lbs, stats);
-    auto infer = [&](std::size_t first, int n) -> const std::vector<float>& {
-        return device_input
-                   ? engine_->infer_device(static_cast<const float*>(d_input_.data()) + first * per, n, stream_->get())
-                   : engine_->infer(input_.data() + first * per, n);
-    };
-    const int fields = head_fields(m);
-    std::size_t head_floats = 0;
-    const float* d_head =
-        device_input && (m.dynamic_batch || batch == 1)
-            ? engine_->infer_device_head(static_cast<const float*>(d_input_.data()), batch, head_floats, stream_->get())
-            : nullptr;
-    candidates_.resize(static_cast<std::size_t>(batch) * decode_.top_k);
-    counts_.resize(batch);
-    keep_.resize(static_cast<std::size_t>(batch) * nms_.max_det);
-    keep_counts_.resize(batch);
-    if (d_head) {
-        // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back
-        decode_.num_candidates = static_cast<int>(head_floats / (static_cast<std::size_t>(batch) * fields));
-        decode_nms_on_device(d_head, batch);
-        finish_on_device(batch, true, lbs, stats);
-    } else {
+    slot.batch = batch;
+    slot.widths.clear(), slot.heights.clear();
+    for (const auto& f : frames) slot.widths.push_back(f.width), slot.heights.push_back(f.height);
+    slot.lbs.assign(batch, {});
+    slot.stats.assign(batch, {});
+    slot.candidates.resize(static_cast<std::size_t>(batch) * decode_.top_k);
+    slot.counts.resize(batch);
+    slot.keep.resize(static_cast<std::size_t>(batch) * nms_.max_det);
+    slot.keep_counts.resize(batch);
+    slot.device_results = false;
+    slot.busy = true;
+    if (batch == 0) return t;
+    try {
+        const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
+        input_.resize(per * batch);
+        const bool device_input = preprocess(slot, frames);
+        const auto* d_input = static_cast<const float*>(slot.d_input.data());
+        auto infer = [&](std::size_t first, int n) -> const std::vector<float>& {
+            return device_input ? engine_->infer_device(d_input + first * per, n, slot.stream->get())
+                                : engine_->infer(input_.data() + first * per, n);
+        };
+        const int fields = head_fields(m);
+        if (device_input && (m.dynamic_batch || batch == 1))
+            slot.head = engine_->infer_device_head(d_input, batch, slot.stream->get());
+        if (slot.head.data) {
+            // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back, in
+            // collect()
+            decode_.num_candidates = static_cast<int>(slot.head.floats / (static_cast<std::size_t>(batch) * fields));
+            decode_nms_on_device(slot, slot.head.data);
+            return t;
+        }
         std::vector<float> head;
         const std::vector<float>* out = nullptr;
         if (m.dynamic_batch || batch == 1) {
@@ -179,24 +230,57 @@ std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> fr
             }
             out = &head;
         }
-        if (device_input) finish_on_device(batch, false, lbs, stats); // the luma sums (the engine already waited)
+        if (device_input) finish_on_device(slot, false); // the luma sums (the engine already waited)
         decode_.num_candidates = static_cast<int>(out->size() / (static_cast<std::size_t>(batch) * fields));
-        kernels::decode_cpu(out->data(), batch, decode_, candidates_.data(), counts_.data());
-        kernels::nms_cpu(candidates_.data(), counts_.data(), batch, decode_.top_k, nms_, keep_.data(),
-                         keep_counts_.data());
+        kernels::decode_cpu(out->data(), batch, decode_, slot.candidates.data(), slot.counts.data());
+        kernels::nms_cpu(slot.candidates.data(), slot.counts.data(), batch, decode_.top_k, nms_, slot.keep.data(),
+                         slot.keep_counts.data());
+    } catch (...) {
+        try { // nothing of this batch may still run when the slot is reused
+            if (slot.stream) slot.stream->synchronize();
+        } catch (...) { // the first error is the one to report
+        }
+        slot.head = {};
+        slot.busy = false;
+        throw;
     }
-    for (int b = 0; b < batch; ++b) {
+    return t;
+}
+
+std::vector<FrameResult> Detector::results_of(Slot& slot) const {
+    std::vector<FrameResult> results(slot.batch);
+    for (int b = 0; b < slot.batch; ++b) {
         auto& r = results[b];
-        r.letterbox = lbs[b];
-        r.luma = stats[b];
-        for (int k = 0; k < keep_counts_[b]; ++k) {
+        r.letterbox = slot.lbs[b];
+        r.luma = slot.stats[b];
+        for (int k = 0; k < slot.keep_counts[b]; ++k) {
             kernels::Candidate c =
-                candidates_[static_cast<std::size_t>(b) * decode_.top_k + keep_[b * nms_.max_det + k]];
-            kernels::to_frame(c, lbs[b], frames[b].width, frames[b].height);
+                slot.candidates[static_cast<std::size_t>(b) * decode_.top_k + slot.keep[b * nms_.max_det + k]];
+            kernels::to_frame(c, slot.lbs[b], slot.widths[b], slot.heights[b]);
             r.detections.push_back({c.x1, c.y1, c.x2, c.y2, c.score, c.cls, c.margin, c.entropy});
         }
     }
     return results;
+}
+
+bool Detector::running(Ticket ticket) const {
+    return ticket >= 0 && ticket < kDepth && slots_[ticket]->busy && slots_[ticket]->device_results;
+}
+
+std::vector<FrameResult> Detector::collect(Ticket ticket) {
+    if (ticket < 0 || ticket >= kDepth || !slots_[ticket]->busy)
+        throw Error(ErrorCode::kBadInput, "detector: collect() of a ticket not in flight");
+    Slot& slot = *slots_[ticket];
+    struct Release { // the slot is free again whatever happens below
+        Slot& s;
+        ~Release() { s.head = {}, s.busy = false; }
+    } release{slot};
+    if (slot.device_results) finish_on_device(slot, true);
+    return results_of(slot);
+}
+
+std::vector<FrameResult> Detector::detect(std::span<const kernels::ImageView> frames) {
+    return collect(submit(frames));
 }
 
 } // namespace sightline::pipeline

@@ -57,16 +57,15 @@ class LibTorchEngine final : public Engine {
         return forward(on_device(d_input, batch), batch);
     }
 
-    const float* infer_device_head(const float* d_input, int batch, std::size_t& floats,
-                                   kernels::StreamRef stream) override {
-        if (!device_.is_cuda()) return nullptr;
+    DeviceHead infer_device_head(const float* d_input, int batch, kernels::StreamRef stream) override {
+        if (!device_.is_cuda()) return {};
         [[maybe_unused]] const auto on = on_stream(stream); // LibTorch works on the caller's stream
-        // the last head goes back to the caching allocator first, so a steady line gets the same block (and the same
-        // pointer: the detector's CUDA graph of decode + NMS replays as long as it does)
-        head_ = torch::Tensor();
-        head_ = head(on_device(d_input, batch), batch).to(torch::kFloat32).contiguous();
-        floats = static_cast<std::size_t>(head_.numel());
-        return head_.data_ptr<float>();
+        // held by the caller until its decode has read it; freed, the block goes back to the caching allocator's
+        // pool for that stream, so a steady line gets the same block again (and the detector's decode + NMS graph,
+        // keyed on the pointer, replays)
+        auto t =
+            std::make_shared<torch::Tensor>(head(on_device(d_input, batch), batch).to(torch::kFloat32).contiguous());
+        return {t->data_ptr<float>(), static_cast<std::size_t>(t->numel()), t};
     }
 
     const ModelSpec& spec() const override { return spec_; }
@@ -122,7 +121,6 @@ class LibTorchEngine final : public Engine {
     torch::Device device_{torch::kCPU};
     torch::jit::script::Module module_;
     std::vector<float> out_;
-    torch::Tensor head_; ///< infer_device_head's output, kept alive until the next call
     std::string where_;
 };
 

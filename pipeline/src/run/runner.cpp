@@ -245,6 +245,44 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     std::vector<std::uint64_t> late(n, 0);
     std::size_t next = 0;
     std::exception_ptr failure;
+    // Batches in flight on the detector (up to Detector::kDepth): while the GPU works on one, this thread forms the
+    // next and publishes the last. Results leave in submission order, so each camera's frames stay in order.
+    struct InFlight {
+        Detector::Ticket ticket;
+        std::vector<OwnedFrame> batch; ///< held until collected: the GPU may still read device frames
+        std::vector<std::size_t> owners;
+        std::int64_t batched;
+    };
+    std::deque<InFlight> inflight;
+    auto emit_oldest = [&] {
+        InFlight f = std::move(inflight.front());
+        inflight.pop_front();
+        auto results = detector_.collect(f.ticket);
+        const std::int64_t inferred = now_ns();
+        for (std::size_t k = 0; k < f.batch.size(); ++k) {
+            FrameOutput out;
+            out.camera_index = f.owners[k];
+            out.camera = config_.cameras[f.owners[k]].id;
+            out.seq = summary.frames[f.owners[k]]++;
+            out.pts_ns = f.batch[k].pts_ns;
+            out.frame = f.batch[k].index;
+            out.width = f.batch[k].view.width;
+            out.height = f.batch[k].view.height;
+            out.detections = std::move(results[k].detections);
+            for (const auto& d : out.detections) out.flags.push_back(uncertainty_flags(d, confidence, config_));
+            out.luma = results[k].luma;
+            out.stamps_ns = {{"arrival", f.batch[k].arrival_ns},
+                             {"decoded", f.batch[k].decoded_ns},
+                             {"batched", f.batched},
+                             {"inferred", inferred}};
+            out.dropped_so_far = queues[f.owners[k]]->dropped();
+            const auto [depth, age_ns] = queues[f.owners[k]]->backlog(f.batched);
+            out.queue_depth = depth;
+            out.queue_age_ms = static_cast<double>(age_ns) / 1e6;
+            out.late_so_far = late[f.owners[k]];
+            sink(out);
+        }
+    };
     try {
         for (;;) {
             // Round robin across the cameras, one frame each per turn, until the batch is full. A batch never
@@ -290,6 +328,11 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                 if (static_cast<int>(batch.size()) >= config_.max_batch || !any_open || stop.load()) break;
                 if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
                 if (got) continue;
+                // Nothing new: rather than wait, publish the batch in flight (its results are due).
+                if (!inflight.empty()) {
+                    emit_oldest();
+                    continue;
+                }
                 std::unique_lock lk(arrivals.mu);
                 const auto until =
                     deadline ? *deadline : std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
@@ -299,36 +342,19 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
                 if (std::find(open.begin(), open.end(), true) == open.end() || stop.load()) break;
                 continue;
             }
-            const std::int64_t batched = now_ns();
+            InFlight f{0, std::move(batch), std::move(owners), now_ns()};
             std::vector<kernels::ImageView> views;
-            for (const auto& f : batch) views.push_back(f.view);
-            auto results = detector_.detect(views);
-            const std::int64_t inferred = now_ns();
-            for (std::size_t k = 0; k < batch.size(); ++k) {
-                FrameOutput out;
-                out.camera_index = owners[k];
-                out.camera = config_.cameras[owners[k]].id;
-                out.seq = summary.frames[owners[k]]++;
-                out.pts_ns = batch[k].pts_ns;
-                out.frame = batch[k].index;
-                out.width = batch[k].view.width;
-                out.height = batch[k].view.height;
-                out.detections = std::move(results[k].detections);
-                for (const auto& d : out.detections) out.flags.push_back(uncertainty_flags(d, confidence, config_));
-                out.luma = results[k].luma;
-                out.stamps_ns = {{"arrival", batch[k].arrival_ns},
-                                 {"decoded", batch[k].decoded_ns},
-                                 {"batched", batched},
-                                 {"inferred", inferred}};
-                out.dropped_so_far = queues[owners[k]]->dropped();
-                const auto [depth, age_ns] = queues[owners[k]]->backlog(batched);
-                out.queue_depth = depth;
-                out.queue_age_ms = static_cast<double>(age_ns) / 1e6;
-                out.late_so_far = late[owners[k]];
-                sink(out);
-            }
+            for (const auto& fr : f.batch) views.push_back(fr.view);
+            if (static_cast<int>(inflight.size()) >= Detector::kDepth) emit_oldest();
+            f.ticket = detector_.submit(views);
+            const bool running = detector_.running(f.ticket);
+            inflight.push_back(std::move(f));
+            // A batch still running on the GPU stays in flight while the next forms (one: more would only add
+            // latency); one done in submit() (the host path) is published at once, with any before it.
+            while (static_cast<int>(inflight.size()) > (running ? 1 : 0)) emit_oldest();
             if (stop.load()) break;
         }
+        while (!inflight.empty()) emit_oldest(); // what was accepted is published
     } catch (...) {
         failure = std::current_exception();
     }

@@ -30,57 +30,66 @@ class Detector {
   public:
     /// `confidence`/`iou`/`max_det` default to the model's thresholds when negative.
     Detector(std::unique_ptr<Engine> engine, float confidence = -1, float iou = -1, int max_det = -1);
-    /// Runs one batch through one forward pass. Frames in device memory (NVDEC) are preprocessed by the CUDA kernel
-    /// where they lie; an engine on the same GPU (LibTorch with CUDA) reads the tensor there and leaves its head
-    /// there for the CUDA decode + top-k and NMS (only the compact results come back); any other engine gets the
-    /// tensor in host memory (one device-to-host copy per batch). Which of the two, said once in the log. Host
-    /// frames go through the CPU twin and the CPU decode and NMS.
+    ~Detector();
+    Detector(Detector&&) noexcept;
+
+    /// Runs one batch through one forward pass: collect(submit(frames)). Frames in device memory (NVDEC) are
+    /// preprocessed by the CUDA kernel where they lie; an engine on the same GPU (LibTorch with CUDA) reads the
+    /// tensor there and leaves its head there for the CUDA decode + top-k and NMS (only the compact results come
+    /// back, in one copy); any other engine gets the tensor in host memory (one device-to-host copy per batch).
+    /// Which of the two, said once in the log. Host frames go through the CPU twin and the CPU decode and NMS.
     std::vector<FrameResult> detect(std::span<const kernels::ImageView> frames);
+
+    /// A batch in flight: submit() gives it, collect() takes it back.
+    using Ticket = int;
+    /// Batches that may be in flight at once (each on a slot of its own: a CUDA stream, device and pinned buffers,
+    /// a decode + NMS graph), so the GPU works on one while the caller forms the next and publishes the last.
+    static constexpr int kDepth = 2;
+    /// Starts a batch. On the device path its work is enqueued on its slot's stream and left running; on the host
+    /// path it is done here. The frames' memory must stay valid until collect(). Throws Error(kBadInput) when
+    /// kDepth batches are already in flight.
+    Ticket submit(std::span<const kernels::ImageView> frames);
+    /// Whether a submitted batch still has work running on the GPU (false: submit() did it all, collect() will not
+    /// wait).
+    bool running(Ticket ticket) const;
+    /// Waits for a submitted batch and returns its results (in frame order). Tickets may be collected in any order.
+    std::vector<FrameResult> collect(Ticket ticket);
+
     const ModelSpec& spec() const { return engine_->spec(); }
     const Engine& engine() const { return *engine_; }
 
     /// Whether the device path replays decode + NMS as a CUDA graph (default on; off launches the kernels one by
     /// one: for comparison and diagnosis).
     void set_cuda_graphs(bool on) { use_graphs_ = on; }
-    /// How many times the device path captured its decode + NMS graph (once per batch size in a steady line).
-    int graph_captures() const { return graph_.captures(); }
+    /// How many times the device path captured its decode + NMS graphs (once per slot and batch size in a steady
+    /// line).
+    int graph_captures() const;
 
   private:
-    /// The device path's one block of compact results, copied back in one piece per batch: the frames' luma sums,
-    /// then the int results (candidate counts, keep counts, kept positions), then the candidates.
-    struct ResultsLayout {
-        std::size_t ints = 0, candidates = 0, total = 0;
-    };
-    ResultsLayout layout(int batch) const;
+    struct Slot; // one batch in flight: detector.cpp
 
     /// The batch's input tensor and letterboxes; luma statistics of host frames. Frames in device memory are
-    /// preprocessed on stream_ (their statistics stay on the device as sums, pending). Returns true when the tensor
-    /// is left in d_input_ for an engine that reads device memory, false when it is in input_ (host).
-    bool preprocess(std::span<const kernels::ImageView> frames, std::vector<kernels::Letterbox>& lbs,
-                    std::vector<kernels::LumaStats>& stats);
-    /// Head decode + top-k and NMS on the GPU over a device head (the engine's output), enqueued on stream_ (as a
-    /// CUDA graph where on).
-    void decode_nms_on_device(const float* d_head, int batch);
-    /// Copies the results block back (all of it, or only the luma sums), waits for stream_, and fills the pending
-    /// statistics and, with `results`, candidates_, counts_, keep_, keep_counts_.
-    void finish_on_device(int batch, bool results, const std::vector<kernels::Letterbox>& lbs,
-                          std::vector<kernels::LumaStats>& stats);
+    /// preprocessed on the slot's stream (their statistics stay on the device as sums, pending). Returns true when
+    /// the tensor is left in the slot's device buffer for an engine that reads device memory, false when it is in
+    /// input_ (host).
+    bool preprocess(Slot& slot, std::span<const kernels::ImageView> frames);
+    /// Head decode + top-k and NMS on the GPU over a device head (the engine's output), enqueued on the slot's
+    /// stream (as a CUDA graph where on), followed by the one copy of the results block to pinned memory.
+    void decode_nms_on_device(Slot& slot, const float* d_head);
+    /// Copies the results block back (all of it, or only the luma sums), waits for the slot's stream, and fills the
+    /// pending statistics and, with `results`, the slot's candidates, counts and kept positions.
+    void finish_on_device(Slot& slot, bool results);
+    /// The slot's kept candidates in frame pixels, with letterboxes and statistics.
+    std::vector<FrameResult> results_of(Slot& slot) const;
 
     std::unique_ptr<Engine> engine_;
     kernels::DecodeParams decode_;
     kernels::NmsParams nms_;
-    std::vector<float> input_;
-
-    std::unique_ptr<kernels::Stream> stream_;     ///< the device path's stream, made at its first batch
-    kernels::DeviceBuffer d_input_, d_workspace_; ///< the device path's tensor; decode and NMS workspace
-    kernels::DeviceBuffer d_results_;             ///< ResultsLayout
-    kernels::PinnedBuffer h_results_;             ///< its host copy
-    kernels::GraphCache graph_;
+    std::vector<float> input_; ///< the host path's input tensor (used within submit())
+    std::vector<std::unique_ptr<Slot>> slots_;
+    int next_slot_ = 0;
     bool use_graphs_ = true;
-    std::vector<std::size_t> pending_; ///< batch slots whose statistics are luma sums still on the device
     bool said_copy_ = false;
-    std::vector<kernels::Candidate> candidates_;
-    std::vector<int> counts_, keep_, keep_counts_;
 };
 
 } // namespace sightline::pipeline

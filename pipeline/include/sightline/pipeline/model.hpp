@@ -45,6 +45,13 @@ void check_head_shape(const ModelSpec& spec, const std::filesystem::path& file, 
                       std::int64_t d1, std::int64_t d2, int batch);
 
 /// Runs a model on a batch of preprocessed inputs (NCHW float32, host memory) and returns the raw head tensor.
+/// An engine's head tensor left in device memory: `floats` values at `data`, valid while `keep` is held.
+struct DeviceHead {
+    const float* data = nullptr;
+    std::size_t floats = 0;
+    std::shared_ptr<const void> keep;
+};
+
 class Engine {
   public:
     virtual ~Engine() = default;
@@ -56,10 +63,9 @@ class Engine {
     /// legacy default stream): the engine runs its own work on that stream, after it. Throws Error(kUnsupported)
     /// unless reads_device().
     virtual const std::vector<float>& infer_device(const float* d_input, int batch, kernels::StreamRef stream);
-    /// As infer_device(), leaving the head tensor in device memory, written by work enqueued on `stream`: returns it
-    /// (valid until the next call) and its size in floats, or null when this engine cannot (the caller then uses
-    /// infer_device()).
-    virtual const float* infer_device_head(const float*, int, std::size_t&, kernels::StreamRef) { return nullptr; }
+    /// As infer_device(), leaving the head tensor in device memory, written by work enqueued on `stream`; empty
+    /// (null data) when this engine cannot (the caller then uses infer_device()).
+    virtual DeviceHead infer_device_head(const float*, int, kernels::StreamRef) { return {}; }
     virtual const ModelSpec& spec() const = 0;
     /// One line: the backend and the device it runs on.
     virtual std::string describe() const = 0;
