@@ -12,7 +12,9 @@
 #                                   with the demo model and with a YOLOv8n-sized one (tools/train/yolov8n.py);
 #   bash bench/gpu/run.sh all       both (the default; longer than one device call's 10 minutes: use two calls).
 # Each prints a table of its steps. Run bench/gpu/prepare.sh on the development machine first and carry .device.
-# Logs and JSON go to $OUT when set (the device tool), else build-gpu/out.
+# Every step's log goes to build-gpu/logs; after each step $OUT (the device tool's folder that comes back, at most 8
+# files: else build-gpu/out) gets steps.md (the table so far), logs.tar.gz (every log so far) and figures.jsonl (the
+# benchmarks' JSON lines), so a call cut off at its time limit still brings back what ran.
 # Environment: CUDA_ARCH (default: the GPU's own, CMake "native"), SIGHTLINE_GPU_BUILD (kernels build dir),
 # SIGHTLINE_FULL_BUILD (line build dir), REPS (50), LINE_SECONDS (10 per camera count), LINE_CAMERAS (camera counts
 # for the demo model: 4,16,32,64), LINE_YOLO_CAMERAS (for the YOLOv8n-sized one: 4,8,16,32).
@@ -20,10 +22,11 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SIGHTLINE_GPU_BUILD:-$root/build-gpu}
 out=${OUT:-$build/out}
+logs=$build/logs
 reps=${REPS:-50}
 phase=${1:-all}
 [[ $phase =~ ^(kernels|line|all)$ ]] || { echo "usage: run.sh [kernels|line|all]" >&2; exit 2; }
-mkdir -p "$out"
+mkdir -p "$out" "$logs"
 gtest=${SIGHTLINE_GTEST_SOURCE_DIR:-}
 for c in "$root/.device/googletest" /usr/src/googletest; do [[ -z $gtest && -d $c ]] && gtest=$c; done
 [[ -n $gtest ]] || { echo "run.sh: no GoogleTest sources (run bench/gpu/prepare.sh and carry .device)" >&2; exit 2; }
@@ -35,20 +38,27 @@ if ! command -v compute-sanitizer >/dev/null; then # the toolkit keeps it in its
 fi
 
 declare -a names results
-step() { # step NAME TIMEOUT_S CMD...: runs CMD, log in $out/NAME.log, records pass/fail
+step() { # step NAME TIMEOUT_S CMD...: runs CMD, log in $logs/NAME.log, records pass/fail, refreshes $out
     local name=$1 limit=$2
     shift 2
     echo "=== $name: $*"
     local t0=$SECONDS
-    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    timeout "$limit" "$@" >"$logs/$name.log" 2>&1
     local rc=$?
-    tail -n 25 "$out/$name.log"
+    tail -n 25 "$logs/$name.log"
     names+=("$name")
     results+=("$([[ $rc == 0 ]] && echo pass || echo "FAIL (rc $rc)") $((SECONDS - t0)) s")
+    {
+        echo "| step | result |"
+        echo "| --- | --- |"
+        for i in "${!names[@]}"; do echo "| ${names[$i]} | ${results[$i]} |"; done
+    } >"$out/steps.md"
+    grep -h '^JSON ' "$logs"/*.log 2>/dev/null | sed 's/^JSON //' >"$out/figures.jsonl"
+    tar -C "$logs" -czf "$out/logs.tar.gz" .
     return $rc
 }
 
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$logs/device.txt"
 jobs=$(nproc)
 
 run_kernels() {
@@ -56,14 +66,15 @@ run_kernels() {
         -DSIGHTLINE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-native}" -DSIGHTLINE_GTEST_SOURCE_DIR="$gtest" &&
         step build 400 cmake --build "$build" -j "$jobs" || return 1
     step tests 300 ctest --test-dir "$build" -L "unit|gpu" --output-on-failure
-    local gpu_test=$build/tests/gpu_kernels_test
-    step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full "$gpu_test"
-    step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 3 "$gpu_test"
-    step synccheck 300 compute-sanitizer --tool synccheck --error-exitcode 3 "$gpu_test"
+    # the figures first, the sanitizers after (slow: each step has its own time limit)
     local work=$build/bench-work
     step bench_gpu 300 "$build/bench/gpu/bench_gpu" --reps "$reps" --work "$work"
     step torch_decode_nms 300 python3 "$root/bench/gpu/torch_compare.py" "$work" --reps "$reps"
     step torch_preprocess 300 python3 "$root/bench/gpu/torch_preprocess.py" --reps "$reps"
+    local gpu_test=$build/tests/gpu_kernels_test
+    step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full "$gpu_test"
+    step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 3 "$gpu_test"
+    step synccheck 300 compute-sanitizer --tool synccheck --error-exitcode 3 "$gpu_test"
 }
 
 # The whole line on the GPU (NVDEC, CUDA preprocess, LibTorch on device tensors, CUDA decode + NMS) needs the full
@@ -77,7 +88,7 @@ run_line() {
         local tarball=$root/.device/deps.tar.xz deps=${SIGHTLINE_DEPS_DIR:-/tmp/sightline-deps}
         if [[ ! -f $tarball ]]; then
             echo "=== line: skipped: no development packages here and no $tarball (run bench/gpu/prepare.sh on" \
-                "the development machine and carry .device)" | tee "$out/line.log"
+                "the development machine and carry .device)" | tee "$logs/line.log"
             return 1
         fi
         rm -rf "$deps" && mkdir -p "$deps" && tar -C "$deps" -xJf "$tarball" || return 1
@@ -111,7 +122,7 @@ run_line() {
         --seconds "${LINE_SECONDS:-10}"
     if [[ $engine != libtorch ]]; then
         echo "=== yolov8n line: skipped: this build has no LibTorch engine (see full_configure.log)" |
-            tee "$out/line_gpu_yolov8n.log"
+            tee "$logs/line_gpu_yolov8n.log"
         return 0
     fi
     # the same line with a YOLOv8n-sized network (untrained: tools/train/yolov8n.py, exported here by PyTorch)
@@ -123,15 +134,12 @@ run_line() {
 
 [[ $phase == line ]] || run_kernels || echo "kernels: build failed"
 [[ $phase == kernels ]] || run_line || echo "line: not run to the end"
-grep -h '^JSON ' "$out"/*.log | sed 's/^JSON //' >"$out/figures.jsonl"
-
 echo
-echo "| step | result |"
-echo "| --- | --- |"
-for i in "${!names[@]}"; do echo "| ${names[$i]} | ${results[$i]} |"; done
+cat "$out/steps.md"
 echo
-grep -h -A3 '^preprocess:' "$out/bench_gpu.log" 2>/dev/null
-grep -h -E '^anchor|us/image|differ|torchvision|PyTorch|COCO|GPU .* ms' "$out"/bench_gpu.log "$out"/torch_*.log 2>/dev/null
+grep -h -A3 '^preprocess:' "$logs/bench_gpu.log" 2>/dev/null
+grep -h -E '^anchor|us/image|differ|torchvision|PyTorch|COCO|GPU .* ms' "$logs"/bench_gpu.log "$logs"/torch_*.log 2>/dev/null
+grep -h -E '^largest|^ +[0-9]+ +[0-9.]+ ' "$logs"/line_gpu_*.log 2>/dev/null
 failed=0
 for r in "${results[@]}"; do [[ $r == pass* ]] || failed=1; done
 exit $failed
