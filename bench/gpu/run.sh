@@ -11,6 +11,7 @@
 #                                   and the 1080p GPU line count (bench_linespeed --decode nvdec --engine libtorch)
 #                                   with the demo model and with a YOLOv8n-sized one (tools/train/yolov8n.py);
 #   bash bench/gpu/run.sh all       both (the default; longer than one device call's 10 minutes: use two calls).
+# (CMAKE_POLICY_VERSION_MINIMUM: a CMake 4 there still reads packages written for older ones.)
 # Each prints a table of its steps. Run bench/gpu/prepare.sh on the development machine first and carry .device.
 # Every step's log goes to build-gpu/logs; after each step $OUT (the device tool's folder that comes back, at most 8
 # files: else build-gpu/out) gets steps.md (the table so far), logs.tar.gz (every log so far) and figures.jsonl (the
@@ -63,7 +64,8 @@ jobs=$(nproc)
 
 run_kernels() {
     step configure 120 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGHTLINE_KERNELS_ONLY=ON \
-        -DSIGHTLINE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-native}" -DSIGHTLINE_GTEST_SOURCE_DIR="$gtest" &&
+        -DSIGHTLINE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-native}" -DSIGHTLINE_GTEST_SOURCE_DIR="$gtest" \
+        -DCMAKE_POLICY_VERSION_MINIMUM=3.5 &&
         step build 400 cmake --build "$build" -j "$jobs" || return 1
     step tests 300 ctest --test-dir "$build" -L "unit|gpu" --output-on-failure
     # the figures first, the sanitizers after (slow: each step has its own time limit)
@@ -103,7 +105,7 @@ run_line() {
         prefix="$prefix${prefix:+;}$torch_prefix"
     local args=(-B "$full" -S "$root" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGHTLINE_CUDA=ON
         -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-native}" -DSIGHTLINE_GTEST_SOURCE_DIR="$gtest"
-        -DCMAKE_PREFIX_PATH="$prefix")
+        -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_POLICY_VERSION_MINIMUM=3.5)
     step full_configure 240 "${deps_env[@]}" bash -c 'cmake "$@" -DSIGHTLINE_LIBTORCH=ON || {
         echo "=== LibTorch: its CMake package does not configure here (above): configuring without it"
         rm -f "$2/CMakeCache.txt"; cmake "$@" -DSIGHTLINE_LIBTORCH=OFF; }' _ "${args[@]}" || return 1
