@@ -5,10 +5,10 @@
 //    NMSBoxesBatched), on YOLOv8-sized candidate sets.
 //
 //   build/bench/bench_kernels_cpu [--reps N]
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
@@ -164,8 +164,9 @@ int bench_nms(int reps) {
 
 int main(int argc, char** argv) {
     int reps = 200;
-    for (int i = 1; i + 1 < argc; i += 2)
-        if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+    CLI::App app{"The CPU twins (preprocess, NMS) against OpenCV doing the same work, outputs checked"};
+    app.add_option("--reps", reps, "repetitions of each")->check(CLI::Range(1, 100000000))->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
     cv::setNumThreads(1); // NMS: both sides single-threaded (the preprocess comparison sets its own)
     int rc = bench_preprocess(reps);
     rc |= bench_nms(reps);

@@ -8,11 +8,11 @@
 // the ffmpeg hwaccel rate.
 //
 //   build/bench/bench_decode [--video FILE | --width 1920 --height 1080 --seconds 10] [--reps 3]
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -97,22 +97,19 @@ int main(int argc, char** argv) {
     std::string video;
     int width = 1920, height = 1080, reps = 3;
     double seconds = 10;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--video"))
-            video = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--width"))
-            width = std::stoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--height"))
-            height = std::stoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--seconds"))
-            seconds = std::stod(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--reps"))
-            reps = std::max(1, std::stoi(argv[i + 1]));
-        else {
-            std::fprintf(stderr, "bench_decode: unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
+    CLI::App app{"Decode rate of sightline's reader (CPU, and NVDEC where a GPU exists) against the ffmpeg command "
+                 "line on the same file"};
+    app.add_option("--video", video, "file to decode (default: a synthetic clip rendered into .cache/)")
+        ->check(CLI::ExistingFile);
+    app.add_option("--width", width, "synthetic clip width")->check(CLI::Range(16, 16384))->capture_default_str();
+    app.add_option("--height", height, "synthetic clip height")->check(CLI::Range(16, 16384))->capture_default_str();
+    app.add_option("--seconds", seconds, "synthetic clip length")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
+    app.add_option("--reps", reps, "runs of each, the median reported")
+        ->check(CLI::Range(1, 100000000))
+        ->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
     if (video.empty()) {
         const fs::path dir = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" /
                              ("decode-" + std::to_string(width) + "x" + std::to_string(height) + "-" +

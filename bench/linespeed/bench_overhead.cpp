@@ -6,12 +6,12 @@
 // fraction of the frame budget. CPU time, not wall time, so other load on the machine does not move it much.
 //
 //   build/bench/bench_overhead [--scene DIR] [--batch 1] [--reps 200]
+#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -37,14 +37,11 @@ double cpu_ms() {
 int main(int argc, char** argv) {
     fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
     int batch = 1, reps = 200;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--scene"))
-            scene = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--batch"))
-            batch = std::stoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--reps"))
-            reps = std::stoi(argv[i + 1]);
-    }
+    CLI::App app{"CPU time sightline spends per frame around the model, against the model's forward pass alone"};
+    app.add_option("--scene", scene, "folder with cam1.mp4 (rendered there when missing)")->capture_default_str();
+    app.add_option("--batch", batch, "frames per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+    app.add_option("--reps", reps, "batches timed")->check(CLI::Range(1, 100000000))->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
     bench::ensure_scene(scene, 1, 20, 640, 480, "bench_overhead");
     const fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
     const auto spec = pipeline::load_model_spec(model);

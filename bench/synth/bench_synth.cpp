@@ -3,9 +3,9 @@
 // encode only of pre-rendered frames), so the figure can be read against this machine's encoder speed.
 //
 //   build/bench/bench_synth [--seconds S] [--out DIR]
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -27,12 +27,12 @@ static double since(Clock::time_point t0) {
 int main(int argc, char** argv) {
     double seconds = 60;
     fs::path out = fs::temp_directory_path() / "sightline_bench_synth";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--seconds"))
-            seconds = std::stod(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--out"))
-            out = argv[i + 1];
-    }
+    CLI::App app{"sightline synth's generate() on the default scene against its two halves (render, encode) alone"};
+    app.add_option("--seconds", seconds, "seconds of video per camera")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
+    app.add_option("--out", out, "output folder")->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
     const int cameras = 4;
     auto specs = synth::make_specs(cameras, synth::default_scenario_yaml(), "default", {});
     const int fps = specs[0].fps, frames = static_cast<int>(seconds * fps);
