@@ -91,6 +91,24 @@ TEST(ModelSpec, BadYamlNamesFileAndKey) {
             EXPECT_NE(std::string(e.what()).find("model.yaml"), std::string::npos) << e.what();
         }
     }
+    // Only one of file: and torchscript: is needed; neither is an error; an engine without its file says so.
+    {
+        auto text = good;
+        text.replace(text.find("file: model.onnx"), 16, "");
+        std::ofstream(dir / "model.yaml") << text;
+        const auto m = pipeline::load_model_spec(dir / "model.yaml");
+        EXPECT_TRUE(m.onnx_path.empty());
+        try {
+            pipeline::make_opencv_engine(m);
+            ADD_FAILURE() << "the OpenCV engine ran a model with no file:";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("no file: key"), std::string::npos) << e.what();
+        }
+        const auto ts = text.find("torchscript:");
+        text.replace(ts, text.find('\n', ts) - ts, "");
+        std::ofstream(dir / "model.yaml") << text;
+        EXPECT_THROW(pipeline::load_model_spec(dir / "model.yaml"), Error) << "neither file: nor torchscript:";
+    }
     // A corrupt model file is a clear error at load, not a crash.
     std::ofstream(dir / "model.yaml") << good;
     std::ofstream(dir / "model.onnx", std::ios::binary) << std::string(1000, '\x07');

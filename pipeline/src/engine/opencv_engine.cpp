@@ -22,6 +22,10 @@ bool opencv_has_cuda_backend() {
 class OpenCvEngine final : public Engine {
   public:
     OpenCvEngine(const ModelSpec& spec, int threads) : spec_(spec) {
+        if (spec.onnx_path.empty())
+            throw Error(ErrorCode::kBadInput, spec.yaml_path.string() +
+                                                  ": no file: key (the OpenCV engine runs an ONNX export; this model "
+                                                  "has only torchscript:, for engine: libtorch)");
         if (threads > 0) cv::setNumThreads(threads);
         try {
             if (spec.cut.empty()) {

@@ -16,9 +16,15 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     m.yaml_path = yaml_path;
     m.name = c.get<std::string>(root["name"], "name");
     m.version = c.get<std::string>(root["version"], "version");
-    m.onnx_path = yaml_path.parent_path() / c.get<std::string>(root["file"], "file");
-    if (!std::filesystem::exists(m.onnx_path))
-        throw Error(ErrorCode::kNotFound, c.file + ": file: " + m.onnx_path.string() + ": no such file");
+    // file: (ONNX, the OpenCV engine's) or torchscript: (the LibTorch engine's), or both; each engine says when
+    // the one it reads is missing
+    if (!root["file"] && !root["torchscript"])
+        c.fail("file", "missing: give file: (ONNX) or torchscript: (TorchScript), or both");
+    if (root["file"]) {
+        m.onnx_path = yaml_path.parent_path() / c.get<std::string>(root["file"], "file");
+        if (!std::filesystem::exists(m.onnx_path))
+            throw Error(ErrorCode::kNotFound, c.file + ": file: " + m.onnx_path.string() + ": no such file");
+    }
     if (root["torchscript"]) // checked by the LibTorch engine, the only one that reads it
         m.torchscript_path = yaml_path.parent_path() / c.get<std::string>(root["torchscript"], "torchscript");
 
