@@ -55,6 +55,9 @@ void GraphCache::run(std::initializer_list<std::uint64_t>, StreamRef, const std:
 void copy_device_to_host_async(void*, const void*, std::size_t bytes, StreamRef) {
     if (bytes) no_cuda("device memory");
 }
+void copy_host_to_device_async(void*, const void*, std::size_t bytes, StreamRef) {
+    if (bytes) no_cuda("device memory");
+}
 void copy_device_to_host(void*, const void*, std::size_t bytes) {
     if (bytes) no_cuda("device memory");
 }

@@ -102,6 +102,11 @@ void copy_device_to_host_async(void* host, const void* device, std::size_t bytes
         SL_CUDA_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream)));
 }
 
+void copy_host_to_device_async(void* device, const void* host, std::size_t bytes, StreamRef stream) {
+    if (bytes)
+        SL_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
+}
+
 void copy_device_to_host(void* host, const void* device, std::size_t bytes) {
     if (bytes) SL_CUDA_CHECK(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost));
 }

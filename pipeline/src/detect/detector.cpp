@@ -84,18 +84,25 @@ bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames
                 kernels::preprocess_cpu(frames.subspan(i, 1), m.preprocess, input_.data() + i * per, &slot.lbs[i],
                                         &slot.stats[i]);
     if (!slot.stream) slot.stream = std::make_unique<kernels::Stream>();
-    std::vector<kernels::ImageView> views;
-    for (const std::size_t i : slot.pending) views.push_back(frames[i]);
     const std::size_t frame_bytes = kernels::preprocess_frame_bytes(m.preprocess);
     const ResultsLayout l(slot.batch, decode_.top_k, nms_.max_det);
-    slot.d_input.reserve(frame_bytes * views.size());
+    slot.d_input.reserve(frame_bytes * frames.size());
     slot.d_results.reserve(l.total);
     slot.h_results.reserve(l.total);
-    std::vector<kernels::Letterbox> dl(views.size());
-    kernels::preprocess_cuda_async(views, m.preprocess, slot.d_input.data(), dl.data(), slot.d_results.data(),
-                                   slot.stream->get());
-    for (std::size_t k = 0; k < slot.pending.size(); ++k) slot.lbs[slot.pending[k]] = dl[k];
-    const bool stays = slot.pending.size() == frames.size() && engine_->reads_device();
+    auto* d_in = static_cast<std::uint8_t*>(slot.d_input.data());
+    const bool mixed = slot.pending.size() < frames.size();
+    if (!mixed) { // the whole batch in one launch
+        kernels::preprocess_cuda_async(frames, m.preprocess, d_in, slot.lbs.data(), slot.d_results.data(),
+                                       slot.stream->get());
+    } else { // each device frame into its batch slot; its luma sums at its place among the device frames'
+        for (std::size_t k = 0; k < slot.pending.size(); ++k) {
+            const std::size_t i = slot.pending[k];
+            kernels::preprocess_cuda_async(frames.subspan(i, 1), m.preprocess, d_in + i * frame_bytes, &slot.lbs[i],
+                                           static_cast<kernels::LumaSums*>(slot.d_results.data()) + k,
+                                           slot.stream->get());
+        }
+    }
+    const bool stays = engine_->reads_device();
     if (!said_copy_) {
         if (stays)
             spdlog::info("detector: preprocess on the GPU ({}), each batch on a stream of its own ({} in flight); "
@@ -110,14 +117,20 @@ bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames
                          kernels::describe_device(), engine_->describe());
         said_copy_ = true;
     }
-    if (stays) return true;
-    const auto* d_in = static_cast<const std::uint8_t*>(slot.d_input.data());
-    if (slot.pending.size() == frames.size()) {
-        kernels::copy_device_to_host_async(input_.data(), d_in, frame_bytes * views.size(), slot.stream->get());
+    if (stays) { // a mixed batch's host frames go up into their slots
+        if (mixed)
+            for (std::size_t i = 0; i < frames.size(); ++i)
+                if (frames[i].where == kernels::MemoryLocation::kHost)
+                    kernels::copy_host_to_device_async(d_in + i * frame_bytes, input_.data() + i * per, frame_bytes,
+                                                       slot.stream->get());
+        return true;
+    }
+    if (!mixed) {
+        kernels::copy_device_to_host_async(input_.data(), d_in, frame_bytes * frames.size(), slot.stream->get());
     } else {
-        for (std::size_t k = 0; k < slot.pending.size(); ++k)
-            kernels::copy_device_to_host_async(input_.data() + slot.pending[k] * per, d_in + k * frame_bytes,
-                                               frame_bytes, slot.stream->get());
+        for (const std::size_t i : slot.pending)
+            kernels::copy_device_to_host_async(input_.data() + i * per, d_in + i * frame_bytes, frame_bytes,
+                                               slot.stream->get());
     }
     finish_on_device(slot, false);
     return false;

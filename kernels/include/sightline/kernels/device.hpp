@@ -114,6 +114,10 @@ class GraphCache {
 /// overlap; pageable memory works but the runtime stages it). Wait with Stream::synchronize().
 void copy_device_to_host_async(void* host, const void* device, std::size_t bytes, StreamRef stream);
 
+/// Copies `bytes` from host memory to device memory asynchronously on `stream` (pageable host memory may be reused
+/// on return: the runtime has staged it).
+void copy_host_to_device_async(void* device, const void* host, std::size_t bytes, StreamRef stream);
+
 /// Copies `bytes` from device memory to host memory and waits for it (the default stream).
 void copy_device_to_host(void* host, const void* device, std::size_t bytes);
 /// Copies `bytes` from host memory to device memory and waits for it (the default stream).

@@ -37,7 +37,8 @@ class Detector {
     /// preprocessed by the CUDA kernel where they lie; an engine on the same GPU (LibTorch with CUDA) reads the
     /// tensor there and leaves its head there for the CUDA decode + top-k and NMS (only the compact results come
     /// back, in one copy); any other engine gets the tensor in host memory (one device-to-host copy per batch).
-    /// Which of the two, said once in the log. Host frames go through the CPU twin and the CPU decode and NMS.
+    /// Which of the two, said once in the log. A batch of host frames goes through the CPU twin and the CPU decode
+    /// and NMS; in a mixed batch the host frames' CPU-preprocessed tensors join the device ones on the GPU.
     std::vector<FrameResult> detect(std::span<const kernels::ImageView> frames);
 
     /// A batch in flight: submit() gives it, collect() takes it back.
