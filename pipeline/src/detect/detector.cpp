@@ -138,9 +138,7 @@ bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames
 
 void Detector::decode_nms_on_device(Slot& slot, const float* d_head) {
     const int batch = slot.batch;
-    const ResultsLayout l(batch, decode_.top_k, nms_.max_det);
-    slot.d_results.reserve(l.total); // preprocess() reserved it for this batch size: the sums stay
-    slot.h_results.reserve(l.total);
+    const ResultsLayout l(batch, decode_.top_k, nms_.max_det); // preprocess() reserved the results block for it
     slot.d_workspace.reserve(std::max(kernels::decode_cuda_workspace_bytes(batch, decode_),
                                       kernels::nms_cuda_workspace_bytes(batch, decode_.top_k)));
     auto* base = static_cast<std::uint8_t*>(slot.d_results.data());
@@ -173,7 +171,6 @@ void Detector::finish_on_device(Slot& slot, bool results) {
     if (!results) // only the luma sums (the results block's copy, when there is one, is already enqueued)
         kernels::copy_device_to_host_async(slot.h_results.data(), slot.d_results.data(), l.ints, slot.stream->get());
     slot.stream->synchronize();
-    slot.head = {}; // its decode has run
     const auto* base = static_cast<const std::uint8_t*>(slot.h_results.data());
     const auto* sums = reinterpret_cast<const kernels::LumaSums*>(base);
     // the sums are in the order of the device frames

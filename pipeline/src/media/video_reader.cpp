@@ -34,7 +34,7 @@ struct VideoReader::Impl {
     /// NVDEC's copies of decoded surfaces run on this stream (not the legacy default one, which would order every
     /// camera's decoder after the detector's work); next() waits for it, so a frame is complete when it leaves.
     /// First member: destroyed after the decoder that uses it.
-    std::shared_ptr<kernels::Stream> cuda_stream;
+    std::unique_ptr<kernels::Stream> cuda_stream;
     std::string url;
     InputContextPtr fmt;
     detail::CodecContextPtr dec;
@@ -66,7 +66,7 @@ AVPixelFormat pick_cuda_format(AVCodecContext*, const AVPixelFormat* formats) {
 
 /// Sets up NVDEC on `dec` (before avcodec_open2); returns an empty string, or why it cannot be had.
 std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** device,
-                      std::shared_ptr<kernels::Stream>& stream) {
+                      std::unique_ptr<kernels::Stream>& stream) {
     bool codec_has_cuda = false;
     for (int i = 0;; ++i) {
         const AVCodecHWConfig* c = avcodec_get_hw_config(codec, i);
@@ -81,7 +81,7 @@ std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** d
         av_hwdevice_ctx_create(device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, AV_CUDA_USE_PRIMARY_CONTEXT);
     if (err < 0) return "no CUDA device for NVDEC (" + detail::av_error_string(err) + ")";
     try {
-        stream = std::make_shared<kernels::Stream>();
+        stream = std::make_unique<kernels::Stream>();
     } catch (const std::exception& e) {
         return std::string("no CUDA stream for NVDEC: ") + e.what();
     }

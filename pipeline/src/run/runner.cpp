@@ -245,8 +245,9 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     std::vector<std::uint64_t> late(n, 0);
     std::size_t next = 0;
     std::exception_ptr failure;
-    // Batches in flight on the detector (up to Detector::kDepth): while the GPU works on one, this thread forms the
-    // next and publishes the last. Results leave in submission order, so each camera's frames stay in order.
+    // Batches in flight on the detector (at most one while the next forms, below Detector::kDepth): while the GPU
+    // works on one, this thread forms the next and publishes the last. Results leave in submission order, so each
+    // camera's frames stay in order.
     struct InFlight {
         Detector::Ticket ticket;
         std::vector<OwnedFrame> batch; ///< held until collected: the GPU may still read device frames
@@ -345,7 +346,6 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
             InFlight f{0, std::move(batch), std::move(owners), now_ns()};
             std::vector<kernels::ImageView> views;
             for (const auto& fr : f.batch) views.push_back(fr.view);
-            if (static_cast<int>(inflight.size()) >= Detector::kDepth) emit_oldest();
             f.ticket = detector_.submit(views);
             const bool running = detector_.running(f.ticket);
             inflight.push_back(std::move(f));
