@@ -20,6 +20,10 @@ namespace {
 struct Case {
     int layout, B, C, N, top_k;
     float thr;
+    float iou = 0.45f;
+    int max_det = 25;
+    bool class_aware = true;
+    bool degenerate = false; ///< every third candidate's box has zero width (or height): IoU 0 with everything
 };
 
 class DecodeNms : public ::testing::TestWithParam<Case> {};
@@ -29,6 +33,16 @@ TEST_P(DecodeNms, MatchesOracle) {
     const unsigned seed = 77u + c.N * 3 + c.C;
     std::mt19937 rng(seed);
     auto head = testing_heads::random_head(c.layout, c.B, c.C, c.N, rng);
+    if (c.degenerate) {
+        const int F = c.C + (c.layout == 8 ? 4 : 5);
+        for (int b = 0; b < c.B; ++b)
+            for (int n = 0; n < c.N; n += 3) {
+                const int k = 2 + (n / 3) % 2; // width, then height
+                const std::size_t at = c.layout == 8 ? (static_cast<std::size_t>(b) * F + k) * c.N + n
+                                                     : (static_cast<std::size_t>(b) * c.N + n) * F + k;
+                head[at] = 0.f;
+            }
+    }
     DecodeParams p;
     p.layout = c.layout == 8 ? HeadLayout::kYoloV8 : HeadLayout::kYoloV5;
     p.num_classes = c.C;
@@ -39,8 +53,9 @@ TEST_P(DecodeNms, MatchesOracle) {
     std::vector<int> counts(c.B);
     decode_cpu(head.data(), c.B, p, out.data(), counts.data());
     NmsParams np;
-    np.iou_threshold = 0.45f;
-    np.max_det = 25;
+    np.iou_threshold = c.iou;
+    np.max_det = c.max_det;
+    np.class_aware = c.class_aware;
     std::vector<int> keep(static_cast<std::size_t>(c.B) * np.max_det), kc(c.B);
     nms_cpu(out.data(), counts.data(), c.B, c.top_k, np, keep.data(), kc.data());
     const int F = c.C + (c.layout == 8 ? 4 : 5);
@@ -59,7 +74,7 @@ TEST_P(DecodeNms, MatchesOracle) {
             EXPECT_NEAR(g.x1, r.x1, 1e-4);
             EXPECT_NEAR(g.y2, r.y2, 1e-4);
         }
-        auto rk = reference::nms(ref, np.iou_threshold, np.max_det, true);
+        auto rk = reference::nms(ref, np.iou_threshold, np.max_det, c.class_aware);
         ASSERT_EQ(kc[b], int(rk.size())) << "image " << b << " seed " << seed;
         for (int i = 0; i < kc[b]; ++i) EXPECT_EQ(keep[b * np.max_det + i], rk[i]);
     }
@@ -68,7 +83,18 @@ TEST_P(DecodeNms, MatchesOracle) {
 INSTANTIATE_TEST_SUITE_P(Table, DecodeNms,
                          ::testing::Values(Case{8, 2, 5, 1680, 300, 0.25f}, Case{8, 3, 80, 600, 100, 0.5f},
                                            Case{5, 2, 3, 500, 300, 0.2f}, Case{8, 1, 1, 64, 10, 0.0f},
-                                           Case{5, 1, 80, 200, 1000, 0.9f}));
+                                           Case{5, 1, 80, 200, 1000, 0.9f},
+                                           // other IoU thresholds and max_det, class-agnostic
+                                           Case{8, 2, 5, 1680, 300, 0.25f, 0.7f, 100, true},
+                                           Case{8, 2, 5, 1680, 300, 0.25f, 0.3f, 5, false},
+                                           Case{5, 2, 3, 500, 300, 0.2f, 0.5f, 300, false},
+                                           Case{8, 1, 5, 400, 400, 0.1f, 1.0f, 1000, true},
+                                           Case{8, 2, 5, 600, 200, 0.25f, 0.01f, 3, false},
+                                           // no candidate passes (scores never exceed 1): empty input to NMS
+                                           Case{8, 2, 5, 300, 100, 1.0f}, Case{5, 2, 3, 300, 100, 1.0f, 0.5f, 10, false},
+                                           // degenerate boxes (zero width or height) among the candidates
+                                           Case{8, 2, 5, 900, 300, 0.25f, 0.45f, 50, true, true},
+                                           Case{5, 2, 3, 500, 300, 0.2f, 0.45f, 50, false, true}));
 
 TEST(Nms, ClassAgnosticSuppressesAcrossClasses) {
     Candidate c[2] = {{0, 0, 10, 10, 0.9f, 0, 0, 0, 0}, {1, 1, 10, 10, 0.8f, 1, 0, 0, 1}};

@@ -298,9 +298,10 @@ TEST(Tide, ErrorTypesAndDeltasByHand) {
 TEST(CocoRules, CrowdBoxAbsorbsDetectionsWithoutCountingThem) {
     CocoAnnotation person{1, 1, 1, {0, 0, 10, 10}, 0, false};
     CocoAnnotation crowd{2, 1, 1, {50, 50, 40, 40}, 0, true};
-    // one hit on the person; two detections inside the crowd region are neither TP nor FP
+    // one hit on the person; two detections inside the crowd region, scored above it, are neither TP nor FP:
+    // counted as false positives they would put the true positive third (precision 1/3 at recall 1, AP 1/3)
     auto r = evaluate_coco(one_image_gt({person, crowd}),
-                           dets({{{0, 0, 10, 10}, .9}, {{55, 55, 10, 10}, .8}, {{60, 60, 10, 10}, .7}}));
+                           dets({{{0, 0, 10, 10}, .7}, {{55, 55, 10, 10}, .9}, {{60, 60, 10, 10}, .8}}));
     EXPECT_NEAR(r.stats[0], 1.0, 1e-12); // precision stays 1: the crowd hits are ignored
     EXPECT_NEAR(r.stats[8], 1.0, 1e-12);
 }

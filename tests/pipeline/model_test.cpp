@@ -293,6 +293,48 @@ TEST(Detector, BatchesInFlightGiveWhatDetectGives) {
         << "the slots are free again";
 }
 
+// Each frame of a batch gets its own detections: every frame of a batch of 6 distinct frames gives what it gives
+// detected alone (same boxes, scores, classes, statistics), so frames cannot swap results within a batch.
+TEST(Detector, EveryFrameOfABatchGetsWhatItGetsAlone) {
+    pipeline::Detector det(pipeline::make_opencv_engine(pipeline::load_model_spec(kModel)));
+    auto spec = pipeline::synth::make_specs(1, "", "test", {})[0];
+    pipeline::synth::CameraRenderer r(spec, 4242, 0);
+    std::vector<cv::Mat> frames;
+    for (int k = 0; k < 60; ++k) {
+        cv::Mat m(spec.height, spec.width, CV_8UC3);
+        r.next(m.data);
+        if (k % 10 == 0) frames.push_back(m); // far apart: different parts in each frame
+    }
+    std::vector<kernels::ImageView> views;
+    for (const auto& f : frames) {
+        kernels::ImageView v;
+        v.format = kernels::PixelFormat::kBGR, v.width = spec.width, v.height = spec.height;
+        v.planes[0] = f.data, v.pitch[0] = static_cast<int>(f.step);
+        views.push_back(v);
+    }
+    const auto batch = det.detect(views);
+    ASSERT_EQ(batch.size(), views.size());
+    std::size_t differ = 0; // pairs of frames whose detections differ: the test means something only if they do
+    for (std::size_t i = 0; i < views.size(); ++i) {
+        const auto alone = det.detect(std::span(views).subspan(i, 1));
+        const auto& a = alone[0].detections;
+        const auto& b = batch[i].detections;
+        ASSERT_EQ(b.size(), a.size()) << "frame " << i << " of the batch";
+        ASSERT_GT(a.size(), 0u) << "frame " << i;
+        for (std::size_t k = 0; k < a.size(); ++k) {
+            EXPECT_NEAR(b[k].x1, a[k].x1, 1e-3) << "frame " << i << " detection " << k;
+            EXPECT_NEAR(b[k].y2, a[k].y2, 1e-3) << "frame " << i << " detection " << k;
+            EXPECT_NEAR(b[k].score, a[k].score, 1e-5) << "frame " << i << " detection " << k;
+            EXPECT_EQ(b[k].cls, a[k].cls) << "frame " << i << " detection " << k;
+        }
+        EXPECT_EQ(batch[i].luma.mean, alone[0].luma.mean) << "frame " << i;
+        if (i > 0 && (batch[i].detections.size() != batch[i - 1].detections.size() ||
+                      batch[i].detections[0].x1 != batch[i - 1].detections[0].x1))
+            ++differ;
+    }
+    EXPECT_GE(differ, views.size() - 2) << "the frames should have different detections";
+}
+
 class DeviceFrames : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(DeviceFrames, GiveTheHostFramesDetections) {

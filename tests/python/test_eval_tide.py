@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import random
 import subprocess
 import sys
@@ -89,8 +90,9 @@ def compare(label, want, got):
             if w[1] != g[1]:
                 bad.append(f"  {label} {key}: count tidecv {w[1]} sightline {g[1]}")
             w, g = w[0], g[0]
-        worst = max(worst, abs(w - g))
-        if abs(w - g) > 1e-6:
+        d = abs(w - g)
+        worst = max(worst, d) if math.isfinite(d) else math.inf
+        if not (math.isfinite(w) and math.isfinite(g) and d <= 1e-6):  # a NaN on either side is a failure
             bad.append(f"  {label} {key}: dAP tidecv {w:.9f} sightline {g:.9f}")
     return bad, worst
 

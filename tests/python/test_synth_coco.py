@@ -1,5 +1,7 @@
-"""The synthetic ground truth read by pycocotools itself: it loads, and evaluating the ground truth as detections
-scores exactly 1.0 (so ids, areas, crowd flags and categories are consistent COCO). Usage: test_synth_coco.py SIGHTLINE"""
+"""The synthetic ground truth read by pycocotools itself: it loads, and the ground truth given as detections scores
+exactly 1.0 in pycocotools and in `sightline eval` alike, all 12 stats equal (so ids, areas, crowd flags and
+categories are consistent COCO, and sightline reads the files it writes as pycocotools does).
+Usage: test_synth_coco.py SIGHTLINE"""
 import contextlib
 import io
 import json
@@ -35,11 +37,20 @@ def main(binary):
                 ev.evaluate()
                 ev.accumulate()
                 ev.summarize()
-            ap = ev.stats[0]
-            ok = abs(ap - 1.0) < 1e-9
+            dt_path, out_path = Path(d) / f"{cam}_dt.json", Path(d) / f"{cam}_eval.json"
+            dt_path.write_text(json.dumps(dets))
+            subprocess.run([binary, "--log-level", "warn", "eval", "--gt", str(path), "--dt", str(dt_path),
+                            "--json", str(out_path), "-q", "--coco-only"], check=True)
+            names = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+            ours = [json.loads(out_path.read_text())["coco"][n] for n in names]
+            ap = ours[0]
+            ok = abs(ap - 1.0) < 1e-9 and abs(ev.stats[0] - 1.0) < 1e-9 and \
+                all(abs(x - y) < 1e-12 for x, y in zip(ours, ev.stats))
             failures += not ok
-            print(f"{cam}: {len(anns)} boxes, {sum(a['iscrowd'] for a in anns)} crowd, AP of truth as detections {ap:.6f}"
-                  f" {'ok' if ok else 'FAIL'}")
+            print(f"{cam}: {len(anns)} boxes, {sum(a['iscrowd'] for a in anns)} crowd, AP of truth as detections: "
+                  f"sightline {ap:.6f}, pycocotools {ev.stats[0]:.6f} {'ok' if ok else 'FAIL'}")
+            if not ok:
+                print(f"  sightline {ours}\n  pycocotools {list(ev.stats)}")
             tags = {t for im in gt.dataset["images"] for t in im["tags"]}
             print(f"  tags: {sorted(tags)}")
         sys.exit(1 if failures else 0)

@@ -23,14 +23,24 @@ struct CommandResult {
     std::string output; ///< stdout and stderr together
 };
 
-/// Runs `sightline ARGS` (the binary this build made) and collects its exit code and output.
-inline CommandResult run_binary(const std::string& args) {
-    FILE* p = popen((std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1").c_str(), "r");
+/// Exit code run_binary gives for a command that ran past its time limit.
+inline constexpr int kTimedOut = 124;
+
+/// Runs `sightline ARGS` (the binary this build made) and collects its exit code and output. A command still
+/// running after `timeout_s` is killed (TERM, then KILL 5 s later) and gives kTimedOut, with a line saying so at
+/// the end of the output: a hang fails the test that ran it, instead of stalling the suite.
+inline CommandResult run_binary(const std::string& args, int timeout_s = 300) {
+    const std::string cmd = "timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " +
+                            args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     std::array<char, 4096> buf;
     while (auto n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
     const int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == kTimedOut || code == 128 + 9)
+        out += "\n[run_binary: `sightline " + args + "` ran past " + std::to_string(timeout_s) + " s and was killed]\n";
+    return {code == 128 + 9 ? kTimedOut : code, out};
 }
 
 } // namespace sightline::testing

@@ -58,7 +58,7 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
                                        "  - {id: cam3, url: cam3.mp4}\n"
                                        "model: "
                                     << (kRoot / "models/parts-v1/model.yaml").string() << "\npublish: {predictions: '"
-                                    << endpoint << "', wait_for_subscribers: 2}\nbatching: {max_batch: 1}\n";
+                                    << endpoint << "', wait_for_subscribers: 2}\n"; // the default batching: frames of 3 cameras share batches
     transport::Subscriber sub(endpoint, {"pred/"});
     transport::Subscriber stats_sub(endpoint, {"stat/"});
     FILE* proc = popen((std::string(SIGHTLINE_BINARY) + " --log-level warn run " + (dir / "run.yaml").string() +
@@ -311,12 +311,28 @@ TEST(Runner, RealtimePacesToTimestamps) {
     pipeline::Runner r(one_camera(dir, true, false), engine());
     std::atomic<bool> stop{false};
     int frames = 0;
+    std::vector<std::pair<std::int64_t, std::int64_t>> arrival_pts; // packet arrival (monotonic), pts
     const auto t0 = std::chrono::steady_clock::now();
-    auto s = r.run([&](const pipeline::FrameOutput&) { ++frames; }, stop);
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            ++frames;
+            arrival_pts.emplace_back(f.stamps_ns.at("arrival"), f.pts_ns);
+        },
+        stop);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(frames, 15);
     EXPECT_EQ(s.dropped[0], 0u);
     EXPECT_GE(secs, 14.0 / 15 - 0.02) << "15 frames at 15 fps take about a second when paced";
+    EXPECT_LT(secs, 14.0 / 15 + 1.0) << "paced, not slower than the timestamps";
+    // each packet is released at its timestamp: arrival - first arrival follows pts - first pts (not early, and
+    // not late by more than scheduling noise)
+    ASSERT_EQ(arrival_pts.size(), 15u);
+    for (const auto& [arrival, pts] : arrival_pts) {
+        const double ahead_ms =
+            ((pts - arrival_pts[0].second) - (arrival - arrival_pts[0].first)) / 1e6; // > 0: released early
+        EXPECT_LT(ahead_ms, 5.0) << "a packet released before its timestamp";
+        EXPECT_GT(ahead_ms, -150.0) << "a packet released long after its timestamp";
+    }
     fs::remove_all(dir);
 }
 

@@ -23,6 +23,7 @@ PredMessage sample_pred(std::uint64_t seq, int n) {
     m.camera = "cam7";
     m.seq = seq;
     m.pts_ns = 33'333'333 * static_cast<std::int64_t>(seq);
+    m.frame = 7 + static_cast<std::int64_t>(seq);
     m.width = 640, m.height = 480;
     m.model = "parts-v1@1.0.0";
     for (int i = 0; i < n; ++i) {
@@ -48,6 +49,12 @@ TEST(Wire, RoundTripsEveryMessageType) {
     EXPECT_EQ(back.scores, p.scores);
     EXPECT_EQ(back.classes, p.classes);
     EXPECT_EQ(back.flags, p.flags);
+    EXPECT_EQ(back.margins, p.margins);
+    EXPECT_EQ(back.entropies, p.entropies);
+    EXPECT_EQ(back.width, 640);
+    EXPECT_EQ(back.height, 480);
+    EXPECT_EQ(back.model, "parts-v1@1.0.0");
+    EXPECT_EQ(back.frame, p.frame);
     EXPECT_EQ(back.stamps_ns, p.stamps_ns);
     EXPECT_EQ(back.meta, p.meta);
     EXPECT_EQ(topic_of(p), "pred/cam7");
@@ -55,9 +62,15 @@ TEST(Wire, RoundTripsEveryMessageType) {
     EXPECT_TRUE(empty.scores.empty());
     auto e = std::get<EventMessage>(decode(encode(EventMessage{"camera_down", "cam2", "connection refused", 5})));
     EXPECT_EQ(e.kind, "camera_down");
+    EXPECT_EQ(e.camera, "cam2");
+    EXPECT_EQ(e.message, "connection refused");
+    EXPECT_EQ(e.time_ns, 5);
     EXPECT_EQ(topic_of(e), "event");
     auto s = std::get<StatMessage>(decode(encode(StatMessage{"cam1", 9, {{"fps", 29.97}}})));
     EXPECT_DOUBLE_EQ(s.values.at("fps"), 29.97);
+    EXPECT_EQ(s.camera, "cam1");
+    EXPECT_EQ(s.time_ns, 9);
+    EXPECT_EQ(topic_of(s), "stat/cam1");
 }
 
 TEST(Wire, MalformedBodiesAreClearErrors) {

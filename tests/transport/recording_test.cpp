@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <msgpack.hpp>
+#include <set>
 
 #include "sightline/error.hpp"
 #include "sightline/transport/recording.hpp"
@@ -22,6 +25,53 @@ PredMessage pred(std::uint64_t seq) {
     m.boxes = {1, 2, 3, 4}, m.scores = {0.5f}, m.classes = {1}, m.flags = {2}, m.margins = {0.1f}, m.entropies = {0.2f};
     m.meta = {{"line", "L1"}};
     return m;
+}
+
+// A recording made before the line was split into stages (tests/fixtures/wire/README.md) still reads, message for
+// message, and every body re-encodes to the bytes it was written as: wire v1 stays byte-compatible.
+TEST(Recording, ARecordingFromBeforeTheRestructureDecodesAndReencodesToTheSameBytes) {
+    const fs::path file = fs::path(SIGHTLINE_SOURCE_DIR) / "tests/fixtures/wire/v1_two_cameras.slrec";
+    RecordingReader reader(file);
+    EXPECT_EQ(reader.header().model, "parts-v1@1.0.0");
+    EXPECT_EQ(reader.header().cameras, (std::vector<std::string>{"cam1", "cam2"}));
+    EXPECT_EQ(reader.header().classes.size(), 5u);
+    // the raw records, read with msgpack alone
+    std::ifstream in(file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t off = 0;
+    msgpack::unpack(bytes.data(), bytes.size(), off); // the header
+    std::map<std::string, int> per_type;
+    std::string topic;
+    Message m;
+    while (off < bytes.size()) {
+        const auto rec = msgpack::unpack(bytes.data(), bytes.size(), off);
+        const auto& arr = rec.get().via.array;
+        ASSERT_EQ(arr.size, 2u);
+        const std::string raw_topic = arr.ptr[0].as<std::string>();
+        const std::string body(arr.ptr[1].via.bin.ptr, arr.ptr[1].via.bin.size);
+        ASSERT_TRUE(reader.next(topic, m));
+        EXPECT_EQ(topic, raw_topic);
+        EXPECT_EQ(topic_of(m), raw_topic);
+        EXPECT_EQ(encode(m), body) << "message " << reader.records() << " (" << topic << ") re-encodes differently";
+        if (const auto* p = std::get_if<PredMessage>(&m)) {
+            ++per_type["pred"];
+            EXPECT_EQ(p->model, "parts-v1@1.0.0");
+            EXPECT_EQ(p->width, 160);
+            EXPECT_EQ(p->boxes.size(), 4 * p->scores.size());
+            EXPECT_EQ(p->flags.size(), p->scores.size());
+            std::set<std::string> stages;
+            for (const auto& [k, v] : p->stamps_ns) stages.insert(k);
+            EXPECT_EQ(stages, (std::set<std::string>{"arrival", "batched", "decoded", "inferred", "published"}));
+            EXPECT_EQ(p->meta.count("line"), p->camera == "cam1" ? 1u : 0u);
+        } else if (const auto* e = std::get_if<EventMessage>(&m)) {
+            ++per_type[e->kind];
+        } else {
+            ++per_type["stat"];
+            EXPECT_TRUE(std::get<StatMessage>(m).values.count("frames_total"));
+        }
+    }
+    EXPECT_FALSE(reader.next(topic, m));
+    EXPECT_EQ(per_type, (std::map<std::string, int>{{"pred", 10}, {"stat", 2}, {"run_start", 1}, {"run_end", 1}}));
 }
 
 TEST(Recording, RoundTripsEveryMessageInOrder) {
