@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "scene.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 
 using namespace sightline;
@@ -114,7 +114,15 @@ int main(int argc, char** argv) {
         const fs::path dir = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" /
                              ("decode-" + std::to_string(width) + "x" + std::to_string(height) + "-" +
                               std::to_string(static_cast<int>(seconds)) + "s");
-        video = (bench::ensure_scene(dir, 1, seconds, width, height, "bench_decode") / "cam1.mp4").string();
+        if (pipeline::synth::ensure_scene(
+                {dir,
+                 1,
+                 seconds,
+                 1,
+                 {"defaults.width=" + std::to_string(width), "defaults.height=" + std::to_string(height)}}))
+            std::fprintf(stderr, "bench_decode: rendered a %dx%d x %.0f s clip into %s\n", width, height, seconds,
+                         dir.c_str());
+        video = (dir / "cam1.mp4").string();
     }
     if (!fs::exists(video)) {
         std::fprintf(stderr, "bench_decode: %s: no such file\n", video.c_str());

@@ -19,10 +19,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "../../tools/sightline/pred_message.hpp"
-#include "scene.hpp"
-#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/stats.hpp"
+#include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/pubsub.hpp"
 
@@ -86,7 +85,14 @@ int main(int argc, char** argv) {
         scene = fs::temp_directory_path() / "sightline_linespeed_scene";
     const auto spec = pipeline::load_model_spec(model);
     pipeline::make_engine(engine, spec); // an engine this build lacks, or a bad model, fails before any rendering
-    bench::ensure_scene(scene, 4, 20, width, height, "bench_linespeed");
+    if (pipeline::synth::ensure_scene(
+            {scene,
+             4,
+             20,
+             1,
+             {"defaults.width=" + std::to_string(width), "defaults.height=" + std::to_string(height)}}))
+        std::fprintf(stderr, "bench_linespeed: rendered 4 cameras %dx%d x 20 s into %s\n", width, height,
+                     scene.c_str());
     std::printf("line speed: cameras %dx%d@30 paced in real time, %.0f s each, batch <= %d, max wait %.0f ms, "
                 "model %s (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",
                 width, height, seconds, batch, max_wait_ms, spec.name.c_str(), engine.c_str(),
@@ -109,13 +115,12 @@ int main(int argc, char** argv) {
                                    {},
                                    true,
                                    true});
-        for (auto& c : cfg.cameras) c.decoder = decoder;
+        for (auto& c : cfg.cameras) c.decode = decoder;
         cfg.model = model;
-        cfg.max_batch = batch;
-        cfg.max_wait_ms = max_wait_ms;
-        pipeline::Runner runner(cfg, pipeline::make_engine(engine, spec));
+        cfg.batching.max_batch = batch;
+        cfg.batching.max_wait_ms = max_wait_ms;
         const std::string endpoint = "ipc:///tmp/sightline_linespeed_" + std::to_string(::getpid());
-        transport::Publisher pub({endpoint, 10000, 0});
+        cfg.publish = {endpoint, 10000, 1, 10};
         std::atomic<bool> stop{false}, done{false};
         std::vector<double> receipt_ms;
         std::uint64_t received = 0;
@@ -130,23 +135,23 @@ int main(int argc, char** argv) {
                 ++received;
             }
         });
-        pub.wait_for_subscribers(1, std::chrono::seconds(10));
         std::vector<double> publish_ms;
         std::uint64_t frames = 0;
+        pipeline::LineOptions options;
+        options.linger_ms = 0;
+        options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage& m) {
+            publish_ms.push_back((m.stamps_ns.at("published") - f.stamps.arrival_ns) / 1e6);
+            ++frames;
+        };
+        pipeline::Line line(cfg, pipeline::make_engine(engine, spec), options);
         const auto t0 = Clock::now();
         std::thread timer([&] {
             while (!stop.load() && Clock::now() - t0 < std::chrono::duration<double>(seconds))
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
             stop = true;
         });
-        auto s = runner.run(
-            [&](const pipeline::FrameOutput& f) {
-                auto m = tools::to_pred_message(f, "parts-v1", {});
-                pub.publish(m);
-                publish_ms.push_back((m.stamps_ns["published"] - f.stamps_ns.at("arrival")) / 1e6);
-                ++frames;
-            },
-            stop);
+        const auto run = line.run(stop);
+        const auto& s = run.run;
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         timer.join();
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -155,7 +160,7 @@ int main(int argc, char** argv) {
         std::uint64_t dropped = 0;
         for (auto d : s.dropped) dropped += d;
         auto pj = summary(publish_ms), rj = summary(receipt_ms);
-        const bool ok = dropped == 0 && pub.dropped() == 0 && received == frames && rj["p99"].get<double>() < p99_limit;
+        const bool ok = dropped == 0 && run.dropped == 0 && received == frames && rj["p99"].get<double>() < p99_limit;
         if (ok) sustained = std::max(sustained, n);
         char a[64], b[64];
         std::snprintf(a, sizeof a, "%.1f / %.1f / %.1f", pj["p50"].get<double>(), pj["p99"].get<double>(),
@@ -163,13 +168,13 @@ int main(int argc, char** argv) {
         std::snprintf(b, sizeof b, "%.1f / %.1f / %.1f", rj["p50"].get<double>(), rj["p99"].get<double>(),
                       rj["p999"].get<double>());
         std::printf("%8d %9.1f %9llu %9llu | %-34s | %-34s %s\n", n, frames / secs, (unsigned long long)dropped,
-                    (unsigned long long)pub.dropped(), a, b, ok ? "ok" : "NOT sustained");
+                    (unsigned long long)run.dropped, a, b, ok ? "ok" : "NOT sustained");
         all.push_back({{"cameras", n},
                        {"fps", frames / secs},
                        {"frames", frames},
                        {"received", received},
                        {"dropped_frames", dropped},
-                       {"dropped_messages", pub.dropped()},
+                       {"dropped_messages", run.dropped},
                        {"publish_ms", pj},
                        {"receipt_ms", rj},
                        {"sustained", ok}});

@@ -15,9 +15,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "../../tools/sightline/pred_message.hpp"
-#include "scene.hpp"
-#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/pubsub.hpp"
 
@@ -42,7 +41,8 @@ int main(int argc, char** argv) {
     app.add_option("--batch", batch, "frames per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
     app.add_option("--reps", reps, "batches timed")->check(CLI::Range(1, 100000000))->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    bench::ensure_scene(scene, 1, 20, 640, 480, "bench_overhead");
+    if (pipeline::synth::ensure_scene({scene, 1, 20, 1, {"defaults.width=640", "defaults.height=480"}}))
+        std::fprintf(stderr, "bench_overhead: rendered 1 camera 640x480 x 20 s into %s\n", scene.c_str());
     const fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
     const auto spec = pipeline::load_model_spec(model);
 
@@ -55,10 +55,11 @@ int main(int argc, char** argv) {
     std::vector<float> input(per * batch);
     std::vector<kernels::ImageView> views(batch, first.view);
     kernels::preprocess_cpu(views, spec.preprocess, input.data(), nullptr, nullptr);
-    for (int k = 0; k < 5; ++k) engine->infer(input.data(), batch); // warm-up
+    const pipeline::TensorView in{input.data(), input.size(), kernels::MemoryLocation::kHost};
+    for (int k = 0; k < 5; ++k) engine->infer(in, batch); // warm-up
     double c0 = cpu_ms();
     auto t0 = Clock::now();
-    for (int k = 0; k < reps; ++k) engine->infer(input.data(), batch);
+    for (int k = 0; k < reps; ++k) engine->infer(in, batch);
     const double model_cpu = (cpu_ms() - c0) / (double(reps) * batch);
     const double model_wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / (reps * batch);
 
@@ -66,19 +67,17 @@ int main(int argc, char** argv) {
     pipeline::RunConfig cfg;
     cfg.cameras.push_back({"cam1", (scene / "cam1.mp4").string(), {}, false, false});
     cfg.model = model;
-    cfg.max_batch = batch;
-    pipeline::Runner runner(cfg, pipeline::make_opencv_engine(spec));
-    transport::Publisher pub({"ipc:///tmp/sightline_overhead_" + std::to_string(::getpid()), 1000, 0});
+    cfg.batching.max_batch = batch;
+    cfg.publish = {"ipc:///tmp/sightline_overhead_" + std::to_string(::getpid()), 1000, 0, 30};
+    pipeline::LineOptions options;
+    options.linger_ms = 0;
+    pipeline::Line line(cfg, pipeline::make_opencv_engine(spec), options);
     std::atomic<bool> stop{false};
-    std::uint64_t frames = 0;
     c0 = cpu_ms();
     t0 = Clock::now();
-    runner.run(
-        [&](const pipeline::FrameOutput& f) {
-            pub.publish(tools::to_pred_message(f, spec.name, {}));
-            ++frames;
-        },
-        stop);
+    const auto run = line.run(stop);
+    std::uint64_t frames = 0;
+    for (auto n : run.run.frames) frames += n;
     const double line_cpu = (cpu_ms() - c0) / double(frames);
     const double line_wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / double(frames);
     if (frames == 0) return 1;

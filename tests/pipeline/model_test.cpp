@@ -11,14 +11,21 @@
 
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/detector.hpp"
-#include "sightline/pipeline/ground_truth.hpp"
+#include "sightline/pipeline/online_eval.hpp"
 #include "sightline/pipeline/synth.hpp"
 
 using namespace sightline;
 namespace fs = std::filesystem;
 
 namespace {
+
+/// The engine's head for a host input, copied out.
+std::vector<float> infer_host(pipeline::Engine& engine, const std::vector<float>& input, int batch) {
+    const auto head = engine.infer({input.data(), input.size(), kernels::MemoryLocation::kHost}, batch).host();
+    return {head.begin(), head.end()};
+}
 
 const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
 const fs::path kModel = kRoot / "models/parts-v1/model.yaml";
@@ -122,7 +129,7 @@ TEST(ModelParity, OpenCvDnnReproducesPyTorch) {
     auto engine = pipeline::make_opencv_engine(spec);
     const auto fx = fixture_frames(spec.preprocess.input_width, spec.preprocess.input_height);
     if (fx.input.empty()) GTEST_SKIP() << kNoImgcodecs;
-    const auto& out = engine->infer(fx.input.data(), 2);
+    const auto out = infer_host(*engine, fx.input, 2);
     std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
     std::vector<float> expected(out.size());
     f.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
@@ -144,7 +151,7 @@ TEST(ModelParity, LibTorchReproducesPyTorchAndOpenCv) {
     EXPECT_NE(torch_engine->describe().find("LibTorch"), std::string::npos) << torch_engine->describe();
     const auto fx = fixture_frames(spec.preprocess.input_width, spec.preprocess.input_height);
     if (fx.input.empty()) GTEST_SKIP() << kNoImgcodecs;
-    const std::vector<float> out = torch_engine->infer(fx.input.data(), 2);
+    const std::vector<float> out = infer_host(*torch_engine, fx.input, 2);
     std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
     std::vector<float> expected(out.size());
     f.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
@@ -193,7 +200,7 @@ TEST(ModelParity, UltralyticsExportCutAtTheRawHead) {
     const auto raw = read("raw.f32", 69ull * N);
     const auto ref = read("output0.f32", 9ull * N);
     auto engine = pipeline::make_opencv_engine(spec);
-    const auto& out = engine->infer(input.data(), 1);
+    const auto out = infer_host(*engine, input, 1);
     ASSERT_EQ(out.size(), raw.size());
     double worst = 0;
     for (std::size_t i = 0; i < out.size(); ++i) worst = std::max(worst, double(std::abs(out[i] - raw[i])));
@@ -215,12 +222,17 @@ TEST(ModelParity, UltralyticsExportCutAtTheRawHead) {
 
 // The whole CPU compute path on frames rendered here: nominal frames are found, boxes land on the parts.
 TEST(Detector, FindsPartsOnNominalFrames) {
-    pipeline::Detector det(pipeline::make_opencv_engine(pipeline::load_model_spec(kModel)));
+    const auto model = pipeline::load_model_spec(kModel);
+    pipeline::Detector det(pipeline::make_opencv_engine(model));
     auto spec = pipeline::synth::make_specs(1, "", "test", {})[0];
     pipeline::synth::CameraRenderer r(spec, 777, 0);
     cv::Mat frame(spec.height, spec.width, CV_8UC3);
-    pipeline::MatchCounts total;
-    const std::vector<int> class_to_category = {1, 2, 3, 4, 5};
+    // the rendered frames' ground truth as COCO (category k + 1 is the model's class k), matched by the online
+    // evaluator's matcher at IoU 0.5
+    pipeline::CocoGroundTruth gt;
+    gt.source = "rendered frames";
+    for (std::size_t k = 0; k < model.classes.size(); ++k) gt.categories.push_back({int(k) + 1, model.classes[k]});
+    std::vector<std::pair<int, std::vector<pipeline::Detection>>> detected;
     for (int k = 0; k < 40; ++k) {
         auto info = r.next(frame.data);
         if (k % 8) continue;
@@ -228,16 +240,24 @@ TEST(Detector, FindsPartsOnNominalFrames) {
         v.format = kernels::PixelFormat::kBGR, v.width = spec.width, v.height = spec.height;
         v.planes[0] = frame.data, v.pitch[0] = static_cast<int>(frame.step);
         auto res = det.detect(std::span(&v, 1));
-        pipeline::GtImage gt{k, {}, {}};
+        gt.images.push_back({k, spec.width, spec.height, {}});
         for (const auto& o : info.objects)
-            gt.boxes.push_back({float(o.x), float(o.y), float(o.w), float(o.h), int(o.cls) + 1, o.crowd});
-        total += pipeline::match_at_iou(res[0].detections, gt, class_to_category, 0.5f);
+            gt.annotations.push_back({std::int64_t(gt.annotations.size()) + 1, k, int(o.cls) + 1,
+                                      kernels::BoxXywh{double(o.x), double(o.y), double(o.w), double(o.h)},
+                                      double(o.w) * o.h, o.crowd});
+        detected.emplace_back(k, res[0].detections);
         EXPECT_GT(res[0].luma.mean, 20);
     }
-    const double recall = double(total.tp) / (total.tp + total.fn),
-                 precision = double(total.tp) / (total.tp + total.fp);
-    EXPECT_GT(recall, 0.9) << total.tp << " tp " << total.fn << " fn";
-    EXPECT_GT(precision, 0.9) << total.tp << " tp " << total.fp << " fp";
+    pipeline::OnlineEvaluator matcher(gt, "cam1", model.classes, 60, 0.5);
+    long tp = 0, fp = 0, fn = 0;
+    for (const auto& [k, dets] : detected) {
+        const auto m = matcher.match(k, dets);
+        ASSERT_TRUE(m) << "frame " << k;
+        tp += m->tp, fp += m->fp, fn += m->fn;
+    }
+    const double recall = double(tp) / (tp + fn), precision = double(tp) / (tp + fp);
+    EXPECT_GT(recall, 0.9) << tp << " tp " << fn << " fn";
+    EXPECT_GT(precision, 0.9) << tp << " tp " << fp << " fp";
 }
 
 // Frames in device memory (as NVDEC gives them: NV12, pitched) go through the CUDA preprocess and give the same
@@ -343,7 +363,7 @@ TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
     if (engine == "libtorch" && !pipeline::libtorch_available()) GTEST_SKIP() << "no LibTorch in this build";
     pipeline::Detector det(pipeline::make_engine(engine, pipeline::load_model_spec(kModel)));
     if (engine == "libtorch") {
-        EXPECT_TRUE(det.engine().reads_device()) << det.engine().describe();
+        EXPECT_TRUE(det.engine().reads(kernels::MemoryLocation::kDevice)) << det.engine().describe();
     }
     auto spec = pipeline::synth::make_specs(1, "", "test", {})[0];
     pipeline::synth::CameraRenderer r(spec, 778, 0);
@@ -422,9 +442,9 @@ INSTANTIATE_TEST_SUITE_P(Engines, DeviceFrames, ::testing::Values("opencv", "lib
 // An engine that reads host memory only says so when handed a device tensor.
 TEST(Engine, HostOnlyEngineRefusesADeviceTensor) {
     auto engine = pipeline::make_opencv_engine(pipeline::load_model_spec(kModel));
-    EXPECT_FALSE(engine->reads_device());
+    EXPECT_FALSE(engine->reads(kernels::MemoryLocation::kDevice));
     try {
-        engine->infer_device(nullptr, 1, nullptr);
+        engine->infer({nullptr, 0, kernels::MemoryLocation::kDevice}, 1);
         ADD_FAILURE() << "accepted a device tensor";
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), ErrorCode::kUnsupported);

@@ -160,4 +160,8 @@ Message decode(std::string_view body) {
     throw Error(ErrorCode::kBadInput, "message: unknown type '" + type + "'");
 }
 
+EncodedMessage encode_message(const Message& m) {
+    return {topic_of(m), encode(m)};
+}
+
 } // namespace sightline::transport

@@ -47,9 +47,13 @@ Publisher::Publisher(const PublisherOptions& o) : impl_(std::make_unique<Impl>()
 Publisher::~Publisher() = default;
 
 bool Publisher::publish(const Message& m) {
+    return publish(encode_message(m));
+}
+
+bool Publisher::publish(const EncodedMessage& m) {
     auto& s = *impl_;
     s.drain_subscriptions(std::chrono::milliseconds(0));
-    const std::string topic = topic_of(m), body = encode(m);
+    const std::string &topic = m.topic, &body = m.body;
     try {
         // Both frames or none: the topic frame is only sent when the body can follow (ZMQ sends multipart atomically
         // once the first frame is accepted).

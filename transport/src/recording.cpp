@@ -49,7 +49,11 @@ void RecordingWriter::put(const std::string& bytes) {
 }
 
 void RecordingWriter::write(const Message& m) {
-    const std::string topic = topic_of(m), body = encode(m);
+    write(encode_message(m));
+}
+
+void RecordingWriter::write(const EncodedMessage& m) {
+    const std::string &topic = m.topic, &body = m.body;
     msgpack::sbuffer buf;
     Packer p(buf);
     p.pack_array(2);

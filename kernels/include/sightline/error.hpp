@@ -1,5 +1,7 @@
 #pragma once
 /// The one exception type of sightline: a code saying what kind of failure, and a message naming the input.
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -56,5 +58,8 @@ inline std::string_view to_string(ErrorCode code) noexcept {
     } while (0)
 
 namespace sightline::detail {
-[[noreturn]] void assert_fail(const char* cond, const char* file, int line) noexcept;
+[[noreturn]] inline void assert_fail(const char* cond, const char* file, int line) noexcept {
+    std::fprintf(stderr, "sightline: internal error: assertion '%s' failed at %s:%d\n", cond, file, line);
+    std::abort();
 }
+} // namespace sightline::detail

@@ -8,106 +8,108 @@
 
 namespace sightline::pipeline {
 
+namespace {
+
+/// Value rules, named as the error states them.
+template <class T> auto in(T lo, T hi) {
+    return [=](T v) { return v >= lo && v <= hi; };
+}
+template <class T> auto above(T lo, T hi) { // (lo, hi]
+    return [=](T v) { return v > lo && v <= hi; };
+}
+template <class T> auto at_least(T lo) {
+    return [=](T v) { return v >= lo; };
+}
+
+CameraConfig read_camera(const detail::YamlFile& c, const YAML::Node& n, const std::string& p,
+                         const std::filesystem::path& dir, std::set<std::string>& ids) {
+    c.keys(n, p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth", "every", "decode"});
+    const auto resolve = [&](const std::string& s) {
+        return is_network_url(s) || std::filesystem::path(s).is_absolute() ? std::filesystem::path(s) : dir / s;
+    };
+    CameraConfig cam;
+    cam.id = c.get<std::string>(n["id"], p + ".id");
+    if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
+        c.fail(p + ".id", "must be non-empty, without '/' or spaces (it is part of the topic)");
+    if (!ids.insert(cam.id).second) c.fail(p + ".id", "duplicate camera id '" + cam.id + "'");
+    cam.url = resolve(c.get<std::string>(n["url"], p + ".url")).string();
+    if (!cam.network() && !std::filesystem::exists(cam.url)) c.fail(p + ".url", cam.url + ": no such file");
+    c.read(n, p, "meta", cam.meta);
+    c.read(n, p, "realtime", cam.realtime);
+    c.read(n, p, "loop", cam.loop);
+    c.read(n, p, "every", cam.every, in(1, 10000), "must be in 1..10000");
+    std::string decode = "cpu";
+    c.read(
+        n, p, "decode", decode, [](const std::string& d) { return d == "cpu" || d == "nvdec"; },
+        "expected cpu or nvdec");
+    cam.decode = decode == "nvdec" ? Decoder::kNvdec : Decoder::kCpu;
+    c.read(n, p, "options", cam.options);
+    std::string gt;
+    c.read(n, p, "ground_truth", gt);
+    if (!gt.empty()) {
+        cam.ground_truth = resolve(gt);
+        if (!std::filesystem::exists(cam.ground_truth))
+            c.fail(p + ".ground_truth", cam.ground_truth.string() + ": no such file");
+    }
+    return cam;
+}
+
+} // namespace
+
 RunConfig load_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
     c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine"});
     RunConfig r;
     r.path = path;
     const auto dir = path.parent_path();
-    auto resolve = [&](const std::string& p) {
-        return p.find("://") != std::string::npos || std::filesystem::path(p).is_absolute() ? std::filesystem::path(p)
-                                                                                            : dir / p;
-    };
 
     const auto cams = root["cameras"];
     if (!cams || !cams.IsSequence() || cams.size() == 0) c.fail("cameras", "expected a list of at least one camera");
     std::set<std::string> ids;
-    for (std::size_t i = 0; i < cams.size(); ++i) {
-        const std::string p = "cameras[" + std::to_string(i) + "]";
-        c.keys(cams[i], p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth", "every", "decode"});
-        CameraConfig cam;
-        cam.id = c.get<std::string>(cams[i]["id"], p + ".id");
-        if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
-            c.fail(p + ".id", "must be non-empty, without '/' or spaces (it is part of the topic)");
-        if (!ids.insert(cam.id).second) c.fail(p + ".id", "duplicate camera id '" + cam.id + "'");
-        const auto url = c.get<std::string>(cams[i]["url"], p + ".url");
-        cam.url = resolve(url).string();
-        if (url.find("://") == std::string::npos && !std::filesystem::exists(cam.url))
-            c.fail(p + ".url", cam.url + ": no such file");
-        if (cams[i]["meta"]) cam.meta = c.get<std::map<std::string, std::string>>(cams[i]["meta"], p + ".meta");
-        if (cams[i]["realtime"]) cam.realtime = c.get<bool>(cams[i]["realtime"], p + ".realtime");
-        if (cams[i]["loop"]) cam.loop = c.get<bool>(cams[i]["loop"], p + ".loop");
-        if (cams[i]["every"]) cam.every = c.get<int>(cams[i]["every"], p + ".every");
-        if (cam.every < 1 || cam.every > 10000) c.fail(p + ".every", "must be in 1..10000");
-        if (cams[i]["decode"]) {
-            const auto d = c.get<std::string>(cams[i]["decode"], p + ".decode");
-            if (d != "cpu" && d != "nvdec") c.fail(p + ".decode", "expected cpu or nvdec, got '" + d + "'");
-            cam.decoder = d == "nvdec" ? Decoder::kNvdec : Decoder::kCpu;
-        }
-        if (cams[i]["options"])
-            cam.options = c.get<std::map<std::string, std::string>>(cams[i]["options"], p + ".options");
-        if (cams[i]["ground_truth"]) {
-            cam.ground_truth = resolve(c.get<std::string>(cams[i]["ground_truth"], p + ".ground_truth"));
-            if (!std::filesystem::exists(cam.ground_truth))
-                c.fail(p + ".ground_truth", cam.ground_truth.string() + ": no such file");
-        }
-        r.cameras.push_back(std::move(cam));
-    }
-    r.model = resolve(c.get<std::string>(root["model"], "model"));
-    if (root["engine"]) r.engine = c.get<std::string>(root["engine"], "engine");
-    if (r.engine != "opencv" && r.engine != "libtorch") c.fail("engine", "expected opencv or libtorch");
+    for (std::size_t i = 0; i < cams.size(); ++i)
+        r.cameras.push_back(read_camera(c, cams[i], "cameras[" + std::to_string(i) + "]", dir, ids));
+    const auto model = c.get<std::string>(root["model"], "model");
+    r.model = std::filesystem::path(model).is_absolute() ? std::filesystem::path(model) : dir / model;
+    c.read(
+        root, "", "engine", r.engine, [](const std::string& e) { return e == "opencv" || e == "libtorch"; },
+        "expected opencv or libtorch");
 
     const auto pub = root["publish"];
     c.keys(pub, "publish", {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s"});
-    r.predictions_endpoint = c.get<std::string>(pub["predictions"], "publish.predictions");
-    if (pub["send_hwm"]) r.send_hwm = c.get<int>(pub["send_hwm"], "publish.send_hwm");
-    if (r.send_hwm < 1) c.fail("publish.send_hwm", "must be >= 1");
-    if (pub["wait_for_subscribers"])
-        r.wait_for_subscribers = c.get<int>(pub["wait_for_subscribers"], "publish.wait_for_subscribers");
-    if (r.wait_for_subscribers < 0) c.fail("publish.wait_for_subscribers", "must be >= 0");
-    if (pub["wait_timeout_s"]) r.wait_timeout_s = c.get<double>(pub["wait_timeout_s"], "publish.wait_timeout_s");
+    auto& P = r.publish;
+    P.predictions = c.get<std::string>(pub["predictions"], "publish.predictions");
+    c.read(pub, "publish", "send_hwm", P.send_hwm, at_least(1), "must be >= 1");
+    c.read(pub, "publish", "wait_for_subscribers", P.wait_for_subscribers, at_least(0), "must be >= 0");
+    c.read(pub, "publish", "wait_timeout_s", P.wait_timeout_s, above(0.0, 86400.0), "must be in (0, 86400]");
 
     if (const auto b = root["batching"]) {
         c.keys(b, "batching", {"max_batch", "max_wait_ms", "max_latency_ms"});
-        if (b["max_latency_ms"]) r.max_latency_ms = c.get<double>(b["max_latency_ms"], "batching.max_latency_ms");
-        if (!(r.max_latency_ms >= 0)) c.fail("batching.max_latency_ms", "must be >= 0 (0: no deadline)");
-        if (b["max_batch"]) r.max_batch = c.get<int>(b["max_batch"], "batching.max_batch");
-        if (r.max_batch < 1 || r.max_batch > 256) c.fail("batching.max_batch", "must be in 1..256");
-        if (b["max_wait_ms"]) r.max_wait_ms = c.get<double>(b["max_wait_ms"], "batching.max_wait_ms");
-        if (!(r.max_wait_ms >= 0 && r.max_wait_ms <= 10000)) c.fail("batching.max_wait_ms", "must be in [0, 10000]");
+        auto& B = r.batching;
+        c.read(b, "batching", "max_latency_ms", B.max_latency_ms, at_least(0.0), "must be >= 0 (0: no deadline)");
+        c.read(b, "batching", "max_batch", B.max_batch, in(1, 256), "must be in 1..256");
+        c.read(b, "batching", "max_wait_ms", B.max_wait_ms, in(0.0, 10000.0), "must be in [0, 10000]");
     }
     if (const auto rc = root["reconnect"]) {
         c.keys(rc, "reconnect", {"max_backoff_s"});
-        if (rc["max_backoff_s"]) r.reconnect_max_s = c.get<double>(rc["max_backoff_s"], "reconnect.max_backoff_s");
-        if (!(r.reconnect_max_s > 0 && r.reconnect_max_s <= 3600))
-            c.fail("reconnect.max_backoff_s", "must be in (0, 3600]");
+        c.read(rc, "reconnect", "max_backoff_s", r.reconnect.max_backoff_s, above(0.0, 3600.0), "must be in (0, 3600]");
     }
     if (const auto t = root["thresholds"]) {
         c.keys(t, "thresholds", {"confidence", "iou", "max_det"});
-        if (t["confidence"]) r.confidence = c.get<float>(t["confidence"], "thresholds.confidence");
-        if (t["iou"]) r.iou = c.get<float>(t["iou"], "thresholds.iou");
-        if (t["max_det"]) r.max_det = c.get<int>(t["max_det"], "thresholds.max_det");
-        if (t["confidence"] && !(r.confidence >= 0 && r.confidence < 1))
-            c.fail("thresholds.confidence", "must be in [0, 1)");
-        if (t["iou"] && !(r.iou > 0 && r.iou <= 1)) c.fail("thresholds.iou", "must be in (0, 1]");
-        if (t["max_det"] && r.max_det < 1) c.fail("thresholds.max_det", "must be >= 1");
+        auto& T = r.thresholds;
+        c.read(
+            t, "thresholds", "confidence", T.confidence, [](float v) { return v >= 0 && v < 1; }, "must be in [0, 1)");
+        c.read(t, "thresholds", "iou", T.iou, above(0.f, 1.f), "must be in (0, 1]");
+        c.read(t, "thresholds", "max_det", T.max_det, at_least(1), "must be >= 1");
     }
     if (const auto f = root["flags"]) {
         c.keys(f, "flags", {"near_threshold_band", "ambiguity_margin"});
-        if (f["near_threshold_band"])
-            r.near_threshold_band = c.get<float>(f["near_threshold_band"], "flags.near_threshold_band");
-        if (f["ambiguity_margin"]) r.ambiguity_margin = c.get<float>(f["ambiguity_margin"], "flags.ambiguity_margin");
-        if (!(r.near_threshold_band >= 0 && r.near_threshold_band <= 1))
-            c.fail("flags.near_threshold_band", "must be in [0, 1]");
-        if (!(r.ambiguity_margin >= 0 && r.ambiguity_margin <= 1))
-            c.fail("flags.ambiguity_margin", "must be in [0, 1]");
+        c.read(f, "flags", "near_threshold_band", r.flags.near_threshold_band, in(0.f, 1.f), "must be in [0, 1]");
+        c.read(f, "flags", "ambiguity_margin", r.flags.ambiguity_margin, in(0.f, 1.f), "must be in [0, 1]");
     }
     if (const auto e = root["eval"]) {
         c.keys(e, "eval", {"window_s", "iou"});
-        if (e["window_s"]) r.eval_window_s = c.get<double>(e["window_s"], "eval.window_s");
-        if (!(r.eval_window_s > 0 && r.eval_window_s <= 86400)) c.fail("eval.window_s", "must be in (0, 86400]");
-        if (e["iou"]) r.eval_iou = c.get<double>(e["iou"], "eval.iou");
-        if (!(r.eval_iou > 0 && r.eval_iou <= 1)) c.fail("eval.iou", "must be in (0, 1]");
+        c.read(e, "eval", "window_s", r.eval.window_s, above(0.0, 86400.0), "must be in (0, 86400]");
+        c.read(e, "eval", "iou", r.eval.iou, above(0.0, 1.0), "must be in (0, 1]");
     }
     return r;
 }

@@ -34,6 +34,20 @@ struct YamlFile {
             if (!allowed.count(k)) fail(path.empty() ? k : path + "." + k, "unknown key");
         }
     }
+    /// Reads the optional `key` of the mapping `n` (at `path`) into `out` when it is there (else `out` keeps its
+    /// default); the value read must satisfy `ok`, else the error says `rule` (e.g. "must be in 1..256").
+    template <class T, class Ok>
+    void read(const YAML::Node& n, const std::string& path, const char* key, T& out, Ok ok, const char* rule) const {
+        const YAML::Node v = n[key];
+        if (!v) return;
+        const std::string at = path.empty() ? std::string(key) : path + "." + key;
+        out = get<T>(v, at);
+        if (!ok(out)) fail(at, rule);
+    }
+    template <class T> void read(const YAML::Node& n, const std::string& path, const char* key, T& out) const {
+        read(
+            n, path, key, out, [](const T&) { return true; }, "");
+    }
     template <class T> T get(const YAML::Node& n, const std::string& path) const {
         if (!n) fail(path, "missing");
         try {

@@ -40,7 +40,7 @@ struct Detector::Slot {
     kernels::DeviceBuffer d_results;            ///< ResultsLayout
     kernels::PinnedBuffer h_results;            ///< its host copy
     kernels::GraphCache graph;
-    DeviceHead head; ///< the engine's head, held until the slot's decode has read it
+    Head head; ///< the engine's head, held until the slot's decode has read it
     std::vector<kernels::Candidate> candidates;
     std::vector<int> counts, keep, keep_counts;
 };
@@ -68,14 +68,14 @@ int Detector::graph_captures() const {
     return n;
 }
 
-bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames) {
+void Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames, const Plan& plan) {
     const ModelSpec& m = engine_->spec();
     slot.pending.clear();
     for (std::size_t i = 0; i < frames.size(); ++i)
         if (frames[i].where == kernels::MemoryLocation::kDevice) slot.pending.push_back(i);
-    if (slot.pending.empty()) {
+    if (!plan.device_frames) {
         kernels::preprocess_cpu(frames, m.preprocess, input_.data(), slot.lbs.data(), slot.stats.data());
-        return false;
+        return;
     }
     const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
     if (slot.pending.size() < frames.size()) // a mixed batch: the host frames one by one into their slots
@@ -102,7 +102,7 @@ bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames
                                            slot.stream->get());
         }
     }
-    const bool stays = engine_->reads_device();
+    const bool stays = plan.input == kernels::MemoryLocation::kDevice;
     if (!said_copy_) {
         if (stays)
             spdlog::info("detector: preprocess on the GPU ({}), each batch on a stream of its own ({} in flight); "
@@ -123,7 +123,7 @@ bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames
                 if (frames[i].where == kernels::MemoryLocation::kHost)
                     kernels::copy_host_to_device_async(d_in + i * frame_bytes, input_.data() + i * per, frame_bytes,
                                                        slot.stream->get());
-        return true;
+        return;
     }
     if (!mixed) {
         kernels::copy_device_to_host_async(input_.data(), d_in, frame_bytes * frames.size(), slot.stream->get());
@@ -133,7 +133,6 @@ bool Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames
                                                slot.stream->get());
     }
     finish_on_device(slot, false);
-    return false;
 }
 
 void Detector::decode_nms_on_device(Slot& slot, const float* d_head) {
@@ -187,6 +186,19 @@ void Detector::finish_on_device(Slot& slot, bool results) {
                 slot.candidates.begin());
 }
 
+Detector::Plan Detector::plan_of(std::span<const kernels::ImageView> frames) const {
+    Plan p;
+    p.device_frames = std::any_of(frames.begin(), frames.end(), [](const kernels::ImageView& f) {
+        return f.where == kernels::MemoryLocation::kDevice;
+    });
+    if (p.device_frames && engine_->reads(kernels::MemoryLocation::kDevice)) {
+        p.input = kernels::MemoryLocation::kDevice;
+        // the head left on the GPU for the CUDA decode + NMS, when the batch is one forward pass
+        if (engine_->spec().dynamic_batch || frames.size() == 1) p.head = kernels::MemoryLocation::kDevice;
+    }
+    return p;
+}
+
 Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames) {
     int t = -1;
     for (int k = 0; k < kDepth && t < 0; ++k)
@@ -211,38 +223,43 @@ Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames) {
     slot.busy = true;
     if (batch == 0) return t;
     try {
+        const Plan plan = plan_of(frames);
         const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
         input_.resize(per * batch);
-        const bool device_input = preprocess(slot, frames);
-        const auto* d_input = static_cast<const float*>(slot.d_input.data());
-        auto infer = [&](std::size_t first, int n) -> const std::vector<float>& {
-            return device_input ? engine_->infer_device(d_input + first * per, n, slot.stream->get())
-                                : engine_->infer(input_.data() + first * per, n);
-        };
+        preprocess(slot, frames, plan);
+        const float* in = plan.input == kernels::MemoryLocation::kDevice
+                              ? static_cast<const float*>(slot.d_input.data())
+                              : input_.data();
+        const kernels::StreamRef stream = slot.stream ? slot.stream->get() : nullptr;
         const int fields = head_fields(m);
-        if (device_input && (m.dynamic_batch || batch == 1))
-            slot.head = engine_->infer_device_head(d_input, batch, slot.stream->get());
-        if (slot.head.data) {
-            // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back, in
-            // collect()
-            decode_.num_candidates = static_cast<int>(slot.head.floats / (static_cast<std::size_t>(batch) * fields));
-            decode_nms_on_device(slot, slot.head.data);
-            return t;
-        }
-        std::vector<float> head;
-        const std::vector<float>* out = nullptr;
-        if (m.dynamic_batch || batch == 1) {
-            out = &infer(0, batch);
-        } else { // a fixed-batch-1 export: one forward pass per frame
-            for (int b = 0; b < batch; ++b) {
-                const auto& o = infer(b, 1);
-                head.insert(head.end(), o.begin(), o.end());
+        // a fixed-batch-1 export takes a batch of several one frame at a time
+        const int pass = m.dynamic_batch ? batch : 1;
+        std::vector<float> joined;
+        Head head;
+        for (int first = 0; first < batch; first += pass) {
+            Head h = engine_->infer({in + static_cast<std::size_t>(first) * per, per * pass, plan.input}, pass, stream,
+                                    plan.head);
+            if (h.where == kernels::MemoryLocation::kDevice) { // plan.head asks for it only when there is one pass
+                // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back, in
+                // collect()
+                slot.head = std::move(h);
+                decode_.num_candidates =
+                    static_cast<int>(slot.head.floats / (static_cast<std::size_t>(batch) * fields));
+                decode_nms_on_device(slot, slot.head.data);
+                return t;
             }
-            out = &head;
+            if (pass == batch) {
+                head = std::move(h);
+            } else {
+                const auto v = h.host();
+                joined.insert(joined.end(), v.begin(), v.end());
+            }
         }
-        if (device_input) finish_on_device(slot, false); // the luma sums (the engine already waited)
-        decode_.num_candidates = static_cast<int>(out->size() / (static_cast<std::size_t>(batch) * fields));
-        kernels::decode_cpu(out->data(), batch, decode_, slot.candidates.data(), slot.counts.data());
+        const std::span<const float> out = pass == batch ? head.host() : std::span<const float>(joined);
+        if (plan.input == kernels::MemoryLocation::kDevice)
+            finish_on_device(slot, false); // the luma sums (the engine already waited)
+        decode_.num_candidates = static_cast<int>(out.size() / (static_cast<std::size_t>(batch) * fields));
+        kernels::decode_cpu(out.data(), batch, decode_, slot.candidates.data(), slot.counts.data());
         kernels::nms_cpu(slot.candidates.data(), slot.counts.data(), batch, decode_.top_k, nms_, slot.keep.data(),
                          slot.keep_counts.data());
     } catch (...) {

@@ -44,32 +44,28 @@ class LibTorchEngine final : public Engine {
                                     : "the CPU (" + std::to_string(torch::get_num_threads()) + " threads)");
     }
 
-    const std::vector<float>& infer(const float* input, int batch) override {
-        // the host input as a tensor without a copy; on a GPU, one copy up (infer_device skips it)
-        return forward(torch::from_blob(const_cast<float*>(input), shape(batch), torch::kFloat32).to(device_), batch);
+    bool reads(kernels::MemoryLocation where) const override {
+        return where == kernels::MemoryLocation::kHost || device_.is_cuda();
     }
+    const ModelSpec& spec() const override { return spec_; }
+    std::string describe() const override { return where_; }
 
-    bool reads_device() const override { return device_.is_cuda(); }
-
-    const std::vector<float>& infer_device(const float* d_input, int batch, kernels::StreamRef stream) override {
-        if (!device_.is_cuda()) return Engine::infer_device(d_input, batch, stream);
+  protected:
+    Head run(const TensorView& input, int batch, kernels::StreamRef stream,
+             kernels::MemoryLocation head_where) override {
+        if (input.where == kernels::MemoryLocation::kHost) // the host input as a tensor without a copy (one copy up
+            return host_head(                              // on a GPU: device input skips it)
+                head(torch::from_blob(const_cast<float*>(input.data), shape(batch), torch::kFloat32).to(device_),
+                     batch));
         [[maybe_unused]] const auto on = on_stream(stream); // LibTorch works on the caller's stream
-        return forward(on_device(d_input, batch), batch);
-    }
-
-    DeviceHead infer_device_head(const float* d_input, int batch, kernels::StreamRef stream) override {
-        if (!device_.is_cuda()) return {};
-        [[maybe_unused]] const auto on = on_stream(stream); // LibTorch works on the caller's stream
+        torch::Tensor y = head(on_device(input.data, batch), batch);
+        if (head_where == kernels::MemoryLocation::kHost) return host_head(y);
         // held by the caller until its decode has read it; freed, the block goes back to the caching allocator's
         // pool for that stream, so a steady line gets the same block again (and the detector's decode + NMS graph,
         // keyed on the pointer, replays)
-        auto t =
-            std::make_shared<torch::Tensor>(head(on_device(d_input, batch), batch).to(torch::kFloat32).contiguous());
-        return {t->data_ptr<float>(), static_cast<std::size_t>(t->numel()), t};
+        auto t = std::make_shared<torch::Tensor>(y.to(torch::kFloat32).contiguous());
+        return {t->data_ptr<float>(), static_cast<std::size_t>(t->numel()), kernels::MemoryLocation::kDevice, t};
     }
-
-    const ModelSpec& spec() const override { return spec_; }
-    std::string describe() const override { return where_; }
 
   private:
 #ifdef SIGHTLINE_TORCH_CUDA
@@ -80,7 +76,7 @@ class LibTorchEngine final : public Engine {
             std::in_place, c10::cuda::getStreamFromExternal(static_cast<cudaStream_t>(stream), device_.index()));
     }
 #else
-    /// A LibTorch without CUDA headers never has a CUDA device (reads_device() is false): nothing to order.
+    /// A LibTorch without CUDA headers never has a CUDA device (reads(kDevice) is false): nothing to order.
     int on_stream(kernels::StreamRef) const {
         return 0;
     }
@@ -111,10 +107,11 @@ class LibTorchEngine final : public Engine {
         return y;
     }
 
-    const std::vector<float>& forward(const torch::Tensor& x, int batch) {
-        const torch::Tensor y = head(x, batch).to(torch::kCPU, torch::kFloat32).contiguous();
-        out_.assign(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
-        return out_;
+    /// The head copied into host memory (valid until the next run()).
+    Head host_head(const torch::Tensor& y) {
+        const torch::Tensor h = y.to(torch::kCPU, torch::kFloat32).contiguous();
+        out_.assign(h.data_ptr<float>(), h.data_ptr<float>() + h.numel());
+        return {out_.data(), out_.size(), kernels::MemoryLocation::kHost, nullptr};
     }
 
     ModelSpec spec_;

@@ -52,10 +52,14 @@ class OpenCvEngine final : public Engine {
         }
     }
 
-    const std::vector<float>& infer(const float* input, int batch) override {
+    const ModelSpec& spec() const override { return spec_; }
+    std::string describe() const override { return where_; }
+
+  protected:
+    Head run(const TensorView& input, int batch, kernels::StreamRef, kernels::MemoryLocation) override {
         const auto& p = spec_.preprocess;
         const int shape[4] = {batch, 3, p.input_height, p.input_width};
-        cv::Mat blob(4, shape, CV_32F, const_cast<float*>(input));
+        cv::Mat blob(4, shape, CV_32F, const_cast<float*>(input.data));
         cv::Mat out;
         try {
             net_.setInput(blob);
@@ -66,35 +70,21 @@ class OpenCvEngine final : public Engine {
         if (!out.isContinuous()) out = out.clone();
         check_head_shape(spec_, spec_.onnx_path, out.dims, out.size[0], out.dims > 1 ? out.size[1] : 0,
                          out.dims > 2 ? out.size[2] : 0, batch);
-        candidates_ = spec_.layout == kernels::HeadLayout::kYoloV5 ? out.size[1] : out.size[2];
         result_.assign(out.ptr<float>(), out.ptr<float>() + out.total());
-        return result_;
+        return {result_.data(), result_.size(), kernels::MemoryLocation::kHost, nullptr};
     }
-    const ModelSpec& spec() const override { return spec_; }
-    std::string describe() const override { return where_; }
 
   private:
     ModelSpec spec_;
     cv::dnn::Net net_;
     std::string where_;
     std::vector<float> result_;
-    int candidates_ = 0;
 };
 
 } // namespace
 
 std::unique_ptr<Engine> make_opencv_engine(const ModelSpec& spec, int threads) {
     return std::make_unique<OpenCvEngine>(spec, threads);
-}
-
-const std::vector<float>& Engine::infer_device(const float*, int, kernels::StreamRef) {
-    throw Error(ErrorCode::kUnsupported, describe() + " reads host memory only (infer_device)");
-}
-
-std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads) {
-    if (name == "opencv") return make_opencv_engine(spec, threads);
-    if (name == "libtorch") return make_libtorch_engine(spec, threads);
-    throw Error(ErrorCode::kBadInput, "engine '" + name + "': expected opencv or libtorch");
 }
 
 } // namespace sightline::pipeline

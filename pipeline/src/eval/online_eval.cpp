@@ -7,15 +7,20 @@
 
 namespace sightline::pipeline {
 
-OnlineEvaluator::OnlineEvaluator(const CocoGroundTruth& gt, const std::string& camera,
-                                 const std::vector<std::string>& classes, double window_s, double iou)
-    : gt_(gt), window_s_(window_s), iou_(iou) {
+std::vector<int> class_to_category(const CocoGroundTruth& gt, const std::vector<std::string>& classes) {
     std::map<std::string, int> category_of;
     for (const auto& c : gt.categories) category_of[c.name] = c.id;
+    std::vector<int> out;
     for (const auto& name : classes) {
         const auto it = category_of.find(name);
-        class_to_category_.push_back(it == category_of.end() ? -1 : it->second);
+        out.push_back(it == category_of.end() ? -1 : it->second);
     }
+    return out;
+}
+
+OnlineEvaluator::OnlineEvaluator(const CocoGroundTruth& gt, const std::string& camera,
+                                 const std::vector<std::string>& classes, double window_s, double iou)
+    : gt_(gt), window_s_(window_s), iou_(iou), class_to_category_(class_to_category(gt, classes)) {
     auto meta = [](const CocoImage& im, const char* key) -> const std::string* {
         const auto it = im.meta.find(key);
         return it == im.meta.end() || it->second.empty() ? nullptr : &it->second.front();
@@ -23,7 +28,8 @@ OnlineEvaluator::OnlineEvaluator(const CocoGroundTruth& gt, const std::string& c
     const bool named = std::any_of(gt.images.begin(), gt.images.end(),
                                    [&](const CocoImage& im) { return meta(im, "camera") != nullptr; });
     std::unordered_map<std::int64_t, std::int64_t> frame_of_image;
-    for (const auto& im : gt.images) {
+    for (std::size_t i = 0; i < gt.images.size(); ++i) {
+        const CocoImage& im = gt.images[i];
         if (named && !(meta(im, "camera") && *meta(im, "camera") == camera)) continue;
         std::int64_t frame = im.id;
         if (const std::string* f = meta(im, "frame_index")) {
@@ -35,28 +41,25 @@ OnlineEvaluator::OnlineEvaluator(const CocoGroundTruth& gt, const std::string& c
             }
         }
         frame_of_image[im.id] = frame;
-        boxes_of_frame_[frame]; // a frame without boxes is still a frame with ground truth
+        truth_of_frame_[frame].image = i; // a frame without boxes is still a frame with ground truth
     }
     if (frame_of_image.empty())
         throw Error(ErrorCode::kBadInput, gt.source + ": no image of camera " + camera + " (by its camera metadata)");
     for (std::size_t n = 0; n < gt.annotations.size(); ++n)
         if (const auto it = frame_of_image.find(gt.annotations[n].image_id); it != frame_of_image.end())
-            boxes_of_frame_[it->second].push_back(static_cast<int>(n));
+            truth_of_frame_[it->second].boxes.push_back(static_cast<int>(n));
 }
 
-bool OnlineEvaluator::add(std::int64_t frame, std::int64_t pts_ns, const std::vector<Detection>& detections) {
-    const auto it = boxes_of_frame_.find(frame);
-    if (it == boxes_of_frame_.end()) {
-        ++without_gt_;
-        return false;
-    }
-    if (!window_.empty() && pts_ns < window_.back().pts_ns) window_.clear(); // the stream's clock restarted
-    const auto window_ns = static_cast<std::int64_t>(window_s_ * 1e9);
-    while (!window_.empty() && window_.front().pts_ns <= pts_ns - window_ns) window_.pop_front();
+const CocoImage* OnlineEvaluator::image_of(std::int64_t frame) const {
+    const auto it = truth_of_frame_.find(frame);
+    return it == truth_of_frame_.end() ? nullptr : &gt_.images[it->second.image];
+}
 
-    Frame f;
-    f.pts_ns = pts_ns;
-    const std::vector<int>& boxes = it->second;
+std::optional<FrameMatch> OnlineEvaluator::match(std::int64_t frame, const std::vector<Detection>& detections) const {
+    const auto it = truth_of_frame_.find(frame);
+    if (it == truth_of_frame_.end()) return std::nullopt;
+    FrameMatch f;
+    const std::vector<int>& boxes = it->second.boxes;
     std::vector<char> taken(boxes.size(), 0);
     for (const int n : boxes)
         if (!gt_.annotations[n].crowd) ++f.positives[gt_.annotations[n].category_id];
@@ -78,10 +81,25 @@ bool OnlineEvaluator::add(std::int64_t frame, std::int64_t pts_ns, const std::ve
             }
         }
         if (best >= 0) taken[best] = 1;
-        if (best >= 0 || !on_crowd) f.detections.push_back({category, d.score, best >= 0});
+        if (best >= 0 || !on_crowd) {
+            f.detections.push_back({category, d.score, best >= 0});
+            (best >= 0 ? f.tp : f.fp) += 1;
+        }
     }
     for (std::size_t j = 0; j < boxes.size(); ++j) f.fn += !taken[j] && !gt_.annotations[boxes[j]].crowd;
-    window_.push_back(std::move(f));
+    return f;
+}
+
+bool OnlineEvaluator::add(std::int64_t frame, std::int64_t pts_ns, const std::vector<Detection>& detections) {
+    auto m = match(frame, detections);
+    if (!m) {
+        ++without_gt_;
+        return false;
+    }
+    if (!window_.empty() && pts_ns < window_.back().pts_ns) window_.clear(); // the stream's clock restarted
+    const auto window_ns = static_cast<std::int64_t>(window_s_ * 1e9);
+    while (!window_.empty() && window_.front().pts_ns <= pts_ns - window_ns) window_.pop_front();
+    window_.push_back({pts_ns, std::move(*m)});
     return true;
 }
 
@@ -90,12 +108,9 @@ std::map<std::string, double> OnlineEvaluator::figures() const {
     std::map<int, long> positives;
     std::map<int, std::vector<std::pair<float, bool>>> by_category; // frame order, best first within a frame
     for (const Frame& f : window_) {
-        for (const auto& [c, n] : f.positives) positives[c] += n;
-        for (const Scored& s : f.detections) {
-            (s.tp ? tp : fp) += 1;
-            by_category[s.category].push_back({s.score, s.tp});
-        }
-        fn += f.fn;
+        for (const auto& [c, n] : f.match.positives) positives[c] += n;
+        for (const FrameMatch::Scored& s : f.match.detections) by_category[s.category].push_back({s.score, s.tp});
+        tp += f.match.tp, fp += f.match.fp, fn += f.match.fn;
     }
     // AP per category over the window as COCO computes it: stable score order, precision envelope, 101 recall
     // points; averaged over the categories with ground truth in the window

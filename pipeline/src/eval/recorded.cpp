@@ -6,6 +6,7 @@
 #include <set>
 
 #include "sightline/error.hpp"
+#include "sightline/pipeline/online_eval.hpp"
 #include "sightline/transport/recording.hpp"
 
 namespace sightline::pipeline {
@@ -65,19 +66,14 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     const bool by_camera = !gt_cameras.empty();
 
     // model class index -> category id (by name); classes the ground truth lacks get ids past its largest
-    std::map<std::string, int> category_of;
     int largest = 0;
-    for (const auto& c : gt.categories) category_of[c.name] = c.id, largest = std::max(largest, c.id);
-    std::vector<int> class_to_category;
-    for (std::size_t k = 0; k < reader.header().classes.size(); ++k) {
-        const auto it = category_of.find(reader.header().classes[k]);
-        if (it != category_of.end()) {
-            class_to_category.push_back(it->second);
-        } else {
-            class_to_category.push_back(largest + 1 + static_cast<int>(k));
+    for (const auto& c : gt.categories) largest = std::max(largest, c.id);
+    std::vector<int> class_to_category = pipeline::class_to_category(gt, reader.header().classes);
+    for (std::size_t k = 0; k < class_to_category.size(); ++k)
+        if (class_to_category[k] < 0) {
+            class_to_category[k] = largest + 1 + static_cast<int>(k);
             out.unknown_classes.push_back(reader.header().classes[k]);
         }
-    }
 
     std::map<std::string, std::uint64_t> next_seq;
     std::string topic;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 #include <thread>
 
 #include "sightline/error.hpp"
@@ -165,6 +166,36 @@ void generate(const SynthOptions& o, const std::function<void(const Progress&)>&
     for (auto& t : pool) t.join();
     if (first_error) std::rethrow_exception(first_error);
     if (on_progress) on_progress({done.load(), total});
+}
+
+bool ensure_scene(const CachedScene& scene, const std::function<void(const Progress&)>& on_progress) {
+    namespace fs = std::filesystem;
+    std::ostringstream key;
+    key << "sightline demo scene v1 cameras=" << scene.cameras << " seconds=" << scene.seconds
+        << " seed=" << scene.seed;
+    for (const auto& o : scene.overrides) key << " set=" << o;
+    const fs::path stamp = scene.dir / "scene.stamp";
+    bool complete = fs::exists(stamp);
+    if (complete) {
+        std::ifstream f(stamp);
+        std::string line;
+        std::getline(f, line);
+        complete = line == key.str();
+        for (int c = 1; c <= scene.cameras && complete; ++c)
+            complete = fs::exists(scene.dir / ("cam" + std::to_string(c) + ".mp4")) &&
+                       fs::exists(scene.dir / ("cam" + std::to_string(c) + ".json"));
+    }
+    if (complete) return false;
+    fs::remove(stamp);
+    SynthOptions o;
+    o.out_dir = scene.dir;
+    o.cameras = scene.cameras;
+    o.seconds = scene.seconds;
+    o.seed = scene.seed;
+    o.specs = make_specs(scene.cameras, default_scenario_yaml(), "default scenario", scene.overrides);
+    generate(o, on_progress);
+    std::ofstream(stamp) << key.str() << "\n";
+    return true;
 }
 
 } // namespace sightline::pipeline::synth

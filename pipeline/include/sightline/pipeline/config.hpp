@@ -1,5 +1,6 @@
 #pragma once
-/// The `sightline run` configuration (docs/config.md), validated key by key.
+/// The `sightline run` configuration (docs/config.md), validated key by key. The structs mirror the YAML: each
+/// member is named as its key, so `batching.max_batch` in the file is `config.batching.max_batch` here.
 #include <filesystem>
 #include <map>
 #include <string>
@@ -22,12 +23,44 @@ struct CameraConfig {
     int every = 1; ///< process every k-th decoded frame (all are decoded; the others are skipped, not dropped)
     /// cpu, or nvdec: NVDEC decodes into device memory and the preprocess kernel reads the frames there; where
     /// NVDEC cannot be had, the camera decodes on the CPU and the log says why (once).
-    Decoder decoder = Decoder::kCpu;
+    Decoder decode = Decoder::kCpu;
     /// Network URLs are live: on error or end of stream they reconnect with capped exponential backoff.
-    bool network() const { return url.find("://") != std::string::npos; }
+    bool network() const { return is_network_url(url); }
     /// Live sources (URLs, and realtime files) drop their oldest decoded frame when the line falls behind;
     /// files read as fast as the line takes them are lossless (the source waits).
-    bool live() const { return realtime || url.find("://") != std::string::npos; }
+    bool live() const { return realtime || network(); }
+};
+
+struct PublishConfig {
+    std::string predictions;      ///< the ZeroMQ endpoint bound
+    int send_hwm = 1000;          ///< messages queued per subscriber before it is dropped for (counted)
+    int wait_for_subscribers = 0; ///< a lossless replay waits for this many subscriptions before the first frame
+    double wait_timeout_s = 30;
+};
+
+struct BatchingConfig {
+    int max_batch = 4;
+    double max_wait_ms = 10;   ///< a batch leaves at most this long after its first frame, full or not
+    double max_latency_ms = 0; ///< live frames older than this (from packet arrival) are dropped; 0: never
+};
+
+struct ReconnectConfig {
+    double max_backoff_s = 10; ///< cap of the reconnect backoff of network cameras (from 0.25 s, doubling)
+};
+
+struct ThresholdsConfig {
+    float confidence = -1, iou = -1; ///< negative: the model's defaults
+    int max_det = -1;
+};
+
+struct FlagsConfig {
+    float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)
+    float ambiguity_margin = 0.2f;    ///< flag ambiguous_class: best - second-best class score below this
+};
+
+struct EvalConfig {
+    double window_s = 60; ///< online evaluation: the rolling window, seconds of video (stream time)
+    double iou = 0.5;     ///< online evaluation: IoU for a match
 };
 
 struct RunConfig {
@@ -35,20 +68,12 @@ struct RunConfig {
     std::vector<CameraConfig> cameras;
     std::filesystem::path model;   ///< model.yaml, resolved against the config's directory
     std::string engine = "opencv"; ///< opencv (ONNX) or libtorch (TorchScript)
-    std::string predictions_endpoint;
-    int send_hwm = 1000;
-    int wait_for_subscribers = 0; ///< a lossless replay waits for this many subscriptions before the first frame
-    double wait_timeout_s = 30;
-    int max_batch = 4;
-    double max_latency_ms = 0;       ///< live frames older than this (from packet arrival) are dropped; 0: never
-    double max_wait_ms = 10;         ///< a batch leaves at most this long after its first frame, full or not
-    double reconnect_max_s = 10;     ///< cap of the reconnect backoff of network cameras (from 0.25 s, doubling)
-    float confidence = -1, iou = -1; ///< negative: the model's defaults
-    int max_det = -1;
-    float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)
-    float ambiguity_margin = 0.2f;    ///< flag ambiguous_class: best - second-best class score below this
-    double eval_window_s = 60;        ///< online evaluation: the rolling window, seconds of video (stream time)
-    double eval_iou = 0.5;            ///< online evaluation: IoU for a match
+    PublishConfig publish;
+    BatchingConfig batching;
+    ReconnectConfig reconnect;
+    ThresholdsConfig thresholds;
+    FlagsConfig flags;
+    EvalConfig eval;
 };
 
 /// Reads and validates a config. Throws Error(kNotFound) for a missing file, Error(kBadInput) naming the file, the

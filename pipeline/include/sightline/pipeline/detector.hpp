@@ -1,5 +1,6 @@
 #pragma once
 /// The compute path for a batch of frames: preprocess -> engine -> head decode -> NMS -> frame pixels.
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
@@ -16,8 +17,9 @@ struct Detection {
     float x1, y1, x2, y2; ///< frame pixels, clipped to the frame
     float score;
     int cls;
-    float margin;  ///< best minus second-best class score
-    float entropy; ///< normalised entropy of the class scores
+    float margin;            ///< best minus second-best class score
+    float entropy;           ///< normalised entropy of the class scores
+    std::uint32_t flags = 0; ///< transport::Flag bits, set by the flags stage (pipeline/flags.hpp)
 };
 
 struct FrameResult {
@@ -69,11 +71,18 @@ class Detector {
   private:
     struct Slot; // one batch in flight: detector.cpp
 
+    /// Where a batch's work runs, decided once per batch from where its frames are and what the engine reads.
+    struct Plan {
+        bool device_frames = false; ///< some frames are in device memory: the CUDA preprocess runs for them
+        kernels::MemoryLocation input = kernels::MemoryLocation::kHost; ///< where the engine reads the tensor
+        kernels::MemoryLocation head = kernels::MemoryLocation::kHost;  ///< where the engine is asked to leave its head
+    };
+    Plan plan_of(std::span<const kernels::ImageView> frames) const;
+
     /// The batch's input tensor and letterboxes; luma statistics of host frames. Frames in device memory are
-    /// preprocessed on the slot's stream (their statistics stay on the device as sums, pending). Returns true when
-    /// the tensor is left in the slot's device buffer for an engine that reads device memory, false when it is in
-    /// input_ (host).
-    bool preprocess(Slot& slot, std::span<const kernels::ImageView> frames);
+    /// preprocessed on the slot's stream (their statistics stay on the device as sums, pending). The tensor is left
+    /// in the slot's device buffer when plan.input is kDevice, else in input_ (host).
+    void preprocess(Slot& slot, std::span<const kernels::ImageView> frames, const Plan& plan);
     /// Head decode + top-k and NMS on the GPU over a device head (the engine's output), enqueued on the slot's
     /// stream (as a CUDA graph where on), followed by the one copy of the results block to pinned memory.
     void decode_nms_on_device(Slot& slot, const float* d_head);

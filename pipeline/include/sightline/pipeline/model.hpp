@@ -2,6 +2,7 @@
 /// A detector as model.yaml describes it, and the Engine interface that runs it.
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,31 +45,48 @@ int head_fields(const ModelSpec& spec);
 void check_head_shape(const ModelSpec& spec, const std::filesystem::path& file, int dims, std::int64_t d0,
                       std::int64_t d1, std::int64_t d2, int batch);
 
-/// Runs a model on a batch of preprocessed inputs (NCHW float32, host memory) and returns the raw head tensor.
-/// An engine's head tensor left in device memory: `floats` values at `data`, valid while `keep` is held.
-struct DeviceHead {
+/// A tensor: `floats` values at `data`, and where that memory is.
+struct TensorView {
     const float* data = nullptr;
     std::size_t floats = 0;
-    std::shared_ptr<const void> keep;
+    kernels::MemoryLocation where = kernels::MemoryLocation::kHost;
 };
 
+/// An engine's raw head tensor: `floats` values at `data`, where that memory is. Host memory stays valid until the
+/// engine's next infer(); device memory while `keep` is held.
+struct Head {
+    const float* data = nullptr;
+    std::size_t floats = 0;
+    kernels::MemoryLocation where = kernels::MemoryLocation::kHost;
+    std::shared_ptr<const void> keep;
+    /// The values, for a head in host memory (SL_ASSERT otherwise).
+    std::span<const float> host() const;
+};
+
+/// Runs a model on a batch of preprocessed inputs and gives its raw head tensor. One entry point, infer(); an
+/// engine implements run() and says which input memory it reads.
 class Engine {
   public:
     virtual ~Engine() = default;
-    /// `input`: batch * 3 * H * W floats. Returns batch * fields * N floats in the layout of the spec.
-    virtual const std::vector<float>& infer(const float* input, int batch) = 0;
-    /// Whether infer_device() can read a tensor in device memory (the engine runs on the GPU the kernels use).
-    virtual bool reads_device() const { return false; }
-    /// As infer(), with `d_input` in device memory, written by work enqueued on `stream` (a CUDA stream; null: the
-    /// legacy default stream): the engine runs its own work on that stream, after it. Throws Error(kUnsupported)
-    /// unless reads_device().
-    virtual const std::vector<float>& infer_device(const float* d_input, int batch, kernels::StreamRef stream);
-    /// As infer_device(), leaving the head tensor in device memory, written by work enqueued on `stream`; empty
-    /// (null data) when this engine cannot (the caller then uses infer_device()).
-    virtual DeviceHead infer_device_head(const float*, int, kernels::StreamRef) { return {}; }
+    /// `input`: batch * 3 * H * W floats (NCHW float32), in host memory, or in device memory when
+    /// reads(kDevice), written by work enqueued on `stream` (a CUDA stream; null: the legacy default stream): the
+    /// engine's own work is enqueued after it on that stream. `head_where`: where the caller takes the head; kDevice
+    /// asks for it left in device memory (written on `stream`, held by Head::keep), which an engine that cannot
+    /// answers with a head in host memory. Returns batch * fields * N floats in the layout of the spec. Throws
+    /// Error(kUnsupported) for input in memory the engine does not read, Error(kBadInput) for a wrong size.
+    Head infer(const TensorView& input, int batch, kernels::StreamRef stream = nullptr,
+               kernels::MemoryLocation head_where = kernels::MemoryLocation::kHost);
+    /// Whether infer() takes input in `where`: host memory always; device memory when the engine runs on the GPU
+    /// the kernels use.
+    virtual bool reads(kernels::MemoryLocation where) const { return where == kernels::MemoryLocation::kHost; }
     virtual const ModelSpec& spec() const = 0;
     /// One line: the backend and the device it runs on.
     virtual std::string describe() const = 0;
+
+  protected:
+    /// infer() once the input is checked: in memory reads() accepts, of the size the spec and batch give.
+    virtual Head run(const TensorView& input, int batch, kernels::StreamRef stream,
+                     kernels::MemoryLocation head_where) = 0;
 };
 
 /// OpenCV DNN (ONNX): the CUDA backend when this OpenCV has one and a GPU exists, else the CPU.

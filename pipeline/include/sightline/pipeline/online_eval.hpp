@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +15,22 @@
 
 namespace sightline::pipeline {
 
+/// Model class index -> COCO category id, by name; -1 where the ground truth has no category of that name.
+std::vector<int> class_to_category(const CocoGroundTruth& gt, const std::vector<std::string>& classes);
+
+/// One frame's detections matched against its ground-truth image: class-aware, greedily in score order at one IoU
+/// (COCO's rule: the best unmatched box of the class at >= IoU; a detection on a crowd box counts neither way).
+struct FrameMatch {
+    struct Scored {
+        int category;
+        float score;
+        bool tp;
+    };
+    std::vector<Scored> detections; ///< best first, crowd hits left out
+    std::map<int, int> positives;   ///< non-crowd ground truth per category
+    long tp = 0, fp = 0, fn = 0;
+};
+
 class OnlineEvaluator {
   public:
     /// `gt`: COCO ground truth holding this camera's frames: the images whose `camera` metadata is `camera` (all
@@ -21,31 +39,31 @@ class OnlineEvaluator {
     /// is this camera's.
     OnlineEvaluator(const CocoGroundTruth& gt, const std::string& camera, const std::vector<std::string>& classes,
                     double window_s, double iou);
-    /// One processed frame (its detections best first, as published): matched against its image, class-aware,
-    /// greedily in score order (a detection on a crowd box counts neither way). False when the ground truth has no
-    /// image for the frame (counted in figures()).
+    /// One processed frame (its detections best first, as published): matched against its image (match()) and
+    /// added to the window. False when the ground truth has no image for the frame (counted in figures()).
     bool add(std::int64_t frame, std::int64_t pts_ns, const std::vector<Detection>& detections);
+    /// The frame's match without adding it to the window; nothing when the ground truth has no image for it.
+    std::optional<FrameMatch> match(std::int64_t frame, const std::vector<Detection>& detections) const;
+    /// The ground-truth image of a frame; nullptr when there is none.
+    const CocoImage* image_of(std::int64_t frame) const;
     /// The window's figures, keys as published on stat/<camera> (docs/wire.md): eval_window_s, eval_iou,
     /// eval_frames, eval_tp, eval_fp, eval_fn, eval_precision, eval_recall, eval_f1, eval_ap (-1 without ground
     /// truth in the window), eval_frames_without_gt_total.
     std::map<std::string, double> figures() const;
 
   private:
-    struct Scored {
-        int category;
-        float score;
-        bool tp;
-    };
     struct Frame {
         std::int64_t pts_ns;
-        std::vector<Scored> detections; ///< best first, crowd hits left out
-        std::map<int, int> positives;   ///< non-crowd ground truth per category
-        long fn = 0;
+        FrameMatch match;
+    };
+    struct Truth {
+        std::size_t image;      ///< index into gt_.images
+        std::vector<int> boxes; ///< annotation indices
     };
     const CocoGroundTruth& gt_;
     double window_s_, iou_;
     std::vector<int> class_to_category_;
-    std::unordered_map<std::int64_t, std::vector<int>> boxes_of_frame_; ///< frame -> annotation indices
+    std::unordered_map<std::int64_t, Truth> truth_of_frame_;
     std::deque<Frame> window_;
     std::uint64_t without_gt_ = 0;
 };

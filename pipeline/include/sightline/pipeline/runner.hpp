@@ -1,23 +1,29 @@
 #pragma once
-/// The line: one decoding thread per camera feeding bounded queues, a batcher across cameras, the detector, and a
-/// sink that receives every processed frame in order. Files read as fast as possible are lossless (a source waits
-/// while its queue is full); live sources (URLs, realtime files) never wait: every packet is decoded, and when the
-/// line is behind the oldest decoded frame is dropped and counted.
+/// The line's stages wired together: one source thread per camera feeding bounded queues (pipeline/src/source),
+/// the round-robin batcher (pipeline/src/batch), the detector, the flags stage, and a sink that receives every
+/// processed frame in order. Files read as fast as possible are lossless (a source waits while its queue is full);
+/// live sources (URLs, realtime files) never wait: every packet is decoded, and when the line is behind the oldest
+/// decoded frame is dropped and counted.
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
+#include "sightline/pipeline/flags.hpp"
 
 namespace sightline::pipeline {
 
-/// Uncertainty flag bits (docs/wire.md).
-enum FrameFlag : std::uint32_t { kNearThreshold = 1u << 0, kAmbiguousClass = 1u << 1 };
+/// When a frame passed each stage, steady clock, nanoseconds (0: not reached).
+struct StageStamps {
+    std::int64_t arrival_ns = 0; ///< its packet was read from the stream
+    std::int64_t decoded_ns = 0;
+    std::int64_t batched_ns = 0;  ///< its batch left the batcher
+    std::int64_t inferred_ns = 0; ///< its batch's results were collected
+};
 
 struct FrameOutput {
     std::string camera;
@@ -26,11 +32,10 @@ struct FrameOutput {
     std::int64_t pts_ns = 0;
     std::int64_t frame = 0; ///< index in its source since it was (re)opened (a file's frame number)
     int width = 0, height = 0;
-    std::vector<Detection> detections;
-    std::vector<std::uint32_t> flags; ///< one per detection
+    std::vector<Detection> detections; ///< best first, flags set
     kernels::LumaStats luma;
-    std::map<std::string, std::int64_t> stamps_ns; ///< monotonic: decoded, batched, inferred
-    std::uint64_t late_so_far = 0;                 ///< this camera's frames dropped so far for missing their deadline
+    StageStamps stamps;
+    std::uint64_t late_so_far = 0;    ///< this camera's frames dropped so far for missing their deadline
     std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)
     std::size_t queue_depth = 0;      ///< this camera's decoded frames still waiting when this one was batched
     double queue_age_ms = 0;          ///< how long the oldest of them had waited since decoding (0: none waiting)
@@ -50,9 +55,6 @@ struct RunSummary {
     std::vector<std::int64_t> corrupt_packets;
 };
 
-/// Flags for one detection given the operating threshold and the config's band and margin.
-std::uint32_t uncertainty_flags(const Detection& d, float confidence, const RunConfig& config);
-
 class Runner {
   public:
     Runner(RunConfig config, std::unique_ptr<Engine> engine);
@@ -63,6 +65,9 @@ class Runner {
     RunSummary run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
                    const std::function<void(const RunEvent&)>& on_event = {});
     const Detector& detector() const { return detector_; }
+    const RunConfig& config() const { return config_; }
+    /// The operating threshold the detector applies (the config's, else the model's).
+    float confidence() const;
 
   private:
     RunConfig config_;

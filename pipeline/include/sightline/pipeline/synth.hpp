@@ -141,4 +141,17 @@ struct Progress {
 /// Each file is written under a temporary name and renamed when complete.
 void generate(const SynthOptions& options, const std::function<void(const Progress&)>& on_progress = {});
 
+/// A rendering of the default scenario kept in a folder for the next run (the demo's, the line benchmarks').
+struct CachedScene {
+    std::filesystem::path dir;
+    int cameras = 4;
+    double seconds = 60.0;
+    std::uint64_t seed = 1;
+    std::vector<std::string> overrides; ///< `--set key=value` (e.g. defaults.width=1920)
+};
+
+/// Renders `scene` into its folder unless a complete rendering of the same scene is there (dir/scene.stamp names
+/// it, and every camera's .mp4 and .json exist). Returns true when it rendered. Progress as generate().
+bool ensure_scene(const CachedScene& scene, const std::function<void(const Progress&)>& on_progress = {});
+
 } // namespace sightline::pipeline::synth

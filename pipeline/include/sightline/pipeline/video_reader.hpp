@@ -6,11 +6,17 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sightline/kernels/views.hpp"
 
 namespace sightline::pipeline {
+
+/// Whether `url` names a network stream (rtsp://, udp://, http://, ...: anything with a scheme) rather than a file.
+inline bool is_network_url(std::string_view url) {
+    return url.find("://") != std::string_view::npos;
+}
 
 struct DecodedFrame {
     kernels::ImageView view; ///< valid until the next call to next() (the decoder's own buffer, no copy)

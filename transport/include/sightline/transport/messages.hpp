@@ -62,6 +62,15 @@ std::string topic_of(const Message& m);
 /// msgpack body of a message (a map with `v`, `type` and the fields above; arrays as little-endian blobs).
 std::string encode(const Message& m);
 
+/// A message encoded once: its topic frame and msgpack body. The line publishes and records these same bytes.
+struct EncodedMessage {
+    std::string topic;
+    std::string body;
+};
+
+/// The topic and body of a message (encode() and topic_of() in one).
+EncodedMessage encode_message(const Message& m);
+
 /// Parses a body; throws Error(kBadInput) naming the field on a malformed or newer-schema message.
 Message decode(std::string_view body);
 

@@ -29,6 +29,8 @@ class Publisher {
 
     /// Sends a message without blocking; false (and counted) when a subscriber's queue is full.
     bool publish(const Message& m);
+    /// The same for a message already encoded (its bytes sent as they are).
+    bool publish(const EncodedMessage& m);
     /// Waits until at least `n` subscriptions are active or the timeout passes; returns whether they are.
     bool wait_for_subscribers(int n, std::chrono::milliseconds timeout);
     int subscriptions(); ///< active subscriptions (each subscriber counts once per topic prefix it subscribes)

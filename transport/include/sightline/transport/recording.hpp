@@ -32,6 +32,7 @@ class RecordingWriter {
     RecordingWriter(const RecordingWriter&) = delete;
     RecordingWriter& operator=(const RecordingWriter&) = delete;
     void write(const Message& m);
+    void write(const EncodedMessage& m); ///< the bytes as they are (the same ones the line publishes)
     void flush();
     void close(); ///< flushes and closes; throws like flush
     std::uint64_t written() const { return written_; }

@@ -21,14 +21,11 @@ void CameraStats::add(const FrameOutput& f, std::int64_t published_ns) {
     luma_sum_ += f.luma.mean;
     queue_depth_max_ = std::max(queue_depth_max_, static_cast<double>(f.queue_depth));
     queue_age_max_ = std::max(queue_age_max_, f.queue_age_ms);
-    auto at = [&](const char* k) {
-        auto it = f.stamps_ns.find(k);
-        return it == f.stamps_ns.end() ? published_ns : it->second;
-    };
-    decode_ms_.push_back((at("decoded") - at("arrival")) / 1e6);
-    queue_ms_.push_back((at("batched") - at("decoded")) / 1e6);
-    infer_ms_.push_back((at("inferred") - at("batched")) / 1e6);
-    total_ms_.push_back((published_ns - at("arrival")) / 1e6);
+    const StageStamps& t = f.stamps;
+    decode_ms_.push_back((t.decoded_ns - t.arrival_ns) / 1e6);
+    queue_ms_.push_back((t.batched_ns - t.decoded_ns) / 1e6);
+    infer_ms_.push_back((t.inferred_ns - t.batched_ns) / 1e6);
+    total_ms_.push_back((published_ns - t.arrival_ns) / 1e6);
 }
 
 std::map<std::string, double> CameraStats::take(double window_s) {

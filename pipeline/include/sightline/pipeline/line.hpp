@@ -1,0 +1,71 @@
+#pragma once
+/// The assembled line, built once from a RunConfig and used by `sightline run`, `sightline demo` and the line
+/// benchmarks alike: the Runner's stages, the ZeroMQ publisher, the recording, per-camera stats on a timer and
+/// online evaluation. Every message is encoded once; the same bytes are published and recorded.
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/transport/messages.hpp"
+
+namespace sightline::transport {
+class Publisher;
+}
+
+namespace sightline::pipeline {
+
+struct LineOptions {
+    /// Also write every message to this recording (empty: none). A failed write (full disk) stops the recording,
+    /// loudly: an error log line, a `record_failed` event, and LineSummary::record_failed.
+    std::filesystem::path record;
+    int linger_ms = 2000;     ///< how long the publisher may hold the last messages on shutdown
+    double stat_period_s = 1; ///< stat messages per camera this often (and a final set at the end)
+    /// Called with every camera's stat message of a period (config order), from the line's thread.
+    std::function<void(std::span<const transport::StatMessage>)> on_stats;
+    /// Called for every frame once its pred message is published, from the line's thread.
+    std::function<void(const FrameOutput&, const transport::PredMessage&)> on_frame;
+};
+
+struct LineSummary {
+    RunSummary run;
+    std::uint64_t sent = 0, dropped = 0; ///< messages published, and refused by a subscriber's full queue
+    bool record_failed = false;
+    double seconds = 0; ///< wall time of run()
+};
+
+/// One processed frame as a wire-format pred message (docs/wire.md): detections as columns, the stage stamps
+/// with `published` = `published_ns`, the camera's metadata.
+transport::PredMessage to_pred_message(const FrameOutput& frame, const std::string& model,
+                                       const std::map<std::string, std::string>& meta, std::int64_t published_ns);
+
+class Line {
+  public:
+    /// Binds the publisher (Error(kTransport) naming the endpoint), opens the recording (Error(kIo) naming the
+    /// file) and loads every camera's ground truth (Error naming the file).
+    Line(RunConfig config, std::unique_ptr<Engine> engine, LineOptions options = {});
+    ~Line();
+    Line(const Line&) = delete;
+    Line& operator=(const Line&) = delete;
+
+    /// Waits for publish.wait_for_subscribers (Error(kTransport) after wait_timeout_s), sends `run_start`, runs the
+    /// line until its sources end or `stop` is set, sends the final stats and `run_end`, closes the recording.
+    LineSummary run(const std::atomic<bool>& stop);
+
+    const RunConfig& config() const;
+    const Detector& detector() const;
+    const std::string& model() const; ///< name@version
+    transport::Publisher& publisher();
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace sightline::pipeline

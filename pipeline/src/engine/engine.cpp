@@ -1,0 +1,31 @@
+// The one engine entry point (its checks in one place) and the engines by name.
+#include "sightline/error.hpp"
+#include "sightline/pipeline/model.hpp"
+
+namespace sightline::pipeline {
+
+std::span<const float> Head::host() const {
+    SL_ASSERT(where == kernels::MemoryLocation::kHost);
+    return {data, floats};
+}
+
+Head Engine::infer(const TensorView& input, int batch, kernels::StreamRef stream, kernels::MemoryLocation head_where) {
+    if (!reads(input.where))
+        throw Error(ErrorCode::kUnsupported, describe() + " reads host memory only (given a tensor in device memory)");
+    const auto& p = spec().preprocess;
+    const std::size_t want = static_cast<std::size_t>(batch) * 3 * p.input_width * p.input_height;
+    if (batch < 1 || input.floats != want)
+        throw Error(ErrorCode::kBadInput, describe() + ": an input of " + std::to_string(input.floats) +
+                                              " floats for a batch of " + std::to_string(batch) + " (expected " +
+                                              std::to_string(want) + ": batch x 3 x " + std::to_string(p.input_height) +
+                                              " x " + std::to_string(p.input_width) + ")");
+    return run(input, batch, stream, head_where);
+}
+
+std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads) {
+    if (name == "opencv") return make_opencv_engine(spec, threads);
+    if (name == "libtorch") return make_libtorch_engine(spec, threads);
+    throw Error(ErrorCode::kBadInput, "engine '" + name + "': expected opencv or libtorch");
+}
+
+} // namespace sightline::pipeline

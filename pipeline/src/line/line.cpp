@@ -1,0 +1,199 @@
+#include "sightline/pipeline/line.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/online_eval.hpp"
+#include "sightline/pipeline/stats.hpp"
+#include "sightline/transport/pubsub.hpp"
+#include "sightline/transport/recording.hpp"
+#include "source/source.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+std::int64_t wall_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
+
+transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& model,
+                                       const std::map<std::string, std::string>& meta, std::int64_t published_ns) {
+    transport::PredMessage m;
+    m.camera = f.camera;
+    m.seq = f.seq;
+    m.pts_ns = f.pts_ns;
+    m.frame = f.frame;
+    m.width = f.width;
+    m.height = f.height;
+    m.model = model;
+    const std::size_t n = f.detections.size();
+    m.boxes.reserve(4 * n);
+    m.scores.reserve(n), m.classes.reserve(n), m.flags.reserve(n), m.margins.reserve(n), m.entropies.reserve(n);
+    for (const Detection& d : f.detections) {
+        m.boxes.insert(m.boxes.end(), {d.x1, d.y1, d.x2, d.y2});
+        m.scores.push_back(d.score);
+        m.classes.push_back(d.cls);
+        m.flags.push_back(d.flags);
+        m.margins.push_back(d.margin);
+        m.entropies.push_back(d.entropy);
+    }
+    m.stamps_ns = {{"arrival", f.stamps.arrival_ns},
+                   {"decoded", f.stamps.decoded_ns},
+                   {"batched", f.stamps.batched_ns},
+                   {"inferred", f.stamps.inferred_ns},
+                   {"published", published_ns}};
+    m.meta = meta;
+    return m;
+}
+
+struct Line::Impl {
+    LineOptions options;
+    Runner runner;
+    std::string model;
+    transport::Publisher publisher;
+    std::unique_ptr<transport::RecordingWriter> recorder;
+    bool record_failed = false;
+    std::vector<CameraStats> stats;
+    std::vector<std::unique_ptr<CocoGroundTruth>> truths;
+    std::vector<std::unique_ptr<OnlineEvaluator>> evaluators; ///< per camera; null without ground truth
+
+    Impl(RunConfig config, std::unique_ptr<Engine> engine, LineOptions o)
+        : options(std::move(o)), runner(std::move(config), std::move(engine)),
+          model(runner.detector().spec().name + "@" + runner.detector().spec().version),
+          publisher({runner.config().publish.predictions, runner.config().publish.send_hwm, options.linger_ms}) {
+        const RunConfig& cfg = runner.config();
+        const ModelSpec& spec = runner.detector().spec();
+        stats.resize(cfg.cameras.size());
+        evaluators.resize(cfg.cameras.size());
+        for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
+            const CameraConfig& cam = cfg.cameras[i];
+            if (cam.ground_truth.empty()) continue;
+            truths.push_back(std::make_unique<CocoGroundTruth>(load_coco_ground_truth_file(cam.ground_truth)));
+            evaluators[i] = std::make_unique<OnlineEvaluator>(*truths.back(), cam.id, spec.classes, cfg.eval.window_s,
+                                                              cfg.eval.iou);
+            spdlog::info("run: {}: evaluated online against {} (rolling {} s window, IoU {})", cam.id,
+                         cam.ground_truth.string(), cfg.eval.window_s, cfg.eval.iou);
+        }
+        if (!options.record.empty()) {
+            transport::RecordingHeader h;
+            h.model = model;
+            h.classes = spec.classes;
+            for (const auto& c : cfg.cameras) h.cameras.push_back(c.id);
+            h.created_ns = wall_ns();
+            recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
+            spdlog::info("run: recording every message to {}", options.record.string());
+        }
+    }
+
+    /// A recording step; a failure stops the recording, loudly, and the run goes on.
+    template <class Step> void recorded(Step&& step) {
+        if (!recorder) return;
+        try {
+            step(*recorder);
+        } catch (const Error& e) {
+            spdlog::error("run: the recording stopped: {}", e.what());
+            record_failed = true;
+            recorder.reset();
+            publisher.publish(transport::EventMessage{"record_failed", "", e.what(), wall_ns()});
+        }
+    }
+
+    /// Encodes once; the same bytes go to the subscribers and the recording.
+    void send(const transport::Message& m) {
+        const transport::EncodedMessage bytes = transport::encode_message(m);
+        publisher.publish(bytes);
+        recorded([&](transport::RecordingWriter& w) { w.write(bytes); });
+    }
+
+    void publish_stats(double window_s) {
+        const RunConfig& cfg = runner.config();
+        const std::int64_t wall = wall_ns();
+        std::vector<transport::StatMessage> all;
+        for (std::size_t i = 0; i < stats.size(); ++i) {
+            auto values = stats[i].take(window_s);
+            values["messages_sent_total"] = static_cast<double>(publisher.sent());
+            values["messages_dropped_total"] = static_cast<double>(publisher.dropped());
+            if (evaluators[i]) values.merge(evaluators[i]->figures());
+            all.push_back({cfg.cameras[i].id, wall, std::move(values)});
+            send(all.back());
+        }
+        recorded([](transport::RecordingWriter& w) { w.flush(); });
+        if (options.on_stats) options.on_stats(all);
+    }
+};
+
+Line::Line(RunConfig config, std::unique_ptr<Engine> engine, LineOptions options)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(engine), std::move(options))) {}
+
+Line::~Line() = default;
+
+const RunConfig& Line::config() const {
+    return impl_->runner.config();
+}
+const Detector& Line::detector() const {
+    return impl_->runner.detector();
+}
+const std::string& Line::model() const {
+    return impl_->model;
+}
+transport::Publisher& Line::publisher() {
+    return impl_->publisher;
+}
+
+LineSummary Line::run(const std::atomic<bool>& stop) {
+    Impl& s = *impl_;
+    const RunConfig& cfg = s.runner.config();
+    const PublishConfig& pub = cfg.publish;
+    if (pub.wait_for_subscribers > 0) {
+        spdlog::info("run: waiting for {} subscriber(s) on {}", pub.wait_for_subscribers, pub.predictions);
+        if (!s.publisher.wait_for_subscribers(pub.wait_for_subscribers,
+                                              std::chrono::milliseconds(static_cast<long>(pub.wait_timeout_s * 1000))))
+            throw Error(ErrorCode::kTransport, pub.predictions + ": " + std::to_string(pub.wait_for_subscribers) +
+                                                   " subscriber(s) did not join within " +
+                                                   std::to_string(pub.wait_timeout_s) + " s");
+    }
+    s.send(transport::EventMessage{"run_start", "", s.model, 0});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto window_start = t0;
+    const auto period = std::chrono::duration<double>(s.options.stat_period_s);
+    LineSummary out;
+    out.run = s.runner.run(
+        [&](const FrameOutput& f) {
+            // built once as a Message: publishing and recording it copies no detections
+            const transport::Message m =
+                to_pred_message(f, s.model, cfg.cameras[f.camera_index].meta, detail::now_ns());
+            s.send(m);
+            const auto& pred = std::get<transport::PredMessage>(m);
+            s.stats[f.camera_index].add(f, pred.stamps_ns.at("published"));
+            if (s.evaluators[f.camera_index]) s.evaluators[f.camera_index]->add(f.frame, f.pts_ns, f.detections);
+            if (s.options.on_frame) s.options.on_frame(f, pred);
+            const auto now = std::chrono::steady_clock::now();
+            if (now - window_start >= period) {
+                s.publish_stats(std::chrono::duration<double>(now - window_start).count());
+                window_start = now;
+            }
+        },
+        stop,
+        [&](const RunEvent& e) {
+            s.send(transport::EventMessage{e.kind, e.camera, e.message, wall_ns()});
+        });
+    s.publish_stats(std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
+    s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", 0});
+    s.recorded([](transport::RecordingWriter& w) { w.close(); });
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.sent = s.publisher.sent();
+    out.dropped = s.publisher.dropped();
+    out.record_failed = s.record_failed;
+    return out;
+}
+
+} // namespace sightline::pipeline

@@ -1,0 +1,121 @@
+#include "sightline/pipeline/runner.hpp"
+
+#include <deque>
+#include <exception>
+
+#include "batch/batcher.hpp"
+#include "source/source.hpp"
+
+namespace sightline::pipeline {
+
+Runner::Runner(RunConfig config, std::unique_ptr<Engine> engine)
+    : config_(std::move(config)),
+      detector_(std::move(engine), config_.thresholds.confidence, config_.thresholds.iou, config_.thresholds.max_det) {}
+
+Runner::~Runner() = default;
+
+float Runner::confidence() const {
+    return config_.thresholds.confidence >= 0 ? config_.thresholds.confidence : detector_.spec().confidence;
+}
+
+namespace {
+
+/// A batch on the detector: its frames are held until collected (the GPU may still read device frames).
+struct InFlight {
+    Detector::Ticket ticket;
+    detail::Batch batch;
+};
+
+} // namespace
+
+RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
+                       const std::function<void(const RunEvent&)>& on_event) {
+    const std::size_t n = config_.cameras.size();
+    detail::Arrivals arrivals;
+    detail::EventBox events;
+    std::vector<std::unique_ptr<detail::CameraSource>> sources;
+    std::vector<detail::CameraSource*> feeding;
+    for (const auto& cam : config_.cameras) {
+        sources.push_back(
+            std::make_unique<detail::CameraSource>(cam, config_.reconnect.max_backoff_s, arrivals, events));
+        feeding.push_back(sources.back().get());
+    }
+    for (auto& s : sources) s->start(stop);
+    detail::Batcher batcher(feeding, arrivals, config_.batching);
+    FlagsStage flags(config_.flags, confidence());
+    RunSummary summary;
+    summary.frames.assign(n, 0);
+    const auto deliver = [&] {
+        for (const auto& e : events.drain())
+            if (on_event) on_event(e);
+    };
+    // Batches in flight on the detector (at most one while the next forms, below Detector::kDepth): while the GPU
+    // works on one, this thread forms the next and publishes the last. Results leave in submission order, so each
+    // camera's frames stay in order.
+    std::deque<InFlight> inflight;
+    const auto emit_oldest = [&] {
+        InFlight f = std::move(inflight.front());
+        inflight.pop_front();
+        auto results = detector_.collect(f.ticket);
+        const std::int64_t inferred = detail::now_ns();
+        for (std::size_t k = 0; k < f.batch.frames.size(); ++k) {
+            const OwnedFrame& in = f.batch.frames[k];
+            const std::size_t cam = f.batch.owners[k];
+            detail::FrameQueue& q = sources[cam]->queue();
+            FrameOutput out;
+            out.camera_index = cam;
+            out.camera = config_.cameras[cam].id;
+            out.seq = summary.frames[cam]++;
+            out.pts_ns = in.pts_ns;
+            out.frame = in.index;
+            out.width = in.view.width;
+            out.height = in.view.height;
+            out.detections = std::move(results[k].detections);
+            out.luma = results[k].luma;
+            out.stamps = {in.arrival_ns, in.decoded_ns, f.batch.batched_ns, inferred};
+            out.dropped_so_far = q.dropped();
+            const auto [depth, age_ns] = q.backlog(f.batch.batched_ns);
+            out.queue_depth = depth;
+            out.queue_age_ms = static_cast<double>(age_ns) / 1e6;
+            out.late_so_far = batcher.late(cam);
+            flags.apply(out);
+            sink(out);
+        }
+    };
+    std::exception_ptr failure;
+    try {
+        const auto idle = [&] { // nothing new to batch: publish the batch in flight (its results are due)
+            if (inflight.empty()) return false;
+            emit_oldest();
+            return true;
+        };
+        for (;;) {
+            deliver();
+            auto batch = batcher.next(stop, idle);
+            if (!batch) break;
+            std::vector<kernels::ImageView> views;
+            for (const auto& fr : batch->frames) views.push_back(fr.view);
+            const Detector::Ticket ticket = detector_.submit(views);
+            const bool running = detector_.running(ticket);
+            inflight.push_back({ticket, std::move(*batch)});
+            // A batch still running on the GPU stays in flight while the next forms (one: more would only add
+            // latency); one done in submit() (the host path) is published at once, with any before it.
+            while (static_cast<int>(inflight.size()) > (running ? 1 : 0)) emit_oldest();
+            if (stop.load()) break;
+        }
+        while (!inflight.empty()) emit_oldest(); // what was accepted is published
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    for (auto& s : sources) s->stop_and_join();
+    deliver();
+    if (failure) std::rethrow_exception(failure);
+    for (auto& s : sources) {
+        summary.corrupt_packets.push_back(s->corrupt_packets());
+        summary.dropped.push_back(s->queue().dropped());
+    }
+    summary.late = batcher.late();
+    return summary;
+}
+
+} // namespace sightline::pipeline

@@ -1,0 +1,347 @@
+// The line as a library: the run config (every error names file and key), the runner's stages (sources and their
+// policies, batching, deadlines, pacing, drops), the stats, the flags, and an RTSP camera that reconnects.
+#include <gtest/gtest.h>
+
+#include "support/scenes.hpp"
+#include "support/test_support.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "sightline/error.hpp"
+#include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/detector.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/stats.hpp"
+#include "sightline/pipeline/synth.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+#include "sightline/transport/pubsub.hpp"
+#include "sightline/transport/recording.hpp"
+
+#include <nlohmann/json.hpp>
+
+using namespace sightline;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+using sightline::testing::one_camera;
+using sightline::testing::render_scene;
+using sightline::testing::run_binary;
+using sightline::testing::temp_dir;
+
+const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
+
+TEST(RunConfig, BadConfigsNameTheKey) {
+    auto dir = temp_dir("cfg");
+    std::ofstream(dir / "a.mp4") << "x";
+    const std::string model = "model: m.yaml\n", pub = "publish: {predictions: 'tcp://127.0.0.1:5999'}\n";
+    struct Case {
+        std::string yaml, message;
+    };
+    const Case cases[] = {
+        {"cameras: []\n" + model + pub, "cameras: expected a list"},
+        {"cameras: [{id: c1}]\n" + model + pub, "cameras[0].url: missing"},
+        {"cameras: [{id: c1, url: nope.mp4}]\n" + model + pub, "cameras[0].url: "},
+        {"cameras: [{id: c1, url: a.mp4}, {id: c1, url: a.mp4}]\n" + model + pub, "cameras[1].id: duplicate"},
+        {"cameras: [{id: c1, url: a.mp4, fps: 3}]\n" + model + pub, "cameras[0].fps: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + pub, "model: missing"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model, "publish: expected a mapping"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "batching: {max_batch: 0}\n",
+         "batching.max_batch: must be"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "thresholds: {iou: high}\n", "thresholds.iou: wrong type"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "extra: 1\n", "extra: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4\n", "malformed YAML"},
+        {"cameras: [{id: c1, url: a.mp4, ground_truth: none.json}]\n" + model + pub, "cameras[0].ground_truth: "},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {window_s: 0}\n", "eval.window_s: must be"},
+        {"cameras: [{id: c1, url: a.mp4, decode: gpu}]\n" + model + pub, "cameras[0].decode: expected cpu or nvdec"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {iou: 2}\n", "eval.iou: must be"},
+    };
+    for (const auto& c : cases) {
+        std::ofstream(dir / "run.yaml") << c.yaml;
+        try {
+            pipeline::load_run_config(dir / "run.yaml");
+            ADD_FAILURE() << "accepted:\n" << c.yaml;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("run.yaml"), std::string::npos) << e.what();
+        }
+    }
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: c1, url: a.mp4}]\n" + model + pub;
+    auto ok = pipeline::load_run_config(dir / "run.yaml");
+    EXPECT_EQ(ok.cameras[0].url, (dir / "a.mp4").string()) << "paths resolve against the config's directory";
+    EXPECT_EQ(ok.model, dir / "m.yaml");
+    fs::remove_all(dir);
+}
+
+std::unique_ptr<pipeline::Engine> engine() {
+    return pipeline::make_opencv_engine(pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml"));
+}
+
+TEST(Runner, RealtimePacesToTimestamps) {
+    auto dir = temp_dir("pace");
+    pipeline::Runner r(one_camera(dir, true, false), engine());
+    std::atomic<bool> stop{false};
+    int frames = 0;
+    std::vector<std::pair<std::int64_t, std::int64_t>> arrival_pts; // packet arrival (monotonic), pts
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            ++frames;
+            arrival_pts.emplace_back(f.stamps.arrival_ns, f.pts_ns);
+        },
+        stop);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(frames, 15);
+    EXPECT_EQ(s.dropped[0], 0u);
+    EXPECT_GE(secs, 14.0 / 15 - 0.02) << "15 frames at 15 fps take about a second when paced";
+    EXPECT_LT(secs, 14.0 / 15 + 1.0) << "paced, not slower than the timestamps";
+    // each packet is released at its timestamp: arrival - first arrival follows pts - first pts (not early, and
+    // not late by more than scheduling noise)
+    ASSERT_EQ(arrival_pts.size(), 15u);
+    for (const auto& [arrival, pts] : arrival_pts) {
+        const double ahead_ms =
+            ((pts - arrival_pts[0].second) - (arrival - arrival_pts[0].first)) / 1e6; // > 0: released early
+        EXPECT_LT(ahead_ms, 5.0) << "a packet released before its timestamp";
+        EXPECT_GT(ahead_ms, -150.0) << "a packet released long after its timestamp";
+    }
+    fs::remove_all(dir);
+}
+
+TEST(Runner, LiveSourceDropsOldestFramesWhenBehindAndCountsThem) {
+    auto dir = temp_dir("drop");
+    pipeline::Runner r(one_camera(dir, true, true), engine());
+    std::atomic<bool> stop{false};
+    std::vector<std::int64_t> pts;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            pts.push_back(f.pts_ns);
+            std::this_thread::sleep_for(150ms); // a line slower than the camera's 15 fps
+            if (std::chrono::steady_clock::now() - t0 > 2500ms) stop = true;
+        },
+        stop);
+    EXPECT_GT(s.dropped[0], 5u) << "the camera outran the line: frames must drop";
+    EXPECT_EQ(s.frames[0], pts.size());
+    const double decoded_s = (pts.back() - pts.front()) / 1e9;
+    EXPECT_GT(decoded_s, 1.5) << "the looping source kept its timeline across the end of the file";
+    for (std::size_t k = 1; k < pts.size(); ++k) EXPECT_GT(pts[k], pts[k - 1]) << "pts must increase across loops";
+    fs::remove_all(dir);
+}
+
+TEST(Runner, LiveFramesPastTheirDeadlineAreDroppedAndCounted) {
+    auto dir = temp_dir("late");
+    auto cfg = one_camera(dir, true, true);
+    cfg.batching.max_latency_ms = 50;
+    pipeline::Runner r(cfg, engine());
+    std::atomic<bool> stop{false};
+    std::vector<double> ages_ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            ages_ms.push_back((f.stamps.batched_ns - f.stamps.arrival_ns) / 1e6);
+            std::this_thread::sleep_for(100ms); // slower than the camera
+            if (std::chrono::steady_clock::now() - t0 > 2000ms) stop = true;
+        },
+        stop);
+    EXPECT_GT(s.late[0], 0u);
+    for (double a : ages_ms)
+        EXPECT_LE(a, 50 + cfg.batching.max_wait_ms + 5) << "a frame past its deadline was processed";
+    fs::remove_all(dir);
+}
+
+TEST(Runner, LosslessFileModeNeverDrops) {
+    auto dir = temp_dir("lossless");
+    pipeline::Runner r(one_camera(dir, false, false), engine());
+    std::atomic<bool> stop{false};
+    std::size_t deepest = 0;
+    double oldest_ms = 0;
+    pipeline::CameraStats stats;
+    auto s = r.run(
+        [&](const pipeline::FrameOutput& f) {
+            deepest = std::max(deepest, f.queue_depth);
+            oldest_ms = std::max(oldest_ms, f.queue_age_ms);
+            stats.add(f, f.stamps.inferred_ns);
+            std::this_thread::sleep_for(20ms);
+        },
+        stop);
+    EXPECT_EQ(s.frames[0], 15u);
+    EXPECT_EQ(s.dropped[0], 0u);
+    // the slow sink lets decoded frames pile up: the backlog is reported, not hidden
+    EXPECT_GE(deepest, 1u);
+    EXPECT_GT(oldest_ms, 20.0) << "frames waited at least one slow sink call";
+    const auto v = stats.take(1.0);
+    EXPECT_EQ(v.at("queue_depth_max"), static_cast<double>(deepest));
+    EXPECT_EQ(v.at("queue_age_ms_max"), oldest_ms);
+    EXPECT_EQ(stats.take(1.0).at("queue_age_ms_max"), 0.0) << "a new window starts from zero";
+    fs::remove_all(dir);
+}
+
+// The GPU line (NVDEC frames in device memory, CUDA preprocess) against the CPU line on the same three synthetic
+// cameras: every frame's detections match (IoU >= 0.99, scores within 1e-3, same classes) and the COCO stats of
+// each camera's detections against its ground truth agree. Needs a GPU.
+TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
+    if (!kernels::cuda_available()) GTEST_SKIP() << kernels::describe_device();
+    auto dir = temp_dir("gpuline");
+    render_scene(dir, 3, 1.0, 5, {"defaults.width=320", "defaults.height=240"});
+    using Frames = std::map<std::string, std::vector<std::vector<pipeline::Detection>>>;
+    auto run_line = [&](pipeline::Decoder decoder) {
+        pipeline::RunConfig cfg;
+        for (const char* cam : {"cam1", "cam2", "cam3"}) {
+            cfg.cameras.push_back({cam, (dir / (std::string(cam) + ".mp4")).string(), {}, false, false});
+            cfg.cameras.back().decode = decoder;
+        }
+        cfg.model = kRoot / "models/parts-v1/model.yaml";
+        cfg.batching.max_batch = 4;
+        pipeline::Runner r(cfg, pipeline::make_opencv_engine(pipeline::load_model_spec(cfg.model)));
+        std::atomic<bool> stop{false};
+        Frames out;
+        r.run([&](const pipeline::FrameOutput& f) { out[f.camera].push_back(f.detections); }, stop);
+        return out;
+    };
+    const Frames cpu = run_line(pipeline::Decoder::kCpu), gpu = run_line(pipeline::Decoder::kNvdec);
+    int boxes = 0;
+    for (const char* cam : {"cam1", "cam2", "cam3"}) {
+        ASSERT_EQ(cpu.at(cam).size(), 30u) << cam;
+        ASSERT_EQ(gpu.at(cam).size(), 30u) << cam;
+        pipeline::CocoDetections dt[2];
+        for (std::size_t k = 0; k < 30; ++k) {
+            const auto &a = cpu.at(cam)[k], &b = gpu.at(cam)[k];
+            ASSERT_EQ(a.size(), b.size()) << cam << " frame " << k;
+            for (std::size_t d = 0; d < a.size(); ++d) {
+                const float ix = std::max(0.f, std::min(a[d].x2, b[d].x2) - std::max(a[d].x1, b[d].x1));
+                const float iy = std::max(0.f, std::min(a[d].y2, b[d].y2) - std::max(a[d].y1, b[d].y1));
+                const float inter = ix * iy, area_a = (a[d].x2 - a[d].x1) * (a[d].y2 - a[d].y1),
+                            area_b = (b[d].x2 - b[d].x1) * (b[d].y2 - b[d].y1);
+                EXPECT_GE(inter / (area_a + area_b - inter), 0.99f) << cam << " frame " << k << " box " << d;
+                EXPECT_NEAR(a[d].score, b[d].score, 1e-3);
+                EXPECT_EQ(a[d].cls, b[d].cls);
+                ++boxes;
+            }
+            for (int side = 0; side < 2; ++side)
+                for (const auto& d : side ? b : a)
+                    dt[side].detections.push_back(
+                        {static_cast<std::int64_t>(k), d.cls + 1, {d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1}, d.score});
+        }
+        const auto gt = pipeline::load_coco_ground_truth_file(dir / (std::string(cam) + ".json"));
+        const auto sa = pipeline::evaluate_coco(gt, dt[0]).stats, sb = pipeline::evaluate_coco(gt, dt[1]).stats;
+        for (int i = 0; i < 12; ++i) EXPECT_NEAR(sa[i], sb[i], 1e-2) << cam << " " << pipeline::kCocoStatNames[i];
+    }
+    EXPECT_GT(boxes, 0);
+    fs::remove_all(dir);
+}
+
+// A real RTSP server (GStreamer's, tests/python/rtsp_server.py) serving a synthetic video: connect, kill the server,
+// restart it: the runner reports the camera down, reconnects, resumes, and reports it up again.
+class RtspServer {
+  public:
+    RtspServer(const fs::path& video, int port, const fs::path& dir) : pidfile_(dir / "rtsp.pid") {
+        static int starts = 0;
+        const fs::path log_path = dir / ("rtsp" + std::to_string(++starts) + ".log"); // a fresh log per start
+        const std::string cmd = "/usr/bin/python3 " + (kRoot / "tests/python/rtsp_server.py").string() + " " +
+                                video.string() + " " + std::to_string(port) + " > " + log_path.string() +
+                                " 2>&1 & echo $! > " + pidfile_.string();
+        EXPECT_EQ(std::system(cmd.c_str()), 0);
+        std::ifstream(pidfile_) >> pid_;
+        for (int k = 0; k < 100; ++k) { // until it says it listens
+            std::ifstream log(log_path);
+            std::string line;
+            if (std::getline(log, line) && line == "ready") return;
+            std::this_thread::sleep_for(100ms);
+        }
+        ADD_FAILURE() << "the RTSP server did not start (python3-gi, gir1.2-gst-rtsp-server-1.0 installed?)";
+    }
+    ~RtspServer() { kill(); }
+    void kill() {
+        if (pid_ > 0) std::system(("kill -9 " + std::to_string(pid_) + " 2>/dev/null").c_str());
+        pid_ = 0;
+    }
+
+  private:
+    fs::path pidfile_;
+    int pid_ = 0;
+};
+
+TEST(Run, RtspCameraReconnectsAfterTheServerRestarts) {
+    auto dir = temp_dir("rtsp");
+    render_scene(dir, 1, 20, pipeline::synth::SynthOptions{}.seed, {"defaults.width=160", "defaults.height=120"});
+    const int port = 20000 + ::getpid() % 20000;
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"live",
+                           "rtsp://127.0.0.1:" + std::to_string(port) + "/cam",
+                           {},
+                           false,
+                           false,
+                           {{"rtsp_transport", "tcp"}, {"timeout", "2000000"}}});
+    cfg.model = kRoot / "models/parts-v1/model.yaml";
+    cfg.reconnect.max_backoff_s = 1;
+    pipeline::Runner runner(cfg, engine());
+    std::atomic<bool> stop{false};
+    std::atomic<int> frames{0}, ups{0}, downs{0};
+    std::mutex mu;
+    std::vector<std::string> kinds;
+    auto server = std::make_unique<RtspServer>(dir / "cam1.mp4", port, dir);
+    std::thread line([&] {
+        runner.run([&](const pipeline::FrameOutput&) { ++frames; }, stop,
+                   [&](const pipeline::RunEvent& e) {
+                       std::lock_guard lk(mu);
+                       kinds.push_back(e.kind);
+                       (e.kind == "camera_up" ? ups : downs)++;
+                   });
+    });
+    auto wait_for = [&](auto pred, std::chrono::seconds limit) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        while (!pred() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+        return pred();
+    };
+    EXPECT_TRUE(wait_for([&] { return frames.load() >= 20; }, 20s)) << "no frames from the RTSP camera";
+    EXPECT_EQ(ups.load(), 1);
+    server->kill();
+    EXPECT_TRUE(wait_for([&] { return downs.load() >= 1; }, 20s)) << "the camera going down was not reported";
+    const int before = frames.load();
+    server = std::make_unique<RtspServer>(dir / "cam1.mp4", port, dir);
+    EXPECT_TRUE(wait_for([&] { return ups.load() >= 2 && frames.load() >= before + 20; }, 30s))
+        << "no reconnect: " << ups.load() << " ups, " << frames.load() - before << " frames after the restart";
+    stop = true;
+    line.join();
+    server.reset();
+    std::lock_guard lk(mu);
+    ASSERT_GE(kinds.size(), 3u);
+    EXPECT_EQ(kinds[0], "camera_up");
+    EXPECT_EQ(kinds[1], "camera_down");
+    EXPECT_EQ(kinds[2], "camera_up");
+    fs::remove_all(dir);
+}
+
+TEST(Stats, PercentileIsNearestRank) {
+    std::vector<double> v = {5, 1, 4, 2, 3, 10, 9, 8, 7, 6};
+    EXPECT_EQ(pipeline::percentile(v, 0.5), 5);
+    EXPECT_EQ(pipeline::percentile(v, 0.99), 10);
+    EXPECT_EQ(pipeline::percentile(v, 0.1), 1);
+    std::vector<double> empty;
+    EXPECT_EQ(pipeline::percentile(empty, 0.5), 0);
+}
+
+TEST(Run, FlagsFollowThresholdBandAndMargin) {
+    pipeline::RunConfig c;
+    c.flags.near_threshold_band = 0.1f;
+    c.flags.ambiguity_margin = 0.2f;
+    pipeline::Detection d{0, 0, 1, 1, 0.30f, 0, 0.5f, 0.1f};
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c.flags), transport::kFlagNearThreshold);
+    d.score = 0.9f, d.margin = 0.1f;
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c.flags), transport::kFlagAmbiguousClass);
+    d.score = 0.3f;
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c.flags),
+              transport::kFlagNearThreshold | transport::kFlagAmbiguousClass);
+    d.score = 0.9f, d.margin = 0.8f;
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c.flags), 0u);
+}
+
+} // namespace

@@ -1,0 +1,115 @@
+#include "demo_table.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include "sightline/pipeline/stats.hpp"
+
+namespace sightline::tools {
+
+namespace {
+
+std::string pct(long num, long den) {
+    if (den == 0) return "   -  ";
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%5.1f%%", 100.0 * static_cast<double>(num) / static_cast<double>(den));
+    return buf;
+}
+
+const std::vector<std::string>* meta(const pipeline::CocoImage& im, const char* key) {
+    const auto it = im.meta.find(key);
+    return it == im.meta.end() ? nullptr : &it->second;
+}
+
+bool nominal(const pipeline::CocoImage& im) {
+    const auto* tags = meta(im, "tags");
+    return !tags || (tags->size() == 1 && tags->front() == "nominal");
+}
+
+} // namespace
+
+DemoTable::DemoTable(const std::filesystem::path& dir, const std::vector<std::string>& classes,
+                     const std::vector<pipeline::CameraConfig>& cameras) {
+    for (const auto& cam : cameras) {
+        Row row;
+        row.camera = cam.id;
+        row.truth = std::make_unique<pipeline::CocoGroundTruth>(
+            pipeline::load_coco_ground_truth_file(dir / (cam.id + ".json")));
+        row.matcher = std::make_unique<pipeline::OnlineEvaluator>(*row.truth, cam.id, classes, 60.0, 0.5);
+        std::map<std::string, double> first_seen; // drift tag -> when it first appears
+        for (const auto& im : row.truth->images) {
+            const auto* tags = meta(im, "tags");
+            const auto* when = meta(im, "timestamp");
+            for (const auto& t : tags ? *tags : std::vector<std::string>{})
+                if (t != "nominal" && !first_seen.count(t)) first_seen[t] = when ? std::stod(when->front()) : 0;
+        }
+        for (const auto& [t, when] : first_seen)
+            row.scenario +=
+                (row.scenario.empty() ? "" : ", ") + t + " from " + std::to_string(static_cast<int>(when)) + " s";
+        if (row.scenario.empty()) row.scenario = "nominal";
+        for (const auto& a : row.truth->annotations) ++(a.crowd ? row.crowd : row.boxes);
+        row.frames = static_cast<int>(row.truth->images.size());
+        row_of_[cam.id] = rows_.size();
+        rows_.push_back(std::move(row));
+    }
+}
+
+std::uint64_t DemoTable::expected_frames(int every) const {
+    std::uint64_t n = 0;
+    for (const auto& r : rows_) n += static_cast<std::uint64_t>((r.frames + every - 1) / every);
+    return n;
+}
+
+void DemoTable::add(const transport::PredMessage& m) {
+    const auto now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    const auto it = row_of_.find(m.camera);
+    if (it == row_of_.end()) return;
+    Row& row = rows_[it->second];
+    ++row.received;
+    row.gaps += m.seq - row.next_seq;
+    row.next_seq = m.seq + 1;
+    row.latency_ms.push_back(static_cast<double>(now - m.stamps_ns.at("arrival")) / 1e6);
+    std::vector<pipeline::Detection> dets;
+    for (std::size_t k = 0; k < m.scores.size(); ++k)
+        dets.push_back({m.boxes[4 * k], m.boxes[4 * k + 1], m.boxes[4 * k + 2], m.boxes[4 * k + 3], m.scores[k],
+                        m.classes[k], m.margins[k], m.entropies[k], m.flags[k]});
+    const pipeline::CocoImage* im = row.matcher->image_of(m.frame);
+    const auto match = row.matcher->match(m.frame, dets);
+    if (!im || !match) return;
+    const bool nom = nominal(*im);
+    Counts& c = nom ? row.nominal : row.drifted;
+    c.tp += match->tp, c.fp += match->fp, c.fn += match->fn;
+    row.drifted_frames += nom ? 0 : 1;
+}
+
+void DemoTable::print(const pipeline::ModelSpec& spec, int every, int batch, const pipeline::LineSummary& summary) {
+    std::printf("\nsightline demo: %zu cameras of the synthetic line, model %s, detector on every %d%s frame\n\n",
+                rows_.size(), spec.name.c_str(), every, every == 1 ? "" : "th");
+    std::printf("%-5s %-28s %6s %7s %7s %9s %5s %15s | %-22s | %-22s\n", "cam", "scenario", "frames", "boxes", "crowd",
+                "received", "gaps", "latency p50/p99", "nominal: prec  recall", "drifted: prec  recall");
+    std::uint64_t received = 0;
+    for (auto& r : rows_) {
+        const auto pr = [](const Counts& m) { return pct(m.tp, m.tp + m.fp) + "  " + pct(m.tp, m.tp + m.fn); };
+        char lat[32];
+        std::snprintf(lat, sizeof lat, "%.0f / %.0f ms", pipeline::percentile(r.latency_ms, 0.5),
+                      pipeline::percentile(r.latency_ms, 0.99));
+        std::printf("%-5s %-28s %6d %7d %7d %9llu %5llu %15s | %-22s | %-22s\n", r.camera.c_str(), r.scenario.c_str(),
+                    r.frames, r.boxes, r.crowd, static_cast<unsigned long long>(r.received),
+                    static_cast<unsigned long long>(r.gaps), lat, ("        " + pr(r.nominal)).c_str(),
+                    r.drifted_frames ? ("        " + pr(r.drifted)).c_str() : "        (no drift)");
+        received += r.received;
+    }
+    std::printf("\nboxes = ground-truth boxes over all frames (IoU 0.5 matching, threshold %.2f); crowd = parts more "
+                "than occluded_fraction hidden (ignored).\nreceived = pred messages the consumer (a ZeroMQ "
+                "subscriber) got; latency = packet arrival -> receipt (files are read as fast as the line takes "
+                "them, so it includes queueing).\n",
+                spec.confidence);
+    std::printf("%llu frames through the line (decode, batch %d, preprocess + inference + decode + NMS, ZeroMQ) in "
+                "%.1f s: %.1f frames/s; %llu messages dropped\n",
+                static_cast<unsigned long long>(received), batch, summary.seconds,
+                static_cast<double>(received) / summary.seconds, static_cast<unsigned long long>(summary.dropped));
+}
+
+} // namespace sightline::tools

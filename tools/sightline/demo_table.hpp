@@ -1,0 +1,48 @@
+#pragma once
+// What `sightline demo` prints: per camera, the scenario, the ground truth, what the consumer received, the latency
+// from packet arrival to receipt, and precision/recall at IoU 0.5 on nominal and on drifted frames (matched by the
+// online evaluator's matcher against each camera's COCO ground truth).
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/online_eval.hpp"
+#include "sightline/transport/messages.hpp"
+
+namespace sightline::tools {
+
+class DemoTable {
+  public:
+    /// Loads DIR/<camera>.json for each camera (Error naming the file when it is missing or malformed).
+    DemoTable(const std::filesystem::path& dir, const std::vector<std::string>& classes,
+              const std::vector<pipeline::CameraConfig>& cameras);
+    /// Pred messages the line will publish when it processes every `every`-th frame of every camera.
+    std::uint64_t expected_frames(int every) const;
+    /// One received message (from the consumer's thread; only that thread touches the table until print()).
+    void add(const transport::PredMessage& m);
+    void print(const pipeline::ModelSpec& spec, int every, int batch, const pipeline::LineSummary& summary);
+
+  private:
+    struct Counts {
+        long tp = 0, fp = 0, fn = 0;
+    };
+    struct Row {
+        std::string camera, scenario;
+        int frames = 0, boxes = 0, crowd = 0, drifted_frames = 0;
+        Counts nominal, drifted;
+        std::uint64_t received = 0, gaps = 0, next_seq = 0;
+        std::vector<double> latency_ms; ///< packet arrival -> receipt by the consumer
+        std::unique_ptr<pipeline::CocoGroundTruth> truth;
+        std::unique_ptr<pipeline::OnlineEvaluator> matcher;
+    };
+    std::vector<Row> rows_;
+    std::map<std::string, std::size_t> row_of_;
+};
+
+} // namespace sightline::tools
