@@ -85,7 +85,9 @@ int main(int argc, char** argv) {
         scene = fs::temp_directory_path() / "sightline_linespeed_scene";
     const auto spec = pipeline::load_model_spec(model);
     pipeline::make_engine(engine, spec); // an engine this build lacks, or a bad model, fails before any rendering
-    if (pipeline::synth::ensure_scene(
+    // a folder that has the videos is used as it is (the demo's cache, a user's scene)
+    if (!fs::exists(scene / "cam4.mp4") &&
+        pipeline::synth::ensure_scene(
             {scene,
              4,
              20,

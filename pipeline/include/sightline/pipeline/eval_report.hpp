@@ -1,0 +1,74 @@
+#pragma once
+/// `sightline eval` as a library: the evaluation built once into an EvalReport, then rendered from the struct as
+/// JSON (schema sightline.eval/1, docs/metrics.md), as text, and as a self-contained HTML page.
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/tide.hpp"
+
+namespace sightline::pipeline {
+
+struct EvalOptions {
+    std::string gt, dt; ///< ground truth (COCO instances); detections (COCO results, or a run's recording)
+    std::string camera; ///< with a recording: the camera to evaluate (when it holds several)
+    bool allow_unknown_images = false;
+    double threshold = 0.5, iou = 0.5; ///< the operating point
+    double fps = 0;                    ///< frame rate of the images, for false positives per hour (0: unknown)
+    std::vector<std::string> slices;   ///< KEY or KEY:WINDOW
+    double target_precision = 0.9, fp_budget = 10;
+    int calibration_bins = 10;
+    bool coco_only = false; ///< only the 12 COCO stats and per-class AP
+    bool voc_plus_one = false;
+    std::string compare; ///< a second model's results: B - A with paired bootstrap intervals
+    int bootstrap = 200;
+    std::uint64_t seed = 1;
+    double tide_pos = 0.5, tide_bg = 0.1;
+};
+
+struct EvalClass {
+    int id = 0;
+    std::string name;
+    double ap = -1, ap50 = -1, ap75 = -1;
+};
+
+struct EvalReport {
+    EvalOptions options;
+    CocoGroundTruth gt;
+    std::size_t detections = 0; ///< detections read (before any cut)
+    CocoEvalResult coco;
+    std::vector<EvalClass> classes; ///< one per category of coco.category_ids, same order
+    // the rest is empty with options.coco_only
+    std::optional<OperatingPoint> operating_point;
+    std::optional<ScoreAnalysis> scores;
+    std::optional<VocResult> voc;
+    std::optional<CompareResult> compare;
+    std::optional<TideResult> tide;
+    std::vector<SliceResult> slices;
+    std::vector<std::string> red_flags; ///< what a reader must not miss (docs/metrics.md, Red flags)
+    double load_ms = 0;
+    const std::string& name_of(int category_id) const;
+};
+
+/// Reads the inputs and evaluates everything the options ask for. Error(kBadInput) naming the file for bad input,
+/// and for detections on images the ground truth lacks unless allow_unknown_images. `bootstrap_progress(done,
+/// total)` is called during --compare's bootstrap.
+EvalReport build_eval_report(const EvalOptions& options, const std::function<void(int, int)>& bootstrap_progress = {});
+
+/// The report as JSON text (sightline.eval/1).
+std::string eval_report_json(const EvalReport& report);
+
+/// The report as text, as `sightline eval` prints it.
+void print_eval_report(const EvalReport& report, std::FILE* out);
+
+/// The report as one HTML page: inline SVG and CSS, nothing fetched, opens offline (COCO stats, per-class table,
+/// precision-recall curves, confusion-matrix heat map, reliability diagram, TIDE breakdown, threshold advice, slices,
+/// comparison, red flags, each where the report has it).
+std::string render_eval_html(const EvalReport& report);
+
+} // namespace sightline::pipeline

@@ -1,0 +1,363 @@
+// The evaluation built once (build_eval_report) and its JSON and text renderings.
+#include "sightline/pipeline/eval_report.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/recorded.hpp"
+#include "sightline/transport/recording.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+/// Results: a COCO results file, or a run's recording (placed against the ground truth, so read after it); what a
+/// recording leaves out becomes a red flag.
+CocoDetections read_detections(const std::string& path, const CocoGroundTruth& gt, const std::string& camera,
+                               std::vector<std::string>& flags) {
+    if (!transport::is_recording(path)) return load_coco_detections_file(path);
+    RecordedDetections rec = load_recorded_detections(path, gt, camera);
+    std::string cams;
+    for (const auto& c : rec.cameras) cams += (cams.empty() ? "" : ", ") + c;
+    spdlog::info("eval: {}: a recording; {} frames of camera(s) {} placed on ground-truth images", path, rec.frames,
+                 cams);
+    if (rec.frames_without_image)
+        flags.push_back(path + ": " + std::to_string(rec.frames_without_image) +
+                        " recorded frames have no ground-truth image: left out");
+    if (rec.lost_messages)
+        flags.push_back(path + ": " + std::to_string(rec.lost_messages) +
+                        " pred messages missing from the recording (sequence gaps): their frames count as misses");
+    if (rec.truncated) flags.push_back(path + ": the last record is cut short (the run did not end cleanly)");
+    for (const auto& c : rec.unknown_classes)
+        flags.push_back(path + ": model class '" + c + "' has no category of that name in the ground truth");
+    return std::move(rec.detections);
+}
+
+std::string label(int id, const std::string& name) {
+    return std::to_string(id) + " " + name;
+}
+
+} // namespace
+
+const std::string& EvalReport::name_of(int category_id) const {
+    static const std::string none;
+    for (const auto& c : gt.categories)
+        if (c.id == category_id) return c.name;
+    return none;
+}
+
+EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int, int)>& bootstrap_progress) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EvalReport rep;
+    rep.options = a;
+    auto& flags = rep.red_flags;
+    CocoDetections dt;
+    if (transport::is_recording(a.dt)) {
+        rep.gt = load_coco_ground_truth_file(a.gt);
+        dt = read_detections(a.dt, rep.gt, a.camera, flags);
+    } else { // the two files parse side by side (results files are the large ones)
+        auto gt_future = std::async(std::launch::async, [&] { return load_coco_ground_truth_file(a.gt); });
+        dt = load_coco_detections_file(a.dt);
+        rep.gt = gt_future.get();
+    }
+    const CocoGroundTruth& gt = rep.gt;
+    rep.detections = dt.detections.size();
+    rep.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    rep.coco = evaluate_coco(gt, dt);
+    const CocoEvalResult& r = rep.coco;
+    if (r.check.unknown_image) {
+        const std::string msg =
+            std::to_string(r.check.unknown_image) +
+            " detections are on images the ground truth does not list (first: " + r.check.first_unknown_image + ")";
+        if (!a.allow_unknown_images)
+            throw Error(ErrorCode::kBadInput, a.dt + ": " + msg +
+                                                  "; pycocotools refuses such results too (--allow-unknown-images "
+                                                  "evaluates the rest and reports them)");
+        flags.push_back(msg + ": left out");
+    }
+    if (r.check.unknown_category)
+        flags.push_back(std::to_string(r.check.unknown_category) +
+                        " detections have categories the ground truth does not list (first: " +
+                        r.check.first_unknown_category + "): left out, as pycocotools does silently");
+    if (r.stats[0] == 1.0) flags.push_back("perfect AP of 1.0: are the detections the ground truth itself?");
+    if (r.num_gt == 0) flags.push_back("the ground truth has no boxes on the evaluated images: every AP is -1");
+    if (dt.detections.empty()) flags.push_back("the results file holds no detections");
+    for (std::size_t k = 0; k < r.category_ids.size(); ++k) {
+        const int k_ = static_cast<int>(k);
+        rep.classes.push_back(
+            {r.category_ids[k], rep.name_of(r.category_ids[k]), r.class_ap(k_), r.class_ap(k_, 0), r.class_ap(k_, 5)});
+    }
+    if (a.coco_only) return rep;
+
+    rep.operating_point = evaluate_operating_point(gt, dt, a.threshold, a.iou, a.fps);
+    rep.scores =
+        analyse_scores(gt, dt, a.iou, a.target_precision, a.fp_budget, rep.operating_point->hours, a.calibration_bins);
+    rep.voc = evaluate_voc(gt, dt, 0.5, a.voc_plus_one);
+    if (!a.compare.empty()) {
+        const CocoDetections dt_b = read_detections(a.compare, gt, a.camera, flags);
+        rep.compare = compare_models(gt, dt, dt_b, a.threshold, a.iou, a.bootstrap, a.seed, [&](int done, int total) {
+            if (bootstrap_progress) bootstrap_progress(done, total);
+        });
+        if (r.num_images < 30)
+            flags.push_back("only " + std::to_string(r.num_images) +
+                            " images: too few for the bootstrap interval to mean much");
+        else if (!rep.compare->metrics.empty() && rep.compare->metrics[0].upper - rep.compare->metrics[0].lower > 0.1)
+            flags.push_back("the AP difference's 95% interval is wider than 0.1: the evaluation set is too small "
+                            "to rank these models");
+    }
+    rep.tide = evaluate_tide(gt, dt, a.tide_pos, a.tide_bg);
+    std::vector<SliceSpec> specs;
+    for (const auto& text : a.slices) specs.push_back(SliceSpec::parse(text));
+    rep.slices = evaluate_slices(gt, dt, specs, r, a.threshold, a.iou);
+    for (const auto& s : rep.slices)
+        if (s.key != "size" && s.images < 30 && s.ap_drop > 0.1)
+            flags.push_back("slice " + s.key + "=" + s.value + " has only " + std::to_string(s.images) +
+                            " images: its AP drop of " + std::to_string(s.ap_drop) + " is weak evidence");
+    return rep;
+}
+
+std::string eval_report_json(const EvalReport& rep) {
+    const EvalOptions& a = rep.options;
+    const CocoEvalResult& r = rep.coco;
+    Json j;
+    j["schema"] = "sightline.eval/1";
+    j["ground_truth"] = a.gt;
+    j["detections"] = a.dt;
+    j["images"] = r.num_images;
+    j["gt_boxes"] = r.num_gt;
+    j["dt_boxes"] = r.num_dt;
+    for (int s = 0; s < 12; ++s) j["coco"][kCocoStatNames[s]] = r.stats[s];
+    Json classes = Json::array();
+    for (std::size_t k = 0; k < rep.classes.size(); ++k) {
+        const EvalClass& c = rep.classes[k];
+        Json cj = {{"id", c.id}, {"name", c.name}, {"AP", c.ap}, {"AP50", c.ap50}, {"AP75", c.ap75}};
+        if (rep.operating_point) {
+            const ClassCounts& n = rep.operating_point->per_class[k];
+            cj["at_threshold"] = {{"tp", n.tp},
+                                  {"fp", n.fp},
+                                  {"fn", n.fn},
+                                  {"precision", n.precision()},
+                                  {"recall", n.recall()},
+                                  {"f1", n.f1()},
+                                  {"fn_rate", n.tp + n.fn ? double(n.fn) / double(n.tp + n.fn) : 0.0}};
+        }
+        classes.push_back(std::move(cj));
+    }
+    j["per_class"] = classes;
+    if (const auto& op = rep.operating_point) {
+        j["operating_point"] = {{"threshold", op->threshold},
+                                {"iou", op->iou},
+                                {"tp", op->overall.tp},
+                                {"fp", op->overall.fp},
+                                {"fn", op->overall.fn},
+                                {"precision", op->overall.precision()},
+                                {"recall", op->overall.recall()},
+                                {"f1", op->overall.f1()},
+                                {"fp_per_image", op->fp_per_image},
+                                {"hours", op->hours},
+                                {"fp_per_hour", op->fp_per_hour},
+                                {"confusion",
+                                 {{"rows", "ground-truth class (detected class for false positives)"},
+                                  {"columns", "detected class..., background (FP), missed (FN)"},
+                                  {"category_ids", op->category_ids},
+                                  {"matrix", op->confusion}}}};
+        const ScoreAnalysis& sa = *rep.scores;
+        Json advice = Json::array();
+        for (const auto& v : sa.per_class)
+            advice.push_back({{"category_id", v.category_id},
+                              {"max_f1",
+                               {{"threshold", v.f1_threshold},
+                                {"f1", v.f1},
+                                {"precision", v.f1_precision},
+                                {"recall", v.f1_recall}}},
+                              {"target_precision",
+                               {{"precision", a.target_precision},
+                                {"threshold", v.precision_threshold},
+                                {"recall", v.recall_at_precision}}},
+                              {"fp_budget",
+                               {{"fp_per_hour", op->hours > 0 ? a.fp_budget : -1.0},
+                                {"threshold", v.budget_threshold},
+                                {"recall", v.recall_at_budget}}}});
+        j["threshold_advice"] = advice;
+        j["calibration"] = {{"ece", sa.calibration.ece},          {"iou", a.iou},
+                            {"lower", sa.calibration.lower},      {"upper", sa.calibration.upper},
+                            {"count", sa.calibration.count},      {"confidence", sa.calibration.confidence},
+                            {"accuracy", sa.calibration.accuracy}};
+        double recall_thr[kernels::kCocoRecallThresholds];
+        kernels::coco_recall_thresholds(recall_thr);
+        Json curves = Json::array();
+        for (std::size_t k = 0; k < r.category_ids.size(); ++k) {
+            std::vector<double> p(kernels::kCocoRecallThresholds);
+            for (int i = 0; i < kernels::kCocoRecallThresholds; ++i)
+                p[i] = r.precision_at(0, i, static_cast<int>(k), 0, 2);
+            curves.push_back({{"id", rep.classes[k].id},
+                              {"name", rep.classes[k].name},
+                              {"AP50", rep.classes[k].ap50},
+                              {"precision", p}});
+        }
+        j["pr_curves"] = {{"iou", 0.5},
+                          {"recall", std::vector<double>(recall_thr, recall_thr + kernels::kCocoRecallThresholds)},
+                          {"classes", curves}};
+        const VocResult& voc = *rep.voc;
+        Json vj = Json::array();
+        for (const auto& c : voc.per_class)
+            vj.push_back({{"category_id", c.category_id},
+                          {"positives", c.positives},
+                          {"ap_all_point", c.ap_all_point},
+                          {"ap_11_point", c.ap_11_point}});
+        j["voc"] = {{"iou", voc.iou},
+                    {"plus_one", voc.plus_one},
+                    {"map_all_point", voc.map_all_point},
+                    {"map_11_point", voc.map_11_point},
+                    {"per_class", vj}};
+    }
+    if (const auto& cmp = rep.compare) {
+        Json mj = Json::object();
+        for (const auto& m : cmp->metrics)
+            mj[m.name] = {{"a", m.a}, {"b", m.b}, {"diff", m.diff}, {"lower", m.lower}, {"upper", m.upper}};
+        const auto boxes = [&](const std::vector<int>& idx) {
+            Json l = Json::array();
+            for (int n : idx)
+                l.push_back({{"id", rep.gt.annotations[n].id},
+                             {"image_id", rep.gt.annotations[n].image_id},
+                             {"category_id", rep.gt.annotations[n].category_id}});
+            return l;
+        };
+        j["compare"] = {{"a", a.dt},
+                        {"b", a.compare},
+                        {"bootstrap", {{"replicates", cmp->replicates}, {"seed", cmp->seed}, {"level", 0.95}}},
+                        {"metrics", mj},
+                        {"found_by_b_only", boxes(cmp->found_by_b_only)},
+                        {"found_by_a_only", boxes(cmp->found_by_a_only)}};
+    }
+    if (const auto& tide = rep.tide) {
+        Json types = Json::object();
+        for (int t = 0; t < kTideTypes; ++t)
+            types[kTideTypeNames[t]] = {
+                {"short", kTideShortNames[t]}, {"count", tide->count[t]}, {"dap", tide->dap[t]}};
+        j["tide"] = {{"pos_iou", tide->pos_iou},
+                     {"bg_iou", tide->bg_iou},
+                     {"max_dets", tide->max_dets},
+                     {"ap", tide->ap},
+                     {"errors", types},
+                     {"dap_false_positives", tide->dap_false_pos},
+                     {"dap_false_negatives", tide->dap_false_neg}};
+    }
+    if (!a.coco_only) {
+        Json sj = Json::array();
+        for (const auto& s : rep.slices)
+            sj.push_back({{"key", s.key},
+                          {"value", s.value},
+                          {"images", s.images},
+                          {"gt_boxes", s.gt_boxes},
+                          {"AP", s.ap},
+                          {"AP50", s.ap50},
+                          {"AR100", s.ar100},
+                          {"precision", s.precision},
+                          {"recall", s.recall},
+                          {"ap_drop", s.ap_drop},
+                          {"rank_score", s.rank_score}});
+        j["slices"] = sj;
+    }
+    j["red_flags"] = rep.red_flags;
+    j["timing_ms"] = {
+        {"load", rep.load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
+    return j.dump(2) + "\n";
+}
+
+void print_eval_report(const EvalReport& rep, std::FILE* out) {
+    const EvalOptions& a = rep.options;
+    const CocoEvalResult& r = rep.coco;
+    std::fprintf(out, "%zu images, %zu ground-truth boxes, %zu detections (after the 100-per-image cut)\n",
+                 static_cast<std::size_t>(r.num_images), r.num_gt, r.num_dt);
+    const char* lines[12] = {"Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+                             "Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+                             "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"};
+    for (int s = 0; s < 12; ++s) std::fprintf(out, " %s = %.3f   %-5s\n", lines[s], r.stats[s], kCocoStatNames[s]);
+    std::fprintf(out, "\n%-24s %8s %8s %8s\n", "class", "AP", "AP50", "AP75");
+    for (const auto& c : rep.classes)
+        std::fprintf(out, "%-24s %8.3f %8.3f %8.3f\n", label(c.id, c.name).c_str(), c.ap, c.ap50, c.ap75);
+    if (const auto& op = rep.operating_point) {
+        const VocResult& voc = *rep.voc;
+        std::fprintf(out, "\nPascal VOC mAP at IoU 0.50%s: %.4f all-point, %.4f 11-point\n",
+                     voc.plus_one ? " (+1 pixel)" : "", voc.map_all_point, voc.map_11_point);
+        std::fprintf(out,
+                     "\nat score >= %.2f, IoU %.2f: precision %.3f, recall %.3f, F1 %.3f, %.2f false positives per "
+                     "image",
+                     op->threshold, op->iou, op->overall.precision(), op->overall.recall(), op->overall.f1(),
+                     op->fp_per_image);
+        if (op->fp_per_hour >= 0) std::fprintf(out, ", %.1f per hour", op->fp_per_hour);
+        std::fprintf(out, "\n%-24s %6s %6s %6s %9s %7s %7s\n", "class", "TP", "FP", "FN", "precision", "recall", "F1");
+        for (const ClassCounts& c : op->per_class)
+            std::fprintf(out, "%-24s %6ld %6ld %6ld %9.3f %7.3f %7.3f\n",
+                         label(c.category_id, rep.name_of(c.category_id)).c_str(), c.tp, c.fp, c.fn, c.precision(),
+                         c.recall(), c.f1());
+        std::fprintf(out, "\nthreshold advice (IoU %.2f):\n%-24s %18s %26s %26s\n", a.iou, "class", "max F1 (thr: F1)",
+                     ("precision >= " + std::to_string(a.target_precision).substr(0, 4) + " (thr: recall)").c_str(),
+                     op->hours > 0 ? "FP budget (thr: recall)" : "FP budget (needs --fps)");
+        for (const auto& v : rep.scores->per_class) {
+            char f1[40], pt[40], bt[40];
+            std::snprintf(f1, sizeof f1, "%.3f: %.3f", v.f1_threshold, v.f1);
+            std::snprintf(pt, sizeof pt, v.precision_threshold < 0 ? "unreachable" : "%.3f: %.3f",
+                          v.precision_threshold, v.recall_at_precision);
+            std::snprintf(bt, sizeof bt, v.budget_threshold < 0 ? "-" : "%.3f: %.3f", v.budget_threshold,
+                          v.recall_at_budget);
+            std::fprintf(out, "%-24s %18s %26s %26s\n", label(v.category_id, rep.name_of(v.category_id)).c_str(), f1,
+                         pt, bt);
+        }
+        std::fprintf(out, "\ncalibration: expected calibration error %.4f over %d bins (box level, IoU %.2f)\n",
+                     rep.scores->calibration.ece, a.calibration_bins, a.iou);
+    }
+    if (const auto& tide = rep.tide) {
+        std::fprintf(out,
+                     "\nerror breakdown (TIDE, IoU fg %.2f / bg %.2f; its AP %.3f): dAP gained by fixing each type\n",
+                     tide->pos_iou, tide->bg_iou, tide->ap);
+        for (int t = 0; t < kTideTypes; ++t)
+            std::fprintf(out, "%-16s %8ld errors  dAP %6.3f\n", kTideTypeNames[t], tide->count[t], tide->dap[t]);
+        std::fprintf(out, "%-16s %15s  dAP %6.3f\n%-16s %15s  dAP %6.3f\n", "false positives", "(all)",
+                     tide->dap_false_pos, "false negatives", "(all)", tide->dap_false_neg);
+    }
+    if (const auto& cmp = rep.compare) {
+        std::fprintf(out,
+                     "\nB (%s) vs A (%s), paired bootstrap over images, %d replicates, seed %llu:\n%-10s %8s %8s "
+                     "%8s %20s\n",
+                     a.compare.c_str(), a.dt.c_str(), cmp->replicates, static_cast<unsigned long long>(cmp->seed),
+                     "metric", "A", "B", "B - A", "95% interval");
+        for (const auto& m : cmp->metrics)
+            std::fprintf(out, "%-10s %8.3f %8.3f %+8.3f   [%+7.3f, %+7.3f]%s\n", m.name.c_str(), m.a, m.b, m.diff,
+                         m.lower, m.upper, (m.lower > 0 || m.upper < 0) ? " *" : "");
+        std::fprintf(out,
+                     "ground truth found by B only: %zu, by A only: %zu (at the operating point; ids in the JSON)\n",
+                     cmp->found_by_b_only.size(), cmp->found_by_a_only.size());
+    }
+    if (!a.slices.empty()) {
+        std::fprintf(out,
+                     "\nslices, worst first (rank = AP drop x images / (images + 30)):\n%-28s %7s %8s %7s %7s %7s "
+                     "%7s %7s\n",
+                     "slice", "images", "gt", "AP", "AP50", "prec", "recall", "drop");
+        int shown = 0;
+        for (const auto& s : rep.slices) {
+            if (s.key == "size" || shown++ >= 15) continue;
+            std::fprintf(out, "%-28s %7d %8zu %7.3f %7.3f %7.3f %7.3f %+7.3f\n", (s.key + "=" + s.value).c_str(),
+                         s.images, s.gt_boxes, s.ap, s.ap50, s.precision, s.recall, s.ap_drop);
+        }
+    }
+    for (const auto& f : rep.red_flags) std::fprintf(out, "RED FLAG: %s\n", f.c_str());
+}
+
+} // namespace sightline::pipeline
