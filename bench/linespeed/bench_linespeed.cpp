@@ -146,6 +146,8 @@ int main(int argc, char** argv) {
             ++frames;
         };
         pipeline::Line line(cfg, pipeline::make_engine(engine, spec), options);
+        // the subscriber joins before the clock starts (Line::run then finds it there)
+        line.publisher().wait_for_subscribers(1, std::chrono::seconds(10));
         const auto t0 = Clock::now();
         std::thread timer([&] {
             while (!stop.load() && Clock::now() - t0 < std::chrono::duration<double>(seconds))

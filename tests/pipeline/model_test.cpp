@@ -21,6 +21,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// A view of an OpenCV BGR image (host memory).
+kernels::ImageView bgr_view(const cv::Mat& m) {
+    kernels::ImageView v;
+    v.format = kernels::PixelFormat::kBGR, v.width = m.cols, v.height = m.rows;
+    v.planes[0] = m.data, v.pitch[0] = static_cast<int>(m.step);
+    return v;
+}
+
 /// The engine's head for a host input, copied out.
 std::vector<float> infer_host(pipeline::Engine& engine, const std::vector<float>& input, int batch) {
     const auto head = engine.infer({input.data(), input.size(), kernels::MemoryLocation::kHost}, batch).host();
@@ -164,9 +172,7 @@ TEST(ModelParity, LibTorchReproducesPyTorchAndOpenCv) {
     // the detector on either engine: the same detections
     pipeline::Detector a(pipeline::make_opencv_engine(spec)), b(pipeline::make_engine("libtorch", spec));
     for (const auto& bgr : fx.bgr) {
-        kernels::ImageView v;
-        v.format = kernels::PixelFormat::kBGR, v.width = bgr.cols, v.height = bgr.rows;
-        v.planes[0] = bgr.data, v.pitch[0] = static_cast<int>(bgr.step);
+        const kernels::ImageView v = bgr_view(bgr);
         const auto da = a.detect(std::span(&v, 1))[0].detections, db = b.detect(std::span(&v, 1))[0].detections;
         ASSERT_EQ(da.size(), db.size());
         ASSERT_GT(da.size(), 0u);
@@ -236,9 +242,7 @@ TEST(Detector, FindsPartsOnNominalFrames) {
     for (int k = 0; k < 40; ++k) {
         auto info = r.next(frame.data);
         if (k % 8) continue;
-        kernels::ImageView v;
-        v.format = kernels::PixelFormat::kBGR, v.width = spec.width, v.height = spec.height;
-        v.planes[0] = frame.data, v.pitch[0] = static_cast<int>(frame.step);
+        const kernels::ImageView v = bgr_view(frame);
         auto res = det.detect(std::span(&v, 1));
         gt.images.push_back({k, spec.width, spec.height, {}});
         for (const auto& o : info.objects)
@@ -277,12 +281,7 @@ TEST(Detector, BatchesInFlightGiveWhatDetectGives) {
         r.next(frames.back().data);
     }
     std::vector<kernels::ImageView> views;
-    for (const auto& f : frames) {
-        kernels::ImageView v;
-        v.format = kernels::PixelFormat::kBGR, v.width = spec.width, v.height = spec.height;
-        v.planes[0] = f.data, v.pitch[0] = static_cast<int>(f.step);
-        views.push_back(v);
-    }
+    for (const auto& f : frames) views.push_back(bgr_view(f));
     const auto a_alone = det.detect(std::span(views).subspan(0, 2));
     const auto b_alone = det.detect(std::span(views).subspan(2, 1));
     const auto a = det.submit(std::span(views).subspan(0, 2));
@@ -326,12 +325,7 @@ TEST(Detector, EveryFrameOfABatchGetsWhatItGetsAlone) {
         if (k % 10 == 0) frames.push_back(m); // far apart: different parts in each frame
     }
     std::vector<kernels::ImageView> views;
-    for (const auto& f : frames) {
-        kernels::ImageView v;
-        v.format = kernels::PixelFormat::kBGR, v.width = spec.width, v.height = spec.height;
-        v.planes[0] = f.data, v.pitch[0] = static_cast<int>(f.step);
-        views.push_back(v);
-    }
+    for (const auto& f : frames) views.push_back(bgr_view(f));
     const auto batch = det.detect(views);
     ASSERT_EQ(batch.size(), views.size());
     std::size_t differ = 0; // pairs of frames whose detections differ: the test means something only if they do
