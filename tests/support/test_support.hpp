@@ -43,4 +43,30 @@ inline CommandResult run_binary(const std::string& args, int timeout_s = 300) {
     return {code == 128 + 9 ? kTimedOut : code, out};
 }
 
+struct SplitResult {
+    int code;          ///< exit code, kTimedOut past the time limit, -1 when the process did not exit normally
+    std::string out;   ///< stdout alone
+    std::string err;   ///< stderr alone
+};
+
+/// run_binary with stdout and stderr kept apart (what a pipe `sightline ... | jq` sees is `out`).
+inline SplitResult run_binary_split(const std::string& args, int timeout_s = 300) {
+    const auto err_file = temp_dir("stderr") / "stderr.txt";
+    const std::string cmd = "timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " +
+                            args + " 2>" + err_file.string();
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    std::array<char, 4096> buf;
+    while (auto n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+    const int status = pclose(p);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == 128 + 9) code = kTimedOut;
+    std::string err;
+    if (FILE* e = std::fopen(err_file.c_str(), "r")) {
+        while (auto n = std::fread(buf.data(), 1, buf.size(), e)) err.append(buf.data(), n);
+        std::fclose(e);
+    }
+    return {code, out, err};
+}
+
 } // namespace sightline::testing

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
+#include <sys/stat.h>
 #include <thread>
 
 #include "sightline/error.hpp"
@@ -35,6 +37,7 @@ namespace {
 using sightline::testing::one_camera;
 using sightline::testing::render_scene;
 using sightline::testing::run_binary;
+using sightline::testing::run_binary_split;
 using sightline::testing::temp_dir;
 
 const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
@@ -309,6 +312,125 @@ TEST(Run, JsonStatsForMachines) {
     const auto last = r.output.rfind("{\"camera\":\"cam1\"");
     ASSERT_NE(last, std::string::npos) << r.output;
     EXPECT_NE(r.output.find("\"frames_total\":15.0", last), std::string::npos) << r.output.substr(last);
+    fs::remove_all(dir);
+}
+
+// Machine output apart from logs (issue 13): with --json-stats every stdout line is a JSON stat message (the info
+// log at its default level goes to stderr), and `eval -q` prints nothing on stdout.
+TEST(Run, StdoutCarriesOnlyWhatWasAskedFor) {
+    auto dir = temp_dir("stdout");
+    auto cfg = one_camera(dir, false, false);
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4, ground_truth: cam1.json}]\nmodel: "
+                                    << cfg.model.string() << "\npublish: {predictions: 'ipc://"
+                                    << (dir / "p.sock").string() << "'}\n";
+    auto r = run_binary_split("run --json-stats " + (dir / "run.yaml").string() + " --record " +
+                                       (dir / "rec.slrec").string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::istringstream lines(r.out);
+    int n = 0;
+    for (std::string line; std::getline(lines, line); ++n) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << "stdout line " << n << " is not JSON: " << line;
+        EXPECT_EQ(j.at("camera"), "cam1");
+    }
+    EXPECT_GE(n, 1);
+    EXPECT_NE(r.err.find("[info]"), std::string::npos) << "the log goes to stderr: " << r.err;
+    auto e = run_binary_split("eval -q --gt " + (dir / "cam1.json").string() + " --dt " +
+                                       (dir / "rec.slrec").string());
+    EXPECT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.out, "") << "eval -q printed on stdout";
+    fs::remove_all(dir);
+}
+
+// `-` is standard output; a device or FIFO (or a symlink to one) is written in place, never replaced by a file.
+TEST(Run, OutputPathsDashDevicesAndFifos) {
+    auto dir = temp_dir("outputs");
+    auto cfg = one_camera(dir, false, false);
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << cfg.model.string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
+    ASSERT_EQ(run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " +
+                         (dir / "rec.slrec").string())
+                  .code,
+              0);
+    const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
+    auto r = run_binary_split(eval + " --json -");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "stdout is the JSON alone: " << r.out.substr(0, 300);
+    EXPECT_EQ(j.at("schema"), "sightline.eval/1");
+    EXPECT_FALSE(fs::exists("-")) << "a file named '-' was written";
+    // a symlink to a device stays a symlink to the device
+    fs::create_symlink("/dev/null", dir / "devnull");
+    EXPECT_EQ(run_binary(eval + " -q --json " + (dir / "devnull").string()).code, 0);
+    EXPECT_TRUE(fs::is_symlink(dir / "devnull"));
+    EXPECT_EQ(fs::read_symlink(dir / "devnull"), "/dev/null");
+    // a FIFO stays a FIFO, and its reader gets the JSON
+    const auto fifo = dir / "fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::string got;
+    std::thread reader([&] {
+        std::ifstream in(fifo);
+        got.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    });
+    EXPECT_EQ(run_binary(eval + " -q --json " + fifo.string()).code, 0);
+    reader.join();
+    EXPECT_TRUE(fs::is_fifo(fifo));
+    EXPECT_NE(got.find("\"schema\": \"sightline.eval/1\""), std::string::npos) << got.substr(0, 200);
+    // a symlink to a regular file: the target is replaced, the link kept
+    std::ofstream(dir / "target.json") << "old";
+    fs::create_symlink(dir / "target.json", dir / "link.json");
+    EXPECT_EQ(run_binary(eval + " -q --json " + (dir / "link.json").string()).code, 0);
+    EXPECT_TRUE(fs::is_symlink(dir / "link.json"));
+    std::ifstream t(dir / "target.json");
+    EXPECT_NE(std::string(std::istreambuf_iterator<char>(t), {}).find("sightline.eval/1"), std::string::npos);
+    fs::remove_all(dir);
+}
+
+// A recording of a run that processed every 5th frame is scored on those frames: the unprocessed ground-truth
+// images are left out by default (and the output says how many and why); --all-images scores them as misses.
+TEST(Run, EvalOfAPartialRecordingScoresTheProcessedFrames) {
+    auto dir = temp_dir("partial");
+    render_scene(dir, 1, 2.0, 11, {"defaults.width=320", "defaults.height=240"}); // 60 frames
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4, every: 5}]\nmodel: "
+                                    << (kRoot / "models/parts-v1/model.yaml").string() << "\npublish: {predictions: 'ipc://"
+                                    << (dir / "p.sock").string() << "'}\n";
+    ASSERT_EQ(run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " +
+                         (dir / "rec.slrec").string())
+                  .code,
+              0);
+    const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
+    auto r = run_binary_split(eval + " --json -");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto part = nlohmann::json::parse(r.out);
+    EXPECT_EQ(part["images"], 12);
+    EXPECT_EQ(part["images_in_ground_truth"], 60);
+    EXPECT_EQ(part["images_left_out"]["count"], 48);
+    EXPECT_NE(part["images_left_out"]["reason"].get<std::string>().find("did not process"), std::string::npos);
+    EXPECT_GT(part["coco"]["AP50"].get<double>(), 0.8);
+    auto text = run_binary(eval);
+    EXPECT_NE(text.output.find("48 of the ground truth's 60 images left out"), std::string::npos) << text.output;
+    auto all = nlohmann::json::parse(run_binary_split(eval + " --all-images --json -").out);
+    EXPECT_EQ(all["images"], 60);
+    EXPECT_EQ(all["images_left_out"]["count"], 0);
+    EXPECT_LT(all["coco"]["AP50"].get<double>(), 0.5 * part["coco"]["AP50"].get<double>())
+        << "48 unprocessed frames scored as misses";
+    // a COCO results object with an images list: the same rule
+    nlohmann::json res = {{"images", nlohmann::json::array()}, {"annotations", nlohmann::json::array()}};
+    const auto gt = nlohmann::json::parse(std::ifstream(dir / "cam1.json"));
+    for (const auto& im : gt["images"])
+        if (im["id"].get<int>() < 10) res["images"].push_back(im["id"]);
+    for (const auto& a : gt["annotations"])
+        if (a["image_id"].get<int>() < 10 && a["iscrowd"] == 0)
+            res["annotations"].push_back(
+                {{"image_id", a["image_id"]}, {"category_id", a["category_id"]}, {"bbox", a["bbox"]}, {"score", 0.9}});
+    std::ofstream(dir / "res.json") << res.dump();
+    auto sub = nlohmann::json::parse(
+        run_binary_split("eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "res.json").string() +
+                                  " --json -")
+            .out);
+    EXPECT_EQ(sub["images"], 10);
+    EXPECT_EQ(sub["images_left_out"]["count"], 50);
+    EXPECT_NEAR(sub["coco"]["AP"].get<double>(), 1.0, 1e-9);
     fs::remove_all(dir);
 }
 

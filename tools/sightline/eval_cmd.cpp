@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "sightline/error.hpp"
 #include "sightline/pipeline/eval_report.hpp"
 #include "sightline/pipeline/files.hpp"
 
@@ -16,16 +17,20 @@ struct EvalArgs {
 };
 
 int run_eval(const EvalArgs& a) {
+    if (pipeline::is_stdout(a.json_out) && pipeline::is_stdout(a.html_out))
+        throw Error(ErrorCode::kBadInput, "--json - and --html -: only one of them can go to standard output");
+    // with an output on stdout, stdout carries that output alone
+    const bool quiet = a.quiet || pipeline::is_stdout(a.json_out) || pipeline::is_stdout(a.html_out);
     int last_tenth = -1;
     const pipeline::EvalReport report = pipeline::build_eval_report(a.eval, [&](int done, int total) {
-        if (a.quiet || done * 10 / total == last_tenth) return;
+        if (quiet || done * 10 / total == last_tenth) return;
         last_tenth = done * 10 / total;
         std::fprintf(stderr, "\rcompare: bootstrap %d/%d", done, total);
         if (done == total) std::fprintf(stderr, "\n");
     });
-    if (!a.json_out.empty()) pipeline::write_atomically(a.json_out, pipeline::eval_report_json(report));
-    if (!a.html_out.empty()) pipeline::write_atomically(a.html_out, pipeline::render_eval_html(report));
-    if (!a.quiet) {
+    if (!a.json_out.empty()) pipeline::write_output(a.json_out, pipeline::eval_report_json(report));
+    if (!a.html_out.empty()) pipeline::write_output(a.html_out, pipeline::render_eval_html(report));
+    if (!quiet) {
         pipeline::print_eval_report(report, stdout);
         if (!a.eval.coco_only)
             std::fprintf(stderr, "eval: load %.0f ms, prepare %.0f ms, match %.0f ms, accumulate %.0f ms\n",
@@ -47,10 +52,16 @@ Run add_eval(CLI::App& app) {
     sub->add_option("--camera", a->eval.camera,
                     "with a recording: evaluate this camera's frames (needed when the recording holds several "
                     "cameras and the ground truth names none)");
-    sub->add_option("--json", a->json_out, "write every figure to this JSON file (schema in docs/metrics.md)");
+    sub->add_option("--json", a->json_out,
+                    "write every figure to this JSON file (schema in docs/metrics.md); - for standard output (the text "
+                    "report is then left out)");
     sub->add_option("--html", a->html_out,
                     "write a self-contained HTML report (inline SVG: PR curves, confusion matrix, reliability diagram, "
-                    "slices, comparison; opens offline)");
+                    "slices, comparison; opens offline); - for standard output");
+    sub->add_flag("--all-images", a->eval.all_images,
+                  "score every ground-truth image, also those the detections do not cover (a recording's frames "
+                  "the run never processed then count as misses); default: only the covered ones, and the text and "
+                  "JSON say how many were left out and why");
     sub->add_flag("--allow-unknown-images", a->eval.allow_unknown_images,
                   "evaluate even when some detections are on images the ground truth lacks (reported, left out)");
     sub->add_option("--threshold", a->eval.threshold,

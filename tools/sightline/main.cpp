@@ -1,4 +1,5 @@
 // sightline: one binary, one thin file per subcommand.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -17,6 +18,9 @@ std::string project_dir() {
 
 int main(int argc, char** argv) {
     using namespace sightline;
+    // Logs, progress and errors go to stderr; stdout carries only what a command is asked to print (--json -,
+    // --json-stats, the eval and demo tables).
+    spdlog::set_default_logger(spdlog::stderr_color_mt("sightline"));
     CLI::App app{"sightline: camera lines at line speed, with verified metrics and uncertainty over ZeroMQ"};
     app.set_version_flag("--version", SIGHTLINE_VERSION);
     app.require_subcommand(1);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/line.hpp"
@@ -52,8 +53,11 @@ Run add_run(CLI::App& app) {
                   "print every stat message as one JSON line on stdout (the status line goes to a terminal only)");
     cmd->add_option("--record", *record,
                     "also write every published message (pred, stat, event) to this file, lossless whatever the "
-                    "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings)");
+                    "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings); - for "
+                    "standard output");
     return [config, json_stats, record] {
+        if (*record == "-" && *json_stats)
+            throw Error(ErrorCode::kBadInput, "--record - and --json-stats: only one of them can go to standard output");
         auto cfg = pipeline::load_run_config(*config);
         spdlog::info("{}", kernels::describe_device());
         auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model));

@@ -25,7 +25,7 @@ void pack_string(Packer& p, std::string_view s) {
 } // namespace
 
 RecordingWriter::RecordingWriter(const std::filesystem::path& path, const RecordingHeader& header) : path_(path) {
-    file_ = std::fopen(path.c_str(), "wb");
+    file_ = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
     if (!file_) io_error(path, "cannot create the recording");
     msgpack::sbuffer buf;
     Packer p(buf);
@@ -40,7 +40,7 @@ RecordingWriter::RecordingWriter(const std::filesystem::path& path, const Record
 }
 
 RecordingWriter::~RecordingWriter() {
-    if (file_) std::fclose(file_); // an unflushed tail is lost only when close() was not called (an error path)
+    if (file_ && file_ != stdout) std::fclose(file_); // an unflushed tail is lost only without close() (error paths)
 }
 
 void RecordingWriter::put(const std::string& bytes) {
@@ -71,7 +71,7 @@ void RecordingWriter::flush() {
 void RecordingWriter::close() {
     if (!file_) return;
     flush();
-    const int rc = std::fclose(file_);
+    const int rc = file_ == stdout ? 0 : std::fclose(file_);
     file_ = nullptr;
     if (rc != 0) io_error(path_, "close failed");
 }

@@ -1,13 +1,44 @@
 #include "sightline/pipeline/files.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "sightline/error.hpp"
 
 namespace sightline::pipeline {
 
-void write_atomically(const std::filesystem::path& path, const std::string& text) {
-    auto tmp = path;
+namespace {
+
+/// Writes to a path that must not be replaced (a device, a FIFO): opened for writing as it is.
+void write_in_place(const std::filesystem::path& path, const std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) throw Error(ErrorCode::kIo, path.string() + ": cannot open for writing: " + std::strerror(errno));
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    const bool closed = std::fclose(f) == 0;
+    if (!ok || !closed) throw Error(ErrorCode::kIo, path.string() + ": write failed: " + std::strerror(errno));
+}
+
+} // namespace
+
+void write_output(const std::filesystem::path& path, const std::string& text) {
+    if (is_stdout(path)) {
+        if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+            throw Error(ErrorCode::kIo, std::string("standard output: write failed: ") + std::strerror(errno));
+        return;
+    }
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec); // follows symlinks
+    if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+        if (std::filesystem::is_directory(st)) throw Error(ErrorCode::kIo, path.string() + ": is a directory");
+        return write_in_place(path, text); // /dev/stdout, a FIFO, a terminal: never renamed over
+    }
+    // a symlink to a regular file: replace its target, keep the link
+    const std::filesystem::path target =
+        std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)) ? std::filesystem::canonical(path)
+                                                                              : path;
+    auto tmp = target;
     tmp += ".partial";
     {
         std::ofstream f(tmp, std::ios::binary);
@@ -20,9 +51,8 @@ void write_atomically(const std::filesystem::path& path, const std::string& text
             throw Error(ErrorCode::kIo, tmp.string() + ": write failed (disk full?)");
         }
     }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw Error(ErrorCode::kIo, path.string() + ": cannot rename into place: " + ec.message());
+    std::filesystem::rename(tmp, target, ec);
+    if (ec) throw Error(ErrorCode::kIo, target.string() + ": cannot rename into place: " + ec.message());
 }
 
 } // namespace sightline::pipeline

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_set>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
@@ -451,23 +452,44 @@ CocoDetections parse_detections_file(const std::filesystem::path& path) {
         const char* array_name = "";
         od::json_type type;
         if (doc.type().get(type)) fail(file, "", "malformed JSON");
-        if (type == od::json_type::object) { // a dataset-shaped file whose annotations carry scores
+        if (type == od::json_type::object) {
+            // a dataset-shaped file whose annotations carry scores; its `images` (ids, or image objects with an id),
+            // when present, are the images the results were made on: only those are evaluated
             bool found = false;
             for (auto field : doc.get_object()) {
-                if (std::string_view(field.unescaped_key()) != "annotations") continue;
-                if (field.value().get_array().get(arr)) fail(file, "annotations", "not an array");
-                found = true;
-                break;
+                const std::string_view key = field.unescaped_key();
+                if (key == "annotations") {
+                    if (field.value().get_array().get(arr)) fail(file, "annotations", "not an array");
+                    parse_detections(arr, file, "annotations", 0, dt.detections);
+                    found = true;
+                } else if (key == "images") {
+                    od::array images;
+                    if (field.value().get_array().get(images)) fail(file, "images", "not an array");
+                    dt.evaluated_images.emplace();
+                    std::size_t i = 0;
+                    for (auto e : images) {
+                        const Where where{"images", i++};
+                        od::value v = e.value();
+                        od::object o;
+                        if (!v.get_object().get(o)) {
+                            od::value id;
+                            if (o["id"].get(id)) fail(file, where, "missing key id");
+                            dt.evaluated_images->push_back(integer(id, file, where, "id"));
+                        } else {
+                            dt.evaluated_images->push_back(integer(e.value(), file, where, "image id"));
+                        }
+                    }
+                }
             }
             if (!found)
                 fail(file, "",
                      "neither a JSON array of results nor an object with annotations (expected COCO "
                      "results: [{image_id, category_id, bbox, score}, ...])");
-            array_name = "annotations";
         } else if (doc.get_array().get(arr)) {
             fail(file, "", "not a JSON array (expected COCO results: [{image_id, category_id, bbox, score}, ...])");
+        } else {
+            parse_detections(arr, file, array_name, 0, dt.detections);
         }
-        parse_detections(arr, file, array_name, 0, dt.detections);
     } catch (const simdjson::simdjson_error& e) {
         fail(file, "", std::string("malformed JSON: ") + e.what());
     }
@@ -480,6 +502,22 @@ CocoDetections load_coco_detections_file(const std::filesystem::path& path) {
     CocoDetections dt = parse_detections_file(path);
     malloc_trim(0); // the file, the parsers' buffers and the chunks are gone: hand their pages back
     return dt;
+}
+
+} // namespace sightline::pipeline
+
+namespace sightline::pipeline {
+
+CocoGroundTruth restrict_to_images(const CocoGroundTruth& gt, const std::vector<std::int64_t>& image_ids) {
+    const std::unordered_set<std::int64_t> keep(image_ids.begin(), image_ids.end());
+    CocoGroundTruth out;
+    out.source = gt.source;
+    out.categories = gt.categories;
+    for (const auto& im : gt.images)
+        if (keep.count(im.id)) out.images.push_back(im);
+    for (const auto& a : gt.annotations)
+        if (keep.count(a.image_id)) out.annotations.push_back(a);
+    return out;
 }
 
 } // namespace sightline::pipeline

@@ -3,7 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -66,6 +68,36 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
         dt = load_coco_detections_file(a.dt);
         rep.gt = gt_future.get();
     }
+    std::optional<CocoDetections> dt_b;
+    if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a.camera, flags);
+    // evaluate the images the results cover (a recording: the frames the run processed), unless told otherwise
+    rep.images_in_gt = rep.gt.images.size();
+    std::optional<std::vector<std::int64_t>> covered;
+    for (const CocoDetections* d : {&dt, dt_b ? &*dt_b : nullptr}) {
+        if (!d || !d->evaluated_images) continue;
+        if (!covered) {
+            covered = *d->evaluated_images;
+            std::sort(covered->begin(), covered->end());
+        } else { // a comparison is paired: the images both cover
+            std::vector<std::int64_t> other = *d->evaluated_images, both;
+            std::sort(other.begin(), other.end());
+            std::set_intersection(covered->begin(), covered->end(), other.begin(), other.end(),
+                                  std::back_inserter(both));
+            covered = std::move(both);
+        }
+    }
+    if (covered && !a.all_images) {
+        CocoGroundTruth kept = restrict_to_images(rep.gt, *covered);
+        rep.images_left_out = rep.gt.images.size() - kept.images.size();
+        if (rep.images_left_out > 0) {
+            rep.left_out_reason = (transport::is_recording(a.dt) ? "the run did not process them (no pred message)"
+                                                                 : "the results file's images list leaves them out") +
+                                  std::string(dt_b ? " in A or B" : "") + "; --all-images scores them as misses";
+            spdlog::info("eval: {} of {} ground-truth images evaluated; {} left out: {}", kept.images.size(),
+                         rep.images_in_gt, rep.images_left_out, rep.left_out_reason);
+            rep.gt = std::move(kept);
+        }
+    }
     const CocoGroundTruth& gt = rep.gt;
     rep.detections = dt.detections.size();
     rep.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -99,9 +131,8 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
     rep.scores =
         analyse_scores(gt, dt, a.iou, a.target_precision, a.fp_budget, rep.operating_point->hours, a.calibration_bins);
     rep.voc = evaluate_voc(gt, dt, 0.5, a.voc_plus_one);
-    if (!a.compare.empty()) {
-        const CocoDetections dt_b = read_detections(a.compare, gt, a.camera, flags);
-        rep.compare = compare_models(gt, dt, dt_b, a.threshold, a.iou, a.bootstrap, a.seed, [&](int done, int total) {
+    if (dt_b) {
+        rep.compare = compare_models(gt, dt, *dt_b, a.threshold, a.iou, a.bootstrap, a.seed, [&](int done, int total) {
             if (bootstrap_progress) bootstrap_progress(done, total);
         });
         if (r.num_images < 30)
@@ -132,6 +163,8 @@ std::string eval_report_json(const EvalReport& rep) {
     j["images"] = r.num_images;
     j["gt_boxes"] = r.num_gt;
     j["dt_boxes"] = r.num_dt;
+    j["images_in_ground_truth"] = rep.images_in_gt;
+    j["images_left_out"] = {{"count", rep.images_left_out}, {"reason", rep.left_out_reason}};
     for (int s = 0; s < 12; ++s) j["coco"][kCocoStatNames[s]] = r.stats[s];
     Json classes = Json::array();
     for (std::size_t k = 0; k < rep.classes.size(); ++k) {
@@ -276,6 +309,9 @@ void print_eval_report(const EvalReport& rep, std::FILE* out) {
     const CocoEvalResult& r = rep.coco;
     std::fprintf(out, "%zu images, %zu ground-truth boxes, %zu detections (after the 100-per-image cut)\n",
                  static_cast<std::size_t>(r.num_images), r.num_gt, r.num_dt);
+    if (rep.images_left_out)
+        std::fprintf(out, "%zu of the ground truth's %zu images left out: %s\n", rep.images_left_out,
+                     rep.images_in_gt, rep.left_out_reason.c_str());
     const char* lines[12] = {"Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
                              "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
                              "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",

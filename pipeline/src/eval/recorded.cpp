@@ -76,6 +76,7 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
         }
 
     std::map<std::string, std::uint64_t> next_seq;
+    std::set<std::int64_t> processed; ///< ground-truth image ids of the frames the run published
     std::string topic;
     transport::Message m;
     while (reader.next(topic, m)) {
@@ -98,6 +99,7 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
             continue;
         }
         ++out.frames;
+        processed.insert(img->second);
         for (std::size_t k = 0; k < p->scores.size(); ++k) {
             const float* b = &p->boxes[4 * k];
             const int cls = p->classes[k];
@@ -109,6 +111,8 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
         }
     }
     out.truncated = reader.truncated();
+    // a pred message, even an empty one, per processed frame: those images are the ones the run looked at
+    out.detections.evaluated_images.emplace(processed.begin(), processed.end());
     return out;
 }
 

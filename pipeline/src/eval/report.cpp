@@ -215,7 +215,11 @@ std::string render_eval_html(const EvalReport& rep) {
       << "</style></head><body><h1>sightline eval</h1>";
     o << "<p>Ground truth <code>" << esc(a.gt) << "</code>, detections <code>" << esc(a.dt)
       << "</code>: " << rep.coco.num_images << " images, " << rep.coco.num_gt << " ground-truth boxes, "
-      << rep.coco.num_dt << " detections.</p>";
+      << rep.coco.num_dt << " detections.";
+    if (rep.images_left_out)
+        o << " " << rep.images_left_out << " of the ground truth's " << rep.images_in_gt
+          << " images left out: " << esc(rep.left_out_reason) << ".";
+    o << "</p>";
     for (const auto& f : rep.red_flags) o << "<p class='flag'>Red flag: " << esc(f) << "</p>";
     std::vector<std::vector<std::string>> rows;
     std::vector<std::pair<std::string, double>> coco;

@@ -121,7 +121,7 @@ void render_camera(const SynthOptions& o, int index, std::atomic<int>& done) {
         {"categories", categories},
         {"images", std::move(images)},
         {"annotations", std::move(annotations)}};
-    write_atomically(o.out_dir / (spec.id + ".json"), doc.dump());
+    write_output(o.out_dir / (spec.id + ".json"), doc.dump());
 }
 
 } // namespace

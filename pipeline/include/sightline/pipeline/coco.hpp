@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,14 @@ struct CocoDetection {
 struct CocoDetections {
     std::string source;
     std::vector<CocoDetection> detections;
+    /// The image ids the detections were made on, when the source says (a run's recording: the frames it
+    /// processed; a results object with `images`); unset: every image of the ground truth.
+    std::optional<std::vector<std::int64_t>> evaluated_images;
 };
+
+/// The ground truth restricted to `image_ids` (images and their annotations; categories kept). Ids the ground
+/// truth lacks are ignored.
+CocoGroundTruth restrict_to_images(const CocoGroundTruth& gt, const std::vector<std::int64_t>& image_ids);
 
 /// Reads a COCO instances file. Throws Error(kBadInput) naming the file and the element (e.g. "annotations[12]:
 /// bbox width -3 is negative") for a missing file, malformed JSON, missing keys, negative sizes, a non-finite

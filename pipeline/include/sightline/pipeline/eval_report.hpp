@@ -18,6 +18,9 @@ struct EvalOptions {
     std::string gt, dt; ///< ground truth (COCO instances); detections (COCO results, or a run's recording)
     std::string camera; ///< with a recording: the camera to evaluate (when it holds several)
     bool allow_unknown_images = false;
+    /// Score every ground-truth image, also those the detections were not made on (a recording's unprocessed
+    /// frames count as misses); default: only the images the results say they cover (docs/metrics.md).
+    bool all_images = false;
     double threshold = 0.5, iou = 0.5; ///< the operating point
     double fps = 0;                    ///< frame rate of the images, for false positives per hour (0: unknown)
     std::vector<std::string> slices;   ///< KEY or KEY:WINDOW
@@ -41,6 +44,9 @@ struct EvalReport {
     EvalOptions options;
     CocoGroundTruth gt;
     std::size_t detections = 0; ///< detections read (before any cut)
+    std::size_t images_in_gt = 0;      ///< images of the ground-truth file
+    std::size_t images_left_out = 0;   ///< of them, not evaluated: the results do not cover them
+    std::string left_out_reason;       ///< why (empty when none were left out)
     CocoEvalResult coco;
     std::vector<EvalClass> classes; ///< one per category of coco.category_ids, same order
     // the rest is empty with options.coco_only

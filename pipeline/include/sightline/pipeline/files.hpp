@@ -5,8 +5,15 @@
 
 namespace sightline::pipeline {
 
-/// Writes `text` to `path` + ".partial", then renames it into place. Throws Error(kIo) naming the file when it
-/// cannot be opened, written (disk full) or renamed; a failed write leaves no partial file behind.
-void write_atomically(const std::filesystem::path& path, const std::string& text);
+/// Writes `text` where an output option points: "-" is standard output; an existing device, FIFO or socket (or a
+/// symlink to one: /dev/stdout) is written in place, never replaced; a regular file (or a symlink to one: its target)
+/// is written to `path` + ".partial" and renamed into place. Throws Error(kIo) naming the file when it cannot be
+/// opened, written (disk full) or renamed; a failed write leaves no partial file behind.
+void write_output(const std::filesystem::path& path, const std::string& text);
+
+/// Whether `path` names standard output ("-").
+inline bool is_stdout(const std::filesystem::path& path) {
+    return path == "-";
+}
 
 } // namespace sightline::pipeline

@@ -23,8 +23,9 @@ struct RecordingHeader {
     std::int64_t created_ns = 0;      ///< wall clock, ns since the epoch
 };
 
-/// Appends messages to a recording. Writes are buffered and reach the file at flush() (the run calls it every
-/// second) and on close. Every failure (cannot create, a full disk) throws Error(kIo) naming the file.
+/// Appends messages to a recording ("-": standard output). Writes are buffered and reach the file at flush() (the
+/// run calls it every second) and on close. Every failure (cannot create, a full disk) throws Error(kIo) naming the
+/// file.
 class RecordingWriter {
   public:
     RecordingWriter(const std::filesystem::path& path, const RecordingHeader& header);
