@@ -30,8 +30,8 @@ inline constexpr int kTimedOut = 124;
 /// running after `timeout_s` is killed (TERM, then KILL 5 s later) and gives kTimedOut, with a line saying so at
 /// the end of the output: a hang fails the test that ran it, instead of stalling the suite.
 inline CommandResult run_binary(const std::string& args, int timeout_s = 300) {
-    const std::string cmd = "timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " +
-                            args + " 2>&1";
+    const std::string cmd =
+        "timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     std::array<char, 4096> buf;
@@ -44,16 +44,19 @@ inline CommandResult run_binary(const std::string& args, int timeout_s = 300) {
 }
 
 struct SplitResult {
-    int code;          ///< exit code, kTimedOut past the time limit, -1 when the process did not exit normally
-    std::string out;   ///< stdout alone
-    std::string err;   ///< stderr alone
+    int code;        ///< exit code, kTimedOut past the time limit, -1 when the process did not exit normally
+    std::string out; ///< stdout alone
+    std::string err; ///< stderr alone
 };
 
 /// run_binary with stdout and stderr kept apart (what a pipe `sightline ... | jq` sees is `out`).
-inline SplitResult run_binary_split(const std::string& args, int timeout_s = 300) {
+/// `signal`: what ends a command still running after `timeout_s` ("TERM"; "INT" plays a user's Ctrl-C, and the
+/// command's own exit code is returned then, not kTimedOut).
+inline SplitResult run_binary_split(const std::string& args, int timeout_s = 300, const std::string& signal = "TERM") {
     const auto err_file = temp_dir("stderr") / "stderr.txt";
-    const std::string cmd = "timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " +
-                            args + " 2>" + err_file.string();
+    const std::string cmd = "timeout -k 5 " + std::string(signal == "INT" ? "--preserve-status -s INT " : "") +
+                            std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " + args + " 2>" +
+                            err_file.string();
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     std::array<char, 4096> buf;

@@ -324,7 +324,7 @@ TEST(Run, StdoutCarriesOnlyWhatWasAskedFor) {
                                     << cfg.model.string() << "\npublish: {predictions: 'ipc://"
                                     << (dir / "p.sock").string() << "'}\n";
     auto r = run_binary_split("run --json-stats " + (dir / "run.yaml").string() + " --record " +
-                                       (dir / "rec.slrec").string());
+                              (dir / "rec.slrec").string());
     ASSERT_EQ(r.code, 0) << r.err;
     std::istringstream lines(r.out);
     int n = 0;
@@ -335,8 +335,7 @@ TEST(Run, StdoutCarriesOnlyWhatWasAskedFor) {
     }
     EXPECT_GE(n, 1);
     EXPECT_NE(r.err.find("[info]"), std::string::npos) << "the log goes to stderr: " << r.err;
-    auto e = run_binary_split("eval -q --gt " + (dir / "cam1.json").string() + " --dt " +
-                                       (dir / "rec.slrec").string());
+    auto e = run_binary_split("eval -q --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string());
     EXPECT_EQ(e.code, 0) << e.err;
     EXPECT_EQ(e.out, "") << "eval -q printed on stdout";
     fs::remove_all(dir);
@@ -348,10 +347,10 @@ TEST(Run, OutputPathsDashDevicesAndFifos) {
     auto cfg = one_camera(dir, false, false);
     std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << cfg.model.string()
                                     << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
-    ASSERT_EQ(run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " +
-                         (dir / "rec.slrec").string())
-                  .code,
-              0);
+    ASSERT_EQ(
+        run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string())
+            .code,
+        0);
     const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
     auto r = run_binary_split(eval + " --json -");
     ASSERT_EQ(r.code, 0) << r.err;
@@ -392,12 +391,12 @@ TEST(Run, EvalOfAPartialRecordingScoresTheProcessedFrames) {
     auto dir = temp_dir("partial");
     render_scene(dir, 1, 2.0, 11, {"defaults.width=320", "defaults.height=240"}); // 60 frames
     std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4, every: 5}]\nmodel: "
-                                    << (kRoot / "models/parts-v1/model.yaml").string() << "\npublish: {predictions: 'ipc://"
-                                    << (dir / "p.sock").string() << "'}\n";
-    ASSERT_EQ(run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " +
-                         (dir / "rec.slrec").string())
-                  .code,
-              0);
+                                    << (kRoot / "models/parts-v1/model.yaml").string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
+    ASSERT_EQ(
+        run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string())
+            .code,
+        0);
     const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
     auto r = run_binary_split(eval + " --json -");
     ASSERT_EQ(r.code, 0) << r.err;
@@ -424,13 +423,82 @@ TEST(Run, EvalOfAPartialRecordingScoresTheProcessedFrames) {
             res["annotations"].push_back(
                 {{"image_id", a["image_id"]}, {"category_id", a["category_id"]}, {"bbox", a["bbox"]}, {"score", 0.9}});
     std::ofstream(dir / "res.json") << res.dump();
-    auto sub = nlohmann::json::parse(
-        run_binary_split("eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "res.json").string() +
-                                  " --json -")
-            .out);
+    auto sub = nlohmann::json::parse(run_binary_split("eval --gt " + (dir / "cam1.json").string() + " --dt " +
+                                                      (dir / "res.json").string() + " --json -")
+                                         .out);
     EXPECT_EQ(sub["images"], 10);
     EXPECT_EQ(sub["images_left_out"]["count"], 50);
     EXPECT_NEAR(sub["coco"]["AP"].get<double>(), 1.0, 1e-9);
+    fs::remove_all(dir);
+}
+
+/// Runs `sightline run CONFIG --record REC` for `seconds`, then SIGINT (as a user's Ctrl-C); the recording's events.
+std::vector<transport::EventMessage> events_of_run(const fs::path& config, const fs::path& rec, int seconds,
+                                                   std::string& log) {
+    const auto r = run_binary_split("--log-level info run " + config.string() + " --record " + rec.string(),
+                                    /*timeout_s=*/seconds, /*signal=*/"INT");
+    log = r.err;
+    std::vector<transport::EventMessage> events;
+    transport::RecordingReader reader(rec);
+    std::string topic;
+    transport::Message m;
+    while (reader.next(topic, m))
+        if (const auto* e = std::get_if<transport::EventMessage>(&m)) events.push_back(*e);
+    return events;
+}
+
+// A camera that never answers is reported (issue 13): an event and a log line naming the camera and URL with the
+// reason, again on later retries (rate-limited), FFmpeg's own lines routed through the log with the camera named;
+// events carry the wall-clock time they happened.
+TEST(Run, ACameraThatNeverAnswersIsReported) {
+    auto dir = temp_dir("unreachable");
+    auto cfg = one_camera(dir, true, true);
+    std::ofstream(dir / "run.yaml") << "cameras:\n  - {id: cam1, url: cam1.mp4, realtime: true, loop: true}\n"
+                                       "  - {id: door, url: 'rtsp://127.0.0.1:9/x'}\nmodel: "
+                                    << cfg.model.string() << "\npublish: {predictions: 'ipc://"
+                                    << (dir / "p.sock").string() << "'}\nreconnect: {max_backoff_s: 1}\n";
+    std::string log;
+    const auto t0 = std::chrono::system_clock::now();
+    const auto events = events_of_run(dir / "run.yaml", dir / "rec.slrec", 8, log);
+    std::vector<std::int64_t> down;
+    for (const auto& e : events) {
+        EXPECT_GT(e.time_ns, 0) << e.kind << " has no time";
+        if (e.kind == "camera_down" && e.camera == "door") {
+            down.push_back(e.time_ns);
+            EXPECT_NE(e.message.find("rtsp://127.0.0.1:9/x"), std::string::npos) << e.message;
+            EXPECT_NE(e.message.find("has not come up"), std::string::npos) << e.message;
+            EXPECT_NE(e.message.find("retrying in"), std::string::npos) << e.message;
+        }
+    }
+    ASSERT_GE(down.size(), 2u) << "reported at the first failure and again on a later retry\n" << log;
+    EXPECT_LE(down.size(), 3u) << "rate-limited (one per 5 s)";
+    EXPECT_GE(down[1] - down[0], 4'500'000'000) << "stamped when they happened";
+    const auto t0_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t0.time_since_epoch()).count();
+    EXPECT_LT(down[0] - t0_ns, 4'000'000'000) << "the first report comes within seconds";
+    EXPECT_NE(log.find("camera door: camera_down: rtsp://127.0.0.1:9/x: has not come up"), std::string::npos) << log;
+    EXPECT_NE(log.find("camera door: ffmpeg:"), std::string::npos) << "FFmpeg's lines name the camera\n" << log;
+    EXPECT_EQ(log.find("[tcp @ 0x"), std::string::npos) << "FFmpeg's raw log line\n" << log;
+    fs::remove_all(dir);
+}
+
+// A URL that opens and then ends at once does not storm (issue 13): the backoff starts again only after a
+// connection delivered frames for a while, so 6 s give a handful of reconnects, not one every 0.25 s.
+TEST(Run, AStreamThatEndsAtOnceBacksOffInsteadOfStorming) {
+    auto dir = temp_dir("storm");
+    pipeline::synth::SynthOptions o;
+    o.out_dir = dir, o.cameras = 1, o.seconds = 0.07; // one frame
+    o.specs = pipeline::synth::make_specs(1, "", "test", {"defaults.width=160", "defaults.height=120"});
+    pipeline::synth::generate(o);
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: blink, url: 'file://" << (dir / "cam1.mp4").string()
+                                    << "'}]\nmodel: " << (kRoot / "models/parts-v1/model.yaml").string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string()
+                                    << "'}\nreconnect: {max_backoff_s: 4}\n";
+    std::string log;
+    const auto events = events_of_run(dir / "run.yaml", dir / "rec.slrec", 6, log);
+    int ups = 0;
+    for (const auto& e : events) ups += e.kind == "camera_up";
+    EXPECT_GE(ups, 2) << "it does reconnect\n" << log;
+    EXPECT_LE(ups, 6) << "0.25, 0.5, 1, 2, 4 s apart: not 20 reconnects in 6 s\n" << log;
     fs::remove_all(dir);
 }
 

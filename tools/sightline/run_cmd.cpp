@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/line.hpp"
+#include "sightline/transport/pubsub.hpp"
 
 namespace sightline::tools {
 
@@ -21,12 +23,18 @@ extern "C" void on_signal(int) {
     g_stop.store(true);
 }
 
-/// Every stat message as a JSON line on stdout (--json-stats), and the status line on a terminal's stderr.
-void print_stats(std::span<const transport::StatMessage> stats, bool json, bool status_line) {
+/// Every stat message as a JSON line on stdout (--json-stats); the status line, rewritten in place on a terminal's
+/// stderr, else logged (stderr) every kHeadlessEvery so a long headless run says how it goes.
+constexpr auto kHeadlessEvery = std::chrono::seconds(10);
+
+void print_stats(std::span<const transport::StatMessage> stats, bool json, bool status_line,
+                 const std::string& endpoint) {
+    static std::chrono::steady_clock::time_point last_logged{};
     std::string line;
     for (const auto& st : stats) {
         if (json) {
-            nlohmann::json j = {{"camera", st.camera}, {"time_ns", st.time_ns}, {"values", st.values}};
+            nlohmann::json j = {
+                {"camera", st.camera}, {"time_ns", st.time_ns}, {"endpoint", endpoint}, {"values", st.values}};
             std::printf("%s\n", j.dump().c_str());
             std::fflush(stdout);
         }
@@ -38,7 +46,12 @@ void print_stats(std::span<const transport::StatMessage> stats, bool json, bool 
                             v("fps"), v("latency_ms_total_p50"), v("latency_ms_total_p99"), v("dropped_behind_total"));
         if (st.values.count("eval_ap") && v("eval_ap") >= 0) line += fmt::format(" AP {:.3f}", v("eval_ap"));
     }
-    if (status_line) std::fprintf(stderr, "\r%s\033[K", line.c_str());
+    if (status_line) {
+        std::fprintf(stderr, "\r%s\033[K", line.c_str());
+    } else if (const auto now = std::chrono::steady_clock::now(); now - last_logged >= kHeadlessEvery) {
+        spdlog::info("run: {}", line);
+        last_logged = now;
+    }
 }
 } // namespace
 
@@ -57,15 +70,20 @@ Run add_run(CLI::App& app) {
                     "standard output");
     return [config, json_stats, record] {
         if (*record == "-" && *json_stats)
-            throw Error(ErrorCode::kBadInput, "--record - and --json-stats: only one of them can go to standard output");
+            throw Error(ErrorCode::kBadInput,
+                        "--record - and --json-stats: only one of them can go to standard output");
         auto cfg = pipeline::load_run_config(*config);
         spdlog::info("{}", kernels::describe_device());
         auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model));
         const bool status_line = isatty(fileno(stderr));
         pipeline::LineOptions options;
         options.record = *record;
-        options.on_stats = [&](std::span<const transport::StatMessage> s) { print_stats(s, *json_stats, status_line); };
+        std::string endpoint = cfg.publish.predictions;
+        options.on_stats = [&](std::span<const transport::StatMessage> s) {
+            print_stats(s, *json_stats, status_line, endpoint);
+        };
         pipeline::Line line(cfg, std::move(engine), options);
+        endpoint = line.publisher().bound_endpoint(); // a wildcard port resolved
         spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
                      line.detector().engine().describe());
         std::signal(SIGINT, on_signal);

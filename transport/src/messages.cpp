@@ -27,7 +27,7 @@ template <class T> void blob(Packer& p, std::string_view k, const std::vector<T>
 struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
-        p.pack_map(18);
+        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -46,15 +46,18 @@ struct Visitor {
         blob(p, "entropies", m.entropies);
         key(p, "t"), p.pack(m.stamps_ns);
         key(p, "meta"), p.pack(m.meta);
+        if (m.time_ns != 0) key(p, "time_ns"), p.pack(m.time_ns); // additive in v1: absent from older messages
     }
     void operator()(const EventMessage& m) const {
-        p.pack_map(6);
+        p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "event");
         str(p, "kind", m.kind);
         str(p, "camera", m.camera);
         str(p, "message", m.message);
         key(p, "time_ns"), p.pack(m.time_ns);
+        if (!m.endpoint.empty()) str(p, "endpoint", m.endpoint); // additive in v1: run_start only
+        if (!m.classes.empty()) key(p, "classes"), p.pack(m.classes);
     }
     void operator()(const StatMessage& m) const {
         p.pack_map(5);
@@ -147,11 +150,15 @@ Message decode(std::string_view body) {
             throw Error(ErrorCode::kBadInput, "message: pred arrays disagree with n = " + std::to_string(n));
         m.stamps_ns = r.get<std::map<std::string, std::int64_t>>("t");
         m.meta = r.get<std::map<std::string, std::string>>("meta");
+        if (r.has("time_ns")) m.time_ns = r.get<std::int64_t>("time_ns");
         return m;
     }
     if (type == "event") {
-        return EventMessage{r.get<std::string>("kind"), r.get<std::string>("camera"), r.get<std::string>("message"),
-                            r.get<std::int64_t>("time_ns")};
+        EventMessage e{r.get<std::string>("kind"), r.get<std::string>("camera"), r.get<std::string>("message"),
+                       r.get<std::int64_t>("time_ns")};
+        if (r.has("endpoint")) e.endpoint = r.get<std::string>("endpoint");
+        if (r.has("classes")) e.classes = r.get<std::vector<std::string>>("classes");
+        return e;
     }
     if (type == "stat") {
         return StatMessage{r.get<std::string>("camera"), r.get<std::int64_t>("time_ns"),

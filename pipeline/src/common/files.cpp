@@ -35,9 +35,9 @@ void write_output(const std::filesystem::path& path, const std::string& text) {
         return write_in_place(path, text); // /dev/stdout, a FIFO, a terminal: never renamed over
     }
     // a symlink to a regular file: replace its target, keep the link
-    const std::filesystem::path target =
-        std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)) ? std::filesystem::canonical(path)
-                                                                              : path;
+    const std::filesystem::path target = std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec))
+                                             ? std::filesystem::canonical(path)
+                                             : path;
     auto tmp = target;
     tmp += ".partial";
     {

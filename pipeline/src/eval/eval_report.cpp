@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iterator>
 #include <future>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "sightline/error.hpp"
@@ -310,8 +310,8 @@ void print_eval_report(const EvalReport& rep, std::FILE* out) {
     std::fprintf(out, "%zu images, %zu ground-truth boxes, %zu detections (after the 100-per-image cut)\n",
                  static_cast<std::size_t>(r.num_images), r.num_gt, r.num_dt);
     if (rep.images_left_out)
-        std::fprintf(out, "%zu of the ground truth's %zu images left out: %s\n", rep.images_left_out,
-                     rep.images_in_gt, rep.left_out_reason.c_str());
+        std::fprintf(out, "%zu of the ground truth's %zu images left out: %s\n", rep.images_left_out, rep.images_in_gt,
+                     rep.left_out_reason.c_str());
     const char* lines[12] = {"Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
                              "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
                              "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",

@@ -83,6 +83,7 @@ struct Line::Impl {
             spdlog::info("run: {}: evaluated online against {} (rolling {} s window, IoU {})", cam.id,
                          cam.ground_truth.string(), cfg.eval.window_s, cfg.eval.iou);
         }
+        spdlog::info("run: publishing on {}", publisher.bound_endpoint());
         if (!options.record.empty()) {
             transport::RecordingHeader h;
             h.model = model;
@@ -161,7 +162,10 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
                                                    " subscriber(s) did not join within " +
                                                    std::to_string(pub.wait_timeout_s) + " s");
     }
-    s.send(transport::EventMessage{"run_start", "", s.model, 0});
+    transport::EventMessage start{"run_start", "", s.model, wall_ns()};
+    start.endpoint = s.publisher.bound_endpoint();
+    start.classes = s.runner.detector().spec().classes;
+    s.send(start);
     const auto t0 = std::chrono::steady_clock::now();
     auto window_start = t0;
     const auto period = std::chrono::duration<double>(s.options.stat_period_s);
@@ -169,8 +173,9 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
     out.run = s.runner.run(
         [&](const FrameOutput& f) {
             // built once as a Message: publishing and recording it copies no detections
-            const transport::Message m =
-                to_pred_message(f, s.model, cfg.cameras[f.camera_index].meta, detail::now_ns());
+            transport::PredMessage pm = to_pred_message(f, s.model, cfg.cameras[f.camera_index].meta, detail::now_ns());
+            pm.time_ns = wall_ns();
+            const transport::Message m = std::move(pm);
             s.send(m);
             const auto& pred = std::get<transport::PredMessage>(m);
             s.stats[f.camera_index].add(f, pred.stamps_ns.at("published"));
@@ -187,7 +192,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
             s.send(transport::EventMessage{e.kind, e.camera, e.message, wall_ns()});
         });
     s.publish_stats(std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
-    s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", 0});
+    s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", wall_ns()});
     s.recorded([](transport::RecordingWriter& w) { w.close(); });
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.sent = s.publisher.sent();

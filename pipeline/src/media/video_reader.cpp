@@ -12,6 +12,7 @@ extern "C" {
 #include <map>
 #include <thread>
 
+#include "media/ffmpeg_log.hpp"
 #include "ffmpeg_util.hpp"
 #include "sightline/kernels/device.hpp"
 
@@ -105,7 +106,7 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
     s.pacing = pacing;
     const bool looks_like_file = url.find("://") == std::string::npos;
     if (looks_like_file && !std::filesystem::exists(url)) throw Error(ErrorCode::kNotFound, url + ": no such file");
-    av_log_set_level(AV_LOG_ERROR);
+    detail::route_ffmpeg_log();
     AVFormatContext* raw = nullptr;
     AVDictionary* opts = nullptr;
     for (const auto& [k, v] : options) av_dict_set(&opts, k.c_str(), v.c_str(), 0);

@@ -7,6 +7,7 @@ extern "C" {
 #include <cstring>
 #include <system_error>
 
+#include "media/ffmpeg_log.hpp"
 #include "ffmpeg_util.hpp"
 
 namespace sightline::pipeline {
@@ -60,7 +61,7 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
                                               std::to_string(options.width) + "x" + std::to_string(options.height));
     if (options.fps <= 0) throw Error(ErrorCode::kBadInput, s.path.string() + ": fps must be positive");
 
-    av_log_set_level(AV_LOG_ERROR); // x264 prints its settings and statistics at info level
+    detail::route_ffmpeg_log(); // errors only: x264 prints its settings and statistics at info level
     const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
     if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_H264);
     if (!codec) throw Error(ErrorCode::kUnsupported, "no H.264 encoder in this FFmpeg build");

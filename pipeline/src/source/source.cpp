@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 
+#include "media/ffmpeg_log.hpp"
 #include "sightline/error.hpp"
 
 namespace sightline::pipeline::detail {
@@ -78,6 +80,10 @@ std::exception_ptr FrameQueue::error() {
 }
 
 void EventBox::post(RunEvent e) {
+    if (e.time_ns == 0)
+        e.time_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
     spdlog::log(e.kind == "camera_down" ? spdlog::level::warn : spdlog::level::info, "camera {}: {}{}{}", e.camera,
                 e.kind, e.message.empty() ? "" : ": ", e.message);
     std::lock_guard lk(mu_);
@@ -93,6 +99,7 @@ std::vector<RunEvent> EventBox::drain() {
 
 namespace {
 constexpr std::size_t kQueueFrames = 8;
+constexpr double kFirstBackoffS = 0.25;
 
 OwnedFrame own(const DecodedFrame& f) {
     OwnedFrame o = hold_frame(f); // a reference to the decoder's buffers, no copy
@@ -110,6 +117,7 @@ CameraSource::~CameraSource() {
 
 void CameraSource::start(const std::atomic<bool>& stop) {
     thread_ = std::thread([this, &stop] {
+        const FfmpegLogCamera tag(camera_.id); // FFmpeg's lines from this thread name the camera
         if (camera_.network()) {
             run_network(stop);
             queue_.close();
@@ -171,19 +179,27 @@ void CameraSource::run_file(const std::atomic<bool>& stop) {
 }
 
 void CameraSource::run_network(const std::atomic<bool>& stop) {
-    // A live camera: never fatal. Reconnect with capped exponential backoff, say when it goes down and comes back,
-    // and keep the other cameras going.
-    double backoff = 0.25;
-    bool up = false;
+    // A live camera: never fatal. Reconnect with capped exponential backoff, say when it goes down and comes back
+    // (and, while it has not come up, why, on its retries: at most one event per kReportEvery), and keep the other
+    // cameras going. The backoff starts again only once a connection has delivered frames for kSteady: a URL that
+    // opens and then fails at once keeps backing off instead of storming.
+    using Clock = std::chrono::steady_clock;
+    constexpr auto kSteady = std::chrono::seconds(5);
+    constexpr auto kReportEvery = std::chrono::seconds(5);
+    double backoff = kFirstBackoffS;
+    bool up = false, ever_up = false;
+    std::optional<Clock::time_point> last_report;
+    spdlog::info("camera {}: connecting to {}", camera_.id, camera_.url);
     while (!stop.load()) {
         std::string reason = "end of stream";
+        std::optional<Clock::time_point> first_frame;
         try {
             VideoReader reader(camera_.url, 0, nullptr, camera_.options, camera_.decode);
-            up = true;
-            backoff = 0.25;
+            up = ever_up = true;
             events_.post({"camera_up", camera_.id, camera_.url});
             DecodedFrame f;
             while (!stop.load() && reader.next(f)) {
+                if (!first_frame) first_frame = Clock::now();
                 say_decoder(reader);
                 if (f.index % camera_.every != 0) continue;
                 if (!queue_.push(own(f), stop)) break;
@@ -193,14 +209,20 @@ void CameraSource::run_network(const std::atomic<bool>& stop) {
             reason = e.what();
         }
         if (stop.load()) break;
-        if (up)
-            events_.post({"camera_down", camera_.id, reason});
-        else
-            spdlog::debug("camera {}: still unreachable: {}", camera_.id, reason);
+        if (first_frame && Clock::now() - *first_frame >= kSteady) backoff = kFirstBackoffS;
+        const std::string retry = fmt::format("{} (retrying in {:.2g} s)", reason, backoff);
+        if (up) {
+            events_.post({"camera_down", camera_.id, retry});
+            last_report = Clock::now();
+        } else if (!last_report || Clock::now() - *last_report >= kReportEvery) {
+            // not up (yet, or again): reported too, rate-limited
+            events_.post({"camera_down", camera_.id,
+                          camera_.url + (ever_up ? ": still down: " : ": has not come up: ") + retry});
+            last_report = Clock::now();
+        }
         up = false;
-        const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(backoff);
-        while (!stop.load() && std::chrono::steady_clock::now() < until)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const auto until = Clock::now() + std::chrono::duration<double>(backoff);
+        while (!stop.load() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         backoff = std::min(backoff * 2, max_backoff_s_);
     }
 }

@@ -41,11 +41,13 @@ struct FrameOutput {
     double queue_age_ms = 0;          ///< how long the oldest of them had waited since decoding (0: none waiting)
 };
 
-/// Something that happened to a camera: camera_up, camera_down (with the reason).
+/// Something that happened to a camera: camera_up, camera_down (with the reason; also for a camera that has not
+/// come up yet, on its retries).
 struct RunEvent {
     std::string kind;
     std::string camera;
     std::string message;
+    std::int64_t time_ns = 0; ///< wall clock when it happened, ns since the epoch
 };
 
 struct RunSummary {

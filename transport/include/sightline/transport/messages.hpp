@@ -37,6 +37,7 @@ struct PredMessage {
     std::vector<float> entropies;                  ///< normalised class-score entropy per detection
     std::map<std::string, std::int64_t> stamps_ns; ///< stage -> monotonic time: arrival, decoded, ..., published
     std::map<std::string, std::string> meta;       ///< camera metadata from the config, passed through
+    std::int64_t time_ns = 0; ///< wall clock when published, ns since the epoch (0: unknown, an older message)
 };
 
 /// Camera up/down, errors (topic `event`).
@@ -44,7 +45,9 @@ struct EventMessage {
     std::string kind;   ///< camera_up, camera_down, error, ...
     std::string camera; ///< empty when not about a camera
     std::string message;
-    std::int64_t time_ns = 0; ///< wall clock, ns since the epoch
+    std::int64_t time_ns = 0;         ///< wall clock when it happened, ns since the epoch
+    std::string endpoint;             ///< run_start: the endpoint the publisher bound (its port resolved)
+    std::vector<std::string> classes; ///< run_start: the model's class names (PredMessage::classes index them)
 };
 
 /// Per-camera statistics (topic `stat/<camera>`): a flat map of named numbers.
