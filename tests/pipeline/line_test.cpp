@@ -42,6 +42,7 @@ const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
 TEST(RunConfig, BadConfigsNameTheKey) {
     auto dir = temp_dir("cfg");
     std::ofstream(dir / "a.mp4") << "x";
+    std::ofstream(dir / "m.yaml") << "x"; // the model file must exist (its contents are read later, by the engine)
     const std::string model = "model: m.yaml\n", pub = "publish: {predictions: 'tcp://127.0.0.1:5999'}\n";
     struct Case {
         std::string yaml, message;
@@ -53,6 +54,9 @@ TEST(RunConfig, BadConfigsNameTheKey) {
         {"cameras: [{id: c1, url: a.mp4}, {id: c1, url: a.mp4}]\n" + model + pub, "cameras[1].id: duplicate"},
         {"cameras: [{id: c1, url: a.mp4, fps: 3}]\n" + model + pub, "cameras[0].fps: unknown key"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + pub, "model: missing"},
+        {"cameras: [{id: c1, url: a.mp4}]\nmodel: models/parts-v1/model.yaml\n" + pub,
+         "model: " + (dir / "models/parts-v1/model.yaml").string() +
+             ": no such file (relative paths are read from the config file's folder, " + dir.string()},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model, "publish: expected a mapping"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "batching: {max_batch: 0}\n",
          "batching.max_batch: must be"},

@@ -502,4 +502,82 @@ TEST(Run, AStreamThatEndsAtOnceBacksOffInsteadOfStorming) {
     fs::remove_all(dir);
 }
 
+// What a user of the field expects beside run and eval (issue 13): `run --check` validates a config and exits;
+// `eval --fail-on-red-flags` fails a CI job; `eval --export-results` writes a recording as COCO results that
+// pycocotools reads (the same stats); `draw` puts the predictions on the video.
+TEST(Run, CheckFailOnRedFlagsExportAndDraw) {
+    auto dir = temp_dir("extras");
+    render_scene(dir, 1, 1.0, 3, {"defaults.width=320", "defaults.height=240"}); // 30 frames
+    const std::string model = (kRoot / "models/parts-v1/model.yaml").string();
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4, every: 2}]\nmodel: " << model
+                                    << "\npublish: {predictions: 'tcp://127.0.0.1:*'}\n";
+    auto c = run_binary_split("run --check " + (dir / "run.yaml").string());
+    EXPECT_EQ(c.code, 0) << c.err;
+    EXPECT_NE(c.out.find(": OK: 1 camera(s), model parts-v1@1.0.0"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("publishing on tcp://127.0.0.1:"), std::string::npos) << c.out;
+    EXPECT_EQ(c.out.find("tcp://127.0.0.1:*"), std::string::npos) << "the port is resolved: " << c.out;
+    EXPECT_FALSE(fs::exists(dir / "rec.slrec"));
+    std::ofstream(dir / "bad.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << model
+                                    << "\npublish: {predictions: 'tcp://256.0.0.1:1'}\n";
+    auto bad = run_binary("run --check " + (dir / "bad.yaml").string());
+    EXPECT_EQ(bad.code, 2) << bad.output;
+    EXPECT_NE(bad.output.find("256.0.0.1"), std::string::npos) << bad.output;
+
+    ASSERT_EQ(run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " +
+                         (dir / "rec.slrec").string())
+                  .code,
+              0);
+    const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
+    EXPECT_EQ(run_binary(eval + " -q").code, 0);
+    // red flag: only 15 images for the comparison's bootstrap
+    EXPECT_EQ(run_binary(eval + " -q --compare " + (dir / "rec.slrec").string()).code, 0);
+    auto flagged = run_binary(eval + " -q --fail-on-red-flags --compare " + (dir / "rec.slrec").string());
+    EXPECT_EQ(flagged.code, 4) << flagged.output;
+    EXPECT_NE(flagged.output.find("red flag"), std::string::npos) << flagged.output;
+
+    auto ex = run_binary_split(eval + " --json " + (dir / "e.json").string() + " --export-results -");
+    ASSERT_EQ(ex.code, 0) << ex.err;
+    const auto results = nlohmann::json::parse(ex.out);
+    ASSERT_TRUE(results.is_array());
+    ASSERT_GT(results.size(), 10u);
+    for (const auto& d : results) EXPECT_EQ(d["image_id"].get<int>() % 2, 0) << "every 2nd frame processed";
+    std::ofstream(dir / "res.json") << ex.out;
+    const auto a = nlohmann::json::parse(std::ifstream(dir / "e.json"));
+    const auto b = nlohmann::json::parse(run_binary_split("eval --gt " + (dir / "cam1.json").string() + " --dt " +
+                                                          (dir / "res.json").string() + " --json -")
+                                             .out);
+    EXPECT_EQ(a["coco"]["AP50"], a["coco"]["AP50"]);
+    EXPECT_NEAR(b["coco"]["AP50"].get<double>(),
+                // the exported array covers every image: scored on all 30, the unprocessed ones as misses
+                nlohmann::json::parse(run_binary_split(eval + " --all-images --json -").out)["coco"]["AP50"].get<double>(),
+                1e-9);
+
+    auto d = run_binary("draw --rec " + (dir / "rec.slrec").string() + " --video " + (dir / "cam1.mp4").string() +
+                        " --out " + (dir / "drawn.mp4").string());
+    ASSERT_EQ(d.code, 0) << d.output;
+    EXPECT_NE(d.output.find("30 frames written"), std::string::npos) << d.output;
+    EXPECT_NE(d.output.find("15 with predictions"), std::string::npos) << d.output;
+    pipeline::VideoReader drawn((dir / "drawn.mp4").string()), orig((dir / "cam1.mp4").string());
+    EXPECT_EQ(drawn.width(), 320);
+    pipeline::DecodedFrame fd, fo;
+    double changed = 0;
+    int frames = 0;
+    while (drawn.next(fd) && orig.next(fo)) {
+        ++frames;
+        long diff = 0;
+        for (int y = 0; y < fd.view.height; ++y)
+            for (int x = 0; x < fd.view.width; ++x)
+                diff += std::abs(int(fd.view.planes[0][y * fd.view.pitch[0] + x]) -
+                                 int(fo.view.planes[0][y * fo.view.pitch[0] + x])) > 40;
+        changed += double(diff) / (fd.view.width * fd.view.height);
+    }
+    EXPECT_EQ(frames, 30);
+    EXPECT_GT(changed / frames, 0.01) << "boxes and captions drawn on the frames";
+    auto wrong = run_binary("draw --rec " + (dir / "rec.slrec").string() + " --video " + (dir / "cam1.mp4").string() +
+                            " --out " + (dir / "x.mp4").string() + " --camera nope");
+    EXPECT_EQ(wrong.code, 2);
+    EXPECT_NE(wrong.output.find("no camera 'nope'"), std::string::npos) << wrong.output;
+    fs::remove_all(dir);
+}
+
 } // namespace

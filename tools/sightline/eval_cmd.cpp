@@ -1,4 +1,6 @@
 // sightline eval: COCO-exact detection metrics from a ground-truth file and a results file.
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 
 #include "commands.hpp"
@@ -12,15 +14,16 @@ namespace {
 
 struct EvalArgs {
     pipeline::EvalOptions eval;
-    std::string json_out, html_out;
-    bool quiet = false;
+    std::string json_out, html_out, results_out;
+    bool quiet = false, fail_on_red_flags = false;
 };
 
 int run_eval(const EvalArgs& a) {
-    if (pipeline::is_stdout(a.json_out) && pipeline::is_stdout(a.html_out))
-        throw Error(ErrorCode::kBadInput, "--json - and --html -: only one of them can go to standard output");
-    // with an output on stdout, stdout carries that output alone
-    const bool quiet = a.quiet || pipeline::is_stdout(a.json_out) || pipeline::is_stdout(a.html_out);
+    const int on_stdout =
+        pipeline::is_stdout(a.json_out) + pipeline::is_stdout(a.html_out) + pipeline::is_stdout(a.results_out);
+    if (on_stdout > 1)
+        throw Error(ErrorCode::kBadInput, "--json, --html, --export-results: only one of them can be - (stdout)");
+    const bool quiet = a.quiet || on_stdout > 0; // with an output on stdout, stdout carries that output alone
     int last_tenth = -1;
     const pipeline::EvalReport report = pipeline::build_eval_report(a.eval, [&](int done, int total) {
         if (quiet || done * 10 / total == last_tenth) return;
@@ -30,11 +33,16 @@ int run_eval(const EvalArgs& a) {
     });
     if (!a.json_out.empty()) pipeline::write_output(a.json_out, pipeline::eval_report_json(report));
     if (!a.html_out.empty()) pipeline::write_output(a.html_out, pipeline::render_eval_html(report));
+    if (!a.results_out.empty()) pipeline::write_output(a.results_out, pipeline::coco_results_json(report));
     if (!quiet) {
         pipeline::print_eval_report(report, stdout);
         if (!a.eval.coco_only)
             std::fprintf(stderr, "eval: load %.0f ms, prepare %.0f ms, match %.0f ms, accumulate %.0f ms\n",
                          report.load_ms, report.coco.prepare_ms, report.coco.match_ms, report.coco.accumulate_ms);
+    }
+    if (a.fail_on_red_flags && !report.red_flags.empty()) {
+        spdlog::error("eval: {} red flag(s) and --fail-on-red-flags: exit code 4", report.red_flags.size());
+        return 4;
     }
     return 0;
 }
@@ -100,6 +108,12 @@ Run add_eval(CLI::App& app) {
     sub->add_flag("--coco-only", a->eval.coco_only,
                   "only the 12 COCO stats and per-class AP (skips the operating point, advice, calibration, slices)");
     sub->add_flag("-q,--quiet", a->quiet, "print nothing (use with --json)");
+    sub->add_flag("--fail-on-red-flags", a->fail_on_red_flags,
+                  "exit with code 4 when the evaluation raised any red flag (for CI jobs)");
+    sub->add_option("--export-results", a->results_out,
+                    "write the detections evaluated as a COCO results file ([{image_id, category_id, bbox, score}], "
+                    "what pycocotools' loadRes reads): a recording's frames placed on their ground-truth images; - "
+                    "for standard output");
     return [a] { return run_eval(*a); };
 }
 

@@ -59,6 +59,7 @@ Run add_run(CLI::App& app) {
     auto config = std::make_shared<std::string>();
     auto json_stats = std::make_shared<bool>(false);
     auto record = std::make_shared<std::string>();
+    auto check = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand("run", "Run the line: decode every camera, detect, publish predictions over ZeroMQ "
                                           "(docs/config.md, docs/wire.md)");
     cmd->add_option("config", *config, "the run configuration (YAML)")->required();
@@ -68,7 +69,10 @@ Run add_run(CLI::App& app) {
                     "also write every published message (pred, stat, event) to this file, lossless whatever the "
                     "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings); - for "
                     "standard output");
-    return [config, json_stats, record] {
+    cmd->add_flag("--check", *check,
+                  "check the config and exit: every file exists, the model loads into its engine, every ground truth "
+                  "reads, the publish endpoint binds (network cameras are not dialled: they reconnect by design)");
+    return [config, json_stats, record, check] {
         if (*record == "-" && *json_stats)
             throw Error(ErrorCode::kBadInput,
                         "--record - and --json-stats: only one of them can go to standard output");
@@ -77,7 +81,7 @@ Run add_run(CLI::App& app) {
         auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model));
         const bool status_line = isatty(fileno(stderr));
         pipeline::LineOptions options;
-        options.record = *record;
+        if (!*check) options.record = *record; // a check writes nothing
         std::string endpoint = cfg.publish.predictions;
         options.on_stats = [&](std::span<const transport::StatMessage> s) {
             print_stats(s, *json_stats, status_line, endpoint);
@@ -86,6 +90,12 @@ Run add_run(CLI::App& app) {
         endpoint = line.publisher().bound_endpoint(); // a wildcard port resolved
         spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
                      line.detector().engine().describe());
+        if (*check) {
+            std::printf("%s: OK: %zu camera(s), model %s via %s, publishing on %s\n", config->c_str(),
+                        cfg.cameras.size(), line.model().c_str(), line.detector().engine().describe().c_str(),
+                        endpoint.c_str());
+            return 0;
+        }
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
         const auto summary = line.run(g_stop);

@@ -33,7 +33,8 @@ CameraConfig read_camera(const detail::YamlFile& c, const YAML::Node& n, const s
         c.fail(p + ".id", "must be non-empty, without '/' or spaces (it is part of the topic)");
     if (!ids.insert(cam.id).second) c.fail(p + ".id", "duplicate camera id '" + cam.id + "'");
     cam.url = resolve(c.get<std::string>(n["url"], p + ".url")).string();
-    if (!cam.network() && !std::filesystem::exists(cam.url)) c.fail(p + ".url", cam.url + ": no such file");
+    if (!cam.network() && !std::filesystem::exists(cam.url))
+        c.fail(p + ".url", cam.url + ": no such file (relative paths are read from the config file's folder)");
     c.read(n, p, "meta", cam.meta);
     c.read(n, p, "realtime", cam.realtime);
     c.read(n, p, "loop", cam.loop);
@@ -70,6 +71,13 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         r.cameras.push_back(read_camera(c, cams[i], "cameras[" + std::to_string(i) + "]", dir, ids));
     const auto model = c.get<std::string>(root["model"], "model");
     r.model = std::filesystem::path(model).is_absolute() ? std::filesystem::path(model) : dir / model;
+    if (!std::filesystem::exists(r.model))
+        c.fail("model", r.model.string() + ": no such file" +
+                            (std::filesystem::path(model).is_absolute()
+                                 ? std::string()
+                                 : " (relative paths are read from the config file's folder, " +
+                                       (dir.empty() ? std::string(".") : dir.string()) +
+                                       ": write the path from there, or an absolute one)"));
     c.read(
         root, "", "engine", r.engine, [](const std::string& e) { return e == "opencv" || e == "libtorch"; },
         "expected opencv or libtorch");

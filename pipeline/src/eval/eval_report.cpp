@@ -8,6 +8,7 @@
 #include <future>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/recorded.hpp"
@@ -98,6 +99,11 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
             rep.gt = std::move(kept);
         }
     }
+    if (rep.images_left_out) { // the detections on the images evaluated
+        std::unordered_set<std::int64_t> kept;
+        for (const auto& im : rep.gt.images) kept.insert(im.id);
+        std::erase_if(dt.detections, [&](const CocoDetection& d) { return !kept.count(d.image_id); });
+    }
     const CocoGroundTruth& gt = rep.gt;
     rep.detections = dt.detections.size();
     rep.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -125,7 +131,10 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
         rep.classes.push_back(
             {r.category_ids[k], rep.name_of(r.category_ids[k]), r.class_ap(k_), r.class_ap(k_, 0), r.class_ap(k_, 5)});
     }
-    if (a.coco_only) return rep;
+    if (a.coco_only) {
+        rep.dt = std::move(dt);
+        return rep;
+    }
 
     rep.operating_point = evaluate_operating_point(gt, dt, a.threshold, a.iou, a.fps);
     rep.scores =
@@ -150,6 +159,7 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
         if (s.key != "size" && s.images < 30 && s.ap_drop > 0.1)
             flags.push_back("slice " + s.key + "=" + s.value + " has only " + std::to_string(s.images) +
                             " images: its AP drop of " + std::to_string(s.ap_drop) + " is weak evidence");
+    rep.dt = std::move(dt);
     return rep;
 }
 
@@ -302,6 +312,20 @@ std::string eval_report_json(const EvalReport& rep) {
     j["timing_ms"] = {
         {"load", rep.load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
     return j.dump(2) + "\n";
+}
+
+std::string coco_results_json(const EvalReport& rep) {
+    std::string out = "[";
+    char buf[256];
+    for (std::size_t n = 0; n < rep.dt.detections.size(); ++n) {
+        const CocoDetection& d = rep.dt.detections[n];
+        std::snprintf(buf, sizeof buf,
+                      "%s{\"image_id\":%lld,\"category_id\":%d,\"bbox\":[%.9g,%.9g,%.9g,%.9g],\"score\":%.9g}",
+                      n ? ",\n" : "\n", static_cast<long long>(d.image_id), d.category_id, d.box.x, d.box.y, d.box.w,
+                      d.box.h, d.score);
+        out += buf;
+    }
+    return out + "\n]\n";
 }
 
 void print_eval_report(const EvalReport& rep, std::FILE* out) {

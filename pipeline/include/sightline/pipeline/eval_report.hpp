@@ -57,6 +57,7 @@ struct EvalReport {
     std::optional<TideResult> tide;
     std::vector<SliceResult> slices;
     std::vector<std::string> red_flags; ///< what a reader must not miss (docs/metrics.md, Red flags)
+    CocoDetections dt;                  ///< the detections evaluated (A)
     double load_ms = 0;
     const std::string& name_of(int category_id) const;
 };
@@ -68,6 +69,10 @@ EvalReport build_eval_report(const EvalOptions& options, const std::function<voi
 
 /// The report as JSON text (sightline.eval/1).
 std::string eval_report_json(const EvalReport& report);
+
+/// The detections evaluated (those on the evaluated images, after a recording was placed on the ground truth) as
+/// a COCO results array, [{image_id, category_id, bbox, score}, ...], as pycocotools' loadRes reads it.
+std::string coco_results_json(const EvalReport& report);
 
 /// The report as text, as `sightline eval` prints it.
 void print_eval_report(const EvalReport& report, std::FILE* out);

@@ -1,0 +1,130 @@
+// `sightline draw`: a recording's pred messages drawn onto the camera's video.
+#include "sightline/pipeline/annotate.hpp"
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+#include "sightline/pipeline/video_writer.hpp"
+#include "sightline/transport/recording.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},   {40, 39, 214},  {189, 103, 148},
+                               {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
+
+void dashed_rect(cv::Mat& img, cv::Point a, cv::Point b, const cv::Scalar& c, int thickness) {
+    const auto dash = [&](cv::Point p, cv::Point q) {
+        const double len = std::hypot(q.x - p.x, q.y - p.y);
+        for (double t = 0; t < len; t += 12) {
+            const double u = std::min(len, t + 7);
+            cv::line(img, p + (q - p) * (t / len), p + (q - p) * (u / len), c, thickness);
+        }
+    };
+    dash(a, {b.x, a.y}), dash({b.x, a.y}, b), dash(b, {a.x, b.y}), dash({a.x, b.y}, a);
+}
+
+/// A decoded frame (YUV 4:2:0 planes with pitches) as a BGR image.
+cv::Mat to_bgr(const kernels::ImageView& v) {
+    cv::Mat i420(v.height * 3 / 2, v.width, CV_8UC1);
+    std::uint8_t* out = i420.data;
+    const int cw = v.width / 2, ch = v.height / 2;
+    for (int y = 0; y < v.height; ++y) std::memcpy(out + y * v.width, v.planes[0] + y * v.pitch[0], v.width);
+    out += v.width * v.height;
+    for (int p = 1; p <= 2; ++p, out += cw * ch)
+        for (int y = 0; y < ch; ++y) std::memcpy(out + y * cw, v.planes[p] + y * v.pitch[p], cw);
+    cv::Mat bgr;
+    cv::cvtColor(i420, bgr, cv::COLOR_YUV2BGR_I420);
+    return bgr;
+}
+
+} // namespace
+
+AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<void(long, long)>& progress) {
+    transport::RecordingReader rec(o.recording);
+    const auto& cams = rec.header().cameras;
+    std::string camera = o.camera;
+    if (camera.empty()) {
+        if (cams.size() != 1)
+            throw Error(ErrorCode::kBadInput, o.recording.string() + ": holds " + std::to_string(cams.size()) +
+                                                  " cameras: pick one (--camera)");
+        camera = cams.front();
+    } else if (std::find(cams.begin(), cams.end(), camera) == cams.end()) {
+        throw Error(ErrorCode::kBadInput, o.recording.string() + ": no camera '" + camera + "' in this recording");
+    }
+    const auto& classes = rec.header().classes;
+    std::map<std::int64_t, transport::PredMessage> preds; // frame index -> its message
+    std::string topic;
+    transport::Message m;
+    while (rec.next(topic, m))
+        if (auto* p = std::get_if<transport::PredMessage>(&m); p && p->camera == camera && p->frame >= 0)
+            preds[p->frame] = std::move(*p);
+
+    VideoReader reader(o.video.string());
+    if (reader.width() % 2 || reader.height() % 2)
+        throw Error(ErrorCode::kUnsupported, o.video.string() + ": odd frame size " + std::to_string(reader.width()) +
+                                                 "x" + std::to_string(reader.height()) + " (4:2:0 needs even sizes)");
+    VideoWriterOptions wo;
+    wo.width = reader.width(), wo.height = reader.height();
+    wo.fps = std::max(1, static_cast<int>(reader.fps() + 0.5));
+    VideoWriter writer(o.out, wo);
+    AnnotateSummary s;
+    DecodedFrame f;
+    const long last = preds.empty() ? 0 : static_cast<long>(preds.rbegin()->first) + 1;
+    cv::Mat i420;
+    while (reader.next(f)) {
+        const auto it = preds.find(f.index);
+        if (it == preds.end() && o.only_processed) continue;
+        cv::Mat img = to_bgr(f.view);
+        std::string caption = camera + "  frame " + std::to_string(f.index);
+        if (it != preds.end()) {
+            const transport::PredMessage& p = it->second;
+            ++s.frames_with_predictions;
+            int flagged = 0;
+            for (std::size_t k = 0; k < p.scores.size(); ++k) {
+                const int cls = p.classes[k];
+                const cv::Scalar colour = kPalette[(cls % 10 + 10) % 10];
+                const cv::Point a(static_cast<int>(p.boxes[4 * k]), static_cast<int>(p.boxes[4 * k + 1]));
+                const cv::Point b(static_cast<int>(p.boxes[4 * k + 2]), static_cast<int>(p.boxes[4 * k + 3]));
+                const std::uint32_t fl = p.flags[k];
+                if (fl) {
+                    dashed_rect(img, a, b, colour, 3);
+                    ++flagged;
+                } else {
+                    cv::rectangle(img, a, b, colour, 2);
+                }
+                std::string label =
+                    (cls >= 0 && static_cast<std::size_t>(cls) < classes.size() ? classes[cls] : std::to_string(cls));
+                char score[16];
+                std::snprintf(score, sizeof score, " %.2f", p.scores[k]);
+                label += score;
+                if (fl & transport::kFlagNearThreshold) label += " N";
+                if (fl & transport::kFlagAmbiguousClass) label += " A";
+                cv::putText(img, label, {a.x, std::max(10, a.y - 3)}, cv::FONT_HERSHEY_SIMPLEX, 0.4, colour, 1,
+                            cv::LINE_AA);
+            }
+            s.detections += p.scores.size();
+            s.flagged += static_cast<std::uint64_t>(flagged);
+            caption += "  " + std::to_string(p.scores.size()) + " detections, " + std::to_string(flagged) +
+                       " flagged (dashed)";
+        } else {
+            caption += "  (not processed by the run)";
+        }
+        cv::putText(img, caption, {6, img.rows - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.45, {0, 0, 0}, 3, cv::LINE_AA);
+        cv::putText(img, caption, {6, img.rows - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.45, {255, 255, 255}, 1, cv::LINE_AA);
+        cv::cvtColor(img, i420, cv::COLOR_BGR2YUV_I420);
+        writer.write_i420(i420.data);
+        ++s.frames_written;
+        if (progress) progress(static_cast<long>(f.index) + 1, std::max(last, static_cast<long>(f.index) + 1));
+    }
+    writer.finish();
+    return s;
+}
+
+} // namespace sightline::pipeline

@@ -1,0 +1,31 @@
+// sightline draw --rec RUN.slrec --video CAM.mp4 --out OUT.mp4: a run's predictions drawn onto its video.
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "progress.hpp"
+#include "sightline/pipeline/annotate.hpp"
+
+namespace sightline::tools {
+
+Run add_draw(CLI::App& app) {
+    auto o = std::make_shared<pipeline::AnnotateOptions>();
+    auto* cmd = app.add_subcommand("draw", "Draw a run's predictions onto its video: boxes coloured per class with "
+                                           "class and score, flagged detections dashed, as an MP4");
+    cmd->add_option("--rec", o->recording, "the recording (`sightline run --record FILE`)")->required();
+    cmd->add_option("--video", o->video, "the camera's video, as the run read it")->required();
+    cmd->add_option("--out", o->out, "the annotated MP4 to write (H.264)")->required();
+    cmd->add_option("--camera", o->camera, "the camera to draw (needed when the recording holds several)");
+    cmd->add_flag("--only-processed", o->only_processed,
+                  "write only the frames the run processed (default: every frame, unprocessed ones captioned so)");
+    return [o] {
+        ProgressLine progress("draw");
+        const auto s =
+            pipeline::annotate_video(*o, [&](long done, long total) { progress.update(done, total, "frames"); });
+        progress.done();
+        spdlog::info("draw: {} frames written to {} ({} with predictions: {} detections, {} flagged)", s.frames_written,
+                     o->out.string(), s.frames_with_predictions, s.detections, s.flagged);
+        return 0;
+    };
+}
+
+} // namespace sightline::tools
