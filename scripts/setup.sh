@@ -15,6 +15,8 @@ PACKAGES=(
   python3 python3-venv python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv
   # a real RTSP server for the reconnect test: GStreamer's gst-rtsp-server through python3-gi
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # a real browser for the eval report test: headless Chromium renders the HTML, its DOM and a screenshot are checked
+  chromium fonts-dejavu-core
 )
 
 missing=()

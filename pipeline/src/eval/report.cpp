@@ -43,6 +43,11 @@ std::string num(double v, int digits = 3) {
     return b;
 }
 
+/// A metric that may be undefined: -1 (no ground truth in that slice or class) reads "n/a", not a measured zero.
+std::string metric(double v, int digits = 3) {
+    return v < 0 ? std::string("n/a") : num(v, digits);
+}
+
 const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
@@ -95,7 +100,7 @@ std::string pr_curves(const EvalReport& rep) {
             o << "<polyline fill='none' stroke='" << colour << "' stroke-width='1.5' points='" << pts.str() << "'/>";
         o << "<rect x='" << c.w + 8 << "' y='" << 14 + 16 * k << "' width='10' height='10' fill='" << colour
           << "'/><text x='" << c.w + 22 << "' y='" << 23 + 16 * k << "' font-size='11'>" << esc(rep.classes[k].name)
-          << " (AP50 " << num(rep.classes[k].ap50) << ")</text>";
+          << " (AP50 " << metric(rep.classes[k].ap50) << ")</text>";
     }
     o << "</svg>";
     return o.str();
@@ -169,13 +174,21 @@ std::string error_breakdown(const EvalReport& rep) {
         bars.push_back({kTideTypeNames[k], {t.dap[k], std::to_string(t.count[k]) + " errors"}});
     bars.push_back({"all false positives", {t.dap_false_pos, "special"}});
     bars.push_back({"all false negatives", {t.dap_false_neg, "special"}});
-    double top = 0.01;
-    for (const auto& b : bars) top = std::max(top, b.second.first);
-    const double row = 22, label = 130, width = 300;
+    double peak = 0;
+    for (const auto& b : bars) peak = std::max(peak, b.second.first);
+    double top = 1.0; // an absolute dAP axis: the smallest of these that holds the largest bar
+    for (const double t : {0.02, 0.05, 0.1, 0.2, 0.5, 1.0})
+        if (peak <= t) {
+            top = t;
+            break;
+        }
+    const double row = 22, label = 130, width = 300, axis = 24;
     std::ostringstream o;
-    o << "<h2>Error breakdown (TIDE: AP " << num(t.ap) << " at IoU " << num(t.pos_iou, 2)
-      << "; dAP gained by fixing each error type alone)</h2><svg width='" << label + width + 140 << "' height='"
-      << row * bars.size() + 8 << "' role='img'>";
+    o << "<h2>Error breakdown (TIDE)</h2><p>TIDE's AP is AP" << static_cast<int>(std::lround(t.pos_iou * 100))
+      << " (IoU " << num(t.pos_iou, 2) << ", background below " << num(t.bg_iou, 2)
+      << ", 101-point COCO interpolation, " << t.max_dets << " detections per image): " << metric(t.ap)
+      << ". Each bar is the AP gained (dAP, absolute) by fixing that error type alone.</p><svg width='"
+      << label + width + 140 << "' height='" << row * bars.size() + 8 + axis << "' role='img'>";
     for (std::size_t i = 0; i < bars.size(); ++i) {
         const auto& [name, v] = bars[i];
         const double y = 4 + row * i, len = std::max(0.0, v.first) / top * width;
@@ -184,6 +197,13 @@ std::string error_breakdown(const EvalReport& rep) {
           << "' fill='" << (i < 6 ? kPalette[i] : "#7f7f7f") << "'/><text x='" << label + len + 6 << "' y='" << y + 14
           << "' font-size='11'>" << num(v.first) << " (" << esc(v.second) << ")</text>";
     }
+    const double y0 = 4 + row * bars.size();
+    o << "<line x1='" << label << "' y1='" << y0 << "' x2='" << label + width << "' y2='" << y0 << "' stroke='#999'/>";
+    for (int k = 0; k <= 4; ++k)
+        o << "<line x1='" << label + width * k / 4 << "' y1='" << y0 << "' x2='" << label + width * k / 4 << "' y2='"
+          << y0 + 4 << "' stroke='#999'/><text x='" << label + width * k / 4 << "' y='" << y0 + 16
+          << "' font-size='10' text-anchor='middle'>" << num(top * k / 4, 3) << "</text>";
+    o << "<text x='" << label + width + 22 << "' y='" << y0 + 16 << "' font-size='10'>dAP</text>";
     o << "</svg>";
     return o.str();
 }
@@ -211,7 +231,8 @@ std::string render_eval_html(const EvalReport& rep) {
       << "</title><style>"
       << "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
       << "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
-      << "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.flag{color:#b00020;font-weight:600}"
+      << "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}td:nth-child(2).def{text-align:left}."
+         "flag{color:#b00020;font-weight:600}"
       << "</style></head><body><h1>sightline eval</h1>";
     o << "<p>Ground truth <code>" << esc(a.gt) << "</code>, detections <code>" << esc(a.dt)
       << "</code>: " << rep.coco.num_images << " images, " << rep.coco.num_gt << " ground-truth boxes, "
@@ -222,20 +243,28 @@ std::string render_eval_html(const EvalReport& rep) {
     o << "</p>";
     for (const auto& f : rep.red_flags) o << "<p class='flag'>Red flag: " << esc(f) << "</p>";
     std::vector<std::vector<std::string>> rows;
-    std::vector<std::pair<std::string, double>> coco;
-    for (int s = 0; s < 12; ++s) coco.emplace_back(kCocoStatNames[s], rep.coco.stats[s]);
-    std::sort(coco.begin(), coco.end()); // the JSON round trip this replaced read them back sorted by name
-    for (const auto& [k, v] : coco) rows.push_back({k, num(v)});
-    o << "<h2>COCO metrics (pycocotools-exact)</h2>" << table({"metric", "value"}, rows);
+    static const char* const kCocoLines[12] = {
+        "AP @[ IoU=0.50:0.95 | area=all | maxDets=100 ]",    "AP @[ IoU=0.50 | area=all | maxDets=100 ]",
+        "AP @[ IoU=0.75 | area=all | maxDets=100 ]",         "AP @[ IoU=0.50:0.95 | area=small | maxDets=100 ]",
+        "AP @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]", "AP @[ IoU=0.50:0.95 | area=large | maxDets=100 ]",
+        "AR @[ IoU=0.50:0.95 | area=all | maxDets=1 ]",      "AR @[ IoU=0.50:0.95 | area=all | maxDets=10 ]",
+        "AR @[ IoU=0.50:0.95 | area=all | maxDets=100 ]",    "AR @[ IoU=0.50:0.95 | area=small | maxDets=100 ]",
+        "AR @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]", "AR @[ IoU=0.50:0.95 | area=large | maxDets=100 ]"};
+    for (int s = 0; s < 12; ++s) rows.push_back({kCocoStatNames[s], esc(kCocoLines[s]), metric(rep.coco.stats[s])});
+    o << "<h2>COCO metrics (pycocotools-exact, in its order)</h2>" << table({"metric", "definition", "value"}, rows)
+      << "<p>n/a: undefined (no ground truth of that kind), as pycocotools' -1.</p>";
     rows.clear();
     const auto& op = rep.operating_point;
     for (std::size_t k = 0; k < rep.classes.size(); ++k) {
         const EvalClass& c = rep.classes[k];
-        std::vector<std::string> r = {esc(c.name), num(c.ap), num(c.ap50), num(c.ap75)};
+        std::vector<std::string> r = {esc(c.name), metric(c.ap), metric(c.ap50), metric(c.ap75)};
         if (op) {
             const ClassCounts& t = op->per_class[k];
             for (long v : {t.tp, t.fp, t.fn}) r.push_back(std::to_string(v));
-            for (double v : {t.precision(), t.recall(), t.f1()}) r.push_back(num(v));
+            // 0/0 is undefined, not zero: no detection (precision), no ground truth (recall)
+            r.push_back(t.tp + t.fp ? num(t.precision()) : "n/a");
+            r.push_back(t.tp + t.fn ? num(t.recall()) : "n/a");
+            r.push_back(t.tp + t.fp && t.tp + t.fn ? num(t.f1()) : "n/a");
         }
         rows.push_back(r);
     }
@@ -254,13 +283,15 @@ std::string render_eval_html(const EvalReport& rep) {
     if (rep.scores) {
         rows.clear();
         for (const auto& v : rep.scores->per_class)
-            rows.push_back({esc(rep.name_of(v.category_id)), num(v.f1_threshold), num(v.f1), num(v.precision_threshold),
-                            num(v.recall_at_precision), num(v.budget_threshold), num(v.recall_at_budget)});
+            rows.push_back({esc(rep.name_of(v.category_id)), metric(v.f1_threshold),
+                            v.f1_threshold < 0 ? "n/a" : num(v.f1), metric(v.precision_threshold),
+                            v.precision_threshold < 0 ? "n/a" : num(v.recall_at_precision), metric(v.budget_threshold),
+                            v.budget_threshold < 0 ? "n/a" : num(v.recall_at_budget)});
         o << "<h2>Threshold advice</h2>"
           << table({"class", "max-F1 threshold", "F1", "target-precision threshold", "recall there",
                     "FP-budget threshold", "recall there"},
                    rows)
-          << "<p>-1: no threshold qualifies (or no <code>--fps</code> for the FP budget).</p>";
+          << "<p>n/a: no threshold qualifies (or no <code>--fps</code> for the FP budget).</p>";
     }
     if (!rep.slices.empty()) {
         rows.clear();
