@@ -523,10 +523,10 @@ TEST(Run, CheckFailOnRedFlagsExportAndDraw) {
     EXPECT_EQ(bad.code, 2) << bad.output;
     EXPECT_NE(bad.output.find("256.0.0.1"), std::string::npos) << bad.output;
 
-    ASSERT_EQ(run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " +
-                         (dir / "rec.slrec").string())
-                  .code,
-              0);
+    ASSERT_EQ(
+        run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string())
+            .code,
+        0);
     const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
     EXPECT_EQ(run_binary(eval + " -q").code, 0);
     // red flag: only 15 images for the comparison's bootstrap
@@ -547,10 +547,11 @@ TEST(Run, CheckFailOnRedFlagsExportAndDraw) {
                                                           (dir / "res.json").string() + " --json -")
                                              .out);
     EXPECT_EQ(a["coco"]["AP50"], a["coco"]["AP50"]);
-    EXPECT_NEAR(b["coco"]["AP50"].get<double>(),
-                // the exported array covers every image: scored on all 30, the unprocessed ones as misses
-                nlohmann::json::parse(run_binary_split(eval + " --all-images --json -").out)["coco"]["AP50"].get<double>(),
-                1e-9);
+    EXPECT_NEAR(
+        b["coco"]["AP50"].get<double>(),
+        // the exported array covers every image: scored on all 30, the unprocessed ones as misses
+        nlohmann::json::parse(run_binary_split(eval + " --all-images --json -").out)["coco"]["AP50"].get<double>(),
+        1e-9);
 
     auto d = run_binary("draw --rec " + (dir / "rec.slrec").string() + " --video " + (dir / "cam1.mp4").string() +
                         " --out " + (dir / "drawn.mp4").string());
@@ -577,6 +578,43 @@ TEST(Run, CheckFailOnRedFlagsExportAndDraw) {
                             " --out " + (dir / "x.mp4").string() + " --camera nope");
     EXPECT_EQ(wrong.code, 2);
     EXPECT_NE(wrong.output.find("no camera 'nope'"), std::string::npos) << wrong.output;
+    fs::remove_all(dir);
+}
+
+// A real Ultralytics export used as "my own model" (issue 13): OpenCV's failure on the unmodified graph says what to
+// write in model.yaml (layout yolov8_dfl and the tensor to cut at, read from the graph); a class-count mismatch
+// states the expected shape, the layout in use, and the class count the output implies.
+TEST(Run, UltralyticsExportsSayHowToRunThem) {
+    auto dir = temp_dir("ultra");
+    auto cfg = one_camera(dir, false, false);
+    const fs::path fx = kRoot / "tests/fixtures/ultralytics";
+    fs::copy_file(fx / "yolov8t.onnx", dir / "yolov8t.onnx");
+    std::ifstream in(fx / "model.yaml");
+    std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string plain; // as a user would first write it: no cut, the plain yolov8 layout
+    std::istringstream lines(yaml);
+    for (std::string l; std::getline(lines, l);)
+        if (l.find("cut:") == std::string::npos && l.find("reg_max") == std::string::npos)
+            plain += (l.find("layout: yolov8_dfl") != std::string::npos ? "  layout: yolov8" : l) + "\n";
+    std::ofstream(dir / "plain.yaml") << plain;
+    std::string three = yaml;
+    three.replace(three.find("[c0, c1, c2, c3, c4]"), 20, "[c0, c1, c2]");
+    std::ofstream(dir / "three.yaml") << three;
+    for (const char* m : {"plain", "three"})
+        std::ofstream(dir / (std::string(m) + "_run.yaml"))
+            << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << m << ".yaml\npublish: {predictions: 'ipc://"
+            << (dir / "p.sock").string() << "'}\n";
+    auto plain_run = run_binary("run --check " + (dir / "plain_run.yaml").string());
+    EXPECT_EQ(plain_run.code, 2) << plain_run.output;
+    EXPECT_NE(plain_run.output.find("unmodified Ultralytics export"), std::string::npos) << plain_run.output;
+    EXPECT_NE(plain_run.output.find("output.layout: yolov8_dfl"), std::string::npos) << plain_run.output;
+    EXPECT_NE(plain_run.output.find("output.cut: '/model.22/Concat_3_output_0'"), std::string::npos)
+        << plain_run.output;
+    auto three_run = run_binary("run " + (dir / "three_run.yaml").string());
+    EXPECT_EQ(three_run.code, 2) << three_run.output;
+    EXPECT_NE(three_run.output.find("layout yolov8_dfl with 3 classes expects [1, 67, N]"), std::string::npos)
+        << three_run.output;
+    EXPECT_NE(three_run.output.find("5 classes with layout yolov8_dfl"), std::string::npos) << three_run.output;
     fs::remove_all(dir);
 }
 

@@ -70,4 +70,27 @@ std::string cut_onnx(const std::filesystem::path& path, const std::string& outpu
     return serialized;
 }
 
+std::string find_ultralytics_raw_head(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return {};
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    onnx::ModelProto model;
+    if (!model.ParseFromString(bytes.str())) return {};
+    const onnx::GraphProto& g = model.graph();
+    std::map<std::string, const onnx::NodeProto*> producer;
+    for (const auto& n : g.node())
+        for (const auto& o : n.output()) producer[o] = &n;
+    // Ultralytics' Detect head: x_cat = cat([level.view(b, no, -1) ...], 2), then box, cls = x_cat.split(...): the
+    // raw head is the Concat that the Split reads
+    std::string found;
+    for (const auto& n : g.node()) {
+        if (n.op_type() != "Split" || n.input_size() < 1) continue;
+        const auto it = producer.find(n.input(0));
+        if (it != producer.end() && it->second->op_type() == "Concat" && it->second->input_size() >= 3)
+            found = n.input(0); // the last one in graph order: the head, after any earlier splits
+    }
+    return found;
+}
+
 } // namespace sightline::pipeline

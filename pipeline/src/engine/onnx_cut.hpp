@@ -10,4 +10,9 @@ namespace sightline::pipeline {
 /// cv::dnn::readNetFromONNX(buffer). Throws Error naming the file: missing, not ONNX, or no such tensor.
 std::string cut_onnx(const std::filesystem::path& path, const std::string& output);
 
+/// The raw head of an unmodified Ultralytics YOLOv8/YOLO11 export (the Concat its Detect head splits into box and
+/// class logits): the tensor to give as output.cut, decoded as layout yolov8_dfl. Empty when the graph is not one
+/// (or cannot be read).
+std::string find_ultralytics_raw_head(const std::filesystem::path& path);
+
 } // namespace sightline::pipeline

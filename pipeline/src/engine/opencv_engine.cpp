@@ -35,8 +35,17 @@ class OpenCvEngine final : public Engine {
                 net_ = cv::dnn::readNetFromONNX(cut.data(), cut.size());
             }
         } catch (const cv::Exception& e) {
+            std::string hint;
+            if (spec.cut.empty())
+                if (const std::string head = find_ultralytics_raw_head(spec.onnx_path); !head.empty())
+                    hint = "; this looks like an unmodified Ultralytics export, whose decoding tail OpenCV " CV_VERSION
+                           " cannot run: in " +
+                           spec.yaml_path.string() +
+                           " set output.layout: yolov8_dfl, output.reg_max: 16 and "
+                           "output.cut: '" +
+                           head + "' (the raw head; sightline decodes it; docs/model.md)";
             throw Error(ErrorCode::kBadInput,
-                        spec.onnx_path.string() + ": OpenCV DNN cannot read this model: " + e.msg);
+                        spec.onnx_path.string() + ": OpenCV DNN cannot read this model: " + e.msg + hint);
         }
         if (net_.empty())
             throw Error(ErrorCode::kBadInput, spec.onnx_path.string() + ": OpenCV DNN read an empty network");
