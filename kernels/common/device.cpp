@@ -43,6 +43,9 @@ void* detail::pinned_alloc(std::size_t) {
     no_cuda("pinned host memory");
 }
 void detail::pinned_free(void*) noexcept {}
+void* cuda_primary_context() {
+    no_cuda("CUDA primary context");
+}
 Stream::Stream() {
     no_cuda("CUDA stream");
 }

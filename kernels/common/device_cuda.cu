@@ -1,8 +1,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <mutex>
+#include <string>
 
 #include "cuda/check.hpp"
+#include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 
 namespace sightline::kernels::detail {
@@ -45,6 +48,31 @@ void pinned_free(void* p) noexcept {
     if (p) cudaFreeHost(p);
 }
 } // namespace detail
+
+void* cuda_primary_context() {
+    static void* ctx = nullptr;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (!cuda_available()) throw Error(ErrorCode::kUnsupported, "CUDA primary context: " + device_info().reason);
+        SL_CUDA_CHECK(cudaSetDevice(0));
+        SL_CUDA_CHECK(cudaFree(nullptr)); // initialises device 0's primary context and makes it current here
+        // the driver's cuCtxGetCurrent through the runtime: linking libcuda would stop the binary from starting on
+        // a machine without the driver
+        void* fn = nullptr;
+        cudaDriverEntryPointQueryResult found{};
+        SL_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 12000, cudaEnableDefault, &found));
+        if (found != cudaDriverEntryPointSuccess || !fn)
+            throw Error(ErrorCode::kCuda, "CUDA primary context: the driver has no cuCtxGetCurrent");
+        void* current = nullptr;
+        const int rc = reinterpret_cast<int (*)(void**)>(fn)(&current);
+        if (rc != 0 || !current)
+            throw Error(ErrorCode::kCuda,
+                        "CUDA primary context: cuCtxGetCurrent failed (CUresult " + std::to_string(rc) + ")");
+        ctx = current;
+    });
+    if (!ctx) throw Error(ErrorCode::kCuda, "CUDA primary context: its initialisation failed earlier");
+    return ctx;
+}
 
 Stream::Stream() {
     cudaStream_t s = nullptr;

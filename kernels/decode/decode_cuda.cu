@@ -98,8 +98,20 @@ Layout carve(void* base, int batch, const DecodeParams& p) {
 
 } // namespace
 
+/// CUB's segmented sort partitions its segments above a few hundred (300 or 500, by version), copying the group sizes
+/// back to the host and synchronising: illegal inside the CUDA graph the detector captures decode + NMS in. One
+/// segment per image: batches stay below it.
+void check_batch(int batch) {
+    if (batch > kDecodeCudaMaxBatch)
+        throw Error(ErrorCode::kBadInput, "decode_cuda: a batch of " + std::to_string(batch) + " images, at most " +
+                                              std::to_string(kDecodeCudaMaxBatch) +
+                                              " per launch (CUB's segmented sort synchronises beyond a few hundred "
+                                              "segments, which a CUDA graph cannot hold)");
+}
+
 std::size_t decode_cuda_workspace_bytes(int batch, const DecodeParams& p) {
     detail::validate(p);
+    check_batch(batch);
     return carve(nullptr, batch, p).total;
 }
 
@@ -107,6 +119,7 @@ void decode_cuda(const float* d_head, int batch, const DecodeParams& p, Candidat
                  void* d_workspace, std::size_t workspace_bytes, StreamRef stream_ref) {
     detail::validate(p);
     if (batch <= 0) return;
+    check_batch(batch);
     if (static_cast<std::size_t>(batch) * p.num_candidates > 0x7fffffffu)
         throw Error(ErrorCode::kBadInput, "decode_cuda: batch * num_candidates exceeds 2^31");
     const Layout l = carve(d_workspace, batch, p);

@@ -40,6 +40,8 @@ struct AccLayout {
     std::size_t sort_bytes, total;
 };
 
+// Above a few hundred segments CUB's segmented sort synchronises the stream (a host copy of its partition sizes):
+// fine here, where evaluation runs outside any CUDA graph capture; decode_cuda, which is captured, caps its batch.
 AccLayout carve_acc(void* base, int num_segments, int num_dets) {
     std::size_t sort_bytes = 0;
     SL_CUDA_CHECK(cub::DeviceSegmentedSort::StableSortPairsDescending(

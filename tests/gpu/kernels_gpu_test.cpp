@@ -1,6 +1,8 @@
 // CUDA kernels against their CPU twins on fresh seeded random inputs (label gpu: skipped without a device).
 #include <gtest/gtest.h>
 
+#include "support/gpu.hpp"
+
 #include <array>
 
 #include <algorithm>
@@ -27,8 +29,7 @@ using namespace sightline::kernels;
 
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                                                             \
-    if (!cuda_available()) GTEST_SKIP() << describe_device()
+#define SKIP_WITHOUT_GPU() SL_GPU_SKIP_UNLESS(cuda_available(), describe_device())
 
 #ifdef SIGHTLINE_HAS_CUDA
 struct DeviceCopy { // a frame's planes copied to the device, with the same pitches

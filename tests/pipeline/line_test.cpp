@@ -2,6 +2,7 @@
 // policies, batching, deadlines, pacing, drops), the stats, the flags, and an RTSP camera that reconnects.
 #include <gtest/gtest.h>
 
+#include "support/gpu.hpp"
 #include "support/scenes.hpp"
 #include "support/test_support.hpp"
 
@@ -192,7 +193,7 @@ TEST(Runner, LosslessFileModeNeverDrops) {
 // cameras: every frame's detections match (IoU >= 0.99, scores within 1e-3, same classes) and the COCO stats of
 // each camera's detections against its ground truth agree. Needs a GPU.
 TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
-    if (!kernels::cuda_available()) GTEST_SKIP() << kernels::describe_device();
+    SL_GPU_SKIP_UNLESS(kernels::cuda_available(), kernels::describe_device());
     auto dir = temp_dir("gpuline");
     render_scene(dir, 3, 1.0, 5, {"defaults.width=320", "defaults.height=240"});
     using Frames = std::map<std::string, std::vector<std::vector<pipeline::Detection>>>;

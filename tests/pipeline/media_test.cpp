@@ -1,7 +1,10 @@
 // Scene generation through FFmpeg and back: files, frame counts, determinism, atomic writes, bad inputs.
 #include <gtest/gtest.h>
 
+#include "support/gpu.hpp"
 #include "support/test_support.hpp"
+
+#include <dlfcn.h>
 
 #include <cstring>
 #include <filesystem>
@@ -12,6 +15,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 
@@ -109,6 +113,74 @@ TEST(Media, HeldFramesStayValidWithoutCopies) {
     fs::remove_all(dir);
 }
 
+/// Why NVDEC may rightly be missing on a machine with a GPU (the driver's video decoder library), else empty.
+std::string nvdec_library_missing() {
+    if (void* h = ::dlopen("libnvcuvid.so.1", RTLD_LAZY)) {
+        ::dlclose(h);
+        return {};
+    }
+    return "libnvcuvid.so.1 missing (the driver's NVDEC library is not installed)";
+}
+
+/// Decodes `url` on the CPU and with `hw` (asked for NVDEC) and compares every frame: where the reader got NVDEC, its
+/// device frames (NV12) must equal the CPU decoder's byte for byte (H.264 and HEVC decoding is exact); where it fell
+/// back, its host frames must be the CPU decoder's and the note must name the input. Returns the frame count.
+int compare_with_cpu(const std::string& url, pipeline::VideoReader& hw) {
+    pipeline::VideoReader cpu(url);
+    pipeline::DecodedFrame a, b;
+    int n = 0;
+    while (cpu.next(a)) {
+        EXPECT_TRUE(hw.next(b)) << url << " frame " << n;
+        if (::testing::Test::HasFailure()) return n;
+        EXPECT_EQ(a.view.format, kernels::PixelFormat::kYUV420P);
+        EXPECT_EQ(b.pts_ns, a.pts_ns);
+        const int w = a.view.width, h = a.view.height, cw = (w + 1) / 2, chh = (h + 1) / 2;
+        if (hw.decoder() == pipeline::Decoder::kNvdec) {
+            EXPECT_EQ(b.view.where, kernels::MemoryLocation::kDevice);
+            EXPECT_EQ(b.view.format, kernels::PixelFormat::kNV12);
+            if (::testing::Test::HasFailure()) return n;
+            std::vector<std::uint8_t> y(std::size_t(b.view.pitch[0]) * h), uv(std::size_t(b.view.pitch[1]) * chh);
+            kernels::copy_device_to_host(y.data(), b.view.planes[0], y.size());
+            kernels::copy_device_to_host(uv.data(), b.view.planes[1], uv.size());
+            for (int r = 0; r < h; ++r)
+                if (std::memcmp(y.data() + std::ptrdiff_t(r) * b.view.pitch[0],
+                                a.view.planes[0] + std::ptrdiff_t(r) * a.view.pitch[0], w) != 0) {
+                    ADD_FAILURE() << url << " frame " << n << " luma row " << r;
+                    return n;
+                }
+            for (int r = 0; r < chh; ++r)
+                for (int x = 0; x < cw; ++x)
+                    if (uv[std::size_t(r) * b.view.pitch[1] + 2 * x] != a.view.planes[1][r * a.view.pitch[1] + x] ||
+                        uv[std::size_t(r) * b.view.pitch[1] + 2 * x + 1] != a.view.planes[2][r * a.view.pitch[2] + x]) {
+                        ADD_FAILURE() << url << " frame " << n << " chroma row " << r;
+                        return n;
+                    }
+        } else {
+            EXPECT_NE(hw.decode_note().find(url + ": decoding on the CPU: "), std::string::npos) << hw.decode_note();
+            EXPECT_EQ(b.view.where, kernels::MemoryLocation::kHost);
+            for (int p = 0; p < 3; ++p)
+                for (int r = 0; r < (p ? chh : h); ++r)
+                    if (std::memcmp(b.view.planes[p] + std::ptrdiff_t(r) * b.view.pitch[p],
+                                    a.view.planes[p] + std::ptrdiff_t(r) * a.view.pitch[p], p ? cw : w) != 0) {
+                        ADD_FAILURE() << url << " frame " << n << " plane " << p << " row " << r;
+                        return n;
+                    }
+        }
+        ++n;
+    }
+    EXPECT_FALSE(hw.next(b)) << url << ": more frames than the CPU decoder";
+    return n;
+}
+
+/// On a machine with a GPU a reader asked for NVDEC must have it: a CPU fallback fails the test (or skips it naming
+/// the missing library, a failure too under SIGHTLINE_REQUIRE_GPU=1), never passes.
+#define REQUIRE_NVDEC_WHERE_A_GPU_IS(reader)                                                                           \
+    if (kernels::cuda_available() && (reader).decoder() != pipeline::Decoder::kNvdec) {                                \
+        const std::string missing = nvdec_library_missing();                                                           \
+        SL_GPU_SKIP_UNLESS(missing.empty(), missing);                                                                  \
+        FAIL() << "a GPU is here and NVDEC fell back to the CPU: " << (reader).decode_note();                          \
+    }
+
 // decode: nvdec. Where NVDEC can be had, frames come in device memory (NV12) and equal, byte for byte, the CPU
 // decoder's (H.264 decoding is exact); where it cannot (no GPU here), the reader decodes on the CPU, says why in one
 // line naming the input, and its frames are the CPU decoder's.
@@ -116,48 +188,47 @@ TEST(Media, NvdecDecodesWhereItCanAndSaysWhyWhereNot) {
     auto dir = temp_dir("nvdec");
     pipeline::synth::generate(tiny(dir));
     const std::string url = (dir / "cam1.mp4").string();
-    pipeline::VideoReader cpu(url), hw(url, 0, nullptr, {}, pipeline::Decoder::kNvdec);
-    pipeline::DecodedFrame a, b;
-    int n = 0;
-    while (cpu.next(a)) {
-        ASSERT_TRUE(hw.next(b)) << "frame " << n;
-        ASSERT_EQ(a.view.format, kernels::PixelFormat::kYUV420P);
-        EXPECT_EQ(b.pts_ns, a.pts_ns);
-        const int w = a.view.width, h = a.view.height, cw = (w + 1) / 2, chh = (h + 1) / 2;
-        if (hw.decoder() == pipeline::Decoder::kNvdec) {
-            ASSERT_EQ(b.view.where, kernels::MemoryLocation::kDevice);
-            ASSERT_EQ(b.view.format, kernels::PixelFormat::kNV12);
-            std::vector<std::uint8_t> y(std::size_t(b.view.pitch[0]) * h), uv(std::size_t(b.view.pitch[1]) * chh);
-            kernels::copy_device_to_host(y.data(), b.view.planes[0], y.size());
-            kernels::copy_device_to_host(uv.data(), b.view.planes[1], uv.size());
-            for (int r = 0; r < h; ++r)
-                ASSERT_EQ(std::memcmp(y.data() + std::ptrdiff_t(r) * b.view.pitch[0],
-                                      a.view.planes[0] + std::ptrdiff_t(r) * a.view.pitch[0], w),
-                          0)
-                    << "frame " << n << " luma row " << r;
-            for (int r = 0; r < chh; ++r)
-                for (int x = 0; x < cw; ++x) {
-                    ASSERT_EQ(uv[std::size_t(r) * b.view.pitch[1] + 2 * x], a.view.planes[1][r * a.view.pitch[1] + x]);
-                    ASSERT_EQ(uv[std::size_t(r) * b.view.pitch[1] + 2 * x + 1],
-                              a.view.planes[2][r * a.view.pitch[2] + x]);
-                }
-        } else {
-            EXPECT_NE(hw.decode_note().find(url + ": decoding on the CPU: "), std::string::npos) << hw.decode_note();
-            ASSERT_EQ(b.view.where, kernels::MemoryLocation::kHost);
-            for (int p = 0; p < 3; ++p)
-                for (int r = 0; r < (p ? chh : h); ++r)
-                    ASSERT_EQ(std::memcmp(b.view.planes[p] + std::ptrdiff_t(r) * b.view.pitch[p],
-                                          a.view.planes[p] + std::ptrdiff_t(r) * a.view.pitch[p], p ? cw : w),
-                              0)
-                        << "frame " << n << " plane " << p << " row " << r;
-        }
-        ++n;
-    }
-    EXPECT_FALSE(hw.next(b));
-    EXPECT_EQ(n, 15);
+    pipeline::VideoReader hw(url, 0, nullptr, {}, pipeline::Decoder::kNvdec);
+    EXPECT_EQ(compare_with_cpu(url, hw), 15);
     if (!kernels::cuda_available()) {
         EXPECT_EQ(hw.decoder(), pipeline::Decoder::kCpu) << "no GPU here";
     }
+    REQUIRE_NVDEC_WHERE_A_GPU_IS(hw);
+    fs::remove_all(dir);
+}
+
+// Streams whose DPB holds 4 or more frames (H.264 with 3 B-frames and 4 references; HEVC Main): NVDEC opens them
+// (the decode surfaces FFmpeg asks for stay within NVDEC's 32) and decodes them exactly.
+TEST(Media, NvdecDecodesBFramesFourReferencesAndHevc) {
+    for (const char* clip : {"h264_bframes3_ref4.mp4", "hevc_main.mp4"}) {
+        const std::string url = (fs::path(SIGHTLINE_SOURCE_DIR) / "tests/fixtures/video" / clip).string();
+        pipeline::VideoReader hw(url, 0, nullptr, {}, pipeline::Decoder::kNvdec);
+        EXPECT_EQ(compare_with_cpu(url, hw), 30) << clip;
+        REQUIRE_NVDEC_WHERE_A_GPU_IS(hw);
+    }
+}
+
+// The CUDA primary context is active before any reader opens in run, demo and the benchmarks (the detector's
+// streams and buffers, LibTorch loading onto the GPU): a reader opened after them still decodes on NVDEC.
+TEST(Media, NvdecSharesThePrimaryContextWhateverInitialisedCudaFirst) {
+    SL_GPU_SKIP_UNLESS(kernels::cuda_available(), kernels::describe_device());
+    const auto spec = pipeline::load_model_spec(fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml");
+    pipeline::Detector det(pipeline::libtorch_available() ? pipeline::make_libtorch_engine(spec)
+                                                          : pipeline::make_opencv_engine(spec));
+    kernels::Stream stream;
+    kernels::DeviceBuffer held(1 << 20);
+    auto dir = temp_dir("nvdec_ctx");
+    pipeline::synth::generate(tiny(dir));
+    const std::string url = (dir / "cam1.mp4").string();
+    pipeline::VideoReader hw(url, 0, nullptr, {}, pipeline::Decoder::kNvdec);
+    EXPECT_EQ(compare_with_cpu(url, hw), 15);
+    REQUIRE_NVDEC_WHERE_A_GPU_IS(hw);
+    // and the detector still works on the frames NVDEC gives, in the same context
+    pipeline::VideoReader again(url, 0, nullptr, {}, pipeline::Decoder::kNvdec);
+    pipeline::DecodedFrame f;
+    ASSERT_TRUE(again.next(f));
+    EXPECT_EQ(f.view.where, kernels::MemoryLocation::kDevice);
+    EXPECT_NO_THROW(det.detect(std::span(&f.view, 1)));
     fs::remove_all(dir);
 }
 

@@ -1,6 +1,8 @@
 // The committed demo model: model.yaml contract, OpenCV DNN parity with PyTorch, and detection on real frames.
 #include <gtest/gtest.h>
 
+#include "support/gpu.hpp"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -39,30 +41,36 @@ const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
 const fs::path kModel = kRoot / "models/parts-v1/model.yaml";
 
 /// The training script's two real letterboxed frames (BGR) and the model's input made of them (RGB planes,
-/// pixel / 255 as in model.yaml, batch 2). Empty in a build without OpenCV's imgcodecs (a GPU machine given only
-/// core, imgproc and dnn): the caller skips.
+/// pixel / 255 as in model.yaml, batch 2). The frames are read from their raw copies (input*.bgr: W x H x 3 bytes),
+/// so a build without OpenCV's imgcodecs (the GPU machine's) runs the parity tests too; where imgcodecs exists the
+/// raw copies are checked equal to the PNGs the training script wrote.
 struct FixtureFrames {
     std::vector<cv::Mat> bgr;
     std::vector<float> input;
 };
-FixtureFrames fixture_frames([[maybe_unused]] int W, [[maybe_unused]] int H) {
+FixtureFrames fixture_frames(int W, int H) {
     FixtureFrames f;
-#ifdef SIGHTLINE_TEST_IMGCODECS
     f.input.resize(2ull * 3 * W * H);
     for (int k = 0; k < 2; ++k) {
-        f.bgr.push_back(cv::imread((kRoot / "tests/fixtures/model" / ("input" + std::to_string(k) + ".png")).string()));
-        const cv::Mat& bgr = f.bgr.back();
-        if (bgr.cols != W || bgr.rows != H)
-            throw std::runtime_error("fixture frame " + std::to_string(k) + " is not WxH");
+        const fs::path raw = kRoot / "tests/fixtures/model" / ("input" + std::to_string(k) + ".bgr");
+        std::ifstream in(raw, std::ios::binary);
+        cv::Mat bgr(H, W, CV_8UC3);
+        in.read(reinterpret_cast<char*>(bgr.data), static_cast<std::streamsize>(bgr.total() * 3));
+        if (!in) throw std::runtime_error(raw.string() + ": not " + std::to_string(W) + "x" + std::to_string(H) + "x3");
+#ifdef SIGHTLINE_TEST_IMGCODECS
+        const cv::Mat png =
+            cv::imread((kRoot / "tests/fixtures/model" / ("input" + std::to_string(k) + ".png")).string());
+        if (png.size() != bgr.size() || cv::norm(png, bgr, cv::NORM_INF) != 0)
+            throw std::runtime_error(raw.string() + " differs from its PNG");
+#endif
+        f.bgr.push_back(bgr);
         for (int c = 0; c < 3; ++c)
             for (int y = 0; y < H; ++y)
                 for (int x = 0; x < W; ++x)
                     f.input[((k * 3ull + c) * H + y) * W + x] = bgr.at<cv::Vec3b>(y, x)[2 - c] / 255.0f;
     }
-#endif
     return f;
 }
-constexpr const char* kNoImgcodecs = "built without OpenCV's imgcodecs: the PNG fixtures cannot be read";
 
 TEST(ModelSpec, CommittedModelLoads) {
     auto m = pipeline::load_model_spec(kModel);
@@ -136,7 +144,6 @@ TEST(ModelParity, OpenCvDnnReproducesPyTorch) {
     auto spec = pipeline::load_model_spec(kModel);
     auto engine = pipeline::make_opencv_engine(spec);
     const auto fx = fixture_frames(spec.preprocess.input_width, spec.preprocess.input_height);
-    if (fx.input.empty()) GTEST_SKIP() << kNoImgcodecs;
     const auto out = infer_host(*engine, fx.input, 2);
     std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
     std::vector<float> expected(out.size());
@@ -152,13 +159,14 @@ TEST(ModelParity, OpenCvDnnReproducesPyTorch) {
 // The LibTorch engine (TorchScript export, tools/train/export_torchscript.py) on the same two real frames: the
 // PyTorch model's own output, and the same detections as the ONNX model through OpenCV DNN.
 TEST(ModelParity, LibTorchReproducesPyTorchAndOpenCv) {
-    if (!pipeline::libtorch_available()) GTEST_SKIP() << "this build has no LibTorch engine (no libtorch-dev)";
+    SL_GPU_SKIP_UNLESS(pipeline::libtorch_available(), "this build has no LibTorch engine (no libtorch-dev)");
     auto spec = pipeline::load_model_spec(kModel);
     ASSERT_FALSE(spec.torchscript_path.empty());
+    // on a GPU, fp32 as PyTorch's reference ran (TF32 would move convolutions by about 1e-3 relative)
+    pipeline::set_libtorch_tf32(false);
     auto torch_engine = pipeline::make_libtorch_engine(spec, 2);
     EXPECT_NE(torch_engine->describe().find("LibTorch"), std::string::npos) << torch_engine->describe();
     const auto fx = fixture_frames(spec.preprocess.input_width, spec.preprocess.input_height);
-    if (fx.input.empty()) GTEST_SKIP() << kNoImgcodecs;
     const std::vector<float> out = infer_host(*torch_engine, fx.input, 2);
     std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
     std::vector<float> expected(out.size());
@@ -183,6 +191,7 @@ TEST(ModelParity, LibTorchReproducesPyTorchAndOpenCv) {
             EXPECT_NEAR(da[k].y2, db[k].y2, 1e-2);
         }
     }
+    pipeline::set_libtorch_tf32(true); // LibTorch's default again for the tests after this one
     EXPECT_THROW(pipeline::make_engine("tensorrt", spec), Error);
 }
 
@@ -352,9 +361,9 @@ TEST(Detector, EveryFrameOfABatchGetsWhatItGetsAlone) {
 class DeviceFrames : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
-    if (!kernels::cuda_available()) GTEST_SKIP() << kernels::describe_device();
+    SL_GPU_SKIP_UNLESS(kernels::cuda_available(), kernels::describe_device());
     const std::string engine = GetParam();
-    if (engine == "libtorch" && !pipeline::libtorch_available()) GTEST_SKIP() << "no LibTorch in this build";
+    SL_GPU_SKIP_UNLESS(engine != "libtorch" || pipeline::libtorch_available(), "no LibTorch in this build");
     pipeline::Detector det(pipeline::make_engine(engine, pipeline::load_model_spec(kModel)));
     if (engine == "libtorch") {
         EXPECT_TRUE(det.engine().reads(kernels::MemoryLocation::kDevice)) << det.engine().describe();

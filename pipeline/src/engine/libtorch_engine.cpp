@@ -127,6 +127,11 @@ bool libtorch_available() {
     return true;
 }
 
+void set_libtorch_tf32(bool allow) {
+    at::globalContext().setAllowTF32CuDNN(allow);
+    at::globalContext().setAllowTF32CuBLAS(allow);
+}
+
 std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec& spec, int threads) {
     return std::make_unique<LibTorchEngine>(spec, threads);
 }
@@ -136,6 +141,8 @@ std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec& spec, int threads)
 bool libtorch_available() {
     return false;
 }
+
+void set_libtorch_tf32(bool) {}
 
 std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec&, int) {
     throw Error(ErrorCode::kUnsupported, "this build has no LibTorch engine (the Torch CMake package was not found "

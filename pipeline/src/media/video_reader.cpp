@@ -12,8 +12,8 @@ extern "C" {
 #include <map>
 #include <thread>
 
-#include "media/ffmpeg_log.hpp"
 #include "ffmpeg_util.hpp"
+#include "media/ffmpeg_log.hpp"
 #include "sightline/kernels/device.hpp"
 
 namespace sightline::pipeline {
@@ -77,23 +77,35 @@ std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** d
     }
     if (!codec_has_cuda) return std::string("FFmpeg has no CUDA (NVDEC) hardware decoding for ") + codec->name;
     if (!kernels::cuda_available()) return "no CUDA device: " + kernels::device_info().reason;
-    // the primary context: the one the CUDA runtime (and so every sightline kernel) uses on device 0
-    const int err =
-        av_hwdevice_ctx_create(device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, AV_CUDA_USE_PRIMARY_CONTEXT);
-    if (err < 0) return "no CUDA device for NVDEC (" + detail::av_error_string(err) + ")";
+    // The primary context, handed to FFmpeg as its device context: the one the CUDA runtime (every sightline
+    // kernel, LibTorch, the detector's streams) uses on device 0, whatever initialised it first and with whatever
+    // flags. (av_hwdevice_ctx_create with AV_CUDA_USE_PRIMARY_CONTEXT would refuse it once active with flags other
+    // than blocking sync; FFmpeg never releases a context it did not create.)
+    void* primary = nullptr;
     try {
+        primary = kernels::cuda_primary_context();
         stream = std::make_unique<kernels::Stream>();
     } catch (const std::exception& e) {
-        return std::string("no CUDA stream for NVDEC: ") + e.what();
+        return std::string("no CUDA context for NVDEC: ") + e.what();
     }
-    // read by FFmpeg's NVDEC hwaccel when the decoder opens: its map-and-copy of each surface goes on our stream
+    *device = av_hwdevice_ctx_alloc(AV_HWDEVICE_TYPE_CUDA);
+    if (!*device) return "out of memory allocating the CUDA device context";
     auto* hw = reinterpret_cast<AVHWDeviceContext*>((*device)->data);
-    static_cast<AVCUDADeviceContext*>(hw->hwctx)->stream = static_cast<CUstream>(stream->get());
+    auto* cuda = static_cast<AVCUDADeviceContext*>(hw->hwctx);
+    cuda->cuda_ctx = static_cast<CUcontext>(primary);
+    // read by FFmpeg's NVDEC hwaccel when the decoder opens: its map-and-copy of each surface goes on our stream
+    cuda->stream = static_cast<CUstream>(stream->get());
+    if (const int err = av_hwdevice_ctx_init(*device); err < 0)
+        return "no CUDA device for NVDEC (" + detail::av_error_string(err) + ")";
     dec->hw_device_ctx = av_buffer_ref(*device);
     if (!dec->hw_device_ctx) return "out of memory referencing the CUDA device";
     dec->get_format = pick_cuda_format;
-    // surfaces beyond the decoder's own: the line holds up to a queue (8) and a batch of frames by reference
-    dec->extra_hw_frames = 24;
+    // No extra decode surfaces. FFmpeg 5.1 sizes NVDEC's decode surfaces as the stream's DPB + 2 (nvdec.c) + 3
+    // (decode.c's work surfaces) + extra_hw_frames, and NVDEC creates at most 32: the 24 asked for here before made
+    // every stream with a DPB of 4 or more (B-frames, several references, HEVC) fail to open and decode on the CPU.
+    // The frames the line holds (a queue of 8 and a batch, by reference) are not decode surfaces: each is copied
+    // out of its surface into a buffer of the CUDA frames pool, which grows on demand.
+    dec->extra_hw_frames = 0;
     return {};
 }
 } // namespace

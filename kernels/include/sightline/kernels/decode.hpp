@@ -45,6 +45,10 @@ struct Candidate {
 /// Throws Error(kBadInput) on bad parameters.
 void decode_cpu(const float* head, int batch, const DecodeParams& params, Candidate* out, int* counts);
 
+/// Most images one decode_cuda launch takes (its sort has a segment per image and must not synchronise: it is
+/// replayed inside a CUDA graph). The line's batches are at most 256 (batching.max_batch).
+inline constexpr int kDecodeCudaMaxBatch = 256;
+
 /// Device workspace decode_cuda needs (two-phase: ask, allocate once, reuse for batches up to this size).
 std::size_t decode_cuda_workspace_bytes(int batch, const DecodeParams& params);
 

@@ -29,6 +29,13 @@ inline bool cuda_available() {
 /// One line for the log: which path runs and why.
 std::string describe_device();
 
+/// Device 0's primary CUDA context (a CUcontext, opaque here), initialised through the runtime on first use: the
+/// context the runtime, and so every sightline kernel, LibTorch's CUDA work and the detector's streams, run in.
+/// NVDEC readers give it to FFmpeg as their device context, so decoding shares it whatever initialised CUDA first
+/// (FFmpeg's own AV_CUDA_USE_PRIMARY_CONTEXT refuses a primary context already active with other flags).
+/// Throws Error(kUnsupported) in a build without CUDA or on a machine without a GPU, Error(kCuda) on failure.
+void* cuda_primary_context();
+
 namespace detail {
 // Allocation for the buffers below: CUDA's, or (a build without CUDA) a throw naming the reason.
 void* device_alloc(std::size_t bytes);

@@ -102,6 +102,11 @@ bool libtorch_available();
 /// in a build without LibTorch, Error(kBadInput) naming the file when it cannot be loaded or the model has none.
 std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec& spec, int threads = 0);
 
+/// Whether LibTorch on CUDA may use TF32 (tensor-float-32) for cuDNN convolutions and cuBLAS matmuls: on by default
+/// (LibTorch's own default for convolutions; faster on Ampere and later, about 1e-3 relative from fp32). The parity
+/// tests turn it off to hold the GPU engine to PyTorch's fp32 output at 1e-4. No effect without LibTorch or CUDA.
+void set_libtorch_tf32(bool allow);
+
 /// The engine by name: "opencv" (ONNX through OpenCV DNN) or "libtorch" (TorchScript). Error(kBadInput) otherwise.
 std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads = 0);
 
