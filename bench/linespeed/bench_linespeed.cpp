@@ -15,10 +15,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/stats.hpp"
 #include "sightline/pipeline/synth.hpp"
@@ -33,6 +35,43 @@ namespace {
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
+constexpr std::int64_t kSampleFrames = 8;
+
+/// The line's detections on cam1's first frames against the CPU path on the same frames (CPU decode, the CPU
+/// preprocess twin, OpenCV DNN, CPU decode + NMS): the same boxes (IoU >= 0.98), classes and scores (5e-3: another
+/// engine, TF32 on a GPU), so a fast wrong line fails. Prints the comparison; false on a mismatch.
+bool check_sample(const std::map<std::int64_t, std::vector<pipeline::Detection>>& sample, const fs::path& video,
+                  const pipeline::ModelSpec& spec) {
+    pipeline::Detector cpu(pipeline::make_opencv_engine(spec));
+    pipeline::VideoReader reader(video.string());
+    pipeline::DecodedFrame f;
+    int frames = 0, boxes = 0, bad = 0;
+    for (std::int64_t k = 0; k < kSampleFrames && reader.next(f); ++k) {
+        const auto it = sample.find(k);
+        if (it == sample.end()) continue;
+        const auto want = cpu.detect(std::span(&f.view, 1))[0].detections;
+        const auto& got = it->second;
+        ++frames;
+        if (got.size() != want.size()) {
+            ++bad;
+            continue;
+        }
+        for (std::size_t d = 0; d < got.size(); ++d, ++boxes) {
+            const auto &a = got[d], &b = want[d];
+            const float ix = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+            const float iy = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+            const float inter = ix * iy;
+            const float iou = inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
+            if (a.cls != b.cls || std::abs(a.score - b.score) > 5e-3f || !(iou >= 0.98f)) ++bad;
+        }
+    }
+    std::printf("check: cam1's first %d frames, %d boxes, against the CPU path: %s\n", frames, boxes,
+                frames == 0 ? "NOTHING TO CHECK"
+                : bad       ? "MISMATCH"
+                            : "same detections");
+    return frames > 0 && bad == 0;
+}
+
 nlohmann::json summary(std::vector<double> v) {
     return {{"p50", pipeline::percentile(v, 0.5)},  {"p90", pipeline::percentile(v, 0.9)},
             {"p99", pipeline::percentile(v, 0.99)}, {"p999", pipeline::percentile(v, 0.999)},
@@ -108,6 +147,7 @@ int main(int argc, char** argv) {
     std::printf("%8s %9s %9s %9s | %-34s | %-34s\n", "cameras", "fps", "dropped", "msg drop",
                 "arrival->publish ms p50/p99/max", "arrival->receipt ms p50/p99/p99.9");
     int sustained = 0;
+    bool failed = false;
     nlohmann::json all = nlohmann::json::array();
     for (int n : counts) {
         pipeline::RunConfig cfg;
@@ -141,9 +181,11 @@ int main(int argc, char** argv) {
         std::uint64_t frames = 0;
         pipeline::LineOptions options;
         options.linger_ms = 0;
+        std::map<std::int64_t, std::vector<pipeline::Detection>> sample; // cam1's first frames, checked below
         options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage& m) {
             publish_ms.push_back((m.stamps_ns.at("published") - f.stamps.arrival_ns) / 1e6);
             ++frames;
+            if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
         };
         pipeline::Line line(cfg, pipeline::make_engine(engine, spec), options);
         // the subscriber joins before the clock starts (Line::run then finds it there)
@@ -161,6 +203,15 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         done = true;
         consumer.join();
+        // the decoders the line's readers actually used: a camera asked for NVDEC that decoded on the CPU would make
+        // these CPU-decode figures
+        for (std::size_t i = 0; i < s.decoders.size(); ++i)
+            if (s.decoders[i] != decoder) {
+                std::printf("decoder: %s decoded on the CPU, not on NVDEC as asked: these are not NVDEC figures\n",
+                            cfg.cameras[i].id.c_str());
+                failed = true;
+            }
+        if (!check_sample(sample, scene / "cam1.mp4", spec)) failed = true;
         std::uint64_t dropped = 0;
         for (auto d : s.dropped) dropped += d;
         auto pj = summary(publish_ms), rj = summary(receipt_ms);
@@ -193,8 +244,9 @@ int main(int argc, char** argv) {
                                        {"height", height},
                                        {"batch", batch},
                                        {"runs", all},
-                                       {"sustained", sustained}}
+                                       {"sustained", sustained},
+                                       {"checks_passed", !failed}}
                             .dump()
                             .c_str());
-    return 0;
+    return failed ? 3 : 0;
 }

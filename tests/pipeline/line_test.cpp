@@ -208,7 +208,11 @@ TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
         pipeline::Runner r(cfg, pipeline::make_opencv_engine(pipeline::load_model_spec(cfg.model)));
         std::atomic<bool> stop{false};
         Frames out;
-        r.run([&](const pipeline::FrameOutput& f) { out[f.camera].push_back(f.detections); }, stop);
+        const auto summary =
+            r.run([&](const pipeline::FrameOutput& f) { out[f.camera].push_back(f.detections); }, stop);
+        for (std::size_t i = 0; i < summary.decoders.size(); ++i)
+            EXPECT_EQ(summary.decoders[i], decoder)
+                << cfg.cameras[i].id << ": the GPU line's frames must come from NVDEC, in device memory";
         return out;
     };
     const Frames cpu = run_line(pipeline::Decoder::kCpu), gpu = run_line(pipeline::Decoder::kNvdec);

@@ -403,22 +403,26 @@ TEST_P(DeviceFrames, GiveTheHostFramesDetections) {
         hosts.push_back(host), views.push_back(dev);
     }
     ASSERT_EQ(views.size(), 4u);
-    // the device frames as the line sends them: two batches in flight (frames 0 and 1 alone)
-    std::vector<pipeline::FrameResult> got;
-    const auto t0 = det.submit(std::span(views).subspan(0, 1));
-    const auto t1 = det.submit(std::span(views).subspan(1, 1));
+    // the device frames as the line sends them: two batches in flight, the first of two device frames, the second
+    // of one; collected out of order (the second first, while the first's GPU work may still run)
+    std::vector<std::pair<std::size_t, pipeline::FrameResult>> got; // (frame, its result)
+    const auto t0 = det.submit(std::span(views).subspan(0, 2));
+    const auto t1 = det.submit(std::span(views).subspan(2, 1));
     if (engine == "libtorch") {
         EXPECT_TRUE(det.running(t0)) << "decode + NMS left running on the GPU";
     }
-    for (const auto t : {t0, t1})
-        for (auto& res : det.collect(t)) got.push_back(std::move(res));
+    auto r1 = det.collect(t1);
+    auto r0 = det.collect(t0);
+    ASSERT_EQ(r0.size(), 2u);
+    ASSERT_EQ(r1.size(), 1u);
+    got.emplace_back(0, std::move(r0[0])), got.emplace_back(1, std::move(r0[1])), got.emplace_back(2, std::move(r1[0]));
     // then one batch of two, mixed: a device frame and a host frame (a camera NVDEC declined beside one it decodes)
-    const std::vector<kernels::ImageView> mixed = {views[2], hosts[3]};
-    for (auto& res : det.detect(mixed)) got.push_back(std::move(res));
+    const std::vector<kernels::ImageView> mixed = {views[3], hosts[0]};
+    auto rm = det.detect(mixed);
+    got.emplace_back(3, std::move(rm[0])), got.emplace_back(0, std::move(rm[1]));
     int compared = 0;
-    for (std::size_t k = 0; k < views.size(); ++k) {
+    for (const auto& [k, b] : got) {
         const auto a = det.detect(std::span(&hosts[k], 1))[0];
-        const auto& b = got[k];
         EXPECT_NEAR(a.luma.mean, b.luma.mean, 1e-3);
         EXPECT_NEAR(a.luma.stddev, b.luma.stddev, 1e-3);
         ASSERT_EQ(a.detections.size(), b.detections.size()) << "frame " << k;

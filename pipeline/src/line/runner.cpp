@@ -113,6 +113,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     for (auto& s : sources) {
         summary.corrupt_packets.push_back(s->corrupt_packets());
         summary.dropped.push_back(s->queue().dropped());
+        summary.decoders.push_back(s->decoder());
     }
     summary.late = batcher.late();
     return summary;

@@ -141,6 +141,7 @@ void CameraSource::stop_and_join() {
 }
 
 void CameraSource::say_decoder(const VideoReader& reader) {
+    decoder_.store(reader.decoder());
     if (camera_.decode != Decoder::kNvdec) return;
     std::call_once(decoder_said_, [&] {
         if (reader.decoder() == Decoder::kNvdec)

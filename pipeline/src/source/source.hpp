@@ -84,6 +84,8 @@ class CameraSource {
     const CameraConfig& camera() const { return camera_; }
     /// Corrupt packets skipped so far (read after stop_and_join()).
     std::int64_t corrupt_packets() const { return corrupt_; }
+    /// Where its frames were decoded (read after stop_and_join(); kCpu before any frame).
+    Decoder decoder() const { return decoder_.load(); }
 
   private:
     void run_file(const std::atomic<bool>& stop);
@@ -96,6 +98,7 @@ class CameraSource {
     FrameQueue queue_;
     std::once_flag decoder_said_;
     std::int64_t corrupt_ = 0;
+    std::atomic<Decoder> decoder_{Decoder::kCpu};
     std::thread thread_;
 };
 

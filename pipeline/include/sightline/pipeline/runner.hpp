@@ -55,6 +55,9 @@ struct RunSummary {
     std::vector<std::uint64_t> dropped; ///< per camera: decoded frames dropped because the line was behind (live)
     std::vector<std::uint64_t> late;    ///< per camera: live frames dropped for missing max_latency_ms
     std::vector<std::int64_t> corrupt_packets;
+    /// per camera: where its frames were decoded (the reader's own answer once it decoded a frame: a camera asked
+    /// for nvdec that fell back says kCpu here)
+    std::vector<Decoder> decoders;
 };
 
 class Runner {
