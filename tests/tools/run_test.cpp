@@ -341,17 +341,23 @@ TEST(Run, StdoutCarriesOnlyWhatWasAskedFor) {
     fs::remove_all(dir);
 }
 
+/// Writes DIR/run.yaml (`cameras`, the demo model, an ipc endpoint in DIR), runs it with --record DIR/rec.slrec and
+/// returns the start of an eval command over that recording against DIR/cam1.json.
+std::string recorded_run(const fs::path& dir, const std::string& cameras) {
+    std::ofstream(dir / "run.yaml") << "cameras: " << cameras
+                                    << "\nmodel: " << (kRoot / "models/parts-v1/model.yaml").string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
+    const auto r =
+        run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    return "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
+}
+
 // `-` is standard output; a device or FIFO (or a symlink to one) is written in place, never replaced by a file.
 TEST(Run, OutputPathsDashDevicesAndFifos) {
     auto dir = temp_dir("outputs");
-    auto cfg = one_camera(dir, false, false);
-    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << cfg.model.string()
-                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
-    ASSERT_EQ(
-        run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string())
-            .code,
-        0);
-    const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
+    one_camera(dir, false, false);
+    const std::string eval = recorded_run(dir, "[{id: cam1, url: cam1.mp4}]");
     auto r = run_binary_split(eval + " --json -");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out, nullptr, false);
@@ -390,14 +396,7 @@ TEST(Run, OutputPathsDashDevicesAndFifos) {
 TEST(Run, EvalOfAPartialRecordingScoresTheProcessedFrames) {
     auto dir = temp_dir("partial");
     render_scene(dir, 1, 2.0, 11, {"defaults.width=320", "defaults.height=240"}); // 60 frames
-    std::ofstream(dir / "run.yaml") << "cameras: [{id: cam1, url: cam1.mp4, every: 5}]\nmodel: "
-                                    << (kRoot / "models/parts-v1/model.yaml").string()
-                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
-    ASSERT_EQ(
-        run_binary("--log-level warn run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string())
-            .code,
-        0);
-    const std::string eval = "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
+    const std::string eval = recorded_run(dir, "[{id: cam1, url: cam1.mp4, every: 5}]");
     auto r = run_binary_split(eval + " --json -");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto part = nlohmann::json::parse(r.out);
