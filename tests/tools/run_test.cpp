@@ -619,4 +619,35 @@ TEST(Run, UltralyticsExportsSayHowToRunThem) {
     fs::remove_all(dir);
 }
 
+// A line whose only camera never comes up still sends its stat messages on the timer (fps 0, nothing processed), so
+// a monitor sees the camera, and its silence; its camera_down event goes out while nothing else happens, stamped
+// when it happened.
+TEST(Run, StatsAndEventsGoOutWhenNoCameraDelivers) {
+    auto dir = temp_dir("silent");
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: door, url: 'rtsp://127.0.0.1:9/x'}]\nmodel: "
+                                    << (kRoot / "models/parts-v1/model.yaml").string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
+    const auto r = run_binary_split(
+        "--log-level warn run " + (dir / "run.yaml").string() + " --record " + (dir / "rec.slrec").string(), 4, "INT");
+    EXPECT_EQ(r.code, 0) << r.err;
+    transport::RecordingReader reader(dir / "rec.slrec");
+    std::string topic;
+    transport::Message m;
+    int stats = 0, down = 0;
+    std::int64_t first_stat_ns = 0, down_ns = 0;
+    while (reader.next(topic, m))
+        if (const auto* st = std::get_if<transport::StatMessage>(&m)) {
+            EXPECT_EQ(st->camera, "door");
+            EXPECT_EQ(st->values.at("frames_total"), 0);
+            EXPECT_EQ(st->values.at("fps"), 0);
+            if (!stats++) first_stat_ns = st->time_ns;
+        } else if (const auto* e = std::get_if<transport::EventMessage>(&m); e && e->kind == "camera_down") {
+            if (!down++) down_ns = e->time_ns;
+        }
+    EXPECT_GE(stats, 3) << "one a second for a silent camera (and the final one)";
+    ASSERT_EQ(down, 1) << "reported once in 4 s (rate-limited)";
+    EXPECT_LT(down_ns, first_stat_ns) << "the event is stamped when it happened, before the first second's stats";
+    fs::remove_all(dir);
+}
+
 } // namespace

@@ -189,7 +189,14 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
         },
         stop,
         [&](const RunEvent& e) {
-            s.send(transport::EventMessage{e.kind, e.camera, e.message, wall_ns()});
+            s.send(transport::EventMessage{e.kind, e.camera, e.message, e.time_ns});
+        },
+        [&] { // stats on the timer also when no camera delivers (a camera that is down still reports)
+            const auto now = std::chrono::steady_clock::now();
+            if (now - window_start >= period) {
+                s.publish_stats(std::chrono::duration<double>(now - window_start).count());
+                window_start = now;
+            }
         });
     s.publish_stats(std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
     s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", wall_ns()});

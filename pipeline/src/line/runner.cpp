@@ -29,7 +29,7 @@ struct InFlight {
 } // namespace
 
 RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
-                       const std::function<void(const RunEvent&)>& on_event) {
+                       const std::function<void(const RunEvent&)>& on_event, const std::function<void()>& on_idle) {
     const std::size_t n = config_.cameras.size();
     detail::Arrivals arrivals;
     detail::EventBox events;
@@ -85,6 +85,8 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     std::exception_ptr failure;
     try {
         const auto idle = [&] { // nothing new to batch: publish the batch in flight (its results are due)
+            deliver();
+            if (on_idle) on_idle();
             if (inflight.empty()) return false;
             emit_oldest();
             return true;

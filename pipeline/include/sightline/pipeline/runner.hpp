@@ -66,9 +66,11 @@ class Runner {
     ~Runner();
     /// Runs until every source ends or `stop` becomes true; calls `sink` for every frame, from this thread, in
     /// order per camera. Source errors end the run with an Error naming the camera and its URL.
-    /// `on_event` is called from the same thread as `sink`.
+    /// `on_event` is called from the same thread as `sink`; so is `on_idle`, while the line waits for frames (at
+    /// most every 50 ms): what must happen on a timer even when no camera delivers (stats) goes there.
     RunSummary run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
-                   const std::function<void(const RunEvent&)>& on_event = {});
+                   const std::function<void(const RunEvent&)>& on_event = {},
+                   const std::function<void()>& on_idle = {});
     const Detector& detector() const { return detector_; }
     const RunConfig& config() const { return config_; }
     /// The operating threshold the detector applies (the config's, else the model's).
