@@ -108,15 +108,17 @@ TEST(Runner, RealtimePacesToTimestamps) {
     EXPECT_EQ(s.dropped[0], 0u);
     EXPECT_GE(secs, 14.0 / 15 - 0.02) << "15 frames at 15 fps take about a second when paced";
     EXPECT_LT(secs, 14.0 / 15 + 1.0) << "paced, not slower than the timestamps";
-    // each packet is released at its timestamp: arrival - first arrival follows pts - first pts (not early, and
-    // not late by more than scheduling noise)
+    // each packet is released at a fixed offset from its timestamp (start + pts): arrival - pts is the same for all
+    // of them, up to scheduling noise. A reader ahead of the timestamps would drift by a frame period (66 ms) per
+    // frame; one that falls behind, likewise the other way. (The first packet may come a few ms late: the decoder
+    // opens after the pacing clock starts.)
     ASSERT_EQ(arrival_pts.size(), 15u);
+    double lo = 1e300, hi = -1e300;
     for (const auto& [arrival, pts] : arrival_pts) {
-        const double ahead_ms =
-            ((pts - arrival_pts[0].second) - (arrival - arrival_pts[0].first)) / 1e6; // > 0: released early
-        EXPECT_LT(ahead_ms, 5.0) << "a packet released before its timestamp";
-        EXPECT_GT(ahead_ms, -150.0) << "a packet released long after its timestamp";
+        const double lag_ms = (arrival - pts) / 1e6;
+        lo = std::min(lo, lag_ms), hi = std::max(hi, lag_ms);
     }
+    EXPECT_LT(hi - lo, 150.0) << "packets not released at their timestamps: arrival - pts spans " << hi - lo << " ms";
     fs::remove_all(dir);
 }
 

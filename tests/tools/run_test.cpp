@@ -364,6 +364,17 @@ TEST(Run, OutputPathsDashDevicesAndFifos) {
     ASSERT_FALSE(j.is_discarded()) << "stdout is the JSON alone: " << r.out.substr(0, 300);
     EXPECT_EQ(j.at("schema"), "sightline.eval/1");
     EXPECT_FALSE(fs::exists("-")) << "a file named '-' was written";
+    // a recording to stdout is a recording
+    const auto rec = run_binary_split("--log-level warn run " + (dir / "run.yaml").string() + " --record -");
+    ASSERT_EQ(rec.code, 0) << rec.err;
+    std::ofstream(dir / "piped.slrec", std::ios::binary) << rec.out;
+    transport::RecordingReader piped(dir / "piped.slrec");
+    std::string topic;
+    transport::Message m;
+    int preds = 0;
+    while (piped.next(topic, m)) preds += std::holds_alternative<transport::PredMessage>(m);
+    EXPECT_EQ(preds, 15);
+    EXPECT_FALSE(piped.truncated());
     // a symlink to a device stays a symlink to the device
     fs::create_symlink("/dev/null", dir / "devnull");
     EXPECT_EQ(run_binary(eval + " -q --json " + (dir / "devnull").string()).code, 0);
