@@ -21,6 +21,11 @@
 #   racecheck         40 s   compute-sanitizer racecheck, our kernels only (--kernel-regex kns=sightline)
 #   synccheck         40 s   compute-sanitizer synccheck, likewise
 #   torch anchors     60 s   PyTorch / torchvision doing the same steps as bench_gpu (if time is left: BUDGET_S)
+# Rehearsed 2026-12-01 with bench/gpu/rehearse.sh (a bare Debian 12 chroot: 2 cores shared with a CI run, no GPU, no
+# PyTorch): probes and the LibTorch row FAIL as they must there, configure 26 s (then 6 s without LibTorch), build
+# 377 s, the test steps pass by skipping (REQUIRE_GPU=0 there), bench_gpu fails (no device), linespeed_nvdec fails
+# (exit 3: every camera fell back to the CPU, as it must report) after 54 s, bench_decode 15 s: 491 s in all, so the
+# optional steps were cut by the budget. On the lent machine's 16 cores the build should take about a quarter.
 # In every test step SIGHTLINE_REQUIRE_GPU=1: a gpu test that would skip (no device, NVDEC fell back, no LibTorch)
 # fails instead. After each step $OUT (the device tool's folder that comes back; else build-gpu/out) gets steps.md
 # (the table so far), logs.tar.gz (every log) and figures.jsonl (the benchmarks' JSON lines), so a call cut off at
