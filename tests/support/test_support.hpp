@@ -29,9 +29,16 @@ inline constexpr int kTimedOut = 124;
 /// Runs `sightline ARGS` (the binary this build made) and collects its exit code and output. A command still
 /// running after `timeout_s` is killed (TERM, then KILL 5 s later) and gives kTimedOut, with a line saying so at
 /// the end of the output: a hang fails the test that ran it, instead of stalling the suite.
+inline CommandResult run_binary_env(const std::string& env, const std::string& args, int timeout_s = 300);
+
 inline CommandResult run_binary(const std::string& args, int timeout_s = 300) {
-    const std::string cmd =
-        "timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1";
+    return run_binary_env("", args, timeout_s);
+}
+
+/// run_binary with `env` (NAME=VALUE ...) set for the command.
+inline CommandResult run_binary_env(const std::string& env, const std::string& args, int timeout_s) {
+    const std::string cmd = (env.empty() ? std::string() : "env " + env + " ") + "timeout -k 5 " +
+                            std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     std::array<char, 4096> buf;

@@ -13,6 +13,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using sightline::testing::run_binary;
+using sightline::testing::run_binary_env;
 using sightline::testing::temp_dir;
 
 TEST(Cli, SynthWritesTheScene) {
@@ -110,6 +111,33 @@ TEST(Cli, EvalWritesJsonAndSelfContainedHtml) {
     auto bad = run_binary("eval --gt " + gt + " --dt " + (dir / "missing.json").string());
     EXPECT_EQ(bad.code, 2);
     EXPECT_NE(bad.output.find("missing.json"), std::string::npos) << bad.output;
+}
+
+// The binary never links LibTorch (issue 17): its engine is a module opened on demand, so `--help`, eval and synth
+// do not pay its start-up. Where the build has the module, a missing one is a clear error naming it and how to point
+// at it; the engine itself is tested through it (ModelParity, DeviceFrames).
+TEST(Cli, LibTorchIsLoadedOnlyByALibTorchEngine) {
+    FILE* p = popen(("ldd " + std::string(SIGHTLINE_BINARY) + " 2>&1").c_str(), "r");
+    std::string deps;
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) deps += buf;
+    pclose(p);
+    EXPECT_EQ(deps.find("libtorch"), std::string::npos) << deps;
+    EXPECT_EQ(deps.find("libc10"), std::string::npos) << deps;
+    const auto d = temp_dir("nomodule");
+    std::ofstream(d / "a.mp4") << "x";
+    std::ofstream(d / "run.yaml") << "cameras: [{id: c1, url: a.mp4}]\nengine: libtorch\nmodel: "
+                                  << SIGHTLINE_SOURCE_DIR
+                                  << "/models/parts-v1/model.yaml\npublish: {predictions: 'ipc://"
+                                  << (d / "p.sock").string() << "'}\n";
+    const auto r = run_binary_env("SIGHTLINE_LIBTORCH_MODULE=" + (d / "missing.so").string(),
+                                  "run --check " + (d / "run.yaml").string());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_TRUE(r.output.find("engine libtorch: its module cannot be loaded: " + (d / "missing.so").string()) !=
+                    std::string::npos ||
+                r.output.find("this build has no LibTorch engine") != std::string::npos)
+        << r.output;
+    std::filesystem::remove_all(d);
 }
 
 } // namespace
