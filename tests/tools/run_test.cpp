@@ -526,6 +526,7 @@ TEST(Run, CheckFailOnRedFlagsExportAndDraw) {
     auto c = run_binary_split("run --check " + (dir / "run.yaml").string());
     EXPECT_EQ(c.code, 0) << c.err;
     EXPECT_NE(c.out.find(": OK: 1 camera(s), model parts-v1@1.0.0"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("(a forward pass checked)"), std::string::npos) << c.out;
     EXPECT_NE(c.out.find("publishing on tcp://127.0.0.1:"), std::string::npos) << c.out;
     EXPECT_EQ(c.out.find("tcp://127.0.0.1:*"), std::string::npos) << "the port is resolved: " << c.out;
     EXPECT_FALSE(fs::exists(dir / "rec.slrec"));
@@ -622,7 +623,7 @@ TEST(Run, UltralyticsExportsSayHowToRunThem) {
     EXPECT_NE(plain_run.output.find("output.layout: yolov8_dfl"), std::string::npos) << plain_run.output;
     EXPECT_NE(plain_run.output.find("output.cut: '/model.22/Concat_3_output_0'"), std::string::npos)
         << plain_run.output;
-    auto three_run = run_binary("run " + (dir / "three_run.yaml").string());
+    auto three_run = run_binary("run --check " + (dir / "three_run.yaml").string()); // caught by the check's pass
     EXPECT_EQ(three_run.code, 2) << three_run.output;
     EXPECT_NE(three_run.output.find("layout yolov8_dfl with 3 classes expects [1, 67, N]"), std::string::npos)
         << three_run.output;

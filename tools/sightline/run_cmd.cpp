@@ -70,8 +70,9 @@ Run add_run(CLI::App& app) {
                     "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings); - for "
                     "standard output");
     cmd->add_flag("--check", *check,
-                  "check the config and exit: every file exists, the model loads into its engine, every ground truth "
-                  "reads, the publish endpoint binds (network cameras are not dialled: they reconnect by design)");
+                  "check the config and exit: every file exists, the model loads into its engine and one forward pass "
+                  "matches model.yaml, every ground truth reads, the publish endpoint binds (network cameras are not "
+                  "dialled: they reconnect by design)");
     return [config, json_stats, record, check] {
         if (*record == "-" && *json_stats)
             throw Error(ErrorCode::kBadInput,
@@ -91,9 +92,10 @@ Run add_run(CLI::App& app) {
         spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
                      line.detector().engine().describe());
         if (*check) {
-            std::printf("%s: OK: %zu camera(s), model %s via %s, publishing on %s\n", config->c_str(),
-                        cfg.cameras.size(), line.model().c_str(), line.detector().engine().describe().c_str(),
-                        endpoint.c_str());
+            line.self_test(); // a forward pass: the engine runs and its output matches model.yaml
+            std::printf("%s: OK: %zu camera(s), model %s via %s (a forward pass checked), publishing on %s\n",
+                        config->c_str(), cfg.cameras.size(), line.model().c_str(),
+                        line.detector().engine().describe().c_str(), endpoint.c_str());
             return 0;
         }
         std::signal(SIGINT, on_signal);

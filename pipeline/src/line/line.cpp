@@ -140,6 +140,16 @@ Line::~Line() = default;
 const RunConfig& Line::config() const {
     return impl_->runner.config();
 }
+std::size_t Line::self_test() {
+    Detector& det = impl_->runner.detector();
+    const auto& p = det.spec().preprocess;
+    std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
+    kernels::ImageView v;
+    v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
+    v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
+    return det.detect(std::span(&v, 1))[0].detections.size();
+}
+
 const Detector& Line::detector() const {
     return impl_->runner.detector();
 }

@@ -43,10 +43,10 @@ struct EvalClass {
 struct EvalReport {
     EvalOptions options;
     CocoGroundTruth gt;
-    std::size_t detections = 0; ///< detections read (before any cut)
-    std::size_t images_in_gt = 0;      ///< images of the ground-truth file
-    std::size_t images_left_out = 0;   ///< of them, not evaluated: the results do not cover them
-    std::string left_out_reason;       ///< why (empty when none were left out)
+    std::size_t detections = 0;      ///< detections read (before any cut)
+    std::size_t images_in_gt = 0;    ///< images of the ground-truth file
+    std::size_t images_left_out = 0; ///< of them, not evaluated: the results do not cover them
+    std::string left_out_reason;     ///< why (empty when none were left out)
     CocoEvalResult coco;
     std::vector<EvalClass> classes; ///< one per category of coco.category_ids, same order
     // the rest is empty with options.coco_only

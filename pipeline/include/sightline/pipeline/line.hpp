@@ -58,6 +58,12 @@ class Line {
     /// line until its sources end or `stop` is set, sends the final stats and `run_end`, closes the recording.
     LineSummary run(const std::atomic<bool>& stop);
 
+    /// One forward pass through the whole detect path on a blank frame of the model's input size (what `run
+    /// --check` does): the engine runs, and its output's shape matches model.yaml (else the Error names the model
+    /// file, the shape expected and what the output implies). Returns the detections' count (0 on a blank frame,
+    /// normally). Not while run() runs.
+    std::size_t self_test();
+
     const RunConfig& config() const;
     const Detector& detector() const;
     const std::string& model() const; ///< name@version

@@ -72,6 +72,7 @@ class Runner {
                    const std::function<void(const RunEvent&)>& on_event = {},
                    const std::function<void()>& on_idle = {});
     const Detector& detector() const { return detector_; }
+    Detector& detector() { return detector_; } ///< not while run() runs
     const RunConfig& config() const { return config_; }
     /// The operating threshold the detector applies (the config's, else the model's).
     float confidence() const;
