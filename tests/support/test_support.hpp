@@ -23,6 +23,14 @@ struct CommandResult {
     std::string output; ///< stdout and stderr together
 };
 
+/// Everything left to read from `f`.
+inline std::string read_all(FILE* f) {
+    std::string out;
+    std::array<char, 4096> buf;
+    while (auto n = std::fread(buf.data(), 1, buf.size(), f)) out.append(buf.data(), n);
+    return out;
+}
+
 /// Exit code run_binary gives for a command that ran past its time limit.
 inline constexpr int kTimedOut = 124;
 
@@ -40,9 +48,7 @@ inline CommandResult run_binary_env(const std::string& env, const std::string& a
     const std::string cmd = (env.empty() ? std::string() : "env " + env + " ") + "timeout -k 5 " +
                             std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf;
-    while (auto n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+    std::string out = read_all(p);
     const int status = pclose(p);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (code == kTimedOut || code == 128 + 9)
@@ -65,15 +71,13 @@ inline SplitResult run_binary_split(const std::string& args, int timeout_s = 300
                             std::to_string(timeout_s) + " " + std::string(SIGHTLINE_BINARY) + " " + args + " 2>" +
                             err_file.string();
     FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf;
-    while (auto n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+    std::string out = read_all(p);
     const int status = pclose(p);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (code == 128 + 9) code = kTimedOut;
     std::string err;
     if (FILE* e = std::fopen(err_file.c_str(), "r")) {
-        while (auto n = std::fread(buf.data(), 1, buf.size(), e)) err.append(buf.data(), n);
+        err = read_all(e);
         std::fclose(e);
     }
     return {code, out, err};

@@ -42,6 +42,66 @@ CocoDetections read_detections(const std::string& path, const CocoGroundTruth& g
     return std::move(rec.detections);
 }
 
+/// The image ids the detections say they cover, sorted: A's, or with a comparison the images both A and B cover
+/// (it is paired); nothing when neither says.
+std::optional<std::vector<std::int64_t>> covered_images(const CocoDetections& a, const CocoDetections* b) {
+    std::optional<std::vector<std::int64_t>> covered;
+    for (const CocoDetections* d : {&a, b}) {
+        if (!d || !d->evaluated_images) continue;
+        std::vector<std::int64_t> ids = *d->evaluated_images;
+        std::sort(ids.begin(), ids.end());
+        if (!covered) {
+            covered = std::move(ids);
+        } else {
+            std::vector<std::int64_t> both;
+            std::set_intersection(covered->begin(), covered->end(), ids.begin(), ids.end(), std::back_inserter(both));
+            covered = std::move(both);
+        }
+    }
+    return covered;
+}
+
+/// Restricts the report's ground truth, and A's detections, to the covered images; says how many were left out and
+/// why (the report's fields and a log line).
+void leave_out_uncovered(EvalReport& rep, CocoDetections& dt, const std::vector<std::int64_t>& covered, bool compared) {
+    CocoGroundTruth kept = restrict_to_images(rep.gt, covered);
+    rep.images_left_out = rep.gt.images.size() - kept.images.size();
+    if (rep.images_left_out == 0) return;
+    rep.left_out_reason = (transport::is_recording(rep.options.dt) ? "the run did not process them (no pred message)"
+                                                                   : "the results file's images list leaves them out") +
+                          std::string(compared ? " in A or B" : "") + "; --all-images scores them as misses";
+    spdlog::info("eval: {} of {} ground-truth images evaluated; {} left out: {}", kept.images.size(), rep.images_in_gt,
+                 rep.images_left_out, rep.left_out_reason);
+    rep.gt = std::move(kept);
+    std::unordered_set<std::int64_t> ids;
+    for (const auto& im : rep.gt.images) ids.insert(im.id);
+    std::erase_if(dt.detections, [&](const CocoDetection& d) { return !ids.count(d.image_id); });
+}
+
+/// The red flags of the COCO evaluation itself; detections on unknown images are an error unless allowed.
+void coco_flags(EvalReport& rep, const CocoDetections& dt) {
+    const EvalOptions& a = rep.options;
+    const CocoEvalResult& r = rep.coco;
+    auto& flags = rep.red_flags;
+    if (r.check.unknown_image) {
+        const std::string msg =
+            std::to_string(r.check.unknown_image) +
+            " detections are on images the ground truth does not list (first: " + r.check.first_unknown_image + ")";
+        if (!a.allow_unknown_images)
+            throw Error(ErrorCode::kBadInput, a.dt + ": " + msg +
+                                                  "; pycocotools refuses such results too (--allow-unknown-images "
+                                                  "evaluates the rest and reports them)");
+        flags.push_back(msg + ": left out");
+    }
+    if (r.check.unknown_category)
+        flags.push_back(std::to_string(r.check.unknown_category) +
+                        " detections have categories the ground truth does not list (first: " +
+                        r.check.first_unknown_category + "): left out, as pycocotools does silently");
+    if (r.stats[0] == 1.0) flags.push_back("perfect AP of 1.0: are the detections the ground truth itself?");
+    if (r.num_gt == 0) flags.push_back("the ground truth has no boxes on the evaluated images: every AP is -1");
+    if (dt.detections.empty()) flags.push_back("the results file holds no detections");
+}
+
 std::string label(int id, const std::string& name) {
     return std::to_string(id) + " " + name;
 }
@@ -73,59 +133,14 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
     if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a.camera, flags);
     // evaluate the images the results cover (a recording: the frames the run processed), unless told otherwise
     rep.images_in_gt = rep.gt.images.size();
-    std::optional<std::vector<std::int64_t>> covered;
-    for (const CocoDetections* d : {&dt, dt_b ? &*dt_b : nullptr}) {
-        if (!d || !d->evaluated_images) continue;
-        if (!covered) {
-            covered = *d->evaluated_images;
-            std::sort(covered->begin(), covered->end());
-        } else { // a comparison is paired: the images both cover
-            std::vector<std::int64_t> other = *d->evaluated_images, both;
-            std::sort(other.begin(), other.end());
-            std::set_intersection(covered->begin(), covered->end(), other.begin(), other.end(),
-                                  std::back_inserter(both));
-            covered = std::move(both);
-        }
-    }
-    if (covered && !a.all_images) {
-        CocoGroundTruth kept = restrict_to_images(rep.gt, *covered);
-        rep.images_left_out = rep.gt.images.size() - kept.images.size();
-        if (rep.images_left_out > 0) {
-            rep.left_out_reason = (transport::is_recording(a.dt) ? "the run did not process them (no pred message)"
-                                                                 : "the results file's images list leaves them out") +
-                                  std::string(dt_b ? " in A or B" : "") + "; --all-images scores them as misses";
-            spdlog::info("eval: {} of {} ground-truth images evaluated; {} left out: {}", kept.images.size(),
-                         rep.images_in_gt, rep.images_left_out, rep.left_out_reason);
-            rep.gt = std::move(kept);
-        }
-    }
-    if (rep.images_left_out) { // the detections on the images evaluated
-        std::unordered_set<std::int64_t> kept;
-        for (const auto& im : rep.gt.images) kept.insert(im.id);
-        std::erase_if(dt.detections, [&](const CocoDetection& d) { return !kept.count(d.image_id); });
-    }
+    if (const auto covered = covered_images(dt, dt_b ? &*dt_b : nullptr); covered && !a.all_images)
+        leave_out_uncovered(rep, dt, *covered, dt_b.has_value());
     const CocoGroundTruth& gt = rep.gt;
     rep.detections = dt.detections.size();
     rep.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     rep.coco = evaluate_coco(gt, dt);
     const CocoEvalResult& r = rep.coco;
-    if (r.check.unknown_image) {
-        const std::string msg =
-            std::to_string(r.check.unknown_image) +
-            " detections are on images the ground truth does not list (first: " + r.check.first_unknown_image + ")";
-        if (!a.allow_unknown_images)
-            throw Error(ErrorCode::kBadInput, a.dt + ": " + msg +
-                                                  "; pycocotools refuses such results too (--allow-unknown-images "
-                                                  "evaluates the rest and reports them)");
-        flags.push_back(msg + ": left out");
-    }
-    if (r.check.unknown_category)
-        flags.push_back(std::to_string(r.check.unknown_category) +
-                        " detections have categories the ground truth does not list (first: " +
-                        r.check.first_unknown_category + "): left out, as pycocotools does silently");
-    if (r.stats[0] == 1.0) flags.push_back("perfect AP of 1.0: are the detections the ground truth itself?");
-    if (r.num_gt == 0) flags.push_back("the ground truth has no boxes on the evaluated images: every AP is -1");
-    if (dt.detections.empty()) flags.push_back("the results file holds no detections");
+    coco_flags(rep, dt);
     for (std::size_t k = 0; k < r.category_ids.size(); ++k) {
         const int k_ = static_cast<int>(k);
         rep.classes.push_back(
@@ -163,19 +178,10 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
     return rep;
 }
 
-std::string eval_report_json(const EvalReport& rep) {
-    const EvalOptions& a = rep.options;
-    const CocoEvalResult& r = rep.coco;
-    Json j;
-    j["schema"] = "sightline.eval/1";
-    j["ground_truth"] = a.gt;
-    j["detections"] = a.dt;
-    j["images"] = r.num_images;
-    j["gt_boxes"] = r.num_gt;
-    j["dt_boxes"] = r.num_dt;
-    j["images_in_ground_truth"] = rep.images_in_gt;
-    j["images_left_out"] = {{"count", rep.images_left_out}, {"reason", rep.left_out_reason}};
-    for (int s = 0; s < 12; ++s) j["coco"][kCocoStatNames[s]] = r.stats[s];
+namespace {
+
+/// per_class: AP per category, and the counts at the operating point when there is one.
+Json per_class_json(const EvalReport& rep) {
     Json classes = Json::array();
     for (std::size_t k = 0; k < rep.classes.size(); ++k) {
         const EvalClass& c = rep.classes[k];
@@ -192,122 +198,154 @@ std::string eval_report_json(const EvalReport& rep) {
         }
         classes.push_back(std::move(cj));
     }
-    j["per_class"] = classes;
-    if (const auto& op = rep.operating_point) {
-        j["operating_point"] = {{"threshold", op->threshold},
-                                {"iou", op->iou},
-                                {"tp", op->overall.tp},
-                                {"fp", op->overall.fp},
-                                {"fn", op->overall.fn},
-                                {"precision", op->overall.precision()},
-                                {"recall", op->overall.recall()},
-                                {"f1", op->overall.f1()},
-                                {"fp_per_image", op->fp_per_image},
-                                {"hours", op->hours},
-                                {"fp_per_hour", op->fp_per_hour},
-                                {"confusion",
-                                 {{"rows", "ground-truth class (detected class for false positives)"},
-                                  {"columns", "detected class..., background (FP), missed (FN)"},
-                                  {"category_ids", op->category_ids},
-                                  {"matrix", op->confusion}}}};
-        const ScoreAnalysis& sa = *rep.scores;
-        Json advice = Json::array();
-        for (const auto& v : sa.per_class)
-            advice.push_back({{"category_id", v.category_id},
-                              {"max_f1",
-                               {{"threshold", v.f1_threshold},
-                                {"f1", v.f1},
-                                {"precision", v.f1_precision},
-                                {"recall", v.f1_recall}}},
-                              {"target_precision",
-                               {{"precision", a.target_precision},
-                                {"threshold", v.precision_threshold},
-                                {"recall", v.recall_at_precision}}},
-                              {"fp_budget",
-                               {{"fp_per_hour", op->hours > 0 ? a.fp_budget : -1.0},
-                                {"threshold", v.budget_threshold},
-                                {"recall", v.recall_at_budget}}}});
-        j["threshold_advice"] = advice;
-        j["calibration"] = {{"ece", sa.calibration.ece},          {"iou", a.iou},
-                            {"lower", sa.calibration.lower},      {"upper", sa.calibration.upper},
-                            {"count", sa.calibration.count},      {"confidence", sa.calibration.confidence},
-                            {"accuracy", sa.calibration.accuracy}};
-        double recall_thr[kernels::kCocoRecallThresholds];
-        kernels::coco_recall_thresholds(recall_thr);
-        Json curves = Json::array();
-        for (std::size_t k = 0; k < r.category_ids.size(); ++k) {
-            std::vector<double> p(kernels::kCocoRecallThresholds);
-            for (int i = 0; i < kernels::kCocoRecallThresholds; ++i)
-                p[i] = r.precision_at(0, i, static_cast<int>(k), 0, 2);
-            curves.push_back({{"id", rep.classes[k].id},
-                              {"name", rep.classes[k].name},
-                              {"AP50", rep.classes[k].ap50},
-                              {"precision", p}});
-        }
-        j["pr_curves"] = {{"iou", 0.5},
-                          {"recall", std::vector<double>(recall_thr, recall_thr + kernels::kCocoRecallThresholds)},
-                          {"classes", curves}};
-        const VocResult& voc = *rep.voc;
-        Json vj = Json::array();
-        for (const auto& c : voc.per_class)
-            vj.push_back({{"category_id", c.category_id},
-                          {"positives", c.positives},
-                          {"ap_all_point", c.ap_all_point},
-                          {"ap_11_point", c.ap_11_point}});
-        j["voc"] = {{"iou", voc.iou},
-                    {"plus_one", voc.plus_one},
-                    {"map_all_point", voc.map_all_point},
-                    {"map_11_point", voc.map_11_point},
-                    {"per_class", vj}};
+    return classes;
+}
+
+/// operating_point, threshold_advice, calibration, pr_curves and voc.
+void add_operating_point(Json& j, const EvalReport& rep) {
+    const EvalOptions& a = rep.options;
+    const CocoEvalResult& r = rep.coco;
+    const auto& op = rep.operating_point;
+    j["operating_point"] = {{"threshold", op->threshold},
+                            {"iou", op->iou},
+                            {"tp", op->overall.tp},
+                            {"fp", op->overall.fp},
+                            {"fn", op->overall.fn},
+                            {"precision", op->overall.precision()},
+                            {"recall", op->overall.recall()},
+                            {"f1", op->overall.f1()},
+                            {"fp_per_image", op->fp_per_image},
+                            {"hours", op->hours},
+                            {"fp_per_hour", op->fp_per_hour},
+                            {"confusion",
+                             {{"rows", "ground-truth class (detected class for false positives)"},
+                              {"columns", "detected class..., background (FP), missed (FN)"},
+                              {"category_ids", op->category_ids},
+                              {"matrix", op->confusion}}}};
+    const ScoreAnalysis& sa = *rep.scores;
+    Json advice = Json::array();
+    for (const auto& v : sa.per_class)
+        advice.push_back(
+            {{"category_id", v.category_id},
+             {"max_f1",
+              {{"threshold", v.f1_threshold}, {"f1", v.f1}, {"precision", v.f1_precision}, {"recall", v.f1_recall}}},
+             {"target_precision",
+              {{"precision", a.target_precision},
+               {"threshold", v.precision_threshold},
+               {"recall", v.recall_at_precision}}},
+             {"fp_budget",
+              {{"fp_per_hour", op->hours > 0 ? a.fp_budget : -1.0},
+               {"threshold", v.budget_threshold},
+               {"recall", v.recall_at_budget}}}});
+    j["threshold_advice"] = advice;
+    j["calibration"] = {{"ece", sa.calibration.ece},          {"iou", a.iou},
+                        {"lower", sa.calibration.lower},      {"upper", sa.calibration.upper},
+                        {"count", sa.calibration.count},      {"confidence", sa.calibration.confidence},
+                        {"accuracy", sa.calibration.accuracy}};
+    double recall_thr[kernels::kCocoRecallThresholds];
+    kernels::coco_recall_thresholds(recall_thr);
+    Json curves = Json::array();
+    for (std::size_t k = 0; k < r.category_ids.size(); ++k) {
+        std::vector<double> p(kernels::kCocoRecallThresholds);
+        for (int i = 0; i < kernels::kCocoRecallThresholds; ++i) p[i] = r.precision_at(0, i, static_cast<int>(k), 0, 2);
+        curves.push_back({{"id", rep.classes[k].id},
+                          {"name", rep.classes[k].name},
+                          {"AP50", rep.classes[k].ap50},
+                          {"precision", p}});
     }
-    if (const auto& cmp = rep.compare) {
-        Json mj = Json::object();
-        for (const auto& m : cmp->metrics)
-            mj[m.name] = {{"a", m.a}, {"b", m.b}, {"diff", m.diff}, {"lower", m.lower}, {"upper", m.upper}};
-        const auto boxes = [&](const std::vector<int>& idx) {
-            Json l = Json::array();
-            for (int n : idx)
-                l.push_back({{"id", rep.gt.annotations[n].id},
-                             {"image_id", rep.gt.annotations[n].image_id},
-                             {"category_id", rep.gt.annotations[n].category_id}});
-            return l;
-        };
-        j["compare"] = {{"a", a.dt},
-                        {"b", a.compare},
-                        {"bootstrap", {{"replicates", cmp->replicates}, {"seed", cmp->seed}, {"level", 0.95}}},
-                        {"metrics", mj},
-                        {"found_by_b_only", boxes(cmp->found_by_b_only)},
-                        {"found_by_a_only", boxes(cmp->found_by_a_only)}};
-    }
-    if (const auto& tide = rep.tide) {
-        Json types = Json::object();
-        for (int t = 0; t < kTideTypes; ++t)
-            types[kTideTypeNames[t]] = {
-                {"short", kTideShortNames[t]}, {"count", tide->count[t]}, {"dap", tide->dap[t]}};
-        j["tide"] = {{"pos_iou", tide->pos_iou},
-                     {"bg_iou", tide->bg_iou},
-                     {"max_dets", tide->max_dets},
-                     {"ap", tide->ap},
-                     {"errors", types},
-                     {"dap_false_positives", tide->dap_false_pos},
-                     {"dap_false_negatives", tide->dap_false_neg}};
-    }
-    if (!a.coco_only) {
-        Json sj = Json::array();
-        for (const auto& s : rep.slices)
-            sj.push_back({{"key", s.key},
-                          {"value", s.value},
-                          {"images", s.images},
-                          {"gt_boxes", s.gt_boxes},
-                          {"AP", s.ap},
-                          {"AP50", s.ap50},
-                          {"AR100", s.ar100},
-                          {"precision", s.precision},
-                          {"recall", s.recall},
-                          {"ap_drop", s.ap_drop},
-                          {"rank_score", s.rank_score}});
-        j["slices"] = sj;
-    }
+    j["pr_curves"] = {{"iou", 0.5},
+                      {"recall", std::vector<double>(recall_thr, recall_thr + kernels::kCocoRecallThresholds)},
+                      {"classes", curves}};
+    const VocResult& voc = *rep.voc;
+    Json vj = Json::array();
+    for (const auto& c : voc.per_class)
+        vj.push_back({{"category_id", c.category_id},
+                      {"positives", c.positives},
+                      {"ap_all_point", c.ap_all_point},
+                      {"ap_11_point", c.ap_11_point}});
+    j["voc"] = {{"iou", voc.iou},
+                {"plus_one", voc.plus_one},
+                {"map_all_point", voc.map_all_point},
+                {"map_11_point", voc.map_11_point},
+                {"per_class", vj}};
+}
+
+/// compare: every metric's B - A with its interval, and the boxes one side finds and the other misses.
+void add_compare(Json& j, const EvalReport& rep) {
+    const EvalOptions& a = rep.options;
+    const auto& cmp = rep.compare;
+    Json mj = Json::object();
+    for (const auto& m : cmp->metrics)
+        mj[m.name] = {{"a", m.a}, {"b", m.b}, {"diff", m.diff}, {"lower", m.lower}, {"upper", m.upper}};
+    const auto boxes = [&](const std::vector<int>& idx) {
+        Json l = Json::array();
+        for (int n : idx)
+            l.push_back({{"id", rep.gt.annotations[n].id},
+                         {"image_id", rep.gt.annotations[n].image_id},
+                         {"category_id", rep.gt.annotations[n].category_id}});
+        return l;
+    };
+    j["compare"] = {{"a", a.dt},
+                    {"b", a.compare},
+                    {"bootstrap", {{"replicates", cmp->replicates}, {"seed", cmp->seed}, {"level", 0.95}}},
+                    {"metrics", mj},
+                    {"found_by_b_only", boxes(cmp->found_by_b_only)},
+                    {"found_by_a_only", boxes(cmp->found_by_a_only)}};
+}
+
+/// tide: TIDE's error breakdown.
+void add_tide(Json& j, const EvalReport& rep) {
+    const auto& tide = rep.tide;
+    Json types = Json::object();
+    for (int t = 0; t < kTideTypes; ++t)
+        types[kTideTypeNames[t]] = {{"short", kTideShortNames[t]}, {"count", tide->count[t]}, {"dap", tide->dap[t]}};
+    j["tide"] = {{"pos_iou", tide->pos_iou},
+                 {"bg_iou", tide->bg_iou},
+                 {"max_dets", tide->max_dets},
+                 {"ap", tide->ap},
+                 {"errors", types},
+                 {"dap_false_positives", tide->dap_false_pos},
+                 {"dap_false_negatives", tide->dap_false_neg}};
+}
+
+/// slices, worst first.
+Json slices_json(const EvalReport& rep) {
+    Json sj = Json::array();
+    for (const auto& s : rep.slices)
+        sj.push_back({{"key", s.key},
+                      {"value", s.value},
+                      {"images", s.images},
+                      {"gt_boxes", s.gt_boxes},
+                      {"AP", s.ap},
+                      {"AP50", s.ap50},
+                      {"AR100", s.ar100},
+                      {"precision", s.precision},
+                      {"recall", s.recall},
+                      {"ap_drop", s.ap_drop},
+                      {"rank_score", s.rank_score}});
+    return sj;
+}
+
+} // namespace
+
+std::string eval_report_json(const EvalReport& rep) {
+    const EvalOptions& a = rep.options;
+    const CocoEvalResult& r = rep.coco;
+    Json j;
+    j["schema"] = "sightline.eval/1";
+    j["ground_truth"] = a.gt;
+    j["detections"] = a.dt;
+    j["images"] = r.num_images;
+    j["gt_boxes"] = r.num_gt;
+    j["dt_boxes"] = r.num_dt;
+    j["images_in_ground_truth"] = rep.images_in_gt;
+    j["images_left_out"] = {{"count", rep.images_left_out}, {"reason", rep.left_out_reason}};
+    for (int s = 0; s < 12; ++s) j["coco"][kCocoStatNames[s]] = r.stats[s];
+    j["per_class"] = per_class_json(rep);
+    if (rep.operating_point) add_operating_point(j, rep);
+    if (rep.compare) add_compare(j, rep);
+    if (rep.tide) add_tide(j, rep);
+    if (!a.coco_only) j["slices"] = slices_json(rep);
     j["red_flags"] = rep.red_flags;
     j["timing_ms"] = {
         {"load", rep.load_ms}, {"prepare", r.prepare_ms}, {"match", r.match_ms}, {"accumulate", r.accumulate_ms}};
@@ -327,6 +365,45 @@ std::string coco_results_json(const EvalReport& rep) {
     }
     return out + "\n]\n";
 }
+
+namespace {
+
+/// The text of the operating point: VOC AP, the counts per class, threshold advice, calibration.
+void print_operating_point(const EvalReport& rep, std::FILE* out) {
+    const EvalOptions& a = rep.options;
+    const auto& op = rep.operating_point;
+    const VocResult& voc = *rep.voc;
+    std::fprintf(out, "\nPascal VOC mAP at IoU 0.50%s: %.4f all-point, %.4f 11-point\n",
+                 voc.plus_one ? " (+1 pixel)" : "", voc.map_all_point, voc.map_11_point);
+    std::fprintf(out,
+                 "\nat score >= %.2f, IoU %.2f: precision %.3f, recall %.3f, F1 %.3f, %.2f false positives per "
+                 "image",
+                 op->threshold, op->iou, op->overall.precision(), op->overall.recall(), op->overall.f1(),
+                 op->fp_per_image);
+    if (op->fp_per_hour >= 0) std::fprintf(out, ", %.1f per hour", op->fp_per_hour);
+    std::fprintf(out, "\n%-24s %6s %6s %6s %9s %7s %7s\n", "class", "TP", "FP", "FN", "precision", "recall", "F1");
+    for (const ClassCounts& c : op->per_class)
+        std::fprintf(out, "%-24s %6ld %6ld %6ld %9.3f %7.3f %7.3f\n",
+                     label(c.category_id, rep.name_of(c.category_id)).c_str(), c.tp, c.fp, c.fn, c.precision(),
+                     c.recall(), c.f1());
+    std::fprintf(out, "\nthreshold advice (IoU %.2f):\n%-24s %18s %26s %26s\n", a.iou, "class", "max F1 (thr: F1)",
+                 ("precision >= " + std::to_string(a.target_precision).substr(0, 4) + " (thr: recall)").c_str(),
+                 op->hours > 0 ? "FP budget (thr: recall)" : "FP budget (needs --fps)");
+    for (const auto& v : rep.scores->per_class) {
+        char f1[40], pt[40], bt[40];
+        std::snprintf(f1, sizeof f1, "%.3f: %.3f", v.f1_threshold, v.f1);
+        std::snprintf(pt, sizeof pt, v.precision_threshold < 0 ? "unreachable" : "%.3f: %.3f", v.precision_threshold,
+                      v.recall_at_precision);
+        std::snprintf(bt, sizeof bt, v.budget_threshold < 0 ? "-" : "%.3f: %.3f", v.budget_threshold,
+                      v.recall_at_budget);
+        std::fprintf(out, "%-24s %18s %26s %26s\n", label(v.category_id, rep.name_of(v.category_id)).c_str(), f1, pt,
+                     bt);
+    }
+    std::fprintf(out, "\ncalibration: expected calibration error %.4f over %d bins (box level, IoU %.2f)\n",
+                 rep.scores->calibration.ece, a.calibration_bins, a.iou);
+}
+
+} // namespace
 
 void print_eval_report(const EvalReport& rep, std::FILE* out) {
     const EvalOptions& a = rep.options;
@@ -352,37 +429,7 @@ void print_eval_report(const EvalReport& rep, std::FILE* out) {
     std::fprintf(out, "\n%-24s %8s %8s %8s\n", "class", "AP", "AP50", "AP75");
     for (const auto& c : rep.classes)
         std::fprintf(out, "%-24s %8.3f %8.3f %8.3f\n", label(c.id, c.name).c_str(), c.ap, c.ap50, c.ap75);
-    if (const auto& op = rep.operating_point) {
-        const VocResult& voc = *rep.voc;
-        std::fprintf(out, "\nPascal VOC mAP at IoU 0.50%s: %.4f all-point, %.4f 11-point\n",
-                     voc.plus_one ? " (+1 pixel)" : "", voc.map_all_point, voc.map_11_point);
-        std::fprintf(out,
-                     "\nat score >= %.2f, IoU %.2f: precision %.3f, recall %.3f, F1 %.3f, %.2f false positives per "
-                     "image",
-                     op->threshold, op->iou, op->overall.precision(), op->overall.recall(), op->overall.f1(),
-                     op->fp_per_image);
-        if (op->fp_per_hour >= 0) std::fprintf(out, ", %.1f per hour", op->fp_per_hour);
-        std::fprintf(out, "\n%-24s %6s %6s %6s %9s %7s %7s\n", "class", "TP", "FP", "FN", "precision", "recall", "F1");
-        for (const ClassCounts& c : op->per_class)
-            std::fprintf(out, "%-24s %6ld %6ld %6ld %9.3f %7.3f %7.3f\n",
-                         label(c.category_id, rep.name_of(c.category_id)).c_str(), c.tp, c.fp, c.fn, c.precision(),
-                         c.recall(), c.f1());
-        std::fprintf(out, "\nthreshold advice (IoU %.2f):\n%-24s %18s %26s %26s\n", a.iou, "class", "max F1 (thr: F1)",
-                     ("precision >= " + std::to_string(a.target_precision).substr(0, 4) + " (thr: recall)").c_str(),
-                     op->hours > 0 ? "FP budget (thr: recall)" : "FP budget (needs --fps)");
-        for (const auto& v : rep.scores->per_class) {
-            char f1[40], pt[40], bt[40];
-            std::snprintf(f1, sizeof f1, "%.3f: %.3f", v.f1_threshold, v.f1);
-            std::snprintf(pt, sizeof pt, v.precision_threshold < 0 ? "unreachable" : "%.3f: %.3f",
-                          v.precision_threshold, v.recall_at_precision);
-            std::snprintf(bt, sizeof bt, v.budget_threshold < 0 ? "-" : "%.3f: %.3f", v.budget_threshold,
-                          v.recall_at_budget);
-            std::fprintf(out, "%-24s %18s %26s %26s\n", label(v.category_id, rep.name_of(v.category_id)).c_str(), f1,
-                         pt, bt);
-        }
-        std::fprintf(out, "\ncalibration: expected calibration error %.4f over %d bins (box level, IoU %.2f)\n",
-                     rep.scores->calibration.ece, a.calibration_bins, a.iou);
-    }
+    if (rep.operating_point) print_operating_point(rep, out);
     if (const auto& tide = rep.tide) {
         std::fprintf(out,
                      "\nerror breakdown (TIDE, IoU fg %.2f / bg %.2f; its AP %.3f): dAP gained by fixing each type\n",
