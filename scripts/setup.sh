@@ -11,6 +11,9 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libsimdjson-dev libonnx-dev libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libboost-dev   # header-only boost/math: the incomplete gamma behind the monitor's chi-square p-value
+  prometheus-cpp-dev libsqlite3-dev   # the monitor: /metrics (prometheus-cpp's exposer) and its embedded store
+  prometheus   # a real Prometheus server scrapes the monitor in a test; promtool checks metrics and rules
   libtorch-dev   # the LibTorch engine (TorchScript); the build leaves it out where it is missing
   python3 python3-venv python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv
   # a real RTSP server for the reconnect test: GStreamer's gst-rtsp-server through python3-gi

@@ -14,6 +14,13 @@ if ! "$VENV/bin/python" -c "import pycocotools, numpy, zmq, msgpack, tidecv" 2>/
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check pycocotools tidecv numpy pyzmq msgpack
 fi
 export SIGHTLINE_PYTHON="$PWD/$VENV/bin/python"
+# The drift oracles (Evidently, NannyML, river) in a venv of their own: large, and Evidently needs pandas below 3.
+DRIFT_VENV=.cache/drift-venv
+if ! "$DRIFT_VENV/bin/python" -c "import evidently, nannyml, river" 2>/dev/null; then
+  echo "test: preparing the drift oracles in $DRIFT_VENV (evidently, nannyml, river from PyPI; a few minutes)"
+  python3 -m venv "$DRIFT_VENV"
+  "$DRIFT_VENV/bin/python" -m pip install -q --disable-pip-version-check evidently nannyml river "pandas<3"
+fi
 
 scripts/setup.sh
 cd "$BUILD_DIR"

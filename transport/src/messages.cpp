@@ -27,7 +27,7 @@ template <class T> void blob(Packer& p, std::string_view k, const std::vector<T>
 struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
-        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0));
+        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -47,9 +47,10 @@ struct Visitor {
         key(p, "t"), p.pack(m.stamps_ns);
         key(p, "meta"), p.pack(m.meta);
         if (m.time_ns != 0) key(p, "time_ns"), p.pack(m.time_ns); // additive in v1: absent from older messages
+        if (m.luma >= 0) key(p, "luma"), p.pack(m.luma);          // additive in v1 (session 7)
     }
     void operator()(const EventMessage& m) const {
-        p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1));
+        p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1) + (m.alarm ? 1 : 0));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "event");
         str(p, "kind", m.kind);
@@ -58,6 +59,18 @@ struct Visitor {
         key(p, "time_ns"), p.pack(m.time_ns);
         if (!m.endpoint.empty()) str(p, "endpoint", m.endpoint); // additive in v1: run_start only
         if (!m.classes.empty()) key(p, "classes"), p.pack(m.classes);
+        if (m.alarm) { // additive in v1: a monitor's alarm events
+            const AlarmDetail& a = *m.alarm;
+            key(p, "alarm"), p.pack_map(8);
+            str(p, "model", a.model);
+            str(p, "slice", a.slice);
+            str(p, "signal", a.signal);
+            str(p, "test", a.test);
+            key(p, "value"), p.pack(a.value);
+            key(p, "threshold"), p.pack(a.threshold);
+            key(p, "window_start_ns"), p.pack(a.window_start_ns);
+            key(p, "window_end_ns"), p.pack(a.window_end_ns);
+        }
     }
     void operator()(const StatMessage& m) const {
         p.pack_map(5);
@@ -71,8 +84,11 @@ struct Visitor {
 
 class Reader {
   public:
-    explicit Reader(const msgpack::object& o) {
-        if (o.type != msgpack::type::MAP) throw Error(ErrorCode::kBadInput, "message: body is not a msgpack map");
+    /// `path`: where the map sits in the body ("" for the body itself), for the errors.
+    explicit Reader(const msgpack::object& o, std::string path = "") : path_(path.empty() ? "" : path + ".") {
+        if (o.type != msgpack::type::MAP)
+            throw Error(ErrorCode::kBadInput, path.empty() ? "message: body is not a msgpack map"
+                                                           : "message: field '" + path + "' is not a map");
         for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
             const auto& kv = o.via.map.ptr[i];
             if (kv.key.type == msgpack::type::STR) fields_[kv.key.as<std::string>()] = &kv.val;
@@ -80,7 +96,7 @@ class Reader {
     }
     const msgpack::object& at(const std::string& k) const {
         auto it = fields_.find(k);
-        if (it == fields_.end()) throw Error(ErrorCode::kBadInput, "message: missing field '" + k + "'");
+        if (it == fields_.end()) throw Error(ErrorCode::kBadInput, "message: missing field '" + path_ + k + "'");
         return *it->second;
     }
     bool has(const std::string& k) const { return fields_.count(k) > 0; }
@@ -88,16 +104,18 @@ class Reader {
         try {
             return at(k).as<T>();
         } catch (const msgpack::type_error&) {
-            throw Error(ErrorCode::kBadInput, "message: field '" + k + "' has the wrong type");
+            throw Error(ErrorCode::kBadInput, "message: field '" + path_ + k + "' has the wrong type");
         }
     }
     std::string_view bin(const std::string& k) const {
         const auto& o = at(k);
-        if (o.type != msgpack::type::BIN) throw Error(ErrorCode::kBadInput, "message: field '" + k + "' is not a blob");
+        if (o.type != msgpack::type::BIN)
+            throw Error(ErrorCode::kBadInput, "message: field '" + path_ + k + "' is not a blob");
         return {o.via.bin.ptr, o.via.bin.size};
     }
 
   private:
+    std::string path_;
     std::map<std::string, const msgpack::object*> fields_;
 };
 
@@ -151,6 +169,7 @@ Message decode(std::string_view body) {
         m.stamps_ns = r.get<std::map<std::string, std::int64_t>>("t");
         m.meta = r.get<std::map<std::string, std::string>>("meta");
         if (r.has("time_ns")) m.time_ns = r.get<std::int64_t>("time_ns");
+        if (r.has("luma")) m.luma = r.get<float>("luma");
         return m;
     }
     if (type == "event") {
@@ -158,6 +177,17 @@ Message decode(std::string_view body) {
                        r.get<std::int64_t>("time_ns")};
         if (r.has("endpoint")) e.endpoint = r.get<std::string>("endpoint");
         if (r.has("classes")) e.classes = r.get<std::vector<std::string>>("classes");
+        if (r.has("alarm")) {
+            const Reader a(r.at("alarm"), "alarm");
+            e.alarm = AlarmDetail{a.get<std::string>("model"),
+                                  a.get<std::string>("slice"),
+                                  a.get<std::string>("signal"),
+                                  a.get<std::string>("test"),
+                                  a.get<double>("value"),
+                                  a.get<double>("threshold"),
+                                  a.get<std::int64_t>("window_start_ns"),
+                                  a.get<std::int64_t>("window_end_ns")};
+        }
         return e;
     }
     if (type == "stat") {

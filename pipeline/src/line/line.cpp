@@ -52,6 +52,7 @@ transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& 
                    {"inferred", f.stamps.inferred_ns},
                    {"published", published_ns}};
     m.meta = meta;
+    m.luma = f.luma.mean;
     return m;
 }
 

@@ -38,6 +38,18 @@ struct PredMessage {
     std::map<std::string, std::int64_t> stamps_ns; ///< stage -> monotonic time: arrival, decoded, ..., published
     std::map<std::string, std::string> meta;       ///< camera metadata from the config, passed through
     std::int64_t time_ns = 0; ///< wall clock when published, ns since the epoch (0: unknown, an older message)
+    /// Mean luma of the frame, full range 0..255 (negative: unknown, an older message; not sent then).
+    float luma = -1;
+};
+
+/// What a monitor's alarm event says about the alarm (EventMessage::alarm; docs/wire.md, "Alarms").
+struct AlarmDetail {
+    std::string model;  ///< name@version of the predictions tested
+    std::string slice;  ///< the camera's metadata as k=v,k=v
+    std::string signal; ///< class_mix, confidence/<class>, detections_per_frame, box_size, luma, flag_rate, ...
+    std::string test;   ///< jensen_shannon, wasserstein, psi, page_hinkley, p99, silence, seq_gap
+    double value = 0, threshold = 0;
+    std::int64_t window_start_ns = 0, window_end_ns = 0; ///< stream time (pts) of the window tested
 };
 
 /// Camera up/down, errors (topic `event`).
@@ -48,6 +60,7 @@ struct EventMessage {
     std::int64_t time_ns = 0;         ///< wall clock when it happened, ns since the epoch
     std::string endpoint;             ///< run_start: the endpoint the publisher bound (its port resolved)
     std::vector<std::string> classes; ///< run_start: the model's class names (PredMessage::classes index them)
+    std::optional<AlarmDetail> alarm; ///< alarm_raised, alarm_cleared (a monitor's events): the alarm
 };
 
 /// Per-camera statistics (topic `stat/<camera>`): a flat map of named numbers.

@@ -1,0 +1,124 @@
+#pragma once
+/// The monitor's state: per camera x model, bounded histograms of what the line reports, in stream time (the
+/// frames' pts), a reference learned from the first seconds (or loaded), drift tests of a sliding window against
+/// it with hysteresis, and health alarms (silence, sequence gaps, latency). Knows only the wire messages.
+/// docs/monitor.md describes the signals, the tests, their defaults and where each comes from.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sightline/transport/messages.hpp"
+
+namespace sightline::pipeline {
+
+struct MonitorOptions {
+    double bucket_s = 1;        ///< stream-time resolution: statistics are kept per bucket
+    double window_s = 30;       ///< the current window, sliding by one bucket
+    double reference_s = 150;   ///< the reference: each camera's first seconds of stream time (5 windows at least)
+    int min_window_frames = 60; ///< fewer frames in the window: no drift test
+    /// A histogram with fewer values (in the reference or the window) is not tested (Evidently uses these
+    /// distances from 1000 values up; below, K-S and chi-square p-values, far too eager at one test a second).
+    int min_values = 500;
+    double silence_s = 5;      ///< wall seconds without a frame from a camera: a `silence` alarm
+    double latency_p99_ms = 0; ///< > 0: alarm when the window's p99 arrival-to-publish latency exceeds it
+    /// An alarm stands after this many tests in a row over the threshold (about one a second)...
+    int raise_after = 30;
+    /// ...or after raise_fast tests in a row over fast_factor x the threshold. A window of correlated frames
+    /// crosses a fixed threshold now and then by chance, for seconds; a real drift stays, and a large one is seen
+    /// at once (the lighting drift of the synthetic line: within seconds).
+    int raise_fast = 2;
+    double fast_factor = 2;
+    int clear_after = 5; ///< consecutive tests under clear_ratio x threshold before it clears
+    double clear_ratio = 0.8;
+    /// Thresholds: the larger of the default and NannyML's rule on the reference's own chunks of window size
+    /// (mean + 3 sigma of the statistic each chunk gets against the rest of the reference; the chunks overlap,
+    /// starting every sixth of a window). Frames of a line are correlated, so a window holds fewer independent
+    /// values than frames: the chunks measure that, the fixed defaults do not.
+    bool calibrate = true;
+    double js_threshold = 0.1;          ///< class mix, Jensen-Shannon distance (Evidently's default)
+    double wasserstein_threshold = 0.1; ///< normalised Wasserstein (Evidently's default)
+    double psi_threshold = 0.25;        ///< PSI, "major shift" (0.1 counts as moderate)
+    /// Flagged-frame rate per bucket, as z-scores against the reference's buckets, into river's Page-Hinkley.
+    double ph_delta = 0.5, ph_threshold = 10;
+    int ph_min_instances = 5;
+};
+
+/// One standing alarm's rise or fall, and the figures behind it.
+struct MonitorAlarm {
+    bool raised = true;               ///< false: it cleared
+    std::string camera, model, slice; ///< slice: the camera's meta as k=v,k=v
+    std::string signal;               ///< class_mix, confidence/<class>, detections_per_frame, box_size, luma, ...
+    std::string test;                 ///< jensen_shannon, wasserstein, psi, page_hinkley, p99, silence, seq_gap
+    double value = 0, threshold = 0;
+    std::int64_t window_start_ns = 0, window_end_ns = 0; ///< stream time (pts) of the window tested
+    std::int64_t wall_ns = 0;
+    std::string message() const; ///< one line for logs and the event's message
+};
+
+/// A drift score as last computed.
+struct MonitorScore {
+    std::string signal, test;
+    double value = 0, threshold = 0;
+    bool alarm = false;
+};
+
+/// What the monitor knows about one camera x model, for metrics, the store and the report.
+struct MonitorCameraView {
+    std::string camera, model, slice;
+    std::map<std::string, std::string> meta;
+    std::uint64_t frames = 0, detections = 0, seq_gaps = 0, flagged_frames = 0;
+    std::map<std::string, std::uint64_t> class_counts; ///< by class name (index when names are unknown)
+    std::map<std::string, double> last_stat;           ///< the camera's last `stat` values
+    bool reference_ready = false;
+    double reference_progress = 0; ///< 0..1 of reference_s
+    std::int64_t last_pts_ns = 0, last_wall_ns = 0;
+    /// The last window's figures (stream time): fps, detections per frame, mean confidence, flagged-frame rate,
+    /// mean luma, p99 latency (ms).
+    std::int64_t window_end_ns = 0;
+    double fps = 0, detections_per_frame = 0, confidence_mean = 0, flag_rate = 0, luma_mean = 0, latency_p99_ms = 0;
+    std::vector<MonitorScore> scores;
+    std::vector<std::string> active_alarms; ///< "signal/test"
+    double drift_rank = 0;                  ///< the largest score / threshold over the camera's tests
+};
+
+class Monitor {
+  public:
+    explicit Monitor(const MonitorOptions& options);
+    ~Monitor();
+    Monitor(const Monitor&) = delete;
+    Monitor& operator=(const Monitor&) = delete;
+
+    /// Feeds one received message. `wall_ns`: when it arrived (for silence only). Messages of another schema are
+    /// the transport's business; a `pred` with inconsistent arrays never reaches here (decode refuses it).
+    void add(const transport::Message& m, std::int64_t wall_ns);
+    /// Checks silence at wall time `wall_ns`; call about once a second.
+    void tick(std::int64_t wall_ns);
+    /// Called for every alarm raised or cleared, in order.
+    void on_alarm(std::function<void(const MonitorAlarm&)> callback);
+    /// Called each time a camera's window closes with a test (about once per bucket), with its view.
+    void on_window(std::function<void(const MonitorCameraView&)> callback);
+
+    std::vector<MonitorCameraView> cameras() const;
+    std::uint64_t messages() const;
+    std::uint64_t alarms_raised() const;
+
+    /// The learned references (all cameras whose reference is complete), as a self-describing JSON document:
+    /// save it from a known-good period and load it later (`--reference FILE`), or keep it in the store.
+    std::string references_json() const;
+    /// Loads references saved by references_json(); a camera with a loaded reference skips learning.
+    /// Throws Error(kBadInput) naming `what` and the key on a malformed document.
+    void load_references(const std::string& json, const std::string& what);
+
+    /// Bytes of state held per camera (fixed: the histograms are sized at construction).
+    static std::size_t bytes_per_camera(const MonitorOptions& options);
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace sightline::pipeline

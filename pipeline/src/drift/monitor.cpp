@@ -1,0 +1,578 @@
+#include "sightline/pipeline/monitor.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <numeric>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/drift.hpp"
+
+namespace sightline::pipeline {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// The fixed bins of one bucket of statistics. Classes past kClasses - 1 share the last bin.
+constexpr int kClasses = 32;
+constexpr int kConfBins = 20;  ///< score in [0, 1], 0.05 wide
+constexpr int kCountBins = 32; ///< detections per frame 0..30, then 31 and more
+constexpr int kSizeBins = 25;  ///< sqrt(box area / frame area) in [0, 1], 0.04 wide
+constexpr int kLumaBins = 64;  ///< mean luma 0..255, 4 wide
+constexpr int kLatencyBins =
+    48; ///< arrival -> published, ms: bin k is [0.5 x 1.25^(k-1), 0.5 x 1.25^k), bin 0 below 0.5
+enum Scalar { kFrames, kFlagged, kDetections, kScoreSum, kLumaSum, kLumaN, kScalars };
+
+constexpr int kOffClass = 0;
+constexpr int kOffConf = kOffClass + kClasses;
+constexpr int kOffCount = kOffConf + kClasses * kConfBins;
+constexpr int kOffSize = kOffCount + kCountBins;
+constexpr int kOffLuma = kOffSize + kSizeBins;
+constexpr int kOffLatency = kOffLuma + kLumaBins;
+constexpr int kOffScalar = kOffLatency + kLatencyBins;
+constexpr int kBucketSize = kOffScalar + kScalars;
+constexpr std::size_t kPartsPerWindow = 6; ///< the reference is kept in parts of a sixth of a window
+
+using Bucket = std::vector<double>;
+Bucket empty_bucket() {
+    return Bucket(kBucketSize, 0.0);
+}
+std::span<const double> part(const Bucket& b, int offset, int n) {
+    return {b.data() + offset, std::size_t(n)};
+}
+void add_into(Bucket& into, const Bucket& b) {
+    for (int k = 0; k < kBucketSize; ++k) into[k] += b[k];
+}
+int bin_of(double x, double lo, double width, int bins) {
+    if (!(x >= lo)) return 0;
+    return std::min(bins - 1, static_cast<int>((x - lo) / width));
+}
+double latency_upper_ms(int k) {
+    return 0.5 * std::pow(1.25, k);
+}
+int latency_bin(double ms) {
+    if (!(ms >= 0.5)) return 0;
+    return std::min(kLatencyBins - 1, 1 + static_cast<int>(std::floor(std::log(ms / 0.5) / std::log(1.25))));
+}
+
+std::vector<double> centres(double lo, double width, int n) {
+    std::vector<double> c(n);
+    for (int k = 0; k < n; ++k) c[k] = lo + width * (k + 0.5);
+    return c;
+}
+const std::vector<double> kConfCentres = centres(0, 1.0 / kConfBins, kConfBins);
+const std::vector<double> kCountCentres = centres(-0.5, 1, kCountBins); // bin k holds k detections
+const std::vector<double> kSizeCentres = centres(0, 1.0 / kSizeBins, kSizeBins);
+const std::vector<double> kLumaCentres = centres(0, 4, kLumaBins);
+
+double sum_of(std::span<const double> v) {
+    return std::accumulate(v.begin(), v.end(), 0.0);
+}
+
+/// p99 of the latency histogram: the upper edge of the bin holding the 99th percentile.
+double latency_p99(const Bucket& b) {
+    const auto h = part(b, kOffLatency, kLatencyBins);
+    const double n = sum_of(h);
+    if (n <= 0) return kNaN;
+    double seen = 0;
+    for (int k = 0; k < kLatencyBins; ++k)
+        if ((seen += h[k]) >= 0.99 * n) return latency_upper_ms(k);
+    return latency_upper_ms(kLatencyBins - 1);
+}
+
+/// One drift test: a signal's histogram in the bucket layout, and the statistic it gets.
+struct Test {
+    std::string signal, test;
+    int offset = 0, bins = 0;
+    const std::vector<double>* centres = nullptr; ///< Wasserstein only
+    double default_threshold = 0;
+    double value(const Bucket& reference, const Bucket& current, int min_values) const {
+        const auto r = part(reference, offset, bins), c = part(current, offset, bins);
+        if (sum_of(r) < min_values || sum_of(c) < min_values) return kNaN;
+        if (test == "jensen_shannon") return drift::jensen_shannon(r, c);
+        if (test == "psi") return drift::psi(r, c);
+        return drift::wasserstein_normalised(*centres, r, c);
+    }
+};
+
+std::vector<Test> make_tests(const MonitorOptions& o, const std::vector<std::string>& class_names) {
+    std::vector<Test> t;
+    t.push_back({"class_mix", "jensen_shannon", kOffClass, kClasses, nullptr, o.js_threshold});
+    auto numeric = [&](const std::string& signal, int offset, int bins, const std::vector<double>* c) {
+        t.push_back({signal, "wasserstein", offset, bins, c, o.wasserstein_threshold});
+        t.push_back({signal, "psi", offset, bins, nullptr, o.psi_threshold});
+    };
+    numeric("detections_per_frame", kOffCount, kCountBins, &kCountCentres);
+    numeric("box_size", kOffSize, kSizeBins, &kSizeCentres);
+    numeric("luma", kOffLuma, kLumaBins, &kLumaCentres);
+    for (int k = 0; k < kClasses; ++k) {
+        const std::string name = k < static_cast<int>(class_names.size()) ? class_names[k] : std::to_string(k);
+        numeric("confidence/" + name, kOffConf + k * kConfBins, kConfBins, &kConfCentres);
+    }
+    return t;
+}
+
+struct AlarmState {
+    bool active = false;
+    int over = 0, fast = 0, under = 0;
+    double threshold = 0;
+};
+
+std::string slice_of(const std::map<std::string, std::string>& meta) {
+    std::string s;
+    for (const auto& [k, v] : meta) s += (s.empty() ? "" : ",") + k + "=" + v;
+    return s;
+}
+
+} // namespace
+
+std::string MonitorAlarm::message() const {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s %s/%s on %s: %.4g %s %.4g (stream %.1f..%.1f s)", raised ? "ALARM" : "cleared",
+                  signal.c_str(), test.c_str(), camera.c_str(), value, raised ? ">" : "<=", threshold,
+                  window_start_ns / 1e9, window_end_ns / 1e9);
+    return buf;
+}
+
+struct CameraState {
+    MonitorCameraView view;
+    std::vector<Test> tests;
+    // stream time
+    bool started = false;
+    std::int64_t bucket_id = 0; ///< the bucket being filled
+    std::int64_t first_bucket = 0;
+    Bucket current = empty_bucket();
+    std::deque<std::pair<std::int64_t, Bucket>> ring; ///< the last window_s of closed buckets, by id
+    // reference
+    Bucket reference = empty_bucket();
+    /// The reference in parts of a sixth of a window (for calibration: any six in a row make a window-sized chunk).
+    std::vector<Bucket> chunks;
+    std::vector<double> reference_rates; ///< flagged-frame rate per reference bucket (for the z-scores)
+    int reference_buckets = 0;
+    bool reference_ready = false;
+    double rate_mean = 0, rate_std = 0;
+    std::map<std::string, double> thresholds; ///< signal/test -> threshold in force
+    drift::PageHinkley ph;
+    std::deque<double> recent_z; ///< the last buckets' flagged-rate z-scores
+    std::map<std::string, AlarmState> alarms;
+    // health
+    bool has_seq = false;
+    std::uint64_t last_seq = 0;
+    std::uint64_t gap_pending = 0;
+    int clean_buckets = 0;
+    bool ended = false;
+};
+
+struct Monitor::Impl {
+    MonitorOptions o;
+    int window_buckets = 10, reference_buckets = 60, part_buckets = 1;
+    std::int64_t bucket_ns = 1'000'000'000;
+    std::map<std::string, std::vector<std::string>> class_names; ///< model -> names (from run_start)
+    std::map<std::string, CameraState> cameras;                  ///< camera|model
+    std::map<std::string, std::string> camera_model;             ///< camera -> the model of its last pred
+    std::function<void(const MonitorAlarm&)> alarm_cb;
+    std::function<void(const MonitorCameraView&)> window_cb;
+    std::uint64_t messages = 0, raised = 0;
+    std::map<std::string, std::string> loaded; ///< camera|model -> reference JSON waiting for its camera
+
+    CameraState& state(const std::string& camera, const std::string& model,
+                       const std::map<std::string, std::string>& meta) {
+        const std::string key = camera + "|" + model;
+        auto it = cameras.find(key);
+        if (it != cameras.end()) return it->second;
+        CameraState& s = cameras[key];
+        s.view.camera = camera;
+        s.view.model = model;
+        s.view.meta = meta;
+        s.view.slice = slice_of(meta);
+        s.tests = make_tests(o, names(model));
+        s.ph = drift::PageHinkley({o.ph_min_instances, o.ph_delta, o.ph_threshold, 1 - 0.0001});
+        for (const Test& t : s.tests) s.thresholds[t.signal + "/" + t.test] = t.default_threshold;
+        if (auto l = loaded.find(key); l != loaded.end())
+            apply_reference(s, nlohmann::json::parse(l->second), "reference");
+        return s;
+    }
+    std::vector<std::string> names(const std::string& model) const {
+        auto it = class_names.find(model);
+        return it == class_names.end() ? std::vector<std::string>{} : it->second;
+    }
+    std::string class_name(const CameraState& s, int cls) const {
+        const auto n = names(s.view.model);
+        return cls >= 0 && cls < static_cast<int>(n.size()) ? n[cls] : std::to_string(cls);
+    }
+
+    void emit(CameraState& s, const std::string& signal, const std::string& test, bool up, double value,
+              double threshold, std::int64_t wall_ns) {
+        MonitorAlarm a;
+        a.raised = up;
+        a.camera = s.view.camera, a.model = s.view.model, a.slice = s.view.slice;
+        a.signal = signal, a.test = test, a.value = value, a.threshold = threshold;
+        a.window_end_ns = (s.bucket_id + 1) * bucket_ns;
+        a.window_start_ns =
+            a.window_end_ns - static_cast<std::int64_t>(std::max<std::size_t>(1, s.ring.size())) * bucket_ns;
+        a.wall_ns = wall_ns;
+        if (up) ++raised;
+        if (alarm_cb) alarm_cb(a);
+    }
+    /// Hysteresis: `over` tests in a row raise, `under` ones in a row clear.
+    void judge(CameraState& s, const std::string& signal, const std::string& test, double value, double threshold,
+               std::int64_t wall_ns) {
+        if (std::isnan(value)) return;
+        AlarmState& a = s.alarms[signal + "/" + test];
+        a.threshold = threshold;
+        if (!a.active) {
+            a.over = value > threshold ? a.over + 1 : 0;
+            a.fast = value > o.fast_factor * threshold ? a.fast + 1 : 0;
+            if (a.over >= o.raise_after || a.fast >= o.raise_fast)
+                a.active = true, a.under = 0, emit(s, signal, test, true, value, threshold, wall_ns);
+        } else {
+            a.under = value <= o.clear_ratio * threshold ? a.under + 1 : 0;
+            if (a.under >= o.clear_after)
+                a.active = false, a.over = a.fast = 0, emit(s, signal, test, false, value, threshold, wall_ns);
+        }
+    }
+    void set_now(CameraState& s, const std::string& key, bool up, double value, double threshold, std::int64_t wall_ns,
+                 const std::string& signal, const std::string& test) {
+        AlarmState& a = s.alarms[key];
+        if (a.active == up) return;
+        a.active = up, a.threshold = threshold;
+        emit(s, signal, test, up, value, threshold, wall_ns);
+    }
+
+    void finish_reference(CameraState& s) {
+        s.reference_ready = true;
+        const double n = static_cast<double>(s.reference_rates.size());
+        if (n > 0) {
+            s.rate_mean = std::accumulate(s.reference_rates.begin(), s.reference_rates.end(), 0.0) / n;
+            double v = 0;
+            for (double r : s.reference_rates) v += (r - s.rate_mean) * (r - s.rate_mean);
+            s.rate_std = std::sqrt(v / n);
+        }
+        // NannyML's rule on window-sized chunks of the reference, one starting every sixth of a window; each chunk
+        // against the reference without it (leave-one-out: a chunk compared with a reference that contains it looks
+        // closer than a later window will, and the threshold would come out too low)
+        const std::size_t per_chunk = kPartsPerWindow;
+        if (o.calibrate && s.chunks.size() >= per_chunk + 2) {
+            std::vector<Bucket> windows;
+            for (std::size_t first = 0; first + per_chunk <= s.chunks.size(); ++first) {
+                Bucket w = empty_bucket();
+                for (std::size_t k = first; k < first + per_chunk; ++k) add_into(w, s.chunks[k]);
+                windows.push_back(std::move(w));
+            }
+            for (const Test& t : s.tests) {
+                std::vector<double> values;
+                for (const Bucket& c : windows) {
+                    Bucket rest = s.reference;
+                    for (int k = 0; k < kBucketSize; ++k) rest[k] -= c[k];
+                    values.push_back(t.value(rest, c, o.min_values));
+                }
+                const double cal = drift::chunk_upper_threshold(values);
+                if (!std::isnan(cal)) s.thresholds[t.signal + "/" + t.test] = std::max(t.default_threshold, cal);
+            }
+        }
+        s.view.reference_ready = true;
+        s.view.reference_progress = 1;
+    }
+
+    void close_bucket(CameraState& s, std::int64_t wall_ns) {
+        const Bucket& b = s.current;
+        const double frames = b[kOffScalar + kFrames];
+        const double rate = frames > 0 ? b[kOffScalar + kFlagged] / frames : kNaN;
+        if (!s.reference_ready) {
+            add_into(s.reference, b);
+            const std::size_t chunk = static_cast<std::size_t>(s.reference_buckets / part_buckets);
+            if (chunk >= s.chunks.size()) s.chunks.push_back(empty_bucket());
+            add_into(s.chunks[chunk], b);
+            if (!std::isnan(rate)) s.reference_rates.push_back(rate);
+            ++s.reference_buckets;
+            s.view.reference_progress = std::min(1.0, double(s.reference_buckets) / reference_buckets);
+            if (s.reference_buckets >= reference_buckets) {
+                // a last part shorter than the others would skew the calibration
+                if (s.reference_buckets % part_buckets != 0 && s.chunks.size() > 1) s.chunks.pop_back();
+                finish_reference(s);
+            }
+        }
+        s.ring.emplace_back(s.bucket_id, b);
+        while (!s.ring.empty() && s.ring.front().first <= s.bucket_id - window_buckets) s.ring.pop_front();
+        // sequence gaps: standing until clear_after buckets without one
+        if (s.gap_pending > 0) {
+            set_now(s, "sequence/seq_gap", true, double(s.gap_pending), 0, wall_ns, "sequence", "seq_gap");
+            s.gap_pending = 0, s.clean_buckets = 0;
+        } else if (++s.clean_buckets >= o.clear_after) {
+            set_now(s, "sequence/seq_gap", false, 0, 0, wall_ns, "sequence", "seq_gap");
+        }
+        evaluate(s, rate, wall_ns);
+        s.current = empty_bucket();
+    }
+
+    void evaluate(CameraState& s, double bucket_rate, std::int64_t wall_ns) {
+        Bucket w = empty_bucket();
+        for (const auto& [id, b] : s.ring) add_into(w, b);
+        MonitorCameraView& v = s.view;
+        const double frames = w[kOffScalar + kFrames];
+        const double span_s = static_cast<double>(s.ring.size()) * o.bucket_s;
+        v.window_end_ns = (s.bucket_id + 1) * bucket_ns;
+        v.fps = span_s > 0 ? frames / span_s : 0;
+        v.detections_per_frame = frames > 0 ? w[kOffScalar + kDetections] / frames : 0;
+        v.confidence_mean =
+            w[kOffScalar + kDetections] > 0 ? w[kOffScalar + kScoreSum] / w[kOffScalar + kDetections] : 0;
+        v.flag_rate = frames > 0 ? w[kOffScalar + kFlagged] / frames : 0;
+        v.luma_mean = w[kOffScalar + kLumaN] > 0 ? w[kOffScalar + kLumaSum] / w[kOffScalar + kLumaN] : 0;
+        v.latency_p99_ms = latency_p99(w);
+        v.scores.clear();
+        if (o.latency_p99_ms > 0 && !std::isnan(v.latency_p99_ms)) {
+            v.scores.push_back({"latency", "p99", v.latency_p99_ms, o.latency_p99_ms, false});
+            judge(s, "latency", "p99", v.latency_p99_ms, o.latency_p99_ms, wall_ns);
+        }
+        if (s.reference_ready && frames >= o.min_window_frames) {
+            for (const Test& t : s.tests) {
+                const double value = t.value(s.reference, w, o.min_values);
+                if (std::isnan(value)) continue;
+                const double th = s.thresholds[t.signal + "/" + t.test];
+                v.scores.push_back({t.signal, t.test, value, th, false});
+                judge(s, t.signal, t.test, value, th, wall_ns);
+            }
+            // flagged-frame rate: Page-Hinkley on the buckets' z-scores against the reference's buckets
+            if (!std::isnan(bucket_rate)) {
+                const double z = (bucket_rate - s.rate_mean) / std::max(s.rate_std, 0.01);
+                const bool change = s.ph.update(z);
+                const double stat = s.ph.statistic();
+                s.recent_z.push_back(z);
+                if (s.recent_z.size() > static_cast<std::size_t>(std::max(1, o.ph_min_instances)))
+                    s.recent_z.pop_front();
+                const double recent = std::accumulate(s.recent_z.begin(), s.recent_z.end(), 0.0) / s.recent_z.size();
+                v.scores.push_back({"flag_rate", "page_hinkley", stat, o.ph_threshold, false});
+                // a detection raises when the last buckets sit more than a reference sigma away on average (a change
+                // back towards the reference, or noise, does not); it clears once they are back within one
+                AlarmState& a = s.alarms["flag_rate/page_hinkley"];
+                if (!a.active && change && std::fabs(recent) > 1) {
+                    a.active = true, a.under = 0, a.threshold = o.ph_threshold;
+                    emit(s, "flag_rate", "page_hinkley", true, o.ph_threshold + std::fabs(recent), o.ph_threshold,
+                         wall_ns);
+                } else if (a.active) {
+                    a.under = std::fabs(recent) <= 1 ? a.under + 1 : 0;
+                    if (a.under >= o.clear_after)
+                        a.active = false, emit(s, "flag_rate", "page_hinkley", false, stat, o.ph_threshold, wall_ns);
+                }
+            }
+        }
+        v.active_alarms.clear();
+        for (const auto& [key, a] : s.alarms)
+            if (a.active) v.active_alarms.push_back(key);
+        v.drift_rank = 0;
+        for (MonitorScore& sc : v.scores) {
+            const auto it = s.alarms.find(sc.signal + "/" + sc.test);
+            sc.alarm = it != s.alarms.end() && it->second.active;
+            if (sc.threshold > 0 && sc.test != "p99") v.drift_rank = std::max(v.drift_rank, sc.value / sc.threshold);
+        }
+        if (window_cb) window_cb(v);
+    }
+
+    void add_pred(const transport::PredMessage& p, std::int64_t wall_ns) {
+        CameraState& s = state(p.camera, p.model, p.meta);
+        camera_model[p.camera] = p.model;
+        MonitorCameraView& v = s.view;
+        if (s.alarms["silence/silence"].active)
+            set_now(s, "silence/silence", false, 0, o.silence_s, wall_ns, "silence", "silence");
+        s.ended = false;
+        if (s.has_seq && p.seq > s.last_seq + 1) {
+            s.gap_pending += p.seq - s.last_seq - 1;
+            v.seq_gaps += p.seq - s.last_seq - 1;
+        }
+        s.has_seq = true, s.last_seq = p.seq;
+        const std::int64_t id = p.pts_ns >= 0 ? p.pts_ns / bucket_ns : -1 - (-p.pts_ns - 1) / bucket_ns;
+        if (!s.started) {
+            s.started = true, s.bucket_id = id, s.first_bucket = id;
+        } else if (id < s.bucket_id - window_buckets) { // a new timeline (a source restarted its pts)
+            close_bucket(s, wall_ns);
+            s.ring.clear();
+            s.bucket_id = id;
+        } else if (id > s.bucket_id) {
+            close_bucket(s, wall_ns);
+            // empty buckets for a stream-time gap, at most a window's worth (older ones fall out of the window)
+            const std::int64_t skip = std::min<std::int64_t>(id - s.bucket_id - 1, window_buckets);
+            s.bucket_id = id - skip;
+            for (std::int64_t k = 0; k < skip; ++k, ++s.bucket_id) close_bucket(s, wall_ns);
+            s.bucket_id = id;
+        }
+        Bucket& b = s.current;
+        const std::size_t n = p.scores.size();
+        b[kOffScalar + kFrames] += 1;
+        b[kOffScalar + kDetections] += double(n);
+        b[kOffCount + std::min<std::size_t>(n, kCountBins - 1)] += 1;
+        bool flagged = false;
+        const double area = std::max(1.0, double(p.width) * p.height);
+        for (std::size_t k = 0; k < n; ++k) {
+            const int c = std::clamp(p.classes[k], 0, kClasses - 1);
+            b[kOffClass + c] += 1;
+            b[kOffConf + c * kConfBins + bin_of(p.scores[k], 0, 1.0 / kConfBins, kConfBins)] += 1;
+            b[kOffScalar + kScoreSum] += p.scores[k];
+            const double w = std::max(0.0f, p.boxes[4 * k + 2] - p.boxes[4 * k]);
+            const double h = std::max(0.0f, p.boxes[4 * k + 3] - p.boxes[4 * k + 1]);
+            b[kOffSize + bin_of(std::sqrt(w * h / area), 0, 1.0 / kSizeBins, kSizeBins)] += 1;
+            flagged = flagged || p.flags[k] != 0;
+            ++v.class_counts[class_name(s, p.classes[k])];
+        }
+        if (flagged) b[kOffScalar + kFlagged] += 1, ++v.flagged_frames;
+        if (p.luma >= 0) {
+            b[kOffLuma + bin_of(p.luma, 0, 4, kLumaBins)] += 1;
+            b[kOffScalar + kLumaSum] += p.luma, b[kOffScalar + kLumaN] += 1;
+        }
+        const auto a = p.stamps_ns.find("arrival"), pub = p.stamps_ns.find("published");
+        if (a != p.stamps_ns.end() && pub != p.stamps_ns.end())
+            b[kOffLatency + latency_bin((pub->second - a->second) / 1e6)] += 1;
+        ++v.frames;
+        v.detections += n;
+        v.last_pts_ns = p.pts_ns;
+        v.last_wall_ns = wall_ns;
+    }
+
+    void apply_reference(CameraState& s, const nlohmann::json& j, const std::string& what) {
+        auto vec = [&](const nlohmann::json& a, const std::string& key) {
+            if (!a.is_array() || a.size() != static_cast<std::size_t>(kBucketSize))
+                throw Error(ErrorCode::kBadInput, what + ": " + key + ": expected " + std::to_string(kBucketSize) +
+                                                      " numbers (this build's bins)");
+            Bucket b = empty_bucket();
+            for (int k = 0; k < kBucketSize; ++k) {
+                if (!a[k].is_number())
+                    throw Error(ErrorCode::kBadInput, what + ": " + key + ": not a number at " + std::to_string(k));
+                b[k] = a[k].get<double>();
+            }
+            return b;
+        };
+        s.reference = vec(j.at("sum"), "sum");
+        s.chunks.clear();
+        for (std::size_t c = 0; c < j.at("chunks").size(); ++c)
+            s.chunks.push_back(vec(j["chunks"][c], "chunks[" + std::to_string(c) + "]"));
+        s.reference_rates = j.at("flag_rates").get<std::vector<double>>();
+        s.reference_buckets = reference_buckets;
+        finish_reference(s);
+    }
+};
+
+Monitor::Monitor(const MonitorOptions& options) : impl_(std::make_unique<Impl>()) {
+    auto& o = impl_->o;
+    o = options;
+    if (!(o.bucket_s > 0) || !(o.window_s >= o.bucket_s) || !(o.reference_s >= o.window_s))
+        throw Error(ErrorCode::kBadInput, "monitor: need 0 < bucket_s <= window_s <= reference_s (got " +
+                                              std::to_string(o.bucket_s) + ", " + std::to_string(o.window_s) + ", " +
+                                              std::to_string(o.reference_s) + ")");
+    impl_->bucket_ns = static_cast<std::int64_t>(std::llround(o.bucket_s * 1e9));
+    impl_->window_buckets = std::max(1, static_cast<int>(std::lround(o.window_s / o.bucket_s)));
+    impl_->reference_buckets = std::max(1, static_cast<int>(std::lround(o.reference_s / o.bucket_s)));
+    impl_->part_buckets = std::max(1, impl_->window_buckets / static_cast<int>(kPartsPerWindow));
+}
+Monitor::~Monitor() = default;
+
+void Monitor::add(const transport::Message& m, std::int64_t wall_ns) {
+    ++impl_->messages;
+    if (const auto* p = std::get_if<transport::PredMessage>(&m)) return impl_->add_pred(*p, wall_ns);
+    if (const auto* e = std::get_if<transport::EventMessage>(&m)) {
+        if (e->kind == "run_start" && !e->classes.empty()) impl_->class_names[e->message] = e->classes;
+        if (e->kind == "run_end")
+            for (auto& [key, s] : impl_->cameras) s.ended = true;
+        return;
+    }
+    const auto& st = std::get<transport::StatMessage>(m);
+    auto model = impl_->camera_model.find(st.camera);
+    if (model == impl_->camera_model.end()) { // a camera that has delivered nothing yet: known, silent
+        CameraState& s = impl_->state(st.camera, "", {});
+        if (s.view.last_wall_ns == 0) s.view.last_wall_ns = wall_ns;
+        s.view.last_stat = st.values;
+        impl_->camera_model[st.camera] = "";
+        return;
+    }
+    impl_->cameras[st.camera + "|" + model->second].view.last_stat = st.values;
+}
+
+void Monitor::tick(std::int64_t wall_ns) {
+    const auto limit = static_cast<std::int64_t>(impl_->o.silence_s * 1e9);
+    for (auto& [key, s] : impl_->cameras) {
+        if (s.ended || s.view.last_wall_ns == 0 || impl_->camera_model[s.view.camera] != s.view.model) continue;
+        const std::int64_t quiet = wall_ns - s.view.last_wall_ns;
+        if (quiet > limit)
+            impl_->set_now(s, "silence/silence", true, quiet / 1e9, impl_->o.silence_s, wall_ns, "silence", "silence");
+    }
+}
+
+void Monitor::on_alarm(std::function<void(const MonitorAlarm&)> callback) {
+    impl_->alarm_cb = std::move(callback);
+}
+void Monitor::on_window(std::function<void(const MonitorCameraView&)> callback) {
+    impl_->window_cb = std::move(callback);
+}
+
+std::vector<MonitorCameraView> Monitor::cameras() const {
+    std::vector<MonitorCameraView> v;
+    for (const auto& [key, s] : impl_->cameras) v.push_back(s.view);
+    return v;
+}
+std::uint64_t Monitor::messages() const {
+    return impl_->messages;
+}
+std::uint64_t Monitor::alarms_raised() const {
+    return impl_->raised;
+}
+
+std::string Monitor::references_json() const {
+    nlohmann::json cams = nlohmann::json::array();
+    for (const auto& [key, s] : impl_->cameras) {
+        if (!s.reference_ready) continue;
+        cams.push_back({{"camera", s.view.camera},
+                        {"model", s.view.model},
+                        {"slice", s.view.slice},
+                        {"sum", s.reference},
+                        {"chunks", s.chunks},
+                        {"flag_rates", s.reference_rates}});
+    }
+    const auto& o = impl_->o;
+    return nlohmann::json{{"schema", "sightline.monitor.reference/1"},
+                          {"bucket_s", o.bucket_s},
+                          {"window_s", o.window_s},
+                          {"reference_s", o.reference_s},
+                          {"bins", kBucketSize},
+                          {"cameras", cams}}
+        .dump();
+}
+
+void Monitor::load_references(const std::string& text, const std::string& what) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(ErrorCode::kBadInput, what + ": not JSON: " + e.what());
+    }
+    try {
+        if (j.value("schema", "") != "sightline.monitor.reference/1")
+            throw Error(ErrorCode::kBadInput, what + ": schema: expected sightline.monitor.reference/1");
+        if (j.at("bucket_s").get<double>() != impl_->o.bucket_s || j.at("window_s").get<double>() != impl_->o.window_s)
+            throw Error(ErrorCode::kBadInput, what + ": made with bucket_s " + j["bucket_s"].dump() + " and window_s " +
+                                                  j["window_s"].dump() + ", this monitor uses " +
+                                                  std::to_string(impl_->o.bucket_s) + " and " +
+                                                  std::to_string(impl_->o.window_s));
+        for (const auto& c : j.at("cameras")) {
+            const std::string key = c.at("camera").get<std::string>() + "|" + c.at("model").get<std::string>();
+            // validate now (a broken file fails at start-up, not when its camera first speaks)
+            CameraState probe;
+            impl_->apply_reference(probe, c, what + ": camera " + c.at("camera").get<std::string>());
+            impl_->loaded[key] = c.dump();
+            if (auto it = impl_->cameras.find(key); it != impl_->cameras.end() && !it->second.reference_ready)
+                impl_->apply_reference(it->second, c, what);
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(ErrorCode::kBadInput, what + ": " + e.what());
+    }
+}
+
+std::size_t Monitor::bytes_per_camera(const MonitorOptions& o) {
+    const std::size_t window = static_cast<std::size_t>(std::lround(o.window_s / o.bucket_s));
+    const std::size_t reference = static_cast<std::size_t>(std::lround(o.reference_s / o.bucket_s));
+    const std::size_t parts = reference / std::max<std::size_t>(1, window / kPartsPerWindow) + 1;
+    const std::size_t buckets = window + 2 /* current, reference sum */ + parts;
+    return buckets * kBucketSize * sizeof(double) + reference * sizeof(double) + sizeof(CameraState);
+}
+
+} // namespace sightline::pipeline

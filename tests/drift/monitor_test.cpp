@@ -1,0 +1,224 @@
+/// The monitor on crafted message streams: stationary streams stay quiet for 10 minutes of stream time, each kind
+/// of drift raises its own alarm soon after its onset and clears after it ends, health alarms (silence, sequence
+/// gaps, latency) rise and clear, references survive a save and a load.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/monitor.hpp"
+
+using namespace sightline;
+using namespace sightline::pipeline;
+using transport::PredMessage;
+
+namespace {
+
+constexpr std::int64_t kFrameNs = 33'333'333; // 30 fps
+
+/// A camera's frames; each knob can change from a frame on.
+struct Stream {
+    std::string camera = "cam1";
+    std::mt19937 rng{7};
+    std::uint64_t seq = 0;
+    double luma = 100, mean_count = 4, low_score_share = 0.1, latency_ms = 20;
+    std::vector<double> mix{0.4, 0.3, 0.2, 0.1};
+    PredMessage next() {
+        PredMessage p;
+        p.camera = camera, p.seq = seq, p.pts_ns = static_cast<std::int64_t>(seq) * kFrameNs, p.frame = seq;
+        ++seq;
+        p.width = 640, p.height = 480, p.model = "parts@1";
+        p.luma = static_cast<float>(std::normal_distribution<double>(luma, 1.5)(rng));
+        const int n = std::poisson_distribution<int>(mean_count)(rng);
+        std::discrete_distribution<int> cls(mix.begin(), mix.end());
+        std::uniform_real_distribution<double> u(0, 1);
+        for (int k = 0; k < n; ++k) {
+            const bool low = u(rng) < low_score_share;
+            p.scores.push_back(static_cast<float>(low ? 0.3 + 0.1 * u(rng) : 0.6 + 0.4 * u(rng)));
+            p.classes.push_back(cls(rng));
+            p.flags.push_back(low ? std::uint32_t{transport::kFlagNearThreshold} : 0u);
+            p.margins.push_back(0.5f), p.entropies.push_back(0.1f);
+            const float x = static_cast<float>(400 * u(rng)), y = static_cast<float>(300 * u(rng));
+            const float s = static_cast<float>(30 + 30 * u(rng));
+            p.boxes.insert(p.boxes.end(), {x, y, x + s, y + s});
+        }
+        p.stamps_ns = {{"arrival", 0},
+                       {"published", static_cast<std::int64_t>(latency_ms * 1e6 * (0.8 + 0.4 * u(rng)))}};
+        return p;
+    }
+};
+
+struct Seen {
+    std::vector<MonitorAlarm> alarms;
+    void attach(Monitor& m) {
+        m.on_alarm([this](const MonitorAlarm& a) { alarms.push_back(a); });
+    }
+    const MonitorAlarm* first(const std::string& signal, bool raised = true) const {
+        for (const auto& a : alarms)
+            if (a.signal == signal && a.raised == raised) return &a;
+        return nullptr;
+    }
+};
+
+MonitorOptions quick() {
+    MonitorOptions o;
+    return o;
+}
+
+/// Feeds `seconds` of stream time (wall time follows the stream: 1 s per 30 frames).
+void feed(Monitor& m, Stream& s, double seconds) {
+    const int frames = static_cast<int>(seconds * 30);
+    for (int k = 0; k < frames; ++k) {
+        const PredMessage p = s.next();
+        m.add(p, p.pts_ns);
+    }
+}
+
+double seconds_after(const MonitorAlarm* a, double onset_s) {
+    return a ? a->window_end_ns / 1e9 - onset_s : 1e9;
+}
+
+} // namespace
+
+TEST(Monitor, StationaryStreamsRaiseNothingInTenMinutes) {
+    for (unsigned seed : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u}) {
+        Monitor m(quick());
+        Seen seen;
+        seen.attach(m);
+        Stream s;
+        s.rng.seed(seed);
+        feed(m, s, 600);
+        const auto cams = m.cameras();
+        ASSERT_EQ(cams.size(), 1u);
+        EXPECT_TRUE(cams[0].reference_ready);
+        EXPECT_FALSE(cams[0].scores.empty());
+        for (const auto& a : seen.alarms) ADD_FAILURE() << "seed " << seed << ": " << a.message();
+        EXPECT_EQ(cams[0].frames, 18000u);
+        EXPECT_NEAR(cams[0].fps, 30, 0.5);
+    }
+}
+
+TEST(Monitor, EachDriftRaisesItsAlarmSoonAfterOnsetAndClearsAfter) {
+    struct Case {
+        const char* signal;
+        double within_s; ///< a step this size shows in the sliding window within this much stream time
+        std::function<void(Stream&)> drift, undo;
+    };
+    const std::vector<Case> cases = {
+        {"luma", 10, [](Stream& s) { s.luma = 85; }, [](Stream& s) { s.luma = 100; }},
+        {"class_mix", 45,
+         [](Stream& s) {
+             s.mix = {0.1, 0.2, 0.3, 0.4};
+         },
+         [](Stream& s) {
+             s.mix = {0.4, 0.3, 0.2, 0.1};
+         }},
+        {"detections_per_frame", 45, [](Stream& s) { s.mean_count = 7; }, [](Stream& s) { s.mean_count = 4; }},
+        {"flag_rate", 20, [](Stream& s) { s.low_score_share = 0.35; }, [](Stream& s) { s.low_score_share = 0.1; }},
+    };
+    for (const Case& c : cases) {
+        Monitor m(quick());
+        Seen seen;
+        seen.attach(m);
+        Stream s;
+        feed(m, s, 180);
+        ASSERT_TRUE(seen.alarms.empty()) << c.signal << ": " << seen.alarms[0].message();
+        c.drift(s);
+        feed(m, s, 60);
+        const MonitorAlarm* a = seen.first(c.signal);
+        ASSERT_NE(a, nullptr) << c.signal << " raised no alarm";
+        EXPECT_LE(seconds_after(a, 180), c.within_s) << a->message();
+        EXPECT_GT(a->value, a->threshold);
+        EXPECT_EQ(a->camera, "cam1");
+        c.undo(s);
+        feed(m, s, 120);
+        EXPECT_NE(seen.first(c.signal, false), nullptr) << c.signal << " never cleared";
+    }
+}
+
+TEST(Monitor, HealthAlarmsSilenceGapsLatency) {
+    MonitorOptions o = quick();
+    o.latency_p99_ms = 50;
+    Monitor m(o);
+    Seen seen;
+    seen.attach(m);
+    Stream s;
+    feed(m, s, 30);
+    EXPECT_TRUE(seen.alarms.empty());
+    s.seq += 5; // five messages lost
+    feed(m, s, 2);
+    const MonitorAlarm* gap = seen.first("sequence");
+    ASSERT_NE(gap, nullptr);
+    EXPECT_EQ(gap->value, 5);
+    EXPECT_EQ(m.cameras()[0].seq_gaps, 5u);
+    feed(m, s, 10);
+    EXPECT_NE(seen.first("sequence", false), nullptr);
+    s.latency_ms = 90;
+    feed(m, s, 5);
+    ASSERT_NE(seen.first("latency"), nullptr);
+    s.latency_ms = 20;
+    feed(m, s, 40); // the 30 s window forgets the slow frames, then five quiet tests
+    EXPECT_NE(seen.first("latency", false), nullptr);
+    const std::int64_t last = m.cameras()[0].last_wall_ns;
+    m.tick(last + 4'000'000'000);
+    EXPECT_EQ(seen.first("silence"), nullptr);
+    m.tick(last + 6'000'000'000);
+    const MonitorAlarm* silent = seen.first("silence");
+    ASSERT_NE(silent, nullptr);
+    EXPECT_NEAR(silent->value, 6, 1e-9);
+    m.tick(last + 7'000'000'000); // once, not every tick
+    EXPECT_EQ(std::count_if(seen.alarms.begin(), seen.alarms.end(), [](auto& a) { return a.signal == "silence"; }), 1);
+    const PredMessage p = s.next();
+    m.add(p, last + 8'000'000'000);
+    EXPECT_NE(seen.first("silence", false), nullptr);
+}
+
+TEST(Monitor, ACameraThatNeverDeliveredIsSilent) {
+    Monitor m(quick());
+    Seen seen;
+    seen.attach(m);
+    m.add(transport::StatMessage{"cam9", 0, {{"fps", 0}}}, 1'000'000'000);
+    m.tick(3'000'000'000);
+    EXPECT_TRUE(seen.alarms.empty());
+    m.tick(7'000'000'000);
+    ASSERT_NE(seen.first("silence"), nullptr);
+    EXPECT_EQ(seen.first("silence")->camera, "cam9");
+}
+
+TEST(Monitor, SavedReferenceSkipsLearningAndBadFilesNameThemselves) {
+    Monitor learned(quick());
+    Stream s;
+    feed(learned, s, 160);
+    const std::string saved = learned.references_json();
+    Monitor m(quick());
+    m.load_references(saved, "ref.json");
+    Seen seen;
+    seen.attach(m);
+    Stream drifted;
+    drifted.luma = 85;
+    feed(m, drifted, 30); // against the loaded reference as soon as the window holds enough frames: no learning
+    const MonitorAlarm* a = seen.first("luma");
+    ASSERT_NE(a, nullptr);
+    EXPECT_LE(a->window_end_ns / 1e9, 25);
+    EXPECT_TRUE(m.cameras()[0].reference_ready);
+
+    for (const std::string& bad : {std::string("{"), std::string(R"({"schema": "other"})"),
+                                   saved.substr(0, saved.find("\"sum\"")) + "\"sum\": [1, 2]}]}"}) {
+        try {
+            Monitor(quick()).load_references(bad, "ref.json");
+            ADD_FAILURE() << "accepted " << bad.substr(0, 60);
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("ref.json"), std::string::npos) << e.what();
+        }
+    }
+    MonitorOptions other = quick();
+    other.window_s = 20;
+    EXPECT_THROW(Monitor(other).load_references(saved, "ref.json"), Error);
+}
+
+TEST(Monitor, MemoryPerCameraIsFixed) {
+    const std::size_t bytes = Monitor::bytes_per_camera(quick());
+    EXPECT_GT(bytes, 10'000u);
+    EXPECT_LT(bytes, 600'000u);
+    EXPECT_THROW(Monitor(MonitorOptions{.bucket_s = 1, .window_s = 10, .reference_s = 5}), Error);
+}
