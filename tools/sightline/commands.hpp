@@ -12,6 +12,7 @@ Run add_demo(CLI::App& app);
 Run add_run(CLI::App& app);
 Run add_eval(CLI::App& app);
 Run add_draw(CLI::App& app);
+Run add_monitor(CLI::App& app);
 
 /// Where the project's data lives (models/, the demo cache): $SIGHTLINE_HOME, else the source tree it was built from.
 std::string project_dir();

@@ -103,15 +103,20 @@ struct Subscriber::Impl {
 };
 
 Subscriber::Subscriber(const std::string& endpoint, const std::vector<std::string>& prefixes, int receive_hwm)
+    : Subscriber(std::vector<std::string>{endpoint}, prefixes, receive_hwm) {}
+
+Subscriber::Subscriber(const std::vector<std::string>& endpoints, const std::vector<std::string>& prefixes,
+                       int receive_hwm)
     : impl_(std::make_unique<Impl>()) {
-    impl_->endpoint = endpoint;
+    for (const auto& e : endpoints) impl_->endpoint += (impl_->endpoint.empty() ? "" : ", ") + e;
+    std::string current;
     try {
         impl_->socket.set(zmq::sockopt::rcvhwm, receive_hwm);
         impl_->socket.set(zmq::sockopt::linger, 0);
-        impl_->socket.connect(endpoint);
+        for (const auto& e : endpoints) current = e, impl_->socket.connect(e);
         for (const auto& p : prefixes) impl_->socket.set(zmq::sockopt::subscribe, p);
     } catch (const zmq::error_t& e) {
-        throw Error(ErrorCode::kTransport, "subscribe to " + endpoint + ": " + e.what());
+        throw Error(ErrorCode::kTransport, "subscribe to " + current + ": " + e.what());
     }
 }
 

@@ -17,11 +17,11 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// The fixed bins of one bucket of statistics. Classes past kClasses - 1 share the last bin.
-constexpr int kClasses = 32;
+constexpr int kClasses = 16;
 constexpr int kConfBins = 20;  ///< score in [0, 1], 0.05 wide
 constexpr int kCountBins = 32; ///< detections per frame 0..30, then 31 and more
 constexpr int kSizeBins = 25;  ///< sqrt(box area / frame area) in [0, 1], 0.04 wide
-constexpr int kLumaBins = 64;  ///< mean luma 0..255, 4 wide
+constexpr int kLumaBins = 128; ///< mean luma 0..255, 2 wide
 constexpr int kLatencyBins =
     48; ///< arrival -> published, ms: bin k is [0.5 x 1.25^(k-1), 0.5 x 1.25^k), bin 0 below 0.5
 enum Scalar { kFrames, kFlagged, kDetections, kScoreSum, kLumaSum, kLumaN, kScalars };
@@ -35,8 +35,18 @@ constexpr int kOffLatency = kOffLuma + kLumaBins;
 constexpr int kOffScalar = kOffLatency + kLatencyBins;
 constexpr int kBucketSize = kOffScalar + kScalars;
 constexpr std::size_t kPartsPerWindow = 6; ///< the reference is kept in parts of a sixth of a window
+constexpr long kMinCalibrationChunks = 5;
+constexpr int kPsiGroups =
+    10; ///< PSI on the reference's deciles  ///< chunks of the reference a test needs to be calibrated (and armed)
 
-using Bucket = std::vector<double>;
+using Bucket = std::vector<double>; ///< sums being worked on
+using Stored = std::vector<float>;  ///< buckets and parts held (float: exact to 2^24 counts, half the memory)
+Stored to_stored(const Bucket& b) {
+    return Stored(b.begin(), b.end());
+}
+void add_into(std::vector<double>& into, const Stored& b) {
+    for (std::size_t k = 0; k < b.size(); ++k) into[k] += b[k];
+}
 Bucket empty_bucket() {
     return Bucket(kBucketSize, 0.0);
 }
@@ -66,7 +76,7 @@ std::vector<double> centres(double lo, double width, int n) {
 const std::vector<double> kConfCentres = centres(0, 1.0 / kConfBins, kConfBins);
 const std::vector<double> kCountCentres = centres(-0.5, 1, kCountBins); // bin k holds k detections
 const std::vector<double> kSizeCentres = centres(0, 1.0 / kSizeBins, kSizeBins);
-const std::vector<double> kLumaCentres = centres(0, 4, kLumaBins);
+const std::vector<double> kLumaCentres = centres(0, 2, kLumaBins);
 
 double sum_of(std::span<const double> v) {
     return std::accumulate(v.begin(), v.end(), 0.0);
@@ -89,28 +99,54 @@ struct Test {
     int offset = 0, bins = 0;
     const std::vector<double>* centres = nullptr; ///< Wasserstein only
     double default_threshold = 0;
+    /// Wasserstein only: the least standard deviation it is normalised by. Evidently's 0.001 suits raw values; on
+    /// binned ones, spreads under the signal's resolution are not measured, so a near-constant signal (a steady
+    /// scene's luma) would read a shift of one bin as many deviations.
+    double min_norm = 0.001;
+    /// PSI only: the group (a decile of the reference, the outer two open-ended) each bin falls in, set when the
+    /// reference is complete: PSI's usual bins. On the fine bins themselves a value the reference never reached
+    /// (a steady scene's luma one grey level up) would read as a new distribution.
+    std::vector<int> groups;
+    /// Sets the groups from the reference's histogram: bin k joins decile floor(10 x its mid-point's CDF).
+    void set_groups(const Bucket& reference) {
+        if (test != "psi") return;
+        const auto r = part(reference, offset, bins);
+        const double n = sum_of(r);
+        groups.assign(bins, 0);
+        double before = 0;
+        for (int k = 0; k < bins; ++k) {
+            const double mid = n > 0 ? (before + r[k] / 2) / n : 0;
+            groups[k] = std::min(kPsiGroups - 1, static_cast<int>(mid * kPsiGroups));
+            before += r[k];
+        }
+    }
     double value(const Bucket& reference, const Bucket& current, int min_values) const {
         const auto r = part(reference, offset, bins), c = part(current, offset, bins);
         if (sum_of(r) < min_values || sum_of(c) < min_values) return kNaN;
         if (test == "jensen_shannon") return drift::jensen_shannon(r, c);
-        if (test == "psi") return drift::psi(r, c);
-        return drift::wasserstein_normalised(*centres, r, c);
+        if (test == "psi") {
+            if (groups.empty()) return drift::psi(r, c);
+            std::vector<double> rg(kPsiGroups), cg(kPsiGroups);
+            for (std::size_t k = 0; k < r.size(); ++k) rg[groups[k]] += r[k], cg[groups[k]] += c[k];
+            return drift::psi(rg, cg);
+        }
+        return drift::wasserstein_normalised(*centres, r, c, min_norm);
     }
 };
 
 std::vector<Test> make_tests(const MonitorOptions& o, const std::vector<std::string>& class_names) {
     std::vector<Test> t;
     t.push_back({"class_mix", "jensen_shannon", kOffClass, kClasses, nullptr, o.js_threshold});
-    auto numeric = [&](const std::string& signal, int offset, int bins, const std::vector<double>* c) {
-        t.push_back({signal, "wasserstein", offset, bins, c, o.wasserstein_threshold});
+    auto numeric = [&](const std::string& signal, int offset, int bins, const std::vector<double>* c, double min_norm) {
+        t.push_back({signal, "wasserstein", offset, bins, c, o.wasserstein_threshold, min_norm});
         t.push_back({signal, "psi", offset, bins, nullptr, o.psi_threshold});
     };
-    numeric("detections_per_frame", kOffCount, kCountBins, &kCountCentres);
-    numeric("box_size", kOffSize, kSizeBins, &kSizeCentres);
-    numeric("luma", kOffLuma, kLumaBins, &kLumaCentres);
+    numeric("detections_per_frame", kOffCount, kCountBins, &kCountCentres, 0.5);
+    numeric("box_size", kOffSize, kSizeBins, &kSizeCentres, 1.0 / kSizeBins);
+    numeric("luma", kOffLuma, kLumaBins, &kLumaCentres, o.luma_min_std);
     for (int k = 0; k < kClasses; ++k) {
         const std::string name = k < static_cast<int>(class_names.size()) ? class_names[k] : std::to_string(k);
-        numeric("confidence/" + name, kOffConf + k * kConfBins, kConfBins, &kConfCentres);
+        numeric("confidence/" + name, kOffConf + k * kConfBins, kConfBins, &kConfCentres, 1.0 / kConfBins);
     }
     return t;
 }
@@ -145,18 +181,19 @@ struct CameraState {
     std::int64_t bucket_id = 0; ///< the bucket being filled
     std::int64_t first_bucket = 0;
     Bucket current = empty_bucket();
-    std::deque<std::pair<std::int64_t, Bucket>> ring; ///< the last window_s of closed buckets, by id
+    std::deque<std::pair<std::int64_t, Stored>> ring; ///< the last window_s of closed buckets, by id
     // reference
     Bucket reference = empty_bucket();
     /// The reference in parts of a sixth of a window (for calibration: any six in a row make a window-sized chunk).
-    std::vector<Bucket> chunks;
-    std::vector<double> reference_rates; ///< flagged-frame rate per reference bucket (for the z-scores)
+    std::vector<Stored> chunks;
+    double part_frames = 0, part_flagged = 0; ///< the part being filled (live)
+    int part_fill = 0;
     int reference_buckets = 0;
     bool reference_ready = false;
     double rate_mean = 0, rate_std = 0;
     std::map<std::string, double> thresholds; ///< signal/test -> threshold in force
     drift::PageHinkley ph;
-    std::deque<double> recent_z; ///< the last buckets' flagged-rate z-scores
+    std::deque<double> recent_z; ///< the last parts' flagged-rate z-scores
     std::map<std::string, AlarmState> alarms;
     // health
     bool has_seq = false;
@@ -244,17 +281,22 @@ struct Monitor::Impl {
 
     void finish_reference(CameraState& s) {
         s.reference_ready = true;
-        const double n = static_cast<double>(s.reference_rates.size());
+        for (Test& t : s.tests) t.set_groups(s.reference);
+        // the flagged-frame rate of each part of the reference: the z-scores' mean and spread
+        std::vector<double> rates;
+        for (const Stored& p : s.chunks)
+            if (p[kOffScalar + kFrames] > 0) rates.push_back(p[kOffScalar + kFlagged] / p[kOffScalar + kFrames]);
+        const double n = static_cast<double>(rates.size());
         if (n > 0) {
-            s.rate_mean = std::accumulate(s.reference_rates.begin(), s.reference_rates.end(), 0.0) / n;
+            s.rate_mean = std::accumulate(rates.begin(), rates.end(), 0.0) / n;
             double v = 0;
-            for (double r : s.reference_rates) v += (r - s.rate_mean) * (r - s.rate_mean);
+            for (double r : rates) v += (r - s.rate_mean) * (r - s.rate_mean);
             s.rate_std = std::sqrt(v / n);
         }
         // NannyML's rule on window-sized chunks of the reference, one starting every sixth of a window; each chunk
         // against the reference without it (leave-one-out: a chunk compared with a reference that contains it looks
         // closer than a later window will, and the threshold would come out too low)
-        const std::size_t per_chunk = kPartsPerWindow;
+        const std::size_t per_chunk = static_cast<std::size_t>(std::max(1, window_buckets / part_buckets));
         if (o.calibrate && s.chunks.size() >= per_chunk + 2) {
             std::vector<Bucket> windows;
             for (std::size_t first = 0; first + per_chunk <= s.chunks.size(); ++first) {
@@ -269,8 +311,11 @@ struct Monitor::Impl {
                     for (int k = 0; k < kBucketSize; ++k) rest[k] -= c[k];
                     values.push_back(t.value(rest, c, o.min_values));
                 }
+                // a signal the reference saw too little of cannot be calibrated: it is not tested (a rare class)
+                const auto valid = std::count_if(values.begin(), values.end(), [](double x) { return !std::isnan(x); });
                 const double cal = drift::chunk_upper_threshold(values);
-                if (!std::isnan(cal)) s.thresholds[t.signal + "/" + t.test] = std::max(t.default_threshold, cal);
+                s.thresholds[t.signal + "/" + t.test] =
+                    valid < kMinCalibrationChunks ? kNaN : std::max(t.default_threshold, cal);
             }
         }
         s.view.reference_ready = true;
@@ -279,14 +324,20 @@ struct Monitor::Impl {
 
     void close_bucket(CameraState& s, std::int64_t wall_ns) {
         const Bucket& b = s.current;
-        const double frames = b[kOffScalar + kFrames];
-        const double rate = frames > 0 ? b[kOffScalar + kFlagged] / frames : kNaN;
+        // the flagged-frame rate per part (a sixth of a window) once the reference is in: Page-Hinkley's input
+        double part_rate = kNaN;
+        if (s.reference_ready) {
+            s.part_frames += b[kOffScalar + kFrames], s.part_flagged += b[kOffScalar + kFlagged];
+            if (++s.part_fill >= part_buckets) {
+                if (s.part_frames > 0) part_rate = s.part_flagged / s.part_frames;
+                s.part_frames = s.part_flagged = 0, s.part_fill = 0;
+            }
+        }
         if (!s.reference_ready) {
             add_into(s.reference, b);
             const std::size_t chunk = static_cast<std::size_t>(s.reference_buckets / part_buckets);
-            if (chunk >= s.chunks.size()) s.chunks.push_back(empty_bucket());
-            add_into(s.chunks[chunk], b);
-            if (!std::isnan(rate)) s.reference_rates.push_back(rate);
+            if (chunk >= s.chunks.size()) s.chunks.push_back(Stored(kBucketSize, 0.0f));
+            for (int k = 0; k < kBucketSize; ++k) s.chunks[chunk][k] += static_cast<float>(b[k]);
             ++s.reference_buckets;
             s.view.reference_progress = std::min(1.0, double(s.reference_buckets) / reference_buckets);
             if (s.reference_buckets >= reference_buckets) {
@@ -295,7 +346,7 @@ struct Monitor::Impl {
                 finish_reference(s);
             }
         }
-        s.ring.emplace_back(s.bucket_id, b);
+        s.ring.emplace_back(s.bucket_id, to_stored(b));
         while (!s.ring.empty() && s.ring.front().first <= s.bucket_id - window_buckets) s.ring.pop_front();
         // sequence gaps: standing until clear_after buckets without one
         if (s.gap_pending > 0) {
@@ -304,11 +355,11 @@ struct Monitor::Impl {
         } else if (++s.clean_buckets >= o.clear_after) {
             set_now(s, "sequence/seq_gap", false, 0, 0, wall_ns, "sequence", "seq_gap");
         }
-        evaluate(s, rate, wall_ns);
+        evaluate(s, part_rate, wall_ns);
         s.current = empty_bucket();
     }
 
-    void evaluate(CameraState& s, double bucket_rate, std::int64_t wall_ns) {
+    void evaluate(CameraState& s, double part_rate, std::int64_t wall_ns) {
         Bucket w = empty_bucket();
         for (const auto& [id, b] : s.ring) add_into(w, b);
         MonitorCameraView& v = s.view;
@@ -322,6 +373,10 @@ struct Monitor::Impl {
         v.flag_rate = frames > 0 ? w[kOffScalar + kFlagged] / frames : 0;
         v.luma_mean = w[kOffScalar + kLumaN] > 0 ? w[kOffScalar + kLumaSum] / w[kOffScalar + kLumaN] : 0;
         v.latency_p99_ms = latency_p99(w);
+        v.window_frames = frames;
+        v.window_classes.clear();
+        for (int k = 0; k < kClasses; ++k)
+            if (w[kOffClass + k] > 0) v.window_classes[class_name(s, k)] = w[kOffClass + k];
         v.scores.clear();
         if (o.latency_p99_ms > 0 && !std::isnan(v.latency_p99_ms)) {
             v.scores.push_back({"latency", "p99", v.latency_p99_ms, o.latency_p99_ms, false});
@@ -332,12 +387,13 @@ struct Monitor::Impl {
                 const double value = t.value(s.reference, w, o.min_values);
                 if (std::isnan(value)) continue;
                 const double th = s.thresholds[t.signal + "/" + t.test];
+                if (std::isnan(th)) continue; // not armed: the reference saw too little of it
                 v.scores.push_back({t.signal, t.test, value, th, false});
                 judge(s, t.signal, t.test, value, th, wall_ns);
             }
             // flagged-frame rate: Page-Hinkley on the buckets' z-scores against the reference's buckets
-            if (!std::isnan(bucket_rate)) {
-                const double z = (bucket_rate - s.rate_mean) / std::max(s.rate_std, 0.01);
+            if (!std::isnan(part_rate)) {
+                const double z = (part_rate - s.rate_mean) / std::max(s.rate_std, 0.01);
                 const bool change = s.ph.update(z);
                 const double stat = s.ph.statistic();
                 s.recent_z.push_back(z);
@@ -418,7 +474,7 @@ struct Monitor::Impl {
         }
         if (flagged) b[kOffScalar + kFlagged] += 1, ++v.flagged_frames;
         if (p.luma >= 0) {
-            b[kOffLuma + bin_of(p.luma, 0, 4, kLumaBins)] += 1;
+            b[kOffLuma + bin_of(p.luma, 0, 2, kLumaBins)] += 1;
             b[kOffScalar + kLumaSum] += p.luma, b[kOffScalar + kLumaN] += 1;
         }
         const auto a = p.stamps_ns.find("arrival"), pub = p.stamps_ns.find("published");
@@ -446,8 +502,7 @@ struct Monitor::Impl {
         s.reference = vec(j.at("sum"), "sum");
         s.chunks.clear();
         for (std::size_t c = 0; c < j.at("chunks").size(); ++c)
-            s.chunks.push_back(vec(j["chunks"][c], "chunks[" + std::to_string(c) + "]"));
-        s.reference_rates = j.at("flag_rates").get<std::vector<double>>();
+            s.chunks.push_back(to_stored(vec(j["chunks"][c], "chunks[" + std::to_string(c) + "]")));
         s.reference_buckets = reference_buckets;
         finish_reference(s);
     }
@@ -525,8 +580,7 @@ std::string Monitor::references_json() const {
                         {"model", s.view.model},
                         {"slice", s.view.slice},
                         {"sum", s.reference},
-                        {"chunks", s.chunks},
-                        {"flag_rates", s.reference_rates}});
+                        {"chunks", s.chunks}});
     }
     const auto& o = impl_->o;
     return nlohmann::json{{"schema", "sightline.monitor.reference/1"},
@@ -571,8 +625,7 @@ std::size_t Monitor::bytes_per_camera(const MonitorOptions& o) {
     const std::size_t window = static_cast<std::size_t>(std::lround(o.window_s / o.bucket_s));
     const std::size_t reference = static_cast<std::size_t>(std::lround(o.reference_s / o.bucket_s));
     const std::size_t parts = reference / std::max<std::size_t>(1, window / kPartsPerWindow) + 1;
-    const std::size_t buckets = window + 2 /* current, reference sum */ + parts;
-    return buckets * kBucketSize * sizeof(double) + reference * sizeof(double) + sizeof(CameraState);
+    return (window + parts) * kBucketSize * sizeof(float) + 2 * kBucketSize * sizeof(double) + sizeof(CameraState);
 }
 
 } // namespace sightline::pipeline

@@ -77,7 +77,7 @@ double psi(std::span<const double> reference, std::span<const double> current) {
 }
 
 double wasserstein_normalised(std::span<const double> centres, std::span<const double> reference,
-                              std::span<const double> current) {
+                              std::span<const double> current, double min_norm) {
     check_same_bins(reference, current, "wasserstein");
     check_same_bins(centres, reference, "wasserstein (centres)");
     const double nr = total(reference), nc = total(current);
@@ -87,7 +87,7 @@ double wasserstein_normalised(std::span<const double> centres, std::span<const d
     double var = 0;
     for (std::size_t k = 0; k < centres.size(); ++k)
         var += reference[k] / nr * (centres[k] - mean) * (centres[k] - mean);
-    const double norm = std::max(std::sqrt(var), 0.001);
+    const double norm = std::max(std::sqrt(var), min_norm);
     // W1 = integral of |F_r - F_c| between consecutive centres (the centres ascend)
     double fr = 0, fc = 0, w = 0;
     for (std::size_t k = 0; k + 1 < centres.size(); ++k) {

@@ -7,49 +7,21 @@
 #include <map>
 #include <sstream>
 
+#include "common/html.hpp"
 #include "sightline/error.hpp"
 
 namespace sightline::pipeline {
 
 namespace {
 
-std::string esc(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        switch (c) {
-        case '<':
-            o += "&lt;";
-            break;
-        case '>':
-            o += "&gt;";
-            break;
-        case '&':
-            o += "&amp;";
-            break;
-        case '"':
-            o += "&quot;";
-            break;
-        default:
-            o += c;
-        }
-    }
-    return o;
-}
-
-std::string num(double v, int digits = 3) {
-    if (!std::isfinite(v)) return "&ndash;";
-    char b[32];
-    std::snprintf(b, sizeof b, "%.*f", digits, v);
-    return b;
-}
+using html::esc;
+using html::kPalette;
+using html::num;
 
 /// A metric that may be undefined: -1 (no ground truth in that slice or class) reads "n/a", not a measured zero.
 std::string metric(double v, int digits = 3) {
     return v < 0 ? std::string("n/a") : num(v, digits);
 }
-
-const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
 /// An x-y chart on [0, 1] x [0, 1] with axes, ticks and labels; `body` is drawn in chart coordinates via px/py.
 struct Chart {

@@ -21,10 +21,10 @@ double jensen_shannon(std::span<const double> reference, std::span<const double>
 double psi(std::span<const double> reference, std::span<const double> current);
 
 /// Wasserstein-1 distance between the histograms (each bin's mass at its centre), divided by the reference's
-/// standard deviation (population, at least 0.001): Evidently's `wasserstein` stattest on the same values.
-/// Default alarm 0.1.
+/// standard deviation (population, at least `min_norm`; Evidently's floor is 0.001): Evidently's `wasserstein`
+/// stattest on the same values. Default alarm 0.1.
 double wasserstein_normalised(std::span<const double> centres, std::span<const double> reference,
-                              std::span<const double> current);
+                              std::span<const double> current, double min_norm = 0.001);
 
 /// Chi-square goodness of fit of the current counts to the reference's proportions (expected = reference x
 /// n_current / n_reference over the bins seen on either side): the p-value, as Evidently's `chisquare` stattest.

@@ -18,7 +18,7 @@ namespace sightline::pipeline {
 struct MonitorOptions {
     double bucket_s = 1;        ///< stream-time resolution: statistics are kept per bucket
     double window_s = 30;       ///< the current window, sliding by one bucket
-    double reference_s = 150;   ///< the reference: each camera's first seconds of stream time (5 windows at least)
+    double reference_s = 300;   ///< the reference: each camera's first seconds of stream time (ten windows)
     int min_window_frames = 60; ///< fewer frames in the window: no drift test
     /// A histogram with fewer values (in the reference or the window) is not tested (Evidently uses these
     /// distances from 1000 values up; below, K-S and chi-square p-values, far too eager at one test a second).
@@ -42,6 +42,9 @@ struct MonitorOptions {
     double js_threshold = 0.1;          ///< class mix, Jensen-Shannon distance (Evidently's default)
     double wasserstein_threshold = 0.1; ///< normalised Wasserstein (Evidently's default)
     double psi_threshold = 0.25;        ///< PSI, "major shift" (0.1 counts as moderate)
+    /// Luma's Wasserstein is normalised by at least this many grey levels: a steady scene's frame luma varies by
+    /// tenths of a level, and a shift of one level is sensor noise and encoding, not drift.
+    double luma_min_std = 2;
     /// Flagged-frame rate per bucket, as z-scores against the reference's buckets, into river's Page-Hinkley.
     double ph_delta = 0.5, ph_threshold = 10;
     int ph_min_instances = 5;
@@ -80,6 +83,8 @@ struct MonitorCameraView {
     /// mean luma, p99 latency (ms).
     std::int64_t window_end_ns = 0;
     double fps = 0, detections_per_frame = 0, confidence_mean = 0, flag_rate = 0, luma_mean = 0, latency_p99_ms = 0;
+    double window_frames = 0;
+    std::map<std::string, double> window_classes; ///< detections per class in the window
     std::vector<MonitorScore> scores;
     std::vector<std::string> active_alarms; ///< "signal/test"
     double drift_rank = 0;                  ///< the largest score / threshold over the camera's tests

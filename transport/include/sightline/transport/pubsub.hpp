@@ -49,6 +49,9 @@ class Publisher {
 class Subscriber {
   public:
     Subscriber(const std::string& endpoint, const std::vector<std::string>& prefixes, int receive_hwm = 100000);
+    /// One socket connected to several publishers (one per node): their messages are fair-queued.
+    Subscriber(const std::vector<std::string>& endpoints, const std::vector<std::string>& prefixes,
+               int receive_hwm = 100000);
     ~Subscriber();
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;

@@ -1,0 +1,64 @@
+#pragma once
+/// The monitor's embedded store: SQLite (one file, no server), schema in docs/monitor.md. Per-window aggregates per
+/// camera, the drift scores, every alarm raised and cleared, and the learned references (a restarted monitor
+/// resumes them). Writes are grouped in one transaction per commit() (the monitor commits about once a second).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sightline/pipeline/monitor.hpp"
+
+namespace sightline::pipeline {
+
+class MonitorStore {
+  public:
+    /// Opens or creates the store. Throws Error(kIo) naming the file when it cannot (a directory that does not
+    /// exist, no permission, not a SQLite file, a newer schema).
+    explicit MonitorStore(const std::filesystem::path& path);
+    ~MonitorStore();
+    MonitorStore(const MonitorStore&) = delete;
+    MonitorStore& operator=(const MonitorStore&) = delete;
+
+    /// Queued until commit(). Throws Error(kIo) naming the file on a failed write (a full disk, a read-only file).
+    void add_window(const MonitorCameraView& view, std::int64_t wall_ns);
+    void add_alarm(const MonitorAlarm& alarm);
+    void save_references(const std::string& json, std::int64_t wall_ns);
+    void commit();
+    /// Deletes windows and scores older than `before_wall_ns` (alarms and references stay).
+    std::uint64_t prune(std::int64_t before_wall_ns);
+
+    std::optional<std::string> references() const;
+    const std::filesystem::path& path() const;
+
+    // Reading, for the report
+    struct WindowRow {
+        std::string camera, model, slice;
+        std::int64_t window_end_ns = 0, wall_ns = 0;
+        double frames = 0, fps = 0, detections_per_frame = 0, confidence_mean = 0, flag_rate = 0, luma_mean = 0,
+               latency_p99_ms = 0, drift_rank = 0;
+        std::string class_counts; ///< JSON object: class -> count in the window
+    };
+    struct ScoreRow {
+        std::string camera, model, signal, test;
+        std::int64_t window_end_ns = 0;
+        double value = 0, threshold = 0;
+        bool alarm = false;
+    };
+    std::vector<WindowRow> windows() const;
+    std::vector<ScoreRow> scores() const;
+    std::vector<MonitorAlarm> alarms() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// The report (`sightline monitor report`): a self-contained HTML page (inline SVG, opens offline) with the
+/// cameras ranked by how far they drifted and per camera its time series (drift score, fps, latency, confidence,
+/// flagged-frame rate, luma, class mix) with the alarms marked.
+std::string render_monitor_html(const MonitorStore& store);
+
+} // namespace sightline::pipeline

@@ -1,0 +1,197 @@
+#include "metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <mutex>
+
+#include "sightline/error.hpp"
+
+namespace sightline::tools {
+
+using prometheus::Counter;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+struct Metrics::Impl {
+    std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+    std::unique_ptr<prometheus::Exposer> exposer;
+    std::string host;
+
+    prometheus::Family<Counter>& messages = prometheus::BuildCounter()
+                                                .Name("sightline_messages_total")
+                                                .Help("Wire messages seen, by type (pred, stat, event)")
+                                                .Register(*registry);
+    prometheus::Family<Counter>& malformed = prometheus::BuildCounter()
+                                                 .Name("sightline_monitor_malformed_messages_total")
+                                                 .Help("Messages the monitor could not decode (skipped)")
+                                                 .Register(*registry);
+    prometheus::Family<Counter>& frames =
+        prometheus::BuildCounter().Name("sightline_frames_total").Help("Frames processed").Register(*registry);
+    prometheus::Family<Counter>& detections = prometheus::BuildCounter()
+                                                  .Name("sightline_detections_total")
+                                                  .Help("Detections above the operating threshold, by class")
+                                                  .Register(*registry);
+    prometheus::Family<Counter>& flagged = prometheus::BuildCounter()
+                                               .Name("sightline_flagged_frames_total")
+                                               .Help("Frames with at least one uncertainty flag")
+                                               .Register(*registry);
+    prometheus::Family<Histogram>& latency = prometheus::BuildHistogram()
+                                                 .Name("sightline_frame_latency_seconds")
+                                                 .Help("Packet arrival to publish, per frame")
+                                                 .Register(*registry);
+    prometheus::Family<Counter>& dropped = prometheus::BuildCounter()
+                                               .Name("sightline_frames_dropped_total")
+                                               .Help("Frames a live source dropped, by cause (behind, late)")
+                                               .Register(*registry);
+    prometheus::Family<Counter>& publisher_dropped =
+        prometheus::BuildCounter()
+            .Name("sightline_publisher_dropped_messages_total")
+            .Help("Messages the line's publisher refused for a full subscriber queue (all topics)")
+            .Register(*registry);
+    prometheus::Family<Gauge>& queue_age = prometheus::BuildGauge()
+                                               .Name("sightline_queue_age_seconds")
+                                               .Help("Longest a decoded frame waited for a batch, last stat window")
+                                               .Register(*registry);
+    prometheus::Family<Counter>& gaps = prometheus::BuildCounter()
+                                            .Name("sightline_monitor_sequence_gap_messages_total")
+                                            .Help("pred messages the monitor saw missing from a camera's sequence")
+                                            .Register(*registry);
+    prometheus::Family<Gauge>& fps = prometheus::BuildGauge()
+                                         .Name("sightline_monitor_window_fps")
+                                         .Help("Frames per second of stream time over the monitor's window")
+                                         .Register(*registry);
+    prometheus::Family<Gauge>& reference = prometheus::BuildGauge()
+                                               .Name("sightline_monitor_reference_progress_ratio")
+                                               .Help("How much of its reference a camera has (1: testing)")
+                                               .Register(*registry);
+    prometheus::Family<Gauge>& score = prometheus::BuildGauge()
+                                           .Name("sightline_drift_score")
+                                           .Help("A drift test's last value on the window, by signal and test")
+                                           .Register(*registry);
+    prometheus::Family<Gauge>& threshold = prometheus::BuildGauge()
+                                               .Name("sightline_drift_threshold")
+                                               .Help("The threshold a drift test's score is held against")
+                                               .Register(*registry);
+    prometheus::Family<Gauge>& alarm = prometheus::BuildGauge()
+                                           .Name("sightline_drift_alarm_active")
+                                           .Help("1 while an alarm stands on the camera's signal")
+                                           .Register(*registry);
+    prometheus::Family<Counter>& alarms = prometheus::BuildCounter()
+                                              .Name("sightline_monitor_alarms_total")
+                                              .Help("Alarms raised, by signal")
+                                              .Register(*registry);
+
+    std::mutex mutex;
+    std::map<std::string, std::vector<std::string>> class_names;      ///< model -> names
+    std::map<std::string, std::map<std::string, double>> last_totals; ///< camera -> stat counter -> last value
+    double publisher_last = 0;
+    std::map<std::string, std::map<std::string, int>> standing; ///< camera -> signal -> alarms standing
+
+    /// A counter the line reports as a running total: advance ours by the difference (a restarted line starts
+    /// from 0 again: its new total counts in full).
+    void advance(Counter& c, double& last, double total) {
+        if (total >= last)
+            c.Increment(total - last);
+        else
+            c.Increment(total);
+        last = total;
+    }
+};
+
+namespace {
+const Histogram::BucketBoundaries kLatencyBuckets = {0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1,
+                                                     0.15,  0.2,  0.3,  0.5,  1,    2,     5};
+}
+
+Metrics::Metrics(const std::string& address) : impl_(std::make_unique<Impl>()) {
+    try {
+        impl_->exposer = std::make_unique<prometheus::Exposer>(address, 2);
+    } catch (const std::exception& e) {
+        throw Error(ErrorCode::kTransport, "metrics: cannot serve on " + address + ": " + e.what());
+    }
+    impl_->exposer->RegisterCollectable(impl_->registry);
+    impl_->host = address.substr(0, address.rfind(':'));
+}
+
+Metrics::~Metrics() = default;
+
+std::string Metrics::address() const {
+    const auto ports = impl_->exposer->GetListeningPorts();
+    return impl_->host + ":" + (ports.empty() ? std::string("?") : std::to_string(ports.front()));
+}
+
+void Metrics::observe(const transport::Message& m) {
+    Impl& d = *impl_;
+    std::lock_guard lock(d.mutex);
+    if (const auto* p = std::get_if<transport::PredMessage>(&m)) {
+        d.messages.Add({{"type", "pred"}}).Increment();
+        const prometheus::Labels cam{{"camera", p->camera}, {"model", p->model}};
+        d.frames.Add(cam).Increment();
+        const auto names = d.class_names.find(p->model);
+        bool any_flag = false;
+        for (std::size_t k = 0; k < p->classes.size(); ++k) {
+            const int c = p->classes[k];
+            const std::string name = names != d.class_names.end() && c >= 0 && c < int(names->second.size())
+                                         ? names->second[c]
+                                         : std::to_string(c);
+            d.detections.Add({{"camera", p->camera}, {"model", p->model}, {"class", name}}).Increment();
+            any_flag = any_flag || p->flags[k] != 0;
+        }
+        if (any_flag) d.flagged.Add(cam).Increment();
+        const auto a = p->stamps_ns.find("arrival"), pub = p->stamps_ns.find("published");
+        if (a != p->stamps_ns.end() && pub != p->stamps_ns.end())
+            d.latency.Add({{"camera", p->camera}}, kLatencyBuckets).Observe((pub->second - a->second) / 1e9);
+        return;
+    }
+    if (const auto* e = std::get_if<transport::EventMessage>(&m)) {
+        d.messages.Add({{"type", "event"}}).Increment();
+        if (e->kind == "run_start" && !e->classes.empty()) d.class_names[e->message] = e->classes;
+        return;
+    }
+    const auto& st = std::get<transport::StatMessage>(m);
+    d.messages.Add({{"type", "stat"}}).Increment();
+    auto& last = d.last_totals[st.camera];
+    for (const auto& [key, cause] : {std::pair{"dropped_behind_total", "behind"}, {"dropped_late_total", "late"}})
+        if (auto v = st.values.find(key); v != st.values.end())
+            d.advance(d.dropped.Add({{"camera", st.camera}, {"cause", cause}}), last[key], v->second);
+    if (auto v = st.values.find("messages_dropped_total"); v != st.values.end())
+        d.advance(d.publisher_dropped.Add({}), d.publisher_last, std::max(d.publisher_last, v->second));
+    if (auto v = st.values.find("queue_age_ms_max"); v != st.values.end())
+        d.queue_age.Add({{"camera", st.camera}}).Set(v->second / 1e3);
+}
+
+void Metrics::malformed() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->malformed.Add({}).Increment();
+}
+
+void Metrics::window(const pipeline::MonitorCameraView& v) {
+    Impl& d = *impl_;
+    std::lock_guard lock(d.mutex);
+    const prometheus::Labels cam{{"camera", v.camera}, {"model", v.model}};
+    d.fps.Add(cam).Set(v.fps);
+    d.reference.Add(cam).Set(v.reference_progress);
+    auto& gaps = d.last_totals[v.camera]["__seq_gaps"];
+    d.advance(d.gaps.Add(cam), gaps, static_cast<double>(v.seq_gaps));
+    for (const auto& s : v.scores) {
+        const prometheus::Labels l{{"camera", v.camera}, {"model", v.model}, {"signal", s.signal}, {"test", s.test}};
+        d.score.Add(l).Set(s.value);
+        d.threshold.Add(l).Set(s.threshold);
+    }
+}
+
+void Metrics::alarm(const pipeline::MonitorAlarm& a) {
+    Impl& d = *impl_;
+    std::lock_guard lock(d.mutex);
+    int& n = d.standing[a.camera][a.signal];
+    n = std::max(0, n + (a.raised ? 1 : -1));
+    d.alarm.Add({{"camera", a.camera}, {"signal", a.signal}}).Set(n > 0 ? 1 : 0);
+    if (a.raised) d.alarms.Add({{"signal", a.signal}}).Increment();
+}
+
+} // namespace sightline::tools

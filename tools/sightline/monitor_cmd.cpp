@@ -1,0 +1,145 @@
+// sightline monitor --connect ENDPOINT...: per-camera health and drift alarms (docs/monitor.md);
+// sightline monitor report --db FILE --out report.html: the store drawn as a page.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+
+#include "commands.hpp"
+#include "monitor_session.hpp"
+#include "sightline/error.hpp"
+#include "sightline/pipeline/files.hpp"
+#include "sightline/pipeline/monitor_store.hpp"
+#include "sightline/transport/pubsub.hpp"
+#include "sightline/transport/recording.hpp"
+
+namespace sightline::tools {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_monitor_signal(int) {
+    g_stop.store(true);
+}
+std::int64_t wall_now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// A recording fed as if received: wall time is each message's own (time_ns), so silence reads as it happened.
+void replay(MonitorSession& session, const std::string& file) {
+    transport::RecordingReader reader(file);
+    transport::EventMessage start{"run_start", "", reader.header().model, reader.header().created_ns};
+    start.classes = reader.header().classes;
+    session.feed(start, reader.header().created_ns);
+    std::string topic;
+    transport::Message m;
+    std::int64_t wall = reader.header().created_ns, last_tick = wall;
+    while (reader.next(topic, m)) {
+        std::visit([&](const auto& x) { wall = x.time_ns > 0 ? x.time_ns : wall; }, m);
+        session.feed(m, wall);
+        if (wall - last_tick >= 1'000'000'000) session.tick(wall), last_tick = wall;
+    }
+    if (reader.truncated()) spdlog::warn("monitor: {} ends in a cut record (a run killed while writing)", file);
+    spdlog::info("monitor: replayed {} messages from {}", reader.records(), file);
+}
+} // namespace
+
+Run add_monitor(CLI::App& app) {
+    auto o = std::make_shared<MonitorSessionOptions>();
+    auto connect = std::make_shared<std::vector<std::string>>();
+    auto replays = std::make_shared<std::vector<std::string>>();
+    auto seconds = std::make_shared<double>(0);
+    auto until_end = std::make_shared<bool>(false);
+    auto report_db = std::make_shared<std::string>(), report_out = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("monitor", "Watch one or more lines: per-camera health, drift alarms, Prometheus "
+                                              "metrics, an embedded store and a report (docs/monitor.md)");
+    cmd->add_option("--connect", *connect, "a line's publish endpoint (repeat for several nodes)");
+    cmd->add_option("--replay", *replays,
+                    "a recording (sightline run --record) to watch instead, at full speed: the "
+                    "same windows and alarms as live")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--http", o->http, "serve Prometheus metrics on HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
+    cmd->add_option("--db", o->db, "the SQLite store: windows, scores, alarms, references (resumed on restart)");
+    cmd->add_option("--publish", o->publish, "publish alarm events (event alarm_raised / alarm_cleared) here");
+    cmd->add_option("--reference", o->reference, "a saved reference (--save-reference) from a known-good period");
+    cmd->add_option("--save-reference", o->save_reference, "write the learned references here (JSON)");
+    auto& m = o->monitor;
+    cmd->add_option("--reference-s", m.reference_s, "seconds of stream time each camera's reference takes")
+        ->capture_default_str();
+    cmd->add_option("--window-s", m.window_s, "the sliding window tested against the reference, seconds")
+        ->capture_default_str();
+    cmd->add_option("--silence-s", m.silence_s, "wall seconds without a frame before a camera is silent")
+        ->capture_default_str();
+    cmd->add_option("--latency-p99-ms", m.latency_p99_ms, "alarm when a window's p99 latency exceeds this (0: off)")
+        ->capture_default_str();
+    cmd->add_option("--min-values", m.min_values, "fewest values a histogram needs (reference and window) to be tested")
+        ->capture_default_str();
+    cmd->add_option("--raise-after", m.raise_after, "tests in a row over the threshold before an alarm stands")
+        ->capture_default_str();
+    cmd->add_option("--retention-days", o->retention_days, "keep windows and scores this long in the store")
+        ->capture_default_str();
+    auto fixed = std::make_shared<bool>(false);
+    cmd->add_flag("--fixed-thresholds", *fixed,
+                  "use the default thresholds only (no calibration on the reference's own chunks)");
+    cmd->add_option("--seconds", *seconds, "stop after this many seconds (0: at SIGINT/SIGTERM)");
+    cmd->add_flag("--until-run-end", *until_end,
+                  "stop once every line seen starting (run_start) has ended (run_end); at least one");
+    cmd->add_flag("--json", o->json, "print each alarm raised or cleared as a JSON line on stdout");
+    auto* report = cmd->add_subcommand("report", "Draw a store as a self-contained HTML page");
+    report->add_option("--db", *report_db, "the monitor's store")->required()->check(CLI::ExistingFile);
+    report->add_option("--out", *report_out, "the page to write")->required();
+    return [=] {
+        if (report->parsed()) {
+            pipeline::MonitorStore store(*report_db);
+            pipeline::write_output(*report_out, pipeline::render_monitor_html(store));
+            spdlog::info("monitor: wrote {}", *report_out);
+            return 0;
+        }
+        if (connect->empty() == replays->empty())
+            throw Error(ErrorCode::kBadInput, "monitor: give --connect ENDPOINT (live) or --replay FILE, not both");
+        o->monitor.calibrate = !*fixed;
+        MonitorSession session(*o);
+        if (!session.metrics_address().empty())
+            spdlog::info("monitor: metrics on http://{}/metrics", session.metrics_address());
+        if (!session.publish_endpoint().empty())
+            spdlog::info("monitor: alarms published on {}", session.publish_endpoint());
+        if (!replays->empty()) {
+            for (const auto& f : *replays) replay(session, f);
+        } else {
+            std::signal(SIGINT, on_monitor_signal);
+            std::signal(SIGTERM, on_monitor_signal);
+            transport::Subscriber sub(*connect, {""});
+            spdlog::info("monitor: watching {} line(s)", connect->size());
+            const auto start = std::chrono::steady_clock::now();
+            auto last_tick = start;
+            std::size_t started = 0, ended = 0;
+            while (!g_stop.load()) {
+                try {
+                    if (auto r = sub.receive(std::chrono::milliseconds(100))) {
+                        const auto* e = std::get_if<transport::EventMessage>(&r->message);
+                        session.feed(r->message, wall_now());
+                        started += e && e->kind == "run_start";
+                        if (e && e->kind == "run_end" && ++ended >= std::max<std::size_t>(1, started) && *until_end)
+                            break;
+                    }
+                } catch (const Error& e) {
+                    session.malformed(e.what());
+                }
+                const auto now = std::chrono::steady_clock::now();
+                if (now - last_tick >= std::chrono::seconds(1)) session.tick(wall_now()), last_tick = now;
+                if (*seconds > 0 && now - start >= std::chrono::duration<double>(*seconds)) break;
+            }
+        }
+        session.finish(wall_now());
+        const auto& mon = session.monitor();
+        std::size_t raised = 0;
+        for (const auto& a : session.alarms()) raised += a.raised ? 1 : 0;
+        spdlog::info("monitor: {} messages, {} camera(s), {} alarm(s) raised, {} malformed message(s) skipped",
+                     mon.messages(), mon.cameras().size(), raised, session.malformed_count());
+        return session.store_failed() ? 1 : 0;
+    };
+}
+
+} // namespace sightline::tools

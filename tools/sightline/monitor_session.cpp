@@ -1,0 +1,175 @@
+#include "monitor_session.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "metrics.hpp"
+#include "sightline/error.hpp"
+#include "sightline/pipeline/monitor_store.hpp"
+#include "sightline/transport/pubsub.hpp"
+
+namespace sightline::tools {
+
+struct MonitorSession::Impl {
+    MonitorSessionOptions o;
+    pipeline::Monitor monitor;
+    std::unique_ptr<pipeline::MonitorStore> store;
+    std::unique_ptr<Metrics> metrics;
+    std::unique_ptr<transport::Publisher> publisher;
+    std::vector<pipeline::MonitorAlarm> alarms;
+    std::uint64_t malformed = 0;
+    std::int64_t last_malformed_log = 0, last_prune = 0;
+    std::size_t references_saved = 0;
+    bool store_failed = false;
+
+    explicit Impl(const MonitorSessionOptions& options) : o(options), monitor(options.monitor) {}
+
+    void store_error(const Error& e) {
+        if (!store_failed) spdlog::error("monitor: {}; the store is left as it is, the live metrics go on", e.what());
+        store_failed = true;
+    }
+    template <class F> void with_store(F f) {
+        if (!store || store_failed) return;
+        try {
+            f(*store);
+        } catch (const Error& e) {
+            store_error(e);
+        }
+    }
+    void save_references(std::int64_t wall_ns, bool force) {
+        std::size_t ready = 0;
+        for (const auto& c : monitor.cameras()) ready += c.reference_ready ? 1 : 0;
+        if (ready == 0 || (!force && ready == references_saved)) return;
+        references_saved = ready;
+        const std::string json = monitor.references_json();
+        with_store([&](pipeline::MonitorStore& s) { s.save_references(json, wall_ns); });
+        if (!o.save_reference.empty()) {
+            const std::string tmp = o.save_reference + ".partial";
+            std::ofstream f(tmp, std::ios::binary);
+            f << json;
+            f.close();
+            if (!f || std::rename(tmp.c_str(), o.save_reference.c_str()) != 0)
+                spdlog::error("monitor: cannot write the reference file {}", o.save_reference);
+        }
+    }
+};
+
+MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std::make_unique<Impl>(options)) {
+    Impl& d = *impl_;
+    if (!options.db.empty()) {
+        d.store = std::make_unique<pipeline::MonitorStore>(options.db);
+        if (auto refs = d.store->references(); refs && options.reference.empty()) {
+            d.monitor.load_references(*refs, options.db + " (its saved references)");
+            spdlog::info("monitor: resumed the references saved in {}", options.db);
+        }
+    }
+    if (!options.reference.empty()) {
+        std::ifstream f(options.reference, std::ios::binary);
+        if (!f) throw Error(ErrorCode::kNotFound, "monitor: cannot read the reference file " + options.reference);
+        std::stringstream text;
+        text << f.rdbuf();
+        d.monitor.load_references(text.str(), options.reference);
+    }
+    if (!options.http.empty()) d.metrics = std::make_unique<Metrics>(options.http);
+    if (!options.publish.empty())
+        d.publisher = std::make_unique<transport::Publisher>(transport::PublisherOptions{options.publish, 1000, 500});
+    d.monitor.on_window([&d](const pipeline::MonitorCameraView& v) {
+        if (d.metrics) d.metrics->window(v);
+        d.with_store([&](pipeline::MonitorStore& s) { s.add_window(v, v.last_wall_ns); });
+    });
+    d.monitor.on_alarm([&d](const pipeline::MonitorAlarm& a) {
+        d.alarms.push_back(a);
+        if (a.raised)
+            spdlog::warn("monitor: {}", a.message());
+        else
+            spdlog::info("monitor: {}", a.message());
+        if (d.metrics) d.metrics->alarm(a);
+        d.with_store([&](pipeline::MonitorStore& s) { s.add_alarm(a); });
+        transport::EventMessage e;
+        e.kind = a.raised ? "alarm_raised" : "alarm_cleared";
+        e.camera = a.camera;
+        e.message = a.message();
+        e.time_ns = a.wall_ns;
+        e.alarm = transport::AlarmDetail{a.model, a.slice,     a.signal,          a.test,
+                                         a.value, a.threshold, a.window_start_ns, a.window_end_ns};
+        if (d.publisher) d.publisher->publish(e);
+        if (d.o.json) {
+            const nlohmann::json j = {{"kind", e.kind},
+                                      {"camera", a.camera},
+                                      {"model", a.model},
+                                      {"slice", a.slice},
+                                      {"signal", a.signal},
+                                      {"test", a.test},
+                                      {"value", a.value},
+                                      {"threshold", a.threshold},
+                                      {"window_start_ns", a.window_start_ns},
+                                      {"window_end_ns", a.window_end_ns},
+                                      {"wall_ns", a.wall_ns}};
+            std::printf("%s\n", j.dump().c_str());
+            std::fflush(stdout);
+        }
+    });
+}
+
+MonitorSession::~MonitorSession() = default;
+
+void MonitorSession::feed(const transport::Message& m, std::int64_t wall_ns) {
+    if (impl_->metrics) impl_->metrics->observe(m);
+    impl_->monitor.add(m, wall_ns);
+}
+
+void MonitorSession::malformed(const std::string& why) {
+    Impl& d = *impl_;
+    ++d.malformed;
+    if (d.metrics) d.metrics->malformed();
+    const std::int64_t now = static_cast<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+    if (d.malformed == 1 || now - d.last_malformed_log > 5'000'000'000) {
+        spdlog::warn("monitor: skipped a malformed message ({} so far): {}", d.malformed, why);
+        d.last_malformed_log = now;
+    }
+}
+
+void MonitorSession::tick(std::int64_t wall_ns) {
+    Impl& d = *impl_;
+    d.monitor.tick(wall_ns);
+    d.save_references(wall_ns, false);
+    if (wall_ns - d.last_prune > 3600'000'000'000) { // hourly
+        d.last_prune = wall_ns;
+        const auto before = wall_ns - static_cast<std::int64_t>(d.o.retention_days * 86400e9);
+        d.with_store([&](pipeline::MonitorStore& s) { s.prune(before); });
+    }
+    d.with_store([](pipeline::MonitorStore& s) { s.commit(); });
+}
+
+void MonitorSession::finish(std::int64_t wall_ns) {
+    impl_->save_references(wall_ns, true);
+    impl_->with_store([](pipeline::MonitorStore& s) { s.commit(); });
+}
+
+const pipeline::Monitor& MonitorSession::monitor() const {
+    return impl_->monitor;
+}
+const std::vector<pipeline::MonitorAlarm>& MonitorSession::alarms() const {
+    return impl_->alarms;
+}
+std::string MonitorSession::metrics_address() const {
+    return impl_->metrics ? impl_->metrics->address() : "";
+}
+std::string MonitorSession::publish_endpoint() const {
+    return impl_->publisher ? impl_->publisher->bound_endpoint() : "";
+}
+std::uint64_t MonitorSession::malformed_count() const {
+    return impl_->malformed;
+}
+bool MonitorSession::store_failed() const {
+    return impl_->store_failed;
+}
+
+} // namespace sightline::tools

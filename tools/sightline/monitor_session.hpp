@@ -1,0 +1,53 @@
+#pragma once
+// A monitor at work: the Monitor with what it feeds: the store (SQLite), /metrics, the alarm events it publishes,
+// the log. `sightline monitor` drives one from its subscriber or a recording; `sightline demo` beside its line.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sightline/pipeline/monitor.hpp"
+#include "sightline/transport/messages.hpp"
+
+namespace sightline::tools {
+
+struct MonitorSessionOptions {
+    pipeline::MonitorOptions monitor;
+    std::string http;           ///< HOST:PORT for /metrics; empty: none
+    std::string db;             ///< the SQLite store; empty: none
+    std::string publish;        ///< endpoint for the alarm events; empty: none
+    std::string reference;      ///< a saved reference file to load
+    std::string save_reference; ///< where to write the references when they are learned and at the end
+    double retention_days = 7;  ///< windows and scores older than this (wall time) are pruned from the store
+    bool json = false;          ///< each alarm as a JSON line on stdout
+};
+
+class MonitorSession {
+  public:
+    /// Opens everything; throws Error naming the file or address that fails (the store, the reference, /metrics,
+    /// the publish endpoint).
+    explicit MonitorSession(const MonitorSessionOptions& options);
+    ~MonitorSession();
+
+    /// A message received at wall time `wall_ns`.
+    void feed(const transport::Message& m, std::int64_t wall_ns);
+    /// A message that could not be decoded: counted and logged (at most once per 5 s), the monitor goes on.
+    void malformed(const std::string& why);
+    /// About once a second: silence, the store's commit, the references' save.
+    void tick(std::int64_t wall_ns);
+    /// The last commit and save.
+    void finish(std::int64_t wall_ns);
+
+    const pipeline::Monitor& monitor() const;
+    const std::vector<pipeline::MonitorAlarm>& alarms() const; ///< every alarm raised or cleared, in order
+    std::string metrics_address() const;                       ///< empty without --http
+    std::string publish_endpoint() const;                      ///< bound, empty without --publish
+    std::uint64_t malformed_count() const;
+    bool store_failed() const; ///< a store write failed (reported once; the live metrics went on)
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace sightline::tools
