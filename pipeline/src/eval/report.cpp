@@ -19,6 +19,13 @@ using html::kPalette;
 using html::num;
 
 /// A metric that may be undefined: -1 (no ground truth in that slice or class) reads "n/a", not a measured zero.
+/// "[lower, upper]" (built with append: GCC 12 warns falsely, -Wrestrict, on a chain of + over temporaries here)
+std::string interval(double lower, double upper) {
+    std::string s = "[";
+    s.append(num(lower)).append(", ").append(num(upper)).append("]");
+    return s;
+}
+
 std::string metric(double v, int digits = 3) {
     return v < 0 ? std::string("n/a") : num(v, digits);
 }
@@ -276,7 +283,7 @@ std::string render_eval_html(const EvalReport& rep) {
     if (const auto& c = rep.compare) {
         rows.clear();
         for (const auto& m : c->metrics)
-            rows.push_back({m.name, num(m.a), num(m.b), num(m.diff), "[" + num(m.lower) + ", " + num(m.upper) + "]"});
+            rows.push_back({m.name, num(m.a), num(m.b), num(m.diff), interval(m.lower, m.upper)});
         o << "<h2>Comparison: B <code>" << esc(a.compare) << "</code> vs A <code>" << esc(a.dt) << "</code></h2>"
           << table({"metric", "A", "B", "B - A", "95% paired bootstrap interval"}, rows) << "<p>"
           << c->found_by_b_only.size() << " ground-truth boxes found by B only, " << c->found_by_a_only.size()
