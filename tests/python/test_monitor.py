@@ -143,7 +143,7 @@ def main(binary, model, shot=None):
         check(again.returncode == 0 and "resumed the references" in again.stderr, "a restart resumes the references")
 
         # 4. Prometheus: a real server scrapes the monitor; PromQL answers the rate and the alarm gauge
-        http_port, prom_port = free_port(), free_port()
+        http_port, prom_port, line_http = free_port(), free_port(), free_port()
         line_ep = f"tcp://127.0.0.1:{free_port()}"
         mon = subprocess.Popen([binary, "monitor", "--connect", line_ep, "--http", f"127.0.0.1:{http_port}",
                                 "--latency-p99-ms", "1", "--until-run-end", *quick], stdout=subprocess.DEVNULL,
@@ -151,12 +151,13 @@ def main(binary, model, shot=None):
         (d / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"rule_files: ['{ROOT / 'docs' / 'monitor-alerts.yml'}']\n"
-            f"scrape_configs:\n  - job_name: sightline\n    static_configs: [{{targets: ['127.0.0.1:{http_port}']}}]\n")
+            f"scrape_configs:\n  - job_name: monitor\n    static_configs: [{{targets: ['127.0.0.1:{http_port}']}}]\n"
+            f"  - job_name: line\n    static_configs: [{{targets: ['127.0.0.1:{line_http}']}}]\n")
         prom = subprocess.Popen(["prometheus", f"--config.file={d / 'prometheus.yml'}",
                                  f"--storage.tsdb.path={d / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        line = subprocess.Popen([binary, "--log-level", "warn", "run",
-                                 str(config(d, scene, line_ep, True, "live.yaml"))], stderr=subprocess.PIPE)
+        line = subprocess.Popen([binary, "--log-level", "warn", "run", str(config(d, scene, line_ep, True, "live.yaml")),
+                                 "--metrics", f"127.0.0.1:{line_http}"], stderr=subprocess.PIPE)
 
         def query(q):
             url = f"http://127.0.0.1:{prom_port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
@@ -169,8 +170,15 @@ def main(binary, model, shot=None):
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5).read()
             pc = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True)
             check(pc.returncode == 0, f"promtool check metrics passes ({pc.stdout.decode()[:300]} {pc.stderr.decode()[:300]})")
-            rate = query("sum(rate(sightline_frames_total[5s]))")
-            check(bool(rate) and 50 <= rate[0] <= 70, f"PromQL: 2 cameras x 30 fps scraped as {rate} frames/s")
+            rate = query('sum(rate(sightline_frames_total{job="monitor"}[5s]))')
+            check(bool(rate) and 50 <= rate[0] <= 70, f"PromQL: 2 cameras x 30 fps scraped from the monitor as {rate} frames/s")
+            rate = query('sum(rate(sightline_frames_total{job="line"}[5s]))')
+            check(bool(rate) and 50 <= rate[0] <= 70, f"PromQL: the same from the line's own --metrics: {rate} frames/s")
+            lat = query('histogram_quantile(0.99, sum by (le) (rate(sightline_frame_latency_seconds_bucket{job="line"}[10s])))')
+            check(bool(lat) and 0 < lat[0] < 1, f"PromQL: the line's p99 latency from its histogram, {lat} s")
+            line_metrics = urllib.request.urlopen(f"http://127.0.0.1:{line_http}/metrics", timeout=5).read()
+            pc = subprocess.run(["promtool", "check", "metrics"], input=line_metrics, capture_output=True)
+            check(pc.returncode == 0, f"promtool check metrics passes on the line's ({pc.stderr.decode()[:300]})")
             alarm = query('max(sightline_drift_alarm_active{signal="latency"})')
             check(alarm == [1.0], f"PromQL: the latency alarm gauge stands ({alarm})")
             firing = query('ALERTS{alertname="SightlineDriftAlarm"}')

@@ -11,10 +11,13 @@
 
 #include "commands.hpp"
 #include "demo_table.hpp"
+#include "monitor_session.hpp"
 #include "progress.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
+#include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/monitor_store.hpp"
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/transport/pubsub.hpp"
 
@@ -79,13 +82,27 @@ Run add_demo(CLI::App& app) {
         std::atomic<bool> stop{false}, done{false};
         std::atomic<std::uint64_t> published{0}, consumed{0};
         std::exception_ptr consumer_failed;
+        // the monitor beside the line, on the same subscriber (a 15 s reference: the scene's drifts start at 20 s)
+        const fs::path monitor_dir = scene.dir.parent_path() / "demo-monitor";
+        fs::create_directories(monitor_dir);
+        fs::remove(monitor_dir / "monitor.db");
+        MonitorSessionOptions mo;
+        mo.db = (monitor_dir / "monitor.db").string();
+        mo.monitor = demo_monitor_options(a->every);
+        MonitorSession monitor(mo);
         std::thread consumer([&] {
             try {
-                transport::Subscriber sub(cfg.publish.predictions, {"pred/"});
+                transport::Subscriber sub(cfg.publish.predictions, {""});
+                auto last_tick = std::chrono::steady_clock::now();
                 while (!done.load() || consumed.load() < published.load())
                     if (auto r = sub.receive(std::chrono::milliseconds(100))) {
-                        table.add(std::get<transport::PredMessage>(r->message));
-                        ++consumed;
+                        monitor.feed(r->message, wall_clock_ns());
+                        if (const auto* p = std::get_if<transport::PredMessage>(&r->message)) {
+                            table.add(*p);
+                            ++consumed;
+                        }
+                        if (std::chrono::steady_clock::now() - last_tick > std::chrono::seconds(1))
+                            monitor.tick(wall_clock_ns()), last_tick = std::chrono::steady_clock::now();
                     }
             } catch (...) {
                 consumer_failed = std::current_exception();
@@ -112,6 +129,13 @@ Run add_demo(CLI::App& app) {
         fs::remove(sock);
         if (consumer_failed) std::rethrow_exception(consumer_failed);
         table.print(spec, a->every, a->batch, summary);
+        monitor.finish(wall_clock_ns());
+        print_monitor_alarms(monitor.alarms(), table.drifts(), mo.monitor);
+        {
+            const pipeline::MonitorStore store(mo.db);
+            pipeline::write_output(monitor_dir / "report.html", pipeline::render_monitor_html(store));
+        }
+        std::printf("monitor: store %s, report %s\n", mo.db.c_str(), (monitor_dir / "report.html").string().c_str());
         std::printf("scene: %s   model: %s\n", scene.dir.string().c_str(), model_yaml.string().c_str());
         return 0;
     };

@@ -12,6 +12,7 @@
 #include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/monitor.hpp"
 #include "sightline/pipeline/online_eval.hpp"
 #include "sightline/transport/messages.hpp"
 
@@ -27,6 +28,12 @@ class DemoTable {
     /// One received message (from the consumer's thread; only that thread touches the table until print()).
     void add(const transport::PredMessage& m);
     void print(const pipeline::ModelSpec& spec, int every, int batch, const pipeline::LineSummary& summary);
+    /// Each camera's drift as the ground truth tags it: "lighting_drift from 30 s", or "nominal"; and its onset, s.
+    struct Drift {
+        std::string scenario;
+        double onset_s = -1; ///< -1: nominal
+    };
+    std::map<std::string, Drift> drifts() const;
 
   private:
     struct Counts {
@@ -34,6 +41,7 @@ class DemoTable {
     };
     struct Row {
         std::string camera, scenario;
+        double onset_s = -1;
         int frames = 0, boxes = 0, crowd = 0, drifted_frames = 0;
         Counts nominal, drifted;
         std::uint64_t received = 0, gaps = 0, next_seq = 0;
@@ -44,5 +52,14 @@ class DemoTable {
     std::vector<Row> rows_;
     std::map<std::string, std::size_t> row_of_;
 };
+
+/// The monitor's settings for the demo's 60 s scene: a 15 s reference (the drifts start at 20 and 30 s) and a 5 s
+/// window; with the detector on every k-th frame, fewer values per window.
+pipeline::MonitorOptions demo_monitor_options(int every);
+/// What the monitor raised, per camera, against the drift the ground truth says (the onset, the delay), and what it
+/// raised where nothing drifted.
+void print_monitor_alarms(const std::vector<pipeline::MonitorAlarm>& alarms,
+                          const std::map<std::string, DemoTable::Drift>& drifts, const pipeline::MonitorOptions& o);
+std::int64_t wall_clock_ns();
 
 } // namespace sightline::tools

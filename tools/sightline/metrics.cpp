@@ -126,34 +126,41 @@ std::string Metrics::address() const {
 }
 
 void Metrics::observe(const transport::Message& m) {
+    std::visit([this](const auto& x) { observe(x); }, m);
+}
+
+void Metrics::observe(const transport::PredMessage& p) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
-    if (const auto* p = std::get_if<transport::PredMessage>(&m)) {
-        d.messages.Add({{"type", "pred"}}).Increment();
-        const prometheus::Labels cam{{"camera", p->camera}, {"model", p->model}};
-        d.frames.Add(cam).Increment();
-        const auto names = d.class_names.find(p->model);
-        bool any_flag = false;
-        for (std::size_t k = 0; k < p->classes.size(); ++k) {
-            const int c = p->classes[k];
-            const std::string name = names != d.class_names.end() && c >= 0 && c < int(names->second.size())
-                                         ? names->second[c]
-                                         : std::to_string(c);
-            d.detections.Add({{"camera", p->camera}, {"model", p->model}, {"class", name}}).Increment();
-            any_flag = any_flag || p->flags[k] != 0;
-        }
-        if (any_flag) d.flagged.Add(cam).Increment();
-        const auto a = p->stamps_ns.find("arrival"), pub = p->stamps_ns.find("published");
-        if (a != p->stamps_ns.end() && pub != p->stamps_ns.end())
-            d.latency.Add({{"camera", p->camera}}, kLatencyBuckets).Observe((pub->second - a->second) / 1e9);
-        return;
+    d.messages.Add({{"type", "pred"}}).Increment();
+    const prometheus::Labels cam{{"camera", p.camera}, {"model", p.model}};
+    d.frames.Add(cam).Increment();
+    const auto names = d.class_names.find(p.model);
+    bool any_flag = false;
+    for (std::size_t k = 0; k < p.classes.size(); ++k) {
+        const int c = p.classes[k];
+        const std::string name = names != d.class_names.end() && c >= 0 && c < int(names->second.size())
+                                     ? names->second[c]
+                                     : std::to_string(c);
+        d.detections.Add({{"camera", p.camera}, {"model", p.model}, {"class", name}}).Increment();
+        any_flag = any_flag || p.flags[k] != 0;
     }
-    if (const auto* e = std::get_if<transport::EventMessage>(&m)) {
-        d.messages.Add({{"type", "event"}}).Increment();
-        if (e->kind == "run_start" && !e->classes.empty()) d.class_names[e->message] = e->classes;
-        return;
-    }
-    const auto& st = std::get<transport::StatMessage>(m);
+    if (any_flag) d.flagged.Add(cam).Increment();
+    const auto a = p.stamps_ns.find("arrival"), pub = p.stamps_ns.find("published");
+    if (a != p.stamps_ns.end() && pub != p.stamps_ns.end())
+        d.latency.Add({{"camera", p.camera}}, kLatencyBuckets).Observe((pub->second - a->second) / 1e9);
+}
+
+void Metrics::observe(const transport::EventMessage& e) {
+    Impl& d = *impl_;
+    std::lock_guard lock(d.mutex);
+    d.messages.Add({{"type", "event"}}).Increment();
+    if (e.kind == "run_start" && !e.classes.empty()) d.class_names[e.message] = e.classes;
+}
+
+void Metrics::observe(const transport::StatMessage& st) {
+    Impl& d = *impl_;
+    std::lock_guard lock(d.mutex);
     d.messages.Add({{"type", "stat"}}).Increment();
     auto& last = d.last_totals[st.camera];
     for (const auto& [key, cause] : {std::pair{"dropped_behind_total", "behind"}, {"dropped_late_total", "late"}})

@@ -25,6 +25,9 @@ class Metrics {
     /// A wire message seen (published by the line, or received by the monitor): frames, detections per class,
     /// flagged frames, the latency histogram, the line's drop counters (from `stat`), the model's class names.
     void observe(const transport::Message& m);
+    void observe(const transport::PredMessage& m);
+    void observe(const transport::StatMessage& m);
+    void observe(const transport::EventMessage& m);
     /// Monitor only: a message that could not be decoded; a camera's window figures and drift scores; an alarm.
     void malformed();
     void window(const pipeline::MonitorCameraView& view);

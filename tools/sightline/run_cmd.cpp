@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "metrics.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
@@ -60,6 +61,7 @@ Run add_run(CLI::App& app) {
     auto json_stats = std::make_shared<bool>(false);
     auto record = std::make_shared<std::string>();
     auto check = std::make_shared<bool>(false);
+    auto metrics_address = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("run", "Run the line: decode every camera, detect, publish predictions over ZeroMQ "
                                           "(docs/config.md, docs/wire.md)");
     cmd->add_option("config", *config, "the run configuration (YAML)")->required();
@@ -73,7 +75,10 @@ Run add_run(CLI::App& app) {
                   "check the config and exit: every file exists, the model loads into its engine and one forward pass "
                   "matches model.yaml, every ground truth reads, the publish endpoint binds (network cameras are not "
                   "dialled: they reconnect by design)");
-    return [config, json_stats, record, check] {
+    cmd->add_option("--metrics", *metrics_address,
+                    "serve the line's own Prometheus metrics on HOST:PORT/metrics (frames, detections per class, the "
+                    "latency histogram, drops; docs/monitor.md): a single node needs no monitor to be scraped");
+    return [config, json_stats, record, check, metrics_address] {
         if (*record == "-" && *json_stats)
             throw Error(ErrorCode::kBadInput,
                         "--record - and --json-stats: only one of them can go to standard output");
@@ -84,10 +89,24 @@ Run add_run(CLI::App& app) {
         pipeline::LineOptions options;
         if (!*check) options.record = *record; // a check writes nothing
         std::string endpoint = cfg.publish.predictions;
+        std::unique_ptr<Metrics> metrics;
+        if (!metrics_address->empty() && !*check) metrics = std::make_unique<Metrics>(*metrics_address);
         options.on_stats = [&](std::span<const transport::StatMessage> s) {
             print_stats(s, *json_stats, status_line, endpoint);
+            if (metrics)
+                for (const auto& st : s) metrics->observe(st);
         };
+        if (metrics)
+            options.on_frame = [&](const pipeline::FrameOutput&, const transport::PredMessage& p) {
+                metrics->observe(p);
+            };
         pipeline::Line line(cfg, std::move(engine), options);
+        if (metrics) {
+            transport::EventMessage start{"run_start", "", line.model(), 0};
+            start.classes = line.detector().spec().classes;
+            metrics->observe(start);
+            spdlog::info("run: metrics on http://{}/metrics", metrics->address());
+        }
         endpoint = line.publisher().bound_endpoint(); // a wildcard port resolved
         spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
                      line.detector().engine().describe());

@@ -141,7 +141,7 @@ std::string render_monitor_html(const MonitorStore& store) {
       << " alarm events. Times are stream time (the frames' timestamps), seconds. A drift score is a test's value over "
          "its threshold: above 1 the test is over; an alarm stands once it stays over (docs/monitor.md).</p>";
     o << "<h2>Cameras by drift</h2><table><tr><th>camera</th><th>model</th><th>slice</th><th>peak drift score</th>"
-         "<th>at</th><th>last</th><th>alarms raised</th><th>standing now</th></tr>";
+         "<th>peak test</th><th>last</th><th>alarms raised</th><th>standing now</th></tr>";
     for (const auto& c : ranked) {
         std::string standing;
         for (const auto& s : c.standing) standing += (standing.empty() ? "" : ", ") + s;
