@@ -32,16 +32,25 @@ TEST(Cli, DemoRunsTheSceneThroughTheLine) {
     auto d = temp_dir("demo");
     auto r = run_binary("demo --scene " + (d / "scene").string() + " --every 30");
     ASSERT_EQ(r.code, 0) << r.output;
+    const auto monitor_at = r.output.find("monitor (beside the line");
+    ASSERT_NE(monitor_at, std::string::npos) << r.output;
+    const std::string table = r.output.substr(0, monitor_at), monitor = r.output.substr(monitor_at);
     for (const char* cam : {"cam1 ", "cam2 ", "cam3 ", "cam4 "}) {
-        const auto at = r.output.rfind(cam);
+        const auto at = table.rfind(cam);
         ASSERT_NE(at, std::string::npos) << r.output;
-        const std::string line = r.output.substr(at, r.output.find('\n', at) - at);
+        const std::string line = table.substr(at, table.find('\n', at) - at);
         EXPECT_NE(line.find(" 1800 "), std::string::npos) << line;
         EXPECT_NE(line.find("     60     0 "), std::string::npos) << "60 received, no gaps: " << line;
     }
     EXPECT_NE(r.output.find("240 frames through the line"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("0 messages dropped"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("lighting_drift from 30 s"), std::string::npos) << r.output;
+    // the monitor beside the line: a row per camera against its drift, its store and report written
+    for (const char* row :
+         {"cam1   nominal", "cam2   nominal", "cam3   lighting_drift from 30 s", "cam4   novel_part from 20 s"})
+        EXPECT_NE(monitor.find(row), std::string::npos) << row << "\n" << monitor;
+    EXPECT_TRUE(fs::exists(d / "demo-monitor" / "monitor.db")) << monitor;
+    EXPECT_GT(fs::file_size(d / "demo-monitor" / "report.html"), 10000u) << monitor;
     fs::remove_all(d);
 }
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 #include <unistd.h>
 
@@ -73,6 +74,40 @@ TEST(Wire, RoundTripsEveryMessageType) {
     EXPECT_EQ(topic_of(s), "stat/cam1");
 }
 
+TEST(Wire, OptionalFieldsRoundTripAndStayAbsentWhenUnset) {
+    auto p = sample_pred(3, 2);
+    EXPECT_LT(std::get<PredMessage>(decode(encode(p))).luma, 0); // unset: not sent, read back as unknown
+    const std::size_t without = encode(p).size();
+    p.luma = 71.25f;
+    EXPECT_FLOAT_EQ(std::get<PredMessage>(decode(encode(p))).luma, 71.25f);
+    EXPECT_GT(encode(p).size(), without);
+    EventMessage e{"alarm_raised", "cam3", "ALARM luma", 11};
+    EXPECT_FALSE(std::get<EventMessage>(decode(encode(e))).alarm);
+    e.alarm =
+        AlarmDetail{"parts-v1@1.0.0", "line=L1", "luma", "wasserstein", 9.5, 0.3, 147'000'000'000, 177'000'000'000};
+    const auto back = std::get<EventMessage>(decode(encode(e)));
+    ASSERT_TRUE(back.alarm);
+    EXPECT_EQ(back.alarm->model, "parts-v1@1.0.0");
+    EXPECT_EQ(back.alarm->slice, "line=L1");
+    EXPECT_EQ(back.alarm->signal, "luma");
+    EXPECT_EQ(back.alarm->test, "wasserstein");
+    EXPECT_DOUBLE_EQ(back.alarm->value, 9.5);
+    EXPECT_DOUBLE_EQ(back.alarm->threshold, 0.3);
+    EXPECT_EQ(back.alarm->window_start_ns, 147'000'000'000);
+    EXPECT_EQ(back.alarm->window_end_ns, 177'000'000'000);
+    // an alarm map missing a field names it with its path
+    std::string body = encode(e);
+    const auto at = body.find("threshold");
+    ASSERT_NE(at, std::string::npos);
+    body.replace(at, 9, "threshXld");
+    try {
+        decode(body);
+        FAIL();
+    } catch (const Error& err) {
+        EXPECT_NE(std::string(err.what()).find("alarm.threshold"), std::string::npos) << err.what();
+    }
+}
+
 TEST(Wire, MalformedBodiesAreClearErrors) {
     EXPECT_THROW(decode("\xc1"), Error); // 0xc1 is never used in msgpack
     auto body = encode(sample_pred(1, 2));
@@ -115,6 +150,26 @@ TEST(PubSub, ASubscriberThatNeverReadsNeverBlocksAndDropsAreCounted) {
     EXPECT_EQ(pub.sent() + pub.dropped(), static_cast<std::uint64_t>(n));
     EXPECT_GT(pub.dropped(), 0u) << "a subscriber that never reads must cost drops, not stalls";
     EXPECT_LT(took, 30s) << "publishing must not block on a slow consumer";
+}
+
+TEST(PubSub, OneSubscriberHearsSeveralPublishers) {
+    Publisher a({ipc("node_a")}), b({ipc("node_b")});
+    Subscriber sub(std::vector<std::string>{ipc("node_a"), ipc("node_b")}, {""});
+    ASSERT_TRUE(a.wait_for_subscribers(1, 5s) && b.wait_for_subscribers(1, 5s));
+    for (std::uint64_t k = 0; k < 50; ++k) {
+        auto pa = sample_pred(k, 1), pb = sample_pred(k, 1);
+        pb.camera = "cam8";
+        a.publish(pa), b.publish(pb);
+    }
+    std::map<std::string, std::uint64_t> next;
+    for (int k = 0; k < 100; ++k) {
+        auto r = sub.receive(5s);
+        ASSERT_TRUE(r) << "message " << k << " missing";
+        const auto& p = std::get<PredMessage>(r->message);
+        EXPECT_EQ(p.seq, next[p.camera]++) << p.camera; // each publisher's order kept
+    }
+    EXPECT_EQ(next["cam7"], 50u);
+    EXPECT_EQ(next["cam8"], 50u);
 }
 
 TEST(PubSub, EndpointInUseIsAClearError) {

@@ -136,8 +136,11 @@ Run add_monitor(CLI::App& app) {
         const auto& mon = session.monitor();
         std::size_t raised = 0;
         for (const auto& a : session.alarms()) raised += a.raised ? 1 : 0;
-        spdlog::info("monitor: {} messages, {} camera(s), {} alarm(s) raised, {} malformed message(s) skipped",
-                     mon.messages(), mon.cameras().size(), raised, session.malformed_count());
+        std::uint64_t gaps = 0;
+        for (const auto& c : mon.cameras()) gaps += c.seq_gaps;
+        spdlog::info("monitor: {} messages, {} camera(s), {} sequence-gap message(s), {} alarm(s) raised, {} "
+                     "malformed message(s) skipped",
+                     mon.messages(), mon.cameras().size(), gaps, raised, session.malformed_count());
         return session.store_failed() ? 1 : 0;
     };
 }
