@@ -65,7 +65,7 @@ for k in range(50):
     cases.append({"test": "chunk_threshold", "values": [None if math.isnan(v) else float(v) for v in values]})
     expected.append(float(StandardDeviationThreshold().thresholds(values)[1]))
 
-ph_params = [dict(), dict(delta=0.5, threshold=10.0, min_instances=5)]  # river's defaults; the monitor's (z-scores)
+ph_params = [dict(), dict(delta=0.5, threshold=15.0, min_instances=5)]  # river's defaults; the monitor's (z-scores)
 for k in range(40):
     params = ph_params[k % 2]
     n = int(rng.integers(100, 3000))

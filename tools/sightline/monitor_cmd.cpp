@@ -76,6 +76,9 @@ Run add_monitor(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--min-values", m.min_values, "fewest values a histogram needs (reference and window) to be tested")
         ->capture_default_str();
+    cmd->add_option("--ph-threshold", m.ph_threshold,
+                    "Page-Hinkley's threshold on the flagged-frame rate, in reference standard deviations")
+        ->capture_default_str();
     cmd->add_option("--raise-after", m.raise_after, "tests in a row over the threshold before an alarm stands")
         ->capture_default_str();
     cmd->add_option("--retention-days", o->retention_days, "keep windows and scores this long in the store")

@@ -46,7 +46,7 @@ struct MonitorOptions {
     /// tenths of a level, and a shift of one level is sensor noise and encoding, not drift.
     double luma_min_std = 2;
     /// Flagged-frame rate per bucket, as z-scores against the reference's buckets, into river's Page-Hinkley.
-    double ph_delta = 0.5, ph_threshold = 10;
+    double ph_delta = 0.5, ph_threshold = 15;
     int ph_min_instances = 5;
 };
 
