@@ -216,7 +216,23 @@ def main(binary, model, shot=None):
                        capture_output=True, timeout=120)
         check(png.exists() and png.stat().st_size > 30000, f"screenshot taken, not blank ({png.stat().st_size if png.exists() else 0} bytes)")
 
-        # 6. stores it cannot open name themselves; the reference file too
+        # 6. a store that fills up mid-run (a file size limit: SQLite's writes fail): the error names the file once,
+        # the alarms go on, exit 1
+        import resource
+        import signal
+
+        def small_disk():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+            resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+        full = subprocess.run([binary, "monitor", "--replay", str(d / "run.slrec"), "--db", str(d / "full.db"),
+                               "--json", *quick], capture_output=True, text=True, preexec_fn=small_disk, timeout=60)
+        check(full.returncode == 1 and full.stderr.count(str(d / "full.db")) == 1
+              and "the live metrics go on" in full.stderr,
+              f"a full store: exit 1, the file named once ({full.returncode}: {full.stderr.strip()[-300:]})")
+        check(alarms_of(full.stdout) == live, "a full store: every alarm still went out")
+
+        # 7. stores it cannot open name themselves; the reference file too
         for bad, why in ((d / "no" / "such" / "dir" / "m.db", "a missing directory"), (d / "run.yaml", "not SQLite")):
             r = subprocess.run([binary, "monitor", "--replay", str(d / "run.slrec"), "--db", str(bad)],
                                capture_output=True, text=True)

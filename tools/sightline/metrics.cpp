@@ -57,6 +57,11 @@ struct Metrics::Impl {
                                                .Name("sightline_queue_age_seconds")
                                                .Help("Longest a decoded frame waited for a batch, last stat window")
                                                .Register(*registry);
+    prometheus::Family<Gauge>& online = prometheus::BuildGauge()
+                                            .Name("sightline_online_eval")
+                                            .Help("The line's online evaluation over its rolling window (cameras with "
+                                                  "ground truth), by metric: ap, ap50, precision, recall, ...")
+                                            .Register(*registry);
     prometheus::Family<Counter>& gaps = prometheus::BuildCounter()
                                             .Name("sightline_monitor_sequence_gap_messages_total")
                                             .Help("pred messages the monitor saw missing from a camera's sequence")
@@ -170,6 +175,9 @@ void Metrics::observe(const transport::StatMessage& st) {
         d.advance(d.publisher_dropped.Add({}), d.publisher_last, std::max(d.publisher_last, v->second));
     if (auto v = st.values.find("queue_age_ms_max"); v != st.values.end())
         d.queue_age.Add({{"camera", st.camera}}).Set(v->second / 1e3);
+    for (const auto& [key, value] : st.values) // eval_ap, eval_precision, ...: bounded by the line's own keys
+        if (key.rfind("eval_", 0) == 0 && value >= 0)
+            d.online.Add({{"camera", st.camera}, {"metric", key.substr(5)}}).Set(value);
 }
 
 void Metrics::malformed() {
