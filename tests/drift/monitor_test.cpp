@@ -22,6 +22,7 @@ struct Stream {
     std::mt19937 rng{7};
     std::uint64_t seq = 0;
     double luma = 100, mean_count = 4, low_score_share = 0.1, latency_ms = 20;
+    std::int64_t wall_offset_ns = 0; ///< time_ns = this + pts (0: time_ns unset)
     std::vector<double> mix{0.4, 0.3, 0.2, 0.1};
     PredMessage next() {
         PredMessage p;
@@ -29,6 +30,7 @@ struct Stream {
         ++seq;
         p.width = 640, p.height = 480, p.model = "parts@1";
         p.luma = static_cast<float>(std::normal_distribution<double>(luma, 1.5)(rng));
+        if (wall_offset_ns) p.time_ns = wall_offset_ns + p.pts_ns;
         const int n = std::poisson_distribution<int>(mean_count)(rng);
         std::discrete_distribution<int> cls(mix.begin(), mix.end());
         std::uniform_real_distribution<double> u(0, 1);
@@ -214,6 +216,50 @@ TEST(Monitor, SavedReferenceSkipsLearningAndBadFilesNameThemselves) {
     MonitorOptions other = quick();
     other.window_s = 20;
     EXPECT_THROW(Monitor(other).load_references(saved, "ref.json"), Error);
+}
+
+TEST(Monitor, TimeOfDayBucketsKeepAReferenceEach) {
+    constexpr std::int64_t kHour = 3'600'000'000'000;
+    for (const double hours : {0.0, 12.0}) {
+        MonitorOptions o;
+        o.reference_s = 60;
+        o.time_of_day_hours = hours;
+        Monitor m(o);
+        Seen seen;
+        seen.attach(m);
+        Stream s;
+        s.wall_offset_ns = 1 * kHour; // day 1, 01:00: bright
+        feed(m, s, 120);
+        s.wall_offset_ns = 13 * kHour, s.luma = 60; // 13:00: the sun on the other side, darker
+        feed(m, s, 120);
+        s.wall_offset_ns = 25 * kHour, s.luma = 100; // day 2, 01:00: as on day 1
+        feed(m, s, 120);
+        if (hours == 0) { // one reference: the afternoon reads as drift
+            EXPECT_NE(seen.first("luma"), nullptr);
+            continue;
+        }
+        for (const auto& a : seen.alarms) ADD_FAILURE() << "per time of day: " << a.message();
+        const auto cams = m.cameras();
+        ASSERT_EQ(cams.size(), 2u);
+        EXPECT_EQ(cams[0].time_of_day, "00-12");
+        EXPECT_EQ(cams[1].time_of_day, "12-24");
+        EXPECT_TRUE(cams[0].reference_ready && cams[1].reference_ready);
+        s.luma = 85; // a real drift in the night bucket
+        feed(m, s, 30);
+        const MonitorAlarm* a = seen.first("luma");
+        ASSERT_NE(a, nullptr);
+        EXPECT_NE(a->slice.find("time_of_day=00-12"), std::string::npos) << a->slice;
+        // the references survive a save and a load, bucket by bucket
+        Monitor again(o);
+        again.load_references(m.references_json(), "ref.json");
+        Seen seen2;
+        seen2.attach(again);
+        Stream s2;
+        s2.wall_offset_ns = 13 * kHour, s2.luma = 60;
+        feed(again, s2, 40);
+        EXPECT_TRUE(seen2.alarms.empty()) << seen2.alarms[0].message();
+        EXPECT_TRUE(again.cameras()[0].reference_ready);
+    }
 }
 
 TEST(Monitor, MemoryPerCameraIsFixed) {

@@ -70,6 +70,9 @@ Run add_monitor(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--window-s", m.window_s, "the sliding window tested against the reference, seconds")
         ->capture_default_str();
+    cmd->add_option("--time-of-day-hours", m.time_of_day_hours,
+                    "a reference per time-of-day bucket of this many hours (UTC, the frames' wall clock; 0: one)")
+        ->capture_default_str();
     cmd->add_option("--silence-s", m.silence_s, "wall seconds without a frame before a camera is silent")
         ->capture_default_str();
     cmd->add_option("--latency-p99-ms", m.latency_p99_ms, "alarm when a window's p99 latency exceeds this (0: off)")

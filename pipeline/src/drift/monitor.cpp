@@ -196,8 +196,6 @@ struct CameraState {
     std::deque<double> recent_z; ///< the last parts' flagged-rate z-scores
     std::map<std::string, AlarmState> alarms;
     // health
-    bool has_seq = false;
-    std::uint64_t last_seq = 0;
     std::uint64_t gap_pending = 0;
     int clean_buckets = 0;
     bool ended = false;
@@ -209,22 +207,38 @@ struct Monitor::Impl {
     std::int64_t bucket_ns = 1'000'000'000;
     std::map<std::string, std::vector<std::string>> class_names; ///< model -> names (from run_start)
     std::map<std::string, CameraState> cameras;                  ///< camera|model
-    std::map<std::string, std::string> camera_model;             ///< camera -> the model of its last pred
+    std::map<std::string, std::string> camera_key;               ///< camera -> the state key of its last pred (or stat)
+    std::map<std::string, std::uint64_t> last_seq;               ///< camera -> the seq of its last pred
     std::function<void(const MonitorAlarm&)> alarm_cb;
     std::function<void(const MonitorCameraView&)> window_cb;
     std::uint64_t messages = 0, raised = 0;
     std::map<std::string, std::string> loaded; ///< camera|model -> reference JSON waiting for its camera
 
+    /// The time-of-day bucket of a wall-clock time (UTC), "" when off or unknown: "06-12" for 6 h buckets.
+    std::string time_of_day(std::int64_t time_ns) const {
+        if (o.time_of_day_hours <= 0 || time_ns <= 0) return "";
+        const double hour = std::fmod(static_cast<double>(time_ns) / 3.6e12, 24.0);
+        const int k = static_cast<int>(hour / o.time_of_day_hours);
+        char b[32];
+        std::snprintf(b, sizeof b, "%02d-%02d", static_cast<int>(k * o.time_of_day_hours),
+                      std::min(24, static_cast<int>((k + 1) * o.time_of_day_hours)));
+        return b;
+    }
+    static std::string key_of(const std::string& camera, const std::string& model, const std::string& tod) {
+        return camera + "|" + model + (tod.empty() ? "" : "|" + tod);
+    }
     CameraState& state(const std::string& camera, const std::string& model,
-                       const std::map<std::string, std::string>& meta) {
-        const std::string key = camera + "|" + model;
+                       const std::map<std::string, std::string>& meta, const std::string& tod = "") {
+        const std::string key = key_of(camera, model, tod);
         auto it = cameras.find(key);
         if (it != cameras.end()) return it->second;
         CameraState& s = cameras[key];
         s.view.camera = camera;
         s.view.model = model;
         s.view.meta = meta;
-        s.view.slice = slice_of(meta);
+        s.view.time_of_day = tod;
+        s.view.slice =
+            slice_of(meta) + (tod.empty() ? "" : std::string(meta.empty() ? "" : ",") + "time_of_day=" + tod);
         s.tests = make_tests(o, names(model));
         s.ph = drift::PageHinkley({o.ph_min_instances, o.ph_delta, o.ph_threshold, 1 - 0.0001});
         for (const Test& t : s.tests) s.thresholds[t.signal + "/" + t.test] = t.default_threshold;
@@ -428,17 +442,20 @@ struct Monitor::Impl {
     }
 
     void add_pred(const transport::PredMessage& p, std::int64_t wall_ns) {
-        CameraState& s = state(p.camera, p.model, p.meta);
-        camera_model[p.camera] = p.model;
+        const std::string tod = time_of_day(p.time_ns);
+        CameraState& s = state(p.camera, p.model, p.meta, tod);
+        camera_key[p.camera] = key_of(p.camera, p.model, tod);
         MonitorCameraView& v = s.view;
         if (s.alarms["silence/silence"].active)
             set_now(s, "silence/silence", false, 0, o.silence_s, wall_ns, "silence", "silence");
         s.ended = false;
-        if (s.has_seq && p.seq > s.last_seq + 1) {
-            s.gap_pending += p.seq - s.last_seq - 1;
-            v.seq_gaps += p.seq - s.last_seq - 1;
+        // the sequence is the camera's, whichever state (model version, time of day) its frames go to
+        auto [seq, first] = last_seq.try_emplace(p.camera, p.seq);
+        if (!first && p.seq > seq->second + 1) {
+            s.gap_pending += p.seq - seq->second - 1;
+            v.seq_gaps += p.seq - seq->second - 1;
         }
-        s.has_seq = true, s.last_seq = p.seq;
+        seq->second = p.seq;
         const std::int64_t id = p.pts_ns >= 0 ? p.pts_ns / bucket_ns : -1 - (-p.pts_ns - 1) / bucket_ns;
         if (!s.started) {
             s.started = true, s.bucket_id = id, s.first_bucket = id;
@@ -532,21 +549,22 @@ void Monitor::add(const transport::Message& m, std::int64_t wall_ns) {
         return;
     }
     const auto& st = std::get<transport::StatMessage>(m);
-    auto model = impl_->camera_model.find(st.camera);
-    if (model == impl_->camera_model.end()) { // a camera that has delivered nothing yet: known, silent
+    auto key = impl_->camera_key.find(st.camera);
+    if (key == impl_->camera_key.end()) { // a camera that has delivered nothing yet: known, silent
         CameraState& s = impl_->state(st.camera, "", {});
         if (s.view.last_wall_ns == 0) s.view.last_wall_ns = wall_ns;
         s.view.last_stat = st.values;
-        impl_->camera_model[st.camera] = "";
+        impl_->camera_key[st.camera] = Impl::key_of(st.camera, "", "");
         return;
     }
-    impl_->cameras[st.camera + "|" + model->second].view.last_stat = st.values;
+    impl_->cameras[key->second].view.last_stat = st.values;
 }
 
 void Monitor::tick(std::int64_t wall_ns) {
     const auto limit = static_cast<std::int64_t>(impl_->o.silence_s * 1e9);
     for (auto& [key, s] : impl_->cameras) {
-        if (s.ended || s.view.last_wall_ns == 0 || impl_->camera_model[s.view.camera] != s.view.model) continue;
+        // only a camera's current state can be silent (not its other model versions or time-of-day buckets)
+        if (s.ended || s.view.last_wall_ns == 0 || impl_->camera_key[s.view.camera] != key) continue;
         const std::int64_t quiet = wall_ns - s.view.last_wall_ns;
         if (quiet > limit)
             impl_->set_now(s, "silence/silence", true, quiet / 1e9, impl_->o.silence_s, wall_ns, "silence", "silence");
@@ -579,6 +597,7 @@ std::string Monitor::references_json() const {
         cams.push_back({{"camera", s.view.camera},
                         {"model", s.view.model},
                         {"slice", s.view.slice},
+                        {"time_of_day", s.view.time_of_day},
                         {"sum", s.reference},
                         {"chunks", s.chunks}});
     }
@@ -608,7 +627,8 @@ void Monitor::load_references(const std::string& text, const std::string& what) 
                                                   std::to_string(impl_->o.bucket_s) + " and " +
                                                   std::to_string(impl_->o.window_s));
         for (const auto& c : j.at("cameras")) {
-            const std::string key = c.at("camera").get<std::string>() + "|" + c.at("model").get<std::string>();
+            const std::string key = Impl::key_of(c.at("camera").get<std::string>(), c.at("model").get<std::string>(),
+                                                 c.value("time_of_day", std::string()));
             // validate now (a broken file fails at start-up, not when its camera first speaks)
             CameraState probe;
             impl_->apply_reference(probe, c, what + ": camera " + c.at("camera").get<std::string>());

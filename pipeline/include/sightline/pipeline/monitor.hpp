@@ -39,6 +39,10 @@ struct MonitorOptions {
     /// starting every sixth of a window). Frames of a line are correlated, so a window holds fewer independent
     /// values than frames: the chunks measure that, the fixed defaults do not.
     bool calibrate = true;
+    /// > 0: a reference per time-of-day bucket of this many hours (wall clock of the frames, UTC: `pred.time_ns`),
+    /// each learned in its own bucket's first reference_s: a camera whose nights differ from its days is tested
+    /// against its own nights. 0: one reference.
+    double time_of_day_hours = 0;
     double js_threshold = 0.1;          ///< class mix, Jensen-Shannon distance (Evidently's default)
     double wasserstein_threshold = 0.1; ///< normalised Wasserstein (Evidently's default)
     double psi_threshold = 0.25;        ///< PSI, "major shift" (0.1 counts as moderate)
@@ -72,6 +76,7 @@ struct MonitorScore {
 /// What the monitor knows about one camera x model, for metrics, the store and the report.
 struct MonitorCameraView {
     std::string camera, model, slice;
+    std::string time_of_day; ///< "06-12" with time_of_day_hours, else empty
     std::map<std::string, std::string> meta;
     std::uint64_t frames = 0, detections = 0, seq_gaps = 0, flagged_frames = 0;
     std::map<std::string, std::uint64_t> class_counts; ///< by class name (index when names are unknown)
