@@ -60,7 +60,7 @@ std::vector<transport::EncodedMessage> make_messages(int cameras, int fps, doubl
 }
 
 struct Measured {
-    double wall_s = 0, cpu_s = 0, peak_mb = 0;
+    double wall_s = 0, cpu_s = 0, peak_mb = 0; ///< peak: the last VmHWM sampled (within a sample of the end)
     std::vector<double> rss_mb; ///< sampled during the run
     std::string output;         ///< the receiver's stderr
     int status = 0;
@@ -101,9 +101,11 @@ Measured run_receiver(std::vector<std::string> argv, transport::Publisher& pub,
         while (!pub.publish(msgs[i])) std::this_thread::sleep_for(std::chrono::microseconds(50)); // never drop
         if (Clock::now() >= next_sample) {
             std::ifstream st(status_path);
-            for (std::string line; std::getline(st, line);)
+            for (std::string line; std::getline(st, line);) {
                 if (line.rfind("VmRSS:", 0) == 0) m.rss_mb.push_back(std::stod(line.substr(6)) / 1024);
-            next_sample += std::chrono::seconds(rate > 0 ? 5 : 1);
+                if (line.rfind("VmHWM:", 0) == 0) m.peak_mb = std::stod(line.substr(6)) / 1024;
+            }
+            next_sample += std::chrono::milliseconds(rate > 0 ? 5000 : 200);
         }
     }
     transport::EventMessage end{"run_end", "", "bench done", 0};
@@ -115,7 +117,7 @@ Measured run_receiver(std::vector<std::string> argv, transport::Publisher& pub,
     reader.join();
     close(err[0]);
     m.cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-    m.peak_mb = ru.ru_maxrss / 1024.0;
+    // (ru_maxrss would count the pages the child shared with this process between fork and exec)
     m.output = output;
     m.status = status;
     return m;

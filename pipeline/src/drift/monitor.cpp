@@ -35,9 +35,8 @@ constexpr int kOffLatency = kOffLuma + kLumaBins;
 constexpr int kOffScalar = kOffLatency + kLatencyBins;
 constexpr int kBucketSize = kOffScalar + kScalars;
 constexpr std::size_t kPartsPerWindow = 6; ///< the reference is kept in parts of a sixth of a window
-constexpr long kMinCalibrationChunks = 5;
-constexpr int kPsiGroups =
-    10; ///< PSI on the reference's deciles  ///< chunks of the reference a test needs to be calibrated (and armed)
+constexpr long kMinCalibrationChunks = 5; ///< chunks of the reference a test needs to be calibrated (and armed)
+constexpr int kPsiGroups = 10;            ///< PSI on the reference's deciles
 
 using Bucket = std::vector<double>; ///< sums being worked on
 using Stored = std::vector<float>;  ///< buckets and parts held (float: exact to 2^24 counts, half the memory)
@@ -185,7 +184,8 @@ struct CameraState {
     // reference
     Bucket reference = empty_bucket();
     /// The reference in parts of a sixth of a window (for calibration: any six in a row make a window-sized chunk).
-    std::vector<Stored> chunks;
+    std::vector<Stored> chunks; ///< allocated in full when the camera is first seen: memory stays flat
+    std::size_t parts_used = 0;
     double part_frames = 0, part_flagged = 0; ///< the part being filled (live)
     int part_fill = 0;
     int reference_buckets = 0;
@@ -240,6 +240,7 @@ struct Monitor::Impl {
         s.view.slice =
             slice_of(meta) + (tod.empty() ? "" : std::string(meta.empty() ? "" : ",") + "time_of_day=" + tod);
         s.tests = make_tests(o, names(model));
+        s.chunks.assign(static_cast<std::size_t>(reference_buckets / part_buckets + 1), Stored(kBucketSize, 0.0f));
         s.ph = drift::PageHinkley({o.ph_min_instances, o.ph_delta, o.ph_threshold, 1 - 0.0001});
         for (const Test& t : s.tests) s.thresholds[t.signal + "/" + t.test] = t.default_threshold;
         if (auto l = loaded.find(key); l != loaded.end())
@@ -298,8 +299,10 @@ struct Monitor::Impl {
         for (Test& t : s.tests) t.set_groups(s.reference);
         // the flagged-frame rate of each part of the reference: the z-scores' mean and spread
         std::vector<double> rates;
-        for (const Stored& p : s.chunks)
+        for (std::size_t k = 0; k < s.parts_used; ++k) {
+            const Stored& p = s.chunks[k];
             if (p[kOffScalar + kFrames] > 0) rates.push_back(p[kOffScalar + kFlagged] / p[kOffScalar + kFrames]);
+        }
         const double n = static_cast<double>(rates.size());
         if (n > 0) {
             s.rate_mean = std::accumulate(rates.begin(), rates.end(), 0.0) / n;
@@ -311,9 +314,9 @@ struct Monitor::Impl {
         // against the reference without it (leave-one-out: a chunk compared with a reference that contains it looks
         // closer than a later window will, and the threshold would come out too low)
         const std::size_t per_chunk = static_cast<std::size_t>(std::max(1, window_buckets / part_buckets));
-        if (o.calibrate && s.chunks.size() >= per_chunk + 2) {
+        if (o.calibrate && s.parts_used >= per_chunk + 2) {
             std::vector<Bucket> windows;
-            for (std::size_t first = 0; first + per_chunk <= s.chunks.size(); ++first) {
+            for (std::size_t first = 0; first + per_chunk <= s.parts_used; ++first) {
                 Bucket w = empty_bucket();
                 for (std::size_t k = first; k < first + per_chunk; ++k) add_into(w, s.chunks[k]);
                 windows.push_back(std::move(w));
@@ -350,13 +353,14 @@ struct Monitor::Impl {
         if (!s.reference_ready) {
             add_into(s.reference, b);
             const std::size_t chunk = static_cast<std::size_t>(s.reference_buckets / part_buckets);
-            if (chunk >= s.chunks.size()) s.chunks.push_back(Stored(kBucketSize, 0.0f));
+            if (chunk >= s.chunks.size()) s.chunks.resize(chunk + 1, Stored(kBucketSize, 0.0f)); // (not reached)
+            s.parts_used = std::max(s.parts_used, chunk + 1);
             for (int k = 0; k < kBucketSize; ++k) s.chunks[chunk][k] += static_cast<float>(b[k]);
             ++s.reference_buckets;
             s.view.reference_progress = std::min(1.0, double(s.reference_buckets) / reference_buckets);
             if (s.reference_buckets >= reference_buckets) {
                 // a last part shorter than the others would skew the calibration
-                if (s.reference_buckets % part_buckets != 0 && s.chunks.size() > 1) s.chunks.pop_back();
+                if (s.reference_buckets % part_buckets != 0 && s.parts_used > 1) --s.parts_used;
                 finish_reference(s);
             }
         }
@@ -520,6 +524,7 @@ struct Monitor::Impl {
         s.chunks.clear();
         for (std::size_t c = 0; c < j.at("chunks").size(); ++c)
             s.chunks.push_back(to_stored(vec(j["chunks"][c], "chunks[" + std::to_string(c) + "]")));
+        s.parts_used = s.chunks.size();
         s.reference_buckets = reference_buckets;
         finish_reference(s);
     }
@@ -599,7 +604,7 @@ std::string Monitor::references_json() const {
                         {"slice", s.view.slice},
                         {"time_of_day", s.view.time_of_day},
                         {"sum", s.reference},
-                        {"chunks", s.chunks}});
+                        {"chunks", std::vector<Stored>(s.chunks.begin(), s.chunks.begin() + s.parts_used)}});
     }
     const auto& o = impl_->o;
     return nlohmann::json{{"schema", "sightline.monitor.reference/1"},
