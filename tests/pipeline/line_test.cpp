@@ -2,6 +2,8 @@
 // policies, batching, deadlines, pacing, drops), the stats, the flags, and an RTSP camera that reconnects.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "support/gpu.hpp"
 #include "support/scenes.hpp"
 #include "support/test_support.hpp"
@@ -353,6 +355,65 @@ TEST(Run, FlagsFollowThresholdBandAndMargin) {
               transport::kFlagNearThreshold | transport::kFlagAmbiguousClass);
     d.score = 0.9f, d.margin = 0.8f;
     EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c.flags), 0u);
+    d.entropy = 0.5f; // at the entropy threshold (0.5 by default)
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c.flags), transport::kFlagHighEntropy);
+    c.flags.entropy_threshold = 0.6f;
+    EXPECT_EQ(pipeline::uncertainty_flags(d, 0.25f, c.flags), 0u);
+}
+
+TEST(Flags, DetectionAndFrameUncertaintyFollowTheDocumentedFormula) {
+    pipeline::FlagsConfig f; // band 0.1, margin 0.2, entropy 0.5
+    using pipeline::detection_uncertainty;
+    pipeline::Detection d{0, 0, 1, 1, 0.25f, 0, 1.0f, 0.0f};
+    EXPECT_FLOAT_EQ(detection_uncertainty(d, 0.25f, f), 1.0f); // at the threshold
+    d.score = 0.30f;
+    EXPECT_NEAR(detection_uncertainty(d, 0.25f, f), 0.5f, 1e-6); // half way through the band
+    d.score = 0.9f;
+    EXPECT_FLOAT_EQ(detection_uncertainty(d, 0.25f, f), 0.0f); // sure of itself
+    d.margin = 0.05f;
+    EXPECT_NEAR(detection_uncertainty(d, 0.25f, f), 0.75f, 1e-6); // margin a quarter of the ambiguity margin
+    d.margin = 1.0f, d.entropy = 0.49f;
+    EXPECT_FLOAT_EQ(detection_uncertainty(d, 0.25f, f), 0.0f); // entropy under its threshold counts nothing
+    d.entropy = 0.8f;
+    EXPECT_FLOAT_EQ(detection_uncertainty(d, 0.25f, f), 0.8f);
+    EXPECT_FLOAT_EQ(pipeline::frame_uncertainty({}, false), 0.0f);
+    EXPECT_NEAR(pipeline::frame_uncertainty({0.5f, 0.5f}, false), 0.75f, 1e-6);
+    EXPECT_NEAR(pipeline::frame_uncertainty({0.5f}, true), 0.75f, 1e-6);
+    EXPECT_NEAR(pipeline::frame_uncertainty({}, true), 0.5f, 1e-6);
+}
+
+TEST(Flags, UnusualCountsAreLearnedPerCamera) {
+    pipeline::FlagsConfig f;
+    f.count_learn_frames = 200;
+    pipeline::FlagsStage stage(f, 0.25f, 2);
+    std::mt19937 rng(5);
+    std::poisson_distribution<int> usual(3);
+    auto frame = [](std::size_t camera, int n) {
+        pipeline::FrameOutput out;
+        out.camera_index = camera;
+        for (int k = 0; k < n; ++k) out.detections.push_back({0, 0, 1, 1, 0.9f, 0, 0.9f, 0.0f});
+        return out;
+    };
+    int flagged = 0;
+    for (int k = 0; k < 600; ++k) { // camera 0's usual: Poisson(3)
+        auto out = frame(0, usual(rng));
+        stage.apply(out);
+        flagged += (out.frame_flags & transport::kFrameUnusualCount) ? 1 : 0;
+        EXPECT_EQ(out.frame_flags & ~transport::kFrameUnusualCount, 0u); // sure detections: no detection bits
+    }
+    EXPECT_LE(flagged, 3) << "usual counts flagged as unusual";
+    auto crowd = frame(0, 15);
+    stage.apply(crowd);
+    EXPECT_TRUE(crowd.frame_flags & transport::kFrameUnusualCount);
+    EXPECT_NEAR(crowd.uncertainty, 0.5f, 1e-6);
+    auto other = frame(1, 15); // camera 1 is still learning: nothing is unusual yet
+    stage.apply(other);
+    EXPECT_FALSE(other.frame_flags & transport::kFrameUnusualCount);
+    auto mixed = frame(0, 2); // a frame's flags are the OR of its detections' bits
+    mixed.detections[0].score = 0.27f, mixed.detections[1].margin = 0.01f;
+    stage.apply(mixed);
+    EXPECT_EQ(mixed.frame_flags, transport::kFlagNearThreshold | transport::kFlagAmbiguousClass);
+    EXPECT_GT(mixed.uncertainty, 0.9f);
 }
 
 } // namespace

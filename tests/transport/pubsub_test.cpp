@@ -81,6 +81,10 @@ TEST(Wire, OptionalFieldsRoundTripAndStayAbsentWhenUnset) {
     p.luma = 71.25f;
     EXPECT_FLOAT_EQ(std::get<PredMessage>(decode(encode(p))).luma, 71.25f);
     EXPECT_GT(encode(p).size(), without);
+    p.uncertainty = 0.75f, p.frame_flags = kFlagNearThreshold | kFrameUnusualCount;
+    const auto scored = std::get<PredMessage>(decode(encode(p)));
+    EXPECT_FLOAT_EQ(scored.uncertainty, 0.75f);
+    EXPECT_EQ(scored.frame_flags, kFlagNearThreshold | kFrameUnusualCount);
     EventMessage e{"alarm_raised", "cam3", "ALARM luma", 11};
     EXPECT_FALSE(std::get<EventMessage>(decode(encode(e))).alarm);
     e.alarm =

@@ -27,7 +27,7 @@ template <class T> void blob(Packer& p, std::string_view k, const std::vector<T>
 struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
-        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0));
+        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -48,6 +48,10 @@ struct Visitor {
         key(p, "meta"), p.pack(m.meta);
         if (m.time_ns != 0) key(p, "time_ns"), p.pack(m.time_ns); // additive in v1: absent from older messages
         if (m.luma >= 0) key(p, "luma"), p.pack(m.luma);          // additive in v1 (session 7)
+        if (m.uncertainty >= 0) {                                 // additive in v1 (session 7)
+            key(p, "frame_flags"), p.pack(m.frame_flags);
+            key(p, "uncertainty"), p.pack(m.uncertainty);
+        }
     }
     void operator()(const EventMessage& m) const {
         p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1) + (m.alarm ? 1 : 0));
@@ -170,6 +174,10 @@ Message decode(std::string_view body) {
         m.meta = r.get<std::map<std::string, std::string>>("meta");
         if (r.has("time_ns")) m.time_ns = r.get<std::int64_t>("time_ns");
         if (r.has("luma")) m.luma = r.get<float>("luma");
+        if (r.has("uncertainty")) {
+            m.uncertainty = r.get<float>("uncertainty");
+            m.frame_flags = r.get<std::uint32_t>("frame_flags");
+        }
         return m;
     }
     if (type == "event") {

@@ -110,9 +110,11 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         c.read(t, "thresholds", "max_det", T.max_det, at_least(1), "must be >= 1");
     }
     if (const auto f = root["flags"]) {
-        c.keys(f, "flags", {"near_threshold_band", "ambiguity_margin"});
+        c.keys(f, "flags", {"near_threshold_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames"});
         c.read(f, "flags", "near_threshold_band", r.flags.near_threshold_band, in(0.f, 1.f), "must be in [0, 1]");
         c.read(f, "flags", "ambiguity_margin", r.flags.ambiguity_margin, in(0.f, 1.f), "must be in [0, 1]");
+        c.read(f, "flags", "entropy_threshold", r.flags.entropy_threshold, in(0.f, 1.f), "must be in [0, 1]");
+        c.read(f, "flags", "count_learn_frames", r.flags.count_learn_frames, at_least(1), "must be >= 1");
     }
     if (const auto e = root["eval"]) {
         c.keys(e, "eval", {"window_s", "iou"});

@@ -1,5 +1,8 @@
 #include "sightline/pipeline/flags.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/transport/messages.hpp"
 
@@ -9,13 +12,54 @@ std::uint32_t uncertainty_flags(const Detection& d, float confidence, const Flag
     std::uint32_t f = 0;
     if (d.score < confidence + c.near_threshold_band) f |= transport::kFlagNearThreshold;
     if (d.margin < c.ambiguity_margin) f |= transport::kFlagAmbiguousClass;
+    if (d.entropy >= c.entropy_threshold) f |= transport::kFlagHighEntropy;
     return f;
 }
 
-FlagsStage::FlagsStage(const FlagsConfig& config, float confidence) : config_(config), confidence_(confidence) {}
+float detection_uncertainty(const Detection& d, float confidence, const FlagsConfig& c) {
+    const auto unit = [](float x) { return std::clamp(x, 0.f, 1.f); };
+    const float near = c.near_threshold_band > 0 ? unit(1 - (d.score - confidence) / c.near_threshold_band) : 0.f;
+    const float ambiguous = c.ambiguity_margin > 0 ? unit(1 - d.margin / c.ambiguity_margin) : 0.f;
+    const float entropy = d.entropy >= c.entropy_threshold ? unit(d.entropy) : 0.f;
+    return std::max({near, ambiguous, entropy});
+}
+
+float frame_uncertainty(const std::vector<float>& u, bool unusual_count) {
+    double certain = unusual_count ? 0.5 : 1.0;
+    for (float x : u) certain *= 1.0 - std::clamp(x, 0.f, 1.f);
+    return static_cast<float>(1.0 - certain);
+}
+
+FlagsStage::FlagsStage(const FlagsConfig& config, float confidence, std::size_t cameras)
+    : config_(config), confidence_(confidence), counts_(std::max<std::size_t>(1, cameras)) {}
 
 void FlagsStage::apply(FrameOutput& frame) {
-    for (Detection& d : frame.detections) d.flags = uncertainty_flags(d, confidence_, config_);
+    std::vector<float> u;
+    u.reserve(frame.detections.size());
+    frame.frame_flags = 0;
+    for (Detection& d : frame.detections) {
+        d.flags = uncertainty_flags(d, confidence_, config_);
+        frame.frame_flags |= d.flags;
+        u.push_back(detection_uncertainty(d, confidence_, config_));
+    }
+    // the camera's usual count: Welford over its first count_learn_frames, then a moving average over as many
+    UsualCount& c = counts_[std::min(frame.camera_index, counts_.size() - 1)];
+    const double x = static_cast<double>(frame.detections.size());
+    const double learn = config_.count_learn_frames;
+    bool unusual = false;
+    if (c.n >= learn) {
+        unusual = std::fabs(x - c.mean) > std::max(2.0, 4 * std::sqrt(c.var));
+        const double a = 1 / learn, dx = x - c.mean;
+        c.mean += a * dx;
+        c.var = (1 - a) * (c.var + a * dx * dx);
+    } else {
+        c.n += 1;
+        const double dx = x - c.mean;
+        c.mean += dx / c.n;
+        c.var += (dx * (x - c.mean) - c.var) / c.n; // population variance, running
+    }
+    if (unusual) frame.frame_flags |= transport::kFrameUnusualCount;
+    frame.uncertainty = frame_uncertainty(u, unusual);
 }
 
 } // namespace sightline::pipeline

@@ -53,6 +53,8 @@ transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& 
                    {"published", published_ns}};
     m.meta = meta;
     m.luma = f.luma.mean;
+    m.frame_flags = f.frame_flags;
+    m.uncertainty = f.uncertainty;
     return m;
 }
 

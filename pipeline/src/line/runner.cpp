@@ -42,7 +42,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     }
     for (auto& s : sources) s->start(stop);
     detail::Batcher batcher(feeding, arrivals, config_.batching);
-    FlagsStage flags(config_.flags, confidence());
+    FlagsStage flags(config_.flags, confidence(), n);
     RunSummary summary;
     summary.frames.assign(n, 0);
     const auto deliver = [&] {

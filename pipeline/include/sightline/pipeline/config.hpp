@@ -56,6 +56,10 @@ struct ThresholdsConfig {
 struct FlagsConfig {
     float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)
     float ambiguity_margin = 0.2f;    ///< flag ambiguous_class: best - second-best class score below this
+    float entropy_threshold = 0.5f;   ///< flag high_entropy: normalised class entropy at or above this
+    /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its
+    /// frames (the first count_learn_frames, then a moving average over as many): mean +- max(2, 4 sigma).
+    int count_learn_frames = 300;
 };
 
 struct EvalConfig {

@@ -11,19 +11,33 @@ namespace sightline::pipeline {
 
 struct FrameOutput;
 
-/// Flags for one detection given the operating threshold and the config's band and margin.
+/// Flags for one detection given the operating threshold and the config's band, margin and entropy threshold.
 std::uint32_t uncertainty_flags(const Detection& d, float confidence, const FlagsConfig& config);
+
+/// One detection's uncertainty in [0, 1]: the largest of how near its score is to the threshold within the band
+/// (1 at the threshold, 0 at threshold + band), how small its class margin is against the ambiguity margin (1 at 0,
+/// 0 at the margin), and its normalised class entropy when at or above the entropy threshold.
+float detection_uncertainty(const Detection& d, float confidence, const FlagsConfig& config);
+
+/// The frame's score: 1 - (1 - u_count) x prod over detections (1 - u_i), u_count = 0.5 for an unusual count, else 0:
+/// the chance that something in the frame is wrong if each term were one on its own (docs/wire.md).
+float frame_uncertainty(const std::vector<float>& detection_uncertainties, bool unusual_count);
 
 class FlagsStage {
   public:
-    /// `confidence`: the operating threshold the detector applies.
-    FlagsStage(const FlagsConfig& config, float confidence);
-    /// Sets the flags of every detection of `frame` (called once per frame, in order within each camera).
+    /// `confidence`: the operating threshold the detector applies; `cameras`: how many (state is kept per camera).
+    FlagsStage(const FlagsConfig& config, float confidence, std::size_t cameras = 1);
+    /// Sets the flags of every detection of `frame`, its frame flags and its uncertainty (called once per frame, in
+    /// order within each camera).
     void apply(FrameOutput& frame);
 
   private:
+    struct UsualCount { ///< detections per frame of one camera, learned online
+        double n = 0, mean = 0, var = 0;
+    };
     FlagsConfig config_;
     float confidence_;
+    std::vector<UsualCount> counts_;
 };
 
 } // namespace sightline::pipeline

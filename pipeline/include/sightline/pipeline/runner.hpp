@@ -33,6 +33,8 @@ struct FrameOutput {
     std::int64_t frame = 0; ///< index in its source since it was (re)opened (a file's frame number)
     int width = 0, height = 0;
     std::vector<Detection> detections; ///< best first, flags set
+    std::uint32_t frame_flags = 0;     ///< the OR of the detections' flags, and frame-only flags (the flags stage)
+    float uncertainty = 0;             ///< the frame's uncertainty score (the flags stage; docs/wire.md)
     kernels::LumaStats luma;
     StageStamps stamps;
     std::uint64_t late_so_far = 0;    ///< this camera's frames dropped so far for missing their deadline

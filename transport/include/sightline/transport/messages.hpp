@@ -17,6 +17,9 @@ inline constexpr int kSchemaVersion = 1;
 enum Flag : std::uint32_t {
     kFlagNearThreshold = 1u << 0,  ///< score within the near-threshold band above the operating threshold
     kFlagAmbiguousClass = 1u << 1, ///< best minus second-best class score below the ambiguity margin
+    kFlagHighEntropy = 1u << 2,    ///< normalised class entropy at or above the entropy threshold
+    /// Frame-only flags (PredMessage::frame_flags, from bit 16; below it the OR of the detections' flags):
+    kFrameUnusualCount = 1u << 16, ///< the frame's detection count is outside the camera's usual range
 };
 
 /// One processed frame of one camera (topic `pred/<camera>`), sent also when there are no detections.
@@ -40,6 +43,10 @@ struct PredMessage {
     std::int64_t time_ns = 0; ///< wall clock when published, ns since the epoch (0: unknown, an older message)
     /// Mean luma of the frame, full range 0..255 (negative: unknown, an older message; not sent then).
     float luma = -1;
+    /// The frame's flags: the OR of its detections' bits, and frame-only bits from 16 (sent with uncertainty).
+    std::uint32_t frame_flags = 0;
+    /// The frame's uncertainty score in [0, 1] for ranking (docs/wire.md; negative: unknown, not sent).
+    float uncertainty = -1;
 };
 
 /// What a monitor's alarm event says about the alarm (EventMessage::alarm; docs/wire.md, "Alarms").
