@@ -3,10 +3,14 @@
 /// gaps, latency) rise and clear, references survive a save and a load.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
+
+#include <unistd.h>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/monitor.hpp"
+#include "sightline/pipeline/monitor_store.hpp"
 
 using namespace sightline;
 using namespace sightline::pipeline;
@@ -260,6 +264,39 @@ TEST(Monitor, TimeOfDayBucketsKeepAReferenceEach) {
         EXPECT_TRUE(seen2.alarms.empty()) << seen2.alarms[0].message();
         EXPECT_TRUE(again.cameras()[0].reference_ready);
     }
+}
+
+TEST(MonitorStore, KeepsWindowsScoresAlarmsAndReferencesAndPrunesByAge) {
+    const auto path =
+        std::filesystem::temp_directory_path() / ("sightline_store_" + std::to_string(::getpid()) + ".db");
+    std::filesystem::remove(path);
+    {
+        MonitorStore store(path);
+        Monitor m(MonitorOptions{});
+        m.on_window([&](const MonitorCameraView& v) { store.add_window(v, v.window_end_ns); }); // wall = stream here
+        m.on_alarm([&](const MonitorAlarm& a) { store.add_alarm(a); });
+        Stream s;
+        feed(m, s, 320);
+        s.luma = 85;
+        feed(m, s, 20);
+        store.save_references(m.references_json(), 1);
+        store.commit();
+        EXPECT_EQ(store.windows().size(), 339u); // a window per closed second
+        EXPECT_FALSE(store.scores().empty());
+        ASSERT_FALSE(store.alarms().empty());
+        EXPECT_EQ(store.alarms()[0].signal, "luma");
+        const auto removed = store.prune(100'000'000'000); // windows and scores of the first 100 s
+        store.commit();
+        EXPECT_EQ(removed, 99u); // windows ending at 1..99 s (no scores yet: the reference takes 300 s)
+        EXPECT_EQ(store.windows().size(), 339u - 99u);
+        EXPECT_EQ(store.windows().front().window_end_ns, 100'000'000'000);
+        EXPECT_FALSE(store.alarms().empty()); // alarms stay
+    }
+    MonitorStore again(path); // reopened: the references are there to resume
+    ASSERT_TRUE(again.references());
+    Monitor resumed(MonitorOptions{});
+    resumed.load_references(*again.references(), path.string());
+    std::filesystem::remove(path);
 }
 
 TEST(Monitor, MemoryPerCameraIsFixed) {

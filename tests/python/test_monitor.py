@@ -179,6 +179,8 @@ def main(binary, model, shot=None):
             line_metrics = urllib.request.urlopen(f"http://127.0.0.1:{line_http}/metrics", timeout=5).read()
             pc = subprocess.run(["promtool", "check", "metrics"], input=line_metrics, capture_output=True)
             check(pc.returncode == 0, f"promtool check metrics passes on the line's ({pc.stderr.decode()[:300]})")
+            stage = query('max(sightline_stage_latency_seconds{job="monitor",stage="infer",stat="p99"})')
+            check(bool(stage) and 0 < stage[0] < 1, f"PromQL: the per-stage latency from the line's stats ({stage} s)")
             alarm = query('max(sightline_drift_alarm_active{signal="latency"})')
             check(alarm == [1.0], f"PromQL: the latency alarm gauge stands ({alarm})")
             firing = query('ALERTS{alertname="SightlineDriftAlarm"}')

@@ -57,6 +57,11 @@ struct Metrics::Impl {
                                                .Name("sightline_queue_age_seconds")
                                                .Help("Longest a decoded frame waited for a batch, last stat window")
                                                .Register(*registry);
+    prometheus::Family<Gauge>& stage = prometheus::BuildGauge()
+                                           .Name("sightline_stage_latency_seconds")
+                                           .Help("Per-stage latency over the line's last stat window (decode, queue, "
+                                                 "infer, total): its p50, p99 and max")
+                                           .Register(*registry);
     prometheus::Family<Gauge>& online = prometheus::BuildGauge()
                                             .Name("sightline_online_eval")
                                             .Help("The line's online evaluation over its rolling window (cameras with "
@@ -175,6 +180,10 @@ void Metrics::observe(const transport::StatMessage& st) {
         d.advance(d.publisher_dropped.Add({}), d.publisher_last, std::max(d.publisher_last, v->second));
     if (auto v = st.values.find("queue_age_ms_max"); v != st.values.end())
         d.queue_age.Add({{"camera", st.camera}}).Set(v->second / 1e3);
+    for (const char* name : {"decode", "queue", "infer", "total"})
+        for (const char* stat : {"p50", "p99", "max"}) // not "quantile": that label is a summary's (promtool)
+            if (auto v = st.values.find(std::string("latency_ms_") + name + "_" + stat); v != st.values.end())
+                d.stage.Add({{"camera", st.camera}, {"stage", name}, {"stat", stat}}).Set(v->second / 1e3);
     for (const auto& [key, value] : st.values) // eval_ap, eval_precision, ...: bounded by the line's own keys
         if (key.rfind("eval_", 0) == 0 && value >= 0)
             d.online.Add({{"camera", st.camera}, {"metric", key.substr(5)}}).Set(value);
