@@ -86,6 +86,7 @@ def main():
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "monitor-proof")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
+    a.cache = a.cache.resolve()  # the run config names the videos by absolute path
     rows = []
     for s in a.seeds:
         r = seed_run(a.binary, a.cache, s)
