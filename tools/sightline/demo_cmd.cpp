@@ -96,13 +96,13 @@ Run add_demo(CLI::App& app) {
                 auto last_tick = std::chrono::steady_clock::now();
                 while (!done.load() || consumed.load() < published.load())
                     if (auto r = sub.receive(std::chrono::milliseconds(100))) {
-                        monitor.feed(r->message, wall_clock_ns());
+                        monitor.feed(r->message, pipeline::wall_clock_ns());
                         if (const auto* p = std::get_if<transport::PredMessage>(&r->message)) {
                             table.add(*p);
                             ++consumed;
                         }
                         if (std::chrono::steady_clock::now() - last_tick > std::chrono::seconds(1))
-                            monitor.tick(wall_clock_ns()), last_tick = std::chrono::steady_clock::now();
+                            monitor.tick(pipeline::wall_clock_ns()), last_tick = std::chrono::steady_clock::now();
                     }
             } catch (...) {
                 consumer_failed = std::current_exception();
@@ -129,7 +129,7 @@ Run add_demo(CLI::App& app) {
         fs::remove(sock);
         if (consumer_failed) std::rethrow_exception(consumer_failed);
         table.print(spec, a->every, a->batch, summary);
-        monitor.finish(wall_clock_ns());
+        monitor.finish(pipeline::wall_clock_ns());
         print_monitor_alarms(monitor.alarms(), table.drifts(), mo.monitor);
         {
             const pipeline::MonitorStore store(mo.db);

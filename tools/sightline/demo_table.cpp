@@ -128,11 +128,6 @@ pipeline::MonitorOptions demo_monitor_options(int every) {
     return o;
 }
 
-std::int64_t wall_clock_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 void print_monitor_alarms(const std::vector<pipeline::MonitorAlarm>& alarms,
                           const std::map<std::string, DemoTable::Drift>& drifts, const pipeline::MonitorOptions& o) {
     std::printf(

@@ -60,6 +60,5 @@ pipeline::MonitorOptions demo_monitor_options(int every);
 /// raised where nothing drifted.
 void print_monitor_alarms(const std::vector<pipeline::MonitorAlarm>& alarms,
                           const std::map<std::string, DemoTable::Drift>& drifts, const pipeline::MonitorOptions& o);
-std::int64_t wall_clock_ns();
 
 } // namespace sightline::tools

@@ -11,6 +11,7 @@
 #include "monitor_session.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/files.hpp"
+#include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/recording.hpp"
@@ -21,10 +22,6 @@ namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_monitor_signal(int) {
     g_stop.store(true);
-}
-std::int64_t wall_now() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 /// A recording fed as if received: wall time is each message's own (time_ns), so silence reads as it happened.
@@ -43,6 +40,32 @@ void replay(MonitorSession& session, const std::string& file) {
     }
     if (reader.truncated()) spdlog::warn("monitor: {} ends in a cut record (a run killed while writing)", file);
     spdlog::info("monitor: replayed {} messages from {}", reader.records(), file);
+}
+/// Live: one subscriber on every endpoint until SIGINT/SIGTERM, `seconds` (> 0) or, with `until_end`, every line
+/// seen starting has ended; a malformed message is counted and skipped; a tick about once a second.
+void watch(MonitorSession& session, const std::vector<std::string>& endpoints, double seconds, bool until_end) {
+    std::signal(SIGINT, on_monitor_signal);
+    std::signal(SIGTERM, on_monitor_signal);
+    transport::Subscriber sub(endpoints, {""});
+    spdlog::info("monitor: watching {} line(s)", endpoints.size());
+    const auto start = std::chrono::steady_clock::now();
+    auto last_tick = start;
+    std::size_t started = 0, ended = 0;
+    while (!g_stop.load()) {
+        try {
+            if (auto r = sub.receive(std::chrono::milliseconds(100))) {
+                const auto* e = std::get_if<transport::EventMessage>(&r->message);
+                session.feed(r->message, pipeline::wall_clock_ns());
+                started += e && e->kind == "run_start";
+                if (e && e->kind == "run_end" && ++ended >= std::max<std::size_t>(1, started) && until_end) break;
+            }
+        } catch (const Error& e) {
+            session.malformed(e.what());
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_tick >= std::chrono::seconds(1)) session.tick(pipeline::wall_clock_ns()), last_tick = now;
+        if (seconds > 0 && now - start >= std::chrono::duration<double>(seconds)) break;
+    }
 }
 } // namespace
 
@@ -114,31 +137,9 @@ Run add_monitor(CLI::App& app) {
         if (!replays->empty()) {
             for (const auto& f : *replays) replay(session, f);
         } else {
-            std::signal(SIGINT, on_monitor_signal);
-            std::signal(SIGTERM, on_monitor_signal);
-            transport::Subscriber sub(*connect, {""});
-            spdlog::info("monitor: watching {} line(s)", connect->size());
-            const auto start = std::chrono::steady_clock::now();
-            auto last_tick = start;
-            std::size_t started = 0, ended = 0;
-            while (!g_stop.load()) {
-                try {
-                    if (auto r = sub.receive(std::chrono::milliseconds(100))) {
-                        const auto* e = std::get_if<transport::EventMessage>(&r->message);
-                        session.feed(r->message, wall_now());
-                        started += e && e->kind == "run_start";
-                        if (e && e->kind == "run_end" && ++ended >= std::max<std::size_t>(1, started) && *until_end)
-                            break;
-                    }
-                } catch (const Error& e) {
-                    session.malformed(e.what());
-                }
-                const auto now = std::chrono::steady_clock::now();
-                if (now - last_tick >= std::chrono::seconds(1)) session.tick(wall_now()), last_tick = now;
-                if (*seconds > 0 && now - start >= std::chrono::duration<double>(*seconds)) break;
-            }
+            watch(session, *connect, *seconds, *until_end);
         }
-        session.finish(wall_now());
+        session.finish(pipeline::wall_clock_ns());
         const auto& mon = session.monitor();
         std::size_t raised = 0;
         for (const auto& a : session.alarms()) raised += a.raised ? 1 : 0;

@@ -10,6 +10,7 @@
 
 #include "metrics.hpp"
 #include "sightline/error.hpp"
+#include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
 #include "sightline/transport/pubsub.hpp"
 
@@ -48,14 +49,11 @@ struct MonitorSession::Impl {
         references_saved = ready;
         const std::string json = monitor.references_json();
         with_store([&](pipeline::MonitorStore& s) { s.save_references(json, wall_ns); });
-        if (!o.save_reference.empty()) {
-            const std::string tmp = o.save_reference + ".partial";
-            std::ofstream f(tmp, std::ios::binary);
-            f << json;
-            f.close();
-            if (!f || std::rename(tmp.c_str(), o.save_reference.c_str()) != 0)
-                spdlog::error("monitor: cannot write the reference file {}", o.save_reference);
-        }
+        if (!o.save_reference.empty()) try {
+                pipeline::write_output(o.save_reference, json); // written aside and renamed into place
+            } catch (const Error& e) {
+                spdlog::error("monitor: the reference file: {}", e.what());
+            }
     }
 };
 

@@ -94,6 +94,48 @@ struct CameraSummary {
     std::set<std::string> standing;
 };
 
+/// One camera's section: its charts over stream time with the alarms marked, then the alarms listed.
+void camera_section(std::ostringstream& o, const CameraSummary& c,
+                    const std::vector<const MonitorStore::WindowRow*>& rows, const std::vector<MonitorAlarm>& alarms) {
+    const double t0 = rows.front()->window_end_ns / 1e9, t1 = rows.back()->window_end_ns / 1e9;
+    std::vector<Marker> markers;
+    std::string alarm_list;
+    for (const auto& a : alarms)
+        if (a.camera == c.camera && a.model == c.model) {
+            markers.push_back({a.window_end_ns / 1e9, a.raised, a.message()});
+            alarm_list += "<li" + std::string(a.raised ? " class='alarm'" : "") + ">" + esc(a.message()) + "</li>";
+        }
+    auto series = [&](const char* name, auto get) {
+        Series s{name, {}};
+        for (const auto* r : rows) s.points.emplace_back(r->window_end_ns / 1e9, get(*r));
+        return std::vector<Series>{s};
+    };
+    std::map<std::string, Series> mix;
+    for (const auto* r : rows) {
+        const auto counts = nlohmann::json::parse(r->class_counts.empty() ? "{}" : r->class_counts);
+        double total = 0;
+        for (const auto& [k, v] : counts.items()) total += v.get<double>();
+        for (const auto& [k, v] : counts.items()) {
+            mix[k].name = k;
+            mix[k].points.emplace_back(r->window_end_ns / 1e9, total > 0 ? v.get<double>() / total : 0);
+        }
+    }
+    std::vector<Series> mix_series;
+    for (auto& [k, s] : mix) mix_series.push_back(std::move(s));
+    o << "<h2 id='" << esc(c.camera + "_" + c.model) << "'>" << esc(c.camera) << " <small>" << esc(c.model) << " "
+      << esc(c.slice) << "</small></h2><div class='charts'>"
+      << chart("drift score (max over tests)", series("drift", [](auto& r) { return r.drift_rank; }), markers, t0, t1,
+               1.0)
+      << chart("frames per second", series("fps", [](auto& r) { return r.fps; }), markers, t0, t1)
+      << chart("latency p99, ms (arrival to publish)", series("p99", [](auto& r) { return r.latency_p99_ms; }), markers,
+               t0, t1)
+      << chart("mean confidence", series("confidence", [](auto& r) { return r.confidence_mean; }), markers, t0, t1)
+      << chart("flagged-frame rate", series("flagged", [](auto& r) { return r.flag_rate; }), markers, t0, t1)
+      << chart("mean luma", series("luma", [](auto& r) { return r.luma_mean; }), markers, t0, t1)
+      << chart("class mix (share of detections)", mix_series, markers, t0, t1) << "</div>";
+    if (!alarm_list.empty()) o << "<ul>" << alarm_list << "</ul>";
+}
+
 } // namespace
 
 std::string render_monitor_html(const MonitorStore& store) {
@@ -153,48 +195,9 @@ std::string render_monitor_html(const MonitorStore& store) {
     }
     o << "</table>";
 
-    for (const auto& c : ranked) {
-        const auto rows_it = by_camera.find({c.camera, c.model});
-        if (rows_it == by_camera.end()) continue;
-        const auto& rows = rows_it->second;
-        const double t0 = rows.front()->window_end_ns / 1e9, t1 = rows.back()->window_end_ns / 1e9;
-        std::vector<Marker> markers;
-        std::string alarm_list;
-        for (const auto& a : alarms)
-            if (a.camera == c.camera && a.model == c.model) {
-                markers.push_back({a.window_end_ns / 1e9, a.raised, a.message()});
-                alarm_list += "<li" + std::string(a.raised ? " class='alarm'" : "") + ">" + esc(a.message()) + "</li>";
-            }
-        auto series = [&](const char* name, auto get) {
-            Series s{name, {}};
-            for (const auto* r : rows) s.points.emplace_back(r->window_end_ns / 1e9, get(*r));
-            return std::vector<Series>{s};
-        };
-        std::map<std::string, Series> mix;
-        for (const auto* r : rows) {
-            const auto counts = nlohmann::json::parse(r->class_counts.empty() ? "{}" : r->class_counts);
-            double total = 0;
-            for (const auto& [k, v] : counts.items()) total += v.get<double>();
-            for (const auto& [k, v] : counts.items()) {
-                mix[k].name = k;
-                mix[k].points.emplace_back(r->window_end_ns / 1e9, total > 0 ? v.get<double>() / total : 0);
-            }
-        }
-        std::vector<Series> mix_series;
-        for (auto& [k, s] : mix) mix_series.push_back(std::move(s));
-        o << "<h2 id='" << esc(c.camera + "_" + c.model) << "'>" << esc(c.camera) << " <small>" << esc(c.model) << " "
-          << esc(c.slice) << "</small></h2><div class='charts'>"
-          << chart("drift score (max over tests)", series("drift", [](auto& r) { return r.drift_rank; }), markers, t0,
-                   t1, 1.0)
-          << chart("frames per second", series("fps", [](auto& r) { return r.fps; }), markers, t0, t1)
-          << chart("latency p99, ms (arrival to publish)", series("p99", [](auto& r) { return r.latency_p99_ms; }),
-                   markers, t0, t1)
-          << chart("mean confidence", series("confidence", [](auto& r) { return r.confidence_mean; }), markers, t0, t1)
-          << chart("flagged-frame rate", series("flagged", [](auto& r) { return r.flag_rate; }), markers, t0, t1)
-          << chart("mean luma", series("luma", [](auto& r) { return r.luma_mean; }), markers, t0, t1)
-          << chart("class mix (share of detections)", mix_series, markers, t0, t1) << "</div>";
-        if (!alarm_list.empty()) o << "<ul>" << alarm_list << "</ul>";
-    }
+    for (const auto& c : ranked)
+        if (const auto rows = by_camera.find({c.camera, c.model}); rows != by_camera.end())
+            camera_section(o, c, rows->second, alarms);
     o << "</body></html>\n";
     return o.str();
 }

@@ -16,14 +16,10 @@
 
 namespace sightline::pipeline {
 
-namespace {
-
-std::int64_t wall_ns() {
+std::int64_t wall_clock_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
-
-} // namespace
 
 transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& model,
                                        const std::map<std::string, std::string>& meta, std::int64_t published_ns) {
@@ -92,7 +88,7 @@ struct Line::Impl {
             h.model = model;
             h.classes = spec.classes;
             for (const auto& c : cfg.cameras) h.cameras.push_back(c.id);
-            h.created_ns = wall_ns();
+            h.created_ns = wall_clock_ns();
             recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
             spdlog::info("run: recording every message to {}", options.record.string());
         }
@@ -107,7 +103,7 @@ struct Line::Impl {
             spdlog::error("run: the recording stopped: {}", e.what());
             record_failed = true;
             recorder.reset();
-            publisher.publish(transport::EventMessage{"record_failed", "", e.what(), wall_ns()});
+            publisher.publish(transport::EventMessage{"record_failed", "", e.what(), wall_clock_ns()});
         }
     }
 
@@ -120,7 +116,7 @@ struct Line::Impl {
 
     void publish_stats(double window_s) {
         const RunConfig& cfg = runner.config();
-        const std::int64_t wall = wall_ns();
+        const std::int64_t wall = wall_clock_ns();
         std::vector<transport::StatMessage> all;
         for (std::size_t i = 0; i < stats.size(); ++i) {
             auto values = stats[i].take(window_s);
@@ -175,7 +171,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
                                                    " subscriber(s) did not join within " +
                                                    std::to_string(pub.wait_timeout_s) + " s");
     }
-    transport::EventMessage start{"run_start", "", s.model, wall_ns()};
+    transport::EventMessage start{"run_start", "", s.model, wall_clock_ns()};
     start.endpoint = s.publisher.bound_endpoint();
     start.classes = s.runner.detector().spec().classes;
     s.send(start);
@@ -187,7 +183,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
         [&](const FrameOutput& f) {
             // built once as a Message: publishing and recording it copies no detections
             transport::PredMessage pm = to_pred_message(f, s.model, cfg.cameras[f.camera_index].meta, detail::now_ns());
-            pm.time_ns = wall_ns();
+            pm.time_ns = wall_clock_ns();
             const transport::Message m = std::move(pm);
             s.send(m);
             const auto& pred = std::get<transport::PredMessage>(m);
@@ -212,7 +208,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
             }
         });
     s.publish_stats(std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
-    s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", wall_ns()});
+    s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", wall_clock_ns()});
     s.recorded([](transport::RecordingWriter& w) { w.close(); });
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.sent = s.publisher.sent();

@@ -21,6 +21,9 @@ class Publisher;
 
 namespace sightline::pipeline {
 
+/// The wall clock, ns since the epoch: what messages carry as time_ns.
+std::int64_t wall_clock_ns();
+
 struct LineOptions {
     /// Also write every message to this recording (empty: none). A failed write (full disk) stops the recording,
     /// loudly: an error log line, a `record_failed` event, and LineSummary::record_failed.
