@@ -13,6 +13,7 @@ Run add_run(CLI::App& app);
 Run add_eval(CLI::App& app);
 Run add_draw(CLI::App& app);
 Run add_monitor(CLI::App& app);
+Run add_collect(CLI::App& app);
 
 /// Where the project's data lives (models/, the demo cache): $SIGHTLINE_HOME, else the source tree it was built from.
 std::string project_dir();

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     runs["eval"] = tools::add_eval(app);
     runs["draw"] = tools::add_draw(app);
     runs["monitor"] = tools::add_monitor(app);
+    runs["collect"] = tools::add_collect(app);
 
     if (argc > 1 && argv[1][0] != '-' && !runs.count(argv[1])) {
         std::string known;

@@ -123,7 +123,73 @@ class Reader {
     std::map<std::string, const msgpack::object*> fields_;
 };
 
+PredMessage read_pred(const Reader& r) {
+    PredMessage m;
+    m.camera = r.get<std::string>("camera");
+    m.seq = r.get<std::uint64_t>("seq");
+    m.pts_ns = r.get<std::int64_t>("pts_ns");
+    m.frame = r.has("frame") ? r.get<std::int64_t>("frame") : -1;
+    m.width = r.get<int>("width");
+    m.height = r.get<int>("height");
+    m.model = r.get<std::string>("model");
+    const auto n = r.get<std::uint32_t>("n");
+    m.boxes = floats_from_blob(r.bin("boxes"), "boxes");
+    m.scores = floats_from_blob(r.bin("scores"), "scores");
+    m.classes = int32s_from_blob(r.bin("classes"), "classes");
+    m.flags = uint32s_from_blob(r.bin("flags"), "flags");
+    m.margins = floats_from_blob(r.bin("margins"), "margins");
+    m.entropies = floats_from_blob(r.bin("entropies"), "entropies");
+    if (m.boxes.size() != 4ull * n || m.scores.size() != n || m.classes.size() != n || m.flags.size() != n ||
+        m.margins.size() != n || m.entropies.size() != n)
+        throw Error(ErrorCode::kBadInput, "message: pred arrays disagree with n = " + std::to_string(n));
+    m.stamps_ns = r.get<std::map<std::string, std::int64_t>>("t");
+    m.meta = r.get<std::map<std::string, std::string>>("meta");
+    if (r.has("time_ns")) m.time_ns = r.get<std::int64_t>("time_ns");
+    if (r.has("luma")) m.luma = r.get<float>("luma");
+    if (r.has("uncertainty")) {
+        m.uncertainty = r.get<float>("uncertainty");
+        m.frame_flags = r.get<std::uint32_t>("frame_flags");
+    }
+    return m;
+}
+
+void version_check(const Reader& r) {
+    const int v = r.get<int>("v");
+    if (v != kSchemaVersion)
+        throw Error(ErrorCode::kBadInput, "message: schema version " + std::to_string(v) + ", this build reads " +
+                                              std::to_string(kSchemaVersion));
+}
+
+msgpack::object_handle unpack(std::string_view body) {
+    try {
+        return msgpack::unpack(body.data(), body.size());
+    } catch (const std::exception& e) {
+        throw Error(ErrorCode::kBadInput, std::string("message: not msgpack: ") + e.what());
+    }
+}
+
 } // namespace
+
+namespace {
+constexpr std::pair<std::uint32_t, std::string_view> kFlagNames[] = {
+    {kFlagNearThreshold, "near_threshold"},    {kFlagAmbiguousClass, "ambiguous_class"},
+    {kFlagHighEntropy, "high_entropy"},        {kFrameUnusualCount, "unusual_count"},
+    {kFrameCandidateBelow, "candidate_below"}, {kFrameUnknownObject, "unknown_object"},
+};
+} // namespace
+
+std::uint32_t flag_bit(std::string_view name) {
+    for (const auto& [bit, n] : kFlagNames)
+        if (n == name) return bit;
+    return 0;
+}
+
+std::vector<std::string> flag_names(std::uint32_t bits) {
+    std::vector<std::string> out;
+    for (const auto& [bit, n] : kFlagNames)
+        if (bits & bit) out.emplace_back(n);
+    return out;
+}
 
 std::string topic_of(const Message& m) {
     if (auto* p = std::get_if<PredMessage>(&m)) return "pred/" + p->camera;
@@ -139,47 +205,11 @@ std::string encode(const Message& m) {
 }
 
 Message decode(std::string_view body) {
-    msgpack::object_handle h;
-    try {
-        h = msgpack::unpack(body.data(), body.size());
-    } catch (const std::exception& e) {
-        throw Error(ErrorCode::kBadInput, std::string("message: not msgpack: ") + e.what());
-    }
-    Reader r(h.get());
-    const int v = r.get<int>("v");
-    if (v != kSchemaVersion)
-        throw Error(ErrorCode::kBadInput, "message: schema version " + std::to_string(v) + ", this build reads " +
-                                              std::to_string(kSchemaVersion));
+    const msgpack::object_handle h = unpack(body);
+    const Reader r(h.get());
+    version_check(r);
     const auto type = r.get<std::string>("type");
-    if (type == "pred") {
-        PredMessage m;
-        m.camera = r.get<std::string>("camera");
-        m.seq = r.get<std::uint64_t>("seq");
-        m.pts_ns = r.get<std::int64_t>("pts_ns");
-        m.frame = r.has("frame") ? r.get<std::int64_t>("frame") : -1;
-        m.width = r.get<int>("width");
-        m.height = r.get<int>("height");
-        m.model = r.get<std::string>("model");
-        const auto n = r.get<std::uint32_t>("n");
-        m.boxes = floats_from_blob(r.bin("boxes"), "boxes");
-        m.scores = floats_from_blob(r.bin("scores"), "scores");
-        m.classes = int32s_from_blob(r.bin("classes"), "classes");
-        m.flags = uint32s_from_blob(r.bin("flags"), "flags");
-        m.margins = floats_from_blob(r.bin("margins"), "margins");
-        m.entropies = floats_from_blob(r.bin("entropies"), "entropies");
-        if (m.boxes.size() != 4ull * n || m.scores.size() != n || m.classes.size() != n || m.flags.size() != n ||
-            m.margins.size() != n || m.entropies.size() != n)
-            throw Error(ErrorCode::kBadInput, "message: pred arrays disagree with n = " + std::to_string(n));
-        m.stamps_ns = r.get<std::map<std::string, std::int64_t>>("t");
-        m.meta = r.get<std::map<std::string, std::string>>("meta");
-        if (r.has("time_ns")) m.time_ns = r.get<std::int64_t>("time_ns");
-        if (r.has("luma")) m.luma = r.get<float>("luma");
-        if (r.has("uncertainty")) {
-            m.uncertainty = r.get<float>("uncertainty");
-            m.frame_flags = r.get<std::uint32_t>("frame_flags");
-        }
-        return m;
-    }
+    if (type == "pred") return read_pred(r);
     if (type == "event") {
         EventMessage e{r.get<std::string>("kind"), r.get<std::string>("camera"), r.get<std::string>("message"),
                        r.get<std::int64_t>("time_ns")};
@@ -207,6 +237,69 @@ Message decode(std::string_view body) {
 
 EncodedMessage encode_message(const Message& m) {
     return {topic_of(m), encode(m)};
+}
+
+EncodedMessage encode_sample(const SampleMessage& m) {
+    msgpack::sbuffer buf;
+    Packer p(buf);
+    p.pack_map(15);
+    key(p, "v"), p.pack(kSchemaVersion);
+    str(p, "type", "sample");
+    str(p, "id", m.id);
+    key(p, "pred"), Visitor{p}(m.pred);
+    key(p, "classes"), p.pack(m.classes);
+    key(p, "candidates_n"), p.pack(static_cast<std::uint32_t>(m.candidate_scores.size()));
+    blob(p, "candidate_boxes", m.candidate_boxes);
+    blob(p, "candidate_scores", m.candidate_scores);
+    blob(p, "candidate_classes", m.candidate_classes);
+    str(p, "strategy", m.strategy);
+    key(p, "tags"), p.pack(m.tags);
+    key(p, "reasons"), p.pack(m.reasons);
+    key(p, "threshold"), p.pack(m.threshold);
+    key(p, "selected_ns"), p.pack(m.selected_ns);
+    key(p, "jpeg");
+    p.pack_bin(static_cast<std::uint32_t>(m.jpeg.size()))
+        .pack_bin_body(m.jpeg.data(), static_cast<std::uint32_t>(m.jpeg.size()));
+    return {"sample/" + m.pred.camera, {buf.data(), buf.size()}};
+}
+
+SampleMessage decode_sample(std::string_view body) {
+    const msgpack::object_handle h = unpack(body);
+    const Reader r(h.get());
+    version_check(r);
+    if (const auto type = r.get<std::string>("type"); type != "sample")
+        throw Error(ErrorCode::kBadInput, "message: type '" + type + "' where a sample was expected");
+    SampleMessage m;
+    m.id = r.get<std::string>("id");
+    if (m.id.empty()) throw Error(ErrorCode::kBadInput, "message: field 'id' is empty");
+    m.pred = read_pred(Reader(r.at("pred"), "pred"));
+    m.classes = r.get<std::vector<std::string>>("classes");
+    const auto n = r.get<std::uint32_t>("candidates_n");
+    m.candidate_boxes = floats_from_blob(r.bin("candidate_boxes"), "candidate_boxes");
+    m.candidate_scores = floats_from_blob(r.bin("candidate_scores"), "candidate_scores");
+    m.candidate_classes = int32s_from_blob(r.bin("candidate_classes"), "candidate_classes");
+    if (m.candidate_boxes.size() != 4ull * n || m.candidate_scores.size() != n || m.candidate_classes.size() != n)
+        throw Error(ErrorCode::kBadInput,
+                    "message: candidate arrays disagree with candidates_n = " + std::to_string(n));
+    const auto in_classes = [&](const std::vector<std::int32_t>& cls, const char* field) {
+        for (auto c : cls)
+            if (c < 0 || static_cast<std::size_t>(c) >= m.classes.size())
+                throw Error(ErrorCode::kBadInput, std::string("message: field '") + field + "' holds class " +
+                                                      std::to_string(c) + ", outside the " +
+                                                      std::to_string(m.classes.size()) + " classes");
+    };
+    in_classes(m.pred.classes, "pred.classes");
+    in_classes(m.candidate_classes, "candidate_classes");
+    m.strategy = r.get<std::string>("strategy");
+    m.tags = r.get<std::vector<std::string>>("tags");
+    m.reasons = r.get<std::vector<std::string>>("reasons");
+    m.threshold = r.get<float>("threshold");
+    m.selected_ns = r.get<std::int64_t>("selected_ns");
+    m.jpeg = std::string(r.bin("jpeg"));
+    if (m.jpeg.size() < 4 || static_cast<unsigned char>(m.jpeg[0]) != 0xFF ||
+        static_cast<unsigned char>(m.jpeg[1]) != 0xD8)
+        throw Error(ErrorCode::kBadInput, "message: field 'jpeg' is not a JPEG image");
+    return m;
 }
 
 } // namespace sightline::transport

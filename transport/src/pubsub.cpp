@@ -3,15 +3,11 @@
 #include <zmq.hpp>
 
 #include "sightline/error.hpp"
+#include "zmq_context.hpp"
 
 namespace sightline::transport {
 
-namespace {
-zmq::context_t& context() {
-    static zmq::context_t ctx(1);
-    return ctx;
-}
-} // namespace
+using detail::context;
 
 struct Publisher::Impl {
     PublisherOptions opt;

@@ -3,6 +3,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "sightline/error.hpp"
@@ -53,6 +56,53 @@ void write_output(const std::filesystem::path& path, const std::string& text) {
     }
     std::filesystem::rename(tmp, target, ec);
     if (ec) throw Error(ErrorCode::kIo, target.string() + ": cannot rename into place: " + ec.message());
+}
+
+namespace {
+
+[[noreturn]] void io_error(const std::filesystem::path& path, const char* what, int err) {
+    throw Error(ErrorCode::kIo, path.string() + ": " + what + ": " + std::strerror(err));
+}
+
+} // namespace
+
+void write_durable(const std::filesystem::path& path, std::string_view bytes) {
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    std::string name = ".";
+    name += path.filename().string();
+    name += ".partial";
+    const std::filesystem::path tmp = dir / name;
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) io_error(tmp, "cannot create", errno);
+    const auto fail = [&](const char* what) {
+        const int err = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        io_error(tmp, what, err);
+    };
+    for (std::size_t done = 0; done < bytes.size();) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail("write failed");
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) fail("fsync failed");
+    if (::close(fd) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        io_error(tmp, "close failed", err);
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        io_error(path, "cannot rename into place", err);
+    }
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) io_error(dir, "cannot open the folder to sync it", errno);
+    const bool synced = ::fsync(dfd) == 0;
+    const int err = errno;
+    ::close(dfd);
+    if (!synced) io_error(dir, "fsync of the folder failed", err);
 }
 
 } // namespace sightline::pipeline

@@ -5,6 +5,7 @@
 #include "config/yaml_file.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/config.hpp"
+#include "sightline/transport/messages.hpp"
 
 namespace sightline::pipeline {
 
@@ -55,11 +56,116 @@ CameraConfig read_camera(const detail::YamlFile& c, const YAML::Node& n, const s
     return cam;
 }
 
+SamplingStrategy read_strategy(const detail::YamlFile& c, const YAML::Node& n, const std::string& p,
+                               std::set<std::string>& names) {
+    SamplingStrategy s;
+    s.type = c.get<std::string>(n["type"], p + ".type");
+    std::set<std::string> allowed = {"name", "type", "tags", "probability", "limits", "ranked"};
+    const std::map<std::string, std::set<std::string>> own = {
+        {"random", {"fraction"}},    {"close_to_threshold", {"classes", "threshold", "epsilon", "min_objects"}},
+        {"classes", {"classes"}},    {"detection_count", {"classes", "more_than", "less_than"}},
+        {"flags", {"any", "all"}},   {"uncertainty", {"min"}},
+        {"expected_errors", {"min"}}};
+    const auto it = own.find(s.type);
+    if (it == own.end())
+        c.fail(p + ".type", "unknown strategy type '" + s.type +
+                                "' (random, close_to_threshold, classes, detection_count, flags, uncertainty, "
+                                "expected_errors)");
+    allowed.insert(it->second.begin(), it->second.end());
+    c.keys(n, p, allowed);
+    s.name = c.get<std::string>(n["name"], p + ".name");
+    if (s.name.empty()) c.fail(p + ".name", "must be non-empty");
+    if (!names.insert(s.name).second) c.fail(p + ".name", "duplicate strategy name '" + s.name + "'");
+    s.ranked = s.type != "random";
+    c.read(n, p, "ranked", s.ranked);
+    c.read(n, p, "tags", s.tags);
+    c.read(n, p, "probability", s.probability, in(0.0, 1.0), "must be in [0, 1]");
+    if (const auto l = n["limits"]) {
+        c.keys(l, p + ".limits", {"minute", "hour", "day"});
+        c.read(l, p + ".limits", "minute", s.per_minute, at_least(0), "must be >= 0 (0: no limit)");
+        c.read(l, p + ".limits", "hour", s.per_hour, at_least(0), "must be >= 0 (0: no limit)");
+        c.read(l, p + ".limits", "day", s.per_day, at_least(0), "must be >= 0 (0: no limit)");
+    }
+    c.read(n, p, "fraction", s.fraction, in(0.0, 1.0), "must be in [0, 1]");
+    c.read(n, p, "classes", s.classes);
+    c.read(n, p, "threshold", s.threshold, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(n, p, "epsilon", s.epsilon, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(n, p, "min_objects", s.min_objects, at_least(1), "must be >= 1");
+    c.read(n, p, "more_than", s.more_than, at_least(0), "must be >= 0");
+    c.read(n, p, "less_than", s.less_than, at_least(1), "must be >= 1");
+    if (s.type == "detection_count" && s.more_than < 0 && s.less_than < 0)
+        c.fail(p, "a detection_count strategy needs more_than or less_than");
+    if (n["any"] && n["all"]) c.fail(p, "flags: either any or all, not both");
+    if (n["any"]) c.read(n, p, "any", s.flags);
+    if (n["all"]) c.read(n, p, "all", s.flags), s.all = true;
+    if (s.type == "flags") {
+        if (s.flags.empty()) c.fail(p, "a flags strategy needs a non-empty any or all list");
+        for (std::size_t i = 0; i < s.flags.size(); ++i)
+            if (transport::flag_bit(s.flags[i]) == 0)
+                c.fail(p + (s.all ? ".all[" : ".any[") + std::to_string(i) + "]",
+                       "unknown flag '" + s.flags[i] + "' (docs/wire.md lists them)");
+    }
+    if (s.type == "expected_errors")
+        c.read(n, p, "min", s.min, at_least(0.f), "must be >= 0");
+    else
+        c.read(n, p, "min", s.min, in(0.f, 1.f), "must be in [0, 1]");
+    return s;
+}
+
+SamplingConfig read_sampling(const detail::YamlFile& c, const YAML::Node& n) {
+    SamplingConfig s;
+    if (!n) {
+        s.strategies = default_sampling_strategies();
+        return s;
+    }
+    const std::string p = "sampling";
+    c.keys(n, p,
+           {"strategies", "window_s", "max_per_window", "carry_over_windows", "camera_max_per_window",
+            "camera_per_hour", "dedupe", "jpeg_quality", "seed"});
+    c.read(n, p, "window_s", s.window_s, above(0.0, 3600.0), "must be in (0, 3600]");
+    c.read(n, p, "max_per_window", s.max_per_window, at_least(0), "must be >= 0 (0: no cap)");
+    c.read(n, p, "carry_over_windows", s.carry_over_windows, in(0, 100000), "must be in 0..100000");
+    c.read(n, p, "camera_max_per_window", s.camera_max_per_window, at_least(0), "must be >= 0 (0: no cap)");
+    c.read(n, p, "camera_per_hour", s.camera_per_hour, at_least(0), "must be >= 0 (0: no quota)");
+    c.read(n, p, "jpeg_quality", s.jpeg_quality, in(1, 100), "must be in 1..100");
+    c.read(n, p, "seed", s.seed);
+    if (const auto d = n["dedupe"]) {
+        c.keys(d, p + ".dedupe", {"max_distance", "window_s"});
+        c.read(d, p + ".dedupe", "max_distance", s.dedupe_distance, in(-1, 64), "must be in -1..64 (-1: off)");
+        c.read(d, p + ".dedupe", "window_s", s.dedupe_window_s, at_least(0.0), "must be >= 0");
+    }
+    const auto list = n["strategies"];
+    if (!list) {
+        s.strategies = default_sampling_strategies();
+        return s;
+    }
+    if (!list.IsSequence() || list.size() == 0) c.fail(p + ".strategies", "expected a list of at least one strategy");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < list.size(); ++i)
+        s.strategies.push_back(read_strategy(c, list[i], p + ".strategies[" + std::to_string(i) + "]", names));
+    return s;
+}
+
 } // namespace
+
+std::vector<SamplingStrategy> default_sampling_strategies() {
+    SamplingStrategy unusual; // what the flags say is new to the camera
+    unusual.name = "unusual", unusual.type = "flags", unusual.tags = {"unusual"};
+    unusual.flags = {"unknown_object", "unusual_count"}, unusual.per_minute = 5, unusual.per_hour = 60;
+    SamplingStrategy uncertain; // the frames whose doubts add up to at least one likely error
+    uncertain.name = "uncertain", uncertain.type = "expected_errors", uncertain.tags = {"uncertain"};
+    uncertain.min = 1.0f, uncertain.per_hour = 600;
+    SamplingStrategy random; // an unbiased trickle: what the model meets, for evaluation
+    random.name = "random", random.type = "random", random.tags = {"random"}, random.ranked = false;
+    random.fraction = 0.002, random.per_hour = 60;
+    return {uncertain, unusual, random};
+}
 
 RunConfig load_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
-    c.keys(root, "", {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine"});
+    c.keys(
+        root, "",
+        {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine", "sampling"});
     RunConfig r;
     r.path = path;
     const auto dir = path.parent_path();
@@ -83,12 +189,19 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         "expected opencv or libtorch");
 
     const auto pub = root["publish"];
-    c.keys(pub, "publish", {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s"});
+    c.keys(pub, "publish",
+           {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s", "samples", "samples_buffer",
+            "samples_drain_s", "samples_ack_timeout_s"});
     auto& P = r.publish;
     P.predictions = c.get<std::string>(pub["predictions"], "publish.predictions");
     c.read(pub, "publish", "send_hwm", P.send_hwm, at_least(1), "must be >= 1");
     c.read(pub, "publish", "wait_for_subscribers", P.wait_for_subscribers, at_least(0), "must be >= 0");
     c.read(pub, "publish", "wait_timeout_s", P.wait_timeout_s, above(0.0, 86400.0), "must be in (0, 86400]");
+    c.read(pub, "publish", "samples", P.samples);
+    c.read(pub, "publish", "samples_buffer", P.samples_buffer, in(1, 1000000), "must be in 1..1000000");
+    c.read(pub, "publish", "samples_drain_s", P.samples_drain_s, in(0.0, 3600.0), "must be in [0, 3600]");
+    c.read(pub, "publish", "samples_ack_timeout_s", P.samples_ack_timeout_s, above(0.0, 86400.0),
+           "must be in (0, 86400]");
 
     if (const auto b = root["batching"]) {
         c.keys(b, "batching", {"max_batch", "max_wait_ms", "max_latency_ms"});
@@ -110,7 +223,14 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         c.read(t, "thresholds", "max_det", T.max_det, at_least(1), "must be >= 1");
     }
     if (const auto f = root["flags"]) {
-        c.keys(f, "flags", {"near_threshold_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames"});
+        c.keys(f, "flags",
+               {"near_threshold_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames", "candidate_floor",
+                "max_candidates", "candidate_weight"});
+        c.read(f, "flags", "candidate_weight", r.flags.candidate_weight, in(0.f, 1.f), "must be in [0, 1]");
+        c.read(
+            f, "flags", "candidate_floor", r.flags.candidate_floor, [](float v) { return v < 1; },
+            "must be below 1 (negative: keep no candidates)");
+        c.read(f, "flags", "max_candidates", r.flags.max_candidates, in(1, 1000), "must be in 1..1000");
         c.read(f, "flags", "near_threshold_band", r.flags.near_threshold_band, in(0.f, 1.f), "must be in [0, 1]");
         c.read(f, "flags", "ambiguity_margin", r.flags.ambiguity_margin, in(0.f, 1.f), "must be in [0, 1]");
         c.read(f, "flags", "entropy_threshold", r.flags.entropy_threshold, in(0.f, 1.f), "must be in [0, 1]");
@@ -121,6 +241,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         c.read(e, "eval", "window_s", r.eval.window_s, above(0.0, 86400.0), "must be in (0, 86400]");
         c.read(e, "eval", "iou", r.eval.iou, above(0.0, 1.0), "must be in (0, 1]");
     }
+    r.sampling = read_sampling(c, root["sampling"]);
+    if (!r.publish.samples.empty() && r.flags.candidate_floor >= 0 && r.thresholds.confidence >= 0 &&
+        r.flags.candidate_floor >= r.thresholds.confidence)
+        c.fail("flags.candidate_floor", "must be below thresholds.confidence");
     return r;
 }
 

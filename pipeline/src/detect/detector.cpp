@@ -45,17 +45,21 @@ struct Detector::Slot {
     std::vector<int> counts, keep, keep_counts;
 };
 
-Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, int max_det)
+Detector::Detector(std::unique_ptr<Engine> engine, float confidence, float iou, int max_det, float candidate_floor,
+                   int max_candidates)
     : engine_(std::move(engine)) {
     const ModelSpec& m = engine_->spec();
     decode_.layout = m.layout;
     decode_.reg_max = m.reg_max;
     decode_.input_width = m.preprocess.input_width, decode_.input_height = m.preprocess.input_height;
     decode_.num_classes = static_cast<int>(m.classes.size());
-    decode_.confidence_threshold = confidence >= 0 ? confidence : m.confidence;
+    confidence_ = confidence >= 0 ? confidence : m.confidence;
+    max_det_ = max_det > 0 ? max_det : m.max_det;
+    const bool candidates = candidate_floor >= 0 && candidate_floor < confidence_ && max_candidates > 0;
+    decode_.confidence_threshold = candidates ? candidate_floor : confidence_;
     decode_.top_k = 300;
     nms_.iou_threshold = iou >= 0 ? iou : m.iou;
-    nms_.max_det = max_det > 0 ? max_det : m.max_det;
+    nms_.max_det = max_det_ + (candidates ? max_candidates : 0);
     for (int i = 0; i < kDepth; ++i) slots_.push_back(std::make_unique<Slot>());
 }
 
@@ -283,8 +287,11 @@ std::vector<FrameResult> Detector::results_of(Slot& slot) const {
         for (int k = 0; k < slot.keep_counts[b]; ++k) {
             kernels::Candidate c =
                 slot.candidates[static_cast<std::size_t>(b) * decode_.top_k + slot.keep[b * nms_.max_det + k]];
+            const bool detection = c.score >= confidence_;
+            if (detection && static_cast<int>(r.detections.size()) >= max_det_) continue;
             kernels::to_frame(c, slot.lbs[b], slot.widths[b], slot.heights[b]);
-            r.detections.push_back({c.x1, c.y1, c.x2, c.y2, c.score, c.cls, c.margin, c.entropy});
+            (detection ? r.detections : r.candidates)
+                .push_back({c.x1, c.y1, c.x2, c.y2, c.score, c.cls, c.margin, c.entropy});
         }
     }
     return results;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sightline/kernels/box.hpp"
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/transport/messages.hpp"
 
@@ -24,10 +25,46 @@ float detection_uncertainty(const Detection& d, float confidence, const FlagsCon
     return std::max({near, ambiguous, entropy});
 }
 
+float candidate_uncertainty(const Detection& c, float confidence, const FlagsConfig& config) {
+    const float span = confidence - config.candidate_floor;
+    if (span <= 0) return 0.f;
+    const float x = std::clamp((c.score - config.candidate_floor) / span, 0.f, 1.f);
+    return config.candidate_weight * x * x;
+}
+
+namespace {
+bool overlap(const Detection& a, const Detection& b) {
+    return kernels::detail::iou_xyxy(a.x1, a.y1, a.x2, a.y2, b.x1, b.y1, b.x2, b.y2) >= 0.3f;
+}
+} // namespace
+
+std::vector<const Detection*> free_candidates(const std::vector<Detection>& detections,
+                                              const std::vector<Detection>& candidates) {
+    std::vector<const Detection*> free;
+    for (const Detection& c : candidates)
+        if (std::none_of(detections.begin(), detections.end(), [&](const Detection& d) { return overlap(c, d); }))
+            free.push_back(&c);
+    return free;
+}
+
+bool unknown_object(const std::vector<Detection>& detections, const std::vector<Detection>& candidates) {
+    const std::vector<const Detection*> free = free_candidates(detections, candidates);
+    for (std::size_t i = 0; i < free.size(); ++i)
+        for (std::size_t j = i + 1; j < free.size(); ++j)
+            if (overlap(*free[i], *free[j])) return true;
+    return false;
+}
+
 float frame_uncertainty(const std::vector<float>& u, bool unusual_count) {
     double certain = unusual_count ? 0.5 : 1.0;
     for (float x : u) certain *= 1.0 - std::clamp(x, 0.f, 1.f);
     return static_cast<float>(1.0 - certain);
+}
+
+float expected_errors(const std::vector<float>& terms, bool unusual) {
+    double sum = unusual ? 0.5 : 0.0;
+    for (float x : terms) sum += std::clamp(x, 0.f, 1.f);
+    return static_cast<float>(sum);
 }
 
 FlagsStage::FlagsStage(const FlagsConfig& config, float confidence, std::size_t cameras)
@@ -59,7 +96,15 @@ void FlagsStage::apply(FrameOutput& frame) {
         c.var += (dx * (x - c.mean) - c.var) / c.n; // population variance, running
     }
     if (unusual) frame.frame_flags |= transport::kFrameUnusualCount;
-    frame.uncertainty = frame_uncertainty(u, unusual);
+    if (!frame.candidates.empty()) frame.frame_flags |= transport::kFrameCandidateBelow;
+    // a candidate on a detected object is that object's runner-up class or box; only the others may be misses
+    if (config_.candidate_weight > 0)
+        for (const Detection* c : free_candidates(frame.detections, frame.candidates))
+            u.push_back(candidate_uncertainty(*c, confidence_, config_));
+    const bool unknown = unknown_object(frame.detections, frame.candidates);
+    if (unknown) frame.frame_flags |= transport::kFrameUnknownObject;
+    frame.uncertainty = frame_uncertainty(u, unusual || unknown);
+    frame.expected_errors = expected_errors(u, unusual || unknown);
 }
 
 } // namespace sightline::pipeline

@@ -6,8 +6,10 @@
 #include <optional>
 #include <vector>
 
+#include "line/samples_outbox.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/curate.hpp"
 #include "sightline/pipeline/online_eval.hpp"
 #include "sightline/pipeline/stats.hpp"
 #include "sightline/transport/pubsub.hpp"
@@ -64,6 +66,8 @@ struct Line::Impl {
     std::vector<CameraStats> stats;
     std::vector<std::unique_ptr<CocoGroundTruth>> truths;
     std::vector<std::unique_ptr<OnlineEvaluator>> evaluators; ///< per camera; null without ground truth
+    std::unique_ptr<Sampler> sampler;                         ///< with publish.samples
+    std::unique_ptr<detail::SamplesOutbox> outbox;
 
     Impl(RunConfig config, std::unique_ptr<Engine> engine, LineOptions o)
         : options(std::move(o)), runner(std::move(config), std::move(engine)),
@@ -83,6 +87,16 @@ struct Line::Impl {
                          cam.ground_truth.string(), cfg.eval.window_s, cfg.eval.iou);
         }
         spdlog::info("run: publishing on {}", publisher.bound_endpoint());
+        if (!cfg.publish.samples.empty()) {
+            sampler = std::make_unique<Sampler>(cfg.sampling, spec.classes, runner.confidence(), cfg.cameras.size(),
+                                                cfg.path.string());
+            std::vector<std::map<std::string, std::string>> meta;
+            for (const auto& c : cfg.cameras) meta.push_back(c.meta);
+            outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling.jpeg_quality, model,
+                                                             spec.classes, runner.confidence(), std::move(meta));
+            spdlog::info("run: samples for collectors on {} ({} strategies)", outbox->endpoint(),
+                         cfg.sampling.strategies.size());
+        }
         if (!options.record.empty()) {
             transport::RecordingHeader h;
             h.model = model;
@@ -92,6 +106,17 @@ struct Line::Impl {
             recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
             spdlog::info("run: recording every message to {}", options.record.string());
         }
+    }
+
+    void add_sample_figures(std::map<std::string, double>& v, const detail::OutboxFigures& o) const {
+        const auto& c = sampler->counters();
+        v["samples_selected_total"] = static_cast<double>(c.selected);
+        v["samples_duplicates_total"] = static_cast<double>(c.duplicates);
+        v["samples_acked_total"] = static_cast<double>(o.sender.acked);
+        v["samples_resent_total"] = static_cast<double>(o.sender.resent);
+        v["samples_dropped_total"] = static_cast<double>(o.sender.dropped + o.queue_dropped);
+        v["samples_buffered"] = static_cast<double>(o.buffered);
+        v["samples_collectors"] = static_cast<double>(o.collectors);
     }
 
     /// A recording step; a failure stops the recording, loudly, and the run goes on.
@@ -122,6 +147,7 @@ struct Line::Impl {
             auto values = stats[i].take(window_s);
             values["messages_sent_total"] = static_cast<double>(publisher.sent());
             values["messages_dropped_total"] = static_cast<double>(publisher.dropped());
+            if (outbox) add_sample_figures(values, outbox->figures());
             if (evaluators[i]) values.merge(evaluators[i]->figures());
             all.push_back({cfg.cameras[i].id, wall, std::move(values)});
             send(all.back());
@@ -190,6 +216,8 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
             s.stats[f.camera_index].add(f, pred.stamps_ns.at("published"));
             if (s.evaluators[f.camera_index]) s.evaluators[f.camera_index]->add(f.frame, f.pts_ns, f.detections);
             if (s.options.on_frame) s.options.on_frame(f, pred);
+            if (s.sampler)
+                for (Selected& sel : s.sampler->offer(f)) s.outbox->push(std::move(sel));
             const auto now = std::chrono::steady_clock::now();
             if (now - window_start >= period) {
                 s.publish_stats(std::chrono::duration<double>(now - window_start).count());
@@ -207,6 +235,19 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
                 window_start = now;
             }
         });
+    if (s.sampler) {
+        for (Selected& sel : s.sampler->flush()) s.outbox->push(std::move(sel));
+        const detail::OutboxFigures o = s.outbox->finish();
+        out.samples_selected = s.sampler->counters().selected;
+        out.samples_acked = o.sender.acked;
+        out.samples_unacked = o.buffered;
+        out.samples_dropped = o.sender.dropped + o.queue_dropped;
+        spdlog::info("run: samples: {} selected, {} acknowledged, {} never acknowledged, {} dropped (buffer full)",
+                     out.samples_selected, out.samples_acked, out.samples_unacked, out.samples_dropped);
+        if (out.samples_unacked > 0)
+            spdlog::warn("run: {} samples were not acknowledged by a collector within publish.samples_drain_s = {} s",
+                         out.samples_unacked, cfg.publish.samples_drain_s);
+    }
     s.publish_stats(std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
     s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", wall_clock_ns()});
     s.recorded([](transport::RecordingWriter& w) { w.close(); });

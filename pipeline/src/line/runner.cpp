@@ -10,12 +10,13 @@ namespace sightline::pipeline {
 
 Runner::Runner(RunConfig config, std::unique_ptr<Engine> engine)
     : config_(std::move(config)),
-      detector_(std::move(engine), config_.thresholds.confidence, config_.thresholds.iou, config_.thresholds.max_det) {}
+      detector_(std::move(engine), config_.thresholds.confidence, config_.thresholds.iou, config_.thresholds.max_det,
+                config_.flags.candidate_floor, config_.flags.max_candidates) {}
 
 Runner::~Runner() = default;
 
 float Runner::confidence() const {
-    return config_.thresholds.confidence >= 0 ? config_.thresholds.confidence : detector_.spec().confidence;
+    return detector_.confidence();
 }
 
 namespace {
@@ -71,6 +72,8 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
             out.width = in.view.width;
             out.height = in.view.height;
             out.detections = std::move(results[k].detections);
+            out.candidates = std::move(results[k].candidates);
+            out.image = &in;
             out.luma = results[k].luma;
             out.stamps = {in.arrival_ns, in.decoded_ns, f.batch.batched_ns, inferred};
             out.dropped_so_far = q.dropped();
@@ -80,6 +83,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
             out.late_so_far = batcher.late(cam);
             flags.apply(out);
             sink(out);
+            out.image = nullptr;
         }
     };
     std::exception_ptr failure;

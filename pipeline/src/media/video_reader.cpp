@@ -185,6 +185,31 @@ OwnedFrame copy_frame(const DecodedFrame& f) {
     return o;
 }
 
+OwnedFrame keep_on_host(const OwnedFrame& f) {
+    if (f.buffers && f.view.where == kernels::MemoryLocation::kHost) return f; // shared, nothing copied
+    OwnedFrame o = f;
+    o.buffers.reset();
+    o.view.where = kernels::MemoryLocation::kHost;
+    const int planes = f.view.format == kernels::PixelFormat::kNV12  ? 2
+                       : f.view.format == kernels::PixelFormat::kBGR ? 1
+                                                                     : 3;
+    const int ch = (f.view.height + 1) / 2;
+    std::size_t sizes[3] = {};
+    for (int k = 0; k < planes; ++k)
+        sizes[k] = static_cast<std::size_t>(f.view.pitch[k]) * (k == 0 ? f.view.height : ch);
+    o.data.assign(sizes[0] + sizes[1] + sizes[2], 0);
+    std::size_t off = 0;
+    for (int k = 0; k < planes; ++k) {
+        if (f.view.where == kernels::MemoryLocation::kDevice)
+            kernels::copy_device_to_host(o.data.data() + off, f.view.planes[k], sizes[k]);
+        else
+            std::memcpy(o.data.data() + off, f.view.planes[k], sizes[k]);
+        o.view.planes[k] = o.data.data() + off;
+        off += sizes[k];
+    }
+    return o;
+}
+
 OwnedFrame hold_frame(const DecodedFrame& f) {
     if (!f.buffers) return copy_frame(f);
     OwnedFrame o;

@@ -1,6 +1,7 @@
 #pragma once
 /// The `sightline run` configuration (docs/config.md), validated key by key. The structs mirror the YAML: each
 /// member is named as its key, so `batching.max_batch` in the file is `config.batching.max_batch` here.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -36,6 +37,12 @@ struct PublishConfig {
     int send_hwm = 1000;          ///< messages queued per subscriber before it is dropped for (counted)
     int wait_for_subscribers = 0; ///< a lossless replay waits for this many subscriptions before the first frame
     double wait_timeout_s = 30;
+    /// The samples channel (docs/wire.md, "Samples"): frames the sampling rules select go to collectors here (a
+    /// ROUTER socket bound; empty: no sampling at all).
+    std::string samples;
+    int samples_buffer = 256;    ///< samples kept until a collector acknowledges them (the oldest dropped, counted)
+    double samples_drain_s = 10; ///< at the end of a run, how long the line waits for the last acknowledgements
+    double samples_ack_timeout_s = 30; ///< a sample unanswered this long goes again (to any collector)
 };
 
 struct BatchingConfig {
@@ -60,6 +67,52 @@ struct FlagsConfig {
     /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its
     /// frames (the first count_learn_frames, then a moving average over as many): mean +- max(2, 4 sigma).
     int count_learn_frames = 300;
+    /// Candidates scoring in [candidate_floor, threshold) are kept beside the detections (for flags and samples;
+    /// never published as detections): candidate_below per frame, unknown_object. Negative: none kept.
+    float candidate_floor = 0.1f;
+    int max_candidates = 50; ///< at most this many per frame (the best)
+    /// A free candidate's weight in the frame's uncertainty terms (flags.hpp, candidate_uncertainty); 0: candidates
+    /// flag frames and travel with samples, but do not move the score.
+    float candidate_weight = 0;
+};
+
+/// One sampling strategy (docs/collector.md): evaluated in order, the first that matches a frame, passes its
+/// probability draw and has headroom in its limits selects it (Roboflow Inference's active-learning semantics).
+struct SamplingStrategy {
+    std::string name; ///< unique: each sample records it
+    /// random (a fraction of traffic), close_to_threshold, classes (any of them present), detection_count, flags
+    /// (any/all of a set), uncertainty (the frame's score at or above `min`), expected_errors (the frame's ranking
+    /// score, the sum of its uncertainty terms, at or above `min`)
+    std::string type;
+    std::vector<std::string> tags;
+    double probability = 1;                        ///< a match selects the frame with this probability
+    int per_minute = 0, per_hour = 0, per_day = 0; ///< samples this strategy may select (video time); 0: no limit
+    /// Ranked (the default, except random): candidates wait for the end of their window and the most uncertain
+    /// go. Unranked: a match goes at once (still through limits, quotas and dedupe).
+    bool ranked = true;
+    double fraction = 0.01;                 ///< random: the share of frames
+    std::vector<std::string> classes;       ///< close_to_threshold, classes, detection_count: class names (empty: all)
+    float threshold = 0.5f, epsilon = 0.1f; ///< close_to_threshold: scores in [threshold - eps, threshold + eps]
+    int min_objects = 1;                    ///< close_to_threshold: at least this many such
+    int more_than = -1, less_than = -1;     ///< detection_count: selected when count > more_than or < less_than
+    std::vector<std::string> flags;         ///< flags: flag names (docs/wire.md)
+    bool all = false;                       ///< flags: all of them (else any)
+    float min = 0.5f; ///< uncertainty: the frame's score at least this; expected_errors: its ranking score
+};
+
+struct SamplingConfig {
+    std::vector<SamplingStrategy> strategies; ///< the default set (docs/collector.md) when the config has none
+    double window_s = 2;    ///< ranked candidates compete within windows this long (each camera's video time)
+    int max_per_window = 1; ///< samples per window over the whole line, the most uncertain first (0: no cap)
+    /// What a window leaves unspent carries over, up to this many windows' worth: quiet stretches save the budget
+    /// for the stretches where the model struggles (0: none carries).
+    int carry_over_windows = 30;
+    int camera_max_per_window = 0; ///< per camera per window (0: no cap)
+    int camera_per_hour = 0;       ///< per camera per hour of video (0: no quota)
+    int dedupe_distance = 6;       ///< a frame within this Hamming distance (of 64 bits) of a sample is a duplicate
+    double dedupe_window_s = 10;   ///< ...of a sample of the same camera this recent; negative distance: no dedupe
+    int jpeg_quality = 90;
+    std::uint64_t seed = 0; ///< probability draws hash (seed, camera, frame): a replay selects the same frames
 };
 
 struct EvalConfig {
@@ -78,7 +131,11 @@ struct RunConfig {
     ThresholdsConfig thresholds;
     FlagsConfig flags;
     EvalConfig eval;
+    SamplingConfig sampling;
 };
+
+/// The strategies a run samples with when its config names none (docs/collector.md).
+std::vector<SamplingStrategy> default_sampling_strategies();
 
 /// Reads and validates a config. Throws Error(kNotFound) for a missing file, Error(kBadInput) naming the file, the
 /// key path (e.g. cameras[1].url) and the reason for anything else.

@@ -24,14 +24,20 @@ struct Detection {
 
 struct FrameResult {
     std::vector<Detection> detections; ///< best first
+    std::vector<Detection> candidates; ///< below the threshold, at or above the candidate floor, best first
     kernels::Letterbox letterbox;
     kernels::LumaStats luma;
 };
 
 class Detector {
   public:
-    /// `confidence`/`iou`/`max_det` default to the model's thresholds when negative.
-    Detector(std::unique_ptr<Engine> engine, float confidence = -1, float iou = -1, int max_det = -1);
+    /// `confidence`/`iou`/`max_det` default to the model's thresholds when negative. With a `candidate_floor` below
+    /// the threshold (>= 0), up to `max_candidates` of what scores in [floor, threshold) after NMS is kept as
+    /// candidates: the decode and NMS run at the floor and the results are split, so the detections are the same
+    /// (greedy NMS never lets a lower score suppress a higher one).
+    Detector(std::unique_ptr<Engine> engine, float confidence = -1, float iou = -1, int max_det = -1,
+             float candidate_floor = -1, int max_candidates = 0);
+    float confidence() const { return confidence_; } ///< the operating threshold
     ~Detector();
     Detector(Detector&&) noexcept;
 
@@ -95,6 +101,8 @@ class Detector {
     std::unique_ptr<Engine> engine_;
     kernels::DecodeParams decode_;
     kernels::NmsParams nms_;
+    float confidence_ = 0;     ///< the operating threshold (decode_ runs at the candidate floor when there is one)
+    int max_det_ = 0;          ///< detections kept (nms_.max_det adds room for the candidates)
     std::vector<float> input_; ///< the host path's input tensor (used within submit())
     std::vector<std::unique_ptr<Slot>> slots_;
     int next_slot_ = 0;

@@ -2,6 +2,7 @@
 /// Writing output files so that a reader never sees half of one.
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace sightline::pipeline {
 
@@ -10,6 +11,12 @@ namespace sightline::pipeline {
 /// is written to `path` + ".partial" and renamed into place. Throws Error(kIo) naming the file when it cannot be
 /// opened, written (disk full) or renamed; a failed write leaves no partial file behind.
 void write_output(const std::filesystem::path& path, const std::string& text);
+
+/// Writes `bytes` to `path` durably and atomically: a temporary file beside it (`.<name>.partial`), fsync, rename
+/// into place, fsync of the folder. After it returns the file survives a crash or power loss whole; before, a
+/// reader sees the old file or none. Throws Error(kIo) naming the file (disk full, read-only, no permission) and
+/// leaves no temporary file behind.
+void write_durable(const std::filesystem::path& path, std::string_view bytes);
 
 /// Whether `path` names standard output ("-").
 inline bool is_stdout(const std::filesystem::path& path) {

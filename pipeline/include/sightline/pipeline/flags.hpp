@@ -19,9 +19,28 @@ std::uint32_t uncertainty_flags(const Detection& d, float confidence, const Flag
 /// 0 at the margin), and its normalised class entropy when at or above the entropy threshold.
 float detection_uncertainty(const Detection& d, float confidence, const FlagsConfig& config);
 
+/// A sub-threshold candidate's share of uncertainty: flags.candidate_weight x x^2, x where its score lies in
+/// [floor, threshold) (0 at the floor, the weight at the threshold): a possible miss, little far below the threshold.
+/// Only candidates that overlap no detection count (free_candidates), and only with a weight above 0 (the default
+/// is 0: on the demo scene candidates in the score halved the collector's enrichment, bench/README.md).
+float candidate_uncertainty(const Detection& candidate, float confidence, const FlagsConfig& config);
+
+/// The candidates that overlap no detection (IoU < 0.3): a candidate on a detected object is its runner-up.
+std::vector<const Detection*> free_candidates(const std::vector<Detection>& detections,
+                                              const std::vector<Detection>& candidates);
+
+/// Whether two or more sub-threshold candidates overlap one another (IoU >= 0.3) where no detection overlaps
+/// them: something the model half-sees and does not name.
+bool unknown_object(const std::vector<Detection>& detections, const std::vector<Detection>& candidates);
+
 /// The frame's score: 1 - (1 - u_count) x prod over detections (1 - u_i), u_count = 0.5 for an unusual count, else 0:
 /// the chance that something in the frame is wrong if each term were one on its own (docs/wire.md).
 float frame_uncertainty(const std::vector<float>& detection_uncertainties, bool unusual_count);
+
+/// The frame's ranking score: the sum of the same terms (each detection's and candidate's uncertainty, 0.5 for an
+/// unusual count or an unknown object), a rough count of what is wrong in it. Unlike frame_uncertainty() it does
+/// not saturate: of two frames both almost surely wrong somewhere, the one with more doubtful objects ranks first.
+float expected_errors(const std::vector<float>& terms, bool unusual);
 
 class FlagsStage {
   public:

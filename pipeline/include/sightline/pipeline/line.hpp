@@ -41,6 +41,9 @@ struct LineSummary {
     std::uint64_t sent = 0, dropped = 0; ///< messages published, and refused by a subscriber's full queue
     bool record_failed = false;
     double seconds = 0; ///< wall time of run()
+    /// With publish.samples: frames the sampling rules selected, acknowledged by a collector, still unacknowledged
+    /// at the end (after publish.samples_drain_s), and dropped by the full buffer.
+    std::uint64_t samples_selected = 0, samples_acked = 0, samples_unacked = 0, samples_dropped = 0;
 };
 
 /// One processed frame as a wire-format pred message (docs/wire.md): detections as columns, the stage stamps

@@ -14,6 +14,7 @@
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/flags.hpp"
+#include "sightline/pipeline/video_reader.hpp"
 
 namespace sightline::pipeline {
 
@@ -33,8 +34,12 @@ struct FrameOutput {
     std::int64_t frame = 0; ///< index in its source since it was (re)opened (a file's frame number)
     int width = 0, height = 0;
     std::vector<Detection> detections; ///< best first, flags set
-    std::uint32_t frame_flags = 0;     ///< the OR of the detections' flags, and frame-only flags (the flags stage)
-    float uncertainty = 0;             ///< the frame's uncertainty score (the flags stage; docs/wire.md)
+    std::vector<Detection> candidates; ///< below the threshold, from flags.candidate_floor up, best first
+    /// The decoded frame (host or device memory), valid only while the sink runs: what a sample is made of.
+    const OwnedFrame* image = nullptr;
+    std::uint32_t frame_flags = 0; ///< the OR of the detections' flags, and frame-only flags (the flags stage)
+    float uncertainty = 0;         ///< the frame's uncertainty score (the flags stage; docs/wire.md)
+    float expected_errors = 0;     ///< the sum of the score's terms: what the sampler ranks by (flags.hpp)
     kernels::LumaStats luma;
     StageStamps stamps;
     std::uint64_t late_so_far = 0;    ///< this camera's frames dropped so far for missing their deadline

@@ -43,6 +43,11 @@ struct OwnedFrame {
 /// Copies a decoded frame's planes (pitches kept) into an OwnedFrame.
 OwnedFrame copy_frame(const DecodedFrame& frame);
 
+/// An OwnedFrame that stays valid on its own in host memory: a frame held by reference to host buffers shares
+/// them, a copied one is copied (its view re-pointed), one in device memory (NVDEC) is copied back to the host
+/// (its planes, one copy each): what a sample keeps of a frame after the line moved on.
+OwnedFrame keep_on_host(const OwnedFrame& frame);
+
 /// Keeps a decoded frame by reference to its buffers when the source lent them (no copy), else copies it.
 OwnedFrame hold_frame(const DecodedFrame& frame);
 

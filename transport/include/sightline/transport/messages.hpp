@@ -19,8 +19,15 @@ enum Flag : std::uint32_t {
     kFlagAmbiguousClass = 1u << 1, ///< best minus second-best class score below the ambiguity margin
     kFlagHighEntropy = 1u << 2,    ///< normalised class entropy at or above the entropy threshold
     /// Frame-only flags (PredMessage::frame_flags, from bit 16; below it the OR of the detections' flags):
-    kFrameUnusualCount = 1u << 16, ///< the frame's detection count is outside the camera's usual range
+    kFrameUnusualCount = 1u << 16,   ///< the frame's detection count is outside the camera's usual range
+    kFrameCandidateBelow = 1u << 17, ///< a candidate scored between flags.candidate_floor and the threshold
+    kFrameUnknownObject = 1u << 18,  ///< a cluster of sub-threshold candidates where nothing is detected
 };
+
+/// A flag's bit from its name in docs/wire.md (near_threshold, ..., unknown_object); 0 for an unknown name.
+std::uint32_t flag_bit(std::string_view name);
+/// The names of the bits set in `bits`, low bits first.
+std::vector<std::string> flag_names(std::uint32_t bits);
 
 /// One processed frame of one camera (topic `pred/<camera>`), sent also when there are no detections.
 struct PredMessage {
@@ -96,5 +103,27 @@ EncodedMessage encode_message(const Message& m);
 
 /// Parses a body; throws Error(kBadInput) naming the field on a malformed or newer-schema message.
 Message decode(std::string_view body);
+
+/// A frame selected for relabeling (topic `sample/<camera>`, on the samples channel: transport/samples.hpp): the
+/// JPEG of the whole frame and everything known about it (docs/wire.md, "Samples").
+struct SampleMessage {
+    std::string id;   ///< unique across lines and restarts: <camera>/<line start, ns since the epoch>/<seq>
+    PredMessage pred; ///< the frame's predictions, flags, uncertainty, stamps and metadata, as on pred/<camera>
+    std::vector<std::string> classes; ///< the model's class names (pred.classes and candidate_classes index them)
+    /// Candidates below the operating threshold (flags.candidate_floor), x1 y1 x2 y2 per candidate, frame pixels.
+    std::vector<float> candidate_boxes, candidate_scores;
+    std::vector<std::int32_t> candidate_classes;
+    std::string strategy;             ///< the sampling strategy that selected it
+    std::vector<std::string> tags;    ///< that strategy's tags
+    std::vector<std::string> reasons; ///< why, in words: "uncertainty 0.93", "flags near_threshold", ...
+    float threshold = 0;              ///< the operating threshold the predictions were cut at
+    std::int64_t selected_ns = 0;     ///< wall clock when it was selected, ns since the epoch
+    std::string jpeg;                 ///< the frame at full resolution
+};
+
+/// The topic (`sample/<camera>`) and msgpack body of a sample.
+EncodedMessage encode_sample(const SampleMessage& m);
+/// Parses a sample's body; Error(kBadInput) naming the field when malformed.
+SampleMessage decode_sample(std::string_view body);
 
 } // namespace sightline::transport

@@ -1,0 +1,106 @@
+#pragma once
+/// The collector's dataset (docs/collector.md): a folder of JPEGs indexed by an embedded SQLite database
+/// (`dataset.db`), each sample made durable (image written and synced, then its row committed) before anyone is
+/// told it is there; exports to COCO, YOLO and Label Studio; merging of shards.
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sightline/transport/messages.hpp"
+
+namespace sightline::pipeline {
+
+/// One box of a sample: a prediction or a candidate below the threshold.
+struct DatasetBox {
+    float x1, y1, x2, y2, score;
+    std::string label;
+};
+
+/// One sample as the dataset holds it.
+struct DatasetSample {
+    std::string id, camera, image; ///< image: path relative to the dataset folder
+    std::int64_t frame = -1, pts_ns = 0, selected_ns = 0;
+    int width = 0, height = 0;
+    std::string model, strategy;
+    std::vector<std::string> tags, reasons, flags;
+    float uncertainty = 0, threshold = 0;
+    std::string meta_json;            ///< the camera's metadata, a JSON object
+    std::vector<std::string> classes; ///< the model's class names (an export's categories: their union, in order)
+    std::vector<DatasetBox> predictions, candidates;
+};
+
+class Dataset {
+  public:
+    /// Opens (resuming) or creates the dataset in `dir` (created when missing). Leftovers of a crash are cleared:
+    /// temporary files, and images whose row never committed (their sample was never acknowledged: it comes again).
+    /// Error(kIo) naming the path when the folder cannot be made or written, or dataset.db is not a dataset.
+    explicit Dataset(const std::filesystem::path& dir);
+    ~Dataset();
+    Dataset(Dataset&&) noexcept;
+    Dataset(const Dataset&) = delete;
+
+    /// Makes a sample durable: the JPEG (written atomically, synced), then its row (committed, synced). Returns
+    /// false when the dataset already holds that id (nothing written: at-least-once delivery's duplicates).
+    /// Error(kIo) naming the path on a failed write (full or read-only disk): nothing of it is then in the dataset.
+    bool add(const transport::SampleMessage& sample);
+    bool add(const DatasetSample& sample, std::string_view jpeg); ///< the same from another dataset (merge)
+    bool has(const std::string& id) const;
+    std::size_t size() const;
+    /// Every sample, in the order they were added.
+    std::vector<DatasetSample> samples() const;
+    /// Checks that every row's image exists and is a whole JPEG; returns one line per problem (empty: sound).
+    std::vector<std::string> validate() const;
+    const std::filesystem::path& dir() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+enum class ExportFormat { kCoco, kYolo, kLabelStudio };
+
+struct ExportOptions {
+    ExportFormat format = ExportFormat::kCoco;
+    /// Label Studio: the image URL of a sample is this prefix + its path relative to the export folder (the default
+    /// serves them through Label Studio's local-files storage with LOCAL_FILES_DOCUMENT_ROOT at the export folder).
+    std::string image_url_prefix = "/data/local-files/?d=";
+};
+
+/// What an export wrote.
+struct ExportSummary {
+    std::size_t images = 0, annotations = 0;
+    std::vector<std::filesystem::path> files; ///< the main files (annotations.json, data.yaml, tasks.json, ...)
+};
+
+/// Writes the dataset in `format` under `out` (images hard-linked where the file system allows, else copied;
+/// every file written atomically) with manifest.jsonl (per image: camera, frame, pts, time, strategy, tags,
+/// reasons, flags, uncertainty). The model's predictions are pre-annotations with their scores kept.
+ExportSummary export_dataset(const Dataset& dataset, const std::filesystem::path& out, const ExportOptions& options);
+
+/// Adds every sample of each `inputs` dataset to `out` (created or resumed); a sample id already there is skipped.
+/// Returns how many were added.
+std::size_t merge_datasets(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& out);
+
+struct CollectorOptions {
+    std::vector<std::string> endpoints; ///< the lines' publish.samples endpoints
+    std::filesystem::path out;
+    int window = 16;             ///< samples in flight from each line
+    double idle_exit_s = 0;      ///< stop after this long without a sample (0: run until stopped)
+    std::size_t max_samples = 0; ///< stop after this many new samples (0: no limit)
+    std::function<void(const DatasetSample&, bool added)> on_sample; ///< after each durable sample (or duplicate)
+};
+
+struct CollectorSummary {
+    std::uint64_t received = 0, added = 0, duplicates = 0, malformed = 0, write_failures = 0;
+};
+
+/// `sightline collect`: receives samples, makes each durable, then acknowledges it; a duplicate is acknowledged
+/// without being written again; a malformed one is logged (naming the line) and skipped; a failed write is
+/// refused (nack) and the collector stops taking samples for a second before it tries again.
+CollectorSummary run_collector(const CollectorOptions& options, const std::atomic<bool>& stop);
+
+} // namespace sightline::pipeline

@@ -1,0 +1,72 @@
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/dataset.hpp"
+#include "sightline/transport/samples.hpp"
+
+namespace sightline::pipeline {
+
+CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool>& stop) {
+    using Clock = std::chrono::steady_clock;
+    Dataset dataset(o.out);
+    spdlog::info("collect: {} samples already in {}", dataset.size(), o.out.string());
+    transport::SampleReceiver receiver({o.endpoints, o.window, 0.5});
+    for (const auto& e : o.endpoints) spdlog::info("collect: taking samples from {}", e);
+    CollectorSummary s;
+    auto last = Clock::now();
+    Clock::time_point paused_until{};
+    while (!stop.load()) {
+        if (paused_until != Clock::time_point{} && Clock::now() >= paused_until) {
+            receiver.set_window(o.window); // try writing again
+            paused_until = {};
+        }
+        auto r = receiver.receive(std::chrono::milliseconds(100));
+        if (!r) {
+            if (o.idle_exit_s > 0 && std::chrono::duration<double>(Clock::now() - last).count() >= o.idle_exit_s) {
+                spdlog::info("collect: nothing for {} s: stopping", o.idle_exit_s);
+                break;
+            }
+            continue;
+        }
+        last = Clock::now();
+        ++s.received;
+        transport::SampleMessage m;
+        try {
+            m = transport::decode_sample(r->body);
+        } catch (const Error& e) { // nothing to answer: without its id the line cannot be told which
+            ++s.malformed;
+            spdlog::error("collect: a malformed sample from {} (topic '{}'), skipped: {}", receiver.endpoint(r->source),
+                          r->topic, e.what());
+            continue;
+        }
+        bool added = false;
+        try {
+            added = dataset.add(m);
+        } catch (const Error& e) { // not durable: refused, so the line keeps it and sends it again
+            ++s.write_failures;
+            receiver.nack(r->source, m.id, e.what());
+            spdlog::error("collect: sample {} not written, refused (the line keeps it): {}", m.id, e.what());
+            receiver.set_window(0); // take nothing for a second, then try again
+            paused_until = Clock::now() + std::chrono::seconds(1);
+            continue;
+        }
+        receiver.ack(r->source, m.id); // only now: the image and its row are durable
+        (added ? s.added : s.duplicates)++;
+        if (o.on_sample) {
+            DatasetSample d;
+            d.id = m.id, d.camera = m.pred.camera, d.frame = m.pred.frame, d.pts_ns = m.pred.pts_ns;
+            d.strategy = m.strategy, d.tags = m.tags, d.reasons = m.reasons, d.uncertainty = m.pred.uncertainty;
+            d.flags = transport::flag_names(m.pred.frame_flags);
+            o.on_sample(d, added);
+        }
+        if (o.max_samples > 0 && s.added >= o.max_samples) break;
+    }
+    // answers still queued go out before the sockets close (linger)
+    spdlog::info("collect: {} received, {} added, {} duplicates, {} malformed, {} write failures; {} samples in {}",
+                 s.received, s.added, s.duplicates, s.malformed, s.write_failures, dataset.size(), o.out.string());
+    return s;
+}
+
+} // namespace sightline::pipeline

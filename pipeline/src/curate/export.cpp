@@ -1,0 +1,229 @@
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/dataset.hpp"
+#include "sightline/pipeline/files.hpp"
+
+namespace sightline::pipeline {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// An image's file name in an export: flat, unique (the sample's id made a file name).
+std::string export_name(const DatasetSample& d) {
+    return fs::path(d.image).filename().string();
+}
+
+void place_image(const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    fs::remove(to, ec);
+    fs::create_hard_link(from, to, ec);
+    if (!ec) return;
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+    if (ec)
+        throw Error(ErrorCode::kIo,
+                    to.string() + ": cannot copy the image from " + from.string() + ": " + ec.message());
+}
+
+/// The categories of an export: the union of the samples' class lists, in the order first met.
+std::vector<std::string> categories_of(const std::vector<DatasetSample>& samples) {
+    std::vector<std::string> out;
+    std::set<std::string> seen;
+    for (const auto& d : samples) {
+        for (const auto& c : d.classes)
+            if (seen.insert(c).second) out.push_back(c);
+        for (const auto& b : d.predictions) // a label no class list names still gets a category
+            if (seen.insert(b.label).second) out.push_back(b.label);
+    }
+    return out;
+}
+
+json manifest_line(const DatasetSample& d, const std::string& file) {
+    return {{"image", file},
+            {"id", d.id},
+            {"camera", d.camera},
+            {"frame", d.frame},
+            {"pts_ns", d.pts_ns},
+            {"selected_ns", d.selected_ns},
+            {"width", d.width},
+            {"height", d.height},
+            {"model", d.model},
+            {"strategy", d.strategy},
+            {"tags", d.tags},
+            {"reasons", d.reasons},
+            {"flags", d.flags},
+            {"uncertainty", d.uncertainty},
+            {"threshold", d.threshold},
+            {"meta", json::parse(d.meta_json)},
+            {"predictions", d.predictions.size()},
+            {"candidates", d.candidates.size()}};
+}
+
+std::string label_config(const std::vector<std::string>& categories) {
+    static constexpr const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+    std::string x = "<View>\n  <Image name=\"image\" value=\"$image\" zoom=\"true\"/>\n"
+                    "  <RectangleLabels name=\"label\" toName=\"image\">\n";
+    for (std::size_t i = 0; i < categories.size(); ++i) {
+        std::string v;
+        for (char c : categories[i])
+            v += c == '"'   ? std::string("&quot;")
+                 : c == '&' ? std::string("&amp;")
+                 : c == '<' ? std::string("&lt;")
+                            : std::string(1, c);
+        x += "    <Label value=\"" + v + "\" background=\"" + kColours[i % 10] + "\"/>\n";
+    }
+    return x + "  </RectangleLabels>\n</View>\n";
+}
+
+} // namespace
+
+ExportSummary export_dataset(const Dataset& dataset, const fs::path& out, const ExportOptions& o) {
+    const std::vector<DatasetSample> samples = dataset.samples();
+    const std::vector<std::string> categories = categories_of(samples);
+    std::map<std::string, int> category_id;
+    for (std::size_t i = 0; i < categories.size(); ++i) category_id[categories[i]] = static_cast<int>(i);
+    std::error_code ec;
+    fs::create_directories(out / "images", ec);
+    if (ec) throw Error(ErrorCode::kIo, (out / "images").string() + ": cannot create the folder: " + ec.message());
+    if (o.format == ExportFormat::kYolo) {
+        fs::create_directories(out / "labels", ec);
+        if (ec) throw Error(ErrorCode::kIo, (out / "labels").string() + ": cannot create the folder: " + ec.message());
+    }
+    ExportSummary summary;
+    std::string manifest;
+    json coco_images = json::array(), coco_annotations = json::array(), tasks = json::array();
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        const DatasetSample& d = samples[i];
+        const std::string name = export_name(d);
+        place_image(dataset.dir() / d.image, out / "images" / name);
+        ++summary.images;
+        manifest += manifest_line(d, "images/" + name).dump() + "\n";
+        const double w = d.width, h = d.height;
+        if (o.format == ExportFormat::kCoco) {
+            const int image_id = static_cast<int>(i) + 1;
+            coco_images.push_back({{"id", image_id},
+                                   {"file_name", name},
+                                   {"width", d.width},
+                                   {"height", d.height},
+                                   {"camera", d.camera},
+                                   {"frame", d.frame},
+                                   {"pts_ns", d.pts_ns},
+                                   {"sample_id", d.id}});
+            for (const auto& b : d.predictions) {
+                const double bw = b.x2 - b.x1, bh = b.y2 - b.y1;
+                coco_annotations.push_back({{"id", static_cast<int>(coco_annotations.size()) + 1},
+                                            {"image_id", image_id},
+                                            {"category_id", category_id.at(b.label) + 1},
+                                            {"bbox", {b.x1, b.y1, bw, bh}},
+                                            {"area", bw * bh},
+                                            {"iscrowd", 0},
+                                            {"score", b.score}});
+                ++summary.annotations;
+            }
+        } else if (o.format == ExportFormat::kYolo) {
+            std::string labels;
+            for (const auto& b : d.predictions) {
+                char line[160];
+                std::snprintf(line, sizeof line, "%d %.6f %.6f %.6f %.6f\n", category_id.at(b.label),
+                              (b.x1 + b.x2) / 2 / w, (b.y1 + b.y2) / 2 / h, (b.x2 - b.x1) / w, (b.y2 - b.y1) / h);
+                labels += line;
+                ++summary.annotations;
+            }
+            write_output(out / "labels" / (fs::path(name).stem().string() + ".txt"), labels);
+        } else {
+            json result = json::array();
+            for (std::size_t k = 0; k < d.predictions.size(); ++k) {
+                const auto& b = d.predictions[k];
+                result.push_back({{"id", d.id + "#" + std::to_string(k)},
+                                  {"type", "rectanglelabels"},
+                                  {"from_name", "label"},
+                                  {"to_name", "image"},
+                                  {"original_width", d.width},
+                                  {"original_height", d.height},
+                                  {"image_rotation", 0},
+                                  {"value",
+                                   {{"x", 100.0 * b.x1 / w},
+                                    {"y", 100.0 * b.y1 / h},
+                                    {"width", 100.0 * (b.x2 - b.x1) / w},
+                                    {"height", 100.0 * (b.y2 - b.y1) / h},
+                                    {"rotation", 0},
+                                    {"rectanglelabels", {b.label}}}},
+                                  {"score", b.score}});
+                ++summary.annotations;
+            }
+            tasks.push_back(
+                {{"data",
+                  {{"image", o.image_url_prefix + "images/" + name},
+                   {"sample_id", d.id},
+                   {"camera", d.camera},
+                   {"frame", d.frame},
+                   {"pts_ns", d.pts_ns},
+                   {"strategy", d.strategy},
+                   {"uncertainty", d.uncertainty}}},
+                 // the prediction's score orders Label Studio's queue (sorted ascending: the most uncertain first)
+                 {"predictions", {{{"model_version", d.model}, {"score", 1.0 - d.uncertainty}, {"result", result}}}},
+                 {"meta", {{"tags", d.tags}, {"reasons", d.reasons}, {"flags", d.flags}}}});
+        }
+    }
+    const auto put = [&](const fs::path& p, const std::string& text) {
+        write_output(p, text);
+        summary.files.push_back(p);
+    };
+    if (o.format == ExportFormat::kCoco) {
+        json cats = json::array();
+        for (std::size_t i = 0; i < categories.size(); ++i)
+            cats.push_back({{"id", static_cast<int>(i) + 1}, {"name", categories[i]}, {"supercategory", ""}});
+        put(out / "annotations.json",
+            json{{"info", {{"description", "sightline samples with the model's predictions as pre-annotations"}}},
+                 {"images", coco_images},
+                 {"annotations", coco_annotations},
+                 {"categories", cats}}
+                .dump());
+    } else if (o.format == ExportFormat::kYolo) {
+        std::string y = "# sightline samples: the model's predictions as labels (YOLO txt, normalised cx cy w h)\n"
+                        "path: .\ntrain: images\nval: images\nnc: " +
+                        std::to_string(categories.size()) + "\nnames:\n";
+        for (std::size_t i = 0; i < categories.size(); ++i)
+            y += "  " + std::to_string(i) + ": " + json(categories[i]).dump() + "\n";
+        put(out / "data.yaml", y);
+    } else {
+        put(out / "tasks.json", tasks.dump(1));
+        put(out / "labeling_config.xml", label_config(categories));
+    }
+    put(out / "manifest.jsonl", manifest);
+    return summary;
+}
+
+std::size_t merge_datasets(const std::vector<fs::path>& inputs, const fs::path& out) {
+    Dataset target(out);
+    std::size_t added = 0;
+    for (const auto& in : inputs) {
+        if (fs::weakly_canonical(in) == fs::weakly_canonical(out))
+            throw Error(ErrorCode::kBadInput, in.string() + ": is the merge's output");
+        if (!fs::exists(in / "dataset.db"))
+            throw Error(ErrorCode::kNotFound, (in / "dataset.db").string() + ": no such file (not a dataset)");
+        const Dataset source(in);
+        std::size_t here = 0;
+        for (const auto& d : source.samples()) {
+            std::ifstream f(source.dir() / d.image, std::ios::binary);
+            if (!f) throw Error(ErrorCode::kIo, (source.dir() / d.image).string() + ": cannot open");
+            const std::string jpeg{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+            if (target.add(d, jpeg)) ++here;
+        }
+        spdlog::info("collect merge: {}: {} samples added ({} already there)", in.string(), here, source.size() - here);
+        added += here;
+    }
+    return added;
+}
+
+} // namespace sightline::pipeline

@@ -1,0 +1,297 @@
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <deque>
+#include <fmt/format.h>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/curate.hpp"
+#include "sightline/transport/messages.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+std::uint64_t splitmix(std::uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+std::uint64_t fnv1a(const std::string& s) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+
+/// Counts in fixed buckets of `span` seconds of video time (a minute, an hour, a day).
+struct Limit {
+    int limit = 0; ///< 0: none
+    double span = 60;
+    long bucket = -1;
+    int count = 0;
+    bool room(double t) const {
+        return limit <= 0 || static_cast<long>(std::floor(t / span)) != bucket || count < limit;
+    }
+    void take(double t) {
+        const long b = static_cast<long>(std::floor(t / span));
+        if (b != bucket) bucket = b, count = 0;
+        ++count;
+    }
+};
+
+struct Strategy {
+    SamplingStrategy config;
+    std::vector<bool> classes; ///< by class index: counted (all true when the config names none)
+    std::uint32_t flags = 0;
+    Limit minute, hour, day;
+    bool room(double t) const { return minute.room(t) && hour.room(t) && day.room(t); }
+    void take(double t) { minute.take(t), hour.take(t), day.take(t); }
+};
+
+struct Pending {
+    Selected sample;
+    std::size_t strategy = 0;
+    std::uint64_t hash = 0;
+};
+
+struct Camera {
+    std::int64_t first_pts = 0;
+    bool seen = false;
+    Limit hour;
+    int in_window = 0;
+    std::deque<std::pair<double, std::uint64_t>> recent; ///< (video time, dhash) of its samples
+};
+
+} // namespace
+
+struct Sampler::Impl {
+    SamplingConfig config;
+    float confidence = 0;
+    std::vector<std::string> classes;
+    std::vector<Strategy> strategies;
+    std::vector<Camera> cameras;
+    SamplerCounters counters;
+    long window = -1; ///< the line's open window
+    int line_in_window = 0;
+    double tokens = 0;         ///< samples the open window may still send (its own share and what earlier ones left)
+    std::vector<Pending> pool; ///< the open window's ranked candidates, bounded
+
+    /// Frames a window holds: twice what it may send (room for duplicates and quotas), at most 128 (memory: 128
+    /// frames at most, whatever the carry-over).
+    std::size_t pool_cap() const {
+        const double may_send = tokens + config.max_per_window;
+        return static_cast<std::size_t>(std::clamp(2 * may_send, 8.0, 128.0));
+    }
+
+    /// The reason a strategy matches the frame, or empty.
+    std::string match(std::size_t si, const FrameOutput& f) const {
+        const Strategy& s = strategies[si];
+        const SamplingStrategy& c = s.config;
+        const auto draw = [&](std::uint64_t salt) {
+            const std::uint64_t h =
+                splitmix(config.seed ^ fnv1a(f.camera) ^ splitmix(f.seq * 0x9E3779B97F4A7C15ull + si * 7919 + salt));
+            return static_cast<double>(h >> 11) * 0x1.0p-53;
+        };
+        const auto counted = [&](const Detection& d) {
+            return d.cls >= 0 && static_cast<std::size_t>(d.cls) < s.classes.size() && s.classes[d.cls];
+        };
+        std::string why;
+        if (c.type == "random") {
+            if (draw(1) < c.fraction) why = fmt::format("random {:g}% of frames", 100 * c.fraction);
+        } else if (c.type == "uncertainty") {
+            if (f.uncertainty >= c.min) why = fmt::format("uncertainty {:.3f} >= {:g}", f.uncertainty, c.min);
+        } else if (c.type == "expected_errors") {
+            if (f.expected_errors >= c.min)
+                why = fmt::format("expected errors {:.2f} >= {:g}", f.expected_errors, c.min);
+        } else if (c.type == "flags") {
+            const std::uint32_t hit = f.frame_flags & s.flags;
+            if (c.all ? hit == s.flags : hit != 0) {
+                why = "flags";
+                for (const auto& n : transport::flag_names(hit)) why += " " + n;
+            }
+        } else if (c.type == "close_to_threshold") {
+            int n = 0;
+            for (const auto* list : {&f.detections, &f.candidates})
+                for (const Detection& d : *list)
+                    n += counted(d) && std::fabs(d.score - c.threshold) <= c.epsilon ? 1 : 0;
+            if (n >= c.min_objects)
+                why = fmt::format("{} object(s) scored within {:g} +- {:g}", n, c.threshold, c.epsilon);
+        } else if (c.type == "classes") {
+            for (const Detection& d : f.detections)
+                if (counted(d)) {
+                    why = "class " + classes[d.cls] + " present";
+                    break;
+                }
+        } else if (c.type == "detection_count") {
+            const auto n = std::count_if(f.detections.begin(), f.detections.end(), counted);
+            if (c.more_than >= 0 && n > c.more_than) why = fmt::format("{} detections > {}", n, c.more_than);
+            if (c.less_than >= 0 && n < c.less_than) why = fmt::format("{} detections < {}", n, c.less_than);
+        }
+        if (!why.empty() && c.probability < 1 && draw(2) >= c.probability) why.clear();
+        return why;
+    }
+
+    bool duplicate(const Camera& cam, std::uint64_t hash, double t) const {
+        if (config.dedupe_distance < 0) return false;
+        for (const auto& [when, h] : cam.recent)
+            if (t - when <= config.dedupe_window_s && std::popcount(h ^ hash) <= config.dedupe_distance) return true;
+        return false;
+    }
+
+    /// Whether the sample may leave now (quotas, limits, dedupe); if so, it is counted against them.
+    bool admit(Pending& p, bool ranked) {
+        Camera& cam = cameras[p.sample.frame.camera_index];
+        Strategy& s = strategies[p.strategy];
+        const double t = p.sample.video_s;
+        if (ranked && ((config.max_per_window > 0 && line_in_window >= static_cast<int>(tokens)) ||
+                       (config.camera_max_per_window > 0 && cam.in_window >= config.camera_max_per_window))) {
+            ++counters.outranked;
+            return false;
+        }
+        if (!cam.hour.room(t) || !s.room(t)) {
+            ++counters.over_quota;
+            return false;
+        }
+        while (!cam.recent.empty() && t - cam.recent.front().first > config.dedupe_window_s) cam.recent.pop_front();
+        if (duplicate(cam, p.hash, t)) {
+            ++counters.duplicates;
+            return false;
+        }
+        cam.recent.emplace_back(t, p.hash);
+        cam.hour.take(t);
+        s.take(t);
+        ++cam.in_window, ++line_in_window;
+        ++counters.selected;
+        ++counters.by_strategy[s.config.name];
+        return true;
+    }
+
+    static bool before(const Pending& a, const Pending& b) { // the more informative first
+        const FrameOutput &x = a.sample.frame, &y = b.sample.frame;
+        return x.expected_errors != y.expected_errors ? x.expected_errors > y.expected_errors
+                                                      : x.uncertainty > y.uncertainty;
+    }
+
+    void close_window(std::vector<Selected>& out) {
+        // this window's share joins what earlier ones left, up to carry_over_windows' worth
+        const double cap = config.max_per_window * (1.0 + config.carry_over_windows);
+        tokens = std::min(tokens + config.max_per_window, cap);
+        std::stable_sort(pool.begin(), pool.end(), before);
+        const std::size_t n = pool.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            Pending& p = pool[i];
+            if (!admit(p, true)) continue;
+            p.sample.reasons.push_back(fmt::format("ranked {} of {} in its {:g} s window", i + 1, n, config.window_s));
+            out.push_back(std::move(p.sample));
+        }
+        pool.clear();
+        tokens -= line_in_window;
+        line_in_window = 0;
+        for (Camera& c : cameras) c.in_window = 0;
+    }
+
+    Pending make(const FrameOutput& f, std::size_t si, std::string why, double t) {
+        Pending p;
+        p.strategy = si;
+        p.sample.frame = f;
+        p.sample.frame.image = nullptr;
+        if (!f.image) throw Error(ErrorCode::kBadInput, "sampler: a frame without its image");
+        p.sample.image = keep_on_host(*f.image);
+        p.hash = dhash(p.sample.image.view);
+        p.sample.strategy = strategies[si].config.name;
+        p.sample.tags = strategies[si].config.tags;
+        p.sample.reasons = {std::move(why), fmt::format("uncertainty {:.3f}, expected errors {:.2f}", f.uncertainty,
+                                                        f.expected_errors)};
+        p.sample.video_s = t;
+        return p;
+    }
+};
+
+Sampler::Sampler(const SamplingConfig& config, const std::vector<std::string>& classes, float confidence,
+                 std::size_t cameras, const std::string& config_file)
+    : impl_(std::make_unique<Impl>()) {
+    auto& s = *impl_;
+    s.config = config;
+    s.confidence = confidence;
+    s.classes = classes;
+    s.cameras.resize(std::max<std::size_t>(1, cameras));
+    for (Camera& c : s.cameras) c.hour = Limit{config.camera_per_hour, 3600};
+    for (std::size_t i = 0; i < config.strategies.size(); ++i) {
+        const SamplingStrategy& c = config.strategies[i];
+        Strategy st;
+        st.config = c;
+        st.classes.assign(classes.size(), c.classes.empty());
+        for (std::size_t k = 0; k < c.classes.size(); ++k) {
+            const auto it = std::find(classes.begin(), classes.end(), c.classes[k]);
+            if (it == classes.end())
+                throw Error(ErrorCode::kBadInput, fmt::format("{}: sampling.strategies[{}].classes[{}]: the model has "
+                                                              "no class '{}'",
+                                                              config_file, i, k, c.classes[k]));
+            st.classes[static_cast<std::size_t>(it - classes.begin())] = true;
+        }
+        for (const auto& f : c.flags) st.flags |= transport::flag_bit(f);
+        st.minute = Limit{c.per_minute, 60}, st.hour = Limit{c.per_hour, 3600}, st.day = Limit{c.per_day, 86400};
+        s.strategies.push_back(std::move(st));
+    }
+}
+
+Sampler::~Sampler() = default;
+Sampler::Sampler(Sampler&&) noexcept = default;
+
+std::vector<Selected> Sampler::offer(const FrameOutput& f) {
+    auto& s = *impl_;
+    ++s.counters.frames;
+    Camera& cam = s.cameras[std::min(f.camera_index, s.cameras.size() - 1)];
+    if (!cam.seen) cam.seen = true, cam.first_pts = f.pts_ns;
+    const double t = static_cast<double>(f.pts_ns - cam.first_pts) / 1e9;
+    std::vector<Selected> out;
+    const long w = static_cast<long>(std::floor(t / s.config.window_s));
+    if (w > s.window) { // the first camera past the window's end closes it; a camera behind joins the open one
+        s.close_window(out);
+        s.window = w;
+    }
+    for (std::size_t si = 0; si < s.strategies.size(); ++si) {
+        if (!s.strategies[si].room(t)) continue;
+        std::string why = s.match(si, f);
+        if (why.empty()) continue;
+        ++s.counters.matched;
+        const bool ranked = s.strategies[si].config.ranked && s.config.max_per_window > 0;
+        if (!ranked) {
+            Pending p = s.make(f, si, std::move(why), t);
+            if (s.admit(p, false)) out.push_back(std::move(p.sample));
+            return out;
+        }
+        if (s.pool.size() >= s.pool_cap()) { // the window's least uncertain makes room, or this one is outranked
+            const auto last = std::max_element(s.pool.begin(), s.pool.end(), Impl::before); // ranks last
+            ++s.counters.outranked;
+            Pending probe;
+            probe.sample.frame.expected_errors = f.expected_errors, probe.sample.frame.uncertainty = f.uncertainty;
+            if (!Impl::before(probe, *last)) return out;
+            s.pool.erase(last);
+        }
+        Pending p = s.make(f, si, std::move(why), t);
+        // a near-duplicate of a recent sample is not worth holding a frame for
+        while (!cam.recent.empty() && t - cam.recent.front().first > s.config.dedupe_window_s) cam.recent.pop_front();
+        if (s.duplicate(cam, p.hash, t)) {
+            ++s.counters.duplicates;
+            return out;
+        }
+        s.pool.push_back(std::move(p));
+        return out;
+    }
+    return out;
+}
+
+std::vector<Selected> Sampler::flush() {
+    std::vector<Selected> out;
+    impl_->close_window(out);
+    return out;
+}
+
+const SamplerCounters& Sampler::counters() const {
+    return impl_->counters;
+}
+
+} // namespace sightline::pipeline

@@ -1,0 +1,123 @@
+#include "line/samples_outbox.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/line.hpp"
+
+namespace sightline::pipeline::detail {
+
+namespace {
+constexpr std::size_t kMaxQueued = 64;
+}
+
+SamplesOutbox::SamplesOutbox(const PublishConfig& publish, int jpeg_quality, std::string model,
+                             std::vector<std::string> classes, float threshold,
+                             std::vector<std::map<std::string, std::string>> meta)
+    : publish_(publish), quality_(jpeg_quality), model_(std::move(model)), classes_(std::move(classes)),
+      threshold_(threshold), meta_(std::move(meta)), line_start_ns_(wall_clock_ns()),
+      sender_({publish.samples, static_cast<std::size_t>(publish.samples_buffer), 256u << 20,
+               publish.samples_ack_timeout_s, 3, 1, 0}) {
+    thread_ = std::thread([this] { loop(); });
+}
+
+SamplesOutbox::~SamplesOutbox() {
+    {
+        std::lock_guard lock(mutex_);
+        finishing_ = true;
+        publish_.samples_drain_s = 0; // not finish()ed (an error unwinds the line): leave at once
+    }
+    if (thread_.joinable()) thread_.join();
+}
+
+std::string SamplesOutbox::endpoint() const {
+    return sender_.bound_endpoint();
+}
+
+void SamplesOutbox::push(Selected sample) {
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.size() >= kMaxQueued) {
+            ++figures_.queue_dropped;
+            return;
+        }
+        queue_.push_back(std::move(sample));
+    }
+}
+
+transport::SampleMessage SamplesOutbox::message(const Selected& s) const {
+    transport::SampleMessage m;
+    const FrameOutput& f = s.frame;
+    m.id = fmt::format("{}/{}/{}", f.camera, line_start_ns_, f.seq);
+    m.pred = to_pred_message(f, model_, meta_.at(f.camera_index), f.stamps.inferred_ns);
+    m.classes = classes_;
+    for (const Detection& c : f.candidates) {
+        m.candidate_boxes.insert(m.candidate_boxes.end(), {c.x1, c.y1, c.x2, c.y2});
+        m.candidate_scores.push_back(c.score);
+        m.candidate_classes.push_back(c.cls);
+    }
+    m.strategy = s.strategy;
+    m.tags = s.tags;
+    m.reasons = s.reasons;
+    m.threshold = threshold_;
+    m.selected_ns = wall_clock_ns();
+    m.pred.time_ns = m.selected_ns;
+    m.jpeg = encode_jpeg(s.image.view, quality_);
+    return m;
+}
+
+void SamplesOutbox::loop() {
+    using namespace std::chrono;
+    steady_clock::time_point drain_until{};
+    for (;;) {
+        std::deque<Selected> work;
+        bool finishing = false;
+        {
+            std::unique_lock lock(mutex_);
+            work.swap(queue_);
+            finishing = finishing_;
+            if (finishing && drain_until == steady_clock::time_point{})
+                drain_until = steady_clock::now() +
+                              duration_cast<steady_clock::duration>(duration<double>(publish_.samples_drain_s));
+        }
+        for (const Selected& s : work) {
+            try {
+                const transport::SampleMessage m = message(s);
+                sender_.offer(m.id, transport::encode_sample(m));
+            } catch (const Error& e) { // one frame that cannot be encoded is reported, the others go on
+                spdlog::error("run: a sample of {} (frame {}) could not be made: {}", s.frame.camera, s.frame.frame,
+                              e.what());
+            }
+        }
+        try {
+            sender_.pump(milliseconds(work.empty() ? 20 : 0));
+        } catch (const Error& e) {
+            spdlog::error("run: {}", e.what());
+        }
+        {
+            std::lock_guard lock(mutex_);
+            figures_.sender = sender_.counters();
+            figures_.buffered = sender_.buffered();
+            figures_.collectors = sender_.collectors();
+            if (finishing && queue_.empty() && (sender_.buffered() == 0 || steady_clock::now() >= drain_until)) return;
+        }
+    }
+}
+
+OutboxFigures SamplesOutbox::finish() {
+    {
+        std::lock_guard lock(mutex_);
+        finishing_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    return figures_;
+}
+
+OutboxFigures SamplesOutbox::figures() const {
+    std::lock_guard lock(mutex_);
+    return figures_;
+}
+
+} // namespace sightline::pipeline::detail

@@ -1,0 +1,110 @@
+// sightline collect --connect ENDPOINT... --out DIR: the active-learning collector (docs/collector.md);
+// sightline collect export DIR --format coco|yolo|labelstudio; collect merge OUT DIR...; collect validate DIR.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <map>
+
+#include "commands.hpp"
+#include "sightline/error.hpp"
+#include "sightline/pipeline/dataset.hpp"
+
+namespace sightline::tools {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_collect_signal(int) {
+    g_stop.store(true);
+}
+/// An existing dataset (a folder without dataset.db is not one: Error(kNotFound), nothing created).
+pipeline::Dataset existing(const std::string& dir) {
+    if (!std::filesystem::exists(std::filesystem::path(dir) / "dataset.db"))
+        throw Error(ErrorCode::kNotFound, dir + "/dataset.db: no such file (not a dataset)");
+    return pipeline::Dataset(dir);
+}
+} // namespace
+
+Run add_collect(CLI::App& app) {
+    auto* cmd = app.add_subcommand("collect", "Receive sampled frames from lines and keep them as a dataset "
+                                              "(docs/collector.md); export it for labeling tools");
+    struct Options {
+        pipeline::CollectorOptions collect;
+        std::string dir, format = "coco", out, url_prefix = "/data/local-files/?d=";
+        std::vector<std::string> inputs;
+    };
+    auto o = std::make_shared<Options>();
+    cmd->add_option("--connect", o->collect.endpoints, "a line's publish.samples endpoint (repeat for several lines)");
+    cmd->add_option("--out", o->collect.out, "the dataset folder (created, or resumed after a stop or crash)");
+    cmd->add_option("--window", o->collect.window, "samples each line may have in flight to this collector")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000));
+    cmd->add_option("--idle-exit", o->collect.idle_exit_s, "stop after this many seconds without a sample (0: never)")
+        ->capture_default_str();
+    cmd->add_option("--max-samples", o->collect.max_samples, "stop after this many new samples (0: no limit)")
+        ->capture_default_str();
+
+    auto* exp = cmd->add_subcommand("export", "Write the dataset as COCO, YOLO or Label Studio tasks, with a manifest");
+    exp->add_option("dataset", o->dir, "the dataset folder")->required();
+    exp->add_option("--format", o->format, "coco, yolo or labelstudio")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"coco", "yolo", "labelstudio"}));
+    exp->add_option("--out", o->out, "where to write it (default: DATASET/export/FORMAT)");
+    exp->add_option("--image-url-prefix", o->url_prefix,
+                    "labelstudio: an image's URL is this + its path in the export (default: Label Studio's local "
+                    "files, document root at the export folder)")
+        ->capture_default_str();
+    auto* merge = cmd->add_subcommand("merge", "Combine datasets (shards of several collectors) into one; "
+                                               "a sample id present twice is kept once");
+    merge->add_option("out", o->out, "the merged dataset (created or resumed)")->required();
+    merge->add_option("inputs", o->inputs, "the datasets to merge")->required();
+    auto* validate = cmd->add_subcommand("validate", "Check that every sample's image is there and whole");
+    validate->add_option("dataset", o->dir, "the dataset folder")->required();
+
+    return [cmd, exp, merge, validate, o]() -> int {
+        if (exp->parsed()) {
+            const pipeline::Dataset d = existing(o->dir);
+            pipeline::ExportOptions eo;
+            eo.format = o->format == "yolo"          ? pipeline::ExportFormat::kYolo
+                        : o->format == "labelstudio" ? pipeline::ExportFormat::kLabelStudio
+                                                     : pipeline::ExportFormat::kCoco;
+            eo.image_url_prefix = o->url_prefix;
+            const std::filesystem::path out =
+                o->out.empty() ? std::filesystem::path(o->dir) / "export" / o->format : std::filesystem::path(o->out);
+            const auto s = pipeline::export_dataset(d, out, eo);
+            std::printf("%zu images, %zu pre-annotations -> %s\n", s.images, s.annotations, out.c_str());
+            for (const auto& f : s.files) std::printf("  %s\n", f.c_str());
+            return 0;
+        }
+        if (merge->parsed()) {
+            std::vector<std::filesystem::path> in(o->inputs.begin(), o->inputs.end());
+            const std::size_t added = pipeline::merge_datasets(in, o->out);
+            std::printf("%zu samples added -> %s (%zu in all)\n", added, o->out.c_str(),
+                        pipeline::Dataset(o->out).size());
+            return 0;
+        }
+        if (validate->parsed()) {
+            const pipeline::Dataset d = existing(o->dir);
+            const auto problems = d.validate();
+            for (const auto& p : problems) std::printf("%s\n", p.c_str());
+            std::printf("%zu samples, %zu problems\n", d.size(), problems.size());
+            return problems.empty() ? 0 : 1;
+        }
+        if (o->collect.endpoints.empty()) throw Error(ErrorCode::kBadInput, "collect: --connect is required");
+        if (o->collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
+        std::signal(SIGINT, on_collect_signal);
+        std::signal(SIGTERM, on_collect_signal);
+        std::map<std::string, std::map<std::string, int>> by; // camera -> strategy -> samples
+        o->collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
+            if (added) ++by[d.camera][d.strategy];
+        };
+        const auto s = pipeline::run_collector(o->collect, g_stop);
+        for (const auto& [camera, strategies] : by)
+            for (const auto& [strategy, n] : strategies)
+                std::printf("%s\t%s\t%d\n", camera.c_str(), strategy.c_str(), n);
+        return s.malformed > 0 && s.added == 0 ? 1 : 0;
+    };
+}
+
+} // namespace sightline::tools
