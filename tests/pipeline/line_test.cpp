@@ -70,6 +70,27 @@ TEST(RunConfig, BadConfigsNameTheKey) {
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {window_s: 0}\n", "eval.window_s: must be"},
         {"cameras: [{id: c1, url: a.mp4, decode: gpu}]\n" + model + pub, "cameras[0].decode: expected cpu or nvdec"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {iou: 2}\n", "eval.iou: must be"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "sampling: {strategies: [{name: a, type: magic}]}\n",
+         "sampling.strategies[0].type: unknown strategy type 'magic'"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub +
+             "sampling: {strategies: [{name: a, type: random}, {name: a, type: random}]}\n",
+         "sampling.strategies[1].name: duplicate strategy name 'a'"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub +
+             "sampling: {strategies: [{name: a, type: random, threshold: 0.5}]}\n",
+         "sampling.strategies[0].threshold: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub +
+             "sampling: {strategies: [{name: a, type: flags, any: [near_threshold, sparkly]}]}\n",
+         "sampling.strategies[0].any[1]: unknown flag 'sparkly'"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub +
+             "sampling: {strategies: [{name: a, type: detection_count}]}\n",
+         "sampling.strategies[0]: a detection_count strategy needs more_than or less_than"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub +
+             "sampling: {strategies: [{name: a, type: random, limits: {week: 3}}]}\n",
+         "sampling.strategies[0].limits.week: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "sampling: {jpeg_quality: 0}\n",
+         "sampling.jpeg_quality: must be in 1..100"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {candidate_floor: 1.5}\n",
+         "flags.candidate_floor: must be below 1"},
     };
     for (const auto& c : cases) {
         std::ofstream(dir / "run.yaml") << c.yaml;
@@ -85,6 +106,8 @@ TEST(RunConfig, BadConfigsNameTheKey) {
     auto ok = pipeline::load_run_config(dir / "run.yaml");
     EXPECT_EQ(ok.cameras[0].url, (dir / "a.mp4").string()) << "paths resolve against the config's directory";
     EXPECT_EQ(ok.model, dir / "m.yaml");
+    EXPECT_EQ(ok.sampling.strategies.size(), pipeline::default_sampling_strategies().size())
+        << "no sampling section: the default strategies";
     fs::remove_all(dir);
 }
 

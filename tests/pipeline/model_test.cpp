@@ -460,3 +460,39 @@ TEST(Engine, HostOnlyEngineRefusesADeviceTensor) {
 }
 
 } // namespace
+
+// Candidates below the threshold: the decode and NMS run at the floor and the results are split, so the detections
+// are exactly those of a detector without candidates (greedy NMS never lets a lower score suppress a higher one);
+// the candidates all score in [floor, threshold), best first, at most max_candidates.
+TEST(Detector, CandidatesBelowTheThresholdLeaveTheDetectionsAsTheyWere) {
+    const auto spec = pipeline::load_model_spec(kModel);
+    const float threshold = spec.confidence;
+    pipeline::Detector plain(pipeline::make_opencv_engine(spec));
+    pipeline::Detector with(pipeline::make_opencv_engine(spec), -1, -1, -1, 0.05f, 20);
+    auto scene = pipeline::synth::make_specs(1, "", "test", {})[0];
+    pipeline::synth::CameraRenderer r(scene, 7, 0);
+    std::size_t candidates = 0, detections = 0;
+    for (int k = 0; k < 12; ++k) {
+        cv::Mat f(scene.height, scene.width, CV_8UC3);
+        r.next(f.data);
+        const auto v = bgr_view(f);
+        const auto a = plain.detect(std::span(&v, 1))[0], b = with.detect(std::span(&v, 1))[0];
+        EXPECT_TRUE(a.candidates.empty());
+        ASSERT_EQ(a.detections.size(), b.detections.size()) << "frame " << k;
+        for (std::size_t i = 0; i < a.detections.size(); ++i) {
+            EXPECT_EQ(a.detections[i].score, b.detections[i].score);
+            EXPECT_EQ(a.detections[i].cls, b.detections[i].cls);
+            EXPECT_EQ(a.detections[i].x1, b.detections[i].x1);
+            EXPECT_EQ(a.detections[i].y2, b.detections[i].y2);
+        }
+        EXPECT_LE(b.candidates.size(), 20u);
+        for (std::size_t i = 0; i < b.candidates.size(); ++i) {
+            EXPECT_GE(b.candidates[i].score, 0.05f);
+            EXPECT_LT(b.candidates[i].score, threshold);
+            if (i > 0) EXPECT_LE(b.candidates[i].score, b.candidates[i - 1].score);
+        }
+        candidates += b.candidates.size(), detections += b.detections.size();
+    }
+    EXPECT_GT(detections, 0u);
+    EXPECT_GT(candidates, 0u) << "the synthetic frames have sub-threshold candidates";
+}
