@@ -51,6 +51,16 @@ TEST(Cli, DemoRunsTheSceneThroughTheLine) {
         EXPECT_NE(monitor.find(row), std::string::npos) << row << "\n" << monitor;
     EXPECT_TRUE(fs::exists(d / "demo-monitor" / "monitor.db")) << monitor;
     EXPECT_GT(fs::file_size(d / "demo-monitor" / "report.html"), 10000u) << monitor;
+    // the collector beside the line: what it kept, by camera and strategy, with the enrichment; a sound dataset
+    const auto kept_at = r.output.find("collector: ");
+    ASSERT_NE(kept_at, std::string::npos) << r.output;
+    const int kept = std::stoi(r.output.substr(kept_at + 11));
+    EXPECT_GT(kept, 0) << r.output.substr(kept_at);
+    EXPECT_NE(r.output.find("x random", kept_at), std::string::npos) << r.output.substr(kept_at);
+    EXPECT_NE(r.output.find("\nline ", kept_at), std::string::npos) << r.output.substr(kept_at);
+    const auto v = run_binary("collect validate " + (d / "demo-collect").string());
+    EXPECT_EQ(v.code, 0) << v.output;
+    EXPECT_NE(v.output.find(std::to_string(kept) + " samples, 0 problems"), std::string::npos) << v.output;
     fs::remove_all(d);
 }
 

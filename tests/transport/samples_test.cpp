@@ -58,12 +58,13 @@ struct Pumping {
     std::atomic<bool> stop{false};
     std::mutex m;
     std::thread t;
-    explicit Pumping(SampleSender& sender) : s(sender), t([this] {
-        while (!stop) {
-            std::lock_guard lock(m);
-            s.pump(5ms);
-        }
-    }) {}
+    explicit Pumping(SampleSender& sender)
+        : s(sender), t([this] {
+              while (!stop) {
+                  std::lock_guard lock(m);
+                  s.pump(5ms);
+              }
+          }) {}
     ~Pumping() {
         stop = true;
         t.join();

@@ -1,5 +1,7 @@
 #include "demo_table.hpp"
 
+#include <set>
+
 #include <chrono>
 #include <cstdio>
 
@@ -83,6 +85,55 @@ void DemoTable::add(const transport::PredMessage& m) {
     Counts& c = nom ? row.nominal : row.drifted;
     c.tp += match->tp, c.fp += match->fp, c.fn += match->fn;
     row.drifted_frames += nom ? 0 : 1;
+    errors_[{m.camera, m.frame}] = static_cast<int>(match->fp + match->fn);
+}
+
+int DemoTable::errors_of(const std::string& camera, std::int64_t frame) const {
+    const auto it = errors_.find({camera, frame});
+    return it == errors_.end() ? -1 : it->second;
+}
+
+double DemoTable::mean_errors(const std::string& camera) const {
+    double sum = 0, n = 0;
+    for (const auto& [key, e] : errors_)
+        if (camera.empty() || key.first == camera) sum += e, ++n;
+    return n > 0 ? sum / n : 0;
+}
+
+void print_collector(const std::vector<DemoSample>& samples, const DemoTable& table, const std::string& dir) {
+    std::map<std::string, std::map<std::string, int>> by;
+    std::set<std::string> strategies;
+    std::map<std::string, std::pair<double, int>> errors; // camera -> (sum, n); "" the line
+    for (const auto& s : samples) {
+        ++by[s.camera][s.strategy];
+        strategies.insert(s.strategy);
+        if (const int e = table.errors_of(s.camera, s.frame); e >= 0)
+            for (const auto& key : {s.camera, std::string()}) errors[key].first += e, ++errors[key].second;
+    }
+    std::printf("\ncollector: %zu samples kept in %s (the frames worth relabeling; docs/collector.md)\n",
+                samples.size(), dir.c_str());
+    std::printf("%-5s", "cam");
+    for (const auto& st : strategies) std::printf(" %10s", st.c_str());
+    std::printf(" | %14s %13s %9s\n", "errors/sample", "errors/frame", "x random");
+    const auto row = [&](const std::string& cam, const std::string& label) {
+        std::printf("%-5s", label.c_str());
+        for (const auto& st : strategies) {
+            int n = 0;
+            for (const auto& [c, m] : by)
+                if (cam.empty() || c == cam) n += m.count(st) ? m.at(st) : 0;
+            std::printf(" %10d", n);
+        }
+        const auto [sum, n] = errors.count(cam) ? errors.at(cam) : std::pair<double, int>{0, 0};
+        const double line = table.mean_errors(cam), got = n ? sum / n : 0;
+        std::printf(" | %14.2f %13.2f %8.1fx\n", got, line, line > 0 ? got / line : 0);
+    };
+    for (const auto& [cam, m] : by) row(cam, cam);
+    row("", "line");
+    std::printf("errors = false positives + misses at IoU 0.5 against the ground truth; x random = errors per kept "
+                "frame over the line's mean (what uniform random sampling keeps at the same budget)\n");
+    std::printf("open them for labeling: sightline collect export %s --format labelstudio (or coco, yolo; "
+                "docs/collector.md)\n",
+                dir.c_str());
 }
 
 void DemoTable::print(const pipeline::ModelSpec& spec, int every, int batch, const pipeline::LineSummary& summary) {

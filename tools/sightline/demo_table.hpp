@@ -34,6 +34,10 @@ class DemoTable {
         double onset_s = -1; ///< -1: nominal
     };
     std::map<std::string, Drift> drifts() const;
+    /// A received frame's model errors (false positives + misses at IoU 0.5), -1 when the frame was not seen.
+    int errors_of(const std::string& camera, std::int64_t frame) const;
+    /// The mean over every received frame of a camera ("" for the whole line): uniform random sampling's figure.
+    double mean_errors(const std::string& camera = "") const;
 
   private:
     struct Counts {
@@ -51,6 +55,7 @@ class DemoTable {
     };
     std::vector<Row> rows_;
     std::map<std::string, std::size_t> row_of_;
+    std::map<std::pair<std::string, std::int64_t>, int> errors_; ///< (camera, frame) -> fp + fn
 };
 
 /// The monitor's settings for the demo's 60 s scene: a 15 s reference (the drifts start at 20 and 30 s) and a 5 s
@@ -58,6 +63,15 @@ class DemoTable {
 pipeline::MonitorOptions demo_monitor_options(int every);
 /// What the monitor raised, per camera, against the drift the ground truth says (the onset, the delay), and what it
 /// raised where nothing drifted.
+/// A sample the demo's collector kept.
+struct DemoSample {
+    std::string camera, strategy;
+    std::int64_t frame = -1;
+};
+/// What the collector kept, by camera and strategy, and its enrichment: errors per collected frame against the
+/// line's mean (what uniform random sampling collects at the same budget).
+void print_collector(const std::vector<DemoSample>& samples, const DemoTable& table, const std::string& dir);
+
 void print_monitor_alarms(const std::vector<pipeline::MonitorAlarm>& alarms,
                           const std::map<std::string, DemoTable::Drift>& drifts, const pipeline::MonitorOptions& o);
 
