@@ -133,6 +133,10 @@ def test_two_collectors(tmp, scene):
     a = collector(endpoint, d / "a", d / "a.log")
     b = collector(endpoint, d / "b", d / "b.log")
     time.sleep(1.0)
+    third = subprocess.run([BINARY, "collect", "--connect", endpoint, "--out", str(d / "a"), "--idle-exit", "1"],
+                           capture_output=True, text=True, timeout=30)
+    check(third.returncode != 0 and "in use by another collector" in third.stderr,
+          "a second collector on the same folder is refused, naming it")
     line = start_line(line_config(d, scene, endpoint, realtime=False), d / "line.log")
     line.wait(timeout=120)
     a.wait(timeout=60), b.wait(timeout=60)

@@ -18,11 +18,10 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_collect_signal(int) {
     g_stop.store(true);
 }
-/// An existing dataset (a folder without dataset.db is not one: Error(kNotFound), nothing created).
+/// An existing dataset, read beside a collector that may be writing it (a folder without dataset.db is not one:
+/// Error(kNotFound), nothing created).
 pipeline::Dataset existing(const std::string& dir) {
-    if (!std::filesystem::exists(std::filesystem::path(dir) / "dataset.db"))
-        throw Error(ErrorCode::kNotFound, dir + "/dataset.db: no such file (not a dataset)");
-    return pipeline::Dataset(dir);
+    return pipeline::Dataset(dir, pipeline::Dataset::Mode::kRead);
 }
 } // namespace
 
@@ -80,8 +79,7 @@ Run add_collect(CLI::App& app) {
         if (merge->parsed()) {
             std::vector<std::filesystem::path> in(o->inputs.begin(), o->inputs.end());
             const std::size_t added = pipeline::merge_datasets(in, o->out);
-            std::printf("%zu samples added -> %s (%zu in all)\n", added, o->out.c_str(),
-                        pipeline::Dataset(o->out).size());
+            std::printf("%zu samples added -> %s (%zu in all)\n", added, o->out.c_str(), existing(o->out).size());
             return 0;
         }
         if (validate->parsed()) {

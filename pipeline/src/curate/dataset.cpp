@@ -1,6 +1,12 @@
 #include "sightline/pipeline/dataset.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <fstream>
@@ -92,6 +98,10 @@ DatasetSample from_message(const transport::SampleMessage& m) {
 struct Dataset::Impl {
     fs::path dir, db_path;
     std::unique_ptr<sqlite3, DbClose> db;
+    int lock_fd = -1; ///< DIR/dataset.lock, flock()ed while a writer has the dataset open
+    ~Impl() {
+        if (lock_fd >= 0) ::close(lock_fd); // releases the lock
+    }
 
     [[noreturn]] void fail(const std::string& what) const {
         throw Error(ErrorCode::kIo, db_path.string() + ": " + what + ": " + sqlite3_errmsg(db.get()));
@@ -111,22 +121,37 @@ struct Dataset::Impl {
     }
 };
 
-Dataset::Dataset(const fs::path& dir) : impl_(std::make_unique<Impl>()) {
+Dataset::Dataset(const fs::path& dir, Mode mode) : impl_(std::make_unique<Impl>()) {
     auto& s = *impl_;
     s.dir = dir;
     s.db_path = dir / "dataset.db";
     std::error_code ec;
-    fs::create_directories(dir / "images", ec);
-    if (ec) throw Error(ErrorCode::kIo, (dir / "images").string() + ": cannot create the folder: " + ec.message());
+    const bool write = mode == Mode::kWrite;
+    if (write) {
+        fs::create_directories(dir / "images", ec);
+        if (ec) throw Error(ErrorCode::kIo, (dir / "images").string() + ": cannot create the folder: " + ec.message());
+        const fs::path lock = dir / "dataset.lock";
+        s.lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (s.lock_fd < 0) throw Error(ErrorCode::kIo, lock.string() + ": cannot open: " + std::strerror(errno));
+        if (::flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0)
+            throw Error(ErrorCode::kIo, dir.string() + ": in use by another collector or merge (" + lock.string() +
+                                            " is locked): one writer per dataset folder; give this one its own and "
+                                            "merge them");
+    } else if (!fs::exists(s.db_path)) {
+        throw Error(ErrorCode::kNotFound, s.db_path.string() + ": no such file (not a dataset)");
+    }
     sqlite3* db = nullptr;
-    const int rc = sqlite3_open_v2(s.db_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    const int rc = sqlite3_open_v2(s.db_path.c_str(), &db,
+                                   write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE, nullptr);
     s.db.reset(db);
     if (rc != SQLITE_OK) s.fail("cannot open");
     sqlite3_busy_timeout(db, 5000);
     // FULL: a committed row survives power loss (WAL synced at each commit), so an acknowledgement is a promise
     s.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", "set up (is it a SQLite file? a writable folder?)");
-    s.exec(kSchema, "create the schema");
-    s.exec("INSERT OR IGNORE INTO dataset_info VALUES('schema', '1')", "write the schema version");
+    if (write) {
+        s.exec(kSchema, "create the schema");
+        s.exec("INSERT OR IGNORE INTO dataset_info VALUES('schema', '1')", "write the schema version");
+    }
     {
         Stmt q = s.prepare("SELECT value FROM dataset_info WHERE key = 'schema'");
         if (sqlite3_step(q.get()) == SQLITE_ROW) {
@@ -135,6 +160,7 @@ Dataset::Dataset(const fs::path& dir) : impl_(std::make_unique<Impl>()) {
                 throw Error(ErrorCode::kIo, s.db_path.string() + ": dataset schema " + v + ", this build reads 1");
         }
     }
+    if (!write) return;
     // A crash's leftovers: temporary files, and images whose rows never committed (never acknowledged: resent)
     std::set<std::string> known;
     {

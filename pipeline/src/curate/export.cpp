@@ -210,9 +210,7 @@ std::size_t merge_datasets(const std::vector<fs::path>& inputs, const fs::path& 
     for (const auto& in : inputs) {
         if (fs::weakly_canonical(in) == fs::weakly_canonical(out))
             throw Error(ErrorCode::kBadInput, in.string() + ": is the merge's output");
-        if (!fs::exists(in / "dataset.db"))
-            throw Error(ErrorCode::kNotFound, (in / "dataset.db").string() + ": no such file (not a dataset)");
-        const Dataset source(in);
+        const Dataset source(in, Dataset::Mode::kRead);
         std::size_t here = 0;
         for (const auto& d : source.samples()) {
             std::ifstream f(source.dir() / d.image, std::ios::binary);

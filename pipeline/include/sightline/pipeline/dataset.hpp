@@ -35,10 +35,14 @@ struct DatasetSample {
 
 class Dataset {
   public:
+    /// kWrite: one writer per folder (an exclusive lock on DIR/dataset.lock, held while open; a second writer is
+    /// Error(kIo) saying the folder is in use); it may create the dataset and clears a crash's leftovers.
+    /// kRead: alongside a writer (exports, validation, merge inputs); nothing is created or cleared.
+    enum class Mode { kWrite, kRead };
     /// Opens (resuming) or creates the dataset in `dir` (created when missing). Leftovers of a crash are cleared:
     /// temporary files, and images whose row never committed (their sample was never acknowledged: it comes again).
     /// Error(kIo) naming the path when the folder cannot be made or written, or dataset.db is not a dataset.
-    explicit Dataset(const std::filesystem::path& dir);
+    explicit Dataset(const std::filesystem::path& dir, Mode mode = Mode::kWrite);
     ~Dataset();
     Dataset(Dataset&&) noexcept;
     Dataset(const Dataset&) = delete;
