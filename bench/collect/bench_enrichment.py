@@ -173,6 +173,7 @@ def main():
             "no high_entropy": "  entropy_threshold: 1\n",
             "no candidates (floor off)": "  candidate_floor: -1\n",
             "candidates weighed 0.5": "  candidate_weight: 0.5\n",
+            "temporal flags weighed 0.5": "  temporal_weight: 0.5\n",
         }
         runs += [(k, line_rank, "flags:\n" + v) for k, v in ablations.items()]
     rows = []

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "support/gpu.hpp"
 #include "support/scenes.hpp"
@@ -20,10 +21,12 @@
 #include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
+#include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/pipeline/stats.hpp"
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
+#include "sightline/transport/messages.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/recording.hpp"
 
@@ -408,6 +411,7 @@ TEST(Flags, DetectionAndFrameUncertaintyFollowTheDocumentedFormula) {
 TEST(Flags, UnusualCountsAreLearnedPerCamera) {
     pipeline::FlagsConfig f;
     f.count_learn_frames = 200;
+    f.temporal_weight = 0; // the boxes here all sit in one place: the tracker's flags are tested below
     pipeline::FlagsStage stage(f, 0.25f, 2);
     std::mt19937 rng(5);
     std::poisson_distribution<int> usual(3);
@@ -422,7 +426,9 @@ TEST(Flags, UnusualCountsAreLearnedPerCamera) {
         auto out = frame(0, usual(rng));
         stage.apply(out);
         flagged += (out.frame_flags & transport::kFrameUnusualCount) ? 1 : 0;
-        EXPECT_EQ(out.frame_flags & ~transport::kFrameUnusualCount, 0u); // sure detections: no detection bits
+        constexpr std::uint32_t kTemporal =
+            transport::kFlagReappeared | transport::kFlagClassSwitch | transport::kFlagScoreOscillation;
+        EXPECT_EQ(out.frame_flags & ~(transport::kFrameUnusualCount | kTemporal), 0u); // sure: no detection bits
     }
     EXPECT_LE(flagged, 3) << "usual counts flagged as unusual";
     auto crowd = frame(0, 15);
@@ -435,8 +441,91 @@ TEST(Flags, UnusualCountsAreLearnedPerCamera) {
     auto mixed = frame(0, 2); // a frame's flags are the OR of its detections' bits
     mixed.detections[0].score = 0.27f, mixed.detections[1].margin = 0.01f;
     stage.apply(mixed);
-    EXPECT_EQ(mixed.frame_flags, transport::kFlagNearThreshold | transport::kFlagAmbiguousClass);
+    EXPECT_EQ(mixed.frame_flags &
+                  ~(transport::kFlagReappeared | transport::kFlagClassSwitch | transport::kFlagScoreOscillation),
+              transport::kFlagNearThreshold | transport::kFlagAmbiguousClass);
     EXPECT_GT(mixed.uncertainty, 0.9f);
 }
 
 } // namespace
+
+namespace {
+pipeline::Detection box_at(float x, int cls = 0, float score = 0.9f) {
+    return {x, 10, x + 20, 30, score, cls, 0.9f, 0.0f};
+}
+} // namespace
+
+// The tracker on crafted sequences: ids kept while an object moves, a gap within max_age flagged when it comes back
+// (same id), a new id after max_age; a class switch within a track; a score oscillating across the threshold
+// (detection <-> candidate); two objects keep their own ids.
+TEST(Tracker, KeepsIdsAndFlagsGapsSwitchesAndOscillation) {
+    pipeline::FlagsConfig f;
+    f.track_max_age = 5;
+    pipeline::Tracker tr(f);
+    using D = std::vector<pipeline::Detection>;
+    const D none;
+    auto step = [&](D dets, const D& cands = {}) {
+        tr.update(dets, cands);
+        return dets;
+    };
+    std::vector<std::int32_t> ids;
+    for (int k = 0; k < 5; ++k) ids.push_back(step({box_at(10.f + 2 * k), box_at(200.f - 2 * k, 1)})[0].track_id);
+    EXPECT_EQ(std::set<std::int32_t>(ids.begin(), ids.end()).size(), 1u) << "one object, one id while it moves";
+    auto two = step({box_at(20), box_at(190, 1)});
+    EXPECT_NE(two[0].track_id, two[1].track_id);
+    EXPECT_EQ(two[0].flags, 0u) << "seen every frame: nothing temporal";
+    for (int k = 0; k < 3; ++k)
+        step({box_at(190, 1)}); // object 0 missing for 3 frames (neither detected nor a candidate)
+    auto back = step({box_at(21), box_at(190, 1)});
+    EXPECT_EQ(back[0].track_id, two[0].track_id) << "back within max_age: the same track";
+    EXPECT_TRUE(back[0].flags & transport::kFlagReappeared);
+    EXPECT_FALSE(back[1].flags & transport::kFlagReappeared);
+    for (int k = 0; k < 7; ++k) step({box_at(190, 1)}); // gone longer than max_age
+    auto fresh = step({box_at(21), box_at(190, 1)});
+    EXPECT_NE(fresh[0].track_id, two[0].track_id) << "past max_age: a new track";
+    EXPECT_FALSE(fresh[0].flags & transport::kFlagReappeared);
+    // class switch: object 1 has been class 1 for many frames
+    auto sw = step({box_at(21), box_at(190, 2)});
+    EXPECT_TRUE(sw[1].flags & transport::kFlagClassSwitch);
+    EXPECT_EQ(sw[1].track_id, fresh[1].track_id) << "class-agnostic: the switch stays on its track";
+    EXPECT_FALSE(sw[0].flags & transport::kFlagClassSwitch);
+    // oscillation: object 0 detected, then a candidate, then detected, then a candidate, then detected
+    step({box_at(21), box_at(190, 1)});
+    step({box_at(190, 1)}, {box_at(21, 0, 0.2f)});
+    auto up = step({box_at(21), box_at(190, 1)});
+    EXPECT_FALSE(up[0].flags & transport::kFlagReappeared) << "a candidate kept the track seen";
+    step({box_at(190, 1)}, {box_at(21, 0, 0.2f)});
+    auto osc = step({box_at(21), box_at(190, 1)});
+    EXPECT_TRUE(osc[0].flags & transport::kFlagScoreOscillation);
+    EXPECT_FALSE(osc[1].flags & transport::kFlagScoreOscillation);
+}
+
+TEST(Tracker, TemporalFlagsRaiseTheFrameScoreAndReachThePredMessage) {
+    pipeline::FlagsConfig f;
+    f.track_max_age = 5;
+    f.temporal_weight = 0.5f;
+    pipeline::FlagsStage stage(f, 0.25f, 1);
+    auto frame = [](std::vector<pipeline::Detection> d) {
+        pipeline::FrameOutput out;
+        out.detections = std::move(d);
+        return out;
+    };
+    for (int k = 0; k < 4; ++k) {
+        auto f0 = frame({box_at(10, 0)});
+        stage.apply(f0);
+        EXPECT_FLOAT_EQ(f0.uncertainty, 0.f);
+    }
+    auto gap = frame({});
+    stage.apply(gap);
+    auto sw = frame({box_at(10, 1)}); // back after a gap, as another class
+    stage.apply(sw);
+    EXPECT_TRUE(sw.frame_flags & transport::kFlagReappeared);
+    EXPECT_TRUE(sw.frame_flags & transport::kFlagClassSwitch);
+    EXPECT_FLOAT_EQ(sw.uncertainty, 0.5f) << "temporal_weight";
+    const auto m = pipeline::to_pred_message(sw, "m@1", {}, 0);
+    ASSERT_EQ(m.track_ids.size(), 1u);
+    EXPECT_EQ(m.track_ids[0], sw.detections[0].track_id);
+    const auto back = std::get<transport::PredMessage>(transport::decode(transport::encode(transport::Message{m})));
+    EXPECT_EQ(back.track_ids, m.track_ids);
+    EXPECT_EQ(transport::flag_names(back.flags[0]), (std::vector<std::string>{"reappeared", "class_switch"}));
+}

@@ -489,7 +489,9 @@ TEST(Detector, CandidatesBelowTheThresholdLeaveTheDetectionsAsTheyWere) {
         for (std::size_t i = 0; i < b.candidates.size(); ++i) {
             EXPECT_GE(b.candidates[i].score, 0.05f);
             EXPECT_LT(b.candidates[i].score, threshold);
-            if (i > 0) EXPECT_LE(b.candidates[i].score, b.candidates[i - 1].score);
+            if (i > 0) {
+                EXPECT_LE(b.candidates[i].score, b.candidates[i - 1].score);
+            }
         }
         candidates += b.candidates.size(), detections += b.detections.size();
     }

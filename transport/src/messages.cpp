@@ -27,7 +27,8 @@ template <class T> void blob(Packer& p, std::string_view k, const std::vector<T>
 struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
-        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0));
+        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0) +
+                   (m.track_ids.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -52,6 +53,7 @@ struct Visitor {
             key(p, "frame_flags"), p.pack(m.frame_flags);
             key(p, "uncertainty"), p.pack(m.uncertainty);
         }
+        if (!m.track_ids.empty()) blob(p, "track_ids", m.track_ids); // additive in v1 (session 8)
     }
     void operator()(const EventMessage& m) const {
         p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1) + (m.alarm ? 1 : 0));
@@ -150,6 +152,11 @@ PredMessage read_pred(const Reader& r) {
         m.uncertainty = r.get<float>("uncertainty");
         m.frame_flags = r.get<std::uint32_t>("frame_flags");
     }
+    if (r.has("track_ids")) {
+        m.track_ids = int32s_from_blob(r.bin("track_ids"), "track_ids");
+        if (m.track_ids.size() != n)
+            throw Error(ErrorCode::kBadInput, "message: pred track_ids disagree with n = " + std::to_string(n));
+    }
     return m;
 }
 
@@ -172,9 +179,11 @@ msgpack::object_handle unpack(std::string_view body) {
 
 namespace {
 constexpr std::pair<std::uint32_t, std::string_view> kFlagNames[] = {
-    {kFlagNearThreshold, "near_threshold"},    {kFlagAmbiguousClass, "ambiguous_class"},
-    {kFlagHighEntropy, "high_entropy"},        {kFrameUnusualCount, "unusual_count"},
-    {kFrameCandidateBelow, "candidate_below"}, {kFrameUnknownObject, "unknown_object"},
+    {kFlagNearThreshold, "near_threshold"},  {kFlagAmbiguousClass, "ambiguous_class"},
+    {kFlagHighEntropy, "high_entropy"},      {kFlagReappeared, "reappeared"},
+    {kFlagClassSwitch, "class_switch"},      {kFlagScoreOscillation, "score_oscillation"},
+    {kFrameUnusualCount, "unusual_count"},   {kFrameCandidateBelow, "candidate_below"},
+    {kFrameUnknownObject, "unknown_object"},
 };
 } // namespace
 

@@ -225,7 +225,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     if (const auto f = root["flags"]) {
         c.keys(f, "flags",
                {"near_threshold_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames", "candidate_floor",
-                "max_candidates", "candidate_weight"});
+                "max_candidates", "candidate_weight", "track_iou", "track_max_age", "temporal_weight"});
+        c.read(f, "flags", "track_iou", r.flags.track_iou, above(0.f, 1.f), "must be in (0, 1]");
+        c.read(f, "flags", "track_max_age", r.flags.track_max_age, in(1, 100000), "must be in 1..100000");
+        c.read(f, "flags", "temporal_weight", r.flags.temporal_weight, in(0.f, 1.f), "must be in [0, 1]");
         c.read(f, "flags", "candidate_weight", r.flags.candidate_weight, in(0.f, 1.f), "must be in [0, 1]");
         c.read(
             f, "flags", "candidate_floor", r.flags.candidate_floor, [](float v) { return v < 1; },

@@ -1,7 +1,9 @@
 #include "sightline/pipeline/flags.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <tuple>
 
 #include "sightline/kernels/box.hpp"
 #include "sightline/pipeline/runner.hpp"
@@ -67,17 +69,95 @@ float expected_errors(const std::vector<float>& terms, bool unusual) {
     return static_cast<float>(sum);
 }
 
+Tracker::Tracker(const FlagsConfig& config) : config_(config) {}
+
+void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>& candidates) {
+    constexpr std::uint32_t kTemporal =
+        transport::kFlagReappeared | transport::kFlagClassSwitch | transport::kFlagScoreOscillation;
+    const auto iou = [](const float* t, const Detection& d) {
+        return kernels::detail::iou_xyxy(t[0], t[1], t[2], t[3], d.x1, d.y1, d.x2, d.y2);
+    };
+    // greedy by IoU: the best overlapping (track, box) pairs first, each used once
+    const auto associate = [&](const std::vector<Detection>& boxes, std::vector<int>& track_of,
+                               std::vector<bool>& used) {
+        std::vector<std::tuple<float, std::size_t, std::size_t>> pairs;
+        for (std::size_t t = 0; t < tracks_.size(); ++t)
+            if (!used[t])
+                for (std::size_t k = 0; k < boxes.size(); ++k)
+                    if (const float v = iou(tracks_[t].box, boxes[k]); v >= config_.track_iou)
+                        pairs.emplace_back(v, t, k);
+        std::sort(pairs.begin(), pairs.end(),
+                  [](const auto& a, const auto& b) { return std::get<0>(a) > std::get<0>(b); });
+        track_of.assign(boxes.size(), -1);
+        for (const auto& [v, t, k] : pairs)
+            if (!used[t] && track_of[k] < 0) used[t] = true, track_of[k] = static_cast<int>(t);
+    };
+    std::vector<bool> used(tracks_.size(), false);
+    std::vector<int> det_track, cand_track;
+    associate(dets, det_track, used);
+    associate(candidates, cand_track, used);
+    const auto observe = [&](Track& t, const Detection& d, bool detected) {
+        t.box[0] = d.x1, t.box[1] = d.y1, t.box[2] = d.x2, t.box[3] = d.y2;
+        t.unseen = 0;
+        t.above = (t.above << 1) | (detected ? 1u : 0u);
+        ++t.observations;
+    };
+    for (std::size_t k = 0; k < dets.size(); ++k) {
+        Detection& d = dets[k];
+        d.flags &= ~kTemporal;
+        if (det_track[k] < 0) { // a new track
+            Track t{next_id_++, {}, 0, {}, 0, 0};
+            observe(t, d, true);
+            if (d.cls >= 0) t.class_count.assign(static_cast<std::size_t>(d.cls) + 1, 0), ++t.class_count[d.cls];
+            d.track_id = t.id;
+            tracks_.push_back(std::move(t));
+            used.push_back(true); // seen this frame
+            continue;
+        }
+        Track& t = tracks_[det_track[k]];
+        d.track_id = t.id;
+        if (t.unseen > 0) d.flags |= transport::kFlagReappeared;
+        int seen = 0, usual = -1;
+        for (std::size_t c = 0; c < t.class_count.size(); ++c) {
+            seen += t.class_count[c];
+            if (usual < 0 || t.class_count[c] > t.class_count[static_cast<std::size_t>(usual)])
+                usual = static_cast<int>(c);
+        }
+        if (seen >= 3 && d.cls != usual) d.flags |= transport::kFlagClassSwitch;
+        observe(t, d, true);
+        if (d.cls >= 0) {
+            if (t.class_count.size() <= static_cast<std::size_t>(d.cls))
+                t.class_count.resize(static_cast<std::size_t>(d.cls) + 1, 0);
+            ++t.class_count[d.cls];
+        }
+        // crossings of the threshold among its last 10 observations: neighbouring bits that differ
+        const int n = std::min(t.observations, 10);
+        const std::uint32_t crossings = (t.above ^ (t.above >> 1)) & ((1u << (n - 1)) - 1);
+        if (std::popcount(crossings) >= 2) d.flags |= transport::kFlagScoreOscillation;
+    }
+    for (std::size_t k = 0; k < candidates.size(); ++k)
+        if (cand_track[k] >= 0) observe(tracks_[cand_track[k]], candidates[k], false);
+    for (std::size_t t = 0; t < tracks_.size(); ++t)
+        if (!used[t]) ++tracks_[t].unseen;
+    std::erase_if(tracks_, [&](const Track& t) { return t.unseen > config_.track_max_age; });
+}
+
 FlagsStage::FlagsStage(const FlagsConfig& config, float confidence, std::size_t cameras)
-    : config_(config), confidence_(confidence), counts_(std::max<std::size_t>(1, cameras)) {}
+    : config_(config), confidence_(confidence), counts_(std::max<std::size_t>(1, cameras)),
+      trackers_(std::max<std::size_t>(1, cameras), Tracker(config)) {}
 
 void FlagsStage::apply(FrameOutput& frame) {
     std::vector<float> u;
     u.reserve(frame.detections.size());
     frame.frame_flags = 0;
+    for (Detection& d : frame.detections) d.flags = uncertainty_flags(d, confidence_, config_);
+    trackers_[std::min(frame.camera_index, trackers_.size() - 1)].update(frame.detections, frame.candidates);
+    constexpr std::uint32_t kTemporal =
+        transport::kFlagReappeared | transport::kFlagClassSwitch | transport::kFlagScoreOscillation;
     for (Detection& d : frame.detections) {
-        d.flags = uncertainty_flags(d, confidence_, config_);
         frame.frame_flags |= d.flags;
-        u.push_back(detection_uncertainty(d, confidence_, config_));
+        const float own = detection_uncertainty(d, confidence_, config_);
+        u.push_back((d.flags & kTemporal) ? std::max(own, config_.temporal_weight) : own);
     }
     // the camera's usual count: Welford over its first count_learn_frames, then a moving average over as many
     UsualCount& c = counts_[std::min(frame.camera_index, counts_.size() - 1)];

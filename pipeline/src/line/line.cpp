@@ -36,6 +36,7 @@ transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& 
     const std::size_t n = f.detections.size();
     m.boxes.reserve(4 * n);
     m.scores.reserve(n), m.classes.reserve(n), m.flags.reserve(n), m.margins.reserve(n), m.entropies.reserve(n);
+    m.track_ids.reserve(n);
     for (const Detection& d : f.detections) {
         m.boxes.insert(m.boxes.end(), {d.x1, d.y1, d.x2, d.y2});
         m.scores.push_back(d.score);
@@ -43,6 +44,7 @@ transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& 
         m.flags.push_back(d.flags);
         m.margins.push_back(d.margin);
         m.entropies.push_back(d.entropy);
+        m.track_ids.push_back(d.track_id);
     }
     m.stamps_ns = {{"arrival", f.stamps.arrival_ns},
                    {"decoded", f.stamps.decoded_ns},

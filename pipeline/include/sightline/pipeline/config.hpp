@@ -74,6 +74,13 @@ struct FlagsConfig {
     /// A free candidate's weight in the frame's uncertainty terms (flags.hpp, candidate_uncertainty); 0: candidates
     /// flag frames and travel with samples, but do not move the score.
     float candidate_weight = 0;
+    /// The tracker (flags.hpp): detections associated frame to frame by IoU, per camera, for the temporal flags.
+    float track_iou = 0.3f; ///< a detection continues a track when their boxes overlap at least this much
+    int track_max_age = 15; ///< frames a track survives unseen (a reappearance within them is a gap)
+    /// A detection with a temporal flag (reappeared, class_switch, score_oscillation) counts at least this much in
+    /// the frame's uncertainty terms (0, the default: the temporal flags flag, but do not move the score; 0.5 raised
+    /// the novel-part camera's enrichment and lowered the line's, bench/README.md).
+    float temporal_weight = 0;
 };
 
 /// One sampling strategy (docs/collector.md): evaluated in order, the first that matches a frame, passes its

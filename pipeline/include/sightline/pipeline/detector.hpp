@@ -17,9 +17,10 @@ struct Detection {
     float x1, y1, x2, y2; ///< frame pixels, clipped to the frame
     float score;
     int cls;
-    float margin;            ///< best minus second-best class score
-    float entropy;           ///< normalised entropy of the class scores
-    std::uint32_t flags = 0; ///< transport::Flag bits, set by the flags stage (pipeline/flags.hpp)
+    float margin;               ///< best minus second-best class score
+    float entropy;              ///< normalised entropy of the class scores
+    std::uint32_t flags = 0;    ///< transport::Flag bits, set by the flags stage (pipeline/flags.hpp)
+    std::int32_t track_id = -1; ///< the camera's track it belongs to (the flags stage's tracker; -1: none)
 };
 
 struct FrameResult {

@@ -3,6 +3,7 @@
 /// frame in camera order, with room for state per camera (tracking, usual counts) as flags that need history come.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
@@ -42,6 +43,35 @@ float frame_uncertainty(const std::vector<float>& detection_uncertainties, bool 
 /// not saturate: of two frames both almost surely wrong somewhere, the one with more doubtful objects ranks first.
 float expected_errors(const std::vector<float>& terms, bool unusual);
 
+/// A small IoU tracker per camera (the "IOU tracker" of Bochinski et al., 2017, plus weak observations): each
+/// frame, detections continue the tracks they overlap most (IoU >= flags.track_iou, greedy by IoU, class-agnostic so
+/// a class switch stays on its track); a track no detection continues may be continued by a candidate below the
+/// threshold (it dropped under the threshold: seen, not detected); detections left start new tracks; a track unseen
+/// for more than flags.track_max_age frames ends. It sets each detection's track_id and the temporal flags:
+/// reappeared (its track went unseen for some frames, then came back: a gap), class_switch (its class differs from
+/// the class its track had in most of at least 3 observations), score_oscillation (its track crossed the threshold,
+/// detection <-> candidate, at least twice in its last 10 observations).
+class Tracker {
+  public:
+    explicit Tracker(const FlagsConfig& config);
+    /// Associates one frame (called in order); sets track_id and the temporal bits of `detections`.
+    void update(std::vector<Detection>& detections, const std::vector<Detection>& candidates);
+    std::size_t tracks() const { return tracks_.size(); }
+
+  private:
+    struct Track {
+        std::int32_t id;
+        float box[4];
+        int unseen = 0;               ///< frames since it was last seen (detected or as a candidate)
+        std::vector<int> class_count; ///< detections per class
+        std::uint32_t above = 0;      ///< its last observations, a bit each: 1 detected, 0 a candidate (newest low)
+        int observations = 0;
+    };
+    FlagsConfig config_;
+    std::vector<Track> tracks_;
+    std::int32_t next_id_ = 0;
+};
+
 class FlagsStage {
   public:
     /// `confidence`: the operating threshold the detector applies; `cameras`: how many (state is kept per camera).
@@ -57,6 +87,7 @@ class FlagsStage {
     FlagsConfig config_;
     float confidence_;
     std::vector<UsualCount> counts_;
+    std::vector<Tracker> trackers_; ///< per camera
 };
 
 } // namespace sightline::pipeline

@@ -15,9 +15,12 @@ inline constexpr int kSchemaVersion = 1;
 
 /// Uncertainty flags, one bit each, in PredMessage::flags.
 enum Flag : std::uint32_t {
-    kFlagNearThreshold = 1u << 0,  ///< score within the near-threshold band above the operating threshold
-    kFlagAmbiguousClass = 1u << 1, ///< best minus second-best class score below the ambiguity margin
-    kFlagHighEntropy = 1u << 2,    ///< normalised class entropy at or above the entropy threshold
+    kFlagNearThreshold = 1u << 0,    ///< score within the near-threshold band above the operating threshold
+    kFlagAmbiguousClass = 1u << 1,   ///< best minus second-best class score below the ambiguity margin
+    kFlagHighEntropy = 1u << 2,      ///< normalised class entropy at or above the entropy threshold
+    kFlagReappeared = 1u << 3,       ///< its track was missing for some frames before this one (a gap)
+    kFlagClassSwitch = 1u << 4,      ///< its class differs from its track's usual class
+    kFlagScoreOscillation = 1u << 5, ///< its track's score crossed the threshold back and forth recently
     /// Frame-only flags (PredMessage::frame_flags, from bit 16; below it the OR of the detections' flags):
     kFrameUnusualCount = 1u << 16,   ///< the frame's detection count is outside the camera's usual range
     kFrameCandidateBelow = 1u << 17, ///< a candidate scored between flags.candidate_floor and the threshold
@@ -41,10 +44,11 @@ struct PredMessage {
     std::string model;        ///< name@version
     std::vector<float> boxes; ///< x1 y1 x2 y2 per detection, frame pixels
     std::vector<float> scores;
-    std::vector<std::int32_t> classes;             ///< indices into the model's class list
-    std::vector<std::uint32_t> flags;              ///< Flag bits per detection
-    std::vector<float> margins;                    ///< best minus second-best class score per detection
-    std::vector<float> entropies;                  ///< normalised class-score entropy per detection
+    std::vector<std::int32_t> classes;   ///< indices into the model's class list
+    std::vector<std::uint32_t> flags;    ///< Flag bits per detection
+    std::vector<float> margins;          ///< best minus second-best class score per detection
+    std::vector<float> entropies;        ///< normalised class-score entropy per detection
+    std::vector<std::int32_t> track_ids; ///< per detection, its track in this camera (-1: none); empty: not sent
     std::map<std::string, std::int64_t> stamps_ns; ///< stage -> monotonic time: arrival, decoded, ..., published
     std::map<std::string, std::string> meta;       ///< camera metadata from the config, passed through
     std::int64_t time_ns = 0; ///< wall clock when published, ns since the epoch (0: unknown, an older message)
