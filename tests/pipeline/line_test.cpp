@@ -529,3 +529,41 @@ TEST(Tracker, TemporalFlagsRaiseTheFrameScoreAndReachThePredMessage) {
     EXPECT_EQ(back.track_ids, m.track_ids);
     EXPECT_EQ(transport::flag_names(back.flags[0]), (std::vector<std::string>{"reappeared", "class_switch"}));
 }
+
+// Frame quality against the camera's usual picture, learned online like the count: too dark, too bright, low
+// contrast (the luma statistics both preprocess twins compute), per camera.
+TEST(Flags, FrameQualityOutsideTheCamerasUsualBand) {
+    pipeline::FlagsConfig f;
+    f.count_learn_frames = 100;
+    pipeline::FlagsStage stage(f, 0.25f, 2);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> mean(120, 3), spread(50, 2);
+    const auto frame = [](std::size_t camera, float m, float sd) {
+        pipeline::FrameOutput out;
+        out.camera_index = camera;
+        out.luma.mean = m, out.luma.stddev = sd;
+        return out;
+    };
+    constexpr std::uint32_t kQuality =
+        transport::kFrameTooDark | transport::kFrameTooBright | transport::kFrameLowContrast;
+    int flagged = 0;
+    for (int k = 0; k < 400; ++k) {
+        auto out = frame(0, mean(rng), spread(rng));
+        stage.apply(out);
+        flagged += (out.frame_flags & kQuality) ? 1 : 0;
+    }
+    EXPECT_EQ(flagged, 0) << "the usual picture is never flagged";
+    const auto flags_of = [&](std::size_t camera, float m, float sd) {
+        auto out = frame(camera, m, sd);
+        stage.apply(out);
+        return out.frame_flags & kQuality;
+    };
+    EXPECT_EQ(flags_of(0, 70, 50), transport::kFrameTooDark);
+    EXPECT_EQ(flags_of(0, 190, 50), transport::kFrameTooBright);
+    EXPECT_EQ(flags_of(0, 120, 20), transport::kFrameLowContrast);
+    EXPECT_EQ(flags_of(0, 60, 15), transport::kFrameTooDark | transport::kFrameLowContrast);
+    EXPECT_EQ(flags_of(0, 121, 49), 0u);
+    EXPECT_EQ(flags_of(1, 60, 15), 0u) << "camera 1 is still learning its own picture";
+    EXPECT_EQ(transport::flag_names(transport::kFrameTooDark | transport::kFrameLowContrast),
+              (std::vector<std::string>{"too_dark", "low_contrast"}));
+}

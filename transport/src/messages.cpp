@@ -183,7 +183,8 @@ constexpr std::pair<std::uint32_t, std::string_view> kFlagNames[] = {
     {kFlagHighEntropy, "high_entropy"},      {kFlagReappeared, "reappeared"},
     {kFlagClassSwitch, "class_switch"},      {kFlagScoreOscillation, "score_oscillation"},
     {kFrameUnusualCount, "unusual_count"},   {kFrameCandidateBelow, "candidate_below"},
-    {kFrameUnknownObject, "unknown_object"},
+    {kFrameUnknownObject, "unknown_object"}, {kFrameTooDark, "too_dark"},
+    {kFrameTooBright, "too_bright"},         {kFrameLowContrast, "low_contrast"},
 };
 } // namespace
 

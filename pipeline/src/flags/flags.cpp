@@ -69,6 +69,24 @@ float expected_errors(const std::vector<float>& terms, bool unusual) {
     return static_cast<float>(sum);
 }
 
+int FlagsStage::UsualBand::test_and_learn(double x, double learn, double floor, bool adapt) {
+    int side = 0;
+    if (n >= learn) {
+        const double reach = std::max(floor, 4 * std::sqrt(var));
+        side = x < mean - reach ? -1 : x > mean + reach ? 1 : 0;
+        if (!adapt) return side;
+        const double a = 1 / learn, dx = x - mean;
+        mean += a * dx;
+        var = (1 - a) * (var + a * dx * dx);
+    } else {
+        n += 1;
+        const double dx = x - mean;
+        mean += dx / n;
+        var += (dx * (x - mean) - var) / n; // population variance, running
+    }
+    return side;
+}
+
 Tracker::Tracker(const FlagsConfig& config) : config_(config) {}
 
 void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>& candidates) {
@@ -143,7 +161,7 @@ void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>&
 }
 
 FlagsStage::FlagsStage(const FlagsConfig& config, float confidence, std::size_t cameras)
-    : config_(config), confidence_(confidence), counts_(std::max<std::size_t>(1, cameras)),
+    : config_(config), confidence_(confidence), usual_(std::max<std::size_t>(1, cameras)),
       trackers_(std::max<std::size_t>(1, cameras), Tracker(config)) {}
 
 void FlagsStage::apply(FrameOutput& frame) {
@@ -159,23 +177,20 @@ void FlagsStage::apply(FrameOutput& frame) {
         const float own = detection_uncertainty(d, confidence_, config_);
         u.push_back((d.flags & kTemporal) ? std::max(own, config_.temporal_weight) : own);
     }
-    // the camera's usual count: Welford over its first count_learn_frames, then a moving average over as many
-    UsualCount& c = counts_[std::min(frame.camera_index, counts_.size() - 1)];
-    const double x = static_cast<double>(frame.detections.size());
+    // the camera's usual count and picture: detections per frame, mean luma, luma spread
+    Usual& usual = usual_[std::min(frame.camera_index, usual_.size() - 1)];
     const double learn = config_.count_learn_frames;
-    bool unusual = false;
-    if (c.n >= learn) {
-        unusual = std::fabs(x - c.mean) > std::max(2.0, 4 * std::sqrt(c.var));
-        const double a = 1 / learn, dx = x - c.mean;
-        c.mean += a * dx;
-        c.var = (1 - a) * (c.var + a * dx * dx);
-    } else {
-        c.n += 1;
-        const double dx = x - c.mean;
-        c.mean += dx / c.n;
-        c.var += (dx * (x - c.mean) - c.var) / c.n; // population variance, running
-    }
+    const bool unusual =
+        usual.count.test_and_learn(static_cast<double>(frame.detections.size()), learn, 2.0, true) != 0;
     if (unusual) frame.frame_flags |= transport::kFrameUnusualCount;
+    if (frame.luma.mean > 0 || frame.luma.stddev > 0) { // a frame the preprocess measured
+        // the picture's band is a reference: learned once, then fixed (a slow drift must not become the usual)
+        const int light = usual.luma.test_and_learn(frame.luma.mean, learn, config_.luma_band, false);
+        if (light < 0) frame.frame_flags |= transport::kFrameTooDark;
+        if (light > 0) frame.frame_flags |= transport::kFrameTooBright;
+        if (usual.contrast.test_and_learn(frame.luma.stddev, learn, config_.contrast_band, false) < 0)
+            frame.frame_flags |= transport::kFrameLowContrast;
+    }
     if (!frame.candidates.empty()) frame.frame_flags |= transport::kFrameCandidateBelow;
     // a candidate on a detected object is that object's runner-up class or box; only the others may be misses
     if (config_.candidate_weight > 0)

@@ -67,6 +67,9 @@ struct FlagsConfig {
     /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its
     /// frames (the first count_learn_frames, then a moving average over as many): mean +- max(2, 4 sigma).
     int count_learn_frames = 300;
+    /// too_dark / too_bright: the frame's mean luma (0..255) outside the camera's usual band, learned as the count
+    /// is: mean +- max(luma_band, 4 sigma). low_contrast: its luma spread below mean - max(contrast_band, 4 sigma).
+    float luma_band = 12, contrast_band = 6;
     /// Candidates scoring in [candidate_floor, threshold) are kept beside the detections (for flags and samples;
     /// never published as detections): candidate_below per frame, unknown_object. Negative: none kept.
     float candidate_floor = 0.1f;

@@ -81,12 +81,19 @@ class FlagsStage {
     void apply(FrameOutput& frame);
 
   private:
-    struct UsualCount { ///< detections per frame of one camera, learned online
+    /// A camera's usual range of one number, learned online: Welford over the first count_learn_frames values,
+    /// then (with `adapt`) a moving average over as many, or (without) fixed, a reference; a value is outside when
+    /// it is further from the mean than max(floor, 4 sigma). Returns -1 below, +1 above, 0 within (0 while learning).
+    struct UsualBand {
         double n = 0, mean = 0, var = 0;
+        int test_and_learn(double x, double learn, double floor, bool adapt);
+    };
+    struct Usual { ///< per camera: detections per frame, mean luma, luma spread (contrast)
+        UsualBand count, luma, contrast;
     };
     FlagsConfig config_;
     float confidence_;
-    std::vector<UsualCount> counts_;
+    std::vector<Usual> usual_;
     std::vector<Tracker> trackers_; ///< per camera
 };
 

@@ -25,6 +25,9 @@ enum Flag : std::uint32_t {
     kFrameUnusualCount = 1u << 16,   ///< the frame's detection count is outside the camera's usual range
     kFrameCandidateBelow = 1u << 17, ///< a candidate scored between flags.candidate_floor and the threshold
     kFrameUnknownObject = 1u << 18,  ///< a cluster of sub-threshold candidates where nothing is detected
+    kFrameTooDark = 1u << 19,        ///< mean luma below the camera's usual band
+    kFrameTooBright = 1u << 20,      ///< mean luma above it
+    kFrameLowContrast = 1u << 21,    ///< luma spread below the camera's usual band
 };
 
 /// A flag's bit from its name in docs/wire.md (near_threshold, ..., unknown_object); 0 for an unknown name.
