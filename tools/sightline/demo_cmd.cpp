@@ -15,7 +15,6 @@
 #include "progress.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
-#include "sightline/pipeline/dataset.hpp"
 #include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
@@ -92,36 +91,7 @@ Run add_demo(CLI::App& app) {
         mo.monitor = demo_monitor_options(a->every);
         MonitorSession monitor(mo);
         // the collector beside the line, as `sightline collect` runs (a fresh dataset each demo)
-        const fs::path collect_dir = scene.dir.parent_path() / "demo-collect";
-        fs::remove_all(collect_dir);
-        const fs::path samples_sock =
-            fs::temp_directory_path() / ("sightline_demo_samples_" + std::to_string(::getpid()) + ".sock");
-        cfg.publish.samples = "ipc://" + samples_sock.string();
-        cfg.sampling.strategies = pipeline::default_sampling_strategies();
-        std::vector<DemoSample> kept;
-        std::atomic<bool> collector_stop{false};
-        pipeline::CollectorOptions co;
-        co.endpoints = {cfg.publish.samples};
-        co.out = collect_dir;
-        co.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
-            if (added) kept.push_back({d.camera, d.strategy, d.frame});
-        };
-        std::exception_ptr collector_failed;
-        std::thread collector([&] {
-            try {
-                pipeline::run_collector(co, collector_stop);
-            } catch (...) {
-                collector_failed = std::current_exception();
-            }
-        });
-        struct JoinCollector { // whatever happens to the line, the collector thread ends
-            std::atomic<bool>& stop;
-            std::thread& t;
-            ~JoinCollector() {
-                stop = true;
-                if (t.joinable()) t.join();
-            }
-        } join_collector{collector_stop, collector};
+        DemoCollector collector(scene.dir.parent_path() / "demo-collect", cfg);
         std::thread consumer([&] {
             try {
                 transport::Subscriber sub(cfg.publish.predictions, {""});
@@ -158,16 +128,13 @@ Run add_demo(CLI::App& app) {
         progress.done();
         done = true;
         consumer.join();
-        collector_stop = true; // the line waited for the last acknowledgements: the dataset is complete
-        collector.join();
+        const std::vector<DemoSample> kept = collector.finish(); // the line waited for the last acknowledgements
         fs::remove(sock);
-        fs::remove(samples_sock);
         if (consumer_failed) std::rethrow_exception(consumer_failed);
-        if (collector_failed) std::rethrow_exception(collector_failed);
         table.print(spec, a->every, a->batch, summary);
         monitor.finish(pipeline::wall_clock_ns());
         print_monitor_alarms(monitor.alarms(), table.drifts(), mo.monitor);
-        print_collector(kept, table, collect_dir.string());
+        print_collector(kept, table, collector.dir().string());
         {
             const pipeline::MonitorStore store(mo.db);
             pipeline::write_output(monitor_dir / "report.html", pipeline::render_monitor_html(store));

@@ -1,6 +1,9 @@
 #include "demo_table.hpp"
 
+#include "sightline/pipeline/dataset.hpp"
+
 #include <set>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -98,6 +101,41 @@ double DemoTable::mean_errors(const std::string& camera) const {
     for (const auto& [key, e] : errors_)
         if (camera.empty() || key.first == camera) sum += e, ++n;
     return n > 0 ? sum / n : 0;
+}
+
+DemoCollector::DemoCollector(std::filesystem::path dir, pipeline::RunConfig& config) : dir_(std::move(dir)) {
+    std::filesystem::remove_all(dir_);
+    socket_ =
+        std::filesystem::temp_directory_path() / ("sightline_demo_samples_" + std::to_string(::getpid()) + ".sock");
+    config.publish.samples = "ipc://" + socket_.string();
+    config.sampling.strategies = pipeline::default_sampling_strategies();
+    pipeline::CollectorOptions o;
+    o.endpoints = {config.publish.samples};
+    o.out = dir_;
+    o.on_sample = [this](const pipeline::DatasetSample& d, bool added) {
+        if (added) kept_.push_back({d.camera, d.strategy, d.frame});
+    };
+    thread_ = std::thread([this, o] {
+        try {
+            pipeline::run_collector(o, stop_);
+        } catch (...) {
+            failed_ = std::current_exception();
+        }
+    });
+}
+
+DemoCollector::~DemoCollector() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    std::error_code ec;
+    std::filesystem::remove(socket_, ec);
+}
+
+std::vector<DemoSample> DemoCollector::finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (failed_) std::rethrow_exception(failed_);
+    return kept_;
 }
 
 void print_collector(const std::vector<DemoSample>& samples, const DemoTable& table, const std::string& dir) {

@@ -2,11 +2,14 @@
 // What `sightline demo` prints: per camera, the scenario, the ground truth, what the consumer received, the latency
 // from packet arrival to receipt, and precision/recall at IoU 0.5 on nominal and on drifted frames (matched by the
 // online evaluator's matcher against each camera's COCO ground truth).
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sightline/pipeline/coco.hpp"
@@ -68,6 +71,25 @@ struct DemoSample {
     std::string camera, strategy;
     std::int64_t frame = -1;
 };
+
+/// The demo's collector: a fresh dataset in `dir` and run_collector on a thread of its own, taking the samples the
+/// line of `config` sends (the constructor points config.publish.samples at a socket of its own and gives the line
+/// the default strategies). finish() stops it and returns what it kept; the destructor stops it in any case.
+class DemoCollector {
+  public:
+    DemoCollector(std::filesystem::path dir, pipeline::RunConfig& config);
+    ~DemoCollector();
+    std::vector<DemoSample> finish(); ///< rethrows the collector's failure
+    const std::filesystem::path& dir() const { return dir_; }
+
+  private:
+    std::filesystem::path dir_, socket_;
+    std::vector<DemoSample> kept_;
+    std::atomic<bool> stop_{false};
+    std::exception_ptr failed_;
+    std::thread thread_;
+};
+
 /// What the collector kept, by camera and strategy, and its enrichment: errors per collected frame against the
 /// line's mean (what uniform random sampling collects at the same budget).
 void print_collector(const std::vector<DemoSample>& samples, const DemoTable& table, const std::string& dir);

@@ -49,12 +49,17 @@ std::vector<const Detection*> free_candidates(const std::vector<Detection>& dete
     return free;
 }
 
-bool unknown_object(const std::vector<Detection>& detections, const std::vector<Detection>& candidates) {
-    const std::vector<const Detection*> free = free_candidates(detections, candidates);
+namespace {
+bool clustered(const std::vector<const Detection*>& free) {
     for (std::size_t i = 0; i < free.size(); ++i)
         for (std::size_t j = i + 1; j < free.size(); ++j)
             if (overlap(*free[i], *free[j])) return true;
     return false;
+}
+} // namespace
+
+bool unknown_object(const std::vector<Detection>& detections, const std::vector<Detection>& candidates) {
+    return clustered(free_candidates(detections, candidates));
 }
 
 float frame_uncertainty(const std::vector<float>& u, bool unusual_count) {
@@ -193,10 +198,10 @@ void FlagsStage::apply(FrameOutput& frame) {
     }
     if (!frame.candidates.empty()) frame.frame_flags |= transport::kFrameCandidateBelow;
     // a candidate on a detected object is that object's runner-up class or box; only the others may be misses
+    const std::vector<const Detection*> free = free_candidates(frame.detections, frame.candidates);
     if (config_.candidate_weight > 0)
-        for (const Detection* c : free_candidates(frame.detections, frame.candidates))
-            u.push_back(candidate_uncertainty(*c, confidence_, config_));
-    const bool unknown = unknown_object(frame.detections, frame.candidates);
+        for (const Detection* c : free) u.push_back(candidate_uncertainty(*c, confidence_, config_));
+    const bool unknown = clustered(free);
     if (unknown) frame.frame_flags |= transport::kFrameUnknownObject;
     frame.uncertainty = frame_uncertainty(u, unusual || unknown);
     frame.expected_errors = expected_errors(u, unusual || unknown);

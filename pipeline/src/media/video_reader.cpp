@@ -162,23 +162,36 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
 
 VideoReader::~VideoReader() = default;
 
+namespace {
+
+/// The planes of `v` (host or device memory, pitches kept) copied into `data`; returns the view of the copy.
+kernels::ImageView copy_planes_to_host(const kernels::ImageView& v, std::vector<std::uint8_t>& data) {
+    const int planes = v.format == kernels::PixelFormat::kNV12 ? 2 : v.format == kernels::PixelFormat::kBGR ? 1 : 3;
+    const int ch = (v.height + 1) / 2;
+    std::size_t sizes[3] = {};
+    for (int k = 0; k < planes; ++k) sizes[k] = static_cast<std::size_t>(v.pitch[k]) * (k == 0 ? v.height : ch);
+    data.assign(sizes[0] + sizes[1] + sizes[2], 0);
+    kernels::ImageView out = v;
+    out.where = kernels::MemoryLocation::kHost;
+    std::size_t off = 0;
+    for (int k = 0; k < planes; ++k) {
+        if (v.where == kernels::MemoryLocation::kDevice)
+            kernels::copy_device_to_host(data.data() + off, v.planes[k], sizes[k]);
+        else
+            std::memcpy(data.data() + off, v.planes[k], sizes[k]);
+        out.planes[k] = data.data() + off;
+        off += sizes[k];
+    }
+    return out;
+}
+
+} // namespace
+
 OwnedFrame copy_frame(const DecodedFrame& f) {
     if (f.view.where != kernels::MemoryLocation::kHost)
         throw Error(ErrorCode::kUnsupported, "copy_frame: the frame is in device memory (hold it by reference)");
     OwnedFrame o;
-    o.view = f.view;
-    const int planes = f.view.format == kernels::PixelFormat::kNV12 ? 2 : 3;
-    const int ch = (f.view.height + 1) / 2;
-    const std::size_t sizes[3] = {static_cast<std::size_t>(f.view.pitch[0]) * f.view.height,
-                                  static_cast<std::size_t>(f.view.pitch[1]) * ch,
-                                  planes == 3 ? static_cast<std::size_t>(f.view.pitch[2]) * ch : 0};
-    o.data.resize(sizes[0] + sizes[1] + sizes[2]);
-    std::size_t off = 0;
-    for (int k = 0; k < planes; ++k) {
-        std::memcpy(o.data.data() + off, f.view.planes[k], sizes[k]);
-        o.view.planes[k] = o.data.data() + off;
-        off += sizes[k];
-    }
+    o.view = copy_planes_to_host(f.view, o.data);
     o.pts_ns = f.pts_ns;
     o.index = f.index;
     o.arrival_ns = f.arrival_ns;
@@ -189,24 +202,7 @@ OwnedFrame keep_on_host(const OwnedFrame& f) {
     if (f.buffers && f.view.where == kernels::MemoryLocation::kHost) return f; // shared, nothing copied
     OwnedFrame o = f;
     o.buffers.reset();
-    o.view.where = kernels::MemoryLocation::kHost;
-    const int planes = f.view.format == kernels::PixelFormat::kNV12  ? 2
-                       : f.view.format == kernels::PixelFormat::kBGR ? 1
-                                                                     : 3;
-    const int ch = (f.view.height + 1) / 2;
-    std::size_t sizes[3] = {};
-    for (int k = 0; k < planes; ++k)
-        sizes[k] = static_cast<std::size_t>(f.view.pitch[k]) * (k == 0 ? f.view.height : ch);
-    o.data.assign(sizes[0] + sizes[1] + sizes[2], 0);
-    std::size_t off = 0;
-    for (int k = 0; k < planes; ++k) {
-        if (f.view.where == kernels::MemoryLocation::kDevice)
-            kernels::copy_device_to_host(o.data.data() + off, f.view.planes[k], sizes[k]);
-        else
-            std::memcpy(o.data.data() + off, f.view.planes[k], sizes[k]);
-        o.view.planes[k] = o.data.data() + off;
-        off += sizes[k];
-    }
+    o.view = copy_planes_to_host(f.view, o.data);
     return o;
 }
 
