@@ -103,6 +103,31 @@ SL_HD void sample_rgb(const ImageView& f, const Taps& tx, const Taps& ty, float&
     luma = luma_from_y(yy);
 }
 
+/// The luma sample_rgb returns at a resized pixel, computed alone, in the same float operations (the CUDA kernel takes
+/// a pixel's four neighbours with it for the Laplacian; a test checks it equals sample_rgb's bit for bit).
+SL_HD float sample_luma(const ImageView& f, const Taps& tx, const Taps& ty) {
+    const std::uint8_t* r0 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i0) * f.pitch[0];
+    const std::uint8_t* r1 = f.planes[0] + static_cast<std::ptrdiff_t>(ty.i1) * f.pitch[0];
+    if (f.format != PixelFormat::kBGR)
+        return luma_from_y(lerp2(r0[tx.i0], r0[tx.i1], r1[tx.i0], r1[tx.i1], tx.w1, ty.w1));
+    float ch[3];
+    for (int c = 0; c < 3; ++c)
+        ch[c] = lerp2(r0[3 * tx.i0 + c], r0[3 * tx.i1 + c], r1[3 * tx.i0 + c], r1[3 * tx.i1 + c], tx.w1, ty.w1);
+    return luma_from_rgb(ch[2], ch[1], ch[0]);
+}
+
+/// 4-neighbour Laplacian of the luma, in this float order: ((up + down) + (left + right)) - 4 * centre.
+SL_HD float laplacian(float up, float down, float left, float right, float centre) {
+    return ((up + down) + (left + right)) - 4.f * centre;
+}
+
+/// Whether output row y is a row the Laplacian is taken at: rows y-1, y and y+1 in the resized area (pad_y, rh)
+/// and y-1, y+1 in y's band of kSharpnessBandRows rows.
+SL_HD bool laplacian_row(int y, int pad_y, int resized_height) {
+    const int in_band = y % kSharpnessBandRows;
+    return in_band >= 1 && in_band <= kSharpnessBandRows - 2 && y - 1 >= pad_y && y + 1 < pad_y + resized_height;
+}
+
 /// 1 / std of channel c: normalising multiplies by it (a division per value would cost the CPU twin a quarter of its
 /// time); validate() requires std to be a normal float, so this is finite.
 SL_HD float inv_std(const PreprocessParams& p, int c) {

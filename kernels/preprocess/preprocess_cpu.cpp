@@ -144,6 +144,15 @@ void stats_row(const float* l, int n, StatsAccum& s) {
         ++s.hist[detail::luma_bin(l[x])];
     }
 }
+/// Adds the Laplacian of the middle of three luma rows (columns 1..n-2) to the sharpness sums.
+void lap_row(const float* up, const float* mid, const float* down, int n, StatsAccum& s) {
+    for (int x = 1; x + 1 < n; ++x) {
+        const float v = detail::laplacian(up[x], down[x], mid[x - 1], mid[x + 1], mid[x]);
+        s.lap_sum += v;
+        s.lap_sumsq += static_cast<double>(v) * v;
+    }
+    if (n >= 3) s.lap_n += static_cast<std::uint32_t>(n - 2);
+}
 
 /// Writes `n` pixels of output row `y` from column `x0`: normalised values from r, g, b (or the pad when r is null).
 template <class T, bool kNHWC>
@@ -197,13 +206,14 @@ struct RowOps {
     void (*luma_rgb)(const float*, const float*, const float*, int, float*);
     void (*convert_yuv)(const float*, const float*, const float*, int, float*, float*, float*, float*);
     void (*stats_row)(const float*, int, StatsAccum&);
+    void (*lap_row)(const float*, const float*, const float*, int, StatsAccum&);
     StoreRow (*store_for)(const PreprocessParams&);
     /// BGR rows into an NCHW tensor in one pass (sample, luma, normalise, store), or null: hsample, luma_rgb and
     /// the store then run one after the other. Same float operations either way.
     void (*bgr_nchw)(const float* const* v, const ColumnTaps& t, int n, const PreprocessParams& p, void* out, int y,
                      int x0, float* l);
 };
-constexpr RowOps kPortable{&vblend, &hsample, &luma_rgb, &convert_yuv, &stats_row, &store_for, nullptr};
+constexpr RowOps kPortable{&vblend, &hsample, &luma_rgb, &convert_yuv, &stats_row, &lap_row, &store_for, nullptr};
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SL_AVX2 __attribute__((target("avx2,f16c")))
@@ -411,6 +421,29 @@ SL_AVX2 void stats_row_avx2(const float* l, int n, StatsAccum& s) {
     for (int j = 0; j < 8; ++j) s.sum += ls[j], s.sumsq += lq[j];
     stats_row(l + full, n - full, s);
 }
+/// lap_row in 8 float lanes (the same float operations per pixel), summed in double lanes (the portable loop's sums
+/// to rounding: the order of the additions differs).
+SL_AVX2 void lap_row_avx2(const float* up, const float* mid, const float* down, int n, StatsAccum& s) {
+    const __m256 k4 = _mm256_set1_ps(4.f);
+    __m256d sum = _mm256_setzero_pd(), sq = _mm256_setzero_pd();
+    int x = 1;
+    for (; x + 9 <= n; x += 8) {
+        const __m256 v =
+            _mm256_sub_ps(_mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(up + x), _mm256_loadu_ps(down + x)),
+                                        _mm256_add_ps(_mm256_loadu_ps(mid + x - 1), _mm256_loadu_ps(mid + x + 1))),
+                          _mm256_mul_ps(k4, _mm256_loadu_ps(mid + x)));
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                      hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        sum = _mm256_add_pd(sum, _mm256_add_pd(lo, hi));
+        sq = _mm256_add_pd(sq, _mm256_add_pd(_mm256_mul_pd(lo, lo), _mm256_mul_pd(hi, hi)));
+    }
+    alignas(32) double ls[4], lq[4];
+    _mm256_store_pd(ls, sum), _mm256_store_pd(lq, sq);
+    for (int j = 0; j < 4; ++j) s.lap_sum += ls[j], s.lap_sumsq += lq[j];
+    s.lap_n += static_cast<std::uint32_t>(x - 1);
+    // the last columns: lap_row over the window starting one column left of x
+    if (x + 1 < n) lap_row(up + x - 1, mid + x - 1, down + x - 1, n - x + 1, s);
+}
 /// NCHW rows, 8 lanes: (v * scale - mean) * (1 / std), stored as float or as IEEE half rounded to nearest even (F16C,
 /// which rounds as detail::half_bits does).
 template <bool kHalf>
@@ -514,8 +547,8 @@ StoreRow store_for_avx2(const PreprocessParams& p) {
     if (p.layout == TensorLayout::kNHWC) return store_for(p);
     return p.dtype == TensorType::kFloat16 ? &store_nchw_avx2<true> : &store_nchw_avx2<false>;
 }
-constexpr RowOps kAvx2{&vblend_avx2,    &hsample_avx2,   &luma_rgb_avx2, &convert_yuv_avx2,
-                       &stats_row_avx2, &store_for_avx2, &bgr_nchw_avx2};
+constexpr RowOps kAvx2{&vblend_avx2,    &hsample_avx2, &luma_rgb_avx2,  &convert_yuv_avx2,
+                       &stats_row_avx2, &lap_row_avx2, &store_for_avx2, &bgr_nchw_avx2};
 
 bool cpu_has_avx2() {
     static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
@@ -561,9 +594,10 @@ struct FrameColumns {
 /// One thread's row buffers. A row's work: the two source rows are blended vertically into planar float rows
 /// (contiguous), then sampled horizontally at the frame's column taps, converted to R, G, B and luma.
 struct RowWork {
-    std::vector<float> blended[3]; ///< blended source rows, one per channel: B, G, R or Y; U, V
-    std::vector<float> yy, cu, cv; ///< horizontally sampled Y, U, V (YUV input)
-    std::vector<float> r, g, b, l; ///< the row's pixels before normalisation, and their luma
+    std::vector<float> blended[3];  ///< blended source rows, one per channel: B, G, R or Y; U, V
+    std::vector<float> yy, cu, cv;  ///< horizontally sampled Y, U, V (YUV input)
+    std::vector<float> r, g, b, l;  ///< the row's pixels before normalisation, and their luma
+    std::vector<float> l_up, l_mid; ///< the luma of the two rows above, for the Laplacian
 
     void size_for(const ImageView& f, int n) {
         const bool bgr = f.format == PixelFormat::kBGR;
@@ -573,7 +607,7 @@ struct RowWork {
             const std::size_t need = static_cast<std::size_t>(bgr || c == 0 ? f.width : cw) + kRowSlack;
             if (blended[c].size() < need) blended[c].assign(need, 0.f);
         }
-        for (auto* v : {&yy, &cu, &cv, &r, &g, &b, &l})
+        for (auto* v : {&yy, &cu, &cv, &r, &g, &b, &l, &l_up, &l_mid})
             if (v->size() < static_cast<std::size_t>(n)) v->resize(n);
     }
 
@@ -625,18 +659,20 @@ struct RowWork {
 };
 
 /// Output rows per task: fixed, so the statistics (summed per block, blocks merged in order) do not depend on how
-/// many threads ran or which took what.
-constexpr int kBlockRows = 16;
+/// many threads ran or which took what; one band of the sharpness statistic, so a task needs no rows of another.
+constexpr int kBlockRows = kSharpnessBandRows;
 
 /// Output rows y0..y1 of one frame.
 void frame_rows(const RowOps& ops, StoreRow store, const PreprocessParams& p, const ImageView& f, const Letterbox& lb,
                 const FrameColumns& cols, float inv_y, void* out, int y0, int y1, const detail::Normalised& pad,
                 RowWork& work, StatsAccum& acc) {
     const int W = p.input_width, right = W - lb.pad_x - lb.resized_width;
+    int held = 0; // resized rows of this band whose luma is in l_mid (the last) and l_up (the one before)
     for (int y = y0; y < y1; ++y) {
         const int ry = y - lb.pad_y;
         if (ry < 0 || ry >= lb.resized_height) {
             store(p, out, y, 0, W, nullptr, nullptr, nullptr, pad);
+            held = 0;
             continue;
         }
         if (ops.bgr_nchw && f.format == PixelFormat::kBGR && p.layout == TensorLayout::kNCHW &&
@@ -649,6 +685,10 @@ void frame_rows(const RowOps& ops, StoreRow store, const PreprocessParams& p, co
         if (lb.pad_x > 0) store(p, out, y, 0, lb.pad_x, nullptr, nullptr, nullptr, pad);
         if (right > 0) store(p, out, y, lb.pad_x + lb.resized_width, right, nullptr, nullptr, nullptr, pad);
         ops.stats_row(work.l.data(), lb.resized_width, acc);
+        // the Laplacian at row y - 1 (detail::laplacian_row), now that its row below is here
+        if (held == 2) ops.lap_row(work.l_up.data(), work.l_mid.data(), work.l.data(), lb.resized_width, acc);
+        std::swap(work.l_up, work.l_mid), std::swap(work.l_mid, work.l);
+        held = std::min(held + 1, 2);
     }
 }
 
@@ -710,6 +750,7 @@ void preprocess_cpu(std::span<const ImageView> frames, const PreprocessParams& p
         StatsAccum total;
         for (std::size_t k = i * per_frame; k < (i + 1) * per_frame; ++k) {
             total.sum += acc[k].sum, total.sumsq += acc[k].sumsq;
+            total.lap_n += acc[k].lap_n, total.lap_sum += acc[k].lap_sum, total.lap_sumsq += acc[k].lap_sumsq;
             for (int b = 0; b < kLumaBins; ++b) total.hist[b] += acc[k].hist[b];
         }
         stats[i] = luma_stats(total, plans[i].lb);
@@ -723,6 +764,10 @@ LumaStats luma_stats(const LumaSums& sums, const Letterbox& lb) {
     st.mean = static_cast<float>(mean);
     st.stddev = static_cast<float>(std::sqrt(std::max(0.0, sums.sumsq / n - mean * mean)));
     std::copy(sums.hist, sums.hist + kLumaBins, st.histogram);
+    if (sums.lap_n > 0) {
+        const double lm = sums.lap_sum / sums.lap_n;
+        st.sharpness = static_cast<float>(std::max(0.0, sums.lap_sumsq / sums.lap_n - lm * lm));
+    }
     return st;
 }
 

@@ -1,4 +1,5 @@
-// CUDA version of preprocess: one thread per output pixel, a whole batch per launch, luma statistics fused.
+// CUDA version of preprocess: one thread per output pixel, a whole batch per launch, luma statistics fused (the
+// Laplacian's four neighbours sampled again by the thread: luma only, through the cache).
 #include <cuda_runtime.h>
 
 #include <vector>
@@ -29,12 +30,14 @@ __global__ void preprocess_kernel(Batch batch, PreprocessParams p, std::uint8_t*
     const int y = blockIdx.y * blockDim.y + threadIdx.y;
     const FrameJob& job = batch.jobs[blockIdx.z];
     __shared__ unsigned int s_hist[kLumaBins];
-    __shared__ double s_sum[32], s_sumsq[32];
+    __shared__ double s_sum[32], s_sumsq[32], s_lap[32], s_lapsq[32];
+    __shared__ unsigned int s_lapn[32];
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
     if (tid < kLumaBins) s_hist[tid] = 0;
     __syncthreads();
 
-    double l_sum = 0, l_sq = 0;
+    double l_sum = 0, l_sq = 0, l_lap = 0, l_lapsq = 0;
+    unsigned int l_lapn = 0;
     if (x < p.input_width && y < p.input_height) {
         void* o = out + blockIdx.z * frame_bytes;
         const int rx = x - job.lb.pad_x, ry = y - job.lb.pad_y;
@@ -49,20 +52,44 @@ __global__ void preprocess_kernel(Batch batch, PreprocessParams p, std::uint8_t*
             l_sum = l;
             l_sq = static_cast<double>(l) * l;
             atomicAdd(&s_hist[detail::luma_bin(l)], 1u);
+            if (rx >= 1 && rx + 1 < job.lb.resized_width &&
+                detail::laplacian_row(y, job.lb.pad_y, job.lb.resized_height)) {
+                const detail::Taps txl = detail::taps(rx - 1, job.inv_x, job.view.width);
+                const detail::Taps txr = detail::taps(rx + 1, job.inv_x, job.view.width);
+                const detail::Taps tyu = detail::taps(ry - 1, job.inv_y, job.view.height);
+                const detail::Taps tyd = detail::taps(ry + 1, job.inv_y, job.view.height);
+                const float lap = detail::laplacian(
+                    detail::sample_luma(job.view, tx, tyu), detail::sample_luma(job.view, tx, tyd),
+                    detail::sample_luma(job.view, txl, ty), detail::sample_luma(job.view, txr, ty), l);
+                l_lap = lap;
+                l_lapsq = static_cast<double>(lap) * lap;
+                l_lapn = 1;
+            }
         }
     }
     for (int off = 16; off > 0; off >>= 1) {
         l_sum += __shfl_down_sync(0xffffffffu, l_sum, off);
         l_sq += __shfl_down_sync(0xffffffffu, l_sq, off);
+        l_lap += __shfl_down_sync(0xffffffffu, l_lap, off);
+        l_lapsq += __shfl_down_sync(0xffffffffu, l_lapsq, off);
+        l_lapn += __shfl_down_sync(0xffffffffu, l_lapn, off);
     }
     const int warp = tid / 32, lane = tid % 32, warps = (blockDim.x * blockDim.y + 31) / 32;
-    if (lane == 0) s_sum[warp] = l_sum, s_sumsq[warp] = l_sq;
+    if (lane == 0)
+        s_sum[warp] = l_sum, s_sumsq[warp] = l_sq, s_lap[warp] = l_lap, s_lapsq[warp] = l_lapsq, s_lapn[warp] = l_lapn;
     __syncthreads();
     if (tid == 0) {
-        double s = 0, q = 0;
-        for (int w = 0; w < warps; ++w) s += s_sum[w], q += s_sumsq[w];
+        double s = 0, q = 0, ls = 0, lq = 0;
+        unsigned int ln = 0;
+        for (int w = 0; w < warps; ++w)
+            s += s_sum[w], q += s_sumsq[w], ls += s_lap[w], lq += s_lapsq[w], ln += s_lapn[w];
         atomicAdd(&acc[blockIdx.z].sum, s);
         atomicAdd(&acc[blockIdx.z].sumsq, q);
+        if (ln) {
+            atomicAdd(&acc[blockIdx.z].lap_n, ln);
+            atomicAdd(&acc[blockIdx.z].lap_sum, ls);
+            atomicAdd(&acc[blockIdx.z].lap_sumsq, lq);
+        }
     }
     if (tid < kLumaBins && s_hist[tid]) atomicAdd(&acc[blockIdx.z].hist[tid], s_hist[tid]);
 }

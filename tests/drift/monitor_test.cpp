@@ -24,8 +24,9 @@ constexpr std::int64_t kFrameNs = 33'333'333; // 30 fps
 struct Stream {
     std::string camera = "cam1";
     std::mt19937 rng{7};
+    std::mt19937 sharp_rng{11}; ///< its own draws, so the other signals' stay as they were before it existed
     std::uint64_t seq = 0;
-    double luma = 100, mean_count = 4, low_score_share = 0.1, latency_ms = 20;
+    double luma = 100, mean_count = 4, low_score_share = 0.1, latency_ms = 20, sharpness = 200;
     std::int64_t wall_offset_ns = 0; ///< time_ns = this + pts (0: time_ns unset)
     std::vector<double> mix{0.4, 0.3, 0.2, 0.1};
     PredMessage next() {
@@ -34,6 +35,7 @@ struct Stream {
         ++seq;
         p.width = 640, p.height = 480, p.model = "parts@1";
         p.luma = static_cast<float>(std::normal_distribution<double>(luma, 1.5)(rng));
+        p.sharpness = static_cast<float>(sharpness * std::exp(std::normal_distribution<double>(0, 0.05)(sharp_rng)));
         if (wall_offset_ns) p.time_ns = wall_offset_ns + p.pts_ns;
         const int n = std::poisson_distribution<int>(mean_count)(rng);
         std::discrete_distribution<int> cls(mix.begin(), mix.end());
@@ -112,6 +114,7 @@ TEST(Monitor, EachDriftRaisesItsAlarmSoonAfterOnsetAndClearsAfter) {
     };
     const std::vector<Case> cases = {
         {"luma", 10, [](Stream& s) { s.luma = 85; }, [](Stream& s) { s.luma = 100; }},
+        {"sharpness", 10, [](Stream& s) { s.sharpness = 110; }, [](Stream& s) { s.sharpness = 200; }},
         {"class_mix", 45,
          [](Stream& s) {
              s.mix = {0.1, 0.2, 0.3, 0.4};

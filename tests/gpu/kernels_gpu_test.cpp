@@ -145,6 +145,9 @@ TEST(GpuPreprocess, MatchesCpuTwin) {
                 EXPECT_NEAR(sg[i].mean, sc[i].mean, 1e-5 * std::max(1.f, sc[i].mean));
                 EXPECT_NEAR(sg[i].stddev, sc[i].stddev, 1e-4 * std::max(1.f, sc[i].stddev));
                 for (int b = 0; b < kLumaBins; ++b) EXPECT_EQ(sg[i].histogram[b], sc[i].histogram[b]) << "bin " << b;
+                // the same Laplacian values (same float operations), summed in another order
+                EXPECT_NEAR(sg[i].sharpness, sc[i].sharpness, 1e-6 * std::max(1.f, sc[i].sharpness)) << "frame " << i;
+                EXPECT_GT(sc[i].sharpness, 0.f);
             }
         }
     }
@@ -429,6 +432,7 @@ TEST(GpuStreamGraph, ReplaysDecodeNmsAndPreprocessesAsynchronously) {
         EXPECT_EQ(lb_async[i].pad_y, lb_sync[i].pad_y);
         EXPECT_NEAR(st.mean, st_sync[i].mean, 1e-4);
         EXPECT_NEAR(st.stddev, st_sync[i].stddev, 1e-4);
+        EXPECT_NEAR(st.sharpness, st_sync[i].sharpness, 1e-6 * std::max(1.f, st_sync[i].sharpness));
         for (int k = 0; k < kLumaBins; ++k) EXPECT_EQ(st.histogram[k], st_sync[i].histogram[k]);
     }
 #endif

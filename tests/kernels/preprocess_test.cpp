@@ -70,6 +70,7 @@ TEST_P(PreprocessVsOracle, MatchesOracle) {
         EXPECT_LT(worst, 2e-4) << c.name << " frame " << i << ": max |diff| in pixel/255 units, seed " << seed;
         EXPECT_NEAR(st[i].mean, ref.mean, 1e-2);
         EXPECT_NEAR(st[i].stddev, ref.stddev, 1e-2);
+        EXPECT_NEAR(st[i].sharpness, ref.sharpness, 1e-2 + 1e-4 * ref.sharpness) << c.name << " frame " << i;
         long total = 0, diff = 0;
         for (int b = 0; b < kLumaBins; ++b)
             total += st[i].histogram[b], diff += std::abs(long(st[i].histogram[b]) - long(ref.hist[b]));
@@ -123,6 +124,95 @@ TEST(PreprocessPixelBody, CpuTwinEqualsPerPixelBodyBitForBit) {
             ASSERT_EQ(twin, body) << c.name << " variant " << variant << (variant & 4 ? " (portable)" : " (simd)");
         }
     kernels::detail::preprocess_simd(true);
+}
+
+// The sharpness statistic: the CPU twin's Laplacian sums (both paths) equal the per-pixel body the CUDA kernel runs
+// (sample_luma at the four neighbours, laplacian, laplacian_row) to rounding of the summation order, and
+// sample_luma is sample_rgb's luma bit for bit.
+TEST(PreprocessPixelBody, SharpnessEqualsPerPixelBody) {
+    std::mt19937 rng(99);
+    const bool has_simd = kernels::detail::preprocess_simd(true);
+    for (const Case& c : kCases)
+        for (int simd = 0; simd < 2; ++simd) {
+            if (simd && !has_simd) continue;
+            kernels::detail::preprocess_simd(simd == 1);
+            auto frame = testing_frames::random_frame(c.format, c.w, c.h, rng);
+            const ImageView v = testing_frames::view_of(frame);
+            PreprocessParams p;
+            p.input_width = c.in_w, p.input_height = c.in_h;
+            std::vector<float> out(3ull * c.in_w * c.in_h);
+            LumaStats st;
+            preprocess_cpu(std::span(&v, 1), p, out.data(), nullptr, &st);
+            const Letterbox lb = compute_letterbox(v.width, v.height, p.input_width, p.input_height);
+            const float inv_x = static_cast<float>(v.width) / lb.resized_width;
+            const float inv_y = static_cast<float>(v.height) / lb.resized_height;
+            auto tx = [&](int rx) { return kernels::detail::taps(rx, inv_x, v.width); };
+            auto ty = [&](int ry) { return kernels::detail::taps(ry, inv_y, v.height); };
+            LumaSums sums;
+            for (int y = 0; y < p.input_height; ++y)
+                for (int x = 0; x < p.input_width; ++x) {
+                    const int rx = x - lb.pad_x, ry = y - lb.pad_y;
+                    if (rx < 0 || ry < 0 || rx >= lb.resized_width || ry >= lb.resized_height) continue;
+                    float r, g, b, l;
+                    kernels::detail::sample_rgb(v, tx(rx), ty(ry), r, g, b, l);
+                    const float alone = kernels::detail::sample_luma(v, tx(rx), ty(ry));
+                    ASSERT_EQ(std::memcmp(&alone, &l, sizeof l), 0) << c.name << " pixel " << x << "," << y;
+                    if (rx < 1 || rx + 1 >= lb.resized_width ||
+                        !kernels::detail::laplacian_row(y, lb.pad_y, lb.resized_height))
+                        continue;
+                    const float lap =
+                        kernels::detail::laplacian(kernels::detail::sample_luma(v, tx(rx), ty(ry - 1)),
+                                                   kernels::detail::sample_luma(v, tx(rx), ty(ry + 1)),
+                                                   kernels::detail::sample_luma(v, tx(rx - 1), ty(ry)),
+                                                   kernels::detail::sample_luma(v, tx(rx + 1), ty(ry)), l);
+                    sums.lap_sum += lap, sums.lap_sumsq += double(lap) * lap, ++sums.lap_n;
+                }
+            const LumaStats body = luma_stats(sums, lb);
+            EXPECT_NEAR(st.sharpness, body.sharpness, 1e-6 * body.sharpness + 1e-6)
+                << c.name << (simd ? " (simd)" : " (portable)");
+        }
+    kernels::detail::preprocess_simd(true);
+}
+
+// Sharpness reads blur: a fine checkerboard scores high; the same picture box-blurred scores a small fraction; a
+// flat one scores 0; the pad does not count (a letterboxed frame scores what its content scores).
+TEST(PreprocessSharpness, FallsWithBlur) {
+    const int w = 96, h = 64;
+    auto picture = [&](int radius) {
+        std::vector<std::uint8_t> sharp(w * h), out(w * h);
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) sharp[y * w + x] = ((x / 2 + y / 2) % 2) ? 200 : 40;
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) {
+                int sum = 0, n = 0;
+                for (int dy = -radius; dy <= radius; ++dy)
+                    for (int dx = -radius; dx <= radius; ++dx) {
+                        const int xx = std::clamp(x + dx, 0, w - 1), yy = std::clamp(y + dy, 0, h - 1);
+                        sum += sharp[yy * w + xx], ++n;
+                    }
+                out[y * w + x] = static_cast<std::uint8_t>(sum / n);
+            }
+        return out;
+    };
+    auto sharpness = [&](const std::vector<std::uint8_t>& y, int in_w, int in_h) {
+        std::vector<std::uint8_t> chroma(((w + 1) / 2) * ((h + 1) / 2), 128);
+        ImageView v;
+        v.format = PixelFormat::kYUV420P, v.width = w, v.height = h;
+        v.planes[0] = y.data(), v.pitch[0] = w;
+        v.planes[1] = v.planes[2] = chroma.data(), v.pitch[1] = v.pitch[2] = (w + 1) / 2;
+        PreprocessParams p;
+        p.input_width = in_w, p.input_height = in_h;
+        std::vector<float> out(3ull * in_w * in_h);
+        LumaStats st;
+        preprocess_cpu(std::span(&v, 1), p, out.data(), nullptr, &st);
+        return st.sharpness;
+    };
+    const float sharp = sharpness(picture(0), w, h), blurred = sharpness(picture(2), w, h);
+    EXPECT_GT(sharp, 1000.f);
+    EXPECT_LT(blurred, 0.1f * sharp);
+    EXPECT_EQ(sharpness(std::vector<std::uint8_t>(w * h, 90), w, h), 0.f);
+    // the same picture letterboxed into a taller input: its pad (flat) is left out, so it scores about the same
+    EXPECT_NEAR(sharpness(picture(0), w, 2 * h), sharp, 0.1 * sharp);
 }
 
 // fp16 and NHWC outputs hold the same values as the fp32 NCHW output: fp16 rounded to nearest even exactly as GCC's

@@ -94,6 +94,8 @@ TEST(RunConfig, BadConfigsNameTheKey) {
          "sampling.jpeg_quality: must be in 1..100"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {candidate_floor: 1.5}\n",
          "flags.candidate_floor: must be below 1"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {blur_ratio: 0}\n",
+         "flags.blur_ratio: must be in (0, 1]"},
     };
     for (const auto& c : cases) {
         std::ofstream(dir / "run.yaml") << c.yaml;
@@ -274,6 +276,45 @@ TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
         for (int i = 0; i < 12; ++i) EXPECT_NEAR(sa[i], sb[i], 1e-2) << cam << " " << pipeline::kCocoStatNames[i];
     }
     EXPECT_GT(boxes, 0);
+    fs::remove_all(dir);
+}
+
+// The blur flag end to end: the synthetic line's blur drift on cam2 (extra motion blur from 4 s) lowers the sharpness
+// both preprocess twins measure, and the flags stage flags cam2's frames from the onset on, none before, none of
+// the nominal cam1. At the scene's own 640x480 and 30 fps (smaller, its sensor noise dominates the Laplacian;
+// slower, its belt's own motion blur).
+TEST(Runner, BlurDriftRaisesTheBlurredFlagFromItsOnset) {
+    auto dir = temp_dir("blurline");
+    render_scene(dir, 2, 4, 7,
+                 {"cameras.cam2.blur.start=2", "cameras.cam2.blur.ramp=0", "cameras.cam2.blur.extra_px=10"});
+    pipeline::RunConfig cfg;
+    for (const char* cam : {"cam1", "cam2"})
+        cfg.cameras.push_back({cam, (dir / (std::string(cam) + ".mp4")).string(), {}, false, false});
+    cfg.model = kRoot / "models/parts-v1/model.yaml";
+    cfg.flags.count_learn_frames = 30;
+    pipeline::Runner r(cfg, pipeline::make_opencv_engine(pipeline::load_model_spec(cfg.model)));
+    std::atomic<bool> stop{false};
+    std::map<std::string, std::vector<std::pair<bool, float>>> seen; // per camera, in order: blurred, sharpness
+    r.run(
+        [&](const pipeline::FrameOutput& f) {
+            seen[f.camera].push_back({(f.frame_flags & transport::kFrameBlurred) != 0, f.luma.sharpness});
+        },
+        stop);
+    ASSERT_EQ(seen["cam1"].size(), 120u);
+    ASSERT_EQ(seen["cam2"].size(), 120u);
+    int before = 0, after = 0, nominal = 0;
+    double sharp_before = 0, sharp_after = 0;
+    for (int k = 0; k < 120; ++k) {
+        nominal += seen["cam1"][k].first;
+        EXPECT_GT(seen["cam1"][k].second, 0.f) << "frame " << k;
+        (k < 60 ? before : after) += seen["cam2"][k].first;
+        (k < 60 ? sharp_before : sharp_after) += seen["cam2"][k].second / 60;
+    }
+    EXPECT_EQ(nominal, 0);
+    EXPECT_EQ(before, 0);
+    EXPECT_GE(after, 57) << "of cam2's 60 blurred frames (sharpness " << sharp_before << " before, " << sharp_after
+                         << " after)";
+    EXPECT_LT(sharp_after, 0.7 * sharp_before);
     fs::remove_all(dir);
 }
 
@@ -566,4 +607,30 @@ TEST(Flags, FrameQualityOutsideTheCamerasUsualBand) {
     EXPECT_EQ(flags_of(1, 60, 15), 0u) << "camera 1 is still learning its own picture";
     EXPECT_EQ(transport::flag_names(transport::kFrameTooDark | transport::kFrameLowContrast),
               (std::vector<std::string>{"too_dark", "low_contrast"}));
+}
+
+// blurred: the sharpness (variance of the luma's Laplacian) against the camera's usual, relative to the luma's
+// variance, so a change of gain (spread and Laplacian scale together) is not blur, while a defocus (the Laplacian
+// falls, the spread stays) is.
+TEST(Flags, BlurredAgainstTheCamerasUsualSharpness) {
+    pipeline::FlagsConfig f;
+    f.count_learn_frames = 100;
+    pipeline::FlagsStage stage(f, 0.25f, 1);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> jitter(1, 0.05f);
+    const auto flags_of = [&](float mean, float sd, float sharpness) {
+        pipeline::FrameOutput out;
+        out.luma.mean = mean, out.luma.stddev = sd, out.luma.sharpness = sharpness;
+        stage.apply(out);
+        return out.frame_flags & transport::kFrameBlurred;
+    };
+    int flagged = 0;
+    for (int k = 0; k < 300; ++k) flagged += flags_of(120, 50, 900 * jitter(rng)) ? 1 : 0;
+    EXPECT_EQ(flagged, 0) << "the usual sharpness is never flagged";
+    EXPECT_EQ(flags_of(120, 50, 300), transport::kFrameBlurred) << "a third of the usual sharpness";
+    EXPECT_EQ(flags_of(120, 48, 700), 0u) << "a little softer, within the band";
+    EXPECT_EQ(flags_of(60, 25, 225), 0u) << "half the gain: spread / 2, Laplacian variance / 4, as sharp as before";
+    EXPECT_EQ(flags_of(60, 25, 60), transport::kFrameBlurred) << "darker and blurred";
+    EXPECT_EQ(flags_of(120, 50, 0), 0u) << "no sharpness measured (an older message, a tiny frame)";
+    EXPECT_EQ(transport::flag_names(transport::kFrameBlurred), (std::vector<std::string>{"blurred"}));
 }

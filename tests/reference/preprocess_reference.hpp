@@ -33,6 +33,7 @@ struct Out {
     std::vector<double> chw; // 3 x H x W
     double mean, stddev;
     std::vector<std::uint32_t> hist;
+    double sharpness; // variance of the 4-neighbour Laplacian of the resized luma (rows banded by 16, see the spec)
     double scale;
     int pad_x, pad_y, rw, rh;
 };
@@ -51,6 +52,7 @@ inline Out preprocess(const Frame& f, int W, int H, bool order_rgb, double scale
     o.hist.assign(16, 0);
     double sum = 0, sq = 0;
     long n = 0;
+    std::vector<double> luma_map(static_cast<std::size_t>(W) * H, 0); // luma at output pixels, resized area only
     for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x) {
             double rgb[3];
@@ -88,6 +90,7 @@ inline Out preprocess(const Frame& f, int W, int H, bool order_rgb, double scale
                     luma = std::clamp(c, 0.0, 255.0);
                 }
                 sum += luma, sq += luma * luma, ++n;
+                luma_map[static_cast<std::size_t>(y) * W + x] = luma;
                 o.hist[std::clamp(int(luma / 16), 0, 15)]++;
             }
             for (int c = 0; c < 3; ++c) {
@@ -97,6 +100,18 @@ inline Out preprocess(const Frame& f, int W, int H, bool order_rgb, double scale
         }
     o.mean = sum / n;
     o.stddev = std::sqrt(std::max(0.0, sq / n - o.mean * o.mean));
+    // the Laplacian at output pixels whose four neighbours are resized pixels, rows y-1 and y+1 in y's band of 16
+    double ls = 0, lq = 0;
+    long ln = 0;
+    auto at = [&](int x, int y) { return luma_map[static_cast<std::size_t>(y) * W + x]; };
+    for (int y = o.pad_y + 1; y + 1 < o.pad_y + o.rh; ++y) {
+        if ((y - 1) / 16 != (y + 1) / 16) continue;
+        for (int x = o.pad_x + 1; x + 1 < o.pad_x + o.rw; ++x) {
+            const double v = at(x, y - 1) + at(x, y + 1) + at(x - 1, y) + at(x + 1, y) - 4 * at(x, y);
+            ls += v, lq += v * v, ++ln;
+        }
+    }
+    o.sharpness = ln ? std::max(0.0, lq / ln - (ls / ln) * (ls / ln)) : 0;
     return o;
 }
 

@@ -81,6 +81,9 @@ TEST(Wire, OptionalFieldsRoundTripAndStayAbsentWhenUnset) {
     p.luma = 71.25f;
     EXPECT_FLOAT_EQ(std::get<PredMessage>(decode(encode(p))).luma, 71.25f);
     EXPECT_GT(encode(p).size(), without);
+    EXPECT_LT(std::get<PredMessage>(decode(encode(p))).sharpness, 0);
+    p.sharpness = 187.5f;
+    EXPECT_FLOAT_EQ(std::get<PredMessage>(decode(encode(p))).sharpness, 187.5f);
     p.uncertainty = 0.75f, p.frame_flags = kFlagNearThreshold | kFrameUnusualCount;
     const auto scored = std::get<PredMessage>(decode(encode(p)));
     EXPECT_FLOAT_EQ(scored.uncertainty, 0.75f);

@@ -27,8 +27,8 @@ template <class T> void blob(Packer& p, std::string_view k, const std::vector<T>
 struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
-        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0) +
-                   (m.track_ids.empty() ? 0 : 1));
+        p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.sharpness >= 0 ? 1 : 0) +
+                   (m.uncertainty >= 0 ? 2 : 0) + (m.track_ids.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -47,9 +47,10 @@ struct Visitor {
         blob(p, "entropies", m.entropies);
         key(p, "t"), p.pack(m.stamps_ns);
         key(p, "meta"), p.pack(m.meta);
-        if (m.time_ns != 0) key(p, "time_ns"), p.pack(m.time_ns); // additive in v1: absent from older messages
-        if (m.luma >= 0) key(p, "luma"), p.pack(m.luma);          // additive in v1 (session 7)
-        if (m.uncertainty >= 0) {                                 // additive in v1 (session 7)
+        if (m.time_ns != 0) key(p, "time_ns"), p.pack(m.time_ns);       // additive in v1: absent from older messages
+        if (m.luma >= 0) key(p, "luma"), p.pack(m.luma);                // additive in v1 (session 7)
+        if (m.sharpness >= 0) key(p, "sharpness"), p.pack(m.sharpness); // additive in v1 (session 9)
+        if (m.uncertainty >= 0) {                                       // additive in v1 (session 7)
             key(p, "frame_flags"), p.pack(m.frame_flags);
             key(p, "uncertainty"), p.pack(m.uncertainty);
         }
@@ -148,6 +149,7 @@ PredMessage read_pred(const Reader& r) {
     m.meta = r.get<std::map<std::string, std::string>>("meta");
     if (r.has("time_ns")) m.time_ns = r.get<std::int64_t>("time_ns");
     if (r.has("luma")) m.luma = r.get<float>("luma");
+    if (r.has("sharpness")) m.sharpness = r.get<float>("sharpness");
     if (r.has("uncertainty")) {
         m.uncertainty = r.get<float>("uncertainty");
         m.frame_flags = r.get<std::uint32_t>("frame_flags");
@@ -179,12 +181,19 @@ msgpack::object_handle unpack(std::string_view body) {
 
 namespace {
 constexpr std::pair<std::uint32_t, std::string_view> kFlagNames[] = {
-    {kFlagNearThreshold, "near_threshold"},  {kFlagAmbiguousClass, "ambiguous_class"},
-    {kFlagHighEntropy, "high_entropy"},      {kFlagReappeared, "reappeared"},
-    {kFlagClassSwitch, "class_switch"},      {kFlagScoreOscillation, "score_oscillation"},
-    {kFrameUnusualCount, "unusual_count"},   {kFrameCandidateBelow, "candidate_below"},
-    {kFrameUnknownObject, "unknown_object"}, {kFrameTooDark, "too_dark"},
-    {kFrameTooBright, "too_bright"},         {kFrameLowContrast, "low_contrast"},
+    {kFlagNearThreshold, "near_threshold"},
+    {kFlagAmbiguousClass, "ambiguous_class"},
+    {kFlagHighEntropy, "high_entropy"},
+    {kFlagReappeared, "reappeared"},
+    {kFlagClassSwitch, "class_switch"},
+    {kFlagScoreOscillation, "score_oscillation"},
+    {kFrameUnusualCount, "unusual_count"},
+    {kFrameCandidateBelow, "candidate_below"},
+    {kFrameUnknownObject, "unknown_object"},
+    {kFrameTooDark, "too_dark"},
+    {kFrameTooBright, "too_bright"},
+    {kFrameLowContrast, "low_contrast"},
+    {kFrameBlurred, "blurred"},
 };
 } // namespace
 

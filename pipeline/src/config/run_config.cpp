@@ -151,7 +151,7 @@ SamplingConfig read_sampling(const detail::YamlFile& c, const YAML::Node& n) {
 std::vector<SamplingStrategy> default_sampling_strategies() {
     SamplingStrategy unusual; // what the flags say is new to the camera
     unusual.name = "unusual", unusual.type = "flags", unusual.tags = {"unusual"};
-    unusual.flags = {"unknown_object", "unusual_count", "too_dark", "too_bright", "low_contrast"};
+    unusual.flags = {"unknown_object", "unusual_count", "too_dark", "too_bright", "low_contrast", "blurred"};
     unusual.per_minute = 5, unusual.per_hour = 60;
     SamplingStrategy uncertain; // the frames whose doubts add up to at least one likely error
     uncertain.name = "uncertain", uncertain.type = "expected_errors", uncertain.tags = {"uncertain"};
@@ -227,9 +227,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         c.keys(f, "flags",
                {"near_threshold_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames", "candidate_floor",
                 "max_candidates", "candidate_weight", "track_iou", "track_max_age", "temporal_weight", "luma_band",
-                "contrast_band"});
+                "contrast_band", "blur_ratio"});
         c.read(f, "flags", "luma_band", r.flags.luma_band, in(0.f, 255.f), "must be in [0, 255]");
         c.read(f, "flags", "contrast_band", r.flags.contrast_band, in(0.f, 255.f), "must be in [0, 255]");
+        c.read(f, "flags", "blur_ratio", r.flags.blur_ratio, above(0.f, 1.f), "must be in (0, 1]");
         c.read(f, "flags", "track_iou", r.flags.track_iou, above(0.f, 1.f), "must be in (0, 1]");
         c.read(f, "flags", "track_max_age", r.flags.track_max_age, in(1, 100000), "must be in 1..100000");
         c.read(f, "flags", "temporal_weight", r.flags.temporal_weight, in(0.f, 1.f), "must be in [0, 1]");

@@ -22,6 +22,7 @@ constexpr int kConfBins = 20;  ///< score in [0, 1], 0.05 wide
 constexpr int kCountBins = 32; ///< detections per frame 0..30, then 31 and more
 constexpr int kSizeBins = 25;  ///< sqrt(box area / frame area) in [0, 1], 0.04 wide
 constexpr int kLumaBins = 128; ///< mean luma 0..255, 2 wide
+constexpr int kSharpBins = 64; ///< log2(1 + sharpness) in [0, 16), 0.25 wide (sharpness spans decades)
 constexpr int kLatencyBins =
     48; ///< arrival -> published, ms: bin k is [0.5 x 1.25^(k-1), 0.5 x 1.25^k), bin 0 below 0.5
 enum Scalar { kFrames, kFlagged, kDetections, kScoreSum, kLumaSum, kLumaN, kScalars };
@@ -31,12 +32,13 @@ constexpr int kOffConf = kOffClass + kClasses;
 constexpr int kOffCount = kOffConf + kClasses * kConfBins;
 constexpr int kOffSize = kOffCount + kCountBins;
 constexpr int kOffLuma = kOffSize + kSizeBins;
-constexpr int kOffLatency = kOffLuma + kLumaBins;
+constexpr int kOffSharp = kOffLuma + kLumaBins;
+constexpr int kOffLatency = kOffSharp + kSharpBins;
 constexpr int kOffScalar = kOffLatency + kLatencyBins;
 constexpr int kBucketSize = kOffScalar + kScalars;
 constexpr std::size_t kPartsPerWindow = 6; ///< the reference is kept in parts of a sixth of a window
-constexpr long kMinCalibrationChunks = 5; ///< chunks of the reference a test needs to be calibrated (and armed)
-constexpr int kPsiGroups = 10;            ///< PSI on the reference's deciles
+constexpr long kMinCalibrationChunks = 5;  ///< chunks of the reference a test needs to be calibrated (and armed)
+constexpr int kPsiGroups = 10;             ///< PSI on the reference's deciles
 
 using Bucket = std::vector<double>; ///< sums being worked on
 using Stored = std::vector<float>;  ///< buckets and parts held (float: exact to 2^24 counts, half the memory)
@@ -76,6 +78,7 @@ const std::vector<double> kConfCentres = centres(0, 1.0 / kConfBins, kConfBins);
 const std::vector<double> kCountCentres = centres(-0.5, 1, kCountBins); // bin k holds k detections
 const std::vector<double> kSizeCentres = centres(0, 1.0 / kSizeBins, kSizeBins);
 const std::vector<double> kLumaCentres = centres(0, 2, kLumaBins);
+const std::vector<double> kSharpCentres = centres(0, 0.25, kSharpBins);
 
 double sum_of(std::span<const double> v) {
     return std::accumulate(v.begin(), v.end(), 0.0);
@@ -143,6 +146,7 @@ std::vector<Test> make_tests(const MonitorOptions& o, const std::vector<std::str
     numeric("detections_per_frame", kOffCount, kCountBins, &kCountCentres, 0.5);
     numeric("box_size", kOffSize, kSizeBins, &kSizeCentres, 1.0 / kSizeBins);
     numeric("luma", kOffLuma, kLumaBins, &kLumaCentres, o.luma_min_std);
+    numeric("sharpness", kOffSharp, kSharpBins, &kSharpCentres, o.sharpness_min_std);
     for (int k = 0; k < kClasses; ++k) {
         const std::string name = k < static_cast<int>(class_names.size()) ? class_names[k] : std::to_string(k);
         numeric("confidence/" + name, kOffConf + k * kConfBins, kConfBins, &kConfCentres, 1.0 / kConfBins);
@@ -498,6 +502,7 @@ struct Monitor::Impl {
             b[kOffLuma + bin_of(p.luma, 0, 2, kLumaBins)] += 1;
             b[kOffScalar + kLumaSum] += p.luma, b[kOffScalar + kLumaN] += 1;
         }
+        if (p.sharpness >= 0) b[kOffSharp + bin_of(std::log2(1.0 + p.sharpness), 0, 0.25, kSharpBins)] += 1;
         const auto a = p.stamps_ns.find("arrival"), pub = p.stamps_ns.find("published");
         if (a != p.stamps_ns.end() && pub != p.stamps_ns.end())
             b[kOffLatency + latency_bin((pub->second - a->second) / 1e6)] += 1;

@@ -195,6 +195,11 @@ void FlagsStage::apply(FrameOutput& frame) {
         if (light > 0) frame.frame_flags |= transport::kFrameTooBright;
         if (usual.contrast.test_and_learn(frame.luma.stddev, learn, config_.contrast_band, false) < 0)
             frame.frame_flags |= transport::kFrameLowContrast;
+        const double variance = static_cast<double>(frame.luma.stddev) * frame.luma.stddev;
+        if (variance > 0 && frame.luma.sharpness > 0 &&
+            usual.sharpness.test_and_learn(std::log(frame.luma.sharpness / variance), learn,
+                                           -std::log(config_.blur_ratio), false) < 0)
+            frame.frame_flags |= transport::kFrameBlurred;
     }
     if (!frame.candidates.empty()) frame.frame_flags |= transport::kFrameCandidateBelow;
     // a candidate on a detected object is that object's runner-up class or box; only the others may be misses

@@ -53,6 +53,7 @@ transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& 
                    {"published", published_ns}};
     m.meta = meta;
     m.luma = f.luma.mean;
+    m.sharpness = f.luma.sharpness;
     m.frame_flags = f.frame_flags;
     m.uncertainty = f.uncertainty;
     return m;

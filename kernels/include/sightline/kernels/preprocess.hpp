@@ -1,5 +1,6 @@
 #pragma once
-/// Preprocess: camera frames -> letterboxed, normalised planar tensor, plus per-frame luma statistics.
+/// Preprocess: camera frames -> letterboxed, normalised planar tensor, plus per-frame luma statistics (mean, spread,
+/// histogram, sharpness).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -41,18 +42,32 @@ std::size_t preprocess_frame_bytes(const PreprocessParams& params);
 
 inline constexpr int kLumaBins = 16;
 
-/// Luma (full-range BT.601 Y', 0..255) over the resized frame area, pad excluded: inputs for drift monitoring.
+/// Output rows per band of the sharpness statistic: the Laplacian at output row y needs rows y-1 and y+1 of the same
+/// band (bands start at multiples of it), so a CPU thread working on one band needs no rows of another.
+inline constexpr int kSharpnessBandRows = 16;
+
+/// Luma (full-range BT.601 Y', 0..255) over the resized frame area, pad excluded: inputs for drift monitoring and
+/// the frame-quality flags.
 struct LumaStats {
     float mean = 0;
     float stddev = 0;
     std::uint32_t histogram[kLumaBins] = {}; ///< bin k counts Y' in [16k, 16k+16)
+    /// Variance of the 4-neighbour Laplacian of the resized luma (the classic blur measure: a sharp picture has
+    /// strong second derivatives, a defocused or motion-blurred one weak), over the resized pixels whose four
+    /// neighbours are resized pixels in the same band of kSharpnessBandRows output rows; 0 where there are none.
+    /// It is measured on the model's input size, so it compares frames of one camera, not cameras.
+    float sharpness = 0;
 };
 
-/// The statistics as the kernels accumulate them: sums over the resized frame area, and the histogram.
+/// The statistics as the kernels accumulate them: sums over the resized frame area, the histogram, and the sums of
+/// the Laplacian over its pixels.
 struct LumaSums {
     double sum = 0;
     double sumsq = 0;
     std::uint32_t hist[kLumaBins] = {};
+    std::uint32_t lap_n = 0; ///< pixels the Laplacian was taken at
+    double lap_sum = 0;
+    double lap_sumsq = 0;
 };
 
 /// A frame's LumaStats from its sums over the letterbox's resized_width * resized_height pixels.

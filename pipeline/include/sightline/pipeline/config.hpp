@@ -70,6 +70,10 @@ struct FlagsConfig {
     /// too_dark / too_bright: the frame's mean luma (0..255) outside the camera's usual band, learned as the count
     /// is: mean +- max(luma_band, 4 sigma). low_contrast: its luma spread below mean - max(contrast_band, 4 sigma).
     float luma_band = 12, contrast_band = 6;
+    /// blurred: the frame's relative sharpness (kernels::LumaStats::sharpness / the luma variance: a change of gain
+    /// or exposure leaves it, a defocus or motion blur lowers it) below the camera's usual, learned as the luma band
+    /// is, by more than a factor max(1 / blur_ratio, e^(4 sigma)) (the band is taken on its logarithm).
+    float blur_ratio = 0.7f;
     /// Candidates scoring in [candidate_floor, threshold) are kept beside the detections (for flags and samples;
     /// never published as detections): candidate_below per frame, unknown_object. Negative: none kept.
     float candidate_floor = 0.1f;

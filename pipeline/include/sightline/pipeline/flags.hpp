@@ -88,8 +88,8 @@ class FlagsStage {
         double n = 0, mean = 0, var = 0;
         int test_and_learn(double x, double learn, double floor, bool adapt);
     };
-    struct Usual { ///< per camera: detections per frame, mean luma, luma spread (contrast)
-        UsualBand count, luma, contrast;
+    struct Usual { ///< per camera: detections per frame, mean luma, luma spread (contrast), log relative sharpness
+        UsualBand count, luma, contrast, sharpness;
     };
     FlagsConfig config_;
     float confidence_;

@@ -49,6 +49,9 @@ struct MonitorOptions {
     /// Luma's Wasserstein is normalised by at least this many grey levels: a steady scene's frame luma varies by
     /// tenths of a level, and a shift of one level is sensor noise and encoding, not drift.
     double luma_min_std = 2;
+    /// Sharpness (pred.sharpness, binned as log2(1 + variance of the Laplacian)) likewise: at least this many log2
+    /// units (0.25: a factor 1.19, one bin), so a steady camera's frame-to-frame noise in it is not read as drift.
+    double sharpness_min_std = 0.25;
     /// Flagged-frame rate per bucket, as z-scores against the reference's buckets, into river's Page-Hinkley.
     double ph_delta = 0.5, ph_threshold = 15;
     int ph_min_instances = 5;

@@ -28,6 +28,7 @@ enum Flag : std::uint32_t {
     kFrameTooDark = 1u << 19,        ///< mean luma below the camera's usual band
     kFrameTooBright = 1u << 20,      ///< mean luma above it
     kFrameLowContrast = 1u << 21,    ///< luma spread below the camera's usual band
+    kFrameBlurred = 1u << 22,        ///< sharpness (relative to the luma spread) below the camera's usual band
 };
 
 /// A flag's bit from its name in docs/wire.md (near_threshold, ..., unknown_object); 0 for an unknown name.
@@ -57,6 +58,9 @@ struct PredMessage {
     std::int64_t time_ns = 0; ///< wall clock when published, ns since the epoch (0: unknown, an older message)
     /// Mean luma of the frame, full range 0..255 (negative: unknown, an older message; not sent then).
     float luma = -1;
+    /// Variance of the Laplacian of the frame's luma at the model's input size (kernels::LumaStats::sharpness;
+    /// negative: unknown, an older message; not sent then).
+    float sharpness = -1;
     /// The frame's flags: the OR of its detections' bits, and frame-only bits from 16 (sent with uncertainty).
     std::uint32_t frame_flags = 0;
     /// The frame's uncertainty score in [0, 1] for ranking (docs/wire.md; negative: unknown, not sent).
