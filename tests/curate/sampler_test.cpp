@@ -3,6 +3,8 @@
 // the perceptual hash of a sample.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <fmt/ranges.h>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 
@@ -275,6 +277,56 @@ TEST(Sampler, NearDuplicatesOfARecentSampleAreDropped) {
     const auto out = run(s, frames);
     EXPECT_EQ(out.size(), 4u);
     EXPECT_EQ(s.counters().duplicates, 1u);
+}
+
+// Context frames (sampling.context_frames = 2): each sample leaves once its camera's next two frames were seen,
+// followed by the two before and the two after it, each with its own picture and its offset; a frame is never sent
+// twice (a sample next to another shares its neighbours); at the end of the stream a sample goes with what it has;
+// a ranked sample collects its after-frames while its window is open.
+TEST(Sampler, ContextFramesFollowTheirSampleOnceEach) {
+    auto u = strategy("u", "uncertainty");
+    u.min = 0.5f, u.ranked = false;
+    SamplingConfig c = config({u});
+    c.context_frames = 2;
+    Stream st;
+    Sampler s(c, kClasses, 0.25f, 2);
+    std::vector<FrameOutput> frames;
+    for (int k = 0; k < 20; ++k) {
+        const bool cam0 = k == 5 || k == 6, cam1 = k == 3 || k == 19;
+        frames.push_back(st.frame(0, 0.1 * k, cam0 ? 0.9f : 0.1f));
+        frames.push_back(st.frame(1, 0.1 * k, cam1 ? 0.9f : 0.1f));
+    }
+    const auto out = run(s, frames);
+    std::vector<std::string> seen;
+    for (const Selected& x : out) {
+        seen.push_back(fmt::format("{}:{}{}", x.frame.camera_index, x.frame.seq,
+                                   x.context_offset ? fmt::format("@{}{:+d}", x.context_of, x.context_offset) : ""));
+        // its own picture, a copy (the line's frame is gone by then)
+        const OwnedFrame& orig = *frames[2 * x.frame.seq + x.frame.camera_index].image;
+        ASSERT_EQ(x.image.view.width, orig.view.width);
+        EXPECT_EQ(std::memcmp(x.image.view.planes[0], orig.data.data(), orig.data.size()), 0) << seen.back();
+        EXPECT_EQ(x.strategy, x.context_offset ? "context" : "u");
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"1:3", "1:1@3-2", "1:2@3-1", "1:4@3+1", "1:5@3+2", // cam1's first
+                                              "0:5", "0:3@5-2", "0:4@5-1", "0:7@5+2", // 6 is a sample: not context
+                                              "0:6", "0:8@6+2",                       // 4, 5, 7 already sent
+                                              "1:19", "1:17@19-2", "1:18@19-1"}))     // flushed: none after
+        << fmt::format("{}", fmt::join(seen, " "));
+    EXPECT_EQ(s.counters().selected, 4u);
+    EXPECT_EQ(s.counters().context, 10u);
+
+    auto r = strategy("r", "uncertainty");
+    r.min = 0.5f;
+    SamplingConfig rc = config({r});
+    rc.context_frames = 2, rc.window_s = 1, rc.max_per_window = 1;
+    Stream st2;
+    Sampler ranked(rc, kClasses, 0.25f, 1);
+    std::vector<FrameOutput> f2;
+    for (int k = 0; k < 15; ++k) f2.push_back(st2.frame(0, 0.1 * k, k == 3 ? 0.95f : (k == 7 ? 0.6f : 0.1f)));
+    std::vector<std::string> got;
+    for (const Selected& x : run(ranked, f2)) got.push_back(fmt::format("{}{:+d}", x.frame.seq, x.context_offset));
+    EXPECT_EQ(got, (std::vector<std::string>{"3+0", "1-2", "2-1", "4+1", "5+2"}))
+        << "the window's best, its context complete when the window closed: " << fmt::format("{}", fmt::join(got, " "));
 }
 
 TEST(Sampler, AnUnknownClassInAStrategyNamesTheKey) {

@@ -114,7 +114,7 @@ TEST(Monitor, EachDriftRaisesItsAlarmSoonAfterOnsetAndClearsAfter) {
     };
     const std::vector<Case> cases = {
         {"luma", 10, [](Stream& s) { s.luma = 85; }, [](Stream& s) { s.luma = 100; }},
-        {"sharpness", 10, [](Stream& s) { s.sharpness = 110; }, [](Stream& s) { s.sharpness = 200; }},
+        {"sharpness", 20, [](Stream& s) { s.sharpness = 110; }, [](Stream& s) { s.sharpness = 200; }},
         {"class_mix", 45,
          [](Stream& s) {
              s.mix = {0.1, 0.2, 0.3, 0.4};

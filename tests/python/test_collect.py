@@ -19,6 +19,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -258,6 +259,56 @@ def test_malformed(tmp):
     ctx.term()
 
 
+def test_context(tmp, scene):
+    """sampling.context_frames: each sample arrives with the frames around it, stored once each, linked to it; a
+    schema-1 dataset (before the context columns) reads as it is and is migrated by the next writer."""
+    d = tmp / "context"
+    d.mkdir()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    c = collector(endpoint, d / "ds", d / "collect.log")
+    sampling = ("sampling:\n  context_frames: 2\n  dedupe: {max_distance: -1}\n"
+                "  strategies:\n    - {name: trickle, type: random, fraction: 0.02, limits: {minute: 1000}}\n")
+    line = start_line(line_config(d, scene, endpoint, realtime=False, sampling=sampling), d / "line.log")
+    line.wait(timeout=120)
+    c.wait(timeout=60)
+    selected, acked, unacked, dropped = line_summary(d / "line.log")
+    db = sqlite3.connect(d / "ds" / "dataset.db")
+    rows = list(db.execute("SELECT id, camera, frame, strategy, context_of, context_offset FROM samples"))
+    db.close()
+    mains = {r[0]: r for r in rows if r[4] == ""}
+    ctx = [r for r in rows if r[4] != ""]
+    check(len(mains) == selected > 5, f"context: {len(mains)} samples stored of {selected} selected")
+    check(len(rows) == acked and unacked == 0 and dropped == 0,
+          f"context: every sample and context frame acknowledged and stored ({len(rows)} rows, {acked} acked)")
+    check(len(ctx) > 3 * len(mains), f"context: {len(ctx)} context frames for {len(mains)} samples (up to 4 each)")
+    linked = all(r[4] in mains and r[1] == mains[r[4]][1] and r[2] == mains[r[4]][2] + r[5] and r[5] in (-2, -1, 1, 2)
+                 and r[3] == "context" and r[0] == f"{r[4]}/{r[5]:+d}" for r in ctx)
+    check(linked, "context: each context frame names its sample, same camera, frame = sample's frame + offset")
+    frames = [(r[1], r[2]) for r in rows]
+    check(len(frames) == len(set(frames)), "context: no frame stored twice")
+    # a dataset written before the context columns existed (schema 1)
+    old = d / "old"
+    shutil.copytree(d / "ds", old, ignore=shutil.ignore_patterns("dataset.lock"))
+    db = sqlite3.connect(old / "dataset.db")
+    db.execute("ALTER TABLE samples DROP COLUMN context_of")
+    db.execute("ALTER TABLE samples DROP COLUMN context_offset")
+    db.execute("UPDATE dataset_info SET value = '1' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    code, out = validate(old)
+    r = subprocess.run([BINARY, "collect", "export", str(old), "--format", "coco", "--out", str(d / "old-coco")],
+                       capture_output=True, text=True)
+    check(code == 0 and r.returncode == 0, f"a schema-1 dataset validates and exports as it is ({r.stderr[-200:]})")
+    w = collector(f"tcp://127.0.0.1:{free_port()}", old, d / "old.log", idle=1)
+    w.wait(timeout=30)
+    db = sqlite3.connect(old / "dataset.db")
+    schema = db.execute("SELECT value FROM dataset_info WHERE key = 'schema'").fetchone()[0]
+    cols = [r[1] for r in db.execute("PRAGMA table_info(samples)")]
+    db.close()
+    check(schema == "2" and "context_of" in cols and validate(old)[0] == 0,
+          f"a writer migrates a schema-1 dataset to 2 (schema {schema})")
+
+
 def test_exports(tmp, dataset, expected):
     from pycocotools.coco import COCO
     import supervision as sv
@@ -310,6 +361,7 @@ def main():
         test_full_disk(tmp, scene)
         test_read_only(tmp)
         test_malformed(tmp)
+        test_context(tmp, scene)
         test_exports(tmp, dataset, n)
     if FAILURES:
         print(f"{len(FAILURES)} failed")

@@ -114,6 +114,14 @@ TEST(SampleMessage, RoundTrips) {
     EXPECT_EQ(d.classes, m.classes);
     EXPECT_EQ(d.reasons, m.reasons);
     EXPECT_EQ(d.jpeg, m.jpeg);
+    EXPECT_TRUE(d.context_of.empty());
+    EXPECT_EQ(d.context_offset, 0);
+    SampleMessage c = m; // a context frame
+    c.context_of = "cam0/1/3", c.context_offset = -2, c.id = "cam0/1/3/-2";
+    const SampleMessage dc = decode_sample(encode_sample(c).body);
+    EXPECT_EQ(dc.context_of, "cam0/1/3");
+    EXPECT_EQ(dc.context_offset, -2);
+    EXPECT_GT(encode_sample(c).body.size(), e.body.size());
 }
 
 TEST(SampleMessage, BadInputTable) {

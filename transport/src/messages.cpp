@@ -261,7 +261,7 @@ EncodedMessage encode_message(const Message& m) {
 EncodedMessage encode_sample(const SampleMessage& m) {
     msgpack::sbuffer buf;
     Packer p(buf);
-    p.pack_map(15);
+    p.pack_map(15 + (m.context_of.empty() ? 0 : 2));
     key(p, "v"), p.pack(kSchemaVersion);
     str(p, "type", "sample");
     str(p, "id", m.id);
@@ -276,6 +276,10 @@ EncodedMessage encode_sample(const SampleMessage& m) {
     key(p, "reasons"), p.pack(m.reasons);
     key(p, "threshold"), p.pack(m.threshold);
     key(p, "selected_ns"), p.pack(m.selected_ns);
+    if (!m.context_of.empty()) { // additive in v1 (session 9): a context frame
+        str(p, "context_of", m.context_of);
+        key(p, "context_offset"), p.pack(m.context_offset);
+    }
     key(p, "jpeg");
     p.pack_bin(static_cast<std::uint32_t>(m.jpeg.size()))
         .pack_bin_body(m.jpeg.data(), static_cast<std::uint32_t>(m.jpeg.size()));
@@ -314,6 +318,10 @@ SampleMessage decode_sample(std::string_view body) {
     m.reasons = r.get<std::vector<std::string>>("reasons");
     m.threshold = r.get<float>("threshold");
     m.selected_ns = r.get<std::int64_t>("selected_ns");
+    if (r.has("context_of")) {
+        m.context_of = r.get<std::string>("context_of");
+        m.context_offset = r.get<std::int32_t>("context_offset");
+    }
     m.jpeg = std::string(r.bin("jpeg"));
     if (m.jpeg.size() < 4 || static_cast<unsigned char>(m.jpeg[0]) != 0xFF ||
         static_cast<unsigned char>(m.jpeg[1]) != 0xD8)

@@ -121,13 +121,14 @@ SamplingConfig read_sampling(const detail::YamlFile& c, const YAML::Node& n) {
     const std::string p = "sampling";
     c.keys(n, p,
            {"strategies", "window_s", "max_per_window", "carry_over_windows", "camera_max_per_window",
-            "camera_per_hour", "dedupe", "jpeg_quality", "seed"});
+            "camera_per_hour", "dedupe", "jpeg_quality", "context_frames", "seed"});
     c.read(n, p, "window_s", s.window_s, above(0.0, 3600.0), "must be in (0, 3600]");
     c.read(n, p, "max_per_window", s.max_per_window, at_least(0), "must be >= 0 (0: no cap)");
     c.read(n, p, "carry_over_windows", s.carry_over_windows, in(0, 100000), "must be in 0..100000");
     c.read(n, p, "camera_max_per_window", s.camera_max_per_window, at_least(0), "must be >= 0 (0: no cap)");
     c.read(n, p, "camera_per_hour", s.camera_per_hour, at_least(0), "must be >= 0 (0: no quota)");
     c.read(n, p, "jpeg_quality", s.jpeg_quality, in(1, 100), "must be in 1..100");
+    c.read(n, p, "context_frames", s.context_frames, in(0, 30), "must be in 0..30");
     c.read(n, p, "seed", s.seed);
     if (const auto d = n["dedupe"]) {
         c.keys(d, p + ".dedupe", {"max_distance", "window_s"});

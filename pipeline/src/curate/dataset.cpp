@@ -33,8 +33,13 @@ CREATE TABLE IF NOT EXISTS samples(
   width INTEGER NOT NULL, height INTEGER NOT NULL, image TEXT NOT NULL,
   model TEXT NOT NULL, strategy TEXT NOT NULL, tags TEXT NOT NULL, reasons TEXT NOT NULL, flags TEXT NOT NULL,
   uncertainty REAL NOT NULL, threshold REAL NOT NULL, meta TEXT NOT NULL,
-  predictions TEXT NOT NULL, candidates TEXT NOT NULL, classes TEXT NOT NULL, received_ns INTEGER NOT NULL);
+  predictions TEXT NOT NULL, candidates TEXT NOT NULL, classes TEXT NOT NULL, received_ns INTEGER NOT NULL,
+  context_of TEXT NOT NULL DEFAULT '', context_offset INTEGER NOT NULL DEFAULT 0);
 )";
+/// Schema 2 (session 9) added the context columns; a writer adds them to a schema-1 dataset, a reader reads one as is.
+constexpr const char* kAddContext = "ALTER TABLE samples ADD COLUMN context_of TEXT NOT NULL DEFAULT ''; "
+                                    "ALTER TABLE samples ADD COLUMN context_offset INTEGER NOT NULL DEFAULT 0; "
+                                    "UPDATE dataset_info SET value = '2' WHERE key = 'schema';";
 
 struct DbClose {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -81,6 +86,7 @@ DatasetSample from_message(const transport::SampleMessage& m) {
     s.width = p.width, s.height = p.height, s.model = p.model, s.strategy = m.strategy;
     s.tags = m.tags, s.reasons = m.reasons, s.flags = transport::flag_names(p.frame_flags);
     s.uncertainty = p.uncertainty, s.threshold = m.threshold;
+    s.context_of = m.context_of, s.context_offset = m.context_offset;
     s.meta_json = json(p.meta).dump();
     s.classes = m.classes;
     const auto label = [&](std::int32_t c) { return m.classes.at(static_cast<std::size_t>(c)); };
@@ -98,7 +104,8 @@ DatasetSample from_message(const transport::SampleMessage& m) {
 struct Dataset::Impl {
     fs::path dir, db_path;
     std::unique_ptr<sqlite3, DbClose> db;
-    int lock_fd = -1; ///< DIR/dataset.lock, flock()ed while a writer has the dataset open
+    int lock_fd = -1;        ///< DIR/dataset.lock, flock()ed while a writer has the dataset open
+    bool has_context = true; ///< the context columns exist (schema 2; a schema-1 dataset opened to read lacks them)
     ~Impl() {
         if (lock_fd >= 0) ::close(lock_fd); // releases the lock
     }
@@ -150,15 +157,21 @@ Dataset::Dataset(const fs::path& dir, Mode mode) : impl_(std::make_unique<Impl>(
     s.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", "set up (is it a SQLite file? a writable folder?)");
     if (write) {
         s.exec(kSchema, "create the schema");
-        s.exec("INSERT OR IGNORE INTO dataset_info VALUES('schema', '1')", "write the schema version");
+        s.exec("INSERT OR IGNORE INTO dataset_info VALUES('schema', '2')", "write the schema version");
     }
     {
         Stmt q = s.prepare("SELECT value FROM dataset_info WHERE key = 'schema'");
         if (sqlite3_step(q.get()) == SQLITE_ROW) {
             const std::string v = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0));
-            if (v != "1")
-                throw Error(ErrorCode::kIo, s.db_path.string() + ": dataset schema " + v + ", this build reads 1");
+            if (v != "1" && v != "2")
+                throw Error(ErrorCode::kIo,
+                            s.db_path.string() + ": dataset schema " + v + ", this build reads 1 and 2");
+            s.has_context = v == "2";
         }
+    }
+    if (write && !s.has_context) {
+        s.exec(kAddContext, "add the context columns (schema 1 -> 2)");
+        s.has_context = true;
     }
     if (!write) return;
     // A crash's leftovers: temporary files, and images whose rows never committed (never acknowledged: resent)
@@ -211,7 +224,8 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
     write_durable(file, jpeg); // the image first: a row never points at a missing file
     Stmt q = s.prepare("INSERT INTO samples(id, camera, frame, pts_ns, selected_ns, width, height, image, model, "
                        "strategy, tags, reasons, flags, uncertainty, threshold, meta, predictions, candidates, "
-                       "classes, received_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "classes, received_ns, context_of, context_offset) "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     auto* st = q.get();
     const auto text = [&](int i, const std::string& v) { sqlite3_bind_text(st, i, v.c_str(), -1, SQLITE_TRANSIENT); };
     text(1, d.id), text(2, d.camera);
@@ -227,6 +241,7 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
         st, 20,
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
+    text(21, d.context_of), sqlite3_bind_int(st, 22, d.context_offset);
     if (sqlite3_step(st) != SQLITE_DONE) {
         const std::string why = sqlite3_errmsg(s.db.get());
         fs::remove(file, ec); // no row, no image
@@ -236,10 +251,12 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
 }
 
 std::vector<DatasetSample> Dataset::samples() const {
-    Stmt q = impl_->prepare(
-        "SELECT id, camera, frame, pts_ns, selected_ns, width, height, image, model, strategy, "
-        "tags, reasons, flags, uncertainty, threshold, meta, predictions, candidates, classes FROM samples "
-        "ORDER BY seq");
+    const std::string sql = std::string("SELECT id, camera, frame, pts_ns, selected_ns, width, height, image, model, "
+                                        "strategy, tags, reasons, flags, uncertainty, threshold, meta, predictions, "
+                                        "candidates, classes, ") +
+                            (impl_->has_context ? "context_of, context_offset" : "'', 0") +
+                            " FROM samples ORDER BY seq";
+    Stmt q = impl_->prepare(sql.c_str());
     std::vector<DatasetSample> out;
     auto* st = q.get();
     const auto text = [&](int i) { return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i))); };
@@ -259,6 +276,7 @@ std::vector<DatasetSample> Dataset::samples() const {
         d.predictions = boxes_from(json::parse(text(16)));
         d.candidates = boxes_from(json::parse(text(17)));
         d.classes = json::parse(text(18)).get<std::vector<std::string>>();
+        d.context_of = text(19), d.context_offset = sqlite3_column_int(st, 20);
         out.push_back(std::move(d));
     }
     return out;

@@ -65,7 +65,9 @@ json manifest_line(const DatasetSample& d, const std::string& file) {
             {"threshold", d.threshold},
             {"meta", json::parse(d.meta_json)},
             {"predictions", d.predictions.size()},
-            {"candidates", d.candidates.size()}};
+            {"candidates", d.candidates.size()},
+            {"context_of", d.context_of.empty() ? json(nullptr) : json(d.context_of)},
+            {"context_offset", d.context_offset}};
 }
 
 std::string label_config(const std::vector<std::string>& categories) {

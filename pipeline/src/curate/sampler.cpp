@@ -50,10 +50,18 @@ struct Strategy {
     void take(double t) { minute.take(t), hour.take(t), day.take(t); }
 };
 
+/// A frame kept for context: its output (image null) and a host copy of it, shared by the samples that need it.
+struct Held {
+    FrameOutput frame;
+    OwnedFrame image;
+};
+using HeldRef = std::shared_ptr<const Held>;
+
 struct Pending {
     Selected sample;
     std::size_t strategy = 0;
     std::uint64_t hash = 0;
+    std::vector<HeldRef> before, after; ///< context frames (sampling.context_frames), oldest first
 };
 
 struct Camera {
@@ -62,6 +70,8 @@ struct Camera {
     Limit hour;
     int in_window = 0;
     std::deque<std::pair<double, std::uint64_t>> recent; ///< (video time, dhash) of its samples
+    std::deque<HeldRef> last;                            ///< its last context_frames frames
+    std::deque<std::uint64_t> sent;                      ///< seqs of its recent samples and context frames
 };
 
 } // namespace
@@ -77,6 +87,78 @@ struct Sampler::Impl {
     int line_in_window = 0;
     double tokens = 0;         ///< samples the open window may still send (its own share and what earlier ones left)
     std::vector<Pending> pool; ///< the open window's ranked candidates, bounded
+    std::vector<Pending> completing; ///< samples that left, waiting for their after-context frames
+
+    /// A sample that left: with context frames, it waits in `completing` for its after-frames; otherwise it goes.
+    void leave(Pending&& p, std::vector<Selected>& out) {
+        if (config.context_frames > 0) {
+            completing.push_back(std::move(p));
+        } else {
+            out.push_back(std::move(p.sample));
+        }
+    }
+
+    /// Sends a sample and its context frames (before, oldest first, then after); a frame its camera already sent
+    /// (a sample or another's context) is not sent again, nor one that is a sample or a candidate of its own.
+    void send(Pending&& p, std::vector<Selected>& out) {
+        Camera& cam = cameras[p.sample.frame.camera_index];
+        const auto sent = [&](std::uint64_t seq) {
+            return std::find(cam.sent.begin(), cam.sent.end(), seq) != cam.sent.end();
+        };
+        const auto mark = [&](std::uint64_t seq) {
+            cam.sent.push_back(seq);
+            while (cam.sent.size() > 4096) cam.sent.pop_front();
+        };
+        const std::uint64_t seq = p.sample.frame.seq;
+        mark(seq);
+        const std::vector<std::string> tags = p.sample.tags;
+        const std::string strategy = p.sample.strategy;
+        out.push_back(std::move(p.sample));
+        // a sample of its own still waiting for its after-frames, or a candidate of the open window: it leaves as
+        // itself (or not at all), never as context first
+        const auto waiting = [&](std::uint64_t s) {
+            const auto same = [&](const Pending& w) {
+                return w.sample.frame.camera_index == p.sample.frame.camera_index && w.sample.frame.seq == s;
+            };
+            return std::any_of(completing.begin(), completing.end(), same) ||
+                   std::any_of(pool.begin(), pool.end(), same);
+        };
+        const auto context = [&](const Held& h, int offset) {
+            if (sent(h.frame.seq) || waiting(h.frame.seq)) return;
+            mark(h.frame.seq);
+            Selected c;
+            c.frame = h.frame;
+            c.image = keep_on_host(h.image);
+            c.strategy = "context";
+            c.tags = tags;
+            c.reasons = {fmt::format("context {:+d} of frame {} ({})", offset, seq, strategy)};
+            c.context_of = seq, c.context_offset = offset;
+            ++counters.context;
+            out.push_back(std::move(c));
+        };
+        const int nb = static_cast<int>(p.before.size());
+        for (int i = 0; i < nb; ++i) context(*p.before[i], i - nb);
+        for (std::size_t i = 0; i < p.after.size(); ++i) context(*p.after[i], static_cast<int>(i) + 1);
+    }
+
+    /// The frame `h` of camera `camera` is the next after-context of the samples of that camera waiting for one;
+    /// those now complete are sent.
+    void follow(const HeldRef& h, std::size_t camera, std::vector<Selected>& out) {
+        const auto k = static_cast<std::size_t>(config.context_frames);
+        for (Pending& p : pool)
+            if (p.sample.frame.camera_index == camera && p.after.size() < k) p.after.push_back(h);
+        for (std::size_t i = 0; i < completing.size();) {
+            Pending& p = completing[i];
+            if (p.sample.frame.camera_index == camera && p.after.size() < k) p.after.push_back(h);
+            if (p.after.size() >= k) {
+                Pending done = std::move(p);
+                completing.erase(completing.begin() + static_cast<std::ptrdiff_t>(i));
+                send(std::move(done), out);
+            } else {
+                ++i;
+            }
+        }
+    }
 
     /// Frames a window holds: twice what it may send (room for duplicates and quotas), at most 128 (memory: 128
     /// frames at most, whatever the carry-over).
@@ -184,13 +266,16 @@ struct Sampler::Impl {
             Pending& p = pool[i];
             if (!admit(p, true)) continue;
             p.sample.reasons.push_back(fmt::format("ranked {} of {} in its {:g} s window", i + 1, n, config.window_s));
-            out.push_back(std::move(p.sample));
+            leave(std::move(p), out);
         }
         pool.clear();
         tokens -= line_in_window;
         line_in_window = 0;
         for (Camera& c : cameras) c.in_window = 0;
     }
+
+    /// The strategies tried on a frame of `cam` at video time t; samples leaving are appended to `out`.
+    std::vector<Selected> offer_strategies(const FrameOutput& f, Camera& cam, double t, std::vector<Selected> out);
 
     Pending make(const FrameOutput& f, std::size_t si, std::string why, double t) {
         Pending p;
@@ -205,6 +290,8 @@ struct Sampler::Impl {
         p.sample.reasons = {std::move(why), fmt::format("uncertainty {:.3f}, expected errors {:.2f}", f.uncertainty,
                                                         f.expected_errors)};
         p.sample.video_s = t;
+        const Camera& cam = cameras[f.camera_index];
+        p.before.assign(cam.last.begin(), cam.last.end());
         return p;
     }
 };
@@ -252,6 +339,25 @@ std::vector<Selected> Sampler::offer(const FrameOutput& f) {
         s.close_window(out);
         s.window = w;
     }
+    if (s.config.context_frames > 0) {
+        if (!f.image) throw Error(ErrorCode::kBadInput, "sampler: a frame without its image");
+        auto held = std::make_shared<Held>();
+        held->frame = f;
+        held->frame.image = nullptr;
+        held->image = keep_on_host(*f.image);
+        const HeldRef h = std::move(held);
+        s.follow(h, f.camera_index, out); // this frame follows the samples before it
+        out = s.offer_strategies(f, cam, t, std::move(out));
+        cam.last.push_back(h); // and precedes those after it
+        while (cam.last.size() > static_cast<std::size_t>(s.config.context_frames)) cam.last.pop_front();
+        return out;
+    }
+    return s.offer_strategies(f, cam, t, std::move(out));
+}
+
+std::vector<Selected> Sampler::Impl::offer_strategies(const FrameOutput& f, Camera& cam, double t,
+                                                      std::vector<Selected> out) {
+    auto& s = *this;
     for (std::size_t si = 0; si < s.strategies.size(); ++si) {
         if (!s.strategies[si].room(t)) continue;
         std::string why = s.match(si, f);
@@ -260,7 +366,7 @@ std::vector<Selected> Sampler::offer(const FrameOutput& f) {
         const bool ranked = s.strategies[si].config.ranked && s.config.max_per_window > 0;
         if (!ranked) {
             Pending p = s.make(f, si, std::move(why), t);
-            if (s.admit(p, false)) out.push_back(std::move(p.sample));
+            if (s.admit(p, false)) s.leave(std::move(p), out);
             return out;
         }
         if (s.pool.size() >= s.pool_cap()) { // the window's least uncertain makes room, or this one is outranked
@@ -287,6 +393,10 @@ std::vector<Selected> Sampler::offer(const FrameOutput& f) {
 std::vector<Selected> Sampler::flush() {
     std::vector<Selected> out;
     impl_->close_window(out);
+    // the end of the streams: samples still waiting for after-frames go with what they have
+    std::vector<Pending> waiting = std::move(impl_->completing);
+    impl_->completing.clear();
+    for (Pending& p : waiting) impl_->send(std::move(p), out);
     return out;
 }
 

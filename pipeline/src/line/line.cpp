@@ -95,8 +95,8 @@ struct Line::Impl {
                                                 cfg.path.string());
             std::vector<std::map<std::string, std::string>> meta;
             for (const auto& c : cfg.cameras) meta.push_back(c.meta);
-            outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling.jpeg_quality, model,
-                                                             spec.classes, runner.confidence(), std::move(meta));
+            outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling, model, spec.classes,
+                                                             runner.confidence(), std::move(meta));
             spdlog::info("run: samples for collectors on {} ({} strategies)", outbox->endpoint(),
                          cfg.sampling.strategies.size());
         }
@@ -115,6 +115,7 @@ struct Line::Impl {
         const auto& c = sampler->counters();
         v["samples_selected_total"] = static_cast<double>(c.selected);
         v["samples_duplicates_total"] = static_cast<double>(c.duplicates);
+        v["samples_context_total"] = static_cast<double>(c.context);
         v["samples_acked_total"] = static_cast<double>(o.sender.acked);
         v["samples_resent_total"] = static_cast<double>(o.sender.resent);
         v["samples_dropped_total"] = static_cast<double>(o.sender.dropped + o.queue_dropped);
@@ -245,8 +246,10 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
         out.samples_acked = o.sender.acked;
         out.samples_unacked = o.buffered;
         out.samples_dropped = o.sender.dropped + o.queue_dropped;
-        spdlog::info("run: samples: {} selected, {} acknowledged, {} never acknowledged, {} dropped (buffer full)",
-                     out.samples_selected, out.samples_acked, out.samples_unacked, out.samples_dropped);
+        spdlog::info("run: samples: {} selected, {} acknowledged, {} never acknowledged, {} dropped (buffer full); "
+                     "{} context frames (counted in the acknowledged)",
+                     out.samples_selected, out.samples_acked, out.samples_unacked, out.samples_dropped,
+                     s.sampler->counters().context);
         if (out.samples_unacked > 0)
             spdlog::warn("run: {} samples were not acknowledged by a collector within publish.samples_drain_s = {} s",
                          out.samples_unacked, cfg.publish.samples_drain_s);

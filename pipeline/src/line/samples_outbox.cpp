@@ -8,17 +8,14 @@
 
 namespace sightline::pipeline::detail {
 
-namespace {
-constexpr std::size_t kMaxQueued = 64;
-}
-
-SamplesOutbox::SamplesOutbox(const PublishConfig& publish, int jpeg_quality, std::string model,
+SamplesOutbox::SamplesOutbox(const PublishConfig& publish, const SamplingConfig& sampling, std::string model,
                              std::vector<std::string> classes, float threshold,
                              std::vector<std::map<std::string, std::string>> meta)
-    : publish_(publish), quality_(jpeg_quality), model_(std::move(model)), classes_(std::move(classes)),
-      threshold_(threshold), meta_(std::move(meta)), line_start_ns_(wall_clock_ns()),
-      sender_({publish.samples, static_cast<std::size_t>(publish.samples_buffer), 256u << 20,
-               publish.samples_ack_timeout_s, 3, 1, 0}) {
+    : publish_(publish), quality_(sampling.jpeg_quality),
+      max_queued_(std::max<std::size_t>(64, 4 * (1 + 2 * static_cast<std::size_t>(sampling.context_frames)))),
+      model_(std::move(model)), classes_(std::move(classes)), threshold_(threshold), meta_(std::move(meta)),
+      line_start_ns_(wall_clock_ns()), sender_({publish.samples, static_cast<std::size_t>(publish.samples_buffer),
+                                                256u << 20, publish.samples_ack_timeout_s, 3, 1, 0}) {
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -38,7 +35,7 @@ std::string SamplesOutbox::endpoint() const {
 void SamplesOutbox::push(Selected sample) {
     {
         std::lock_guard lock(mutex_);
-        if (queue_.size() >= kMaxQueued) {
+        if (queue_.size() >= max_queued_) {
             ++figures_.queue_dropped;
             return;
         }
@@ -50,6 +47,11 @@ transport::SampleMessage SamplesOutbox::message(const Selected& s) const {
     transport::SampleMessage m;
     const FrameOutput& f = s.frame;
     m.id = fmt::format("{}/{}/{}", f.camera, line_start_ns_, f.seq);
+    if (s.context_offset != 0) { // a context frame: its own id under its sample's
+        m.context_of = fmt::format("{}/{}/{}", f.camera, line_start_ns_, s.context_of);
+        m.context_offset = s.context_offset;
+        m.id = fmt::format("{}/{:+d}", m.context_of, s.context_offset);
+    }
     m.pred = to_pred_message(f, model_, meta_.at(f.camera_index), f.stamps.inferred_ns);
     m.classes = classes_;
     for (const Detection& c : f.candidates) {

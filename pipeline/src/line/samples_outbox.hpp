@@ -23,10 +23,12 @@ struct OutboxFigures {
 class SamplesOutbox {
   public:
     /// Binds the samples endpoint (Error(kTransport) naming it) and starts the thread.
-    SamplesOutbox(const PublishConfig& publish, int jpeg_quality, std::string model, std::vector<std::string> classes,
-                  float threshold, std::vector<std::map<std::string, std::string>> meta);
+    SamplesOutbox(const PublishConfig& publish, const SamplingConfig& sampling, std::string model,
+                  std::vector<std::string> classes, float threshold,
+                  std::vector<std::map<std::string, std::string>> meta);
     ~SamplesOutbox();
-    /// Hands a selected frame over (never blocks: past 64 waiting to be encoded, it is dropped and counted).
+    /// Hands a selected frame over (never blocks: past max(64, 4 samples with their context frames) waiting to be
+    /// encoded, it is dropped and counted).
     void push(Selected sample);
     /// Encodes what is left and waits up to publish.samples_drain_s for every acknowledgement; returns the figures.
     OutboxFigures finish();
@@ -39,6 +41,7 @@ class SamplesOutbox {
 
     PublishConfig publish_;
     int quality_;
+    std::size_t max_queued_;
     std::string model_;
     std::vector<std::string> classes_;
     float threshold_;

@@ -126,6 +126,11 @@ struct SamplingConfig {
     int dedupe_distance = 6;       ///< a frame within this Hamming distance (of 64 bits) of a sample is a duplicate
     double dedupe_window_s = 10;   ///< ...of a sample of the same camera this recent; negative distance: no dedupe
     int jpeg_quality = 90;
+    /// Context frames for video labeling: the k frames before and the k after each sample, of its camera, sent as
+    /// samples of their own (strategy `context`, `context_of` the sample's id, `context_offset` -k..k; outside the
+    /// limits and quotas; a frame already sent is not sent again). 0: none. While on, the line keeps a host copy of
+    /// each camera's last k frames (and of those a waiting sample still needs).
+    int context_frames = 0;
     std::uint64_t seed = 0; ///< probability draws hash (seed, camera, frame): a replay selects the same frames
 };
 

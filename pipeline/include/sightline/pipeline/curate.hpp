@@ -28,6 +28,10 @@ struct Selected {
     std::string strategy;
     std::vector<std::string> tags, reasons;
     double video_s = 0; ///< the camera's video time (s since its first frame) when it was seen
+    /// A context frame (sampling.context_frames): the seq of the sample it surrounds and its offset from it (-k..-1
+    /// before, 1..k after); 0 for a sample.
+    std::uint64_t context_of = 0;
+    int context_offset = 0;
 };
 
 struct SamplerCounters {
@@ -37,6 +41,7 @@ struct SamplerCounters {
     std::uint64_t duplicates = 0; ///< matches dropped as near-duplicates of a recent sample of their camera
     std::uint64_t outranked = 0;  ///< ranked matches a more uncertain frame of their window beat
     std::uint64_t over_quota = 0; ///< matches past a camera's quota or a strategy's limit when their window closed
+    std::uint64_t context = 0;    ///< context frames that left with their samples (sampling.context_frames)
     std::map<std::string, std::uint64_t> by_strategy; ///< samples per strategy
 };
 
@@ -45,7 +50,8 @@ struct SamplerCounters {
 /// matches leave at once; ranked ones wait for the end of their window (window_s of video time), where the most
 /// uncertain leave, up to max_per_window over the line and camera_max_per_window per camera, within each camera's
 /// hourly quota, each unless it is a near-duplicate (dhash within dedupe_distance) of a recent sample of its camera.
-/// Limits count in video time: a replay at any speed selects the same frames.
+/// Limits count in video time: a replay at any speed selects the same frames. With context_frames, a sample leaves
+/// once its camera's next k frames have been seen (or at flush), followed by its context frames in order.
 class Sampler {
   public:
     /// `classes`: the model's class names (strategies name classes: an unknown one is Error(kBadInput) naming

@@ -31,6 +31,8 @@ struct DatasetSample {
     std::string meta_json;            ///< the camera's metadata, a JSON object
     std::vector<std::string> classes; ///< the model's class names (an export's categories: their union, in order)
     std::vector<DatasetBox> predictions, candidates;
+    std::string context_of; ///< a context frame: the id of the sample it surrounds (empty for a sample)
+    int context_offset = 0; ///< ...and its offset in frames (-k..-1 before, 1..k after)
 };
 
 class Dataset {

@@ -49,9 +49,11 @@ struct MonitorOptions {
     /// Luma's Wasserstein is normalised by at least this many grey levels: a steady scene's frame luma varies by
     /// tenths of a level, and a shift of one level is sensor noise and encoding, not drift.
     double luma_min_std = 2;
-    /// Sharpness (pred.sharpness, binned as log2(1 + variance of the Laplacian)) likewise: at least this many log2
-    /// units (0.25: a factor 1.19, one bin), so a steady camera's frame-to-frame noise in it is not read as drift.
-    double sharpness_min_std = 0.25;
+    /// Sharpness (pred.sharpness, binned as log2(1 + variance of the Laplacian)) likewise, by at least this many
+    /// log2 units: a steady camera's sharpness swings with its content (parts in view) by 10-20%, so at the default
+    /// threshold (0.1) an alarm needs a shift of at least 0.1 log2 units (7%, a calibrated threshold more); a
+    /// defocus halves it (1 unit).
+    double sharpness_min_std = 1;
     /// Flagged-frame rate per bucket, as z-scores against the reference's buckets, into river's Page-Hinkley.
     double ph_delta = 0.5, ph_threshold = 15;
     int ph_min_instances = 5;

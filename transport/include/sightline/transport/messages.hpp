@@ -129,7 +129,11 @@ struct SampleMessage {
     std::vector<std::string> reasons; ///< why, in words: "uncertainty 0.93", "flags near_threshold", ...
     float threshold = 0;              ///< the operating threshold the predictions were cut at
     std::int64_t selected_ns = 0;     ///< wall clock when it was selected, ns since the epoch
-    std::string jpeg;                 ///< the frame at full resolution
+    /// A context frame (sampling.context_frames): the id of the sample it surrounds, and its offset in frames of
+    /// that camera (-k..-1 before, 1..k after). Empty for a sample.
+    std::string context_of;
+    std::int32_t context_offset = 0;
+    std::string jpeg; ///< the frame at full resolution
 };
 
 /// The topic (`sample/<camera>`) and msgpack body of a sample.
