@@ -35,6 +35,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# OpenVINO's C++ runtime for the OpenVINO engine: its PyPI wheel ships the headers, libopenvino, the CPU plugin and
+# OpenVINOConfig.cmake (Debian 12 has no OpenVINO); the build finds it in this venv (pipeline/CMakeLists.txt).
+OV_VENV=.cache/openvino-venv
+OV_VERSION=2026.4.1
+if ! "$OV_VENV/bin/python" -c "import openvino, sys; sys.exit(openvino.__version__.split('-')[0] != '$OV_VERSION')" 2>/dev/null; then
+  echo "setup: installing OpenVINO $OV_VERSION (the openvino wheel from PyPI, about 60 MB) into $OV_VENV for the OpenVINO engine"
+  python3 -m venv "$OV_VENV"
+  "$OV_VENV/bin/python" -m pip install -q --disable-pip-version-check "openvino==$OV_VERSION"
+fi
+
 [ "${1:-}" = "--no-build" ] && exit 0
 BUILD_DIR=${BUILD_DIR:-build}
 # The Python that the python tests use: scripts/test.sh's venv (with pycocotools), else python3 on PATH.

@@ -4,7 +4,7 @@
 // The camera count sustained = the largest N with zero drops and receipt p99 < 100 ms (--p99-ms).
 //
 //   build/bench/bench_linespeed [--cameras 1,2,4,8,16] [--seconds 15] [--scene DIR] [--batch 4] [--max-wait-ms 5]
-//                               [--decode cpu|nvdec] [--engine opencv|libtorch] [--p99-ms 100]
+//                               [--decode cpu|nvdec] [--engine auto|opencv|openvino|libtorch] [--p99-ms 100]
 //                               [--width 640 --height 480] [--model models/parts-v1/model.yaml]
 // The GPU line (issue 5): --decode nvdec --engine libtorch --p99-ms 50 --width 1920 --height 1080 (NVDEC frames in
 // device memory, CUDA preprocess, LibTorch reading the tensor on the GPU); a scene of that size is rendered into
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     double max_wait_ms = 10;
     fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
     pipeline::Decoder decoder = pipeline::Decoder::kCpu;
-    std::string engine = "opencv";
+    std::string engine = "auto";
     double p99_limit = 100;
     int width = 640, height = 480;
     fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     app.add_option("--decode", decode, "decoder")->check(CLI::IsMember({"cpu", "nvdec"}))->capture_default_str();
-    app.add_option("--engine", engine, "engine")->check(CLI::IsMember({"opencv", "libtorch"}))->capture_default_str();
+    app.add_option("--engine", engine, "engine")
+        ->check(CLI::IsMember({"auto", "opencv", "openvino", "libtorch"}))
+        ->capture_default_str();
     app.add_option("--p99-ms", p99_limit, "receipt p99 a sustained count stays under")
         ->check(CLI::Range(0.1, 1e6))
         ->capture_default_str();

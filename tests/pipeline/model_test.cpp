@@ -72,6 +72,35 @@ FixtureFrames fixture_frames(int W, int H) {
     return f;
 }
 
+/// The worst difference of an engine's head on the fixture frames from PyTorch's (tests/fixtures/model), relative to
+/// max(1, |value|) (boxes are in input pixels); fails the test when the sizes differ.
+double worst_vs_pytorch(const std::vector<float>& out) {
+    std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
+    std::vector<float> expected(out.size());
+    f.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
+    EXPECT_TRUE(f) << "fixture has fewer values than the model's output";
+    double worst = 0;
+    for (std::size_t i = 0; i < out.size(); ++i)
+        worst = std::max(worst, double(std::abs(out[i] - expected[i])) / std::max(1.0, double(std::abs(expected[i]))));
+    return worst;
+}
+
+/// Two detectors on the fixture frames: the same detections (class, score to 1e-4, box to 1e-2 px).
+void expect_same_detections(pipeline::Detector& a, pipeline::Detector& b, const FixtureFrames& fx) {
+    for (const auto& bgr : fx.bgr) {
+        const kernels::ImageView v = bgr_view(bgr);
+        const auto da = a.detect(std::span(&v, 1))[0].detections, db = b.detect(std::span(&v, 1))[0].detections;
+        ASSERT_EQ(da.size(), db.size());
+        ASSERT_GT(da.size(), 0u);
+        for (std::size_t k = 0; k < da.size(); ++k) {
+            EXPECT_EQ(da[k].cls, db[k].cls);
+            EXPECT_NEAR(da[k].score, db[k].score, 1e-4);
+            EXPECT_NEAR(da[k].x1, db[k].x1, 1e-2);
+            EXPECT_NEAR(da[k].y2, db[k].y2, 1e-2);
+        }
+    }
+}
+
 TEST(ModelSpec, CommittedModelLoads) {
     auto m = pipeline::load_model_spec(kModel);
     EXPECT_EQ(m.name, "parts-v1");
@@ -167,30 +196,11 @@ TEST(ModelParity, LibTorchReproducesPyTorchAndOpenCv) {
     auto torch_engine = pipeline::make_libtorch_engine(spec, 2);
     EXPECT_NE(torch_engine->describe().find("LibTorch"), std::string::npos) << torch_engine->describe();
     const auto fx = fixture_frames(spec.preprocess.input_width, spec.preprocess.input_height);
-    const std::vector<float> out = infer_host(*torch_engine, fx.input, 2);
-    std::ifstream f(kRoot / "tests/fixtures/model/expected_output.f32", std::ios::binary);
-    std::vector<float> expected(out.size());
-    f.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
-    ASSERT_TRUE(f);
-    double worst = 0;
-    for (std::size_t i = 0; i < out.size(); ++i)
-        worst = std::max(worst, double(std::abs(out[i] - expected[i])) / std::max(1.0, double(std::abs(expected[i]))));
-    EXPECT_LT(worst, 1e-4) << "relative to max(1, |value|): boxes are in input pixels";
+    EXPECT_LT(worst_vs_pytorch(infer_host(*torch_engine, fx.input, 2)), 1e-4);
 
     // the detector on either engine: the same detections
     pipeline::Detector a(pipeline::make_opencv_engine(spec)), b(pipeline::make_engine("libtorch", spec));
-    for (const auto& bgr : fx.bgr) {
-        const kernels::ImageView v = bgr_view(bgr);
-        const auto da = a.detect(std::span(&v, 1))[0].detections, db = b.detect(std::span(&v, 1))[0].detections;
-        ASSERT_EQ(da.size(), db.size());
-        ASSERT_GT(da.size(), 0u);
-        for (std::size_t k = 0; k < da.size(); ++k) {
-            EXPECT_EQ(da[k].cls, db[k].cls);
-            EXPECT_NEAR(da[k].score, db[k].score, 1e-4);
-            EXPECT_NEAR(da[k].x1, db[k].x1, 1e-2);
-            EXPECT_NEAR(da[k].y2, db[k].y2, 1e-2);
-        }
-    }
+    expect_same_detections(a, b, fx);
     pipeline::set_libtorch_tf32(true); // LibTorch's default again for the tests after this one
     EXPECT_THROW(pipeline::make_engine("tensorrt", spec), Error);
 }
@@ -233,6 +243,67 @@ TEST(ModelParity, UltralyticsExportCutAtTheRawHead) {
         EXPECT_NEAR(c.y2 - c.y1, ref[3 * N + c.index], 5e-3) << c.index;
         EXPECT_NEAR(c.score, ref[(4 + c.cls) * N + c.index], 1e-5) << c.index;
     }
+}
+
+// The OpenVINO engine (the openvino wheel's CPU plugin) on the same two real frames: PyTorch's output and OpenCV
+// DNN's detections; on the Ultralytics export cut at its raw head (output.cut, cut by OpenVINO's own graph API),
+// onnxruntime's raw head. A bad file is a clear error naming it.
+TEST(ModelParity, OpenVinoReproducesPyTorchOpenCvAndOnnxRuntime) {
+    if (!pipeline::openvino_available()) GTEST_SKIP() << "this build has no OpenVINO engine (no openvino wheel)";
+    auto spec = pipeline::load_model_spec(kModel);
+    auto engine = pipeline::make_openvino_engine(spec, 2);
+    EXPECT_NE(engine->describe().find("OpenVINO"), std::string::npos) << engine->describe();
+    const auto fx = fixture_frames(spec.preprocess.input_width, spec.preprocess.input_height);
+    const std::vector<float> out = infer_host(*engine, fx.input, 2);
+    EXPECT_LT(worst_vs_pytorch(out), 1e-4);
+    // batches of 1 and 2 from one compiled model (the batch is dynamic)
+    const std::vector<float> one =
+        infer_host(*engine, std::vector<float>(fx.input.begin(), fx.input.begin() + fx.input.size() / 2), 1);
+    ASSERT_EQ(one.size(), out.size() / 2);
+    for (std::size_t i = 0; i < one.size(); ++i) ASSERT_NEAR(one[i], out[i], 1e-4 * std::max(1.f, std::abs(out[i])));
+
+    pipeline::Detector a(pipeline::make_opencv_engine(spec)), b(pipeline::make_engine("openvino", spec));
+    expect_same_detections(a, b, fx);
+
+    const fs::path dir = kRoot / "tests/fixtures/ultralytics";
+    auto uspec = pipeline::load_model_spec(dir / "model.yaml");
+    const auto read = [&](const char* name, std::size_t n) {
+        std::vector<float> v(n);
+        std::ifstream in(dir / name, std::ios::binary);
+        in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float)));
+        EXPECT_TRUE(in) << name;
+        return v;
+    };
+    const auto uin = read("input.f32", 3ull * 256 * 320), raw = read("raw.f32", 69ull * 1680);
+    const auto uout = infer_host(*pipeline::make_openvino_engine(uspec), uin, 1);
+    ASSERT_EQ(uout.size(), raw.size());
+    double uworst = 0;
+    for (std::size_t i = 0; i < uout.size(); ++i) uworst = std::max(uworst, double(std::abs(uout[i] - raw[i])));
+    EXPECT_LT(uworst, 1e-3) << "OpenVINO on the cut graph vs onnxruntime";
+
+    auto bad = uspec;
+    bad.cut = "no_such_tensor";
+    EXPECT_THROW(
+        {
+            try {
+                pipeline::make_openvino_engine(bad);
+            } catch (const Error& e) {
+                EXPECT_NE(std::string(e.what()).find("no tensor 'no_such_tensor'"), std::string::npos) << e.what();
+                throw;
+            }
+        },
+        Error);
+    auto garbage = spec;
+    const fs::path junk = fs::temp_directory_path() / "sightline-ov-junk.onnx";
+    std::ofstream(junk, std::ios::binary) << std::string(1000, '\x07');
+    garbage.onnx_path = junk;
+    try {
+        pipeline::make_openvino_engine(garbage);
+        ADD_FAILURE() << "OpenVINO accepted a corrupt file";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(junk.string()), std::string::npos) << e.what();
+    }
+    fs::remove(junk);
 }
 
 // The whole CPU compute path on frames rendered here: nominal frames are found, boxes land on the parts.

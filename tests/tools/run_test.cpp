@@ -87,8 +87,8 @@ TEST(Run, ThreeCamerasLosslessInOrderSameDetectionsAsDirect) {
         EXPECT_EQ(st.values.at("messages_dropped_total"), 0);
     }
 
-    pipeline::Detector direct(
-        pipeline::make_opencv_engine(pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml")));
+    pipeline::Detector direct( // the engine the run's default (auto) picks
+        pipeline::make_engine("auto", pipeline::load_model_spec(kRoot / "models/parts-v1/model.yaml")));
     for (const char* cam : {"cam1", "cam2", "cam3"}) {
         const auto& msgs = got[cam];
         ASSERT_EQ(msgs.size(), 30u) << cam;
@@ -270,7 +270,8 @@ TEST(Run, BadInputsAreClearErrorsNotCrashesOrHangs) {
         {"run " + config("garbage.yaml", "garbage.mp4", model, ipc), "camera cam1"},
         {"run " + config("still.yaml", "still.ppm", model, ipc), "pixel format"},
         {"run " + config("badmodel.yaml", "still.ppm", (dir / "badmodel/model.yaml").string(), ipc),
-         "OpenCV DNN cannot read this model"},
+         "model.onnx: " + std::string(pipeline::openvino_available() ? "OpenVINO" : "OpenCV DNN") +
+             " cannot read this model"},
         {"run " + config("taken.yaml", "still.ppm", model, taken), taken},
     };
     for (const auto& c : cases) {
@@ -607,8 +608,9 @@ TEST(Run, DrawPutsThePredictionsOnTheVideo) {
 }
 
 // A real Ultralytics export used as "my own model" (issue 13): OpenCV's failure on the unmodified graph says what to
-// write in model.yaml (layout yolov8_dfl and the tensor to cut at, read from the graph); a class-count mismatch
-// states the expected shape, the layout in use, and the class count the output implies.
+// write in model.yaml (layout yolov8_dfl and the tensor to cut at, read from the graph); OpenVINO runs the
+// unmodified graph whole (its decoded output, layout yolov8); a class-count mismatch states the expected shape, the
+// layout in use, and the class count the output implies.
 TEST(Run, UltralyticsExportsSayHowToRunThem) {
     auto dir = temp_dir("ultra");
     auto cfg = one_camera(dir, false, false);
@@ -627,8 +629,8 @@ TEST(Run, UltralyticsExportsSayHowToRunThem) {
     std::ofstream(dir / "three.yaml") << three;
     for (const char* m : {"plain", "three"})
         std::ofstream(dir / (std::string(m) + "_run.yaml"))
-            << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << m << ".yaml\npublish: {predictions: 'ipc://"
-            << (dir / "p.sock").string() << "'}\n";
+            << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: " << m
+            << ".yaml\nengine: opencv\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
     auto plain_run = run_binary("run --check " + (dir / "plain_run.yaml").string());
     EXPECT_EQ(plain_run.code, 2) << plain_run.output;
     EXPECT_NE(plain_run.output.find("unmodified Ultralytics export"), std::string::npos) << plain_run.output;
@@ -640,6 +642,14 @@ TEST(Run, UltralyticsExportsSayHowToRunThem) {
     EXPECT_NE(three_run.output.find("layout yolov8_dfl with 3 classes expects [1, 67, N]"), std::string::npos)
         << three_run.output;
     EXPECT_NE(three_run.output.find("5 classes with layout yolov8_dfl"), std::string::npos) << three_run.output;
+    if (pipeline::openvino_available()) { // OpenVINO runs the unmodified export as a user first wrote it
+        std::ofstream(dir / "plain_ov.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: plain.yaml\nengine: "
+                                                "openvino\npublish: {predictions: 'ipc://"
+                                             << (dir / "p.sock").string() << "'}\n";
+        auto ov = run_binary("run --check " + (dir / "plain_ov.yaml").string());
+        EXPECT_EQ(ov.code, 0) << ov.output;
+        EXPECT_NE(ov.output.find("OpenVINO"), std::string::npos) << ov.output;
+    }
     fs::remove_all(dir);
 }
 

@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 
 Run add_demo(CLI::App& app) {
     struct Args {
-        std::string scene, model, engine = "opencv";
+        std::string scene, model, engine = "auto";
         int every = 5, batch = 4, threads = 0;
     };
     auto a = std::make_shared<Args>();
@@ -40,8 +40,10 @@ Run add_demo(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--batch", a->batch, "frames per forward pass")->check(CLI::Range(1, 256))->capture_default_str();
     cmd->add_option("--threads", a->threads, "inference threads (0: the engine's default)")->check(CLI::Range(0, 256));
-    cmd->add_option("--engine", a->engine, "opencv (the ONNX file) or libtorch (the TorchScript file)")
-        ->check(CLI::IsMember({"opencv", "libtorch"}))
+    cmd->add_option("--engine", a->engine,
+                    "auto (OpenVINO where this build has it, else OpenCV DNN), opencv or openvino (the ONNX file), "
+                    "libtorch (the TorchScript file)")
+        ->check(CLI::IsMember({"auto", "opencv", "openvino", "libtorch"}))
         ->capture_default_str();
     return [a] {
         const fs::path root = project_dir();

@@ -187,8 +187,9 @@ RunConfig load_run_config(const std::filesystem::path& path) {
                                        (dir.empty() ? std::string(".") : dir.string()) +
                                        ": write the path from there, or an absolute one)"));
     c.read(
-        root, "", "engine", r.engine, [](const std::string& e) { return e == "opencv" || e == "libtorch"; },
-        "expected opencv or libtorch");
+        root, "", "engine", r.engine,
+        [](const std::string& e) { return e == "auto" || e == "opencv" || e == "openvino" || e == "libtorch"; },
+        "expected auto, opencv, openvino or libtorch");
 
     const auto pub = root["publish"];
     c.keys(pub, "publish",

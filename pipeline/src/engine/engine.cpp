@@ -23,9 +23,14 @@ Head Engine::infer(const TensorView& input, int batch, kernels::StreamRef stream
 }
 
 std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads) {
+    // auto: the fastest CPU engine this build has for an ONNX file (bench/README.md: OpenVINO's line 1.6x OpenCV
+    // DNN's on parts-v1), else OpenCV DNN
+    if (name == "auto")
+        return make_engine(openvino_available() && !spec.onnx_path.empty() ? "openvino" : "opencv", spec, threads);
     if (name == "opencv") return make_opencv_engine(spec, threads);
     if (name == "libtorch") return make_libtorch_engine(spec, threads);
-    throw Error(ErrorCode::kBadInput, "engine '" + name + "': expected opencv or libtorch");
+    if (name == "openvino") return make_openvino_engine(spec, threads);
+    throw Error(ErrorCode::kBadInput, "engine '" + name + "': expected auto, opencv, openvino or libtorch");
 }
 
 } // namespace sightline::pipeline

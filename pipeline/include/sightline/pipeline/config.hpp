@@ -142,8 +142,8 @@ struct EvalConfig {
 struct RunConfig {
     std::filesystem::path path;
     std::vector<CameraConfig> cameras;
-    std::filesystem::path model;   ///< model.yaml, resolved against the config's directory
-    std::string engine = "opencv"; ///< opencv (ONNX) or libtorch (TorchScript)
+    std::filesystem::path model; ///< model.yaml, resolved against the config's directory
+    std::string engine = "auto"; ///< auto (openvino where built, else opencv), opencv, openvino (ONNX), libtorch
     PublishConfig publish;
     BatchingConfig batching;
     ReconnectConfig reconnect;

@@ -102,12 +102,22 @@ bool libtorch_available();
 /// in a build without LibTorch, Error(kBadInput) naming the file when it cannot be loaded or the model has none.
 std::unique_ptr<Engine> make_libtorch_engine(const ModelSpec& spec, int threads = 0);
 
+/// Whether this build has the OpenVINO engine (the OpenVINO CMake package was found: the `openvino` wheel's) and its
+/// module loads.
+bool openvino_available();
+
+/// OpenVINO's CPU plugin (ONNX, `file:`): the latency hint, f32, a dynamic batch. Takes the same input and gives the
+/// same head tensor as OpenCV DNN. Throws Error(kUnsupported) in a build without it, Error(kBadInput) naming the file
+/// when OpenVINO cannot read or compile the model.
+std::unique_ptr<Engine> make_openvino_engine(const ModelSpec& spec, int threads = 0);
+
 /// Whether LibTorch on CUDA may use TF32 (tensor-float-32) for cuDNN convolutions and cuBLAS matmuls: on by default
 /// (LibTorch's own default for convolutions; faster on Ampere and later, about 1e-3 relative from fp32). The parity
 /// tests turn it off to hold the GPU engine to PyTorch's fp32 output at 1e-4. No effect without LibTorch or CUDA.
 void set_libtorch_tf32(bool allow);
 
-/// The engine by name: "opencv" (ONNX through OpenCV DNN) or "libtorch" (TorchScript). Error(kBadInput) otherwise.
+/// The engine by name: "opencv" (ONNX through OpenCV DNN), "openvino" (ONNX through OpenVINO), "libtorch"
+/// (TorchScript), or "auto" (OpenVINO where this build has it, else OpenCV DNN). Error(kBadInput) otherwise.
 std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads = 0);
 
 } // namespace sightline::pipeline
