@@ -4,7 +4,8 @@
 // The camera count sustained = the largest N with zero drops and receipt p99 < 100 ms (--p99-ms).
 //
 //   build/bench/bench_linespeed [--cameras 1,2,4,8,16] [--seconds 15] [--scene DIR] [--batch 4] [--max-wait-ms 5]
-//                               [--decode cpu|nvdec] [--engine auto|opencv|openvino|libtorch] [--p99-ms 100]
+//                               [--decode cpu|nvdec] [--engine auto|opencv|openvino|libtorch] [--threads 0]
+//                               [--p99-ms 100]
 //                               [--width 640 --height 480] [--model models/parts-v1/model.yaml]
 // The GPU line (issue 5): --decode nvdec --engine libtorch --p99-ms 50 --width 1920 --height 1080 (NVDEC frames in
 // device memory, CUDA preprocess, LibTorch reading the tensor on the GPU); a scene of that size is rendered into
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
     fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
     pipeline::Decoder decoder = pipeline::Decoder::kCpu;
     std::string engine = "auto";
+    int threads = 0;
     double p99_limit = 100;
     int width = 640, height = 480;
     fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
@@ -106,6 +108,9 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     app.add_option("--decode", decode, "decoder")->check(CLI::IsMember({"cpu", "nvdec"}))->capture_default_str();
+    app.add_option("--threads", threads, "the engine's inference threads (0: its default)")
+        ->check(CLI::Range(0, 256))
+        ->capture_default_str();
     app.add_option("--engine", engine, "engine")
         ->check(CLI::IsMember({"auto", "opencv", "openvino", "libtorch"}))
         ->capture_default_str();
@@ -189,7 +194,7 @@ int main(int argc, char** argv) {
             ++frames;
             if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
         };
-        pipeline::Line line(cfg, pipeline::make_engine(engine, spec), options);
+        pipeline::Line line(cfg, pipeline::make_engine(engine, spec, threads), options);
         // the subscriber joins before the clock starts (Line::run then finds it there)
         line.publisher().wait_for_subscribers(1, std::chrono::seconds(10));
         const auto t0 = Clock::now();
