@@ -15,7 +15,6 @@
 Usage: test_collect.py SIGHTLINE_BINARY MODEL_YAML
 """
 import json
-import os
 import random
 import re
 import resource
@@ -32,21 +31,9 @@ import msgpack
 import numpy as np
 import zmq
 
+from support import FAILURES, check, free_port
+
 BINARY, MODEL = sys.argv[1], str(Path(sys.argv[2]).resolve())
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        FAILURES.append(what)
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def line_config(d, scene, samples, realtime, drain=30, sampling=None):

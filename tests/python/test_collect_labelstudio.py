@@ -11,7 +11,6 @@ Usage: test_collect_labelstudio.py SIGHTLINE_BINARY MODEL_YAML LABEL_STUDIO_EXEC
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,21 +19,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from support import FAILURES, check, free_port
+
 BINARY, MODEL, LABEL_STUDIO = sys.argv[1], str(Path(sys.argv[2]).resolve()), sys.argv[3]
 TOKEN = "sightline-test-token-0123456789abcdef"
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        FAILURES.append(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def api(base, method, path, body=None, raw=False):

@@ -5,20 +5,14 @@ says which AP it breaks down and draws its bars on an absolute dAP axis. Usage: 
 import html
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from support import chromium
+
 ORDER = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
-
-
-def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    sys.exit("no chromium on PATH (scripts/setup.sh installs Debian's chromium)")
 
 
 def main(binary, shot=None):

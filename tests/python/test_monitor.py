@@ -7,10 +7,7 @@ references, and stores it cannot open naming themselves.
 Usage: test_monitor.py SIGHTLINE MODEL_YAML [SCREENSHOT.png]
 """
 import json
-import os
 import re
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,27 +20,9 @@ from pathlib import Path
 import msgpack
 import zmq
 
+from support import FAILURES, check, chromium, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    sys.exit("no chromium on PATH (scripts/setup.sh installs Debian's chromium)")
 
 
 def config(d, scene, endpoint, realtime, name):
@@ -243,8 +222,8 @@ def main(binary, model, shot=None):
         r = subprocess.run([binary, "monitor", "--replay", str(d / "run.slrec"), "--reference", str(d / "bad_ref.json")],
                            capture_output=True, text=True)
         check(r.returncode == 2 and "bad_ref.json" in r.stderr, f"a malformed reference file is named ({r.stderr.strip()[-160:]})")
-    print(f"{len(failures)} failed" if failures else "all passed")
-    sys.exit(1 if failures else 0)
+    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
+    sys.exit(1 if FAILURES else 0)
 
 
 if __name__ == "__main__":
