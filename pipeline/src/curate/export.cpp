@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -87,121 +89,180 @@ std::string label_config(const std::vector<std::string>& categories) {
     return x + "  </RectangleLabels>\n</View>\n";
 }
 
+/// One export format: each sample's annotations as they are added, the format's files at the end.
+class FormatWriter {
+  public:
+    FormatWriter(const fs::path& out, const std::vector<std::string>& categories) : out_(out), categories_(categories) {
+        for (std::size_t i = 0; i < categories.size(); ++i) category_id_[categories[i]] = static_cast<int>(i);
+    }
+    virtual ~FormatWriter() = default;
+    /// Sample `index` (0-based), its image exported as images/`name`; returns the annotations it wrote.
+    virtual std::size_t add(const DatasetSample& d, const std::string& name, std::size_t index) = 0;
+    /// The format's own files, through `put` (which writes and lists them).
+    virtual void finish(const std::function<void(const fs::path&, const std::string&)>& put) = 0;
+
+  protected:
+    int category(const std::string& label) const { return category_id_.at(label); }
+    fs::path out_;
+    const std::vector<std::string>& categories_;
+
+  private:
+    std::map<std::string, int> category_id_;
+};
+
+/// COCO: annotations.json, the predictions as annotations with their score.
+class CocoWriter final : public FormatWriter {
+  public:
+    using FormatWriter::FormatWriter;
+    std::size_t add(const DatasetSample& d, const std::string& name, std::size_t index) override {
+        const int image_id = static_cast<int>(index) + 1;
+        images_.push_back({{"id", image_id},
+                           {"file_name", name},
+                           {"width", d.width},
+                           {"height", d.height},
+                           {"camera", d.camera},
+                           {"frame", d.frame},
+                           {"pts_ns", d.pts_ns},
+                           {"sample_id", d.id}});
+        for (const auto& b : d.predictions) {
+            const double bw = b.x2 - b.x1, bh = b.y2 - b.y1;
+            annotations_.push_back({{"id", static_cast<int>(annotations_.size()) + 1},
+                                    {"image_id", image_id},
+                                    {"category_id", category(b.label) + 1},
+                                    {"bbox", {b.x1, b.y1, bw, bh}},
+                                    {"area", bw * bh},
+                                    {"iscrowd", 0},
+                                    {"score", b.score}});
+        }
+        return d.predictions.size();
+    }
+    void finish(const std::function<void(const fs::path&, const std::string&)>& put) override {
+        json cats = json::array();
+        for (std::size_t i = 0; i < categories_.size(); ++i)
+            cats.push_back({{"id", static_cast<int>(i) + 1}, {"name", categories_[i]}, {"supercategory", ""}});
+        put(out_ / "annotations.json",
+            json{{"info", {{"description", "sightline samples with the model's predictions as pre-annotations"}}},
+                 {"images", images_},
+                 {"annotations", annotations_},
+                 {"categories", cats}}
+                .dump());
+    }
+
+  private:
+    json images_ = json::array(), annotations_ = json::array();
+};
+
+/// YOLO: labels/<image>.txt (class cx cy w h, normalised) and data.yaml.
+class YoloWriter final : public FormatWriter {
+  public:
+    YoloWriter(const fs::path& out, const std::vector<std::string>& categories) : FormatWriter(out, categories) {
+        std::error_code ec;
+        fs::create_directories(out / "labels", ec);
+        if (ec) throw Error(ErrorCode::kIo, (out / "labels").string() + ": cannot create the folder: " + ec.message());
+    }
+    std::size_t add(const DatasetSample& d, const std::string& name, std::size_t) override {
+        const double w = d.width, h = d.height;
+        std::string labels;
+        for (const auto& b : d.predictions) {
+            char line[160];
+            std::snprintf(line, sizeof line, "%d %.6f %.6f %.6f %.6f\n", category(b.label), (b.x1 + b.x2) / 2 / w,
+                          (b.y1 + b.y2) / 2 / h, (b.x2 - b.x1) / w, (b.y2 - b.y1) / h);
+            labels += line;
+        }
+        write_output(out_ / "labels" / (fs::path(name).stem().string() + ".txt"), labels);
+        return d.predictions.size();
+    }
+    void finish(const std::function<void(const fs::path&, const std::string&)>& put) override {
+        std::string y = "# sightline samples: the model's predictions as labels (YOLO txt, normalised cx cy w h)\n"
+                        "path: .\ntrain: images\nval: images\nnc: " +
+                        std::to_string(categories_.size()) + "\nnames:\n";
+        for (std::size_t i = 0; i < categories_.size(); ++i)
+            y += "  " + std::to_string(i) + ": " + json(categories_[i]).dump() + "\n";
+        put(out_ / "data.yaml", y);
+    }
+};
+
+/// Label Studio: tasks.json with the predictions (rectanglelabels in percent, scores) and the labeling config.
+class LabelStudioWriter final : public FormatWriter {
+  public:
+    LabelStudioWriter(const fs::path& out, const std::vector<std::string>& categories, std::string url_prefix)
+        : FormatWriter(out, categories), prefix_(std::move(url_prefix)) {}
+    std::size_t add(const DatasetSample& d, const std::string& name, std::size_t) override {
+        const double w = d.width, h = d.height;
+        json result = json::array();
+        for (std::size_t k = 0; k < d.predictions.size(); ++k) {
+            const auto& b = d.predictions[k];
+            result.push_back({{"id", d.id + "#" + std::to_string(k)},
+                              {"type", "rectanglelabels"},
+                              {"from_name", "label"},
+                              {"to_name", "image"},
+                              {"original_width", d.width},
+                              {"original_height", d.height},
+                              {"image_rotation", 0},
+                              {"value",
+                               {{"x", 100.0 * b.x1 / w},
+                                {"y", 100.0 * b.y1 / h},
+                                {"width", 100.0 * (b.x2 - b.x1) / w},
+                                {"height", 100.0 * (b.y2 - b.y1) / h},
+                                {"rotation", 0},
+                                {"rectanglelabels", {b.label}}}},
+                              {"score", b.score}});
+        }
+        tasks_.push_back(
+            {{"data",
+              {{"image", prefix_ + "images/" + name},
+               {"sample_id", d.id},
+               {"camera", d.camera},
+               {"frame", d.frame},
+               {"pts_ns", d.pts_ns},
+               {"strategy", d.strategy},
+               {"uncertainty", d.uncertainty}}},
+             // the prediction's score orders Label Studio's queue (sorted ascending: the most uncertain first)
+             {"predictions", {{{"model_version", d.model}, {"score", 1.0 - d.uncertainty}, {"result", result}}}},
+             {"meta", {{"tags", d.tags}, {"reasons", d.reasons}, {"flags", d.flags}}}});
+        return d.predictions.size();
+    }
+    void finish(const std::function<void(const fs::path&, const std::string&)>& put) override {
+        put(out_ / "tasks.json", tasks_.dump(1));
+        put(out_ / "labeling_config.xml", label_config(categories_));
+    }
+
+  private:
+    std::string prefix_;
+    json tasks_ = json::array();
+};
+
+std::unique_ptr<FormatWriter> writer_for(const ExportOptions& o, const fs::path& out,
+                                         const std::vector<std::string>& categories) {
+    if (o.format == ExportFormat::kCoco) return std::make_unique<CocoWriter>(out, categories);
+    if (o.format == ExportFormat::kYolo) return std::make_unique<YoloWriter>(out, categories);
+    return std::make_unique<LabelStudioWriter>(out, categories, o.image_url_prefix);
+}
+
 } // namespace
 
 ExportSummary export_dataset(const Dataset& dataset, const fs::path& out, const ExportOptions& o) {
     const std::vector<DatasetSample> samples = dataset.samples();
     const std::vector<std::string> categories = categories_of(samples);
-    std::map<std::string, int> category_id;
-    for (std::size_t i = 0; i < categories.size(); ++i) category_id[categories[i]] = static_cast<int>(i);
     std::error_code ec;
     fs::create_directories(out / "images", ec);
     if (ec) throw Error(ErrorCode::kIo, (out / "images").string() + ": cannot create the folder: " + ec.message());
-    if (o.format == ExportFormat::kYolo) {
-        fs::create_directories(out / "labels", ec);
-        if (ec) throw Error(ErrorCode::kIo, (out / "labels").string() + ": cannot create the folder: " + ec.message());
-    }
+    const std::unique_ptr<FormatWriter> writer = writer_for(o, out, categories);
     ExportSummary summary;
     std::string manifest;
-    json coco_images = json::array(), coco_annotations = json::array(), tasks = json::array();
     for (std::size_t i = 0; i < samples.size(); ++i) {
         const DatasetSample& d = samples[i];
         const std::string name = export_name(d);
         place_image(dataset.dir() / d.image, out / "images" / name);
         ++summary.images;
         manifest += manifest_line(d, "images/" + name).dump() + "\n";
-        const double w = d.width, h = d.height;
-        if (o.format == ExportFormat::kCoco) {
-            const int image_id = static_cast<int>(i) + 1;
-            coco_images.push_back({{"id", image_id},
-                                   {"file_name", name},
-                                   {"width", d.width},
-                                   {"height", d.height},
-                                   {"camera", d.camera},
-                                   {"frame", d.frame},
-                                   {"pts_ns", d.pts_ns},
-                                   {"sample_id", d.id}});
-            for (const auto& b : d.predictions) {
-                const double bw = b.x2 - b.x1, bh = b.y2 - b.y1;
-                coco_annotations.push_back({{"id", static_cast<int>(coco_annotations.size()) + 1},
-                                            {"image_id", image_id},
-                                            {"category_id", category_id.at(b.label) + 1},
-                                            {"bbox", {b.x1, b.y1, bw, bh}},
-                                            {"area", bw * bh},
-                                            {"iscrowd", 0},
-                                            {"score", b.score}});
-                ++summary.annotations;
-            }
-        } else if (o.format == ExportFormat::kYolo) {
-            std::string labels;
-            for (const auto& b : d.predictions) {
-                char line[160];
-                std::snprintf(line, sizeof line, "%d %.6f %.6f %.6f %.6f\n", category_id.at(b.label),
-                              (b.x1 + b.x2) / 2 / w, (b.y1 + b.y2) / 2 / h, (b.x2 - b.x1) / w, (b.y2 - b.y1) / h);
-                labels += line;
-                ++summary.annotations;
-            }
-            write_output(out / "labels" / (fs::path(name).stem().string() + ".txt"), labels);
-        } else {
-            json result = json::array();
-            for (std::size_t k = 0; k < d.predictions.size(); ++k) {
-                const auto& b = d.predictions[k];
-                result.push_back({{"id", d.id + "#" + std::to_string(k)},
-                                  {"type", "rectanglelabels"},
-                                  {"from_name", "label"},
-                                  {"to_name", "image"},
-                                  {"original_width", d.width},
-                                  {"original_height", d.height},
-                                  {"image_rotation", 0},
-                                  {"value",
-                                   {{"x", 100.0 * b.x1 / w},
-                                    {"y", 100.0 * b.y1 / h},
-                                    {"width", 100.0 * (b.x2 - b.x1) / w},
-                                    {"height", 100.0 * (b.y2 - b.y1) / h},
-                                    {"rotation", 0},
-                                    {"rectanglelabels", {b.label}}}},
-                                  {"score", b.score}});
-                ++summary.annotations;
-            }
-            tasks.push_back(
-                {{"data",
-                  {{"image", o.image_url_prefix + "images/" + name},
-                   {"sample_id", d.id},
-                   {"camera", d.camera},
-                   {"frame", d.frame},
-                   {"pts_ns", d.pts_ns},
-                   {"strategy", d.strategy},
-                   {"uncertainty", d.uncertainty}}},
-                 // the prediction's score orders Label Studio's queue (sorted ascending: the most uncertain first)
-                 {"predictions", {{{"model_version", d.model}, {"score", 1.0 - d.uncertainty}, {"result", result}}}},
-                 {"meta", {{"tags", d.tags}, {"reasons", d.reasons}, {"flags", d.flags}}}});
-        }
+        summary.annotations += writer->add(d, name, i);
     }
     const auto put = [&](const fs::path& p, const std::string& text) {
         write_output(p, text);
         summary.files.push_back(p);
     };
-    if (o.format == ExportFormat::kCoco) {
-        json cats = json::array();
-        for (std::size_t i = 0; i < categories.size(); ++i)
-            cats.push_back({{"id", static_cast<int>(i) + 1}, {"name", categories[i]}, {"supercategory", ""}});
-        put(out / "annotations.json",
-            json{{"info", {{"description", "sightline samples with the model's predictions as pre-annotations"}}},
-                 {"images", coco_images},
-                 {"annotations", coco_annotations},
-                 {"categories", cats}}
-                .dump());
-    } else if (o.format == ExportFormat::kYolo) {
-        std::string y = "# sightline samples: the model's predictions as labels (YOLO txt, normalised cx cy w h)\n"
-                        "path: .\ntrain: images\nval: images\nnc: " +
-                        std::to_string(categories.size()) + "\nnames:\n";
-        for (std::size_t i = 0; i < categories.size(); ++i)
-            y += "  " + std::to_string(i) + ": " + json(categories[i]).dump() + "\n";
-        put(out / "data.yaml", y);
-    } else {
-        put(out / "tasks.json", tasks.dump(1));
-        put(out / "labeling_config.xml", label_config(categories));
-    }
+    writer->finish(put);
     put(out / "manifest.jsonl", manifest);
     return summary;
 }
