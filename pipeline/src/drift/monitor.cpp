@@ -139,17 +139,17 @@ struct Test {
 std::vector<Test> make_tests(const MonitorOptions& o, const std::vector<std::string>& class_names) {
     std::vector<Test> t;
     t.push_back({"class_mix", "jensen_shannon", kOffClass, kClasses, nullptr, o.js_threshold});
-    auto numeric = [&](const std::string& signal, int offset, int bins, const std::vector<double>* c, double min_norm) {
+    auto numeric = [&](const std::string& signal, int offset, int bins, const std::vector<double>* c, double min_norm,
+                       bool psi = true) {
         t.push_back({signal, "wasserstein", offset, bins, c, o.wasserstein_threshold, min_norm});
-        t.push_back({signal, "psi", offset, bins, nullptr, o.psi_threshold});
+        if (psi) t.push_back({signal, "psi", offset, bins, nullptr, o.psi_threshold});
     };
     numeric("detections_per_frame", kOffCount, kCountBins, &kCountCentres, 0.5);
     numeric("box_size", kOffSize, kSizeBins, &kSizeCentres, 1.0 / kSizeBins);
     numeric("luma", kOffLuma, kLumaBins, &kLumaCentres, o.luma_min_std);
     // sharpness: Wasserstein only. It follows the picture's content too (more parts in view, more edges): PSI on the
     // reference's deciles of a steady camera reads a content swing of 15% as a new distribution
-    t.push_back({"sharpness", "wasserstein", kOffSharp, kSharpBins, &kSharpCentres, o.wasserstein_threshold,
-                 o.sharpness_min_std});
+    numeric("sharpness", kOffSharp, kSharpBins, &kSharpCentres, o.sharpness_min_std, false);
     for (int k = 0; k < kClasses; ++k) {
         const std::string name = k < static_cast<int>(class_names.size()) ? class_names[k] : std::to_string(k);
         numeric("confidence/" + name, kOffConf + k * kConfBins, kConfBins, &kConfCentres, 1.0 / kConfBins);
