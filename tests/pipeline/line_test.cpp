@@ -96,6 +96,8 @@ TEST(RunConfig, BadConfigsNameTheKey) {
          "flags.candidate_floor: must be below 1"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {blur_ratio: 0}\n",
          "flags.blur_ratio: must be in (0, 1]"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "engine_threads: -1\n",
+         "engine_threads: must be in [0, 1024]"},
     };
     for (const auto& c : cases) {
         std::ofstream(dir / "run.yaml") << c.yaml;
@@ -111,6 +113,7 @@ TEST(RunConfig, BadConfigsNameTheKey) {
     auto ok = pipeline::load_run_config(dir / "run.yaml");
     EXPECT_EQ(ok.cameras[0].url, (dir / "a.mp4").string()) << "paths resolve against the config's directory";
     EXPECT_EQ(ok.model, dir / "m.yaml");
+    EXPECT_EQ(ok.engine_threads, 0) << "the engine's own default";
     EXPECT_EQ(ok.sampling.strategies.size(), pipeline::default_sampling_strategies().size())
         << "no sampling section: the default strategies";
     fs::remove_all(dir);
@@ -326,7 +329,7 @@ class RtspServer {
         static int starts = 0;
         const fs::path log_path = dir / ("rtsp" + std::to_string(++starts) + ".log"); // a fresh log per start
         const std::string cmd = "/usr/bin/python3 " + (kRoot / "tests/python/rtsp_server.py").string() + " " +
-                                video.string() + " " + std::to_string(port) + " > " + log_path.string() +
+                                std::to_string(port) + " cam=" + video.string() + " > " + log_path.string() +
                                 " 2>&1 & echo $! > " + pidfile_.string();
         EXPECT_EQ(std::system(cmd.c_str()), 0);
         std::ifstream(pidfile_) >> pid_;
@@ -367,22 +370,37 @@ TEST(Run, RtspCameraReconnectsAfterTheServerRestarts) {
     std::atomic<int> frames{0}, ups{0}, downs{0};
     std::mutex mu;
     std::vector<std::string> kinds;
+    std::vector<double> decode_ms; // packet read -> frame decoded, per frame
     auto server = std::make_unique<RtspServer>(dir / "cam1.mp4", port, dir);
     std::thread line([&] {
-        runner.run([&](const pipeline::FrameOutput&) { ++frames; }, stop,
-                   [&](const pipeline::RunEvent& e) {
-                       std::lock_guard lk(mu);
-                       kinds.push_back(e.kind);
-                       (e.kind == "camera_up" ? ups : downs)++;
-                   });
+        runner.run(
+            [&](const pipeline::FrameOutput& f) {
+                std::lock_guard lk(mu);
+                decode_ms.push_back((f.stamps.decoded_ns - f.stamps.arrival_ns) / 1e6);
+                ++frames;
+            },
+            stop,
+            [&](const pipeline::RunEvent& e) {
+                std::lock_guard lk(mu);
+                kinds.push_back(e.kind);
+                (e.kind == "camera_up" ? ups : downs)++;
+            });
     });
     auto wait_for = [&](auto pred, std::chrono::seconds limit) {
         const auto until = std::chrono::steady_clock::now() + limit;
         while (!pred() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
         return pred();
     };
-    EXPECT_TRUE(wait_for([&] { return frames.load() >= 20; }, 20s)) << "no frames from the RTSP camera";
+    // 60 frames: the first second comes in a burst (read ahead while the stream's format was probed), then live
+    EXPECT_TRUE(wait_for([&] { return frames.load() >= 60; }, 20s)) << "no frames from the RTSP camera";
     EXPECT_EQ(ups.load(), 1);
+    {
+        // A network camera decodes each frame as its packet arrives: frame threads would hold every live frame back
+        // until (threads - 1) more packets came, a frame interval (33 ms at 30 fps) or more each.
+        std::lock_guard lk(mu);
+        std::vector<double> live(decode_ms.begin() + 40, decode_ms.begin() + 60);
+        EXPECT_LT(pipeline::percentile(live, 0.5), 20.0) << "live frames held back by the decoder";
+    }
     server->kill();
     EXPECT_TRUE(wait_for([&] { return downs.load() >= 1; }, 20s)) << "the camera going down was not reported";
     const int before = frames.load();

@@ -261,6 +261,20 @@ TEST(ModelParity, OpenVinoReproducesPyTorchOpenCvAndOnnxRuntime) {
         infer_host(*engine, std::vector<float>(fx.input.begin(), fx.input.begin() + fx.input.size() / 2), 1);
     ASSERT_EQ(one.size(), out.size() / 2);
     for (std::size_t i = 0; i < one.size(); ++i) ASSERT_NEAR(one[i], out[i], 1e-4 * std::max(1.f, std::abs(out[i])));
+    // a batch of 4 is split over the requests in flight (the throughput hint's streams): every frame's head is the
+    // one it has alone, bit for bit, wherever it sat in the batch
+    const std::size_t per = fx.input.size() / 2;
+    const std::vector<float> second =
+        infer_host(*engine, std::vector<float>(fx.input.begin() + per, fx.input.end()), 1);
+    std::vector<float> four;
+    for (int f : {0, 1, 1, 0}) four.insert(four.end(), fx.input.begin() + f * per, fx.input.begin() + (f + 1) * per);
+    const std::vector<float> out4 = infer_host(*engine, four, 4);
+    ASSERT_EQ(out4.size(), 2 * out.size());
+    const std::size_t head = one.size();
+    for (int k = 0; k < 4; ++k) {
+        const std::vector<float>& alone = (k == 0 || k == 3) ? one : second;
+        EXPECT_TRUE(std::equal(alone.begin(), alone.end(), out4.begin() + k * head)) << "frame " << k << " of 4";
+    }
 
     pipeline::Detector a(pipeline::make_opencv_engine(spec)), b(pipeline::make_engine("openvino", spec));
     expect_same_detections(a, b, fx);
@@ -280,6 +294,15 @@ TEST(ModelParity, OpenVinoReproducesPyTorchOpenCvAndOnnxRuntime) {
     double uworst = 0;
     for (std::size_t i = 0; i < uout.size(); ++i) uworst = std::max(uworst, double(std::abs(uout[i] - raw[i])));
     EXPECT_LT(uworst, 1e-3) << "OpenVINO on the cut graph vs onnxruntime";
+    // the fixed-batch-1 export takes a batch of 2, frame by frame on requests side by side: each as alone
+    auto uengine = pipeline::make_openvino_engine(uspec);
+    ASSERT_TRUE(uengine->batches_fixed_export());
+    std::vector<float> utwo(uin);
+    utwo.insert(utwo.end(), uin.begin(), uin.end());
+    const auto uout2 = infer_host(*uengine, utwo, 2);
+    ASSERT_EQ(uout2.size(), 2 * uout.size());
+    EXPECT_TRUE(std::equal(uout.begin(), uout.end(), uout2.begin()));
+    EXPECT_TRUE(std::equal(uout.begin(), uout.end(), uout2.begin() + uout.size()));
 
     auto bad = uspec;
     bad.cut = "no_such_tensor";

@@ -132,6 +132,28 @@ TEST(Cli, EvalWritesJsonAndSelfContainedHtml) {
     EXPECT_NE(bad.output.find("missing.json"), std::string::npos) << bad.output;
 }
 
+// `sightline eval` runs in the lean sightline-eval beside the binary (issue 17: an evaluation's process without
+// OpenCV's and FFmpeg's shared libraries): the same report as in the process itself, and none of those linked.
+TEST(Cli, EvalRunsInTheLeanBinaryWithTheSameReport) {
+    const std::string fx = std::string(SIGHTLINE_SOURCE_DIR) + "/tests/fixtures/detection-metrics/";
+    const std::string args = "eval --gt " + fx + "torchmetrics/coco/tm_v07_inputs/gt.json --dt " + fx +
+                             "torchmetrics/coco/tm_v07_inputs/dt.json --fps 30";
+    const auto lean = run_binary(args), here = run_binary_env("SIGHTLINE_EVAL_IN_PROCESS=1", args);
+    ASSERT_EQ(lean.code, 0) << lean.output;
+    ASSERT_EQ(here.code, 0) << here.output;
+    const auto table = [](const std::string& out) { return out.substr(0, out.find("eval: load")); }; // timings vary
+    EXPECT_EQ(table(lean.output), table(here.output));
+    const fs::path binary = fs::path(SIGHTLINE_BINARY).parent_path() / "sightline-eval";
+    ASSERT_TRUE(fs::exists(binary)) << binary;
+    FILE* p = popen(("ldd " + binary.string() + " 2>&1").c_str(), "r");
+    std::string deps;
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) deps += buf;
+    pclose(p);
+    for (const char* heavy : {"libopencv", "libavcodec", "libavformat", "libzmq", "libyaml-cpp", "libsqlite3"})
+        EXPECT_EQ(deps.find(heavy), std::string::npos) << heavy << " in\n" << deps;
+}
+
 // The binary never links LibTorch (issue 17): its engine is a module opened on demand, so `--help`, eval and synth
 // do not pay its start-up. Where the build has the module, a missing one is a clear error naming it and how to point
 // at it; the engine itself is tested through it (ModelParity, DeviceFrames).

@@ -1,63 +1,38 @@
 // sightline: one binary, one thin file per subcommand.
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
+#include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
-#include <map>
+#include <cstring>
+#include <filesystem>
 
-#include "commands.hpp"
-#include "sightline/error.hpp"
+#include "cli.hpp"
 
-namespace sightline::tools {
-std::string project_dir() {
-    if (const char* home = std::getenv("SIGHTLINE_HOME"); home && *home) return home;
-    return SIGHTLINE_SOURCE_DIR;
+namespace {
+
+/// `sightline eval` runs in the lean `sightline-eval` beside this binary when it is there: the same command line
+/// (one definition, eval_cmd.cpp), a process without OpenCV's and FFmpeg's 150 shared libraries (40 MB of
+/// resident memory before any work). SIGHTLINE_EVAL_IN_PROCESS=1 keeps it in this process.
+void exec_lean_eval(char** argv) {
+    if (const char* v = std::getenv("SIGHTLINE_EVAL_IN_PROCESS"); v && *v && std::strcmp(v, "0") != 0) return;
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return;
+    const auto lean = self.parent_path() / "sightline-eval";
+    if (::access(lean.c_str(), X_OK) != 0) return;
+    ::execv(lean.c_str(), argv); // returns only on failure: then the evaluation runs here
 }
-} // namespace sightline::tools
+
+} // namespace
 
 int main(int argc, char** argv) {
-    using namespace sightline;
-    // Logs, progress and errors go to stderr; stdout carries only what a command is asked to print (--json -,
-    // --json-stats, the eval and demo tables).
-    spdlog::set_default_logger(spdlog::stderr_color_mt("sightline"));
-    CLI::App app{"sightline: camera lines at line speed, with verified metrics and uncertainty over ZeroMQ"};
-    app.set_version_flag("--version", SIGHTLINE_VERSION);
-    app.require_subcommand(1);
-    std::string log_level = "info";
-    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-    std::map<std::string, tools::Run> runs;
-    runs["synth"] = tools::add_synth(app);
-    runs["demo"] = tools::add_demo(app);
-    runs["run"] = tools::add_run(app);
-    runs["eval"] = tools::add_eval(app);
-    runs["draw"] = tools::add_draw(app);
-    runs["monitor"] = tools::add_monitor(app);
-    runs["collect"] = tools::add_collect(app);
-
-    if (argc > 1 && argv[1][0] != '-' && !runs.count(argv[1])) {
-        std::string known;
-        for (const auto& [name, run] : runs) known += (known.empty() ? "" : ", ") + name;
-        std::fprintf(stderr, "sightline: unknown command '%s' (commands: %s; see sightline --help)\n", argv[1],
-                     known.c_str());
-        return 109; // CLI11's exit code for extra arguments
-    }
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e);
-    }
-    spdlog::set_level(spdlog::level::from_str(log_level));
-    spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
-    try {
-        for (auto* sub : app.get_subcommands()) return runs.at(sub->get_name())();
-    } catch (const Error& e) {
-        spdlog::error("{}", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        spdlog::error("unexpected failure: {}", e.what());
-        return 3;
-    }
-    return 0;
+    using namespace sightline::tools;
+    if (argc > 1 && std::strcmp(argv[1], "eval") == 0) exec_lean_eval(argv);
+    return run_cli(argc, argv,
+                   {{"synth", add_synth},
+                    {"demo", add_demo},
+                    {"run", add_run},
+                    {"eval", add_eval},
+                    {"draw", add_draw},
+                    {"monitor", add_monitor},
+                    {"collect", add_collect}});
 }

@@ -84,7 +84,7 @@ Run add_run(CLI::App& app) {
                         "--record - and --json-stats: only one of them can go to standard output");
         auto cfg = pipeline::load_run_config(*config);
         spdlog::info("{}", kernels::describe_device());
-        auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model));
+        auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model), cfg.engine_threads);
         const bool status_line = isatty(fileno(stderr));
         pipeline::LineOptions options;
         if (!*check) options.record = *record; // a check writes nothing

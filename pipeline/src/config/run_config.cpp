@@ -165,9 +165,9 @@ std::vector<SamplingStrategy> default_sampling_strategies() {
 
 RunConfig load_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
-    c.keys(
-        root, "",
-        {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine", "sampling"});
+    c.keys(root, "",
+           {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine",
+            "engine_threads", "sampling"});
     RunConfig r;
     r.path = path;
     const auto dir = path.parent_path();
@@ -190,6 +190,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         root, "", "engine", r.engine,
         [](const std::string& e) { return e == "auto" || e == "opencv" || e == "openvino" || e == "libtorch"; },
         "expected auto, opencv, openvino or libtorch");
+    c.read(root, "", "engine_threads", r.engine_threads, in(0, 1024), "must be in [0, 1024]");
 
     const auto pub = root["publish"];
     c.keys(pub, "publish",

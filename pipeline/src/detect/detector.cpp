@@ -236,8 +236,8 @@ Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames) {
                               : input_.data();
         const kernels::StreamRef stream = slot.stream ? slot.stream->get() : nullptr;
         const int fields = head_fields(m);
-        // a fixed-batch-1 export takes a batch of several one frame at a time
-        const int pass = m.dynamic_batch ? batch : 1;
+        // a fixed-batch-1 export takes a batch of several one frame at a time, unless the engine does that itself
+        const int pass = m.dynamic_batch || engine_->batches_fixed_export() ? batch : 1;
         std::vector<float> joined;
         Head head;
         for (int first = 0; first < batch; first += pass) {

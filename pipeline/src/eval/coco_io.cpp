@@ -323,7 +323,8 @@ std::size_t last_cut(std::string_view text, std::size_t end) {
 /// the offending element exactly.
 bool parse_streaming(const std::filesystem::path& path, std::uintmax_t size, const std::string& file,
                      CocoDetections& dt) {
-    constexpr std::size_t kChunk = 2u << 20;
+    constexpr std::size_t kChunk =
+        1u << 19; // 512 KiB: each worker's parser sized for it (2 MiB chunks: 9 MB more peak memory, no faster)
     constexpr std::size_t kMinElement = 56; // {"image_id":0,"category_id":0,"bbox":[0,0,0,0],"score":0}
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!in) return false;

@@ -141,9 +141,11 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
     if (!s.dec) throw Error(ErrorCode::kFFmpeg, url + ": cannot allocate a decoder");
     check_av(avcodec_parameters_to_context(s.dec.get(), st->codecpar), url + ": decoder parameters");
     // Frame threads hold back (threads - 1) frames: fine for throughput, not for a live camera, whose frames must
-    // leave as soon as they arrive. Paced (live-like) input decodes with slice threads only.
+    // leave as soon as they arrive (at 3 threads, 67 ms more from RTSP arrival to receipt, bench/README.md).
+    // Network cameras and paced (live-like) files decode with slice threads only.
+    const bool live = pacing || is_network_url(url);
     s.dec->thread_count = threads;
-    s.dec->thread_type = pacing ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
+    s.dec->thread_type = live ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
     if (decoder == Decoder::kNvdec) {
         s.decode_note = try_nvdec(s.dec.get(), codec, &s.hw_device, s.cuda_stream);
         if (s.decode_note.empty()) {

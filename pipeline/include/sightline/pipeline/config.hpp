@@ -144,6 +144,7 @@ struct RunConfig {
     std::vector<CameraConfig> cameras;
     std::filesystem::path model; ///< model.yaml, resolved against the config's directory
     std::string engine = "auto"; ///< auto (openvino where built, else opencv), opencv, openvino (ONNX), libtorch
+    int engine_threads = 0;      ///< the engine's inference threads (0: the engine's default, every core)
     PublishConfig publish;
     BatchingConfig batching;
     ReconnectConfig reconnect;

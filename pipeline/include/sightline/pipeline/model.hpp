@@ -80,6 +80,9 @@ class Engine {
     /// the kernels use.
     virtual bool reads(kernels::MemoryLocation where) const { return where == kernels::MemoryLocation::kHost; }
     virtual const ModelSpec& spec() const = 0;
+    /// Whether infer() takes a batch of several frames also for a fixed-batch-1 export (spec().dynamic_batch
+    /// false), running its frames itself (side by side); otherwise the caller passes such an export one frame a call.
+    virtual bool batches_fixed_export() const { return false; }
     /// One line: the backend and the device it runs on.
     virtual std::string describe() const = 0;
 
