@@ -143,6 +143,13 @@ TEST(Cli, EvalRunsInTheLeanBinaryWithTheSameReport) {
     ASSERT_EQ(here.code, 0) << here.output;
     const auto table = [](const std::string& out) { return out.substr(0, out.find("eval: load")); }; // timings vary
     EXPECT_EQ(table(lean.output), table(here.output));
+    // also with a global option before the subcommand
+    const auto where = run_binary("--log-level debug " + args);
+    ASSERT_EQ(where.code, 0) << where.output;
+    EXPECT_NE(
+        where.output.find("eval: running in " + (fs::path(SIGHTLINE_BINARY).parent_path() / "sightline-eval").string()),
+        std::string::npos)
+        << where.output;
     const fs::path binary = fs::path(SIGHTLINE_BINARY).parent_path() / "sightline-eval";
     ASSERT_TRUE(fs::exists(binary)) << binary;
     FILE* p = popen(("ldd " + binary.string() + " 2>&1").c_str(), "r");
@@ -158,7 +165,8 @@ TEST(Cli, EvalRunsInTheLeanBinaryWithTheSameReport) {
 // do not pay its start-up. Where the build has the module, a missing one is a clear error naming it and how to point
 // at it; the engine itself is tested through it (ModelParity, DeviceFrames).
 TEST(Cli, LibTorchIsLoadedOnlyByALibTorchEngine) {
-    FILE* p = popen(("ldd " + std::string(SIGHTLINE_BINARY) + " 2>&1").c_str(), "r");
+    const fs::path core = fs::path(SIGHTLINE_BINARY).parent_path() / "sightline-core"; // what the launcher runs
+    FILE* p = popen(("ldd " + core.string() + " 2>&1").c_str(), "r");
     std::string deps;
     char buf[512];
     while (fgets(buf, sizeof buf, p)) deps += buf;

@@ -20,13 +20,9 @@ int run_cli(int argc, char** argv, const std::vector<std::pair<std::string, AddC
     // Logs, progress and errors go to stderr; stdout carries only what a command is asked to print (--json -,
     // --json-stats, the eval and demo tables).
     spdlog::set_default_logger(spdlog::stderr_color_mt("sightline"));
-    CLI::App app{"sightline: camera lines at line speed, with verified metrics and uncertainty over ZeroMQ"};
-    app.name("sightline");
-    app.set_version_flag("--version", SIGHTLINE_VERSION);
-    app.require_subcommand(1);
+    CLI::App app;
     std::string log_level = "info";
-    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    describe_app(app, log_level);
     std::map<std::string, Run> runs;
     for (const auto& [name, add] : commands) runs[name] = add(app);
 

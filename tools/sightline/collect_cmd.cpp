@@ -26,8 +26,7 @@ pipeline::Dataset existing(const std::string& dir) {
 } // namespace
 
 Run add_collect(CLI::App& app) {
-    auto* cmd = app.add_subcommand("collect", "Receive sampled frames from lines and keep them as a dataset "
-                                              "(docs/collector.md); export it for labeling tools");
+    auto* cmd = app.add_subcommand("collect", command_help("collect"));
     struct Options {
         pipeline::CollectorOptions collect;
         std::string dir, format = "coco", out, url_prefix = "/data/local-files/?d=";

@@ -2,10 +2,45 @@
 // Each subcommand registers its flags on the CLI11 app and returns the function that runs it.
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string_view>
 
 namespace sightline::tools {
 
 using Run = std::function<int()>;
+
+/// Every subcommand with its one-line description: the launcher's `sightline --help` lists them without loading
+/// the binaries that run them; each add_*() registers its own under the same words.
+struct CommandInfo {
+    const char* name;
+    const char* help;
+};
+inline constexpr CommandInfo kCommands[] = {
+    {"synth", "Render a synthetic camera line: DIR/<camera>.mp4 (H.264) + DIR/<camera>.json (COCO)"},
+    {"demo", "The embedded default: render the demo scene (cached) and run what exists end to end"},
+    {"run",
+     "Run the line: decode every camera, detect, publish predictions over ZeroMQ (docs/config.md, docs/wire.md)"},
+    {"eval", "COCO detection metrics (pycocotools-exact) from ground truth and results"},
+    {"draw", "Draw a run's predictions onto its video: boxes coloured per class with class and score, flagged "
+             "detections dashed, as an MP4"},
+    {"monitor", "Watch one or more lines: per-camera health, drift alarms, Prometheus metrics, an embedded store and a "
+                "report (docs/monitor.md)"},
+    {"collect", "Receive sampled frames from lines and keep them as a dataset (docs/collector.md); export it for "
+                "labeling tools"},
+};
+inline const char* command_help(std::string_view name) {
+    for (const auto& c : kCommands)
+        if (name == c.name) return c.help;
+    return "";
+}
+/// The top-level app both the launcher and the binaries build: the description, --version, --log-level.
+inline void describe_app(CLI::App& app, std::string& log_level) {
+    app.name("sightline");
+    app.description("sightline: camera lines at line speed, with verified metrics and uncertainty over ZeroMQ");
+    app.set_version_flag("--version", SIGHTLINE_VERSION);
+    app.require_subcommand(1);
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+}
 
 Run add_synth(CLI::App& app);
 Run add_demo(CLI::App& app);

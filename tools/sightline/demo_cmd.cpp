@@ -31,8 +31,7 @@ Run add_demo(CLI::App& app) {
         int every = 5, batch = 4, threads = 0;
     };
     auto a = std::make_shared<Args>();
-    auto* cmd = app.add_subcommand(
-        "demo", "The embedded default: render the demo scene (cached) and run what exists end to end");
+    auto* cmd = app.add_subcommand("demo", command_help("demo"));
     cmd->add_option("--scene", a->scene, "scene directory (default: .cache/demo-scene in the project)");
     cmd->add_option("--model", a->model, "model.yaml (default: models/parts-v1/model.yaml in the project)");
     cmd->add_option("--every", a->every, "run the detector on every k-th frame")

@@ -9,8 +9,7 @@ namespace sightline::tools {
 
 Run add_draw(CLI::App& app) {
     auto o = std::make_shared<pipeline::AnnotateOptions>();
-    auto* cmd = app.add_subcommand("draw", "Draw a run's predictions onto its video: boxes coloured per class with "
-                                           "class and score, flagged detections dashed, as an MP4");
+    auto* cmd = app.add_subcommand("draw", command_help("draw"));
     cmd->add_option("--rec", o->recording, "the recording (`sightline run --record FILE`)")->required();
     cmd->add_option("--video", o->video, "the camera's video, as the run read it")->required();
     cmd->add_option("--out", o->out, "the annotated MP4 to write (H.264)")->required();

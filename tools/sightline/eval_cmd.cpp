@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "commands.hpp"
 #include "sightline/error.hpp"
@@ -19,6 +20,8 @@ struct EvalArgs {
 };
 
 int run_eval(const EvalArgs& a) {
+    std::error_code ec; // which binary evaluates: sightline-eval, or sightline itself (SIGHTLINE_EVAL_IN_PROCESS)
+    spdlog::debug("eval: running in {}", std::filesystem::read_symlink("/proc/self/exe", ec).string());
     const int on_stdout =
         pipeline::is_stdout(a.json_out) + pipeline::is_stdout(a.html_out) + pipeline::is_stdout(a.results_out);
     if (on_stdout > 1)
@@ -51,7 +54,7 @@ int run_eval(const EvalArgs& a) {
 
 Run add_eval(CLI::App& app) {
     auto a = std::make_shared<EvalArgs>();
-    auto* sub = app.add_subcommand("eval", "COCO detection metrics (pycocotools-exact) from ground truth and results");
+    auto* sub = app.add_subcommand("eval", command_help("eval"));
     sub->add_option("--gt", a->eval.gt, "ground truth, COCO instances JSON")->required();
     sub->add_option("--dt", a->eval.dt,
                     "detections: COCO results JSON ([{image_id, category_id, bbox, score}]) or a recording of "

@@ -76,8 +76,7 @@ Run add_monitor(CLI::App& app) {
     auto seconds = std::make_shared<double>(0);
     auto until_end = std::make_shared<bool>(false);
     auto report_db = std::make_shared<std::string>(), report_out = std::make_shared<std::string>();
-    auto* cmd = app.add_subcommand("monitor", "Watch one or more lines: per-camera health, drift alarms, Prometheus "
-                                              "metrics, an embedded store and a report (docs/monitor.md)");
+    auto* cmd = app.add_subcommand("monitor", command_help("monitor"));
     cmd->add_option("--connect", *connect, "a line's publish endpoint (repeat for several nodes)");
     cmd->add_option("--replay", *replays,
                     "a recording (sightline run --record) to watch instead, at full speed: the "

@@ -62,8 +62,7 @@ Run add_run(CLI::App& app) {
     auto record = std::make_shared<std::string>();
     auto check = std::make_shared<bool>(false);
     auto metrics_address = std::make_shared<std::string>();
-    auto* cmd = app.add_subcommand("run", "Run the line: decode every camera, detect, publish predictions over ZeroMQ "
-                                          "(docs/config.md, docs/wire.md)");
+    auto* cmd = app.add_subcommand("run", command_help("run"));
     cmd->add_option("config", *config, "the run configuration (YAML)")->required();
     cmd->add_flag("--json-stats", *json_stats,
                   "print every stat message as one JSON line on stdout (the status line goes to a terminal only)");

@@ -32,8 +32,7 @@ Run add_synth(CLI::App& app) {
         std::vector<std::string> sets;
     };
     auto a = std::make_shared<Args>();
-    auto* cmd = app.add_subcommand(
-        "synth", "Render a synthetic camera line: DIR/<camera>.mp4 (H.264) + DIR/<camera>.json (COCO)");
+    auto* cmd = app.add_subcommand("synth", command_help("synth"));
     cmd->add_option("--out", a->out, "output directory")->required();
     cmd->add_option("--cameras", a->cameras, "number of cameras, named cam1..camN")
         ->check(CLI::Range(1, 256))
