@@ -115,11 +115,21 @@ class OpenVinoEngine final : public Engine {
                     std::copy_n(out.data<const float>(), out.get_size(), joined_.data() + first * head_per_frame);
                 }
             }
-        } catch (const Error&) {
-            throw;
-        } catch (const std::exception& e) {
-            throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": OpenVINO inference failed: " +
-                                                  std::string(e.what()).substr(0, 400));
+        } catch (...) {
+            for (auto& r : requests_) { // none may still read the caller's input once run() has returned
+                try {
+                    r.wait();
+                } catch (...) { // the first error is the one to report
+                }
+            }
+            try {
+                throw;
+            } catch (const Error&) {
+                throw;
+            } catch (const std::exception& e) {
+                throw Error(ErrorCode::kBadInput, spec_.onnx_path.string() + ": OpenVINO inference failed: " +
+                                                      std::string(e.what()).substr(0, 400));
+            }
         }
         return {joined_.data(), joined_.size(), kernels::MemoryLocation::kHost, nullptr};
     }
