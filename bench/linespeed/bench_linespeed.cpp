@@ -78,9 +78,7 @@ nlohmann::json summary(std::vector<double> v) {
             {"p99", pipeline::percentile(v, 0.99)}, {"p999", pipeline::percentile(v, 0.999)},
             {"max", pipeline::percentile(v, 1.0)},  {"n", v.size()}};
 }
-} // namespace
-
-int main(int argc, char** argv) {
+struct Options {
     std::vector<int> counts = {1, 2, 4, 8, 16};
     double seconds = 15;
     int batch = 4;
@@ -92,164 +90,176 @@ int main(int argc, char** argv) {
     double p99_limit = 100;
     int width = 640, height = 480;
     fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
-    std::string decode = "cpu";
-    CLI::App app{"Line speed: N synthetic cameras paced in real time through the whole line and ZeroMQ; the camera "
-                 "count sustained with zero drops and receipt p99 under --p99-ms"};
-    app.add_option("--cameras", counts, "camera counts to run, comma separated")
+};
+
+void add_options(CLI::App& app, Options& o, std::string& decode) {
+    app.add_option("--cameras", o.counts, "camera counts to run, comma separated")
         ->delimiter(',')
         ->check(CLI::Range(1, 4096))
         ->capture_default_str();
-    app.add_option("--seconds", seconds, "seconds per camera count")
+    app.add_option("--seconds", o.seconds, "seconds per camera count")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
-    app.add_option("--scene", scene, "folder of cam1..cam4.mp4 (rendered there when missing)");
-    app.add_option("--batch", batch, "largest batch")->check(CLI::Range(1, 4096))->capture_default_str();
-    app.add_option("--max-wait-ms", max_wait_ms, "longest wait to fill a batch")
+    app.add_option("--scene", o.scene, "folder of cam1..cam4.mp4 (rendered there when missing)");
+    app.add_option("--batch", o.batch, "largest batch")->check(CLI::Range(1, 4096))->capture_default_str();
+    app.add_option("--max-wait-ms", o.max_wait_ms, "longest wait to fill a batch")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     app.add_option("--decode", decode, "decoder")->check(CLI::IsMember({"cpu", "nvdec"}))->capture_default_str();
-    app.add_option("--threads", threads, "the engine's inference threads (0: its default)")
+    app.add_option("--threads", o.threads, "the engine's inference threads (0: its default)")
         ->check(CLI::Range(0, 256))
         ->capture_default_str();
-    app.add_option("--engine", engine, "engine")
+    app.add_option("--engine", o.engine, "engine")
         ->check(CLI::IsMember({"auto", "opencv", "openvino", "libtorch"}))
         ->capture_default_str();
-    app.add_option("--p99-ms", p99_limit, "receipt p99 a sustained count stays under")
+    app.add_option("--p99-ms", o.p99_limit, "receipt p99 a sustained count stays under")
         ->check(CLI::Range(0.1, 1e6))
         ->capture_default_str();
-    app.add_option("--width", width, "scene width (another size renders its own scene)")
+    app.add_option("--width", o.width, "scene width (another size renders its own scene)")
         ->check(CLI::Range(16, 16384))
         ->capture_default_str();
-    app.add_option("--height", height, "scene height")->check(CLI::Range(16, 16384))->capture_default_str();
-    app.add_option("--model", model, "model.yaml")->check(CLI::ExistingFile)->capture_default_str();
-    CLI11_PARSE(app, argc, argv);
-    decoder = decode == "nvdec" ? pipeline::Decoder::kNvdec : pipeline::Decoder::kCpu;
-    if (width != 640 || height != 480)
-        scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" /
-                ("linespeed-" + std::to_string(width) + "x" + std::to_string(height));
-    if (!fs::exists(scene / "cam4.mp4") && width == 640 && height == 480)
-        scene = fs::temp_directory_path() / "sightline_linespeed_scene";
-    const auto spec = pipeline::load_model_spec(model);
-    pipeline::make_engine(engine, spec); // an engine this build lacks, or a bad model, fails before any rendering
-    // a folder that has the videos is used as it is (the demo's cache, a user's scene)
-    if (!fs::exists(scene / "cam4.mp4") &&
+    app.add_option("--height", o.height, "scene height")->check(CLI::Range(16, 16384))->capture_default_str();
+    app.add_option("--model", o.model, "model.yaml")->check(CLI::ExistingFile)->capture_default_str();
+}
+
+/// The scene's folder: the demo's cache (or a user's --scene) when it has the videos, else rendered once.
+void prepare_scene(Options& o) {
+    if (o.width != 640 || o.height != 480)
+        o.scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" /
+                  ("linespeed-" + std::to_string(o.width) + "x" + std::to_string(o.height));
+    if (!fs::exists(o.scene / "cam4.mp4") && o.width == 640 && o.height == 480)
+        o.scene = fs::temp_directory_path() / "sightline_linespeed_scene";
+    if (!fs::exists(o.scene / "cam4.mp4") &&
         pipeline::synth::ensure_scene(
-            {scene,
+            {o.scene,
              4,
              20,
              1,
-             {"defaults.width=" + std::to_string(width), "defaults.height=" + std::to_string(height)}}))
-        std::fprintf(stderr, "bench_linespeed: rendered 4 cameras %dx%d x 20 s into %s\n", width, height,
-                     scene.c_str());
+             {"defaults.width=" + std::to_string(o.width), "defaults.height=" + std::to_string(o.height)}}))
+        std::fprintf(stderr, "bench_linespeed: rendered 4 cameras %dx%d x 20 s into %s\n", o.width, o.height,
+                     o.scene.c_str());
+}
+
+/// One camera count through the line for --seconds: prints its row and returns its JSON; `failed` is set when
+/// a check fails (a camera not decoding where asked, detections off the CPU path).
+nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spec, bool& failed) {
+    pipeline::RunConfig cfg;
+    for (int i = 0; i < n; ++i)
+        cfg.cameras.push_back({"cam" + std::to_string(i + 1),
+                               (o.scene / ("cam" + std::to_string(i % 4 + 1) + ".mp4")).string(),
+                               {},
+                               true,
+                               true});
+    for (auto& c : cfg.cameras) c.decode = o.decoder;
+    cfg.model = o.model;
+    cfg.batching.max_batch = o.batch;
+    cfg.batching.max_wait_ms = o.max_wait_ms;
+    const std::string endpoint = "ipc:///tmp/sightline_linespeed_" + std::to_string(::getpid());
+    cfg.publish = {endpoint, 10000, 1, 10};
+    std::atomic<bool> stop{false}, done{false};
+    std::vector<double> receipt_ms;
+    std::uint64_t received = 0;
+    std::thread consumer([&] {
+        transport::Subscriber sub(endpoint, {"pred/"});
+        while (!done.load()) {
+            auto r = sub.receive(std::chrono::milliseconds(100));
+            if (!r) continue;
+            const auto t = now_ns();
+            auto& m = std::get<transport::PredMessage>(r->message);
+            receipt_ms.push_back((t - m.stamps_ns.at("arrival")) / 1e6);
+            ++received;
+        }
+    });
+    std::vector<double> publish_ms;
+    std::uint64_t frames = 0;
+    pipeline::LineOptions options;
+    options.linger_ms = 0;
+    std::map<std::int64_t, std::vector<pipeline::Detection>> sample; // cam1's first frames, checked below
+    options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage& m) {
+        publish_ms.push_back((m.stamps_ns.at("published") - f.stamps.arrival_ns) / 1e6);
+        ++frames;
+        if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
+    };
+    pipeline::Line line(cfg, pipeline::make_engine(o.engine, spec, o.threads), options);
+    // the subscriber joins before the clock starts (Line::run then finds it there)
+    line.publisher().wait_for_subscribers(1, std::chrono::seconds(10));
+    const auto t0 = Clock::now();
+    std::thread timer([&] {
+        while (!stop.load() && Clock::now() - t0 < std::chrono::duration<double>(o.seconds))
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        stop = true;
+    });
+    const auto run = line.run(stop);
+    const auto& s = run.run;
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    timer.join();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    done = true;
+    consumer.join();
+    // the decoders the line's readers actually used: a camera asked for NVDEC that decoded on the CPU would make
+    // these CPU-decode figures
+    for (std::size_t i = 0; i < s.decoders.size(); ++i)
+        if (s.decoders[i] != o.decoder) {
+            std::printf("decoder: %s decoded on the CPU, not on NVDEC as asked: these are not NVDEC figures\n",
+                        cfg.cameras[i].id.c_str());
+            failed = true;
+        }
+    if (!check_sample(sample, o.scene / "cam1.mp4", spec)) failed = true;
+    std::uint64_t dropped = 0;
+    for (auto d : s.dropped) dropped += d;
+    auto pj = summary(publish_ms), rj = summary(receipt_ms);
+    const bool ok = dropped == 0 && run.dropped == 0 && received == frames && rj["p99"].get<double>() < o.p99_limit;
+    char a[64], b[64];
+    std::snprintf(a, sizeof a, "%.1f / %.1f / %.1f", pj["p50"].get<double>(), pj["p99"].get<double>(),
+                  pj["max"].get<double>());
+    std::snprintf(b, sizeof b, "%.1f / %.1f / %.1f", rj["p50"].get<double>(), rj["p99"].get<double>(),
+                  rj["p999"].get<double>());
+    std::printf("%8d %9.1f %9llu %9llu | %-34s | %-34s %s\n", n, frames / secs, (unsigned long long)dropped,
+                (unsigned long long)run.dropped, a, b, ok ? "ok" : "NOT sustained");
+    return {{"cameras", n},         {"fps", frames / secs},      {"frames", frames},
+            {"received", received}, {"dropped_frames", dropped}, {"dropped_messages", run.dropped},
+            {"publish_ms", pj},     {"receipt_ms", rj},          {"sustained", ok}};
+}
+} // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    std::string decode = "cpu";
+    CLI::App app{"Line speed: N synthetic cameras paced in real time through the whole line and ZeroMQ; the camera "
+                 "count sustained with zero drops and receipt p99 under --p99-ms"};
+    add_options(app, o, decode);
+    CLI11_PARSE(app, argc, argv);
+    o.decoder = decode == "nvdec" ? pipeline::Decoder::kNvdec : pipeline::Decoder::kCpu;
+    const auto spec = pipeline::load_model_spec(o.model);
+    pipeline::make_engine(o.engine, spec); // an engine this build lacks, or a bad model, fails before any rendering
+    prepare_scene(o);
     std::printf("line speed: cameras %dx%d@30 paced in real time, %.0f s each, batch <= %d, max wait %.0f ms, "
                 "model %s (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",
-                width, height, seconds, batch, max_wait_ms, spec.name.c_str(), engine.c_str(),
-                decoder == pipeline::Decoder::kNvdec ? "nvdec" : "cpu", p99_limit);
-    {
-        pipeline::VideoReader probe((scene / "cam1.mp4").string(), 0, nullptr, {}, decoder);
-        if (decoder == pipeline::Decoder::kNvdec)
-            std::printf("decoder: %s\n", probe.decoder() == pipeline::Decoder::kNvdec ? "NVDEC (device memory)"
-                                                                                      : probe.decode_note().c_str());
+                o.width, o.height, o.seconds, o.batch, o.max_wait_ms, spec.name.c_str(), o.engine.c_str(),
+                decode.c_str(), o.p99_limit);
+    if (o.decoder == pipeline::Decoder::kNvdec) {
+        pipeline::VideoReader probe((o.scene / "cam1.mp4").string(), 0, nullptr, {}, o.decoder);
+        std::printf("decoder: %s\n", probe.decoder() == pipeline::Decoder::kNvdec ? "NVDEC (device memory)"
+                                                                                  : probe.decode_note().c_str());
     }
     std::printf("%8s %9s %9s %9s | %-34s | %-34s\n", "cameras", "fps", "dropped", "msg drop",
                 "arrival->publish ms p50/p99/max", "arrival->receipt ms p50/p99/p99.9");
     int sustained = 0;
     bool failed = false;
     nlohmann::json all = nlohmann::json::array();
-    for (int n : counts) {
-        pipeline::RunConfig cfg;
-        for (int i = 0; i < n; ++i)
-            cfg.cameras.push_back({"cam" + std::to_string(i + 1),
-                                   (scene / ("cam" + std::to_string(i % 4 + 1) + ".mp4")).string(),
-                                   {},
-                                   true,
-                                   true});
-        for (auto& c : cfg.cameras) c.decode = decoder;
-        cfg.model = model;
-        cfg.batching.max_batch = batch;
-        cfg.batching.max_wait_ms = max_wait_ms;
-        const std::string endpoint = "ipc:///tmp/sightline_linespeed_" + std::to_string(::getpid());
-        cfg.publish = {endpoint, 10000, 1, 10};
-        std::atomic<bool> stop{false}, done{false};
-        std::vector<double> receipt_ms;
-        std::uint64_t received = 0;
-        std::thread consumer([&] {
-            transport::Subscriber sub(endpoint, {"pred/"});
-            while (!done.load()) {
-                auto r = sub.receive(std::chrono::milliseconds(100));
-                if (!r) continue;
-                const auto t = now_ns();
-                auto& m = std::get<transport::PredMessage>(r->message);
-                receipt_ms.push_back((t - m.stamps_ns.at("arrival")) / 1e6);
-                ++received;
-            }
-        });
-        std::vector<double> publish_ms;
-        std::uint64_t frames = 0;
-        pipeline::LineOptions options;
-        options.linger_ms = 0;
-        std::map<std::int64_t, std::vector<pipeline::Detection>> sample; // cam1's first frames, checked below
-        options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage& m) {
-            publish_ms.push_back((m.stamps_ns.at("published") - f.stamps.arrival_ns) / 1e6);
-            ++frames;
-            if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
-        };
-        pipeline::Line line(cfg, pipeline::make_engine(engine, spec, threads), options);
-        // the subscriber joins before the clock starts (Line::run then finds it there)
-        line.publisher().wait_for_subscribers(1, std::chrono::seconds(10));
-        const auto t0 = Clock::now();
-        std::thread timer([&] {
-            while (!stop.load() && Clock::now() - t0 < std::chrono::duration<double>(seconds))
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            stop = true;
-        });
-        const auto run = line.run(stop);
-        const auto& s = run.run;
-        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        timer.join();
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        done = true;
-        consumer.join();
-        // the decoders the line's readers actually used: a camera asked for NVDEC that decoded on the CPU would make
-        // these CPU-decode figures
-        for (std::size_t i = 0; i < s.decoders.size(); ++i)
-            if (s.decoders[i] != decoder) {
-                std::printf("decoder: %s decoded on the CPU, not on NVDEC as asked: these are not NVDEC figures\n",
-                            cfg.cameras[i].id.c_str());
-                failed = true;
-            }
-        if (!check_sample(sample, scene / "cam1.mp4", spec)) failed = true;
-        std::uint64_t dropped = 0;
-        for (auto d : s.dropped) dropped += d;
-        auto pj = summary(publish_ms), rj = summary(receipt_ms);
-        const bool ok = dropped == 0 && run.dropped == 0 && received == frames && rj["p99"].get<double>() < p99_limit;
-        if (ok) sustained = std::max(sustained, n);
-        char a[64], b[64];
-        std::snprintf(a, sizeof a, "%.1f / %.1f / %.1f", pj["p50"].get<double>(), pj["p99"].get<double>(),
-                      pj["max"].get<double>());
-        std::snprintf(b, sizeof b, "%.1f / %.1f / %.1f", rj["p50"].get<double>(), rj["p99"].get<double>(),
-                      rj["p999"].get<double>());
-        std::printf("%8d %9.1f %9llu %9llu | %-34s | %-34s %s\n", n, frames / secs, (unsigned long long)dropped,
-                    (unsigned long long)run.dropped, a, b, ok ? "ok" : "NOT sustained");
-        all.push_back({{"cameras", n},
-                       {"fps", frames / secs},
-                       {"frames", frames},
-                       {"received", received},
-                       {"dropped_frames", dropped},
-                       {"dropped_messages", run.dropped},
-                       {"publish_ms", pj},
-                       {"receipt_ms", rj},
-                       {"sustained", ok}});
-        if (frames == 0) return 1;
+    for (int n : o.counts) {
+        all.push_back(run_count(n, o, spec, failed));
+        if (all.back()["sustained"].get<bool>()) sustained = std::max(sustained, n);
+        if (all.back()["frames"].get<std::uint64_t>() == 0) return 1;
     }
-    std::printf("largest camera count sustained (zero drops, receipt p99 < %.0f ms): %d\n", p99_limit, sustained);
+    std::printf("largest camera count sustained (zero drops, receipt p99 < %.0f ms): %d\n", o.p99_limit, sustained);
     std::printf("%s\n", nlohmann::json{{"bench", "linespeed"},
                                        {"model", spec.name},
-                                       {"engine", engine},
-                                       {"decode", decoder == pipeline::Decoder::kNvdec ? "nvdec" : "cpu"},
-                                       {"width", width},
-                                       {"height", height},
-                                       {"batch", batch},
+                                       {"engine", o.engine},
+                                       {"decode", decode},
+                                       {"width", o.width},
+                                       {"height", o.height},
+                                       {"batch", o.batch},
                                        {"runs", all},
                                        {"sustained", sustained},
                                        {"checks_passed", !failed}}
