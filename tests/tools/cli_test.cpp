@@ -16,6 +16,16 @@ using sightline::testing::run_binary;
 using sightline::testing::run_binary_env;
 using sightline::testing::temp_dir;
 
+/// What `ldd` says a binary loads.
+std::string shared_libraries(const fs::path& binary) {
+    FILE* p = popen(("ldd " + binary.string() + " 2>&1").c_str(), "r");
+    std::string deps;
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) deps += buf;
+    pclose(p);
+    return deps;
+}
+
 TEST(Cli, SynthWritesTheScene) {
     auto d = temp_dir("ok");
     auto r = run_binary("synth --out " + d.string() +
@@ -152,11 +162,7 @@ TEST(Cli, EvalRunsInTheLeanBinaryWithTheSameReport) {
         << where.output;
     const fs::path binary = fs::path(SIGHTLINE_BINARY).parent_path() / "sightline-eval";
     ASSERT_TRUE(fs::exists(binary)) << binary;
-    FILE* p = popen(("ldd " + binary.string() + " 2>&1").c_str(), "r");
-    std::string deps;
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) deps += buf;
-    pclose(p);
+    const std::string deps = shared_libraries(binary);
     for (const char* heavy : {"libopencv", "libavcodec", "libavformat", "libzmq", "libyaml-cpp", "libsqlite3"})
         EXPECT_EQ(deps.find(heavy), std::string::npos) << heavy << " in\n" << deps;
 }
@@ -166,11 +172,7 @@ TEST(Cli, EvalRunsInTheLeanBinaryWithTheSameReport) {
 // at it; the engine itself is tested through it (ModelParity, DeviceFrames).
 TEST(Cli, LibTorchIsLoadedOnlyByALibTorchEngine) {
     const fs::path core = fs::path(SIGHTLINE_BINARY).parent_path() / "sightline-core"; // what the launcher runs
-    FILE* p = popen(("ldd " + core.string() + " 2>&1").c_str(), "r");
-    std::string deps;
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) deps += buf;
-    pclose(p);
+    const std::string deps = shared_libraries(core);
     EXPECT_EQ(deps.find("libtorch"), std::string::npos) << deps;
     EXPECT_EQ(deps.find("libc10"), std::string::npos) << deps;
     const auto d = temp_dir("nomodule");
