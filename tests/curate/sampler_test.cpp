@@ -3,6 +3,8 @@
 // the perceptual hash of a sample.
 #include <gtest/gtest.h>
 
+#include <bit>
+
 #include <cstring>
 #include <fmt/ranges.h>
 #include <opencv2/imgcodecs.hpp>
@@ -276,6 +278,47 @@ TEST(Sampler, NearDuplicatesOfARecentSampleAreDropped) {
     frames.push_back(st.frame(0, 12.5, 0.9f, -1, 1)); // the same again, past the window
     const auto out = run(s, frames);
     EXPECT_EQ(out.size(), 4u);
+    EXPECT_EQ(s.counters().duplicates, 1u);
+}
+
+/// A grey 72 x 64 frame of 9 x 8 cells of 8 x 8 pixels whose dHash has exactly the first `bits` rows' bit 2 set: a
+/// row's cells rise left to right (every bit 0) except cell 2, raised above cell 3 (that bit 1, its neighbours 0).
+OwnedFrame cells_with_bits(int bits) {
+    OwnedFrame f;
+    const int w = 72, h = 64;
+    f.data.resize(static_cast<std::size_t>(w) * h * 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int cx = x / 8, cy = y / 8;
+            const int v = 20 + 20 * cx + (cx == 2 && cy < bits ? 30 : 0);
+            for (int c = 0; c < 3; ++c) f.data[(static_cast<std::size_t>(y) * w + x) * 3 + c] = std::uint8_t(v);
+        }
+    f.view.format = kernels::PixelFormat::kBGR;
+    f.view.width = w, f.view.height = h;
+    f.view.planes[0] = f.data.data();
+    f.view.pitch[0] = 3 * w;
+    return f;
+}
+
+// The dedupe at its boundary (issue 24, item 8): a picture exactly dedupe_distance bits from a recent sample is a
+// near-duplicate, one bit more is not.
+TEST(Sampler, DedupeDropsAtExactlyItsDistanceAndKeepsOneBitMore) {
+    const OwnedFrame a = cells_with_bits(0), b6 = cells_with_bits(6), b7 = cells_with_bits(7);
+    ASSERT_EQ(dhash(a.view), 0u) << "the construction: every bit 0";
+    ASSERT_EQ(std::popcount(dhash(a.view) ^ dhash(b6.view)), 6);
+    ASSERT_EQ(std::popcount(dhash(a.view) ^ dhash(b7.view)), 7);
+    auto u = strategy("u", "uncertainty");
+    u.min = 0, u.ranked = false;
+    SamplingConfig c = config({u});
+    c.dedupe_distance = 6, c.dedupe_window_s = 10;
+    Stream st;
+    Sampler s(c, kClasses, 0.25f, 1);
+    std::vector<FrameOutput> frames = {st.frame(0, 0.0, 0.9f), st.frame(0, 1.0, 0.9f), st.frame(0, 2.0, 0.9f)};
+    frames[0].image = &a, frames[1].image = &b6, frames[2].image = &b7;
+    const auto out = run(s, frames);
+    ASSERT_EQ(out.size(), 2u) << "a kept, b6 (6 bits away) dropped, b7 (7 bits away) kept";
+    EXPECT_EQ(out[0].frame.seq, 0u);
+    EXPECT_EQ(out[1].frame.seq, 2u);
     EXPECT_EQ(s.counters().duplicates, 1u);
 }
 

@@ -3,6 +3,7 @@
 /// gaps, latency) rise and clear, references survive a save and a load.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -307,4 +308,49 @@ TEST(Monitor, MemoryPerCameraIsFixed) {
     EXPECT_GT(bytes, 10'000u);
     EXPECT_LT(bytes, 600'000u);
     EXPECT_THROW(Monitor(MonitorOptions{.bucket_s = 1, .window_s = 10, .reference_s = 5}), Error);
+}
+
+namespace {
+/// One bucket (1 s of stream time, 30 frames) whose every frame took the middle of latency bin `bin` (the monitor's
+/// bins: bin k holds [0.5 x 1.25^(k-1), 0.5 x 1.25^k) ms), so the bucket's p99 is that bin's upper edge exactly.
+void latency_bucket(Monitor& m, Stream& s, int bucket, int bin) {
+    for (int k = 0; k < 30; ++k) {
+        PredMessage p = s.next();
+        p.pts_ns = bucket * 1'000'000'000LL + k * kFrameNs;
+        p.stamps_ns = {{"arrival", 0}, {"published", static_cast<std::int64_t>(0.5 * std::pow(1.25, bin - 0.5) * 1e6)}};
+        m.add(p, p.pts_ns);
+    }
+}
+} // namespace
+
+// The hysteresis counted exactly (issue 24, item 8): an alarm stands after exactly raise_after tests in a row over
+// the threshold (a value equal to it is not over), or raise_fast over fast_factor x it, and clears after exactly
+// clear_after tests in a row at or under clear_ratio x it. Latency p99 makes the test's value exact: a window of
+// one bucket whose frames all sit in one bin has that bin's upper edge as its p99.
+TEST(Monitor, HysteresisRaisesAndClearsAtExactlyItsCounts) {
+    MonitorOptions o;
+    o.bucket_s = 1, o.window_s = 1, o.reference_s = 1;
+    o.latency_p99_ms = 0.5 * std::pow(1.25, 20); // the upper edge of bin 20: a bucket in bin 20 is exactly at it
+    o.raise_after = 3, o.raise_fast = 2, o.fast_factor = 2, o.clear_after = 2, o.clear_ratio = 0.7;
+    Monitor m(o);
+    Seen seen;
+    seen.attach(m);
+    Stream s;
+    std::vector<int> bins;
+    // bucket: 0-4 at the threshold (equal is not over), 5-6 over then 7 at it (two in a row do not raise),
+    // 8-10 over (the third raises: bucket 10), 11 under the clear line, 12 over it, 13-14 under (the second clears:
+    // bucket 14), 15 fast (over 2 x), 16 at the threshold, 17-18 fast (the second in a row raises: bucket 18)
+    for (int b : {20, 20, 20, 20, 20, 21, 21, 20, 21, 21, 21, 18, 21, 18, 18, 24, 20, 24, 24, 20}) bins.push_back(b);
+    for (std::size_t b = 0; b < bins.size(); ++b) latency_bucket(m, s, static_cast<int>(b), bins[b]);
+    latency_bucket(m, s, static_cast<int>(bins.size()), 20); // closes the last bucket
+    std::vector<std::pair<bool, std::int64_t>> got;          // raised?, the bucket whose test decided
+    for (const auto& a : seen.alarms)
+        if (a.signal == "latency") got.emplace_back(a.raised, a.window_end_ns / 1'000'000'000 - 1);
+    ASSERT_EQ(got.size(), 3u) << "raise, clear, raise";
+    EXPECT_TRUE(got[0].first);
+    EXPECT_EQ(got[0].second, 10) << "raised after exactly 3 tests over (not at 2, not at the threshold itself)";
+    EXPECT_FALSE(got[1].first);
+    EXPECT_EQ(got[1].second, 14) << "cleared after exactly 2 tests under";
+    EXPECT_TRUE(got[2].first);
+    EXPECT_EQ(got[2].second, 18) << "raised fast after exactly 2 tests over 2 x";
 }

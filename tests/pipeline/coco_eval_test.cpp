@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
+#include <unistd.h>
+
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
+#include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/online_eval.hpp"
 #include "sightline/pipeline/recorded.hpp"
 #include "sightline/pipeline/tide.hpp"
@@ -521,6 +525,37 @@ TEST(OnlineEval, RollingWindowOfStreamTime) {
     // a camera the ground truth does not name
     gt.images[0].meta["camera"] = {"cam2"};
     EXPECT_THROW(OnlineEvaluator(gt, "cam1", {"part"}, 1.0, 0.5), Error);
+}
+
+// The online evaluator's IoU as a run config without `eval:` sets it (issue 24, item 8): COCO's 0.5, so a detection
+// at IoU 0.47 with its only ground-truth box is a miss (a false positive and a false negative), one at 0.53 a hit.
+TEST(OnlineEval, ARunConfigsDefaultIouMakesADetectionAt047AMiss) {
+    const auto dir = std::filesystem::temp_directory_path() / ("sl_iou_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto cfg_path = dir / "run.yaml";
+    std::ofstream(cfg_path) << "cameras: [{id: cam1, url: " << SIGHTLINE_SOURCE_DIR
+                            << "/tests/fixtures/video/h264_bframes3_ref4.mp4}]\nmodel: " << SIGHTLINE_SOURCE_DIR
+                            << "/models/parts-v1/model.yaml\npublish: {predictions: 'tcp://127.0.0.1:*'}\n";
+    const RunConfig cfg = load_run_config(cfg_path);
+    std::filesystem::remove_all(dir);
+    CocoGroundTruth gt;
+    gt.source = "gt.json";
+    gt.categories = {{1, "part"}};
+    CocoImage im;
+    im.id = 0;
+    gt.images.push_back(im);
+    gt.annotations.push_back({1, 0, 1, {0, 0, 100, 100}, 10000, false});
+    OnlineEvaluator ev(gt, "cam1", {"part"}, cfg.eval.window_s, cfg.eval.iou);
+    const Detection at047{0, 0, 47, 100, .9f, 0, 0, 0}, at053{0, 0, 53, 100, .9f, 0, 0, 0};
+    const auto miss = ev.match(0, {at047});
+    ASSERT_TRUE(miss);
+    EXPECT_EQ(miss->tp, 0) << "IoU 0.47 < 0.5: not a match";
+    EXPECT_EQ(miss->fp, 1);
+    EXPECT_EQ(miss->fn, 1);
+    const auto hit = ev.match(0, {at053});
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(hit->tp, 1);
+    EXPECT_EQ(ev.figures().at("eval_iou"), 0.5);
 }
 
 TEST(CocoBadInput, MissingFileIsNotFound) {

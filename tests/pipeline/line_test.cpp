@@ -566,6 +566,7 @@ TEST(Tracker, TemporalFlagsRaiseTheFrameScoreAndReachThePredMessage) {
     pipeline::FlagsStage stage(f, 0.25f, 1);
     auto frame = [](std::vector<pipeline::Detection> d) {
         pipeline::FrameOutput out;
+        out.camera = "cam1";
         out.detections = std::move(d);
         return out;
     };

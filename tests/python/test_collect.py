@@ -102,7 +102,12 @@ def test_kill9(tmp, scene):
     selected, acked, unacked, dropped = line_summary(d / "line.log")
     ids = ids_of(d / "ds")
     check(rounds >= 6, f"kill -9: {rounds} rounds of killing the collector under load")
-    check(selected > 80, f"kill -9: the line selected {selected} samples")
+    # how many samples a loaded machine's line selects is not this test's to say (78 on a busy machine failed a
+    # "> 80"): there must be samples, every one of them must end up stored once, and the kills must have hit
+    # collectors that held some (a restart found samples already in the dataset)
+    check(selected > 0, f"kill -9: the line selected {selected} samples")
+    resumed = [int(n) for n in re.findall(r"collect: (\d+) samples already in", (d / "collect.log").read_text())]
+    check(any(n > 0 for n in resumed[1:]), f"kill -9: collectors were killed holding samples ({resumed[:8]}...)")
     check(unacked == 0 and dropped == 0, f"kill -9: none left unacknowledged ({unacked}) or dropped ({dropped})")
     check(acked == selected, f"kill -9: every selected sample acknowledged ({acked} of {selected})")
     check(len(ids) == selected and len(set(ids)) == len(ids),
@@ -229,17 +234,21 @@ def test_malformed(tmp):
               "candidate_boxes": b"", "candidate_scores": b"", "candidate_classes": b"", "strategy": "hand",
               "tags": [], "reasons": ["by hand"], "threshold": 0.25, "selected_ns": 1, "jpeg": jpeg}
     router.send_multipart([ident, b"sample/x", msgpack.packb(sample, use_bin_type=True)])
-    acked = False
+    acked, rejected = False, []
     deadline = time.time() + 10
     while time.time() < deadline and not acked:
         if poller.poll(200):
             _, verb, *rest = router.recv_multipart()
             acked = verb == b"ack" and rest == [b"x/1/0"]
+            if verb == b"reject":
+                rejected.append(rest)
     c.wait(timeout=30)
     log = (d / "collect.log").read_text()
     check(("not msgpack" in log or "not a msgpack map" in log) and f"tcp://127.0.0.1:{port}" in log,
           "malformed: garbage is reported naming the line it came from")
-    check("missing field" in log, "malformed: a sample without its fields is reported with the field")
+    # the log says it at most once per 5 s (the garbage above took that); the line is told, with the reason
+    check(any(r[0] == b"x" and b"missing field" in r[1] for r in rejected) and "2 malformed" in log,
+          f"malformed: a sample without its fields is rejected to its line with the field, and counted ({rejected})")
     check(acked and ids_of(d / "ds") == ["x/1/0"], "malformed: the collector went on; a hand-made sample is stored "
                                                    "and acknowledged")
     router.close(0)

@@ -10,14 +10,11 @@
 #include "commands.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/dataset.hpp"
+#include "stop_signals.hpp"
 
 namespace sightline::tools {
 
 namespace {
-std::atomic<bool> g_stop{false};
-extern "C" void on_collect_signal(int) {
-    g_stop.store(true);
-}
 /// An existing dataset, read beside a collector that may be writing it (a folder without dataset.db is not one:
 /// Error(kNotFound), nothing created).
 pipeline::Dataset existing(const std::string& dir) {
@@ -90,13 +87,11 @@ Run add_collect(CLI::App& app) {
         }
         if (o->collect.endpoints.empty()) throw Error(ErrorCode::kBadInput, "collect: --connect is required");
         if (o->collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
-        std::signal(SIGINT, on_collect_signal);
-        std::signal(SIGTERM, on_collect_signal);
         std::map<std::string, std::map<std::string, int>> by; // camera -> strategy -> samples
         o->collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
             if (added) ++by[d.camera][d.strategy];
         };
-        const auto s = pipeline::run_collector(o->collect, g_stop);
+        const auto s = pipeline::run_collector(o->collect, stop_on_signals());
         for (const auto& [camera, strategies] : by)
             for (const auto& [strategy, n] : strategies)
                 std::printf("%s\t%s\t%d\n", camera.c_str(), strategy.c_str(), n);

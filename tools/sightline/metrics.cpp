@@ -28,8 +28,12 @@ struct Metrics::Impl {
                                                 .Register(*registry);
     prometheus::Family<Counter>& malformed = prometheus::BuildCounter()
                                                  .Name("sightline_monitor_malformed_messages_total")
-                                                 .Help("Messages the monitor could not decode (skipped)")
+                                                 .Help("Messages the monitor could not decode or use (skipped)")
                                                  .Register(*registry);
+    prometheus::Family<Counter>& refused = prometheus::BuildCounter()
+                                               .Name("sightline_monitor_refused_messages_total")
+                                               .Help("Messages refused past the monitor's camera/model state limit")
+                                               .Register(*registry);
     prometheus::Family<Counter>& frames =
         prometheus::BuildCounter().Name("sightline_frames_total").Help("Frames processed").Register(*registry);
     prometheus::Family<Counter>& detections = prometheus::BuildCounter()
@@ -184,9 +188,16 @@ void Metrics::observe(const transport::StatMessage& st) {
         for (const char* stat : {"p50", "p99", "max"}) // not "quantile": that label is a summary's (promtool)
             if (auto v = st.values.find(std::string("latency_ms_") + name + "_" + stat); v != st.values.end())
                 d.stage.Add({{"camera", st.camera}, {"stage", name}, {"stat", stat}}).Set(v->second / 1e3);
-    for (const auto& [key, value] : st.values) // eval_ap, eval_precision, ...: bounded by the line's own keys
-        if (key.rfind("eval_", 0) == 0 && value >= 0)
-            d.online.Add({{"camera", st.camera}, {"metric", key.substr(5)}}).Set(value);
+    // the online evaluation's figures by name: only the ones the line sends (a made-up key never becomes a series)
+    for (const char* metric :
+         {"window_s", "iou", "frames", "tp", "fp", "fn", "precision", "recall", "f1", "ap", "frames_without_gt_total"})
+        if (auto v = st.values.find(std::string("eval_") + metric); v != st.values.end() && v->second >= 0)
+            d.online.Add({{"camera", st.camera}, {"metric", metric}}).Set(v->second);
+}
+
+void Metrics::refused() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->refused.Add({}).Increment();
 }
 
 void Metrics::malformed() {

@@ -30,6 +30,7 @@ class Metrics {
     void observe(const transport::EventMessage& m);
     /// Monitor only: a message that could not be decoded; a camera's window figures and drift scores; an alarm.
     void malformed();
+    void refused(); ///< a message refused past the monitor's state limit
     void window(const pipeline::MonitorCameraView& view);
     void alarm(const pipeline::MonitorAlarm& alarm);
 

@@ -15,14 +15,11 @@
 #include "sightline/pipeline/monitor_store.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/recording.hpp"
+#include "stop_signals.hpp"
 
 namespace sightline::tools {
 
 namespace {
-std::atomic<bool> g_stop{false};
-extern "C" void on_monitor_signal(int) {
-    g_stop.store(true);
-}
 
 /// A recording fed as if received: wall time is each message's own (time_ns), so silence reads as it happened.
 void replay(MonitorSession& session, const std::string& file) {
@@ -33,9 +30,14 @@ void replay(MonitorSession& session, const std::string& file) {
     std::string topic;
     transport::Message m;
     std::int64_t wall = reader.header().created_ns, last_tick = wall;
-    while (reader.next(topic, m)) {
-        std::visit([&](const auto& x) { wall = x.time_ns > 0 ? x.time_ns : wall; }, m);
-        session.feed(m, wall);
+    for (;;) {
+        try { // a refused record is counted and skipped, as a malformed message live is
+            if (!reader.next(topic, m)) break;
+            std::visit([&](const auto& x) { wall = x.time_ns > 0 ? x.time_ns : wall; }, m);
+            session.feed(m, wall);
+        } catch (const Error& e) {
+            session.malformed(e.what());
+        }
         if (wall - last_tick >= 1'000'000'000) session.tick(wall), last_tick = wall;
     }
     if (reader.truncated()) spdlog::warn("monitor: {} ends in a cut record (a run killed while writing)", file);
@@ -44,14 +46,13 @@ void replay(MonitorSession& session, const std::string& file) {
 /// Live: one subscriber on every endpoint until SIGINT/SIGTERM, `seconds` (> 0) or, with `until_end`, every line
 /// seen starting has ended; a malformed message is counted and skipped; a tick about once a second.
 void watch(MonitorSession& session, const std::vector<std::string>& endpoints, double seconds, bool until_end) {
-    std::signal(SIGINT, on_monitor_signal);
-    std::signal(SIGTERM, on_monitor_signal);
+    const auto& stop = stop_on_signals();
     transport::Subscriber sub(endpoints, {""});
     spdlog::info("monitor: watching {} line(s)", endpoints.size());
     const auto start = std::chrono::steady_clock::now();
     auto last_tick = start;
     std::size_t started = 0, ended = 0;
-    while (!g_stop.load()) {
+    while (!stop.load()) {
         try {
             if (auto r = sub.receive(std::chrono::milliseconds(100))) {
                 const auto* e = std::get_if<transport::EventMessage>(&r->message);
@@ -108,6 +109,11 @@ Run add_monitor(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--retention-days", o->retention_days, "keep windows and scores this long in the store")
         ->capture_default_str();
+    cmd->add_option("--max-states", m.max_states,
+                    "camera x model states kept (about 250 kB each at the defaults); messages that would open more "
+                    "are refused, counted and logged")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
     auto fixed = std::make_shared<bool>(false);
     cmd->add_flag("--fixed-thresholds", *fixed,
                   "use the default thresholds only (no calibration on the reference's own chunks)");
@@ -145,8 +151,9 @@ Run add_monitor(CLI::App& app) {
         std::uint64_t gaps = 0;
         for (const auto& c : mon.cameras()) gaps += c.seq_gaps;
         spdlog::info("monitor: {} messages, {} camera(s), {} sequence-gap message(s), {} alarm(s) raised, {} "
-                     "malformed message(s) skipped",
-                     mon.messages(), mon.cameras().size(), gaps, raised, session.malformed_count());
+                     "malformed message(s) skipped, {} refused past the {}-state limit",
+                     mon.messages(), mon.cameras().size(), gaps, raised, session.malformed_count(),
+                     mon.refused_states(), o->monitor.max_states);
         return session.store_failed() ? 1 : 0;
     };
 }

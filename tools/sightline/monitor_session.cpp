@@ -12,6 +12,7 @@
 #include "sightline/error.hpp"
 #include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
+#include "sightline/transport/checks.hpp"
 #include "sightline/transport/pubsub.hpp"
 
 namespace sightline::tools {
@@ -24,7 +25,8 @@ struct MonitorSession::Impl {
     std::unique_ptr<transport::Publisher> publisher;
     std::vector<pipeline::MonitorAlarm> alarms;
     std::uint64_t malformed = 0;
-    std::int64_t last_malformed_log = 0, last_prune = 0;
+    transport::LogEvery malformed_log, refused_log;
+    std::int64_t last_prune = 0;
     std::size_t references_saved = 0;
     bool store_failed = false;
 
@@ -117,21 +119,25 @@ MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std
 MonitorSession::~MonitorSession() = default;
 
 void MonitorSession::feed(const transport::Message& m, std::int64_t wall_ns) {
-    if (impl_->metrics) impl_->metrics->observe(m);
-    impl_->monitor.add(m, wall_ns);
+    Impl& d = *impl_;
+    const std::uint64_t refused = d.monitor.refused_states();
+    try {
+        d.monitor.add(m, wall_ns); // first: what it refuses reaches no metric either
+    } catch (const Error& e) {
+        if (d.monitor.refused_states() == refused) return malformed(e.what());
+        if (d.metrics) d.metrics->refused();
+        if (d.refused_log.due())
+            spdlog::warn("monitor: {} ({} message(s) refused so far)", e.what(), d.monitor.refused_states());
+        return;
+    }
+    if (d.metrics) d.metrics->observe(m);
 }
 
 void MonitorSession::malformed(const std::string& why) {
     Impl& d = *impl_;
     ++d.malformed;
     if (d.metrics) d.metrics->malformed();
-    const std::int64_t now = static_cast<std::int64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count());
-    if (d.malformed == 1 || now - d.last_malformed_log > 5'000'000'000) {
-        spdlog::warn("monitor: skipped a malformed message ({} so far): {}", d.malformed, why);
-        d.last_malformed_log = now;
-    }
+    if (d.malformed_log.due()) spdlog::warn("monitor: skipped a malformed message ({} so far): {}", d.malformed, why);
 }
 
 void MonitorSession::tick(std::int64_t wall_ns) {

@@ -29,7 +29,9 @@ class MonitorSession {
     explicit MonitorSession(const MonitorSessionOptions& options);
     ~MonitorSession();
 
-    /// A message received at wall time `wall_ns`.
+    /// A message received at wall time `wall_ns`. One the monitor refuses changes nothing: a class outside its model's
+    /// list counts as malformed, one camera/model state too many as refused (Monitor::refused_states; logged at most
+    /// once per 5 s, and on /metrics).
     void feed(const transport::Message& m, std::int64_t wall_ns);
     /// A message that could not be decoded: counted and logged (at most once per 5 s), the monitor goes on.
     void malformed(const std::string& why);

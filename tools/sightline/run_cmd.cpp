@@ -15,14 +15,11 @@
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/transport/pubsub.hpp"
+#include "stop_signals.hpp"
 
 namespace sightline::tools {
 
 namespace {
-std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) {
-    g_stop.store(true);
-}
 
 /// Every stat message as a JSON line on stdout (--json-stats); the status line, rewritten in place on a terminal's
 /// stderr, else logged (stderr) every kHeadlessEvery so a long headless run says how it goes.
@@ -71,7 +68,8 @@ Run add_run(CLI::App& app) {
                     "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings); - for "
                     "standard output");
     cmd->add_flag("--check", *check,
-                  "check the config and exit: every file exists, the model loads into its engine and one forward pass "
+                  "check the config and exit: every camera file opens and decodes a frame, the model loads into its "
+                  "engine and one forward pass "
                   "matches model.yaml, every ground truth reads, the publish endpoint binds (network cameras are not "
                   "dialled: they reconnect by design)");
     cmd->add_option("--metrics", *metrics_address,
@@ -110,15 +108,15 @@ Run add_run(CLI::App& app) {
         spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
                      line.detector().engine().describe());
         if (*check) {
-            line.self_test(); // a forward pass: the engine runs and its output matches model.yaml
+            line.check_cameras(); // every file camera opens and decodes a frame
+            line.self_test();     // a forward pass: the engine runs and its output matches model.yaml
             std::printf("%s: OK: %zu camera(s), model %s via %s (a forward pass checked), publishing on %s\n",
                         config->c_str(), cfg.cameras.size(), line.model().c_str(),
                         line.detector().engine().describe().c_str(), endpoint.c_str());
             return 0;
         }
-        std::signal(SIGINT, on_signal);
-        std::signal(SIGTERM, on_signal);
-        const auto summary = line.run(g_stop);
+        const auto& stop = stop_on_signals();
+        const auto summary = line.run(stop);
         if (status_line) std::fputc('\n', stderr);
         std::uint64_t frames = 0;
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {

@@ -2,14 +2,22 @@
 
 #include <msgpack.hpp>
 
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
 #include "sightline/error.hpp"
 #include "sightline/transport/blob.hpp"
+#include "sightline/transport/checks.hpp"
+#include "unpack_limits.hpp"
 
 namespace sightline::transport {
 
 namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
+using detail::unpack_limits;
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
 void key(Packer& p, std::string_view k) {
     p.pack_str(static_cast<std::uint32_t>(k.size())).pack_str_body(k.data(), static_cast<std::uint32_t>(k.size()));
@@ -89,53 +97,160 @@ struct Visitor {
     }
 };
 
+/// Where outside bytes become values: every field is checked here, once (checks.hpp), so what decode() returns holds
+/// finite numbers in their ranges, bounded strings of valid UTF-8 and consistent arrays.
 class Reader {
   public:
     /// `path`: where the map sits in the body ("" for the body itself), for the errors.
     explicit Reader(const msgpack::object& o, std::string path = "") : path_(path.empty() ? "" : path + ".") {
         if (o.type != msgpack::type::MAP)
-            throw Error(ErrorCode::kBadInput, path.empty() ? "message: body is not a msgpack map"
-                                                           : "message: field '" + path + "' is not a map");
+            fail(path.empty() ? "body is not a msgpack map" : "field '" + path + "' is not a map");
+        if (o.via.map.size > limits::kBodyFields)
+            fail("a map of " + std::to_string(o.via.map.size) + " fields, more than the " +
+                 std::to_string(limits::kBodyFields) + " allowed");
         for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
             const auto& kv = o.via.map.ptr[i];
-            if (kv.key.type == msgpack::type::STR) fields_[kv.key.as<std::string>()] = &kv.val;
+            if (kv.key.type != msgpack::type::STR) fail("a key that is not a string");
+            const std::string_view k(kv.key.via.str.ptr, kv.key.via.str.size);
+            if (!fields_.emplace(k, &kv.val).second) fail("field '" + path_ + printable(k) + "' appears twice");
         }
     }
-    const msgpack::object& at(const std::string& k) const {
+    [[noreturn]] static void fail(const std::string& why) { throw Error(ErrorCode::kBadInput, "message: " + why); }
+    std::string where(std::string_view k) const { return "field '" + path_ + std::string(k) + "'"; }
+    const msgpack::object& at(std::string_view k) const {
         auto it = fields_.find(k);
-        if (it == fields_.end()) throw Error(ErrorCode::kBadInput, "message: missing field '" + path_ + k + "'");
+        if (it == fields_.end()) fail("missing " + where(k));
         return *it->second;
     }
-    bool has(const std::string& k) const { return fields_.count(k) > 0; }
-    template <class T> T get(const std::string& k) const {
-        try {
-            return at(k).as<T>();
-        } catch (const msgpack::type_error&) {
-            throw Error(ErrorCode::kBadInput, "message: field '" + path_ + k + "' has the wrong type");
-        }
+    bool has(std::string_view k) const { return fields_.count(k) > 0; }
+
+    /// A string of at most `max_bytes` of valid UTF-8.
+    std::string text(std::string_view k, std::size_t max_bytes) const { return text_of(at(k), max_bytes, where(k)); }
+    std::string camera(std::string_view k) const {
+        std::string s = text(k, limits::kCameraBytes);
+        check_camera_id(s, "message: " + where(k));
+        return s;
     }
-    std::string_view bin(const std::string& k) const {
+    /// An integer in [lo, hi].
+    template <class T> T integer(std::string_view k, T lo, T hi) const {
         const auto& o = at(k);
-        if (o.type != msgpack::type::BIN)
-            throw Error(ErrorCode::kBadInput, "message: field '" + path_ + k + "' is not a blob");
+        T v{};
+        if (o.type == msgpack::type::POSITIVE_INTEGER) {
+            if (o.via.u64 > static_cast<std::uint64_t>(hi)) fail(where(k) + " is out of range");
+            v = static_cast<T>(o.via.u64);
+        } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
+            if constexpr (std::is_unsigned_v<T>)
+                fail(where(k) + " is out of range");
+            else
+                v = static_cast<T>(o.via.i64);
+        } else {
+            fail(where(k) + " has the wrong type");
+        }
+        if (v < lo || v > hi) fail(where(k) + " is out of range (" + std::to_string(v) + ")");
+        return v;
+    }
+    /// A finite number in [lo, hi] (integers accepted).
+    double real(std::string_view k, double lo, double hi) const { return real_of(at(k), lo, hi, where(k)); }
+    std::string_view bin(std::string_view k) const {
+        const auto& o = at(k);
+        if (o.type != msgpack::type::BIN) fail(where(k) + " is not a blob");
         return {o.via.bin.ptr, o.via.bin.size};
+    }
+    std::vector<std::string> texts(std::string_view k, std::size_t max_items, std::size_t max_bytes) const {
+        const auto& o = at(k);
+        if (o.type != msgpack::type::ARRAY) fail(where(k) + " is not an array");
+        if (o.via.array.size > max_items)
+            fail(where(k) + " holds " + std::to_string(o.via.array.size) + " items, more than the " +
+                 std::to_string(max_items) + " allowed");
+        std::vector<std::string> out;
+        for (std::uint32_t i = 0; i < o.via.array.size; ++i)
+            out.push_back(text_of(o.via.array.ptr[i], max_bytes, where(k) + "[" + std::to_string(i) + "]"));
+        return out;
+    }
+    /// A map of strings to values read by `value(object, where)`, at most `max_entries`, keys of kNameBytes.
+    template <class V, class F>
+    std::map<std::string, V> map_of(std::string_view k, std::size_t max_entries, F value) const {
+        const auto& o = at(k);
+        if (o.type != msgpack::type::MAP) fail(where(k) + " is not a map");
+        if (o.via.map.size > max_entries)
+            fail(where(k) + " holds " + std::to_string(o.via.map.size) + " entries, more than the " +
+                 std::to_string(max_entries) + " allowed");
+        std::map<std::string, V> out;
+        for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+            const auto& kv = o.via.map.ptr[i];
+            std::string key = text_of(kv.key, limits::kNameBytes, where(k) + " key");
+            const std::string at = where(k) + "['" + key + "']";
+            if (out.count(key)) fail(at + " appears twice");
+            out.emplace(std::move(key), value(kv.val, at));
+        }
+        return out;
+    }
+
+    static std::string text_of(const msgpack::object& o, std::size_t max_bytes, const std::string& at) {
+        if (o.type != msgpack::type::STR) fail(at + " is not a string");
+        const std::string_view s(o.via.str.ptr, o.via.str.size);
+        try {
+            check_text(s, max_bytes, at);
+        } catch (const Error& e) {
+            fail(e.what());
+        }
+        return std::string(s);
+    }
+    static double real_of(const msgpack::object& o, double lo, double hi, const std::string& at) {
+        double v = 0;
+        if (o.type == msgpack::type::FLOAT32 || o.type == msgpack::type::FLOAT64)
+            v = o.via.f64;
+        else if (o.type == msgpack::type::POSITIVE_INTEGER)
+            v = static_cast<double>(o.via.u64);
+        else if (o.type == msgpack::type::NEGATIVE_INTEGER)
+            v = static_cast<double>(o.via.i64);
+        else
+            fail(at + " is not a number");
+        if (!std::isfinite(v)) fail(at + " is not finite");
+        if (v < lo || v > hi) fail(at + " is out of range (" + std::to_string(v) + ")");
+        return v;
     }
 
   private:
     std::string path_;
-    std::map<std::string, const msgpack::object*> fields_;
+    std::map<std::string_view, const msgpack::object*, std::less<>> fields_;
 };
+
+/// Every value of a float blob finite and within [lo, hi].
+void check_floats(const std::vector<float>& v, double lo, double hi, const char* field) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+        if (!std::isfinite(v[i]) || v[i] < lo || v[i] > hi)
+            Reader::fail(std::string("field '") + field + "'[" + std::to_string(i) + "] is " +
+                         (std::isfinite(v[i]) ? "out of range (" + std::to_string(v[i]) + ")" : "not finite"));
+}
+void check_boxes(const std::vector<float>& b, const char* field) {
+    check_floats(b, -limits::kCoordinate, limits::kCoordinate, field);
+    for (std::size_t i = 0; i + 3 < b.size(); i += 4)
+        if (b[i + 2] < b[i] || b[i + 3] < b[i + 1])
+            Reader::fail(std::string("field '") + field + "': box " + std::to_string(i / 4) +
+                         " has x2 < x1 or y2 < y1");
+}
+void check_classes(const std::vector<std::int32_t>& c, const char* field) {
+    for (std::size_t i = 0; i < c.size(); ++i)
+        if (c[i] < 0 || static_cast<std::size_t>(c[i]) >= limits::kClasses)
+            Reader::fail(std::string("field '") + field + "'[" + std::to_string(i) + "] is class " +
+                         std::to_string(c[i]) + ", not an index into a class list");
+}
+
+constexpr double kUnitLo = -limits::kUnitSlack, kUnitHi = 1 + limits::kUnitSlack;
 
 PredMessage read_pred(const Reader& r) {
     PredMessage m;
-    m.camera = r.get<std::string>("camera");
-    m.seq = r.get<std::uint64_t>("seq");
-    m.pts_ns = r.get<std::int64_t>("pts_ns");
-    m.frame = r.has("frame") ? r.get<std::int64_t>("frame") : -1;
-    m.width = r.get<int>("width");
-    m.height = r.get<int>("height");
-    m.model = r.get<std::string>("model");
-    const auto n = r.get<std::uint32_t>("n");
+    constexpr auto kMaxSeq = static_cast<std::int64_t>(limits::kSeq);
+    m.camera = r.camera("camera");
+    m.seq = r.integer<std::uint64_t>("seq", 0, limits::kSeq - 1);
+    m.pts_ns = r.integer<std::int64_t>("pts_ns", std::numeric_limits<std::int64_t>::min(),
+                                       std::numeric_limits<std::int64_t>::max());
+    m.frame = r.has("frame") ? r.integer<std::int64_t>("frame", -1, kMaxSeq - 1) : -1;
+    m.width = r.integer<int>("width", 0, limits::kFrameSide);
+    m.height = r.integer<int>("height", 0, limits::kFrameSide);
+    m.model = r.text("model", limits::kNameBytes);
+    const auto n = r.integer<std::uint32_t>("n", 0, limits::kDetections);
     m.boxes = floats_from_blob(r.bin("boxes"), "boxes");
     m.scores = floats_from_blob(r.bin("scores"), "scores");
     m.classes = int32s_from_blob(r.bin("classes"), "classes");
@@ -144,34 +259,51 @@ PredMessage read_pred(const Reader& r) {
     m.entropies = floats_from_blob(r.bin("entropies"), "entropies");
     if (m.boxes.size() != 4ull * n || m.scores.size() != n || m.classes.size() != n || m.flags.size() != n ||
         m.margins.size() != n || m.entropies.size() != n)
-        throw Error(ErrorCode::kBadInput, "message: pred arrays disagree with n = " + std::to_string(n));
-    m.stamps_ns = r.get<std::map<std::string, std::int64_t>>("t");
-    m.meta = r.get<std::map<std::string, std::string>>("meta");
-    if (r.has("time_ns")) m.time_ns = r.get<std::int64_t>("time_ns");
-    if (r.has("luma")) m.luma = r.get<float>("luma");
-    if (r.has("sharpness")) m.sharpness = r.get<float>("sharpness");
+        Reader::fail("pred arrays disagree with n = " + std::to_string(n));
+    check_boxes(m.boxes, "boxes");
+    check_floats(m.scores, kUnitLo, kUnitHi, "scores");
+    check_classes(m.classes, "classes");
+    check_floats(m.margins, -kUnitHi, kUnitHi, "margins");
+    check_floats(m.entropies, kUnitLo, kUnitHi, "entropies");
+    m.stamps_ns = r.map_of<std::int64_t>("t", limits::kMapEntries, [](const msgpack::object& o, const std::string& at) {
+        if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= std::uint64_t(kMaxInt64))
+            return static_cast<std::int64_t>(o.via.u64);
+        if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+        Reader::fail(at + " is not an integer in range");
+    });
+    m.meta = r.map_of<std::string>("meta", limits::kMapEntries, [](const msgpack::object& o, const std::string& at) {
+        return Reader::text_of(o, limits::kTextBytes, at);
+    });
+    if (r.has("time_ns")) m.time_ns = r.integer<std::int64_t>("time_ns", 0, kMaxInt64);
+    if (r.has("luma")) m.luma = static_cast<float>(r.real("luma", 0, 255));
+    if (r.has("sharpness")) m.sharpness = static_cast<float>(r.real("sharpness", 0, limits::kSharpness));
     if (r.has("uncertainty")) {
-        m.uncertainty = r.get<float>("uncertainty");
-        m.frame_flags = r.get<std::uint32_t>("frame_flags");
+        m.uncertainty = static_cast<float>(r.real("uncertainty", kUnitLo, kUnitHi));
+        m.frame_flags = r.integer<std::uint32_t>("frame_flags", 0, std::numeric_limits<std::uint32_t>::max());
     }
     if (r.has("track_ids")) {
         m.track_ids = int32s_from_blob(r.bin("track_ids"), "track_ids");
-        if (m.track_ids.size() != n)
-            throw Error(ErrorCode::kBadInput, "message: pred track_ids disagree with n = " + std::to_string(n));
+        if (m.track_ids.size() != n) Reader::fail("pred track_ids disagree with n = " + std::to_string(n));
+        for (std::size_t i = 0; i < n; ++i)
+            if (m.track_ids[i] < -1) Reader::fail("field 'track_ids'[" + std::to_string(i) + "] is below -1");
     }
     return m;
 }
 
 void version_check(const Reader& r) {
-    const int v = r.get<int>("v");
+    const auto v = r.integer<std::int64_t>("v", std::numeric_limits<std::int64_t>::min(), kMaxInt64);
     if (v != kSchemaVersion)
-        throw Error(ErrorCode::kBadInput, "message: schema version " + std::to_string(v) + ", this build reads " +
-                                              std::to_string(kSchemaVersion));
+        Reader::fail("schema version " + std::to_string(v) + ", this build reads " + std::to_string(kSchemaVersion));
 }
 
 msgpack::object_handle unpack(std::string_view body) {
     try {
-        return msgpack::unpack(body.data(), body.size());
+        std::size_t offset = 0;
+        auto h = msgpack::unpack(body.data(), body.size(), offset, nullptr, nullptr, unpack_limits());
+        if (offset != body.size()) Reader::fail(std::to_string(body.size() - offset) + " bytes after the body's map");
+        return h;
+    } catch (const Error&) {
+        throw;
     } catch (const std::exception& e) {
         throw Error(ErrorCode::kBadInput, std::string("message: not msgpack: ") + e.what());
     }
@@ -227,31 +359,42 @@ Message decode(std::string_view body) {
     const msgpack::object_handle h = unpack(body);
     const Reader r(h.get());
     version_check(r);
-    const auto type = r.get<std::string>("type");
+    const auto type = r.text("type", limits::kNameBytes);
     if (type == "pred") return read_pred(r);
     if (type == "event") {
-        EventMessage e{r.get<std::string>("kind"), r.get<std::string>("camera"), r.get<std::string>("message"),
-                       r.get<std::int64_t>("time_ns")};
-        if (r.has("endpoint")) e.endpoint = r.get<std::string>("endpoint");
-        if (r.has("classes")) e.classes = r.get<std::vector<std::string>>("classes");
+        EventMessage e;
+        e.kind = r.text("kind", limits::kNameBytes);
+        e.camera = r.text("camera", limits::kCameraBytes);
+        if (!e.camera.empty()) check_camera_id(e.camera, "message: field 'camera'");
+        e.message = r.text("message", limits::kTextBytes);
+        e.time_ns = r.integer<std::int64_t>("time_ns", 0, kMaxInt64);
+        if (r.has("endpoint")) e.endpoint = r.text("endpoint", limits::kTextBytes);
+        if (r.has("classes")) e.classes = r.texts("classes", limits::kClasses, limits::kNameBytes);
         if (r.has("alarm")) {
             const Reader a(r.at("alarm"), "alarm");
-            e.alarm = AlarmDetail{a.get<std::string>("model"),
-                                  a.get<std::string>("slice"),
-                                  a.get<std::string>("signal"),
-                                  a.get<std::string>("test"),
-                                  a.get<double>("value"),
-                                  a.get<double>("threshold"),
-                                  a.get<std::int64_t>("window_start_ns"),
-                                  a.get<std::int64_t>("window_end_ns")};
+            e.alarm = AlarmDetail{
+                a.text("model", limits::kNameBytes),
+                a.text("slice", limits::kTextBytes),
+                a.text("signal", limits::kNameBytes),
+                a.text("test", limits::kNameBytes),
+                a.real("value", -limits::kStatValue, limits::kStatValue),
+                a.real("threshold", -limits::kStatValue, limits::kStatValue),
+                a.integer<std::int64_t>("window_start_ns", std::numeric_limits<std::int64_t>::min(), kMaxInt64),
+                a.integer<std::int64_t>("window_end_ns", std::numeric_limits<std::int64_t>::min(), kMaxInt64)};
         }
         return e;
     }
     if (type == "stat") {
-        return StatMessage{r.get<std::string>("camera"), r.get<std::int64_t>("time_ns"),
-                           r.get<std::map<std::string, double>>("values")};
+        StatMessage st;
+        st.camera = r.camera("camera");
+        st.time_ns = r.integer<std::int64_t>("time_ns", 0, kMaxInt64);
+        st.values =
+            r.map_of<double>("values", limits::kStatValues, [](const msgpack::object& o, const std::string& at) {
+                return Reader::real_of(o, -limits::kStatValue, limits::kStatValue, at);
+            });
+        return st;
     }
-    throw Error(ErrorCode::kBadInput, "message: unknown type '" + type + "'");
+    Reader::fail("unknown type '" + printable(type) + "'");
 }
 
 EncodedMessage encode_message(const Message& m) {
@@ -290,43 +433,61 @@ SampleMessage decode_sample(std::string_view body) {
     const msgpack::object_handle h = unpack(body);
     const Reader r(h.get());
     version_check(r);
-    if (const auto type = r.get<std::string>("type"); type != "sample")
-        throw Error(ErrorCode::kBadInput, "message: type '" + type + "' where a sample was expected");
+    if (const auto type = r.text("type", limits::kNameBytes); type != "sample")
+        Reader::fail("type '" + printable(type) + "' where a sample was expected");
     SampleMessage m;
-    m.id = r.get<std::string>("id");
-    if (m.id.empty()) throw Error(ErrorCode::kBadInput, "message: field 'id' is empty");
+    m.id = r.text("id", limits::kIdBytes);
+    if (m.id.empty()) Reader::fail("field 'id' is empty");
     m.pred = read_pred(Reader(r.at("pred"), "pred"));
-    m.classes = r.get<std::vector<std::string>>("classes");
-    const auto n = r.get<std::uint32_t>("candidates_n");
+    m.classes = r.texts("classes", limits::kClasses, limits::kNameBytes);
+    const auto n = r.integer<std::uint32_t>("candidates_n", 0, limits::kDetections);
     m.candidate_boxes = floats_from_blob(r.bin("candidate_boxes"), "candidate_boxes");
     m.candidate_scores = floats_from_blob(r.bin("candidate_scores"), "candidate_scores");
     m.candidate_classes = int32s_from_blob(r.bin("candidate_classes"), "candidate_classes");
     if (m.candidate_boxes.size() != 4ull * n || m.candidate_scores.size() != n || m.candidate_classes.size() != n)
-        throw Error(ErrorCode::kBadInput,
-                    "message: candidate arrays disagree with candidates_n = " + std::to_string(n));
+        Reader::fail("candidate arrays disagree with candidates_n = " + std::to_string(n));
+    check_boxes(m.candidate_boxes, "candidate_boxes");
+    check_floats(m.candidate_scores, kUnitLo, kUnitHi, "candidate_scores");
     const auto in_classes = [&](const std::vector<std::int32_t>& cls, const char* field) {
         for (auto c : cls)
             if (c < 0 || static_cast<std::size_t>(c) >= m.classes.size())
-                throw Error(ErrorCode::kBadInput, std::string("message: field '") + field + "' holds class " +
-                                                      std::to_string(c) + ", outside the " +
-                                                      std::to_string(m.classes.size()) + " classes");
+                Reader::fail(std::string("field '") + field + "' holds class " + std::to_string(c) + ", outside the " +
+                             std::to_string(m.classes.size()) + " classes");
     };
     in_classes(m.pred.classes, "pred.classes");
     in_classes(m.candidate_classes, "candidate_classes");
-    m.strategy = r.get<std::string>("strategy");
-    m.tags = r.get<std::vector<std::string>>("tags");
-    m.reasons = r.get<std::vector<std::string>>("reasons");
-    m.threshold = r.get<float>("threshold");
-    m.selected_ns = r.get<std::int64_t>("selected_ns");
+    m.strategy = r.text("strategy", limits::kNameBytes);
+    m.tags = r.texts("tags", limits::kMapEntries, limits::kTextBytes);
+    m.reasons = r.texts("reasons", limits::kMapEntries, limits::kTextBytes);
+    m.threshold = static_cast<float>(r.real("threshold", 0, 1));
+    m.selected_ns = r.integer<std::int64_t>("selected_ns", 0, kMaxInt64);
     if (r.has("context_of")) {
-        m.context_of = r.get<std::string>("context_of");
-        m.context_offset = r.get<std::int32_t>("context_offset");
+        m.context_of = r.text("context_of", limits::kIdBytes);
+        m.context_offset = r.integer<std::int32_t>("context_offset", -1000, 1000);
     }
     m.jpeg = std::string(r.bin("jpeg"));
     if (m.jpeg.size() < 4 || static_cast<unsigned char>(m.jpeg[0]) != 0xFF ||
         static_cast<unsigned char>(m.jpeg[1]) != 0xD8)
-        throw Error(ErrorCode::kBadInput, "message: field 'jpeg' is not a JPEG image");
+        Reader::fail("field 'jpeg' is not a JPEG image");
     return m;
+}
+
+std::optional<std::string> sample_id_of(std::string_view body) {
+    try {
+        const msgpack::object_handle h = msgpack::unpack(body.data(), body.size(), nullptr, nullptr, unpack_limits());
+        const msgpack::object& o = h.get();
+        if (o.type != msgpack::type::MAP) return std::nullopt;
+        for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+            const auto& kv = o.via.map.ptr[i];
+            if (kv.key.type != msgpack::type::STR || kv.val.type != msgpack::type::STR) continue;
+            if (std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) != "id") continue;
+            const std::string_view id(kv.val.via.str.ptr, kv.val.via.str.size);
+            if (id.empty() || id.size() > limits::kIdBytes || !valid_utf8(id)) return std::nullopt;
+            return std::string(id);
+        }
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
 }
 
 } // namespace sightline::transport

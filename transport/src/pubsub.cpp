@@ -3,11 +3,16 @@
 #include <zmq.hpp>
 
 #include "sightline/error.hpp"
+#include "sightline/transport/checks.hpp"
 #include "zmq_context.hpp"
 
 namespace sightline::transport {
 
 using detail::context;
+
+namespace {
+constexpr std::int64_t kMaxMessageBytes = std::int64_t(limits::kMessageBytes);
+}
 
 struct Publisher::Impl {
     PublisherOptions opt;
@@ -18,7 +23,7 @@ struct Publisher::Impl {
     void drain_subscriptions(std::chrono::milliseconds wait) {
         zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
         for (bool first = true;; first = false) {
-            if (zmq::poll(&item, 1, first ? wait : std::chrono::milliseconds(0)) == 0) return;
+            if (detail::poll(&item, 1, first ? wait : std::chrono::milliseconds(0)) == 0) return;
             zmq::message_t msg;
             if (!socket.recv(msg, zmq::recv_flags::dontwait)) return;
             if (msg.size() > 0) subscriptions += msg.data<std::uint8_t>()[0] == 1 ? 1 : -1;
@@ -34,6 +39,7 @@ Publisher::Publisher(const PublisherOptions& o) : impl_(std::make_unique<Impl>()
         s.set(zmq::sockopt::linger, o.linger_ms);
         s.set(zmq::sockopt::xpub_nodrop, 1);   // a full queue refuses the send (EAGAIN) instead of dropping silently
         s.set(zmq::sockopt::xpub_verboser, 1); // every subscribe and unsubscribe is seen, to count subscribers
+        s.set(zmq::sockopt::maxmsgsize, std::int64_t(64 << 10)); // subscribers send only their topic prefixes
         s.bind(o.endpoint);
     } catch (const zmq::error_t& e) {
         throw Error(ErrorCode::kTransport, "publish endpoint " + o.endpoint + ": " + e.what());
@@ -109,6 +115,7 @@ Subscriber::Subscriber(const std::vector<std::string>& endpoints, const std::vec
     try {
         impl_->socket.set(zmq::sockopt::rcvhwm, receive_hwm);
         impl_->socket.set(zmq::sockopt::linger, 0);
+        impl_->socket.set(zmq::sockopt::maxmsgsize, kMaxMessageBytes); // a larger frame drops its connection
         for (const auto& e : endpoints) current = e, impl_->socket.connect(e);
         for (const auto& p : prefixes) impl_->socket.set(zmq::sockopt::subscribe, p);
     } catch (const zmq::error_t& e) {
@@ -120,17 +127,28 @@ Subscriber::~Subscriber() = default;
 
 std::optional<Subscriber::Received> Subscriber::receive(std::chrono::milliseconds timeout) {
     zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
     zmq::message_t topic, body;
-    if (!impl_->socket.recv(topic, zmq::recv_flags::dontwait)) return std::nullopt;
-    if (!topic.more()) throw Error(ErrorCode::kBadInput, impl_->endpoint + ": a message without a body");
-    (void)impl_->socket.recv(body, zmq::recv_flags::none);
-    while (body.more()) { // extra frames belong to a newer schema; skip them
-        zmq::message_t extra;
-        (void)impl_->socket.recv(extra, zmq::recv_flags::none);
-        if (!extra.more()) break;
+    try {
+        if (detail::poll(&item, 1, timeout) == 0) return std::nullopt;
+        if (!impl_->socket.recv(topic, zmq::recv_flags::dontwait)) return std::nullopt;
+        if (!topic.more()) throw Error(ErrorCode::kBadInput, impl_->endpoint + ": a message without a body");
+        (void)impl_->socket.recv(body, zmq::recv_flags::none);
+        while (body.more()) { // extra frames belong to a newer schema; skip them
+            zmq::message_t extra;
+            (void)impl_->socket.recv(extra, zmq::recv_flags::none);
+            if (!extra.more()) break;
+        }
+    } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) return std::nullopt; // a signal: the caller looks at its stop flag
+        throw Error(ErrorCode::kTransport, "receive from " + impl_->endpoint + ": " + e.what());
     }
-    return Received{topic.to_string(), decode(body.to_string_view())};
+    const std::string_view t = topic.to_string_view();
+    try {
+        check_text(t, limits::kNameBytes, "its topic");
+        return Received{std::string(t), decode(body.to_string_view())};
+    } catch (const Error& e) {
+        throw Error(ErrorCode::kBadInput, impl_->endpoint + ": topic '" + printable(t) + "': " + e.what());
+    }
 }
 
 } // namespace sightline::transport

@@ -7,6 +7,8 @@
 #include <msgpack.hpp>
 
 #include "sightline/error.hpp"
+#include "sightline/transport/checks.hpp"
+#include "unpack_limits.hpp"
 
 namespace sightline::transport {
 
@@ -79,15 +81,20 @@ void RecordingWriter::close() {
 struct RecordingReader::Impl {
     std::filesystem::path path;
     std::ifstream in;
-    msgpack::unpacker unpacker;
+    msgpack::unpacker unpacker{nullptr, nullptr, MSGPACK_UNPACKER_INIT_BUFFER_SIZE, detail::unpack_limits()};
     bool eof = false;
+    bool broken = false;       ///< the msgpack stream itself is broken: nothing after it can be read
+    std::uint64_t records = 0; ///< records read
     /// The next complete object; false at the end of the file (leftover bytes: a truncated record).
     bool next(msgpack::object_handle& oh, bool& truncated) {
+        if (broken) return false;
         for (;;) {
             try {
                 if (unpacker.next(oh)) return true;
             } catch (const std::exception& e) {
-                throw Error(ErrorCode::kBadInput, path.string() + ": not msgpack (" + e.what() + ")");
+                broken = true;
+                throw Error(ErrorCode::kBadInput, path.string() + ": not msgpack after record " +
+                                                      std::to_string(records) + " (" + e.what() + ")");
             }
             if (eof) {
                 truncated = unpacker.nonparsed_size() > 0;
@@ -106,10 +113,68 @@ struct RecordingReader::Impl {
     }
 };
 
+namespace {
+
+/// The header's fields, each checked as the wire's are (checks.hpp): the file is named in every error.
+RecordingHeader read_header(const msgpack::object& o, const std::string& file) {
+    const auto bad = [&](const std::string& why) -> Error {
+        return Error(ErrorCode::kBadInput, file + ": the recording's header: " + why);
+    };
+    std::map<std::string, const msgpack::object*> h;
+    for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+        const auto& kv = o.via.map.ptr[i];
+        if (kv.key.type != msgpack::type::STR) throw bad("a key that is not a string");
+        if (!h.emplace(kv.key.as<std::string>(), &kv.val).second)
+            throw bad("field '" + printable(kv.key.as<std::string>()) + "' appears twice");
+    }
+    const auto text = [&](const msgpack::object& v, std::size_t max, const std::string& what) {
+        if (v.type != msgpack::type::STR) throw bad(what + " is not a string");
+        const std::string s = v.as<std::string>();
+        try {
+            check_text(s, max, what);
+        } catch (const Error& e) {
+            throw bad(e.what());
+        }
+        return s;
+    };
+    const auto texts = [&](const char* key, std::size_t max_items) {
+        std::vector<std::string> out;
+        const msgpack::object& v = *h.at(key);
+        if (v.type != msgpack::type::ARRAY) throw bad(std::string(key) + " is not an array");
+        if (v.via.array.size > max_items)
+            throw bad(std::string(key) + ": " + std::to_string(v.via.array.size) + " items, more than the " +
+                      std::to_string(max_items) + " allowed");
+        for (std::uint32_t i = 0; i < v.via.array.size; ++i)
+            out.push_back(
+                text(v.via.array.ptr[i], limits::kNameBytes, std::string(key) + "[" + std::to_string(i) + "]"));
+        return out;
+    };
+    RecordingHeader header;
+    if (h.count("model")) header.model = text(*h["model"], limits::kNameBytes, "model");
+    if (h.count("classes")) header.classes = texts("classes", limits::kClasses);
+    if (h.count("cameras")) {
+        header.cameras = texts("cameras", 1u << 16);
+        for (std::size_t i = 0; i < header.cameras.size(); ++i)
+            if (auto p = camera_id_problem(header.cameras[i]); !p.empty())
+                throw bad("cameras[" + std::to_string(i) + "]: " + p);
+    }
+    if (h.count("created_ns")) {
+        const msgpack::object& v = *h["created_ns"];
+        if (v.type != msgpack::type::POSITIVE_INTEGER || v.via.u64 > std::uint64_t(INT64_MAX))
+            throw bad("created_ns is not a time in ns since the epoch");
+        header.created_ns = static_cast<std::int64_t>(v.via.u64);
+    }
+    return header;
+}
+
+} // namespace
+
 RecordingReader::RecordingReader(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
     impl_->path = path;
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw Error(ErrorCode::kNotFound, path.string() + ": no such file");
+    if (std::filesystem::is_directory(path, ec))
+        throw Error(ErrorCode::kBadInput, path.string() + ": a folder, not a recording");
     impl_->in.open(path, std::ios::binary);
     if (!impl_->in) throw Error(ErrorCode::kIo, path.string() + ": cannot open");
     msgpack::object_handle oh;
@@ -118,21 +183,15 @@ RecordingReader::RecordingReader(const std::filesystem::path& path) : impl_(std:
                                       ": not a sightline recording (expected a msgpack map with schema " +
                                       kRecordingSchema + " first)";
     if (!impl_->next(oh, cut) || oh.get().type != msgpack::type::MAP) throw Error(ErrorCode::kBadInput, not_recording);
-    try {
-        std::map<std::string, msgpack::object> h;
-        const auto& o = oh.get();
-        for (std::uint32_t i = 0; i < o.via.map.size; ++i)
-            if (o.via.map.ptr[i].key.type == msgpack::type::STR)
-                h[o.via.map.ptr[i].key.as<std::string>()] = o.via.map.ptr[i].val;
-        if (!h.count("schema") || h["schema"].as<std::string>() != kRecordingSchema)
-            throw Error(ErrorCode::kBadInput, not_recording);
-        if (h.count("model")) header_.model = h["model"].as<std::string>();
-        if (h.count("classes")) header_.classes = h["classes"].as<std::vector<std::string>>();
-        if (h.count("cameras")) header_.cameras = h["cameras"].as<std::vector<std::string>>();
-        if (h.count("created_ns")) header_.created_ns = h["created_ns"].as<std::int64_t>();
-    } catch (const msgpack::type_error&) {
-        throw Error(ErrorCode::kBadInput, path.string() + ": the recording's header has a field of the wrong type");
+    const auto& o = oh.get();
+    bool schema = false;
+    for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+        const auto& kv = o.via.map.ptr[i];
+        schema = schema || (kv.key.type == msgpack::type::STR && kv.key.as<std::string>() == "schema" &&
+                            kv.val.type == msgpack::type::STR && kv.val.as<std::string>() == kRecordingSchema);
     }
+    if (!schema) throw Error(ErrorCode::kBadInput, not_recording);
+    header_ = read_header(o, path.string());
 }
 
 RecordingReader::~RecordingReader() = default;
@@ -140,18 +199,30 @@ RecordingReader::~RecordingReader() = default;
 bool RecordingReader::next(std::string& topic, Message& message) {
     msgpack::object_handle oh;
     if (!impl_->next(oh, truncated_)) return false;
-    const std::string where = impl_->path.string() + ": record " + std::to_string(records_ + 1);
+    // counted before it is judged: a caller that skips a refused record names the next one right
+    impl_->records = ++records_;
+    const std::string where = impl_->path.string() + ": record " + std::to_string(records_);
     const auto& o = oh.get();
     if (o.type != msgpack::type::ARRAY || o.via.array.size != 2 || o.via.array.ptr[0].type != msgpack::type::STR ||
         o.via.array.ptr[1].type != msgpack::type::BIN)
         throw Error(ErrorCode::kBadInput, where + ": not a [topic, body] pair");
-    topic = o.via.array.ptr[0].as<std::string>();
+    const msgpack::object& t = o.via.array.ptr[0];
+    const std::string_view topic_bytes(t.via.str.ptr, t.via.str.size);
     try {
+        check_text(topic_bytes, limits::kNameBytes, "its topic");
         message = decode(std::string_view(o.via.array.ptr[1].via.bin.ptr, o.via.array.ptr[1].via.bin.size));
     } catch (const Error& e) {
         throw Error(ErrorCode::kBadInput, where + ": " + e.what());
     }
-    ++records_;
+    topic = std::string(topic_bytes);
+    // class indices within the model's list, which only the header knows
+    if (const auto* p = std::get_if<PredMessage>(&message); p && !header_.classes.empty())
+        for (std::size_t i = 0; i < p->classes.size(); ++i)
+            if (static_cast<std::size_t>(p->classes[i]) >= header_.classes.size())
+                throw Error(ErrorCode::kBadInput, where + ": message: field 'classes'[" + std::to_string(i) +
+                                                      "] is class " + std::to_string(p->classes[i]) +
+                                                      ", outside the header's " +
+                                                      std::to_string(header_.classes.size()) + " classes");
     return true;
 }
 

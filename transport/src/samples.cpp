@@ -6,6 +6,7 @@
 #include <zmq.hpp>
 
 #include "sightline/error.hpp"
+#include "sightline/transport/checks.hpp"
 #include "zmq_context.hpp"
 
 namespace sightline::transport {
@@ -93,6 +94,14 @@ struct SampleSender::Impl {
                 ++counters.nacked;
                 requeue(e, id, now + seconds(opt.nack_retry_s));
             }
+        } else if (verb == "reject" && parts.size() >= 3) { // unreadable there, so anywhere: dropped, counted
+            const auto it = entries.find(parts[2].to_string());
+            if (it == entries.end() || it->second.peer != peer) return;
+            if (auto q = peers.find(peer); q != peers.end()) --q->second.in_flight;
+            ++counters.rejected;
+            const std::string id = it->first;
+            erase(it);
+            std::erase(waiting, id);
         }
     }
 
@@ -161,6 +170,7 @@ SampleSender::SampleSender(const SampleSenderOptions& o) : impl_(std::make_uniqu
         s.set(zmq::sockopt::linger, o.linger_ms);
         s.set(zmq::sockopt::router_mandatory, 1); // a send to a collector that left fails instead of vanishing
         s.set(zmq::sockopt::sndhwm, 1000);
+        s.set(zmq::sockopt::maxmsgsize, std::int64_t(64 << 10)); // collectors say little: ready, ack, nack
         s.bind(o.endpoint);
     } catch (const zmq::error_t& e) {
         throw Error(ErrorCode::kTransport, "samples endpoint " + o.endpoint + ": " + e.what());
@@ -197,7 +207,7 @@ void SampleSender::pump(std::chrono::milliseconds wait) {
     auto& s = *impl_;
     zmq::pollitem_t item{s.socket.handle(), 0, ZMQ_POLLIN, 0};
     for (bool first = true;; first = false) {
-        if (zmq::poll(&item, 1, first ? wait : std::chrono::milliseconds(0)) == 0) break;
+        if (detail::poll(&item, 1, first ? wait : std::chrono::milliseconds(0)) == 0) break;
         std::vector<zmq::message_t> parts;
         for (;;) {
             zmq::message_t m;
@@ -262,6 +272,7 @@ SampleReceiver::SampleReceiver(const SampleReceiverOptions& o) : impl_(std::make
             zmq::socket_t s(detail::context(), zmq::socket_type::dealer);
             s.set(zmq::sockopt::linger, 500);
             s.set(zmq::sockopt::rcvhwm, std::max(1, o.window * 2));
+            s.set(zmq::sockopt::maxmsgsize, std::int64_t(limits::kMessageBytes)); // larger: the connection drops
             s.connect(e);
             impl_->sockets.push_back(std::move(s));
         } catch (const zmq::error_t& err) {
@@ -283,7 +294,7 @@ std::optional<SampleReceiver::Received> SampleReceiver::receive(std::chrono::mil
         s.heartbeat(now);
         const auto left = std::min(deadline - now, s.next_heartbeat - now);
         const auto ms = std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
-        if (zmq::poll(items.data(), items.size(), std::chrono::milliseconds(ms)) > 0) {
+        if (detail::poll(items.data(), items.size(), std::chrono::milliseconds(ms)) > 0) {
             for (std::size_t i = 0; i < items.size(); ++i) {
                 if (!(items[i].revents & ZMQ_POLLIN)) continue;
                 std::vector<zmq::message_t> parts;
@@ -307,6 +318,9 @@ void SampleReceiver::ack(std::size_t source, const std::string& id) {
 }
 void SampleReceiver::nack(std::size_t source, const std::string& id, const std::string& reason) {
     impl_->say(source, {"nack", id, reason});
+}
+void SampleReceiver::reject(std::size_t source, const std::string& id, const std::string& reason) {
+    impl_->say(source, {"reject", id, reason});
 }
 void SampleReceiver::set_window(int window) {
     if (window == impl_->opt.window) return;

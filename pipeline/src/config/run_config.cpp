@@ -5,6 +5,7 @@
 #include "config/yaml_file.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/config.hpp"
+#include "sightline/transport/checks.hpp"
 #include "sightline/transport/messages.hpp"
 
 namespace sightline::pipeline {
@@ -30,12 +31,16 @@ CameraConfig read_camera(const detail::YamlFile& c, const YAML::Node& n, const s
     };
     CameraConfig cam;
     cam.id = c.get<std::string>(n["id"], p + ".id");
-    if (cam.id.empty() || cam.id.find_first_of("/ \t") != std::string::npos)
-        c.fail(p + ".id", "must be non-empty, without '/' or spaces (it is part of the topic)");
+    if (const auto problem = transport::camera_id_problem(cam.id); !problem.empty()) c.fail(p + ".id", problem);
     if (!ids.insert(cam.id).second) c.fail(p + ".id", "duplicate camera id '" + cam.id + "'");
-    cam.url = resolve(c.get<std::string>(n["url"], p + ".url")).string();
-    if (!cam.network() && !std::filesystem::exists(cam.url))
+    const auto url = c.get<std::string>(n["url"], p + ".url");
+    if (url.empty()) c.fail(p + ".url", "empty (a video file, or a stream URL such as rtsp://...)");
+    cam.url = resolve(url).string();
+    std::error_code ec;
+    if (!cam.network() && !std::filesystem::exists(cam.url, ec))
         c.fail(p + ".url", cam.url + ": no such file (relative paths are read from the config file's folder)");
+    if (!cam.network() && std::filesystem::is_directory(cam.url, ec))
+        c.fail(p + ".url", cam.url + ": a folder, not a video file");
     c.read(n, p, "meta", cam.meta);
     c.read(n, p, "realtime", cam.realtime);
     c.read(n, p, "loop", cam.loop);
@@ -186,6 +191,9 @@ RunConfig load_run_config(const std::filesystem::path& path) {
                                  : " (relative paths are read from the config file's folder, " +
                                        (dir.empty() ? std::string(".") : dir.string()) +
                                        ": write the path from there, or an absolute one)"));
+    if (std::error_code ec; std::filesystem::is_directory(r.model, ec))
+        c.fail("model", r.model.string() + ": a folder; give the model.yaml in it (e.g. " +
+                            (r.model / "model.yaml").string() + ")");
     c.read(
         root, "", "engine", r.engine,
         [](const std::string& e) { return e == "auto" || e == "opencv" || e == "openvino" || e == "libtorch"; },
@@ -198,10 +206,15 @@ RunConfig load_run_config(const std::filesystem::path& path) {
             "samples_drain_s", "samples_ack_timeout_s"});
     auto& P = r.publish;
     P.predictions = c.get<std::string>(pub["predictions"], "publish.predictions");
+    if (const auto problem = transport::endpoint_problem(P.predictions); !problem.empty())
+        c.fail("publish.predictions", problem);
     c.read(pub, "publish", "send_hwm", P.send_hwm, at_least(1), "must be >= 1");
     c.read(pub, "publish", "wait_for_subscribers", P.wait_for_subscribers, at_least(0), "must be >= 0");
     c.read(pub, "publish", "wait_timeout_s", P.wait_timeout_s, above(0.0, 86400.0), "must be in (0, 86400]");
     c.read(pub, "publish", "samples", P.samples);
+    if (!P.samples.empty())
+        if (const auto problem = transport::endpoint_problem(P.samples); !problem.empty())
+            c.fail("publish.samples", problem);
     c.read(pub, "publish", "samples_buffer", P.samples_buffer, in(1, 1000000), "must be in 1..1000000");
     c.read(pub, "publish", "samples_drain_s", P.samples_drain_s, in(0.0, 3600.0), "must be in [0, 3600]");
     c.read(pub, "publish", "samples_ack_timeout_s", P.samples_ack_timeout_s, above(0.0, 86400.0),

@@ -13,14 +13,42 @@ namespace sightline::pipeline::detail {
 struct YamlFile {
     std::string file;
 
-    /// Loads `path`: Error(kNotFound) when it is missing, Error(kBadInput) with line and reason when malformed.
+    /// Loads `path`: Error(kNotFound) when it is missing, Error(kBadInput) with line and reason when it is not a
+    /// regular file, is malformed, or repeats a key in a mapping (YAML says keys are unique; yaml-cpp would keep
+    /// the first and hide the second).
     static std::pair<YamlFile, YAML::Node> load(const std::filesystem::path& path) {
-        if (!std::filesystem::exists(path)) throw Error(ErrorCode::kNotFound, path.string() + ": no such file");
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) throw Error(ErrorCode::kNotFound, path.string() + ": no such file");
+        if (!std::filesystem::is_regular_file(path, ec))
+            throw Error(ErrorCode::kBadInput, path.string() + ": not a regular file (expected a YAML file)");
+        YamlFile f{path.string()};
         try {
-            return {YamlFile{path.string()}, YAML::LoadFile(path.string())};
+            YAML::Node root = YAML::LoadFile(path.string());
+            f.unique_keys(root, "");
+            return {f, root};
         } catch (const YAML::Exception& e) {
             throw Error(ErrorCode::kBadInput,
                         path.string() + ": malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+        } catch (const std::ios_base::failure& e) {
+            throw Error(ErrorCode::kIo, path.string() + ": cannot read: " + e.what());
+        }
+    }
+    /// Every mapping under `n` has each key once.
+    void unique_keys(const YAML::Node& n, const std::string& path, int depth = 0) const {
+        if (depth > 64) fail(path, "nested more than 64 levels deep");
+        if (n.IsMap()) {
+            std::set<std::string> seen;
+            for (const auto& kv : n) {
+                const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string("(a collection)");
+                const std::string at = path.empty() ? k : path + "." + k;
+                if (!seen.insert(k).second)
+                    fail(at, "appears twice (line " + std::to_string(kv.first.Mark().line + 1) +
+                                 "): a key may be given once");
+                unique_keys(kv.second, at, depth + 1);
+            }
+        } else if (n.IsSequence()) {
+            for (std::size_t i = 0; i < n.size(); ++i)
+                unique_keys(n[i], path + "[" + std::to_string(i) + "]", depth + 1);
         }
     }
     [[noreturn]] void fail(const std::string& path, const std::string& why) const {

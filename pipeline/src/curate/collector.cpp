@@ -4,6 +4,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/dataset.hpp"
+#include "sightline/transport/checks.hpp"
 #include "sightline/transport/samples.hpp"
 
 namespace sightline::pipeline {
@@ -15,6 +16,7 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
     transport::SampleReceiver receiver({o.endpoints, o.window, 0.5});
     for (const auto& e : o.endpoints) spdlog::info("collect: taking samples from {}", e);
     CollectorSummary s;
+    transport::LogEvery malformed_log;
     auto last = Clock::now();
     Clock::time_point paused_until{};
     while (!stop.load()) {
@@ -35,10 +37,14 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
         transport::SampleMessage m;
         try {
             m = transport::decode_sample(r->body);
-        } catch (const Error& e) { // nothing to answer: without its id the line cannot be told which
+        } catch (const Error& e) { // rejected by id where one can be read: the line drops it instead of resending
             ++s.malformed;
-            spdlog::error("collect: a malformed sample from {} (topic '{}'), skipped: {}", receiver.endpoint(r->source),
-                          r->topic, e.what());
+            const auto id = transport::sample_id_of(r->body);
+            if (id) receiver.reject(r->source, *id, e.what());
+            if (malformed_log.due())
+                spdlog::error("collect: a malformed sample from {} (topic '{}'{}), rejected ({} so far): {}",
+                              receiver.endpoint(r->source), transport::printable(r->topic),
+                              id ? ", id " + transport::printable(*id) : std::string(), s.malformed, e.what());
             continue;
         }
         bool added = false;

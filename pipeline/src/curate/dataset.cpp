@@ -9,13 +9,16 @@
 #include <cstring>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/files.hpp"
+#include "sightline/transport/checks.hpp"
 
 namespace sightline::pipeline {
 
@@ -55,22 +58,17 @@ json boxes_json(const std::vector<DatasetBox>& boxes) {
         a.push_back({{"box", {b.x1, b.y1, b.x2, b.y2}}, {"score", b.score}, {"label", b.label}});
     return a;
 }
-std::vector<DatasetBox> boxes_from(const json& a) {
-    std::vector<DatasetBox> out;
-    for (const auto& b : a) {
-        const auto& x = b.at("box");
-        out.push_back({x[0].get<float>(), x[1].get<float>(), x[2].get<float>(), x[3].get<float>(),
-                       b.at("score").get<float>(), b.at("label").get<std::string>()});
-    }
-    return out;
-}
-
 /// A sample id as a file name: its '/' become '_', anything outside [A-Za-z0-9._-] too.
 std::string file_stem(const std::string& id) {
     std::string s = id;
     for (char& c : s)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) c = '_';
     return s;
+}
+
+/// Where a sample's image lies, relative to the dataset folder.
+std::string image_path(const std::string& camera, const std::string& id) {
+    return (fs::path("images") / file_stem(camera) / (file_stem(id) + ".jpg")).generic_string();
 }
 
 std::string read_file(const fs::path& p) {
@@ -216,7 +214,8 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
     auto& s = *impl_;
     if (has(in.id)) return false;
     DatasetSample d = in;
-    d.image = (fs::path("images") / file_stem(d.camera) / (file_stem(d.id) + ".jpg")).generic_string();
+    transport::check_camera_id(d.camera, "sample " + d.id + ": camera");
+    d.image = image_path(d.camera, d.id);
     const fs::path file = s.dir / d.image;
     std::error_code ec;
     fs::create_directories(file.parent_path(), ec);
@@ -250,52 +249,184 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
     return true;
 }
 
-std::vector<DatasetSample> Dataset::samples() const {
+namespace {
+
+/// One row made a sample, every field checked as the wire's are (transport/checks.hpp): a damaged or tampered row
+/// (a NULL, broken JSON, a non-finite score, an image path outside the dataset) is Error(kBadInput) with the reason.
+DatasetSample read_row(sqlite3_stmt* st) {
+    const auto fail = [](const std::string& why) -> Error { return Error(ErrorCode::kBadInput, why); };
+    const auto text = [&](int i, const char* column, std::size_t max_bytes) {
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+        if (!p || sqlite3_column_type(st, i) != SQLITE_TEXT) throw fail(std::string(column) + " is not text");
+        const std::string v(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i)));
+        transport::check_text(v, max_bytes, column);
+        return v;
+    };
+    const auto integer = [&](int i, const char* column, std::int64_t lo, std::int64_t hi) {
+        if (sqlite3_column_type(st, i) != SQLITE_INTEGER) throw fail(std::string(column) + " is not an integer");
+        const std::int64_t v = sqlite3_column_int64(st, i);
+        if (v < lo || v > hi) throw fail(std::string(column) + " " + std::to_string(v) + " is out of range");
+        return v;
+    };
+    const auto real = [&](int i, const char* column, double lo, double hi) {
+        const int t = sqlite3_column_type(st, i);
+        if (t != SQLITE_FLOAT && t != SQLITE_INTEGER) throw fail(std::string(column) + " is not a number");
+        const double v = sqlite3_column_double(st, i);
+        if (!std::isfinite(v) || v < lo || v > hi) throw fail(std::string(column) + " is out of range");
+        return static_cast<float>(v);
+    };
+    const auto parse = [&](int i, const char* column) {
+        try {
+            return json::parse(text(i, column, std::size_t(64) << 20));
+        } catch (const json::exception& e) {
+            throw fail(std::string(column) + " is not JSON: " + e.what());
+        }
+    };
+    const auto strings = [&](int i, const char* column, std::size_t max_items) {
+        const json j = parse(i, column);
+        if (!j.is_array() || j.size() > max_items) throw fail(std::string(column) + " is not a list of strings");
+        std::vector<std::string> out;
+        for (const auto& e : j) {
+            if (!e.is_string()) throw fail(std::string(column) + " is not a list of strings");
+            out.push_back(e.get<std::string>());
+            transport::check_text(out.back(), transport::limits::kTextBytes, column);
+        }
+        return out;
+    };
+    const auto boxes = [&](int i, const char* column) {
+        const json j = parse(i, column);
+        const std::string bad = std::string(column) + ": not a list of {box: [x1, y1, x2, y2], score, label}";
+        if (!j.is_array() || j.size() > transport::limits::kDetections) throw fail(bad);
+        std::vector<DatasetBox> out;
+        for (const auto& b : j) {
+            if (!b.is_object() || !b.contains("box") || !b.contains("score") || !b.contains("label")) throw fail(bad);
+            const json& x = b["box"];
+            if (!x.is_array() || x.size() != 4 || !b["label"].is_string()) throw fail(bad);
+            float v[5];
+            for (int k = 0; k < 5; ++k) {
+                const json& n = k < 4 ? x[k] : b["score"];
+                if (!n.is_number()) throw fail(std::string(column) + ": a box value or score that is not a number");
+                v[k] = n.get<float>();
+                const double lim = k < 4 ? transport::limits::kCoordinate : 1 + transport::limits::kUnitSlack;
+                if (!std::isfinite(v[k]) || std::fabs(v[k]) > lim || (k == 4 && v[k] < 0))
+                    throw fail(std::string(column) + ": a box value or score out of range");
+            }
+            out.push_back({v[0], v[1], v[2], v[3], v[4], b["label"].get<std::string>()});
+            transport::check_text(out.back().label, transport::limits::kNameBytes, column);
+        }
+        return out;
+    };
+    DatasetSample d;
+    d.id = text(0, "id", transport::limits::kIdBytes);
+    if (d.id.empty()) throw fail("id is empty");
+    d.camera = text(1, "camera", transport::limits::kCameraBytes);
+    transport::check_camera_id(d.camera, "camera");
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    d.frame = integer(2, "frame", -1, kMax), d.pts_ns = integer(3, "pts_ns", -kMax, kMax);
+    d.selected_ns = integer(4, "selected_ns", 0, kMax);
+    d.width = static_cast<int>(integer(5, "width", 0, transport::limits::kFrameSide));
+    d.height = static_cast<int>(integer(6, "height", 0, transport::limits::kFrameSide));
+    d.image = text(7, "image", 4096);
+    // the one place an image may lie: where add() puts it (never a path out of the folder, never an absolute one)
+    if (d.image != image_path(d.camera, d.id))
+        throw fail("image '" + transport::printable(d.image) + "' is not this sample's place in the dataset (" +
+                   image_path(d.camera, d.id) + ")");
+    d.model = text(8, "model", transport::limits::kNameBytes);
+    d.strategy = text(9, "strategy", transport::limits::kNameBytes);
+    d.tags = strings(10, "tags", transport::limits::kMapEntries);
+    d.reasons = strings(11, "reasons", transport::limits::kMapEntries);
+    d.flags = strings(12, "flags", 64);
+    d.uncertainty = real(13, "uncertainty", -1, 1 + transport::limits::kUnitSlack);
+    d.threshold = real(14, "threshold", 0, 1);
+    const json meta = parse(15, "meta");
+    if (!meta.is_object() || meta.size() > transport::limits::kMapEntries) throw fail("meta is not a JSON object");
+    for (const auto& [k, v] : meta.items())
+        if (!v.is_string()) throw fail("meta '" + transport::printable(k) + "' is not a string");
+    d.meta_json = meta.dump();
+    d.predictions = boxes(16, "predictions");
+    d.candidates = boxes(17, "candidates");
+    d.classes = strings(18, "classes", transport::limits::kClasses);
+    d.context_of = text(19, "context_of", transport::limits::kIdBytes);
+    d.context_offset = static_cast<int>(integer(20, "context_offset", -1000, 1000));
+    return d;
+}
+
+} // namespace
+
+void Dataset::each_row(const std::function<void(std::int64_t seq, const std::string& id, const DatasetSample* sample,
+                                                const std::string& problem)>& f) const {
     const std::string sql = std::string("SELECT id, camera, frame, pts_ns, selected_ns, width, height, image, model, "
                                         "strategy, tags, reasons, flags, uncertainty, threshold, meta, predictions, "
                                         "candidates, classes, ") +
                             (impl_->has_context ? "context_of, context_offset" : "'', 0") +
-                            " FROM samples ORDER BY seq";
+                            ", seq FROM samples ORDER BY seq";
     Stmt q = impl_->prepare(sql.c_str());
-    std::vector<DatasetSample> out;
     auto* st = q.get();
-    const auto text = [&](int i) { return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i))); };
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        DatasetSample d;
-        d.id = text(0), d.camera = text(1);
-        d.frame = sqlite3_column_int64(st, 2), d.pts_ns = sqlite3_column_int64(st, 3);
-        d.selected_ns = sqlite3_column_int64(st, 4);
-        d.width = sqlite3_column_int(st, 5), d.height = sqlite3_column_int(st, 6);
-        d.image = text(7), d.model = text(8), d.strategy = text(9);
-        d.tags = json::parse(text(10)).get<std::vector<std::string>>();
-        d.reasons = json::parse(text(11)).get<std::vector<std::string>>();
-        d.flags = json::parse(text(12)).get<std::vector<std::string>>();
-        d.uncertainty = static_cast<float>(sqlite3_column_double(st, 13));
-        d.threshold = static_cast<float>(sqlite3_column_double(st, 14));
-        d.meta_json = text(15);
-        d.predictions = boxes_from(json::parse(text(16)));
-        d.candidates = boxes_from(json::parse(text(17)));
-        d.classes = json::parse(text(18)).get<std::vector<std::string>>();
-        d.context_of = text(19), d.context_offset = sqlite3_column_int(st, 20);
-        out.push_back(std::move(d));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const std::int64_t seq = sqlite3_column_int64(st, 21);
+        const auto* id = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        const std::string name = id ? transport::printable(id) : "(no id)";
+        try {
+            const DatasetSample d = read_row(st);
+            f(seq, name, &d, {});
+        } catch (const Error& e) {
+            if (e.code() != ErrorCode::kBadInput) throw;
+            f(seq, name, nullptr, e.what());
+        }
     }
+    if (rc != SQLITE_DONE) impl_->fail("cannot read the samples (run sightline collect validate)");
+}
+
+std::vector<DatasetSample> Dataset::samples() const {
+    std::vector<DatasetSample> out;
+    each_row([&](std::int64_t seq, const std::string& id, const DatasetSample* d, const std::string& problem) {
+        if (!d)
+            throw Error(ErrorCode::kBadInput, impl_->db_path.string() + ": row " + std::to_string(seq) + " (sample " +
+                                                  id + "): " + problem +
+                                                  " (a damaged dataset: sightline collect validate lists every "
+                                                  "problem)");
+        out.push_back(*d);
+    });
     return out;
 }
 
 std::vector<std::string> Dataset::validate() const {
     std::vector<std::string> problems;
-    for (const auto& d : samples()) {
-        const fs::path p = impl_->dir / d.image;
-        std::error_code ec;
-        const auto size = fs::file_size(p, ec);
-        if (ec) {
-            problems.push_back(d.id + ": " + p.string() + ": missing");
-            continue;
+    // the file itself: SQLite's own check of every page, index and the freelist
+    {
+        Stmt q = impl_->prepare("PRAGMA integrity_check");
+        int rc;
+        while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+            const auto* line = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0));
+            const std::string l = line ? line : "";
+            if (l != "ok") problems.push_back(impl_->db_path.string() + ": integrity_check: " + l);
         }
-        std::string head = read_file(p);
-        if (size < 4 || static_cast<unsigned char>(head[0]) != 0xFF || static_cast<unsigned char>(head[1]) != 0xD8 ||
-            static_cast<unsigned char>(head[size - 2]) != 0xFF || static_cast<unsigned char>(head[size - 1]) != 0xD9)
-            problems.push_back(d.id + ": " + p.string() + ": not a whole JPEG");
+        if (rc != SQLITE_DONE)
+            problems.push_back(impl_->db_path.string() +
+                               ": integrity_check failed: " + sqlite3_errmsg(impl_->db.get()));
+    }
+    try {
+        each_row([&](std::int64_t seq, const std::string& id, const DatasetSample* d, const std::string& problem) {
+            if (!d) {
+                problems.push_back(id + ": row " + std::to_string(seq) + ": " + problem);
+                return;
+            }
+            const fs::path p = impl_->dir / d->image;
+            std::error_code ec;
+            const auto size = fs::file_size(p, ec);
+            if (ec || !fs::is_regular_file(p, ec)) {
+                problems.push_back(d->id + ": " + p.string() + ": missing");
+                return;
+            }
+            std::string head = read_file(p);
+            if (size < 4 || static_cast<unsigned char>(head[0]) != 0xFF ||
+                static_cast<unsigned char>(head[1]) != 0xD8 || static_cast<unsigned char>(head[size - 2]) != 0xFF ||
+                static_cast<unsigned char>(head[size - 1]) != 0xD9)
+                problems.push_back(d->id + ": " + p.string() + ": not a whole JPEG");
+        });
+    } catch (const Error& e) { // the table itself cannot be read (damaged pages)
+        problems.push_back(e.what());
     }
     return problems;
 }

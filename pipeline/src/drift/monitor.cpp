@@ -10,6 +10,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/drift.hpp"
+#include "sightline/transport/checks.hpp"
 
 namespace sightline::pipeline {
 namespace {
@@ -58,8 +59,9 @@ void add_into(Bucket& into, const Bucket& b) {
     for (int k = 0; k < kBucketSize; ++k) into[k] += b[k];
 }
 int bin_of(double x, double lo, double width, int bins) {
-    if (!(x >= lo)) return 0;
-    return std::min(bins - 1, static_cast<int>((x - lo) / width));
+    const double k = (x - lo) / width; // clamped before the cast: a float past int's range is undefined there
+    if (!(k >= 0)) return 0;
+    return k >= bins - 1 ? bins - 1 : static_cast<int>(k);
 }
 double latency_upper_ms(int k) {
     return 0.5 * std::pow(1.25, k);
@@ -218,7 +220,7 @@ struct Monitor::Impl {
     std::map<std::string, std::uint64_t> last_seq;               ///< camera -> the seq of its last pred
     std::function<void(const MonitorAlarm&)> alarm_cb;
     std::function<void(const MonitorCameraView&)> window_cb;
-    std::uint64_t messages = 0, raised = 0;
+    std::uint64_t messages = 0, raised = 0, refused_states = 0;
     std::map<std::string, std::string> loaded; ///< camera|model -> reference JSON waiting for its camera
 
     /// The time-of-day bucket of a wall-clock time (UTC), "" when off or unknown: "06-12" for 6 h buckets.
@@ -239,6 +241,12 @@ struct Monitor::Impl {
         const std::string key = key_of(camera, model, tod);
         auto it = cameras.find(key);
         if (it != cameras.end()) return it->second;
+        if (cameras.size() >= o.max_states) {
+            ++refused_states;
+            throw Error(ErrorCode::kBadInput,
+                        "camera '" + camera + "' (model '" + model + "') refused: the monitor already keeps " +
+                            std::to_string(o.max_states) + " camera/model states (--max-states raises the limit)");
+        }
         CameraState& s = cameras[key];
         s.view.camera = camera;
         s.view.model = model;
@@ -426,8 +434,8 @@ struct Monitor::Impl {
                     s.recent_z.pop_front();
                 const double recent = std::accumulate(s.recent_z.begin(), s.recent_z.end(), 0.0) / s.recent_z.size();
                 v.scores.push_back({"flag_rate", "page_hinkley", stat, o.ph_threshold, false});
-                // a detection raises when the last buckets sit more than a reference sigma away on average (a change
-                // back towards the reference, or noise, does not); it clears once they are back within one
+                // a detection raises when the last buckets sit more than a reference sigma away on average (a
+                // change back towards the reference, or noise, does not); it clears once they are back within one
                 AlarmState& a = s.alarms["flag_rate/page_hinkley"];
                 if (!a.active && change && std::fabs(recent) > 1) {
                     a.active = true, a.under = 0, a.threshold = o.ph_threshold;
@@ -452,7 +460,14 @@ struct Monitor::Impl {
         if (window_cb) window_cb(v);
     }
 
+    void add(const transport::Message& m, std::int64_t wall_ns);
     void add_pred(const transport::PredMessage& p, std::int64_t wall_ns) {
+        if (const auto known = class_names.find(p.model); known != class_names.end())
+            for (const std::int32_t c : p.classes) // decode checked c >= 0
+                if (static_cast<std::size_t>(c) >= known->second.size())
+                    throw Error(ErrorCode::kBadInput, "pred/" + p.camera + ": class " + std::to_string(c) +
+                                                          " outside model " + p.model + "'s " +
+                                                          std::to_string(known->second.size()) + " classes");
         const std::string tod = time_of_day(p.time_ns);
         CameraState& s = state(p.camera, p.model, p.meta, tod);
         camera_key[p.camera] = key_of(p.camera, p.model, tod);
@@ -462,9 +477,9 @@ struct Monitor::Impl {
         s.ended = false;
         // the sequence is the camera's, whichever state (model version, time of day) its frames go to
         auto [seq, first] = last_seq.try_emplace(p.camera, p.seq);
-        if (!first && p.seq > seq->second + 1) {
-            s.gap_pending += p.seq - seq->second - 1;
-            v.seq_gaps += p.seq - seq->second - 1;
+        if (const std::uint64_t gap = first ? 0 : transport::seq_gap(seq->second, p.seq); gap > 0) {
+            s.gap_pending += gap;
+            v.seq_gaps += gap;
         }
         seq->second = p.seq;
         const std::int64_t id = p.pts_ns >= 0 ? p.pts_ns / bucket_ns : -1 - (-p.pts_ns - 1) / bucket_ns;
@@ -490,7 +505,7 @@ struct Monitor::Impl {
         bool flagged = false;
         const double area = std::max(1.0, double(p.width) * p.height);
         for (std::size_t k = 0; k < n; ++k) {
-            const int c = std::clamp(p.classes[k], 0, kClasses - 1);
+            const int c = std::min(p.classes[k], kClasses - 1);
             b[kOffClass + c] += 1;
             b[kOffConf + c * kConfBins + bin_of(p.scores[k], 0, 1.0 / kConfBins, kConfBins)] += 1;
             b[kOffScalar + kScoreSum] += p.scores[k];
@@ -498,7 +513,8 @@ struct Monitor::Impl {
             const double h = std::max(0.0f, p.boxes[4 * k + 3] - p.boxes[4 * k + 1]);
             b[kOffSize + bin_of(std::sqrt(w * h / area), 0, 1.0 / kSizeBins, kSizeBins)] += 1;
             flagged = flagged || p.flags[k] != 0;
-            ++v.class_counts[class_name(s, p.classes[k])];
+            // by name; without names by index, indices past 63 together (bounded keys whatever arrives)
+            ++v.class_counts[p.classes[k] < 64 || !names(s.view.model).empty() ? class_name(s, p.classes[k]) : "64+"];
         }
         if (flagged) b[kOffScalar + kFlagged] += 1, ++v.flagged_frames;
         if (p.luma >= 0) {
@@ -553,24 +569,34 @@ Monitor::Monitor(const MonitorOptions& options) : impl_(std::make_unique<Impl>()
 Monitor::~Monitor() = default;
 
 void Monitor::add(const transport::Message& m, std::int64_t wall_ns) {
+    impl_->add(m, wall_ns); // throws before it changes anything: a refused message is not counted
     ++impl_->messages;
-    if (const auto* p = std::get_if<transport::PredMessage>(&m)) return impl_->add_pred(*p, wall_ns);
+}
+
+void Monitor::Impl::add(const transport::Message& m, std::int64_t wall_ns) {
+    if (const auto* p = std::get_if<transport::PredMessage>(&m)) return add_pred(*p, wall_ns);
     if (const auto* e = std::get_if<transport::EventMessage>(&m)) {
-        if (e->kind == "run_start" && !e->classes.empty()) impl_->class_names[e->message] = e->classes;
+        if (e->kind == "run_start" && !e->classes.empty()) {
+            if (class_names.size() >= o.max_states && !class_names.count(e->message))
+                throw Error(ErrorCode::kBadInput, "run_start of model '" + e->message +
+                                                      "' refused: " + std::to_string(o.max_states) +
+                                                      " models' class names already kept");
+            class_names[e->message] = e->classes;
+        }
         if (e->kind == "run_end")
-            for (auto& [key, s] : impl_->cameras) s.ended = true;
+            for (auto& [key, s] : cameras) s.ended = true;
         return;
     }
     const auto& st = std::get<transport::StatMessage>(m);
-    auto key = impl_->camera_key.find(st.camera);
-    if (key == impl_->camera_key.end()) { // a camera that has delivered nothing yet: known, silent
-        CameraState& s = impl_->state(st.camera, "", {});
+    auto key = camera_key.find(st.camera);
+    if (key == camera_key.end()) { // a camera that has delivered nothing yet: known, silent
+        CameraState& s = state(st.camera, "", {});
         if (s.view.last_wall_ns == 0) s.view.last_wall_ns = wall_ns;
         s.view.last_stat = st.values;
-        impl_->camera_key[st.camera] = Impl::key_of(st.camera, "", "");
+        camera_key[st.camera] = Impl::key_of(st.camera, "", "");
         return;
     }
-    impl_->cameras[key->second].view.last_stat = st.values;
+    cameras[key->second].view.last_stat = st.values;
 }
 
 void Monitor::tick(std::int64_t wall_ns) {
@@ -601,6 +627,9 @@ std::uint64_t Monitor::messages() const {
 }
 std::uint64_t Monitor::alarms_raised() const {
     return impl_->raised;
+}
+std::uint64_t Monitor::refused_states() const {
+    return impl_->refused_states;
 }
 
 std::string Monitor::references_json() const {

@@ -77,6 +77,31 @@ std::int64_t integer(od::value v, const std::string& file, const Where& where, c
     }
 }
 
+/// A category id: an integer within +-kMaxCategoryId.
+int category_id(od::value v, const std::string& file, const Where& where, const char* key) {
+    const std::int64_t id = integer(v, file, where, key);
+    if (id < -kMaxCategoryId || id > kMaxCategoryId)
+        fail(file, where,
+             std::string(key) + " " + std::to_string(id) + " is out of range (+-" + std::to_string(kMaxCategoryId) +
+                 ")");
+    return static_cast<int>(id);
+}
+
+/// A string of valid UTF-8 (names reach the HTML report, JSON outputs and Prometheus labels).
+std::string utf8_text(od::value v, const std::string& file, const Where& where, const char* key) {
+    std::string_view s;
+    if (v.get_string().get(s)) fail(file, where, std::string(key) + " is not a string");
+    if (!simdjson::validate_utf8(s.data(), s.size())) fail(file, where, std::string(key) + " is not valid UTF-8");
+    return std::string(s);
+}
+
+/// Nothing may follow the document: a second one would be ignored.
+void expect_end(od::document& doc, const std::string& file) {
+    const char* rest = nullptr;
+    if (doc.current_location().get(rest) == simdjson::SUCCESS)
+        fail(file, "", "more after the JSON document (a second document, or trailing bytes)");
+}
+
 kernels::BoxXywh bbox(od::value v, const std::string& file, const Where& where) {
     od::array a;
     if (v.get_array().get(a)) fail(file, where, "bbox is not an array [x, y, w, h]");
@@ -193,15 +218,17 @@ CocoGroundTruth parse_ground_truth_file(const std::filesystem::path& path) {
                     for (auto f : o) {
                         std::string_view k = f.unescaped_key();
                         if (k == "id") {
-                            c.id = static_cast<int>(integer(f.value(), file, where, "id"));
+                            c.id = category_id(f.value(), file, where, "id");
                             has_id = true;
                         } else if (k == "name") {
-                            std::string_view s;
-                            if (f.value().get_string().get(s)) fail(file, where, "name is not a string");
-                            c.name = std::string(s);
+                            c.name = utf8_text(f.value(), file, where, "name");
                         }
                     }
                     if (!has_id) fail(file, where, "missing key id");
+                    if (gt.categories.size() == kMaxCategories)
+                        fail(file, where,
+                             "more than " + std::to_string(kMaxCategories) +
+                                 " categories: more than this evaluator takes (its tables grow with each)");
                     gt.categories.push_back(std::move(c));
                 }
             } else if (key == "annotations") {
@@ -220,7 +247,7 @@ CocoGroundTruth parse_ground_truth_file(const std::filesystem::path& path) {
                         else if (k == "image_id")
                             a.image_id = integer(f.value(), file, where, "image_id"), seen |= 2;
                         else if (k == "category_id")
-                            a.category_id = static_cast<int>(integer(f.value(), file, where, "category_id")), seen |= 4;
+                            a.category_id = category_id(f.value(), file, where, "category_id"), seen |= 4;
                         else if (k == "bbox")
                             a.box = bbox(f.value(), file, where), seen |= 8;
                         else if (k == "area")
@@ -242,6 +269,7 @@ CocoGroundTruth parse_ground_truth_file(const std::filesystem::path& path) {
         if (!has_images) fail(file, "", "missing key images (expected COCO instances format)");
         if (!has_categories) fail(file, "", "missing key categories");
         if (!has_annotations) fail(file, "", "missing key annotations");
+        expect_end(doc, file);
     } catch (const simdjson::simdjson_error& e) {
         fail(file, "", std::string("malformed JSON: ") + e.what());
     }
@@ -289,7 +317,7 @@ void parse_detections(od::array arr, const std::string& file, const char* array_
             if (k == "image_id")
                 d.image_id = integer(f.value(), file, where, "image_id"), seen |= 1;
             else if (k == "category_id")
-                d.category_id = static_cast<int>(integer(f.value(), file, where, "category_id")), seen |= 2;
+                d.category_id = category_id(f.value(), file, where, "category_id"), seen |= 2;
             else if (k == "bbox")
                 d.box = bbox(f.value(), file, where), seen |= 4;
             else if (k == "score")
@@ -491,6 +519,7 @@ CocoDetections parse_detections_file(const std::filesystem::path& path) {
         } else {
             parse_detections(arr, file, array_name, 0, dt.detections);
         }
+        expect_end(doc, file);
     } catch (const simdjson::simdjson_error& e) {
         fail(file, "", std::string("malformed JSON: ") + e.what());
     }

@@ -36,6 +36,9 @@ CocoDetections read_detections(const std::string& path, const CocoGroundTruth& g
     if (rec.lost_messages)
         flags.push_back(path + ": " + std::to_string(rec.lost_messages) +
                         " pred messages missing from the recording (sequence gaps): their frames count as misses");
+    if (rec.duplicate_messages)
+        flags.push_back(path + ": " + std::to_string(rec.duplicate_messages) +
+                        " pred messages repeat a (camera, seq) seen before: left out (each frame counts once)");
     if (rec.truncated) flags.push_back(path + ": the last record is cut short (the run did not end cleanly)");
     for (const auto& c : rec.unknown_classes)
         flags.push_back(path + ": model class '" + c + "' has no category of that name in the ground truth");

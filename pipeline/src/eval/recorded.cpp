@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/online_eval.hpp"
@@ -75,7 +76,9 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
             out.unknown_classes.push_back(reader.header().classes[k]);
         }
 
-    std::map<std::string, std::uint64_t> next_seq;
+    // per camera: the sequence numbers seen (a repeat is a duplicate, left out; the order does not matter) and the
+    // largest, so the lost ones are those below it never seen
+    std::map<std::string, std::pair<std::unordered_set<std::uint64_t>, std::uint64_t>> seen;
     std::set<std::int64_t> processed; ///< ground-truth image ids of the frames the run published
     std::string topic;
     transport::Message m;
@@ -86,9 +89,12 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
             ++out.other_cameras;
             continue;
         }
-        auto [seq, fresh] = next_seq.try_emplace(p->camera, 0);
-        if (p->seq > seq->second) out.lost_messages += p->seq - seq->second;
-        seq->second = p->seq + 1;
+        auto& [seqs, top] = seen[p->camera];
+        if (!seqs.insert(p->seq).second) {
+            ++out.duplicate_messages;
+            continue;
+        }
+        top = std::max(top, p->seq);
         if (p->frame < 0)
             throw Error(ErrorCode::kBadInput, file + ": record " + std::to_string(reader.records()) +
                                                   ": a pred message without a frame index (recorded by an older "
@@ -103,13 +109,17 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
         for (std::size_t k = 0; k < p->scores.size(); ++k) {
             const float* b = &p->boxes[4 * k];
             const int cls = p->classes[k];
-            const int category = cls >= 0 && static_cast<std::size_t>(cls) < class_to_category.size()
-                                     ? class_to_category[cls]
-                                     : largest + 1 + cls;
+            // the reader checked cls against the header's classes; a header without classes names none
+            if (static_cast<std::size_t>(cls) >= class_to_category.size())
+                throw Error(ErrorCode::kBadInput, file + ": record " + std::to_string(reader.records()) + ": class " +
+                                                      std::to_string(cls) +
+                                                      " and the recording's header lists no class names");
+            const int category = class_to_category[cls];
             out.detections.detections.push_back(
                 {img->second, category, {b[0], b[1], double(b[2]) - b[0], double(b[3]) - b[1]}, p->scores[k]});
         }
     }
+    for (const auto& [cam, s] : seen) out.lost_messages += s.second + 1 - s.first.size(); // seq < 2^53: no wrap
     out.truncated = reader.truncated();
     // a pred message, even an empty one, per processed frame: those images are the ones the run looked at
     out.detections.evaluated_images.emplace(processed.begin(), processed.end());

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -118,6 +119,7 @@ struct Line::Impl {
         v["samples_context_total"] = static_cast<double>(c.context);
         v["samples_acked_total"] = static_cast<double>(o.sender.acked);
         v["samples_resent_total"] = static_cast<double>(o.sender.resent);
+        v["samples_rejected_total"] = static_cast<double>(o.sender.rejected);
         v["samples_dropped_total"] = static_cast<double>(o.sender.dropped + o.queue_dropped);
         v["samples_buffered"] = static_cast<double>(o.buffered);
         v["samples_collectors"] = static_cast<double>(o.collectors);
@@ -177,6 +179,24 @@ std::size_t Line::self_test() {
     v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
     v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
     return det.detect(std::span(&v, 1))[0].detections.size();
+}
+
+void Line::check_cameras() const {
+    for (const CameraConfig& cam : config().cameras) {
+        if (cam.network()) continue;
+        const std::string what = "camera " + cam.id + ": ";
+        try {
+            std::error_code ec;
+            if (!std::filesystem::is_regular_file(cam.url, ec))
+                throw Error(ErrorCode::kBadInput, cam.url + ": not a regular file (a device or a pipe is not a video "
+                                                            "file)");
+            VideoReader reader(cam.url, 1, nullptr, cam.options);
+            DecodedFrame frame;
+            if (!reader.next(frame)) throw Error(ErrorCode::kBadInput, cam.url + ": no frame could be decoded");
+        } catch (const Error& e) {
+            throw Error(ErrorCode::kBadInput, what + e.what());
+        }
+    }
 }
 
 const Detector& Line::detector() const {

@@ -1,11 +1,13 @@
 // model.yaml: the contract between a trained detector and the pipeline (docs/model.md).
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <set>
 
 #include "config/yaml_file.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/model.hpp"
+#include "sightline/transport/checks.hpp"
 
 namespace sightline::pipeline {
 
@@ -22,8 +24,11 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
         c.fail("file", "missing: give file: (ONNX) or torchscript: (TorchScript), or both");
     if (root["file"]) {
         m.onnx_path = yaml_path.parent_path() / c.get<std::string>(root["file"], "file");
-        if (!std::filesystem::exists(m.onnx_path))
+        std::error_code ec;
+        if (!std::filesystem::exists(m.onnx_path, ec))
             throw Error(ErrorCode::kNotFound, c.file + ": file: " + m.onnx_path.string() + ": no such file");
+        if (!std::filesystem::is_regular_file(m.onnx_path, ec))
+            c.fail("file", m.onnx_path.string() + ": not a regular file (expected the ONNX model)");
     }
     if (root["torchscript"]) // checked by the LibTorch engine, the only one that reads it
         m.torchscript_path = yaml_path.parent_path() / c.get<std::string>(root["torchscript"], "torchscript");
@@ -47,16 +52,22 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
         c.fail("input.layout", "only nchw is supported");
     if (in["dtype"] && c.get<std::string>(in["dtype"], "input.dtype") != "float32")
         c.fail("input.dtype", "only float32 is supported by the OpenCV engine");
+    // the preprocess multiplies and divides by these: NaN, inf, 0 or a negative scale would pass a forward pass
+    // and give every frame garbage
     if (in["scale"]) p.scale = c.get<float>(in["scale"], "input.scale");
+    if (!(std::isfinite(p.scale) && p.scale > 0 && p.scale <= 1e6)) c.fail("input.scale", "must be finite and > 0");
     for (const char* key : {"mean", "std"}) {
         if (!in[key]) continue;
         auto v = c.get<std::vector<float>>(in[key], std::string("input.") + key);
         if (v.size() != 3) c.fail(std::string("input.") + key, "expected 3 values");
         for (int k = 0; k < 3; ++k) (key[0] == 'm' ? p.mean : p.std)[k] = v[k];
     }
-    for (float s : p.std)
-        if (s == 0.f) c.fail("input.std", "must be non-zero");
+    for (float x : p.mean)
+        if (!(std::isfinite(x) && std::fabs(x) <= 1e6)) c.fail("input.mean", "must be finite");
+    for (float x : p.std)
+        if (!(std::isfinite(x) && x != 0.f && std::fabs(x) <= 1e6)) c.fail("input.std", "must be finite and non-zero");
     if (in["pad_value"]) p.pad_value = c.get<float>(in["pad_value"], "input.pad_value");
+    if (!(p.pad_value >= 0 && p.pad_value <= 255)) c.fail("input.pad_value", "must be in [0, 255] (pixel units)");
     if (in["dynamic_batch"]) m.dynamic_batch = c.get<bool>(in["dynamic_batch"], "input.dynamic_batch");
 
     const auto out = root["output"];
@@ -79,6 +90,18 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
 
     m.classes = c.get<std::vector<std::string>>(root["classes"], "classes");
     if (m.classes.empty()) c.fail("classes", "at least one class");
+    if (m.classes.size() > transport::limits::kClasses)
+        c.fail("classes", std::to_string(m.classes.size()) + " classes, more than the " +
+                              std::to_string(transport::limits::kClasses) + " the wire carries");
+    for (std::size_t i = 0; i < m.classes.size(); ++i) // the names go on the wire, into reports and labels
+        if (m.classes[i].empty() || m.classes[i].size() > transport::limits::kNameBytes ||
+            !transport::valid_utf8(m.classes[i]))
+            c.fail("classes[" + std::to_string(i) + "]",
+                   "must be 1.." + std::to_string(transport::limits::kNameBytes) + " bytes of valid UTF-8");
+    for (const auto* key : {&m.name, &m.version})
+        if (key->empty() || key->size() > 120 || !transport::valid_utf8(*key))
+            c.fail(key == &m.name ? "name" : "version", "must be 1..120 bytes of valid UTF-8");
+    if (m.candidates < 0) c.fail("output.candidates", "must be >= 0");
     if (const auto t = root["thresholds"]) {
         c.keys(t, "thresholds", {"confidence", "iou", "max_det"});
         if (t["confidence"]) m.confidence = c.get<float>(t["confidence"], "thresholds.confidence");

@@ -22,6 +22,12 @@ struct CocoImage {
     std::map<std::string, std::vector<std::string>> meta;
 };
 
+/// The most categories a ground truth may list: the evaluation's tables grow with their number (10 x 101 x 4 x 3
+/// precisions per category, as pycocotools'), and the largest public sets have about 1200 (LVIS).
+inline constexpr std::size_t kMaxCategories = 2048;
+/// Category ids must lie within +-this (classes the ground truth lacks get ids past its largest: no overflow).
+inline constexpr std::int64_t kMaxCategoryId = 1'000'000'000;
+
 struct CocoCategory {
     int id = 0;
     std::string name;
@@ -63,7 +69,8 @@ CocoGroundTruth restrict_to_images(const CocoGroundTruth& gt, const std::vector<
 
 /// Reads a COCO instances file. Throws Error(kBadInput) naming the file and the element (e.g. "annotations[12]:
 /// bbox width -3 is negative") for a missing file, malformed JSON, missing keys, negative sizes, a non-finite
-/// number, or an annotation on an image or category the file does not list.
+/// number, an annotation on an image or category the file does not list, more than kMaxCategories categories or
+/// an id outside +-kMaxCategoryId, non-UTF-8 text, or anything after the JSON document.
 CocoGroundTruth load_coco_ground_truth_file(const std::filesystem::path& path);
 
 /// Reads a COCO results file: a JSON array of {image_id, category_id, bbox: [x, y, w, h], score}. Same errors.

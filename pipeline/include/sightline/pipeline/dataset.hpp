@@ -56,9 +56,15 @@ class Dataset {
     bool add(const DatasetSample& sample, std::string_view jpeg); ///< the same from another dataset (merge)
     bool has(const std::string& id) const;
     std::size_t size() const;
-    /// Every sample, in the order they were added.
+    /// Every sample, in the order they were added. A row that fails the checks (a damaged or tampered file: a
+    /// NULL, broken JSON, a non-finite score, an image path that is not the sample's own place) is
+    /// Error(kBadInput) naming the file, the row and the reason.
     std::vector<DatasetSample> samples() const;
-    /// Checks that every row's image exists and is a whole JPEG; returns one line per problem (empty: sound).
+    /// Every row in order: `sample` when it passes the checks, else null and `problem` says why.
+    void each_row(const std::function<void(std::int64_t seq, const std::string& id, const DatasetSample* sample,
+                                           const std::string& problem)>& f) const;
+    /// SQLite's integrity check of the file, every row's checks, and every image there and a whole JPEG; returns
+    /// one line per problem (empty: sound).
     std::vector<std::string> validate() const;
     const std::filesystem::path& dir() const;
 

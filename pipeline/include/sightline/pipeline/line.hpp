@@ -69,6 +69,10 @@ class Line {
     /// file, the shape expected and what the output implies). Returns the detections' count (0 on a blank frame,
     /// normally). Not while run() runs.
     std::size_t self_test();
+    /// Opens every file camera as the line would (its FFmpeg options) and decodes its first frame: a path that is a
+    /// device, a JSON file or a broken video fails here, `run --check`, not when the line starts. Error(kBadInput)
+    /// names the camera, its URL and FFmpeg's reason. Network cameras are not dialled (they reconnect by design).
+    void check_cameras() const;
 
     const RunConfig& config() const;
     const Detector& detector() const;

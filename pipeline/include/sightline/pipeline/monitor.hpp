@@ -57,6 +57,10 @@ struct MonitorOptions {
     /// Flagged-frame rate per bucket, as z-scores against the reference's buckets, into river's Page-Hinkley.
     double ph_delta = 0.5, ph_threshold = 15;
     int ph_min_instances = 5;
+    /// The most camera x model (x time-of-day) states kept, each about bytes_per_camera(): messages that would
+    /// open one more are refused (Error(kBadInput) from add(), counted by the caller), so a stream of made-up
+    /// camera names cannot grow the monitor's memory without bound.
+    std::size_t max_states = 256;
 };
 
 /// One standing alarm's rise or fall, and the figures behind it.
@@ -108,7 +112,9 @@ class Monitor {
     Monitor& operator=(const Monitor&) = delete;
 
     /// Feeds one received message. `wall_ns`: when it arrived (for silence only). Messages of another schema are
-    /// the transport's business; a `pred` with inconsistent arrays never reaches here (decode refuses it).
+    /// the transport's business; what decode() refuses (inconsistent arrays, non-finite values, bad strings) never
+    /// reaches here. Throws Error(kBadInput), changing nothing, for a pred whose class index is outside its model's
+    /// class list (when run_start gave it) and for a message that would open a state past max_states.
     void add(const transport::Message& m, std::int64_t wall_ns);
     /// Checks silence at wall time `wall_ns`; call about once a second.
     void tick(std::int64_t wall_ns);
@@ -120,6 +126,8 @@ class Monitor {
     std::vector<MonitorCameraView> cameras() const;
     std::uint64_t messages() const;
     std::uint64_t alarms_raised() const;
+    /// Messages refused because they would have opened a state past max_states.
+    std::uint64_t refused_states() const;
 
     /// The learned references (all cameras whose reference is complete), as a self-describing JSON document:
     /// save it from a known-good period and load it later (`--reference FILE`), or keep it in the store.

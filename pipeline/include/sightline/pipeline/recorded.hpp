@@ -14,7 +14,8 @@ struct RecordedDetections {
     std::uint64_t frames = 0;                 ///< pred messages turned into detections
     std::uint64_t other_cameras = 0;          ///< pred messages of cameras not evaluated
     std::uint64_t frames_without_image = 0;   ///< pred messages whose frame the ground truth lacks (left out)
-    std::uint64_t lost_messages = 0;          ///< gaps in the per-camera sequence numbers
+    std::uint64_t lost_messages = 0;          ///< per camera, sequence numbers below its largest never seen
+    std::uint64_t duplicate_messages = 0;     ///< pred messages whose (camera, seq) came before: left out
     bool truncated = false;                   ///< the recording's last record was cut short
     std::vector<std::string> unknown_classes; ///< model classes with no category of that name in the ground truth
     std::vector<std::string> cameras;         ///< the cameras evaluated

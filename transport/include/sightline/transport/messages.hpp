@@ -140,5 +140,8 @@ struct SampleMessage {
 EncodedMessage encode_sample(const SampleMessage& m);
 /// Parses a sample's body; Error(kBadInput) naming the field when malformed.
 SampleMessage decode_sample(std::string_view body);
+/// The id of a sample body that decode_sample() refuses, when one can be read (a string field `id` of valid UTF-8
+/// in a msgpack map), so the collector can tell the line which sample it rejects; nothing otherwise.
+std::optional<std::string> sample_id_of(std::string_view body);
 
 } // namespace sightline::transport

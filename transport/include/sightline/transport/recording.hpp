@@ -46,9 +46,12 @@ class RecordingWriter {
     std::uint64_t written_ = 0;
 };
 
-/// Reads a recording message by message. A missing file is Error(kNotFound); a file that is not a recording, or
-/// a damaged record, Error(kBadInput) naming the file and the record. A last record cut short (a run killed while
-/// writing) ends the reading and sets truncated().
+/// Reads a recording message by message. A missing file is Error(kNotFound); a file that is not a recording, a
+/// header that fails the wire's checks (checks.hpp), or a damaged record, Error(kBadInput) naming the file and the
+/// record. Every record is checked as a message off the wire is (decode()), and a pred's class indices against the
+/// header's class list. After a record is refused the reader stands past it, so a sink may count it and read on
+/// (the msgpack stream itself broken ends the reading). A last record cut short (a run killed while writing) ends
+/// the reading and sets truncated().
 class RecordingReader {
   public:
     explicit RecordingReader(const std::filesystem::path& path);
@@ -57,7 +60,7 @@ class RecordingReader {
     /// The next message; false at the end.
     bool next(std::string& topic, Message& message);
     bool truncated() const { return truncated_; }
-    std::uint64_t records() const { return records_; } ///< messages read so far
+    std::uint64_t records() const { return records_; } ///< records read so far, refused ones included
 
   private:
     struct Impl;

@@ -34,6 +34,7 @@ struct SampleSenderCounters {
     std::uint64_t acked = 0;           ///< samples acknowledged (each once)
     std::uint64_t duplicate_acks = 0;  ///< acknowledgements of a sample already acknowledged, or unknown
     std::uint64_t nacked = 0;          ///< refusals (the sample stays and goes again)
+    std::uint64_t rejected = 0;        ///< samples a collector could not read (malformed): dropped, never resent
     std::uint64_t dropped = 0;         ///< samples the full buffer could not keep (never sent or never acknowledged)
     std::uint64_t collectors_lost = 0; ///< collectors that went silent with samples in flight
 };
@@ -87,6 +88,9 @@ class SampleReceiver {
     std::optional<Received> receive(std::chrono::milliseconds timeout);
     void ack(std::size_t source, const std::string& id);
     void nack(std::size_t source, const std::string& id, const std::string& reason);
+    /// A sample this collector cannot read (it fails decode_sample): the line drops it and counts it, instead of
+    /// sending it again forever.
+    void reject(std::size_t source, const std::string& id, const std::string& reason);
     /// How many samples it may hold in flight from now on (0: send nothing, e.g. while the disk is full).
     void set_window(int window);
     const std::string& endpoint(std::size_t source) const;
