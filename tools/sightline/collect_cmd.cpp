@@ -27,7 +27,8 @@ Run add_collect(CLI::App& app) {
     struct Options {
         pipeline::CollectorOptions collect;
         std::string dir, format = "coco", out, url_prefix = "/data/local-files/?d=";
-        std::vector<std::string> inputs;
+        std::vector<std::string> inputs, server_keys;
+        std::string key;
     };
     auto o = std::make_shared<Options>();
     cmd->add_option("--connect", o->collect.endpoints, "a line's publish.samples endpoint (repeat for several lines)");
@@ -39,6 +40,9 @@ Run add_collect(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--max-samples", o->collect.max_samples, "stop after this many new samples (0: no limit)")
         ->capture_default_str();
+    cmd->add_option("--key", o->key, "this collector's secret key file (sightline keys generate): CURVE to the lines");
+    cmd->add_option("--server-key", o->server_keys,
+                    "a line's public key file (its .pub): one for every --connect, or one each in the same order");
 
     auto* exp = cmd->add_subcommand("export", "Write the dataset as COCO, YOLO or Label Studio tasks, with a manifest");
     exp->add_option("dataset", o->dir, "the dataset folder")->required();
@@ -87,6 +91,7 @@ Run add_collect(CLI::App& app) {
         }
         if (o->collect.endpoints.empty()) throw Error(ErrorCode::kBadInput, "collect: --connect is required");
         if (o->collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
+        o->collect.curve = transport::load_client_keys(o->key, o->server_keys);
         std::map<std::string, std::map<std::string, int>> by; // camera -> strategy -> samples
         o->collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
             if (added) ++by[d.camera][d.strategy];

@@ -26,6 +26,7 @@ inline constexpr CommandInfo kCommands[] = {
                 "report (docs/monitor.md)"},
     {"collect", "Receive sampled frames from lines and keep them as a dataset (docs/collector.md); export it for "
                 "labeling tools"},
+    {"keys", "CURVE key pairs for lines and sinks that talk across machines (docs/security.md)"},
 };
 inline const char* command_help(std::string_view name) {
     for (const auto& c : kCommands)
@@ -49,6 +50,7 @@ Run add_eval(CLI::App& app);
 Run add_draw(CLI::App& app);
 Run add_monitor(CLI::App& app);
 Run add_collect(CLI::App& app);
+Run add_keys(CLI::App& app);
 
 /// Where the project's data lives (models/, the demo cache): $SIGHTLINE_HOME, else the source tree it was built from.
 std::string project_dir();

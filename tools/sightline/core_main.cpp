@@ -11,5 +11,6 @@ int main(int argc, char** argv) {
                     {"eval", add_eval},
                     {"draw", add_draw},
                     {"monitor", add_monitor},
-                    {"collect", add_collect}});
+                    {"collect", add_collect},
+                    {"keys", add_keys}});
 }

@@ -15,6 +15,7 @@
 #include "sightline/pipeline/monitor_store.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/recording.hpp"
+#include "sightline/transport/security.hpp"
 #include "stop_signals.hpp"
 
 namespace sightline::tools {
@@ -45,9 +46,10 @@ void replay(MonitorSession& session, const std::string& file) {
 }
 /// Live: one subscriber on every endpoint until SIGINT/SIGTERM, `seconds` (> 0) or, with `until_end`, every line
 /// seen starting has ended; a malformed message is counted and skipped; a tick about once a second.
-void watch(MonitorSession& session, const std::vector<std::string>& endpoints, double seconds, bool until_end) {
+void watch(MonitorSession& session, const std::vector<std::string>& endpoints, double seconds, bool until_end,
+           const std::vector<transport::CurveClient>& curve) {
     const auto& stop = stop_on_signals();
-    transport::Subscriber sub(endpoints, {""});
+    transport::Subscriber sub(endpoints, {""}, 100000, curve);
     spdlog::info("monitor: watching {} line(s)", endpoints.size());
     const auto start = std::chrono::steady_clock::now();
     auto last_tick = start;
@@ -121,6 +123,16 @@ Run add_monitor(CLI::App& app) {
     cmd->add_flag("--until-run-end", *until_end,
                   "stop once every line seen starting (run_start) has ended (run_end); at least one");
     cmd->add_flag("--json", o->json, "print each alarm raised or cleared as a JSON line on stdout");
+    auto key = std::make_shared<std::string>();
+    auto server_keys = std::make_shared<std::vector<std::string>>();
+    auto authorized = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--key", *key,
+                    "this monitor's secret key file (sightline keys generate): CURVE to the lines, and on --publish");
+    cmd->add_option("--server-key", *server_keys,
+                    "a line's public key file (its .pub): one for every --connect, or one each in the same order");
+    cmd->add_option("--authorized", *authorized,
+                    "with --key and --publish: the public key files of the clients admitted to the alarm events "
+                    "(none: any client holding this monitor's public key)");
     auto* report = cmd->add_subcommand("report", "Draw a store as a self-contained HTML page");
     report->add_option("--db", *report_db, "the monitor's store")->required()->check(CLI::ExistingFile);
     report->add_option("--out", *report_out, "the page to write")->required();
@@ -134,6 +146,17 @@ Run add_monitor(CLI::App& app) {
         if (connect->empty() == replays->empty())
             throw Error(ErrorCode::kBadInput, "monitor: give --connect ENDPOINT (live) or --replay FILE, not both");
         o->monitor.calibrate = !*fixed;
+        if (!key->empty() && !o->publish.empty()) {
+            transport::CurveServer curve{transport::load_secret_key(*key), {}};
+            for (const auto& f : *authorized) curve.authorized.push_back(transport::load_public_key(f));
+            o->publish_curve = std::move(curve);
+        } else if (!authorized->empty()) {
+            throw Error(ErrorCode::kBadInput, "monitor: --authorized needs --key and --publish");
+        }
+        if (!o->publish.empty() && !o->publish_curve && !transport::is_local_endpoint(o->publish))
+            throw Error(ErrorCode::kBadInput, "monitor: --publish " + o->publish +
+                                                  " binds beyond loopback without --key: anyone who reaches the port "
+                                                  "reads the alarms (docs/security.md)");
         MonitorSession session(*o);
         if (!session.metrics_address().empty())
             spdlog::info("monitor: metrics on http://{}/metrics", session.metrics_address());
@@ -142,7 +165,7 @@ Run add_monitor(CLI::App& app) {
         if (!replays->empty()) {
             for (const auto& f : *replays) replay(session, f);
         } else {
-            watch(session, *connect, *seconds, *until_end);
+            watch(session, *connect, *seconds, *until_end, transport::load_client_keys(*key, *server_keys));
         }
         session.finish(pipeline::wall_clock_ns());
         const auto& mon = session.monitor();

@@ -77,7 +77,8 @@ MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std
     }
     if (!options.http.empty()) d.metrics = std::make_unique<Metrics>(options.http);
     if (!options.publish.empty())
-        d.publisher = std::make_unique<transport::Publisher>(transport::PublisherOptions{options.publish, 1000, 500});
+        d.publisher = std::make_unique<transport::Publisher>(
+            transport::PublisherOptions{options.publish, 1000, 500, options.publish_curve});
     d.monitor.on_window([&d](const pipeline::MonitorCameraView& v) {
         if (d.metrics) d.metrics->window(v);
         d.with_store([&](pipeline::MonitorStore& s) { s.add_window(v, v.last_wall_ns); });

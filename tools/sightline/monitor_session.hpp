@@ -3,20 +3,23 @@
 // the log. `sightline monitor` drives one from its subscriber or a recording; `sightline demo` beside its line.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sightline/pipeline/monitor.hpp"
 #include "sightline/transport/messages.hpp"
+#include "sightline/transport/security.hpp"
 
 namespace sightline::tools {
 
 struct MonitorSessionOptions {
     pipeline::MonitorOptions monitor;
-    std::string http;           ///< HOST:PORT for /metrics; empty: none
-    std::string db;             ///< the SQLite store; empty: none
-    std::string publish;        ///< endpoint for the alarm events; empty: none
-    std::string reference;      ///< a saved reference file to load
+    std::string http;                                    ///< HOST:PORT for /metrics; empty: none
+    std::string db;                                      ///< the SQLite store; empty: none
+    std::string publish;                                 ///< endpoint for the alarm events; empty: none
+    std::optional<transport::CurveServer> publish_curve; ///< CURVE on the alarm socket (--key, --authorized)
+    std::string reference;                               ///< a saved reference file to load
     std::string save_reference; ///< where to write the references when they are learned and at the end
     double retention_days = 7;  ///< windows and scores older than this (wall time) are pruned from the store
     bool json = false;          ///< each alarm as a JSON line on stdout

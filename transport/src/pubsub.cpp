@@ -2,6 +2,7 @@
 
 #include <zmq.hpp>
 
+#include "curve.hpp"
 #include "sightline/error.hpp"
 #include "sightline/transport/checks.hpp"
 #include "zmq_context.hpp"
@@ -17,8 +18,11 @@ constexpr std::int64_t kMaxMessageBytes = std::int64_t(limits::kMessageBytes);
 struct Publisher::Impl {
     PublisherOptions opt;
     zmq::socket_t socket{context(), zmq::socket_type::xpub};
+    std::string zap_domain;
+    std::unique_ptr<detail::HandshakeWatch> handshakes; ///< after the socket: it goes first
     std::uint64_t sent = 0, dropped = 0;
     int subscriptions = 0;
+    ~Impl() { detail::forget_domain(zap_domain); }
 
     void drain_subscriptions(std::chrono::milliseconds wait) {
         zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
@@ -40,6 +44,10 @@ Publisher::Publisher(const PublisherOptions& o) : impl_(std::make_unique<Impl>()
         s.set(zmq::sockopt::xpub_nodrop, 1);   // a full queue refuses the send (EAGAIN) instead of dropping silently
         s.set(zmq::sockopt::xpub_verboser, 1); // every subscribe and unsubscribe is seen, to count subscribers
         s.set(zmq::sockopt::maxmsgsize, std::int64_t(64 << 10)); // subscribers send only their topic prefixes
+        if (o.curve) {
+            impl_->zap_domain = detail::make_server(s, *o.curve);
+            impl_->handshakes = std::make_unique<detail::HandshakeWatch>(s);
+        }
         s.bind(o.endpoint);
     } catch (const zmq::error_t& e) {
         throw Error(ErrorCode::kTransport, "publish endpoint " + o.endpoint + ": " + e.what());
@@ -92,6 +100,9 @@ std::uint64_t Publisher::sent() const {
 std::uint64_t Publisher::dropped() const {
     return impl_->dropped;
 }
+std::uint64_t Publisher::refused_handshakes() {
+    return impl_->handshakes ? impl_->handshakes->refused() : 0;
+}
 const std::string& Publisher::endpoint() const {
     return impl_->opt.endpoint;
 }
@@ -108,15 +119,22 @@ Subscriber::Subscriber(const std::string& endpoint, const std::vector<std::strin
     : Subscriber(std::vector<std::string>{endpoint}, prefixes, receive_hwm) {}
 
 Subscriber::Subscriber(const std::vector<std::string>& endpoints, const std::vector<std::string>& prefixes,
-                       int receive_hwm)
+                       int receive_hwm, const std::vector<CurveClient>& curve)
     : impl_(std::make_unique<Impl>()) {
+    if (curve.size() > 1 && curve.size() != endpoints.size())
+        throw Error(ErrorCode::kBadInput, "subscribe: " + std::to_string(curve.size()) + " server keys for " +
+                                              std::to_string(endpoints.size()) + " endpoints (give one, or one each)");
     for (const auto& e : endpoints) impl_->endpoint += (impl_->endpoint.empty() ? "" : ", ") + e;
     std::string current;
     try {
         impl_->socket.set(zmq::sockopt::rcvhwm, receive_hwm);
         impl_->socket.set(zmq::sockopt::linger, 0);
         impl_->socket.set(zmq::sockopt::maxmsgsize, kMaxMessageBytes); // a larger frame drops its connection
-        for (const auto& e : endpoints) current = e, impl_->socket.connect(e);
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
+            current = endpoints[i];
+            if (!curve.empty()) detail::make_client(impl_->socket, curve[curve.size() == 1 ? 0 : i]);
+            impl_->socket.connect(endpoints[i]); // a connection takes the CURVE options set before it
+        }
         for (const auto& p : prefixes) impl_->socket.set(zmq::sockopt::subscribe, p);
     } catch (const zmq::error_t& e) {
         throw Error(ErrorCode::kTransport, "subscribe to " + current + ": " + e.what());

@@ -5,6 +5,7 @@
 #include <map>
 #include <zmq.hpp>
 
+#include "curve.hpp"
 #include "sightline/error.hpp"
 #include "sightline/transport/checks.hpp"
 #include "zmq_context.hpp"
@@ -24,7 +25,10 @@ std::chrono::steady_clock::duration seconds(double s) {
 struct SampleSender::Impl {
     SampleSenderOptions opt;
     zmq::socket_t socket{detail::context(), zmq::socket_type::router};
+    std::string zap_domain;
+    std::unique_ptr<detail::HandshakeWatch> handshakes; ///< after the socket: it goes first
     SampleSenderCounters counters;
+    ~Impl() { detail::forget_domain(zap_domain); }
 
     struct Entry {
         EncodedMessage bytes;
@@ -171,6 +175,10 @@ SampleSender::SampleSender(const SampleSenderOptions& o) : impl_(std::make_uniqu
         s.set(zmq::sockopt::router_mandatory, 1); // a send to a collector that left fails instead of vanishing
         s.set(zmq::sockopt::sndhwm, 1000);
         s.set(zmq::sockopt::maxmsgsize, std::int64_t(64 << 10)); // collectors say little: ready, ack, nack
+        if (o.curve) {
+            impl_->zap_domain = detail::make_server(s, *o.curve);
+            impl_->handshakes = std::make_unique<detail::HandshakeWatch>(s);
+        }
         s.bind(o.endpoint);
     } catch (const zmq::error_t& e) {
         throw Error(ErrorCode::kTransport, "samples endpoint " + o.endpoint + ": " + e.what());
@@ -236,6 +244,7 @@ std::size_t SampleSender::collectors() const {
     return impl_->peers.size();
 }
 const SampleSenderCounters& SampleSender::counters() const {
+    if (impl_->handshakes) impl_->counters.refused_handshakes = impl_->handshakes->refused();
     return impl_->counters;
 }
 std::string SampleSender::bound_endpoint() const {
@@ -267,9 +276,15 @@ struct SampleReceiver::Impl {
 
 SampleReceiver::SampleReceiver(const SampleReceiverOptions& o) : impl_(std::make_unique<Impl>()) {
     impl_->opt = o;
-    for (const auto& e : o.endpoints) {
+    if (o.curve.size() > 1 && o.curve.size() != o.endpoints.size())
+        throw Error(ErrorCode::kBadInput, "collect: " + std::to_string(o.curve.size()) + " server keys for " +
+                                              std::to_string(o.endpoints.size()) +
+                                              " endpoints (give one, or one each)");
+    for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
+        const std::string& e = o.endpoints[i];
         try {
             zmq::socket_t s(detail::context(), zmq::socket_type::dealer);
+            if (!o.curve.empty()) detail::make_client(s, o.curve[o.curve.size() == 1 ? 0 : i]);
             s.set(zmq::sockopt::linger, 500);
             s.set(zmq::sockopt::rcvhwm, std::max(1, o.window * 2));
             s.set(zmq::sockopt::maxmsgsize, std::int64_t(limits::kMessageBytes)); // larger: the connection drops

@@ -61,6 +61,47 @@ CameraConfig read_camera(const detail::YamlFile& c, const YAML::Node& n, const s
     return cam;
 }
 
+/// `security:` (CURVE keys, read now: a missing or exposed key file fails here) and `allow_insecure:` (top level
+/// or in publish:), and the rule that a non-loopback bind needs one of them.
+void read_security(const detail::YamlFile& c, const YAML::Node& root, const YAML::Node& pub,
+                   const std::filesystem::path& dir, PublishConfig& P) {
+    const auto resolve = [&](const std::string& f) {
+        return std::filesystem::path(f).is_absolute() ? std::filesystem::path(f) : dir / f;
+    };
+    const auto keyed = [&](const std::string& at, auto&& load) {
+        try {
+            return load();
+        } catch (const Error& e) {
+            c.fail(at, e.what());
+        }
+    };
+    if (const auto sec = root["security"]) {
+        c.keys(sec, "security", {"key", "authorized"});
+        transport::CurveServer curve;
+        const auto key = resolve(c.get<std::string>(sec["key"], "security.key"));
+        curve.keys = keyed("security.key", [&] { return transport::load_secret_key(key); });
+        std::vector<std::string> authorized;
+        c.read(sec, "security", "authorized", authorized);
+        for (std::size_t i = 0; i < authorized.size(); ++i) {
+            const auto file = resolve(authorized[i]);
+            const std::string at = "security.authorized[" + std::to_string(i) + "]";
+            curve.authorized.push_back(keyed(at, [&] { return transport::load_public_key(file); }));
+        }
+        P.curve = std::move(curve);
+    }
+    c.read(root, "", "allow_insecure", P.allow_insecure);
+    bool in_publish = false;
+    c.read(pub, "publish", "allow_insecure", in_publish);
+    P.allow_insecure = P.allow_insecure || in_publish;
+    for (const auto& [key, endpoint] :
+         {std::pair{"publish.predictions", P.predictions}, {"publish.samples", P.samples}})
+        if (!endpoint.empty() && !P.curve && !P.allow_insecure && !transport::is_local_endpoint(endpoint))
+            c.fail(key, endpoint +
+                            " binds beyond loopback without security: anyone who reaches the port reads every "
+                            "prediction and sample. Give security: {key: line.key} (sightline keys generate line; "
+                            "docs/security.md), or allow_insecure: true to accept that");
+}
+
 SamplingStrategy read_strategy(const detail::YamlFile& c, const YAML::Node& n, const std::string& p,
                                std::set<std::string>& names) {
     SamplingStrategy s;
@@ -172,7 +213,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
     c.keys(root, "",
            {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine",
-            "engine_threads", "sampling"});
+            "engine_threads", "sampling", "security", "allow_insecure"});
     RunConfig r;
     r.path = path;
     const auto dir = path.parent_path();
@@ -203,7 +244,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     const auto pub = root["publish"];
     c.keys(pub, "publish",
            {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s", "samples", "samples_buffer",
-            "samples_drain_s", "samples_ack_timeout_s"});
+            "samples_drain_s", "samples_ack_timeout_s", "allow_insecure"});
     auto& P = r.publish;
     P.predictions = c.get<std::string>(pub["predictions"], "publish.predictions");
     if (const auto problem = transport::endpoint_problem(P.predictions); !problem.empty())
@@ -219,6 +260,8 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     c.read(pub, "publish", "samples_drain_s", P.samples_drain_s, in(0.0, 3600.0), "must be in [0, 3600]");
     c.read(pub, "publish", "samples_ack_timeout_s", P.samples_ack_timeout_s, above(0.0, 86400.0),
            "must be in (0, 86400]");
+
+    read_security(c, root, pub, dir, P);
 
     if (const auto b = root["batching"]) {
         c.keys(b, "batching", {"max_batch", "max_wait_ms", "max_latency_ms"});

@@ -13,7 +13,7 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
     using Clock = std::chrono::steady_clock;
     Dataset dataset(o.out);
     spdlog::info("collect: {} samples already in {}", dataset.size(), o.out.string());
-    transport::SampleReceiver receiver({o.endpoints, o.window, 0.5});
+    transport::SampleReceiver receiver({o.endpoints, o.window, 0.5, o.curve});
     for (const auto& e : o.endpoints) spdlog::info("collect: taking samples from {}", e);
     CollectorSummary s;
     transport::LogEvery malformed_log;

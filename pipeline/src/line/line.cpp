@@ -13,6 +13,7 @@
 #include "sightline/pipeline/curate.hpp"
 #include "sightline/pipeline/online_eval.hpp"
 #include "sightline/pipeline/stats.hpp"
+#include "sightline/transport/checks.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/recording.hpp"
 #include "source/source.hpp"
@@ -60,6 +61,15 @@ transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& 
     return m;
 }
 
+namespace {
+std::string security_note(const transport::CurveServer& curve) {
+    return " (CURVE: " +
+           (curve.authorized.empty() ? std::string("any client holding it")
+                                     : std::to_string(curve.authorized.size()) + " authorized client key(s)") +
+           ")";
+}
+} // namespace
+
 struct Line::Impl {
     LineOptions options;
     Runner runner;
@@ -72,11 +82,14 @@ struct Line::Impl {
     std::vector<std::unique_ptr<OnlineEvaluator>> evaluators; ///< per camera; null without ground truth
     std::unique_ptr<Sampler> sampler;                         ///< with publish.samples
     std::unique_ptr<detail::SamplesOutbox> outbox;
+    std::uint64_t refused_logged = 0;
+    transport::LogEvery refused_log;
 
     Impl(RunConfig config, std::unique_ptr<Engine> engine, LineOptions o)
         : options(std::move(o)), runner(std::move(config), std::move(engine)),
           model(runner.detector().spec().name + "@" + runner.detector().spec().version),
-          publisher({runner.config().publish.predictions, runner.config().publish.send_hwm, options.linger_ms}) {
+          publisher({runner.config().publish.predictions, runner.config().publish.send_hwm, options.linger_ms,
+                     runner.config().publish.curve}) {
         const RunConfig& cfg = runner.config();
         const ModelSpec& spec = runner.detector().spec();
         stats.resize(cfg.cameras.size());
@@ -90,7 +103,13 @@ struct Line::Impl {
             spdlog::info("run: {}: evaluated online against {} (rolling {} s window, IoU {})", cam.id,
                          cam.ground_truth.string(), cfg.eval.window_s, cfg.eval.iou);
         }
-        spdlog::info("run: publishing on {}", publisher.bound_endpoint());
+        spdlog::info("run: publishing on {}{}", publisher.bound_endpoint(),
+                     cfg.publish.curve ? security_note(*cfg.publish.curve) : std::string(" (plain ZeroMQ)"));
+        if (!cfg.publish.curve && cfg.publish.allow_insecure &&
+            !(transport::is_local_endpoint(cfg.publish.predictions) &&
+              (cfg.publish.samples.empty() || transport::is_local_endpoint(cfg.publish.samples))))
+            spdlog::warn("run: binding beyond loopback without security (allow_insecure: true): anyone who reaches "
+                         "the port reads every prediction and sample (docs/security.md)");
         if (!cfg.publish.samples.empty()) {
             sampler = std::make_unique<Sampler>(cfg.sampling, spec.classes, runner.confidence(), cfg.cameras.size(),
                                                 cfg.path.string());
@@ -145,6 +164,19 @@ struct Line::Impl {
         recorded([&](transport::RecordingWriter& w) { w.write(bytes); });
     }
 
+    /// CURVE handshakes refused on both sockets; logged when the count grows (at most once per 5 s).
+    std::uint64_t refused_handshakes() {
+        const std::uint64_t n =
+            publisher.refused_handshakes() + (outbox ? outbox->figures().sender.refused_handshakes : 0);
+        if (n > refused_logged && refused_log.due()) {
+            spdlog::warn("run: {} CURVE handshake(s) refused so far (a client without a key, with a wrong server key, "
+                         "or whose key security.authorized does not list)",
+                         n);
+            refused_logged = n;
+        }
+        return n;
+    }
+
     void publish_stats(double window_s) {
         const RunConfig& cfg = runner.config();
         const std::int64_t wall = wall_clock_ns();
@@ -153,6 +185,7 @@ struct Line::Impl {
             auto values = stats[i].take(window_s);
             values["messages_sent_total"] = static_cast<double>(publisher.sent());
             values["messages_dropped_total"] = static_cast<double>(publisher.dropped());
+            if (cfg.publish.curve) values["handshakes_refused_total"] = static_cast<double>(refused_handshakes());
             if (outbox) add_sample_figures(values, outbox->figures());
             if (evaluators[i]) values.merge(evaluators[i]->figures());
             all.push_back({cfg.cameras[i].id, wall, std::move(values)});

@@ -15,7 +15,7 @@ SamplesOutbox::SamplesOutbox(const PublishConfig& publish, const SamplingConfig&
       max_queued_(std::max<std::size_t>(64, 4 * (1 + 2 * static_cast<std::size_t>(sampling.context_frames)))),
       model_(std::move(model)), classes_(std::move(classes)), threshold_(threshold), meta_(std::move(meta)),
       line_start_ns_(wall_clock_ns()), sender_({publish.samples, static_cast<std::size_t>(publish.samples_buffer),
-                                                256u << 20, publish.samples_ack_timeout_s, 3, 1, 0}) {
+                                                256u << 20, publish.samples_ack_timeout_s, 3, 1, 0, publish.curve}) {
     thread_ = std::thread([this] { loop(); });
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sightline/transport/messages.hpp"
+#include "sightline/transport/security.hpp"
 
 namespace sightline::pipeline {
 
@@ -98,7 +99,8 @@ ExportSummary export_dataset(const Dataset& dataset, const std::filesystem::path
 std::size_t merge_datasets(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& out);
 
 struct CollectorOptions {
-    std::vector<std::string> endpoints; ///< the lines' publish.samples endpoints
+    std::vector<std::string> endpoints;        ///< the lines' publish.samples endpoints
+    std::vector<transport::CurveClient> curve; ///< CURVE to the lines (none, one for all, or one per endpoint)
     std::filesystem::path out;
     int window = 16;             ///< samples in flight from each line
     double idle_exit_s = 0;      ///< stop after this long without a sample (0: run until stopped)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sightline/transport/messages.hpp"
+#include "sightline/transport/security.hpp"
 
 namespace sightline::transport {
 
@@ -15,6 +16,9 @@ struct PublisherOptions {
     std::string endpoint; ///< e.g. tcp://127.0.0.1:5555, ipc:///tmp/sightline
     int send_hwm = 1000;  ///< messages queued per subscriber before sends to it are dropped
     int linger_ms = 0;    ///< how long close() may wait for queued messages
+    /// CURVE: a subscriber must hold the server's public key (and, with an authorized list, one of those keys);
+    /// nullopt: plain ZeroMQ (loopback).
+    std::optional<CurveServer> curve;
 };
 
 /// An XPUB socket: sends never block (a slow or absent consumer never slows the line); every message a
@@ -36,6 +40,8 @@ class Publisher {
     int subscriptions(); ///< active subscriptions (each subscriber counts once per topic prefix it subscribes)
     std::uint64_t sent() const;
     std::uint64_t dropped() const;
+    /// CURVE handshakes refused so far (no key, a wrong server key, a key not authorized); 0 without CURVE.
+    std::uint64_t refused_handshakes();
     const std::string& endpoint() const;
     /// The endpoint actually bound (resolves a wildcard port such as tcp://127.0.0.1:*).
     std::string bound_endpoint() const;
@@ -49,9 +55,10 @@ class Publisher {
 class Subscriber {
   public:
     Subscriber(const std::string& endpoint, const std::vector<std::string>& prefixes, int receive_hwm = 100000);
-    /// One socket connected to several publishers (one per node): their messages are fair-queued.
+    /// One socket connected to several publishers (one per node): their messages are fair-queued. `curve`: none
+    /// (plain ZeroMQ), one for every endpoint, or one per endpoint (each line's server key).
     Subscriber(const std::vector<std::string>& endpoints, const std::vector<std::string>& prefixes,
-               int receive_hwm = 100000);
+               int receive_hwm = 100000, const std::vector<CurveClient>& curve = {});
     ~Subscriber();
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sightline/transport/messages.hpp"
+#include "sightline/transport/security.hpp"
 
 namespace sightline::transport {
 
@@ -25,18 +26,20 @@ struct SampleSenderOptions {
     double peer_timeout_s = 3; ///< a collector silent this long is gone: its samples in flight go again
     double nack_retry_s = 1;   ///< a refused sample waits this long before it goes again
     int linger_ms = 0;
+    std::optional<CurveServer> curve; ///< CURVE, as PublisherOptions::curve; nullopt: plain ZeroMQ
 };
 
 struct SampleSenderCounters {
-    std::uint64_t offered = 0;         ///< samples taken into the buffer
-    std::uint64_t sent = 0;            ///< sends (first sends and resends)
-    std::uint64_t resent = 0;          ///< of them, sends of a sample sent before
-    std::uint64_t acked = 0;           ///< samples acknowledged (each once)
-    std::uint64_t duplicate_acks = 0;  ///< acknowledgements of a sample already acknowledged, or unknown
-    std::uint64_t nacked = 0;          ///< refusals (the sample stays and goes again)
-    std::uint64_t rejected = 0;        ///< samples a collector could not read (malformed): dropped, never resent
-    std::uint64_t dropped = 0;         ///< samples the full buffer could not keep (never sent or never acknowledged)
-    std::uint64_t collectors_lost = 0; ///< collectors that went silent with samples in flight
+    std::uint64_t offered = 0;            ///< samples taken into the buffer
+    std::uint64_t sent = 0;               ///< sends (first sends and resends)
+    std::uint64_t resent = 0;             ///< of them, sends of a sample sent before
+    std::uint64_t acked = 0;              ///< samples acknowledged (each once)
+    std::uint64_t duplicate_acks = 0;     ///< acknowledgements of a sample already acknowledged, or unknown
+    std::uint64_t nacked = 0;             ///< refusals (the sample stays and goes again)
+    std::uint64_t rejected = 0;           ///< samples a collector could not read (malformed): dropped, never resent
+    std::uint64_t dropped = 0;            ///< samples the full buffer could not keep (never sent or never acknowledged)
+    std::uint64_t collectors_lost = 0;    ///< collectors that went silent with samples in flight
+    std::uint64_t refused_handshakes = 0; ///< CURVE handshakes refused (no key, a wrong one, one not authorized)
 };
 
 /// The line's end. Not thread-safe: one thread offers and pumps. Never blocks on a collector.
@@ -69,6 +72,7 @@ struct SampleReceiverOptions {
     std::vector<std::string> endpoints; ///< one connection per line
     int window = 16;                    ///< samples this collector may have in flight
     double heartbeat_s = 0.5;           ///< `ready` this often, also when idle
+    std::vector<CurveClient> curve;     ///< none (plain ZeroMQ), one for every endpoint, or one per endpoint
 };
 
 /// The collector's end: one DEALER per line, so each answer goes back to the line that sent the sample.
