@@ -6,7 +6,14 @@ target_compile_options(sightline_warnings INTERFACE
 
 add_library(sightline_sanitize INTERFACE)
 if(SIGHTLINE_SANITIZE)
+  # -fno-sanitize-recover: undefined behaviour ends the process, so a test (or a fuzzer) cannot pass over it
   target_compile_options(sightline_sanitize INTERFACE
-    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${SIGHTLINE_SANITIZE} -fno-omit-frame-pointer>)
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${SIGHTLINE_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer>)
   target_link_options(sightline_sanitize INTERFACE -fsanitize=${SIGHTLINE_SANITIZE})
+endif()
+if(SIGHTLINE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SIGHTLINE_FUZZ needs clang (CXX=clang++-14): libFuzzer is clang's")
+  endif()
+  target_compile_options(sightline_sanitize INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
 endif()

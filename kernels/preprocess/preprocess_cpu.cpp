@@ -7,6 +7,7 @@
 #include <vector>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -551,7 +552,11 @@ constexpr RowOps kAvx2{&vblend_avx2,    &hsample_avx2, &luma_rgb_avx2,  &convert
                        &stats_row_avx2, &lap_row_avx2, &store_for_avx2, &bgr_nchw_avx2};
 
 bool cpu_has_avx2() {
-    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    // F16C through cpuid (leaf 1, ECX bit 29): clang's __builtin_cpu_supports does not know "f16c"
+    static const bool has = [] {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+    }();
     return has;
 }
 #else

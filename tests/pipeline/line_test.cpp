@@ -22,10 +22,12 @@
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/monitor.hpp"
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/pipeline/stats.hpp"
 #include "sightline/pipeline/synth.hpp"
 #include "sightline/pipeline/video_reader.hpp"
+#include "sightline/pipeline/video_writer.hpp"
 #include "sightline/transport/messages.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/recording.hpp"
@@ -415,6 +417,69 @@ TEST(Run, RtspCameraReconnectsAfterTheServerRestarts) {
     EXPECT_EQ(kinds[0], "camera_up");
     EXPECT_EQ(kinds[1], "camera_down");
     EXPECT_EQ(kinds[2], "camera_up");
+    fs::remove_all(dir);
+}
+
+// Faults (issue 24, item 7): a camera whose stream changes resolution mid-way, then jumps back in time (a camera
+// restarting its clock), then forward by an hour (a clock set). The line goes on: every frame is decoded and
+// processed at its own size, with the pts the stream gives; the monitor downstream starts a new timeline on the
+// jump back and skips at most a window of empty seconds on the jump forward. Segments of MPEG-TS concatenated, as
+// a network camera's stream arrives.
+TEST(Runner, AStreamThatChangesResolutionAndJumpsInTimeGoesOn) {
+    auto dir = temp_dir("faults");
+    struct Segment {
+        int width, height;
+        std::int64_t first_pts; // frames at 15 fps
+    };
+    const std::vector<Segment> segments = {{320, 240, 0}, {160, 120, 15}, {320, 240, 0}, {320, 240, 15 * 3600}};
+    std::ofstream all(dir / "camera.ts", std::ios::binary);
+    for (std::size_t k = 0; k < segments.size(); ++k) {
+        const Segment& g = segments[k];
+        pipeline::VideoWriterOptions o;
+        o.width = g.width, o.height = g.height, o.fps = 15, o.gop = 5, o.container = "mpegts";
+        o.first_pts = g.first_pts;
+        const auto part = dir / ("part" + std::to_string(k) + ".ts");
+        pipeline::VideoWriter w(part, o);
+        std::vector<std::uint8_t> i420(static_cast<std::size_t>(g.width) * g.height * 3 / 2, 128);
+        for (int f = 0; f < 15; ++f) {
+            for (int y = 0; y < g.height; ++y) // a bright square moving across a grey field
+                for (int x = 0; x < g.width; ++x)
+                    i420[static_cast<std::size_t>(y) * g.width + x] =
+                        (x / 16 + f) % 8 == 0 && y > g.height / 4 && y < g.height / 2 ? 235 : 90;
+            w.write_i420(i420.data());
+        }
+        w.finish();
+        std::ifstream in(part, std::ios::binary);
+        all << in.rdbuf();
+    }
+    all.close();
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (dir / "camera.ts").string(), {}, false, false});
+    cfg.model = kRoot / "models/parts-v1/model.yaml";
+    cfg.batching.max_batch = 4;
+    pipeline::Runner runner(cfg, engine());
+    std::atomic<bool> stop{false};
+    std::vector<std::pair<int, std::int64_t>> seen; // (width, pts_ns)
+    pipeline::MonitorOptions mo;
+    pipeline::Monitor monitor(mo);
+    const auto s = runner.run(
+        [&](const pipeline::FrameOutput& f) {
+            seen.emplace_back(f.width, f.pts_ns);
+            const auto p = pipeline::to_pred_message(f, "parts-v1@1.0.0", {}, 0);
+            monitor.add(p, f.stamps.inferred_ns);
+        },
+        stop);
+    ASSERT_EQ(seen.size(), 60u) << "every frame of the four segments (" << s.corrupt_packets[0] << " corrupt packets)";
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+        EXPECT_EQ(seen[i].first, segments[i / 15].width) << "frame " << i << " at its own size";
+        if (i % 15 == 0) continue;
+        EXPECT_NEAR((seen[i].second - seen[i - 1].second) / 1e6, 1000.0 / 15, 1) << "frame " << i;
+    }
+    EXPECT_LT(seen[30].second, seen[29].second) << "the jump back is passed on as the stream gives it";
+    EXPECT_GT(seen[45].second - seen[44].second, 3000'000'000'000LL) << "and the jump forward";
+    ASSERT_EQ(monitor.cameras().size(), 1u);
+    EXPECT_EQ(monitor.cameras()[0].frames, 60u);
+    EXPECT_EQ(monitor.cameras()[0].seq_gaps, 0u) << "the line's sequence has no gap across the jumps";
     fs::remove_all(dir);
 }
 

@@ -271,8 +271,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         c.read(b, "batching", "max_wait_ms", B.max_wait_ms, in(0.0, 10000.0), "must be in [0, 10000]");
     }
     if (const auto rc = root["reconnect"]) {
-        c.keys(rc, "reconnect", {"max_backoff_s"});
+        c.keys(rc, "reconnect", {"max_backoff_s", "stall_timeout_s"});
         c.read(rc, "reconnect", "max_backoff_s", r.reconnect.max_backoff_s, above(0.0, 3600.0), "must be in (0, 3600]");
+        c.read(rc, "reconnect", "stall_timeout_s", r.reconnect.stall_timeout_s, in(0.0, 3600.0),
+               "must be in [0, 3600] (0: never)");
     }
     if (const auto t = root["thresholds"]) {
         c.keys(t, "thresholds", {"confidence", "iou", "max_det"});

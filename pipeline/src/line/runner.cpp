@@ -37,8 +37,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     std::vector<std::unique_ptr<detail::CameraSource>> sources;
     std::vector<detail::CameraSource*> feeding;
     for (const auto& cam : config_.cameras) {
-        sources.push_back(
-            std::make_unique<detail::CameraSource>(cam, config_.reconnect.max_backoff_s, arrivals, events));
+        sources.push_back(std::make_unique<detail::CameraSource>(cam, config_.reconnect, arrivals, events));
         feeding.push_back(sources.back().get());
     }
     for (auto& s : sources) s->start(stop);

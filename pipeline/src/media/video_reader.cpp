@@ -51,7 +51,26 @@ struct VideoReader::Impl {
     Decoder decoder = Decoder::kCpu;
     std::string decode_note;
     AVBufferRef* hw_device = nullptr; ///< the CUDA device (NVDEC), owned
+    // the interrupt callback's state: a wait with no packet past stall_ns gives up, as does one after stop
+    std::int64_t stall_ns = 0;
+    std::atomic<std::int64_t> last_packet_ns{0};
+    const std::atomic<bool>* stop = nullptr;
+    bool stalled = false;
     ~Impl() { av_buffer_unref(&hw_device); }
+    static int interrupt(void* p) {
+        auto* s = static_cast<Impl*>(p);
+        if (s->stop && s->stop->load()) return 1;
+        if (s->stall_ns > 0 && steady_ns() - s->last_packet_ns.load() > s->stall_ns) return s->stalled = true, 1;
+        return 0;
+    }
+    /// The error of a failed read: a stall says so (FFmpeg's own text would be "Immediate exit requested").
+    void check_read(int r, const std::string& what) const {
+        if (r < 0 && stalled)
+            throw Error(ErrorCode::kFFmpeg, url + ": stalled: no packet for " +
+                                                std::to_string(stall_ns / 1'000'000'000.0).substr(0, 4) +
+                                                " s (reconnect.stall_timeout_s) while " + what);
+        check_av(r, url + ": " + what);
+    }
 };
 
 namespace {
@@ -111,7 +130,8 @@ std::string try_nvdec(AVCodecContext* dec, const AVCodec* codec, AVBufferRef** d
 } // namespace
 
 VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
-                         const std::map<std::string, std::string>& options, Decoder decoder)
+                         const std::map<std::string, std::string>& options, Decoder decoder, double stall_timeout_s,
+                         const std::atomic<bool>* stop)
     : impl_(std::make_unique<Impl>()) {
     auto& s = *impl_;
     s.url = url;
@@ -119,16 +139,24 @@ VideoReader::VideoReader(const std::string& url, int threads, Pacing* pacing,
     const bool looks_like_file = url.find("://") == std::string::npos;
     if (looks_like_file && !std::filesystem::exists(url)) throw Error(ErrorCode::kNotFound, url + ": no such file");
     detail::route_ffmpeg_log();
-    AVFormatContext* raw = nullptr;
+    AVFormatContext* raw = avformat_alloc_context();
+    if (!raw) throw Error(ErrorCode::kFFmpeg, url + ": out of memory");
+    s.stall_ns = static_cast<std::int64_t>(stall_timeout_s * 1e9);
+    s.stop = stop;
+    s.last_packet_ns = steady_ns();
+    raw->interrupt_callback = {&Impl::interrupt, impl_.get()};
     AVDictionary* opts = nullptr;
     for (const auto& [k, v] : options) av_dict_set(&opts, k.c_str(), v.c_str(), 0);
     if (url.rfind("rtsp://", 0) == 0 && !options.count("timeout"))
-        av_dict_set(&opts, "timeout", "5000000", 0); // a dead camera is noticed within 5 s, not never
-    int err = avformat_open_input(&raw, url.c_str(), nullptr, &opts);
+        av_dict_set(&opts, "timeout", "5000000", 0);                  // a dead camera is noticed within 5 s, not never
+    int err = avformat_open_input(&raw, url.c_str(), nullptr, &opts); // frees raw on failure
     av_dict_free(&opts);
-    if (err < 0) throw Error(ErrorCode::kFFmpeg, url + ": cannot open: " + detail::av_error_string(err));
+    if (err < 0) {
+        if (s.stalled) s.check_read(err, "opening");
+        throw Error(ErrorCode::kFFmpeg, url + ": cannot open: " + detail::av_error_string(err));
+    }
     s.fmt.reset(raw);
-    check_av(avformat_find_stream_info(raw, nullptr), url + ": reading stream info");
+    s.check_read(avformat_find_stream_info(raw, nullptr), "reading stream info");
     const AVCodec* codec = nullptr;
     s.stream = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (s.stream == AVERROR_STREAM_NOT_FOUND) throw Error(ErrorCode::kUnsupported, url + ": no video stream");
@@ -283,6 +311,7 @@ bool VideoReader::next(DecodedFrame& out) {
         if (r != AVERROR(EAGAIN)) check_av(r, s.url + ": decoding");
         if (s.eof) return false;
         r = av_read_frame(s.fmt.get(), s.pkt.get());
+        if (r >= 0) s.last_packet_ns = steady_ns();
         if (r >= 0 && s.pkt->stream_index == s.stream && s.pkt->pts != AV_NOPTS_VALUE) {
             if (s.pacing) {
                 const std::int64_t t =
@@ -297,7 +326,7 @@ bool VideoReader::next(DecodedFrame& out) {
             check_av(avcodec_send_packet(s.dec.get(), nullptr), s.url + ": flushing the decoder");
             continue;
         }
-        check_av(r, s.url + ": reading a packet");
+        s.check_read(r, "reading a packet");
         if (s.pkt->stream_index == s.stream) {
             r = avcodec_send_packet(s.dec.get(), s.pkt.get());
             if (r == AVERROR_INVALIDDATA)

@@ -7,8 +7,8 @@ extern "C" {
 #include <cstring>
 #include <system_error>
 
-#include "media/ffmpeg_log.hpp"
 #include "ffmpeg_util.hpp"
+#include "media/ffmpeg_log.hpp"
 
 namespace sightline::pipeline {
 
@@ -67,8 +67,11 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
     if (!codec) throw Error(ErrorCode::kUnsupported, "no H.264 encoder in this FFmpeg build");
 
     AVFormatContext* raw = nullptr;
-    check_av(avformat_alloc_output_context2(&raw, nullptr, "mp4", s.tmp_path.c_str()),
-             s.path.string() + ": creating the mp4 muxer");
+    if (options.container != "mp4" && options.container != "mpegts")
+        throw Error(ErrorCode::kBadInput, s.path.string() + ": container " + options.container + " (mp4 or mpegts)");
+    check_av(avformat_alloc_output_context2(&raw, nullptr, options.container.c_str(), s.tmp_path.c_str()),
+             s.path.string() + ": creating the " + options.container + " muxer");
+    s.next_pts = options.first_pts;
     s.fmt.reset(raw);
     s.fmt->flags |= AVFMT_FLAG_BITEXACT; // no library version strings: same input, same bytes
 
@@ -101,7 +104,7 @@ VideoWriter::VideoWriter(std::filesystem::path path, const VideoWriterOptions& o
     check_av(avcodec_parameters_from_context(s.stream->codecpar, &e), s.path.string() + ": codec parameters");
 
     check_av(avio_open(&s.fmt->pb, s.tmp_path.c_str(), AVIO_FLAG_WRITE), s.tmp_path.string() + ": opening for writing");
-    check_av(avformat_write_header(s.fmt.get(), nullptr), s.path.string() + ": writing the mp4 header");
+    check_av(avformat_write_header(s.fmt.get(), nullptr), s.path.string() + ": writing the header");
 
     s.frame.reset(av_frame_alloc());
     s.pkt.reset(av_packet_alloc());
@@ -140,7 +143,7 @@ void VideoWriter::finish() {
     auto& s = *impl_;
     if (s.finished) return;
     s.drain(true);
-    check_av(av_write_trailer(s.fmt.get()), s.path.string() + ": writing the mp4 trailer");
+    check_av(av_write_trailer(s.fmt.get()), s.path.string() + ": writing the trailer");
     s.fmt.reset();
     std::error_code ec;
     std::filesystem::rename(s.tmp_path, s.path, ec);

@@ -108,8 +108,10 @@ OwnedFrame own(const DecodedFrame& f) {
 }
 } // namespace
 
-CameraSource::CameraSource(const CameraConfig& camera, double max_backoff_s, Arrivals& arrivals, EventBox& events)
-    : camera_(camera), max_backoff_s_(max_backoff_s), events_(events), queue_(kQueueFrames, camera.live(), arrivals) {}
+CameraSource::CameraSource(const CameraConfig& camera, const ReconnectConfig& reconnect, Arrivals& arrivals,
+                           EventBox& events)
+    : camera_(camera), max_backoff_s_(reconnect.max_backoff_s), stall_timeout_s_(reconnect.stall_timeout_s),
+      events_(events), queue_(kQueueFrames, camera.live(), arrivals) {}
 
 CameraSource::~CameraSource() {
     stop_and_join();
@@ -195,7 +197,7 @@ void CameraSource::run_network(const std::atomic<bool>& stop) {
         std::string reason = "end of stream";
         std::optional<Clock::time_point> first_frame;
         try {
-            VideoReader reader(camera_.url, 0, nullptr, camera_.options, camera_.decode);
+            VideoReader reader(camera_.url, 0, nullptr, camera_.options, camera_.decode, stall_timeout_s_, &stop);
             up = ever_up = true;
             events_.post({"camera_up", camera_.id, camera_.url});
             DecodedFrame f;

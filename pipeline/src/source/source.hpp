@@ -74,7 +74,7 @@ class EventBox {
 /// network camera never fails (it goes down, posts the reason and reconnects with capped exponential backoff).
 class CameraSource {
   public:
-    CameraSource(const CameraConfig& camera, double max_backoff_s, Arrivals& arrivals, EventBox& events);
+    CameraSource(const CameraConfig& camera, const ReconnectConfig& reconnect, Arrivals& arrivals, EventBox& events);
     ~CameraSource(); ///< aborts and joins
     CameraSource(const CameraSource&) = delete;
     CameraSource& operator=(const CameraSource&) = delete;
@@ -94,6 +94,7 @@ class CameraSource {
 
     const CameraConfig& camera_;
     double max_backoff_s_;
+    double stall_timeout_s_;
     EventBox& events_;
     FrameQueue queue_;
     std::once_flag decoder_said_;

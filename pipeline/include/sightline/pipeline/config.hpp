@@ -59,6 +59,10 @@ struct BatchingConfig {
 
 struct ReconnectConfig {
     double max_backoff_s = 10; ///< cap of the reconnect backoff of network cameras (from 0.25 s, doubling)
+    /// A network camera that delivers no packet for this long (its connection open, nothing coming: a hung camera
+    /// or a dead link without a reset) is dropped: camera_down, then reconnects. Any protocol (FFmpeg's interrupt
+    /// callback). 0: never.
+    double stall_timeout_s = 5;
 };
 
 struct ThresholdsConfig {

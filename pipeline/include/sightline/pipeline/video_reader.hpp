@@ -1,6 +1,7 @@
 #pragma once
 /// Sequential decoding of a video file or URL with the FFmpeg libraries: software decode (frame threads), or NVDEC
 /// into device memory where asked for and available.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -73,8 +74,11 @@ class VideoReader {
     /// pointer; it must outlive the reader). Frame pts_ns include pacing->offset_ns.
     /// `options`: FFmpeg demuxer/protocol options (e.g. rtsp_transport=tcp, timeout in microseconds).
     /// `decoder`: see Decoder; a kNvdec request that cannot be met falls back to the CPU (never an error).
+    /// `stall_timeout_s` > 0: opening, or reading a packet, that gets nothing for this long gives up (Error(kFFmpeg)
+    /// saying it stalled), whatever the protocol; `stop`: set, any wait gives up at once (a run ending).
     explicit VideoReader(const std::string& url, int threads = 0, Pacing* pacing = nullptr,
-                         const std::map<std::string, std::string>& options = {}, Decoder decoder = Decoder::kCpu);
+                         const std::map<std::string, std::string>& options = {}, Decoder decoder = Decoder::kCpu,
+                         double stall_timeout_s = 0, const std::atomic<bool>* stop = nullptr);
     ~VideoReader();
     VideoReader(const VideoReader&) = delete;
     VideoReader& operator=(const VideoReader&) = delete;

@@ -15,6 +15,10 @@ struct VideoWriterOptions {
     int crf = 23;                    ///< x264 constant rate factor
     int gop = 60;                    ///< keyframe interval in frames (IP cameras: about 2 s)
     int threads = 1;                 ///< encoder threads (1 keeps parallel cameras from oversubscribing)
+    /// The container: "mp4", or "mpegts" (a stream: files of it concatenated play as one, a camera's changes of
+    /// resolution and timeline included, as the fault tests need).
+    std::string container = "mp4";
+    std::int64_t first_pts = 0; ///< the first frame's pts, in frames (a timeline that starts elsewhere)
 };
 
 /// Writes frames to `path` through a temporary file that is renamed on finish(); a writer destroyed without
