@@ -13,6 +13,7 @@
 #include "sightline/pipeline/curate.hpp"
 #include "sightline/pipeline/online_eval.hpp"
 #include "sightline/pipeline/stats.hpp"
+#include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/checks.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/recording.hpp"
@@ -185,6 +186,7 @@ struct Line::Impl {
             auto values = stats[i].take(window_s);
             values["messages_sent_total"] = static_cast<double>(publisher.sent());
             values["messages_dropped_total"] = static_cast<double>(publisher.dropped());
+            values["ffmpeg_frames_alive"] = static_cast<double>(ffmpeg_frames_alive());
             if (cfg.publish.curve) values["handshakes_refused_total"] = static_cast<double>(refused_handshakes());
             if (outbox) add_sample_figures(values, outbox->figures());
             if (evaluators[i]) values.merge(evaluators[i]->figures());

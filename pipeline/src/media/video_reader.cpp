@@ -1,5 +1,7 @@
 #include "sightline/pipeline/video_reader.hpp"
 
+#include <atomic>
+
 extern "C" {
 #include <libavutil/hwcontext.h>
 #include <libavutil/hwcontext_cuda.h>
@@ -21,6 +23,9 @@ namespace sightline::pipeline {
 using detail::check_av;
 
 namespace {
+/// Decoded frames held by reference (AVFrames alive outside their decoder): what a leak of frames would grow.
+std::atomic<std::int64_t> g_frames_alive{0};
+
 std::int64_t steady_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
@@ -288,9 +293,11 @@ bool VideoReader::next(DecodedFrame& out) {
             // held
             AVFrame* ref = av_frame_clone(s.frame.get());
             if (!ref) throw Error(ErrorCode::kFFmpeg, s.url + ": out of memory referencing a frame");
+            g_frames_alive.fetch_add(1, std::memory_order_relaxed);
             out.buffers = std::shared_ptr<const void>(ref, [](const void* p) {
                 AVFrame* fr = static_cast<AVFrame*>(const_cast<void*>(p));
                 av_frame_free(&fr);
+                g_frames_alive.fetch_sub(1, std::memory_order_relaxed);
             });
             out.view = v;
             if (s.decoder == Decoder::kNvdec && v.where != kernels::MemoryLocation::kDevice && s.decode_note.empty())
@@ -348,6 +355,10 @@ double VideoReader::fps() const {
     const AVRational r = impl_->fmt->streams[impl_->stream]->avg_frame_rate;
     return r.den ? av_q2d(r) : 0.0;
 }
+std::int64_t ffmpeg_frames_alive() {
+    return g_frames_alive.load(std::memory_order_relaxed);
+}
+
 std::int64_t VideoReader::corrupt_packets() const {
     return impl_->corrupt;
 }

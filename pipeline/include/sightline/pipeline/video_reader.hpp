@@ -66,6 +66,11 @@ struct Pacing {
 /// CUDA, a codec or profile NVDEC does not decode), the reader decodes on the CPU and says why (decode_note()).
 enum class Decoder { kCpu, kNvdec };
 
+/// Decoded frames held by reference in this process now (FFmpeg AVFrames alive past their decoder's next frame:
+/// the line's queues, batches and samples hold them): flat over a long run, or frames leak (`stat`'s
+/// ffmpeg_frames_alive, the soak benchmark).
+std::int64_t ffmpeg_frames_alive();
+
 class VideoReader {
   public:
     /// Opens `url` (a path or any FFmpeg URL). Throws Error naming the input: kNotFound for a missing file,
