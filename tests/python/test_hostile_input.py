@@ -105,8 +105,11 @@ def test_monitor_live(records, seed):
             time.sleep(0.02)
     time.sleep(1.0)
     peak = max(peak, rss_mb(mon.pid))
-    check(mon.poll() is None and peak < 250, f"monitor live: resident memory peaked at {peak:.0f} MB (< 250 MB) "
-                                             "through mutants and 2000 made-up cameras")
+    # under AddressSanitizer (its shadow memory and a 256 MB quarantine of freed blocks) the bound is the
+    # sanitizer's; the normal build is held to 250 MB
+    limit = 1000 if "ASAN_OPTIONS" in os.environ else 250
+    check(mon.poll() is None and peak < limit, f"monitor live: resident memory peaked at {peak:.0f} MB (< {limit} MB) "
+                                               "through mutants and 2000 made-up cameras")
     try:
         metrics = urllib.request.urlopen(f"http://{http}/metrics", timeout=10).read()
         utf8 = True

@@ -184,6 +184,17 @@ TEST(Checks, EveryBadFieldIsRefusedNamingIt) {
          }},
         {"n larger than the blobs", "n", [](Body& b) { b.set("n", u64(2)); }},
         {"time_ns negative", "time_ns", [](Body& b) { b.set("time_ns", [](auto& p) { p.pack_int64(-5); }); }},
+        {"pts_ns -2^63", "pts_ns",
+         [](Body& b) { b.set("pts_ns", [](auto& p) { p.pack_int64(std::numeric_limits<std::int64_t>::min()); }); }},
+        {"pts_ns 2^63-1", "pts_ns",
+         [](Body& b) { b.set("pts_ns", [](auto& p) { p.pack_int64(std::numeric_limits<std::int64_t>::max()); }); }},
+        {"a stamp negative", "t",
+         [](Body& b) {
+             b.set("t", [](auto& p) {
+                 p.pack_map(1);
+                 p.pack("arrival"), p.pack_int64(-1);
+             });
+         }},
     };
     for (const auto& c : cases) {
         Body b = body_of(good_pred());

@@ -244,8 +244,7 @@ PredMessage read_pred(const Reader& r) {
     constexpr auto kMaxSeq = static_cast<std::int64_t>(limits::kSeq);
     m.camera = r.camera("camera");
     m.seq = r.integer<std::uint64_t>("seq", 0, limits::kSeq - 1);
-    m.pts_ns = r.integer<std::int64_t>("pts_ns", std::numeric_limits<std::int64_t>::min(),
-                                       std::numeric_limits<std::int64_t>::max());
+    m.pts_ns = r.integer<std::int64_t>("pts_ns", -limits::kTimeNs, limits::kTimeNs);
     m.frame = r.has("frame") ? r.integer<std::int64_t>("frame", -1, kMaxSeq - 1) : -1;
     m.width = r.integer<int>("width", 0, limits::kFrameSide);
     m.height = r.integer<int>("height", 0, limits::kFrameSide);
@@ -266,15 +265,15 @@ PredMessage read_pred(const Reader& r) {
     check_floats(m.margins, -kUnitHi, kUnitHi, "margins");
     check_floats(m.entropies, kUnitLo, kUnitHi, "entropies");
     m.stamps_ns = r.map_of<std::int64_t>("t", limits::kMapEntries, [](const msgpack::object& o, const std::string& at) {
-        if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= std::uint64_t(kMaxInt64))
+        // monotonic clock readings: non-negative, and a difference of two cannot overflow
+        if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= std::uint64_t(limits::kTimeNs))
             return static_cast<std::int64_t>(o.via.u64);
-        if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
-        Reader::fail(at + " is not an integer in range");
+        Reader::fail(at + " is not a time in ns in [0, 2^62]");
     });
     m.meta = r.map_of<std::string>("meta", limits::kMapEntries, [](const msgpack::object& o, const std::string& at) {
         return Reader::text_of(o, limits::kTextBytes, at);
     });
-    if (r.has("time_ns")) m.time_ns = r.integer<std::int64_t>("time_ns", 0, kMaxInt64);
+    if (r.has("time_ns")) m.time_ns = r.integer<std::int64_t>("time_ns", 0, limits::kTimeNs);
     if (r.has("luma")) m.luma = static_cast<float>(r.real("luma", 0, 255));
     if (r.has("sharpness")) m.sharpness = static_cast<float>(r.real("sharpness", 0, limits::kSharpness));
     if (r.has("uncertainty")) {
@@ -367,27 +366,26 @@ Message decode(std::string_view body) {
         e.camera = r.text("camera", limits::kCameraBytes);
         if (!e.camera.empty()) check_camera_id(e.camera, "message: field 'camera'");
         e.message = r.text("message", limits::kTextBytes);
-        e.time_ns = r.integer<std::int64_t>("time_ns", 0, kMaxInt64);
+        e.time_ns = r.integer<std::int64_t>("time_ns", 0, limits::kTimeNs);
         if (r.has("endpoint")) e.endpoint = r.text("endpoint", limits::kTextBytes);
         if (r.has("classes")) e.classes = r.texts("classes", limits::kClasses, limits::kNameBytes);
         if (r.has("alarm")) {
             const Reader a(r.at("alarm"), "alarm");
-            e.alarm = AlarmDetail{
-                a.text("model", limits::kNameBytes),
-                a.text("slice", limits::kTextBytes),
-                a.text("signal", limits::kNameBytes),
-                a.text("test", limits::kNameBytes),
-                a.real("value", -limits::kStatValue, limits::kStatValue),
-                a.real("threshold", -limits::kStatValue, limits::kStatValue),
-                a.integer<std::int64_t>("window_start_ns", std::numeric_limits<std::int64_t>::min(), kMaxInt64),
-                a.integer<std::int64_t>("window_end_ns", std::numeric_limits<std::int64_t>::min(), kMaxInt64)};
+            e.alarm = AlarmDetail{a.text("model", limits::kNameBytes),
+                                  a.text("slice", limits::kTextBytes),
+                                  a.text("signal", limits::kNameBytes),
+                                  a.text("test", limits::kNameBytes),
+                                  a.real("value", -limits::kStatValue, limits::kStatValue),
+                                  a.real("threshold", -limits::kStatValue, limits::kStatValue),
+                                  a.integer<std::int64_t>("window_start_ns", -limits::kTimeNs, limits::kTimeNs),
+                                  a.integer<std::int64_t>("window_end_ns", -limits::kTimeNs, limits::kTimeNs)};
         }
         return e;
     }
     if (type == "stat") {
         StatMessage st;
         st.camera = r.camera("camera");
-        st.time_ns = r.integer<std::int64_t>("time_ns", 0, kMaxInt64);
+        st.time_ns = r.integer<std::int64_t>("time_ns", 0, limits::kTimeNs);
         st.values =
             r.map_of<double>("values", limits::kStatValues, [](const msgpack::object& o, const std::string& at) {
                 return Reader::real_of(o, -limits::kStatValue, limits::kStatValue, at);
@@ -460,7 +458,7 @@ SampleMessage decode_sample(std::string_view body) {
     m.tags = r.texts("tags", limits::kMapEntries, limits::kTextBytes);
     m.reasons = r.texts("reasons", limits::kMapEntries, limits::kTextBytes);
     m.threshold = static_cast<float>(r.real("threshold", 0, 1));
-    m.selected_ns = r.integer<std::int64_t>("selected_ns", 0, kMaxInt64);
+    m.selected_ns = r.integer<std::int64_t>("selected_ns", 0, limits::kTimeNs);
     if (r.has("context_of")) {
         m.context_of = r.text("context_of", limits::kIdBytes);
         m.context_offset = r.integer<std::int32_t>("context_offset", -1000, 1000);

@@ -24,9 +24,11 @@ inline constexpr std::size_t kDetections = 100000;      ///< detections (or cand
 inline constexpr std::size_t kMessageBytes = 64u << 20; ///< one frame of a ZeroMQ message (a larger one: disconnect)
 inline constexpr int kFrameSide = 65536;                ///< frame width and height, pixels
 inline constexpr std::uint64_t kSeq = 1ull << 53;       ///< sequence numbers and frame indices stay below this
-inline constexpr double kCoordinate = 1e7;              ///< |box coordinate| in pixels
-inline constexpr double kSharpness = 1e9;               ///< the variance of a Laplacian of 8-bit luma stays far below
-inline constexpr double kStatValue = 1e18;              ///< |a stat value|
+/// |a time in ns| (pts, stamps, wall clock): 2^62 ns is 146 years, and sums and differences of two cannot overflow
+inline constexpr std::int64_t kTimeNs = std::int64_t{1} << 62;
+inline constexpr double kCoordinate = 1e7; ///< |box coordinate| in pixels
+inline constexpr double kSharpness = 1e9;  ///< the variance of a Laplacian of 8-bit luma stays far below
+inline constexpr double kStatValue = 1e18; ///< |a stat value|
 /// Unit-range values (scores, margins, entropies, uncertainty) may stray this far outside [0, 1] by float rounding.
 inline constexpr double kUnitSlack = 1e-3;
 } // namespace limits
