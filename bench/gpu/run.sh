@@ -13,10 +13,10 @@
 #   kernels_gpu       20 s   the kernels' gpu tests (CUDA vs CPU twin on random inputs)
 #   line_gpu          60 s   the line's gpu-gated tests: NVDEC (byte-exact, B-frames/4 refs, HEVC, primary context),
 #                            device frames, the GPU line, LibTorch on CUDA against PyTorch (TF32 off)
-#   memcheck          60 s   compute-sanitizer memcheck over the kernels' gpu tests
-#   bench_gpu         40 s   preprocess vs a D2D copy, decode + NMS, COCO matching + AP (results checked)
 #   linespeed_nvdec   60 s   bench_linespeed --decode nvdec, 1080p, 4 and 16 cameras x 5 s (fails on a CPU fallback,
-#                            checks a sample against the CPU path)
+#                            checks a sample against the CPU path): before memcheck, so a slow memcheck cannot cost it
+#   bench_gpu         40 s   preprocess vs a D2D copy, decode + NMS, COCO matching + AP (results checked)
+#   memcheck          60 s   compute-sanitizer memcheck over the kernels' gpu tests
 #   bench_decode      20 s   NVDEC vs `ffmpeg -hwaccel cuda` on the same file
 #   racecheck         40 s   compute-sanitizer racecheck, our kernels only (--kernel-regex kns=sightline)
 #   synccheck         40 s   compute-sanitizer synccheck, likewise
@@ -31,7 +31,8 @@
 # (the table so far), logs.tar.gz (every log) and figures.jsonl (the benchmarks' JSON lines), so a call cut off at
 # its time limit still brings back what ran.
 # Environment: CUDA_ARCH (90), SIGHTLINE_GPU_BUILD (build dir, build-gpu), REPS (50), BUDGET_S (480: optional steps
-# start only before this many seconds), LINE_CAMERAS (4,16), LINE_SECONDS (5).
+# start only before this many seconds), DEADLINE_S (560: no step runs past it; each step's own limit is cut to what
+# is left, so the whole call ends before the device tool's 600 s), LINE_CAMERAS (4,16), LINE_SECONDS (5).
 # (CMAKE_POLICY_VERSION_MINIMUM: a CMake 4 there still reads packages written for older ones.)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,6 +41,7 @@ out=${OUT:-$build/out}
 logs=$build/logs
 reps=${REPS:-50}
 budget=${BUDGET_S:-480}
+deadline=${DEADLINE_S:-560}
 mkdir -p "$out" "$logs"
 export SIGHTLINE_REQUIRE_GPU=${SIGHTLINE_REQUIRE_GPU:-1} # the rehearsal (no GPU) sets 0
 gtest=${SIGHTLINE_GTEST_SOURCE_DIR:-}
@@ -56,7 +58,13 @@ declare -a names results
 step() { # step NAME TIMEOUT_S CMD...: runs CMD, log in $logs/NAME.log, records pass/fail, refreshes $out
     local name=$1 limit=$2
     shift 2
-    echo "=== $name: $*"
+    local left=$((deadline - SECONDS))
+    if ((left < 5)); then
+        record "$name" "not run: past the ${deadline} s deadline"
+        return 1
+    fi
+    ((limit > left)) && limit=$left # min(the step's limit, what is left before the deadline)
+    echo "=== $name (at most $limit s): $*"
     local t0=$SECONDS
     timeout "$limit" "$@" >"$logs/$name.log" 2>&1
     local rc=$?
@@ -129,19 +137,21 @@ step build 420 "${deps_env[@]}" cmake --build "$build" -j "$jobs" --target gpu_k
     bench_gpu bench_linespeed bench_decode || exit 1
 
 # --- tests: every gpu skip a failure ---
-step kernels_gpu 180 ctest --test-dir "$build" -L "unit|gpu" -R 'Gpu|Preprocess|DecodeNms|Match' --output-on-failure
-step line_gpu 300 "${deps_env[@]}" ctest --test-dir "$build" --output-on-failure -j 4 \
+# (a per-test timeout, and no tests found is an error: a filter that matches nothing must not pass)
+step kernels_gpu 180 ctest --test-dir "$build" -L "unit|gpu" -R 'Gpu|Preprocess|DecodeNms|Match' --output-on-failure \
+    --timeout 120 --no-tests=error
+step line_gpu 300 "${deps_env[@]}" ctest --test-dir "$build" --output-on-failure -j 4 --timeout 120 --no-tests=error \
     -R 'Nvdec|DeviceFrames|GpuLine|Engine\.|ModelParity|Detector\.|ModelSpec'
 gpu_test=$build/tests/gpu_kernels_test
-step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full "$gpu_test"
 
-# --- figures ---
-work=$build/bench-work
-step bench_gpu 300 "$build/bench/gpu/bench_gpu" --reps "$reps" --work "$work"
+# --- figures: the NVDEC line first (the one figure nothing else gives), then the kernels, then memcheck ---
 engine=opencv
 grep -q '^SIGHTLINE_LIBTORCH:STRING=ON' "$build/CMakeCache.txt" && engine=libtorch
 step linespeed_nvdec 300 "${deps_env[@]}" "$build/bench/bench_linespeed" --decode nvdec --engine "$engine" \
     --p99-ms 50 --width 1920 --height 1080 --batch 16 --cameras "${LINE_CAMERAS:-4,16}" --seconds "${LINE_SECONDS:-5}"
+work=$build/bench-work
+step bench_gpu 300 "$build/bench/gpu/bench_gpu" --reps "$reps" --work "$work"
+step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full "$gpu_test"
 optional bench_decode 240 "${deps_env[@]}" "$build/bench/bench_decode" --reps 3
 optional racecheck 300 compute-sanitizer --tool racecheck --kernel-regex kns=sightline --error-exitcode 3 "$gpu_test"
 optional synccheck 300 compute-sanitizer --tool synccheck --kernel-regex kns=sightline --error-exitcode 3 "$gpu_test"

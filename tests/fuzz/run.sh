@@ -6,7 +6,7 @@
 # default a temp dir): copy it into tests/fuzz/corpus/TARGET/ as a regression input once fixed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build=${1:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}
+build=$(cd "${1:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}" && pwd)
 seconds=${2:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 targets=("$@")

@@ -70,6 +70,8 @@ TEST(RunConfig, BadConfigsNameTheKey) {
          "batching.max_batch: must be"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "thresholds: {iou: high}\n", "thresholds.iou: wrong type"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "extra: 1\n", "extra: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "thresholds: {confidense: 0.3}\n",
+         "thresholds.confidense: unknown key; did you mean 'confidence'? (expected one of: confidence, iou, max_det)"},
         {"cameras: [{id: c1, url: a.mp4\n", "malformed YAML"},
         {"cameras: [{id: c1, url: a.mp4, ground_truth: none.json}]\n" + model + pub, "cameras[0].ground_truth: "},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "eval: {window_s: 0}\n", "eval.window_s: must be"},

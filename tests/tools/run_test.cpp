@@ -642,6 +642,9 @@ TEST(Run, UltralyticsExportsSayHowToRunThem) {
     EXPECT_NE(three_run.output.find("layout yolov8_dfl with 3 classes expects [1, 67, N]"), std::string::npos)
         << three_run.output;
     EXPECT_NE(three_run.output.find("5 classes with layout yolov8_dfl"), std::string::npos) << three_run.output;
+    // the model.yaml that is wrong is named, not the network file it shares with the right one
+    EXPECT_NE(three_run.output.find((dir / "three.yaml").string() + ": the output of yolov8t.onnx"), std::string::npos)
+        << three_run.output;
     if (pipeline::openvino_available()) { // OpenVINO runs the unmodified export as a user first wrote it
         std::ofstream(dir / "plain_ov.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: plain.yaml\nengine: "
                                                 "openvino\npublish: {predictions: 'ipc://"

@@ -123,6 +123,14 @@ Run add_monitor(CLI::App& app) {
     cmd->add_flag("--until-run-end", *until_end,
                   "stop once every line seen starting (run_start) has ended (run_end); at least one");
     cmd->add_flag("--json", o->json, "print each alarm raised or cleared as a JSON line on stdout");
+    auto wait_subs = std::make_shared<int>(-1);
+    auto wait_timeout = std::make_shared<double>(10);
+    cmd->add_option("--wait-for-subscribers", *wait_subs,
+                    "with --publish: before the first message, wait until this many subscribers listen (default: 1 "
+                    "with --replay, whose alarms come in a burst; 0 live)")
+        ->check(CLI::Range(0, 1000));
+    cmd->add_option("--wait-timeout-s", *wait_timeout, "how long to wait for them; then it goes on, saying so")
+        ->capture_default_str();
     auto key = std::make_shared<std::string>();
     auto server_keys = std::make_shared<std::vector<std::string>>();
     auto authorized = std::make_shared<std::vector<std::string>>();
@@ -162,6 +170,11 @@ Run add_monitor(CLI::App& app) {
             spdlog::info("monitor: metrics on http://{}/metrics", session.metrics_address());
         if (!session.publish_endpoint().empty())
             spdlog::info("monitor: alarms published on {}", session.publish_endpoint());
+        const int wait = *wait_subs >= 0 ? *wait_subs : (replays->empty() ? 0 : 1);
+        if (!o->publish.empty() && wait > 0 &&
+            !session.wait_for_subscribers(wait, std::chrono::milliseconds(static_cast<long>(*wait_timeout * 1000))))
+            spdlog::warn("monitor: fewer than {} subscriber(s) on {} after {} s: going on", wait,
+                         session.publish_endpoint(), *wait_timeout);
         if (!replays->empty()) {
             for (const auto& f : *replays) replay(session, f);
         } else {

@@ -167,6 +167,9 @@ const std::vector<pipeline::MonitorAlarm>& MonitorSession::alarms() const {
 std::string MonitorSession::metrics_address() const {
     return impl_->metrics ? impl_->metrics->address() : "";
 }
+bool MonitorSession::wait_for_subscribers(int n, std::chrono::milliseconds timeout) {
+    return !impl_->publisher || n <= 0 || impl_->publisher->wait_for_subscribers(n, timeout);
+}
 std::string MonitorSession::publish_endpoint() const {
     return impl_->publisher ? impl_->publisher->bound_endpoint() : "";
 }

@@ -1,6 +1,7 @@
 #pragma once
 // A monitor at work: the Monitor with what it feeds: the store (SQLite), /metrics, the alarm events it publishes,
 // the log. `sightline monitor` drives one from its subscriber or a recording; `sightline demo` beside its line.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,7 +47,10 @@ class MonitorSession {
     const pipeline::Monitor& monitor() const;
     const std::vector<pipeline::MonitorAlarm>& alarms() const; ///< every alarm raised or cleared, in order
     std::string metrics_address() const;                       ///< empty without --http
-    std::string publish_endpoint() const;                      ///< bound, empty without --publish
+    /// With --publish: waits until `n` subscribers listen or `timeout` passes (a replay publishes its alarms in a
+    /// burst; without waiting, a subscriber still connecting misses them). Returns whether they do.
+    bool wait_for_subscribers(int n, std::chrono::milliseconds timeout);
+    std::string publish_endpoint() const; ///< bound, empty without --publish
     std::uint64_t malformed_count() const;
     bool store_failed() const; ///< a store write failed (reported once; the live metrics went on)
 

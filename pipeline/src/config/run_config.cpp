@@ -209,7 +209,16 @@ std::vector<SamplingStrategy> default_sampling_strategies() {
     return {uncertain, unusual, random};
 }
 
+namespace {
+RunConfig read_run_config(const std::filesystem::path& path);
+}
+
 RunConfig load_run_config(const std::filesystem::path& path) {
+    return detail::YamlFile::guarded(path, [&] { return read_run_config(path); });
+}
+
+namespace {
+RunConfig read_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
     c.keys(root, "",
            {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine",
@@ -316,5 +325,6 @@ RunConfig load_run_config(const std::filesystem::path& path) {
         c.fail("flags.candidate_floor", "must be below thresholds.confidence");
     return r;
 }
+} // namespace
 
 } // namespace sightline::pipeline

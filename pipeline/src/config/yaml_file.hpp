@@ -2,9 +2,11 @@
 // Reading a validated YAML file: every error names the file, the key path and the reason.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "sightline/error.hpp"
 
@@ -33,6 +35,16 @@ struct YamlFile {
             throw Error(ErrorCode::kIo, path.string() + ": cannot read: " + e.what());
         }
     }
+    /// Runs a reader of this file's nodes: whatever yaml-cpp throws on the way (a conversion it cannot make) becomes
+    /// Error(kBadInput) naming the file and the line, never an unexpected failure.
+    template <class F> static auto guarded(const std::filesystem::path& path, F&& read) {
+        try {
+            return read();
+        } catch (const YAML::Exception& e) {
+            throw Error(ErrorCode::kBadInput,
+                        path.string() + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+        }
+    }
     /// Every mapping under `n` has each key once.
     void unique_keys(const YAML::Node& n, const std::string& path, int depth = 0) const {
         if (depth > 64) fail(path, "nested more than 64 levels deep");
@@ -54,13 +66,39 @@ struct YamlFile {
     [[noreturn]] void fail(const std::string& path, const std::string& why) const {
         throw Error(ErrorCode::kBadInput, file + ": " + path + ": " + why);
     }
-    /// `n` must be a mapping whose keys are all in `allowed`.
+    /// `n` must be a mapping whose keys are all in `allowed`; an unknown key's error suggests the nearest allowed
+    /// one (a typo: `confidense` -> `confidence`) and lists them all.
     void keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
         if (!n.IsMap()) fail(path, "expected a mapping");
         for (const auto& kv : n) {
-            const auto k = kv.first.as<std::string>();
-            if (!allowed.count(k)) fail(path.empty() ? k : path + "." + k, "unknown key");
+            if (!kv.first.IsScalar()) fail(path, "a key that is not a plain name (a list or a mapping used as a key)");
+            const auto k = kv.first.Scalar();
+            if (allowed.count(k)) continue;
+            std::string list, nearest;
+            std::size_t best = 3; // at most two edits away to be suggested
+            for (const auto& a : allowed) {
+                list += (list.empty() ? "" : ", ") + a;
+                if (const std::size_t d = edit_distance(k, a); d < best) best = d, nearest = a;
+            }
+            fail(path.empty() ? k : path + "." + k,
+                 "unknown key" + (nearest.empty() ? std::string() : "; did you mean '" + nearest + "'?") +
+                     " (expected one of: " + list + ")");
         }
+    }
+    /// Levenshtein distance (insertions, deletions, substitutions), for the suggestion above.
+    static std::size_t edit_distance(const std::string& a, const std::string& b) {
+        std::vector<std::size_t> row(b.size() + 1);
+        for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+        for (std::size_t i = 1; i <= a.size(); ++i) {
+            std::size_t diag = row[0];
+            row[0] = i;
+            for (std::size_t j = 1; j <= b.size(); ++j) {
+                const std::size_t up = row[j];
+                row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                diag = up;
+            }
+        }
+        return row[b.size()];
     }
     /// Reads the optional `key` of the mapping `n` (at `path`) into `out` when it is there (else `out` keeps its
     /// default); the value read must satisfy `ok`, else the error says `rule` (e.g. "must be in 1..256").

@@ -17,10 +17,12 @@ void check_head_shape(const ModelSpec& spec, const std::filesystem::path& file, 
     if (dims == 3 && d0 == batch && (v5 ? d2 : d1) == head_fields(spec)) return;
     const char* layout = v5 ? "yolov5" : spec.layout == kernels::HeadLayout::kYoloV8Dfl ? "yolov8_dfl" : "yolov8";
     const int box = v5 ? 5 : spec.layout == kernels::HeadLayout::kYoloV8Dfl ? 4 * spec.reg_max : 4;
-    std::string msg = file.string() + ": output shape [" + std::to_string(d0) + ", " + std::to_string(d1) + ", " +
-                      std::to_string(d2) + "] (" + std::to_string(dims) + " dims) does not match model.yaml: layout " +
-                      layout + " with " + std::to_string(spec.classes.size()) + " classes expects [" +
-                      std::to_string(batch) + ", " +
+    // named by the model.yaml, the file that is wrong (several model.yaml files may share one network file)
+    std::string msg = spec.yaml_path.string() + ": the output of " + file.filename().string() + " has shape [" +
+                      std::to_string(d0) + ", " + std::to_string(d1) + ", " + std::to_string(d2) + "] (" +
+                      std::to_string(dims) + " dims), which this model.yaml does not describe: layout " + layout +
+                      " with " + std::to_string(spec.classes.size()) + " classes expects [" + std::to_string(batch) +
+                      ", " +
                       (v5 ? "N, " + std::to_string(head_fields(spec)) : std::to_string(head_fields(spec)) + ", N") +
                       "] (" + std::to_string(box) + " box values + one per class per candidate)";
     if (dims == 3) {

@@ -11,7 +11,16 @@
 
 namespace sightline::pipeline {
 
+namespace {
+ModelSpec read_model_spec(const std::filesystem::path& yaml_path);
+}
+
 ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
+    return detail::YamlFile::guarded(yaml_path, [&] { return read_model_spec(yaml_path); });
+}
+
+namespace {
+ModelSpec read_model_spec(const std::filesystem::path& yaml_path) {
     auto [c, root] = detail::YamlFile::load(yaml_path);
     c.keys(root, "", {"name", "version", "file", "torchscript", "input", "output", "classes", "thresholds"});
     ModelSpec m;
@@ -113,5 +122,6 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
     }
     return m;
 }
+} // namespace
 
 } // namespace sightline::pipeline

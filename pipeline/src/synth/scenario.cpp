@@ -21,7 +21,8 @@ class Reader {
     void expect_map(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
         if (!n.IsMap()) fail(source_, path, "expected a mapping");
         for (const auto& kv : n) {
-            const auto key = kv.first.as<std::string>();
+            if (!kv.first.IsScalar()) fail(source_, path, "a key that is not a plain name");
+            const auto key = kv.first.Scalar();
             if (!allowed.count(key)) {
                 std::string list;
                 for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
@@ -161,7 +162,22 @@ cameras:
 )";
 }
 
+namespace {
+std::vector<CameraSpec> read_specs(int cameras, const std::string& scenario_yaml, const std::string& source,
+                                   const std::vector<std::string>& overrides);
+}
+
 std::vector<CameraSpec> make_specs(int cameras, const std::string& scenario_yaml, const std::string& source,
+                                   const std::vector<std::string>& overrides) {
+    try { // whatever yaml-cpp throws on the way is the scenario's fault: named, never an unexpected failure
+        return read_specs(cameras, scenario_yaml, source, overrides);
+    } catch (const YAML::Exception& e) {
+        throw Error(ErrorCode::kBadInput, source + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+}
+
+namespace {
+std::vector<CameraSpec> read_specs(int cameras, const std::string& scenario_yaml, const std::string& source,
                                    const std::vector<std::string>& overrides) {
     if (cameras < 1 || cameras > 256)
         throw Error(ErrorCode::kBadInput, "--cameras must be in 1..256, got " + std::to_string(cameras));
@@ -187,9 +203,10 @@ std::vector<CameraSpec> make_specs(int cameras, const std::string& scenario_yaml
     if (auto cams = root["cameras"]) {
         if (!cams.IsMap()) fail(source, "cameras", "expected a mapping from camera id (cam1, cam2, ...) to knobs");
         for (const auto& kv : cams) {
-            const auto id = kv.first.as<std::string>();
+            if (!kv.first.IsScalar()) fail(source, "cameras", "a key that is not a camera id");
+            const auto id = kv.first.Scalar();
             int n = 0;
-            if (id.rfind("cam", 0) != 0 || id.size() < 4 ||
+            if (id.rfind("cam", 0) != 0 || id.size() < 4 || id.size() > 6 ||
                 id.find_first_not_of("0123456789", 3) != std::string::npos || (n = std::stoi(id.substr(3))) < 1)
                 fail(source, "cameras." + id, "camera ids are cam1, cam2, ...");
             if (n > cameras) continue; // the scene has fewer cameras than the scenario describes
@@ -198,5 +215,6 @@ std::vector<CameraSpec> make_specs(int cameras, const std::string& scenario_yaml
     }
     return specs;
 }
+} // namespace
 
 } // namespace sightline::pipeline::synth
