@@ -116,6 +116,24 @@ def main(binary, model, shot=None):
         check(rep.returncode == 0 and alarms_of(rep.stdout) == live,
               f"replay gives the same alarms as live ({len(alarms_of(rep.stdout))} vs {len(live)})")
 
+        # 2b. the replay publishing its alarms: a subscriber started first gets every one (the replay waits for it
+        # before its burst, as run waits for subscribers)
+        pub_ep = f"tcp://127.0.0.1:{free_port()}"
+        ctx = zmq.Context()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"event")
+        sub.connect(pub_ep)
+        rep = subprocess.run([binary, "--log-level", "warn", "monitor", "--replay", str(d / "run.slrec"), "--publish",
+                              pub_ep, "--json", *quick], capture_output=True, text=True, timeout=60)
+        got = []
+        while sub.poll(1000):
+            got.append(msgpack.unpackb(sub.recv_multipart()[1], raw=False)["kind"])
+        sub.close(0)
+        ctx.term()
+        printed = rep.stdout.strip().splitlines()
+        check(rep.returncode == 0 and len(got) == len(printed) > 0,
+              f"replay --publish: a subscriber started first receives every alarm ({len(got)} of {len(printed)})")
+
         # 3. a restart resumes its references from the store; a saved reference file is used at once
         again = subprocess.run([binary, "monitor", "--replay", str(d / "run.slrec"), "--db", str(db), *quick],
                                capture_output=True, text=True, timeout=60)
