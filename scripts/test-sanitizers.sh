@@ -56,6 +56,9 @@ if want asan; then
      -E 'python_drift_oracles|python_collect_labelstudio|python_eval_tide|python_eval_pycocotools') || status=1
   reports || status=1
 fi
+# TSan: the line's, the transport's and the sinks' tests; the Python tests that hold the binaries to real-time
+# rates (frames per second scraped, a stall noticed within a second) do not fit its 5-15x slowdown and run in the
+# other two builds. Third-party libraries' own synchronisation is invisible to it: tests/sanitizers/tsan.supp.
 if want tsan && [ $status -eq 0 ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-tsan "${common[@]}" \
     -DSIGHTLINE_SANITIZE=thread >/dev/null
@@ -63,7 +66,7 @@ if want tsan && [ $status -eq 0 ]; then
     transport_samples_test transport_recording_test transport_checks_test pipeline_line_test drift_monitor_test \
     curate_sampler_test tools_run_test
   (cd build-tsan && timed ctest --output-on-failure -j"$(nproc)" \
-     -R '^(PubSub|SamplesChannel|Recording|Checks|Wire|Blob|SampleMessage|Runner|RunConfig|Stats|Tracker|Flags|Monitor|MonitorStore|Sampler|SampleImage|Run)[.]|^python_(hostile_input|signals|security|monitor|collect)$') \
+     -R '^(PubSub|SamplesChannel|Recording|Checks|Wire|Blob|SampleMessage|Runner|RunConfig|Stats|Tracker|Flags|Monitor|MonitorStore|Sampler|SampleImage|Run)[.]|^python_(signals|security)$') \
     || status=1
   reports || status=1
 fi
