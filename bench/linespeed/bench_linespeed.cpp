@@ -40,7 +40,9 @@ constexpr std::int64_t kSampleFrames = 8;
 
 /// The line's detections on cam1's first frames against the CPU path on the same frames (CPU decode, the CPU
 /// preprocess twin, OpenCV DNN, CPU decode + NMS): the same boxes (IoU >= 0.98), classes and scores (5e-3: another
-/// engine, TF32 on a GPU), so a fast wrong line fails. Prints the comparison; false on a mismatch.
+/// engine, TF32 on a GPU), so a fast wrong line fails. A box within 2e-3 of the threshold may be on one side only
+/// (TF32 moves scores by about 1e-3: such a box can fall either side of the cut). Prints the comparison; false on
+/// a mismatch.
 bool check_sample(const std::map<std::int64_t, std::vector<pipeline::Detection>>& sample, const fs::path& video,
                   const pipeline::ModelSpec& spec) {
     pipeline::Detector cpu(pipeline::make_opencv_engine(spec));
@@ -53,18 +55,26 @@ bool check_sample(const std::map<std::int64_t, std::vector<pipeline::Detection>>
         const auto want = cpu.detect(std::span(&f.view, 1))[0].detections;
         const auto& got = it->second;
         ++frames;
-        if (got.size() != want.size()) {
-            ++bad;
-            continue;
-        }
-        for (std::size_t d = 0; d < got.size(); ++d, ++boxes) {
-            const auto &a = got[d], &b = want[d];
+        const auto iou = [](const pipeline::Detection& a, const pipeline::Detection& b) {
             const float ix = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
             const float iy = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
             const float inter = ix * iy;
-            const float iou = inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
-            if (a.cls != b.cls || std::abs(a.score - b.score) > 5e-3f || !(iou >= 0.98f)) ++bad;
+            return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
+        };
+        const float near = spec.confidence + 2e-3f; // a box under this may be on one side of the cut only
+        std::vector<bool> used(want.size(), false);
+        for (const auto& a : got) { // each of the line's boxes: the CPU's at the same place, class and score
+            std::size_t match = want.size();
+            for (std::size_t d = 0; d < want.size() && match == want.size(); ++d)
+                if (!used[d] && want[d].cls == a.cls && iou(a, want[d]) >= 0.98f) match = d;
+            if (match == want.size()) {
+                bad += a.score >= near;
+                continue;
+            }
+            used[match] = true, ++boxes;
+            bad += std::abs(a.score - want[match].score) > 5e-3f;
         }
+        for (std::size_t d = 0; d < want.size(); ++d) bad += !used[d] && want[d].score >= near;
     }
     std::printf("check: cam1's first %d frames, %d boxes, against the CPU path: %s\n", frames, boxes,
                 frames == 0 ? "NOTHING TO CHECK"
@@ -205,6 +215,26 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
             failed = true;
         }
     if (!check_sample(sample, o.scene / "cam1.mp4", spec)) failed = true;
+    // a lossy line is not a sustained one: a corrupt packet is a frame that never came (NVDEC out of surfaces
+    // reads as one), whatever the queues say
+    std::int64_t corrupt = 0;
+    for (auto c : s.corrupt_packets) corrupt += c;
+    if (corrupt > 0) {
+        std::printf("decoder: %lld corrupt packets skipped: frames were lost before the queues\n",
+                    static_cast<long long>(corrupt));
+        failed = true;
+    }
+    // decode + NMS replay one CUDA graph per slot and batch size: a capture count that grows with the batches
+    // means the graph's key changes every batch (LibTorch's caching allocator handing out another head buffer)
+    const int captures = line.detector().graph_captures();
+    if (captures > 0) {
+        std::printf("graphs: %d captures for %.0f batches or more\n", captures,
+                    static_cast<double>(frames) / std::max(1, cfg.batching.max_batch));
+        if (captures > 4 * cfg.batching.max_batch) {
+            std::printf("graphs: RECAPTURED every few batches: the key (head pointer) is not steady\n");
+            failed = true;
+        }
+    }
     std::uint64_t dropped = 0;
     for (auto d : s.dropped) dropped += d;
     auto pj = summary(publish_ms), rj = summary(receipt_ms);

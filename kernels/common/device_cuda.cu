@@ -102,6 +102,7 @@ void GraphCache::run(std::initializer_list<std::uint64_t> key, StreamRef stream_
         } catch (...) {
             cudaStreamEndCapture(stream, &graph); // leave the stream usable
             if (graph) cudaGraphDestroy(graph);
+            (void)cudaGetLastError(); // what the failed capture left is handled here: no later launch reports it
             throw;
         }
         SL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));

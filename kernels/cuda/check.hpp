@@ -8,9 +8,13 @@
 
 namespace sightline::kernels::detail {
 inline void cuda_check(cudaError_t err, const char* what, const char* file, int line) {
-    if (err != cudaSuccess)
+    if (err != cudaSuccess) {
+        // a non-sticky error stays the thread's last error until read: cleared here, where it is handled, so
+        // every later SL_CUDA_CHECK_LAUNCH (cudaPeekAtLastError) in this thread does not report it again
+        (void)cudaGetLastError();
         throw Error(ErrorCode::kCuda, std::string(what) + ": " + cudaGetErrorString(err) + " (" + file + ":" +
                                           std::to_string(line) + ")");
+    }
 }
 } // namespace sightline::kernels::detail
 
