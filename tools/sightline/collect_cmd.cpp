@@ -20,30 +20,63 @@ namespace {
 pipeline::Dataset existing(const std::string& dir) {
     return pipeline::Dataset(dir, pipeline::Dataset::Mode::kRead);
 }
+struct CollectArgs {
+    pipeline::CollectorOptions collect;
+    std::string dir, format = "coco", out, url_prefix = "/data/local-files/?d=";
+    std::vector<std::string> inputs, server_keys;
+    std::string key;
+};
+
+void add_collector_options(CLI::App* cmd, CollectArgs& a) {
+    cmd->add_option("--connect", a.collect.endpoints, "a line's publish.samples endpoint (repeat for several lines)");
+    cmd->add_option("--out", a.collect.out, "the dataset folder (created, or resumed after a stop or crash)");
+    cmd->add_option("--window", a.collect.window, "samples each line may have in flight to this collector")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000));
+    cmd->add_option("--idle-exit", a.collect.idle_exit_s, "stop after this many seconds without a sample (0: never)")
+        ->capture_default_str();
+    cmd->add_option("--max-samples", a.collect.max_samples, "stop after this many new samples (0: no limit)")
+        ->capture_default_str();
+    cmd->add_option("--key", a.key, "this collector's secret key file (sightline keys generate): CURVE to the lines");
+    cmd->add_option("--server-key", a.server_keys,
+                    "a line's public key file (its .pub): one for every --connect, or one each in the same order");
+}
+
+int run_export(const CollectArgs& a) {
+    const pipeline::Dataset d = existing(a.dir);
+    pipeline::ExportOptions eo;
+    eo.format = a.format == "yolo"          ? pipeline::ExportFormat::kYolo
+                : a.format == "labelstudio" ? pipeline::ExportFormat::kLabelStudio
+                                            : pipeline::ExportFormat::kCoco;
+    eo.image_url_prefix = a.url_prefix;
+    const std::filesystem::path out =
+        a.out.empty() ? std::filesystem::path(a.dir) / "export" / a.format : std::filesystem::path(a.out);
+    const auto s = pipeline::export_dataset(d, out, eo);
+    std::printf("%zu images, %zu pre-annotations -> %s\n", s.images, s.annotations, out.c_str());
+    for (const auto& f : s.files) std::printf("  %s\n", f.c_str());
+    return 0;
+}
+
+int run_collect(CollectArgs& a) {
+    if (a.collect.endpoints.empty()) throw Error(ErrorCode::kBadInput, "collect: --connect is required");
+    if (a.collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
+    a.collect.curve = transport::load_client_keys(a.key, a.server_keys);
+    std::map<std::string, std::map<std::string, int>> by; // camera -> strategy -> samples
+    a.collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
+        if (added) ++by[d.camera][d.strategy];
+    };
+    const auto s = pipeline::run_collector(a.collect, stop_on_signals());
+    for (const auto& [camera, strategies] : by)
+        for (const auto& [strategy, n] : strategies) std::printf("%s\t%s\t%d\n", camera.c_str(), strategy.c_str(), n);
+    return s.malformed > 0 && s.added == 0 ? 1 : 0;
+}
+
 } // namespace
 
 Run add_collect(CLI::App& app) {
     auto* cmd = app.add_subcommand("collect", command_help("collect"));
-    struct Options {
-        pipeline::CollectorOptions collect;
-        std::string dir, format = "coco", out, url_prefix = "/data/local-files/?d=";
-        std::vector<std::string> inputs, server_keys;
-        std::string key;
-    };
-    auto o = std::make_shared<Options>();
-    cmd->add_option("--connect", o->collect.endpoints, "a line's publish.samples endpoint (repeat for several lines)");
-    cmd->add_option("--out", o->collect.out, "the dataset folder (created, or resumed after a stop or crash)");
-    cmd->add_option("--window", o->collect.window, "samples each line may have in flight to this collector")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 10000));
-    cmd->add_option("--idle-exit", o->collect.idle_exit_s, "stop after this many seconds without a sample (0: never)")
-        ->capture_default_str();
-    cmd->add_option("--max-samples", o->collect.max_samples, "stop after this many new samples (0: no limit)")
-        ->capture_default_str();
-    cmd->add_option("--key", o->key, "this collector's secret key file (sightline keys generate): CURVE to the lines");
-    cmd->add_option("--server-key", o->server_keys,
-                    "a line's public key file (its .pub): one for every --connect, or one each in the same order");
-
+    auto o = std::make_shared<CollectArgs>();
+    add_collector_options(cmd, *o);
     auto* exp = cmd->add_subcommand("export", "Write the dataset as COCO, YOLO or Label Studio tasks, with a manifest");
     exp->add_option("dataset", o->dir, "the dataset folder")->required();
     exp->add_option("--format", o->format, "coco, yolo or labelstudio")
@@ -60,22 +93,8 @@ Run add_collect(CLI::App& app) {
     merge->add_option("inputs", o->inputs, "the datasets to merge")->required();
     auto* validate = cmd->add_subcommand("validate", "Check that every sample's image is there and whole");
     validate->add_option("dataset", o->dir, "the dataset folder")->required();
-
-    return [cmd, exp, merge, validate, o]() -> int {
-        if (exp->parsed()) {
-            const pipeline::Dataset d = existing(o->dir);
-            pipeline::ExportOptions eo;
-            eo.format = o->format == "yolo"          ? pipeline::ExportFormat::kYolo
-                        : o->format == "labelstudio" ? pipeline::ExportFormat::kLabelStudio
-                                                     : pipeline::ExportFormat::kCoco;
-            eo.image_url_prefix = o->url_prefix;
-            const std::filesystem::path out =
-                o->out.empty() ? std::filesystem::path(o->dir) / "export" / o->format : std::filesystem::path(o->out);
-            const auto s = pipeline::export_dataset(d, out, eo);
-            std::printf("%zu images, %zu pre-annotations -> %s\n", s.images, s.annotations, out.c_str());
-            for (const auto& f : s.files) std::printf("  %s\n", f.c_str());
-            return 0;
-        }
+    return [exp, merge, validate, o]() -> int {
+        if (exp->parsed()) return run_export(*o);
         if (merge->parsed()) {
             std::vector<std::filesystem::path> in(o->inputs.begin(), o->inputs.end());
             const std::size_t added = pipeline::merge_datasets(in, o->out);
@@ -89,18 +108,7 @@ Run add_collect(CLI::App& app) {
             std::printf("%zu samples, %zu problems\n", d.size(), problems.size());
             return problems.empty() ? 0 : 1;
         }
-        if (o->collect.endpoints.empty()) throw Error(ErrorCode::kBadInput, "collect: --connect is required");
-        if (o->collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
-        o->collect.curve = transport::load_client_keys(o->key, o->server_keys);
-        std::map<std::string, std::map<std::string, int>> by; // camera -> strategy -> samples
-        o->collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
-            if (added) ++by[d.camera][d.strategy];
-        };
-        const auto s = pipeline::run_collector(o->collect, stop_on_signals());
-        for (const auto& [camera, strategies] : by)
-            for (const auto& [strategy, n] : strategies)
-                std::printf("%s\t%s\t%d\n", camera.c_str(), strategy.c_str(), n);
-        return s.malformed > 0 && s.added == 0 ? 1 : 0;
+        return run_collect(*o);
     };
 }
 

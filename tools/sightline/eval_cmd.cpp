@@ -50,11 +50,8 @@ int run_eval(const EvalArgs& a) {
     return 0;
 }
 
-} // namespace
-
-Run add_eval(CLI::App& app) {
-    auto a = std::make_shared<EvalArgs>();
-    auto* sub = app.add_subcommand("eval", command_help("eval"));
+/// What is evaluated, and where the figures go.
+void add_io_options(CLI::App* sub, EvalArgs* a) {
     sub->add_option("--gt", a->eval.gt, "ground truth, COCO instances JSON")->required();
     sub->add_option("--dt", a->eval.dt,
                     "detections: COCO results JSON ([{image_id, category_id, bbox, score}]) or a recording of "
@@ -75,6 +72,10 @@ Run add_eval(CLI::App& app) {
                   "JSON say how many were left out and why");
     sub->add_flag("--allow-unknown-images", a->eval.allow_unknown_images,
                   "evaluate even when some detections are on images the ground truth lacks (reported, left out)");
+}
+
+/// How it is scored: the operating point, advice, calibration, slices, comparison, TIDE.
+void add_metric_options(CLI::App* sub, EvalArgs* a) {
     sub->add_option("--threshold", a->eval.threshold,
                     "operating score threshold for precision/recall/F1 and the confusion matrix (default 0.5)")
         ->check(CLI::Range(0.0, 1.0));
@@ -110,6 +111,15 @@ Run add_eval(CLI::App& app) {
                   "Pascal VOC IoU with the devkit's +1 pixel on widths and heights (integer pixel boxes)");
     sub->add_flag("--coco-only", a->eval.coco_only,
                   "only the 12 COCO stats and per-class AP (skips the operating point, advice, calibration, slices)");
+}
+
+} // namespace
+
+Run add_eval(CLI::App& app) {
+    auto a = std::make_shared<EvalArgs>();
+    auto* sub = app.add_subcommand("eval", command_help("eval"));
+    add_io_options(sub, a.get());
+    add_metric_options(sub, a.get());
     sub->add_flag("-q,--quiet", a->quiet, "print nothing (use with --json)");
     sub->add_flag("--fail-on-red-flags", a->fail_on_red_flags,
                   "exit with code 4 when the evaluation raised any red flag (for CI jobs)");

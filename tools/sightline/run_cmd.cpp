@@ -1,9 +1,7 @@
 // sightline run CONFIG.yaml: cameras -> detector -> ZeroMQ, until the sources end or SIGINT/SIGTERM.
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <malloc.h>
@@ -11,11 +9,11 @@
 #include <unistd.h>
 
 #include "commands.hpp"
-#include "metrics.hpp"
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/metrics.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "stop_signals.hpp"
 
@@ -53,94 +51,100 @@ void print_stats(std::span<const transport::StatMessage> stats, bool json, bool 
         last_logged = now;
     }
 }
+struct RunArgs {
+    std::string config, record, metrics_address;
+    bool json_stats = false, check = false;
+};
+
+/// The per-camera and whole-run lines at the end; 1 when the recording is incomplete.
+int log_summary(const pipeline::RunConfig& cfg, const pipeline::LineSummary& summary, const std::string& record) {
+    std::uint64_t frames = 0;
+    for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
+        frames += summary.run.frames[i];
+        spdlog::info("run: {}: {} frames, {} dropped (line behind), {} dropped (past max_latency_ms), {} corrupt "
+                     "packets skipped",
+                     cfg.cameras[i].id, summary.run.frames[i], summary.run.dropped[i], summary.run.late[i],
+                     summary.run.corrupt_packets[i]);
+    }
+    spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark", frames,
+                 summary.seconds, frames / std::max(summary.seconds, 1e-9), summary.sent, summary.dropped);
+    if (summary.record_failed) {
+        spdlog::error("run: the recording {} is incomplete (see the error above)", record);
+        return 1;
+    }
+    if (!record.empty()) spdlog::info("run: recording complete: {}", record);
+    return 0;
+}
+
+/// --check: every file camera opens and decodes a frame, a forward pass matches model.yaml.
+int check_line(pipeline::Line& line, const RunArgs& a, std::size_t cameras, const std::string& endpoint) {
+    line.check_cameras();
+    line.self_test();
+    std::printf("%s: OK: %zu camera(s), model %s via %s (a forward pass checked), publishing on %s\n", a.config.c_str(),
+                cameras, line.model().c_str(), line.detector().engine().describe().c_str(), endpoint.c_str());
+    return 0;
+}
+
+int run_line(const RunArgs& a) {
+    if (a.record == "-" && a.json_stats)
+        throw Error(ErrorCode::kBadInput, "--record - and --json-stats: only one of them can go to standard output");
+    // A line runs for months with many threads (a decoder per camera, the engine's, TBB's): glibc gives each
+    // thread that allocates its own arena (up to 8 per core), and they fill with fragments for the first half
+    // hour, +5 MB/hour in the soak (bench/README.md). Four arenas hold it flat; MALLOC_ARENA_MAX overrides.
+    if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 4);
+    auto cfg = pipeline::load_run_config(a.config);
+    spdlog::info("{}", kernels::describe_device());
+    auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model), cfg.engine_threads);
+    const bool status_line = isatty(fileno(stderr));
+    pipeline::LineOptions options;
+    if (!a.check) options.record = a.record; // a check writes nothing
+    std::string endpoint = cfg.publish.predictions;
+    std::unique_ptr<pipeline::Metrics> metrics;
+    if (!a.metrics_address.empty() && !a.check) metrics = std::make_unique<pipeline::Metrics>(a.metrics_address);
+    options.on_stats = [&](std::span<const transport::StatMessage> s) {
+        print_stats(s, a.json_stats, status_line, endpoint);
+        if (metrics)
+            for (const auto& st : s) metrics->observe(st);
+    };
+    if (metrics)
+        options.on_frame = [&](const pipeline::FrameOutput&, const transport::PredMessage& p) { metrics->observe(p); };
+    pipeline::Line line(cfg, std::move(engine), options);
+    if (metrics) {
+        transport::EventMessage start{"run_start", "", line.model(), 0};
+        start.classes = line.detector().spec().classes;
+        metrics->observe(start);
+        spdlog::info("run: metrics on http://{}/metrics", metrics->address());
+    }
+    endpoint = line.publisher().bound_endpoint(); // a wildcard port resolved
+    spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
+                 line.detector().engine().describe());
+    if (a.check) return check_line(line, a, cfg.cameras.size(), endpoint);
+    const auto summary = line.run(stop_on_signals());
+    if (status_line) std::fputc('\n', stderr);
+    return log_summary(cfg, summary, a.record);
+}
+
 } // namespace
 
 Run add_run(CLI::App& app) {
-    auto config = std::make_shared<std::string>();
-    auto json_stats = std::make_shared<bool>(false);
-    auto record = std::make_shared<std::string>();
-    auto check = std::make_shared<bool>(false);
-    auto metrics_address = std::make_shared<std::string>();
+    auto a = std::make_shared<RunArgs>();
     auto* cmd = app.add_subcommand("run", command_help("run"));
-    cmd->add_option("config", *config, "the run configuration (YAML)")->required();
-    cmd->add_flag("--json-stats", *json_stats,
+    cmd->add_option("config", a->config, "the run configuration (YAML)")->required();
+    cmd->add_flag("--json-stats", a->json_stats,
                   "print every stat message as one JSON line on stdout (the status line goes to a terminal only)");
-    cmd->add_option("--record", *record,
+    cmd->add_option("--record", a->record,
                     "also write every published message (pred, stat, event) to this file, lossless whatever the "
                     "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings); - for "
                     "standard output");
-    cmd->add_flag("--check", *check,
+    cmd->add_flag("--check", a->check,
                   "check the config and exit: every camera file opens and decodes a frame, the model loads into its "
                   "engine and one forward pass "
                   "matches model.yaml, every ground truth reads, the publish endpoint binds (network cameras are not "
                   "dialled: they reconnect by design)");
-    cmd->add_option("--metrics", *metrics_address,
+    cmd->add_option("--metrics", a->metrics_address,
                     "serve the line's own Prometheus metrics on HOST:PORT/metrics (frames, detections per class, the "
                     "latency histogram, drops; docs/monitor.md): a single node needs no monitor to be scraped");
-    return [config, json_stats, record, check, metrics_address] {
-        if (*record == "-" && *json_stats)
-            throw Error(ErrorCode::kBadInput,
-                        "--record - and --json-stats: only one of them can go to standard output");
-        // A line runs for months with many threads (a decoder per camera, the engine's, TBB's): glibc gives each
-        // thread that allocates its own arena (up to 8 per core), and they fill with fragments for the first half
-        // hour, +5 MB/hour in the soak (bench/README.md). Four arenas hold it flat; MALLOC_ARENA_MAX overrides.
-        if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 4);
-        auto cfg = pipeline::load_run_config(*config);
-        spdlog::info("{}", kernels::describe_device());
-        auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model), cfg.engine_threads);
-        const bool status_line = isatty(fileno(stderr));
-        pipeline::LineOptions options;
-        if (!*check) options.record = *record; // a check writes nothing
-        std::string endpoint = cfg.publish.predictions;
-        std::unique_ptr<Metrics> metrics;
-        if (!metrics_address->empty() && !*check) metrics = std::make_unique<Metrics>(*metrics_address);
-        options.on_stats = [&](std::span<const transport::StatMessage> s) {
-            print_stats(s, *json_stats, status_line, endpoint);
-            if (metrics)
-                for (const auto& st : s) metrics->observe(st);
-        };
-        if (metrics)
-            options.on_frame = [&](const pipeline::FrameOutput&, const transport::PredMessage& p) {
-                metrics->observe(p);
-            };
-        pipeline::Line line(cfg, std::move(engine), options);
-        if (metrics) {
-            transport::EventMessage start{"run_start", "", line.model(), 0};
-            start.classes = line.detector().spec().classes;
-            metrics->observe(start);
-            spdlog::info("run: metrics on http://{}/metrics", metrics->address());
-        }
-        endpoint = line.publisher().bound_endpoint(); // a wildcard port resolved
-        spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
-                     line.detector().engine().describe());
-        if (*check) {
-            line.check_cameras(); // every file camera opens and decodes a frame
-            line.self_test();     // a forward pass: the engine runs and its output matches model.yaml
-            std::printf("%s: OK: %zu camera(s), model %s via %s (a forward pass checked), publishing on %s\n",
-                        config->c_str(), cfg.cameras.size(), line.model().c_str(),
-                        line.detector().engine().describe().c_str(), endpoint.c_str());
-            return 0;
-        }
-        const auto& stop = stop_on_signals();
-        const auto summary = line.run(stop);
-        if (status_line) std::fputc('\n', stderr);
-        std::uint64_t frames = 0;
-        for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
-            frames += summary.run.frames[i];
-            spdlog::info("run: {}: {} frames, {} dropped (line behind), {} dropped (past max_latency_ms), {} corrupt "
-                         "packets skipped",
-                         cfg.cameras[i].id, summary.run.frames[i], summary.run.dropped[i], summary.run.late[i],
-                         summary.run.corrupt_packets[i]);
-        }
-        spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark",
-                     frames, summary.seconds, frames / std::max(summary.seconds, 1e-9), summary.sent, summary.dropped);
-        if (summary.record_failed) {
-            spdlog::error("run: the recording {} is incomplete (see the error above)", *record);
-            return 1;
-        }
-        if (!record->empty()) spdlog::info("run: recording complete: {}", *record);
-        return 0;
-    };
+    return [a] { return run_line(*a); };
 }
 
 } // namespace sightline::tools

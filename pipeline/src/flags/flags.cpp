@@ -6,7 +6,7 @@
 #include <tuple>
 
 #include "sightline/kernels/box.hpp"
-#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/frame_output.hpp"
 #include "sightline/transport/messages.hpp"
 
 namespace sightline::pipeline {

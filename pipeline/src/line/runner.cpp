@@ -27,6 +27,28 @@ struct InFlight {
     detail::Batch batch;
 };
 
+/// Frame k of a collected batch as the record the stages pass on (before the flags stage).
+FrameOutput frame_output(const detail::Batch& batch, std::size_t k, FrameResult& result, std::int64_t inferred_ns,
+                         detail::FrameQueue& queue) {
+    const OwnedFrame& in = batch.frames[k];
+    FrameOutput out;
+    out.camera_index = batch.owners[k];
+    out.pts_ns = in.pts_ns;
+    out.frame = in.index;
+    out.width = in.view.width;
+    out.height = in.view.height;
+    out.detections = std::move(result.detections);
+    out.candidates = std::move(result.candidates);
+    out.image = &in;
+    out.luma = result.luma;
+    out.stamps = {in.arrival_ns, in.decoded_ns, batch.batched_ns, inferred_ns};
+    out.dropped_so_far = queue.dropped();
+    const auto [depth, age_ns] = queue.backlog(batch.batched_ns);
+    out.queue_depth = depth;
+    out.queue_age_ms = static_cast<double>(age_ns) / 1e6;
+    return out;
+}
+
 } // namespace
 
 RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
@@ -59,45 +81,25 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
         auto results = detector_.collect(f.ticket);
         const std::int64_t inferred = detail::now_ns();
         for (std::size_t k = 0; k < f.batch.frames.size(); ++k) {
-            const OwnedFrame& in = f.batch.frames[k];
             const std::size_t cam = f.batch.owners[k];
-            detail::FrameQueue& q = sources[cam]->queue();
-            FrameOutput out;
-            out.camera_index = cam;
+            FrameOutput out = frame_output(f.batch, k, results[k], inferred, sources[cam]->queue());
             out.camera = config_.cameras[cam].id;
             out.seq = summary.frames[cam]++;
-            out.pts_ns = in.pts_ns;
-            out.frame = in.index;
-            out.width = in.view.width;
-            out.height = in.view.height;
-            out.detections = std::move(results[k].detections);
-            out.candidates = std::move(results[k].candidates);
-            out.image = &in;
-            out.luma = results[k].luma;
-            out.stamps = {in.arrival_ns, in.decoded_ns, f.batch.batched_ns, inferred};
-            out.dropped_so_far = q.dropped();
-            const auto [depth, age_ns] = q.backlog(f.batch.batched_ns);
-            out.queue_depth = depth;
-            out.queue_age_ms = static_cast<double>(age_ns) / 1e6;
             out.late_so_far = batcher.late(cam);
             flags.apply(out);
             sink(out);
-            out.image = nullptr;
         }
+    };
+    const auto idle = [&] { // nothing new to batch: publish the batch in flight (its results are due)
+        deliver();
+        if (on_idle) on_idle();
+        if (inflight.empty()) return false;
+        emit_oldest();
+        return true;
     };
     std::exception_ptr failure;
     try {
-        const auto idle = [&] { // nothing new to batch: publish the batch in flight (its results are due)
-            deliver();
-            if (on_idle) on_idle();
-            if (inflight.empty()) return false;
-            emit_oldest();
-            return true;
-        };
-        for (;;) {
-            deliver();
-            auto batch = batcher.next(stop, idle);
-            if (!batch) break;
+        while (auto batch = (deliver(), batcher.next(stop, idle))) {
             std::vector<kernels::ImageView> views;
             for (const auto& fr : batch->frames) views.push_back(fr.view);
             const Detector::Ticket ticket = detector_.submit(views);

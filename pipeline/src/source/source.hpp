@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "sightline/pipeline/config.hpp"
-#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/frame_output.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 
 namespace sightline::pipeline::detail {

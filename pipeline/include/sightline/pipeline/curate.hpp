@@ -9,7 +9,7 @@
 
 #include "sightline/kernels/views.hpp"
 #include "sightline/pipeline/config.hpp"
-#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/frame_output.hpp"
 
 namespace sightline::pipeline {
 

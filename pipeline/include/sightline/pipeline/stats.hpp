@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/frame_output.hpp"
 
 namespace sightline::pipeline {
 

@@ -1,6 +1,7 @@
 #pragma once
 // A monitor at work: the Monitor with what it feeds: the store (SQLite), /metrics, the alarm events it publishes,
 // the log. `sightline monitor` drives one from its subscriber or a recording; `sightline demo` beside its line.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,10 +13,10 @@
 #include "sightline/transport/messages.hpp"
 #include "sightline/transport/security.hpp"
 
-namespace sightline::tools {
+namespace sightline::pipeline {
 
 struct MonitorSessionOptions {
-    pipeline::MonitorOptions monitor;
+    MonitorOptions monitor;
     std::string http;                                    ///< HOST:PORT for /metrics; empty: none
     std::string db;                                      ///< the SQLite store; empty: none
     std::string publish;                                 ///< endpoint for the alarm events; empty: none
@@ -44,19 +45,36 @@ class MonitorSession {
     /// The last commit and save.
     void finish(std::int64_t wall_ns);
 
-    const pipeline::Monitor& monitor() const;
-    const std::vector<pipeline::MonitorAlarm>& alarms() const; ///< every alarm raised or cleared, in order
-    std::string metrics_address() const;                       ///< empty without --http
+    const Monitor& monitor() const;
+    const std::vector<MonitorAlarm>& alarms() const; ///< every alarm raised or cleared, in order
+    std::string metrics_address() const;             ///< empty without --http
     /// With --publish: waits until `n` subscribers listen or `timeout` passes (a replay publishes its alarms in a
     /// burst; without waiting, a subscriber still connecting misses them). Returns whether they do.
     bool wait_for_subscribers(int n, std::chrono::milliseconds timeout);
     std::string publish_endpoint() const; ///< bound, empty without --publish
     std::uint64_t malformed_count() const;
     bool store_failed() const; ///< a store write failed (reported once; the live metrics went on)
+    const MonitorSessionOptions& options() const;
 
   private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
-} // namespace sightline::tools
+/// A recording (sightline run --record) fed as if received: wall time is each message's own (time_ns), so silence
+/// reads as it happened; a refused record is counted as malformed and skipped.
+void replay_recording(MonitorSession& session, const std::string& file);
+
+struct WatchOptions {
+    std::vector<std::string> endpoints;        ///< the lines' publish endpoints
+    std::vector<transport::CurveClient> curve; ///< none, or one per endpoint (or one for all)
+    double seconds = 0;                        ///< > 0: stop after this many seconds
+    bool until_run_end = false;                ///< stop once every line seen starting has ended (at least one)
+};
+/// Live: one subscriber on every endpoint until `stop`, `seconds` or the run ends; a malformed message is counted
+/// and skipped; a tick about once a second.
+void watch_lines(MonitorSession& session, const WatchOptions& options, const std::atomic<bool>& stop);
+/// The closing log line: messages, cameras, gaps, alarms, malformed and refused messages.
+void log_monitor_summary(const MonitorSession& session);
+
+} // namespace sightline::pipeline

@@ -1,4 +1,4 @@
-#include "monitor_session.hpp"
+#include "sightline/pipeline/monitor_session.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -8,22 +8,22 @@
 #include <optional>
 #include <sstream>
 
-#include "metrics.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/files.hpp"
+#include "sightline/pipeline/metrics.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
 #include "sightline/transport/checks.hpp"
 #include "sightline/transport/pubsub.hpp"
 
-namespace sightline::tools {
+namespace sightline::pipeline {
 
 struct MonitorSession::Impl {
     MonitorSessionOptions o;
-    pipeline::Monitor monitor;
-    std::unique_ptr<pipeline::MonitorStore> store;
+    Monitor monitor;
+    std::unique_ptr<MonitorStore> store;
     std::unique_ptr<Metrics> metrics;
     std::unique_ptr<transport::Publisher> publisher;
-    std::vector<pipeline::MonitorAlarm> alarms;
+    std::vector<MonitorAlarm> alarms;
     std::uint64_t malformed = 0;
     transport::LogEvery malformed_log, refused_log;
     std::int64_t last_prune = 0;
@@ -50,9 +50,9 @@ struct MonitorSession::Impl {
         if (ready == 0 || (!force && ready == references_saved)) return;
         references_saved = ready;
         const std::string json = monitor.references_json();
-        with_store([&](pipeline::MonitorStore& s) { s.save_references(json, wall_ns); });
+        with_store([&](MonitorStore& s) { s.save_references(json, wall_ns); });
         if (!o.save_reference.empty()) try {
-                pipeline::write_output(o.save_reference, json); // written aside and renamed into place
+                write_output(o.save_reference, json); // written aside and renamed into place
             } catch (const Error& e) {
                 spdlog::error("monitor: the reference file: {}", e.what());
             }
@@ -62,7 +62,7 @@ struct MonitorSession::Impl {
 MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std::make_unique<Impl>(options)) {
     Impl& d = *impl_;
     if (!options.db.empty()) {
-        d.store = std::make_unique<pipeline::MonitorStore>(options.db);
+        d.store = std::make_unique<MonitorStore>(options.db);
         if (auto refs = d.store->references(); refs && options.reference.empty()) {
             d.monitor.load_references(*refs, options.db + " (its saved references)");
             spdlog::info("monitor: resumed the references saved in {}", options.db);
@@ -75,22 +75,27 @@ MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std
         text << f.rdbuf();
         d.monitor.load_references(text.str(), options.reference);
     }
-    if (!options.http.empty()) d.metrics = std::make_unique<Metrics>(options.http);
-    if (!options.publish.empty())
+    if (!options.http.empty()) {
+        d.metrics = std::make_unique<Metrics>(options.http);
+        spdlog::info("monitor: metrics on http://{}/metrics", d.metrics->address());
+    }
+    if (!options.publish.empty()) {
         d.publisher = std::make_unique<transport::Publisher>(
             transport::PublisherOptions{options.publish, 1000, 500, options.publish_curve});
-    d.monitor.on_window([&d](const pipeline::MonitorCameraView& v) {
+        spdlog::info("monitor: alarms published on {}", d.publisher->bound_endpoint());
+    }
+    d.monitor.on_window([&d](const MonitorCameraView& v) {
         if (d.metrics) d.metrics->window(v);
-        d.with_store([&](pipeline::MonitorStore& s) { s.add_window(v, v.last_wall_ns); });
+        d.with_store([&](MonitorStore& s) { s.add_window(v, v.last_wall_ns); });
     });
-    d.monitor.on_alarm([&d](const pipeline::MonitorAlarm& a) {
+    d.monitor.on_alarm([&d](const MonitorAlarm& a) {
         d.alarms.push_back(a);
         if (a.raised)
             spdlog::warn("monitor: {}", a.message());
         else
             spdlog::info("monitor: {}", a.message());
         if (d.metrics) d.metrics->alarm(a);
-        d.with_store([&](pipeline::MonitorStore& s) { s.add_alarm(a); });
+        d.with_store([&](MonitorStore& s) { s.add_alarm(a); });
         transport::EventMessage e;
         e.kind = a.raised ? "alarm_raised" : "alarm_cleared";
         e.camera = a.camera;
@@ -148,20 +153,20 @@ void MonitorSession::tick(std::int64_t wall_ns) {
     if (wall_ns - d.last_prune > 3600'000'000'000) { // hourly
         d.last_prune = wall_ns;
         const auto before = wall_ns - static_cast<std::int64_t>(d.o.retention_days * 86400e9);
-        d.with_store([&](pipeline::MonitorStore& s) { s.prune(before); });
+        d.with_store([&](MonitorStore& s) { s.prune(before); });
     }
-    d.with_store([](pipeline::MonitorStore& s) { s.commit(); });
+    d.with_store([](MonitorStore& s) { s.commit(); });
 }
 
 void MonitorSession::finish(std::int64_t wall_ns) {
     impl_->save_references(wall_ns, true);
-    impl_->with_store([](pipeline::MonitorStore& s) { s.commit(); });
+    impl_->with_store([](MonitorStore& s) { s.commit(); });
 }
 
-const pipeline::Monitor& MonitorSession::monitor() const {
+const Monitor& MonitorSession::monitor() const {
     return impl_->monitor;
 }
-const std::vector<pipeline::MonitorAlarm>& MonitorSession::alarms() const {
+const std::vector<MonitorAlarm>& MonitorSession::alarms() const {
     return impl_->alarms;
 }
 std::string MonitorSession::metrics_address() const {
@@ -176,8 +181,11 @@ std::string MonitorSession::publish_endpoint() const {
 std::uint64_t MonitorSession::malformed_count() const {
     return impl_->malformed;
 }
+const MonitorSessionOptions& MonitorSession::options() const {
+    return impl_->o;
+}
 bool MonitorSession::store_failed() const {
     return impl_->store_failed;
 }
 
-} // namespace sightline::tools
+} // namespace sightline::pipeline

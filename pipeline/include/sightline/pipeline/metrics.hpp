@@ -8,7 +8,7 @@
 #include "sightline/pipeline/monitor.hpp"
 #include "sightline/transport/messages.hpp"
 
-namespace sightline::tools {
+namespace sightline::pipeline {
 
 class Metrics {
   public:
@@ -31,12 +31,12 @@ class Metrics {
     /// Monitor only: a message that could not be decoded; a camera's window figures and drift scores; an alarm.
     void malformed();
     void refused(); ///< a message refused past the monitor's state limit
-    void window(const pipeline::MonitorCameraView& view);
-    void alarm(const pipeline::MonitorAlarm& alarm);
+    void window(const MonitorCameraView& view);
+    void alarm(const MonitorAlarm& alarm);
 
   private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
-} // namespace sightline::tools
+} // namespace sightline::pipeline

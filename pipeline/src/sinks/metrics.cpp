@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "sightline/pipeline/metrics.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -11,7 +11,7 @@
 
 #include "sightline/error.hpp"
 
-namespace sightline::tools {
+namespace sightline::pipeline {
 
 using prometheus::Counter;
 using prometheus::Gauge;
@@ -205,7 +205,7 @@ void Metrics::malformed() {
     impl_->malformed.Add({}).Increment();
 }
 
-void Metrics::window(const pipeline::MonitorCameraView& v) {
+void Metrics::window(const MonitorCameraView& v) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
     const prometheus::Labels cam{{"camera", v.camera}, {"model", v.model}};
@@ -220,7 +220,7 @@ void Metrics::window(const pipeline::MonitorCameraView& v) {
     }
 }
 
-void Metrics::alarm(const pipeline::MonitorAlarm& a) {
+void Metrics::alarm(const MonitorAlarm& a) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
     int& n = d.standing[a.camera][a.signal];
@@ -229,4 +229,4 @@ void Metrics::alarm(const pipeline::MonitorAlarm& a) {
     if (a.raised) d.alarms.Add({{"signal", a.signal}}).Increment();
 }
 
-} // namespace sightline::tools
+} // namespace sightline::pipeline

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,18 +20,18 @@
 #include "sightline/pipeline/online_eval.hpp"
 #include "sightline/transport/messages.hpp"
 
-namespace sightline::tools {
+namespace sightline::pipeline {
 
 class DemoTable {
   public:
     /// Loads DIR/<camera>.json for each camera (Error naming the file when it is missing or malformed).
     DemoTable(const std::filesystem::path& dir, const std::vector<std::string>& classes,
-              const std::vector<pipeline::CameraConfig>& cameras);
+              const std::vector<CameraConfig>& cameras);
     /// Pred messages the line will publish when it processes every `every`-th frame of every camera.
     std::uint64_t expected_frames(int every) const;
     /// One received message (from the consumer's thread; only that thread touches the table until print()).
     void add(const transport::PredMessage& m);
-    void print(const pipeline::ModelSpec& spec, int every, int batch, const pipeline::LineSummary& summary);
+    void print(const ModelSpec& spec, int every, int batch, const LineSummary& summary);
     /// Each camera's drift as the ground truth tags it: "lighting_drift from 30 s", or "nominal"; and its onset, s.
     struct Drift {
         std::string scenario;
@@ -53,8 +54,8 @@ class DemoTable {
         Counts nominal, drifted;
         std::uint64_t received = 0, gaps = 0, next_seq = 0;
         std::vector<double> latency_ms; ///< packet arrival -> receipt by the consumer
-        std::unique_ptr<pipeline::CocoGroundTruth> truth;
-        std::unique_ptr<pipeline::OnlineEvaluator> matcher;
+        std::unique_ptr<CocoGroundTruth> truth;
+        std::unique_ptr<OnlineEvaluator> matcher;
     };
     std::vector<Row> rows_;
     std::map<std::string, std::size_t> row_of_;
@@ -63,7 +64,7 @@ class DemoTable {
 
 /// The monitor's settings for the demo's 60 s scene: a 15 s reference (the drifts start at 20 and 30 s) and a 5 s
 /// window; with the detector on every k-th frame, fewer values per window.
-pipeline::MonitorOptions demo_monitor_options(int every);
+MonitorOptions demo_monitor_options(int every);
 /// What the monitor raised, per camera, against the drift the ground truth says (the onset, the delay), and what it
 /// raised where nothing drifted.
 /// A sample the demo's collector kept.
@@ -77,7 +78,7 @@ struct DemoSample {
 /// the default strategies). finish() stops it and returns what it kept; the destructor stops it in any case.
 class DemoCollector {
   public:
-    DemoCollector(std::filesystem::path dir, pipeline::RunConfig& config);
+    DemoCollector(std::filesystem::path dir, RunConfig& config);
     ~DemoCollector();
     std::vector<DemoSample> finish(); ///< rethrows the collector's failure
     const std::filesystem::path& dir() const { return dir_; }
@@ -94,7 +95,20 @@ class DemoCollector {
 /// line's mean (what uniform random sampling collects at the same budget).
 void print_collector(const std::vector<DemoSample>& samples, const DemoTable& table, const std::string& dir);
 
-void print_monitor_alarms(const std::vector<pipeline::MonitorAlarm>& alarms,
-                          const std::map<std::string, DemoTable::Drift>& drifts, const pipeline::MonitorOptions& o);
+void print_monitor_alarms(const std::vector<MonitorAlarm>& alarms,
+                          const std::map<std::string, DemoTable::Drift>& drifts, const MonitorOptions& o);
 
-} // namespace sightline::tools
+struct DemoRunOptions {
+    std::filesystem::path scene; ///< the rendered scene: <camera>.mp4 and <camera>.json, cam1..camN
+    int cameras = 4;
+    std::filesystem::path model_yaml; ///< the model the engine was made from
+    int every = 5, batch = 4;
+    std::function<void(std::uint64_t published, std::uint64_t expected)> on_progress; ///< each published frame
+    std::function<void()> on_done; ///< the line has ended (before the tables are printed)
+};
+/// Runs the scene through the line as `sightline run` would (ZeroMQ to a consumer of this process, a monitor on the
+/// same subscriber, a collector on the samples channel; the monitor's store and report beside the scene) and prints
+/// what each saw. Throws what the line or a consumer throws.
+void run_demo_line(const DemoRunOptions& options, std::unique_ptr<Engine> engine);
+
+} // namespace sightline::pipeline

@@ -1,4 +1,4 @@
-#include "demo_table.hpp"
+#include "sightline/pipeline/demo.hpp"
 
 #include "sightline/pipeline/dataset.hpp"
 
@@ -10,7 +10,7 @@
 
 #include "sightline/pipeline/stats.hpp"
 
-namespace sightline::tools {
+namespace sightline::pipeline {
 
 namespace {
 
@@ -21,12 +21,12 @@ std::string pct(long num, long den) {
     return buf;
 }
 
-const std::vector<std::string>* meta(const pipeline::CocoImage& im, const char* key) {
+const std::vector<std::string>* meta(const CocoImage& im, const char* key) {
     const auto it = im.meta.find(key);
     return it == im.meta.end() ? nullptr : &it->second;
 }
 
-bool nominal(const pipeline::CocoImage& im) {
+bool nominal(const CocoImage& im) {
     const auto* tags = meta(im, "tags");
     return !tags || (tags->size() == 1 && tags->front() == "nominal");
 }
@@ -34,13 +34,12 @@ bool nominal(const pipeline::CocoImage& im) {
 } // namespace
 
 DemoTable::DemoTable(const std::filesystem::path& dir, const std::vector<std::string>& classes,
-                     const std::vector<pipeline::CameraConfig>& cameras) {
+                     const std::vector<CameraConfig>& cameras) {
     for (const auto& cam : cameras) {
         Row row;
         row.camera = cam.id;
-        row.truth = std::make_unique<pipeline::CocoGroundTruth>(
-            pipeline::load_coco_ground_truth_file(dir / (cam.id + ".json")));
-        row.matcher = std::make_unique<pipeline::OnlineEvaluator>(*row.truth, cam.id, classes, 60.0, 0.5);
+        row.truth = std::make_unique<CocoGroundTruth>(load_coco_ground_truth_file(dir / (cam.id + ".json")));
+        row.matcher = std::make_unique<OnlineEvaluator>(*row.truth, cam.id, classes, 60.0, 0.5);
         std::map<std::string, double> first_seen; // drift tag -> when it first appears
         for (const auto& im : row.truth->images) {
             const auto* tags = meta(im, "tags");
@@ -77,11 +76,11 @@ void DemoTable::add(const transport::PredMessage& m) {
     row.gaps += m.seq - row.next_seq;
     row.next_seq = m.seq + 1;
     row.latency_ms.push_back(static_cast<double>(now - m.stamps_ns.at("arrival")) / 1e6);
-    std::vector<pipeline::Detection> dets;
+    std::vector<Detection> dets;
     for (std::size_t k = 0; k < m.scores.size(); ++k)
         dets.push_back({m.boxes[4 * k], m.boxes[4 * k + 1], m.boxes[4 * k + 2], m.boxes[4 * k + 3], m.scores[k],
                         m.classes[k], m.margins[k], m.entropies[k], m.flags[k]});
-    const pipeline::CocoImage* im = row.matcher->image_of(m.frame);
+    const CocoImage* im = row.matcher->image_of(m.frame);
     const auto match = row.matcher->match(m.frame, dets);
     if (!im || !match) return;
     const bool nom = nominal(*im);
@@ -103,21 +102,21 @@ double DemoTable::mean_errors(const std::string& camera) const {
     return n > 0 ? sum / n : 0;
 }
 
-DemoCollector::DemoCollector(std::filesystem::path dir, pipeline::RunConfig& config) : dir_(std::move(dir)) {
+DemoCollector::DemoCollector(std::filesystem::path dir, RunConfig& config) : dir_(std::move(dir)) {
     std::filesystem::remove_all(dir_);
     socket_ =
         std::filesystem::temp_directory_path() / ("sightline_demo_samples_" + std::to_string(::getpid()) + ".sock");
     config.publish.samples = "ipc://" + socket_.string();
-    config.sampling.strategies = pipeline::default_sampling_strategies();
-    pipeline::CollectorOptions o;
+    config.sampling.strategies = default_sampling_strategies();
+    CollectorOptions o;
     o.endpoints = {config.publish.samples};
     o.out = dir_;
-    o.on_sample = [this](const pipeline::DatasetSample& d, bool added) {
+    o.on_sample = [this](const DatasetSample& d, bool added) {
         if (added) kept_.push_back({d.camera, d.strategy, d.frame});
     };
     thread_ = std::thread([this, o] {
         try {
-            pipeline::run_collector(o, stop_);
+            run_collector(o, stop_);
         } catch (...) {
             failed_ = std::current_exception();
         }
@@ -174,7 +173,7 @@ void print_collector(const std::vector<DemoSample>& samples, const DemoTable& ta
                 dir.c_str());
 }
 
-void DemoTable::print(const pipeline::ModelSpec& spec, int every, int batch, const pipeline::LineSummary& summary) {
+void DemoTable::print(const ModelSpec& spec, int every, int batch, const LineSummary& summary) {
     std::printf("\nsightline demo: %zu cameras of the synthetic line, model %s, detector on every %d%s frame\n\n",
                 rows_.size(), spec.name.c_str(), every, every == 1 ? "" : "th");
     std::printf("%-5s %-28s %6s %7s %7s %9s %5s %15s | %-22s | %-22s\n", "cam", "scenario", "frames", "boxes", "crowd",
@@ -183,8 +182,7 @@ void DemoTable::print(const pipeline::ModelSpec& spec, int every, int batch, con
     for (auto& r : rows_) {
         const auto pr = [](const Counts& m) { return pct(m.tp, m.tp + m.fp) + "  " + pct(m.tp, m.tp + m.fn); };
         char lat[32];
-        std::snprintf(lat, sizeof lat, "%.0f / %.0f ms", pipeline::percentile(r.latency_ms, 0.5),
-                      pipeline::percentile(r.latency_ms, 0.99));
+        std::snprintf(lat, sizeof lat, "%.0f / %.0f ms", percentile(r.latency_ms, 0.5), percentile(r.latency_ms, 0.99));
         std::printf("%-5s %-28s %6d %7d %7d %9llu %5llu %15s | %-22s | %-22s\n", r.camera.c_str(), r.scenario.c_str(),
                     r.frames, r.boxes, r.crowd, static_cast<unsigned long long>(r.received),
                     static_cast<unsigned long long>(r.gaps), lat, ("        " + pr(r.nominal)).c_str(),
@@ -208,8 +206,8 @@ std::map<std::string, DemoTable::Drift> DemoTable::drifts() const {
     return d;
 }
 
-pipeline::MonitorOptions demo_monitor_options(int every) {
-    pipeline::MonitorOptions o;
+MonitorOptions demo_monitor_options(int every) {
+    MonitorOptions o;
     o.reference_s = 15;
     o.window_s = 5;
     o.min_window_frames = std::max(10, 60 / every);
@@ -217,15 +215,15 @@ pipeline::MonitorOptions demo_monitor_options(int every) {
     return o;
 }
 
-void print_monitor_alarms(const std::vector<pipeline::MonitorAlarm>& alarms,
-                          const std::map<std::string, DemoTable::Drift>& drifts, const pipeline::MonitorOptions& o) {
+void print_monitor_alarms(const std::vector<MonitorAlarm>& alarms,
+                          const std::map<std::string, DemoTable::Drift>& drifts, const MonitorOptions& o) {
     std::printf(
         "\nmonitor (beside the line; reference the first %.0f s of each camera, window %.0f s; docs/monitor.md)\n",
         o.reference_s, o.window_s);
     std::printf("%-6s %-34s %-44s %s\n", "camera", "drift (ground truth)", "first alarm after the onset",
                 "alarms before the onset / on a nominal camera");
     for (const auto& [camera, d] : drifts) {
-        const pipeline::MonitorAlarm* first = nullptr;
+        const MonitorAlarm* first = nullptr;
         std::map<std::string, int> early;
         for (const auto& a : alarms) {
             if (!a.raised || a.camera != camera) continue;
@@ -255,4 +253,4 @@ void print_monitor_alarms(const std::vector<pipeline::MonitorAlarm>& alarms,
                 " none in ten minutes of a nominal camera: bench/README.md)\n");
 }
 
-} // namespace sightline::tools
+} // namespace sightline::pipeline

@@ -1,0 +1,56 @@
+#pragma once
+/// What the line's stages pass on: the record of one processed frame (the runner makes it, the flags stage completes
+/// it, the sinks read it: publisher, recorder, stats, sampler) and the events of its cameras. Stages depend on this
+/// header, not on the runner.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sightline/kernels/preprocess.hpp"
+#include "sightline/kernels/views.hpp"
+#include "sightline/pipeline/detector.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+
+namespace sightline::pipeline {
+
+/// When a frame passed each stage, steady clock, nanoseconds (0: not reached).
+struct StageStamps {
+    std::int64_t arrival_ns = 0; ///< its packet was read from the stream
+    std::int64_t decoded_ns = 0;
+    std::int64_t batched_ns = 0;  ///< its batch left the batcher
+    std::int64_t inferred_ns = 0; ///< its batch's results were collected
+};
+
+struct FrameOutput {
+    std::string camera;
+    std::size_t camera_index = 0;
+    std::uint64_t seq = 0; ///< per camera, from 0
+    std::int64_t pts_ns = 0;
+    std::int64_t frame = 0; ///< index in its source since it was (re)opened (a file's frame number)
+    int width = 0, height = 0;
+    std::vector<Detection> detections; ///< best first, flags set
+    std::vector<Detection> candidates; ///< below the threshold, from flags.candidate_floor up, best first
+    /// The decoded frame (host or device memory), valid only while the sink runs: what a sample is made of.
+    const OwnedFrame* image = nullptr;
+    std::uint32_t frame_flags = 0; ///< the OR of the detections' flags, and frame-only flags (the flags stage)
+    float uncertainty = 0;         ///< the frame's uncertainty score (the flags stage; docs/wire.md)
+    float expected_errors = 0;     ///< the sum of the score's terms: what the sampler ranks by (flags.hpp)
+    kernels::LumaStats luma;
+    StageStamps stamps;
+    std::uint64_t late_so_far = 0;    ///< this camera's frames dropped so far for missing their deadline
+    std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)
+    std::size_t queue_depth = 0;      ///< this camera's decoded frames still waiting when this one was batched
+    double queue_age_ms = 0;          ///< how long the oldest of them had waited since decoding (0: none waiting)
+};
+
+/// Something that happened to a camera: camera_up, camera_down (with the reason; also for a camera that has not
+/// come up yet, on its retries).
+struct RunEvent {
+    std::string kind;
+    std::string camera;
+    std::string message;
+    std::int64_t time_ns = 0; ///< wall clock when it happened, ns since the epoch
+};
+
+} // namespace sightline::pipeline

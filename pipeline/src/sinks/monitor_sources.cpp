@@ -1,0 +1,71 @@
+// Where a monitor session's messages come from: a recording replayed at full speed, or live lines over ZeroMQ.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/monitor_session.hpp"
+#include "sightline/transport/pubsub.hpp"
+#include "sightline/transport/recording.hpp"
+
+namespace sightline::pipeline {
+
+void replay_recording(MonitorSession& session, const std::string& file) {
+    transport::RecordingReader reader(file);
+    transport::EventMessage start{"run_start", "", reader.header().model, reader.header().created_ns};
+    start.classes = reader.header().classes;
+    session.feed(start, reader.header().created_ns);
+    std::string topic;
+    transport::Message m;
+    std::int64_t wall = reader.header().created_ns, last_tick = wall;
+    for (;;) {
+        try { // a refused record is counted and skipped, as a malformed message live is
+            if (!reader.next(topic, m)) break;
+            std::visit([&](const auto& x) { wall = x.time_ns > 0 ? x.time_ns : wall; }, m);
+            session.feed(m, wall);
+        } catch (const Error& e) {
+            session.malformed(e.what());
+        }
+        if (wall - last_tick >= 1'000'000'000) session.tick(wall), last_tick = wall;
+    }
+    if (reader.truncated()) spdlog::warn("monitor: {} ends in a cut record (a run killed while writing)", file);
+    spdlog::info("monitor: replayed {} messages from {}", reader.records(), file);
+}
+
+void watch_lines(MonitorSession& session, const WatchOptions& w, const std::atomic<bool>& stop) {
+    transport::Subscriber sub(w.endpoints, {""}, 100000, w.curve);
+    spdlog::info("monitor: watching {} line(s)", w.endpoints.size());
+    const auto start = std::chrono::steady_clock::now();
+    auto last_tick = start;
+    std::size_t started = 0, ended = 0;
+    while (!stop.load()) {
+        try {
+            if (auto r = sub.receive(std::chrono::milliseconds(100))) {
+                const auto* e = std::get_if<transport::EventMessage>(&r->message);
+                session.feed(r->message, wall_clock_ns());
+                started += e && e->kind == "run_start";
+                if (e && e->kind == "run_end" && ++ended >= std::max<std::size_t>(1, started) && w.until_run_end) break;
+            }
+        } catch (const Error& e) {
+            session.malformed(e.what());
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_tick >= std::chrono::seconds(1)) session.tick(wall_clock_ns()), last_tick = now;
+        if (w.seconds > 0 && now - start >= std::chrono::duration<double>(w.seconds)) break;
+    }
+}
+
+void log_monitor_summary(const MonitorSession& session) {
+    const auto& mon = session.monitor();
+    std::size_t raised = 0;
+    for (const auto& a : session.alarms()) raised += a.raised ? 1 : 0;
+    std::uint64_t gaps = 0;
+    for (const auto& c : mon.cameras()) gaps += c.seq_gaps;
+    spdlog::info("monitor: {} messages, {} camera(s), {} sequence-gap message(s), {} alarm(s) raised, {} malformed "
+                 "message(s) skipped, {} refused past the {}-state limit",
+                 mon.messages(), mon.cameras().size(), gaps, raised, session.malformed_count(), mon.refused_states(),
+                 session.options().monitor.max_states);
+}
+
+} // namespace sightline::pipeline
