@@ -90,7 +90,7 @@ def main():
         t = j["timing_ms"]
         rows.setdefault("sightline", []).append({
             "load": t["load"] / 1e3, "evaluate": (t["prepare"] + t["match"]) / 1e3, "accumulate": t["accumulate"] / 1e3,
-            "stats": [j["coco"][n] for n in NAMES], "rss_mb": rss, "wall_s": wall, "cpu_s": cpu})
+            "stats": [-1 if j["coco"][n] is None else j["coco"][n] for n in NAMES], "rss_mb": rss, "wall_s": wall, "cpu_s": cpu})
         print(f"rep {rep + 1}/{a.reps} done", file=sys.stderr)
 
     def med(vals):

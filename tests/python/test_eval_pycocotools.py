@@ -123,7 +123,7 @@ def main():
                 print(f"case {case}: sightline eval failed ({r.returncode}): {r.stderr.strip()}")
                 failures += 1
                 continue
-            got = json.loads(op.read_text())["coco"]
+            got = {k: -1 if v is None else v for k, v in json.loads(op.read_text())["coco"].items()}  # null: -1
             diffs = [abs(got[n] - e) for n, e in zip(names, expected)]
             worst = max(worst, max(diffs))
             if max(diffs) > 1e-6:

@@ -43,7 +43,7 @@ def main(binary, shot=None):
         js = json.loads(subprocess.run([binary, "--log-level", "warn", "eval", "--gt", str(d / "cam1.json"), "--dt",
                                         str(d / "dt.json"), "--html", str(out), "--json", "-"],
                                        check=True, capture_output=True, text=True).stdout)
-        undefined = [n for n in ORDER if js["coco"][n] == -1]
+        undefined = [n for n in ORDER if js["coco"][n] is None]
         check(bool(undefined), f"the pair has undefined metrics to show ({undefined})")
         flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                  f"--user-data-dir={d / 'profile'}"]
@@ -55,7 +55,7 @@ def main(binary, shot=None):
         rows = re.findall(r"<tr><td>([A-Za-z0-9]+)</td><td>[^<]*</td><td>([^<]*)</td></tr>", table)
         check([r[0] for r in rows] == ORDER, f"COCO table in pycocotools' order: {[r[0] for r in rows]}")
         for name, value in rows:
-            want = "n/a" if js["coco"][name] == -1 else f"{js['coco'][name]:.3f}"
+            want = "n/a" if js["coco"][name] is None else f"{js['coco'][name]:.3f}"
             check(html.unescape(value) == want, f"{name} shows {want} (got {value})")
         check("TIDE's AP is AP50" in dom, "the TIDE section says which AP it breaks down")
         check(">dAP</text>" in dom and ">0.000</text>" in dom, "TIDE bars on a labelled absolute dAP axis")

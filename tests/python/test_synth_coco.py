@@ -42,7 +42,7 @@ def main(binary):
             subprocess.run([binary, "--log-level", "warn", "eval", "--gt", str(path), "--dt", str(dt_path),
                             "--json", str(out_path), "-q", "--coco-only"], check=True)
             names = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
-            ours = [json.loads(out_path.read_text())["coco"][n] for n in names]
+            ours = [-1 if v is None else v for v in (json.loads(out_path.read_text())["coco"][n] for n in names)]
             ap = ours[0]
             ok = abs(ap - 1.0) < 1e-9 and abs(ev.stats[0] - 1.0) < 1e-9 and \
                 all(abs(x - y) < 1e-12 for x, y in zip(ours, ev.stats))

@@ -1,5 +1,6 @@
 // The sightline binary as a user meets it: exit codes and messages for good and bad invocations.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "support/test_support.hpp"
 
@@ -140,6 +141,56 @@ TEST(Cli, EvalWritesJsonAndSelfContainedHtml) {
     auto bad = run_binary("eval --gt " + gt + " --dt " + (dir / "missing.json").string());
     EXPECT_EQ(bad.code, 2);
     EXPECT_NE(bad.output.find("missing.json"), std::string::npos) << bad.output;
+}
+
+// Issue 25, item 9: a figure that is undefined reads "n/a" in the text and HTML and is null in the JSON, never a
+// number: a class with no ground truth and no detection, a slice without ground truth, ECE without detections,
+// AP_large without large objects.
+TEST(Cli, UndefinedFiguresAreNaInTextAndHtmlAndNullInJson) {
+    const auto dir = temp_dir("cli_undefined");
+    std::ofstream(dir / "gt.json")
+        << R"({"images":[{"id":1,"width":640,"height":480,"camera":"a"},{"id":2,"width":640,"height":480,"camera":"a"},
+                         {"id":3,"width":640,"height":480,"camera":"b"}],
+              "categories":[{"id":1,"name":"part"},{"id":2,"name":"gear"}],
+              "annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[10,10,40,40],"area":1600,"iscrowd":0},
+                             {"id":2,"image_id":2,"category_id":1,"bbox":[50,50,40,40],"area":1600,"iscrowd":0}]})";
+    std::ofstream(dir / "dt.json") << R"([{"image_id":1,"category_id":1,"bbox":[10,10,40,40],"score":0.9},
+                                          {"image_id":3,"category_id":1,"bbox":[10,10,40,40],"score":0.2}])";
+    std::ofstream(dir / "none.json") << "[]";
+    const std::string gt = (dir / "gt.json").string();
+    auto r = run_binary("eval --gt " + gt + " --dt " + (dir / "dt.json").string() + " --slice camera --json " +
+                        (dir / "e.json").string() + " --html " + (dir / "e.html").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(r.output.find("-1.000"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] =   n/a"), std::string::npos)
+        << r.output;
+    // gear: no ground truth and no detection: no AP, no precision, no recall
+    EXPECT_NE(r.output.find("2 gear                        n/a      n/a      n/a"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("2 gear                        0      0      0       n/a     n/a     n/a"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("camera=b"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(std::ifstream(dir / "e.json"));
+    EXPECT_TRUE(j["coco"]["APl"].is_null()) << j["coco"];
+    EXPECT_TRUE(j["per_class"][1]["AP"].is_null()) << j["per_class"];
+    EXPECT_TRUE(j["per_class"][1]["at_threshold"]["precision"].is_null()) << j["per_class"];
+    bool slice_b = false;
+    for (const auto& s : j["slices"])
+        if (s["key"] == "camera" && s["value"] == "b") {
+            slice_b = true;
+            EXPECT_TRUE(s["AP"].is_null() && s["AP50"].is_null() && s["recall"].is_null()) << s;
+        }
+    EXPECT_TRUE(slice_b) << j["slices"];
+    std::ifstream hf(dir / "e.html");
+    const std::string html((std::istreambuf_iterator<char>(hf)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(html.find(">-1.000<"), std::string::npos);
+
+    auto none = run_binary("eval --gt " + gt + " --dt " + (dir / "none.json").string() + " --json " +
+                           (dir / "n.json").string());
+    ASSERT_EQ(none.code, 0) << none.output;
+    EXPECT_NE(none.output.find("expected calibration error n/a"), std::string::npos) << none.output;
+    EXPECT_NE(none.output.find("precision n/a"), std::string::npos) << none.output;
+    const auto n = nlohmann::json::parse(std::ifstream(dir / "n.json"));
+    EXPECT_TRUE(n["calibration"]["ece"].is_null()) << n["calibration"];
+    EXPECT_TRUE(n["operating_point"]["precision"].is_null()) << n["operating_point"];
 }
 
 // `sightline eval` runs in the lean sightline-eval beside the binary (issue 17: an evaluation's process without

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <sys/stat.h>
 #include <thread>
@@ -191,7 +192,7 @@ TEST(Run, OnlineEvalEqualsOfflineEvalOfTheRecording) {
     EXPECT_EQ(online["eval_tp"].get<double>(), op["tp"].get<double>());
     EXPECT_EQ(online["eval_fp"].get<double>(), op["fp"].get<double>());
     EXPECT_EQ(online["eval_fn"].get<double>(), op["fn"].get<double>());
-    EXPECT_NEAR(online["eval_ap"].get<double>(), offline["coco"]["AP50"].get<double>(), 1e-9);
+    EXPECT_NEAR(online["eval_ap50"].get<double>(), offline["coco"]["AP50"].get<double>(), 1e-9);
     EXPECT_GT(online["eval_tp"].get<double>(), 0);
     fs::remove_all(dir);
 }
@@ -653,6 +654,77 @@ TEST(Run, UltralyticsExportsSayHowToRunThem) {
         EXPECT_EQ(ov.code, 0) << ov.output;
         EXPECT_NE(ov.output.find("OpenVINO"), std::string::npos) << ov.output;
     }
+    fs::remove_all(dir);
+}
+
+// Issue 25, item 13: results whose class names (a recording's) or category ids (a results file) differ from the
+// ground truth's are compared through --class-map: the Ultralytics fixture's c0..c4 against the scene's names, and
+// a results file with other ids scored exactly as the original; a map naming nothing, or a category the ground
+// truth lacks, fails naming it.
+TEST(Run, EvalClassMapMatchesNamesThatDiffer) {
+    auto dir = temp_dir("classmap");
+    one_camera(dir, false, false);
+    const std::string eval = recorded_run(dir, "[{id: cam1, url: cam1.mp4}]");
+    const auto gt = nlohmann::json::parse(std::ifstream(dir / "cam1.json"));
+    std::string names, ids;
+    int k = 0;
+    for (const auto& c : gt["categories"]) {
+        if (k < 5) // the fixture's five classes
+            names += (k ? "," : "") + ("c" + std::to_string(k)) + "=" + c["name"].get<std::string>();
+        ids += (k ? "," : "") + std::to_string(100 + c["id"].get<int>()) + "=" + std::to_string(c["id"].get<int>());
+        ++k;
+    }
+    // a results file whose category ids are 100 + the ground truth's: scored as the original through the map
+    auto ex = run_binary_split(eval + " -q --export-results -");
+    ASSERT_EQ(ex.code, 0) << ex.err;
+    auto results = nlohmann::json::parse(ex.out);
+    ASSERT_FALSE(results.empty());
+    for (auto& d : results) d["category_id"] = d["category_id"].get<int>() + 100;
+    std::ofstream(dir / "other_ids.json") << results.dump();
+    const std::string gt_arg = "eval --gt " + (dir / "cam1.json").string();
+    const auto ap = [&](const std::string& args) {
+        const auto r = run_binary_split(gt_arg + " " + args + " --json -");
+        EXPECT_EQ(r.code, 0) << r.err;
+        return nlohmann::json::parse(r.out, nullptr, false)["coco"]["AP50"];
+    };
+    const auto original = ap("--dt " + (dir / "rec.slrec").string());
+    ASSERT_TRUE(original.is_number());
+    EXPECT_GT(original.get<double>(), 0.3);
+    EXPECT_EQ(ap("--dt " + (dir / "other_ids.json").string() + " --all-images").get<double>(), 0.0);
+    EXPECT_NEAR(ap("--dt " + (dir / "other_ids.json").string() + " --class-map " + ids).get<double>(),
+                original.get<double>(), 1e-12);
+    // a recording of a model whose classes are c0..c4 (the Ultralytics fixture), beside parts-v1's
+    fs::copy_file(kRoot / "tests/fixtures/ultralytics/yolov8t.onnx", dir / "yolov8t.onnx");
+    fs::copy_file(kRoot / "tests/fixtures/ultralytics/model.yaml", dir / "ultra.yaml");
+    std::ofstream(dir / "ultra_run.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: ultra.yaml\nengine: "
+                                             "opencv\npublish: {predictions: 'ipc://"
+                                          << (dir / "u.sock").string() << "'}\n";
+    const auto u = run_binary("--log-level warn run " + (dir / "ultra_run.yaml").string() + " --record " +
+                              (dir / "ultra.slrec").string());
+    ASSERT_EQ(u.code, 0) << u.output;
+    const std::string both =
+        gt_arg + " --dt " + (dir / "rec.slrec").string() + " --compare " + (dir / "ultra.slrec").string();
+    const auto unmapped = run_binary_split(both + " --bootstrap 20 --json -");
+    ASSERT_EQ(unmapped.code, 0) << unmapped.err;
+    EXPECT_NE(unmapped.out.find("model class 'c0' has no category of that name"), std::string::npos);
+    const auto mapped = run_binary_split(both + " --bootstrap 20 --json - --class-map " + names);
+    ASSERT_EQ(mapped.code, 0) << mapped.err;
+    EXPECT_EQ(mapped.out.find("has no category of that name"), std::string::npos) << mapped.out.substr(0, 2000);
+    EXPECT_TRUE(nlohmann::json::parse(mapped.out)["compare"]["metrics"].contains("AP50"));
+    // the same map from a file
+    std::ofstream(dir / "map.txt") << "# the fixture's names\n" << std::regex_replace(names, std::regex(","), "\n");
+    EXPECT_EQ(run_binary_split(both + " --bootstrap 20 -q --class-map " + (dir / "map.txt").string()).code, 0);
+    // mistakes name themselves
+    const auto typo = run_binary(gt_arg + " --dt " + (dir / "rec.slrec").string() + " --class-map c9=nothing_here");
+    EXPECT_EQ(typo.code, 2) << typo.output;
+    EXPECT_NE(typo.output.find("'nothing_here' is no category"), std::string::npos) << typo.output;
+    const auto unused = run_binary(gt_arg + " --dt " + (dir / "rec.slrec").string() +
+                                   " --class-map c9=" + gt["categories"][0]["name"].get<std::string>());
+    EXPECT_EQ(unused.code, 2) << unused.output;
+    EXPECT_NE(unused.output.find("'c9' names no class of the results"), std::string::npos) << unused.output;
+    const auto bad = run_binary(gt_arg + " --dt " + (dir / "rec.slrec").string() + " --class-map c0=a,c0=b");
+    EXPECT_EQ(bad.code, 2) << bad.output;
+    EXPECT_NE(bad.output.find("'c0' is mapped twice"), std::string::npos) << bad.output;
     fs::remove_all(dir);
 }
 

@@ -15,11 +15,13 @@ namespace {
 
 struct EvalArgs {
     pipeline::EvalOptions eval;
+    std::vector<std::string> class_map;
     std::string json_out, html_out, results_out;
     bool quiet = false, fail_on_red_flags = false;
 };
 
-int run_eval(const EvalArgs& a) {
+int run_eval(EvalArgs& a) {
+    a.eval.class_map = pipeline::parse_class_map(a.class_map);
     std::error_code ec; // which binary evaluates: sightline-eval, or sightline itself (SIGHTLINE_EVAL_IN_PROCESS)
     spdlog::debug("eval: running in {}", std::filesystem::read_symlink("/proc/self/exe", ec).string());
     const int on_stdout =
@@ -57,6 +59,10 @@ void add_io_options(CLI::App* sub, EvalArgs* a) {
                     "detections: COCO results JSON ([{image_id, category_id, bbox, score}]) or a recording of "
                     "`sightline run --record`")
         ->required();
+    sub->add_option("--class-map", a->class_map,
+                    "results' class names (a recording's) or category ids (a results file) -> the ground truth's "
+                    "category name or id: c0=part,c1=gear, or a file (JSON object, or NAME=NAME lines); for --dt "
+                    "and --compare");
     sub->add_option("--camera", a->eval.camera,
                     "with a recording: evaluate this camera's frames (needed when the recording holds several "
                     "cameras and the ground truth names none)");

@@ -14,6 +14,7 @@
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/metrics.hpp"
+#include "sightline/pipeline/online_eval.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "stop_signals.hpp"
 
@@ -42,7 +43,8 @@ void print_stats(std::span<const transport::StatMessage> stats, bool json, bool 
         };
         line += fmt::format("{}{} {:.1f} fps p50 {:.0f} p99 {:.0f} ms drop {}", line.empty() ? "" : " | ", st.camera,
                             v("fps"), v("latency_ms_total_p50"), v("latency_ms_total_p99"), v("dropped_behind_total"));
-        if (st.values.count("eval_ap") && v("eval_ap") >= 0) line += fmt::format(" AP {:.3f}", v("eval_ap"));
+        if (const auto ap = pipeline::OnlineEvaluator::ap_key(v("eval_iou")); st.values.count(ap) && v(ap.c_str()) >= 0)
+            line += fmt::format(" AP{} {:.3f}", ap.substr(7), v(ap.c_str()));
     }
     if (status_line) {
         std::fprintf(stderr, "\r%s\033[K", line.c_str());

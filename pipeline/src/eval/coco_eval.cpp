@@ -489,6 +489,7 @@ ScoreAnalysis analyse_scores(const CocoGroundTruth& gt, const CocoDetections& dt
         conf_sum[b] += c;
         correct[b] += s.tp;
     }
+    out.calibration.ece = all.empty() ? -1 : 0; // nothing to calibrate: undefined, not perfect
     for (int b = 0; b < bins; ++b) {
         const long n = out.calibration.count[b];
         out.calibration.lower.push_back(static_cast<double>(b) / bins);

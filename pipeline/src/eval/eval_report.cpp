@@ -4,10 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <future>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <unordered_set>
 
 #include "sightline/error.hpp"
@@ -20,12 +23,46 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+/// The category id a --class-map target names in the ground truth (by name, else by id); Error when none.
+int category_of(const CocoGroundTruth& gt, const std::string& target) {
+    for (const auto& c : gt.categories)
+        if (c.name == target) return c.id;
+    for (const auto& c : gt.categories)
+        if (std::to_string(c.id) == target) return c.id;
+    throw Error(ErrorCode::kBadInput,
+                "--class-map: '" + target + "' is no category of " + gt.source + " (neither a name nor an id there)");
+}
+
+/// A COCO results file's category ids through --class-map (keys: ids).
+CocoDetections map_categories(CocoDetections dt, const CocoGroundTruth& gt,
+                              const std::map<std::string, std::string>& class_map, std::set<std::string>& used) {
+    if (class_map.empty()) return dt;
+    std::map<int, int> to;
+    for (const auto& [key, target] : class_map) {
+        int id = 0;
+        if (std::from_chars(key.data(), key.data() + key.size(), id).ec == std::errc{} && std::to_string(id) == key)
+            to[id] = category_of(gt, target);
+    }
+    std::set<int> seen;
+    for (auto& d : dt.detections)
+        if (const auto it = to.find(d.category_id); it != to.end()) {
+            seen.insert(it->first);
+            d.category_id = it->second;
+        }
+    for (const auto& [id, target] : to) { // an id a results file never uses may be a class it found nothing of
+        used.insert(std::to_string(id));
+        if (!seen.count(id))
+            spdlog::warn("eval: --class-map {}: no detection in {} has category {}", id, dt.source, id);
+    }
+    return dt;
+}
+
 /// Results: a COCO results file, or a run's recording (placed against the ground truth, so read after it); what a
 /// recording leaves out becomes a red flag.
-CocoDetections read_detections(const std::string& path, const CocoGroundTruth& gt, const std::string& camera,
-                               std::vector<std::string>& flags) {
-    if (!transport::is_recording(path)) return load_coco_detections_file(path);
-    RecordedDetections rec = load_recorded_detections(path, gt, camera);
+CocoDetections read_detections(const std::string& path, const CocoGroundTruth& gt, const EvalOptions& a,
+                               std::vector<std::string>& flags, std::set<std::string>& used) {
+    if (!transport::is_recording(path)) return map_categories(load_coco_detections_file(path), gt, a.class_map, used);
+    RecordedDetections rec = load_recorded_detections(path, gt, a.camera, a.class_map, &used);
     std::string cams;
     for (const auto& c : rec.cameras) cams += (cams.empty() ? "" : ", ") + c;
     spdlog::info("eval: {}: a recording; {} frames of camera(s) {} placed on ground-truth images", path, rec.frames,
@@ -124,16 +161,24 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
     rep.options = a;
     auto& flags = rep.red_flags;
     CocoDetections dt;
+    std::set<std::string> used; // --class-map keys that named something
     if (transport::is_recording(a.dt)) {
         rep.gt = load_coco_ground_truth_file(a.gt);
-        dt = read_detections(a.dt, rep.gt, a.camera, flags);
+        dt = read_detections(a.dt, rep.gt, a, flags, used);
     } else { // the two files parse side by side (results files are the large ones)
         auto gt_future = std::async(std::launch::async, [&] { return load_coco_ground_truth_file(a.gt); });
         dt = load_coco_detections_file(a.dt);
         rep.gt = gt_future.get();
+        dt = map_categories(std::move(dt), rep.gt, a.class_map, used);
     }
     std::optional<CocoDetections> dt_b;
-    if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a.camera, flags);
+    if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a, flags, used);
+    for (const auto& [key, target] : a.class_map) {
+        category_of(rep.gt, target);
+        if (!used.count(key))
+            throw Error(ErrorCode::kBadInput, "--class-map: '" + key + "' names no class of the results (" + a.dt +
+                                                  (a.compare.empty() ? "" : ", " + a.compare) + ")");
+    }
     // evaluate the images the results cover (a recording: the frames the run processed), unless told otherwise
     rep.images_in_gt = rep.gt.images.size();
     if (const auto covered = covered_images(dt, dt_b ? &*dt_b : nullptr); covered && !a.all_images)
@@ -183,21 +228,41 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
 
 namespace {
 
+/// A figure that may be undefined (pycocotools' -1: no ground truth of that kind; a precision without detections;
+/// an ECE without boxes): null in the JSON, never a number that reads as measured.
+Json defined(double v) {
+    return v < 0 || !std::isfinite(v) ? Json(nullptr) : Json(v);
+}
+/// Precision, recall and F1 at the operating point, -1 where undefined (no detection; no ground truth).
+double precision_of(const ClassCounts& c) {
+    return c.tp + c.fp ? c.precision() : -1;
+}
+double recall_of(const ClassCounts& c) {
+    return c.tp + c.fn ? c.recall() : -1;
+}
+double f1_of(const ClassCounts& c) {
+    return precision_of(c) < 0 || recall_of(c) < 0 ? -1 : c.f1();
+}
+
 /// per_class: AP per category, and the counts at the operating point when there is one.
 Json per_class_json(const EvalReport& rep) {
     Json classes = Json::array();
     for (std::size_t k = 0; k < rep.classes.size(); ++k) {
         const EvalClass& c = rep.classes[k];
-        Json cj = {{"id", c.id}, {"name", c.name}, {"AP", c.ap}, {"AP50", c.ap50}, {"AP75", c.ap75}};
+        Json cj = {{"id", c.id},
+                   {"name", c.name},
+                   {"AP", defined(c.ap)},
+                   {"AP50", defined(c.ap50)},
+                   {"AP75", defined(c.ap75)}};
         if (rep.operating_point) {
             const ClassCounts& n = rep.operating_point->per_class[k];
             cj["at_threshold"] = {{"tp", n.tp},
                                   {"fp", n.fp},
                                   {"fn", n.fn},
-                                  {"precision", n.precision()},
-                                  {"recall", n.recall()},
-                                  {"f1", n.f1()},
-                                  {"fn_rate", n.tp + n.fn ? double(n.fn) / double(n.tp + n.fn) : 0.0}};
+                                  {"precision", defined(precision_of(n))},
+                                  {"recall", defined(recall_of(n))},
+                                  {"f1", defined(f1_of(n))},
+                                  {"fn_rate", n.tp + n.fn ? Json(double(n.fn) / double(n.tp + n.fn)) : Json(nullptr)}};
         }
         classes.push_back(std::move(cj));
     }
@@ -214,9 +279,9 @@ void add_operating_point(Json& j, const EvalReport& rep) {
                             {"tp", op->overall.tp},
                             {"fp", op->overall.fp},
                             {"fn", op->overall.fn},
-                            {"precision", op->overall.precision()},
-                            {"recall", op->overall.recall()},
-                            {"f1", op->overall.f1()},
+                            {"precision", defined(precision_of(op->overall))},
+                            {"recall", defined(recall_of(op->overall))},
+                            {"f1", defined(f1_of(op->overall))},
                             {"fp_per_image", op->fp_per_image},
                             {"hours", op->hours},
                             {"fp_per_hour", op->fp_per_hour},
@@ -228,20 +293,22 @@ void add_operating_point(Json& j, const EvalReport& rep) {
     const ScoreAnalysis& sa = *rep.scores;
     Json advice = Json::array();
     for (const auto& v : sa.per_class)
-        advice.push_back(
-            {{"category_id", v.category_id},
-             {"max_f1",
-              {{"threshold", v.f1_threshold}, {"f1", v.f1}, {"precision", v.f1_precision}, {"recall", v.f1_recall}}},
-             {"target_precision",
-              {{"precision", a.target_precision},
-               {"threshold", v.precision_threshold},
-               {"recall", v.recall_at_precision}}},
-             {"fp_budget",
-              {{"fp_per_hour", op->hours > 0 ? a.fp_budget : -1.0},
-               {"threshold", v.budget_threshold},
-               {"recall", v.recall_at_budget}}}});
+        advice.push_back({{"category_id", v.category_id},
+                          {"max_f1",
+                           {{"threshold", defined(v.f1_threshold)},
+                            {"f1", v.f1_threshold < 0 ? Json(nullptr) : Json(v.f1)},
+                            {"precision", v.f1_threshold < 0 ? Json(nullptr) : Json(v.f1_precision)},
+                            {"recall", v.f1_threshold < 0 ? Json(nullptr) : Json(v.f1_recall)}}},
+                          {"target_precision",
+                           {{"precision", a.target_precision},
+                            {"threshold", defined(v.precision_threshold)},
+                            {"recall", v.precision_threshold < 0 ? Json(nullptr) : Json(v.recall_at_precision)}}},
+                          {"fp_budget",
+                           {{"fp_per_hour", op->hours > 0 ? a.fp_budget : -1.0},
+                            {"threshold", defined(v.budget_threshold)},
+                            {"recall", v.budget_threshold < 0 ? Json(nullptr) : Json(v.recall_at_budget)}}}});
     j["threshold_advice"] = advice;
-    j["calibration"] = {{"ece", sa.calibration.ece},          {"iou", a.iou},
+    j["calibration"] = {{"ece", defined(sa.calibration.ece)}, {"iou", a.iou},
                         {"lower", sa.calibration.lower},      {"upper", sa.calibration.upper},
                         {"count", sa.calibration.count},      {"confidence", sa.calibration.confidence},
                         {"accuracy", sa.calibration.accuracy}};
@@ -253,7 +320,7 @@ void add_operating_point(Json& j, const EvalReport& rep) {
         for (int i = 0; i < kernels::kCocoRecallThresholds; ++i) p[i] = r.precision_at(0, i, static_cast<int>(k), 0, 2);
         curves.push_back({{"id", rep.classes[k].id},
                           {"name", rep.classes[k].name},
-                          {"AP50", rep.classes[k].ap50},
+                          {"AP50", defined(rep.classes[k].ap50)},
                           {"precision", p}});
     }
     j["pr_curves"] = {{"iou", 0.5},
@@ -319,11 +386,11 @@ Json slices_json(const EvalReport& rep) {
                       {"value", s.value},
                       {"images", s.images},
                       {"gt_boxes", s.gt_boxes},
-                      {"AP", s.ap},
-                      {"AP50", s.ap50},
-                      {"AR100", s.ar100},
-                      {"precision", s.precision},
-                      {"recall", s.recall},
+                      {"AP", defined(s.ap)},
+                      {"AP50", defined(s.ap50)},
+                      {"AR100", defined(s.ar100)},
+                      {"precision", defined(s.precision)},
+                      {"recall", defined(s.recall)},
                       {"ap_drop", s.ap_drop},
                       {"rank_score", s.rank_score}});
     return sj;
@@ -343,7 +410,7 @@ std::string eval_report_json(const EvalReport& rep) {
     j["dt_boxes"] = r.num_dt;
     j["images_in_ground_truth"] = rep.images_in_gt;
     j["images_left_out"] = {{"count", rep.images_left_out}, {"reason", rep.left_out_reason}};
-    for (int s = 0; s < 12; ++s) j["coco"][kCocoStatNames[s]] = r.stats[s];
+    for (int s = 0; s < 12; ++s) j["coco"][kCocoStatNames[s]] = defined(r.stats[s]); // pycocotools' -1: null
     j["per_class"] = per_class_json(rep);
     if (rep.operating_point) add_operating_point(j, rep);
     if (rep.compare) add_compare(j, rep);
@@ -371,6 +438,16 @@ std::string coco_results_json(const EvalReport& rep) {
 
 namespace {
 
+/// A figure in the text: "n/a" where undefined (the HTML's word; null in the JSON), else printf'd with `format`.
+std::string text(double v, const char* format, int width) {
+    char buf[64];
+    if (v < 0 || !std::isfinite(v))
+        std::snprintf(buf, sizeof buf, "%*s", width, "n/a");
+    else
+        std::snprintf(buf, sizeof buf, format, v);
+    return buf;
+}
+
 /// The text of the operating point: VOC AP, the counts per class, threshold advice, calibration.
 void print_operating_point(const EvalReport& rep, std::FILE* out) {
     const EvalOptions& a = rep.options;
@@ -378,23 +455,23 @@ void print_operating_point(const EvalReport& rep, std::FILE* out) {
     const VocResult& voc = *rep.voc;
     std::fprintf(out, "\nPascal VOC mAP at IoU 0.50%s: %.4f all-point, %.4f 11-point\n",
                  voc.plus_one ? " (+1 pixel)" : "", voc.map_all_point, voc.map_11_point);
-    std::fprintf(out,
-                 "\nat score >= %.2f, IoU %.2f: precision %.3f, recall %.3f, F1 %.3f, %.2f false positives per "
-                 "image",
-                 op->threshold, op->iou, op->overall.precision(), op->overall.recall(), op->overall.f1(),
+    std::fprintf(out, "\nat score >= %.2f, IoU %.2f: precision %s, recall %s, F1 %s, %.2f false positives per image",
+                 op->threshold, op->iou, text(precision_of(op->overall), "%.3f", 0).c_str(),
+                 text(recall_of(op->overall), "%.3f", 0).c_str(), text(f1_of(op->overall), "%.3f", 0).c_str(),
                  op->fp_per_image);
     if (op->fp_per_hour >= 0) std::fprintf(out, ", %.1f per hour", op->fp_per_hour);
     std::fprintf(out, "\n%-24s %6s %6s %6s %9s %7s %7s\n", "class", "TP", "FP", "FN", "precision", "recall", "F1");
     for (const ClassCounts& c : op->per_class)
-        std::fprintf(out, "%-24s %6ld %6ld %6ld %9.3f %7.3f %7.3f\n",
-                     label(c.category_id, rep.name_of(c.category_id)).c_str(), c.tp, c.fp, c.fn, c.precision(),
-                     c.recall(), c.f1());
+        std::fprintf(out, "%-24s %6ld %6ld %6ld %9s %7s %7s\n",
+                     label(c.category_id, rep.name_of(c.category_id)).c_str(), c.tp, c.fp, c.fn,
+                     text(precision_of(c), "%9.3f", 9).c_str(), text(recall_of(c), "%7.3f", 7).c_str(),
+                     text(f1_of(c), "%7.3f", 7).c_str());
     std::fprintf(out, "\nthreshold advice (IoU %.2f):\n%-24s %18s %26s %26s\n", a.iou, "class", "max F1 (thr: F1)",
                  ("precision >= " + std::to_string(a.target_precision).substr(0, 4) + " (thr: recall)").c_str(),
                  op->hours > 0 ? "FP budget (thr: recall)" : "FP budget (needs --fps)");
     for (const auto& v : rep.scores->per_class) {
         char f1[40], pt[40], bt[40];
-        std::snprintf(f1, sizeof f1, "%.3f: %.3f", v.f1_threshold, v.f1);
+        std::snprintf(f1, sizeof f1, v.f1_threshold < 0 ? "n/a" : "%.3f: %.3f", v.f1_threshold, v.f1);
         std::snprintf(pt, sizeof pt, v.precision_threshold < 0 ? "unreachable" : "%.3f: %.3f", v.precision_threshold,
                       v.recall_at_precision);
         std::snprintf(bt, sizeof bt, v.budget_threshold < 0 ? "-" : "%.3f: %.3f", v.budget_threshold,
@@ -402,8 +479,8 @@ void print_operating_point(const EvalReport& rep, std::FILE* out) {
         std::fprintf(out, "%-24s %18s %26s %26s\n", label(v.category_id, rep.name_of(v.category_id)).c_str(), f1, pt,
                      bt);
     }
-    std::fprintf(out, "\ncalibration: expected calibration error %.4f over %d bins (box level, IoU %.2f)\n",
-                 rep.scores->calibration.ece, a.calibration_bins, a.iou);
+    std::fprintf(out, "\ncalibration: expected calibration error %s over %d bins (box level, IoU %.2f)\n",
+                 text(rep.scores->calibration.ece, "%.4f", 0).c_str(), a.calibration_bins, a.iou);
 }
 
 } // namespace
@@ -428,10 +505,12 @@ void print_eval_report(const EvalReport& rep, std::FILE* out) {
                              "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
                              "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
                              "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"};
-    for (int s = 0; s < 12; ++s) std::fprintf(out, " %s = %.3f   %-5s\n", lines[s], r.stats[s], kCocoStatNames[s]);
+    for (int s = 0; s < 12; ++s)
+        std::fprintf(out, " %s = %s   %-5s\n", lines[s], text(r.stats[s], "%.3f", 5).c_str(), kCocoStatNames[s]);
     std::fprintf(out, "\n%-24s %8s %8s %8s\n", "class", "AP", "AP50", "AP75");
     for (const auto& c : rep.classes)
-        std::fprintf(out, "%-24s %8.3f %8.3f %8.3f\n", label(c.id, c.name).c_str(), c.ap, c.ap50, c.ap75);
+        std::fprintf(out, "%-24s %8s %8s %8s\n", label(c.id, c.name).c_str(), text(c.ap, "%8.3f", 8).c_str(),
+                     text(c.ap50, "%8.3f", 8).c_str(), text(c.ap75, "%8.3f", 8).c_str());
     if (rep.operating_point) print_operating_point(rep, out);
     if (const auto& tide = rep.tide) {
         std::fprintf(out,
@@ -463,8 +542,9 @@ void print_eval_report(const EvalReport& rep, std::FILE* out) {
         int shown = 0;
         for (const auto& s : rep.slices) {
             if (s.key == "size" || shown++ >= 15) continue;
-            std::fprintf(out, "%-28s %7d %8zu %7.3f %7.3f %7.3f %7.3f %+7.3f\n", (s.key + "=" + s.value).c_str(),
-                         s.images, s.gt_boxes, s.ap, s.ap50, s.precision, s.recall, s.ap_drop);
+            std::fprintf(out, "%-28s %7d %8zu %7s %7s %7s %7s %+7.3f\n", (s.key + "=" + s.value).c_str(), s.images,
+                         s.gt_boxes, text(s.ap, "%7.3f", 7).c_str(), text(s.ap50, "%7.3f", 7).c_str(),
+                         text(s.precision, "%7.3f", 7).c_str(), text(s.recall, "%7.3f", 7).c_str(), s.ap_drop);
         }
     }
     for (const auto& f : rep.red_flags) std::fprintf(out, "RED FLAG: %s\n", f.c_str());

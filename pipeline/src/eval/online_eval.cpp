@@ -1,5 +1,6 @@
 // Rolling-window evaluation of a camera's published detections against its ground truth.
 #include "sightline/pipeline/online_eval.hpp"
+#include <cmath>
 
 #include <algorithm>
 
@@ -103,6 +104,10 @@ bool OnlineEvaluator::add(std::int64_t frame, std::int64_t pts_ns, const std::ve
     return true;
 }
 
+std::string OnlineEvaluator::ap_key(double iou) {
+    return "eval_ap" + std::to_string(static_cast<int>(std::lround(iou * 100)));
+}
+
 std::map<std::string, double> OnlineEvaluator::figures() const {
     long tp = 0, fp = 0, fn = 0;
     std::map<int, long> positives;
@@ -140,6 +145,7 @@ std::map<std::string, double> OnlineEvaluator::figures() const {
     }
     const double p = tp + fp ? static_cast<double>(tp) / static_cast<double>(tp + fp) : 0.0;
     const double r = tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0.0;
+    const double ap = ap_n ? ap_sum / ap_n : -1.0;
     return {{"eval_window_s", window_s_},
             {"eval_iou", iou_},
             {"eval_frames", static_cast<double>(window_.size())},
@@ -149,7 +155,8 @@ std::map<std::string, double> OnlineEvaluator::figures() const {
             {"eval_precision", p},
             {"eval_recall", r},
             {"eval_f1", p + r > 0 ? 2 * p * r / (p + r) : 0.0},
-            {"eval_ap", ap_n ? ap_sum / ap_n : -1.0},
+            {ap_key(iou_), ap},
+            {"eval_ap", ap},
             {"eval_frames_without_gt_total", static_cast<double>(without_gt_)}};
 }
 

@@ -22,7 +22,9 @@ const std::string* meta_value(const CocoImage& im, const char* key) {
 } // namespace
 
 RecordedDetections load_recorded_detections(const std::filesystem::path& path, const CocoGroundTruth& gt,
-                                            const std::string& camera) {
+                                            const std::string& camera,
+                                            const std::map<std::string, std::string>& class_map,
+                                            std::set<std::string>* used_keys) {
     transport::RecordingReader reader(path);
     const std::string file = path.string();
     RecordedDetections out;
@@ -69,11 +71,17 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     // model class index -> category id (by name); classes the ground truth lacks get ids past its largest
     int largest = 0;
     for (const auto& c : gt.categories) largest = std::max(largest, c.id);
-    std::vector<int> class_to_category = pipeline::class_to_category(gt, reader.header().classes);
+    std::vector<std::string> classes = reader.header().classes;
+    for (auto& c : classes)
+        if (const auto it = class_map.find(c); it != class_map.end()) {
+            if (used_keys) used_keys->insert(c);
+            c = it->second;
+        }
+    std::vector<int> class_to_category = pipeline::class_to_category(gt, classes);
     for (std::size_t k = 0; k < class_to_category.size(); ++k)
         if (class_to_category[k] < 0) {
             class_to_category[k] = largest + 1 + static_cast<int>(k);
-            out.unknown_classes.push_back(reader.header().classes[k]);
+            out.unknown_classes.push_back(classes[k]);
         }
 
     // per camera: the sequence numbers seen (a repeat is a duplicate, left out; the order does not matter) and the

@@ -18,7 +18,6 @@ using html::esc;
 using html::kPalette;
 using html::num;
 
-/// A metric that may be undefined: -1 (no ground truth in that slice or class) reads "n/a", not a measured zero.
 /// "[lower, upper]" (built with append: GCC 12 warns falsely, -Wrestrict, on a chain of + over temporaries here)
 std::string interval(double lower, double upper) {
     std::string s = "[";
@@ -26,6 +25,7 @@ std::string interval(double lower, double upper) {
     return s;
 }
 
+/// A metric that may be undefined: -1 (no ground truth in that slice or class) reads "n/a", not a measured zero.
 std::string metric(double v, int digits = 3) {
     return v < 0 ? std::string("n/a") : num(v, digits);
 }
@@ -129,7 +129,7 @@ std::string reliability(const EvalReport& rep) {
     const auto& cal = rep.scores->calibration;
     Chart c;
     std::ostringstream o;
-    o << "<h2>Reliability diagram (expected calibration error " << num(cal.ece, 4) << ")</h2><svg width='" << c.w
+    o << "<h2>Reliability diagram (expected calibration error " << metric(cal.ece, 4) << ")</h2><svg width='" << c.w
       << "' height='" << c.h << "' role='img'>" << c.frame("confidence", "fraction correct") << "<line x1='" << c.px(0)
       << "' y1='" << c.py(0) << "' x2='" << c.px(1) << "' y2='" << c.py(1)
       << "' stroke='#bbb' stroke-dasharray='4 3'/>";
@@ -252,9 +252,11 @@ std::string render_eval_html(const EvalReport& rep) {
         for (const char* h : {"TP", "FP", "FN", "precision", "recall", "F1"}) head.push_back(h);
     o << "<h2>Per class</h2>" << table(head, rows);
     if (op) {
-        o << "<p>At score &ge; " << num(op->threshold, 2) << ": precision " << num(op->overall.precision())
-          << ", recall " << num(op->overall.recall()) << ", F1 " << num(op->overall.f1()) << ", "
-          << num(op->fp_per_image, 2) << " false positives per image";
+        const ClassCounts& t = op->overall; // 0/0 is undefined, as in the table
+        o << "<p>At score &ge; " << num(op->threshold, 2) << ": precision "
+          << (t.tp + t.fp ? num(t.precision()) : "n/a") << ", recall " << (t.tp + t.fn ? num(t.recall()) : "n/a")
+          << ", F1 " << (t.tp + t.fp && t.tp + t.fn ? num(t.f1()) : "n/a") << ", " << num(op->fp_per_image, 2)
+          << " false positives per image";
         if (op->fp_per_hour >= 0) o << ", " << num(op->fp_per_hour, 1) << " per hour";
         o << ".</p>";
     }
@@ -275,8 +277,9 @@ std::string render_eval_html(const EvalReport& rep) {
     if (!rep.slices.empty()) {
         rows.clear();
         for (const auto& s : rep.slices)
-            rows.push_back({esc(s.key + "=" + s.value), std::to_string(s.images), std::to_string(s.gt_boxes), num(s.ap),
-                            num(s.ap50), num(s.precision), num(s.recall), num(s.ap_drop), num(s.rank_score)});
+            rows.push_back({esc(s.key + "=" + s.value), std::to_string(s.images), std::to_string(s.gt_boxes),
+                            metric(s.ap), metric(s.ap50), metric(s.precision), metric(s.recall), num(s.ap_drop),
+                            num(s.rank_score)});
         o << "<h2>Slices, worst first</h2>"
           << table({"slice", "images", "gt boxes", "AP", "AP50", "precision", "recall", "AP drop", "rank"}, rows);
     }

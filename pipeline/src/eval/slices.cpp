@@ -79,7 +79,9 @@ std::vector<SliceResult> evaluate_slices(const CocoGroundTruth& gt, const CocoDe
             s.key = spec.key, s.value = value, s.images = static_cast<int>(imgs.size());
             for (int i : imgs) s.gt_boxes += gt_per_image[i];
             s.ap = r.stats[0], s.ap50 = r.stats[1], s.ar100 = r.stats[8];
-            s.precision = op.overall.precision(), s.recall = op.overall.recall();
+            // -1 where undefined (no detection at the threshold; no ground truth), as AP is
+            s.precision = op.overall.tp + op.overall.fp ? op.overall.precision() : -1;
+            s.recall = op.overall.tp + op.overall.fn ? op.overall.recall() : -1;
             s.ap_drop = (whole.stats[0] >= 0 && s.ap >= 0) ? whole.stats[0] - s.ap : 0;
             s.rank_score = s.ap_drop * s.images / (s.images + 30.0);
             ranked.push_back(s);

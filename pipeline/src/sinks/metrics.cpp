@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "sightline/error.hpp"
+#include "sightline/pipeline/online_eval.hpp"
 
 namespace sightline::pipeline {
 
@@ -69,7 +70,8 @@ struct Metrics::Impl {
     prometheus::Family<Gauge>& online = prometheus::BuildGauge()
                                             .Name("sightline_online_eval")
                                             .Help("The line's online evaluation over its rolling window (cameras with "
-                                                  "ground truth), by metric: ap, ap50, precision, recall, ...")
+                                                  "ground truth), by metric: AP50 (AP at IoU 0.5, as sightline eval "
+                                                  "names it), precision, recall, f1, tp, fp, fn, ...")
                                             .Register(*registry);
     prometheus::Family<Counter>& gaps = prometheus::BuildCounter()
                                             .Name("sightline_monitor_sequence_gap_messages_total")
@@ -189,10 +191,15 @@ void Metrics::observe(const transport::StatMessage& st) {
             if (auto v = st.values.find(std::string("latency_ms_") + name + "_" + stat); v != st.values.end())
                 d.stage.Add({{"camera", st.camera}, {"stage", name}, {"stat", stat}}).Set(v->second / 1e3);
     // the online evaluation's figures by name: only the ones the line sends (a made-up key never becomes a series)
+    // named as `sightline eval` names them: AP at the window's IoU is AP50 (at 0.5), never "ap" (eval's AP is
+    // AP@[.5:.95], which the online window does not compute)
     for (const char* metric :
-         {"window_s", "iou", "frames", "tp", "fp", "fn", "precision", "recall", "f1", "ap", "frames_without_gt_total"})
+         {"window_s", "iou", "frames", "tp", "fp", "fn", "precision", "recall", "f1", "frames_without_gt_total"})
         if (auto v = st.values.find(std::string("eval_") + metric); v != st.values.end() && v->second >= 0)
             d.online.Add({{"camera", st.camera}, {"metric", metric}}).Set(v->second);
+    if (auto iou = st.values.find("eval_iou"); iou != st.values.end())
+        if (auto v = st.values.find(OnlineEvaluator::ap_key(iou->second)); v != st.values.end() && v->second >= 0)
+            d.online.Add({{"camera", st.camera}, {"metric", "AP" + v->first.substr(7)}}).Set(v->second);
 }
 
 void Metrics::refused() {

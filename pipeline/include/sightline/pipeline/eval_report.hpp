@@ -32,7 +32,16 @@ struct EvalOptions {
     int bootstrap = 200;
     std::uint64_t seed = 1;
     double tide_pos = 0.5, tide_bg = 0.1;
+    /// Results' class names (a recording's model classes) or category ids (a COCO results file) -> the ground
+    /// truth's category name or id, for results whose names differ from the ground truth's (a model trained with
+    /// classes c0..c4). Applies to --dt and --compare alike; a key that neither uses, or a target the ground truth
+    /// lacks, is an error.
+    std::map<std::string, std::string> class_map;
 };
+
+/// --class-map values: "a=b" pairs (comma-separated allowed), or a file: a JSON object {"a": "b"} or lines "a=b"
+/// (# comments). Throws Error(kBadInput) naming the value, file and line that is malformed, or a key given twice.
+std::map<std::string, std::string> parse_class_map(const std::vector<std::string>& values);
 
 struct EvalClass {
     int id = 0;

@@ -47,9 +47,13 @@ class OnlineEvaluator {
     /// The ground-truth image of a frame; nullptr when there is none.
     const CocoImage* image_of(std::int64_t frame) const;
     /// The window's figures, keys as published on stat/<camera> (docs/wire.md): eval_window_s, eval_iou,
-    /// eval_frames, eval_tp, eval_fp, eval_fn, eval_precision, eval_recall, eval_f1, eval_ap (-1 without ground
-    /// truth in the window), eval_frames_without_gt_total.
+    /// eval_frames, eval_tp, eval_fp, eval_fn, eval_precision, eval_recall, eval_f1, eval_apNN (COCO's AP at IoU
+    /// eval_iou, named as `sightline eval` names it: eval_ap50 at 0.5, eval_ap75 at 0.75; -1 without ground truth in
+    /// the window), eval_ap (the same value: the name before 0.9, kept for consumers of wire v1),
+    /// eval_frames_without_gt_total.
     std::map<std::string, double> figures() const;
+    /// The AP figure's key for an IoU: "eval_ap50" at 0.5 (eval's AP50), "eval_ap75" at 0.75, "eval_ap65" at 0.65.
+    static std::string ap_key(double iou);
 
   private:
     struct Frame {

@@ -2,6 +2,8 @@
 /// Detections from a run's recording (`sightline run --record FILE`) as COCO results against a ground truth, so
 /// `sightline eval` scores what the line actually published.
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,11 @@ struct RecordedDetections {
 /// (required when the recording has several and the ground truth names none); empty: every camera the ground
 /// truth names. Errors (Error, naming the file): not a recording, a damaged record, no frame indices, an ambiguous
 /// camera, an unknown camera.
+/// `class_map` renames model classes before they are matched by name (EvalOptions::class_map); the keys it used are
+/// added to `used_keys` when given.
 RecordedDetections load_recorded_detections(const std::filesystem::path& path, const CocoGroundTruth& gt,
-                                            const std::string& camera = {});
+                                            const std::string& camera = {},
+                                            const std::map<std::string, std::string>& class_map = {},
+                                            std::set<std::string>* used_keys = nullptr);
 
 } // namespace sightline::pipeline
