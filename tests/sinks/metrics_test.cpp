@@ -51,5 +51,25 @@ TEST(Metrics, OnlineEvaluationIsNamedAsEvalNamesIt) {
     EXPECT_NE(scrape(m.address()).find("metric=\"AP75\"} 0.5"), std::string::npos);
 }
 
+// Issue 25, item 1: the learning state on /metrics: the reference's progress and the tests armed (0 while learning).
+TEST(Metrics, LearningStateIsAGauge) {
+    Metrics m("127.0.0.1:0");
+    MonitorCameraView v;
+    v.camera = "cam1", v.model = "parts@1";
+    v.reference_progress = 0.3, v.reference_learned_s = 90, v.reference_needed_s = 300, v.tests_total = 52;
+    m.window(v);
+    std::string body = scrape(m.address());
+    EXPECT_NE(body.find("sightline_monitor_tests_armed{camera=\"cam1\",model=\"parts@1\"} 0"), std::string::npos)
+        << body;
+    EXPECT_NE(body.find("sightline_monitor_reference_progress_ratio{camera=\"cam1\",model=\"parts@1\"} 0.3"),
+              std::string::npos)
+        << body;
+    v.reference_ready = true, v.reference_progress = 1, v.tests_armed = 40;
+    m.window(v);
+    body = scrape(m.address());
+    EXPECT_NE(body.find("sightline_monitor_tests_armed{camera=\"cam1\",model=\"parts@1\"} 40"), std::string::npos)
+        << body;
+}
+
 } // namespace
 } // namespace sightline::pipeline

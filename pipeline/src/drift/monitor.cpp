@@ -1,6 +1,7 @@
 #include "sightline/pipeline/monitor.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -181,8 +182,22 @@ std::string MonitorAlarm::message() const {
     return buf;
 }
 
+/// A change-point test while the reference is learned: one signal's bucket means as z-scores against the camera's
+/// own first seconds, into river's Page-Hinkley.
+struct EarlyTest {
+    std::string signal;
+    double floor = 1;
+    std::vector<double> baseline; ///< the first buckets' values, until early_baseline_s of them
+    double mu = 0, sd = 1;
+    bool ready = false;
+    drift::PageHinkley ph;
+    std::deque<double> recent; ///< the last early_confirm_s z-scores
+};
+
 struct CameraState {
     MonitorCameraView view;
+    std::vector<EarlyTest> early;
+    std::vector<MonitorScore> early_scores; ///< the last bucket's, shown with the window's
     std::vector<Test> tests;
     // stream time
     bool started = false;
@@ -258,6 +273,17 @@ struct Monitor::Impl {
         s.chunks.assign(static_cast<std::size_t>(reference_buckets / part_buckets + 1), Stored(kBucketSize, 0.0f));
         s.ph = drift::PageHinkley({o.ph_min_instances, o.ph_delta, o.ph_threshold, 1 - 0.0001});
         for (const Test& t : s.tests) s.thresholds[t.signal + "/" + t.test] = t.default_threshold;
+        s.view.reference_needed_s = reference_buckets * o.bucket_s;
+        s.view.tests_total = static_cast<int>(s.tests.size()) + 1; // + the flagged-frame rate's Page-Hinkley
+        if (o.early_baseline_s > 0)
+            for (const auto& [signal, floor] :
+                 {std::pair<const char*, double>{"luma", o.early_luma_floor}, {"sharpness", o.early_sharpness_floor}}) {
+                EarlyTest e;
+                e.signal = signal, e.floor = floor;
+                e.ph = drift::PageHinkley({o.ph_min_instances, o.ph_delta, o.ph_threshold, 1 - 0.0001});
+                s.early.push_back(std::move(e));
+            }
+        s.view.learning_tests = static_cast<int>(s.early.size());
         if (auto l = loaded.find(key); l != loaded.end())
             apply_reference(s, nlohmann::json::parse(l->second), "reference");
         return s;
@@ -352,6 +378,69 @@ struct Monitor::Impl {
         }
         s.view.reference_ready = true;
         s.view.reference_progress = 1;
+        s.view.reference_learned_s = s.view.reference_needed_s;
+        s.view.tests_armed = 1; // the flagged-frame rate's Page-Hinkley
+        for (const Test& t : s.tests) s.view.tests_armed += std::isnan(s.thresholds[t.signal + "/" + t.test]) ? 0 : 1;
+        s.view.learning_tests = 0;
+        if (!s.view.camera.empty())
+            spdlog::info("monitor: {} ({}) armed: {} of {} drift tests against its {:.0f} s reference{}", s.view.camera,
+                         s.view.model.empty() ? "no model yet" : s.view.model, s.view.tests_armed, s.view.tests_total,
+                         s.view.reference_needed_s,
+                         s.view.tests_armed < s.view.tests_total ? " (the others: too few values in the reference)"
+                                                                 : "");
+    }
+
+    /// A bucket's value of an early test's signal; NaN when the bucket has none.
+    static double early_value(const EarlyTest& e, const Bucket& b) {
+        if (e.signal == "luma")
+            return b[kOffScalar + kLumaN] > 0 ? b[kOffScalar + kLumaSum] / b[kOffScalar + kLumaN] : kNaN;
+        const auto h = part(b, kOffSharp, kSharpBins);
+        const double n = sum_of(h);
+        if (n <= 0) return kNaN;
+        double m = 0;
+        for (int k = 0; k < kSharpBins; ++k) m += h[k] * kSharpCentres[k];
+        return m / n;
+    }
+
+    /// The change-point tests while the reference is learned (and, once it is ready, until what they raised
+    /// clears: they raise nothing more then).
+    void early_tests(CameraState& s, const Bucket& b, std::int64_t wall_ns) {
+        const auto baseline_n = static_cast<std::size_t>(std::max(2.0, std::round(o.early_baseline_s / o.bucket_s)));
+        const auto confirm_n = static_cast<std::size_t>(std::max(1.0, std::round(o.early_confirm_s / o.bucket_s)));
+        for (EarlyTest& e : s.early) {
+            const std::string key = e.signal + "/change_point";
+            AlarmState& a = s.alarms[key];
+            if (s.reference_ready && !a.active) continue;
+            const double x = early_value(e, b);
+            if (std::isnan(x)) continue;
+            if (!e.ready) {
+                e.baseline.push_back(x);
+                if (e.baseline.size() < baseline_n) continue;
+                const double n = static_cast<double>(e.baseline.size());
+                e.mu = std::accumulate(e.baseline.begin(), e.baseline.end(), 0.0) / n;
+                double v = 0;
+                for (double y : e.baseline) v += (y - e.mu) * (y - e.mu);
+                e.sd = std::max(std::sqrt(v / n), e.floor);
+                e.ready = true, e.baseline.clear();
+                continue;
+            }
+            const double z = (x - e.mu) / e.sd;
+            const bool change = e.ph.update(z);
+            e.recent.push_back(z);
+            if (e.recent.size() > confirm_n) e.recent.pop_front();
+            const double recent = std::accumulate(e.recent.begin(), e.recent.end(), 0.0) / e.recent.size();
+            if (!a.active && !s.reference_ready && change && e.recent.size() >= confirm_n &&
+                std::fabs(recent) > o.early_z) {
+                a.active = true, a.under = 0, a.threshold = o.early_z;
+                emit(s, e.signal, "change_point", true, std::fabs(recent), o.early_z, wall_ns);
+            } else if (a.active) {
+                a.under = std::fabs(recent) <= 1 ? a.under + 1 : 0;
+                if (a.under >= o.clear_after)
+                    a.active = false, emit(s, e.signal, "change_point", false, std::fabs(recent), o.early_z, wall_ns);
+            }
+            if (!s.reference_ready)
+                s.early_scores.push_back({e.signal, "change_point", std::fabs(recent), o.early_z, false});
+        }
     }
 
     void close_bucket(CameraState& s, std::int64_t wall_ns) {
@@ -365,6 +454,8 @@ struct Monitor::Impl {
                 s.part_frames = s.part_flagged = 0, s.part_fill = 0;
             }
         }
+        s.early_scores.clear();
+        if (!s.early.empty()) early_tests(s, b, wall_ns);
         if (!s.reference_ready) {
             add_into(s.reference, b);
             const std::size_t chunk = static_cast<std::size_t>(s.reference_buckets / part_buckets);
@@ -373,6 +464,7 @@ struct Monitor::Impl {
             for (int k = 0; k < kBucketSize; ++k) s.chunks[chunk][k] += static_cast<float>(b[k]);
             ++s.reference_buckets;
             s.view.reference_progress = std::min(1.0, double(s.reference_buckets) / reference_buckets);
+            s.view.reference_learned_s = std::min(s.reference_buckets, reference_buckets) * o.bucket_s;
             if (s.reference_buckets >= reference_buckets) {
                 // a last part shorter than the others would skew the calibration
                 if (s.reference_buckets % part_buckets != 0 && s.parts_used > 1) --s.parts_used;
@@ -410,7 +502,7 @@ struct Monitor::Impl {
         v.window_classes.clear();
         for (int k = 0; k < kClasses; ++k)
             if (w[kOffClass + k] > 0) v.window_classes[class_name(s, k)] = w[kOffClass + k];
-        v.scores.clear();
+        v.scores = s.early_scores;
         if (o.latency_p99_ms > 0 && !std::isnan(v.latency_p99_ms)) {
             v.scores.push_back({"latency", "p99", v.latency_p99_ms, o.latency_p99_ms, false});
             judge(s, "latency", "p99", v.latency_p99_ms, o.latency_p99_ms, wall_ns);

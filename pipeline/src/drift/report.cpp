@@ -92,6 +92,8 @@ struct CameraSummary {
     std::string peak_signal;
     int raised = 0;
     std::set<std::string> standing;
+    bool learning = false; ///< its reference was incomplete at its last window: no reference-based test ran
+    double learned_s = 0, needed_s = 0;
 };
 
 /// One camera's section: its charts over stream time with the alarms marked, then the alarms listed.
@@ -152,6 +154,9 @@ std::string render_monitor_html(const MonitorStore& store) {
         c.last = rows.back()->drift_rank;
         for (const auto* r : rows) c.peak = std::max(c.peak, r->drift_rank);
         c.frames = rows.back()->frames;
+        const auto& last = *rows.back();
+        c.learning = last.tests_armed == 0 && last.reference_needed_s > 0;
+        c.learned_s = last.reference_learned_s, c.needed_s = last.reference_needed_s;
     }
     for (const auto& s : scores) {
         auto it = sums.find({s.camera, s.model});
@@ -176,7 +181,8 @@ std::string render_monitor_html(const MonitorStore& store) {
       << esc(store.path().filename().string())
       << "</title><style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1150px;color:#222}"
          "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:"
-         "right}th{background:#f3f3f3}td.l{text-align:left}.alarm{color:#b00020;font-weight:600}.ok{color:#2a7a2a}"
+         "right}th{background:#f3f3f3}td.l{text-align:left}.alarm{color:#b00020;font-weight:600}.ok{color:#2a7a2a}."
+         "learning{color:#8a5a00}"
          ".charts{display:flex;flex-wrap:wrap;gap:6px}svg.chart{background:#fff}</style></head><body>"
       << "<h1>sightline monitor</h1><p>Store <code>" << esc(store.path().string()) << "</code>: " << by_camera.size()
       << " cameras, " << windows.size() << " windows, " << alarms.size()
@@ -187,11 +193,17 @@ std::string render_monitor_html(const MonitorStore& store) {
     for (const auto& c : ranked) {
         std::string standing;
         for (const auto& s : c.standing) standing += (standing.empty() ? "" : ", ") + s;
+        // a camera still learning is never green: nothing was tested against a reference on it
+        const std::string state = !standing.empty()
+                                      ? "alarm'>" + esc(standing) + (c.learning ? " (still learning)" : "")
+                                  : c.learning ? "learning'>not tested yet: reference " + num(c.learned_s, 0) + " of " +
+                                                     num(c.needed_s, 0) + " s learned (change-point tests only)"
+                                               : "ok'>none";
         o << "<tr><td class='l'><a href='#" << esc(c.camera + "_" + c.model) << "'>" << esc(c.camera)
           << "</a></td><td class='l'>" << esc(c.model) << "</td><td class='l'>" << esc(c.slice) << "</td><td"
           << (c.peak > 1 ? " class='alarm'" : "") << ">" << num(c.peak, 2) << "</td><td class='l'>"
           << esc(c.peak_signal) << "</td><td>" << num(c.last, 2) << "</td><td>" << c.raised << "</td><td class='l "
-          << (standing.empty() ? "ok'>none" : "alarm'>" + esc(standing)) << "</td></tr>";
+          << state << "</td></tr>";
     }
     o << "</table>";
 

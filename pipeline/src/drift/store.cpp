@@ -8,14 +8,15 @@
 namespace sightline::pipeline {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2; ///< 2: windows carry the learning state (reference seconds, tests armed)
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS store_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS windows(
   camera TEXT NOT NULL, model TEXT NOT NULL, slice TEXT NOT NULL, window_end_ns INTEGER NOT NULL,
   wall_ns INTEGER NOT NULL, frames REAL, fps REAL, detections_per_frame REAL, confidence_mean REAL, flag_rate REAL,
-  luma_mean REAL, latency_p99_ms REAL, drift_rank REAL, class_counts TEXT,
+  luma_mean REAL, latency_p99_ms REAL, drift_rank REAL, class_counts TEXT, reference_learned_s REAL,
+  reference_needed_s REAL, tests_armed INTEGER,
   PRIMARY KEY(camera, model, window_end_ns));
 CREATE INDEX IF NOT EXISTS windows_wall ON windows(wall_ns);
 CREATE TABLE IF NOT EXISTS scores(
@@ -91,11 +92,20 @@ MonitorStore::MonitorStore(const std::filesystem::path& path) : impl_(std::make_
             if (v > kSchemaVersion)
                 throw Error(ErrorCode::kIo, "monitor store " + path.string() + ": schema " + std::to_string(v) +
                                                 " is newer than this build's " + std::to_string(kSchemaVersion));
-        } else {
-            impl_->exec("INSERT INTO store_info VALUES('schema', '1')", "write the schema version");
         }
     }
-    impl_->window = impl_->prepare("INSERT OR REPLACE INTO windows VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    { // schema 1 -> 2: the learning state's columns (a store of schema 1 reads them as NULL: unknown)
+        Stmt cols = impl_->prepare("SELECT count(*) FROM pragma_table_info('windows') WHERE name = 'tests_armed'");
+        if (sqlite3_step(cols.get()) == SQLITE_ROW && sqlite3_column_int(cols.get(), 0) == 0)
+            impl_->exec("ALTER TABLE windows ADD COLUMN reference_learned_s REAL; ALTER TABLE windows ADD COLUMN "
+                        "reference_needed_s REAL; ALTER TABLE windows ADD COLUMN tests_armed INTEGER;",
+                        "add the learning state's columns (schema 2)");
+        impl_->exec("INSERT OR REPLACE INTO store_info VALUES('schema', '2')", "write the schema version");
+    }
+    impl_->window = impl_->prepare(
+        "INSERT OR REPLACE INTO windows(camera, model, slice, window_end_ns, wall_ns, frames, fps, "
+        "detections_per_frame, confidence_mean, flag_rate, luma_mean, latency_p99_ms, drift_rank, class_counts, "
+        "reference_learned_s, reference_needed_s, tests_armed) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     impl_->score = impl_->prepare("INSERT OR REPLACE INTO scores VALUES(?,?,?,?,?,?,?,?,?)");
     impl_->alarm = impl_->prepare(
         "INSERT INTO alarms(camera, model, slice, signal, test, raised, value, threshold, window_start_ns, "
@@ -126,6 +136,9 @@ void MonitorStore::add_window(const MonitorCameraView& v, std::int64_t wall_ns) 
                               v.flag_rate,     v.luma_mean, v.latency_p99_ms,       v.drift_rank};
     for (int k = 0; k < 8; ++k) sqlite3_bind_double(s, 6 + k, figures[k]);
     text(s, 14, nlohmann::json(v.window_classes).dump());
+    sqlite3_bind_double(s, 15, v.reference_learned_s);
+    sqlite3_bind_double(s, 16, v.reference_needed_s);
+    sqlite3_bind_int(s, 17, v.reference_ready ? v.tests_armed : 0);
     impl_->step(s, "write a window");
     sqlite3_stmt* sc = impl_->score.get();
     for (const MonitorScore& score : v.scores) {
@@ -202,8 +215,9 @@ std::string col(sqlite3_stmt* s, int i) {
 
 std::vector<MonitorStore::WindowRow> MonitorStore::windows() const {
     Stmt s = impl_->prepare("SELECT camera, model, slice, window_end_ns, wall_ns, frames, fps, detections_per_frame, "
-                            "confidence_mean, flag_rate, luma_mean, latency_p99_ms, drift_rank, class_counts FROM "
-                            "windows ORDER BY camera, model, window_end_ns");
+                            "confidence_mean, flag_rate, luma_mean, latency_p99_ms, drift_rank, class_counts, "
+                            "reference_learned_s, reference_needed_s, tests_armed FROM windows ORDER BY camera, "
+                            "model, window_end_ns");
     std::vector<WindowRow> rows;
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
         WindowRow r{col(s.get(), 0), col(s.get(), 1), col(s.get(), 2), sqlite3_column_int64(s.get(), 3),
@@ -212,6 +226,11 @@ std::vector<MonitorStore::WindowRow> MonitorStore::windows() const {
                        &r.flag_rate, &r.luma_mean, &r.latency_p99_ms,       &r.drift_rank};
         for (int k = 0; k < 8; ++k) *f[k] = sqlite3_column_double(s.get(), 5 + k);
         r.class_counts = col(s.get(), 13);
+        if (sqlite3_column_type(s.get(), 16) != SQLITE_NULL) {
+            r.reference_learned_s = sqlite3_column_double(s.get(), 14);
+            r.reference_needed_s = sqlite3_column_double(s.get(), 15);
+            r.tests_armed = sqlite3_column_int(s.get(), 16);
+        }
         rows.push_back(std::move(r));
     }
     return rows;

@@ -85,6 +85,11 @@ struct Metrics::Impl {
                                                .Name("sightline_monitor_reference_progress_ratio")
                                                .Help("How much of its reference a camera has (1: testing)")
                                                .Register(*registry);
+    prometheus::Family<Gauge>& armed = prometheus::BuildGauge()
+                                           .Name("sightline_monitor_tests_armed")
+                                           .Help("Drift tests armed against the camera's reference (0 while it is "
+                                                 "learned: only the change-point tests run then)")
+                                           .Register(*registry);
     prometheus::Family<Gauge>& score = prometheus::BuildGauge()
                                            .Name("sightline_drift_score")
                                            .Help("A drift test's last value on the window, by signal and test")
@@ -218,6 +223,7 @@ void Metrics::window(const MonitorCameraView& v) {
     const prometheus::Labels cam{{"camera", v.camera}, {"model", v.model}};
     d.fps.Add(cam).Set(v.fps);
     d.reference.Add(cam).Set(v.reference_progress);
+    d.armed.Add(cam).Set(v.reference_ready ? v.tests_armed : 0);
     auto& gaps = d.last_totals[v.camera]["__seq_gaps"];
     d.advance(d.gaps.Add(cam), gaps, static_cast<double>(v.seq_gaps));
     for (const auto& s : v.scores) {

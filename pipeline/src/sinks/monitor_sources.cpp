@@ -1,7 +1,9 @@
 // Where a monitor session's messages come from: a recording replayed at full speed, or live lines over ZeroMQ.
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/line.hpp"
@@ -58,6 +60,41 @@ void watch_lines(MonitorSession& session, const WatchOptions& w, const std::atom
 
 void log_monitor_summary(const MonitorSession& session) {
     const auto& mon = session.monitor();
+    std::size_t learning = 0;
+    double least = -1, needed = 0;
+    nlohmann::json cams = nlohmann::json::array();
+    for (const auto& c : mon.cameras()) {
+        if (!c.reference_ready) {
+            ++learning, needed = c.reference_needed_s;
+            least = least < 0 ? c.reference_learned_s : std::min(least, c.reference_learned_s);
+        }
+        std::size_t raised = 0;
+        for (const auto& a : session.alarms()) raised += a.raised && a.camera == c.camera && a.model == c.model;
+        cams.push_back({{"camera", c.camera},
+                        {"model", c.model},
+                        {"slice", c.slice},
+                        {"state", c.reference_ready ? "armed" : "learning"},
+                        {"reference_learned_s", c.reference_learned_s},
+                        {"reference_needed_s", c.reference_needed_s},
+                        {"tests_armed", c.tests_armed},
+                        {"tests_total", c.tests_total},
+                        {"learning_tests", c.learning_tests},
+                        {"frames", c.frames},
+                        {"alarms_raised", raised},
+                        {"alarms_standing", c.active_alarms}});
+    }
+    if (session.options().json) {
+        std::printf(
+            "%s\n",
+            nlohmann::json{{"kind", "summary"}, {"messages", mon.messages()}, {"cameras", cams}}.dump().c_str());
+        std::fflush(stdout);
+    }
+    if (learning > 0)
+        spdlog::warn(
+            "monitor: {} camera(s) still learning (as little as {:.0f} of the {:.0f} s reference): no drift test "
+            "against a reference ran on them, only the change-point tests against their own first seconds; "
+            "a shorter --reference-s or a saved --reference arms them",
+            learning, least, needed);
     std::size_t raised = 0;
     for (const auto& a : session.alarms()) raised += a.raised ? 1 : 0;
     std::uint64_t gaps = 0;

@@ -57,6 +57,16 @@ struct MonitorOptions {
     /// Flagged-frame rate per bucket, as z-scores against the reference's buckets, into river's Page-Hinkley.
     double ph_delta = 0.5, ph_threshold = 15;
     int ph_min_instances = 5;
+    /// While a camera's reference is learned it is not blind: each bucket's mean luma and sharpness (what the picture
+    /// itself says, not what the model finds in it: detections per frame, confidences and box positions follow the
+    /// parts in view by far more than a minute's baseline can tell apart from a change), as z-scores against the camera's own first `early_baseline_s` (their spread, at least the floors
+    /// below), go into river's Page-Hinkley (ph_delta, ph_threshold); a change stands when it is detected and the
+    /// last `early_confirm_s` buckets sit more than `early_z` from the start on average. Off: early_baseline_s 0.
+    double early_baseline_s = 20;
+    double early_confirm_s = 5;
+    double early_z = 3;
+    double early_luma_floor = 2;         ///< grey levels (as luma_min_std)
+    double early_sharpness_floor = 0.15; ///< log2 units of sharpness (a defocus halves it: 1 unit)
     /// The most camera x model (x time-of-day) states kept, each about bytes_per_camera(): messages that would
     /// open one more are refused (Error(kBadInput) from add(), counted by the caller), so a stream of made-up
     /// camera names cannot grow the monitor's memory without bound.
@@ -92,6 +102,12 @@ struct MonitorCameraView {
     std::map<std::string, double> last_stat;           ///< the camera's last `stat` values
     bool reference_ready = false;
     double reference_progress = 0; ///< 0..1 of reference_s
+    /// Learning state: seconds of stream time learned of those the reference needs (equal once ready), and the
+    /// drift tests armed against it (a test the reference saw too little of stays unarmed) of all it has. While
+    /// learning, only the change-point tests against the camera's own recent past run (`learning_tests`).
+    double reference_learned_s = 0, reference_needed_s = 0;
+    int tests_armed = 0, tests_total = 0;
+    int learning_tests = 0; ///< change-point tests running while the reference is learned (0 once it is ready)
     std::int64_t last_pts_ns = 0, last_wall_ns = 0;
     /// The last window's figures (stream time): fps, detections per frame, mean confidence, flagged-frame rate,
     /// mean luma, p99 latency (ms).

@@ -40,6 +40,10 @@ class MonitorStore {
         double frames = 0, fps = 0, detections_per_frame = 0, confidence_mean = 0, flag_rate = 0, luma_mean = 0,
                latency_p99_ms = 0, drift_rank = 0;
         std::string class_counts; ///< JSON object: class -> count in the window
+        /// The learning state: reference seconds learned of needed, tests armed (0 while learning); -1: unknown
+        /// (a window of a schema-1 store)
+        double reference_learned_s = -1, reference_needed_s = -1;
+        int tests_armed = -1;
     };
     struct ScoreRow {
         std::string camera, model, signal, test;
