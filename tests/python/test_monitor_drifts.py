@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from support import FAILURES, check, record_scene
+
 ONSET = 310
 SCENARIO = f"""cameras:
   cam1:
@@ -25,24 +27,9 @@ SCENARIO = f"""cameras:
 
 
 def main(binary, model):
-    failures = []
-
-    def check(cond, what):
-        print(("ok   " if cond else "FAIL ") + what, flush=True)
-        if not cond:
-            failures.append(what)
-
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        (d / "scenario.yaml").write_text(SCENARIO)
-        subprocess.run([binary, "--log-level", "warn", "synth", "--out", str(d / "s"), "--cameras", "3", "--seconds",
-                        str(ONSET + 50), "--seed", "7", "--scenario", str(d / "scenario.yaml"), "--set",
-                        "defaults.fps=10"], check=True)
-        cams = "".join(f"  - {{id: {c}, url: {d / 's' / (c + '.mp4')}}}\n" for c in ("cam1", "cam2", "cam3"))
-        (d / "run.yaml").write_text(f"cameras:\n{cams}model: {Path(model).resolve()}\n"
-                                    "publish: {predictions: 'tcp://127.0.0.1:*'}\n")
-        subprocess.run([binary, "--log-level", "warn", "run", str(d / "run.yaml"), "--record", str(d / "r.slrec")],
-                       check=True)
+        record_scene(binary, model, d, SCENARIO, 3, ONSET + 50, 7, 10)
         out = subprocess.run([binary, "--log-level", "error", "monitor", "--replay", str(d / "r.slrec"), "--json",
                               "--min-values", "250"], check=True, capture_output=True, text=True).stdout
         raised = [json.loads(l) for l in out.splitlines()]
@@ -55,8 +42,8 @@ def main(binary, model):
             first = min(hits, key=lambda a: a["window_end_ns"]) if hits else None
             check(first is not None, f"{drift} on {cam} raised an alarm after its onset" +
                   (f": {first['signal']}/{first['test']} at +{first['window_end_ns'] / 1e9 - ONSET:.0f} s" if first else ""))
-    print(f"{len(failures)} failed" if failures else "all passed")
-    sys.exit(1 if failures else 0)
+    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
+    sys.exit(1 if FAILURES else 0)
 
 
 if __name__ == "__main__":

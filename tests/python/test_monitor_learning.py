@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from support import FAILURES, check, record_scene
+
 ONSET = 30
 SCENARIO = f"""cameras:
   cam2:
@@ -29,24 +31,9 @@ SCENARIO = f"""cameras:
 
 
 def main(binary, model):
-    failures = []
-
-    def check(cond, what):
-        print(("ok   " if cond else "FAIL ") + what, flush=True)
-        if not cond:
-            failures.append(what)
-
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        (d / "scenario.yaml").write_text(SCENARIO)
-        subprocess.run([binary, "--log-level", "warn", "synth", "--out", str(d / "s"), "--cameras", "3", "--seconds",
-                        "90", "--seed", "11", "--scenario", str(d / "scenario.yaml"), "--set", "defaults.fps=15"],
-                       check=True)
-        cams = "".join(f"  - {{id: {c}, url: {d / 's' / (c + '.mp4')}}}\n" for c in ("cam1", "cam2", "cam3"))
-        (d / "run.yaml").write_text(f"cameras:\n{cams}model: {Path(model).resolve()}\n"
-                                    "publish: {predictions: 'tcp://127.0.0.1:*'}\n")
-        subprocess.run([binary, "--log-level", "warn", "run", str(d / "run.yaml"), "--record", str(d / "r.slrec")],
-                       check=True)
+        record_scene(binary, model, d, SCENARIO, 3, 90, 11, 15)
 
         r = subprocess.run([binary, "monitor", "--replay", str(d / "r.slrec"), "--json", "--db", str(d / "m.db")],
                            capture_output=True, text=True)
@@ -98,8 +85,8 @@ def main(binary, model):
               f"with --reference-s 60 the three cameras arm ({[(c['camera'], c['tests_armed']) for c in armed]})")
         check(len(re.findall(r"cam\d \([^)]*\) armed: \d+ of \d+ drift tests", r.stderr)) == 3,
               "a log line when each camera arms")
-    print(f"{len(failures)} failed" if failures else "all passed")
-    sys.exit(1 if failures else 0)
+    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
+    sys.exit(1 if FAILURES else 0)
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ struct ThresholdAdvice {
 /// Box-level calibration (Küppers et al. 2020): a detection is correct when it is a true positive at `iou`;
 /// confidence bins of equal width; ECE = sum over bins of (n_b / N) * |accuracy_b - mean confidence_b|.
 struct Calibration {
-    double ece = -1; ///< -1: undefined (no detection to calibrate)
+    double ece = -1;                                        ///< -1: undefined (no detection to calibrate)
     std::vector<double> lower, upper, confidence, accuracy; ///< per bin (reliability diagram data)
     std::vector<long> count;
 };
@@ -233,7 +233,7 @@ struct SliceResult {
     std::size_t gt_boxes = 0; ///< non-crowd ground truth in the slice
     double ap = -1, ap50 = -1, ar100 = -1;
     double precision = -1, recall = -1; ///< at the operating threshold; -1 undefined (no detection; no ground truth)
-    double ap_drop = 0;               ///< AP of the whole set minus the slice's (positive: the slice is worse)
+    double ap_drop = 0;                 ///< AP of the whole set minus the slice's (positive: the slice is worse)
     /// The drop shrunk by support, drop * n / (n + 30) with n the slice's images, so a 3-image slice does not rank
     /// above a 3000-image one with the same drop; slices are ranked by it, worst first.
     double rank_score = 0;
