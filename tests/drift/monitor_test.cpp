@@ -291,7 +291,9 @@ TEST(MonitorStore, KeepsWindowsScoresAlarmsAndReferencesAndPrunesByAge) {
         EXPECT_EQ(store.alarms()[0].signal, "luma");
         const auto removed = store.prune(100'000'000'000); // windows and scores of the first 100 s
         store.commit();
-        EXPECT_EQ(removed, 99u); // windows ending at 1..99 s (no scores yet: the reference takes 300 s)
+        // windows ending at 1..99 s, and the two change-point scores (luma, sharpness) of each from the 21st on (the
+        // first 20 s are their baseline; no reference-based score yet: the reference takes 300 s)
+        EXPECT_EQ(removed, 99u + 2u * 79u);
         EXPECT_EQ(store.windows().size(), 339u - 99u);
         EXPECT_EQ(store.windows().front().window_end_ns, 100'000'000'000);
         EXPECT_FALSE(store.alarms().empty()); // alarms stay

@@ -130,7 +130,10 @@ def test_line(d):
     check(acked and added and int(acked.group(1)) > 0 and int(added.group(1)) == int(acked.group(1)),
           f"the authorized collector stored every sample ({added.group(1) if added else '?'} of "
           f"{acked.group(1) if acked else '?'})")
-    check(out_added and int(out_added.group(1)) == 0, "a collector whose key is not authorized received no sample")
+    # refused, it says so and stops (issue 25, item 6: a sink never reads as a quiet line when it is shut out)
+    check(outcol.returncode != 0 and not out_added and "refused this process's CURVE key" in text["outcollector"],
+          f"a collector whose key is not authorized received no sample and stops saying why (exit {outcol.returncode}: "
+          f"{text['outcollector'].strip().splitlines()[-1] if text['outcollector'].strip() else ''})")
     check(insider.refused is not None and insider.refused >= 3,
           f"the line counts the refused handshakes in its stats ({insider.refused})")
     check("CURVE handshake(s) refused" in text["line"], "the line logs the refusals")

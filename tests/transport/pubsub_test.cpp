@@ -67,8 +67,10 @@ TEST(Wire, RoundTripsEveryMessageType) {
     EXPECT_EQ(e.message, "connection refused");
     EXPECT_EQ(e.time_ns, 5);
     EXPECT_EQ(topic_of(e), "event");
-    auto s = std::get<StatMessage>(decode(encode(StatMessage{"cam1", 9, {{"fps", 29.97}}})));
+    auto s = std::get<StatMessage>(decode(encode(StatMessage{"cam1", 9, {{"fps", 29.97}}, "parts@1.0"})));
     EXPECT_DOUBLE_EQ(s.values.at("fps"), 29.97);
+    EXPECT_EQ(s.model, "parts@1.0"); // additive in v1: a stat without it (an older line) decodes with ""
+    EXPECT_EQ(std::get<StatMessage>(decode(encode(StatMessage{"cam1", 9, {}}))).model, "");
     EXPECT_EQ(s.camera, "cam1");
     EXPECT_EQ(s.time_ns, 9);
     EXPECT_EQ(topic_of(s), "stat/cam1");

@@ -68,10 +68,13 @@ def main():
                 best = f" best {name(int(cls[0]))}@{scores[0]:.2f} {boxes[0].round(1).tolist()}" if n else ""
                 print(f"{wall(msg.get('time_ns', 0))} {topic.decode()} seq {seq} n {n} "
                       f"flagged {int((flags != 0).sum())}{best}")
-            elif msg["type"] == "event" and msg["kind"] == "run_start":
-                classes = msg.get("classes")
-                print(f"{wall(msg['time_ns'])} run_start: model {msg['message']}, publishing on "
-                      f"{msg.get('endpoint', '?')}, classes {classes}")
+            elif msg["type"] == "event" and msg["kind"] in ("run_start", "line_info"):
+                # line_info repeats run_start's content with every set of stats: a consumer that joined late
+                # learns the class names within a second
+                if msg["kind"] == "run_start" or classes is None:
+                    classes = msg.get("classes")
+                    print(f"{wall(msg['time_ns'])} {msg['kind']}: model {msg['message']}, publishing on "
+                          f"{msg.get('endpoint', '?')}, classes {classes}")
             else:
                 print(f"{wall(msg.get('time_ns', 0))} {topic.decode()} {msg}")
     except KeyboardInterrupt:

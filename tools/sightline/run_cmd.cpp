@@ -32,19 +32,19 @@ void print_stats(std::span<const transport::StatMessage> stats, bool json, bool 
     std::string line;
     for (const auto& st : stats) {
         if (json) {
-            nlohmann::json j = {
-                {"camera", st.camera}, {"time_ns", st.time_ns}, {"endpoint", endpoint}, {"values", st.values}};
+            nlohmann::json j = {{"camera", st.camera},
+                                {"time_ns", st.time_ns},
+                                {"endpoint", endpoint},
+                                {"model", st.model},
+                                {"values", st.values}};
             std::printf("%s\n", j.dump().c_str());
             std::fflush(stdout);
         }
-        const auto v = [&](const char* k) {
-            const auto it = st.values.find(k);
-            return it == st.values.end() ? 0.0 : it->second;
-        };
+        const auto v = [&](const std::string& k) { return st.values.count(k) ? st.values.at(k) : 0.0; };
         line += fmt::format("{}{} {:.1f} fps p50 {:.0f} p99 {:.0f} ms drop {}", line.empty() ? "" : " | ", st.camera,
                             v("fps"), v("latency_ms_total_p50"), v("latency_ms_total_p99"), v("dropped_behind_total"));
-        if (const auto ap = pipeline::OnlineEvaluator::ap_key(v("eval_iou")); st.values.count(ap) && v(ap.c_str()) >= 0)
-            line += fmt::format(" AP{} {:.3f}", ap.substr(7), v(ap.c_str()));
+        if (const auto ap = pipeline::OnlineEvaluator::ap_key(v("eval_iou")); st.values.count(ap) && v(ap) >= 0)
+            line += fmt::format(" AP{} {:.3f}", ap.substr(7), v(ap));
     }
     if (status_line) {
         std::fprintf(stderr, "\r%s\033[K", line.c_str());
@@ -57,26 +57,6 @@ struct RunArgs {
     std::string config, record, metrics_address;
     bool json_stats = false, check = false;
 };
-
-/// The per-camera and whole-run lines at the end; 1 when the recording is incomplete.
-int log_summary(const pipeline::RunConfig& cfg, const pipeline::LineSummary& summary, const std::string& record) {
-    std::uint64_t frames = 0;
-    for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
-        frames += summary.run.frames[i];
-        spdlog::info("run: {}: {} frames, {} dropped (line behind), {} dropped (past max_latency_ms), {} corrupt "
-                     "packets skipped",
-                     cfg.cameras[i].id, summary.run.frames[i], summary.run.dropped[i], summary.run.late[i],
-                     summary.run.corrupt_packets[i]);
-    }
-    spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark", frames,
-                 summary.seconds, frames / std::max(summary.seconds, 1e-9), summary.sent, summary.dropped);
-    if (summary.record_failed) {
-        spdlog::error("run: the recording {} is incomplete (see the error above)", record);
-        return 1;
-    }
-    if (!record.empty()) spdlog::info("run: recording complete: {}", record);
-    return 0;
-}
 
 /// --check: every file camera opens and decodes a frame, a forward pass matches model.yaml.
 int check_line(pipeline::Line& line, const RunArgs& a, std::size_t cameras, const std::string& endpoint) {
@@ -123,7 +103,7 @@ int run_line(const RunArgs& a) {
     if (a.check) return check_line(line, a, cfg.cameras.size(), endpoint);
     const auto summary = line.run(stop_on_signals());
     if (status_line) std::fputc('\n', stderr);
-    return log_summary(cfg, summary, a.record);
+    return pipeline::log_run_summary(cfg, summary, a.record) ? 0 : 1;
 }
 
 } // namespace

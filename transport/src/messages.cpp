@@ -88,12 +88,13 @@ struct Visitor {
         }
     }
     void operator()(const StatMessage& m) const {
-        p.pack_map(5);
+        p.pack_map(5 + (m.model.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "stat");
         str(p, "camera", m.camera);
         key(p, "time_ns"), p.pack(m.time_ns);
         key(p, "values"), p.pack(m.values);
+        if (!m.model.empty()) str(p, "model", m.model); // additive in v1 (0.9): a late consumer learns the model
     }
 };
 
@@ -390,6 +391,7 @@ Message decode(std::string_view body) {
             r.map_of<double>("values", limits::kStatValues, [](const msgpack::object& o, const std::string& at) {
                 return Reader::real_of(o, -limits::kStatValue, limits::kStatValue, at);
             });
+        if (r.has("model")) st.model = r.text("model", limits::kNameBytes);
         return st;
     }
     Reader::fail("unknown type '" + printable(type) + "'");

@@ -113,6 +113,8 @@ std::string Publisher::bound_endpoint() const {
 struct Subscriber::Impl {
     std::string endpoint;
     zmq::socket_t socket{context(), zmq::socket_type::sub};
+    std::unique_ptr<detail::HandshakeWatch> handshakes; ///< after the socket: it goes first
+    bool curve = false;
 };
 
 Subscriber::Subscriber(const std::string& endpoint, const std::vector<std::string>& prefixes, int receive_hwm)
@@ -125,11 +127,13 @@ Subscriber::Subscriber(const std::vector<std::string>& endpoints, const std::vec
         throw Error(ErrorCode::kBadInput, "subscribe: " + std::to_string(curve.size()) + " server keys for " +
                                               std::to_string(endpoints.size()) + " endpoints (give one, or one each)");
     for (const auto& e : endpoints) impl_->endpoint += (impl_->endpoint.empty() ? "" : ", ") + e;
+    impl_->curve = !curve.empty();
     std::string current;
     try {
         impl_->socket.set(zmq::sockopt::rcvhwm, receive_hwm);
         impl_->socket.set(zmq::sockopt::linger, 0);
         impl_->socket.set(zmq::sockopt::maxmsgsize, kMaxMessageBytes); // a larger frame drops its connection
+        impl_->handshakes = std::make_unique<detail::HandshakeWatch>(impl_->socket); // before the first handshake
         for (std::size_t i = 0; i < endpoints.size(); ++i) {
             current = endpoints[i];
             if (!curve.empty()) detail::make_client(impl_->socket, curve[curve.size() == 1 ? 0 : i]);
@@ -142,6 +146,11 @@ Subscriber::Subscriber(const std::vector<std::string>& endpoints, const std::vec
 }
 
 Subscriber::~Subscriber() = default;
+
+std::optional<std::string> Subscriber::problem() {
+    if (!impl_->handshakes || impl_->handshakes->refused() == 0) return std::nullopt;
+    return detail::handshake_problem(*impl_->handshakes->last(), "a line's publish endpoint (PUB)", impl_->curve);
+}
 
 std::optional<Subscriber::Received> Subscriber::receive(std::chrono::milliseconds timeout) {
     zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};

@@ -254,6 +254,7 @@ std::string SampleSender::bound_endpoint() const {
 struct SampleReceiver::Impl {
     SampleReceiverOptions opt;
     std::vector<zmq::socket_t> sockets;
+    std::vector<std::unique_ptr<detail::HandshakeWatch>> handshakes; ///< one per socket, dropped before them
     Clock::time_point next_heartbeat{};
 
     void say(std::size_t source, std::initializer_list<std::string_view> parts) {
@@ -280,6 +281,7 @@ SampleReceiver::SampleReceiver(const SampleReceiverOptions& o) : impl_(std::make
         throw Error(ErrorCode::kBadInput, "collect: " + std::to_string(o.curve.size()) + " server keys for " +
                                               std::to_string(o.endpoints.size()) +
                                               " endpoints (give one, or one each)");
+    impl_->sockets.reserve(o.endpoints.size()); // the handshake watches hold references: no reallocation
     for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
         const std::string& e = o.endpoints[i];
         try {
@@ -288,8 +290,9 @@ SampleReceiver::SampleReceiver(const SampleReceiverOptions& o) : impl_(std::make
             s.set(zmq::sockopt::linger, 500);
             s.set(zmq::sockopt::rcvhwm, std::max(1, o.window * 2));
             s.set(zmq::sockopt::maxmsgsize, std::int64_t(limits::kMessageBytes)); // larger: the connection drops
-            s.connect(e);
             impl_->sockets.push_back(std::move(s));
+            impl_->handshakes.push_back(std::make_unique<detail::HandshakeWatch>(impl_->sockets.back()));
+            impl_->sockets.back().connect(e); // watched from the first handshake
         } catch (const zmq::error_t& err) {
             throw Error(ErrorCode::kTransport, "samples endpoint " + e + ": " + err.what());
         }
@@ -297,7 +300,17 @@ SampleReceiver::SampleReceiver(const SampleReceiverOptions& o) : impl_(std::make
     if (impl_->sockets.empty()) throw Error(ErrorCode::kBadInput, "collect: no samples endpoint to connect to");
 }
 
-SampleReceiver::~SampleReceiver() = default;
+SampleReceiver::~SampleReceiver() {
+    impl_->handshakes.clear(); // their monitors stop before the sockets close
+}
+
+std::optional<std::string> SampleReceiver::problem() {
+    for (auto& h : impl_->handshakes)
+        if (h->refused() > 0)
+            return detail::handshake_problem(*h->last(), "a line's samples channel (ROUTER)",
+                                             !impl_->opt.curve.empty());
+    return std::nullopt;
+}
 
 std::optional<SampleReceiver::Received> SampleReceiver::receive(std::chrono::milliseconds timeout) {
     auto& s = *impl_;

@@ -221,7 +221,8 @@ HandshakeWatch::HandshakeWatch(zmq::socket_t& server) : server_(server), events_
     const std::string endpoint = "inproc://sightline-handshakes-" + std::to_string(g_watch_id++);
     if (zmq_socket_monitor(server_.handle(), endpoint.c_str(),
                            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
         throw Error(ErrorCode::kTransport, std::string("cannot watch handshakes: ") + zmq_strerror(zmq_errno()));
     events_.set(zmq::sockopt::linger, 0);
     events_.connect(endpoint);
@@ -239,13 +240,65 @@ std::uint64_t HandshakeWatch::refused() {
         } catch (const zmq::error_t&) {
             break;
         }
-        if (event.more()) { // an event is two frames: [id + value, endpoint]
+        if (event.more()) { // an event is two frames: [id (u16) + value (u32), endpoint]
             zmq::message_t where;
             (void)events_.recv(where, zmq::recv_flags::none);
+            Failure f;
+            f.endpoint = where.to_string();
+            if (event.size() >= 6) {
+                std::uint16_t id = 0;
+                std::uint32_t value = 0;
+                std::memcpy(&id, event.data(), 2);
+                std::memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
+                f.event = id, f.value = static_cast<int>(value);
+            }
+            // a connection this socket dialled that closes before its handshake succeeded: the peer refused it
+            // (libzmq reports a socket-type mismatch on the dialling side only so: connected, then disconnected)
+            if (f.event == ZMQ_EVENT_CONNECTED || f.event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+                dialled_[f.endpoint] = f.event == ZMQ_EVENT_CONNECTED;
+                continue;
+            }
+            if (f.event == ZMQ_EVENT_DISCONNECTED) {
+                const auto it = dialled_.find(f.endpoint);
+                const bool refused = it != dialled_.end() && it->second;
+                if (it != dialled_.end()) dialled_.erase(it);
+                if (!refused) continue;
+            }
             ++refused_;
+            last_ = std::move(f);
         }
     }
     return refused_;
+}
+
+std::string handshake_problem(const HandshakeWatch::Failure& f, const std::string& expected, bool curve) {
+    if (f.event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return f.endpoint + ": the peer refused this process's CURVE key (docs/security.md)";
+    // libzmq reports a socket-type mismatch (ZMTP's metadata check) with no detail under the NULL mechanism
+    if (f.event == ZMQ_EVENT_DISCONNECTED && curve)
+        return f.endpoint +
+               ": the peer closed the connection during the handshake: it refused this process's CURVE "
+               "key (docs/security.md), or it is not " +
+               expected;
+    if (f.event == ZMQ_EVENT_DISCONNECTED)
+        return f.endpoint + ": not " + expected +
+               ": the peer closed the connection during the handshake (a ZeroMQ socket of another kind: the line's "
+               "samples channel, publish.samples, is a ROUTER; its predictions, publish.predictions, a PUB; or a peer "
+               "that wants CURVE)";
+    if ((f.event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && !curve) ||
+        (f.event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+         (f.value == ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_METADATA || f.value == ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED)))
+        return f.endpoint + ": not " + expected +
+               ": a ZeroMQ socket of another kind answered (the line's samples channel, publish.samples, is a "
+               "ROUTER; its predictions, publish.predictions, a PUB)";
+    if (f.event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return f.endpoint + ": not " + expected + ": the peer does not speak ZeroMQ's protocol (protocol error " +
+               std::to_string(f.value) + ")";
+    return f.endpoint + ": the handshake failed (" +
+           (f.event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ? std::string("no detail: often a CURVE mismatch, one side "
+                                                                          "with a key and the other without")
+                                                            : "event " + std::to_string(f.event)) +
+           ")";
 }
 
 } // namespace detail

@@ -18,6 +18,8 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
     CollectorSummary s;
     transport::LogEvery malformed_log;
     auto last = Clock::now();
+    constexpr double kQuietS = 5; ///< a collector that hears nothing for this long says so (once per silence)
+    bool said_quiet = false;
     Clock::time_point paused_until{};
     while (!stop.load()) {
         if (paused_until != Clock::time_point{} && Clock::now() >= paused_until) {
@@ -26,12 +28,22 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
         }
         auto r = receiver.receive(std::chrono::milliseconds(100));
         if (!r) {
-            if (o.idle_exit_s > 0 && std::chrono::duration<double>(Clock::now() - last).count() >= o.idle_exit_s) {
+            // a wrong endpoint is not a quiet line: say what answered there and stop
+            if (auto problem = receiver.problem()) throw Error(ErrorCode::kTransport, "collect: " + *problem);
+            const double quiet = std::chrono::duration<double>(Clock::now() - last).count();
+            if (quiet >= kQuietS && !said_quiet) {
+                spdlog::warn("collect: no sample for {:.0f} s{} (a line sends samples on its publish.samples "
+                             "endpoint when its sampling rules pick frames)",
+                             quiet, s.received ? "" : " since start");
+                said_quiet = true;
+            }
+            if (o.idle_exit_s > 0 && quiet >= o.idle_exit_s) {
                 spdlog::info("collect: nothing for {} s: stopping", o.idle_exit_s);
                 break;
             }
             continue;
         }
+        if (said_quiet) spdlog::info("collect: samples again"), said_quiet = false;
         last = Clock::now();
         ++s.received;
         transport::SampleMessage m;

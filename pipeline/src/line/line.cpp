@@ -178,6 +178,13 @@ struct Line::Impl {
         return n;
     }
 
+    /// run_start, and line_info with every set of stats: the model, the endpoint and the class names.
+    transport::EventMessage line_info(const char* kind, std::int64_t wall) {
+        transport::EventMessage e{kind, "", model, wall};
+        e.endpoint = publisher.bound_endpoint();
+        e.classes = runner.detector().spec().classes;
+        return e;
+    }
     void publish_stats(double window_s) {
         const RunConfig& cfg = runner.config();
         const std::int64_t wall = wall_clock_ns();
@@ -190,9 +197,10 @@ struct Line::Impl {
             if (cfg.publish.curve) values["handshakes_refused_total"] = static_cast<double>(refused_handshakes());
             if (outbox) add_sample_figures(values, outbox->figures());
             if (evaluators[i]) values.merge(evaluators[i]->figures());
-            all.push_back({cfg.cameras[i].id, wall, std::move(values)});
+            all.push_back({cfg.cameras[i].id, wall, std::move(values), model});
             send(all.back());
         }
+        send(line_info("line_info", wall)); // a consumer that joins late learns the model and its classes here
         recorded([](transport::RecordingWriter& w) { w.flush(); });
         if (options.on_stats) options.on_stats(all);
     }
@@ -256,10 +264,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
                                                    " subscriber(s) did not join within " +
                                                    std::to_string(pub.wait_timeout_s) + " s");
     }
-    transport::EventMessage start{"run_start", "", s.model, wall_clock_ns()};
-    start.endpoint = s.publisher.bound_endpoint();
-    start.classes = s.runner.detector().spec().classes;
-    s.send(start);
+    s.send(s.line_info("run_start", wall_clock_ns()));
     const auto t0 = std::chrono::steady_clock::now();
     auto window_start = t0;
     const auto period = std::chrono::duration<double>(s.options.stat_period_s);
@@ -317,6 +322,25 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
     out.dropped = s.publisher.dropped();
     out.record_failed = s.record_failed;
     return out;
+}
+
+bool log_run_summary(const RunConfig& cfg, const LineSummary& summary, const std::string& record) {
+    std::uint64_t frames = 0;
+    for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
+        frames += summary.run.frames[i];
+        spdlog::info("run: {}: {} frames, {} dropped (line behind), {} dropped (past max_latency_ms), {} corrupt "
+                     "packets skipped",
+                     cfg.cameras[i].id, summary.run.frames[i], summary.run.dropped[i], summary.run.late[i],
+                     summary.run.corrupt_packets[i]);
+    }
+    spdlog::info("run: {} frames in {:.1f} s ({:.1f} fps); {} messages sent, {} dropped at the high-water mark", frames,
+                 summary.seconds, frames / std::max(summary.seconds, 1e-9), summary.sent, summary.dropped);
+    if (summary.record_failed) {
+        spdlog::error("run: the recording {} is incomplete (see the error above)", record);
+        return false;
+    }
+    if (!record.empty()) spdlog::info("run: recording complete: {}", record);
+    return true;
 }
 
 } // namespace sightline::pipeline

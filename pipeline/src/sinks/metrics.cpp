@@ -85,6 +85,11 @@ struct Metrics::Impl {
                                                .Name("sightline_monitor_reference_progress_ratio")
                                                .Help("How much of its reference a camera has (1: testing)")
                                                .Register(*registry);
+    prometheus::Family<Gauge>& quiet = prometheus::BuildGauge()
+                                           .Name("sightline_monitor_quiet_seconds")
+                                           .Help("Seconds since the monitor last received a message from any line "
+                                                 "(a wrong endpoint, or a line down, reads as a growing figure)")
+                                           .Register(*registry);
     prometheus::Family<Gauge>& armed = prometheus::BuildGauge()
                                            .Name("sightline_monitor_tests_armed")
                                            .Help("Drift tests armed against the camera's reference (0 while it is "
@@ -176,7 +181,7 @@ void Metrics::observe(const transport::EventMessage& e) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
     d.messages.Add({{"type", "event"}}).Increment();
-    if (e.kind == "run_start" && !e.classes.empty()) d.class_names[e.message] = e.classes;
+    if ((e.kind == "run_start" || e.kind == "line_info") && !e.classes.empty()) d.class_names[e.message] = e.classes;
 }
 
 void Metrics::observe(const transport::StatMessage& st) {
@@ -205,6 +210,11 @@ void Metrics::observe(const transport::StatMessage& st) {
     if (auto iou = st.values.find("eval_iou"); iou != st.values.end())
         if (auto v = st.values.find(OnlineEvaluator::ap_key(iou->second)); v != st.values.end() && v->second >= 0)
             d.online.Add({{"camera", st.camera}, {"metric", "AP" + v->first.substr(7)}}).Set(v->second);
+}
+
+void Metrics::quiet(double seconds) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->quiet.Add({}).Set(seconds);
 }
 
 void Metrics::refused() {

@@ -61,6 +61,10 @@ struct MonitorSession::Impl {
 
 MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std::make_unique<Impl>(options)) {
     Impl& d = *impl_;
+    if (!options.publish.empty() && !options.publish_curve && !transport::is_local_endpoint(options.publish))
+        throw Error(ErrorCode::kBadInput, "monitor: --publish " + options.publish +
+                                              " binds beyond loopback without --key: anyone who reaches the port "
+                                              "reads the alarms (docs/security.md)");
     if (!options.db.empty()) {
         d.store = std::make_unique<MonitorStore>(options.db);
         if (auto refs = d.store->references(); refs && options.reference.empty()) {
@@ -161,6 +165,10 @@ void MonitorSession::tick(std::int64_t wall_ns) {
 void MonitorSession::finish(std::int64_t wall_ns) {
     impl_->save_references(wall_ns, true);
     impl_->with_store([](MonitorStore& s) { s.commit(); });
+}
+
+void MonitorSession::quiet(double seconds) {
+    if (impl_->metrics) impl_->metrics->quiet(seconds);
 }
 
 const Monitor& MonitorSession::monitor() const {

@@ -39,11 +39,16 @@ void watch_lines(MonitorSession& session, const WatchOptions& w, const std::atom
     transport::Subscriber sub(w.endpoints, {""}, 100000, w.curve);
     spdlog::info("monitor: watching {} line(s)", w.endpoints.size());
     const auto start = std::chrono::steady_clock::now();
-    auto last_tick = start;
+    auto last_tick = start, last_heard = start;
     std::size_t started = 0, ended = 0;
+    bool heard = false, said_quiet = false;
+    std::string endpoints;
+    for (const auto& e : w.endpoints) endpoints += (endpoints.empty() ? "" : ", ") + e;
     while (!stop.load()) {
         try {
             if (auto r = sub.receive(std::chrono::milliseconds(100))) {
+                if (said_quiet) spdlog::info("monitor: hearing from the line(s) again");
+                heard = true, said_quiet = false, last_heard = std::chrono::steady_clock::now();
                 const auto* e = std::get_if<transport::EventMessage>(&r->message);
                 session.feed(r->message, wall_clock_ns());
                 started += e && e->kind == "run_start";
@@ -53,7 +58,24 @@ void watch_lines(MonitorSession& session, const WatchOptions& w, const std::atom
             session.malformed(e.what());
         }
         const auto now = std::chrono::steady_clock::now();
-        if (now - last_tick >= std::chrono::seconds(1)) session.tick(wall_clock_ns()), last_tick = now;
+        if (now - last_tick >= std::chrono::seconds(1)) {
+            session.tick(wall_clock_ns()), last_tick = now;
+            // a wrong endpoint is not a quiet line: say what answered there and stop
+            if (auto problem = sub.problem()) throw Error(ErrorCode::kTransport, "monitor: " + *problem);
+            const double quiet = std::chrono::duration<double>(now - last_heard).count();
+            session.quiet(quiet);
+            if (quiet >= w.quiet_s && !said_quiet) {
+                spdlog::warn("monitor: nothing received from {} for {:.0f} s{}", endpoints, quiet,
+                             heard ? ""
+                                   : " since start: is the line running, and is this its publish.predictions "
+                                     "endpoint?");
+                said_quiet = true;
+            }
+            if (w.until_run_end && w.give_up_s > 0 && quiet >= w.give_up_s)
+                throw Error(ErrorCode::kTransport, "monitor: nothing received from " + endpoints + " for " +
+                                                       std::to_string(static_cast<int>(quiet)) +
+                                                       " s with --until-run-end (--give-up-s): giving up");
+        }
         if (w.seconds > 0 && now - start >= std::chrono::duration<double>(w.seconds)) break;
     }
 }

@@ -84,4 +84,8 @@ class Line {
     std::unique_ptr<Impl> impl_;
 };
 
+/// The closing log lines of a run: per camera its frames, drops and corrupt packets, then the whole run's frames,
+/// rate and messages. False (and an error line) when the recording `record` is incomplete.
+bool log_run_summary(const RunConfig& config, const LineSummary& summary, const std::string& record);
+
 } // namespace sightline::pipeline

@@ -30,7 +30,8 @@ class Metrics {
     void observe(const transport::EventMessage& m);
     /// Monitor only: a message that could not be decoded; a camera's window figures and drift scores; an alarm.
     void malformed();
-    void refused(); ///< a message refused past the monitor's state limit
+    void refused();             ///< a message refused past the monitor's state limit
+    void quiet(double seconds); ///< seconds since the monitor last heard from any line
     void window(const MonitorCameraView& view);
     void alarm(const MonitorAlarm& alarm);
 

@@ -59,9 +59,10 @@ struct MonitorOptions {
     int ph_min_instances = 5;
     /// While a camera's reference is learned it is not blind: each bucket's mean luma and sharpness (what the picture
     /// itself says, not what the model finds in it: detections per frame, confidences and box positions follow the
-    /// parts in view by far more than a minute's baseline can tell apart from a change), as z-scores against the camera's own first `early_baseline_s` (their spread, at least the floors
-    /// below), go into river's Page-Hinkley (ph_delta, ph_threshold); a change stands when it is detected and the
-    /// last `early_confirm_s` buckets sit more than `early_z` from the start on average. Off: early_baseline_s 0.
+    /// parts in view by far more than a minute's baseline can tell apart from a change), as z-scores against the
+    /// camera's own first `early_baseline_s` (their spread, at least the floors below), go into river's Page-Hinkley
+    /// (ph_delta, ph_threshold); a change stands when it is detected and the last `early_confirm_s` buckets sit more
+    /// than `early_z` from the start on average. Off: early_baseline_s 0.
     double early_baseline_s = 20;
     double early_confirm_s = 5;
     double early_z = 3;

@@ -44,6 +44,8 @@ class MonitorSession {
     void tick(std::int64_t wall_ns);
     /// The last commit and save.
     void finish(std::int64_t wall_ns);
+    /// Seconds since the last message from any line (live): the gauge sightline_monitor_quiet_seconds.
+    void quiet(double seconds);
 
     const Monitor& monitor() const;
     const std::vector<MonitorAlarm>& alarms() const; ///< every alarm raised or cleared, in order
@@ -70,6 +72,9 @@ struct WatchOptions {
     std::vector<transport::CurveClient> curve; ///< none, or one per endpoint (or one for all)
     double seconds = 0;                        ///< > 0: stop after this many seconds
     bool until_run_end = false;                ///< stop once every line seen starting has ended (at least one)
+    double quiet_s = 5;                        ///< nothing heard this long: a warning (once per silence)
+    /// With until_run_end: nothing heard this long ends the watch with Error(kTransport) (0: wait forever).
+    double give_up_s = 60;
 };
 /// Live: one subscriber on every endpoint until `stop`, `seconds` or the run ends; a malformed message is counted
 /// and skipped; a tick about once a second.

@@ -93,6 +93,7 @@ struct StatMessage {
     std::string camera;
     std::int64_t time_ns = 0;
     std::map<std::string, double> values;
+    std::string model; ///< the model@version serving the camera (additive in v1, 0.9; empty: an older line)
 };
 
 using Message = std::variant<PredMessage, EventMessage, StatMessage>;

@@ -98,6 +98,9 @@ class SampleReceiver {
     /// How many samples it may hold in flight from now on (0: send nothing, e.g. while the disk is full).
     void set_window(int window);
     const std::string& endpoint(std::size_t source) const;
+    /// Why a connection failed its handshake, once one did (a ZeroMQ socket of another kind answered: the line's
+    /// predictions port, say; a CURVE refusal). Nothing while every handshake went well.
+    std::optional<std::string> problem();
 
   private:
     struct Impl;
