@@ -1,10 +1,10 @@
 """A monitor that has not finished learning never says "all clear" (issue 25, item 1): a 90 s scene under the
-monitor's defaults (a 300 s reference, so no reference-based test is ever armed) with a lighting drift on cam2 and a
-blur on cam3 from 30 s, cam1 nominal:
+monitor's defaults (a 300 s reference, so no reference-based test is ever armed) with a lighting drift on cam2 from
+30 s, cam1 and cam3 nominal:
 
 - the change-point tests that run while a camera learns (river's Page-Hinkley on each bucket's luma and sharpness
-  against the camera's own first seconds) raise on cam2 and cam3 within a minute of the onset,
-  and nothing on cam1 or before the onsets;
+  against the camera's own first seconds) raise on cam2 within a minute of the onset, and nothing on cam1, cam3 or
+  before the onset;
 - the learning state is where a user looks: the --json summary (per camera: reference seconds learned of needed,
   tests armed, learning tests), the closing log line, and the report, which says "not tested yet" for a camera
   whose reference is incomplete and never shows it green;
@@ -25,8 +25,6 @@ ONSET = 30
 SCENARIO = f"""cameras:
   cam2:
     lighting_drift: {{start: {ONSET}, ramp: 5, gain: 0.45, color_temperature: 6500}}
-  cam3:
-    blur: {{start: {ONSET}, ramp: 0, extra_px: 10}}
 """
 
 
@@ -45,8 +43,8 @@ def main(binary, model):
             print(f"     {a['camera']} {a['signal']}/{a['test']} at {a['window_end_ns'] / 1e9:.0f} s")
         early = [a for a in raised if a["window_end_ns"] / 1e9 <= ONSET]
         check(not early, f"nothing raised before the onset at {ONSET} s")
-        check(not [a for a in raised if a["camera"] == "cam1"], "nothing raised on the nominal cam1")
-        for cam, drift in (("cam2", "lighting drift"), ("cam3", "blur")):
+        check(not [a for a in raised if a["camera"] in ("cam1", "cam3")], "nothing raised on the nominal cam1 and cam3")
+        for cam, drift in (("cam2", "lighting drift"),):
             hits = sorted((a for a in raised if a["camera"] == cam and a["window_end_ns"] / 1e9 > ONSET),
                           key=lambda a: a["window_end_ns"])
             delay = hits[0]["window_end_ns"] / 1e9 - ONSET if hits else None
@@ -73,8 +71,8 @@ def main(binary, model):
                 for c in ("cam1", "cam2", "cam3")}
         check("not tested yet: reference 89 of 300 s" in rows["cam1"] or "not tested yet: reference 90 of 300 s" in
               rows["cam1"], f"the report says 'not tested yet' with the seconds learned for cam1 ({rows['cam1'][-160:]})")
-        check(all("(still learning)" in rows[c] for c in ("cam2", "cam3")),
-              "the cameras with a standing change-point alarm say they are still learning")
+        check("(still learning)" in rows["cam2"] and "not tested yet" in rows["cam3"],
+              "the camera with a standing change-point alarm says it is still learning; the others 'not tested yet'")
         check("class='l ok'" not in table, "no camera is shown green while its reference is incomplete")
 
         r = subprocess.run([binary, "monitor", "--replay", str(d / "r.slrec"), "--json", "--reference-s", "60"],

@@ -67,7 +67,7 @@ struct MonitorOptions {
     double early_confirm_s = 5;
     double early_z = 3;
     double early_luma_floor = 2;         ///< grey levels (as luma_min_std)
-    double early_sharpness_floor = 0.15; ///< log2 units of sharpness (a defocus halves it: 1 unit)
+    double early_sharpness_floor = 0.25; ///< log2 units of sharpness (a defocus halves it: 1 unit)
     /// The most camera x model (x time-of-day) states kept, each about bytes_per_camera(): messages that would
     /// open one more are refused (Error(kBadInput) from add(), counted by the caller), so a stream of made-up
     /// camera names cannot grow the monitor's memory without bound.
