@@ -728,6 +728,48 @@ TEST(Run, EvalClassMapMatchesNamesThatDiffer) {
     fs::remove_all(dir);
 }
 
+// Issue 25, item 8: a recording keeps the run's operating threshold and model; eval scores at the run's threshold
+// unless told otherwise (saying which), and a comparison names each side by model, version and threshold and says
+// when two sides differ only by threshold.
+TEST(Run, EvalUsesTheRunsThresholdAndNamesTheSidesOfAComparison) {
+    auto dir = temp_dir("runthreshold");
+    one_camera(dir, false, false);
+    const std::string eval = recorded_run(dir, "[{id: cam1, url: cam1.mp4}]"); // the model's threshold
+    fs::rename(dir / "rec.slrec", dir / "low.slrec");
+    std::ofstream(dir / "high.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: "
+                                     << (kRoot / "models/parts-v1/model.yaml").string()
+                                     << "\nthresholds: {confidence: 0.6}\npublish: {predictions: 'ipc://"
+                                     << (dir / "h.sock").string() << "'}\n";
+    ASSERT_EQ(run_binary("--log-level warn run " + (dir / "high.yaml").string() + " --record " +
+                         (dir / "high.slrec").string())
+                  .code,
+              0);
+    const transport::RecordingReader low(dir / "low.slrec"), high(dir / "high.slrec");
+    ASSERT_GE(low.header().threshold, 0.0);
+    EXPECT_LT(low.header().threshold, 0.6);
+    EXPECT_NEAR(high.header().threshold, 0.6, 1e-6); // the cut the detector applied (a float)
+    EXPECT_EQ(low.header().model, high.header().model);
+    const std::string gt = "eval --gt " + (dir / "cam1.json").string();
+    auto r = run_binary_split(gt + " --dt " + (dir / "high.slrec").string() + " --json -");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_NEAR(j["operating_point"]["threshold"].get<double>(), 0.6, 1e-6);
+    EXPECT_NE(j["operating_point"]["threshold_source"].get<std::string>().find("the run's"), std::string::npos);
+    EXPECT_NE(r.err.find("operating threshold 0.60, the run's"), std::string::npos) << r.err;
+    auto forced = run_binary_split(gt + " --dt " + (dir / "high.slrec").string() + " --threshold 0.5 --json -");
+    EXPECT_DOUBLE_EQ(nlohmann::json::parse(forced.out)["operating_point"]["threshold"].get<double>(), 0.5);
+    // the same model at two thresholds: named by model and threshold, and flagged
+    auto cmp = run_binary(gt + " --dt " + (dir / "low.slrec").string() + " --compare " + (dir / "high.slrec").string() +
+                          " --bootstrap 20");
+    ASSERT_EQ(cmp.code, 0) << cmp.output;
+    const std::string model = low.header().model;
+    EXPECT_NE(cmp.output.find("B (" + model + " at 0.60 (high.slrec)) vs A (" + model + " at "), std::string::npos)
+        << cmp.output;
+    EXPECT_NE(cmp.output.find("run at different thresholds"), std::string::npos) << cmp.output;
+    EXPECT_NE(cmp.output.find("differences come from the cut alone"), std::string::npos) << cmp.output;
+    fs::remove_all(dir);
+}
+
 // A line whose only camera never comes up still sends its stat messages on the timer (fps 0, nothing processed), so
 // a monitor sees the camera, and its silence; its camera_down event goes out while nothing else happens, stamped
 // when it happened.

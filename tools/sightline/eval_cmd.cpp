@@ -82,8 +82,10 @@ void add_io_options(CLI::App* sub, EvalArgs* a) {
 
 /// How it is scored: the operating point, advice, calibration, slices, comparison, TIDE.
 void add_metric_options(CLI::App* sub, EvalArgs* a) {
-    sub->add_option("--threshold", a->eval.threshold,
-                    "operating score threshold for precision/recall/F1 and the confusion matrix (default 0.5)")
+    sub->add_option(
+           "--threshold", a->eval.threshold,
+           "operating score threshold for precision/recall/F1 and the confusion matrix (default: the run's, kept in a "
+           "recording; else 0.5)")
         ->check(CLI::Range(0.0, 1.0));
     sub->add_option("--iou", a->eval.iou, "IoU for a match at the operating point (default 0.5)")
         ->check(CLI::Range(0.0, 1.0));

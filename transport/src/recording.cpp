@@ -31,12 +31,13 @@ RecordingWriter::RecordingWriter(const std::filesystem::path& path, const Record
     if (!file_) io_error(path, "cannot create the recording");
     msgpack::sbuffer buf;
     Packer p(buf);
-    p.pack_map(5);
+    p.pack_map(5 + (header.threshold >= 0 ? 1 : 0));
     pack_string(p, "schema"), pack_string(p, kRecordingSchema);
     pack_string(p, "model"), pack_string(p, header.model);
     pack_string(p, "classes"), p.pack(header.classes);
     pack_string(p, "cameras"), p.pack(header.cameras);
     pack_string(p, "created_ns"), p.pack(header.created_ns);
+    if (header.threshold >= 0) pack_string(p, "threshold"), p.pack(header.threshold);
     put(std::string(buf.data(), buf.size()));
     flush();
 }
@@ -163,6 +164,14 @@ RecordingHeader read_header(const msgpack::object& o, const std::string& file) {
         if (v.type != msgpack::type::POSITIVE_INTEGER || v.via.u64 > std::uint64_t(INT64_MAX))
             throw bad("created_ns is not a time in ns since the epoch");
         header.created_ns = static_cast<std::int64_t>(v.via.u64);
+    }
+    if (h.count("threshold")) {
+        const msgpack::object& v = *h["threshold"];
+        const bool number = v.type == msgpack::type::FLOAT32 || v.type == msgpack::type::FLOAT64 ||
+                            v.type == msgpack::type::POSITIVE_INTEGER;
+        const double t = !number ? -1 : v.type == msgpack::type::POSITIVE_INTEGER ? double(v.via.u64) : v.via.f64;
+        if (!(t >= 0 && t <= 1)) throw bad("threshold is not a score in [0, 1]");
+        header.threshold = t;
     }
     return header;
 }

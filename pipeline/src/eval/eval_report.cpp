@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <future>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,12 @@ namespace sightline::pipeline {
 namespace {
 
 using Json = nlohmann::ordered_json;
+
+std::string html_free_num(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", v);
+    return b;
+}
 
 /// The category id a --class-map target names in the ground truth (by name, else by id); Error when none.
 int category_of(const CocoGroundTruth& gt, const std::string& target) {
@@ -57,12 +64,37 @@ CocoDetections map_categories(CocoDetections dt, const CocoGroundTruth& gt,
     return dt;
 }
 
+/// The operating threshold: --threshold when given; else the run's, when --dt is a recording that keeps it; else
+/// 0.5. Says which; and says when the two sides of a comparison differ only by their run's threshold (the
+/// difference is then the cut, not the model).
+void resolve_threshold(EvalReport& rep) {
+    double& t = rep.options.threshold;
+    if (t >= 0) {
+        rep.threshold_source = "--threshold";
+        if (rep.a.threshold >= 0 && std::abs(rep.a.threshold - t) > 1e-9)
+            spdlog::info("eval: scoring at --threshold {:.2f}; the run published at {:.2f}", t, rep.a.threshold);
+    } else if (rep.a.threshold >= 0) {
+        t = rep.a.threshold, rep.threshold_source = "the run's (" + rep.a.file + ")";
+        spdlog::info("eval: operating threshold {:.2f}, the run's (kept in {}; --threshold overrides)", t, rep.a.file);
+    } else {
+        t = 0.5, rep.threshold_source = "the default";
+    }
+    const EvalSide &a = rep.a, &b = rep.b;
+    if (!b.file.empty() && !a.model.empty() && a.model == b.model && a.threshold >= 0 && b.threshold >= 0 &&
+        std::abs(a.threshold - b.threshold) > 1e-9)
+        rep.red_flags.push_back("A and B are the same model (" + a.model + ") run at different thresholds (" +
+                                html_free_num(a.threshold) + " and " + html_free_num(b.threshold) +
+                                "): their differences come from the cut alone, not from the model");
+}
+
 /// Results: a COCO results file, or a run's recording (placed against the ground truth, so read after it); what a
 /// recording leaves out becomes a red flag.
 CocoDetections read_detections(const std::string& path, const CocoGroundTruth& gt, const EvalOptions& a,
-                               std::vector<std::string>& flags, std::set<std::string>& used) {
+                               std::vector<std::string>& flags, std::set<std::string>& used, EvalSide& side) {
+    side.file = path;
     if (!transport::is_recording(path)) return map_categories(load_coco_detections_file(path), gt, a.class_map, used);
     RecordedDetections rec = load_recorded_detections(path, gt, a.camera, a.class_map, &used);
+    side.model = rec.model, side.threshold = rec.threshold;
     std::string cams;
     for (const auto& c : rec.cameras) cams += (cams.empty() ? "" : ", ") + c;
     spdlog::info("eval: {}: a recording; {} frames of camera(s) {} placed on ground-truth images", path, rec.frames,
@@ -155,6 +187,12 @@ const std::string& EvalReport::name_of(int category_id) const {
     return none;
 }
 
+std::string EvalSide::label() const {
+    const std::string name = std::filesystem::path(file).filename().string();
+    if (model.empty()) return name;
+    return model + (threshold >= 0 ? " at " + html_free_num(threshold) : std::string()) + " (" + name + ")";
+}
+
 EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int, int)>& bootstrap_progress) {
     const auto t0 = std::chrono::steady_clock::now();
     EvalReport rep;
@@ -164,15 +202,17 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
     std::set<std::string> used; // --class-map keys that named something
     if (transport::is_recording(a.dt)) {
         rep.gt = load_coco_ground_truth_file(a.gt);
-        dt = read_detections(a.dt, rep.gt, a, flags, used);
+        dt = read_detections(a.dt, rep.gt, a, flags, used, rep.a);
     } else { // the two files parse side by side (results files are the large ones)
         auto gt_future = std::async(std::launch::async, [&] { return load_coco_ground_truth_file(a.gt); });
         dt = load_coco_detections_file(a.dt);
         rep.gt = gt_future.get();
         dt = map_categories(std::move(dt), rep.gt, a.class_map, used);
+        rep.a.file = a.dt;
     }
     std::optional<CocoDetections> dt_b;
-    if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a, flags, used);
+    if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a, flags, used, rep.b);
+    resolve_threshold(rep);
     for (const auto& [key, target] : a.class_map) {
         category_of(rep.gt, target);
         if (!used.count(key))
@@ -199,14 +239,15 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
         return rep;
     }
 
-    rep.operating_point = evaluate_operating_point(gt, dt, a.threshold, a.iou, a.fps);
+    rep.operating_point = evaluate_operating_point(gt, dt, rep.options.threshold, a.iou, a.fps);
     rep.scores =
         analyse_scores(gt, dt, a.iou, a.target_precision, a.fp_budget, rep.operating_point->hours, a.calibration_bins);
     rep.voc = evaluate_voc(gt, dt, 0.5, a.voc_plus_one);
     if (dt_b) {
-        rep.compare = compare_models(gt, dt, *dt_b, a.threshold, a.iou, a.bootstrap, a.seed, [&](int done, int total) {
-            if (bootstrap_progress) bootstrap_progress(done, total);
-        });
+        rep.compare =
+            compare_models(gt, dt, *dt_b, rep.options.threshold, a.iou, a.bootstrap, a.seed, [&](int done, int total) {
+                if (bootstrap_progress) bootstrap_progress(done, total);
+            });
         if (r.num_images < 30)
             flags.push_back("only " + std::to_string(r.num_images) +
                             " images: too few for the bootstrap interval to mean much");
@@ -217,7 +258,7 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
     rep.tide = evaluate_tide(gt, dt, a.tide_pos, a.tide_bg);
     std::vector<SliceSpec> specs;
     for (const auto& text : a.slices) specs.push_back(SliceSpec::parse(text));
-    rep.slices = evaluate_slices(gt, dt, specs, r, a.threshold, a.iou);
+    rep.slices = evaluate_slices(gt, dt, specs, r, rep.options.threshold, a.iou);
     for (const auto& s : rep.slices)
         if (s.key != "size" && s.images < 30 && s.ap_drop > 0.1)
             flags.push_back("slice " + s.key + "=" + s.value + " has only " + std::to_string(s.images) +
@@ -275,6 +316,7 @@ void add_operating_point(Json& j, const EvalReport& rep) {
     const CocoEvalResult& r = rep.coco;
     const auto& op = rep.operating_point;
     j["operating_point"] = {{"threshold", op->threshold},
+                            {"threshold_source", rep.threshold_source},
                             {"iou", op->iou},
                             {"tp", op->overall.tp},
                             {"fp", op->overall.fp},
@@ -355,8 +397,13 @@ void add_compare(Json& j, const EvalReport& rep) {
                          {"category_id", rep.gt.annotations[n].category_id}});
         return l;
     };
+    const auto side = [](const EvalSide& s) {
+        return Json{{"file", s.file}, {"model", s.model}, {"threshold", defined(s.threshold)}, {"label", s.label()}};
+    };
     j["compare"] = {{"a", a.dt},
                     {"b", a.compare},
+                    {"a_side", side(rep.a)},
+                    {"b_side", side(rep.b)},
                     {"bootstrap", {{"replicates", cmp->replicates}, {"seed", cmp->seed}, {"level", 0.95}}},
                     {"metrics", mj},
                     {"found_by_b_only", boxes(cmp->found_by_b_only)},
@@ -455,10 +502,10 @@ void print_operating_point(const EvalReport& rep, std::FILE* out) {
     const VocResult& voc = *rep.voc;
     std::fprintf(out, "\nPascal VOC mAP at IoU 0.50%s: %.4f all-point, %.4f 11-point\n",
                  voc.plus_one ? " (+1 pixel)" : "", voc.map_all_point, voc.map_11_point);
-    std::fprintf(out, "\nat score >= %.2f, IoU %.2f: precision %s, recall %s, F1 %s, %.2f false positives per image",
-                 op->threshold, op->iou, text(precision_of(op->overall), "%.3f", 0).c_str(),
-                 text(recall_of(op->overall), "%.3f", 0).c_str(), text(f1_of(op->overall), "%.3f", 0).c_str(),
-                 op->fp_per_image);
+    std::fprintf(
+        out, "\nat score >= %.2f (%s), IoU %.2f: precision %s, recall %s, F1 %s, %.2f false positives per image",
+        op->threshold, rep.threshold_source.c_str(), op->iou, text(precision_of(op->overall), "%.3f", 0).c_str(),
+        text(recall_of(op->overall), "%.3f", 0).c_str(), text(f1_of(op->overall), "%.3f", 0).c_str(), op->fp_per_image);
     if (op->fp_per_hour >= 0) std::fprintf(out, ", %.1f per hour", op->fp_per_hour);
     std::fprintf(out, "\n%-24s %6s %6s %6s %9s %7s %7s\n", "class", "TP", "FP", "FN", "precision", "recall", "F1");
     for (const ClassCounts& c : op->per_class)
@@ -525,8 +572,8 @@ void print_eval_report(const EvalReport& rep, std::FILE* out) {
         std::fprintf(out,
                      "\nB (%s) vs A (%s), paired bootstrap over images, %d replicates, seed %llu:\n%-10s %8s %8s "
                      "%8s %20s\n",
-                     a.compare.c_str(), a.dt.c_str(), cmp->replicates, static_cast<unsigned long long>(cmp->seed),
-                     "metric", "A", "B", "B - A", "95% interval");
+                     rep.b.label().c_str(), rep.a.label().c_str(), cmp->replicates,
+                     static_cast<unsigned long long>(cmp->seed), "metric", "A", "B", "B - A", "95% interval");
         for (const auto& m : cmp->metrics)
             std::fprintf(out, "%-10s %8.3f %8.3f %+8.3f   [%+7.3f, %+7.3f]%s\n", m.name.c_str(), m.a, m.b, m.diff,
                          m.lower, m.upper, (m.lower > 0 || m.upper < 0) ? " *" : "");

@@ -29,6 +29,7 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     const std::string file = path.string();
     RecordedDetections out;
     out.detections.source = file;
+    out.model = reader.header().model, out.threshold = reader.header().threshold;
 
     // (camera, frame) -> image id; camera "" when the ground truth names none
     std::map<std::pair<std::string, std::int64_t>, std::int64_t> image_of;

@@ -287,8 +287,8 @@ std::string render_eval_html(const EvalReport& rep) {
         rows.clear();
         for (const auto& m : c->metrics)
             rows.push_back({m.name, num(m.a), num(m.b), num(m.diff), interval(m.lower, m.upper)});
-        o << "<h2>Comparison: B <code>" << esc(a.compare) << "</code> vs A <code>" << esc(a.dt) << "</code></h2>"
-          << table({"metric", "A", "B", "B - A", "95% paired bootstrap interval"}, rows) << "<p>"
+        o << "<h2>Comparison: B <code>" << esc(rep.b.label()) << "</code> vs A <code>" << esc(rep.a.label())
+          << "</code></h2>" << table({"metric", "A", "B", "B - A", "95% paired bootstrap interval"}, rows) << "<p>"
           << c->found_by_b_only.size() << " ground-truth boxes found by B only, " << c->found_by_a_only.size()
           << " by A only.</p>";
     }

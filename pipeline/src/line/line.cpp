@@ -127,6 +127,7 @@ struct Line::Impl {
             h.classes = spec.classes;
             for (const auto& c : cfg.cameras) h.cameras.push_back(c.id);
             h.created_ns = wall_clock_ns();
+            h.threshold = runner.confidence(); // eval scores at it by default (docs/metrics.md)
             recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
             spdlog::info("run: recording every message to {}", options.record.string());
         }

@@ -21,9 +21,10 @@ struct EvalOptions {
     /// Score every ground-truth image, also those the detections were not made on (a recording's unprocessed
     /// frames count as misses); default: only the images the results say they cover (docs/metrics.md).
     bool all_images = false;
-    double threshold = 0.5, iou = 0.5; ///< the operating point
-    double fps = 0;                    ///< frame rate of the images, for false positives per hour (0: unknown)
-    std::vector<std::string> slices;   ///< KEY or KEY:WINDOW
+    /// The operating point. threshold < 0: the run's threshold when --dt is a recording that keeps it, else 0.5.
+    double threshold = -1, iou = 0.5;
+    double fps = 0;                  ///< frame rate of the images, for false positives per hour (0: unknown)
+    std::vector<std::string> slices; ///< KEY or KEY:WINDOW
     double target_precision = 0.9, fp_budget = 10;
     int calibration_bins = 10;
     bool coco_only = false; ///< only the 12 COCO stats and per-class AP
@@ -49,8 +50,18 @@ struct EvalClass {
     double ap = -1, ap50 = -1, ap75 = -1;
 };
 
+/// One side of an evaluation (A: --dt, B: --compare): the file, and what a recording says of it.
+struct EvalSide {
+    std::string file;
+    std::string model;         ///< model@version (a recording's; empty for a results file)
+    double threshold = -1;     ///< the run's operating threshold (a recording's; -1 unknown)
+    std::string label() const; ///< "parts-v1@1.0.0 at 0.30 (run.slrec)", or the file alone
+};
+
 struct EvalReport {
-    EvalOptions options;
+    EvalOptions options;          ///< as resolved: options.threshold is the one applied
+    EvalSide a, b;                ///< b: with --compare
+    std::string threshold_source; ///< where the operating threshold came from (--threshold, the recording, default)
     CocoGroundTruth gt;
     std::size_t detections = 0;      ///< detections read (before any cut)
     std::size_t images_in_gt = 0;    ///< images of the ground-truth file

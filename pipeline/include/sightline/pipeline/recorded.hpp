@@ -21,6 +21,8 @@ struct RecordedDetections {
     bool truncated = false;                   ///< the recording's last record was cut short
     std::vector<std::string> unknown_classes; ///< model classes with no category of that name in the ground truth
     std::vector<std::string> cameras;         ///< the cameras evaluated
+    std::string model;                        ///< the header's model@version
+    double threshold = -1;                    ///< the run's operating threshold (-1: an older recording)
 };
 
 /// Reads `path` and maps each recorded frame to a ground-truth image: by (camera, frame_index) when the images

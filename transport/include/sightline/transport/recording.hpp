@@ -21,6 +21,9 @@ struct RecordingHeader {
     std::vector<std::string> classes; ///< the model's class names: PredMessage::classes index into it
     std::vector<std::string> cameras; ///< camera ids, config order
     std::int64_t created_ns = 0;      ///< wall clock, ns since the epoch
+    /// The run's operating threshold (detections at or below it were not published; additive, 0.9); -1: unknown
+    /// (an older recording).
+    double threshold = -1;
 };
 
 /// Appends messages to a recording ("-": standard output). Writes are buffered and reach the file at flush() (the
