@@ -28,6 +28,7 @@ struct Stream {
     std::mt19937 sharp_rng{11}; ///< its own draws, so the other signals' stay as they were before it existed
     std::uint64_t seq = 0;
     double luma = 100, mean_count = 4, low_score_share = 0.1, latency_ms = 20, sharpness = 200;
+    double contrast = -1;            ///< >= 0: sent (pred.contrast), with its own small noise
     std::int64_t wall_offset_ns = 0; ///< time_ns = this + pts (0: time_ns unset)
     std::vector<double> mix{0.4, 0.3, 0.2, 0.1};
     PredMessage next() {
@@ -38,6 +39,8 @@ struct Stream {
         p.luma = static_cast<float>(std::normal_distribution<double>(luma, 1.5)(rng));
         p.sharpness = static_cast<float>(sharpness * std::exp(std::normal_distribution<double>(0, 0.05)(sharp_rng)));
         if (wall_offset_ns) p.time_ns = wall_offset_ns + p.pts_ns;
+        if (contrast >= 0)
+            p.contrast = static_cast<float>(contrast * std::exp(std::normal_distribution<double>(0, 0.02)(sharp_rng)));
         const int n = std::poisson_distribution<int>(mean_count)(rng);
         std::discrete_distribution<int> cls(mix.begin(), mix.end());
         std::uniform_real_distribution<double> u(0, 1);
@@ -105,6 +108,39 @@ TEST(Monitor, StationaryStreamsRaiseNothingInTenMinutes) {
         EXPECT_EQ(cams[0].frames, 27000u);
         EXPECT_NEAR(cams[0].fps, 30, 0.5);
     }
+}
+
+// Issue 25, item 3: with the frame's contrast, the sharpness signal is the Laplacian's variance over the luma's, as
+// the line's blurred flag measures it: a camera that only got darker (luma, contrast and Laplacian all scaled by the
+// light's gain) raises no sharpness alarm, where the raw measure did; a blur (contrast unchanged) still raises one.
+TEST(Monitor, SharpnessOverContrastIgnoresALightingChangeAndSeesABlur) {
+    for (const bool with_contrast : {true, false}) {
+        Monitor m(MonitorOptions{});
+        Seen seen;
+        seen.attach(m);
+        Stream s;
+        s.contrast = with_contrast ? 30 : -1;
+        feed(m, s, 330);
+        ASSERT_TRUE(seen.alarms.empty()) << seen.alarms[0].message();
+        const double gain = 0.4; // darker: every luma figure scales with the gain, variances with its square
+        s.luma *= gain, s.sharpness *= gain * gain;
+        if (with_contrast) s.contrast *= gain;
+        feed(m, s, 90);
+        EXPECT_NE(seen.first("luma"), nullptr) << "the lighting change itself is seen";
+        if (with_contrast)
+            EXPECT_EQ(seen.first("sharpness"), nullptr) << seen.first("sharpness")->message();
+        else
+            EXPECT_NE(seen.first("sharpness"), nullptr) << "the raw measure calls a darker camera blurred";
+    }
+    Monitor m(MonitorOptions{});
+    Seen seen;
+    seen.attach(m);
+    Stream s;
+    s.contrast = 30;
+    feed(m, s, 330);
+    s.sharpness = 110; // a blur: the edges soften, the contrast stays
+    feed(m, s, 60);
+    EXPECT_NE(seen.first("sharpness"), nullptr) << "a blur with the contrast unchanged raises a sharpness alarm";
 }
 
 TEST(Monitor, EachDriftRaisesItsAlarmSoonAfterOnsetAndClearsAfter) {

@@ -36,7 +36,7 @@ struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
         p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.sharpness >= 0 ? 1 : 0) +
-                   (m.uncertainty >= 0 ? 2 : 0) + (m.track_ids.empty() ? 0 : 1));
+                   (m.contrast >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0) + (m.track_ids.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -58,6 +58,7 @@ struct Visitor {
         if (m.time_ns != 0) key(p, "time_ns"), p.pack(m.time_ns);       // additive in v1: absent from older messages
         if (m.luma >= 0) key(p, "luma"), p.pack(m.luma);                // additive in v1 (session 7)
         if (m.sharpness >= 0) key(p, "sharpness"), p.pack(m.sharpness); // additive in v1 (session 9)
+        if (m.contrast >= 0) key(p, "contrast"), p.pack(m.contrast);    // additive in v1 (0.9)
         if (m.uncertainty >= 0) {                                       // additive in v1 (session 7)
             key(p, "frame_flags"), p.pack(m.frame_flags);
             key(p, "uncertainty"), p.pack(m.uncertainty);
@@ -277,6 +278,7 @@ PredMessage read_pred(const Reader& r) {
     if (r.has("time_ns")) m.time_ns = r.integer<std::int64_t>("time_ns", 0, limits::kTimeNs);
     if (r.has("luma")) m.luma = static_cast<float>(r.real("luma", 0, 255));
     if (r.has("sharpness")) m.sharpness = static_cast<float>(r.real("sharpness", 0, limits::kSharpness));
+    if (r.has("contrast")) m.contrast = static_cast<float>(r.real("contrast", 0, 255)); // a luma spread: 0..127.5
     if (r.has("uncertainty")) {
         m.uncertainty = static_cast<float>(r.real("uncertainty", kUnitLo, kUnitHi));
         m.frame_flags = r.integer<std::uint32_t>("frame_flags", 0, std::numeric_limits<std::uint32_t>::max());

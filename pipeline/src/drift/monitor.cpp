@@ -72,6 +72,15 @@ int latency_bin(double ms) {
     return std::min(kLatencyBins - 1, 1 + static_cast<int>(std::floor(std::log(ms / 0.5) / std::log(1.25))));
 }
 
+/// The sharpness signal of a frame, in log2 units binned over [0, 16): with the frame's contrast (luma standard
+/// deviation), 8 + log2(Laplacian variance / luma variance), the measure the line's blurred flag uses, which a
+/// lighting change leaves alone (both variances scale with the light's gain squared); without it (an older line),
+/// log2(1 + Laplacian variance).
+double sharpness_value(const transport::PredMessage& p) {
+    if (p.contrast > 0) return 8 + std::log2(std::max(1e-6, double(p.sharpness)) / (double(p.contrast) * p.contrast));
+    return std::log2(1.0 + p.sharpness);
+}
+
 std::vector<double> centres(double lo, double width, int n) {
     std::vector<double> c(n);
     for (int k = 0; k < n; ++k) c[k] = lo + width * (k + 0.5);
@@ -613,7 +622,7 @@ struct Monitor::Impl {
             b[kOffLuma + bin_of(p.luma, 0, 2, kLumaBins)] += 1;
             b[kOffScalar + kLumaSum] += p.luma, b[kOffScalar + kLumaN] += 1;
         }
-        if (p.sharpness >= 0) b[kOffSharp + bin_of(std::log2(1.0 + p.sharpness), 0, 0.25, kSharpBins)] += 1;
+        if (p.sharpness >= 0) b[kOffSharp + bin_of(sharpness_value(p), 0, 0.25, kSharpBins)] += 1;
         const auto a = p.stamps_ns.find("arrival"), pub = p.stamps_ns.find("published");
         if (a != p.stamps_ns.end() && pub != p.stamps_ns.end())
             b[kOffLatency + latency_bin((pub->second - a->second) / 1e6)] += 1;

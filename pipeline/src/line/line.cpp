@@ -57,6 +57,7 @@ transport::PredMessage to_pred_message(const FrameOutput& f, const std::string& 
     m.meta = meta;
     m.luma = f.luma.mean;
     m.sharpness = f.luma.sharpness;
+    m.contrast = f.luma.stddev;
     m.frame_flags = f.frame_flags;
     m.uncertainty = f.uncertainty;
     return m;

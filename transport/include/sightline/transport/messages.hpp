@@ -61,6 +61,9 @@ struct PredMessage {
     /// Variance of the Laplacian of the frame's luma at the model's input size (kernels::LumaStats::sharpness;
     /// negative: unknown, an older message; not sent then).
     float sharpness = -1;
+    /// Standard deviation of the frame's luma (its contrast; kernels::LumaStats::stddev; negative: unknown, an older
+    /// message; not sent then). Sharpness over its square is what a lighting change leaves alone (additive, 0.9).
+    float contrast = -1;
     /// The frame's flags: the OR of its detections' bits, and frame-only bits from 16 (sent with uncertainty).
     std::uint32_t frame_flags = 0;
     /// The frame's uncertainty score in [0, 1] for ranking (docs/wire.md; negative: unknown, not sent).
