@@ -14,13 +14,25 @@ Usage: test_monitor_learning.py SIGHTLINE MODEL_YAML
 """
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from support import FAILURES, check, record_scene
 
+# the monitor store's schema 1 (before 2026-12-06), as a store made then holds it
+SCHEMA_1 = """
+CREATE TABLE store_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO store_info VALUES('schema', '1');
+CREATE TABLE windows(
+  camera TEXT NOT NULL, model TEXT NOT NULL, slice TEXT NOT NULL, window_end_ns INTEGER NOT NULL,
+  wall_ns INTEGER NOT NULL, frames REAL, fps REAL, detections_per_frame REAL, confidence_mean REAL, flag_rate REAL,
+  luma_mean REAL, latency_p99_ms REAL, drift_rank REAL, class_counts TEXT,
+  PRIMARY KEY(camera, model, window_end_ns));
+"""
 ONSET = 30
 SCENARIO = f"""cameras:
   cam2:
@@ -83,6 +95,26 @@ def main(binary, model):
               f"with --reference-s 60 the three cameras arm ({[(c['camera'], c['tests_armed']) for c in armed]})")
         check(len(re.findall(r"cam\d \([^)]*\) armed: \d+ of \d+ drift tests", r.stderr)) == 3,
               "a log line when each camera arms")
+
+        # a store of schema 1 (before the learning columns) gains them when opened; its old rows read NULL
+        old = d / "old.db"
+        db = sqlite3.connect(old)
+        db.executescript(SCHEMA_1)
+        db.execute("INSERT INTO windows VALUES('cam0','m','',1000000000,?,30,30,1,0.5,0,70,10,0,'{}')",
+                   (time.time_ns(),))  # recent: within the store's retention
+        db.commit()
+        db.close()
+        r = subprocess.run([binary, "--log-level", "warn", "monitor", "--replay", str(d / "r.slrec"), "--db", str(old)],
+                           capture_output=True, text=True)
+        db = sqlite3.connect(old)
+        cols = [c[1] for c in db.execute("PRAGMA table_info(windows)")]
+        schema = db.execute("SELECT value FROM store_info WHERE key = 'schema'").fetchone()
+        old_row = db.execute("SELECT tests_armed FROM windows WHERE camera = 'cam0'").fetchone()
+        new_rows = db.execute("SELECT count(*) FROM windows WHERE reference_needed_s = 300").fetchone()[0]
+        db.close()
+        check(r.returncode == 0 and "tests_armed" in cols and schema == ("2",) and old_row == (None,)
+              and new_rows > 0, f"a schema-1 store is migrated in place (exit {r.returncode}, schema {schema}, "
+                                f"old row {old_row}, {new_rows} new rows)")
     print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
     sys.exit(1 if FAILURES else 0)
 
