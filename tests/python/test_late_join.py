@@ -35,9 +35,14 @@ def main(binary, model):
             f"publish: {{predictions: 'tcp://127.0.0.1:{pred_port}', samples: 'tcp://127.0.0.1:{samples_port}'}}\n")
         line = subprocess.Popen([binary, "--log-level", "warn", "run", str(d / "run.yaml")])
         try:
-            # 1. a consumer joining 3 s late
-            time.sleep(3)
+            # 1. a consumer joining 3 s into the run (once the line publishes: its start-up takes longer under ASan)
             ctx = zmq.Context()
+            probe = ctx.socket(zmq.SUB)
+            probe.setsockopt(zmq.SUBSCRIBE, b"pred")
+            probe.connect(f"tcp://127.0.0.1:{pred_port}")
+            check(probe.poll(120000) != 0, "the line publishes")
+            probe.close(0)
+            time.sleep(3)
             sub = ctx.socket(zmq.SUB)
             sub.setsockopt(zmq.SUBSCRIBE, b"")
             sub.connect(f"tcp://127.0.0.1:{pred_port}")
