@@ -27,7 +27,7 @@ def main(binary, model):
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         subprocess.run([binary, "--log-level", "warn", "synth", "--out", str(d / "s"), "--cameras", "1", "--seconds",
-                        "12", "--seed", "3", "--set", "defaults.fps=10"], check=True)
+                        "20", "--seed", "3", "--set", "defaults.fps=10"], check=True)
         pred_port, samples_port = free_port(), free_port()
         (d / "run.yaml").write_text(
             f"cameras:\n  - {{id: cam1, url: {d / 's' / 'cam1.mp4'}, realtime: true}}\n"
