@@ -24,7 +24,7 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-std::string html_free_num(double v) {
+std::string two_decimals(double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%.2f", v);
     return b;
@@ -83,7 +83,7 @@ void resolve_threshold(EvalReport& rep) {
     if (!b.file.empty() && !a.model.empty() && a.model == b.model && a.threshold >= 0 && b.threshold >= 0 &&
         std::abs(a.threshold - b.threshold) > 1e-9)
         rep.red_flags.push_back("A and B are the same model (" + a.model + ") run at different thresholds (" +
-                                html_free_num(a.threshold) + " and " + html_free_num(b.threshold) +
+                                two_decimals(a.threshold) + " and " + two_decimals(b.threshold) +
                                 "): their differences come from the cut alone, not from the model");
 }
 
@@ -190,7 +190,7 @@ const std::string& EvalReport::name_of(int category_id) const {
 std::string EvalSide::label() const {
     const std::string name = std::filesystem::path(file).filename().string();
     if (model.empty()) return name;
-    return model + (threshold >= 0 ? " at " + html_free_num(threshold) : std::string()) + " (" + name + ")";
+    return model + (threshold >= 0 ? " at " + two_decimals(threshold) : std::string()) + " (" + name + ")";
 }
 
 EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int, int)>& bootstrap_progress) {
