@@ -9,14 +9,12 @@ namespace sightline::pipeline::synth::detail {
 
 class Rng {
   public:
-    explicit Rng(std::uint64_t seed) : state_(seed) {}
+    /// The seed goes through splitmix64's finaliser first: the state advances by a fixed step, so seeding it with
+    /// the seed itself would make seeds a step apart give one stream shifted by a draw (scenes that fall into step
+    /// within seconds), and seeds must give scenes that have nothing in common.
+    explicit Rng(std::uint64_t seed) : state_(mix(seed)) {}
 
-    std::uint64_t next() { // splitmix64
-        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
+    std::uint64_t next() { return mix(state_ += 0x9E3779B97F4A7C15ull); } // splitmix64
     /// Uniform in [0, 1).
     double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
     double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
@@ -52,6 +50,11 @@ class Rng {
     }
 
   private:
+    static std::uint64_t mix(std::uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
     std::uint64_t state_;
 };
 
