@@ -31,7 +31,7 @@ def sh(args, **kw):
     return subprocess.run([str(a) for a in args], check=True, **kw)
 
 
-def seed_run(binary, cache, seed):
+def seed_run(binary, cache, seed, reference_s=300.0, extra=()):
     d = cache / f"seed{seed}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "scenario.yaml").write_text(SCENARIO)
@@ -54,7 +54,8 @@ def seed_run(binary, cache, seed):
         Path(str(rec) + ".partial").rename(rec)
         print(f"seed {seed}: line ran in {time.time() - t:.0f} s", flush=True)
     t = time.time()
-    out = subprocess.run([str(binary), "--log-level", "error", "monitor", "--replay", str(rec), "--json"],
+    out = subprocess.run([str(binary), "--log-level", "error", "monitor", "--replay", str(rec), "--json",
+                          "--reference-s", str(reference_s), *extra],
                          check=True, capture_output=True, text=True).stdout
     replay_s = time.time() - t
     alarms = [json.loads(l) for l in out.splitlines()]
@@ -73,7 +74,8 @@ def seed_run(binary, cache, seed):
         "novel_after_s": novel["window_end_ns"] / 1e9 - ONSET if novel else None,
         "novel_signal": f"{novel['signal']}/{novel['test']}" if novel else None,
         "false_alarms": [f"{a['camera']} {a['signal']}/{a['test']} at {a['window_end_ns'] / 1e9:.0f} s" for a in false_alarms],
-        "nominal_tested_s": 900 - 300,
+        "nominal_tested_s": 900 - reference_s,
+        "reference_s": reference_s,
         "replay_s": replay_s,
         "alarms_raised": len(raised),
     }

@@ -208,7 +208,7 @@ def main(binary, model, shot=None):
         check("Cameras by drift" in dom and "cam2" in dom and "ALARM luma" in dom,
               "Chromium rendered the ranking and cam2's luma alarm")
         ranking = dom[dom.find("Cameras by drift"):]
-        check(ranking.find(">cam2<") < ranking.find(">cam1<"), "the drifted camera ranks first")
+        check(0 <= ranking.find("/cam2<") < ranking.find("/cam1<"), "the drifted camera ranks first (named line/camera)")
         check(dom.count("<svg") >= 14, f"seven charts per camera ({dom.count('<svg')} svg)")
         png = Path(shot) if shot else d / "report.png"
         subprocess.run([browser, *flags, f"--screenshot={png}", "--window-size=1200,1400", page.as_uri()],

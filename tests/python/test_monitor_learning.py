@@ -79,7 +79,8 @@ def main(binary, model):
                         str(page)], check=True)
         html = page.read_text()
         table = html[html.find("<table"):html.find("</table>")]
-        rows = {c: table[table.find(f">{c}</a>"):][:table[table.find(f">{c}</a>"):].find("</tr>")]
+        # a camera is named with its line: <host>/cam1
+        rows = {c: table[table.find(f"/{c}</a>"):][:table[table.find(f"/{c}</a>"):].find("</tr>")]
                 for c in ("cam1", "cam2", "cam3")}
         check("not tested yet: reference 89 of 300 s" in rows["cam1"] or "not tested yet: reference 90 of 300 s" in
               rows["cam1"], f"the report says 'not tested yet' with the seconds learned for cam1 ({rows['cam1'][-160:]})")
@@ -96,7 +97,9 @@ def main(binary, model):
         check(len(re.findall(r"cam\d \([^)]*\) armed: \d+ of \d+ drift tests", r.stderr)) == 3,
               "a log line when each camera arms")
 
-        # a store of schema 1 (before the learning columns) gains them when opened; its old rows read NULL
+        # a store of schema 1 (before the learning columns) gains them when opened, its old rows reading NULL; and the
+        # line (schema 3), in the windows' key, its old rows' line ''
+
         old = d / "old.db"
         db = sqlite3.connect(old)
         db.executescript(SCHEMA_1)
@@ -109,10 +112,11 @@ def main(binary, model):
         db = sqlite3.connect(old)
         cols = [c[1] for c in db.execute("PRAGMA table_info(windows)")]
         schema = db.execute("SELECT value FROM store_info WHERE key = 'schema'").fetchone()
-        old_row = db.execute("SELECT tests_armed FROM windows WHERE camera = 'cam0'").fetchone()
+        old_row = db.execute("SELECT tests_armed, line FROM windows WHERE camera = 'cam0'").fetchone()
         new_rows = db.execute("SELECT count(*) FROM windows WHERE reference_needed_s = 300").fetchone()[0]
         db.close()
-        check(r.returncode == 0 and "tests_armed" in cols and schema == ("2",) and old_row == (None,)
+        check(r.returncode == 0 and "tests_armed" in cols and "line" in cols and schema == ("3",)
+              and old_row == (None, "")
               and new_rows > 0, f"a schema-1 store is migrated in place (exit {r.returncode}, schema {schema}, "
                                 f"old row {old_row}, {new_rows} new rows)")
     print(f"{len(FAILURES)} failed" if FAILURES else "all passed")

@@ -148,6 +148,10 @@ TEST(Checks, EveryBadFieldIsRefusedNamingIt) {
         {"camera ..", "camera", [](Body& b) { b.set("camera", raw_str("..")); }},
         {"camera a/b", "camera", [](Body& b) { b.set("camera", raw_str("a/b")); }},
         {"camera empty", "camera", [](Body& b) { b.set("camera", raw_str("")); }},
+        {"line a.b", "line", [](Body& b) { b.set("line", raw_str("a.b")); }},
+        {"line empty", "line", [](Body& b) { b.set("line", raw_str("")); }},
+        {"line a/b", "line", [](Body& b) { b.set("line", raw_str("a/b")); }},
+        {"line *", "line", [](Body& b) { b.set("line", raw_str("*")); }},
         {"camera not UTF-8", "camera", [](Body& b) { b.set("camera", raw_str("\xff\xfe")); }},
         {"camera 200 bytes", "camera", [](Body& b) { b.set("camera", raw_str(std::string(200, 'c'))); }},
         {"model not UTF-8", "model", [](Body& b) { b.set("model", raw_str("m\xc3(")); }},
@@ -259,6 +263,19 @@ TEST(Checks, CameraIds) {
     for (const char* bad : {"", ".", "..", "a/b", "a\\b", "a b", "a\tb", "\x01"})
         EXPECT_NE(camera_id_problem(bad), "") << bad;
     EXPECT_NE(camera_id_problem(std::string(129, 'c')), "");
+}
+
+TEST(Checks, LineNames) {
+    for (const char* ok : {"east", "bay-3_left", "linie_ü"}) EXPECT_EQ(line_name_problem(ok), "") << ok;
+    for (const char* bad : {"", ".", "a.b", "a*", "a>", "a/b", "a b", "\x01"})
+        EXPECT_NE(line_name_problem(bad), "") << bad;
+    // a host name becomes a line name: its first label, what a line name refuses as '-'
+    EXPECT_EQ(line_name_from("edge-07.plant.example.com"), "edge-07");
+    EXPECT_EQ(line_name_from("a b*c"), "a-b-c");
+    EXPECT_EQ(line_name_from(""), "line");
+    EXPECT_EQ(line_name_from(".hidden"), "line");
+    for (const char* host : {"edge-07.plant", "a b*c", "", "..", std::string(300, 'h').c_str()})
+        EXPECT_EQ(line_name_problem(line_name_from(host)), "") << host;
 }
 
 TEST(Checks, Endpoints) {

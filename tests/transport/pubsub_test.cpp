@@ -90,8 +90,22 @@ TEST(Wire, OptionalFieldsRoundTripAndStayAbsentWhenUnset) {
     const auto scored = std::get<PredMessage>(decode(encode(p)));
     EXPECT_FLOAT_EQ(scored.uncertainty, 0.75f);
     EXPECT_EQ(scored.frame_flags, kFlagNearThreshold | kFrameUnusualCount);
+    // the line (additive, 0.10): absent when unset, read back when set, on every kind of message
+    EXPECT_EQ(std::get<PredMessage>(decode(encode(p))).line, "");
+    const std::size_t without_line = encode(p).size();
+    p.line = "east";
+    EXPECT_EQ(std::get<PredMessage>(decode(encode(p))).line, "east");
+    EXPECT_EQ(encode(p).size(), without_line + 5 + 5); // "line" and "east", a byte of length each
+    StatMessage st{"cam3", 5, {{"fps", 10}}, "m@1", "west"};
+    EXPECT_EQ(std::get<StatMessage>(decode(encode(st))).line, "west");
+    EventMessage info{"line_info", "", "m@1", 7};
+    info.line = "east", info.run = "1796-42";
+    const auto info_back = std::get<EventMessage>(decode(encode(info)));
+    EXPECT_EQ(info_back.line, "east");
+    EXPECT_EQ(info_back.run, "1796-42");
     EventMessage e{"alarm_raised", "cam3", "ALARM luma", 11};
     EXPECT_FALSE(std::get<EventMessage>(decode(encode(e))).alarm);
+    EXPECT_EQ(std::get<EventMessage>(decode(encode(e))).line, "");
     e.alarm =
         AlarmDetail{"parts-v1@1.0.0", "line=L1", "luma", "wasserstein", 9.5, 0.3, 147'000'000'000, 177'000'000'000};
     const auto back = std::get<EventMessage>(decode(encode(e)));

@@ -61,9 +61,9 @@ int run_collect(CollectArgs& a) {
     if (a.collect.endpoints.empty()) throw Error(ErrorCode::kBadInput, "collect: --connect is required");
     if (a.collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
     a.collect.curve = transport::load_client_keys(a.key, a.server_keys);
-    std::map<std::string, std::map<std::string, int>> by; // camera -> strategy -> samples
+    std::map<std::string, std::map<std::string, int>> by; // line/camera -> strategy -> samples
     a.collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
-        if (added) ++by[d.camera][d.strategy];
+        if (added) ++by[d.line.empty() ? d.camera : d.line + "/" + d.camera][d.strategy];
     };
     const auto s = pipeline::run_collector(a.collect, stop_on_signals());
     for (const auto& [camera, strategies] : by)

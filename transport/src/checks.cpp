@@ -96,24 +96,54 @@ std::string endpoint_problem(std::string_view e) {
     return {};
 }
 
-std::string camera_id_problem(std::string_view id) {
+namespace {
+/// The rule camera ids and line names share; `what` names the kind in the reason.
+std::string name_problem(std::string_view id, std::string_view what) {
     if (id.empty()) return "empty";
     if (id.size() > limits::kCameraBytes)
         return std::to_string(id.size()) + " bytes, more than the " + std::to_string(limits::kCameraBytes) + " allowed";
     if (!valid_utf8(id)) return "not valid UTF-8 (" + quoted(printable(id)) + ")";
-    if (id == "." || id == "..") return quoted(id) + " is not a camera id (it names a folder)";
+    if (id == "." || id == "..") return quoted(id) + " is not a " + std::string(what) + " (it names a folder)";
     for (const char ch : id) {
         const auto c = static_cast<unsigned char>(ch);
         if (c < 0x20 || c == 0x7F || c == ' ' || c == '/' || c == '\\')
-            return quoted(printable(id)) +
-                   " holds a '/', '\\', space or control character (a camera id is part of a topic and a folder name)";
+            return quoted(printable(id)) + " holds a '/', '\\', space or control character (a " + std::string(what) +
+                   " is part of a topic and a folder name)";
     }
     return {};
+}
+} // namespace
+
+std::string camera_id_problem(std::string_view id) {
+    return name_problem(id, "camera id");
 }
 
 void check_camera_id(std::string_view id, std::string_view what) {
     if (auto problem = camera_id_problem(id); !problem.empty())
         throw Error(ErrorCode::kBadInput, std::string(what) + ": " + problem);
+}
+
+std::string line_name_problem(std::string_view name) {
+    if (std::string problem = name_problem(name, "line name"); !problem.empty()) return problem;
+    if (name.find_first_of(".*>") != std::string_view::npos)
+        return quoted(printable(name)) + " holds a '.', '*' or '>' (a line name is one token of a subject: "
+                                         "sightline.<line>.pred.<camera>)";
+    return {};
+}
+
+void check_line_name(std::string_view name, std::string_view what) {
+    if (auto problem = line_name_problem(name); !problem.empty())
+        throw Error(ErrorCode::kBadInput, std::string(what) + ": " + problem);
+}
+
+std::string line_name_from(std::string_view text) {
+    std::string name(text.substr(0, text.find('.')));
+    if (name.size() > limits::kCameraBytes) name.resize(limits::kCameraBytes);
+    for (char& ch : name) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c >= 0x7F || c == ' ' || c == '/' || c == '\\' || c == '*' || c == '>') ch = '-';
+    }
+    return name.empty() ? "line" : name;
 }
 
 } // namespace sightline::transport

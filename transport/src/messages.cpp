@@ -36,7 +36,8 @@ struct Visitor {
     Packer& p;
     void operator()(const PredMessage& m) const {
         p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.sharpness >= 0 ? 1 : 0) +
-                   (m.contrast >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0) + (m.track_ids.empty() ? 0 : 1));
+                   (m.contrast >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0) + (m.track_ids.empty() ? 0 : 1) +
+                   (m.line.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -64,9 +65,11 @@ struct Visitor {
             key(p, "uncertainty"), p.pack(m.uncertainty);
         }
         if (!m.track_ids.empty()) blob(p, "track_ids", m.track_ids); // additive in v1 (session 8)
+        if (!m.line.empty()) str(p, "line", m.line);                 // additive in v1 (0.10)
     }
     void operator()(const EventMessage& m) const {
-        p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1) + (m.alarm ? 1 : 0));
+        p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1) + (m.alarm ? 1 : 0) +
+                   (m.line.empty() ? 0 : 1) + (m.run.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "event");
         str(p, "kind", m.kind);
@@ -75,6 +78,8 @@ struct Visitor {
         key(p, "time_ns"), p.pack(m.time_ns);
         if (!m.endpoint.empty()) str(p, "endpoint", m.endpoint); // additive in v1: run_start only
         if (!m.classes.empty()) key(p, "classes"), p.pack(m.classes);
+        if (!m.line.empty()) str(p, "line", m.line); // additive in v1 (0.10)
+        if (!m.run.empty()) str(p, "run", m.run);
         if (m.alarm) { // additive in v1: a monitor's alarm events
             const AlarmDetail& a = *m.alarm;
             key(p, "alarm"), p.pack_map(8);
@@ -89,13 +94,14 @@ struct Visitor {
         }
     }
     void operator()(const StatMessage& m) const {
-        p.pack_map(5 + (m.model.empty() ? 0 : 1));
+        p.pack_map(5 + (m.model.empty() ? 0 : 1) + (m.line.empty() ? 0 : 1));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "stat");
         str(p, "camera", m.camera);
         key(p, "time_ns"), p.pack(m.time_ns);
         key(p, "values"), p.pack(m.values);
         if (!m.model.empty()) str(p, "model", m.model); // additive in v1 (0.9): a late consumer learns the model
+        if (!m.line.empty()) str(p, "line", m.line);    // additive in v1 (0.10)
     }
 };
 
@@ -131,6 +137,13 @@ class Reader {
     std::string camera(std::string_view k) const {
         std::string s = text(k, limits::kCameraBytes);
         check_camera_id(s, "message: " + where(k));
+        return s;
+    }
+    /// The optional `line` field: a line name, "" when absent.
+    std::string line() const {
+        if (!has("line")) return {};
+        std::string s = text("line", limits::kCameraBytes);
+        check_line_name(s, "message: " + where("line"));
         return s;
     }
     /// An integer in [lo, hi].
@@ -289,6 +302,7 @@ PredMessage read_pred(const Reader& r) {
         for (std::size_t i = 0; i < n; ++i)
             if (m.track_ids[i] < -1) Reader::fail("field 'track_ids'[" + std::to_string(i) + "] is below -1");
     }
+    m.line = r.line();
     return m;
 }
 
@@ -372,6 +386,8 @@ Message decode(std::string_view body) {
         e.time_ns = r.integer<std::int64_t>("time_ns", 0, limits::kTimeNs);
         if (r.has("endpoint")) e.endpoint = r.text("endpoint", limits::kTextBytes);
         if (r.has("classes")) e.classes = r.texts("classes", limits::kClasses, limits::kNameBytes);
+        e.line = r.line();
+        if (r.has("run")) e.run = r.text("run", limits::kNameBytes);
         if (r.has("alarm")) {
             const Reader a(r.at("alarm"), "alarm");
             e.alarm = AlarmDetail{a.text("model", limits::kNameBytes),
@@ -394,6 +410,7 @@ Message decode(std::string_view body) {
                 return Reader::real_of(o, -limits::kStatValue, limits::kStatValue, at);
             });
         if (r.has("model")) st.model = r.text("model", limits::kNameBytes);
+        st.line = r.line();
         return st;
     }
     Reader::fail("unknown type '" + printable(type) + "'");

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include <unistd.h>
+
 #include "config/yaml_file.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/config.hpp"
@@ -213,6 +215,12 @@ namespace {
 RunConfig read_run_config(const std::filesystem::path& path);
 }
 
+std::string default_line_name() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) return "line";
+    return transport::line_name_from(host);
+}
+
 RunConfig load_run_config(const std::filesystem::path& path) {
     return detail::YamlFile::guarded(path, [&] { return read_run_config(path); });
 }
@@ -221,10 +229,12 @@ namespace {
 RunConfig read_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
     c.keys(root, "",
-           {"cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine",
+           {"line", "cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine",
             "engine_threads", "sampling", "security", "allow_insecure"});
     RunConfig r;
     r.path = path;
+    r.line = root["line"] ? c.get<std::string>(root["line"], "line") : default_line_name();
+    if (const auto problem = transport::line_name_problem(r.line); !problem.empty()) c.fail("line", problem);
     const auto dir = path.parent_path();
 
     const auto cams = root["cameras"];

@@ -74,7 +74,8 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
         (added ? s.added : s.duplicates)++;
         if (o.on_sample) {
             DatasetSample d;
-            d.id = m.id, d.camera = m.pred.camera, d.frame = m.pred.frame, d.pts_ns = m.pred.pts_ns;
+            d.id = m.id, d.line = m.pred.line, d.camera = m.pred.camera, d.frame = m.pred.frame;
+            d.pts_ns = m.pred.pts_ns;
             d.strategy = m.strategy, d.tags = m.tags, d.reasons = m.reasons, d.uncertainty = m.pred.uncertainty;
             d.flags = transport::flag_names(m.pred.frame_flags);
             o.on_sample(d, added);

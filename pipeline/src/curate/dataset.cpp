@@ -37,12 +37,15 @@ CREATE TABLE IF NOT EXISTS samples(
   model TEXT NOT NULL, strategy TEXT NOT NULL, tags TEXT NOT NULL, reasons TEXT NOT NULL, flags TEXT NOT NULL,
   uncertainty REAL NOT NULL, threshold REAL NOT NULL, meta TEXT NOT NULL,
   predictions TEXT NOT NULL, candidates TEXT NOT NULL, classes TEXT NOT NULL, received_ns INTEGER NOT NULL,
-  context_of TEXT NOT NULL DEFAULT '', context_offset INTEGER NOT NULL DEFAULT 0);
+  context_of TEXT NOT NULL DEFAULT '', context_offset INTEGER NOT NULL DEFAULT 0, line TEXT NOT NULL DEFAULT '');
 )";
 /// Schema 2 (session 9) added the context columns; a writer adds them to a schema-1 dataset, a reader reads one as is.
 constexpr const char* kAddContext = "ALTER TABLE samples ADD COLUMN context_of TEXT NOT NULL DEFAULT ''; "
                                     "ALTER TABLE samples ADD COLUMN context_offset INTEGER NOT NULL DEFAULT 0; "
                                     "UPDATE dataset_info SET value = '2' WHERE key = 'schema';";
+/// Schema 3 (0.10) added the line; the same way.
+constexpr const char* kAddLine = "ALTER TABLE samples ADD COLUMN line TEXT NOT NULL DEFAULT ''; "
+                                 "UPDATE dataset_info SET value = '3' WHERE key = 'schema';";
 
 struct DbClose {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -80,7 +83,8 @@ std::string read_file(const fs::path& p) {
 DatasetSample from_message(const transport::SampleMessage& m) {
     DatasetSample s;
     const auto& p = m.pred;
-    s.id = m.id, s.camera = p.camera, s.frame = p.frame, s.pts_ns = p.pts_ns, s.selected_ns = m.selected_ns;
+    s.id = m.id, s.line = p.line, s.camera = p.camera, s.frame = p.frame, s.pts_ns = p.pts_ns,
+    s.selected_ns = m.selected_ns;
     s.width = p.width, s.height = p.height, s.model = p.model, s.strategy = m.strategy;
     s.tags = m.tags, s.reasons = m.reasons, s.flags = transport::flag_names(p.frame_flags);
     s.uncertainty = p.uncertainty, s.threshold = m.threshold;
@@ -104,6 +108,7 @@ struct Dataset::Impl {
     std::unique_ptr<sqlite3, DbClose> db;
     int lock_fd = -1;        ///< DIR/dataset.lock, flock()ed while a writer has the dataset open
     bool has_context = true; ///< the context columns exist (schema 2; a schema-1 dataset opened to read lacks them)
+    bool has_line = true;    ///< the line column exists (schema 3)
     ~Impl() {
         if (lock_fd >= 0) ::close(lock_fd); // releases the lock
     }
@@ -155,21 +160,25 @@ Dataset::Dataset(const fs::path& dir, Mode mode) : impl_(std::make_unique<Impl>(
     s.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", "set up (is it a SQLite file? a writable folder?)");
     if (write) {
         s.exec(kSchema, "create the schema");
-        s.exec("INSERT OR IGNORE INTO dataset_info VALUES('schema', '2')", "write the schema version");
+        s.exec("INSERT OR IGNORE INTO dataset_info VALUES('schema', '3')", "write the schema version");
     }
     {
         Stmt q = s.prepare("SELECT value FROM dataset_info WHERE key = 'schema'");
         if (sqlite3_step(q.get()) == SQLITE_ROW) {
             const std::string v = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0));
-            if (v != "1" && v != "2")
-                throw Error(ErrorCode::kIo,
-                            s.db_path.string() + ": dataset schema " + v + ", this build reads 1 and 2");
-            s.has_context = v == "2";
+            if (v != "1" && v != "2" && v != "3")
+                throw Error(ErrorCode::kIo, s.db_path.string() + ": dataset schema " + v + ", this build reads 1 to 3");
+            s.has_context = v != "1";
+            s.has_line = v == "3";
         }
     }
     if (write && !s.has_context) {
         s.exec(kAddContext, "add the context columns (schema 1 -> 2)");
         s.has_context = true;
+    }
+    if (write && !s.has_line) {
+        s.exec(kAddLine, "add the line column (schema 2 -> 3)");
+        s.has_line = true;
     }
     if (!write) return;
     // A crash's leftovers: temporary files, and images whose rows never committed (never acknowledged: resent)
@@ -223,8 +232,8 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
     write_durable(file, jpeg); // the image first: a row never points at a missing file
     Stmt q = s.prepare("INSERT INTO samples(id, camera, frame, pts_ns, selected_ns, width, height, image, model, "
                        "strategy, tags, reasons, flags, uncertainty, threshold, meta, predictions, candidates, "
-                       "classes, received_ns, context_of, context_offset) "
-                       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "classes, received_ns, context_of, context_offset, line) "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     auto* st = q.get();
     const auto text = [&](int i, const std::string& v) { sqlite3_bind_text(st, i, v.c_str(), -1, SQLITE_TRANSIENT); };
     text(1, d.id), text(2, d.camera);
@@ -241,6 +250,7 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
     text(21, d.context_of), sqlite3_bind_int(st, 22, d.context_offset);
+    text(23, d.line);
     if (sqlite3_step(st) != SQLITE_DONE) {
         const std::string why = sqlite3_errmsg(s.db.get());
         fs::remove(file, ec); // no row, no image
@@ -348,6 +358,8 @@ DatasetSample read_row(sqlite3_stmt* st) {
     d.classes = strings(18, "classes", transport::limits::kClasses);
     d.context_of = text(19, "context_of", transport::limits::kIdBytes);
     d.context_offset = static_cast<int>(integer(20, "context_offset", -1000, 1000));
+    d.line = text(21, "line", transport::limits::kCameraBytes);
+    if (!d.line.empty()) transport::check_line_name(d.line, "line");
     return d;
 }
 
@@ -359,12 +371,12 @@ void Dataset::each_row(const std::function<void(std::int64_t seq, const std::str
                                         "strategy, tags, reasons, flags, uncertainty, threshold, meta, predictions, "
                                         "candidates, classes, ") +
                             (impl_->has_context ? "context_of, context_offset" : "'', 0") +
-                            ", seq FROM samples ORDER BY seq";
+                            (impl_->has_line ? ", line" : ", ''") + ", seq FROM samples ORDER BY seq";
     Stmt q = impl_->prepare(sql.c_str());
     auto* st = q.get();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const std::int64_t seq = sqlite3_column_int64(st, 21);
+        const std::int64_t seq = sqlite3_column_int64(st, 22);
         const auto* id = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
         const std::string name = id ? transport::printable(id) : "(no id)";
         try {

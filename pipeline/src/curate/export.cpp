@@ -52,6 +52,7 @@ std::vector<std::string> categories_of(const std::vector<DatasetSample>& samples
 json manifest_line(const DatasetSample& d, const std::string& file) {
     return {{"image", file},
             {"id", d.id},
+            {"line", d.line},
             {"camera", d.camera},
             {"frame", d.frame},
             {"pts_ns", d.pts_ns},
@@ -120,6 +121,7 @@ class CocoWriter final : public FormatWriter {
                            {"file_name", name},
                            {"width", d.width},
                            {"height", d.height},
+                           {"line", d.line},
                            {"camera", d.camera},
                            {"frame", d.frame},
                            {"pts_ns", d.pts_ns},
@@ -212,6 +214,7 @@ class LabelStudioWriter final : public FormatWriter {
             {{"data",
               {{"image", prefix_ + "images/" + name},
                {"sample_id", d.id},
+               {"line", d.line},
                {"camera", d.camera},
                {"frame", d.frame},
                {"pts_ns", d.pts_ns},

@@ -39,7 +39,7 @@ constexpr int kOffLatency = kOffSharp + kSharpBins;
 constexpr int kOffScalar = kOffLatency + kLatencyBins;
 constexpr int kBucketSize = kOffScalar + kScalars;
 constexpr std::size_t kPartsPerWindow = 6; ///< the reference is kept in parts of a sixth of a window
-constexpr long kMinCalibrationChunks = 5;  ///< chunks of the reference a test needs to be calibrated (and armed)
+constexpr int kBootstrapReplicates = 200;  ///< replicates of the threshold calibration's block bootstrap
 constexpr int kPsiGroups = 10;             ///< PSI on the reference's deciles
 
 using Bucket = std::vector<double>; ///< sums being worked on
@@ -184,9 +184,10 @@ std::string slice_of(const std::map<std::string, std::string>& meta) {
 } // namespace
 
 std::string MonitorAlarm::message() const {
-    char buf[160];
+    char buf[512];
+    const std::string who = line.empty() ? camera : line + "/" + camera;
     std::snprintf(buf, sizeof buf, "%s %s/%s on %s: %.4g %s %.4g (stream %.1f..%.1f s)", raised ? "ALARM" : "cleared",
-                  signal.c_str(), test.c_str(), camera.c_str(), value, raised ? ">" : "<=", threshold,
+                  signal.c_str(), test.c_str(), who.c_str(), value, raised ? ">" : "<=", threshold,
                   window_start_ns / 1e9, window_end_ns / 1e9);
     return buf;
 }
@@ -240,12 +241,47 @@ struct Monitor::Impl {
     std::int64_t bucket_ns = 1'000'000'000;
     std::map<std::string, std::vector<std::string>> class_names; ///< model -> names (from run_start)
     std::map<std::string, CameraState> cameras;                  ///< camera|model
-    std::map<std::string, std::string> camera_key;               ///< camera -> the state key of its last pred (or stat)
-    std::map<std::string, std::uint64_t> last_seq;               ///< camera -> the seq of its last pred
+    std::map<std::string, std::string> camera_key;               ///< line/camera -> the state key of its last pred
+    std::map<std::string, std::uint64_t> last_seq;               ///< line/camera -> the seq of its last pred
     std::function<void(const MonitorAlarm&)> alarm_cb;
     std::function<void(const MonitorCameraView&)> window_cb;
     std::uint64_t messages = 0, raised = 0, refused_states = 0;
     std::map<std::string, std::string> loaded; ///< camera|model -> reference JSON waiting for its camera
+    struct RunHeard {
+        std::int64_t first_ns = 0, last_ns = 0;
+        std::string endpoint;
+        bool ended = false;
+    };
+    std::map<std::string, std::map<std::string, RunHeard>> runs; ///< line -> run -> when heard
+    std::vector<MonitorLineConflict> conflicts;
+
+    /// A line's run_start, line_info or run_end: two runs of one line name heard each after the other began are
+    /// two publishers sharing the name (a restart is not: the old run is not heard after the new one starts).
+    void heard_run(const transport::EventMessage& e, std::int64_t wall_ns) {
+        if (e.line.empty() || e.run.empty()) return;
+        constexpr std::int64_t kForget = 60'000'000'000; // runs not heard for a minute are forgotten
+        if (!runs.count(e.line) && runs.size() >= o.max_states) return;
+        auto& by_run = runs[e.line];
+        std::erase_if(by_run, [&](const auto& r) { return r.second.last_ns < wall_ns - kForget; });
+        if (!by_run.count(e.run) && by_run.size() >= 16) return;
+        RunHeard& r = by_run[e.run];
+        if (r.first_ns == 0) r.first_ns = wall_ns;
+        r.last_ns = wall_ns;
+        if (!e.endpoint.empty()) r.endpoint = e.endpoint;
+        r.ended = r.ended || e.kind == "run_end";
+        if (std::any_of(conflicts.begin(), conflicts.end(), [&](const auto& c) { return c.line == e.line; })) return;
+        for (const auto& [run, other] : by_run) {
+            if (run == e.run || other.ended || other.last_ns < r.first_ns || r.last_ns < other.first_ns) continue;
+            if (other.last_ns <= r.first_ns) continue; // the other's last word came before this one began
+            MonitorLineConflict c{e.line, {run, e.run}, {other.endpoint, r.endpoint}, wall_ns};
+            spdlog::warn("monitor: two publishers use the line name '{}' at once (run {} on {}, run {} on {}): their "
+                         "cameras are mixed in every sink; give each line its own `line:` in its run config",
+                         e.line, run, other.endpoint.empty() ? "?" : other.endpoint, e.run,
+                         r.endpoint.empty() ? "?" : r.endpoint);
+            conflicts.push_back(std::move(c));
+            return;
+        }
+    }
 
     /// The time-of-day bucket of a wall-clock time (UTC), "" when off or unknown: "06-12" for 6 h buckets.
     std::string time_of_day(std::int64_t time_ns) const {
@@ -257,12 +293,17 @@ struct Monitor::Impl {
                       std::min(24, static_cast<int>((k + 1) * o.time_of_day_hours)));
         return b;
     }
-    static std::string key_of(const std::string& camera, const std::string& model, const std::string& tod) {
-        return camera + "|" + model + (tod.empty() ? "" : "|" + tod);
+    /// A camera's identity across lines: "line/camera" ('/' is in neither), the camera id alone from a line that
+    /// names none.
+    static std::string who_of(const std::string& line, const std::string& camera) {
+        return line.empty() ? camera : line + "/" + camera;
     }
-    CameraState& state(const std::string& camera, const std::string& model,
+    static std::string key_of(const std::string& who, const std::string& model, const std::string& tod) {
+        return who + "|" + model + (tod.empty() ? "" : "|" + tod);
+    }
+    CameraState& state(const std::string& line, const std::string& camera, const std::string& model,
                        const std::map<std::string, std::string>& meta, const std::string& tod = "") {
-        const std::string key = key_of(camera, model, tod);
+        const std::string key = key_of(who_of(line, camera), model, tod);
         auto it = cameras.find(key);
         if (it != cameras.end()) return it->second;
         if (cameras.size() >= o.max_states) {
@@ -272,6 +313,7 @@ struct Monitor::Impl {
                             std::to_string(o.max_states) + " camera/model states (--max-states raises the limit)");
         }
         CameraState& s = cameras[key];
+        s.view.line = line;
         s.view.camera = camera;
         s.view.model = model;
         s.view.meta = meta;
@@ -293,8 +335,10 @@ struct Monitor::Impl {
                 s.early.push_back(std::move(e));
             }
         s.view.learning_tests = static_cast<int>(s.early.size());
-        if (auto l = loaded.find(key); l != loaded.end())
-            apply_reference(s, nlohmann::json::parse(l->second), "reference");
+        // a saved reference of this line's camera, or one that names no line (from an older recording)
+        auto l = loaded.find(key);
+        if (l == loaded.end()) l = loaded.find(key_of(camera, model, tod));
+        if (l != loaded.end()) apply_reference(s, nlohmann::json::parse(l->second), "reference");
         return s;
     }
     std::vector<std::string> names(const std::string& model) const {
@@ -310,7 +354,7 @@ struct Monitor::Impl {
               double threshold, std::int64_t wall_ns) {
         MonitorAlarm a;
         a.raised = up;
-        a.camera = s.view.camera, a.model = s.view.model, a.slice = s.view.slice;
+        a.line = s.view.line, a.camera = s.view.camera, a.model = s.view.model, a.slice = s.view.slice;
         a.signal = signal, a.test = test, a.value = value, a.threshold = threshold;
         a.window_end_ns = (s.bucket_id + 1) * bucket_ns;
         a.window_start_ns =
@@ -344,6 +388,69 @@ struct Monitor::Impl {
         emit(s, signal, test, up, value, threshold, wall_ns);
     }
 
+    /// Thresholds from a block bootstrap of the reference's own stream. What a later window is tested for is a
+    /// contiguous window-sized stretch of the camera against the whole reference; so is each replicate: a window
+    /// taken from the reference at random, against a pseudo-reference of the reference's length resampled in
+    /// blocks (a window's third, so the frames' serial correlation stays) from the parts the window does not cover
+    /// (a window compared with a reference that holds it looks closer than a later one will). With a short
+    /// reference the pool is small and the pseudo-references vary more than the reference will: the thresholds err
+    /// high, as a reference that saw little should. Each test's threshold is the larger of its default and the
+    /// replicates' mean plus z standard deviations, z the normal quantile of o.false_alarm_rate per window spread
+    /// over the camera's tests (Bonferroni), at least 3.
+    void calibrate(CameraState& s) {
+        const std::size_t per_chunk = static_cast<std::size_t>(std::max(1, window_buckets / part_buckets));
+        const std::size_t parts = s.parts_used;
+        if (parts < per_chunk + 2 || s.tests.empty()) return; // too short to calibrate: the defaults stand
+        const std::size_t block = std::max<std::size_t>(1, per_chunk / 3);
+        std::uint64_t rng =
+            0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(who_of(s.view.line, s.view.camera) + "|" + s.view.model);
+        auto next = [&rng](std::size_t n) { // splitmix64, reproducible: a replay calibrates the same
+            std::uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            return static_cast<std::size_t>((z ^ (z >> 31)) % n);
+        };
+        std::vector<std::vector<double>> values(s.tests.size());
+        std::vector<std::size_t> pool;
+        for (int b = 0; b < kBootstrapReplicates; ++b) {
+            const std::size_t first = next(parts - per_chunk + 1);
+            Bucket w = empty_bucket(), r = empty_bucket();
+            for (std::size_t k = first; k < first + per_chunk; ++k) add_into(w, s.chunks[k]);
+            pool.clear();
+            for (std::size_t k = 0; k < parts; ++k)
+                if (k < first || k >= first + per_chunk) pool.push_back(k);
+            const std::size_t bl = std::min(block, pool.size());
+            for (std::size_t drawn = 0; drawn < parts;) {
+                const std::size_t at = next(pool.size() - bl + 1);
+                for (std::size_t k = 0; k < bl && drawn < parts; ++k, ++drawn) add_into(r, s.chunks[pool[at + k]]);
+            }
+            for (std::size_t t = 0; t < s.tests.size(); ++t) values[t].push_back(s.tests[t].value(r, w, o.min_values));
+        }
+        const double z =
+            std::max(3.0, drift::normal_upper_quantile(o.false_alarm_rate / static_cast<double>(s.tests.size())));
+        for (std::size_t t = 0; t < s.tests.size(); ++t) {
+            const Test& test = s.tests[t];
+            // a signal the reference saw too little of cannot be calibrated: it is not tested (a rare class)
+            const auto valid =
+                std::count_if(values[t].begin(), values[t].end(), [](double x) { return !std::isnan(x); });
+            const double cal = drift::chunk_upper_threshold(values[t], z);
+            s.thresholds[test.signal + "/" + test.test] =
+                valid < kBootstrapReplicates / 2 ? kNaN : std::max(test.default_threshold, cal);
+            if (spdlog::should_log(spdlog::level::debug)) { // --log-level debug: why each threshold is what it is
+                std::vector<double> v;
+                for (double x : values[t])
+                    if (!std::isnan(x)) v.push_back(x);
+                std::sort(v.begin(), v.end());
+                if (!v.empty())
+                    spdlog::debug("monitor: {} {}/{}: threshold {:.4f} (default {:.4f}; {} replicates: median {:.4f}, "
+                                  "95% {:.4f}, max {:.4f}; z {:.2f})",
+                                  who_of(s.view.line, s.view.camera), test.signal, test.test,
+                                  s.thresholds[test.signal + "/" + test.test], test.default_threshold, v.size(),
+                                  v[v.size() / 2], v[v.size() * 95 / 100], v.back(), z);
+            }
+        }
+    }
+
     void finish_reference(CameraState& s) {
         s.reference_ready = true;
         for (Test& t : s.tests) t.set_groups(s.reference);
@@ -360,31 +467,7 @@ struct Monitor::Impl {
             for (double r : rates) v += (r - s.rate_mean) * (r - s.rate_mean);
             s.rate_std = std::sqrt(v / n);
         }
-        // NannyML's rule on window-sized chunks of the reference, one starting every sixth of a window; each chunk
-        // against the reference without it (leave-one-out: a chunk compared with a reference that contains it looks
-        // closer than a later window will, and the threshold would come out too low)
-        const std::size_t per_chunk = static_cast<std::size_t>(std::max(1, window_buckets / part_buckets));
-        if (o.calibrate && s.parts_used >= per_chunk + 2) {
-            std::vector<Bucket> windows;
-            for (std::size_t first = 0; first + per_chunk <= s.parts_used; ++first) {
-                Bucket w = empty_bucket();
-                for (std::size_t k = first; k < first + per_chunk; ++k) add_into(w, s.chunks[k]);
-                windows.push_back(std::move(w));
-            }
-            for (const Test& t : s.tests) {
-                std::vector<double> values;
-                for (const Bucket& c : windows) {
-                    Bucket rest = s.reference;
-                    for (int k = 0; k < kBucketSize; ++k) rest[k] -= c[k];
-                    values.push_back(t.value(rest, c, o.min_values));
-                }
-                // a signal the reference saw too little of cannot be calibrated: it is not tested (a rare class)
-                const auto valid = std::count_if(values.begin(), values.end(), [](double x) { return !std::isnan(x); });
-                const double cal = drift::chunk_upper_threshold(values);
-                s.thresholds[t.signal + "/" + t.test] =
-                    valid < kMinCalibrationChunks ? kNaN : std::max(t.default_threshold, cal);
-            }
-        }
+        if (o.calibrate) calibrate(s);
         s.view.reference_ready = true;
         s.view.reference_progress = 1;
         s.view.reference_learned_s = s.view.reference_needed_s;
@@ -392,9 +475,9 @@ struct Monitor::Impl {
         for (const Test& t : s.tests) s.view.tests_armed += std::isnan(s.thresholds[t.signal + "/" + t.test]) ? 0 : 1;
         s.view.learning_tests = 0;
         if (!s.view.camera.empty())
-            spdlog::info("monitor: {} ({}) armed: {} of {} drift tests against its {:.0f} s reference{}", s.view.camera,
-                         s.view.model.empty() ? "no model yet" : s.view.model, s.view.tests_armed, s.view.tests_total,
-                         s.view.reference_needed_s,
+            spdlog::info("monitor: {} ({}) armed: {} of {} drift tests against its {:.0f} s reference{}",
+                         who_of(s.view.line, s.view.camera), s.view.model.empty() ? "no model yet" : s.view.model,
+                         s.view.tests_armed, s.view.tests_total, s.view.reference_needed_s,
                          s.view.tests_armed < s.view.tests_total ? " (the others: too few values in the reference)"
                                                                  : "");
     }
@@ -566,18 +649,19 @@ struct Monitor::Impl {
         if (const auto known = class_names.find(p.model); known != class_names.end())
             for (const std::int32_t c : p.classes) // decode checked c >= 0
                 if (static_cast<std::size_t>(c) >= known->second.size())
-                    throw Error(ErrorCode::kBadInput, "pred/" + p.camera + ": class " + std::to_string(c) +
-                                                          " outside model " + p.model + "'s " +
+                    throw Error(ErrorCode::kBadInput, "pred/" + who_of(p.line, p.camera) + ": class " +
+                                                          std::to_string(c) + " outside model " + p.model + "'s " +
                                                           std::to_string(known->second.size()) + " classes");
         const std::string tod = time_of_day(p.time_ns);
-        CameraState& s = state(p.camera, p.model, p.meta, tod);
-        camera_key[p.camera] = key_of(p.camera, p.model, tod);
+        const std::string who = who_of(p.line, p.camera);
+        CameraState& s = state(p.line, p.camera, p.model, p.meta, tod);
+        camera_key[who] = key_of(who, p.model, tod);
         MonitorCameraView& v = s.view;
         if (s.alarms["silence/silence"].active)
             set_now(s, "silence/silence", false, 0, o.silence_s, wall_ns, "silence", "silence");
         s.ended = false;
         // the sequence is the camera's, whichever state (model version, time of day) its frames go to
-        auto [seq, first] = last_seq.try_emplace(p.camera, p.seq);
+        auto [seq, first] = last_seq.try_emplace(who, p.seq);
         if (const std::uint64_t gap = first ? 0 : transport::seq_gap(seq->second, p.seq); gap > 0) {
             s.gap_pending += gap;
             v.seq_gaps += gap;
@@ -684,17 +768,20 @@ void Monitor::Impl::add(const transport::Message& m, std::int64_t wall_ns) {
                                                       " models' class names already kept");
             class_names[e->message] = e->classes;
         }
-        if (e->kind == "run_end")
-            for (auto& [key, s] : cameras) s.ended = true;
+        if (e->kind == "run_start" || e->kind == "line_info" || e->kind == "run_end") heard_run(*e, wall_ns);
+        if (e->kind == "run_end") // the cameras of that line (all, from a line that names none) end
+            for (auto& [key, s] : cameras)
+                if (e->line.empty() || s.view.line == e->line) s.ended = true;
         return;
     }
     const auto& st = std::get<transport::StatMessage>(m);
-    auto key = camera_key.find(st.camera);
+    const std::string who = who_of(st.line, st.camera);
+    auto key = camera_key.find(who);
     if (key == camera_key.end()) { // a camera that has delivered nothing yet: known, silent
-        CameraState& s = state(st.camera, "", {});
+        CameraState& s = state(st.line, st.camera, "", {});
         if (s.view.last_wall_ns == 0) s.view.last_wall_ns = wall_ns;
         s.view.last_stat = st.values;
-        camera_key[st.camera] = Impl::key_of(st.camera, "", "");
+        camera_key[who] = Impl::key_of(who, "", "");
         return;
     }
     cameras[key->second].view.last_stat = st.values;
@@ -704,7 +791,8 @@ void Monitor::tick(std::int64_t wall_ns) {
     const auto limit = static_cast<std::int64_t>(impl_->o.silence_s * 1e9);
     for (auto& [key, s] : impl_->cameras) {
         // only a camera's current state can be silent (not its other model versions or time-of-day buckets)
-        if (s.ended || s.view.last_wall_ns == 0 || impl_->camera_key[s.view.camera] != key) continue;
+        if (s.ended || s.view.last_wall_ns == 0 || impl_->camera_key[Impl::who_of(s.view.line, s.view.camera)] != key)
+            continue;
         const std::int64_t quiet = wall_ns - s.view.last_wall_ns;
         if (quiet > limit)
             impl_->set_now(s, "silence/silence", true, quiet / 1e9, impl_->o.silence_s, wall_ns, "silence", "silence");
@@ -732,12 +820,22 @@ std::uint64_t Monitor::alarms_raised() const {
 std::uint64_t Monitor::refused_states() const {
     return impl_->refused_states;
 }
+std::vector<MonitorLineConflict> Monitor::line_conflicts() const {
+    return impl_->conflicts;
+}
+std::map<std::string, int> Monitor::publishers_by_line(std::int64_t wall_ns) const {
+    std::map<std::string, int> n;
+    for (const auto& [line, by_run] : impl_->runs)
+        for (const auto& [run, r] : by_run) n[line] += !r.ended && r.last_ns >= wall_ns - 10'000'000'000 ? 1 : 0;
+    return n;
+}
 
 std::string Monitor::references_json() const {
     nlohmann::json cams = nlohmann::json::array();
     for (const auto& [key, s] : impl_->cameras) {
         if (!s.reference_ready) continue;
-        cams.push_back({{"camera", s.view.camera},
+        cams.push_back({{"line", s.view.line},
+                        {"camera", s.view.camera},
                         {"model", s.view.model},
                         {"slice", s.view.slice},
                         {"time_of_day", s.view.time_of_day},
@@ -770,8 +868,9 @@ void Monitor::load_references(const std::string& text, const std::string& what) 
                                                   std::to_string(impl_->o.bucket_s) + " and " +
                                                   std::to_string(impl_->o.window_s));
         for (const auto& c : j.at("cameras")) {
-            const std::string key = Impl::key_of(c.at("camera").get<std::string>(), c.at("model").get<std::string>(),
-                                                 c.value("time_of_day", std::string()));
+            const std::string key =
+                Impl::key_of(Impl::who_of(c.value("line", std::string()), c.at("camera").get<std::string>()),
+                             c.at("model").get<std::string>(), c.value("time_of_day", std::string()));
             // validate now (a broken file fails at start-up, not when its camera first speaks)
             CameraState probe;
             impl_->apply_reference(probe, c, what + ": camera " + c.at("camera").get<std::string>());

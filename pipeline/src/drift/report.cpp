@@ -96,6 +96,11 @@ struct CameraSummary {
     double learned_s = 0, needed_s = 0;
 };
 
+/// A camera as the report names it: line/camera (the camera id alone from a line that names none).
+std::string who(const std::string& line, const std::string& camera) {
+    return line.empty() ? camera : line + "/" + camera;
+}
+
 /// One camera's section: its charts over stream time with the alarms marked, then the alarms listed.
 void camera_section(std::ostringstream& o, const CameraSummary& c,
                     const std::vector<const MonitorStore::WindowRow*>& rows, const std::vector<MonitorAlarm>& alarms) {
@@ -103,7 +108,7 @@ void camera_section(std::ostringstream& o, const CameraSummary& c,
     std::vector<Marker> markers;
     std::string alarm_list;
     for (const auto& a : alarms)
-        if (a.camera == c.camera && a.model == c.model) {
+        if (who(a.line, a.camera) == c.camera && a.model == c.model) {
             markers.push_back({a.window_end_ns / 1e9, a.raised, a.message()});
             alarm_list += "<li" + std::string(a.raised ? " class='alarm'" : "") + ">" + esc(a.message()) + "</li>";
         }
@@ -146,7 +151,7 @@ std::string render_monitor_html(const MonitorStore& store) {
     const auto alarms = store.alarms();
     using Key = std::pair<std::string, std::string>; // camera, model
     std::map<Key, std::vector<const MonitorStore::WindowRow*>> by_camera;
-    for (const auto& w : windows) by_camera[{w.camera, w.model}].push_back(&w);
+    for (const auto& w : windows) by_camera[{who(w.line, w.camera), w.model}].push_back(&w);
     std::map<Key, CameraSummary> sums;
     for (const auto& [key, rows] : by_camera) {
         CameraSummary& c = sums[key];
@@ -159,13 +164,13 @@ std::string render_monitor_html(const MonitorStore& store) {
         c.learned_s = last.reference_learned_s, c.needed_s = last.reference_needed_s;
     }
     for (const auto& s : scores) {
-        auto it = sums.find({s.camera, s.model});
+        auto it = sums.find({who(s.line, s.camera), s.model});
         if (it == sums.end() || s.threshold <= 0 || s.test == "p99") continue;
         if (s.value / s.threshold >= it->second.peak - 1e-12) it->second.peak_signal = s.signal + " (" + s.test + ")";
     }
     for (const auto& a : alarms) {
-        CameraSummary& c = sums[{a.camera, a.model}];
-        c.camera = a.camera, c.model = a.model;
+        CameraSummary& c = sums[{who(a.line, a.camera), a.model}];
+        c.camera = who(a.line, a.camera), c.model = a.model;
         const std::string key = a.signal + "/" + a.test;
         if (a.raised)
             ++c.raised, c.standing.insert(key);

@@ -3,6 +3,7 @@
 #include <limits>
 #include <numeric>
 
+#include <boost/math/special_functions/erf.hpp>
 #include <boost/math/special_functions/gamma.hpp>
 
 #include "sightline/error.hpp"
@@ -125,6 +126,12 @@ double chunk_upper_threshold(std::span<const double> chunk_values, double k) {
     for (double v : chunk_values)
         if (!std::isnan(v)) var += (v - mean) * (v - mean);
     return mean + k * std::sqrt(var / n);
+}
+
+double normal_upper_quantile(double p) {
+    if (!(p > 0 && p < 1))
+        throw Error(ErrorCode::kBadInput, "normal_upper_quantile: p must be in (0, 1), not " + std::to_string(p));
+    return std::sqrt(2.0) * boost::math::erfc_inv(2 * p);
 }
 
 void PageHinkley::reset() {

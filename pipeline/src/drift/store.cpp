@@ -8,7 +8,9 @@
 namespace sightline::pipeline {
 namespace {
 
-constexpr int kSchemaVersion = 2; ///< 2: windows carry the learning state (reference seconds, tests armed)
+/// 2: windows carry the learning state (reference seconds, tests armed); 3: rows carry the camera's line, part of
+/// the windows' and scores' keys (two lines' cameras may share an id).
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS store_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -16,18 +18,18 @@ CREATE TABLE IF NOT EXISTS windows(
   camera TEXT NOT NULL, model TEXT NOT NULL, slice TEXT NOT NULL, window_end_ns INTEGER NOT NULL,
   wall_ns INTEGER NOT NULL, frames REAL, fps REAL, detections_per_frame REAL, confidence_mean REAL, flag_rate REAL,
   luma_mean REAL, latency_p99_ms REAL, drift_rank REAL, class_counts TEXT, reference_learned_s REAL,
-  reference_needed_s REAL, tests_armed INTEGER,
-  PRIMARY KEY(camera, model, window_end_ns));
+  reference_needed_s REAL, tests_armed INTEGER, line TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(line, camera, model, window_end_ns));
 CREATE INDEX IF NOT EXISTS windows_wall ON windows(wall_ns);
 CREATE TABLE IF NOT EXISTS scores(
   camera TEXT NOT NULL, model TEXT NOT NULL, window_end_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL,
   signal TEXT NOT NULL, test TEXT NOT NULL, value REAL, threshold REAL, alarm INTEGER NOT NULL,
-  PRIMARY KEY(camera, model, window_end_ns, signal, test));
+  line TEXT NOT NULL DEFAULT '', PRIMARY KEY(line, camera, model, window_end_ns, signal, test));
 CREATE INDEX IF NOT EXISTS scores_wall ON scores(wall_ns);
 CREATE TABLE IF NOT EXISTS alarms(
   id INTEGER PRIMARY KEY, camera TEXT NOT NULL, model TEXT NOT NULL, slice TEXT NOT NULL, signal TEXT NOT NULL,
   test TEXT NOT NULL, raised INTEGER NOT NULL, value REAL, threshold REAL, window_start_ns INTEGER,
-  window_end_ns INTEGER, wall_ns INTEGER NOT NULL);
+  window_end_ns INTEGER, wall_ns INTEGER NOT NULL, line TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS monitor_references(id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL,
   saved_wall_ns INTEGER NOT NULL);
 )sql";
@@ -68,6 +70,45 @@ struct MonitorStore::Impl {
     void begin() {
         if (!in_transaction) exec("BEGIN", "begin"), in_transaction = true;
     }
+    bool has_column(const char* table, const char* column) const {
+        Stmt s = prepare(
+            (std::string("SELECT count(*) FROM pragma_table_info('") + table + "') WHERE name = '" + column + "'")
+                .c_str());
+        return sqlite3_step(s.get()) == SQLITE_ROW && sqlite3_column_int(s.get(), 0) > 0;
+    }
+    /// Schema 3: windows and scores are rebuilt with the line in their keys (rows of before keep line ''), alarms
+    /// get the column. In one transaction: a store is either migrated or left as it was.
+    void migrate_to_3() {
+        if (!has_column("windows", "camera") || has_column("windows", "line")) return; // new, or migrated
+        const bool learning = has_column("windows", "tests_armed");
+        const std::string windows_columns =
+            std::string("camera, model, slice, window_end_ns, wall_ns, frames, fps, detections_per_frame, "
+                        "confidence_mean, flag_rate, luma_mean, latency_p99_ms, drift_rank, class_counts") +
+            (learning ? ", reference_learned_s, reference_needed_s, tests_armed" : "");
+        const std::string scores_columns =
+            "camera, model, window_end_ns, wall_ns, signal, test, value, threshold, alarm";
+        const bool scores = has_column("scores", "camera"), alarms = has_column("alarms", "camera");
+        exec("BEGIN", "migrate to schema 3");
+        try {
+            exec("ALTER TABLE windows RENAME TO windows_2; DROP INDEX IF EXISTS windows_wall", "migrate to schema 3");
+            if (scores) exec("ALTER TABLE scores RENAME TO scores_2; DROP INDEX IF EXISTS scores_wall", "migrate");
+            if (alarms) exec("ALTER TABLE alarms ADD COLUMN line TEXT NOT NULL DEFAULT ''", "migrate the alarms");
+            exec(kSchema, "migrate to schema 3 (new tables)");
+            exec(("INSERT INTO windows(" + windows_columns + ") SELECT " + windows_columns + " FROM windows_2; " +
+                  "DROP TABLE windows_2")
+                     .c_str(),
+                 "migrate to schema 3 (copy the windows)");
+            if (scores)
+                exec(("INSERT INTO scores(" + scores_columns + ") SELECT " + scores_columns + " FROM scores_2; " +
+                      "DROP TABLE scores_2")
+                         .c_str(),
+                     "migrate to schema 3 (copy the scores)");
+            exec("COMMIT", "migrate to schema 3 (commit)");
+        } catch (const Error&) {
+            sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            throw;
+        }
+    }
     void step(sqlite3_stmt* s, const char* what) {
         const int rc = sqlite3_step(s);
         sqlite3_reset(s);
@@ -84,6 +125,7 @@ MonitorStore::MonitorStore(const std::filesystem::path& path) : impl_(std::make_
     if (rc != SQLITE_OK) impl_->fail("open");
     sqlite3_busy_timeout(db, 2000);
     impl_->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "set up (is it a SQLite file?)");
+    impl_->migrate_to_3();
     impl_->exec(kSchema, "create the schema");
     {
         Stmt s = impl_->prepare("SELECT value FROM store_info WHERE key = 'schema'");
@@ -100,16 +142,17 @@ MonitorStore::MonitorStore(const std::filesystem::path& path) : impl_(std::make_
             impl_->exec("ALTER TABLE windows ADD COLUMN reference_learned_s REAL; ALTER TABLE windows ADD COLUMN "
                         "reference_needed_s REAL; ALTER TABLE windows ADD COLUMN tests_armed INTEGER;",
                         "add the learning state's columns (schema 2)");
-        impl_->exec("INSERT OR REPLACE INTO store_info VALUES('schema', '2')", "write the schema version");
+        impl_->exec("INSERT OR REPLACE INTO store_info VALUES('schema', '3')", "write the schema version");
     }
     impl_->window = impl_->prepare(
         "INSERT OR REPLACE INTO windows(camera, model, slice, window_end_ns, wall_ns, frames, fps, "
         "detections_per_frame, confidence_mean, flag_rate, luma_mean, latency_p99_ms, drift_rank, class_counts, "
-        "reference_learned_s, reference_needed_s, tests_armed) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    impl_->score = impl_->prepare("INSERT OR REPLACE INTO scores VALUES(?,?,?,?,?,?,?,?,?)");
+        "reference_learned_s, reference_needed_s, tests_armed, line) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    impl_->score = impl_->prepare("INSERT OR REPLACE INTO scores(camera, model, window_end_ns, wall_ns, signal, test, "
+                                  "value, threshold, alarm, line) VALUES(?,?,?,?,?,?,?,?,?,?)");
     impl_->alarm = impl_->prepare(
         "INSERT INTO alarms(camera, model, slice, signal, test, raised, value, threshold, window_start_ns, "
-        "window_end_ns, wall_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+        "window_end_ns, wall_ns, line) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     impl_->reference = impl_->prepare("INSERT OR REPLACE INTO monitor_references VALUES(1, ?, ?)");
 }
 
@@ -139,6 +182,7 @@ void MonitorStore::add_window(const MonitorCameraView& v, std::int64_t wall_ns) 
     sqlite3_bind_double(s, 15, v.reference_learned_s);
     sqlite3_bind_double(s, 16, v.reference_needed_s);
     sqlite3_bind_int(s, 17, v.reference_ready ? v.tests_armed : 0);
+    text(s, 18, v.line);
     impl_->step(s, "write a window");
     sqlite3_stmt* sc = impl_->score.get();
     for (const MonitorScore& score : v.scores) {
@@ -149,6 +193,7 @@ void MonitorStore::add_window(const MonitorCameraView& v, std::int64_t wall_ns) 
         sqlite3_bind_double(sc, 7, score.value);
         sqlite3_bind_double(sc, 8, score.threshold);
         sqlite3_bind_int(sc, 9, score.alarm ? 1 : 0);
+        text(sc, 10, v.line);
         impl_->step(sc, "write a score");
     }
 }
@@ -163,6 +208,7 @@ void MonitorStore::add_alarm(const MonitorAlarm& a) {
     sqlite3_bind_int64(s, 9, a.window_start_ns);
     sqlite3_bind_int64(s, 10, a.window_end_ns);
     sqlite3_bind_int64(s, 11, a.wall_ns);
+    text(s, 12, a.line);
     impl_->step(s, "write an alarm");
 }
 
@@ -216,8 +262,8 @@ std::string col(sqlite3_stmt* s, int i) {
 std::vector<MonitorStore::WindowRow> MonitorStore::windows() const {
     Stmt s = impl_->prepare("SELECT camera, model, slice, window_end_ns, wall_ns, frames, fps, detections_per_frame, "
                             "confidence_mean, flag_rate, luma_mean, latency_p99_ms, drift_rank, class_counts, "
-                            "reference_learned_s, reference_needed_s, tests_armed FROM windows ORDER BY camera, "
-                            "model, window_end_ns");
+                            "reference_learned_s, reference_needed_s, tests_armed, line FROM windows ORDER BY line, "
+                            "camera, model, window_end_ns");
     std::vector<WindowRow> rows;
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
         WindowRow r{col(s.get(), 0), col(s.get(), 1), col(s.get(), 2), sqlite3_column_int64(s.get(), 3),
@@ -231,25 +277,26 @@ std::vector<MonitorStore::WindowRow> MonitorStore::windows() const {
             r.reference_needed_s = sqlite3_column_double(s.get(), 15);
             r.tests_armed = sqlite3_column_int(s.get(), 16);
         }
+        r.line = col(s.get(), 17);
         rows.push_back(std::move(r));
     }
     return rows;
 }
 
 std::vector<MonitorStore::ScoreRow> MonitorStore::scores() const {
-    Stmt s = impl_->prepare("SELECT camera, model, signal, test, window_end_ns, value, threshold, alarm FROM scores "
-                            "ORDER BY camera, model, window_end_ns");
+    Stmt s = impl_->prepare("SELECT camera, model, signal, test, window_end_ns, value, threshold, alarm, line FROM "
+                            "scores ORDER BY line, camera, model, window_end_ns");
     std::vector<ScoreRow> rows;
     while (sqlite3_step(s.get()) == SQLITE_ROW)
         rows.push_back({col(s.get(), 0), col(s.get(), 1), col(s.get(), 2), col(s.get(), 3),
                         sqlite3_column_int64(s.get(), 4), sqlite3_column_double(s.get(), 5),
-                        sqlite3_column_double(s.get(), 6), sqlite3_column_int(s.get(), 7) != 0});
+                        sqlite3_column_double(s.get(), 6), sqlite3_column_int(s.get(), 7) != 0, col(s.get(), 8)});
     return rows;
 }
 
 std::vector<MonitorAlarm> MonitorStore::alarms() const {
     Stmt s = impl_->prepare("SELECT camera, model, slice, signal, test, raised, value, threshold, window_start_ns, "
-                            "window_end_ns, wall_ns FROM alarms ORDER BY id");
+                            "window_end_ns, wall_ns, line FROM alarms ORDER BY id");
     std::vector<MonitorAlarm> rows;
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
         MonitorAlarm a;
@@ -259,6 +306,7 @@ std::vector<MonitorAlarm> MonitorStore::alarms() const {
         a.value = sqlite3_column_double(s.get(), 6), a.threshold = sqlite3_column_double(s.get(), 7);
         a.window_start_ns = sqlite3_column_int64(s.get(), 8), a.window_end_ns = sqlite3_column_int64(s.get(), 9);
         a.wall_ns = sqlite3_column_int64(s.get(), 10);
+        a.line = col(s.get(), 11);
         rows.push_back(std::move(a));
     }
     return rows;

@@ -1,6 +1,7 @@
 #include "sightline/pipeline/line.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -76,6 +77,8 @@ struct Line::Impl {
     LineOptions options;
     Runner runner;
     std::string model;
+    std::string line; ///< the config's, or the default (a config built in code may leave it empty)
+    std::string run;  ///< this run of the line: start time (ns since the epoch) and process id
     transport::Publisher publisher;
     std::unique_ptr<transport::RecordingWriter> recorder;
     bool record_failed = false;
@@ -90,6 +93,8 @@ struct Line::Impl {
     Impl(RunConfig config, std::unique_ptr<Engine> engine, LineOptions o)
         : options(std::move(o)), runner(std::move(config), std::move(engine)),
           model(runner.detector().spec().name + "@" + runner.detector().spec().version),
+          line(runner.config().line.empty() ? default_line_name() : runner.config().line),
+          run(std::to_string(wall_clock_ns()) + "-" + std::to_string(getpid())),
           publisher({runner.config().publish.predictions, runner.config().publish.send_hwm, options.linger_ms,
                      runner.config().publish.curve}) {
         const RunConfig& cfg = runner.config();
@@ -105,7 +110,7 @@ struct Line::Impl {
             spdlog::info("run: {}: evaluated online against {} (rolling {} s window, IoU {})", cam.id,
                          cam.ground_truth.string(), cfg.eval.window_s, cfg.eval.iou);
         }
-        spdlog::info("run: publishing on {}{}", publisher.bound_endpoint(),
+        spdlog::info("run: line '{}' publishing on {}{}", line, publisher.bound_endpoint(),
                      cfg.publish.curve ? security_note(*cfg.publish.curve) : std::string(" (plain ZeroMQ)"));
         if (!cfg.publish.curve && cfg.publish.allow_insecure &&
             !(transport::is_local_endpoint(cfg.publish.predictions) &&
@@ -117,7 +122,7 @@ struct Line::Impl {
                                                 cfg.path.string());
             std::vector<std::map<std::string, std::string>> meta;
             for (const auto& c : cfg.cameras) meta.push_back(c.meta);
-            outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling, model, spec.classes,
+            outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling, model, line, spec.classes,
                                                              runner.confidence(), std::move(meta));
             spdlog::info("run: samples for collectors on {} ({} strategies)", outbox->endpoint(),
                          cfg.sampling.strategies.size());
@@ -156,10 +161,16 @@ struct Line::Impl {
             spdlog::error("run: the recording stopped: {}", e.what());
             record_failed = true;
             recorder.reset();
-            publisher.publish(transport::EventMessage{"record_failed", "", e.what(), wall_clock_ns()});
+            publisher.publish(event("record_failed", "", e.what(), wall_clock_ns()));
         }
     }
 
+    /// An event of this line.
+    transport::EventMessage event(std::string kind, std::string camera, std::string message, std::int64_t wall) const {
+        transport::EventMessage e{std::move(kind), std::move(camera), std::move(message), wall};
+        e.line = line;
+        return e;
+    }
     /// Encodes once; the same bytes go to the subscribers and the recording.
     void send(const transport::Message& m) {
         const transport::EncodedMessage bytes = transport::encode_message(m);
@@ -182,7 +193,8 @@ struct Line::Impl {
 
     /// run_start, and line_info with every set of stats: the model, the endpoint and the class names.
     transport::EventMessage line_info(const char* kind, std::int64_t wall) {
-        transport::EventMessage e{kind, "", model, wall};
+        transport::EventMessage e = event(kind, "", model, wall);
+        e.run = run;
         e.endpoint = publisher.bound_endpoint();
         e.classes = runner.detector().spec().classes;
         return e;
@@ -199,7 +211,7 @@ struct Line::Impl {
             if (cfg.publish.curve) values["handshakes_refused_total"] = static_cast<double>(refused_handshakes());
             if (outbox) add_sample_figures(values, outbox->figures());
             if (evaluators[i]) values.merge(evaluators[i]->figures());
-            all.push_back({cfg.cameras[i].id, wall, std::move(values), model});
+            all.push_back({cfg.cameras[i].id, wall, std::move(values), model, line});
             send(all.back());
         }
         send(line_info("line_info", wall)); // a consumer that joins late learns the model and its classes here
@@ -276,6 +288,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
             // built once as a Message: publishing and recording it copies no detections
             transport::PredMessage pm = to_pred_message(f, s.model, cfg.cameras[f.camera_index].meta, detail::now_ns());
             pm.time_ns = wall_clock_ns();
+            pm.line = s.line;
             const transport::Message m = std::move(pm);
             s.send(m);
             const auto& pred = std::get<transport::PredMessage>(m);
@@ -290,10 +303,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
                 window_start = now;
             }
         },
-        stop,
-        [&](const RunEvent& e) {
-            s.send(transport::EventMessage{e.kind, e.camera, e.message, e.time_ns});
-        },
+        stop, [&](const RunEvent& e) { s.send(s.event(e.kind, e.camera, e.message, e.time_ns)); },
         [&] { // stats on the timer also when no camera delivers (a camera that is down still reports)
             const auto now = std::chrono::steady_clock::now();
             if (now - window_start >= period) {
@@ -317,7 +327,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
                          out.samples_unacked, cfg.publish.samples_drain_s);
     }
     s.publish_stats(std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count());
-    s.send(transport::EventMessage{"run_end", "", stop ? "stopped by signal" : "sources ended", wall_clock_ns()});
+    s.send(s.event("run_end", "", stop ? "stopped by signal" : "sources ended", wall_clock_ns()));
     s.recorded([](transport::RecordingWriter& w) { w.close(); });
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.sent = s.publisher.sent();

@@ -9,13 +9,14 @@
 namespace sightline::pipeline::detail {
 
 SamplesOutbox::SamplesOutbox(const PublishConfig& publish, const SamplingConfig& sampling, std::string model,
-                             std::vector<std::string> classes, float threshold,
+                             std::string line, std::vector<std::string> classes, float threshold,
                              std::vector<std::map<std::string, std::string>> meta)
     : publish_(publish), quality_(sampling.jpeg_quality),
       max_queued_(std::max<std::size_t>(64, 4 * (1 + 2 * static_cast<std::size_t>(sampling.context_frames)))),
-      model_(std::move(model)), classes_(std::move(classes)), threshold_(threshold), meta_(std::move(meta)),
-      line_start_ns_(wall_clock_ns()), sender_({publish.samples, static_cast<std::size_t>(publish.samples_buffer),
-                                                256u << 20, publish.samples_ack_timeout_s, 3, 1, 0, publish.curve}) {
+      model_(std::move(model)), line_(std::move(line)), classes_(std::move(classes)), threshold_(threshold),
+      meta_(std::move(meta)), line_start_ns_(wall_clock_ns()),
+      sender_({publish.samples, static_cast<std::size_t>(publish.samples_buffer), 256u << 20,
+               publish.samples_ack_timeout_s, 3, 1, 0, publish.curve}) {
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -53,6 +54,7 @@ transport::SampleMessage SamplesOutbox::message(const Selected& s) const {
         m.id = fmt::format("{}/{:+d}", m.context_of, s.context_offset);
     }
     m.pred = to_pred_message(f, model_, meta_.at(f.camera_index), f.stamps.inferred_ns);
+    m.pred.line = line_;
     m.classes = classes_;
     for (const Detection& c : f.candidates) {
         m.candidate_boxes.insert(m.candidate_boxes.end(), {c.x1, c.y1, c.x2, c.y2});

@@ -23,7 +23,7 @@ struct OutboxFigures {
 class SamplesOutbox {
   public:
     /// Binds the samples endpoint (Error(kTransport) naming it) and starts the thread.
-    SamplesOutbox(const PublishConfig& publish, const SamplingConfig& sampling, std::string model,
+    SamplesOutbox(const PublishConfig& publish, const SamplingConfig& sampling, std::string model, std::string line,
                   std::vector<std::string> classes, float threshold,
                   std::vector<std::map<std::string, std::string>> meta);
     ~SamplesOutbox();
@@ -42,7 +42,7 @@ class SamplesOutbox {
     PublishConfig publish_;
     int quality_;
     std::size_t max_queued_;
-    std::string model_;
+    std::string model_, line_;
     std::vector<std::string> classes_;
     float threshold_;
     std::vector<std::map<std::string, std::string>> meta_;

@@ -112,6 +112,12 @@ struct Metrics::Impl {
                                               .Help("Alarms raised, by signal")
                                               .Register(*registry);
 
+    prometheus::Family<Gauge>& publishers =
+        prometheus::BuildGauge()
+            .Name("sightline_monitor_line_publishers")
+            .Help("Publishers heard under the line name in the last 10 s (more than 1: two lines share a name)")
+            .Register(*registry);
+
     std::mutex mutex;
     std::map<std::string, std::vector<std::string>> class_names;      ///< model -> names
     std::map<std::string, std::map<std::string, double>> last_totals; ///< camera -> stat counter -> last value
@@ -130,9 +136,14 @@ struct Metrics::Impl {
 };
 
 namespace {
+/// A camera's labels, with `line` when its line names one (a line that names none: the labels of before).
+prometheus::Labels with_line(const std::string& line, prometheus::Labels labels) {
+    if (!line.empty()) labels.emplace("line", line);
+    return labels;
+}
 const Histogram::BucketBoundaries kLatencyBuckets = {0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1,
                                                      0.15,  0.2,  0.3,  0.5,  1,    2,     5};
-}
+} // namespace
 
 Metrics::Metrics(const std::string& address) : impl_(std::make_unique<Impl>()) {
     try {
@@ -159,7 +170,7 @@ void Metrics::observe(const transport::PredMessage& p) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
     d.messages.Add({{"type", "pred"}}).Increment();
-    const prometheus::Labels cam{{"camera", p.camera}, {"model", p.model}};
+    const prometheus::Labels cam = with_line(p.line, {{"camera", p.camera}, {"model", p.model}});
     d.frames.Add(cam).Increment();
     const auto names = d.class_names.find(p.model);
     bool any_flag = false;
@@ -168,13 +179,14 @@ void Metrics::observe(const transport::PredMessage& p) {
         const std::string name = names != d.class_names.end() && c >= 0 && c < int(names->second.size())
                                      ? names->second[c]
                                      : std::to_string(c);
-        d.detections.Add({{"camera", p.camera}, {"model", p.model}, {"class", name}}).Increment();
+        d.detections.Add(with_line(p.line, {{"camera", p.camera}, {"model", p.model}, {"class", name}})).Increment();
         any_flag = any_flag || p.flags[k] != 0;
     }
     if (any_flag) d.flagged.Add(cam).Increment();
     const auto a = p.stamps_ns.find("arrival"), pub = p.stamps_ns.find("published");
     if (a != p.stamps_ns.end() && pub != p.stamps_ns.end())
-        d.latency.Add({{"camera", p.camera}}, kLatencyBuckets).Observe((pub->second - a->second) / 1e9);
+        d.latency.Add(with_line(p.line, {{"camera", p.camera}}), kLatencyBuckets)
+            .Observe((pub->second - a->second) / 1e9);
 }
 
 void Metrics::observe(const transport::EventMessage& e) {
@@ -188,28 +200,31 @@ void Metrics::observe(const transport::StatMessage& st) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
     d.messages.Add({{"type", "stat"}}).Increment();
-    auto& last = d.last_totals[st.camera];
+    auto& last = d.last_totals[st.line + "/" + st.camera];
     for (const auto& [key, cause] : {std::pair{"dropped_behind_total", "behind"}, {"dropped_late_total", "late"}})
         if (auto v = st.values.find(key); v != st.values.end())
-            d.advance(d.dropped.Add({{"camera", st.camera}, {"cause", cause}}), last[key], v->second);
+            d.advance(d.dropped.Add(with_line(st.line, {{"camera", st.camera}, {"cause", cause}})), last[key],
+                      v->second);
     if (auto v = st.values.find("messages_dropped_total"); v != st.values.end())
         d.advance(d.publisher_dropped.Add({}), d.publisher_last, std::max(d.publisher_last, v->second));
     if (auto v = st.values.find("queue_age_ms_max"); v != st.values.end())
-        d.queue_age.Add({{"camera", st.camera}}).Set(v->second / 1e3);
+        d.queue_age.Add(with_line(st.line, {{"camera", st.camera}})).Set(v->second / 1e3);
     for (const char* name : {"decode", "queue", "infer", "total"})
         for (const char* stat : {"p50", "p99", "max"}) // not "quantile": that label is a summary's (promtool)
             if (auto v = st.values.find(std::string("latency_ms_") + name + "_" + stat); v != st.values.end())
-                d.stage.Add({{"camera", st.camera}, {"stage", name}, {"stat", stat}}).Set(v->second / 1e3);
+                d.stage.Add(with_line(st.line, {{"camera", st.camera}, {"stage", name}, {"stat", stat}}))
+                    .Set(v->second / 1e3);
     // the online evaluation's figures by name: only the ones the line sends (a made-up key never becomes a series)
     // named as `sightline eval` names them: AP at the window's IoU is AP50 (at 0.5), never "ap" (eval's AP is
     // AP@[.5:.95], which the online window does not compute)
     for (const char* metric :
          {"window_s", "iou", "frames", "tp", "fp", "fn", "precision", "recall", "f1", "frames_without_gt_total"})
         if (auto v = st.values.find(std::string("eval_") + metric); v != st.values.end() && v->second >= 0)
-            d.online.Add({{"camera", st.camera}, {"metric", metric}}).Set(v->second);
+            d.online.Add(with_line(st.line, {{"camera", st.camera}, {"metric", metric}})).Set(v->second);
     if (auto iou = st.values.find("eval_iou"); iou != st.values.end())
         if (auto v = st.values.find(OnlineEvaluator::ap_key(iou->second)); v != st.values.end() && v->second >= 0)
-            d.online.Add({{"camera", st.camera}, {"metric", "AP" + v->first.substr(7)}}).Set(v->second);
+            d.online.Add(with_line(st.line, {{"camera", st.camera}, {"metric", "AP" + v->first.substr(7)}}))
+                .Set(v->second);
 }
 
 void Metrics::quiet(double seconds) {
@@ -230,25 +245,31 @@ void Metrics::malformed() {
 void Metrics::window(const MonitorCameraView& v) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
-    const prometheus::Labels cam{{"camera", v.camera}, {"model", v.model}};
+    const prometheus::Labels cam = with_line(v.line, {{"camera", v.camera}, {"model", v.model}});
     d.fps.Add(cam).Set(v.fps);
     d.reference.Add(cam).Set(v.reference_progress);
     d.armed.Add(cam).Set(v.reference_ready ? v.tests_armed : 0);
-    auto& gaps = d.last_totals[v.camera]["__seq_gaps"];
+    auto& gaps = d.last_totals[v.line + "/" + v.camera]["__seq_gaps"];
     d.advance(d.gaps.Add(cam), gaps, static_cast<double>(v.seq_gaps));
     for (const auto& s : v.scores) {
-        const prometheus::Labels l{{"camera", v.camera}, {"model", v.model}, {"signal", s.signal}, {"test", s.test}};
+        const prometheus::Labels l =
+            with_line(v.line, {{"camera", v.camera}, {"model", v.model}, {"signal", s.signal}, {"test", s.test}});
         d.score.Add(l).Set(s.value);
         d.threshold.Add(l).Set(s.threshold);
     }
 }
 
+void Metrics::line_publishers(const std::map<std::string, int>& by_line) {
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& [line, n] : by_line) impl_->publishers.Add({{"line", line}}).Set(n);
+}
+
 void Metrics::alarm(const MonitorAlarm& a) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
-    int& n = d.standing[a.camera][a.signal];
+    int& n = d.standing[a.line + "/" + a.camera][a.signal];
     n = std::max(0, n + (a.raised ? 1 : -1));
-    d.alarm.Add({{"camera", a.camera}, {"signal", a.signal}}).Set(n > 0 ? 1 : 0);
+    d.alarm.Add(with_line(a.line, {{"camera", a.camera}, {"signal", a.signal}})).Set(n > 0 ? 1 : 0);
     if (a.raised) d.alarms.Add({{"signal", a.signal}}).Increment();
 }
 

@@ -103,6 +103,7 @@ MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std
         transport::EventMessage e;
         e.kind = a.raised ? "alarm_raised" : "alarm_cleared";
         e.camera = a.camera;
+        e.line = a.line;
         e.message = a.message();
         e.time_ns = a.wall_ns;
         e.alarm = transport::AlarmDetail{a.model, a.slice,     a.signal,          a.test,
@@ -110,6 +111,7 @@ MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std
         if (d.publisher) d.publisher->publish(e);
         if (d.o.json) {
             const nlohmann::json j = {{"kind", e.kind},
+                                      {"line", a.line},
                                       {"camera", a.camera},
                                       {"model", a.model},
                                       {"slice", a.slice},
@@ -153,6 +155,7 @@ void MonitorSession::malformed(const std::string& why) {
 void MonitorSession::tick(std::int64_t wall_ns) {
     Impl& d = *impl_;
     d.monitor.tick(wall_ns);
+    if (d.metrics) d.metrics->line_publishers(d.monitor.publishers_by_line(wall_ns));
     d.save_references(wall_ns, false);
     if (wall_ns - d.last_prune > 3600'000'000'000) { // hourly
         d.last_prune = wall_ns;

@@ -1,9 +1,11 @@
 // Where a monitor session's messages come from: a recording replayed at full speed, or live lines over ZeroMQ.
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/line.hpp"
@@ -91,8 +93,10 @@ void log_monitor_summary(const MonitorSession& session) {
             least = least < 0 ? c.reference_learned_s : std::min(least, c.reference_learned_s);
         }
         std::size_t raised = 0;
-        for (const auto& a : session.alarms()) raised += a.raised && a.camera == c.camera && a.model == c.model;
-        cams.push_back({{"camera", c.camera},
+        for (const auto& a : session.alarms())
+            raised += a.raised && a.line == c.line && a.camera == c.camera && a.model == c.model;
+        cams.push_back({{"line", c.line},
+                        {"camera", c.camera},
                         {"model", c.model},
                         {"slice", c.slice},
                         {"state", c.reference_ready ? "armed" : "learning"},
@@ -105,10 +109,16 @@ void log_monitor_summary(const MonitorSession& session) {
                         {"alarms_raised", raised},
                         {"alarms_standing", c.active_alarms}});
     }
+    nlohmann::json conflicts = nlohmann::json::array();
+    for (const auto& c : mon.line_conflicts())
+        conflicts.push_back({{"line", c.line}, {"runs", c.runs}, {"endpoints", c.endpoints}});
     if (session.options().json) {
-        std::printf(
-            "%s\n",
-            nlohmann::json{{"kind", "summary"}, {"messages", mon.messages()}, {"cameras", cams}}.dump().c_str());
+        std::printf("%s\n", nlohmann::json{{"kind", "summary"},
+                                           {"messages", mon.messages()},
+                                           {"cameras", cams},
+                                           {"line_conflicts", conflicts}}
+                                .dump()
+                                .c_str());
         std::fflush(stdout);
     }
     if (learning > 0)
@@ -117,14 +127,20 @@ void log_monitor_summary(const MonitorSession& session) {
             "against a reference ran on them, only the change-point tests against their own first seconds; "
             "a shorter --reference-s or a saved --reference arms them",
             learning, least, needed);
+    for (const auto& c : mon.line_conflicts())
+        spdlog::warn("monitor: line name '{}' was used by {} publishers at once ({}): give each line its own `line:`",
+                     c.line, c.runs.size(), fmt::join(c.endpoints, ", "));
+    std::set<std::string> lines;
+    for (const auto& c : mon.cameras()) lines.insert(c.line);
     std::size_t raised = 0;
     for (const auto& a : session.alarms()) raised += a.raised ? 1 : 0;
     std::uint64_t gaps = 0;
     for (const auto& c : mon.cameras()) gaps += c.seq_gaps;
-    spdlog::info("monitor: {} messages, {} camera(s), {} sequence-gap message(s), {} alarm(s) raised, {} malformed "
-                 "message(s) skipped, {} refused past the {}-state limit",
-                 mon.messages(), mon.cameras().size(), gaps, raised, session.malformed_count(), mon.refused_states(),
-                 session.options().monitor.max_states);
+    spdlog::info(
+        "monitor: {} messages, {} line(s), {} camera(s), {} sequence-gap message(s), {} alarm(s) raised, {} malformed "
+        "message(s) skipped, {} refused past the {}-state limit",
+        mon.messages(), lines.size(), mon.cameras().size(), gaps, raised, session.malformed_count(),
+        mon.refused_states(), session.options().monitor.max_states);
 }
 
 } // namespace sightline::pipeline

@@ -151,6 +151,10 @@ struct EvalConfig {
 
 struct RunConfig {
     std::filesystem::path path;
+    /// The line's name (`line:`; default: the host name's first label): carried by every message it publishes
+    /// (docs/wire.md), it keeps apart lines whose cameras share ids in every sink. The camera-id rule, and no
+    /// '.', '*' or '>'.
+    std::string line;
     std::vector<CameraConfig> cameras;
     std::filesystem::path model; ///< model.yaml, resolved against the config's directory
     std::string engine = "auto"; ///< auto (openvino where built, else opencv), opencv, openvino (ONNX), libtorch
@@ -166,6 +170,9 @@ struct RunConfig {
 
 /// The strategies a run samples with when its config names none (docs/collector.md).
 std::vector<SamplingStrategy> default_sampling_strategies();
+
+/// The default line name: this host's name, its first label (transport::line_name_from).
+std::string default_line_name();
 
 /// Reads and validates a config. Throws Error(kNotFound) for a missing file, Error(kBadInput) naming the file, the
 /// key path (e.g. cameras[1].url) and the reason for anything else.

@@ -34,6 +34,7 @@ struct DatasetSample {
     std::vector<DatasetBox> predictions, candidates;
     std::string context_of; ///< a context frame: the id of the sample it surrounds (empty for a sample)
     int context_offset = 0; ///< ...and its offset in frames (-k..-1 before, 1..k after)
+    std::string line;       ///< the line that sent it (RunConfig::line; "" from a line that names none, schema < 3)
 };
 
 class Dataset {

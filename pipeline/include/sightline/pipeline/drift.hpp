@@ -36,6 +36,9 @@ double chi_square_p_value(std::span<const double> reference, std::span<const dou
 /// values a statistic took on the reference's own chunks plus `k` population standard deviations (ignoring NaN).
 double chunk_upper_threshold(std::span<const double> chunk_values, double k = 3);
 
+/// The standard normal's upper quantile: z with P(Z > z) = p, for p in (0, 1).
+double normal_upper_quantile(double p);
+
 /// Page-Hinkley change detector, river's `drift.PageHinkley` step for step (same parameters, same defaults, two-
 /// sided): fed one value at a time, says when the mean has changed; it restarts itself on the next value after.
 class PageHinkley {

@@ -2,6 +2,7 @@
 // Prometheus metrics on /metrics (prometheus-cpp's registry and its HTTP exposer), for `sightline run --metrics`
 // (the line's own counters, from the messages it publishes) and `sightline monitor --http` (the same from the
 // messages it receives, plus the drift scores and the alarms). Names and labels: docs/monitor.md, "Prometheus".
+#include <map>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,8 @@ class Metrics {
     void quiet(double seconds); ///< seconds since the monitor last heard from any line
     void window(const MonitorCameraView& view);
     void alarm(const MonitorAlarm& alarm);
+    /// Publishers heard per line name (Monitor::publishers_by_line): sightline_monitor_line_publishers{line}.
+    void line_publishers(const std::map<std::string, int>& by_line);
 
   private:
     struct Impl;

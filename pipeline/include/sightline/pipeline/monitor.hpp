@@ -39,6 +39,8 @@ struct MonitorOptions {
     /// starting every sixth of a window). Frames of a line are correlated, so a window holds fewer independent
     /// values than frames: the chunks measure that, the fixed defaults do not.
     bool calibrate = true;
+    /// The false-alarm rate per camera and window the calibrated thresholds aim at, spread over the camera's tests.
+    double false_alarm_rate = 0.005;
     /// > 0: a reference per time-of-day bucket of this many hours (wall clock of the frames, UTC: `pred.time_ns`),
     /// each learned in its own bucket's first reference_s: a camera whose nights differ from its days is tested
     /// against its own nights. 0: one reference.
@@ -77,6 +79,7 @@ struct MonitorOptions {
 /// One standing alarm's rise or fall, and the figures behind it.
 struct MonitorAlarm {
     bool raised = true;               ///< false: it cleared
+    std::string line;                 ///< the camera's line ("" from a line that names none)
     std::string camera, model, slice; ///< slice: the camera's meta as k=v,k=v
     std::string signal;               ///< class_mix, confidence/<class>, detections_per_frame, box_size, luma, ...
     std::string test;                 ///< jensen_shannon, wasserstein, psi, page_hinkley, p99, silence, seq_gap
@@ -95,6 +98,7 @@ struct MonitorScore {
 
 /// What the monitor knows about one camera x model, for metrics, the store and the report.
 struct MonitorCameraView {
+    std::string line; ///< the camera's line ("" from a line that names none): line and camera identify a camera
     std::string camera, model, slice;
     std::string time_of_day; ///< "06-12" with time_of_day_hours, else empty
     std::map<std::string, std::string> meta;
@@ -121,6 +125,13 @@ struct MonitorCameraView {
     double drift_rank = 0;                  ///< the largest score / threshold over the camera's tests
 };
 
+/// Two or more publishers heard under one line name at once: their runs (line_info's `run`) overlap in time.
+struct MonitorLineConflict {
+    std::string line;
+    std::vector<std::string> runs, endpoints; ///< the runs heard at once, and the endpoints they publish on
+    std::int64_t since_wall_ns = 0;           ///< when the overlap was first heard
+};
+
 class Monitor {
   public:
     explicit Monitor(const MonitorOptions& options);
@@ -145,6 +156,10 @@ class Monitor {
     std::uint64_t alarms_raised() const;
     /// Messages refused because they would have opened a state past max_states.
     std::uint64_t refused_states() const;
+    /// Line names two publishers used at once (each line once, as first heard; logged then too).
+    std::vector<MonitorLineConflict> line_conflicts() const;
+    /// Runs heard under `line` in the last 10 s of wall time: more than one while two publishers share the name.
+    std::map<std::string, int> publishers_by_line(std::int64_t wall_ns) const;
 
     /// The learned references (all cameras whose reference is complete), as a self-describing JSON document:
     /// save it from a known-good period and load it later (`--reference FILE`), or keep it in the store.

@@ -44,12 +44,14 @@ class MonitorStore {
         /// (a window of a schema-1 store)
         double reference_learned_s = -1, reference_needed_s = -1;
         int tests_armed = -1;
+        std::string line; ///< "" in rows from before schema 3, and from lines that name none
     };
     struct ScoreRow {
         std::string camera, model, signal, test;
         std::int64_t window_end_ns = 0;
         double value = 0, threshold = 0;
         bool alarm = false;
+        std::string line; ///< "" in rows from before schema 3, and from lines that name none
     };
     std::vector<WindowRow> windows() const;
     std::vector<ScoreRow> scores() const;

@@ -47,6 +47,16 @@ std::string camera_id_problem(std::string_view id);
 /// Throws Error(kBadInput) "<what>: <reason>" when camera_id_problem() finds one.
 void check_camera_id(std::string_view id, std::string_view what);
 
+/// What is wrong with a line name (RunConfig::line, the `line` field of every message; docs/wire.md), "" when
+/// nothing: a camera id's rule, and no '.', '*' or '>' either (a line name is one token of a subject on a message
+/// bus: sightline.<line>.pred.<camera>).
+std::string line_name_problem(std::string_view name);
+/// Throws Error(kBadInput) "<what>: <reason>" when line_name_problem() finds one.
+void check_line_name(std::string_view name, std::string_view what);
+/// A valid line name made of `text` (a host name): its first label, other characters a line name refuses as '-';
+/// "line" when nothing is left.
+std::string line_name_from(std::string_view text);
+
 /// What is wrong with a ZeroMQ endpoint to bind or connect (empty: nothing): tcp://HOST:PORT with PORT 1..65535
 /// or * (a free one), ipc://PATH, inproc://NAME. ZeroMQ itself reads a port of 99999 or -1 as some other port.
 std::string endpoint_problem(std::string_view endpoint);

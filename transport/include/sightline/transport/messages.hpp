@@ -68,6 +68,8 @@ struct PredMessage {
     std::uint32_t frame_flags = 0;
     /// The frame's uncertainty score in [0, 1] for ranking (docs/wire.md; negative: unknown, not sent).
     float uncertainty = -1;
+    /// The line that published it (RunConfig::line; additive in v1, 0.10; empty: an older line, not sent then).
+    std::string line;
 };
 
 /// What a monitor's alarm event says about the alarm (EventMessage::alarm; docs/wire.md, "Alarms").
@@ -89,6 +91,11 @@ struct EventMessage {
     std::string endpoint;             ///< run_start: the endpoint the publisher bound (its port resolved)
     std::vector<std::string> classes; ///< run_start: the model's class names (PredMessage::classes index them)
     std::optional<AlarmDetail> alarm; ///< alarm_raised, alarm_cleared (a monitor's events): the alarm
+    /// The line it comes from, or a monitor's alarm is about (additive in v1, 0.10; empty: not sent).
+    std::string line;
+    /// run_start, line_info: this run of the line, unique per process start (its start time in ns since the epoch
+    /// and its process id); two runs heard under one line name at once are two publishers sharing a name.
+    std::string run;
 };
 
 /// Per-camera statistics (topic `stat/<camera>`): a flat map of named numbers.
@@ -97,6 +104,7 @@ struct StatMessage {
     std::int64_t time_ns = 0;
     std::map<std::string, double> values;
     std::string model; ///< the model@version serving the camera (additive in v1, 0.9; empty: an older line)
+    std::string line;  ///< the line (additive in v1, 0.10; empty: an older line)
 };
 
 using Message = std::variant<PredMessage, EventMessage, StatMessage>;
