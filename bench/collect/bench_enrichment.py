@@ -168,7 +168,7 @@ def main():
     runs = [("line", line_rank, ""), ("cameras", per_camera, "")]
     if not a.quick:
         ablations = {
-            "no near_threshold": "  near_threshold_band: 0\n",
+            "no near_threshold": "  near_threshold_band: 0\n  score_band: 0\n",
             "no ambiguous_class": "  ambiguity_margin: 0\n",
             "no high_entropy": "  entropy_threshold: 1\n",
             "no candidates (floor off)": "  candidate_floor: -1\n",

@@ -305,7 +305,7 @@ RunConfig read_run_config(const std::filesystem::path& path) {
     }
     if (const auto f = root["flags"]) {
         c.keys(f, "flags",
-               {"near_threshold_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames", "candidate_floor",
+               {"near_threshold_band", "score_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames", "candidate_floor",
                 "max_candidates", "candidate_weight", "track_iou", "track_max_age", "temporal_weight", "luma_band",
                 "contrast_band", "blur_ratio"});
         c.read(f, "flags", "luma_band", r.flags.luma_band, in(0.f, 255.f), "must be in [0, 255]");
@@ -320,6 +320,7 @@ RunConfig read_run_config(const std::filesystem::path& path) {
             "must be below 1 (negative: keep no candidates)");
         c.read(f, "flags", "max_candidates", r.flags.max_candidates, in(1, 1000), "must be in 1..1000");
         c.read(f, "flags", "near_threshold_band", r.flags.near_threshold_band, in(0.f, 1.f), "must be in [0, 1]");
+        c.read(f, "flags", "score_band", r.flags.score_band, in(0.f, 1.f), "must be in [0, 1]");
         c.read(f, "flags", "ambiguity_margin", r.flags.ambiguity_margin, in(0.f, 1.f), "must be in [0, 1]");
         c.read(f, "flags", "entropy_threshold", r.flags.entropy_threshold, in(0.f, 1.f), "must be in [0, 1]");
         c.read(f, "flags", "count_learn_frames", r.flags.count_learn_frames, at_least(1), "must be >= 1");

@@ -21,7 +21,7 @@ std::uint32_t uncertainty_flags(const Detection& d, float confidence, const Flag
 
 float detection_uncertainty(const Detection& d, float confidence, const FlagsConfig& c) {
     const auto unit = [](float x) { return std::clamp(x, 0.f, 1.f); };
-    const float near = c.near_threshold_band > 0 ? unit(1 - (d.score - confidence) / c.near_threshold_band) : 0.f;
+    const float near = c.score_band > 0 ? unit(1 - (d.score - confidence) / c.score_band) : 0.f;
     const float ambiguous = c.ambiguity_margin > 0 ? unit(1 - d.margin / c.ambiguity_margin) : 0.f;
     const float entropy = d.entropy >= c.entropy_threshold ? unit(d.entropy) : 0.f;
     return std::max({near, ambiguous, entropy});
@@ -92,7 +92,7 @@ int FlagsStage::UsualBand::test_and_learn(double x, double learn, double floor, 
     return side;
 }
 
-Tracker::Tracker(const FlagsConfig& config) : config_(config) {}
+Tracker::Tracker(const FlagsConfig& config, float confidence) : config_(config), confidence_(confidence) {}
 
 void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>& candidates) {
     constexpr std::uint32_t kTemporal =
@@ -122,7 +122,11 @@ void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>&
     const auto observe = [&](Track& t, const Detection& d, bool detected) {
         t.box[0] = d.x1, t.box[1] = d.y1, t.box[2] = d.x2, t.box[3] = d.y2;
         t.unseen = 0;
-        t.above = (t.above << 1) | (detected ? 1u : 0u);
+        // inside the band around the threshold, the side it was on stands (hysteresis)
+        const float band = config_.score_band;
+        const bool inside =
+            t.observations > 0 && (detected ? d.score < confidence_ + band : d.score >= confidence_ - band);
+        t.above = (t.above << 1) | (inside ? (t.above & 1u) : (detected ? 1u : 0u));
         ++t.observations;
     };
     for (std::size_t k = 0; k < dets.size(); ++k) {
@@ -146,17 +150,21 @@ void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>&
             if (usual < 0 || t.class_count[c] > t.class_count[static_cast<std::size_t>(usual)])
                 usual = static_cast<int>(c);
         }
-        if (seen >= 3 && d.cls != usual) d.flags |= transport::kFlagClassSwitch;
+        // a class switch: the track held one class in at least 9 of 10 of at least 8 detections, and this one
+        // differs (a track flickering between two classes all along is ambiguous_class's business)
+        if (seen >= 8 && 10 * t.class_count[static_cast<std::size_t>(usual)] >= 9 * seen && d.cls != usual)
+            d.flags |= transport::kFlagClassSwitch;
         observe(t, d, true);
         if (d.cls >= 0) {
             if (t.class_count.size() <= static_cast<std::size_t>(d.cls))
                 t.class_count.resize(static_cast<std::size_t>(d.cls) + 1, 0);
             ++t.class_count[d.cls];
         }
-        // crossings of the threshold among its last 10 observations: neighbouring bits that differ
+        // crossings of the threshold among its last 10 observations: neighbouring bits that differ; three (it went,
+        // came back and went again), each from outside score_band on one side to outside it on the other
         const int n = std::min(t.observations, 10);
         const std::uint32_t crossings = (t.above ^ (t.above >> 1)) & ((1u << (n - 1)) - 1);
-        if (std::popcount(crossings) >= 2) d.flags |= transport::kFlagScoreOscillation;
+        if (std::popcount(crossings) >= 3) d.flags |= transport::kFlagScoreOscillation;
     }
     for (std::size_t k = 0; k < candidates.size(); ++k)
         if (cand_track[k] >= 0) observe(tracks_[cand_track[k]], candidates[k], false);
@@ -167,7 +175,7 @@ void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>&
 
 FlagsStage::FlagsStage(const FlagsConfig& config, float confidence, std::size_t cameras)
     : config_(config), confidence_(confidence), usual_(std::max<std::size_t>(1, cameras)),
-      trackers_(std::max<std::size_t>(1, cameras), Tracker(config)) {}
+      trackers_(std::max<std::size_t>(1, cameras), Tracker(config, confidence)) {}
 
 void FlagsStage::apply(FrameOutput& frame) {
     std::vector<float> u;
@@ -201,9 +209,11 @@ void FlagsStage::apply(FrameOutput& frame) {
                                            -std::log(config_.blur_ratio), false) < 0)
             frame.frame_flags |= transport::kFrameBlurred;
     }
-    if (!frame.candidates.empty()) frame.frame_flags |= transport::kFrameCandidateBelow;
     // a candidate on a detected object is that object's runner-up class or box; only the others may be misses
     const std::vector<const Detection*> free = free_candidates(frame.detections, frame.candidates);
+    if (std::any_of(free.begin(), free.end(),
+                    [&](const Detection* c) { return c->score >= confidence_ - config_.near_threshold_band; }))
+        frame.frame_flags |= transport::kFrameCandidateBelow;
     if (config_.candidate_weight > 0)
         for (const Detection* c : free) u.push_back(candidate_uncertainty(*c, confidence_, config_));
     const bool unknown = clustered(free);

@@ -171,8 +171,8 @@ void generate(const SynthOptions& o, const std::function<void(const Progress&)>&
 bool ensure_scene(const CachedScene& scene, const std::function<void(const Progress&)>& on_progress) {
     namespace fs = std::filesystem;
     std::ostringstream key;
-    key << "sightline demo scene v1 cameras=" << scene.cameras << " seconds=" << scene.seconds
-        << " seed=" << scene.seed;
+    key << "sightline demo scene v2 cameras=" // v2: the generator's seeding fixed (0.10)
+        << scene.cameras << " seconds=" << scene.seconds << " seed=" << scene.seed;
     for (const auto& o : scene.overrides) key << " set=" << o;
     const fs::path stamp = scene.dir / "scene.stamp";
     bool complete = fs::exists(stamp);

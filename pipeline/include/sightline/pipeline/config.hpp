@@ -71,7 +71,13 @@ struct ThresholdsConfig {
 };
 
 struct FlagsConfig {
-    float near_threshold_band = 0.1f; ///< flag near_threshold: score in [confidence, confidence + band)
+    /// Flag near_threshold: score in [confidence, confidence + band); and candidate_below: a free candidate (one
+    /// no detection overlaps) in [confidence - band, confidence). Narrow, so the flags stay rare on a nominal camera
+    /// (at most 10% of frames each on the monitor proof's nominal cameras, bench/README.md).
+    float near_threshold_band = 0.02f;
+    /// The frame's uncertainty score's near-threshold term: 1 at the threshold, falling to 0 at confidence +
+    /// score_band (flags.hpp, detection_uncertainty). Wider than the flag's band: the ranking wants a gradient.
+    float score_band = 0.1f;
     float ambiguity_margin = 0.2f;    ///< flag ambiguous_class: best - second-best class score below this
     float entropy_threshold = 0.5f;   ///< flag high_entropy: normalised class entropy at or above this
     /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its

@@ -53,7 +53,9 @@ float expected_errors(const std::vector<float>& terms, bool unusual);
 /// detection <-> candidate, at least twice in its last 10 observations).
 class Tracker {
   public:
-    explicit Tracker(const FlagsConfig& config);
+    /// `confidence`: the operating threshold; a crossing of it counts for score_oscillation only from outside
+    /// near_threshold_band on one side to outside it on the other (a score wobbling inside the band is noise).
+    explicit Tracker(const FlagsConfig& config, float confidence = 0);
     /// Associates one frame (called in order); sets track_id and the temporal bits of `detections`.
     void update(std::vector<Detection>& detections, const std::vector<Detection>& candidates);
     std::size_t tracks() const { return tracks_.size(); }
@@ -68,6 +70,7 @@ class Tracker {
         int observations = 0;
     };
     FlagsConfig config_;
+    float confidence_ = 0;
     std::vector<Track> tracks_;
     std::int32_t next_id_ = 0;
 };
