@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include "commands.hpp"
 #include "progress.hpp"
@@ -46,12 +47,28 @@ int run_demo(const DemoArgs& a) {
     // The model first: a bad model path should fail at once, not after rendering a scene.
     auto engine = pipeline::make_engine(a.engine, pipeline::load_model_spec(model_yaml), a.threads);
     ensure_demo_scene(scene);
+    // the first-day path: each camera's reference from a known-good recording of it (two minutes of the same
+    // cameras without drift), learned once and kept beside the scene
+    const pipeline::synth::CachedScene nominal{scene.dir.parent_path() / "demo-nominal", 4, 120.0, 1, {}, true};
+    ensure_demo_scene(nominal);
+    const fs::path reference = scene.dir.parent_path() / "demo-monitor" / "reference.json";
+    pipeline::DemoRunOptions n;
+    n.scene = nominal.dir, n.cameras = nominal.cameras, n.model_yaml = model_yaml, n.every = a.every, n.batch = a.batch;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (pipeline::ensure_demo_reference(
+            n, [&] { return pipeline::make_engine(a.engine, pipeline::load_model_spec(model_yaml), a.threads); },
+            reference, nominal.seconds))
+        spdlog::info("demo: learned the monitor's reference from {:.0f} s of the cameras' known-good recording in "
+                     "{:.1f} s ({})",
+                     nominal.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                     reference.string());
     const pipeline::ModelSpec spec = engine->spec();
     spdlog::info("demo: model {} {} ({} classes, input {}x{}) via {}", spec.name, spec.version, spec.classes.size(),
                  spec.preprocess.input_width, spec.preprocess.input_height, engine->describe());
     ProgressLine progress("demo");
     pipeline::DemoRunOptions o;
     o.scene = scene.dir, o.cameras = scene.cameras, o.model_yaml = model_yaml, o.every = a.every, o.batch = a.batch;
+    o.reference = reference;
     o.on_progress = [&](std::uint64_t done, std::uint64_t total) { progress.update(done, total, "frames"); };
     o.on_done = [&] { progress.done(); };
     pipeline::run_demo_line(o, std::move(engine));

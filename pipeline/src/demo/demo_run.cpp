@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 #include <unistd.h>
 
@@ -75,6 +76,36 @@ class DemoConsumer {
 
 } // namespace
 
+bool ensure_demo_reference(const DemoRunOptions& a, const std::function<std::unique_ptr<Engine>()>& make_engine,
+                           const fs::path& out, double seconds) {
+    const ModelSpec spec = load_model_spec(a.model_yaml);
+    const std::string key = "sightline demo reference v1 model=" + spec.name + "@" + spec.version +
+                            " every=" + std::to_string(a.every) + " scene=" + a.scene.string() + "\n";
+    {
+        std::ifstream stamp(out.string() + ".stamp");
+        if (stamp && fs::exists(out) && std::string(std::istreambuf_iterator<char>(stamp), {}) == key) return false;
+    }
+    std::unique_ptr<Engine> engine = make_engine();
+    const fs::path sock = fs::temp_directory_path() / ("sightline_demo_ref_" + std::to_string(::getpid()) + ".sock");
+    RunConfig cfg = demo_config(a, sock);
+    cfg.publish.wait_for_subscribers = 0; // the monitor is fed in process
+    MonitorOptions mo = demo_monitor_options(a.every);
+    mo.reference_s = seconds - 2 * mo.window_s; // all of it, less a margin for the last frames
+    Monitor monitor(mo);
+    transport::EventMessage start{"run_start", "", engine->spec().name + "@" + engine->spec().version, 0};
+    start.classes = engine->spec().classes;
+    monitor.add(start, 0);
+    LineOptions options;
+    options.on_frame = [&](const FrameOutput&, const transport::PredMessage& p) { monitor.add(p, p.time_ns); };
+    std::atomic<bool> stop{false};
+    Line line(cfg, std::move(engine), options);
+    line.run(stop);
+    fs::remove(sock);
+    write_output(out, monitor.references_json());
+    write_output(out.string() + ".stamp", key);
+    return true;
+}
+
 void run_demo_line(const DemoRunOptions& a, std::unique_ptr<Engine> engine) {
     const ModelSpec spec = engine->spec();
     const fs::path sock = fs::temp_directory_path() / ("sightline_demo_" + std::to_string(::getpid()) + ".sock");
@@ -87,6 +118,7 @@ void run_demo_line(const DemoRunOptions& a, std::unique_ptr<Engine> engine) {
     MonitorSessionOptions mo;
     mo.db = (monitor_dir / "monitor.db").string();
     mo.monitor = demo_monitor_options(a.every);
+    mo.reference = a.reference.string();
     MonitorSession monitor(mo);
     // the collector beside the line, as `sightline collect` runs (a fresh dataset each demo)
     DemoCollector collector(a.scene.parent_path() / "demo-collect", cfg);
@@ -105,7 +137,7 @@ void run_demo_line(const DemoRunOptions& a, std::unique_ptr<Engine> engine) {
     fs::remove(sock);
     table.print(spec, a.every, a.batch, summary);
     monitor.finish(wall_clock_ns());
-    print_monitor_alarms(monitor.alarms(), table.drifts(), mo.monitor);
+    print_monitor_alarms(monitor.alarms(), table.drifts(), mo.monitor, !a.reference.empty());
     print_collector(kept, table, collector.dir().string());
     write_output(monitor_dir / "report.html", render_monitor_html(MonitorStore(mo.db)));
     std::printf("monitor: store %s, report %s\n", mo.db.c_str(), (monitor_dir / "report.html").string().c_str());

@@ -216,10 +216,16 @@ MonitorOptions demo_monitor_options(int every) {
 }
 
 void print_monitor_alarms(const std::vector<MonitorAlarm>& alarms,
-                          const std::map<std::string, DemoTable::Drift>& drifts, const MonitorOptions& o) {
-    std::printf(
-        "\nmonitor (beside the line; reference the first %.0f s of each camera, window %.0f s; docs/monitor.md)\n",
-        o.reference_s, o.window_s);
+                          const std::map<std::string, DemoTable::Drift>& drifts, const MonitorOptions& o,
+                          bool saved_reference) {
+    if (saved_reference)
+        std::printf("\nmonitor (beside the line; each camera's reference learned from a known-good recording of it, "
+                    "window %.0f s; docs/monitor.md)\n",
+                    o.window_s);
+    else
+        std::printf(
+            "\nmonitor (beside the line; reference the first %.0f s of each camera, window %.0f s; docs/monitor.md)\n",
+            o.reference_s, o.window_s);
     std::printf("%-6s %-34s %-44s %s\n", "camera", "drift (ground truth)", "first alarm after the onset",
                 "alarms before the onset / on a nominal camera");
     for (const auto& [camera, d] : drifts) {
@@ -248,9 +254,13 @@ void print_monitor_alarms(const std::vector<MonitorAlarm>& alarms,
         std::printf("%-6s %-34s %-44s %d%s%s\n", camera.c_str(), d.scenario.c_str(), hit.c_str(), n, n ? ": " : "",
                     false_alarms.c_str());
     }
-    std::printf("(a 15 s reference holds about 25 parts: too few to know a camera's normal spread, so nominal cameras\n"
-                " raise alarms here; with the default 300 s reference, bench/monitor/bench_monitor_proof.py measures\n"
-                " none in ten minutes of a nominal camera: bench/README.md)\n");
+    if (saved_reference)
+        std::printf("(the first-day path: sightline monitor --replay nominal.slrec --save-reference ref.json, then\n"
+                    " --reference ref.json; README.md)\n");
+    else
+        std::printf("(a %.0f s reference is too short to know a camera's normal spread: a saved reference from a "
+                    "known-good\n recording is the first-day path, README.md)\n",
+                    o.reference_s);
 }
 
 } // namespace sightline::pipeline

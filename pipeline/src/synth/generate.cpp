@@ -172,7 +172,7 @@ bool ensure_scene(const CachedScene& scene, const std::function<void(const Progr
     namespace fs = std::filesystem;
     std::ostringstream key;
     key << "sightline demo scene v2 cameras=" // v2: the generator's seeding fixed (0.10)
-        << scene.cameras << " seconds=" << scene.seconds << " seed=" << scene.seed;
+        << scene.cameras << " seconds=" << scene.seconds << " seed=" << scene.seed << (scene.nominal ? " nominal" : "");
     for (const auto& o : scene.overrides) key << " set=" << o;
     const fs::path stamp = scene.dir / "scene.stamp";
     bool complete = fs::exists(stamp);
@@ -192,7 +192,8 @@ bool ensure_scene(const CachedScene& scene, const std::function<void(const Progr
     o.cameras = scene.cameras;
     o.seconds = scene.seconds;
     o.seed = scene.seed;
-    o.specs = make_specs(scene.cameras, default_scenario_yaml(), "default scenario", scene.overrides);
+    o.specs = make_specs(scene.cameras, scene.nominal ? "" : default_scenario_yaml(),
+                         scene.nominal ? "nominal" : "default scenario", scene.overrides);
     generate(o, on_progress);
     std::ofstream(stamp) << key.str() << "\n";
     return true;

@@ -96,16 +96,27 @@ class DemoCollector {
 void print_collector(const std::vector<DemoSample>& samples, const DemoTable& table, const std::string& dir);
 
 void print_monitor_alarms(const std::vector<MonitorAlarm>& alarms,
-                          const std::map<std::string, DemoTable::Drift>& drifts, const MonitorOptions& o);
+                          const std::map<std::string, DemoTable::Drift>& drifts, const MonitorOptions& o,
+                          bool saved_reference = false);
 
 struct DemoRunOptions {
     std::filesystem::path scene; ///< the rendered scene: <camera>.mp4 and <camera>.json, cam1..camN
+    /// The monitor's reference (Monitor::references_json), learned from a known-good recording of the same cameras
+    /// (learn_demo_reference): the first-day path the README shows. Empty: each camera learns its first 15 s.
+    std::filesystem::path reference;
     int cameras = 4;
     std::filesystem::path model_yaml; ///< the model the engine was made from
     int every = 5, batch = 4;
     std::function<void(std::uint64_t published, std::uint64_t expected)> on_progress; ///< each published frame
     std::function<void()> on_done; ///< the line has ended (before the tables are printed)
 };
+/// Runs a nominal rendering of the demo's cameras (`nominal`: `seconds` of their known-good days) through the line
+/// into a monitor with the demo's window and a reference as long as the rendering, and writes the references learned
+/// to `out` (what `sightline monitor --replay nominal.slrec --save-reference ref.json` writes), unless `out` holds
+/// them already for the same model, scene and frame step (out.stamp says). Returns true when it learned them.
+bool ensure_demo_reference(const DemoRunOptions& nominal, const std::function<std::unique_ptr<Engine>()>& make_engine,
+                           const std::filesystem::path& out, double seconds);
+
 /// Runs the scene through the line as `sightline run` would (ZeroMQ to a consumer of this process, a monitor on the
 /// same subscriber, a collector on the samples channel; the monitor's store and report beside the scene) and prints
 /// what each saw. Throws what the line or a consumer throws.

@@ -148,6 +148,7 @@ struct CachedScene {
     double seconds = 60.0;
     std::uint64_t seed = 1;
     std::vector<std::string> overrides; ///< `--set key=value` (e.g. defaults.width=1920)
+    bool nominal = false;               ///< every camera without drift (else the default demo scenario)
 };
 
 /// Renders `scene` into its folder unless a complete rendering of the same scene is there (dir/scene.stamp names
