@@ -34,10 +34,10 @@ struct MonitorOptions {
     double fast_factor = 2;
     int clear_after = 5; ///< consecutive tests under clear_ratio x threshold before it clears
     double clear_ratio = 0.8;
-    /// Thresholds: the larger of the default and NannyML's rule on the reference's own chunks of window size
-    /// (mean + 3 sigma of the statistic each chunk gets against the rest of the reference; the chunks overlap,
-    /// starting every sixth of a window). Frames of a line are correlated, so a window holds fewer independent
-    /// values than frames: the chunks measure that, the fixed defaults do not.
+    /// Thresholds: the larger of the default and the upper tail of a block bootstrap of the reference's own stream
+    /// at the window's size (docs/monitor.md, "Calibrated thresholds"): each replicate a window-sized stretch of the
+    /// reference against a pseudo-reference resampled in blocks from the rest. Frames of a line are correlated, so a
+    /// window holds fewer independent values than frames: the replicates measure that, the fixed defaults do not.
     bool calibrate = true;
     /// The false-alarm rate per camera and window the calibrated thresholds aim at, spread over the camera's tests.
     double false_alarm_rate = 0.005;
