@@ -44,6 +44,9 @@ void add_test_options(CLI::App* cmd, pipeline::MonitorOptions& m) {
         ->capture_default_str();
     cmd->add_option("--raise-after", m.raise_after, "tests in a row over the threshold before an alarm stands")
         ->capture_default_str();
+    cmd->add_option("--false-alarm-rate", m.false_alarm_rate, "the calibration's false alarms per camera and window")
+        ->check(CLI::Range(1e-9, 0.5))
+        ->capture_default_str();
     cmd->add_option("--max-states", m.max_states,
                     "camera x model states kept (about 250 kB each at the defaults); messages that would open more "
                     "are refused, counted and logged")
@@ -75,8 +78,7 @@ void add_input_options(CLI::App* cmd, MonitorArgs& a) {
                     "a recording (sightline run --record) to watch instead, at full speed: the same windows and "
                     "alarms as live")
         ->check(CLI::ExistingFile);
-    cmd->add_flag("--fixed-thresholds", a.fixed,
-                  "use the default thresholds only (no calibration on the reference's own chunks)");
+    cmd->add_flag("--fixed-thresholds", a.fixed, "the default thresholds only (no calibration on the reference)");
     cmd->add_option("--seconds", a.watch.seconds, "stop after this many seconds (0: at SIGINT/SIGTERM)");
     cmd->add_flag("--until-run-end", a.watch.until_run_end,
                   "stop once every line seen starting (run_start) has ended (run_end); at least one");

@@ -401,26 +401,6 @@ struct Monitor::Impl {
         const std::size_t per_chunk = static_cast<std::size_t>(std::max(1, window_buckets / part_buckets));
         const std::size_t parts = s.parts_used;
         if (parts < per_chunk + 2 || s.tests.empty()) return; // too short to calibrate: the defaults stand
-        if (std::getenv("SL_OLD_CAL")) { // TEMPORARY comparison: NannyML's rule (before 0.10)
-            std::vector<Bucket> windows;
-            for (std::size_t first = 0; first + per_chunk <= s.parts_used; ++first) {
-                Bucket w = empty_bucket();
-                for (std::size_t k = first; k < first + per_chunk; ++k) add_into(w, s.chunks[k]);
-                windows.push_back(std::move(w));
-            }
-            for (const Test& t : s.tests) {
-                std::vector<double> values;
-                for (const Bucket& c : windows) {
-                    Bucket rest = s.reference;
-                    for (int k = 0; k < kBucketSize; ++k) rest[k] -= c[k];
-                    values.push_back(t.value(rest, c, o.min_values));
-                }
-                const auto valid = std::count_if(values.begin(), values.end(), [](double x) { return !std::isnan(x); });
-                const double cal = drift::chunk_upper_threshold(values);
-                s.thresholds[t.signal + "/" + t.test] = valid < 5 ? kNaN : std::max(t.default_threshold, cal);
-            }
-            return;
-        }
         const std::size_t block = std::max<std::size_t>(1, per_chunk / 3);
         std::uint64_t rng =
             0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(who_of(s.view.line, s.view.camera) + "|" + s.view.model);
