@@ -61,8 +61,8 @@ std::vector<transport::EncodedMessage> make_messages(int cameras, int fps, doubl
 
 struct Measured {
     double wall_s = 0, cpu_s = 0, peak_mb = 0; ///< peak: the last VmHWM sampled (within a sample of the end)
-    std::vector<double> rss_mb; ///< sampled during the run
-    std::string output;         ///< the receiver's stderr
+    std::vector<double> rss_mb;                ///< sampled during the run
+    std::string output;                        ///< the receiver's stderr
     int status = 0;
 };
 
@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
         const auto anchor = run_receiver({self, "--receive", ep}, pub, msgs, paced ? rate : 0);
         const auto mon = run_receiver(monitor_argv(), pub, msgs, paced ? rate : 0);
         std::smatch mm;
-        const std::regex done(R"(monitor: (\d+) messages, (\d+) camera\(s\), (\d+) sequence-gap message)");
+        const std::regex done(
+            R"(monitor: (\d+) messages, \d+ line\(s\), (\d+) camera\(s\), (\d+) sequence-gap message)");
         const bool parsed = std::regex_search(mon.output, mm, done);
         const std::uint64_t got = parsed ? std::stoull(mm[1]) : 0, gaps = parsed ? std::stoull(mm[3]) : ~0ull;
         const bool anchor_ok =

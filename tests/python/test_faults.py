@@ -225,7 +225,7 @@ def test_monitor_restart_and_line_restart(d, scene):
         time.sleep(1)
     c.send_signal(signal.SIGTERM)
     _, err_c = c.communicate(timeout=30)
-    m = re.search(r"monitor: (\d+) messages, (\d+) camera\(s\), (\d+) sequence-gap", err_c)
+    m = re.search(r"monitor: (\d+) messages, \d+ line\(s\), (\d+) camera\(s\), (\d+) sequence-gap", err_c)
     check(c.returncode == 0 and m and int(m.group(1)) > 150 and int(m.group(3)) < 30,
           f"the line restarted twice under a running monitor: both runs heard, the sequence restart not counted as "
           f"lost ({m.group(0) if m else err_c.strip()[-160:]})")

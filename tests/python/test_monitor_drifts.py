@@ -29,7 +29,7 @@ SCENARIO = f"""cameras:
 def main(binary, model):
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        record_scene(binary, model, d, SCENARIO, 3, ONSET + 50, 7, 10)
+        record_scene(binary, model, d, SCENARIO, 3, ONSET + 90, 7, 10)
         out = subprocess.run([binary, "--log-level", "error", "monitor", "--replay", str(d / "r.slrec"), "--json",
                               "--min-values", "250"], check=True, capture_output=True, text=True).stdout
         raised = [json.loads(l) for l in out.splitlines()]

@@ -85,6 +85,7 @@ bool ensure_demo_reference(const DemoRunOptions& a, const std::function<std::uni
         std::ifstream stamp(out.string() + ".stamp");
         if (stamp && fs::exists(out) && std::string(std::istreambuf_iterator<char>(stamp), {}) == key) return false;
     }
+    fs::create_directories(out.parent_path());
     std::unique_ptr<Engine> engine = make_engine();
     const fs::path sock = fs::temp_directory_path() / ("sightline_demo_ref_" + std::to_string(::getpid()) + ".sock");
     RunConfig cfg = demo_config(a, sock);

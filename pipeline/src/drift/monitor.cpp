@@ -468,6 +468,15 @@ struct Monitor::Impl {
             s.rate_std = std::sqrt(v / n);
         }
         if (o.calibrate) calibrate(s);
+        // PSI on a reference that fills fewer than 3 bins is degenerate: its deciles collapse onto one bin, and a
+        // move to the next bin (a steady camera's luma one grey level up) reads as a new distribution. Unarmed: the
+        // Wasserstein test, with its floor on the spread, watches that signal
+        for (const Test& t : s.tests) {
+            if (t.test != "psi") continue;
+            const auto r = part(s.reference, t.offset, t.bins);
+            if (std::count_if(r.begin(), r.end(), [](double x) { return x > 0; }) < 3)
+                s.thresholds[t.signal + "/" + t.test] = kNaN;
+        }
         s.view.reference_ready = true;
         s.view.reference_progress = 1;
         s.view.reference_learned_s = s.view.reference_needed_s;
