@@ -392,3 +392,50 @@ TEST(Monitor, HysteresisRaisesAndClearsAtExactlyItsCounts) {
     EXPECT_TRUE(got[2].first);
     EXPECT_EQ(got[2].second, 18) << "raised fast after exactly 2 tests over 2 x";
 }
+
+namespace {
+transport::EventMessage line_info(const std::string& line, const std::string& run,
+                                  const std::string& kind = "line_info") {
+    transport::EventMessage e{kind, "", "m@1", 0};
+    e.line = line, e.run = run, e.endpoint = "tcp://127.0.0.1:" + run;
+    return e;
+}
+} // namespace
+
+// Two publishers under one line name are two runs heard each after the other began; a restart (the old run silent
+// before the new one starts, killed or ended) is not. Streams of two lines whose cameras share an id stay apart.
+TEST(Monitor, LinesKeepCamerasApartAndSharedNamesAreReported) {
+    Monitor m(MonitorOptions{});
+    const std::int64_t s = 1'000'000'000;
+    for (int t = 0; t < 10; ++t) m.add(line_info("east", "1"), t * s);  // run 1 ...
+    for (int t = 12; t < 20; ++t) m.add(line_info("east", "2"), t * s); // ... killed, restarted as run 2
+    m.add(line_info("east", "2", "run_end"), 20 * s);
+    for (int t = 21; t < 25; ++t) m.add(line_info("east", "3"), t * s); // ... ended, restarted as run 3
+    EXPECT_TRUE(m.line_conflicts().empty()) << "restarts are not two publishers";
+    EXPECT_EQ(m.publishers_by_line(25 * s).at("east"), 1);
+    for (int t = 25; t < 30; ++t) { // a second process takes the name
+        m.add(line_info("east", "3"), t * s);
+        m.add(line_info("east", "4"), t * s + s / 2);
+    }
+    ASSERT_EQ(m.line_conflicts().size(), 1u);
+    EXPECT_EQ(m.line_conflicts()[0].line, "east");
+    EXPECT_EQ(m.publishers_by_line(30 * s).at("east"), 2);
+    for (int t = 25; t < 30; ++t) m.add(line_info("west", "5"), t * s); // another name: no conflict of its own
+    EXPECT_EQ(m.line_conflicts().size(), 1u);
+    // one camera id on two lines: two cameras, each its own sequence (no gaps from the mix)
+    for (std::uint64_t seq = 0; seq < 50; ++seq)
+        for (const char* line : {"east", "west"}) {
+            transport::PredMessage p;
+            p.camera = "cam1", p.line = line, p.model = "m@1", p.seq = seq;
+            p.pts_ns = static_cast<std::int64_t>(seq) * s / 30, p.time_ns = 40 * s;
+            m.add(p, 40 * s);
+        }
+    const auto cams = m.cameras();
+    ASSERT_EQ(cams.size(), 2u);
+    for (const auto& c : cams) {
+        EXPECT_EQ(c.camera, "cam1");
+        EXPECT_EQ(c.seq_gaps, 0u) << c.line;
+        EXPECT_EQ(c.frames, 50u) << c.line;
+    }
+    EXPECT_NE(cams[0].line, cams[1].line);
+}
