@@ -305,9 +305,9 @@ RunConfig read_run_config(const std::filesystem::path& path) {
     }
     if (const auto f = root["flags"]) {
         c.keys(f, "flags",
-               {"near_threshold_band", "score_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames", "candidate_floor",
-                "max_candidates", "candidate_weight", "track_iou", "track_max_age", "temporal_weight", "luma_band",
-                "contrast_band", "blur_ratio"});
+               {"near_threshold_band", "score_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames",
+                "candidate_floor", "max_candidates", "candidate_weight", "track_iou", "track_max_age",
+                "temporal_weight", "luma_band", "contrast_band", "blur_ratio"});
         c.read(f, "flags", "luma_band", r.flags.luma_band, in(0.f, 255.f), "must be in [0, 255]");
         c.read(f, "flags", "contrast_band", r.flags.contrast_band, in(0.f, 255.f), "must be in [0, 255]");
         c.read(f, "flags", "blur_ratio", r.flags.blur_ratio, above(0.f, 1.f), "must be in (0, 1]");

@@ -78,8 +78,8 @@ struct FlagsConfig {
     /// The frame's uncertainty score's near-threshold term: 1 at the threshold, falling to 0 at confidence +
     /// score_band (flags.hpp, detection_uncertainty). Wider than the flag's band: the ranking wants a gradient.
     float score_band = 0.1f;
-    float ambiguity_margin = 0.2f;    ///< flag ambiguous_class: best - second-best class score below this
-    float entropy_threshold = 0.5f;   ///< flag high_entropy: normalised class entropy at or above this
+    float ambiguity_margin = 0.2f;  ///< flag ambiguous_class: best - second-best class score below this
+    float entropy_threshold = 0.5f; ///< flag high_entropy: normalised class entropy at or above this
     /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its
     /// frames (the first count_learn_frames, then a moving average over as many): mean +- max(2, 4 sigma).
     int count_learn_frames = 300;
