@@ -274,7 +274,8 @@ TEST(Checks, LineNames) {
     EXPECT_EQ(line_name_from("a b*c"), "a-b-c");
     EXPECT_EQ(line_name_from(""), "line");
     EXPECT_EQ(line_name_from(".hidden"), "line");
-    for (const char* host : {"edge-07.plant", "a b*c", "", "..", std::string(300, 'h').c_str()})
+    for (const std::string host :
+         {std::string("edge-07.plant"), std::string("a b*c"), std::string(), std::string(".."), std::string(300, 'h')})
         EXPECT_EQ(line_name_problem(line_name_from(host)), "") << host;
 }
 
