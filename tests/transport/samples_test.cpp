@@ -199,8 +199,10 @@ TEST(SamplesChannel, TwoCollectorsShareTheLoadAndEachSampleIsAcknowledgedOnce) {
     std::set<std::string> all(from_a.begin(), from_a.end());
     for (const auto& id : from_b) EXPECT_TRUE(all.insert(id).second) << id << " went to both";
     EXPECT_EQ(all.size(), 40u);
-    EXPECT_GT(from_a.size(), 5u);
-    EXPECT_GT(from_b.size(), 5u);
+    // both take a share: each at least its window's worth (how much more depends on which thread the machine runs:
+    // under a loaded 2-core machine one collector took 36 of 40)
+    EXPECT_GE(from_a.size(), 2u);
+    EXPECT_GE(from_b.size(), 2u);
     const auto c = pump.with([](SampleSender& s) { return s.counters(); });
     EXPECT_EQ(c.acked, 40u);
     EXPECT_EQ(c.duplicate_acks, 0u);
