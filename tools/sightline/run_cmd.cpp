@@ -74,6 +74,7 @@ int run_line(const RunArgs& a) {
     // thread that allocates its own arena (up to 8 per core), and they fill with fragments for the first half
     // hour, +5 MB/hour in the soak (bench/README.md). Four arenas hold it flat; MALLOC_ARENA_MAX overrides.
     if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 4);
+    const auto& stop = stop_on_signals(); // first: a stop while the model loads still ends cleanly (run_end, exit 0)
     auto cfg = pipeline::load_run_config(a.config);
     spdlog::info("{}", kernels::describe_device());
     auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model), cfg.engine_threads);
@@ -101,7 +102,7 @@ int run_line(const RunArgs& a) {
     spdlog::info("run: {} camera(s), model {} via {}", cfg.cameras.size(), line.model(),
                  line.detector().engine().describe());
     if (a.check) return check_line(line, a, cfg.cameras.size(), endpoint);
-    const auto summary = line.run(stop_on_signals());
+    const auto summary = line.run(stop);
     if (status_line) std::fputc('\n', stderr);
     return pipeline::log_run_summary(cfg, summary, a.record) ? 0 : 1;
 }
