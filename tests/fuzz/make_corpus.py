@@ -103,7 +103,8 @@ def yaml_files():
         put("model_yaml", f"ultralytics_{n}", (ROOT / "tests/fixtures/ultralytics" / n).read_bytes())
     put("run_config", "minimal.yaml", "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: model.yaml\n"
                                       "publish: {predictions: 'tcp://127.0.0.1:5555'}\n")
-    put("run_config", "full.yaml", """cameras:
+    put("run_config", "full.yaml", """line: east-hall
+cameras:
   - {id: cam1, url: rtsp://10.0.0.9/stream, meta: {line: L1}, options: {rtsp_transport: tcp}, every: 2}
   - {id: cam2, url: udp://239.0.0.1:1234, realtime: true, decode: nvdec}
 model: /nonexistent/model.yaml
@@ -113,7 +114,7 @@ publish: {predictions: 'tcp://127.0.0.1:*', send_hwm: 500, samples: 'tcp://127.0
 security: {key: line.key, authorized: [monitor.pub]}
 batching: {max_batch: 8, max_wait_ms: 5, max_latency_ms: 200}
 thresholds: {confidence: 0.3, iou: 0.6, max_det: 50}
-flags: {near_threshold_band: 0.1, candidate_floor: 0.1, track_iou: 0.3}
+flags: {near_threshold_band: 0.02, score_band: 0.1, candidate_floor: 0.1, track_iou: 0.3}
 eval: {window_s: 60, iou: 0.5}
 sampling:
   context_frames: 2

@@ -226,6 +226,31 @@ RunConfig load_run_config(const std::filesystem::path& path) {
 }
 
 namespace {
+/// `flags:` (FlagsConfig), validated key by key.
+void read_flags(const detail::YamlFile& c, const YAML::Node& f, FlagsConfig& flags) {
+    if (!f) return;
+    c.keys(f, "flags",
+           {"near_threshold_band", "score_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames",
+            "candidate_floor", "max_candidates", "candidate_weight", "track_iou", "track_max_age", "temporal_weight",
+            "luma_band", "contrast_band", "blur_ratio"});
+    c.read(f, "flags", "luma_band", flags.luma_band, in(0.f, 255.f), "must be in [0, 255]");
+    c.read(f, "flags", "contrast_band", flags.contrast_band, in(0.f, 255.f), "must be in [0, 255]");
+    c.read(f, "flags", "blur_ratio", flags.blur_ratio, above(0.f, 1.f), "must be in (0, 1]");
+    c.read(f, "flags", "track_iou", flags.track_iou, above(0.f, 1.f), "must be in (0, 1]");
+    c.read(f, "flags", "track_max_age", flags.track_max_age, in(1, 100000), "must be in 1..100000");
+    c.read(f, "flags", "temporal_weight", flags.temporal_weight, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(f, "flags", "candidate_weight", flags.candidate_weight, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(
+        f, "flags", "candidate_floor", flags.candidate_floor, [](float v) { return v < 1; },
+        "must be below 1 (negative: keep no candidates)");
+    c.read(f, "flags", "max_candidates", flags.max_candidates, in(1, 1000), "must be in 1..1000");
+    c.read(f, "flags", "near_threshold_band", flags.near_threshold_band, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(f, "flags", "score_band", flags.score_band, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(f, "flags", "ambiguity_margin", flags.ambiguity_margin, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(f, "flags", "entropy_threshold", flags.entropy_threshold, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(f, "flags", "count_learn_frames", flags.count_learn_frames, at_least(1), "must be >= 1");
+}
+
 RunConfig read_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
     c.keys(root, "",
@@ -303,28 +328,7 @@ RunConfig read_run_config(const std::filesystem::path& path) {
         c.read(t, "thresholds", "iou", T.iou, above(0.f, 1.f), "must be in (0, 1]");
         c.read(t, "thresholds", "max_det", T.max_det, at_least(1), "must be >= 1");
     }
-    if (const auto f = root["flags"]) {
-        c.keys(f, "flags",
-               {"near_threshold_band", "score_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames",
-                "candidate_floor", "max_candidates", "candidate_weight", "track_iou", "track_max_age",
-                "temporal_weight", "luma_band", "contrast_band", "blur_ratio"});
-        c.read(f, "flags", "luma_band", r.flags.luma_band, in(0.f, 255.f), "must be in [0, 255]");
-        c.read(f, "flags", "contrast_band", r.flags.contrast_band, in(0.f, 255.f), "must be in [0, 255]");
-        c.read(f, "flags", "blur_ratio", r.flags.blur_ratio, above(0.f, 1.f), "must be in (0, 1]");
-        c.read(f, "flags", "track_iou", r.flags.track_iou, above(0.f, 1.f), "must be in (0, 1]");
-        c.read(f, "flags", "track_max_age", r.flags.track_max_age, in(1, 100000), "must be in 1..100000");
-        c.read(f, "flags", "temporal_weight", r.flags.temporal_weight, in(0.f, 1.f), "must be in [0, 1]");
-        c.read(f, "flags", "candidate_weight", r.flags.candidate_weight, in(0.f, 1.f), "must be in [0, 1]");
-        c.read(
-            f, "flags", "candidate_floor", r.flags.candidate_floor, [](float v) { return v < 1; },
-            "must be below 1 (negative: keep no candidates)");
-        c.read(f, "flags", "max_candidates", r.flags.max_candidates, in(1, 1000), "must be in 1..1000");
-        c.read(f, "flags", "near_threshold_band", r.flags.near_threshold_band, in(0.f, 1.f), "must be in [0, 1]");
-        c.read(f, "flags", "score_band", r.flags.score_band, in(0.f, 1.f), "must be in [0, 1]");
-        c.read(f, "flags", "ambiguity_margin", r.flags.ambiguity_margin, in(0.f, 1.f), "must be in [0, 1]");
-        c.read(f, "flags", "entropy_threshold", r.flags.entropy_threshold, in(0.f, 1.f), "must be in [0, 1]");
-        c.read(f, "flags", "count_learn_frames", r.flags.count_learn_frames, at_least(1), "must be >= 1");
-    }
+    read_flags(c, root["flags"], r.flags);
     if (const auto e = root["eval"]) {
         c.keys(e, "eval", {"window_s", "iou"});
         c.read(e, "eval", "window_s", r.eval.window_s, above(0.0, 86400.0), "must be in (0, 86400]");

@@ -271,8 +271,8 @@ struct Monitor::Impl {
         r.ended = r.ended || e.kind == "run_end";
         if (std::any_of(conflicts.begin(), conflicts.end(), [&](const auto& c) { return c.line == e.line; })) return;
         for (const auto& [run, other] : by_run) {
-            if (run == e.run || other.ended || other.last_ns < r.first_ns || r.last_ns < other.first_ns) continue;
-            if (other.last_ns <= r.first_ns) continue; // the other's last word came before this one began
+            // overlap: each heard after the other began (a restarted run's last word came before the new one's first)
+            if (run == e.run || other.ended || other.last_ns <= r.first_ns || r.last_ns < other.first_ns) continue;
             MonitorLineConflict c{e.line, {run, e.run}, {other.endpoint, r.endpoint}, wall_ns};
             spdlog::warn("monitor: two publishers use the line name '{}' at once (run {} on {}, run {} on {}): their "
                          "cameras are mixed in every sink; give each line its own `line:` in its run config",
