@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/dataset.hpp"
+#include "sightline/transport/checks.hpp"
 #include "stop_signals.hpp"
 
 namespace sightline::tools {
@@ -63,7 +64,7 @@ int run_collect(CollectArgs& a) {
     a.collect.curve = transport::load_client_keys(a.key, a.server_keys);
     std::map<std::string, std::map<std::string, int>> by; // line/camera -> strategy -> samples
     a.collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
-        if (added) ++by[d.line.empty() ? d.camera : d.line + "/" + d.camera][d.strategy];
+        if (added) ++by[transport::line_camera(d.line, d.camera)][d.strategy];
     };
     const auto s = pipeline::run_collector(a.collect, stop_on_signals());
     for (const auto& [camera, strategies] : by)

@@ -185,7 +185,7 @@ std::string slice_of(const std::map<std::string, std::string>& meta) {
 
 std::string MonitorAlarm::message() const {
     char buf[512];
-    const std::string who = line.empty() ? camera : line + "/" + camera;
+    const std::string who = transport::line_camera(line, camera);
     std::snprintf(buf, sizeof buf, "%s %s/%s on %s: %.4g %s %.4g (stream %.1f..%.1f s)", raised ? "ALARM" : "cleared",
                   signal.c_str(), test.c_str(), who.c_str(), value, raised ? ">" : "<=", threshold,
                   window_start_ns / 1e9, window_end_ns / 1e9);
@@ -296,7 +296,7 @@ struct Monitor::Impl {
     /// A camera's identity across lines: "line/camera" ('/' is in neither), the camera id alone from a line that
     /// names none.
     static std::string who_of(const std::string& line, const std::string& camera) {
-        return line.empty() ? camera : line + "/" + camera;
+        return transport::line_camera(line, camera);
     }
     static std::string key_of(const std::string& who, const std::string& model, const std::string& tod) {
         return who + "|" + model + (tod.empty() ? "" : "|" + tod);

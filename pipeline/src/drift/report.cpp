@@ -10,6 +10,7 @@
 
 #include "common/html.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
+#include "sightline/transport/checks.hpp"
 
 namespace sightline::pipeline {
 namespace {
@@ -98,7 +99,7 @@ struct CameraSummary {
 
 /// A camera as the report names it: line/camera (the camera id alone from a line that names none).
 std::string who(const std::string& line, const std::string& camera) {
-    return line.empty() ? camera : line + "/" + camera;
+    return transport::line_camera(line, camera);
 }
 
 /// One camera's section: its charts over stream time with the alarms marked, then the alarms listed.

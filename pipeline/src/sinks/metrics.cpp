@@ -11,6 +11,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/online_eval.hpp"
+#include "sightline/transport/checks.hpp"
 
 namespace sightline::pipeline {
 
@@ -200,7 +201,7 @@ void Metrics::observe(const transport::StatMessage& st) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
     d.messages.Add({{"type", "stat"}}).Increment();
-    auto& last = d.last_totals[st.line + "/" + st.camera];
+    auto& last = d.last_totals[transport::line_camera(st.line, st.camera)];
     for (const auto& [key, cause] : {std::pair{"dropped_behind_total", "behind"}, {"dropped_late_total", "late"}})
         if (auto v = st.values.find(key); v != st.values.end())
             d.advance(d.dropped.Add(with_line(st.line, {{"camera", st.camera}, {"cause", cause}})), last[key],
@@ -249,7 +250,7 @@ void Metrics::window(const MonitorCameraView& v) {
     d.fps.Add(cam).Set(v.fps);
     d.reference.Add(cam).Set(v.reference_progress);
     d.armed.Add(cam).Set(v.reference_ready ? v.tests_armed : 0);
-    auto& gaps = d.last_totals[v.line + "/" + v.camera]["__seq_gaps"];
+    auto& gaps = d.last_totals[transport::line_camera(v.line, v.camera)]["__seq_gaps"];
     d.advance(d.gaps.Add(cam), gaps, static_cast<double>(v.seq_gaps));
     for (const auto& s : v.scores) {
         const prometheus::Labels l =
@@ -267,7 +268,7 @@ void Metrics::line_publishers(const std::map<std::string, int>& by_line) {
 void Metrics::alarm(const MonitorAlarm& a) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
-    int& n = d.standing[a.line + "/" + a.camera][a.signal];
+    int& n = d.standing[transport::line_camera(a.line, a.camera)][a.signal];
     n = std::max(0, n + (a.raised ? 1 : -1));
     d.alarm.Add(with_line(a.line, {{"camera", a.camera}, {"signal", a.signal}})).Set(n > 0 ? 1 : 0);
     if (a.raised) d.alarms.Add({{"signal", a.signal}}).Increment();

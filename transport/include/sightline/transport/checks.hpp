@@ -53,6 +53,11 @@ void check_camera_id(std::string_view id, std::string_view what);
 std::string line_name_problem(std::string_view name);
 /// Throws Error(kBadInput) "<what>: <reason>" when line_name_problem() finds one.
 void check_line_name(std::string_view name, std::string_view what);
+/// A camera as people and sinks name it across lines: "line/camera" ('/' is in neither), the camera id alone from
+/// a line that names none.
+inline std::string line_camera(const std::string& line, const std::string& camera) {
+    return line.empty() ? camera : line + "/" + camera;
+}
 /// A valid line name made of `text` (a host name): its first label, other characters a line name refuses as '-';
 /// "line" when nothing is left.
 std::string line_name_from(std::string_view text);
