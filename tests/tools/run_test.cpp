@@ -5,6 +5,7 @@
 #include "support/scenes.hpp"
 #include "support/test_support.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,7 +14,9 @@
 #include <regex>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
@@ -798,6 +801,40 @@ TEST(Run, StatsAndEventsGoOutWhenNoCameraDelivers) {
     EXPECT_GE(stats, 3) << "one a second for a silent camera (and the final one)";
     ASSERT_EQ(down, 1) << "reported once in 4 s (rate-limited)";
     EXPECT_LT(down_ns, first_stat_ns) << "the event is stamped when it happened, before the first second's stats";
+    fs::remove_all(dir);
+}
+
+// One stop request can arrive twice: coreutils' timeout signals the process, then its process group; systemd signals
+// every process of the unit. Two signals 1 ms apart are one request (a clean end, exit 0, run_end recorded), not
+// the "asked again: stop now" of a second Ctrl-C (CI saw exit 130 from `timeout -s INT`).
+TEST(Run, OneStopRequestDeliveredTwiceStillEndsCleanly) {
+    auto dir = temp_dir("twice");
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: door, url: 'rtsp://127.0.0.1:9/x'}]\nmodel: "
+                                    << (kRoot / "models/parts-v1/model.yaml").string()
+                                    << "\npublish: {predictions: 'ipc://" << (dir / "p.sock").string() << "'}\n";
+    const std::string cfg = (dir / "run.yaml").string(), rec = (dir / "rec.slrec").string();
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        execl(SIGHTLINE_BINARY, SIGHTLINE_BINARY, "--log-level", "error", "run", cfg.c_str(), "--record", rec.c_str(),
+              static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    kill(pid, SIGTERM); // as timeout does: the process, then (a moment later) its group
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    kill(pid, SIGTERM);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    transport::RecordingReader reader(rec);
+    std::string topic;
+    transport::Message m;
+    bool run_end = false;
+    while (reader.next(topic, m))
+        if (const auto* e = std::get_if<transport::EventMessage>(&m); e && e->kind == "run_end") run_end = true;
+    EXPECT_TRUE(run_end);
     fs::remove_all(dir);
 }
 

@@ -1,16 +1,29 @@
 #pragma once
 // How run, monitor and collect stop: SIGINT (Ctrl-C), SIGTERM (a service manager) and SIGHUP (a closed terminal, a
 // dropped ssh session) all ask for a clean end: run_end sent, the recording closed, the store committed, exit 0. A
-// second signal while it winds down ends the process at once (the default action).
+// second signal while it winds down ends the process at once (the default action), unless it comes within
+// kSameRequest of the first: coreutils' timeout signals the process and then its whole process group, and systemd
+// signals every process of the unit, so one request can arrive twice a few microseconds apart.
 #include <atomic>
 #include <csignal>
+#include <ctime>
 
 namespace sightline::tools {
 
 namespace detail {
+constexpr long long kSameRequestNs = 250'000'000; // a person pressing Ctrl-C twice takes longer
 inline std::atomic<bool> g_stop_requested{false};
+inline std::atomic<long long> g_first_signal_ns{0};
+inline long long monotonic_ns() { // clock_gettime is async-signal-safe
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1'000'000'000LL + t.tv_nsec;
+}
 extern "C" inline void on_stop_signal(int sig) {
-    if (g_stop_requested.exchange(true)) { // asked twice: stop now
+    const long long now = monotonic_ns();
+    if (!g_stop_requested.exchange(true)) {
+        g_first_signal_ns = now;
+    } else if (now - g_first_signal_ns >= kSameRequestNs) { // asked again: stop now
         std::signal(sig, SIG_DFL);
         std::raise(sig);
     }
