@@ -1,5 +1,6 @@
 // sightline collect --connect ENDPOINT... --out DIR: the active-learning collector (docs/collector.md);
-// sightline collect export DIR --format coco|yolo|labelstudio; collect merge OUT DIR...; collect validate DIR.
+// sightline collect export DIR --format coco|yolo|labelstudio; collect merge OUT DIR...; collect validate DIR;
+// collect import DIR --from labelstudio|coco FILE; collect snapshot DIR --out SNAP.
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -24,7 +25,7 @@ pipeline::Dataset existing(const std::string& dir) {
 struct CollectArgs {
     pipeline::CollectorOptions collect;
     std::string dir, format = "coco", out, url_prefix = "/data/local-files/?d=";
-    std::vector<std::string> inputs, server_keys;
+    std::vector<std::string> inputs, server_keys, extra_classes;
     std::string key;
 };
 
@@ -50,6 +51,7 @@ int run_export(const CollectArgs& a) {
                 : a.format == "labelstudio" ? pipeline::ExportFormat::kLabelStudio
                                             : pipeline::ExportFormat::kCoco;
     eo.image_url_prefix = a.url_prefix;
+    eo.extra_classes = a.extra_classes;
     const std::filesystem::path out =
         a.out.empty() ? std::filesystem::path(a.dir) / "export" / a.format : std::filesystem::path(a.out);
     const auto s = pipeline::export_dataset(d, out, eo);
@@ -88,14 +90,19 @@ Run add_collect(CLI::App& app) {
                     "labelstudio: an image's URL is this + its path in the export (default: Label Studio's local "
                     "files, document root at the export folder)")
         ->capture_default_str();
+    exp->add_option("--extra-classes", o->extra_classes,
+                    "classes labelers may use beyond the model's (a part it never saw), comma-separated")
+        ->delimiter(',');
+    const Run labels = add_collect_labels(*cmd);
     auto* merge = cmd->add_subcommand("merge", "Combine datasets (shards of several collectors) into one; "
                                                "a sample id present twice is kept once");
     merge->add_option("out", o->out, "the merged dataset (created or resumed)")->required();
     merge->add_option("inputs", o->inputs, "the datasets to merge")->required();
     auto* validate = cmd->add_subcommand("validate", "Check that every sample's image is there and whole");
     validate->add_option("dataset", o->dir, "the dataset folder")->required();
-    return [exp, merge, validate, o]() -> int {
+    return [exp, labels, merge, validate, o]() -> int {
         if (exp->parsed()) return run_export(*o);
+        if (const int code = labels(); code != kNotParsed) return code;
         if (merge->parsed()) {
             std::vector<std::filesystem::path> in(o->inputs.begin(), o->inputs.end());
             const std::size_t added = pipeline::merge_datasets(in, o->out);

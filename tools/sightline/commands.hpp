@@ -51,6 +51,9 @@ Run add_draw(CLI::App& app);
 Run add_monitor(CLI::App& app);
 Run add_collect(CLI::App& app);
 Run add_keys(CLI::App& app);
+/// `collect import` and `collect snapshot` on the collect subcommand; the Run returns kNotParsed when neither ran.
+inline constexpr int kNotParsed = -1;
+Run add_collect_labels(CLI::App& collect);
 
 /// Where the project's data lives (models/, the demo cache): $SIGHTLINE_HOME, else the source tree it was built from.
 std::string project_dir();

@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS samples(
   predictions TEXT NOT NULL, candidates TEXT NOT NULL, classes TEXT NOT NULL, received_ns INTEGER NOT NULL,
   context_of TEXT NOT NULL DEFAULT '', context_offset INTEGER NOT NULL DEFAULT 0, line TEXT NOT NULL DEFAULT '');
 )";
+/// Labels and the snapshots written (issue 27): tables of their own, which a dataset of any schema may gain (a
+/// reader of an older build ignores them).
+constexpr const char* kLabelTables = R"(
+CREATE TABLE IF NOT EXISTS labels(
+  sample_id TEXT PRIMARY KEY, source TEXT NOT NULL, labeler TEXT NOT NULL, origin TEXT NOT NULL,
+  labeled_ns INTEGER NOT NULL, imported_ns INTEGER NOT NULL, boxes TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL, path TEXT NOT NULL, created_ns INTEGER NOT NULL);
+)";
 /// Schema 2 (session 9) added the context columns; a writer adds them to a schema-1 dataset, a reader reads one as is.
 constexpr const char* kAddContext = "ALTER TABLE samples ADD COLUMN context_of TEXT NOT NULL DEFAULT ''; "
                                     "ALTER TABLE samples ADD COLUMN context_offset INTEGER NOT NULL DEFAULT 0; "
@@ -109,6 +118,12 @@ struct Dataset::Impl {
     int lock_fd = -1;        ///< DIR/dataset.lock, flock()ed while a writer has the dataset open
     bool has_context = true; ///< the context columns exist (schema 2; a schema-1 dataset opened to read lacks them)
     bool has_line = true;    ///< the line column exists (schema 3)
+    bool labeling = false;   ///< kWrite or kLabel: labels and snapshot records may be written
+    bool has_labels = false; ///< the label tables exist
+    void require_labeling(const char* what) const {
+        if (!labeling)
+            throw Error(ErrorCode::kBadInput, db_path.string() + ": opened to read: cannot " + std::string(what));
+    }
     ~Impl() {
         if (lock_fd >= 0) ::close(lock_fd); // releases the lock
     }
@@ -137,6 +152,7 @@ Dataset::Dataset(const fs::path& dir, Mode mode) : impl_(std::make_unique<Impl>(
     s.db_path = dir / "dataset.db";
     std::error_code ec;
     const bool write = mode == Mode::kWrite;
+    s.labeling = mode != Mode::kRead;
     if (write) {
         fs::create_directories(dir / "images", ec);
         if (ec) throw Error(ErrorCode::kIo, (dir / "images").string() + ": cannot create the folder: " + ec.message());
@@ -179,6 +195,11 @@ Dataset::Dataset(const fs::path& dir, Mode mode) : impl_(std::make_unique<Impl>(
     if (write && !s.has_line) {
         s.exec(kAddLine, "add the line column (schema 2 -> 3)");
         s.has_line = true;
+    }
+    if (s.labeling) s.exec(kLabelTables, "create the label tables");
+    {
+        Stmt q = s.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'");
+        s.has_labels = sqlite3_step(q.get()) == SQLITE_ROW;
     }
     if (!write) return;
     // A crash's leftovers: temporary files, and images whose rows never committed (never acknowledged: resent)
@@ -261,6 +282,32 @@ bool Dataset::add(const DatasetSample& in, std::string_view jpeg) {
 
 namespace {
 
+/// A stored list of boxes, checked as the wire's are: Error(kBadInput) with the reason.
+std::vector<DatasetBox> boxes_from_json(const json& j, const std::string& column) {
+    const auto fail = [&](const std::string& why) { return Error(ErrorCode::kBadInput, column + ": " + why); };
+    const std::string bad = "not a list of {box: [x1, y1, x2, y2], score, label}";
+    if (!j.is_array() || j.size() > transport::limits::kDetections) throw fail(bad);
+    std::vector<DatasetBox> out;
+    for (const auto& b : j) {
+        if (!b.is_object() || !b.contains("box") || !b.contains("score") || !b.contains("label")) throw fail(bad);
+        const json& x = b["box"];
+        if (!x.is_array() || x.size() != 4 || !b["label"].is_string()) throw fail(bad);
+        float v[5];
+        for (int k = 0; k < 5; ++k) {
+            const json& n = k < 4 ? x[k] : b["score"];
+            if (!n.is_number()) throw fail("a box value or score that is not a number");
+            v[k] = n.get<float>();
+            const double lim = k < 4 ? transport::limits::kCoordinate : 1 + transport::limits::kUnitSlack;
+            if (!std::isfinite(v[k]) || std::fabs(v[k]) > lim || (k == 4 && v[k] < 0))
+                throw fail("a box value or score out of range");
+        }
+        out.push_back({v[0], v[1], v[2], v[3], v[4], b["label"].get<std::string>()});
+        transport::check_text(out.back().label, transport::limits::kNameBytes, column);
+        if (out.back().label.empty()) throw fail("a box without a label");
+    }
+    return out;
+}
+
 /// One row made a sample, every field checked as the wire's are (transport/checks.hpp): a damaged or tampered row
 /// (a NULL, broken JSON, a non-finite score, an image path outside the dataset) is Error(kBadInput) with the reason.
 DatasetSample read_row(sqlite3_stmt* st) {
@@ -303,29 +350,7 @@ DatasetSample read_row(sqlite3_stmt* st) {
         }
         return out;
     };
-    const auto boxes = [&](int i, const char* column) {
-        const json j = parse(i, column);
-        const std::string bad = std::string(column) + ": not a list of {box: [x1, y1, x2, y2], score, label}";
-        if (!j.is_array() || j.size() > transport::limits::kDetections) throw fail(bad);
-        std::vector<DatasetBox> out;
-        for (const auto& b : j) {
-            if (!b.is_object() || !b.contains("box") || !b.contains("score") || !b.contains("label")) throw fail(bad);
-            const json& x = b["box"];
-            if (!x.is_array() || x.size() != 4 || !b["label"].is_string()) throw fail(bad);
-            float v[5];
-            for (int k = 0; k < 5; ++k) {
-                const json& n = k < 4 ? x[k] : b["score"];
-                if (!n.is_number()) throw fail(std::string(column) + ": a box value or score that is not a number");
-                v[k] = n.get<float>();
-                const double lim = k < 4 ? transport::limits::kCoordinate : 1 + transport::limits::kUnitSlack;
-                if (!std::isfinite(v[k]) || std::fabs(v[k]) > lim || (k == 4 && v[k] < 0))
-                    throw fail(std::string(column) + ": a box value or score out of range");
-            }
-            out.push_back({v[0], v[1], v[2], v[3], v[4], b["label"].get<std::string>()});
-            transport::check_text(out.back().label, transport::limits::kNameBytes, column);
-        }
-        return out;
-    };
+    const auto boxes = [&](int i, const char* column) { return boxes_from_json(parse(i, column), column); };
     DatasetSample d;
     d.id = text(0, "id", transport::limits::kIdBytes);
     if (d.id.empty()) throw fail("id is empty");
@@ -441,6 +466,108 @@ std::vector<std::string> Dataset::validate() const {
         problems.push_back(e.what());
     }
     return problems;
+}
+
+std::size_t Dataset::put_labels(const std::vector<DatasetLabel>& labels) {
+    auto& s = *impl_;
+    s.require_labeling("attach labels");
+    std::vector<std::string> unknown;
+    for (const auto& l : labels)
+        if (!has(l.sample_id) && unknown.size() < 5) unknown.push_back(transport::printable(l.sample_id));
+    if (!unknown.empty()) {
+        std::string list;
+        for (const auto& u : unknown) list += (list.empty() ? "" : ", ") + u;
+        throw Error(ErrorCode::kBadInput, s.db_path.string() + ": no sample " + list +
+                                              (unknown.size() == 5 ? ", ..." : "") + ": nothing imported");
+    }
+    s.exec("BEGIN IMMEDIATE", "begin a transaction");
+    std::size_t replaced = 0;
+    try {
+        for (const auto& l : labels) {
+            Stmt old = s.prepare("SELECT 1 FROM labels WHERE sample_id = ?");
+            sqlite3_bind_text(old.get(), 1, l.sample_id.c_str(), -1, SQLITE_TRANSIENT);
+            replaced += sqlite3_step(old.get()) == SQLITE_ROW ? 1 : 0;
+            Stmt q = s.prepare("INSERT OR REPLACE INTO labels(sample_id, source, labeler, origin, labeled_ns, "
+                               "imported_ns, boxes) VALUES(?,?,?,?,?,?,?)");
+            auto* st = q.get();
+            const auto text = [&](int i, const std::string& v) {
+                sqlite3_bind_text(st, i, v.c_str(), -1, SQLITE_TRANSIENT);
+            };
+            text(1, l.sample_id), text(2, l.source), text(3, l.labeler), text(4, l.origin);
+            sqlite3_bind_int64(st, 5, l.labeled_ns), sqlite3_bind_int64(st, 6, l.imported_ns);
+            text(7, boxes_json(l.boxes).dump());
+            if (sqlite3_step(st) != SQLITE_DONE) s.fail("cannot store the label of " + l.sample_id);
+        }
+        s.exec("COMMIT", "commit the labels");
+    } catch (...) {
+        sqlite3_exec(s.db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    return replaced;
+}
+
+std::vector<DatasetLabel> Dataset::labels() const {
+    std::vector<DatasetLabel> out;
+    if (!impl_->has_labels) return out;
+    Stmt q = impl_->prepare("SELECT l.sample_id, l.source, l.labeler, l.origin, l.labeled_ns, l.imported_ns, l.boxes "
+                            "FROM labels l JOIN samples s ON s.id = l.sample_id ORDER BY s.seq");
+    auto* st = q.get();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        DatasetLabel l;
+        const auto text = [&](int i, const char* column, std::size_t max_bytes) {
+            const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+            if (!p || sqlite3_column_type(st, i) != SQLITE_TEXT)
+                throw Error(ErrorCode::kBadInput, impl_->db_path.string() + ": labels: " + column + " is not text");
+            std::string v(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i)));
+            transport::check_text(v, max_bytes, column);
+            return v;
+        };
+        l.sample_id = text(0, "sample_id", transport::limits::kIdBytes);
+        const std::string where = impl_->db_path.string() + ": the label of " + transport::printable(l.sample_id);
+        try {
+            l.source = text(1, "source", transport::limits::kNameBytes);
+            l.labeler = text(2, "labeler", transport::limits::kTextBytes);
+            l.origin = text(3, "origin", transport::limits::kTextBytes);
+            l.labeled_ns = sqlite3_column_int64(st, 4), l.imported_ns = sqlite3_column_int64(st, 5);
+            json boxes;
+            try {
+                boxes = json::parse(text(6, "boxes", std::size_t(64) << 20));
+            } catch (const json::exception& e) {
+                throw Error(ErrorCode::kBadInput, std::string("boxes is not JSON: ") + e.what());
+            }
+            l.boxes = boxes_from_json(boxes, "boxes");
+        } catch (const Error& e) {
+            if (e.code() != ErrorCode::kBadInput) throw;
+            throw Error(ErrorCode::kBadInput, where + ": " + e.what());
+        }
+        out.push_back(std::move(l));
+    }
+    if (rc != SQLITE_DONE) impl_->fail("cannot read the labels");
+    return out;
+}
+
+void Dataset::add_snapshot(const SnapshotRecord& r) {
+    auto& s = *impl_;
+    s.require_labeling("record a snapshot");
+    Stmt q = s.prepare("INSERT INTO snapshots(hash, path, created_ns) VALUES(?,?,?)");
+    sqlite3_bind_text(q.get(), 1, r.hash.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q.get(), 2, r.path.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q.get(), 3, r.created_ns);
+    if (sqlite3_step(q.get()) != SQLITE_DONE) s.fail("cannot record the snapshot " + r.path);
+}
+
+std::vector<SnapshotRecord> Dataset::snapshots() const {
+    std::vector<SnapshotRecord> out;
+    if (!impl_->has_labels) return out;
+    Stmt q = impl_->prepare("SELECT hash, path, created_ns FROM snapshots ORDER BY seq");
+    while (sqlite3_step(q.get()) == SQLITE_ROW) {
+        const auto* h = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0));
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 1));
+        if (!h || !p) throw Error(ErrorCode::kBadInput, impl_->db_path.string() + ": snapshots: a row without text");
+        out.push_back({h, p, sqlite3_column_int64(q.get(), 2)});
+    }
+    return out;
 }
 
 } // namespace sightline::pipeline

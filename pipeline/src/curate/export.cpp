@@ -246,7 +246,11 @@ std::unique_ptr<FormatWriter> writer_for(const ExportOptions& o, const fs::path&
 
 ExportSummary export_dataset(const Dataset& dataset, const fs::path& out, const ExportOptions& o) {
     const std::vector<DatasetSample> samples = dataset.samples();
-    const std::vector<std::string> categories = categories_of(samples);
+    std::vector<std::string> categories = categories_of(samples);
+    for (const auto& c : o.extra_classes) { // classes the labelers may add (a part the model never saw)
+        if (c.empty() || c.size() > 256) throw Error(ErrorCode::kBadInput, "--extra-classes: an empty or long name");
+        if (std::find(categories.begin(), categories.end(), c) == categories.end()) categories.push_back(c);
+    }
     std::error_code ec;
     fs::create_directories(out / "images", ec);
     if (ec) throw Error(ErrorCode::kIo, (out / "images").string() + ": cannot create the folder: " + ec.message());

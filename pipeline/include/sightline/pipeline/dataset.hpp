@@ -37,12 +37,33 @@ struct DatasetSample {
     std::string line;       ///< the line that sent it (RunConfig::line; "" from a line that names none, schema < 3)
 };
 
+/// A labeler's boxes for one sample (issue 27): what came back from labeling, in the sample's pixels. An empty
+/// list is a label too: the labeler saw nothing to mark.
+struct DatasetLabel {
+    std::string sample_id;
+    std::string source;  ///< where it came from: "labelstudio" or "coco"
+    std::string labeler; ///< who labeled it (Label Studio's annotator; --labeler for a COCO file)
+    std::string origin;  ///< the file and the task or image it came from (for messages and the manifest)
+    std::int64_t labeled_ns = 0, imported_ns = 0; ///< when it was labeled (as its source says), and imported
+    std::vector<DatasetBox> boxes;                ///< score 1
+};
+
+/// A dataset version written by `collect snapshot`, as the dataset remembers it (the newest is the next one's
+/// parent).
+struct SnapshotRecord {
+    std::string hash; ///< the manifest's content hash ("sha256:...")
+    std::string path; ///< where it was written (absolute)
+    std::int64_t created_ns = 0;
+};
+
 class Dataset {
   public:
     /// kWrite: one writer per folder (an exclusive lock on DIR/dataset.lock, held while open; a second writer is
     /// Error(kIo) saying the folder is in use); it may create the dataset and clears a crash's leftovers.
     /// kRead: alongside a writer (exports, validation, merge inputs); nothing is created or cleared.
-    enum class Mode { kWrite, kRead };
+    /// kLabel: alongside a writer too (labels come back while the collector runs): writes labels and snapshot
+    /// records only, each change one SQLite transaction.
+    enum class Mode { kWrite, kRead, kLabel };
     /// Opens (resuming) or creates the dataset in `dir` (created when missing). Leftovers of a crash are cleared:
     /// temporary files, and images whose row never committed (their sample was never acknowledged: it comes again).
     /// Error(kIo) naming the path when the folder cannot be made or written, or dataset.db is not a dataset.
@@ -70,6 +91,15 @@ class Dataset {
     std::vector<std::string> validate() const;
     const std::filesystem::path& dir() const;
 
+    /// Attaches labels to their samples in one transaction (kWrite or kLabel): a sample's earlier label is
+    /// replaced. Error(kBadInput) naming the first few ids when any names no sample (nothing is then changed).
+    /// Returns how many replaced an earlier label.
+    std::size_t put_labels(const std::vector<DatasetLabel>& labels);
+    /// Every sample's label, in the samples' order. A damaged row is Error(kBadInput) naming it.
+    std::vector<DatasetLabel> labels() const;
+    void add_snapshot(const SnapshotRecord& snapshot); ///< kWrite or kLabel
+    std::vector<SnapshotRecord> snapshots() const;     ///< oldest first
+
   private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
@@ -79,6 +109,9 @@ enum class ExportFormat { kCoco, kYolo, kLabelStudio };
 
 struct ExportOptions {
     ExportFormat format = ExportFormat::kCoco;
+    /// Classes the labelers may use beyond the model's (a part the model has never seen): in the Label Studio
+    /// labeling config and every format's category list, after the model's.
+    std::vector<std::string> extra_classes;
     /// Label Studio: the image URL of a sample is this prefix + its path relative to the export folder (the default
     /// serves them through Label Studio's local-files storage with LOCAL_FILES_DOCUMENT_ROOT at the export folder).
     std::string image_url_prefix = "/data/local-files/?d=";
