@@ -94,6 +94,7 @@ TEST(Labels, LabelStudioTasksBecomeBoxesInPixelsOfTheirSamples) {
          // not labeled yet
          task({{"image", "/data/upload/1/east-cam1-9.jpg"}}, json::array())});
     const fs::path file = write(dir / "export.json", tasks.dump());
+    const Dataset collector(dir); // labels come back while the collector writes the dataset
     const LabelImportSummary s = import_labels(dir, LabelFormat::kLabelStudio, file);
     EXPECT_EQ(s.labels, 3u);
     EXPECT_EQ(s.boxes, 3u);
@@ -122,6 +123,12 @@ TEST(Labels, LabelStudioTasksBecomeBoxesInPixelsOfTheirSamples) {
         import_labels(dir, LabelFormat::kLabelStudio, write(dir / "again.json", again.dump()), "bo");
     EXPECT_EQ(s2.replaced, 1u);
     EXPECT_EQ(Dataset(dir, Dataset::Mode::kRead).labels()[1].labeler, "bo");
+    // a merge carries the labels along
+    const fs::path merged = sightline::testing::temp_dir("ls_merged");
+    fs::remove_all(merged);
+    EXPECT_EQ(merge_datasets({dir}, merged), 3u);
+    EXPECT_EQ(Dataset(merged, Dataset::Mode::kRead).labels().size(), 3u);
+    fs::remove_all(merged);
     fs::remove_all(dir);
 }
 

@@ -167,6 +167,27 @@ def dataset_rows(sightline, tmp):
     db.close()
 
 
+def labelstudio_export():
+    """Label Studio JSON exports as `collect import` reads them (the fuzz target's samples: east-cam1-0 and -1)."""
+    def box(x, y, w, h, label):
+        return {"type": "rectanglelabels", "from_name": "label", "to_name": "image", "original_width": 640,
+                "original_height": 480, "value": {"x": x, "y": y, "width": w, "height": h, "rotation": 0,
+                                                  "rectanglelabels": [label]}}
+    put("labelstudio_export", "two_tasks.json", json.dumps([
+        {"id": 1, "data": {"image": "/data/local-files/?d=images/east-cam1-0.jpg", "sample_id": "east-cam1-0"},
+         "annotations": [{"id": 1, "completed_by": 1, "created_at": "2026-12-01T10:00:00.123456Z",
+                          "updated_at": "2026-12-01T10:05:00Z", "was_cancelled": False,
+                          "result": [box(10, 20, 30, 40, "bolt"), box(50, 50, 10, 10, "gear")]}],
+         "predictions": []},
+        {"id": 2, "data": {"image": "/data/upload/1/0badcafe-east-cam1-1.jpg"},
+         "annotations": [{"id": 2, "completed_by": {"id": 2, "email": "ana@line.example"}, "was_cancelled": True,
+                          "result": []},
+                         {"id": 3, "completed_by": 2, "created_at": "2026-12-02T08:00:00+01:00",
+                          "result": [{"type": "choices", "value": {"choices": ["ok"]}}]}]}]).encode())
+    put("labelstudio_export", "unlabeled.json", json.dumps([
+        {"id": 3, "data": {"image": "/data/local-files/?d=images/east-cam1-1.jpg"}, "annotations": []}]).encode())
+
+
 def main(sightline):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -177,6 +198,7 @@ def main(sightline):
         yaml_files()
         onnx_model()
         dataset_rows(sightline, tmp)
+        labelstudio_export()
     for d in sorted(OUT.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds, {sum(p.stat().st_size for p in d.iterdir())} bytes")
 

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""The Label Studio export imports into a real Label Studio (label-studio from PyPI, SQLite, on loopback).
+"""The Label Studio export imports into a real Label Studio (label-studio from PyPI, SQLite, on loopback), and its
+labels come back (issue 27, item 3).
 
-A short line feeds a collector; `collect export --format labelstudio` writes tasks.json and labeling_config.xml;
-a Label Studio server started here makes a project with that labeling config, connects the export folder as
-local-files storage, imports the tasks through its API, and the predictions read back are the same boxes
-(percent of the original size), labels, scores and model version; an imported task's image is served.
+A short line feeds a collector; `collect export --format labelstudio --extra-classes gear` writes tasks.json and
+labeling_config.xml; a Label Studio server started here makes a project with that labeling config, connects the
+export folder as local-files storage, imports the tasks through its API, and the predictions read back are the same
+boxes (percent of the original size), labels, scores and model version; an imported task's image is served.
+Then a labeler annotates three tasks through the API (one box of the model's class, one of the extra class `gear`,
+one "nothing here"), skips a fourth, the project is exported as Label Studio's JSON, `collect import` attaches
+the labels to their samples, and `collect snapshot` writes them as COCO in the samples' pixels with the labeler's
+name; a second snapshot after a relabel names the first as its parent.
 
 Usage: test_collect_labelstudio.py SIGHTLINE_BINARY MODEL_YAML LABEL_STUDIO_EXECUTABLE
 """
@@ -49,9 +54,78 @@ def make_export(tmp):
     subprocess.run([BINARY, "--log-level", "warn", "run", str(tmp / "run.yaml")], check=True)
     c.wait(timeout=60)
     out = tmp / "export"
-    subprocess.run([BINARY, "collect", "export", str(tmp / "ds"), "--format", "labelstudio", "--out", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([BINARY, "collect", "export", str(tmp / "ds"), "--format", "labelstudio", "--out", str(out),
+                    "--extra-classes", "gear"], check=True, stdout=subprocess.DEVNULL)
     return out
+
+
+def rect(x, y, w, h, label, task):
+    return {"type": "rectanglelabels", "from_name": "label", "to_name": "image", "original_width": task["w"],
+            "original_height": task["h"], "image_rotation": 0,
+            "value": {"x": x, "y": y, "width": w, "height": h, "rotation": 0, "rectanglelabels": [label]}}
+
+
+def labels_come_back(base, pid, back, tmp):
+    """A labeler's work through the API, exported, imported into the dataset and frozen as snapshots."""
+    config = api(base, "GET", f"/api/projects/{pid}")["label_config"]
+    check('value="gear"' in config, "the labeling config offers the extra class gear")
+    me = api(base, "GET", "/api/current-user/whoami")
+    ids = sorted(b["id"] for b in back)
+    results = [r for b in back for p in b["predictions"] for r in p["result"]]
+    size = {"w": results[0]["original_width"], "h": results[0]["original_height"]} if results else {"w": 0, "h": 0}
+    t0, t1, t2, t3 = ids[:4]
+    submitted = {t0: [rect(10, 20, 30, 40, "gear", size), rect(50, 10, 20, 20, "bolt", size)],
+                 t1: [rect(5, 5, 10, 10, "gear", size)],
+                 t2: []}
+    for task_id, result in submitted.items():
+        api(base, "POST", f"/api/tasks/{task_id}/annotations/", {"result": result, "lead_time": 3.5})
+    api(base, "POST", f"/api/tasks/{t3}/annotations/", {"result": [], "was_cancelled": True})
+    exported = api(base, "GET", f"/api/projects/{pid}/export?exportType=JSON", raw=True)
+    export_file = tmp / "ls-export.json"
+    export_file.write_bytes(exported)
+    ds = tmp / "ds"
+    r = subprocess.run([BINARY, "collect", "import", str(ds), "--from", "labelstudio", str(export_file)],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and r.stdout.startswith("3 samples labeled (3 boxes;"),
+          f"collect import attaches the three labels: {r.stdout.strip()} {r.stderr.strip()[-300:]}")
+    check("1 annotation(s) skipped" in r.stdout and "classes the model does not know: gear" in r.stdout,
+          "the skipped task and the new class are reported")
+    snap = tmp / "v1"
+    r = subprocess.run([BINARY, "collect", "snapshot", str(ds), "--out", str(snap)], capture_output=True, text=True)
+    check(r.returncode == 0, f"collect snapshot: {r.stdout.strip()} {r.stderr.strip()[-300:]}")
+    coco = json.loads((snap / "annotations.json").read_text())
+    manifest = json.loads((snap / "manifest.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    by_sample = {}
+    for a in coco["annotations"]:
+        by_sample.setdefault(a["image_id"], []).append(a)
+    same = len(coco["images"]) == 3
+    for img in coco["images"]:
+        task = next(b for b in back if b["data"]["sample_id"] == img["sample_id"])
+        want = sorted((round(v["value"]["x"] * img["width"] / 100, 2), round(v["value"]["y"] * img["height"] / 100, 2),
+                       round(v["value"]["width"] * img["width"] / 100, 2),
+                       round(v["value"]["height"] * img["height"] / 100, 2), v["value"]["rectanglelabels"][0])
+                      for v in submitted.get(task["id"], []))
+        got = sorted((round(a["bbox"][0], 2), round(a["bbox"][1], 2), round(a["bbox"][2], 2), round(a["bbox"][3], 2),
+                      names[a["category_id"]]) for a in by_sample.get(img["id"], []))
+        same &= want == got
+    check(same, "the snapshot's COCO boxes are the labeler's, in the samples' pixels, with their classes (gear too)")
+    labelers = {e["labeler"] for e in manifest["samples"]}
+    # Label Studio's JSON export names an annotator by user id (its completed_by), not by email
+    check(labelers == {f"labelstudio user {me['id']}"},
+          f"each sample names its labeler ({labelers}: the API user, id {me['id']})")
+    check(all(e["labeled_at"] for e in manifest["samples"]), "and when it was labeled")
+    check(manifest["parent"] is None and manifest["hash"].startswith("sha256:"), "the first snapshot has no parent")
+    # a relabel: the labeler changes a box; the next snapshot names the first, which is unchanged
+    api(base, "POST", f"/api/tasks/{t2}/annotations/", {"result": [rect(1, 1, 5, 5, "gear", size)]})
+    export_file.write_bytes(api(base, "GET", f"/api/projects/{pid}/export?exportType=JSON", raw=True))
+    subprocess.run([BINARY, "collect", "import", str(ds), str(export_file)], check=True, capture_output=True)
+    r = subprocess.run([BINARY, "collect", "snapshot", str(ds), "--out", str(tmp / "v2")], capture_output=True,
+                       text=True)
+    m2 = json.loads((tmp / "v2" / "manifest.json").read_text())
+    check(r.returncode == 0 and m2["parent"]["hash"] == manifest["hash"] and m2["hash"] != manifest["hash"],
+          "the second snapshot names the first as its parent")
+    check(json.loads((snap / "manifest.json").read_text()) == manifest, "the first snapshot is unchanged")
 
 
 def main():
@@ -119,6 +193,7 @@ def main():
             check(same, f"the predictions read back are the same {n_boxes} boxes, labels, scores and model version")
             image = api(base, "GET", tasks[0]["data"]["image"], raw=True)
             check(image[:2] == b"\xff\xd8", f"a task's image is served by Label Studio ({len(image)} bytes of JPEG)")
+            labels_come_back(base, pid, back, tmp)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:

@@ -288,7 +288,15 @@ std::size_t merge_datasets(const std::vector<fs::path>& inputs, const fs::path& 
             const std::string jpeg{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
             if (target.add(d, jpeg)) ++here;
         }
-        spdlog::info("collect merge: {}: {} samples added ({} already there)", in.string(), here, source.size() - here);
+        // labels come along for the samples the output has none for (a label there already stands)
+        std::set<std::string> labeled;
+        for (const auto& l : target.labels()) labeled.insert(l.sample_id);
+        std::vector<DatasetLabel> labels;
+        for (auto& l : source.labels())
+            if (!labeled.count(l.sample_id)) labels.push_back(std::move(l));
+        target.put_labels(labels);
+        spdlog::info("collect merge: {}: {} samples added ({} already there), {} labels", in.string(), here,
+                     source.size() - here, labels.size());
         added += here;
     }
     return added;

@@ -129,6 +129,7 @@ struct ExportSummary {
 ExportSummary export_dataset(const Dataset& dataset, const std::filesystem::path& out, const ExportOptions& options);
 
 /// Adds every sample of each `inputs` dataset to `out` (created or resumed); a sample id already there is skipped.
+/// Labels come along for samples `out` has no label for.
 /// Returns how many were added.
 std::size_t merge_datasets(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& out);
 

@@ -24,8 +24,9 @@ struct LabelImportSummary {
 /// Reads a Label Studio JSON export (a list of tasks; each task's newest annotation that was not skipped, its
 /// `rectanglelabels` results in percent of the image) into labels of `samples`, in their pixels. A task names its
 /// sample by `data.sample_id` (sightline's export writes it) or by its image's file name (also as Label Studio
-/// renames an uploaded file: an 8-hex-digit prefix and '-'). `labeler` (non-empty) overrides the annotator
-/// Label Studio names. Error(kBadInput) naming `name` and the task for what is not such an export, a rotated
+/// renames an uploaded file: an 8-hex-digit prefix and '-'). The labeler is `labeler` when non-empty, else the
+/// annotator as the export names them: "labelstudio user N" (its JSON export gives completed_by as a user id), or
+/// an email where an export carries the user object. Error(kBadInput) naming `name` and the task for what is not such an export, a rotated
 /// box, a box outside the image, a result without one label, or tasks that name no sample (the first few listed).
 std::vector<DatasetLabel> read_labelstudio_export(std::string_view text, const std::string& name,
                                                   const std::vector<DatasetSample>& samples, const std::string& labeler,
