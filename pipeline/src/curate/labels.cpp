@@ -95,7 +95,10 @@ std::int64_t iso_ns(const json& v) {
     double sec;
     int used = 0;
     if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%n", &Y, &M, &D, &h, &m, &sec, &used) != 6) return 0;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || !(sec >= 0 && sec < 61)) return 0;
+    // nanoseconds since 1970 in an int64 reach April 2262
+    if (Y < 1970 || Y > 2261 || M < 1 || M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || m < 0 || m > 59 ||
+        !(sec >= 0 && sec < 61))
+        return 0;
     std::tm t{};
     t.tm_year = Y - 1900, t.tm_mon = M - 1, t.tm_mday = D, t.tm_hour = h, t.tm_min = m;
     t.tm_sec = static_cast<int>(std::floor(sec));
@@ -156,6 +159,24 @@ DatasetBox box_of(const json& r, const DatasetSample& d, const std::string& wher
             std::move(label)};
 }
 
+/// A task's newest annotation that was not skipped (nullptr: none), and when it was made.
+const json* newest_annotation(const json& task, const std::string& where, LabelImportSummary& summary,
+                              std::int64_t& at_ns) {
+    const json* chosen = nullptr;
+    if (!task.contains("annotations")) return nullptr;
+    if (!task["annotations"].is_array()) throw Error(ErrorCode::kBadInput, where + ": annotations is not a list");
+    for (const json& a : task["annotations"]) {
+        if (!a.is_object()) throw Error(ErrorCode::kBadInput, where + ": an annotation that is not an object");
+        if (a.contains("was_cancelled") && a["was_cancelled"].is_boolean() && a["was_cancelled"].get<bool>()) {
+            ++summary.cancelled;
+            continue;
+        }
+        const std::int64_t at = std::max(iso_ns(a.value("updated_at", json())), iso_ns(a.value("created_at", json())));
+        if (!chosen || at >= at_ns) chosen = &a, at_ns = at;
+    }
+    return chosen;
+}
+
 void count_new_classes(const std::vector<DatasetLabel>& labels, const std::vector<DatasetSample>& samples,
                        LabelImportSummary& summary) {
     std::set<std::string> known, added;
@@ -205,23 +226,8 @@ std::vector<DatasetLabel> read_labelstudio_export(std::string_view text, const s
         } else {
             throw Error(ErrorCode::kBadInput, where + ": names no image (data.image) nor sample (data.sample_id)");
         }
-        // the newest annotation that was not skipped
-        const json* chosen = nullptr;
         std::int64_t chosen_ns = 0;
-        if (task.contains("annotations")) {
-            if (!task["annotations"].is_array())
-                throw Error(ErrorCode::kBadInput, where + ": annotations is not a list");
-            for (const json& a : task["annotations"]) {
-                if (!a.is_object()) throw Error(ErrorCode::kBadInput, where + ": an annotation that is not an object");
-                if (a.contains("was_cancelled") && a["was_cancelled"].is_boolean() && a["was_cancelled"].get<bool>()) {
-                    ++summary.cancelled;
-                    continue;
-                }
-                const std::int64_t at =
-                    std::max(iso_ns(a.value("updated_at", json())), iso_ns(a.value("created_at", json())));
-                if (!chosen || at >= chosen_ns) chosen = &a, chosen_ns = at;
-            }
-        }
+        const json* chosen = newest_annotation(task, where, summary, chosen_ns);
         if (!chosen) {
             ++summary.unlabeled;
             continue;
