@@ -17,6 +17,7 @@ PACKAGES=(
   libssl-dev   # SHA-256 (OpenSSL's libcrypto): the content hashes of a dataset snapshot
   prometheus   # a real Prometheus server scrapes the monitor in a test; promtool checks metrics and rules
   libtorch-dev   # the LibTorch engine (TorchScript); the build leaves it out where it is missing
+  python3-torch python3-onnx   # tools/train: training and fine-tuning the demo model (test_finetune runs it)
   python3 python3-venv python3-numpy python3-zmq python3-msgpack python3-yaml python3-opencv
   # a real RTSP server for the reconnect test: GStreamer's gst-rtsp-server through python3-gi
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad

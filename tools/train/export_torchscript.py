@@ -14,26 +14,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
-import onnx.numpy_helper
 import torch
-import torch.nn as nn
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import PartsDetector  # noqa: E402
-
-
-def module_path(node_name):
-    """'/heads.0/stem/stem.0/Conv' -> 'heads.0.stem.0' (torch.onnx scope names repeat the parent's name)."""
-    path, last = "", ""
-    for comp in node_name.split("/")[1:-1]:
-        if last and comp.startswith(last + "."):
-            path += comp[len(last):]
-        else:
-            path = f"{path}.{comp}" if path else comp
-        last = comp
-    return path
+from model import PartsDetector, load_onnx_weights  # noqa: E402
 
 
 def main():
@@ -44,27 +29,7 @@ def main():
     spec = yaml.safe_load((d / "model.yaml").read_text())
     w, h = spec["input"]["width"], spec["input"]["height"]
     net = PartsDetector(len(spec["classes"]), w, h).eval()
-    g = onnx.load(str(d / spec["file"])).graph
-    init = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in g.initializer}
-    modules = dict(net.named_modules())
-    loaded = 0
-    for node in g.node:
-        if node.op_type != "Conv":
-            continue
-        path = module_path(node.name)
-        weight, bias = init[node.input[1]], init[node.input[2]]
-        if path in modules and isinstance(modules[path], nn.Conv2d) and modules[path].bias is not None:
-            conv = modules[path]  # a head's output convolution: no batch norm
-        else:  # conv() = Sequential(Conv2d, BatchNorm2d, ReLU): the ONNX conv has the batch norm folded in
-            seq = modules[path.rsplit(".", 1)[0]]
-            old = seq[0]
-            conv = nn.Conv2d(old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=True)
-            seq[0], seq[1] = conv, nn.Identity()
-        assert conv.weight.shape == weight.shape, (path, conv.weight.shape, weight.shape)
-        with torch.no_grad():
-            conv.weight.copy_(weight)
-            conv.bias.copy_(bias)
-        loaded += 1
+    loaded = load_onnx_weights(net, d / spec["file"])
     net.eval()
     x = torch.rand(2, 3, h, w)
     traced = torch.jit.trace(net, x)

@@ -81,3 +81,64 @@ class PartsDetector(nn.Module):
         xy = self.anchors + (rb - lt) * 0.5
         wh = lt + rb
         return torch.cat([xy, wh, torch.sigmoid(logits)], 1)
+
+
+def onnx_module_path(node_name):
+    """'/heads.0/stem/stem.0/Conv' -> 'heads.0.stem.0' (torch.onnx scope names repeat the parent's name)."""
+    path, last = "", ""
+    for comp in node_name.split("/")[1:-1]:
+        if last and comp.startswith(last + "."):
+            path += comp[len(last):]
+        else:
+            path = f"{path}.{comp}" if path else comp
+        last = comp
+    return path
+
+
+def load_onnx_weights(net, onnx_path):
+    """Loads a PartsDetector ONNX export into `net` (built with the same class count): every ONNX Conv has its batch
+    norm folded in, so each goes into the convolution at its module path (a bias added) and the batch norm becomes an
+    identity. Returns the number of convolutions loaded."""
+    import onnx
+    import onnx.numpy_helper
+    g = onnx.load(str(onnx_path)).graph
+    init = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in g.initializer}
+    modules = dict(net.named_modules())
+    loaded = 0
+    for node in g.node:
+        if node.op_type != "Conv":
+            continue
+        path = onnx_module_path(node.name)
+        weight, bias = init[node.input[1]], init[node.input[2]]
+        if path in modules and isinstance(modules[path], nn.Conv2d) and modules[path].bias is not None:
+            conv = modules[path]  # a head's output convolution: no batch norm
+        else:  # conv() = Sequential(Conv2d, BatchNorm2d, ReLU): the ONNX conv has the batch norm folded in
+            seq = modules[path.rsplit(".", 1)[0]]
+            old = seq[0]
+            conv = nn.Conv2d(old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=True)
+            seq[0], seq[1] = conv, nn.Identity()
+        assert conv.weight.shape == weight.shape, (path, conv.weight.shape, weight.shape)
+        with torch.no_grad():
+            conv.weight.copy_(weight)
+            conv.bias.copy_(bias)
+        loaded += 1
+    return loaded
+
+
+def grow_classes(net, extra):
+    """Adds `extra` classes to every head's output convolution: the old rows kept, the new ones starting as a new
+    head's do (scores near 0.01, small random weights)."""
+    if extra <= 0:
+        return net
+    for head in net.heads:
+        old = head.out
+        new = nn.Conv2d(old.in_channels, old.out_channels + extra, 1)
+        with torch.no_grad():
+            new.weight.zero_()
+            new.weight[:old.out_channels] = old.weight
+            new.weight[old.out_channels:].normal_(0, 0.01)
+            new.bias[:old.out_channels] = old.bias
+            new.bias[old.out_channels:] = -4.6
+        head.out = new
+    net.num_classes += extra
+    return net

@@ -22,7 +22,7 @@ ModelSpec load_model_spec(const std::filesystem::path& yaml_path) {
 namespace {
 ModelSpec read_model_spec(const std::filesystem::path& yaml_path) {
     auto [c, root] = detail::YamlFile::load(yaml_path);
-    c.keys(root, "", {"name", "version", "file", "torchscript", "input", "output", "classes", "thresholds"});
+    c.keys(root, "", {"name", "version", "file", "torchscript", "input", "output", "classes", "thresholds", "lineage"});
     ModelSpec m;
     m.yaml_path = yaml_path;
     m.name = c.get<std::string>(root["name"], "name");
@@ -38,6 +38,10 @@ ModelSpec read_model_spec(const std::filesystem::path& yaml_path) {
             throw Error(ErrorCode::kNotFound, c.file + ": file: " + m.onnx_path.string() + ": no such file");
         if (!std::filesystem::is_regular_file(m.onnx_path, ec))
             c.fail("file", m.onnx_path.string() + ": not a regular file (expected the ONNX model)");
+    }
+    if (const auto lineage = root["lineage"]) {
+        if (!lineage.IsMap()) c.fail("lineage", "expected a map (parent, data, recipe, ...)");
+        if (lineage["parent"]) m.parent = c.get<std::string>(lineage["parent"], "lineage.parent");
     }
     if (root["torchscript"]) // checked by the LibTorch engine, the only one that reads it
         m.torchscript_path = yaml_path.parent_path() / c.get<std::string>(root["torchscript"], "torchscript");

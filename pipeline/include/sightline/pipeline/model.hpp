@@ -31,6 +31,9 @@ struct ModelSpec {
     float confidence = 0.25f;
     float iou = 0.6f;
     int max_det = 100;
+    /// `lineage:` (tools/train/finetune.py writes it): where this version came from; its `parent` ("name@version",
+    /// empty when absent). The rest of the block (data, recipe, held-out figures) is the file's to show, not read.
+    std::string parent;
 };
 
 /// Reads and validates model.yaml. Throws Error(kBadInput) naming the file and key path for an unknown key, a
