@@ -231,11 +231,14 @@ def main():
                                                               gt_ids)))
     parent_ap = {group: ap50(args, gt, parent_dt[group]) for group, (gt, _) in gts.items()}
     log(f"parts-v1 on the held-out scene: AP50 drifted {parent_ap['drifted']:.3f}, nominal {parent_ap['nominal']:.3f}")
+    lines = {}
+    for seed in args.seeds:  # every line first: the binary is then free (a rebuild cannot change a later seed's)
+        (args.cache / f"seed{seed}").mkdir(exist_ok=True)
+        lines[seed] = line_and_collector(args, args.cache / f"seed{seed}", seed)
     rows = []
     for seed in args.seeds:
         seed_dir = args.cache / f"seed{seed}"
-        seed_dir.mkdir(exist_ok=True)
-        scene, ds = line_and_collector(args, seed_dir, seed)
+        scene, ds = lines[seed]
         kept = kept_samples(args, ds, seed_dir / "export")
         n_frames = {f"cam{i}": len(json.loads((scene / f"cam{i}.json").read_text())["images"]) for i in range(1, 5)}
         rng = np.random.default_rng(seed)

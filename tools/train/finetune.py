@@ -266,7 +266,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--replay-fraction", type=float, default=0.5,
+    ap.add_argument("--replay-fraction", type=float, default=0.75,
                     help="share of each batch from the parent's training scene (0: none)")
     ap.add_argument("--replay-cameras", type=int, default=4)
     ap.add_argument("--replay-seconds", type=float, default=10)
