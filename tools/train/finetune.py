@@ -238,9 +238,9 @@ def write_report(path, name, version, parent, lineage, rows):
 
 `{lineage['command']}`
 
-Data: {d['images']} labeled frames ({d['boxes']} boxes) from `{d['path']}` (snapshot {d.get('snapshot_hash') or 'none'}),
-classes added: {', '.join(lineage['classes_added']) or 'none'}; {r['replay_frames']} replayed frames of the parent's
-training scene, {r['replay_fraction']:.0%} of every batch. {lineage['training']['iterations']} iterations of batch
+Data: {d['images']} labeled frames ({d['boxes']} boxes) from `{d['path']}` (snapshot {d.get('snapshot_hash') or 'none'};
+labeled by: {', '.join(d['labelers']) or 'not said'}), classes added: {', '.join(lineage['classes_added']) or 'none'};
+{r['replay_frames']} replayed frames of the parent's training scene, {r['replay_fraction']:.0%} of every batch. {lineage['training']['iterations']} iterations of batch
 {r['batch']} in {lineage['training']['minutes']:.1f} min on {r['threads']} CPU threads (seed {r['seed']}){' (stopped at the time cap)' if lineage['training']['stopped_early'] else ''}.
 
 ## Held-out figures (pycocotools, every 2nd frame; {r['eval_seconds']:g} s scenes: nominal seed 2002, scenarios seed 3003)
@@ -319,6 +319,7 @@ def main():
         "data": {"path": str(data_dir), "snapshot_hash": snap.get("hash"),
                  "snapshot_parent": (snap.get("parent") or {}).get("hash"),
                  "annotations_sha256": (snap.get("annotations") or {}).get("sha256"),
+                 "labelers": sorted({e.get("labeler", "") for e in snap.get("samples", [])}),
                  "images": len(images), "boxes": int(sum(len(t[0]) for t in targets))},
         "classes_added": added,
         "recipe": {"seed": args.seed, "iterations": args.iterations, "minutes_cap": args.minutes, "batch": args.batch,
