@@ -109,6 +109,13 @@ TEST(ModelSpec, CommittedModelLoads) {
     EXPECT_EQ(m.preprocess.input_height, 256);
     EXPECT_EQ(m.layout, kernels::HeadLayout::kYoloV8);
     EXPECT_LT(fs::file_size(m.onnx_path), 5u << 20) << "the demo model must stay under 5 MB";
+    EXPECT_TRUE(m.parent.empty());
+    // parts-v2, fine-tuned from it (tools/train/finetune.py): a class more, its lineage read
+    const auto v2 = pipeline::load_model_spec(kRoot / "models/parts-v2/model.yaml");
+    EXPECT_EQ(v2.name, "parts-v2");
+    EXPECT_EQ(v2.parent, "parts-v1@1.0.0");
+    EXPECT_EQ(v2.classes, (std::vector<std::string>{"bolt", "nut", "washer", "bracket", "defect", "gear"}));
+    EXPECT_EQ(pipeline::make_opencv_engine(v2)->describe().empty(), false);
 }
 
 TEST(ModelSpec, BadYamlNamesFileAndKey) {
@@ -128,6 +135,8 @@ TEST(ModelSpec, BadYamlNamesFileAndKey) {
         {"classes:", "clases:", "clases: unknown key"},
         {"confidence: 0.25", "confidence: 1.5", "thresholds.confidence: must be in [0, 1)"},
         {"name: parts-v1", "name: [parts", "malformed YAML"},
+        {"classes:", "lineage: [parts-v0]\nclasses:", "lineage: expected a map"},
+        {"classes:", "lineage: {parent: [a]}\nclasses:", "lineage.parent: wrong type"},
     };
     for (const auto& b : bad) {
         auto text = good;
