@@ -16,7 +16,7 @@ difference active - random with a paired bootstrap interval over images (`eval -
 Goal (issue 27): at 100 frames, active beats random by >= 0.05 AP50 on the drifted cameras with the interval above 0,
 and neither loses more than 0.01 AP50 on nominal cameras against the parent. Whatever it shows is recorded.
 
-    /usr/bin/python3 bench/loop/bench_active_vs_random.py [--seeds 11 12 13] [--budgets 50 100 200 400]
+    /usr/bin/python3 bench/loop/bench_active_vs_random.py [--seeds 11 12 13] [--budgets 100 50 200 400]
         [--json OUT] [--plot OUT.png]
 (Debian's python3-torch, -opencv; the plot with a Python that has matplotlib: --plot-python)
 """
@@ -200,7 +200,8 @@ def compare(args, gt, a, b):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
-    ap.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200, 400])
+    ap.add_argument("--budgets", type=int, nargs="+", default=[100, 50, 200, 400],
+                    help="labeling budgets, run in this order (100 first: the goal's)")
     ap.add_argument("--seconds", type=float, default=160, help="each seed's line, 4 cameras")
     ap.add_argument("--max-per-window", type=int, default=5,
                     help="the collector's budget (sampling.max_per_window; the other rules their defaults): enough "
@@ -235,7 +236,7 @@ def main():
     for seed in args.seeds:  # every line first: the binary is then free (a rebuild cannot change a later seed's)
         (args.cache / f"seed{seed}").mkdir(exist_ok=True)
         lines[seed] = line_and_collector(args, args.cache / f"seed{seed}", seed)
-    rows = []
+    rows, orders = [], {}
     for seed in args.seeds:
         seed_dir = args.cache / f"seed{seed}"
         scene, ds = lines[seed]
@@ -245,9 +246,14 @@ def main():
         active_order = [kept[i] for i in rng.permutation(len(kept))]
         everything = [(cam, f) for cam, n in n_frames.items() for f in range(n)]
         random_order = [everything[i] for i in rng.permutation(len(everything))]
+        orders[seed] = (kept, n_frames, active_order, random_order)
         log(f"seed {seed}: the collector kept {len(kept)} of {len(everything)} frames "
             f"({', '.join(f'{c} {sum(1 for s in kept if s[KEY] == c)}' for c in n_frames)})")
-        for budget in args.budgets:
+    for budget in args.budgets:  # budget by budget over the seeds: a cut-short run still has whole budgets
+        for seed in args.seeds:
+            seed_dir = args.cache / f"seed{seed}"
+            scene, ds = lines[seed]
+            kept, n_frames, active_order, random_order = orders[seed]
             b = min(budget, len(kept))
             sets = {"active": [(s["camera"], s["frame"]) for s in active_order[:b]],
                     "random": random_order[:b]}
