@@ -190,9 +190,26 @@ void count_new_classes(const std::vector<DatasetLabel>& labels, const std::vecto
 
 } // namespace
 
+namespace {
+std::vector<DatasetLabel> read_tasks(std::string_view text, const std::string& name,
+                                     const std::vector<DatasetSample>& samples, const std::string& labeler,
+                                     LabelImportSummary& summary);
+} // namespace
+
 std::vector<DatasetLabel> read_labelstudio_export(std::string_view text, const std::string& name,
                                                   const std::vector<DatasetSample>& samples, const std::string& labeler,
                                                   LabelImportSummary& summary) {
+    try {
+        return read_tasks(text, name, samples, labeler, summary);
+    } catch (const json::exception& e) { // a value of an unexpected type the checks did not foresee
+        throw Error(ErrorCode::kBadInput, name + ": not a Label Studio export as expected: " + e.what());
+    }
+}
+
+namespace {
+std::vector<DatasetLabel> read_tasks(std::string_view text, const std::string& name,
+                                     const std::vector<DatasetSample>& samples, const std::string& labeler,
+                                     LabelImportSummary& summary) {
     json tasks;
     try {
         tasks = json::parse(text);
@@ -246,7 +263,7 @@ std::vector<DatasetLabel> read_labelstudio_export(std::string_view text, const s
             throw Error(ErrorCode::kBadInput, where + ": an annotation without a result list");
         for (const json& r : (*chosen)["result"]) {
             if (!r.is_object()) throw Error(ErrorCode::kBadInput, where + ": a result that is not an object");
-            if (r.value("type", std::string()) != "rectanglelabels") continue; // choices, text...: not boxes
+            if (!r.contains("type") || r["type"] != "rectanglelabels") continue; // choices, text...: not boxes
             l.boxes.push_back(box_of(r, *d, where));
             if (l.boxes.size() > transport::limits::kDetections)
                 throw Error(ErrorCode::kBadInput, where + ": more boxes than a frame may hold");
@@ -257,6 +274,7 @@ std::vector<DatasetLabel> read_labelstudio_export(std::string_view text, const s
     count_new_classes(out, samples, summary);
     return out;
 }
+} // namespace
 
 std::vector<DatasetLabel> read_coco_labels(const fs::path& file, const std::vector<DatasetSample>& samples,
                                            const std::string& labeler, LabelImportSummary& summary) {
