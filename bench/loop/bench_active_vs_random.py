@@ -38,6 +38,7 @@ from model import PartsDetector, load_onnx_weights  # noqa: E402
 
 DRIFTED, NOMINAL = ["cam3", "cam4", "cam5"], ["cam1", "cam2"]
 KEY = "camera"
+DRIFT_OF = {"cam3": "lighting", "cam4": "novel_part", "cam5": "blur"}
 
 
 def log(msg):
@@ -184,6 +185,22 @@ def merged_truth(scene, cams, path):
     return {c["name"]: c["id"] for c in gt_all["categories"]}
 
 
+def one_camera(args, dt_path, k, cam):
+    """The held-out truth of one drifted camera and the detections on it (the group's k-th camera: image ids
+    k x 1e6 + frame), as files for `sightline eval`."""
+    gt_path = args.cache / f"heldout_{cam}_gt.json"
+    if not gt_path.exists():
+        full = json.loads((args.cache / "heldout_drifted_gt.json").read_text())
+        lo, hi = k * 1_000_000, (k + 1) * 1_000_000
+        gt_path.write_text(json.dumps(dict(full, images=[i for i in full["images"] if lo <= i["id"] < hi],
+                                           annotations=[a for a in full["annotations"] if lo <= a["image_id"] < hi])))
+    out = dt_path.with_name(dt_path.stem + f"_{cam}.json")
+    if not out.exists():
+        lo, hi = k * 1_000_000, (k + 1) * 1_000_000
+        out.write_text(json.dumps([d for d in json.loads(dt_path.read_text()) if lo <= d["image_id"] < hi]))
+    return gt_path, out
+
+
 def ap50(args, gt, dt):
     r = subprocess.run([args.sightline, "--log-level", "warn", "eval", "--gt", gt, "--dt", dt, "--json", "-"],
                        check=True, capture_output=True, text=True)
@@ -281,6 +298,10 @@ def main():
             for group, (gt, _) in gts.items():
                 row[group] = compare(args, gt, dts[("random", group)], dts[("active", group)])
                 row[group]["parent"] = parent_ap[group]
+            # each drift on its own: which one the arms' frames taught
+            row["by_drift"] = {DRIFT_OF[cam]: {arm: ap50(args, *one_camera(args, dts[(arm, "drifted")], k, cam))
+                                               for arm in ("random", "active")}
+                               for k, cam in enumerate(DRIFTED)}
             rows.append(row)
             d, n = row["drifted"], row["nominal"]
             log(f"seed {seed} budget {b}: drifted AP50 parent {d['parent']:.3f} random {d['a']:.3f} active "
@@ -304,6 +325,13 @@ def print_table(rows, args):
         print(f"| {r['frames']} | {r['seed']} | {r['kept']} | {d['parent']:.3f} / {d['a']:.3f} / {d['b']:.3f} | "
               f"{d['diff']:+.3f} [{d['lower']:+.3f}, {d['upper']:+.3f}] | {n['parent']:.3f} / {n['a']:.3f} / "
               f"{n['b']:.3f} |")
+    print("\n| budget | seed | frames active (nominal, lighting, gears, blur) | lighting AP50 random / active | "
+          "novel part | blur |\n| --- | --- | --- | --- | --- | --- |")
+    for r in sorted(rows, key=lambda r: (r["budget"], r["seed"])):
+        a, d = r["active_by_camera"], r["by_drift"]
+        print(f"| {r['frames']} | {r['seed']} | {a['cam1']}, {a['cam2']}, {a['cam3']}, {a['cam4']} | " +
+              " | ".join(f"{d[k]['random']:.3f} / {d[k]['active']:.3f}" for k in ("lighting", "novel_part", "blur")) +
+              " |")
     for budget in args.budgets:
         rs = [r for r in rows if r["budget"] == budget]
         if rs:
