@@ -8,6 +8,7 @@ import json
 import sys
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -33,6 +34,7 @@ def main(rows_path, out):
         ax.axhline(parent, color="grey", ls="--", lw=1.2, label=f"parts-v1 (parent) {parent:.3f}")
         ax.set_xscale("log")
         ax.set_xticks(budgets)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xticklabels([str(b) for b in budgets])
         ax.set_xlabel("labeled frames (budget)")
         ax.set_ylabel("AP50 on held-out frames")
