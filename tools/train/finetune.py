@@ -163,19 +163,7 @@ def fine_tune(model, data, replay, args):
             g["lr"] = lr
         idx = np.concatenate([rng.integers(0, len(images), args.batch - n_replay),
                               len(images) + rng.integers(0, len(r_images), n_replay) if n_replay else []]).astype(int)
-        fh, fv = rng.random(len(idx)) < 0.5, rng.random(len(idx)) < 0.5
-        batch = all_images[idx].copy()
-        batch[fh] = batch[fh][:, :, ::-1]
-        batch[fv] = batch[fv][:, ::-1]
-        x = train.to_tensor(batch)
-        gain = torch.from_numpy(rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1)).astype(np.float32))
-        model.train()
-        loss, parts = loss_fn(model.raw((x * gain).clamp_(0, 1)), *train.collate(all_targets, idx, fh, fv))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        ema.update(model)
+        loss, parts = train.train_step(model, opt, ema, loss_fn, all_images, all_targets, idx, rng)
         if it % 25 == 0:
             log(f"iter {it}/{args.iterations} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss.item():.3f} "
                 f"(box {parts[0]:.3f} cls {parts[1]:.3f} l1 {parts[2]:.3f})")

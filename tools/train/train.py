@@ -232,6 +232,27 @@ class Ema:
                     v.copy_(msd[k])
 
 
+def train_step(model, opt, ema, loss_fn, images, targets, idx, rng):
+    """One optimiser step on frames `idx`: random horizontal and vertical flips, a gain of 0.9-1.1 (drawn from `rng`
+    in that order), the loss, clipped gradients, the step and the EMA update. Returns (loss, parts)."""
+    fh = rng.random(len(idx)) < 0.5
+    fv = rng.random(len(idx)) < 0.5
+    batch = images[idx].copy()
+    batch[fh] = batch[fh][:, :, ::-1]
+    batch[fv] = batch[fv][:, ::-1]
+    x = to_tensor(batch)
+    gain = torch.from_numpy(rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1)).astype(np.float32))
+    x = (x * gain).clamp_(0, 1)
+    model.train()
+    loss, parts = loss_fn(model.raw(x), *collate(targets, idx, fh, fv))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+    opt.step()
+    ema.update(model)
+    return loss, parts
+
+
 def nms(boxes, scores, iou_thr):
     order = np.argsort(-scores, kind="stable")
     keep = []
@@ -416,21 +437,7 @@ def main():
             perm, pos = rng.permutation(len(images)), 0
         idx = perm[pos:pos + args.batch]
         pos += args.batch
-        fh = rng.random(len(idx)) < 0.5
-        fv = rng.random(len(idx)) < 0.5
-        batch = images[idx].copy()
-        batch[fh] = batch[fh][:, :, ::-1]
-        batch[fv] = batch[fv][:, ::-1]
-        x = to_tensor(batch)
-        gain = torch.from_numpy(rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1)).astype(np.float32))
-        x = (x * gain).clamp_(0, 1)
-        model.train()
-        loss, parts = loss_fn(model.raw(x), *collate(targets, idx, fh, fv))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        ema.update(model)
+        loss, parts = train_step(model, opt, ema, loss_fn, images, targets, idx, rng)
         if it % 50 == 0:
             log(f"iter {it}/{args.iterations} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss.item():.3f} "
                 f"(box {parts[0]:.3f} cls {parts[1]:.3f} l1 {parts[2]:.3f})")

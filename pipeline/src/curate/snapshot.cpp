@@ -86,6 +86,73 @@ std::vector<std::string> parent_classes(const json& parent) {
     return out;
 }
 
+/// What a snapshot holds of its samples: the COCO images and annotations, the manifest's entries, each image's hash.
+struct Contents {
+    json images = json::array(), annotations = json::array(), entries = json::array();
+    std::map<std::string, std::string> image_hash; ///< sample id -> sha256 (sorted: the content hash's order)
+    std::size_t boxes = 0;
+};
+
+/// Categories: the parent's, then the labeled samples' model classes, then classes only the labels use.
+std::vector<std::string> snapshot_classes(const json& parent, const std::vector<DatasetLabel>& labels,
+                                          const std::map<std::string, DatasetSample>& samples) {
+    std::vector<std::string> classes = parent_classes(parent);
+    std::set<std::string> seen(classes.begin(), classes.end());
+    for (const auto& l : labels)
+        for (const auto& c : samples.at(l.sample_id).classes)
+            if (seen.insert(c).second) classes.push_back(c);
+    for (const auto& l : labels)
+        for (const auto& b : l.boxes)
+            if (seen.insert(b.label).second) classes.push_back(b.label);
+    return classes;
+}
+
+/// Copies each labeled sample's image into tmp/images (hashing it) and makes its COCO image, annotations and entry.
+Contents copy_labeled(const Dataset& d, const fs::path& tmp, const std::vector<DatasetLabel>& labels,
+                      const std::map<std::string, DatasetSample>& samples, const std::map<std::string, int>& category) {
+    Contents c;
+    for (const auto& l : labels) {
+        const DatasetSample& s = samples.at(l.sample_id);
+        const std::string name = fs::path(s.image).filename().string();
+        const std::string bytes = read_bytes(d.dir() / s.image);
+        write_durable(tmp / "images" / name, bytes);
+        const std::string hash = sha256_of(bytes);
+        c.image_hash[s.id] = hash;
+        const int image_id = static_cast<int>(c.images.size()) + 1;
+        c.images.push_back({{"id", image_id},
+                            {"file_name", name},
+                            {"width", s.width},
+                            {"height", s.height},
+                            {"line", s.line},
+                            {"camera", s.camera},
+                            {"frame", s.frame},
+                            {"sample_id", s.id}});
+        for (const auto& b : l.boxes) {
+            const double bw = b.x2 - b.x1, bh = b.y2 - b.y1;
+            c.annotations.push_back({{"id", static_cast<int>(c.annotations.size()) + 1},
+                                     {"image_id", image_id},
+                                     {"category_id", category.at(b.label)},
+                                     {"bbox", {b.x1, b.y1, bw, bh}},
+                                     {"area", bw * bh},
+                                     {"iscrowd", 0}});
+        }
+        c.entries.push_back({{"id", s.id},
+                             {"image", "images/" + name},
+                             {"sha256", hash},
+                             {"line", s.line},
+                             {"camera", s.camera},
+                             {"strategy", s.strategy},
+                             {"model", s.model},
+                             {"label_source", l.source},
+                             {"labeler", l.labeler},
+                             {"labeled_at", l.labeled_ns > 0 ? json(iso_utc(l.labeled_ns)) : json(nullptr)},
+                             {"origin", l.origin},
+                             {"boxes", l.boxes.size()}});
+        c.boxes += l.boxes.size();
+    }
+    return c;
+}
+
 } // namespace
 
 SnapshotSummary write_snapshot(const fs::path& dataset, const fs::path& out, const fs::path& parent_dir) {
@@ -104,15 +171,7 @@ SnapshotSummary write_snapshot(const fs::path& dataset, const fs::path& out, con
     const json parent = parent_of(d, parent_dir);
 
     SnapshotSummary summary;
-    // categories: the parent's, then the labeled samples' model classes, then classes only the labels use
-    std::vector<std::string> classes = parent_classes(parent);
-    std::set<std::string> seen(classes.begin(), classes.end());
-    for (const auto& l : labels)
-        for (const auto& c : samples.at(l.sample_id).classes)
-            if (seen.insert(c).second) classes.push_back(c);
-    for (const auto& l : labels)
-        for (const auto& b : l.boxes)
-            if (seen.insert(b.label).second) classes.push_back(b.label);
+    const std::vector<std::string> classes = snapshot_classes(parent, labels, samples);
     std::map<std::string, int> category;
     json cats = json::array();
     for (std::size_t i = 0; i < classes.size(); ++i) {
@@ -129,61 +188,22 @@ SnapshotSummary write_snapshot(const fs::path& dataset, const fs::path& out, con
     fs::create_directories(tmp / "images", ec);
     if (ec) throw Error(ErrorCode::kIo, (tmp / "images").string() + ": cannot create the folder: " + ec.message());
     try {
-        json images = json::array(), annotations = json::array(), entries = json::array();
-        std::map<std::string, std::string> image_hash; // sample id -> sha256 (sorted: the content hash's order)
-        for (const auto& l : labels) {
-            const DatasetSample& s = samples.at(l.sample_id);
-            const std::string name = fs::path(s.image).filename().string();
-            const std::string bytes = read_bytes(d.dir() / s.image);
-            write_durable(tmp / "images" / name, bytes);
-            const std::string hash = sha256_of(bytes);
-            image_hash[s.id] = hash;
-            const int image_id = static_cast<int>(images.size()) + 1;
-            images.push_back({{"id", image_id},
-                              {"file_name", name},
-                              {"width", s.width},
-                              {"height", s.height},
-                              {"line", s.line},
-                              {"camera", s.camera},
-                              {"frame", s.frame},
-                              {"sample_id", s.id}});
-            for (const auto& b : l.boxes) {
-                const double bw = b.x2 - b.x1, bh = b.y2 - b.y1;
-                annotations.push_back({{"id", static_cast<int>(annotations.size()) + 1},
-                                       {"image_id", image_id},
-                                       {"category_id", category.at(b.label)},
-                                       {"bbox", {b.x1, b.y1, bw, bh}},
-                                       {"area", bw * bh},
-                                       {"iscrowd", 0}});
-            }
-            entries.push_back({{"id", s.id},
-                               {"image", "images/" + name},
-                               {"sha256", hash},
-                               {"line", s.line},
-                               {"camera", s.camera},
-                               {"strategy", s.strategy},
-                               {"model", s.model},
-                               {"label_source", l.source},
-                               {"labeler", l.labeler},
-                               {"labeled_at", l.labeled_ns > 0 ? json(iso_utc(l.labeled_ns)) : json(nullptr)},
-                               {"origin", l.origin},
-                               {"boxes", l.boxes.size()}});
-            summary.boxes += l.boxes.size();
-        }
+        const Contents c = copy_labeled(d, tmp, labels, samples, category);
+        summary.boxes = c.boxes;
         const std::string coco = json{
             {"info", {{"description", "sightline snapshot: labeled samples"}}},
-            {"images", images},
-            {"annotations", annotations},
+            {"images", c.images},
+            {"annotations", c.annotations},
             {"categories", cats}}.dump(1);
         write_durable(tmp / "annotations.json", coco);
         const std::string annotations_hash = sha256_of(coco);
         // the version's name: the annotations' hash, each sample's id and image hash (by id), the parent's
         std::string content = "annotations " + annotations_hash + "\n";
-        for (const auto& [id, hash] : image_hash) content += "sample " + id + " " + hash + "\n";
+        for (const auto& [id, hash] : c.image_hash) content += "sample " + id + " " + hash + "\n";
         content += "parent " + (parent.is_object() ? parent["hash"].get<std::string>() : std::string("none")) + "\n";
         summary.hash = sha256_of(content);
         summary.parent_hash = parent.is_object() ? parent["hash"].get<std::string>() : "";
-        summary.images = images.size();
+        summary.images = c.images.size();
         summary.classes = classes;
         const std::int64_t now =
             std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -200,7 +220,7 @@ SnapshotSummary write_snapshot(const fs::path& dataset, const fs::path& out, con
                                {"annotations", {{"file", "annotations.json"}, {"sha256", annotations_hash}}},
                                {"classes", classes},
                                {"counts", {{"images", summary.images}, {"boxes", summary.boxes}}},
-                               {"samples", entries}};
+                               {"samples", c.entries}};
         write_durable(tmp / "manifest.json", manifest.dump(1));
         for (const auto& e : fs::recursive_directory_iterator(tmp))
             if (e.is_regular_file())
