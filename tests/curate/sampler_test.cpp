@@ -1,6 +1,7 @@
 // The sampling rules on crafted frame streams: each strategy type, first-match order, probability, limits,
 // per-camera quotas, near-duplicate suppression, ranking within a window and the carried-over budget; the JPEG and
 // the perceptual hash of a sample.
+#include <array>
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -204,7 +205,70 @@ TEST(Sampler, RankingKeepsTheMostInformativeOfAWindowNotTheFirst) {
     EXPECT_FLOAT_EQ(out[1].frame.uncertainty, 0.8f);
     EXPECT_FLOAT_EQ(out[2].frame.uncertainty, 0.05f); // window 1's only match
     EXPECT_EQ(s.counters().outranked, 4u);
-    EXPECT_NE(out[0].reasons.back().find("ranked 1 of 6"), std::string::npos) << out[0].reasons.back();
+    EXPECT_NE(out[0].reasons.back().find("ranked 1 of 3 of its camera"), std::string::npos) << out[0].reasons.back();
+    // the same over the whole line (sampling.share: line): the same two frames, ranked among all six
+    c.share = "line";
+    Sampler line(c, kClasses, 0.25f, 2);
+    const auto out_line = run(line, frames);
+    ASSERT_EQ(out_line.size(), 3u);
+    EXPECT_FLOAT_EQ(out_line[0].frame.uncertainty, 0.9f);
+    EXPECT_FLOAT_EQ(out_line[1].frame.uncertainty, 0.8f);
+    EXPECT_NE(out_line[0].reasons.back().find("ranked 1 of 6 in its"), std::string::npos) << out_line[0].reasons.back();
+}
+
+// Two drifting cameras, one far worse: over the line the worse takes every sample; shared, the second gets its
+// weight's share (share_floor + its mean expected errors) and equal cameras split evenly.
+TEST(Sampler, SharingGivesASecondDriftingCameraItsTurn) {
+    auto u = strategy("u", "expected_errors");
+    u.min = 1;
+    SamplingConfig c = config({u});
+    c.window_s = 1, c.max_per_window = 1;
+    const auto per_camera = [&](const std::string& share, float ee1) {
+        c.share = share;
+        Stream st;
+        Sampler s(c, kClasses, 0.25f, 3);
+        std::vector<FrameOutput> frames;
+        for (int i = 0; i < 1200; ++i) { // 120 s at 10 fps a camera; cam2 nominal (never a candidate)
+            frames.push_back(st.frame(0, i * 0.1, 1.0f, 5.0f));
+            frames.push_back(st.frame(1, i * 0.1, 0.9f, ee1));
+            frames.push_back(st.frame(2, i * 0.1, 0.0f, 0.0f));
+        }
+        std::array<int, 3> n{};
+        for (const auto& x : run(s, frames)) ++n[x.frame.camera_index];
+        return n;
+    };
+    const auto line = per_camera("line", 1.2f);
+    EXPECT_EQ(line[1], 0);
+    EXPECT_GE(line[0], 119);
+    const auto shared = per_camera("cameras", 1.2f);
+    const double expect1 = (0.25 + 1.2) / ((0.25 + 5.0) + (0.25 + 1.2)); // 21.6%
+    const double got1 = static_cast<double>(shared[1]) / (shared[0] + shared[1]);
+    EXPECT_NEAR(got1, expect1, 0.03) << shared[0] << " " << shared[1];
+    EXPECT_EQ(shared[2], 0);
+    EXPECT_EQ(shared[0] + shared[1], line[0] + line[1]); // the same budget, shared
+    const auto even = per_camera("cameras", 5.0f);
+    EXPECT_LE(std::abs(even[0] - even[1]), 1) << even[0] << " " << even[1];
+}
+
+// A camera flooding a full window does not push another camera's only candidate out of it.
+TEST(Sampler, AFloodingCameraMakesRoomFromItsOwnCandidates) {
+    auto u = strategy("u", "expected_errors");
+    u.min = 1;
+    SamplingConfig c = config({u});
+    c.window_s = 1, c.max_per_window = 4; // the pool holds 8
+    const auto picked = [&](const std::string& share) {
+        c.share = share;
+        Stream st;
+        Sampler s(c, kClasses, 0.25f, 2);
+        std::vector<FrameOutput> frames{st.frame(1, 0.0, 0.8f, 1.1f)};
+        for (int i = 0; i < 20; ++i) frames.push_back(st.frame(0, 0.01 + i * 0.04, 1.0f, 3.0f + 0.1f * i));
+        std::vector<std::size_t> cams;
+        for (const auto& x : run(s, frames)) cams.push_back(x.frame.camera_index);
+        return cams;
+    };
+    EXPECT_EQ(picked("line"), (std::vector<std::size_t>{0, 0, 0, 0})); // cam1's frame was pushed out
+    // kept, it takes the 4th turn: cam0 (weight 0.25 + 3.95) has keys 1/4.2, 2/4.2, 3/4.2, 4/4.2; cam1 1/1.35
+    EXPECT_EQ(picked("cameras"), (std::vector<std::size_t>{0, 0, 0, 1}));
 }
 
 TEST(Sampler, ExpectedErrorsRankBeforeTheSaturatedScore) {

@@ -169,12 +169,18 @@ SamplingConfig read_sampling(const detail::YamlFile& c, const YAML::Node& n) {
     const std::string p = "sampling";
     c.keys(n, p,
            {"strategies", "window_s", "max_per_window", "carry_over_windows", "camera_max_per_window",
-            "camera_per_hour", "dedupe", "jpeg_quality", "context_frames", "seed"});
+            "camera_per_hour", "share", "share_floor", "share_half_life_s", "dedupe", "jpeg_quality", "context_frames",
+            "seed"});
     c.read(n, p, "window_s", s.window_s, above(0.0, 3600.0), "must be in (0, 3600]");
     c.read(n, p, "max_per_window", s.max_per_window, at_least(0), "must be >= 0 (0: no cap)");
     c.read(n, p, "carry_over_windows", s.carry_over_windows, in(0, 100000), "must be in 0..100000");
     c.read(n, p, "camera_max_per_window", s.camera_max_per_window, at_least(0), "must be >= 0 (0: no cap)");
     c.read(n, p, "camera_per_hour", s.camera_per_hour, at_least(0), "must be >= 0 (0: no quota)");
+    c.read(
+        n, p, "share", s.share, [](const std::string& v) { return v == "cameras" || v == "line"; },
+        "must be cameras or line");
+    c.read(n, p, "share_floor", s.share_floor, above(0.0, 1e6), "must be > 0");
+    c.read(n, p, "share_half_life_s", s.share_half_life_s, above(0.0, 86400.0), "must be in (0, 86400]");
     c.read(n, p, "jpeg_quality", s.jpeg_quality, in(1, 100), "must be in 1..100");
     c.read(n, p, "context_frames", s.context_frames, in(0, 30), "must be in 0..30");
     c.read(n, p, "seed", s.seed);
@@ -207,7 +213,7 @@ std::vector<SamplingStrategy> default_sampling_strategies() {
     uncertain.min = 1.0f, uncertain.per_hour = 600;
     SamplingStrategy random; // an unbiased trickle: what the model meets, for evaluation
     random.name = "random", random.type = "random", random.tags = {"random"}, random.ranked = false;
-    random.fraction = 0.002, random.per_hour = 60;
+    random.fraction = 0.002, random.per_minute = 1, random.per_hour = 60; // spread over the hour, not a burst
     return {uncertain, unusual, random};
 }
 

@@ -72,6 +72,11 @@ struct Camera {
     std::deque<std::pair<double, std::uint64_t>> recent; ///< (video time, dhash) of its samples
     std::deque<HeldRef> last;                            ///< its last context_frames frames
     std::deque<std::uint64_t> sent;                      ///< seqs of its recent samples and context frames
+    // sharing (sampling.share: cameras)
+    double score = 0;    ///< mean expected errors of its frames, decaying with share_half_life_s
+    double score_t = 0;  ///< video time of its last frame
+    std::uint64_t n = 0; ///< frames seen
+    double served = 0;   ///< its ranked samples, decaying with share_half_life_s
 };
 
 } // namespace
@@ -256,22 +261,85 @@ struct Sampler::Impl {
                                                       : x.uncertainty > y.uncertainty;
     }
 
+    bool share_cameras() const { return config.share == "cameras"; }
+
+    /// A camera's frame: its decaying mean of expected errors (a plain mean over its first frames).
+    void observe(Camera& cam, double t, float expected_errors) const {
+        ++cam.n;
+        const double decay = std::exp2(-std::max(0.0, t - cam.score_t) / config.share_half_life_s);
+        const double a = std::max(1.0 - decay, 1.0 / static_cast<double>(cam.n));
+        cam.score += a * (static_cast<double>(expected_errors) - cam.score);
+        cam.score_t = t;
+    }
+    double weight(const Camera& cam) const { return config.share_floor + cam.score; }
+
+    /// The pool entry that makes room for a frame of camera `camera`: the line's least informative (share: line),
+    /// else the least informative of the camera holding the most entries (this frame's own camera on a tie).
+    std::vector<Pending>::iterator victim(std::size_t camera) {
+        if (!share_cameras()) return std::max_element(pool.begin(), pool.end(), before);
+        std::vector<std::size_t> count(cameras.size(), 0);
+        for (const Pending& p : pool) ++count[p.sample.frame.camera_index];
+        std::size_t most = std::min(camera, cameras.size() - 1);
+        for (std::size_t c = 0; c < count.size(); ++c)
+            if (count[c] > count[most]) most = c;
+        auto last = pool.end();
+        for (auto it = pool.begin(); it != pool.end(); ++it)
+            if (it->sample.frame.camera_index == most && (last == pool.end() || before(*last, *it))) last = it;
+        return last;
+    }
+
     void close_window(std::vector<Selected>& out) {
         // this window's share joins what earlier ones left, up to carry_over_windows' worth
         const double cap = config.max_per_window * (1.0 + config.carry_over_windows);
         tokens = std::min(tokens + config.max_per_window, cap);
         std::stable_sort(pool.begin(), pool.end(), before);
-        const std::size_t n = pool.size();
-        for (std::size_t i = 0; i < n; ++i) {
-            Pending& p = pool[i];
-            if (!admit(p, true)) continue;
-            p.sample.reasons.push_back(fmt::format("ranked {} of {} in its {:g} s window", i + 1, n, config.window_s));
-            leave(std::move(p), out);
+        if (share_cameras()) {
+            share_window(out);
+        } else {
+            const std::size_t n = pool.size();
+            for (std::size_t i = 0; i < n; ++i) {
+                Pending& p = pool[i];
+                if (!admit(p, true)) continue;
+                p.sample.reasons.push_back(
+                    fmt::format("ranked {} of {} in its {:g} s window", i + 1, n, config.window_s));
+                leave(std::move(p), out);
+            }
         }
         pool.clear();
         tokens -= line_in_window;
         line_in_window = 0;
         for (Camera& c : cameras) c.in_window = 0;
+    }
+
+    /// Weighted fair queueing over the cameras of the (ranked) pool: the next sample goes to the camera with the
+    /// fewest recent samples for its weight ((served + 1) / weight), its most informative candidate first.
+    void share_window(std::vector<Selected>& out) {
+        const double decay = std::exp2(-config.window_s / config.share_half_life_s);
+        for (Camera& c : cameras) c.served *= decay;
+        std::vector<std::vector<std::size_t>> of(cameras.size());
+        for (std::size_t i = 0; i < pool.size(); ++i) of[pool[i].sample.frame.camera_index].push_back(i);
+        double total = 0;
+        for (std::size_t c = 0; c < of.size(); ++c) total += of[c].empty() ? 0 : weight(cameras[c]);
+        std::vector<std::size_t> next(of.size(), 0);
+        for (std::size_t left = pool.size(); left > 0; --left) {
+            std::size_t best = of.size();
+            double best_key = 0;
+            for (std::size_t c = 0; c < of.size(); ++c) {
+                if (next[c] >= of[c].size()) continue;
+                const double key = (cameras[c].served + 1) / weight(cameras[c]);
+                if (best == of.size() || key < best_key) best = c, best_key = key;
+            }
+            const std::size_t rank = next[best]++;
+            Pending& p = pool[of[best][rank]];
+            if (!admit(p, true)) continue;
+            Camera& cam = cameras[best];
+            cam.served += 1;
+            p.sample.reasons.push_back(fmt::format("ranked {} of {} of its camera in its {:g} s window; the camera's "
+                                                   "share {:.0f}% (expected errors {:.2f} a frame lately)",
+                                                   rank + 1, of[best].size(), config.window_s,
+                                                   100 * weight(cam) / total, cam.score));
+            leave(std::move(p), out);
+        }
     }
 
     /// The strategies tried on a frame of `cam` at video time t; samples leaving are appended to `out`.
@@ -333,6 +401,7 @@ std::vector<Selected> Sampler::offer(const FrameOutput& f) {
     Camera& cam = s.cameras[std::min(f.camera_index, s.cameras.size() - 1)];
     if (!cam.seen) cam.seen = true, cam.first_pts = f.pts_ns;
     const double t = static_cast<double>(f.pts_ns - cam.first_pts) / 1e9;
+    s.observe(cam, t, f.expected_errors);
     std::vector<Selected> out;
     const long w = static_cast<long>(std::floor(t / s.config.window_s));
     if (w > s.window) { // the first camera past the window's end closes it; a camera behind joins the open one
@@ -370,11 +439,13 @@ std::vector<Selected> Sampler::Impl::offer_strategies(const FrameOutput& f, Came
             return out;
         }
         if (s.pool.size() >= s.pool_cap()) { // the window's least uncertain makes room, or this one is outranked
-            const auto last = std::max_element(s.pool.begin(), s.pool.end(), Impl::before); // ranks last
+            const auto last = s.victim(f.camera_index);
             ++s.counters.outranked;
-            Pending probe;
-            probe.sample.frame.expected_errors = f.expected_errors, probe.sample.frame.uncertainty = f.uncertainty;
-            if (!Impl::before(probe, *last)) return out;
+            if (last->sample.frame.camera_index == f.camera_index || !s.share_cameras()) {
+                Pending probe;
+                probe.sample.frame.expected_errors = f.expected_errors, probe.sample.frame.uncertainty = f.uncertainty;
+                if (!Impl::before(probe, *last)) return out;
+            }
             s.pool.erase(last);
         }
         Pending p = s.make(f, si, std::move(why), t);

@@ -78,7 +78,7 @@ struct FlagsConfig {
     /// The frame's uncertainty score's near-threshold term: 1 at the threshold, falling to 0 at confidence +
     /// score_band (flags.hpp, detection_uncertainty). Wider than the flag's band: the ranking wants a gradient.
     float score_band = 0.1f;
-    float ambiguity_margin = 0.2f;  ///< flag ambiguous_class: best - second-best class score below this
+    float ambiguity_margin = 0.2f; ///< flag ambiguous_class: best - second-best class score below this
     float entropy_threshold = 0.5f; ///< flag high_entropy: normalised class entropy at or above this
     /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its
     /// frames (the first count_learn_frames, then a moving average over as many): mean +- max(2, 4 sigma).
@@ -139,8 +139,15 @@ struct SamplingConfig {
     int carry_over_windows = 30;
     int camera_max_per_window = 0; ///< per camera per window (0: no cap)
     int camera_per_hour = 0;       ///< per camera per hour of video (0: no quota)
-    int dedupe_distance = 6;       ///< a frame within this Hamming distance (of 64 bits) of a sample is a duplicate
-    double dedupe_window_s = 10;   ///< ...of a sample of the same camera this recent; negative distance: no dedupe
+    /// How a window's budget is shared. "cameras" (the default): weighted fair queueing over the cameras with
+    /// candidates, each camera's weight share_floor + the mean expected errors of its frames over the last
+    /// share_half_life_s (so a camera that drifts gets most, and a second drifting camera is never starved); within
+    /// a camera the most informative first. "line": the most informative of the whole line first, whatever camera.
+    std::string share = "cameras";
+    double share_floor = 0.25;
+    double share_half_life_s = 30;
+    int dedupe_distance = 6;     ///< a frame within this Hamming distance (of 64 bits) of a sample is a duplicate
+    double dedupe_window_s = 10; ///< ...of a sample of the same camera this recent; negative distance: no dedupe
     int jpeg_quality = 90;
     /// Context frames for video labeling: the k frames before and the k after each sample, of its camera, sent as
     /// samples of their own (strategy `context`, `context_of` the sample's id, `context_offset` -k..k; outside the
