@@ -188,6 +188,21 @@ def labelstudio_export():
         {"id": 3, "data": {"image": "/data/local-files/?d=images/east-cam1-1.jpg"}, "annotations": []}]).encode())
 
 
+def snapshot_parent():
+    """A parent snapshot's manifest.json and annotations.json as `collect snapshot --parent` reads them (the first
+    byte picks which: 'm' the manifest, else the annotations), shaped as write_snapshot writes them."""
+    put("snapshot_parent", "manifest.json", b"m" + json.dumps({
+        "format": "sightline-snapshot", "hash": "sha256:" + "ab" * 32, "parent": None,
+        "created": "2026-12-06T10:00:00Z", "annotations": {"sha256": "sha256:" + "cd" * 32},
+        "samples": [{"id": "east-cam1-0", "image": "images/east-cam1-0.jpg", "sha256": "sha256:" + "ef" * 32,
+                     "labels": "labelstudio user 1"}]}, indent=1).encode())
+    put("snapshot_parent", "annotations.json", b"a" + json.dumps({
+        "images": [{"id": 1, "file_name": "images/east-cam1-0.jpg", "width": 640, "height": 480}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 40], "area": 1200,
+                         "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "bolt"}, {"id": 2, "name": "nut"}, {"id": 3, "name": "gear"}]}).encode())
+
+
 def main(sightline):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -199,6 +214,7 @@ def main(sightline):
         onnx_model()
         dataset_rows(sightline, tmp)
         labelstudio_export()
+        snapshot_parent()
     for d in sorted(OUT.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds, {sum(p.stat().st_size for p in d.iterdir())} bytes")
 

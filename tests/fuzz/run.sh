@@ -12,7 +12,7 @@ shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(wire_message wire_sample recording coco_ground_truth coco_results run_config model_yaml onnx_cut
-           monitor_reference dataset_rows class_map labelstudio_export)
+           monitor_reference dataset_rows class_map labelstudio_export snapshot_parent)
 fi
 work=$(mktemp -d /tmp/sightline-fuzz.XXXXXX)
 artifacts=${FUZZ_ARTIFACTS:-$work/artifacts}

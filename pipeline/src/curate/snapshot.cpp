@@ -58,16 +58,8 @@ json parent_of(const Dataset& d, const fs::path& parent) {
         return {{"hash", all.back().hash}, {"path", all.back().path}};
     }
     const fs::path m = parent / "manifest.json";
-    json j;
-    try {
-        j = json::parse(read_bytes(m));
-    } catch (const json::exception& e) {
-        throw Error(ErrorCode::kBadInput, m.string() + ": not a snapshot's manifest: " + e.what());
-    }
-    if (!j.is_object() || !j.contains("hash") || !j["hash"].is_string() ||
-        j["hash"].get<std::string>().rfind("sha256:", 0) != 0)
-        throw Error(ErrorCode::kBadInput, m.string() + ": not a snapshot's manifest (no \"hash\")");
-    return {{"hash", j["hash"]}, {"path", fs::absolute(parent).lexically_normal().string()}};
+    return {{"hash", snapshot_manifest_hash(read_bytes(m), m.string())},
+            {"path", fs::absolute(parent).lexically_normal().string()}};
 }
 
 /// The parent's categories in order (ids stay stable from one version to the next), when its folder is there.
@@ -77,13 +69,7 @@ std::vector<std::string> parent_classes(const json& parent) {
     std::error_code ec;
     const fs::path a = fs::path(parent["path"].get<std::string>()) / "annotations.json";
     if (!fs::exists(a, ec)) return out;
-    try {
-        const json j = json::parse(read_bytes(a));
-        for (const auto& c : j.at("categories")) out.push_back(c.at("name").get<std::string>());
-    } catch (const json::exception& e) {
-        throw Error(ErrorCode::kBadInput, a.string() + ": the parent's annotations cannot be read: " + e.what());
-    }
-    return out;
+    return snapshot_classes(read_bytes(a), a.string());
 }
 
 /// What a snapshot holds of its samples: the COCO images and annotations, the manifest's entries, each image's hash.
@@ -234,6 +220,30 @@ SnapshotSummary write_snapshot(const fs::path& dataset, const fs::path& out, con
         throw;
     }
     return summary;
+}
+
+std::string snapshot_manifest_hash(std::string_view manifest, const std::string& name) {
+    json j;
+    try {
+        j = json::parse(manifest);
+    } catch (const json::exception& e) {
+        throw Error(ErrorCode::kBadInput, name + ": not a snapshot's manifest: " + e.what());
+    }
+    if (!j.is_object() || !j.contains("hash") || !j["hash"].is_string() ||
+        j["hash"].get<std::string>().rfind("sha256:", 0) != 0)
+        throw Error(ErrorCode::kBadInput, name + ": not a snapshot's manifest (no \"hash\")");
+    return j["hash"].get<std::string>();
+}
+
+std::vector<std::string> snapshot_classes(std::string_view annotations, const std::string& name) {
+    std::vector<std::string> out;
+    try {
+        const json j = json::parse(annotations);
+        for (const auto& c : j.at("categories")) out.push_back(c.at("name").get<std::string>());
+    } catch (const json::exception& e) {
+        throw Error(ErrorCode::kBadInput, name + ": the parent's annotations cannot be read: " + e.what());
+    }
+    return out;
 }
 
 } // namespace sightline::pipeline

@@ -5,6 +5,7 @@
 /// parent snapshot, and a content hash over all of it that names this version).
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sightline::pipeline {
@@ -23,6 +24,14 @@ struct SnapshotSummary {
 /// beside a running collector).
 SnapshotSummary write_snapshot(const std::filesystem::path& dataset, const std::filesystem::path& out,
                                const std::filesystem::path& parent = {});
+
+/// A parent snapshot's version name ("sha256:<hex>") from its manifest.json text; Error(kBadInput) naming `name`
+/// when the text is not JSON or has no such "hash".
+std::string snapshot_manifest_hash(std::string_view manifest, const std::string& name);
+
+/// A parent snapshot's categories in id order, from its annotations.json text; Error(kBadInput) naming `name`
+/// when they cannot be read.
+std::vector<std::string> snapshot_classes(std::string_view annotations, const std::string& name);
 
 /// The SHA-256 of `bytes`, as "sha256:" and 64 hex digits.
 std::string sha256_of(std::string_view bytes);
