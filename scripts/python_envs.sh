@@ -22,3 +22,18 @@ if ! [ -x "$LS_VENV/bin/label-studio" ]; then
   "$LS_VENV/bin/python" -m pip install -q --disable-pip-version-check label-studio
 fi
 
+# confseq's C++ header, the oracle of the rollout's mSPRT (tests/reference/msprt_confseq_test.cpp): its PyPI sdist,
+# checked by hash (the Python package does not build on Python 3.11, FACTS.md; the header alone compiles).
+CONFSEQ_TAR=.cache/confseq/confseq-0.0.11.tar.gz
+if ! [ -f .cache/confseq/confseq-0.0.11/src/confseq/uniform_boundaries.h ]; then
+  echo "test: fetching confseq 0.0.11's sdist from PyPI (the header of the mSPRT oracle)"
+  mkdir -p .cache/confseq
+  python3 - "$CONFSEQ_TAR" <<'PY'
+import re, sys, urllib.request
+index = urllib.request.urlopen("https://pypi.org/simple/confseq/", timeout=60).read().decode()
+url = re.search(r'href="(https://[^"#]*/confseq-0\.0\.11\.tar\.gz)', index).group(1)
+open(sys.argv[1], "wb").write(urllib.request.urlopen(url, timeout=120).read())
+PY
+  echo "b4f7723089478dda4b011a0bfe4d449f017d7ce0ec0d5039181c3e4a576bc914  $CONFSEQ_TAR" | sha256sum -c --quiet
+  tar xzf "$CONFSEQ_TAR" -C .cache/confseq
+fi

@@ -233,6 +233,7 @@ def main():
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--plot-python", default=str(ROOT / ".cache/venv/bin/python"))
     args = ap.parse_args()
+    args.cache = args.cache.resolve()  # the line's config names the scene's videos by it
     args.cache.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     held = heldout(args, args.cache)
@@ -259,10 +260,10 @@ def main():
         scene, ds = lines[seed]
         kept = kept_samples(args, ds, seed_dir / "export")
         n_frames = {f"cam{i}": len(json.loads((scene / f"cam{i}.json").read_text())["images"]) for i in range(1, 5)}
-        rng = np.random.default_rng(seed)
-        active_order = [kept[i] for i in rng.permutation(len(kept))]
+        # one generator per arm: the random arm's frames do not depend on how many the collector kept
+        active_order = [kept[i] for i in np.random.default_rng([seed, 0]).permutation(len(kept))]
         everything = [(cam, f) for cam, n in n_frames.items() for f in range(n)]
-        random_order = [everything[i] for i in rng.permutation(len(everything))]
+        random_order = [everything[i] for i in np.random.default_rng([seed, 1]).permutation(len(everything))]
         orders[seed] = (kept, n_frames, active_order, random_order)
         log(f"seed {seed}: the collector kept {len(kept)} of {len(everything)} frames "
             f"({', '.join(f'{c} {sum(1 for s in kept if s[KEY] == c)}' for c in n_frames)})")
