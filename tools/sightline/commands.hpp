@@ -27,6 +27,8 @@ inline constexpr CommandInfo kCommands[] = {
     {"collect", "Receive sampled frames from lines and keep them as a dataset (docs/collector.md); export it for "
                 "labeling tools"},
     {"keys", "CURVE key pairs for lines and sinks that talk across machines (docs/security.md)"},
+    {"compare", "Two model versions on the same frames: their recordings matched box by box, per camera and class "
+                "(docs/versions.md)"},
 };
 inline const char* command_help(std::string_view name) {
     for (const auto& c : kCommands)
@@ -51,6 +53,7 @@ Run add_draw(CLI::App& app);
 Run add_monitor(CLI::App& app);
 Run add_collect(CLI::App& app);
 Run add_keys(CLI::App& app);
+Run add_compare(CLI::App& app);
 /// `collect import` and `collect snapshot` on the collect subcommand; the Run returns kNotParsed when neither ran.
 inline constexpr int kNotParsed = -1;
 Run add_collect_labels(CLI::App& collect);

@@ -12,5 +12,6 @@ int main(int argc, char** argv) {
                     {"draw", add_draw},
                     {"monitor", add_monitor},
                     {"collect", add_collect},
-                    {"keys", add_keys}});
+                    {"keys", add_keys},
+                    {"compare", add_compare}});
 }

@@ -1,0 +1,79 @@
+#pragma once
+/// Two model versions on the same frames (issue 26, parts 2 and 5): their detections matched box by box, and a whole
+/// comparison of two recordings of the same frames (`sightline compare`).
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sightline::pipeline {
+
+/// One detection of a version: the box in frame pixels, its score and its class by name (two versions may have
+/// different class lists).
+struct VersionBox {
+    float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+    float score = 0;
+    std::string cls;
+};
+
+/// How a detection of version a relates to one of b on the same frame.
+enum class Agreement : std::uint8_t {
+    kBoth,         ///< the same object, the same class
+    kClassChanged, ///< the same object (IoU >= the threshold), another class
+    kOnlyA,        ///< a found it, b did not
+    kOnlyB,        ///< b found it, a did not
+};
+
+struct AgreementPair {
+    Agreement kind;
+    int a = -1, b = -1; ///< indices into the two lists (-1: none)
+};
+
+/// Matches the two versions' detections on one frame, as the online evaluator matches detections to truth: in
+/// descending score order of a, each takes the unmatched detection of b of its class with the highest IoU >= iou
+/// (both); then the a's left, in the same order, the unmatched b of any class with the highest IoU >= iou
+/// (class changed); the rest are only a's or only b's. Every detection appears in exactly one pair.
+std::vector<AgreementPair> match_versions(const std::vector<VersionBox>& a, const std::vector<VersionBox>& b,
+                                          double iou = 0.5);
+
+struct AgreementTally {
+    std::uint64_t frames = 0, frames_disagreeing = 0; ///< frames compared; those with anything but `both`
+    std::uint64_t both = 0, class_changed = 0, only_a = 0, only_b = 0;
+    /// both / (both + class_changed + only_a + only_b): 1 when the versions agree on every detection
+    double agreement() const;
+};
+
+/// A frame where the versions differ, for a contact sheet.
+struct FrameDifference {
+    std::string camera;
+    std::int64_t frame = 0;
+    std::uint64_t differences = 0; ///< class_changed + only_a + only_b
+};
+
+struct VersionComparison {
+    std::filesystem::path a, b;
+    std::string model_a, model_b; ///< the recordings' name@version
+    double iou = 0.5;
+    AgreementTally all;
+    std::map<std::string, AgreementTally> by_camera;
+    /// By class: both, class_changed and only_a count under a's class, only_b under b's.
+    std::map<std::string, AgreementTally> by_class;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> class_changes; ///< (a's class, b's class) -> count
+    std::uint64_t frames_only_in_a = 0, frames_only_in_b = 0; ///< frames one recording has and the other lacks
+    std::uint64_t repeated_frames = 0; ///< (camera, frame) seen again in one recording (a looping file): left out
+    std::vector<FrameDifference> most_different; ///< the frames with the most differences, most first
+};
+
+/// Compares two recordings of the same frames (`sightline run --record` of each version on the same videos), frame
+/// by frame by (camera, frame index). Error(kBadInput) naming the file: not a recording, a damaged record, frames
+/// without an index; Error(kBadInput) when the two share no frame. `keep` frames are kept in most_different.
+VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou = 0.5,
+                                     std::size_t keep = 24);
+
+std::string comparison_json(const VersionComparison& c);
+void print_comparison(const VersionComparison& c, std::FILE* out);
+
+} // namespace sightline::pipeline

@@ -1,0 +1,212 @@
+// Two model versions on the same frames: box-by-box agreement, and the comparison of two recordings.
+#include "sightline/pipeline/versions.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "sightline/error.hpp"
+#include "sightline/kernels/box.hpp"
+#include "sightline/transport/recording.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+float iou(const VersionBox& a, const VersionBox& b) {
+    return kernels::detail::iou_xyxy(a.x1, a.y1, a.x2, a.y2, b.x1, b.y1, b.x2, b.y2);
+}
+
+/// One recording's frames: (camera, frame) -> its detections.
+struct Frames {
+    std::string model;
+    std::map<std::pair<std::string, std::int64_t>, std::vector<VersionBox>> frames;
+    std::uint64_t repeated = 0;
+};
+
+Frames read_frames(const std::filesystem::path& path) {
+    transport::RecordingReader reader(path);
+    Frames out;
+    out.model = reader.header().model;
+    const auto& classes = reader.header().classes;
+    std::string topic;
+    transport::Message m;
+    while (reader.next(topic, m)) {
+        const auto* p = std::get_if<transport::PredMessage>(&m);
+        if (!p) continue;
+        if (p->frame < 0)
+            throw Error(ErrorCode::kBadInput, fmt::format("{}: camera {} seq {}: a frame without its index (a "
+                                                          "recording from before 0.7 cannot be compared by frame)",
+                                                          path.string(), p->camera, p->seq));
+        std::vector<VersionBox> boxes(p->scores.size());
+        for (std::size_t i = 0; i < boxes.size(); ++i) {
+            const float* b = &p->boxes[4 * i];
+            boxes[i] = {b[0], b[1], b[2], b[3], p->scores[i], classes[static_cast<std::size_t>(p->classes[i])]};
+        }
+        if (!out.frames.emplace(std::make_pair(p->camera, p->frame), std::move(boxes)).second) ++out.repeated;
+    }
+    return out;
+}
+
+void count(AgreementTally& t, Agreement k) {
+    switch (k) {
+    case Agreement::kBoth:
+        ++t.both;
+        break;
+    case Agreement::kClassChanged:
+        ++t.class_changed;
+        break;
+    case Agreement::kOnlyA:
+        ++t.only_a;
+        break;
+    case Agreement::kOnlyB:
+        ++t.only_b;
+        break;
+    }
+}
+
+nlohmann::ordered_json tally_json(const AgreementTally& t) {
+    return {{"frames", t.frames},
+            {"frames_disagreeing", t.frames_disagreeing},
+            {"both", t.both},
+            {"class_changed", t.class_changed},
+            {"only_a", t.only_a},
+            {"only_b", t.only_b},
+            {"agreement", t.agreement()}};
+}
+
+} // namespace
+
+double AgreementTally::agreement() const {
+    const std::uint64_t n = both + class_changed + only_a + only_b;
+    return n == 0 ? 1.0 : static_cast<double>(both) / static_cast<double>(n);
+}
+
+std::vector<AgreementPair> match_versions(const std::vector<VersionBox>& a, const std::vector<VersionBox>& b,
+                                          double iou_threshold) {
+    std::vector<int> order(a.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return a[i].score > a[j].score; });
+    std::vector<int> b_of(a.size(), -1);
+    std::vector<bool> taken(b.size(), false);
+    std::vector<AgreementPair> out;
+    for (const bool same_class : {true, false}) {
+        for (const int i : order) {
+            if (b_of[i] >= 0) continue;
+            int best = -1;
+            float best_iou = 0;
+            for (std::size_t j = 0; j < b.size(); ++j) {
+                if (taken[j] || (same_class && b[j].cls != a[i].cls)) continue;
+                const float o = iou(a[i], b[j]);
+                if (o >= iou_threshold && o > best_iou) best = static_cast<int>(j), best_iou = o;
+            }
+            if (best < 0) continue;
+            b_of[i] = best, taken[best] = true;
+            out.push_back({same_class ? Agreement::kBoth : Agreement::kClassChanged, i, best});
+        }
+    }
+    for (const int i : order)
+        if (b_of[i] < 0) out.push_back({Agreement::kOnlyA, i, -1});
+    for (std::size_t j = 0; j < b.size(); ++j)
+        if (!taken[j]) out.push_back({Agreement::kOnlyB, -1, static_cast<int>(j)});
+    return out;
+}
+
+VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou,
+                                     std::size_t keep) {
+    if (!(iou > 0 && iou <= 1)) throw Error(ErrorCode::kBadInput, "compare: --iou must be in (0, 1]");
+    const Frames fa = read_frames(a), fb = read_frames(b);
+    VersionComparison c;
+    c.a = a, c.b = b, c.model_a = fa.model, c.model_b = fb.model, c.iou = iou;
+    c.repeated_frames = fa.repeated + fb.repeated;
+    for (const auto& [key, boxes_a] : fa.frames) {
+        const auto it = fb.frames.find(key);
+        if (it == fb.frames.end()) {
+            ++c.frames_only_in_a;
+            continue;
+        }
+        const auto& boxes_b = it->second;
+        AgreementTally& cam = c.by_camera[key.first];
+        std::map<std::string, bool> classes_here; // class -> it differs on this frame
+        AgreementTally frame;
+        for (const AgreementPair& p : match_versions(boxes_a, boxes_b, iou)) {
+            const std::string& cls = p.kind == Agreement::kOnlyB ? boxes_b[p.b].cls : boxes_a[p.a].cls;
+            count(frame, p.kind), count(cam, p.kind), count(c.all, p.kind), count(c.by_class[cls], p.kind);
+            classes_here[cls] = classes_here[cls] || p.kind != Agreement::kBoth;
+            if (p.kind == Agreement::kClassChanged) ++c.class_changes[{boxes_a[p.a].cls, boxes_b[p.b].cls}];
+        }
+        const std::uint64_t diff = frame.class_changed + frame.only_a + frame.only_b;
+        for (AgreementTally* t : {&cam, &c.all}) ++t->frames, t->frames_disagreeing += diff > 0 ? 1 : 0;
+        for (const auto& [cls, differs] : classes_here) {
+            ++c.by_class[cls].frames;
+            c.by_class[cls].frames_disagreeing += differs ? 1 : 0;
+        }
+        if (diff > 0) c.most_different.push_back({key.first, key.second, diff});
+    }
+    for (const auto& [key, boxes] : fb.frames) c.frames_only_in_b += fa.frames.count(key) ? 0 : 1;
+    if (c.all.frames == 0)
+        throw Error(ErrorCode::kBadInput, fmt::format("compare: {} and {} share no frame (camera and frame index): "
+                                                      "record both versions on the same videos",
+                                                      a.string(), b.string()));
+    std::stable_sort(c.most_different.begin(), c.most_different.end(),
+                     [](const FrameDifference& x, const FrameDifference& y) { return x.differences > y.differences; });
+    if (c.most_different.size() > keep) c.most_different.resize(keep);
+    return c;
+}
+
+std::string comparison_json(const VersionComparison& c) {
+    nlohmann::ordered_json j;
+    j["a"] = {{"recording", c.a.string()}, {"model", c.model_a}};
+    j["b"] = {{"recording", c.b.string()}, {"model", c.model_b}};
+    j["iou"] = c.iou;
+    j["all"] = tally_json(c.all);
+    for (const auto& [cam, t] : c.by_camera) j["by_camera"][cam] = tally_json(t);
+    for (const auto& [cls, t] : c.by_class) j["by_class"][cls] = tally_json(t);
+    j["class_changes"] = nlohmann::ordered_json::array();
+    for (const auto& [k, n] : c.class_changes)
+        j["class_changes"].push_back({{"a", k.first}, {"b", k.second}, {"n", n}});
+    j["frames_only_in_a"] = c.frames_only_in_a, j["frames_only_in_b"] = c.frames_only_in_b;
+    j["repeated_frames"] = c.repeated_frames;
+    j["most_different"] = nlohmann::ordered_json::array();
+    for (const auto& f : c.most_different)
+        j["most_different"].push_back({{"camera", f.camera}, {"frame", f.frame}, {"differences", f.differences}});
+    return j.dump(1);
+}
+
+void print_comparison(const VersionComparison& c, std::FILE* out) {
+    fmt::print(out, "a: {} ({})\nb: {} ({})\nmatched at IoU >= {:g}, class-aware first, then any class\n\n", c.model_a,
+               c.a.string(), c.model_b, c.b.string(), c.iou);
+    const auto row = [&](const std::string& name, const AgreementTally& t) {
+        fmt::print(out, "{:<16} {:>7} {:>9.1f}% {:>8} {:>8} {:>8} {:>8} {:>9.1f}%\n", name, t.frames,
+                   t.frames ? 100.0 * static_cast<double>(t.frames_disagreeing) / static_cast<double>(t.frames) : 0.0,
+                   t.both, t.class_changed, t.only_a, t.only_b, 100 * t.agreement());
+    };
+    const auto head = [&](const char* what) {
+        fmt::print(out, "{:<16} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10}\n", what, "frames", "differ", "both",
+                   "class", "only a", "only b", "agreement");
+    };
+    head("camera");
+    for (const auto& [cam, t] : c.by_camera) row(cam, t);
+    row("all", c.all);
+    fmt::print(out, "\n");
+    head("class");
+    for (const auto& [cls, t] : c.by_class) row(cls, t);
+    if (!c.class_changes.empty()) {
+        fmt::print(out, "\nclass changes (a -> b):");
+        for (const auto& [k, n] : c.class_changes) fmt::print(out, "  {} -> {}: {}", k.first, k.second, n);
+        fmt::print(out, "\n");
+    }
+    if (c.frames_only_in_a || c.frames_only_in_b || c.repeated_frames)
+        fmt::print(out, "\nnot compared: {} frames only in a, {} only in b, {} repeated (a looping file)\n",
+                   c.frames_only_in_a, c.frames_only_in_b, c.repeated_frames);
+    if (!c.most_different.empty()) {
+        fmt::print(out, "\nmost different frames (camera#frame: differences):");
+        for (std::size_t i = 0; i < std::min<std::size_t>(10, c.most_different.size()); ++i)
+            fmt::print(out, "  {}#{}: {}", c.most_different[i].camera, c.most_different[i].frame,
+                       c.most_different[i].differences);
+        fmt::print(out, "\n");
+    }
+}
+
+} // namespace sightline::pipeline

@@ -1,0 +1,149 @@
+// Two model versions on the same frames (pipeline/include/sightline/pipeline/versions.hpp): the box-by-box match,
+// the comparison of two recordings, and `sightline compare` as a user runs it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/versions.hpp"
+#include "sightline/transport/recording.hpp"
+#include "support/test_support.hpp"
+
+using namespace sightline;
+using pipeline::Agreement;
+using pipeline::VersionBox;
+
+namespace {
+
+std::map<Agreement, int> kinds(const std::vector<pipeline::AgreementPair>& pairs) {
+    std::map<Agreement, int> n;
+    for (const auto& p : pairs) ++n[p.kind];
+    return n;
+}
+
+/// One frame's prediction: boxes (x1 y1 x2 y2), scores and class indices.
+transport::PredMessage pred(const std::string& cam, std::int64_t frame, std::vector<float> boxes,
+                            std::vector<float> scores, std::vector<std::int32_t> classes) {
+    transport::PredMessage m;
+    m.camera = cam, m.seq = static_cast<std::uint64_t>(frame), m.frame = frame;
+    m.boxes = std::move(boxes), m.scores = std::move(scores), m.classes = std::move(classes);
+    const std::size_t n = m.scores.size();
+    m.flags.assign(n, 0), m.margins.assign(n, 0), m.entropies.assign(n, 0);
+    return m;
+}
+
+} // namespace
+
+TEST(Versions, MatchesSameClassFirstThenAnyClassThenLeftovers) {
+    const std::vector<VersionBox> a = {{0, 0, 10, 10, 0.9f, "bolt"},   // b's bolt on the same spot: both
+                                       {20, 0, 30, 10, 0.8f, "nut"},   // b calls it a washer: class changed
+                                       {40, 0, 50, 10, 0.7f, "nut"},   // nothing in b: only a
+                                       {60, 0, 70, 10, 0.6f, "bolt"}}; // b has a washer on it (and a bolt beside it)
+    // b[0] (61-71) overlaps a[3] at IoU 9/11 but is a washer: class changed; b[3] (65-80) overlaps a[3] at 5/20: only b
+    const std::vector<VersionBox> b = {{61, 0, 71, 10, 0.5f, "washer"},
+                                       {20, 0, 30, 10, 0.5f, "washer"},
+                                       {0, 0, 10, 10, 0.95f, "bolt"},
+                                       {65, 0, 80, 10, 0.5f, "bolt"}};
+    const auto pairs = pipeline::match_versions(a, b, 0.5);
+    auto n = kinds(pairs);
+    EXPECT_EQ(n[Agreement::kBoth], 1);
+    EXPECT_EQ(n[Agreement::kClassChanged], 2);
+    EXPECT_EQ(n[Agreement::kOnlyA], 1);
+    EXPECT_EQ(n[Agreement::kOnlyB], 1);
+    std::vector<int> seen_a(a.size()), seen_b(b.size()); // every detection in exactly one pair
+    for (const auto& p : pairs) {
+        if (p.a >= 0) ++seen_a[p.a];
+        if (p.b >= 0) ++seen_b[p.b];
+        if (p.kind == Agreement::kBoth) EXPECT_EQ(a[p.a].cls, b[p.b].cls);
+        if (p.kind == Agreement::kClassChanged) EXPECT_NE(a[p.a].cls, b[p.b].cls);
+    }
+    for (int s : seen_a) EXPECT_EQ(s, 1);
+    for (int s : seen_b) EXPECT_EQ(s, 1);
+    // the same class beats a better-overlapping other class: a bolt matches b's bolt at IoU 0.6, not a nut at 1.0
+    const std::vector<VersionBox> a2 = {{0, 0, 10, 10, 0.9f, "bolt"}};
+    const std::vector<VersionBox> b2 = {{0, 0, 10, 10, 0.9f, "nut"}, {0, 0, 10, 6, 0.9f, "bolt"}};
+    const auto p2 = pipeline::match_versions(a2, b2, 0.5);
+    n = kinds(p2);
+    EXPECT_EQ(n[Agreement::kBoth], 1);
+    EXPECT_EQ(n[Agreement::kOnlyB], 1);
+    // the threshold: IoU exactly 0.5 matches, just below does not
+    const std::vector<VersionBox> a3 = {{0, 0, 10, 10, 0.9f, "bolt"}}, b3 = {{0, 0, 10, 5, 0.9f, "bolt"}};
+    EXPECT_EQ(kinds(pipeline::match_versions(a3, b3, 0.5))[Agreement::kBoth], 1);
+    EXPECT_EQ(kinds(pipeline::match_versions(a3, b3, 0.51))[Agreement::kOnlyA], 1);
+    EXPECT_TRUE(pipeline::match_versions({}, {}, 0.5).empty());
+}
+
+TEST(Versions, ComparesTwoRecordingsFrameByFrameAndNamesWhatItCannot) {
+    const auto dir = sightline::testing::temp_dir("versions");
+    {
+        transport::RecordingWriter a(dir / "a.slrec", {"parts@1", {"bolt", "nut"}, {"cam1", "cam2"}, 0, 0.25});
+        transport::RecordingWriter b(dir / "b.slrec", {"parts@2", {"nut", "bolt", "gear"}, {"cam1", "cam2"}, 0, 0.25});
+        // cam1 frame 0: the same bolt (classes by name: a's 0 is b's 1)
+        a.write(pred("cam1", 0, {0, 0, 10, 10}, {0.9f}, {0}));
+        b.write(pred("cam1", 0, {0, 0, 10, 10}, {0.8f}, {1}));
+        // cam1 frame 1: a's nut is b's gear, and b finds a bolt a missed
+        a.write(pred("cam1", 1, {0, 0, 10, 10}, {0.9f}, {1}));
+        b.write(pred("cam1", 1, {0, 0, 10, 10, 50, 50, 60, 60}, {0.7f, 0.6f}, {2, 1}));
+        // cam2 frame 0: a finds a bolt b does not; frame 5 only in a, frame 6 only in b
+        a.write(pred("cam2", 0, {0, 0, 10, 10}, {0.9f}, {0}));
+        b.write(pred("cam2", 0, {}, {}, {}));
+        a.write(pred("cam2", 5, {}, {}, {}));
+        b.write(pred("cam2", 6, {}, {}, {}));
+        a.close(), b.close();
+    }
+    const auto c = pipeline::compare_recordings(dir / "a.slrec", dir / "b.slrec");
+    EXPECT_EQ(c.model_a, "parts@1");
+    EXPECT_EQ(c.model_b, "parts@2");
+    EXPECT_EQ(c.all.frames, 3u);
+    EXPECT_EQ(c.all.frames_disagreeing, 2u);
+    EXPECT_EQ(c.all.both, 1u);
+    EXPECT_EQ(c.all.class_changed, 1u);
+    EXPECT_EQ(c.all.only_a, 1u);
+    EXPECT_EQ(c.all.only_b, 1u);
+    EXPECT_DOUBLE_EQ(c.all.agreement(), 0.25);
+    EXPECT_EQ(c.by_camera.at("cam1").frames, 2u);
+    EXPECT_EQ(c.by_camera.at("cam2").only_a, 1u);
+    EXPECT_EQ(c.by_class.at("bolt").both, 1u);
+    EXPECT_EQ(c.by_class.at("bolt").only_b, 1u);
+    EXPECT_EQ(c.by_class.at("bolt").only_a, 1u);
+    EXPECT_EQ(c.by_class.at("nut").class_changed, 1u);
+    EXPECT_EQ((c.class_changes.at({"nut", "gear"})), 1u);
+    EXPECT_EQ(c.frames_only_in_a, 1u);
+    EXPECT_EQ(c.frames_only_in_b, 1u);
+    ASSERT_EQ(c.most_different.size(), 2u);
+    EXPECT_EQ(c.most_different[0].camera, "cam1"); // two differences on cam1 frame 1, one on cam2 frame 0
+    EXPECT_EQ(c.most_different[0].frame, 1);
+    const auto j = nlohmann::json::parse(pipeline::comparison_json(c));
+    EXPECT_EQ(j["all"]["class_changed"], 1);
+    EXPECT_EQ(j["by_camera"]["cam2"]["only_a"], 1);
+
+    // what it cannot compare, named
+    {
+        transport::RecordingWriter o(dir / "other.slrec", {"parts@2", {"bolt"}, {"cam9"}, 0, 0.25});
+        o.write(pred("cam9", 0, {}, {}, {}));
+        o.close();
+    }
+    try {
+        pipeline::compare_recordings(dir / "a.slrec", dir / "other.slrec");
+        ADD_FAILURE() << "no common frame accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("share no frame"), std::string::npos) << e.what();
+    }
+    std::ofstream(dir / "not.slrec") << "{\"images\": []}";
+    EXPECT_THROW(pipeline::compare_recordings(dir / "a.slrec", dir / "not.slrec"), Error);
+    EXPECT_THROW(pipeline::compare_recordings(dir / "a.slrec", dir / "missing.slrec"), Error);
+
+    // as a user runs it
+    const auto run =
+        sightline::testing::run_binary("compare " + (dir / "a.slrec").string() + " " + (dir / "b.slrec").string() +
+                                       " --json " + (dir / "c.json").string());
+    EXPECT_EQ(run.code, 0) << run.output;
+    EXPECT_NE(run.output.find("nut -> gear: 1"), std::string::npos) << run.output;
+    EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "c.json"))["all"]["both"], 1);
+    const auto bad =
+        sightline::testing::run_binary("compare " + (dir / "a.slrec").string() + " " + (dir / "not.slrec").string());
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.output.find("not.slrec"), std::string::npos) << bad.output;
+    std::filesystem::remove_all(dir);
+}
