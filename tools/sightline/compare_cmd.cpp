@@ -11,7 +11,7 @@ namespace sightline::tools {
 
 Run add_compare(CLI::App& app) {
     struct Options {
-        std::filesystem::path a, b, json;
+        std::filesystem::path a, b, json, html, sheet, videos;
         double iou = 0.5;
         std::size_t keep = 24;
     };
@@ -23,7 +23,15 @@ Run add_compare(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(0.01, 1.0));
     cmd->add_option("--json", o->json, "also write the comparison as JSON to this file");
-    cmd->add_option("--keep", o->keep, "how many of the most different frames to list")->capture_default_str();
+    cmd->add_option("--keep", o->keep, "how many of the most different frames to keep (the sheet's tiles)")
+        ->capture_default_str();
+    cmd->add_option("--html", o->html,
+                    "write a self-contained HTML page (tables, class changes, and with --videos "
+                    "the contact sheet)");
+    cmd->add_option("--sheet", o->sheet,
+                    "write the most different frames, both versions' boxes drawn, as a JPEG "
+                    "contact sheet (needs --videos)");
+    cmd->add_option("--videos", o->videos, "the folder of the cameras' videos as the runs read them, <camera>.mp4");
     cmd->footer("Frames pair by camera and frame index. Per camera and per class: frames compared, the share where "
                 "the versions differ, and their detections as both (same object, same class), class changed, only "
                 "in a, only in b; agreement = both / all. Classes match by name, so versions with different class "
@@ -31,12 +39,20 @@ Run add_compare(CLI::App& app) {
     return [o] {
         const auto c = pipeline::compare_recordings(o->a, o->b, o->iou, o->keep);
         pipeline::print_comparison(c, stdout);
-        if (!o->json.empty()) {
-            std::ofstream f(o->json);
-            f << pipeline::comparison_json(c) << "\n";
-            if (!f) throw Error(ErrorCode::kIo, "compare: cannot write " + o->json.string());
-            spdlog::info("compare: written {}", o->json.string());
-        }
+        const auto write = [](const std::filesystem::path& path, const std::string& bytes) {
+            std::ofstream f(path, std::ios::binary);
+            f << bytes;
+            if (!f) throw Error(ErrorCode::kIo, "compare: cannot write " + path.string());
+            spdlog::info("compare: written {}", path.string());
+        };
+        if (!o->sheet.empty() && o->videos.empty())
+            throw Error(ErrorCode::kBadInput, "compare: --sheet needs --videos (the folder of the cameras' videos)");
+        const std::string sheet = o->videos.empty() || c.most_different.empty()
+                                      ? std::string()
+                                      : pipeline::comparison_sheet_jpeg(c, o->videos);
+        if (!o->sheet.empty()) write(o->sheet, sheet);
+        if (!o->html.empty()) write(o->html, pipeline::render_comparison_html(c, sheet));
+        if (!o->json.empty()) write(o->json, pipeline::comparison_json(c) + "\n");
         return 0;
     };
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 
+#include "draw_util.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/pipeline/video_writer.hpp"
@@ -18,31 +19,6 @@ namespace {
 
 const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},   {40, 39, 214},  {189, 103, 148},
                                {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
-
-void dashed_rect(cv::Mat& img, cv::Point a, cv::Point b, const cv::Scalar& c, int thickness) {
-    const auto dash = [&](cv::Point p, cv::Point q) {
-        const double len = std::hypot(q.x - p.x, q.y - p.y);
-        for (double t = 0; t < len; t += 12) {
-            const double u = std::min(len, t + 7);
-            cv::line(img, p + (q - p) * (t / len), p + (q - p) * (u / len), c, thickness);
-        }
-    };
-    dash(a, {b.x, a.y}), dash({b.x, a.y}, b), dash(b, {a.x, b.y}), dash({a.x, b.y}, a);
-}
-
-/// A decoded frame (YUV 4:2:0 planes with pitches) as a BGR image.
-cv::Mat to_bgr(const kernels::ImageView& v) {
-    cv::Mat i420(v.height * 3 / 2, v.width, CV_8UC1);
-    std::uint8_t* out = i420.data;
-    const int cw = v.width / 2, ch = v.height / 2;
-    for (int y = 0; y < v.height; ++y) std::memcpy(out + y * v.width, v.planes[0] + y * v.pitch[0], v.width);
-    out += v.width * v.height;
-    for (int p = 1; p <= 2; ++p, out += cw * ch)
-        for (int y = 0; y < ch; ++y) std::memcpy(out + y * cw, v.planes[p] + y * v.pitch[p], cw);
-    cv::Mat bgr;
-    cv::cvtColor(i420, bgr, cv::COLOR_YUV2BGR_I420);
-    return bgr;
-}
 
 } // namespace
 
@@ -81,7 +57,7 @@ AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<voi
     while (reader.next(f)) {
         const auto it = preds.find(f.index);
         if (it == preds.end() && o.only_processed) continue;
-        cv::Mat img = to_bgr(f.view);
+        cv::Mat img = draw::to_bgr(f.view);
         std::string caption = camera + "  frame " + std::to_string(f.index);
         if (it != preds.end()) {
             const transport::PredMessage& p = it->second;
@@ -94,7 +70,7 @@ AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<voi
                 const cv::Point b(static_cast<int>(p.boxes[4 * k + 2]), static_cast<int>(p.boxes[4 * k + 3]));
                 const std::uint32_t fl = p.flags[k];
                 if (fl) {
-                    dashed_rect(img, a, b, colour, 3);
+                    draw::dashed_rect(img, a, b, colour, 3);
                     ++flagged;
                 } else {
                     cv::rectangle(img, a, b, colour, 2);

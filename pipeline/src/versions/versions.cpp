@@ -142,7 +142,7 @@ VersionComparison compare_recordings(const std::filesystem::path& a, const std::
             ++c.by_class[cls].frames;
             c.by_class[cls].frames_disagreeing += differs ? 1 : 0;
         }
-        if (diff > 0) c.most_different.push_back({key.first, key.second, diff});
+        if (diff > 0) c.most_different.push_back({key.first, key.second, diff, boxes_a, boxes_b});
     }
     for (const auto& [key, boxes] : fb.frames) c.frames_only_in_b += fa.frames.count(key) ? 0 : 1;
     if (c.all.frames == 0)

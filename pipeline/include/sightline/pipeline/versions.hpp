@@ -50,7 +50,8 @@ struct AgreementTally {
 struct FrameDifference {
     std::string camera;
     std::int64_t frame = 0;
-    std::uint64_t differences = 0; ///< class_changed + only_a + only_b
+    std::uint64_t differences = 0;            ///< class_changed + only_a + only_b
+    std::vector<VersionBox> boxes_a, boxes_b; ///< the two versions' detections on it (for the contact sheet)
 };
 
 struct VersionComparison {
@@ -74,6 +75,16 @@ VersionComparison compare_recordings(const std::filesystem::path& a, const std::
                                      std::size_t keep = 24);
 
 std::string comparison_json(const VersionComparison& c);
+
+/// The most different frames as one JPEG contact sheet (tiles 480 px wide, two columns, the most different first),
+/// both versions' boxes drawn: both (green, thin), class changed (orange, "a>b"), only a (red), only b (blue,
+/// dashed). `videos`: the folder of the cameras' videos as the runs read them, `<camera>.mp4` (as `sightline synth`
+/// writes them). Error naming the file: a missing video, a frame the video does not have.
+std::string comparison_sheet_jpeg(const VersionComparison& c, const std::filesystem::path& videos);
+
+/// The comparison as one self-contained HTML page: the versions, per camera and per class agreement, the class
+/// changes and, when given (`sheet_jpeg` non-empty), the contact sheet with its legend.
+std::string render_comparison_html(const VersionComparison& c, const std::string& sheet_jpeg);
 void print_comparison(const VersionComparison& c, std::FILE* out);
 
 } // namespace sightline::pipeline
