@@ -358,6 +358,41 @@ std::string recorded_run(const fs::path& dir, const std::string& cameras) {
     return "eval --gt " + (dir / "cam1.json").string() + " --dt " + (dir / "rec.slrec").string();
 }
 
+// Two versions on one video: the second recorded at a higher threshold (a subset of the first's detections), drawn
+// as `sightline compare` draws them; the differences draw counts are those compare counts on the same recordings.
+TEST(Run, DrawOverlaysTwoVersionsAsCompareCountsThem) {
+    auto dir = temp_dir("draw2");
+    render_scene(dir, 1, 1.0, 3, {"defaults.width=320", "defaults.height=240"}); // 30 frames
+    recorded_run(dir, "[{id: cam1, url: cam1.mp4}]");
+    fs::rename(dir / "rec.slrec", dir / "a.slrec");
+    std::ofstream(dir / "run_b.yaml") << "cameras: [{id: cam1, url: cam1.mp4}]\nmodel: "
+                                      << (kRoot / "models/parts-v1/model.yaml").string()
+                                      << "\nthresholds: {confidence: 0.7}\npublish: {predictions: 'ipc://"
+                                      << (dir / "p.sock").string() << "'}\n";
+    ASSERT_EQ(
+        run_binary("--log-level warn run " + (dir / "run_b.yaml").string() + " --record " + (dir / "b.slrec").string())
+            .code,
+        0);
+    const auto cmp = run_binary("--log-level warn compare " + (dir / "a.slrec").string() + " " +
+                                (dir / "b.slrec").string() + " --json " + (dir / "c.json").string());
+    ASSERT_EQ(cmp.code, 0) << cmp.output;
+    const auto j = nlohmann::json::parse(std::ifstream(dir / "c.json"));
+    const std::uint64_t differences = j["all"]["class_changed"].get<std::uint64_t>() +
+                                      j["all"]["only_a"].get<std::uint64_t>() + j["all"]["only_b"].get<std::uint64_t>();
+    EXPECT_GT(j["all"]["only_a"].get<std::uint64_t>(), 0u) << "the higher threshold dropped some detections";
+    const auto d = run_binary("draw --rec " + (dir / "a.slrec").string() + " --rec-b " + (dir / "b.slrec").string() +
+                              " --video " + (dir / "cam1.mp4").string() + " --out " + (dir / "drawn.mp4").string());
+    ASSERT_EQ(d.code, 0) << d.output;
+    EXPECT_NE(d.output.find("30 compared: " + std::to_string(differences) + " differences"), std::string::npos)
+        << d.output << "\ncompare counted " << differences;
+    const auto wrong =
+        run_binary("draw --rec " + (dir / "a.slrec").string() + " --rec-b " + (dir / "nope.slrec").string() +
+                   " --video " + (dir / "cam1.mp4").string() + " --out " + (dir / "x.mp4").string());
+    EXPECT_NE(wrong.code, 0);
+    EXPECT_NE(wrong.output.find("nope.slrec"), std::string::npos) << wrong.output;
+    fs::remove_all(dir);
+}
+
 // `-` is standard output; a device or FIFO (or a symlink to one) is written in place, never replaced by a file.
 TEST(Run, OutputPathsDashDevicesAndFifos) {
     auto dir = temp_dir("outputs");

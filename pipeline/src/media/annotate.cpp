@@ -35,12 +35,25 @@ AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<voi
         throw Error(ErrorCode::kBadInput, o.recording.string() + ": no camera '" + camera + "' in this recording");
     }
     const auto& classes = rec.header().classes;
-    std::map<std::int64_t, transport::PredMessage> preds; // frame index -> its message
-    std::string topic;
-    transport::Message m;
-    while (rec.next(topic, m))
-        if (auto* p = std::get_if<transport::PredMessage>(&m); p && p->camera == camera && p->frame >= 0)
-            preds[p->frame] = std::move(*p);
+    const auto read_preds = [&](transport::RecordingReader& r) {
+        std::map<std::int64_t, transport::PredMessage> out; // frame index -> its message
+        std::string topic;
+        transport::Message m;
+        while (r.next(topic, m))
+            if (auto* p = std::get_if<transport::PredMessage>(&m); p && p->camera == camera && p->frame >= 0)
+                out[p->frame] = std::move(*p);
+        return out;
+    };
+    const auto preds = read_preds(rec);
+    std::map<std::int64_t, std::vector<VersionBox>> second; // the second version's boxes by frame
+    if (!o.recording_b.empty()) {
+        transport::RecordingReader rb(o.recording_b);
+        const auto& cb = rb.header().cameras;
+        if (std::find(cb.begin(), cb.end(), camera) == cb.end())
+            throw Error(ErrorCode::kBadInput,
+                        o.recording_b.string() + ": no camera '" + camera + "' in this recording");
+        for (const auto& [frame, p] : read_preds(rb)) second[frame] = version_boxes(p, rb.header().classes);
+    }
 
     VideoReader reader(o.video.string());
     if (reader.width() % 2 || reader.height() % 2)
@@ -59,7 +72,17 @@ AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<voi
         if (it == preds.end() && o.only_processed) continue;
         cv::Mat img = draw::to_bgr(f.view);
         std::string caption = camera + "  frame " + std::to_string(f.index);
-        if (it != preds.end()) {
+        const auto it_b = second.find(f.index);
+        if (it != preds.end() && !o.recording_b.empty()) {
+            if (it_b != second.end()) {
+                const int d = draw::version_pairs(img, version_boxes(it->second, classes), it_b->second);
+                ++s.frames_compared, s.differences += static_cast<std::uint64_t>(d);
+                caption += "  a " + std::to_string(it->second.scores.size()) + ", b " +
+                           std::to_string(it_b->second.size()) + " detections, " + std::to_string(d) + " differences";
+            } else {
+                caption += "  (not in the second recording)";
+            }
+        } else if (it != preds.end()) {
             const transport::PredMessage& p = it->second;
             ++s.frames_with_predictions;
             int flagged = 0;

@@ -16,47 +16,6 @@ namespace sightline::pipeline {
 
 namespace {
 
-const cv::Scalar kBoth{60, 170, 60}, kChanged{0, 140, 255}, kOnlyA{50, 50, 225}, kOnlyB{225, 120, 20}; // BGR
-
-void draw_pairs(cv::Mat& img, const FrameDifference& f) {
-    const auto corner = [](const VersionBox& b) {
-        return std::make_pair(cv::Point(static_cast<int>(b.x1), static_cast<int>(b.y1)),
-                              cv::Point(static_cast<int>(b.x2), static_cast<int>(b.y2)));
-    };
-    const auto label = [&](cv::Point at, const std::string& text, const cv::Scalar& colour) {
-        const cv::Point p{at.x, std::max(10, at.y - 3)};
-        cv::putText(img, text, p, cv::FONT_HERSHEY_SIMPLEX, 0.4, {0, 0, 0}, 3, cv::LINE_AA);
-        cv::putText(img, text, p, cv::FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv::LINE_AA);
-    };
-    for (const AgreementPair& p : match_versions(f.boxes_a, f.boxes_b)) {
-        switch (p.kind) {
-        case Agreement::kBoth: {
-            const auto [a, b] = corner(f.boxes_a[p.a]);
-            cv::rectangle(img, a, b, kBoth, 1);
-            break;
-        }
-        case Agreement::kClassChanged: {
-            const auto [a, b] = corner(f.boxes_a[p.a]);
-            cv::rectangle(img, a, b, kChanged, 2);
-            label(a, f.boxes_a[p.a].cls + ">" + f.boxes_b[p.b].cls, kChanged);
-            break;
-        }
-        case Agreement::kOnlyA: {
-            const auto [a, b] = corner(f.boxes_a[p.a]);
-            cv::rectangle(img, a, b, kOnlyA, 2);
-            label(a, "a " + f.boxes_a[p.a].cls, kOnlyA);
-            break;
-        }
-        case Agreement::kOnlyB: {
-            const auto [a, b] = corner(f.boxes_b[p.b]);
-            draw::dashed_rect(img, a, b, kOnlyB, 2);
-            label(a, "b " + f.boxes_b[p.b].cls, kOnlyB);
-            break;
-        }
-        }
-    }
-}
-
 std::string base64(const std::string& bytes) {
     std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
     const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -110,7 +69,7 @@ std::string comparison_sheet_jpeg(const VersionComparison& c, const std::filesys
     std::vector<cv::Mat> tiles;
     for (const auto& f : c.most_different) {
         cv::Mat img = wanted[f.camera][f.frame].clone();
-        draw_pairs(img, f);
+        draw::version_pairs(img, f.boxes_a, f.boxes_b);
         cv::Mat tile;
         cv::resize(img, tile, {kTileW, img.rows * kTileW / img.cols}, 0, 0, cv::INTER_AREA);
         const std::string caption = fmt::format("{} frame {}: {} differences", f.camera, f.frame, f.differences);

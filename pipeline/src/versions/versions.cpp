@@ -39,12 +39,7 @@ Frames read_frames(const std::filesystem::path& path) {
             throw Error(ErrorCode::kBadInput, fmt::format("{}: camera {} seq {}: a frame without its index (a "
                                                           "recording from before 0.7 cannot be compared by frame)",
                                                           path.string(), p->camera, p->seq));
-        std::vector<VersionBox> boxes(p->scores.size());
-        for (std::size_t i = 0; i < boxes.size(); ++i) {
-            const float* b = &p->boxes[4 * i];
-            boxes[i] = {b[0], b[1], b[2], b[3], p->scores[i], classes[static_cast<std::size_t>(p->classes[i])]};
-        }
-        if (!out.frames.emplace(std::make_pair(p->camera, p->frame), std::move(boxes)).second) ++out.repeated;
+        if (!out.frames.emplace(std::make_pair(p->camera, p->frame), version_boxes(*p, classes)).second) ++out.repeated;
     }
     return out;
 }
@@ -77,6 +72,16 @@ nlohmann::ordered_json tally_json(const AgreementTally& t) {
 }
 
 } // namespace
+
+std::vector<VersionBox> version_boxes(const transport::PredMessage& p, const std::vector<std::string>& classes) {
+    std::vector<VersionBox> boxes(p.scores.size());
+    for (std::size_t i = 0; i < boxes.size(); ++i) {
+        const float* b = &p.boxes[4 * i];
+        const auto k = static_cast<std::size_t>(p.classes[i]); // the reader checked it against the header
+        boxes[i] = {b[0], b[1], b[2], b[3], p.scores[i], k < classes.size() ? classes[k] : std::to_string(k)};
+    }
+    return boxes;
+}
 
 double AgreementTally::agreement() const {
     const std::uint64_t n = both + class_changed + only_a + only_b;

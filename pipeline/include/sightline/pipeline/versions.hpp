@@ -9,6 +9,10 @@
 #include <utility>
 #include <vector>
 
+namespace sightline::transport {
+struct PredMessage;
+}
+
 namespace sightline::pipeline {
 
 /// One detection of a version: the box in frame pixels, its score and its class by name (two versions may have
@@ -31,6 +35,9 @@ struct AgreementPair {
     Agreement kind;
     int a = -1, b = -1; ///< indices into the two lists (-1: none)
 };
+
+/// A pred message's detections as VersionBoxes, classes named by `classes` (the recording's header).
+std::vector<VersionBox> version_boxes(const transport::PredMessage& p, const std::vector<std::string>& classes);
 
 /// Matches the two versions' detections on one frame, as the online evaluator matches detections to truth: in
 /// descending score order of a, each takes the unmatched detection of b of its class with the highest IoU >= iou
