@@ -134,6 +134,31 @@ TEST(Versions, ComparesTwoRecordingsFrameByFrameAndNamesWhatItCannot) {
     EXPECT_THROW(pipeline::compare_recordings(dir / "a.slrec", dir / "not.slrec"), Error);
     EXPECT_THROW(pipeline::compare_recordings(dir / "a.slrec", dir / "missing.slrec"), Error);
 
+    // b as a candidate that drops half of a's detections on every frame: rolled back within 10 s of 30 fps
+    {
+        transport::RecordingWriter base(dir / "base.slrec", {"parts@1", {"bolt"}, {"cam1"}, 0, 0.25});
+        transport::RecordingWriter half(dir / "half.slrec", {"parts@2", {"bolt"}, {"cam1"}, 0, 0.25});
+        for (int f = 0; f < 600; ++f) {
+            const int n = 8 + f % 5;
+            std::vector<float> boxes, scores;
+            for (int k = 0; k < n; ++k)
+                boxes.insert(boxes.end(), {30.f * k, 0, 30.f * k + 20, 20}), scores.push_back(.9f);
+            base.write(pred("cam1", f, boxes, scores, std::vector<std::int32_t>(n, 0)));
+            const int m = n / 2;
+            half.write(pred("cam1", f, std::vector<float>(boxes.begin(), boxes.begin() + 4 * m),
+                            std::vector<float>(scores.begin(), scores.begin() + m), std::vector<std::int32_t>(m, 0)));
+        }
+        base.close(), half.close();
+    }
+    pipeline::RolloutConfig rc;
+    const auto g = pipeline::compare_recordings(dir / "base.slrec", dir / "half.slrec", 0.5, 24, &rc);
+    ASSERT_EQ(g.rollouts.count("cam1"), 1u);
+    EXPECT_EQ(g.rollouts.at("cam1").decision, pipeline::RolloutDecision::kRollback);
+    EXPECT_LE(g.rollouts.at("cam1").decided_at_frame, 300u);
+    EXPECT_NE(g.rollouts.at("cam1").evidence.find("detections -"), std::string::npos) << g.rollouts.at("cam1").evidence;
+    const auto gj = nlohmann::json::parse(pipeline::comparison_json(g));
+    EXPECT_EQ(gj["rollouts"]["cam1"]["decision"], "rollback");
+
     // as a user runs it
     const auto run =
         sightline::testing::run_binary("compare " + (dir / "a.slrec").string() + " " + (dir / "b.slrec").string() +

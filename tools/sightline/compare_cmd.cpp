@@ -14,6 +14,8 @@ Run add_compare(CLI::App& app) {
         std::filesystem::path a, b, json, html, sheet, videos;
         double iou = 0.5;
         std::size_t keep = 24;
+        bool guardrails = false;
+        pipeline::RolloutConfig rollout;
     };
     auto o = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("compare", command_help("compare"));
@@ -31,13 +33,22 @@ Run add_compare(CLI::App& app) {
     cmd->add_option("--sheet", o->sheet,
                     "write the most different frames, both versions' boxes drawn, as a JPEG "
                     "contact sheet (needs --videos)");
+    cmd->add_flag("--guardrails", o->guardrails,
+                  "also judge b as a candidate against a, per camera, frame by frame in order, as a rollout's "
+                  "guardrails would (docs/versions.md): rollback, promote or undecided, with the evidence");
+    cmd->add_option("--block-frames", o->rollout.block_frames, "guardrails: frames per block")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    cmd->add_option("--alpha", o->rollout.alpha, "guardrails: each test's chance of ever deciding wrongly")
+        ->capture_default_str()
+        ->check(CLI::Range(1e-9, 0.5));
     cmd->add_option("--videos", o->videos, "the folder of the cameras' videos as the runs read them, <camera>.mp4");
     cmd->footer("Frames pair by camera and frame index. Per camera and per class: frames compared, the share where "
                 "the versions differ, and their detections as both (same object, same class), class changed, only "
                 "in a, only in b; agreement = both / all. Classes match by name, so versions with different class "
                 "lists compare.");
     return [o] {
-        const auto c = pipeline::compare_recordings(o->a, o->b, o->iou, o->keep);
+        const auto c = pipeline::compare_recordings(o->a, o->b, o->iou, o->keep, o->guardrails ? &o->rollout : nullptr);
         pipeline::print_comparison(c, stdout);
         const auto write = [](const std::filesystem::path& path, const std::string& bytes) {
             std::ofstream f(path, std::ios::binary);

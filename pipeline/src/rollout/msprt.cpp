@@ -42,7 +42,7 @@ void PairedMsprt::add(double d) {
     const double V = variance(), n = static_cast<double>(n_);
     const double h =
         boundary(n * V, best_rho(config_.tuned_blocks * V, config_.alpha), std::log(1 / config_.alpha)) / n;
-    lo_ = std::max(lo_, mean_ - h), hi_ = std::min(hi_, mean_ + h);
+    lo_ = mean_ - h, hi_ = mean_ + h;
 }
 
 double PairedMsprt::mean() const {

@@ -22,6 +22,7 @@ float iou(const VersionBox& a, const VersionBox& b) {
 struct Frames {
     std::string model;
     std::map<std::pair<std::string, std::int64_t>, std::vector<VersionBox>> frames;
+    std::map<std::pair<std::string, std::int64_t>, FrameMetrics> metrics;
     std::uint64_t repeated = 0;
 };
 
@@ -39,7 +40,19 @@ Frames read_frames(const std::filesystem::path& path) {
             throw Error(ErrorCode::kBadInput, fmt::format("{}: camera {} seq {}: a frame without its index (a "
                                                           "recording from before 0.7 cannot be compared by frame)",
                                                           path.string(), p->camera, p->seq));
-        if (!out.frames.emplace(std::make_pair(p->camera, p->frame), version_boxes(*p, classes)).second) ++out.repeated;
+        const auto key = std::make_pair(p->camera, p->frame);
+        if (!out.frames.emplace(key, version_boxes(*p, classes)).second) {
+            ++out.repeated;
+            continue;
+        }
+        FrameMetrics fm;
+        fm.detections = static_cast<double>(p->scores.size());
+        for (float sc : p->scores) fm.mean_score += sc / static_cast<double>(p->scores.size());
+        fm.flagged = p->frame_flags != 0 ? 1 : 0;
+        const auto arrival = p->stamps_ns.find("arrival"), published = p->stamps_ns.find("published");
+        if (arrival != p->stamps_ns.end() && published != p->stamps_ns.end())
+            fm.latency_ms = static_cast<double>(published->second - arrival->second) / 1e6;
+        out.metrics[key] = fm;
     }
     return out;
 }
@@ -119,7 +132,7 @@ std::vector<AgreementPair> match_versions(const std::vector<VersionBox>& a, cons
 }
 
 VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou,
-                                     std::size_t keep) {
+                                     std::size_t keep, const RolloutConfig* guardrails) {
     if (!(iou > 0 && iou <= 1)) throw Error(ErrorCode::kBadInput, "compare: --iou must be in (0, 1]");
     const Frames fa = read_frames(a), fb = read_frames(b);
     VersionComparison c;
@@ -150,6 +163,16 @@ VersionComparison compare_recordings(const std::filesystem::path& a, const std::
         if (diff > 0) c.most_different.push_back({key.first, key.second, diff, boxes_a, boxes_b});
     }
     for (const auto& [key, boxes] : fb.frames) c.frames_only_in_b += fa.frames.count(key) ? 0 : 1;
+    if (guardrails) { // b the candidate, a the baseline, each camera's common frames in order
+        std::map<std::string, Rollout> per_camera;
+        for (const auto& [key, ma] : fa.metrics) {
+            const auto it = fb.metrics.find(key);
+            if (it == fb.metrics.end()) continue;
+            per_camera.try_emplace(key.first, *guardrails).first->second.add(it->second, ma);
+        }
+        for (const auto& [cam, r] : per_camera)
+            c.rollouts[cam] = {r.decision(), r.frames(), r.decided_at_frame(), r.evidence(), r.state()};
+    }
     if (c.all.frames == 0)
         throw Error(ErrorCode::kBadInput, fmt::format("compare: {} and {} share no frame (camera and frame index): "
                                                       "record both versions on the same videos",
@@ -173,6 +196,25 @@ std::string comparison_json(const VersionComparison& c) {
         j["class_changes"].push_back({{"a", k.first}, {"b", k.second}, {"n", n}});
     j["frames_only_in_a"] = c.frames_only_in_a, j["frames_only_in_b"] = c.frames_only_in_b;
     j["repeated_frames"] = c.repeated_frames;
+    for (const auto& [cam, r] : c.rollouts) {
+        auto& o = j["rollouts"][cam];
+        o = {{"decision", decision_name(r.decision)},
+             {"frames", r.frames},
+             {"decided_at_frame", r.decided_at_frame},
+             {"evidence", r.evidence}};
+        for (const auto& g : r.state)
+            o["guardrails"].push_back({{"metric", g.config.metric},
+                                       {"worse", g.config.worse},
+                                       {"tolerance", g.config.tolerance},
+                                       {"blocks", g.blocks},
+                                       {"baseline_mean", g.baseline_mean},
+                                       {"difference", g.difference},
+                                       {"low", g.low},
+                                       {"high", g.high},
+                                       {"p_value", g.p_value},
+                                       {"breached", g.breached},
+                                       {"cleared", g.cleared}});
+    }
     j["most_different"] = nlohmann::ordered_json::array();
     for (const auto& f : c.most_different)
         j["most_different"].push_back({{"camera", f.camera}, {"frame", f.frame}, {"differences", f.differences}});
@@ -205,6 +247,13 @@ void print_comparison(const VersionComparison& c, std::FILE* out) {
     if (c.frames_only_in_a || c.frames_only_in_b || c.repeated_frames)
         fmt::print(out, "\nnot compared: {} frames only in a, {} only in b, {} repeated (a looping file)\n",
                    c.frames_only_in_a, c.frames_only_in_b, c.repeated_frames);
+    if (!c.rollouts.empty()) {
+        fmt::print(out, "\nb as a candidate against a (guardrails per camera, frames in order):\n");
+        for (const auto& [cam, r] : c.rollouts)
+            fmt::print(out, "  {}: {}{} after {} frames; {}\n", cam, decision_name(r.decision),
+                       r.decision == RolloutDecision::kUndecided ? "" : fmt::format(" at frame {}", r.decided_at_frame),
+                       r.frames, r.evidence);
+    }
     if (!c.most_different.empty()) {
         fmt::print(out, "\nmost different frames (camera#frame: differences):");
         for (std::size_t i = 0; i < std::min<std::size_t>(10, c.most_different.size()); ++i)

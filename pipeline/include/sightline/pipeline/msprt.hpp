@@ -45,8 +45,9 @@ class PairedMsprt {
     /// Whether H0 was rejected at some block (p <= alpha); it stays rejected.
     bool rejected() const { return p_ <= config_.alpha; }
     /// The (1 - alpha) confidence sequence for the mean difference: at each block every theta the test would not
-    /// reject, [Dbar - h, Dbar + h], intersected with the blocks before (as the p-value keeps its minimum); it holds
-    /// the true mean at every block at once with probability >= 1 - alpha. Infinite before min_blocks.
+    /// reject, [Dbar - h, Dbar + h]; it holds the true mean at every block at once with probability >= 1 - alpha.
+    /// Not intersected over the blocks: when the blocks' mean moves (a drift, the model assumption broken), the
+    /// intersection would turn empty; this one follows it. Infinite before min_blocks.
     std::pair<double, double> interval() const { return {lo_, hi_}; }
 
     /// ln of the normal-mixture supermartingale at sum s and intrinsic time v, mixing parameter rho.

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "sightline/pipeline/rollout.hpp"
+
 namespace sightline::transport {
 struct PredMessage;
 }
@@ -73,13 +75,22 @@ struct VersionComparison {
     std::uint64_t frames_only_in_a = 0, frames_only_in_b = 0; ///< frames one recording has and the other lacks
     std::uint64_t repeated_frames = 0; ///< (camera, frame) seen again in one recording (a looping file): left out
     std::vector<FrameDifference> most_different; ///< the frames with the most differences, most first
+    /// With guardrails: per camera, b as a candidate against a, frame by frame in order (Rollout, rollout.hpp).
+    struct CameraRollout {
+        RolloutDecision decision = RolloutDecision::kUndecided;
+        std::size_t frames = 0, decided_at_frame = 0; ///< frames seen; the frame count at the decision
+        std::string evidence;
+        std::vector<GuardrailState> state;
+    };
+    std::map<std::string, CameraRollout> rollouts;
 };
 
 /// Compares two recordings of the same frames (`sightline run --record` of each version on the same videos), frame
 /// by frame by (camera, frame index). Error(kBadInput) naming the file: not a recording, a damaged record, frames
 /// without an index; Error(kBadInput) when the two share no frame. `keep` frames are kept in most_different.
+/// With `guardrails`, b is also judged as a candidate against a per camera (rollouts).
 VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou = 0.5,
-                                     std::size_t keep = 24);
+                                     std::size_t keep = 24, const RolloutConfig* guardrails = nullptr);
 
 std::string comparison_json(const VersionComparison& c);
 

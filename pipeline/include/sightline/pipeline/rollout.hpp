@@ -1,0 +1,84 @@
+#pragma once
+/// A candidate version against the one it would replace, on identical frames of one camera (issue 26, part 3): the
+/// guardrails. Each frame gives both versions' metrics; every `block_frames` frames the block means' differences
+/// (candidate - baseline) go to one always-valid test per guardrail (PairedMsprt, msprt.hpp). A guardrail is
+/// breached when its confidence sequence says, with confidence 1 - alpha, that the candidate is worse than the
+/// baseline by more than `tolerance` x the baseline's mean (in its bad direction); it is cleared when the sequence
+/// says the candidate is not. The camera rolls back at the first breach; it may promote once every guardrail is
+/// cleared.
+#include <string>
+#include <vector>
+
+#include "sightline/pipeline/msprt.hpp"
+
+namespace sightline::pipeline {
+
+/// What one version did on one frame.
+struct FrameMetrics {
+    double detections = 0; ///< published detections
+    double mean_score = 0; ///< their mean score (0 with none)
+    double flagged = 0;    ///< 1 when the frame carries any flag, else 0
+    double latency_ms = 0; ///< arrival to published
+};
+
+struct GuardrailConfig {
+    std::string metric; ///< detections, mean_score, flagged, latency_ms
+    /// The bad direction: "lower" (less is worse: mean_score), "higher" (more is worse: flagged, latency), "either"
+    /// (a change either way: detections, where fewer means misses and more means false alarms).
+    std::string worse = "either";
+    double tolerance = 0.1; ///< how much worse than the baseline's mean counts as a breach (0.1: 10%)
+};
+
+struct RolloutConfig {
+    int block_frames = 15; ///< frames per block (0.5 s at 30 fps): consecutive frames are correlated, blocks less
+    /// The chance of ever deciding wrongly, over all guardrails (each tests at alpha / their number: Bonferroni)
+    double alpha = 0.05;
+    int min_blocks = 20; ///< no decision before (msprt.hpp)
+    std::vector<GuardrailConfig> guardrails = default_guardrails();
+    static std::vector<GuardrailConfig> default_guardrails();
+};
+
+enum class RolloutDecision { kUndecided, kRollback, kPromote };
+const char* decision_name(RolloutDecision d);
+
+/// One guardrail's state: the evidence a decision names.
+struct GuardrailState {
+    GuardrailConfig config;
+    std::size_t blocks = 0;
+    double baseline_mean = 0; ///< the baseline's mean of the metric per frame so far
+    double difference = 0;    ///< the mean block difference, candidate - baseline
+    double low = 0, high = 0; ///< its confidence sequence
+    double p_value = 1;       ///< against no difference
+    bool breached = false, cleared = false;
+};
+
+class Rollout {
+  public:
+    explicit Rollout(RolloutConfig config = {});
+    /// One frame both versions processed. Returns the decision so far (it sticks once made).
+    RolloutDecision add(const FrameMetrics& candidate, const FrameMetrics& baseline);
+    RolloutDecision decision() const { return decision_; }
+    std::size_t frames() const { return frames_; }
+    std::size_t decided_at_frame() const { return decided_at_; } ///< the frame count at the decision (0: none yet)
+    std::vector<GuardrailState> state() const;
+    /// The decision's evidence in words, as it stood when the decision was made (the breached guardrail, or every
+    /// cleared one, with its interval); before a decision, the state now.
+    std::string evidence() const;
+
+  private:
+    struct Rail {
+        GuardrailConfig config;
+        PairedMsprt test;
+        double block_c = 0, block_b = 0, base_sum = 0;
+        std::size_t base_n = 0;
+        bool breached = false, cleared = false;
+    };
+    RolloutConfig config_;
+    std::vector<Rail> rails_;
+    std::size_t frames_ = 0, in_block_ = 0, decided_at_ = 0;
+    std::string evidence_; ///< at the decision
+    std::string describe() const;
+    RolloutDecision decision_ = RolloutDecision::kUndecided;
+};
+
+} // namespace sightline::pipeline

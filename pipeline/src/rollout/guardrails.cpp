@@ -1,0 +1,118 @@
+#include <fmt/format.h>
+
+#include <cmath>
+#include <tuple>
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/rollout.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+double metric(const FrameMetrics& m, const std::string& name) {
+    if (name == "detections") return m.detections;
+    if (name == "mean_score") return m.mean_score;
+    if (name == "flagged") return m.flagged;
+    return m.latency_ms;
+}
+
+} // namespace
+
+std::vector<GuardrailConfig> RolloutConfig::default_guardrails() {
+    return {{"detections", "either", 0.2}, {"mean_score", "lower", 0.1}, {"flagged", "higher", 0.5}};
+}
+
+const char* decision_name(RolloutDecision d) {
+    switch (d) {
+    case RolloutDecision::kRollback:
+        return "rollback";
+    case RolloutDecision::kPromote:
+        return "promote";
+    default:
+        return "undecided";
+    }
+}
+
+Rollout::Rollout(RolloutConfig config) : config_(std::move(config)) {
+    if (config_.block_frames < 1) throw Error(ErrorCode::kBadInput, "rollout: block_frames must be >= 1");
+    if (config_.guardrails.empty()) throw Error(ErrorCode::kBadInput, "rollout: no guardrail");
+    MsprtConfig m;
+    if (!(config_.alpha > 0 && config_.alpha < 1))
+        throw Error(ErrorCode::kBadInput, "rollout: alpha must be in (0, 1)");
+    m.alpha = config_.alpha / static_cast<double>(config_.guardrails.size()), m.min_blocks = config_.min_blocks;
+    for (const auto& g : config_.guardrails) {
+        if (g.metric != "detections" && g.metric != "mean_score" && g.metric != "flagged" && g.metric != "latency_ms")
+            throw Error(ErrorCode::kBadInput, "rollout: unknown guardrail metric '" + g.metric +
+                                                  "' (detections, mean_score, flagged, latency_ms)");
+        if (g.worse != "lower" && g.worse != "higher" && g.worse != "either")
+            throw Error(ErrorCode::kBadInput, "rollout: guardrail " + g.metric +
+                                                  ": worse must be lower, higher or "
+                                                  "either");
+        if (!(g.tolerance >= 0) || !std::isfinite(g.tolerance))
+            throw Error(ErrorCode::kBadInput, "rollout: guardrail " + g.metric + ": tolerance must be >= 0");
+        rails_.push_back({g, PairedMsprt(m)});
+    }
+}
+
+RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& baseline) {
+    ++frames_;
+    for (Rail& r : rails_) {
+        const double c = metric(candidate, r.config.metric), b = metric(baseline, r.config.metric);
+        r.block_c += c, r.block_b += b, r.base_sum += b, ++r.base_n;
+    }
+    if (++in_block_ < static_cast<std::size_t>(config_.block_frames)) return decision_;
+    in_block_ = 0;
+    bool all_cleared = true;
+    for (Rail& r : rails_) {
+        r.test.add((r.block_c - r.block_b) / config_.block_frames);
+        r.block_c = r.block_b = 0;
+        const auto [lo, hi] = r.test.interval();
+        const double margin = r.config.tolerance * std::fabs(r.base_sum / static_cast<double>(r.base_n));
+        const bool worse_low = hi<-margin, worse_high = lo> margin;  // confidently beyond the tolerance
+        const bool fine_low = lo > -margin, fine_high = hi < margin; // confidently within it
+        if (r.config.worse == "lower") r.breached = worse_low, r.cleared = fine_low;
+        if (r.config.worse == "higher") r.breached = worse_high, r.cleared = fine_high;
+        if (r.config.worse == "either") r.breached = worse_low || worse_high, r.cleared = fine_low && fine_high;
+        all_cleared = all_cleared && r.cleared;
+        if (r.breached && decision_ == RolloutDecision::kUndecided)
+            decision_ = RolloutDecision::kRollback, decided_at_ = frames_;
+    }
+    if (all_cleared && decision_ == RolloutDecision::kUndecided)
+        decision_ = RolloutDecision::kPromote, decided_at_ = frames_;
+    if (decided_at_ == frames_ && evidence_.empty()) evidence_ = describe();
+    return decision_;
+}
+
+std::vector<GuardrailState> Rollout::state() const {
+    std::vector<GuardrailState> out;
+    for (const Rail& r : rails_) {
+        GuardrailState s;
+        s.config = r.config, s.blocks = r.test.blocks();
+        s.baseline_mean = r.base_n ? r.base_sum / static_cast<double>(r.base_n) : 0;
+        s.difference = r.test.mean(), s.p_value = r.test.p_value();
+        std::tie(s.low, s.high) = r.test.interval();
+        s.breached = r.breached, s.cleared = r.cleared;
+        out.push_back(s);
+    }
+    return out;
+}
+
+std::string Rollout::evidence() const {
+    return evidence_.empty() ? describe() : evidence_;
+}
+
+std::string Rollout::describe() const {
+    std::string out;
+    for (const auto& s : state()) {
+        if (decision_ == RolloutDecision::kRollback && !s.breached) continue;
+        if (!out.empty()) out += "; ";
+        out += fmt::format("{} {:+.3f} a frame [{:+.3f}, {:+.3f}] against the baseline's {:.3f} (tolerance {:g}%, "
+                           "p {:.2g}, {} blocks)",
+                           s.config.metric, s.difference, s.low, s.high, s.baseline_mean, 100 * s.config.tolerance,
+                           s.p_value, s.blocks);
+    }
+    return out;
+}
+
+} // namespace sightline::pipeline
