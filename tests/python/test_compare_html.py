@@ -38,7 +38,8 @@ def main(binary, shot=None):
         videos = d / "v1" / "s"
         out = subprocess.run([binary, "--log-level", "warn", "compare", str(recs["v1"]), str(recs["v2"]), "--videos",
                               str(videos), "--json", str(d / "c.json"), "--html", str(d / "c.html"), "--sheet",
-                              str(d / "sheet.jpg"), "--keep", "6"], capture_output=True, text=True)
+                              str(d / "sheet.jpg"), "--keep", "6", "--guardrails", "--block-frames", "1"],
+                             capture_output=True, text=True)
         check(out.returncode == 0, f"compare ran (exit {out.returncode}: {out.stderr.strip()[-300:]})")
         c = json.loads((d / "c.json").read_text())
         check(c["a"]["model"].startswith("parts-v1") and c["b"]["model"].startswith("parts-v2"), "the two models")
@@ -64,6 +65,10 @@ def main(binary, shot=None):
               f"the page's 'all' row shows the JSON's figures {want}")
         for cam in ("cam1", "cam2"):
             check(f"<tr><td>{cam}</td><td>30</td>" in dom, f"{cam}'s row, 30 frames")
+        for cam in ("cam1", "cam2"):
+            r = c["rollouts"][cam]
+            check(f"<tr><td>{cam}</td><td>{r['decision']}</td><td>{r['decided_at_frame']}</td><td>30</td>" in dom,
+                  f"{cam}'s guardrail decision on the page ({r['decision']} at frame {r['decided_at_frame']})")
         img = re.search(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', dom)
         check(img is not None and base64.b64decode(img.group(1)) == sheet, "the sheet is embedded in the page")
         png = Path(shot) if shot else d / "page.png"

@@ -114,6 +114,16 @@ std::string render_comparison_html(const VersionComparison& c, const std::string
                 fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", html::esc(k.first), html::esc(k.second), n);
         h += "</table>\n";
     }
+    if (!c.rollouts.empty()) {
+        h += "<h2>b as a candidate against a (guardrails)</h2>\n<table><tr><th>camera</th><th>decision</th><th>at "
+             "frame</th><th>of</th><th>evidence</th></tr>\n";
+        for (const auto& [cam, r] : c.rollouts)
+            h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td>"
+                             "</tr>\n",
+                             html::esc(cam), decision_name(r.decision), r.decided_at_frame, r.frames,
+                             html::esc(r.evidence));
+        h += "</table>\n";
+    }
     if (c.frames_only_in_a || c.frames_only_in_b || c.repeated_frames)
         h += fmt::format("<p>Not compared: {} frames only in a, {} only in b, {} repeated (a looping file).</p>\n",
                          c.frames_only_in_a, c.frames_only_in_b, c.repeated_frames);
