@@ -281,3 +281,38 @@ TEST(Snapshot, FreezesTheLabeledSamplesWithHashesAndNamesItsParent) {
     fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add);
     fs::remove_all(dir);
 }
+
+// A parent snapshot's files as `collect snapshot --parent DIR` reads them: what is not a snapshot's is refused by
+// name (sightline::Error naming the file), never an escaping JSON exception.
+TEST(Snapshot, AParentThatIsNotASnapshotIsRefusedByName) {
+    using sightline::pipeline::snapshot_classes;
+    using sightline::pipeline::snapshot_manifest_hash;
+    EXPECT_EQ(snapshot_manifest_hash(R"({"hash": "sha256:ab12"})", "m.json"), "sha256:ab12");
+    EXPECT_EQ(snapshot_classes(R"({"categories": [{"id": 1, "name": "bolt"}, {"id": 2, "name": "gear"}]})", "a.json"),
+              (std::vector<std::string>{"bolt", "gear"}));
+    const char* manifests[] = {"", "{", "[]", "{}", R"({"hash": 5})", R"({"hash": "md5:ab"})", "null"};
+    for (const char* m : manifests) {
+        try {
+            (void)snapshot_manifest_hash(m, "parent/manifest.json");
+            ADD_FAILURE() << "accepted manifest: " << m;
+        } catch (const sightline::Error& e) {
+            EXPECT_EQ(e.code(), sightline::ErrorCode::kBadInput);
+            EXPECT_NE(std::string(e.what()).find("parent/manifest.json"), std::string::npos) << e.what();
+        }
+    }
+    const char* annotations[] = {"",
+                                 "[1]",
+                                 "{}",
+                                 R"({"categories": "bolt"})",
+                                 R"({"categories": [{"id": 1}]})",
+                                 R"({"categories": [{"name": 3}]})"};
+    for (const char* a : annotations) {
+        try {
+            (void)snapshot_classes(a, "parent/annotations.json");
+            ADD_FAILURE() << "accepted annotations: " << a;
+        } catch (const sightline::Error& e) {
+            EXPECT_EQ(e.code(), sightline::ErrorCode::kBadInput);
+            EXPECT_NE(std::string(e.what()).find("parent/annotations.json"), std::string::npos) << e.what();
+        }
+    }
+}
