@@ -20,6 +20,38 @@ namespace {
 const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},   {40, 39, 214},  {189, 103, 148},
                                {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
 
+/// One version's detections on a frame: a colour per class, "class score" and flag letters, flagged ones dashed;
+/// counted into `s`. Returns the caption's tail.
+std::string draw_prediction(cv::Mat& img, const transport::PredMessage& p, const std::vector<std::string>& classes,
+                            AnnotateSummary& s) {
+    ++s.frames_with_predictions;
+    int flagged = 0;
+    for (std::size_t k = 0; k < p.scores.size(); ++k) {
+        const int cls = p.classes[k];
+        const cv::Scalar colour = kPalette[(cls % 10 + 10) % 10];
+        const cv::Point a(static_cast<int>(p.boxes[4 * k]), static_cast<int>(p.boxes[4 * k + 1]));
+        const cv::Point b(static_cast<int>(p.boxes[4 * k + 2]), static_cast<int>(p.boxes[4 * k + 3]));
+        const std::uint32_t fl = p.flags[k];
+        if (fl) {
+            draw::dashed_rect(img, a, b, colour, 3);
+            ++flagged;
+        } else {
+            cv::rectangle(img, a, b, colour, 2);
+        }
+        std::string label =
+            (cls >= 0 && static_cast<std::size_t>(cls) < classes.size() ? classes[cls] : std::to_string(cls));
+        char score[16];
+        std::snprintf(score, sizeof score, " %.2f", p.scores[k]);
+        label += score;
+        if (fl & transport::kFlagNearThreshold) label += " N";
+        if (fl & transport::kFlagAmbiguousClass) label += " A";
+        cv::putText(img, label, {a.x, std::max(10, a.y - 3)}, cv::FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv::LINE_AA);
+    }
+    s.detections += p.scores.size();
+    s.flagged += static_cast<std::uint64_t>(flagged);
+    return "  " + std::to_string(p.scores.size()) + " detections, " + std::to_string(flagged) + " flagged (dashed)";
+}
+
 } // namespace
 
 AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<void(long, long)>& progress) {
@@ -83,35 +115,7 @@ AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<voi
                 caption += "  (not in the second recording)";
             }
         } else if (it != preds.end()) {
-            const transport::PredMessage& p = it->second;
-            ++s.frames_with_predictions;
-            int flagged = 0;
-            for (std::size_t k = 0; k < p.scores.size(); ++k) {
-                const int cls = p.classes[k];
-                const cv::Scalar colour = kPalette[(cls % 10 + 10) % 10];
-                const cv::Point a(static_cast<int>(p.boxes[4 * k]), static_cast<int>(p.boxes[4 * k + 1]));
-                const cv::Point b(static_cast<int>(p.boxes[4 * k + 2]), static_cast<int>(p.boxes[4 * k + 3]));
-                const std::uint32_t fl = p.flags[k];
-                if (fl) {
-                    draw::dashed_rect(img, a, b, colour, 3);
-                    ++flagged;
-                } else {
-                    cv::rectangle(img, a, b, colour, 2);
-                }
-                std::string label =
-                    (cls >= 0 && static_cast<std::size_t>(cls) < classes.size() ? classes[cls] : std::to_string(cls));
-                char score[16];
-                std::snprintf(score, sizeof score, " %.2f", p.scores[k]);
-                label += score;
-                if (fl & transport::kFlagNearThreshold) label += " N";
-                if (fl & transport::kFlagAmbiguousClass) label += " A";
-                cv::putText(img, label, {a.x, std::max(10, a.y - 3)}, cv::FONT_HERSHEY_SIMPLEX, 0.4, colour, 1,
-                            cv::LINE_AA);
-            }
-            s.detections += p.scores.size();
-            s.flagged += static_cast<std::uint64_t>(flagged);
-            caption += "  " + std::to_string(p.scores.size()) + " detections, " + std::to_string(flagged) +
-                       " flagged (dashed)";
+            caption += draw_prediction(img, it->second, classes, s);
         } else {
             caption += "  (not processed by the run)";
         }
