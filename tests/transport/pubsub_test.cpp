@@ -103,6 +103,22 @@ TEST(Wire, OptionalFieldsRoundTripAndStayAbsentWhenUnset) {
     const auto info_back = std::get<EventMessage>(decode(encode(info)));
     EXPECT_EQ(info_back.line, "east");
     EXPECT_EQ(info_back.run, "1796-42");
+    // a version beside the serving one (additive, 0.11): its own topic, `shadow: true` read back
+    EXPECT_FALSE(std::get<PredMessage>(decode(encode(p))).shadow);
+    EXPECT_EQ(topic_of(p), "pred/" + p.camera);
+    p.shadow = true;
+    EXPECT_TRUE(std::get<PredMessage>(decode(encode(p))).shadow);
+    EXPECT_EQ(topic_of(p), "shadow/" + p.camera);
+    EventMessage sw{"model_switched", "cam3", "rollback: a -> b", 9};
+    EXPECT_FALSE(std::get<EventMessage>(decode(encode(sw))).switched);
+    sw.switched = ModelSwitch{"m@2", "m@1", "rollback", "detections -2.8 a frame"};
+    const auto sw_back = std::get<EventMessage>(decode(encode(sw)));
+    ASSERT_TRUE(sw_back.switched);
+    EXPECT_EQ(sw_back.switched->from, "m@2");
+    EXPECT_EQ(sw_back.switched->to, "m@1");
+    EXPECT_EQ(sw_back.switched->reason, "rollback");
+    EXPECT_EQ(sw_back.switched->evidence, "detections -2.8 a frame");
+    EXPECT_EQ(flag_bit("disagree"), kFrameDisagree);
     EventMessage e{"alarm_raised", "cam3", "ALARM luma", 11};
     EXPECT_FALSE(std::get<EventMessage>(decode(encode(e))).alarm);
     EXPECT_EQ(std::get<EventMessage>(decode(encode(e))).line, "");

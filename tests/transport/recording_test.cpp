@@ -122,6 +122,41 @@ TEST(Recording, RoundTripsEveryMessageInOrder) {
     fs::remove_all(dir);
 }
 
+// A line of several versions (0.11): each version's class list in the header, and each pred message's classes
+// checked against its own version's list (a six-class shadow beside a five-class serving model).
+TEST(Recording, EachVersionsClassesIndexItsOwnMessages) {
+    const auto dir = sightline::testing::temp_dir("recversions");
+    RecordingHeader h{"m@1", {"bolt", "nut"}, {"cam1"}, 42};
+    h.versions = {{"m@1", {"bolt", "nut"}}, {"m@2", {"bolt", "nut", "gear"}}};
+    PredMessage serving = pred(0), shadow = pred(0);
+    shadow.model = "m@2", shadow.shadow = true, shadow.classes = {2};
+    {
+        RecordingWriter w(dir / "r.slrec", h);
+        w.write(serving);
+        w.write(shadow);
+        serving.classes = {2}; // class 2 of a two-class model: refused on reading
+        w.write(serving);
+        w.close();
+    }
+    RecordingReader r(dir / "r.slrec");
+    EXPECT_EQ(r.header().versions, h.versions);
+    std::string topic;
+    Message m;
+    ASSERT_TRUE(r.next(topic, m));
+    EXPECT_EQ(topic, "pred/cam1");
+    ASSERT_TRUE(r.next(topic, m));
+    EXPECT_EQ(topic, "shadow/cam1");
+    EXPECT_TRUE(std::get<PredMessage>(m).shadow);
+    EXPECT_EQ(std::get<PredMessage>(m).classes, std::vector<std::int32_t>{2}) << "gear: m@2's third class";
+    try {
+        r.next(topic, m);
+        ADD_FAILURE() << "class 2 of m@1 accepted";
+    } catch (const sightline::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("outside the header's 2 classes"), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+}
+
 TEST(Recording, BadFilesAreNamedErrors) {
     const auto dir = sightline::testing::temp_dir("recording_bad");
     try {

@@ -77,7 +77,7 @@ int run_line(const RunArgs& a) {
     const auto& stop = stop_on_signals(); // first: a stop while the model loads still ends cleanly (run_end, exit 0)
     auto cfg = pipeline::load_run_config(a.config);
     spdlog::info("{}", kernels::describe_device());
-    auto engine = pipeline::make_engine(cfg.engine, pipeline::load_model_spec(cfg.model), cfg.engine_threads);
+    auto engines = pipeline::make_engines(cfg);
     const bool status_line = isatty(fileno(stderr));
     pipeline::LineOptions options;
     if (!a.check) options.record = a.record; // a check writes nothing
@@ -91,7 +91,7 @@ int run_line(const RunArgs& a) {
     };
     if (metrics)
         options.on_frame = [&](const pipeline::FrameOutput&, const transport::PredMessage& p) { metrics->observe(p); };
-    pipeline::Line line(cfg, std::move(engine), options);
+    pipeline::Line line(cfg, std::move(engines), options);
     if (metrics) {
         transport::EventMessage start{"run_start", "", line.model(), 0};
         start.classes = line.detector().spec().classes;

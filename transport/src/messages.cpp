@@ -37,7 +37,7 @@ struct Visitor {
     void operator()(const PredMessage& m) const {
         p.pack_map(18 + (m.time_ns != 0 ? 1 : 0) + (m.luma >= 0 ? 1 : 0) + (m.sharpness >= 0 ? 1 : 0) +
                    (m.contrast >= 0 ? 1 : 0) + (m.uncertainty >= 0 ? 2 : 0) + (m.track_ids.empty() ? 0 : 1) +
-                   (m.line.empty() ? 0 : 1));
+                   (m.line.empty() ? 0 : 1) + (m.shadow ? 1 : 0));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "pred");
         str(p, "camera", m.camera);
@@ -66,10 +66,11 @@ struct Visitor {
         }
         if (!m.track_ids.empty()) blob(p, "track_ids", m.track_ids); // additive in v1 (session 8)
         if (!m.line.empty()) str(p, "line", m.line);                 // additive in v1 (0.10)
+        if (m.shadow) key(p, "shadow"), p.pack(true);                // additive in v1 (0.11)
     }
     void operator()(const EventMessage& m) const {
         p.pack_map(6 + (m.endpoint.empty() ? 0 : 1) + (m.classes.empty() ? 0 : 1) + (m.alarm ? 1 : 0) +
-                   (m.line.empty() ? 0 : 1) + (m.run.empty() ? 0 : 1));
+                   (m.line.empty() ? 0 : 1) + (m.run.empty() ? 0 : 1) + (m.switched ? 4 : 0));
         key(p, "v"), p.pack(kSchemaVersion);
         str(p, "type", "event");
         str(p, "kind", m.kind);
@@ -80,6 +81,12 @@ struct Visitor {
         if (!m.classes.empty()) key(p, "classes"), p.pack(m.classes);
         if (!m.line.empty()) str(p, "line", m.line); // additive in v1 (0.10)
         if (!m.run.empty()) str(p, "run", m.run);
+        if (m.switched) { // additive in v1 (0.11): model_switched
+            str(p, "from", m.switched->from);
+            str(p, "to", m.switched->to);
+            str(p, "reason", m.switched->reason);
+            str(p, "evidence", m.switched->evidence);
+        }
         if (m.alarm) { // additive in v1: a monitor's alarm events
             const AlarmDetail& a = *m.alarm;
             key(p, "alarm"), p.pack_map(8);
@@ -166,6 +173,11 @@ class Reader {
     }
     /// A finite number in [lo, hi] (integers accepted).
     double real(std::string_view k, double lo, double hi) const { return real_of(at(k), lo, hi, where(k)); }
+    bool boolean(std::string_view k) const {
+        const msgpack::object& o = at(k);
+        if (o.type != msgpack::type::BOOLEAN) fail(where(k) + " is not true or false");
+        return o.via.boolean;
+    }
     std::string_view bin(std::string_view k) const {
         const auto& o = at(k);
         if (o.type != msgpack::type::BIN) fail(where(k) + " is not a blob");
@@ -303,6 +315,7 @@ PredMessage read_pred(const Reader& r) {
             if (m.track_ids[i] < -1) Reader::fail("field 'track_ids'[" + std::to_string(i) + "] is below -1");
     }
     m.line = r.line();
+    if (r.has("shadow")) m.shadow = r.boolean("shadow");
     return m;
 }
 
@@ -342,6 +355,7 @@ constexpr std::pair<std::uint32_t, std::string_view> kFlagNames[] = {
     {kFrameTooBright, "too_bright"},
     {kFrameLowContrast, "low_contrast"},
     {kFrameBlurred, "blurred"},
+    {kFrameDisagree, "disagree"},
 };
 } // namespace
 
@@ -359,7 +373,7 @@ std::vector<std::string> flag_names(std::uint32_t bits) {
 }
 
 std::string topic_of(const Message& m) {
-    if (auto* p = std::get_if<PredMessage>(&m)) return "pred/" + p->camera;
+    if (auto* p = std::get_if<PredMessage>(&m)) return (p->shadow ? "shadow/" : "pred/") + p->camera;
     if (auto* s = std::get_if<StatMessage>(&m)) return "stat/" + s->camera;
     return "event";
 }
@@ -388,6 +402,9 @@ Message decode(std::string_view body) {
         if (r.has("classes")) e.classes = r.texts("classes", limits::kClasses, limits::kNameBytes);
         e.line = r.line();
         if (r.has("run")) e.run = r.text("run", limits::kNameBytes);
+        if (r.has("from"))
+            e.switched = ModelSwitch{r.text("from", limits::kNameBytes), r.text("to", limits::kNameBytes),
+                                     r.text("reason", limits::kNameBytes), r.text("evidence", limits::kTextBytes)};
         if (r.has("alarm")) {
             const Reader a(r.at("alarm"), "alarm");
             e.alarm = AlarmDetail{a.text("model", limits::kNameBytes),

@@ -31,13 +31,14 @@ RecordingWriter::RecordingWriter(const std::filesystem::path& path, const Record
     if (!file_) io_error(path, "cannot create the recording");
     msgpack::sbuffer buf;
     Packer p(buf);
-    p.pack_map(5 + (header.threshold >= 0 ? 1 : 0));
+    p.pack_map(5 + (header.threshold >= 0 ? 1 : 0) + (header.versions.empty() ? 0 : 1));
     pack_string(p, "schema"), pack_string(p, kRecordingSchema);
     pack_string(p, "model"), pack_string(p, header.model);
     pack_string(p, "classes"), p.pack(header.classes);
     pack_string(p, "cameras"), p.pack(header.cameras);
     pack_string(p, "created_ns"), p.pack(header.created_ns);
     if (header.threshold >= 0) pack_string(p, "threshold"), p.pack(header.threshold);
+    if (!header.versions.empty()) pack_string(p, "versions"), p.pack(header.versions);
     put(std::string(buf.data(), buf.size()));
     flush();
 }
@@ -138,9 +139,8 @@ RecordingHeader read_header(const msgpack::object& o, const std::string& file) {
         }
         return s;
     };
-    const auto texts = [&](const char* key, std::size_t max_items) {
+    const auto texts_of = [&](const msgpack::object& v, const std::string& key, std::size_t max_items) {
         std::vector<std::string> out;
-        const msgpack::object& v = *h.at(key);
         if (v.type != msgpack::type::ARRAY) throw bad(std::string(key) + " is not an array");
         if (v.via.array.size > max_items)
             throw bad(std::string(key) + ": " + std::to_string(v.via.array.size) + " items, more than the " +
@@ -150,6 +150,7 @@ RecordingHeader read_header(const msgpack::object& o, const std::string& file) {
                 text(v.via.array.ptr[i], limits::kNameBytes, std::string(key) + "[" + std::to_string(i) + "]"));
         return out;
     };
+    const auto texts = [&](const char* key, std::size_t max_items) { return texts_of(*h.at(key), key, max_items); };
     RecordingHeader header;
     if (h.count("model")) header.model = text(*h["model"], limits::kNameBytes, "model");
     if (h.count("classes")) header.classes = texts("classes", limits::kClasses);
@@ -172,6 +173,14 @@ RecordingHeader read_header(const msgpack::object& o, const std::string& file) {
         const double t = !number ? -1 : v.type == msgpack::type::POSITIVE_INTEGER ? double(v.via.u64) : v.via.f64;
         if (!(t >= 0 && t <= 1)) throw bad("threshold is not a score in [0, 1]");
         header.threshold = t;
+    }
+    if (h.count("versions")) {
+        const msgpack::object& v = *h["versions"];
+        if (v.type != msgpack::type::MAP || v.via.map.size > 256) throw bad("versions is not a map of versions");
+        for (std::uint32_t i = 0; i < v.via.map.size; ++i) {
+            const std::string name = text(v.via.map.ptr[i].key, limits::kNameBytes, "versions: a key");
+            header.versions[name] = texts_of(v.via.map.ptr[i].val, "versions." + name, limits::kClasses);
+        }
     }
     return header;
 }
@@ -224,14 +233,18 @@ bool RecordingReader::next(std::string& topic, Message& message) {
         throw Error(ErrorCode::kBadInput, where + ": " + e.what());
     }
     topic = std::string(topic_bytes);
-    // class indices within the model's list, which only the header knows
-    if (const auto* p = std::get_if<PredMessage>(&message); p && !header_.classes.empty())
-        for (std::size_t i = 0; i < p->classes.size(); ++i)
-            if (static_cast<std::size_t>(p->classes[i]) >= header_.classes.size())
-                throw Error(ErrorCode::kBadInput, where + ": message: field 'classes'[" + std::to_string(i) +
-                                                      "] is class " + std::to_string(p->classes[i]) +
-                                                      ", outside the header's " +
-                                                      std::to_string(header_.classes.size()) + " classes");
+    // class indices within the model's list, which only the header knows (its version's, for a line of several)
+    if (const auto* p = std::get_if<PredMessage>(&message)) {
+        const auto version = header_.versions.find(p->model);
+        const auto& classes = version != header_.versions.end() ? version->second : header_.classes;
+        if (!classes.empty())
+            for (std::size_t i = 0; i < p->classes.size(); ++i)
+                if (static_cast<std::size_t>(p->classes[i]) >= classes.size())
+                    throw Error(ErrorCode::kBadInput, where + ": message: field 'classes'[" + std::to_string(i) +
+                                                          "] is class " + std::to_string(p->classes[i]) +
+                                                          ", outside the header's " + std::to_string(classes.size()) +
+                                                          " classes");
+    }
     return true;
 }
 

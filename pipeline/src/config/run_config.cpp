@@ -27,7 +27,7 @@ template <class T> auto at_least(T lo) {
 
 CameraConfig read_camera(const detail::YamlFile& c, const YAML::Node& n, const std::string& p,
                          const std::filesystem::path& dir, std::set<std::string>& ids) {
-    c.keys(n, p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth", "every", "decode"});
+    c.keys(n, p, {"id", "url", "meta", "realtime", "loop", "options", "ground_truth", "every", "decode", "model"});
     const auto resolve = [&](const std::string& s) {
         return is_network_url(s) || std::filesystem::path(s).is_absolute() ? std::filesystem::path(s) : dir / s;
     };
@@ -53,6 +53,7 @@ CameraConfig read_camera(const detail::YamlFile& c, const YAML::Node& n, const s
         "expected cpu or nvdec");
     cam.decode = decode == "nvdec" ? Decoder::kNvdec : Decoder::kCpu;
     c.read(n, p, "options", cam.options);
+    c.read(n, p, "model", cam.model);
     std::string gt;
     c.read(n, p, "ground_truth", gt);
     if (!gt.empty()) {
@@ -203,6 +204,11 @@ SamplingConfig read_sampling(const detail::YamlFile& c, const YAML::Node& n) {
 
 } // namespace
 
+std::vector<ModelVersionConfig> RunConfig::versions() const {
+    if (!models.empty()) return models;
+    return {{"default", model, {}}};
+}
+
 std::vector<SamplingStrategy> default_sampling_strategies() {
     SamplingStrategy unusual; // what the flags say is new to the camera
     unusual.name = "unusual", unusual.type = "flags", unusual.tags = {"unusual"};
@@ -257,11 +263,114 @@ void read_flags(const detail::YamlFile& c, const YAML::Node& f, FlagsConfig& fla
     c.read(f, "flags", "count_learn_frames", flags.count_learn_frames, at_least(1), "must be >= 1");
 }
 
+/// A model.yaml path as the config gives it, resolved and checked: a missing file or a folder fails at `at`.
+std::filesystem::path model_file(const detail::YamlFile& c, const std::string& given, const std::string& at,
+                                 const std::filesystem::path& dir) {
+    const std::filesystem::path f =
+        std::filesystem::path(given).is_absolute() ? std::filesystem::path(given) : dir / given;
+    if (!std::filesystem::exists(f))
+        c.fail(at, f.string() + ": no such file" +
+                       (std::filesystem::path(given).is_absolute()
+                            ? std::string()
+                            : " (relative paths are read from the config file's folder, " +
+                                  (dir.empty() ? std::string(".") : dir.string()) +
+                                  ": write the path from there, or an absolute one)"));
+    if (std::error_code ec; std::filesystem::is_directory(f, ec))
+        c.fail(at, f.string() + ": a folder; give the model.yaml in it (e.g. " + (f / "model.yaml").string() + ")");
+    return f;
+}
+
+void read_thresholds(const detail::YamlFile& c, const YAML::Node& t, const std::string& p, ThresholdsConfig& T) {
+    c.read(
+        t, p, "confidence", T.confidence, [](float v) { return v >= 0 && v < 1; }, "must be in [0, 1)");
+    c.read(t, p, "iou", T.iou, above(0.f, 1.f), "must be in (0, 1]");
+    c.read(t, p, "max_det", T.max_det, at_least(1), "must be >= 1");
+}
+
+/// `rollout:` against the versions read.
+LineRolloutConfig read_rollout(const detail::YamlFile& c, const YAML::Node& n, const std::set<std::string>& ids) {
+    const std::string p = "rollout";
+    c.keys(n, p, {"candidate", "fallback", "promote", "block_frames", "alpha", "min_blocks", "guardrails"});
+    LineRolloutConfig r;
+    for (auto [key, v] : {std::pair{"candidate", &r.candidate}, {"fallback", &r.fallback}}) {
+        *v = c.get<std::string>(n[key], p + "." + key);
+        if (!ids.count(*v)) c.fail(p + "." + key, "'" + *v + "' is not an id under models:");
+    }
+    if (r.candidate == r.fallback) c.fail(p + ".fallback", "must differ from the candidate");
+    c.read(n, p, "promote", r.promote);
+    c.read(n, p, "block_frames", r.guard.block_frames, in(1, 100000), "must be in 1..100000");
+    c.read(
+        n, p, "alpha", r.guard.alpha, [](double a) { return a > 0 && a < 1; }, "must be in (0, 1)");
+    c.read(n, p, "min_blocks", r.guard.min_blocks, in(1, 1000000), "must be in 1..1000000");
+    const auto g = n["guardrails"];
+    if (!g) return r;
+    if (!g.IsSequence() || g.size() == 0) c.fail(p + ".guardrails", "expected a list of at least one guardrail");
+    r.guard.guardrails.clear();
+    for (std::size_t i = 0; i < g.size(); ++i) {
+        const std::string at = p + ".guardrails[" + std::to_string(i) + "]";
+        c.keys(g[i], at, {"metric", "worse", "tolerance"});
+        GuardrailConfig rail;
+        rail.metric = c.get<std::string>(g[i]["metric"], at + ".metric");
+        if (rail.metric != "detections" && rail.metric != "mean_score" && rail.metric != "flagged" &&
+            rail.metric != "latency_ms")
+            c.fail(at + ".metric",
+                   "unknown metric '" + rail.metric + "' (detections, mean_score, flagged, latency_ms)");
+        c.read(
+            g[i], at, "worse", rail.worse,
+            [](const std::string& w) { return w == "lower" || w == "higher" || w == "either"; },
+            "must be lower, higher or either");
+        c.read(g[i], at, "tolerance", rail.tolerance, in(0.0, 1e6), "must be in [0, 1e6]");
+        r.guard.guardrails.push_back(rail);
+    }
+    return r;
+}
+
+/// `model:` or `models:`, and what names versions: cameras[].model, shadow:, rollout:.
+void read_versions(const detail::YamlFile& c, const YAML::Node& root, const std::filesystem::path& dir, RunConfig& r) {
+    if (root["model"] && root["models"]) c.fail("models", "give model: (one version) or models:, not both");
+    std::set<std::string> ids;
+    if (const auto list = root["models"]) {
+        if (!list.IsSequence() || list.size() == 0) c.fail("models", "expected a list of at least one version");
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            const std::string at = "models[" + std::to_string(i) + "]";
+            c.keys(list[i], at, {"id", "file", "confidence", "iou", "max_det"});
+            ModelVersionConfig v;
+            v.id = c.get<std::string>(list[i]["id"], at + ".id");
+            if (const auto problem = transport::camera_id_problem(v.id); !problem.empty()) c.fail(at + ".id", problem);
+            if (!ids.insert(v.id).second) c.fail(at + ".id", "duplicate version id '" + v.id + "'");
+            v.file = model_file(c, c.get<std::string>(list[i]["file"], at + ".file"), at + ".file", dir);
+            read_thresholds(c, list[i], at, v.thresholds);
+            r.models.push_back(std::move(v));
+        }
+        r.model = r.models.front().file;
+    } else {
+        r.model = model_file(c, c.get<std::string>(root["model"], "model"), "model", dir);
+        ids.insert("default");
+    }
+    const std::string where = root["models"] ? "an id under models:" : "the one version of model: ('default')";
+    for (std::size_t i = 0; i < r.cameras.size(); ++i)
+        if (!r.cameras[i].model.empty() && !ids.count(r.cameras[i].model))
+            c.fail("cameras[" + std::to_string(i) + "].model", "'" + r.cameras[i].model + "' is not " + where);
+    c.read(root, "", "shadow", r.shadow);
+    for (std::size_t i = 0; i < r.shadow.size(); ++i)
+        if (!ids.count(r.shadow[i]))
+            c.fail("shadow[" + std::to_string(i) + "]", "'" + r.shadow[i] + "' is not " + where);
+    if (!root["rollout"]) return;
+    r.rollout = read_rollout(c, root["rollout"], ids);
+    const std::string first = r.models.empty() ? "default" : r.models.front().id;
+    const bool canary = std::any_of(r.cameras.begin(), r.cameras.end(), [&](const CameraConfig& cam) {
+        return (cam.model.empty() ? first : cam.model) == r.rollout->candidate;
+    });
+    if (!canary)
+        c.fail("rollout.candidate", "'" + r.rollout->candidate + "' serves no camera: set cameras[].model: " +
+                                        r.rollout->candidate + " on the cameras it is tried on (the canaries)");
+}
+
 RunConfig read_run_config(const std::filesystem::path& path) {
     auto [c, root] = detail::YamlFile::load(path);
     c.keys(root, "",
-           {"line", "cameras", "model", "publish", "batching", "thresholds", "flags", "reconnect", "eval", "engine",
-            "engine_threads", "sampling", "security", "allow_insecure"});
+           {"line", "cameras", "model", "models", "shadow", "rollout", "publish", "batching", "thresholds", "flags",
+            "reconnect", "eval", "engine", "engine_threads", "sampling", "security", "allow_insecure"});
     RunConfig r;
     r.path = path;
     r.line = root["line"] ? c.get<std::string>(root["line"], "line") : default_line_name();
@@ -273,18 +382,7 @@ RunConfig read_run_config(const std::filesystem::path& path) {
     std::set<std::string> ids;
     for (std::size_t i = 0; i < cams.size(); ++i)
         r.cameras.push_back(read_camera(c, cams[i], "cameras[" + std::to_string(i) + "]", dir, ids));
-    const auto model = c.get<std::string>(root["model"], "model");
-    r.model = std::filesystem::path(model).is_absolute() ? std::filesystem::path(model) : dir / model;
-    if (!std::filesystem::exists(r.model))
-        c.fail("model", r.model.string() + ": no such file" +
-                            (std::filesystem::path(model).is_absolute()
-                                 ? std::string()
-                                 : " (relative paths are read from the config file's folder, " +
-                                       (dir.empty() ? std::string(".") : dir.string()) +
-                                       ": write the path from there, or an absolute one)"));
-    if (std::error_code ec; std::filesystem::is_directory(r.model, ec))
-        c.fail("model", r.model.string() + ": a folder; give the model.yaml in it (e.g. " +
-                            (r.model / "model.yaml").string() + ")");
+    read_versions(c, root, dir, r);
     c.read(
         root, "", "engine", r.engine,
         [](const std::string& e) { return e == "auto" || e == "opencv" || e == "openvino" || e == "libtorch"; },
@@ -328,11 +426,7 @@ RunConfig read_run_config(const std::filesystem::path& path) {
     }
     if (const auto t = root["thresholds"]) {
         c.keys(t, "thresholds", {"confidence", "iou", "max_det"});
-        auto& T = r.thresholds;
-        c.read(
-            t, "thresholds", "confidence", T.confidence, [](float v) { return v >= 0 && v < 1; }, "must be in [0, 1)");
-        c.read(t, "thresholds", "iou", T.iou, above(0.f, 1.f), "must be in (0, 1]");
-        c.read(t, "thresholds", "max_det", T.max_det, at_least(1), "must be >= 1");
+        read_thresholds(c, t, "thresholds", r.thresholds);
     }
     read_flags(c, root["flags"], r.flags);
     if (const auto e = root["eval"]) {

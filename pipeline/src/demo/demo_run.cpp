@@ -48,7 +48,7 @@ class DemoConsumer {
                   while (!done_.load() || consumed_.load() < published_.load())
                       if (auto r = sub.receive(std::chrono::milliseconds(100))) {
                           monitor.feed(r->message, wall_clock_ns());
-                          if (const auto* p = std::get_if<transport::PredMessage>(&r->message))
+                          if (const auto* p = std::get_if<transport::PredMessage>(&r->message); p && !p->shadow)
                               table.add(*p), ++consumed_;
                           if (std::chrono::steady_clock::now() - last_tick > std::chrono::seconds(1))
                               monitor.tick(wall_clock_ns()), last_tick = std::chrono::steady_clock::now();

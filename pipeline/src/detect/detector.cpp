@@ -204,6 +204,14 @@ Detector::Plan Detector::plan_of(std::span<const kernels::ImageView> frames) con
 }
 
 Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames) {
+    return submit(frames, nullptr);
+}
+
+Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames, const PreparedInput& prepared) {
+    return submit(frames, &prepared);
+}
+
+Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames, const PreparedInput* prepared) {
     int t = -1;
     for (int k = 0; k < kDepth && t < 0; ++k)
         if (!slots_[(next_slot_ + k) % kDepth]->busy) t = (next_slot_ + k) % kDepth;
@@ -229,37 +237,32 @@ Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames) {
     try {
         const Plan plan = plan_of(frames);
         const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
-        input_.resize(per * batch);
-        preprocess(slot, frames, plan);
-        const float* in = plan.input == kernels::MemoryLocation::kDevice
-                              ? static_cast<const float*>(slot.d_input.data())
-                              : input_.data();
+        const float* in = nullptr;
+        if (prepared && !plan.device_frames) { // made once for every version of this input spec
+            SL_ASSERT(prepared->tensor.size() == per * batch && prepared->letterboxes.size() == frames.size() &&
+                      prepared->luma.size() == frames.size());
+            std::copy(prepared->letterboxes.begin(), prepared->letterboxes.end(), slot.lbs.begin());
+            std::copy(prepared->luma.begin(), prepared->luma.end(), slot.stats.begin());
+            slot.pending.clear();
+            in = prepared->tensor.data();
+        } else {
+            input_.resize(per * batch);
+            preprocess(slot, frames, plan);
+            in = plan.input == kernels::MemoryLocation::kDevice ? static_cast<const float*>(slot.d_input.data())
+                                                                : input_.data();
+        }
         const kernels::StreamRef stream = slot.stream ? slot.stream->get() : nullptr;
         const int fields = head_fields(m);
-        // a fixed-batch-1 export takes a batch of several one frame at a time, unless the engine does that itself
-        const int pass = m.dynamic_batch || engine_->batches_fixed_export() ? batch : 1;
-        std::vector<float> joined;
-        Head head;
-        for (int first = 0; first < batch; first += pass) {
-            Head h = engine_->infer({in + static_cast<std::size_t>(first) * per, per * pass, plan.input}, pass, stream,
-                                    plan.head);
-            if (h.where == kernels::MemoryLocation::kDevice) { // plan.head asks for it only when there is one pass
-                // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back, in
-                // collect()
-                slot.head = std::move(h);
-                decode_.num_candidates =
-                    static_cast<int>(slot.head.floats / (static_cast<std::size_t>(batch) * fields));
-                decode_nms_on_device(slot, slot.head.data);
-                return t;
-            }
-            if (pass == batch) {
-                head = std::move(h);
-            } else {
-                const auto v = h.host();
-                joined.insert(joined.end(), v.begin(), v.end());
-            }
+        Head head = engine_->infer({in, per * batch, plan.input}, batch, stream, plan.head);
+        if (head.where == kernels::MemoryLocation::kDevice) { // plan.head asks for it only when there is one pass
+            // the head stays on the GPU: decode + top-k and NMS there, only the compact results come back, in
+            // collect()
+            slot.head = std::move(head);
+            decode_.num_candidates = static_cast<int>(slot.head.floats / (static_cast<std::size_t>(batch) * fields));
+            decode_nms_on_device(slot, slot.head.data);
+            return t;
         }
-        const std::span<const float> out = pass == batch ? head.host() : std::span<const float>(joined);
+        const std::span<const float> out = head.host();
         if (plan.input == kernels::MemoryLocation::kDevice)
             finish_on_device(slot, false); // the luma sums (the engine already waited)
         decode_.num_candidates = static_cast<int>(out.size() / (static_cast<std::size_t>(batch) * fields));

@@ -768,9 +768,13 @@ void Monitor::add(const transport::Message& m, std::int64_t wall_ns) {
 }
 
 void Monitor::Impl::add(const transport::Message& m, std::int64_t wall_ns) {
-    if (const auto* p = std::get_if<transport::PredMessage>(&m)) return add_pred(*p, wall_ns);
+    if (const auto* p = std::get_if<transport::PredMessage>(&m)) {
+        // a version beside the serving one is no camera's stream of its own (its agreement comes with the stats)
+        if (p->shadow) return;
+        return add_pred(*p, wall_ns);
+    }
     if (const auto* e = std::get_if<transport::EventMessage>(&m)) {
-        if ((e->kind == "run_start" || e->kind == "line_info") && !e->classes.empty()) {
+        if ((e->kind == "run_start" || e->kind == "line_info" || e->kind == "model_info") && !e->classes.empty()) {
             if (class_names.size() >= o.max_states && !class_names.count(e->message))
                 throw Error(ErrorCode::kBadInput, "run_start of model '" + e->message +
                                                       "' refused: " + std::to_string(o.max_states) +

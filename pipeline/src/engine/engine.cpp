@@ -19,7 +19,17 @@ Head Engine::infer(const TensorView& input, int batch, kernels::StreamRef stream
                                               " floats for a batch of " + std::to_string(batch) + " (expected " +
                                               std::to_string(want) + ": batch x 3 x " + std::to_string(p.input_height) +
                                               " x " + std::to_string(p.input_width) + ")");
-    return run(input, batch, stream, head_where);
+    if (spec().dynamic_batch || batch == 1 || batches_fixed_export()) return run(input, batch, stream, head_where);
+    // a fixed-batch-1 export: one pass per frame, the heads joined in host memory
+    const std::size_t per = want / static_cast<std::size_t>(batch);
+    joined_.clear();
+    for (int k = 0; k < batch; ++k) {
+        const Head h = run({input.data + static_cast<std::size_t>(k) * per, per, input.where}, 1, stream,
+                           kernels::MemoryLocation::kHost);
+        const auto v = h.host(); // asked for in host memory
+        joined_.insert(joined_.end(), v.begin(), v.end());
+    }
+    return {joined_.data(), joined_.size(), kernels::MemoryLocation::kHost, {}};
 }
 
 std::unique_ptr<Engine> make_engine(const std::string& name, const ModelSpec& spec, int threads) {

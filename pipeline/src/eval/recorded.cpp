@@ -93,7 +93,7 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     transport::Message m;
     while (reader.next(topic, m)) {
         const auto* p = std::get_if<transport::PredMessage>(&m);
-        if (!p) continue;
+        if (!p || p->shadow) continue; // what served the cameras is evaluated (a shadow version: sightline compare)
         if (std::find(out.cameras.begin(), out.cameras.end(), p->camera) == out.cameras.end()) {
             ++out.other_cameras;
             continue;

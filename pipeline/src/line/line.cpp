@@ -13,7 +13,9 @@
 #include "sightline/pipeline/coco.hpp"
 #include "sightline/pipeline/curate.hpp"
 #include "sightline/pipeline/online_eval.hpp"
+#include "sightline/pipeline/rollout.hpp"
 #include "sightline/pipeline/stats.hpp"
+#include "sightline/pipeline/versions.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/checks.hpp"
 #include "sightline/transport/pubsub.hpp"
@@ -71,14 +73,26 @@ std::string security_note(const transport::CurveServer& curve) {
                                      : std::to_string(curve.authorized.size()) + " authorized client key(s)") +
            ")";
 }
+
+/// What a version did on a frame, as the guardrails read it.
+FrameMetrics metrics_of(const FrameOutput& f, std::int64_t now_ns) {
+    FrameMetrics m;
+    m.detections = static_cast<double>(f.detections.size());
+    for (const Detection& d : f.detections) m.mean_score += d.score / m.detections;
+    m.flagged = (f.frame_flags & ~transport::kFrameDisagree) != 0 ? 1 : 0; // disagreeing is both versions' flag
+    m.latency_ms = static_cast<double>(now_ns - f.stamps.arrival_ns) / 1e6;
+    return m;
+}
+
 } // namespace
 
 struct Line::Impl {
     LineOptions options;
     Runner runner;
-    std::string model;
-    std::string line; ///< the config's, or the default (a config built in code may leave it empty)
-    std::string run;  ///< this run of the line: start time (ns since the epoch) and process id
+    std::vector<std::string> models; ///< per version: name@version as its messages carry it
+    std::string model;               ///< the first version's
+    std::string line;                ///< the config's, or the default (a config built in code may leave it empty)
+    std::string run;                 ///< this run of the line: start time (ns since the epoch) and process id
     transport::Publisher publisher;
     std::unique_ptr<transport::RecordingWriter> recorder;
     bool record_failed = false;
@@ -89,17 +103,26 @@ struct Line::Impl {
     std::unique_ptr<detail::SamplesOutbox> outbox;
     std::uint64_t refused_logged = 0;
     transport::LogEvery refused_log;
+    /// Per camera, per version beside the serving one: how they agreed in this stat window.
+    std::vector<std::map<int, AgreementTally>> agreement;
+    /// Per camera under rollout: the guardrails (null elsewhere, and once decided).
+    std::vector<std::unique_ptr<Rollout>> rollouts;
+    std::vector<bool> passed; ///< per camera: its candidate passed once (promote: false), said in an event
+    int candidate = -1, fallback = -1;
 
-    Impl(RunConfig config, std::unique_ptr<Engine> engine, LineOptions o)
-        : options(std::move(o)), runner(std::move(config), std::move(engine)),
-          model(runner.detector().spec().name + "@" + runner.detector().spec().version),
-          line(runner.config().line.empty() ? default_line_name() : runner.config().line),
+    Impl(RunConfig config, std::vector<std::unique_ptr<Engine>> engines, LineOptions o)
+        : options(std::move(o)), runner(std::move(config), std::move(engines)), models(model_names(runner.models())),
+          model(models.front()), line(runner.config().line.empty() ? default_line_name() : runner.config().line),
           run(std::to_string(wall_clock_ns()) + "-" + std::to_string(getpid())),
           publisher({runner.config().publish.predictions, runner.config().publish.send_hwm, options.linger_ms,
                      runner.config().publish.curve}) {
         const RunConfig& cfg = runner.config();
         const ModelSpec& spec = runner.detector().spec();
         stats.resize(cfg.cameras.size());
+        agreement.resize(cfg.cameras.size());
+        rollouts.resize(cfg.cameras.size());
+        passed.assign(cfg.cameras.size(), false);
+        describe_versions();
         evaluators.resize(cfg.cameras.size());
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
             const CameraConfig& cam = cfg.cameras[i];
@@ -134,9 +157,106 @@ struct Line::Impl {
             for (const auto& c : cfg.cameras) h.cameras.push_back(c.id);
             h.created_ns = wall_clock_ns();
             h.threshold = runner.confidence(); // eval scores at it by default (docs/metrics.md)
+            if (models.size() > 1)
+                for (std::size_t v = 0; v < models.size(); ++v)
+                    h.versions[models[v]] = runner.models().version(v).detector.spec().classes;
             recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
             spdlog::info("run: recording every message to {}", options.record.string());
         }
+    }
+
+    static std::vector<std::string> model_names(const ModelSet& set) {
+        std::vector<std::string> out;
+        for (std::size_t v = 0; v < set.size(); ++v) out.push_back(set.version(v).model);
+        return out;
+    }
+
+    /// The versions in the log, which serves each camera and what runs beside it; the rollout's guardrails armed.
+    void describe_versions() {
+        const RunConfig& cfg = runner.config();
+        const ModelSet& set = runner.models();
+        if (set.size() == 1) return;
+        for (std::size_t v = 0; v < set.size(); ++v)
+            spdlog::info("run: version {}: {} ({}, threshold {})", set.version(v).id, set.version(v).model,
+                         set.version(v).detector.spec().yaml_path.string(), set.version(v).detector.confidence());
+        if (cfg.rollout) candidate = set.find(cfg.rollout->candidate), fallback = set.find(cfg.rollout->fallback);
+        for (std::size_t c = 0; c < cfg.cameras.size(); ++c) {
+            std::string beside;
+            for (std::size_t v = 0; v < set.size(); ++v)
+                if (set.beside(c, static_cast<int>(v))) beside += (beside.empty() ? "" : ", ") + set.version(v).id;
+            spdlog::info("run: {}: served by {}{}", cfg.cameras[c].id, set.version(set.serving(c)).id,
+                         beside.empty() ? std::string() : "; beside it: " + beside);
+            if (candidate >= 0 && set.serving(c) == candidate) {
+                rollouts[c] = std::make_unique<Rollout>(cfg.rollout->guard);
+                spdlog::info("run: {}: rollout of {} guarded against {} (blocks of {} frames, alpha {}{})",
+                             cfg.cameras[c].id, cfg.rollout->candidate, cfg.rollout->fallback,
+                             cfg.rollout->guard.block_frames, cfg.rollout->guard.alpha,
+                             cfg.rollout->promote ? ", promotes on a win" : "");
+            }
+        }
+    }
+
+    /// A version beside the serving one, published on shadow/<camera> and tallied against it.
+    void publish_shadows(const FrameOutput& f) {
+        const RunConfig& cfg = runner.config();
+        for (const FrameOutput& sh : f.shadows) {
+            transport::PredMessage pm =
+                to_pred_message(sh, models[sh.version], cfg.cameras[f.camera_index].meta, detail::now_ns());
+            pm.time_ns = wall_clock_ns();
+            pm.line = line;
+            pm.shadow = true;
+            send(pm);
+            AgreementTally& t = agreement[f.camera_index][sh.version];
+            ++t.frames;
+            t.frames_disagreeing += sh.agreement.disagree() ? 1 : 0;
+            t.both += sh.agreement.both, t.class_changed += sh.agreement.class_changed;
+            t.only_a += sh.agreement.only_serving, t.only_b += sh.agreement.only_shadow;
+        }
+    }
+
+    /// The guardrails of a camera under rollout: its candidate's frame against the fallback's; a decision switches
+    /// the camera (rollback; promote where the config says so) and says so in an event.
+    void guard(const FrameOutput& f) {
+        auto& rollout = rollouts[f.camera_index];
+        if (!rollout) return;
+        const auto fb = std::find_if(f.shadows.begin(), f.shadows.end(),
+                                     [&](const FrameOutput& s) { return s.version == fallback; });
+        if (f.version != candidate || fb == f.shadows.end()) return;
+        const std::int64_t now = detail::now_ns();
+        const RolloutDecision d = rollout->add(metrics_of(f, now), metrics_of(*fb, now));
+        if (d == RolloutDecision::kUndecided) return;
+        const RunConfig& cfg = runner.config();
+        ModelSet& set = runner.models();
+        const std::size_t cam = f.camera_index;
+        const auto shadowed = [&](int v) {
+            return std::find(cfg.shadow.begin(), cfg.shadow.end(), set.version(v).id) != cfg.shadow.end();
+        };
+        const std::string evidence = rollout->evidence();
+        std::string why = "rollback";
+        if (d == RolloutDecision::kRollback) {
+            set.serve(cam, fallback);
+            set.set_beside(cam, candidate, shadowed(candidate));
+        } else if (cfg.rollout->promote) {
+            why = "promote";
+            set.set_beside(cam, fallback, shadowed(fallback));
+        } else { // a win, not acted on: said once; the fallback keeps running beside it, watched by a fresh test
+            if (!passed[cam]) {
+                spdlog::info("run: {}: {} passed its guardrails after {} frames (promote: false keeps {} beside it, "
+                             "still guarded): {}",
+                             f.camera, models[candidate], rollout->frames(), models[fallback], evidence);
+                send(event("rollout_passed", f.camera, evidence, wall_clock_ns()));
+                passed[cam] = true;
+            }
+            rollout = std::make_unique<Rollout>(cfg.rollout->guard);
+            return;
+        }
+        const std::string from = models[candidate], to = d == RolloutDecision::kRollback ? models[fallback] : from;
+        spdlog::warn("run: {}: {} after {} frames: {} -> {}: {}", f.camera, why, rollout->frames(), from,
+                     d == RolloutDecision::kRollback ? to : from + " (the fallback stops)", evidence);
+        transport::EventMessage e = event("model_switched", f.camera, why + ": " + from + " -> " + to, wall_clock_ns());
+        e.switched = transport::ModelSwitch{from, to, why, evidence};
+        send(e);
+        rollout.reset();
     }
 
     void add_sample_figures(std::map<std::string, double>& v, const detail::OutboxFigures& o) const {
@@ -199,6 +319,15 @@ struct Line::Impl {
         e.classes = runner.detector().spec().classes;
         return e;
     }
+    /// model_info per version after the first: its name@version and classes (shadow messages index them).
+    void send_model_info(std::int64_t wall) {
+        for (std::size_t v = 1; v < models.size(); ++v) {
+            transport::EventMessage e = event("model_info", "", models[v], wall);
+            e.run = run;
+            e.classes = runner.models().version(v).detector.spec().classes;
+            send(e);
+        }
+    }
     void publish_stats(double window_s) {
         const RunConfig& cfg = runner.config();
         const std::int64_t wall = wall_clock_ns();
@@ -211,17 +340,39 @@ struct Line::Impl {
             if (cfg.publish.curve) values["handshakes_refused_total"] = static_cast<double>(refused_handshakes());
             if (outbox) add_sample_figures(values, outbox->figures());
             if (evaluators[i]) values.merge(evaluators[i]->figures());
+            for (const auto& [v, t] : agreement[i]) { // docs/versions.md, "Agreement"
+                const std::string k = "agreement_" + runner.models().version(v).id + "_";
+                values[k + "frames"] = static_cast<double>(t.frames);
+                values[k + "disagree_frames"] = static_cast<double>(t.frames_disagreeing);
+                values[k + "both"] = static_cast<double>(t.both);
+                values[k + "class_changed"] = static_cast<double>(t.class_changed);
+                values[k + "only_serving"] = static_cast<double>(t.only_a);
+                values[k + "only_shadow"] = static_cast<double>(t.only_b);
+                values[k + "rate"] = t.agreement();
+            }
+            agreement[i].clear();
             all.push_back({cfg.cameras[i].id, wall, std::move(values), model, line});
             send(all.back());
         }
         send(line_info("line_info", wall)); // a consumer that joins late learns the model and its classes here
+        send_model_info(wall);
         recorded([](transport::RecordingWriter& w) { w.flush(); });
         if (options.on_stats) options.on_stats(all);
     }
 };
 
 Line::Line(RunConfig config, std::unique_ptr<Engine> engine, LineOptions options)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(engine), std::move(options))) {}
+    : Line(std::move(config), one_version(std::move(engine)), std::move(options)) {}
+
+Line::Line(RunConfig config, std::vector<std::unique_ptr<Engine>> engines, LineOptions options)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(engines), std::move(options))) {}
+
+std::vector<std::unique_ptr<Engine>> make_engines(const RunConfig& config) {
+    std::vector<std::unique_ptr<Engine>> out;
+    for (const ModelVersionConfig& v : config.versions())
+        out.push_back(make_engine(config.engine, load_model_spec(v.file), config.engine_threads));
+    return out;
+}
 
 Line::~Line() = default;
 
@@ -229,13 +380,18 @@ const RunConfig& Line::config() const {
     return impl_->runner.config();
 }
 std::size_t Line::self_test() {
-    Detector& det = impl_->runner.detector();
-    const auto& p = det.spec().preprocess;
-    std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
-    kernels::ImageView v;
-    v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
-    v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
-    return det.detect(std::span(&v, 1))[0].detections.size();
+    std::size_t first = 0;
+    ModelSet& set = impl_->runner.models();
+    for (std::size_t k = set.size(); k-- > 0;) { // every version; the first's count is the answer
+        Detector& det = set.version(k).detector;
+        const auto& p = det.spec().preprocess;
+        std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
+        kernels::ImageView v;
+        v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
+        v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
+        first = det.detect(std::span(&v, 1))[0].detections.size();
+    }
+    return first;
 }
 
 void Line::check_cameras() const {
@@ -279,6 +435,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
                                                    std::to_string(pub.wait_timeout_s) + " s");
     }
     s.send(s.line_info("run_start", wall_clock_ns()));
+    s.send_model_info(wall_clock_ns());
     const auto t0 = std::chrono::steady_clock::now();
     auto window_start = t0;
     const auto period = std::chrono::duration<double>(s.options.stat_period_s);
@@ -286,7 +443,8 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
     out.run = s.runner.run(
         [&](const FrameOutput& f) {
             // built once as a Message: publishing and recording it copies no detections
-            transport::PredMessage pm = to_pred_message(f, s.model, cfg.cameras[f.camera_index].meta, detail::now_ns());
+            transport::PredMessage pm =
+                to_pred_message(f, s.models[f.version], cfg.cameras[f.camera_index].meta, detail::now_ns());
             pm.time_ns = wall_clock_ns();
             pm.line = s.line;
             const transport::Message m = std::move(pm);
@@ -295,6 +453,8 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
             s.stats[f.camera_index].add(f, pred.stamps_ns.at("published"));
             if (s.evaluators[f.camera_index]) s.evaluators[f.camera_index]->add(f.frame, f.pts_ns, f.detections);
             if (s.options.on_frame) s.options.on_frame(f, pred);
+            s.publish_shadows(f);
+            s.guard(f);
             if (s.sampler)
                 for (Selected& sel : s.sampler->offer(f)) s.outbox->push(std::move(sel));
             const auto now = std::chrono::steady_clock::now();

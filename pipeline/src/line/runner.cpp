@@ -4,26 +4,29 @@
 #include <exception>
 
 #include "batch/batcher.hpp"
+#include "sightline/pipeline/versions.hpp"
+#include "sightline/transport/messages.hpp"
 #include "source/source.hpp"
 
 namespace sightline::pipeline {
 
 Runner::Runner(RunConfig config, std::unique_ptr<Engine> engine)
-    : config_(std::move(config)),
-      detector_(std::move(engine), config_.thresholds.confidence, config_.thresholds.iou, config_.thresholds.max_det,
-                config_.flags.candidate_floor, config_.flags.max_candidates) {}
+    : Runner(std::move(config), one_version(std::move(engine))) {}
+
+Runner::Runner(RunConfig config, std::vector<std::unique_ptr<Engine>> engines)
+    : config_(std::move(config)), models_(config_, std::move(engines)) {}
 
 Runner::~Runner() = default;
 
 float Runner::confidence() const {
-    return detector_.confidence();
+    return detector().confidence();
 }
 
 namespace {
 
 /// A batch on the detector: its frames are held until collected (the GPU may still read device frames).
 struct InFlight {
-    Detector::Ticket ticket;
+    ModelSet::Ticket ticket;
     detail::Batch batch;
 };
 
@@ -49,6 +52,57 @@ FrameOutput frame_output(const detail::Batch& batch, std::size_t k, FrameResult&
     return out;
 }
 
+/// The flags stage of every version (each keeps its own per-camera state), and the agreement of the versions beside
+/// the serving one with it.
+class VersionsStage {
+  public:
+    VersionsStage(const FlagsConfig& config, const ModelSet& models, std::size_t cameras) {
+        for (std::size_t v = 0; v < models.size(); ++v) {
+            flags_.emplace_back(config, models.version(v).detector.confidence(), cameras);
+            classes_.push_back(models.version(v).detector.spec().classes);
+        }
+    }
+    /// Completes `out` (made from the serving version's result) with the versions beside it.
+    void apply(FrameOutput& out, VersionResults& results) {
+        out.version = results.serving;
+        for (auto& [v, r] : results.beside) {
+            FrameOutput beside = out;
+            beside.detections = std::move(r.detections), beside.candidates = std::move(r.candidates);
+            beside.luma = r.luma;
+            beside.version = v;
+            flags_[v].apply(beside);
+            out.shadows.push_back(std::move(beside));
+        }
+        flags_[out.version].apply(out);
+        if (out.shadows.empty()) return;
+        const auto serving = version_boxes(out.detections, classes_[out.version]);
+        for (FrameOutput& sh : out.shadows) {
+            for (const AgreementPair& pair :
+                 match_versions(serving, version_boxes(sh.detections, classes_[sh.version])))
+                switch (pair.kind) {
+                case Agreement::kBoth:
+                    ++sh.agreement.both;
+                    break;
+                case Agreement::kClassChanged:
+                    ++sh.agreement.class_changed;
+                    break;
+                case Agreement::kOnlyA:
+                    ++sh.agreement.only_serving;
+                    break;
+                case Agreement::kOnlyB:
+                    ++sh.agreement.only_shadow;
+                    break;
+                }
+            if (sh.agreement.disagree())
+                sh.frame_flags |= transport::kFrameDisagree, out.frame_flags |= transport::kFrameDisagree;
+        }
+    }
+
+  private:
+    std::vector<FlagsStage> flags_;
+    std::vector<std::vector<std::string>> classes_;
+};
+
 } // namespace
 
 RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
@@ -64,7 +118,7 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     }
     for (auto& s : sources) s->start(stop);
     detail::Batcher batcher(feeding, arrivals, config_.batching);
-    FlagsStage flags(config_.flags, confidence(), n);
+    VersionsStage versions(config_.flags, models_, n);
     RunSummary summary;
     summary.frames.assign(n, 0);
     const auto deliver = [&] {
@@ -78,15 +132,15 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     const auto emit_oldest = [&] {
         InFlight f = std::move(inflight.front());
         inflight.pop_front();
-        auto results = detector_.collect(f.ticket);
+        auto results = models_.collect(f.ticket);
         const std::int64_t inferred = detail::now_ns();
         for (std::size_t k = 0; k < f.batch.frames.size(); ++k) {
             const std::size_t cam = f.batch.owners[k];
-            FrameOutput out = frame_output(f.batch, k, results[k], inferred, sources[cam]->queue());
+            FrameOutput out = frame_output(f.batch, k, results[k].result, inferred, sources[cam]->queue());
             out.camera = config_.cameras[cam].id;
             out.seq = summary.frames[cam]++;
             out.late_so_far = batcher.late(cam);
-            flags.apply(out);
+            versions.apply(out, results[k]);
             sink(out);
         }
     };
@@ -102,8 +156,8 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
         while (auto batch = (deliver(), batcher.next(stop, idle))) {
             std::vector<kernels::ImageView> views;
             for (const auto& fr : batch->frames) views.push_back(fr.view);
-            const Detector::Ticket ticket = detector_.submit(views);
-            const bool running = detector_.running(ticket);
+            const ModelSet::Ticket ticket = models_.submit(views, batch->owners);
+            const bool running = models_.running(ticket);
             inflight.push_back({ticket, std::move(*batch)});
             // A batch still running on the GPU stays in flight while the next forms (one: more would only add
             // latency); one done in submit() (the host path) is published at once, with any before it.

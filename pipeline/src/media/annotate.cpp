@@ -72,7 +72,8 @@ AnnotateSummary annotate_video(const AnnotateOptions& o, const std::function<voi
         std::string topic;
         transport::Message m;
         while (r.next(topic, m))
-            if (auto* p = std::get_if<transport::PredMessage>(&m); p && p->camera == camera && p->frame >= 0)
+            if (auto* p = std::get_if<transport::PredMessage>(&m);
+                p && !p->shadow && p->camera == camera && p->frame >= 0)
                 out[p->frame] = std::move(*p);
         return out;
     };

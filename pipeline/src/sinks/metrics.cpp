@@ -170,7 +170,8 @@ void Metrics::observe(const transport::Message& m) {
 void Metrics::observe(const transport::PredMessage& p) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
-    d.messages.Add({{"type", "pred"}}).Increment();
+    d.messages.Add({{"type", p.shadow ? "shadow" : "pred"}}).Increment();
+    if (p.shadow) return; // a version beside the serving one: its agreement comes with the camera's stats
     const prometheus::Labels cam = with_line(p.line, {{"camera", p.camera}, {"model", p.model}});
     d.frames.Add(cam).Increment();
     const auto names = d.class_names.find(p.model);
@@ -194,7 +195,8 @@ void Metrics::observe(const transport::EventMessage& e) {
     Impl& d = *impl_;
     std::lock_guard lock(d.mutex);
     d.messages.Add({{"type", "event"}}).Increment();
-    if ((e.kind == "run_start" || e.kind == "line_info") && !e.classes.empty()) d.class_names[e.message] = e.classes;
+    if ((e.kind == "run_start" || e.kind == "line_info" || e.kind == "model_info") && !e.classes.empty())
+        d.class_names[e.message] = e.classes;
 }
 
 void Metrics::observe(const transport::StatMessage& st) {

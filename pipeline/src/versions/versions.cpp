@@ -96,6 +96,17 @@ std::vector<VersionBox> version_boxes(const transport::PredMessage& p, const std
     return boxes;
 }
 
+std::vector<VersionBox> version_boxes(const std::vector<Detection>& detections,
+                                      const std::vector<std::string>& classes) {
+    std::vector<VersionBox> boxes;
+    boxes.reserve(detections.size());
+    for (const Detection& d : detections) {
+        const auto k = static_cast<std::size_t>(d.cls);
+        boxes.push_back({d.x1, d.y1, d.x2, d.y2, d.score, k < classes.size() ? classes[k] : std::to_string(k)});
+    }
+    return boxes;
+}
+
 double AgreementTally::agreement() const {
     const std::uint64_t n = both + class_changed + only_a + only_b;
     return n == 0 ? 1.0 : static_cast<double>(both) / static_cast<double>(n);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sightline/pipeline/rollout.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 #include "sightline/transport/security.hpp"
 
@@ -27,6 +28,8 @@ struct CameraConfig {
     /// cpu, or nvdec: NVDEC decodes into device memory and the preprocess kernel reads the frames there; where
     /// NVDEC cannot be had, the camera decodes on the CPU and the log says why (once).
     Decoder decode = Decoder::kCpu;
+    /// The model version serving this camera (an id of RunConfig::models; empty: the first). docs/versions.md.
+    std::string model;
     /// Network URLs are live: on error or end of stream they reconnect with capped exponential backoff.
     bool network() const { return is_network_url(url); }
     /// Live sources (URLs, and realtime files) drop their oldest decoded frame when the line falls behind;
@@ -70,6 +73,23 @@ struct ThresholdsConfig {
     int max_det = -1;
 };
 
+/// One version of the model the line loads (`models:`; a config with `model:` alone has one, id `default`).
+struct ModelVersionConfig {
+    std::string id;              ///< the camera-id rule
+    std::filesystem::path file;  ///< its model.yaml, resolved against the config's directory
+    ThresholdsConfig thresholds; ///< its own (negative: the line's thresholds:, else the model's defaults)
+};
+
+/// `rollout:` (docs/versions.md): the cameras served by `candidate` run `fallback` beside it on every frame, and the
+/// guardrails (rollout.hpp) compare the two per block of frames; a breach switches the camera back to `fallback`
+/// (event model_switched, reason rollback), and with `promote` a win (every guardrail cleared) keeps the candidate
+/// and stops running the fallback there (reason promote).
+struct LineRolloutConfig {
+    std::string candidate, fallback;
+    bool promote = false;
+    RolloutConfig guard;
+};
+
 struct FlagsConfig {
     /// Flag near_threshold: score in [confidence, confidence + band); and candidate_below: a free candidate (one
     /// no detection overlaps) in [confidence - band, confidence). Narrow, so the flags stay rare on a nominal camera
@@ -78,7 +98,7 @@ struct FlagsConfig {
     /// The frame's uncertainty score's near-threshold term: 1 at the threshold, falling to 0 at confidence +
     /// score_band (flags.hpp, detection_uncertainty). Wider than the flag's band: the ranking wants a gradient.
     float score_band = 0.1f;
-    float ambiguity_margin = 0.2f; ///< flag ambiguous_class: best - second-best class score below this
+    float ambiguity_margin = 0.2f;  ///< flag ambiguous_class: best - second-best class score below this
     float entropy_threshold = 0.5f; ///< flag high_entropy: normalised class entropy at or above this
     /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its
     /// frames (the first count_learn_frames, then a moving average over as many): mean +- max(2, 4 sigma).
@@ -169,7 +189,14 @@ struct RunConfig {
     /// '.', '*' or '>'.
     std::string line;
     std::vector<CameraConfig> cameras;
-    std::filesystem::path model; ///< model.yaml, resolved against the config's directory
+    std::filesystem::path model; ///< model.yaml, resolved against the config's directory (with models:, the first's)
+    /// Every version the line loads (`models:`), the first serving by default; empty in a config built in code with
+    /// `model` alone (versions() then gives that one).
+    std::vector<ModelVersionConfig> models;
+    std::vector<std::string> shadow; ///< versions also run on every frame they do not serve (shadow/<camera>)
+    std::optional<LineRolloutConfig> rollout;
+    /// `models`, or the one version `model` names (id `default`).
+    std::vector<ModelVersionConfig> versions() const;
     std::string engine = "auto"; ///< auto (openvino where built, else opencv), opencv, openvino (ONNX), libtorch
     int engine_threads = 0;      ///< the engine's inference threads (0: the engine's default, every core)
     PublishConfig publish;

@@ -30,6 +30,14 @@ struct FrameResult {
     kernels::LumaStats luma;
 };
 
+/// A batch's input tensor made once for several detectors with the same input spec (ModelSet, models.hpp): the
+/// tensor (host memory, NCHW float32), the frames' letterboxes and luma statistics, in frame order.
+struct PreparedInput {
+    std::span<const float> tensor;
+    std::span<const kernels::Letterbox> letterboxes;
+    std::span<const kernels::LumaStats> luma;
+};
+
 class Detector {
   public:
     /// `confidence`/`iou`/`max_det` default to the model's thresholds when negative. With a `candidate_floor` below
@@ -59,6 +67,9 @@ class Detector {
     /// path it is done here. The frames' memory must stay valid until collect(). Throws Error(kBadInput) when
     /// kDepth batches are already in flight.
     Ticket submit(std::span<const kernels::ImageView> frames);
+    /// submit() of frames another stage already preprocessed for this detector's input spec (host frames only: a
+    /// batch with frames in device memory is preprocessed here as by submit(frames)).
+    Ticket submit(std::span<const kernels::ImageView> frames, const PreparedInput& prepared);
     /// Whether a submitted batch still has work running on the GPU (false: submit() did it all, collect() will not
     /// wait).
     bool running(Ticket ticket) const;
@@ -90,6 +101,7 @@ class Detector {
     /// preprocessed on the slot's stream (their statistics stay on the device as sums, pending). The tensor is left
     /// in the slot's device buffer when plan.input is kDevice, else in input_ (host).
     void preprocess(Slot& slot, std::span<const kernels::ImageView> frames, const Plan& plan);
+    Ticket submit(std::span<const kernels::ImageView> frames, const PreparedInput* prepared);
     /// Head decode + top-k and NMS on the GPU over a device head (the engine's output), enqueued on the slot's
     /// stream (as a CUDA graph where on), followed by the one copy of the results block to pinned memory.
     void decode_nms_on_device(Slot& slot, const float* d_head);

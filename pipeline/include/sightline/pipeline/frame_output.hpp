@@ -22,6 +22,13 @@ struct StageStamps {
     std::int64_t inferred_ns = 0; ///< its batch's results were collected
 };
 
+/// A version running beside the serving one, against it on one frame: detections matched as the online evaluator
+/// matches (versions.hpp, match_versions, IoU 0.5).
+struct FrameAgreement {
+    std::uint32_t both = 0, class_changed = 0, only_serving = 0, only_shadow = 0;
+    bool disagree() const { return class_changed + only_serving + only_shadow > 0; }
+};
+
 struct FrameOutput {
     std::string camera;
     std::size_t camera_index = 0;
@@ -42,6 +49,14 @@ struct FrameOutput {
     std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)
     std::size_t queue_depth = 0;      ///< this camera's decoded frames still waiting when this one was batched
     double queue_age_ms = 0;          ///< how long the oldest of them had waited since decoding (0: none waiting)
+    /// The model version that made these detections (its index in the line's ModelSet, models.hpp).
+    int version = 0;
+    /// What the versions running beside the serving one (shadows, a rollout's fallback) made of the same frame, in
+    /// version order: each a record of its own (detections, candidates, flags from that version's flags stage; the
+    /// frame's fields as above; no shadows of its own). Where any disagrees with the serving version, its frame and
+    /// the serving one carry the disagree flag (transport::kFrameDisagree).
+    std::vector<FrameOutput> shadows;
+    FrameAgreement agreement; ///< a shadow's: against the serving version (zero on the serving record)
 };
 
 /// Something that happened to a camera: camera_up, camera_down (with the reason; also for a camera that has not

@@ -56,6 +56,9 @@ class Line {
     /// Binds the publisher (Error(kTransport) naming the endpoint), opens the recording (Error(kIo) naming the
     /// file) and loads every camera's ground truth (Error naming the file).
     Line(RunConfig config, std::unique_ptr<Engine> engine, LineOptions options = {});
+    /// One engine per config.versions() entry, in order (make_engines()): several versions on one line
+    /// (docs/versions.md).
+    Line(RunConfig config, std::vector<std::unique_ptr<Engine>> engines, LineOptions options = {});
     ~Line();
     Line(const Line&) = delete;
     Line& operator=(const Line&) = delete;
@@ -64,7 +67,8 @@ class Line {
     /// line until its sources end or `stop` is set, sends the final stats and `run_end`, closes the recording.
     LineSummary run(const std::atomic<bool>& stop);
 
-    /// One forward pass through the whole detect path on a blank frame of the model's input size (what `run
+    /// One forward pass through the whole detect path (of every version) on a blank frame of the model's input size
+    /// (what `run
     /// --check` does): the engine runs, and its output's shape matches model.yaml (else the Error names the model
     /// file, the shape expected and what the output implies). Returns the detections' count (0 on a blank frame,
     /// normally). Not while run() runs.
@@ -83,6 +87,10 @@ class Line {
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+/// One engine per version of the config (config.versions()), each by config.engine: what a Line is built with.
+/// Errors name the model file.
+std::vector<std::unique_ptr<Engine>> make_engines(const RunConfig& config);
 
 /// The closing log lines of a run: per camera its frames, drops and corrupt packets, then the whole run's frames,
 /// rate and messages. False (and an error line) when the recording `record` is incomplete.

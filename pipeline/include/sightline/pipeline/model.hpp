@@ -75,16 +75,18 @@ class Engine {
     /// reads(kDevice), written by work enqueued on `stream` (a CUDA stream; null: the legacy default stream): the
     /// engine's own work is enqueued after it on that stream. `head_where`: where the caller takes the head; kDevice
     /// asks for it left in device memory (written on `stream`, held by Head::keep), which an engine that cannot
-    /// answers with a head in host memory. Returns batch * fields * N floats in the layout of the spec. Throws
-    /// Error(kUnsupported) for input in memory the engine does not read, Error(kBadInput) for a wrong size.
+    /// answers with a head in host memory. Returns batch * fields * N floats in the layout of the spec. A fixed-batch-1
+    /// export (spec().dynamic_batch false) given several frames runs them one pass each, their heads joined in host
+    /// memory, unless the engine batches such an export itself (batches_fixed_export()). Throws Error(kUnsupported)
+    /// for input in memory the engine does not read, Error(kBadInput) for a wrong size.
     Head infer(const TensorView& input, int batch, kernels::StreamRef stream = nullptr,
                kernels::MemoryLocation head_where = kernels::MemoryLocation::kHost);
     /// Whether infer() takes input in `where`: host memory always; device memory when the engine runs on the GPU
     /// the kernels use.
     virtual bool reads(kernels::MemoryLocation where) const { return where == kernels::MemoryLocation::kHost; }
     virtual const ModelSpec& spec() const = 0;
-    /// Whether infer() takes a batch of several frames also for a fixed-batch-1 export (spec().dynamic_batch
-    /// false), running its frames itself (side by side); otherwise the caller passes such an export one frame a call.
+    /// Whether run() takes a batch of several frames also for a fixed-batch-1 export (spec().dynamic_batch false),
+    /// running its frames itself (side by side); otherwise infer() passes such an export one frame a run().
     virtual bool batches_fixed_export() const { return false; }
     /// One line: the backend and the device it runs on.
     virtual std::string describe() const = 0;
@@ -93,6 +95,9 @@ class Engine {
     /// infer() once the input is checked: in memory reads() accepts, of the size the spec and batch give.
     virtual Head run(const TensorView& input, int batch, kernels::StreamRef stream,
                      kernels::MemoryLocation head_where) = 0;
+
+  private:
+    std::vector<float> joined_; ///< a fixed-batch-1 export's heads, frame by frame (valid until the next infer())
 };
 
 /// OpenCV DNN (ONNX): the CUDA backend when this OpenCV has one and a GPU exists, else the CPU.

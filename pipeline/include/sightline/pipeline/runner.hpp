@@ -15,6 +15,7 @@
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/flags.hpp"
 #include "sightline/pipeline/frame_output.hpp"
+#include "sightline/pipeline/models.hpp"
 #include "sightline/pipeline/video_reader.hpp"
 
 namespace sightline::pipeline {
@@ -31,7 +32,10 @@ struct RunSummary {
 
 class Runner {
   public:
+    /// One engine: the config's one version (model:).
     Runner(RunConfig config, std::unique_ptr<Engine> engine);
+    /// One engine per config.versions() entry, in order (make_engines()).
+    Runner(RunConfig config, std::vector<std::unique_ptr<Engine>> engines);
     ~Runner();
     /// Runs until every source ends or `stop` becomes true; calls `sink` for every frame, from this thread, in
     /// order per camera. Source errors end the run with an Error naming the camera and its URL.
@@ -40,15 +44,19 @@ class Runner {
     RunSummary run(const std::function<void(const FrameOutput&)>& sink, const std::atomic<bool>& stop,
                    const std::function<void(const RunEvent&)>& on_event = {},
                    const std::function<void()>& on_idle = {});
-    const Detector& detector() const { return detector_; }
-    Detector& detector() { return detector_; } ///< not while run() runs
+    /// The first version's detector (the one serving by default).
+    const Detector& detector() const { return models_.version(0).detector; }
+    Detector& detector() { return models_.version(0).detector; } ///< not while run() runs
+    /// Every version. Which serves a camera may change from `sink` (at the next batch); nothing else while run() runs.
+    ModelSet& models() { return models_; }
+    const ModelSet& models() const { return models_; }
     const RunConfig& config() const { return config_; }
-    /// The operating threshold the detector applies (the config's, else the model's).
+    /// The operating threshold the first version's detector applies (its own, the config's, else the model's).
     float confidence() const;
 
   private:
     RunConfig config_;
-    Detector detector_;
+    ModelSet models_;
 };
 
 } // namespace sightline::pipeline

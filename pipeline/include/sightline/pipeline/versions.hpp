@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/rollout.hpp"
 
 namespace sightline::transport {
@@ -37,6 +38,10 @@ struct AgreementPair {
     Agreement kind;
     int a = -1, b = -1; ///< indices into the two lists (-1: none)
 };
+
+/// A frame's detections as VersionBoxes, classes named by `classes` (the version's model).
+std::vector<VersionBox> version_boxes(const std::vector<Detection>& detections,
+                                      const std::vector<std::string>& classes);
 
 /// A pred message's detections as VersionBoxes, classes named by `classes` (the recording's header).
 std::vector<VersionBox> version_boxes(const transport::PredMessage& p, const std::vector<std::string>& classes);

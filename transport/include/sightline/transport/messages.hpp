@@ -29,6 +29,7 @@ enum Flag : std::uint32_t {
     kFrameTooBright = 1u << 20,      ///< mean luma above it
     kFrameLowContrast = 1u << 21,    ///< luma spread below the camera's usual band
     kFrameBlurred = 1u << 22,        ///< sharpness (relative to the luma spread) below the camera's usual band
+    kFrameDisagree = 1u << 23,       ///< a version running beside the serving one found otherwise (docs/versions.md)
 };
 
 /// A flag's bit from its name in docs/wire.md (near_threshold, ..., unknown_object); 0 for an unknown name.
@@ -36,7 +37,8 @@ std::uint32_t flag_bit(std::string_view name);
 /// The names of the bits set in `bits`, low bits first.
 std::vector<std::string> flag_names(std::uint32_t bits);
 
-/// One processed frame of one camera (topic `pred/<camera>`), sent also when there are no detections.
+/// One processed frame of one camera (topic `pred/<camera>`; a shadow version's `shadow/<camera>`), sent also when
+/// there are no detections.
 struct PredMessage {
     std::string camera;
     std::uint64_t seq = 0; ///< 0 for a camera's first frame, +1 per frame: a gap means lost messages
@@ -70,6 +72,15 @@ struct PredMessage {
     float uncertainty = -1;
     /// The line that published it (RunConfig::line; additive in v1, 0.10; empty: an older line, not sent then).
     std::string line;
+    /// A version running beside the one serving the camera (a shadow, a rollout's fallback): topic
+    /// `shadow/<camera>`, the same schema (additive in v1, 0.11; sent only when true).
+    bool shadow = false;
+};
+
+/// What a model_switched event says (issue 26, docs/versions.md): the camera's serving version before and after
+/// (name@version), why (rollback, promote, operator) and the evidence in words.
+struct ModelSwitch {
+    std::string from, to, reason, evidence;
 };
 
 /// What a monitor's alarm event says about the alarm (EventMessage::alarm; docs/wire.md, "Alarms").
@@ -96,6 +107,8 @@ struct EventMessage {
     /// run_start, line_info: this run of the line, unique per process start (its start time in ns since the epoch
     /// and its process id); two runs heard under one line name at once are two publishers sharing a name.
     std::string run;
+    /// model_switched: from, to, reason, evidence (additive in v1, 0.11: top-level fields of the event).
+    std::optional<ModelSwitch> switched;
 };
 
 /// Per-camera statistics (topic `stat/<camera>`): a flat map of named numbers.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ struct RecordingHeader {
     /// The run's operating threshold (detections at or below it were not published; additive, 0.9); -1: unknown
     /// (an older recording).
     double threshold = -1;
+    /// A line running several model versions (docs/versions.md): each version's class names by name@version, the
+    /// serving and the shadow ones (their pred messages' classes index their own list; additive, 0.11). Empty: one
+    /// version, `model`.
+    std::map<std::string, std::vector<std::string>> versions;
 };
 
 /// Appends messages to a recording ("-": standard output). Writes are buffered and reach the file at flush() (the

@@ -1,0 +1,82 @@
+#pragma once
+/// The line's model versions as one stage (issue 26, docs/versions.md): every version a Detector of its own (its
+/// engine, thresholds and class list), which versions run on each camera's frames (the one serving it, and those
+/// beside it: shadows, a rollout's fallback), and one preprocess per distinct input spec per batch (two versions with
+/// the same input read one tensor). The runner submits and collects batches here as it did on one Detector.
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/detector.hpp"
+
+namespace sightline::pipeline {
+
+/// The engines of a line with one version: `engine` alone.
+std::vector<std::unique_ptr<Engine>> one_version(std::unique_ptr<Engine> engine);
+
+/// One frame's results from every version that ran on it.
+struct VersionResults {
+    int serving = 0; ///< the version that served the frame (its index in the set)
+    FrameResult result;
+    /// The versions that ran beside it (shadows, a rollout's fallback), in version order, with their results.
+    std::vector<std::pair<int, FrameResult>> beside;
+};
+
+class ModelSet {
+  public:
+    struct Version {
+        std::string id;    ///< as models: names it (`default` for a config with model: alone)
+        std::string model; ///< what its messages carry: name@version (name@version#id where two versions share it)
+        Detector detector;
+    };
+    /// `engines`: one per config.versions() entry, in that order. Each version's thresholds: its own (models[]),
+    /// else the config's thresholds:, else its model's. Cameras start served by their cameras[].model (else the
+    /// first), with every shadow: version beside them, and the rollout's fallback beside its candidate.
+    /// Error(kBadInput) when the engines do not match the versions.
+    ModelSet(const RunConfig& config, std::vector<std::unique_ptr<Engine>> engines);
+    ~ModelSet();
+    ModelSet(ModelSet&&) noexcept;
+
+    std::size_t size() const { return versions_.size(); }
+    Version& version(std::size_t v) { return versions_[v]; }
+    const Version& version(std::size_t v) const { return versions_[v]; }
+    /// The version with this id; -1 when none.
+    int find(const std::string& id) const;
+
+    /// The version serving `camera` from the next submitted batch on.
+    int serving(std::size_t camera) const { return serving_[camera]; }
+    void serve(std::size_t camera, int version);
+    /// Whether `version` runs beside the serving one on `camera` (a shadow; never the serving one itself).
+    bool beside(std::size_t camera, int version) const;
+    void set_beside(std::size_t camera, int version, bool on);
+
+    using Ticket = int;
+    /// Starts a batch: `owners[k]` is frame k's camera. Each version runs the frames of the cameras it serves or
+    /// runs beside; versions with the same preprocess params and host frames share one preprocess (the tensor's
+    /// rows gathered for a version that runs on some of the frames). Same rules as Detector::submit.
+    Ticket submit(std::span<const kernels::ImageView> frames, std::span<const std::size_t> owners);
+    bool running(Ticket ticket) const;
+    /// A submitted batch's results, frame by frame (the assignment as it was at submit()).
+    std::vector<VersionResults> collect(Ticket ticket);
+
+    /// Preprocesses done by the last submit() (one per distinct input spec of the versions that ran; a version whose
+    /// frames are in device memory preprocesses its own): what the tests check sharing with.
+    int last_preprocesses() const { return last_preprocesses_; }
+
+  private:
+    struct Pending; // a batch in flight: models.cpp
+    std::vector<Version> versions_;
+    std::vector<int> serving_;
+    std::vector<std::vector<bool>> beside_; ///< [camera][version]
+    std::vector<std::unique_ptr<Pending>> pending_;
+    int last_preprocesses_ = 0;
+    // the shared preprocess's buffers (used within submit(): host batches run there)
+    std::vector<float> tensor_, gathered_;
+    std::vector<kernels::Letterbox> lbs_, gathered_lbs_;
+    std::vector<kernels::LumaStats> luma_, gathered_luma_;
+};
+
+} // namespace sightline::pipeline

@@ -1,0 +1,217 @@
+#include "sightline/pipeline/models.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "sightline/error.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+bool same_input(const kernels::PreprocessParams& a, const kernels::PreprocessParams& b) {
+    return a.input_width == b.input_width && a.input_height == b.input_height && a.order == b.order &&
+           a.scale == b.scale && std::equal(a.mean, a.mean + 3, b.mean) && std::equal(a.std, a.std + 3, b.std) &&
+           a.pad_value == b.pad_value && a.dtype == b.dtype && a.layout == b.layout;
+}
+
+float pick(float own, float line) {
+    return own >= 0 ? own : line;
+}
+
+} // namespace
+
+std::vector<std::unique_ptr<Engine>> one_version(std::unique_ptr<Engine> engine) {
+    std::vector<std::unique_ptr<Engine>> v;
+    v.push_back(std::move(engine));
+    return v;
+}
+
+struct ModelSet::Pending {
+    bool busy = false;
+    std::vector<int> serving;              ///< per frame, at submit()
+    std::vector<std::vector<int>> runs;    ///< per version, the frames it runs
+    std::vector<Detector::Ticket> tickets; ///< per version (-1: not run)
+};
+
+ModelSet::ModelSet(const RunConfig& config, std::vector<std::unique_ptr<Engine>> engines) {
+    const auto versions = config.versions();
+    if (engines.size() != versions.size())
+        throw Error(ErrorCode::kBadInput, "models: " + std::to_string(engines.size()) + " engines for " +
+                                              std::to_string(versions.size()) + " versions");
+    std::map<std::string, int> names; // name@version -> versions carrying it
+    for (const auto& e : engines) ++names[e->spec().name + "@" + e->spec().version];
+    for (std::size_t v = 0; v < versions.size(); ++v) {
+        const ThresholdsConfig& own = versions[v].thresholds;
+        const ThresholdsConfig& line = config.thresholds;
+        std::string model = engines[v]->spec().name + "@" + engines[v]->spec().version;
+        if (names[model] > 1) model += "#" + versions[v].id; // two versions of one file (another threshold)
+        versions_.push_back({versions[v].id, model,
+                             Detector(std::move(engines[v]), pick(own.confidence, line.confidence),
+                                      pick(own.iou, line.iou), own.max_det > 0 ? own.max_det : line.max_det,
+                                      config.flags.candidate_floor, config.flags.max_candidates)});
+    }
+    const std::size_t cams = config.cameras.size();
+    serving_.assign(cams, 0);
+    beside_.assign(cams, std::vector<bool>(versions_.size(), false));
+    for (std::size_t c = 0; c < cams; ++c) {
+        if (!config.cameras[c].model.empty()) {
+            serving_[c] = find(config.cameras[c].model);
+            if (serving_[c] < 0)
+                throw Error(ErrorCode::kBadInput,
+                            "cameras[" + std::to_string(c) + "].model: no version '" + config.cameras[c].model + "'");
+        }
+        for (const auto& id : config.shadow)
+            if (const int v = find(id); v >= 0 && v != serving_[c]) beside_[c][v] = true;
+        if (config.rollout && serving_[c] == find(config.rollout->candidate))
+            beside_[c][find(config.rollout->fallback)] = true;
+    }
+    for (int k = 0; k < Detector::kDepth; ++k) pending_.push_back(std::make_unique<Pending>());
+}
+
+ModelSet::~ModelSet() = default;
+ModelSet::ModelSet(ModelSet&&) noexcept = default;
+
+int ModelSet::find(const std::string& id) const {
+    for (std::size_t v = 0; v < versions_.size(); ++v)
+        if (versions_[v].id == id) return static_cast<int>(v);
+    return -1;
+}
+
+void ModelSet::serve(std::size_t camera, int version) {
+    SL_ASSERT(version >= 0 && static_cast<std::size_t>(version) < versions_.size());
+    serving_[camera] = version;
+    beside_[camera][version] = false;
+}
+
+bool ModelSet::beside(std::size_t camera, int version) const {
+    return beside_[camera][version];
+}
+
+void ModelSet::set_beside(std::size_t camera, int version, bool on) {
+    beside_[camera][version] = on && version != serving_[camera];
+}
+
+ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, std::span<const std::size_t> owners) {
+    SL_ASSERT(frames.size() == owners.size());
+    int t = -1;
+    for (int k = 0; k < Detector::kDepth && t < 0; ++k)
+        if (!pending_[k]->busy) t = k;
+    if (t < 0)
+        throw Error(ErrorCode::kBadInput,
+                    "models: " + std::to_string(Detector::kDepth) + " batches already in flight (collect one first)");
+    Pending& p = *pending_[t];
+    const std::size_t nv = versions_.size();
+    p.serving.clear();
+    p.runs.assign(nv, {});
+    p.tickets.assign(nv, -1);
+    for (std::size_t k = 0; k < frames.size(); ++k) {
+        const std::size_t cam = owners[k];
+        p.serving.push_back(serving_[cam]);
+        for (std::size_t v = 0; v < nv; ++v)
+            if (static_cast<int>(v) == serving_[cam] || beside_[cam][v]) p.runs[v].push_back(static_cast<int>(k));
+    }
+    const bool host = std::none_of(frames.begin(), frames.end(), [](const kernels::ImageView& f) {
+        return f.where == kernels::MemoryLocation::kDevice;
+    });
+    last_preprocesses_ = 0;
+    std::vector<bool> done(nv, false);
+    std::vector<kernels::ImageView> views;
+    const auto views_of = [&](const std::vector<int>& idx) {
+        views.clear();
+        for (const int k : idx) views.push_back(frames[k]);
+        return std::span<const kernels::ImageView>(views);
+    };
+    try {
+        for (std::size_t v = 0; v < nv; ++v) {
+            if (done[v] || p.runs[v].empty()) continue;
+            const auto& in = versions_[v].detector.spec().preprocess;
+            std::vector<std::size_t> group; // the versions reading the same tensor
+            for (std::size_t w = v; w < nv; ++w)
+                if (!done[w] && !p.runs[w].empty() && same_input(in, versions_[w].detector.spec().preprocess))
+                    group.push_back(w);
+            if (!host || group.size() == 1) { // nothing to share: the detector preprocesses its own frames
+                p.tickets[v] = versions_[v].detector.submit(views_of(p.runs[v]));
+                done[v] = true;
+                ++last_preprocesses_;
+                continue;
+            }
+            std::vector<int> all; // the frames any of them runs, in batch order
+            for (const std::size_t w : group) all.insert(all.end(), p.runs[w].begin(), p.runs[w].end());
+            std::sort(all.begin(), all.end());
+            all.erase(std::unique(all.begin(), all.end()), all.end());
+            const std::size_t per = 3ull * in.input_width * in.input_height;
+            tensor_.resize(per * all.size());
+            lbs_.resize(all.size()), luma_.resize(all.size());
+            kernels::preprocess_cpu(views_of(all), in, tensor_.data(), lbs_.data(), luma_.data());
+            ++last_preprocesses_;
+            std::vector<int> row(frames.size(), -1); // frame -> its row in the shared tensor
+            for (std::size_t r = 0; r < all.size(); ++r) row[all[r]] = static_cast<int>(r);
+            for (const std::size_t w : group) {
+                const auto& idx = p.runs[w];
+                PreparedInput prepared{tensor_, lbs_, luma_};
+                if (idx.size() < all.size()) { // its rows, gathered: a copy, not a second preprocess
+                    gathered_.resize(per * idx.size());
+                    gathered_lbs_.clear(), gathered_luma_.clear();
+                    for (std::size_t j = 0; j < idx.size(); ++j) {
+                        const int r = row[idx[j]];
+                        std::memcpy(gathered_.data() + j * per, tensor_.data() + static_cast<std::size_t>(r) * per,
+                                    per * sizeof(float));
+                        gathered_lbs_.push_back(lbs_[r]), gathered_luma_.push_back(luma_[r]);
+                    }
+                    prepared = {gathered_, gathered_lbs_, gathered_luma_};
+                }
+                const auto sub = views_of(idx);
+                p.tickets[w] = versions_[w].detector.submit(sub, prepared);
+                done[w] = true;
+            }
+        }
+    } catch (...) { // what was submitted is collected and dropped: the detectors' slots are free again
+        for (std::size_t v = 0; v < nv; ++v)
+            if (p.tickets[v] >= 0) try {
+                    versions_[v].detector.collect(p.tickets[v]);
+                } catch (...) { // the first error is the one to report
+                }
+        throw;
+    }
+    p.busy = true;
+    return t;
+}
+
+bool ModelSet::running(Ticket ticket) const {
+    if (ticket < 0 || ticket >= Detector::kDepth || !pending_[ticket]->busy) return false;
+    const Pending& p = *pending_[ticket];
+    for (std::size_t v = 0; v < versions_.size(); ++v)
+        if (p.tickets[v] >= 0 && versions_[v].detector.running(p.tickets[v])) return true;
+    return false;
+}
+
+std::vector<VersionResults> ModelSet::collect(Ticket ticket) {
+    if (ticket < 0 || ticket >= Detector::kDepth || !pending_[ticket]->busy)
+        throw Error(ErrorCode::kBadInput, "models: collect() of a ticket not in flight");
+    Pending& p = *pending_[ticket];
+    p.busy = false;
+    std::vector<VersionResults> out(p.serving.size());
+    for (std::size_t k = 0; k < out.size(); ++k) out[k].serving = p.serving[k];
+    std::exception_ptr failure;
+    for (std::size_t v = 0; v < versions_.size(); ++v) { // every detector's slot is collected, whatever fails
+        if (p.tickets[v] < 0) continue;
+        try {
+            auto results = versions_[v].detector.collect(p.tickets[v]);
+            for (std::size_t j = 0; j < results.size(); ++j) {
+                VersionResults& r = out[p.runs[v][j]];
+                if (r.serving == static_cast<int>(v))
+                    r.result = std::move(results[j]);
+                else
+                    r.beside.emplace_back(static_cast<int>(v), std::move(results[j]));
+            }
+        } catch (...) {
+            if (!failure) failure = std::current_exception();
+        }
+    }
+    if (failure) std::rethrow_exception(failure);
+    return out;
+}
+
+} // namespace sightline::pipeline

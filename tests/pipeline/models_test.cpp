@@ -1,0 +1,352 @@
+// Several model versions on one line (issue 26, part 1 and 3): the config keys and their refusals, the model set
+// (one preprocess per input spec, each version as its own detector would answer), the line publishing serving and
+// shadow versions on their topics with their agreement, and a candidate rolled back by its guardrails.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "support/config_cases.hpp"
+#include "support/scenes.hpp"
+#include "support/test_support.hpp"
+
+#include "sightline/error.hpp"
+#include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/line.hpp"
+#include "sightline/pipeline/models.hpp"
+#include "sightline/pipeline/runner.hpp"
+#include "sightline/pipeline/versions.hpp"
+#include "sightline/pipeline/video_reader.hpp"
+#include "sightline/transport/messages.hpp"
+#include "sightline/transport/recording.hpp"
+
+using namespace sightline;
+namespace fs = std::filesystem;
+
+namespace {
+
+using sightline::testing::render_scene;
+using sightline::testing::temp_dir;
+
+const fs::path kRoot = SIGHTLINE_SOURCE_DIR;
+const fs::path kV1 = kRoot / "models/parts-v1/model.yaml", kV2 = kRoot / "models/parts-v2/model.yaml";
+
+std::unique_ptr<pipeline::Engine> engine(const fs::path& yaml) {
+    return pipeline::make_opencv_engine(pipeline::load_model_spec(yaml), 2);
+}
+
+TEST(RunConfig, ModelsShadowAndRolloutAreReadAndRefusedByKey) {
+    auto dir = temp_dir("cfgmodels");
+    std::ofstream(dir / "a.mp4") << "x";
+    std::ofstream(dir / "m1.yaml") << "x";
+    std::ofstream(dir / "m2.yaml") << "x";
+    const std::string pub = "publish: {predictions: 'tcp://127.0.0.1:5999'}\n";
+    const std::string models = "models: [{id: v1, file: m1.yaml}, {id: v2, file: m2.yaml, confidence: 0.4}]\n";
+    const std::string cams = "cameras: [{id: c1, url: a.mp4}, {id: c2, url: a.mp4, model: v2}]\n";
+    const std::vector<sightline::testing::ConfigCase> cases = {
+        {cams + models + "model: m1.yaml\n" + pub, "models: give model: (one version) or models:, not both"},
+        {cams + "models: []\n" + pub, "models: expected a list of at least one version"},
+        {cams + "models: [{id: v1, file: m1.yaml}, {id: v1, file: m2.yaml}]\n" + pub,
+         "models[1].id: duplicate version id 'v1'"},
+        {cams + "models: [{id: v1, file: m1.yaml}, {id: v2, file: nope.yaml}]\n" + pub, "models[1].file: "},
+        {cams + "models: [{id: v1, file: m1.yaml}, {id: v2, file: m2.yaml, confidence: 2}]\n" + pub,
+         "models[1].confidence: must be in [0, 1)"},
+        {cams + "models: [{id: v1, file: m1.yaml, engine: x}, {id: v2, file: m2.yaml}]\n" + pub,
+         "models[0].engine: unknown key"},
+        {"cameras: [{id: c1, url: a.mp4, model: v3}]\n" + models + pub, "cameras[0].model: 'v3' is not an id"},
+        {"cameras: [{id: c1, url: a.mp4, model: v2}]\nmodel: m1.yaml\n" + pub,
+         "cameras[0].model: 'v2' is not the one version of model: ('default')"},
+        {cams + models + pub + "shadow: [v9]\n", "shadow[0]: 'v9' is not an id"},
+        {cams + models + pub + "rollout: {candidate: v3, fallback: v1}\n", "rollout.candidate: 'v3' is not an id"},
+        {cams + models + pub + "rollout: {candidate: v2, fallback: v2}\n", "rollout.fallback: must differ"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + models + pub + "rollout: {candidate: v2, fallback: v1}\n",
+         "rollout.candidate: 'v2' serves no camera"},
+        {cams + models + pub + "rollout: {candidate: v2, fallback: v1, alpha: 1}\n",
+         "rollout.alpha: must be in (0, 1)"},
+        {cams + models + pub + "rollout: {candidate: v2, fallback: v1, guardrails: [{metric: fps}]}\n",
+         "rollout.guardrails[0].metric: unknown metric 'fps'"},
+        {cams + models + pub +
+             "rollout: {candidate: v2, fallback: v1, guardrails: [{metric: detections, "
+             "worse: up}]}\n",
+         "rollout.guardrails[0].worse: must be lower, higher or either"},
+        {cams + models + pub + "rollout: {candidate: v2, fallback: v1, canary: [c2]}\n", "rollout.canary: unknown key"},
+    };
+    sightline::testing::expect_configs_refused(dir, cases);
+    std::ofstream(dir / "run.yaml") << cams + models + pub +
+                                           "shadow: [v1]\nrollout: {candidate: v2, fallback: v1, promote: true, "
+                                           "block_frames: 10, guardrails: [{metric: detections, tolerance: 0.3}]}\n";
+    const auto ok = pipeline::load_run_config(dir / "run.yaml");
+    ASSERT_EQ(ok.models.size(), 2u);
+    EXPECT_EQ(ok.models[1].id, "v2");
+    EXPECT_EQ(ok.models[1].file, dir / "m2.yaml");
+    EXPECT_FLOAT_EQ(ok.models[1].thresholds.confidence, 0.4f);
+    EXPECT_LT(ok.models[0].thresholds.confidence, 0) << "the line's thresholds, else the model's";
+    EXPECT_EQ(ok.model, dir / "m1.yaml") << "model is the first version's";
+    EXPECT_EQ(ok.cameras[0].model, "");
+    EXPECT_EQ(ok.cameras[1].model, "v2");
+    EXPECT_EQ(ok.shadow, std::vector<std::string>{"v1"});
+    ASSERT_TRUE(ok.rollout);
+    EXPECT_EQ(ok.rollout->candidate, "v2");
+    EXPECT_TRUE(ok.rollout->promote);
+    EXPECT_EQ(ok.rollout->guard.block_frames, 10);
+    ASSERT_EQ(ok.rollout->guard.guardrails.size(), 1u);
+    EXPECT_DOUBLE_EQ(ok.rollout->guard.guardrails[0].tolerance, 0.3);
+    std::ofstream(dir / "run.yaml") << "cameras: [{id: c1, url: a.mp4}]\nmodel: m1.yaml\n" + pub;
+    const auto one = pipeline::load_run_config(dir / "run.yaml");
+    ASSERT_EQ(one.versions().size(), 1u) << "model: alone is one version";
+    EXPECT_EQ(one.versions()[0].id, "default");
+    fs::remove_all(dir);
+}
+
+/// Frames of the test scene, decoded on the host.
+std::vector<pipeline::OwnedFrame> frames_of(const fs::path& video, int n) {
+    pipeline::VideoReader reader(video.string());
+    std::vector<pipeline::OwnedFrame> out;
+    pipeline::DecodedFrame f;
+    for (int k = 0; k < n && reader.next(f); ++k) out.push_back(pipeline::copy_frame(f));
+    EXPECT_EQ(out.size(), static_cast<std::size_t>(n));
+    return out;
+}
+
+void expect_same(const std::vector<pipeline::Detection>& a, const std::vector<pipeline::Detection>& b,
+                 const std::string& what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    for (std::size_t d = 0; d < a.size(); ++d) {
+        EXPECT_EQ(a[d].cls, b[d].cls) << what;
+        EXPECT_EQ(a[d].score, b[d].score) << what;
+        EXPECT_EQ(a[d].x1, b[d].x1) << what;
+        EXPECT_EQ(a[d].y2, b[d].y2) << what;
+    }
+}
+
+// Two versions with one input spec read one tensor: one preprocess per batch, and each version's results are the
+// ones its own detector gives on the frames it runs (the serving one's, and the shadow's on the other camera's
+// frames, its rows gathered from the shared tensor). A third spec (another pad value) preprocesses on its own.
+TEST(Models, VersionsOfOneInputShareThePreprocessAndAnswerAsTheirOwnDetectors) {
+    auto dir = temp_dir("modelset");
+    render_scene(dir, 2, 0.5, 11, {"defaults.width=320", "defaults.height=240"});
+    std::ofstream(dir / "padded.yaml") << [&] { // parts-v1 with another pad value: another input spec
+        std::ifstream in(kV1);
+        std::string s((std::istreambuf_iterator<char>(in)), {});
+        s.replace(s.find("pad_value: 114"), 14, "pad_value: 0  ");
+        s.replace(s.find("file: model.onnx"), 16, "file: " + (kRoot / "models/parts-v1/model.onnx").string());
+        return s;
+    }();
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
+    cfg.cameras.push_back({"cam2", (dir / "cam2.mp4").string(), {}, false, false});
+    cfg.cameras[1].model = "v2";
+    cfg.models = {{"v1", kV1, {}}, {"v2", kV2, {}}, {"p", dir / "padded.yaml", {}}};
+    cfg.model = kV1;
+    cfg.shadow = {"v1"};
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    for (const auto& v : cfg.models) engines.push_back(engine(v.file));
+    pipeline::ModelSet set(cfg, std::move(engines));
+    EXPECT_EQ(set.version(0).model, "parts-v1@1.0.0#v1") << "two versions of one name@version: told apart by id";
+    EXPECT_EQ(set.version(1).model, "parts-v2@1.0.0");
+    EXPECT_EQ(set.version(2).model, "parts-v1@1.0.0#p");
+    EXPECT_EQ(set.serving(0), 0);
+    EXPECT_EQ(set.serving(1), 1);
+    EXPECT_TRUE(set.beside(1, 0)) << "v1 shadows the camera v2 serves";
+    EXPECT_FALSE(set.beside(0, 0)) << "never beside itself";
+    pipeline::Detector d1(engine(kV1)), d2(engine(kV2)), dp(engine(dir / "padded.yaml"));
+    const auto a = frames_of(dir / "cam1.mp4", 3), b = frames_of(dir / "cam2.mp4", 3);
+    for (int k = 0; k < 3; ++k) {
+        const std::vector<kernels::ImageView> views = {a[k].view, b[k].view};
+        const std::vector<std::size_t> owners = {0, 1};
+        auto results = set.collect(set.submit(views, owners));
+        EXPECT_EQ(set.last_preprocesses(), 1) << "v1 (both frames) and v2 (cam2's) share one tensor";
+        ASSERT_EQ(results.size(), 2u);
+        EXPECT_EQ(results[0].serving, 0);
+        EXPECT_TRUE(results[0].beside.empty());
+        EXPECT_EQ(results[1].serving, 1);
+        ASSERT_EQ(results[1].beside.size(), 1u);
+        EXPECT_EQ(results[1].beside[0].first, 0);
+        const auto own1 = d1.detect(views);
+        const auto own2 = d2.detect(std::span(&views[1], 1));
+        expect_same(results[0].result.detections, own1[0].detections, "v1 serving cam1");
+        expect_same(results[1].beside[0].second.detections, own1[1].detections, "v1 beside v2 on cam2");
+        expect_same(results[1].result.detections, own2[0].detections, "v2 serving cam2 (gathered rows)");
+        EXPECT_EQ(results[1].result.luma.mean, own2[0].luma.mean);
+        if (k == 2) { // the padded version beside on cam1 too: a second spec, a second preprocess
+            set.set_beside(0, 2, true);
+            auto r = set.collect(set.submit(views, owners));
+            EXPECT_EQ(set.last_preprocesses(), 2);
+            ASSERT_EQ(r[0].beside.size(), 1u);
+            expect_same(r[0].beside[0].second.detections, dp.detect(std::span(&views[0], 1))[0].detections,
+                        "the padded version on cam1");
+        }
+    }
+    set.serve(1, 0); // a switch: cam2 served by v1 from the next batch, v2 runs nowhere
+    const std::vector<kernels::ImageView> views = {a[0].view, b[0].view};
+    const std::vector<std::size_t> owners = {0, 1};
+    auto r = set.collect(set.submit(views, owners));
+    EXPECT_EQ(r[1].serving, 0);
+    EXPECT_TRUE(r[1].beside.empty()) << "v1 no longer runs beside itself";
+    fs::remove_all(dir);
+}
+
+// The whole line with two real versions (parts-v1 serving cam1, parts-v2 serving cam2, v1 in shadow): each camera's
+// serving version on pred/<camera> with its model, v1 on shadow/<camera> where it does not serve, every seq once on
+// each topic, both class lists in the recording's header, the agreement in the stats equal to matching the recorded
+// messages, and the disagree flag exactly on the frames where they differ.
+TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
+    auto dir = temp_dir("shadowline");
+    render_scene(dir, 2, 1.0, 12, {"defaults.width=320", "defaults.height=240"});
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
+    cfg.cameras.push_back({"cam2", (dir / "cam2.mp4").string(), {}, false, false});
+    cfg.cameras[1].model = "v2";
+    cfg.models = {{"v1", kV1, {}}, {"v2", kV2, {}}};
+    cfg.model = kV1;
+    cfg.shadow = {"v1"};
+    cfg.publish.predictions = "tcp://127.0.0.1:*";
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    for (const auto& v : cfg.models) engines.push_back(engine(v.file));
+    pipeline::LineOptions o;
+    o.record = dir / "run.slrec";
+    o.stat_period_s = 1000; // one set of stats, at the end: the whole run's agreement
+    o.linger_ms = 0;
+    pipeline::Line line(cfg, std::move(engines), o);
+    std::atomic<bool> stop{false};
+    line.run(stop);
+
+    transport::RecordingReader rec(dir / "run.slrec");
+    ASSERT_EQ(rec.header().versions.size(), 2u);
+    EXPECT_EQ(rec.header().versions.at("parts-v2@1.0.0").back(), "gear") << "v2's own class list";
+    std::map<std::string, std::vector<transport::PredMessage>> by_topic;
+    std::map<std::string, double> stat2;
+    std::set<std::string> infos;
+    std::string topic;
+    transport::Message m;
+    while (rec.next(topic, m)) {
+        if (auto* p = std::get_if<transport::PredMessage>(&m)) by_topic[topic].push_back(*p);
+        if (auto* s = std::get_if<transport::StatMessage>(&m); s && s->camera == "cam2") stat2 = s->values;
+        if (auto* e = std::get_if<transport::EventMessage>(&m); e && e->kind == "model_info") infos.insert(e->message);
+    }
+    EXPECT_EQ(infos, std::set<std::string>{"parts-v2@1.0.0"}) << "the second version's classes for consumers";
+    EXPECT_EQ((std::set<std::string>{"pred/cam1", "pred/cam2", "shadow/cam2"}), [&] {
+        std::set<std::string> t;
+        for (const auto& [k, v] : by_topic) t.insert(k);
+        return t;
+    }()) << "no shadow of cam1: v1 serves it";
+    for (const auto& [t, msgs] : by_topic) {
+        ASSERT_EQ(msgs.size(), 30u) << t;
+        for (std::size_t k = 0; k < msgs.size(); ++k) EXPECT_EQ(msgs[k].seq, k) << t << ": every seq once, in order";
+        const bool shadow = t.rfind("shadow/", 0) == 0;
+        for (const auto& p : msgs) {
+            EXPECT_EQ(p.shadow, shadow);
+            EXPECT_EQ(p.model, t == "pred/cam2" ? "parts-v2@1.0.0" : "parts-v1@1.0.0") << t;
+        }
+    }
+    pipeline::AgreementTally tally;
+    std::uint64_t flagged = 0;
+    for (std::size_t k = 0; k < 30; ++k) {
+        const auto& serving = by_topic["pred/cam2"][k];
+        const auto& shadow = by_topic["shadow/cam2"][k];
+        const auto pairs =
+            pipeline::match_versions(pipeline::version_boxes(serving, rec.header().versions.at(serving.model)),
+                                     pipeline::version_boxes(shadow, rec.header().versions.at(shadow.model)));
+        bool differs = false;
+        for (const auto& pr : pairs) {
+            tally.both += pr.kind == pipeline::Agreement::kBoth;
+            tally.only_a += pr.kind == pipeline::Agreement::kOnlyA;
+            tally.only_b += pr.kind == pipeline::Agreement::kOnlyB;
+            tally.class_changed += pr.kind == pipeline::Agreement::kClassChanged;
+            differs = differs || pr.kind != pipeline::Agreement::kBoth;
+        }
+        EXPECT_EQ((serving.frame_flags & transport::kFrameDisagree) != 0, differs) << "frame " << k;
+        EXPECT_EQ((shadow.frame_flags & transport::kFrameDisagree) != 0, differs) << "frame " << k;
+        flagged += differs;
+    }
+    EXPECT_GT(tally.both, 0u) << "two versions of one lineage agree on most parts";
+    EXPECT_EQ(stat2.at("agreement_v1_frames"), 30);
+    EXPECT_EQ(stat2.at("agreement_v1_disagree_frames"), static_cast<double>(flagged));
+    EXPECT_EQ(stat2.at("agreement_v1_both"), static_cast<double>(tally.both));
+    EXPECT_EQ(stat2.at("agreement_v1_only_serving"), static_cast<double>(tally.only_a));
+    EXPECT_EQ(stat2.at("agreement_v1_only_shadow"), static_cast<double>(tally.only_b));
+    EXPECT_EQ(stat2.at("agreement_v1_class_changed"), static_cast<double>(tally.class_changed));
+    EXPECT_NEAR(stat2.at("agreement_v1_rate"), tally.agreement(), 1e-12);
+    fs::remove_all(dir);
+}
+
+} // namespace
+
+namespace {
+
+// A candidate that drops about half the detections (parts-v1 at a threshold its median detection scores about)
+// serves cam1 under rollout with parts-v1 at its own threshold as fallback: the guardrails roll it back, with a
+// model_switched event that names both versions and the evidence, within 10 s of stream time (300 frames at 30 fps),
+// and from the next batch on cam1 is served by the fallback, the candidate running nowhere.
+TEST(Line, ACandidateThatDropsHalfTheDetectionsIsRolledBackWithinTenSeconds) {
+    auto dir = temp_dir("rollback");
+    render_scene(dir, 1, 14.0, 21, {"defaults.width=320", "defaults.height=240"});
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
+    cfg.cameras[0].model = "cand";
+    cfg.models = {{"base", kV1, {}}, {"cand", kV1, {}}};
+    cfg.models[1].thresholds.confidence = 0.9f;
+    cfg.model = kV1;
+    cfg.rollout = pipeline::LineRolloutConfig{"cand", "base", false, {}};
+    cfg.publish.predictions = "tcp://127.0.0.1:*";
+    cfg.batching.max_batch = 4;
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    for (const auto& v : cfg.models) engines.push_back(engine(v.file));
+    pipeline::LineOptions o;
+    o.record = dir / "run.slrec";
+    o.linger_ms = 0;
+    pipeline::Line line(cfg, std::move(engines), o);
+    std::atomic<bool> stop{false};
+    line.run(stop);
+
+    transport::RecordingReader rec(dir / "run.slrec");
+    std::string topic;
+    transport::Message m;
+    std::optional<transport::EventMessage> switched;
+    std::int64_t switch_pts = -1, first_pts = -1;
+    double cand = 0, base = 0, paired = 0;
+    std::uint64_t shadows_after = 0, served_by_base_after = 0, served_by_cand_after = 0, last_pred_seq = 0;
+    std::int64_t last_pts = 0;
+    while (rec.next(topic, m)) {
+        if (auto* e = std::get_if<transport::EventMessage>(&m); e && e->kind == "model_switched")
+            switched = *e, switch_pts = last_pts;
+        auto* p = std::get_if<transport::PredMessage>(&m);
+        if (!p) continue;
+        if (first_pts < 0) first_pts = p->pts_ns;
+        if (!switched) {
+            (p->shadow ? base : cand) += static_cast<double>(p->scores.size());
+            paired += p->shadow ? 1 : 0;
+        } else {
+            shadows_after += p->shadow;
+            if (!p->shadow) {
+                served_by_base_after += p->model == "parts-v1@1.0.0#base";
+                served_by_cand_after += p->model == "parts-v1@1.0.0#cand";
+            }
+        }
+        if (!p->shadow) last_pts = p->pts_ns, last_pred_seq = p->seq;
+    }
+    ASSERT_GT(base, 0);
+    const double kept = cand / base;
+    std::printf("candidate kept %.2f of the fallback's detections over %.0f paired frames\n", kept, paired);
+    EXPECT_GT(kept, 0.3);
+    EXPECT_LT(kept, 0.7) << "the candidate drops about half";
+    ASSERT_TRUE(switched) << "no rollback";
+    ASSERT_TRUE(switched->switched);
+    EXPECT_EQ(switched->camera, "cam1");
+    EXPECT_EQ(switched->switched->reason, "rollback");
+    EXPECT_EQ(switched->switched->from, "parts-v1@1.0.0#cand");
+    EXPECT_EQ(switched->switched->to, "parts-v1@1.0.0#base");
+    EXPECT_NE(switched->switched->evidence.find("detections"), std::string::npos) << switched->switched->evidence;
+    const double after_s = static_cast<double>(switch_pts - first_pts) / 1e9;
+    std::printf("rolled back after %.2f s of stream time: %s\n", after_s, switched->switched->evidence.c_str());
+    EXPECT_LE(after_s, 10.0);
+    EXPECT_EQ(shadows_after, 0u) << "the candidate stops: it is not in shadow:";
+    EXPECT_EQ(served_by_cand_after, 0u) << "a batch formed after the switch is served by the fallback";
+    EXPECT_GT(served_by_base_after, 60u);
+    EXPECT_EQ(last_pred_seq, 14u * 30 - 1) << "no frame lost across the switch";
+    fs::remove_all(dir);
+}
+
+} // namespace
