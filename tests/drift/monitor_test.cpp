@@ -11,6 +11,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/monitor.hpp"
+#include "sightline/pipeline/monitor_session.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
 
 using namespace sightline;
@@ -338,6 +339,56 @@ TEST(MonitorStore, KeepsWindowsScoresAlarmsAndReferencesAndPrunesByAge) {
     ASSERT_TRUE(again.references());
     Monitor resumed(MonitorOptions{});
     resumed.load_references(*again.references(), path.string());
+    std::filesystem::remove(path);
+}
+
+// Issue 26, part 2: a line's agreement between a camera's serving version and the one beside it reaches the store
+// (one row per stat window) and the report; the shadow's own pred messages are no camera of the monitor's.
+TEST(MonitorStore, KeepsTheAgreementOfVersionsBesideTheServingOneAndReportsIt) {
+    const auto path =
+        std::filesystem::temp_directory_path() / ("sightline_agree_" + std::to_string(::getpid()) + ".db");
+    std::filesystem::remove(path);
+    {
+        MonitorSessionOptions o;
+        o.db = path.string();
+        MonitorSession session(o);
+        for (int k = 0; k < 3; ++k) {
+            transport::StatMessage st{"cam2", (k + 1) * 1'000'000'000LL, {}, "parts-v2@1.0.0", "east"};
+            st.values = {{"fps", 30},
+                         {"agreement_v1_frames", 30},
+                         {"agreement_v1_disagree_frames", 10 + k},
+                         {"agreement_v1_both", 90},
+                         {"agreement_v1_class_changed", 4},
+                         {"agreement_v1_only_serving", 3},
+                         {"agreement_v1_only_shadow", 3 + k},
+                         {"agreement_v1_rate", 0.9}};
+            session.feed(st, st.time_ns);
+            transport::PredMessage shadow;
+            shadow.camera = "cam2", shadow.seq = static_cast<std::uint64_t>(k), shadow.model = "parts-v1@1.0.0",
+            shadow.shadow = true, shadow.line = "east";
+            session.feed(shadow, st.time_ns);
+        }
+        session.finish(4'000'000'000LL);
+        EXPECT_TRUE(session.monitor().cameras().size() <= 1u) << "a shadow's messages make no camera of their own";
+        for (const auto& c : session.monitor().cameras()) EXPECT_EQ(c.frames, 0u) << "nor frames of cam2";
+    }
+    MonitorStore store(path);
+    const auto rows = store.agreements();
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[0].line, "east");
+    EXPECT_EQ(rows[0].camera, "cam2");
+    EXPECT_EQ(rows[0].model, "parts-v2@1.0.0");
+    EXPECT_EQ(rows[0].shadow, "v1");
+    EXPECT_EQ(rows[2].tally.frames_disagreeing, 12u);
+    EXPECT_EQ(rows[2].tally.only_b, 5u);
+    EXPECT_EQ(rows[1].tally.both, 90u);
+    const std::string page = render_monitor_html(store);
+    EXPECT_NE(page.find("Versions beside the serving one"), std::string::npos);
+    // 90 frames, 33 disagreeing (36.7%); both 270 of 270 + 12 + 9 + 12 = 303: 89.1%
+    EXPECT_NE(page.find("<td>90</td><td>36.7%</td><td>270</td><td>12</td><td>9</td><td>12</td><td>89.1%</td>"),
+              std::string::npos)
+        << page.substr(page.find("Versions beside"), 1200);
+    EXPECT_EQ(store.prune(2'500'000'000LL), 2u) << "the first two windows' rows";
     std::filesystem::remove(path);
 }
 

@@ -269,6 +269,18 @@ TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
     EXPECT_EQ(stat2.at("agreement_v1_only_shadow"), static_cast<double>(tally.only_b));
     EXPECT_EQ(stat2.at("agreement_v1_class_changed"), static_cast<double>(tally.class_changed));
     EXPECT_NEAR(stat2.at("agreement_v1_rate"), tally.agreement(), 1e-12);
+    // sightline compare of the one recording: what ran beside against what served, the same counts
+    const auto c = pipeline::compare_recordings(dir / "run.slrec", "");
+    EXPECT_EQ(c.model_a, "parts-v1@1.0.0, parts-v2@1.0.0") << "cam1 served by v1, cam2 by v2";
+    EXPECT_EQ(c.model_b, "parts-v1@1.0.0");
+    ASSERT_EQ(c.by_camera.size(), 1u);
+    EXPECT_EQ(c.all.frames, 30u);
+    EXPECT_EQ(c.all.frames_disagreeing, flagged);
+    EXPECT_EQ(c.all.both, tally.both);
+    EXPECT_EQ(c.all.only_a, tally.only_a);
+    EXPECT_EQ(c.all.only_b, tally.only_b);
+    EXPECT_EQ(c.all.class_changed, tally.class_changed);
+    EXPECT_EQ(c.frames_only_in_a, 30u) << "cam1's frames have no shadow";
     fs::remove_all(dir);
 }
 

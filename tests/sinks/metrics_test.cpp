@@ -51,6 +51,28 @@ TEST(Metrics, OnlineEvaluationIsNamedAsEvalNamesIt) {
     EXPECT_NE(scrape(m.address()).find("metric=\"AP75\"} 0.5"), std::string::npos);
 }
 
+// Issue 26, part 2: a shadow version's agreement with the serving one, per camera and figure (an id with an
+// underscore parsed whole; the rate from the counts: 21 of 24).
+TEST(Metrics, ShadowAgreementIsAGaugePerFigure) {
+    Metrics m("127.0.0.1:0");
+    transport::StatMessage st;
+    st.camera = "cam2";
+    st.values = {{"agreement_parts_v1_rate", 0.875}, {"agreement_parts_v1_both", 21},
+                 {"agreement_parts_v1_disagree_frames", 4},
+                 {"agreement_parts_v1_frames", 30},
+                 {"agreement_parts_v1_only_shadow", 3},
+                 {"fps", 30}};
+    m.observe(st);
+    const std::string body = scrape(m.address());
+    for (const char* want :
+         {"sightline_version_agreement{camera=\"cam2\",figure=\"rate\",shadow=\"parts_v1\"} 0.875",
+          "sightline_version_agreement{camera=\"cam2\",figure=\"disagree_frames\",shadow=\"parts_v1\"} 4",
+          "sightline_version_agreement{camera=\"cam2\",figure=\"frames\",shadow=\"parts_v1\"} 30",
+          "sightline_version_agreement{camera=\"cam2\",figure=\"only_shadow\",shadow=\"parts_v1\"} 3"})
+        EXPECT_NE(body.find(want), std::string::npos) << want << "\n" << body;
+    EXPECT_EQ(body.find("shadow=\"parts_v1_disagree\""), std::string::npos) << body;
+}
+
 // Issue 25, item 1: the learning state on /metrics: the reference's progress and the tests armed (0 while learning).
 TEST(Metrics, LearningStateIsAGauge) {
     Metrics m("127.0.0.1:0");

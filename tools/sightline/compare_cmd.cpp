@@ -1,4 +1,5 @@
-// sightline compare A.slrec B.slrec: two model versions on the same frames, box by box (issue 26, part 5).
+// sightline compare A.slrec [B.slrec]: two model versions on the same frames, box by box (issue 26, part 5): two
+// recordings, or one recording of a line that ran a version beside the serving one.
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -20,7 +21,9 @@ Run add_compare(CLI::App& app) {
     auto o = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("compare", command_help("compare"));
     cmd->add_option("a", o->a, "the first version's recording (`sightline run --record FILE`)")->required();
-    cmd->add_option("b", o->b, "the second version's recording, of the same videos")->required();
+    cmd->add_option("b", o->b,
+                    "the second version's recording, of the same videos; without it, the versions that ran beside the "
+                    "serving ones in A (shadow/<camera>) against what served");
     cmd->add_option("--iou", o->iou, "IoU at which two detections are the same object (as the online evaluator)")
         ->capture_default_str()
         ->check(CLI::Range(0.01, 1.0));

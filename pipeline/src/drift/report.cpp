@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "common/html.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
@@ -146,6 +147,41 @@ void camera_section(std::ostringstream& o, const CameraSummary& c,
 
 } // namespace
 
+/// Versions running beside the serving one (docs/versions.md): per camera and version beside it, the whole store's
+/// agreement and its course over time.
+void agreement_section(std::ostringstream& o, const std::vector<MonitorStore::AgreementRow>& rows) {
+    if (rows.empty()) return;
+    using Key = std::tuple<std::string, std::string, std::string>; // camera, serving model, shadow
+    std::map<Key, std::vector<const MonitorStore::AgreementRow*>> by;
+    for (const auto& r : rows) by[{who(r.line, r.camera), r.model, r.shadow}].push_back(&r);
+    o << "<h2>Versions beside the serving one</h2><p>Each camera's serving version against each version running "
+         "beside it on the same frames (shadow, a rollout's fallback): detections matched at IoU 0.5, agreement = "
+         "both / all; a frame disagrees when anything is not in both (docs/versions.md).</p><table><tr><th>camera</th>"
+         "<th>serving</th><th>beside</th><th>frames</th><th>disagreeing</th><th>both</th><th>class changed</th>"
+         "<th>only serving</th><th>only beside</th><th>agreement</th></tr>";
+    std::string charts;
+    for (const auto& [key, list] : by) {
+        AgreementTally t;
+        Series rate{"agreement", {}};
+        const double t0 = static_cast<double>(list.front()->wall_ns) / 1e9;
+        for (const auto* r : list) {
+            t.frames += r->tally.frames, t.frames_disagreeing += r->tally.frames_disagreeing;
+            t.both += r->tally.both, t.class_changed += r->tally.class_changed;
+            t.only_a += r->tally.only_a, t.only_b += r->tally.only_b;
+            rate.points.emplace_back(static_cast<double>(r->wall_ns) / 1e9 - t0, r->tally.agreement());
+        }
+        const auto& [cam, model, shadow] = key;
+        const double share = t.frames ? static_cast<double>(t.frames_disagreeing) / static_cast<double>(t.frames) : 0;
+        o << "<tr><td class='l'>" << esc(cam) << "</td><td class='l'>" << esc(model) << "</td><td class='l'>"
+          << esc(shadow) << "</td><td>" << t.frames << "</td><td>" << num(100 * share, 1) << "%</td><td>" << t.both
+          << "</td><td>" << t.class_changed << "</td><td>" << t.only_a << "</td><td>" << t.only_b << "</td><td>"
+          << num(100 * t.agreement(), 1) << "%</td></tr>";
+        charts += chart(cam + ": " + shadow + " against " + model + " (wall clock s)", {rate}, {}, 0,
+                        rate.points.back().first, 1.0);
+    }
+    o << "</table><div class='charts'>" << charts << "</div>";
+}
+
 std::string render_monitor_html(const MonitorStore& store) {
     const auto windows = store.windows();
     const auto scores = store.scores();
@@ -213,6 +249,7 @@ std::string render_monitor_html(const MonitorStore& store) {
     }
     o << "</table>";
 
+    agreement_section(o, store.agreements());
     for (const auto& c : ranked)
         if (const auto rows = by_camera.find({c.camera, c.model}); rows != by_camera.end())
             camera_section(o, c, rows->second, alarms);

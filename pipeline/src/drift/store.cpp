@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS alarms(
   id INTEGER PRIMARY KEY, camera TEXT NOT NULL, model TEXT NOT NULL, slice TEXT NOT NULL, signal TEXT NOT NULL,
   test TEXT NOT NULL, raised INTEGER NOT NULL, value REAL, threshold REAL, window_start_ns INTEGER,
   window_end_ns INTEGER, wall_ns INTEGER NOT NULL, line TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS agreement(
+  line TEXT NOT NULL, camera TEXT NOT NULL, model TEXT NOT NULL, shadow TEXT NOT NULL, wall_ns INTEGER NOT NULL,
+  frames INTEGER, disagree_frames INTEGER, both INTEGER, class_changed INTEGER, only_serving INTEGER,
+  only_shadow INTEGER, PRIMARY KEY(line, camera, shadow, wall_ns));
+CREATE INDEX IF NOT EXISTS agreement_wall ON agreement(wall_ns);
 CREATE TABLE IF NOT EXISTS monitor_references(id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL,
   saved_wall_ns INTEGER NOT NULL);
 )sql";
@@ -48,7 +53,7 @@ struct MonitorStore::Impl {
     std::filesystem::path path;
     std::unique_ptr<sqlite3, DbDeleter> db;
     bool in_transaction = false;
-    Stmt window, score, alarm, reference;
+    Stmt window, score, alarm, reference, agreement;
 
     [[noreturn]] void fail(const std::string& what) const {
         throw Error(ErrorCode::kIo, "monitor store " + path.string() + ": " + what + ": " +
@@ -154,6 +159,9 @@ MonitorStore::MonitorStore(const std::filesystem::path& path) : impl_(std::make_
         "INSERT INTO alarms(camera, model, slice, signal, test, raised, value, threshold, window_start_ns, "
         "window_end_ns, wall_ns, line) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     impl_->reference = impl_->prepare("INSERT OR REPLACE INTO monitor_references VALUES(1, ?, ?)");
+    impl_->agreement = impl_->prepare("INSERT OR REPLACE INTO agreement(line, camera, model, shadow, wall_ns, frames, "
+                                      "disagree_frames, both, class_changed, only_serving, only_shadow) "
+                                      "VALUES(?,?,?,?,?,?,?,?,?,?,?)");
 }
 
 MonitorStore::~MonitorStore() {
@@ -168,6 +176,38 @@ void text(sqlite3_stmt* s, int i, const std::string& v) {
     sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT);
 }
 } // namespace
+
+void MonitorStore::add_agreement(const AgreementRow& r) {
+    impl_->begin();
+    sqlite3_stmt* s = impl_->agreement.get();
+    text(s, 1, r.line), text(s, 2, r.camera), text(s, 3, r.model), text(s, 4, r.shadow);
+    sqlite3_bind_int64(s, 5, r.wall_ns);
+    const std::uint64_t n[] = {r.tally.frames, r.tally.frames_disagreeing,
+                               r.tally.both,   r.tally.class_changed,
+                               r.tally.only_a, r.tally.only_b};
+    for (int k = 0; k < 6; ++k) sqlite3_bind_int64(s, 6 + k, static_cast<std::int64_t>(n[k]));
+    impl_->step(s, "write an agreement row");
+}
+
+std::vector<MonitorStore::AgreementRow> MonitorStore::agreements() const {
+    Stmt s = impl_->prepare("SELECT line, camera, model, shadow, wall_ns, frames, disagree_frames, both, "
+                            "class_changed, only_serving, only_shadow FROM agreement ORDER BY line, camera, shadow, "
+                            "wall_ns");
+    std::vector<AgreementRow> out;
+    const auto str = [&](int i) {
+        const auto* t = sqlite3_column_text(s.get(), i);
+        return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+    };
+    while (sqlite3_step(s.get()) == SQLITE_ROW) {
+        AgreementRow r{str(0), str(1), str(2), str(3), sqlite3_column_int64(s.get(), 4), {}};
+        std::uint64_t* n[] = {&r.tally.frames, &r.tally.frames_disagreeing,
+                              &r.tally.both,   &r.tally.class_changed,
+                              &r.tally.only_a, &r.tally.only_b};
+        for (int k = 0; k < 6; ++k) *n[k] = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 5 + k));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
 
 void MonitorStore::add_window(const MonitorCameraView& v, std::int64_t wall_ns) {
     impl_->begin();
@@ -233,7 +273,8 @@ void MonitorStore::commit() {
 std::uint64_t MonitorStore::prune(std::int64_t before_wall_ns) {
     impl_->begin();
     std::uint64_t removed = 0;
-    for (const char* sql : {"DELETE FROM windows WHERE wall_ns < ?", "DELETE FROM scores WHERE wall_ns < ?"}) {
+    for (const char* sql : {"DELETE FROM windows WHERE wall_ns < ?", "DELETE FROM scores WHERE wall_ns < ?",
+                            "DELETE FROM agreement WHERE wall_ns < ?"}) {
         Stmt s = impl_->prepare(sql);
         sqlite3_bind_int64(s.get(), 1, before_wall_ns);
         impl_->step(s.get(), "prune");

@@ -11,6 +11,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/online_eval.hpp"
+#include "sightline/pipeline/versions.hpp"
 #include "sightline/transport/checks.hpp"
 
 namespace sightline::pipeline {
@@ -74,6 +75,13 @@ struct Metrics::Impl {
                                                   "ground truth), by metric: AP50 (AP at IoU 0.5, as sightline eval "
                                                   "names it), precision, recall, f1, tp, fp, fn, ...")
                                             .Register(*registry);
+    prometheus::Family<Gauge>& agreement =
+        prometheus::BuildGauge()
+            .Name("sightline_version_agreement")
+            .Help("A version running beside the one serving the camera (shadow), against it over the line's last stat "
+                  "window (docs/versions.md): figure rate (both / all detections), frames, disagree_frames, both, "
+                  "class_changed, only_serving, only_shadow")
+            .Register(*registry);
     prometheus::Family<Counter>& gaps = prometheus::BuildCounter()
                                             .Name("sightline_monitor_sequence_gap_messages_total")
                                             .Help("pred messages the monitor saw missing from a camera's sequence")
@@ -224,6 +232,18 @@ void Metrics::observe(const transport::StatMessage& st) {
          {"window_s", "iou", "frames", "tp", "fp", "fn", "precision", "recall", "f1", "frames_without_gt_total"})
         if (auto v = st.values.find(std::string("eval_") + metric); v != st.values.end() && v->second >= 0)
             d.online.Add(with_line(st.line, {{"camera", st.camera}, {"metric", metric}})).Set(v->second);
+    for (const auto& [id, t] : agreement_in_stats(st.values)) { // per version beside the serving one
+        const auto set = [&](const char* figure, double v) {
+            d.agreement.Add(with_line(st.line, {{"camera", st.camera}, {"shadow", id}, {"figure", figure}})).Set(v);
+        };
+        set("rate", t.agreement());
+        set("frames", static_cast<double>(t.frames));
+        set("disagree_frames", static_cast<double>(t.frames_disagreeing));
+        set("both", static_cast<double>(t.both));
+        set("class_changed", static_cast<double>(t.class_changed));
+        set("only_serving", static_cast<double>(t.only_a));
+        set("only_shadow", static_cast<double>(t.only_b));
+    }
     if (auto iou = st.values.find("eval_iou"); iou != st.values.end())
         if (auto v = st.values.find(OnlineEvaluator::ap_key(iou->second)); v != st.values.end() && v->second >= 0)
             d.online.Add(with_line(st.line, {{"camera", st.camera}, {"metric", "AP" + v->first.substr(7)}}))

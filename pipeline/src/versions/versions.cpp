@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <set>
 
 #include "sightline/error.hpp"
 #include "sightline/kernels/box.hpp"
@@ -26,16 +27,21 @@ struct Frames {
     std::uint64_t repeated = 0;
 };
 
-Frames read_frames(const std::filesystem::path& path) {
+/// A recording's frames as one version gave them: what served the cameras (pred/), or with `shadow` what ran beside
+/// (shadow/). The model is the one its messages name (several, joined, where the cameras' versions differ).
+Frames read_frames(const std::filesystem::path& path, bool shadow) {
     transport::RecordingReader reader(path);
     Frames out;
-    out.model = reader.header().model;
-    const auto& classes = reader.header().classes;
+    const auto& header = reader.header();
+    std::set<std::string> models;
     std::string topic;
     transport::Message m;
     while (reader.next(topic, m)) {
         const auto* p = std::get_if<transport::PredMessage>(&m);
-        if (!p) continue;
+        if (!p || p->shadow != shadow) continue;
+        models.insert(p->model.empty() ? header.model : p->model);
+        const auto version = header.versions.find(p->model);
+        const auto& classes = version != header.versions.end() ? version->second : header.classes;
         if (p->frame < 0)
             throw Error(ErrorCode::kBadInput, fmt::format("{}: camera {} seq {}: a frame without its index (a "
                                                           "recording from before 0.7 cannot be compared by frame)",
@@ -54,6 +60,12 @@ Frames read_frames(const std::filesystem::path& path) {
             fm.latency_ms = static_cast<double>(published->second - arrival->second) / 1e6;
         out.metrics[key] = fm;
     }
+    for (const auto& name : models) out.model += (out.model.empty() ? "" : ", ") + name;
+    if (out.model.empty()) out.model = header.model;
+    if (shadow && out.frames.empty())
+        throw Error(ErrorCode::kBadInput, path.string() + ": holds no shadow/ messages: compare two recordings, or "
+                                                          "record a line that runs a version beside the serving one "
+                                                          "(shadow:, rollout:; docs/versions.md)");
     return out;
 }
 
@@ -107,6 +119,32 @@ std::vector<VersionBox> version_boxes(const std::vector<Detection>& detections,
     return boxes;
 }
 
+std::map<std::string, AgreementTally> agreement_in_stats(const std::map<std::string, double>& values) {
+    std::map<std::string, AgreementTally> out;
+    const std::string prefix = "agreement_";
+    for (const auto& [key, value] : values) {
+        if (key.rfind(prefix, 0) != 0 || !(value >= 0) || value > 1e15) continue;
+        const auto n = static_cast<std::uint64_t>(value);
+        // the id may hold underscores; the figures are known, the longest tried first
+        for (const auto& [figure, field] :
+             std::initializer_list<std::pair<const char*, std::uint64_t AgreementTally::*>>{
+                 {"_disagree_frames", &AgreementTally::frames_disagreeing},
+                 {"_frames", &AgreementTally::frames},
+                 {"_both", &AgreementTally::both},
+                 {"_class_changed", &AgreementTally::class_changed},
+                 {"_only_serving", &AgreementTally::only_a},
+                 {"_only_shadow", &AgreementTally::only_b}}) {
+            const std::string tail = figure;
+            if (key.size() > prefix.size() + tail.size() &&
+                key.compare(key.size() - tail.size(), tail.size(), tail) == 0) {
+                out[key.substr(prefix.size(), key.size() - prefix.size() - tail.size())].*field = n;
+                break;
+            }
+        }
+    }
+    return out;
+}
+
 double AgreementTally::agreement() const {
     const std::uint64_t n = both + class_changed + only_a + only_b;
     return n == 0 ? 1.0 : static_cast<double>(both) / static_cast<double>(n);
@@ -145,9 +183,9 @@ std::vector<AgreementPair> match_versions(const std::vector<VersionBox>& a, cons
 VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou,
                                      std::size_t keep, const RolloutConfig* guardrails) {
     if (!(iou > 0 && iou <= 1)) throw Error(ErrorCode::kBadInput, "compare: --iou must be in (0, 1]");
-    const Frames fa = read_frames(a), fb = read_frames(b);
+    const Frames fa = read_frames(a, false), fb = b.empty() ? read_frames(a, true) : read_frames(b, false);
     VersionComparison c;
-    c.a = a, c.b = b, c.model_a = fa.model, c.model_b = fb.model, c.iou = iou;
+    c.a = a, c.b = b.empty() ? a : b, c.model_a = fa.model, c.model_b = fb.model, c.iou = iou;
     c.repeated_frames = fa.repeated + fb.repeated;
     for (const auto& [key, boxes_a] : fa.frames) {
         const auto it = fb.frames.find(key);

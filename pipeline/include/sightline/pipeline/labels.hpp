@@ -26,8 +26,9 @@ struct LabelImportSummary {
 /// sample by `data.sample_id` (sightline's export writes it) or by its image's file name (also as Label Studio
 /// renames an uploaded file: an 8-hex-digit prefix and '-'). The labeler is `labeler` when non-empty, else the
 /// annotator as the export names them: "labelstudio user N" (its JSON export gives completed_by as a user id), or
-/// an email where an export carries the user object. Error(kBadInput) naming `name` and the task for what is not such an export, a rotated
-/// box, a box outside the image, a result without one label, or tasks that name no sample (the first few listed).
+/// an email where an export carries the user object. Error(kBadInput) naming `name` and the task for what is not such
+/// an export, a rotated box, a box outside the image, a result without one label, or tasks that name no sample (the
+/// first few listed).
 std::vector<DatasetLabel> read_labelstudio_export(std::string_view text, const std::string& name,
                                                   const std::vector<DatasetSample>& samples, const std::string& labeler,
                                                   LabelImportSummary& summary);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sightline/pipeline/monitor.hpp"
+#include "sightline/pipeline/versions.hpp"
 
 namespace sightline::pipeline {
 
@@ -25,9 +26,16 @@ class MonitorStore {
     /// Queued until commit(). Throws Error(kIo) naming the file on a failed write (a full disk, a read-only file).
     void add_window(const MonitorCameraView& view, std::int64_t wall_ns);
     void add_alarm(const MonitorAlarm& alarm);
+    /// A version beside the one serving a camera, against it over one stat window of the line (docs/versions.md).
+    struct AgreementRow {
+        std::string line, camera, model, shadow; ///< model: the serving version; shadow: the id of the one beside
+        std::int64_t wall_ns = 0;
+        AgreementTally tally; ///< only_a: only the serving one; only_b: only the shadow
+    };
+    void add_agreement(const AgreementRow& row);
     void save_references(const std::string& json, std::int64_t wall_ns);
     void commit();
-    /// Deletes windows and scores older than `before_wall_ns` (alarms and references stay).
+    /// Deletes windows, scores and agreement rows older than `before_wall_ns` (alarms and references stay).
     std::uint64_t prune(std::int64_t before_wall_ns);
 
     std::optional<std::string> references() const;
@@ -56,6 +64,7 @@ class MonitorStore {
     std::vector<WindowRow> windows() const;
     std::vector<ScoreRow> scores() const;
     std::vector<MonitorAlarm> alarms() const;
+    std::vector<AgreementRow> agreements() const;
 
   private:
     struct Impl;

@@ -60,6 +60,10 @@ struct AgreementTally {
     double agreement() const;
 };
 
+/// A camera's stat values' agreement figures (`agreement_<id>_<figure>`, docs/wire.md), by the id of the version beside
+/// the serving one: frames, disagree_frames, both, class_changed, only_serving (only_a), only_shadow (only_b).
+std::map<std::string, AgreementTally> agreement_in_stats(const std::map<std::string, double>& values);
+
 /// A frame where the versions differ, for a contact sheet.
 struct FrameDifference {
     std::string camera;
@@ -93,7 +97,8 @@ struct VersionComparison {
 /// Compares two recordings of the same frames (`sightline run --record` of each version on the same videos), frame
 /// by frame by (camera, frame index). Error(kBadInput) naming the file: not a recording, a damaged record, frames
 /// without an index; Error(kBadInput) when the two share no frame. `keep` frames are kept in most_different.
-/// With `guardrails`, b is also judged as a candidate against a per camera (rollouts).
+/// With `guardrails`, b is also judged as a candidate against a per camera (rollouts). An empty `b`: a's own shadow
+/// messages (a line with shadow: or rollout:) against what served its cameras (Error(kBadInput) when it holds none).
 VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou = 0.5,
                                      std::size_t keep = 24, const RolloutConfig* guardrails = nullptr);
 
