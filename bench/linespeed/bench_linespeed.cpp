@@ -6,11 +6,12 @@
 //   build/bench/bench_linespeed [--cameras 1,2,4,8,16] [--seconds 15] [--scene DIR] [--batch 4] [--max-wait-ms 5]
 //                               [--decode cpu|nvdec] [--engine auto|opencv|openvino|libtorch] [--threads 0]
 //                               [--p99-ms 100]
-//                               [--width 640 --height 480] [--model models/parts-v1/model.yaml]
+//                               [--width 640 --height 480] [--model models/parts-v1/model.yaml] [--shadow MODEL]
 // The GPU line (issue 5): --decode nvdec --engine libtorch --p99-ms 50 --width 1920 --height 1080 (NVDEC frames in
 // device memory, CUDA preprocess, LibTorch reading the tensor on the GPU); a scene of that size is rendered into
 // .cache/ the first time. Each camera's decoder as set up (NVDEC or why not) is printed. --model: another model.yaml
-// (tools/train/yolov8n.py writes a YOLOv8n-sized one).
+// (tools/train/yolov8n.py writes a YOLOv8n-sized one). --shadow: a second model.yaml run beside it on every frame
+// (issue 26, part 6: the line's capacity with one shadow).
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -100,6 +101,7 @@ struct Options {
     double p99_limit = 100;
     int width = 640, height = 480;
     fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
+    fs::path shadow; ///< empty: none
 };
 
 void add_options(CLI::App& app, Options& o, std::string& decode) {
@@ -130,6 +132,10 @@ void add_options(CLI::App& app, Options& o, std::string& decode) {
         ->capture_default_str();
     app.add_option("--height", o.height, "scene height")->check(CLI::Range(16, 16384))->capture_default_str();
     app.add_option("--model", o.model, "model.yaml")->check(CLI::ExistingFile)->capture_default_str();
+    app.add_option("--shadow", o.shadow,
+                   "a second model.yaml run beside --model on every frame (shadow:, docs/versions.md): the line's "
+                   "capacity with a shadow")
+        ->check(CLI::ExistingFile);
 }
 
 /// The scene's folder: the demo's cache (or a user's --scene) when it has the videos, else rendered once.
@@ -162,6 +168,13 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
                                true});
     for (auto& c : cfg.cameras) c.decode = o.decoder;
     cfg.model = o.model;
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    engines.push_back(pipeline::make_engine(o.engine, spec, o.threads));
+    if (!o.shadow.empty()) { // the serving model and a shadow on every frame
+        cfg.models = {{"serving", o.model, {}}, {"shadow", o.shadow, {}}};
+        cfg.shadow = {"shadow"};
+        engines.push_back(pipeline::make_engine(o.engine, pipeline::load_model_spec(o.shadow), o.threads));
+    }
     cfg.batching.max_batch = o.batch;
     cfg.batching.max_wait_ms = o.max_wait_ms;
     const std::string endpoint = "ipc:///tmp/sightline_linespeed_" + std::to_string(::getpid());
@@ -181,16 +194,17 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
         }
     });
     std::vector<double> publish_ms;
-    std::uint64_t frames = 0;
+    std::uint64_t frames = 0, shadows = 0;
     pipeline::LineOptions options;
     options.linger_ms = 0;
     std::map<std::int64_t, std::vector<pipeline::Detection>> sample; // cam1's first frames, checked below
     options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage& m) {
         publish_ms.push_back((m.stamps_ns.at("published") - f.stamps.arrival_ns) / 1e6);
         ++frames;
+        shadows += f.shadows.size();
         if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
     };
-    pipeline::Line line(cfg, pipeline::make_engine(o.engine, spec, o.threads), options);
+    pipeline::Line line(cfg, std::move(engines), options);
     // the subscriber joins before the clock starts (Line::run then finds it there)
     line.publisher().wait_for_subscribers(1, std::chrono::seconds(10));
     const auto t0 = Clock::now();
@@ -235,6 +249,11 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
             failed = true;
         }
     }
+    if (!o.shadow.empty() && shadows != frames) {
+        std::printf("shadow: %llu shadow results for %llu frames: the shadow did not run on every frame\n",
+                    (unsigned long long)shadows, (unsigned long long)frames);
+        failed = true;
+    }
     std::uint64_t dropped = 0;
     for (auto d : s.dropped) dropped += d;
     auto pj = summary(publish_ms), rj = summary(receipt_ms);
@@ -264,9 +283,10 @@ int main(int argc, char** argv) {
     pipeline::make_engine(o.engine, spec); // an engine this build lacks, or a bad model, fails before any rendering
     prepare_scene(o);
     std::printf("line speed: cameras %dx%d@30 paced in real time, %.0f s each, batch <= %d, max wait %.0f ms, "
-                "model %s (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",
-                o.width, o.height, o.seconds, o.batch, o.max_wait_ms, spec.name.c_str(), o.engine.c_str(),
-                decode.c_str(), o.p99_limit);
+                "model %s%s%s (%s engine), decode %s, sustained = zero drops and receipt p99 < %.0f ms\n",
+                o.width, o.height, o.seconds, o.batch, o.max_wait_ms, spec.name.c_str(),
+                o.shadow.empty() ? "" : " with a shadow ", o.shadow.empty() ? "" : o.shadow.string().c_str(),
+                o.engine.c_str(), decode.c_str(), o.p99_limit);
     if (o.decoder == pipeline::Decoder::kNvdec) {
         pipeline::VideoReader probe((o.scene / "cam1.mp4").string(), 0, nullptr, {}, o.decoder);
         std::printf("decoder: %s\n", probe.decoder() == pipeline::Decoder::kNvdec ? "NVDEC (device memory)"

@@ -12,6 +12,8 @@
 //
 //   build/bench/bench_overhead [--scene DIR] [--batch 1] [--reps 200] [--flags-rounds 3]
 #include <CLI/CLI.hpp>
+
+#include "process_cpu.hpp"
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -32,14 +34,7 @@ using namespace sightline;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-double cpu_ms() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
-    return ms(u.ru_utime) + ms(u.ru_stime);
-}
-} // namespace
+namespace {} // namespace
 
 int main(int argc, char** argv) {
     fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
@@ -72,10 +67,10 @@ int main(int argc, char** argv) {
     kernels::preprocess_cpu(views, spec.preprocess, input.data(), nullptr, nullptr);
     const pipeline::TensorView in{input.data(), input.size(), kernels::MemoryLocation::kHost};
     for (int k = 0; k < 5; ++k) engine->infer(in, batch); // warm-up
-    double c0 = cpu_ms();
+    double c0 = bench::process_cpu_ms();
     auto t0 = Clock::now();
     for (int k = 0; k < reps; ++k) engine->infer(in, batch);
-    const double model_cpu = (cpu_ms() - c0) / (double(reps) * batch);
+    const double model_cpu = (bench::process_cpu_ms() - c0) / (double(reps) * batch);
     const double model_wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / (reps * batch);
 
     // the line: one camera, lossless, as fast as it goes, every message published (no subscriber needed)
@@ -97,14 +92,14 @@ int main(int argc, char** argv) {
             };
         pipeline::Line line(c, pipeline::make_opencv_engine(spec), options);
         std::atomic<bool> stop{false};
-        const double c1 = cpu_ms();
+        const double c1 = bench::process_cpu_ms();
         const auto t1 = Clock::now();
         const auto r = line.run(stop);
         std::uint64_t n = 0;
         for (auto x : r.run.frames) n += x;
         if (n == 0) throw std::runtime_error("the line processed no frames");
         wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count() / double(n);
-        return std::pair{(cpu_ms() - c1) / double(n), n};
+        return std::pair{(bench::process_cpu_ms() - c1) / double(n), n};
     };
     double line_wall = 0;
     const auto [line_cpu, frames] = run_line(cfg.flags.candidate_floor, true, line_wall);
@@ -139,12 +134,12 @@ int main(int argc, char** argv) {
         std::size_t n_candidates = 0;
         for (int k = 0; k < flag_rounds; ++k)
             for (auto* det : {&plain, &with}) {
-                const double c1 = cpu_ms();
+                const double c1 = bench::process_cpu_ms();
                 for (const auto& f : kept) {
                     const auto res = det->detect(std::span(&f.view, 1));
                     if (det == &with && k == 0) n_candidates += res[0].candidates.size();
                 }
-                (det == &plain ? a : b).push_back((cpu_ms() - c1) / kept.size());
+                (det == &plain ? a : b).push_back((bench::process_cpu_ms() - c1) / kept.size());
             }
         std::sort(a.begin(), a.end()), std::sort(b.begin(), b.end());
         candidates_ms = b[b.size() / 2] - a[a.size() / 2];

@@ -19,8 +19,12 @@
 #include "sightline/pipeline/runner.hpp"
 #include "sightline/pipeline/versions.hpp"
 #include "sightline/pipeline/video_reader.hpp"
+#include "sightline/transport/control.hpp"
 #include "sightline/transport/messages.hpp"
 #include "sightline/transport/recording.hpp"
+
+#include <nlohmann/json.hpp>
+#include <thread>
 
 using namespace sightline;
 namespace fs = std::filesystem;
@@ -358,6 +362,111 @@ TEST(Line, ACandidateThatDropsHalfTheDetectionsIsRolledBackWithinTenSeconds) {
     EXPECT_EQ(served_by_cand_after, 0u) << "a batch formed after the switch is served by the fallback";
     EXPECT_GT(served_by_base_after, 60u);
     EXPECT_EQ(last_pred_seq, 14u * 30 - 1) << "no frame lost across the switch";
+    fs::remove_all(dir);
+}
+
+} // namespace
+
+namespace {
+
+nlohmann::json ask(const std::string& endpoint, const std::string& body) {
+    return nlohmann::json::parse(transport::control_request(endpoint, body, std::chrono::seconds(30)));
+}
+
+// Hot swap (issue 26, part 4): a running line (two cameras at real time, parts-v1) takes parts-v2 through its control
+// socket: bad requests are refused with their reason and change nothing, the load is checked on a real frame, each
+// camera switches at a batch boundary with a model_switched event, the first version cannot be unloaded, and the
+// consumer's view (the recording) has every seq of each camera once, the model changing once. `sightline ctl` speaks
+// to the same socket.
+TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
+    auto dir = temp_dir("hotswap");
+    render_scene(dir, 2, 6.0, 31, {"defaults.width=320", "defaults.height=240"});
+    pipeline::RunConfig cfg;
+    for (const char* cam : {"cam1", "cam2"})
+        cfg.cameras.push_back({cam, (dir / (std::string(cam) + ".mp4")).string(), {}, true, false});
+    cfg.model = kV1;
+    cfg.engine = "opencv";
+    cfg.path = dir / "run.yaml";
+    cfg.publish.predictions = "tcp://127.0.0.1:*";
+    cfg.publish.control = "ipc://" + (dir / "control").string();
+    pipeline::LineOptions o;
+    o.record = dir / "run.slrec";
+    o.linger_ms = 0;
+    pipeline::Line line(cfg, engine(kV1), o);
+    std::atomic<bool> stop{false};
+    std::thread running([&] { line.run(stop); });
+    struct Join { // a failed assertion still ends the line and its thread
+        std::atomic<bool>& stop;
+        std::thread& t;
+        ~Join() {
+            if (t.joinable()) stop = true, t.join();
+        }
+    } join{stop, running};
+    const std::string ep = cfg.publish.control;
+    nlohmann::json status = nlohmann::json::object();
+    for (int k = 0; k < 100 && !status.value("ok", false); ++k) {
+        status = ask(ep, R"({"command": "status"})");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(status["ok"]) << status;
+    EXPECT_EQ(status["versions"].size(), 1u);
+    EXPECT_EQ(status["cameras"][0]["serving"], "default");
+    // refused, with the reason, and nothing changes
+    for (const auto& [body, why] : std::vector<std::pair<std::string, std::string>>{
+             {"{", "malformed JSON"},
+             {R"({"command": "fly"})", "unknown command 'fly'"},
+             {R"({"command": "serve", "camera": "cam1"})", "'id' missing"},
+             {R"({"command": "load", "id": "v2", "file": "nope/model.yaml"})", "nope/model.yaml"},
+             {R"({"command": "serve", "camera": "cam1", "id": "v2"})", "no version 'v2' is loaded"},
+             {R"({"command": "serve", "camera": "cam9", "id": "default"})", "no camera 'cam9'"},
+             {R"({"command": "unload", "id": "default"})", "serves cam1: serve another version there first"}}) {
+        const auto r = ask(ep, body);
+        EXPECT_FALSE(r["ok"]) << body;
+        EXPECT_NE(r.value("error", "").find(why), std::string::npos) << body << " -> " << r;
+    }
+    const auto loaded = ask(ep, nlohmann::json{{"command", "load"}, {"id", "v2"}, {"file", kV2.string()}}.dump());
+    ASSERT_TRUE(loaded["ok"]) << loaded;
+    EXPECT_EQ(loaded["model"], "parts-v2@1.0.0");
+    EXPECT_NE(loaded["checks"].dump().find("a real frame of the line"), std::string::npos) << loaded;
+    EXPECT_TRUE(ask(ep, R"({"command": "serve", "camera": "cam1", "id": "v2"})")["ok"]);
+    const auto cli = sightline::testing::run_binary("ctl " + ep + " serve cam2 v2");
+    EXPECT_EQ(cli.code, 0) << cli.output;
+    EXPECT_NE(cli.output.find("\"changed\": true"), std::string::npos) << cli.output;
+    const auto refused = sightline::testing::run_binary("ctl " + ep + " unload v2");
+    EXPECT_EQ(refused.code, 1) << refused.output;
+    EXPECT_NE(refused.output.find("serves cam1"), std::string::npos) << refused.output;
+    status = ask(ep, R"({"command": "status"})");
+    EXPECT_EQ(status["cameras"][1]["serving"], "v2") << status;
+    const auto first = ask(ep, R"({"command": "unload", "id": "default"})");
+    EXPECT_NE(first.value("error", "").find("the line's first"), std::string::npos) << first;
+    running.join();
+    EXPECT_EQ(sightline::testing::run_binary("ctl " + ep + " status --timeout-s 0.5").code, 2) << "no line there";
+
+    transport::RecordingReader rec(dir / "run.slrec");
+    std::string topic;
+    transport::Message m;
+    std::map<std::string, std::vector<std::string>> models; // camera -> model per seq
+    std::map<std::string, std::uint64_t> next;
+    std::vector<std::string> events;
+    while (rec.next(topic, m)) { // v2's gear class is read against v2's classes: learned from its model_info
+        if (auto* e = std::get_if<transport::EventMessage>(&m);
+            e && (e->kind == "model_loaded" || e->kind == "model_switched"))
+            events.push_back(e->kind + (e->switched ? " " + e->camera + " " + e->switched->reason : ""));
+        auto* p = std::get_if<transport::PredMessage>(&m);
+        if (!p) continue;
+        EXPECT_EQ(p->seq, next[p->camera]++) << p->camera << ": every seq once, in order";
+        models[p->camera].push_back(p->model);
+    }
+    EXPECT_EQ(events, (std::vector<std::string>{"model_loaded", "model_switched cam1 operator",
+                                                "model_switched cam2 operator"}));
+    for (const auto& [cam, seq] : models) {
+        EXPECT_EQ(seq.size(), 180u) << cam << ": no frame lost";
+        const auto first_v2 = std::find(seq.begin(), seq.end(), "parts-v2@1.0.0");
+        ASSERT_NE(first_v2, seq.end()) << cam;
+        EXPECT_GT(first_v2 - seq.begin(), 0) << cam;
+        EXPECT_EQ(std::count(first_v2, seq.end(), "parts-v2@1.0.0"), seq.end() - first_v2)
+            << cam << ": served by v2 from the switch to the end";
+    }
     fs::remove_all(dir);
 }
 

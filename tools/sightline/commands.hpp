@@ -29,6 +29,8 @@ inline constexpr CommandInfo kCommands[] = {
     {"keys", "CURVE key pairs for lines and sinks that talk across machines (docs/security.md)"},
     {"compare", "Two model versions on the same frames: their recordings matched box by box, per camera and class "
                 "(docs/versions.md)"},
+    {"ctl", "A running line's control socket: load a model version, switch a camera to it, unload one, status "
+            "(docs/versions.md)"},
 };
 inline const char* command_help(std::string_view name) {
     for (const auto& c : kCommands)
@@ -54,6 +56,7 @@ Run add_monitor(CLI::App& app);
 Run add_collect(CLI::App& app);
 Run add_keys(CLI::App& app);
 Run add_compare(CLI::App& app);
+Run add_ctl(CLI::App& app);
 /// `collect import` and `collect snapshot` on the collect subcommand; the Run returns kNotParsed when neither ran.
 inline constexpr int kNotParsed = -1;
 Run add_collect_labels(CLI::App& collect);

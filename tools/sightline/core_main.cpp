@@ -13,5 +13,6 @@ int main(int argc, char** argv) {
                     {"monitor", add_monitor},
                     {"collect", add_collect},
                     {"keys", add_keys},
-                    {"compare", add_compare}});
+                    {"compare", add_compare},
+                    {"ctl", add_ctl}});
 }

@@ -233,6 +233,10 @@ bool RecordingReader::next(std::string& topic, Message& message) {
         throw Error(ErrorCode::kBadInput, where + ": " + e.what());
     }
     topic = std::string(topic_bytes);
+    // a version loaded while the line ran (hot swap): its classes come in its model_info event
+    if (const auto* e = std::get_if<EventMessage>(&message);
+        e && e->kind == "model_info" && !e->classes.empty() && header_.versions.size() < 256)
+        header_.versions[e->message] = e->classes;
     // class indices within the model's list, which only the header knows (its version's, for a line of several)
     if (const auto* p = std::get_if<PredMessage>(&message)) {
         const auto version = header_.versions.find(p->model);

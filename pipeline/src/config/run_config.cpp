@@ -97,7 +97,8 @@ void read_security(const detail::YamlFile& c, const YAML::Node& root, const YAML
     c.read(pub, "publish", "allow_insecure", in_publish);
     P.allow_insecure = P.allow_insecure || in_publish;
     for (const auto& [key, endpoint] :
-         {std::pair{"publish.predictions", P.predictions}, {"publish.samples", P.samples}})
+         {std::pair{"publish.predictions", P.predictions}, {"publish.samples", P.samples},
+          {"publish.control", P.control}})
         if (!endpoint.empty() && !P.curve && !P.allow_insecure && !transport::is_local_endpoint(endpoint))
             c.fail(key, endpoint +
                             " binds beyond loopback without security: anyone who reaches the port reads every "
@@ -392,7 +393,7 @@ RunConfig read_run_config(const std::filesystem::path& path) {
     const auto pub = root["publish"];
     c.keys(pub, "publish",
            {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s", "samples", "samples_buffer",
-            "samples_drain_s", "samples_ack_timeout_s", "allow_insecure"});
+            "samples_drain_s", "samples_ack_timeout_s", "allow_insecure", "control"});
     auto& P = r.publish;
     P.predictions = c.get<std::string>(pub["predictions"], "publish.predictions");
     if (const auto problem = transport::endpoint_problem(P.predictions); !problem.empty())
@@ -404,6 +405,10 @@ RunConfig read_run_config(const std::filesystem::path& path) {
     if (!P.samples.empty())
         if (const auto problem = transport::endpoint_problem(P.samples); !problem.empty())
             c.fail("publish.samples", problem);
+    c.read(pub, "publish", "control", P.control);
+    if (!P.control.empty())
+        if (const auto problem = transport::endpoint_problem(P.control); !problem.empty())
+            c.fail("publish.control", problem);
     c.read(pub, "publish", "samples_buffer", P.samples_buffer, in(1, 1000000), "must be in 1..1000000");
     c.read(pub, "publish", "samples_drain_s", P.samples_drain_s, in(0.0, 3600.0), "must be in [0, 3600]");
     c.read(pub, "publish", "samples_ack_timeout_s", P.samples_ack_timeout_s, above(0.0, 86400.0),

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "control/line_control.hpp"
 #include "line/samples_outbox.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/coco.hpp"
@@ -109,6 +110,7 @@ struct Line::Impl {
     std::vector<std::unique_ptr<Rollout>> rollouts;
     std::vector<bool> passed; ///< per camera: its candidate passed once (promote: false), said in an event
     int candidate = -1, fallback = -1;
+    std::unique_ptr<detail::LineControl> control; ///< with publish.control
 
     Impl(RunConfig config, std::vector<std::unique_ptr<Engine>> engines, LineOptions o)
         : options(std::move(o)), runner(std::move(config), std::move(engines)), models(model_names(runner.models())),
@@ -123,6 +125,20 @@ struct Line::Impl {
         rollouts.resize(cfg.cameras.size());
         passed.assign(cfg.cameras.size(), false);
         describe_versions();
+        if (!cfg.publish.control.empty()) {
+            control = std::make_unique<detail::LineControl>(
+                cfg.publish.control, cfg.publish.curve,
+                detail::LineControl::Ops{[this] { return control_status(); },
+                                         [this](const ControlRequest& r, std::unique_ptr<Detector> d) {
+                                             return control_add(r, std::move(d));
+                                         },
+                                         [this](const ControlRequest& r) { return control_serve(r); },
+                                         [this](const ControlRequest& r) { return control_unload(r); }},
+                [this](const ControlRequest& r, const OwnedFrame* frame, std::vector<std::string>& checks) {
+                    return prepare_version(r, frame, checks);
+                });
+            spdlog::info("run: control socket on {} (sightline ctl: load, serve, unload, status)", control->endpoint());
+        }
         evaluators.resize(cfg.cameras.size());
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
             const CameraConfig& cam = cfg.cameras[i];
@@ -159,7 +175,7 @@ struct Line::Impl {
             h.threshold = runner.confidence(); // eval scores at it by default (docs/metrics.md)
             if (models.size() > 1)
                 for (std::size_t v = 0; v < models.size(); ++v)
-                    h.versions[models[v]] = runner.models().version(v).detector.spec().classes;
+                    h.versions[models[v]] = runner.models().version(v).detector->spec().classes;
             recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
             spdlog::info("run: recording every message to {}", options.record.string());
         }
@@ -178,7 +194,7 @@ struct Line::Impl {
         if (set.size() == 1) return;
         for (std::size_t v = 0; v < set.size(); ++v)
             spdlog::info("run: version {}: {} ({}, threshold {})", set.version(v).id, set.version(v).model,
-                         set.version(v).detector.spec().yaml_path.string(), set.version(v).detector.confidence());
+                         set.version(v).detector->spec().yaml_path.string(), set.version(v).detector->confidence());
         if (cfg.rollout) candidate = set.find(cfg.rollout->candidate), fallback = set.find(cfg.rollout->fallback);
         for (std::size_t c = 0; c < cfg.cameras.size(); ++c) {
             std::string beside;
@@ -194,6 +210,129 @@ struct Line::Impl {
                              cfg.rollout->promote ? ", promotes on a win" : "");
             }
         }
+    }
+
+    bool shadowed(int v) const {
+        const auto& s = runner.config().shadow;
+        return std::find(s.begin(), s.end(), runner.models().version(v).id) != s.end();
+    }
+    std::size_t camera_index(const std::string& id) const {
+        const auto& cams = runner.config().cameras;
+        for (std::size_t c = 0; c < cams.size(); ++c)
+            if (cams[c].id == id) return c;
+        throw Error(ErrorCode::kBadInput, "no camera '" + id + "' on this line");
+    }
+    int loaded_version(const std::string& id) const {
+        const int v = runner.models().find(id);
+        if (v < 0) throw Error(ErrorCode::kBadInput, "no version '" + id + "' is loaded (load it first)");
+        return v;
+    }
+
+    /// Hot swap, on the control thread: the version's detector made as the config makes its versions' (the line's
+    /// engine, thresholds and candidate floor), its self-test, and one real frame when the line has one.
+    std::unique_ptr<Detector> prepare_version(const ControlRequest& r, const OwnedFrame* frame,
+                                              std::vector<std::string>& checks) {
+        const RunConfig& cfg = runner.config();
+        std::filesystem::path file = r.file;
+        if (file.is_relative()) file = cfg.path.parent_path() / file;
+        auto det = std::make_unique<Detector>(make_engine(cfg.engine, load_model_spec(file), cfg.engine_threads),
+                                              cfg.thresholds.confidence, cfg.thresholds.iou, cfg.thresholds.max_det,
+                                              cfg.flags.candidate_floor, cfg.flags.max_candidates);
+        const auto& p = det->spec().preprocess;
+        std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
+        kernels::ImageView v;
+        v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
+        v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
+        det->detect(std::span(&v, 1));
+        checks.push_back("self_test: a blank " + std::to_string(p.input_width) + "x" + std::to_string(p.input_height) +
+                         " frame through the whole detect path");
+        if (frame) {
+            const auto n = det->detect(std::span(&frame->view, 1))[0].detections.size();
+            checks.push_back("a real frame of the line: " + std::to_string(n) + " detections");
+        } else {
+            checks.push_back("no real frame yet (no camera delivered one within 5 s)");
+        }
+        return det;
+    }
+    nlohmann::json control_add(const ControlRequest& r, std::unique_ptr<Detector> det) {
+        ModelSet& set = runner.models();
+        std::string model = det->spec().name + "@" + det->spec().version;
+        if (std::find(models.begin(), models.end(), model) != models.end()) model += "#" + r.id;
+        const auto classes = det->spec().classes;
+        const int v = set.add(r.id, model, std::move(det));
+        models.push_back(model);
+        const std::int64_t wall = wall_clock_ns();
+        transport::EventMessage info = event("model_info", "", model, wall); // its classes, for every consumer
+        info.run = run, info.classes = classes;
+        send(info);
+        send(event("model_loaded", "", r.id + ": " + model + " from " + r.file, wall));
+        spdlog::info("run: version {} loaded: {} ({}), serving no camera yet", r.id, model, r.file);
+        return {{"id", r.id}, {"model", model}, {"version", v}, {"classes", classes}};
+    }
+    nlohmann::json control_serve(const ControlRequest& r) {
+        ModelSet& set = runner.models();
+        const std::size_t cam = camera_index(r.camera);
+        const int v = loaded_version(r.id), from = set.serving(cam);
+        if (v == from) return {{"camera", r.camera}, {"serving", models[v]}, {"changed", false}};
+        set.serve(cam, v);
+        set.set_beside(cam, from, shadowed(from));   // a shadow: version keeps running beside
+        for (std::size_t w = 0; w < set.size(); ++w) // shadows of the new serving version's camera
+            if (shadowed(static_cast<int>(w)) && static_cast<int>(w) != v && set.loaded(static_cast<int>(w)))
+                set.set_beside(cam, static_cast<int>(w), true);
+        if (rollouts[cam]) {
+            spdlog::info("run: {}: its rollout ends: an operator chose {}", r.camera, r.id);
+            rollouts[cam].reset();
+        }
+        transport::EventMessage e =
+            event("model_switched", r.camera, "operator: " + models[from] + " -> " + models[v], wall_clock_ns());
+        e.switched = transport::ModelSwitch{models[from], models[v], "operator", "sightline ctl serve"};
+        send(e);
+        spdlog::info("run: {}: served by {} from the next batch (was {})", r.camera, models[v], models[from]);
+        return {{"camera", r.camera}, {"serving", models[v]}, {"was", models[from]}, {"changed", true}};
+    }
+    nlohmann::json control_unload(const ControlRequest& r) {
+        ModelSet& set = runner.models();
+        const int v = loaded_version(r.id);
+        for (std::size_t c = 0; c < rollouts.size(); ++c)
+            if (rollouts[c] && (v == candidate || v == fallback))
+                throw Error(ErrorCode::kBadInput, "version '" + r.id + "' is in the rollout on " +
+                                                      runner.config().cameras[c].id + ": serve another version there");
+        for (std::size_t c = 0; c < runner.config().cameras.size(); ++c)
+            if (set.serving(c) == v)
+                throw Error(ErrorCode::kBadInput, "version '" + r.id + "' serves " + runner.config().cameras[c].id +
+                                                      ": serve another version there first");
+        for (std::size_t c = 0; c < runner.config().cameras.size(); ++c) set.set_beside(c, v, false);
+        if (!set.unload(v))
+            throw Error(ErrorCode::kBadInput, "version '" + r.id + "' is still in a batch in flight: ask again");
+        send(event("model_unloaded", "", r.id + ": " + models[v], wall_clock_ns()));
+        spdlog::info("run: version {} unloaded ({})", r.id, models[v]);
+        return {{"id", r.id}, {"model", models[v]}};
+    }
+    nlohmann::json control_status() const {
+        const ModelSet& set = runner.models();
+        const auto& cams = runner.config().cameras;
+        nlohmann::json versions = nlohmann::json::array(), cameras = nlohmann::json::array();
+        for (std::size_t v = 0; v < set.size(); ++v) {
+            if (!set.loaded(static_cast<int>(v))) continue;
+            nlohmann::json serves = nlohmann::json::array(), beside = nlohmann::json::array();
+            for (std::size_t c = 0; c < cams.size(); ++c) {
+                if (set.serving(c) == static_cast<int>(v)) serves.push_back(cams[c].id);
+                if (set.beside(c, static_cast<int>(v))) beside.push_back(cams[c].id);
+            }
+            versions.push_back({{"id", set.version(v).id},
+                                {"model", models[v]},
+                                {"threshold", set.version(v).detector->confidence()},
+                                {"classes", set.version(v).detector->spec().classes.size()},
+                                {"serving", serves},
+                                {"beside", beside}});
+        }
+        for (std::size_t c = 0; c < cams.size(); ++c)
+            cameras.push_back({{"id", cams[c].id},
+                               {"serving", set.version(set.serving(c)).id},
+                               {"rollout", rollouts[c] ? "guarded"
+                                           : passed[c] ? "passed"
+                                                       : "none"}});
+        return {{"line", line}, {"run", run}, {"versions", versions}, {"cameras", cameras}};
     }
 
     /// A version beside the serving one, published on shadow/<camera> and tallied against it.
@@ -228,9 +367,6 @@ struct Line::Impl {
         const RunConfig& cfg = runner.config();
         ModelSet& set = runner.models();
         const std::size_t cam = f.camera_index;
-        const auto shadowed = [&](int v) {
-            return std::find(cfg.shadow.begin(), cfg.shadow.end(), set.version(v).id) != cfg.shadow.end();
-        };
         const std::string evidence = rollout->evidence();
         std::string why = "rollback";
         if (d == RolloutDecision::kRollback) {
@@ -324,7 +460,7 @@ struct Line::Impl {
         for (std::size_t v = 1; v < models.size(); ++v) {
             transport::EventMessage e = event("model_info", "", models[v], wall);
             e.run = run;
-            e.classes = runner.models().version(v).detector.spec().classes;
+            e.classes = runner.models().version(v).detector->spec().classes;
             send(e);
         }
     }
@@ -383,7 +519,8 @@ std::size_t Line::self_test() {
     std::size_t first = 0;
     ModelSet& set = impl_->runner.models();
     for (std::size_t k = set.size(); k-- > 0;) { // every version; the first's count is the answer
-        Detector& det = set.version(k).detector;
+        if (!set.loaded(static_cast<int>(k))) continue;
+        Detector& det = *set.version(k).detector;
         const auto& p = det.spec().preprocess;
         std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
         kernels::ImageView v;
@@ -436,6 +573,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
     }
     s.send(s.line_info("run_start", wall_clock_ns()));
     s.send_model_info(wall_clock_ns());
+    if (s.control) s.control->start();
     const auto t0 = std::chrono::steady_clock::now();
     auto window_start = t0;
     const auto period = std::chrono::duration<double>(s.options.stat_period_s);
@@ -455,6 +593,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
             if (s.options.on_frame) s.options.on_frame(f, pred);
             s.publish_shadows(f);
             s.guard(f);
+            if (s.control) s.control->apply(&f);
             if (s.sampler)
                 for (Selected& sel : s.sampler->offer(f)) s.outbox->push(std::move(sel));
             const auto now = std::chrono::steady_clock::now();
@@ -465,12 +604,14 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
         },
         stop, [&](const RunEvent& e) { s.send(s.event(e.kind, e.camera, e.message, e.time_ns)); },
         [&] { // stats on the timer also when no camera delivers (a camera that is down still reports)
+            if (s.control) s.control->apply(nullptr);
             const auto now = std::chrono::steady_clock::now();
             if (now - window_start >= period) {
                 s.publish_stats(std::chrono::duration<double>(now - window_start).count());
                 window_start = now;
             }
         });
+    if (s.control) s.control->stop();
     if (s.sampler) {
         for (Selected& sel : s.sampler->flush()) s.outbox->push(std::move(sel));
         const detail::OutboxFigures o = s.outbox->finish();

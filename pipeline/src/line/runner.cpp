@@ -56,14 +56,16 @@ FrameOutput frame_output(const detail::Batch& batch, std::size_t k, FrameResult&
 /// the serving one with it.
 class VersionsStage {
   public:
-    VersionsStage(const FlagsConfig& config, const ModelSet& models, std::size_t cameras) {
-        for (std::size_t v = 0; v < models.size(); ++v) {
-            flags_.emplace_back(config, models.version(v).detector.confidence(), cameras);
-            classes_.push_back(models.version(v).detector.spec().classes);
-        }
-    }
+    VersionsStage(const FlagsConfig& config, const ModelSet& models, std::size_t cameras)
+        : config_(config), models_(models), cameras_(cameras) {}
     /// Completes `out` (made from the serving version's result) with the versions beside it.
     void apply(FrameOutput& out, VersionResults& results) {
+        // versions loaded while the line runs (hot swap) get theirs at their first frame
+        while (flags_.size() < models_.size()) {
+            const Detector* d = models_.version(flags_.size()).detector.get(); // null: unloaded already
+            flags_.emplace_back(config_, d ? d->confidence() : 0.f, cameras_);
+            classes_.push_back(d ? d->spec().classes : std::vector<std::string>{});
+        }
         out.version = results.serving;
         for (auto& [v, r] : results.beside) {
             FrameOutput beside = out;
@@ -99,6 +101,9 @@ class VersionsStage {
     }
 
   private:
+    const FlagsConfig& config_;
+    const ModelSet& models_;
+    std::size_t cameras_;
     std::vector<FlagsStage> flags_;
     std::vector<std::vector<std::string>> classes_;
 };

@@ -47,10 +47,11 @@ ModelSet::ModelSet(const RunConfig& config, std::vector<std::unique_ptr<Engine>>
         const ThresholdsConfig& line = config.thresholds;
         std::string model = engines[v]->spec().name + "@" + engines[v]->spec().version;
         if (names[model] > 1) model += "#" + versions[v].id; // two versions of one file (another threshold)
-        versions_.push_back({versions[v].id, model,
-                             Detector(std::move(engines[v]), pick(own.confidence, line.confidence),
-                                      pick(own.iou, line.iou), own.max_det > 0 ? own.max_det : line.max_det,
-                                      config.flags.candidate_floor, config.flags.max_candidates)});
+        versions_.push_back(
+            {versions[v].id, model,
+             std::make_unique<Detector>(std::move(engines[v]), pick(own.confidence, line.confidence),
+                                        pick(own.iou, line.iou), own.max_det > 0 ? own.max_det : line.max_det,
+                                        config.flags.candidate_floor, config.flags.max_candidates)});
     }
     const std::size_t cams = config.cameras.size();
     serving_.assign(cams, 0);
@@ -75,8 +76,37 @@ ModelSet::ModelSet(ModelSet&&) noexcept = default;
 
 int ModelSet::find(const std::string& id) const {
     for (std::size_t v = 0; v < versions_.size(); ++v)
-        if (versions_[v].id == id) return static_cast<int>(v);
+        if (versions_[v].id == id && versions_[v].detector) return static_cast<int>(v);
     return -1;
+}
+
+int ModelSet::add(std::string id, std::string model, std::unique_ptr<Detector> detector) {
+    SL_ASSERT(detector != nullptr);
+    if (find(id) >= 0) throw Error(ErrorCode::kBadInput, "models: a version '" + id + "' is loaded already");
+    versions_.push_back({std::move(id), std::move(model), std::move(detector)});
+    for (auto& cam : beside_) cam.push_back(false);
+    return static_cast<int>(versions_.size() - 1);
+}
+
+bool ModelSet::unload(int version) {
+    if (version < 0 || static_cast<std::size_t>(version) >= versions_.size() || !loaded(version))
+        throw Error(ErrorCode::kBadInput, "models: no loaded version " + std::to_string(version));
+    if (version == 0)
+        throw Error(ErrorCode::kBadInput, "models: version '" + versions_[0].id +
+                                              "' is the line's first (its default, whose classes its recording's "
+                                              "header carries): it stays loaded");
+    std::string serves, runs;
+    for (std::size_t c = 0; c < serving_.size(); ++c) {
+        if (serving_[c] == version) serves += (serves.empty() ? "" : ", ") + std::string("camera ") + std::to_string(c);
+        if (beside_[c][version]) runs += (runs.empty() ? "" : ", ") + std::string("camera ") + std::to_string(c);
+    }
+    if (!serves.empty() || !runs.empty())
+        throw Error(ErrorCode::kBadInput, "models: version '" + versions_[version].id + "' still " +
+                                              (serves.empty() ? "runs beside " + runs : "serves " + serves));
+    for (const auto& p : pending_)
+        if (p->busy && static_cast<std::size_t>(version) < p->tickets.size() && p->tickets[version] >= 0) return false;
+    versions_[version].detector.reset();
+    return true;
 }
 
 void ModelSet::serve(std::size_t camera, int version) {
@@ -126,13 +156,13 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
     try {
         for (std::size_t v = 0; v < nv; ++v) {
             if (done[v] || p.runs[v].empty()) continue;
-            const auto& in = versions_[v].detector.spec().preprocess;
+            const auto& in = versions_[v].detector->spec().preprocess;
             std::vector<std::size_t> group; // the versions reading the same tensor
             for (std::size_t w = v; w < nv; ++w)
-                if (!done[w] && !p.runs[w].empty() && same_input(in, versions_[w].detector.spec().preprocess))
+                if (!done[w] && !p.runs[w].empty() && same_input(in, versions_[w].detector->spec().preprocess))
                     group.push_back(w);
             if (!host || group.size() == 1) { // nothing to share: the detector preprocesses its own frames
-                p.tickets[v] = versions_[v].detector.submit(views_of(p.runs[v]));
+                p.tickets[v] = versions_[v].detector->submit(views_of(p.runs[v]));
                 done[v] = true;
                 ++last_preprocesses_;
                 continue;
@@ -163,14 +193,14 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
                     prepared = {gathered_, gathered_lbs_, gathered_luma_};
                 }
                 const auto sub = views_of(idx);
-                p.tickets[w] = versions_[w].detector.submit(sub, prepared);
+                p.tickets[w] = versions_[w].detector->submit(sub, prepared);
                 done[w] = true;
             }
         }
     } catch (...) { // what was submitted is collected and dropped: the detectors' slots are free again
         for (std::size_t v = 0; v < nv; ++v)
             if (p.tickets[v] >= 0) try {
-                    versions_[v].detector.collect(p.tickets[v]);
+                    versions_[v].detector->collect(p.tickets[v]);
                 } catch (...) { // the first error is the one to report
                 }
         throw;
@@ -182,8 +212,8 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
 bool ModelSet::running(Ticket ticket) const {
     if (ticket < 0 || ticket >= Detector::kDepth || !pending_[ticket]->busy) return false;
     const Pending& p = *pending_[ticket];
-    for (std::size_t v = 0; v < versions_.size(); ++v)
-        if (p.tickets[v] >= 0 && versions_[v].detector.running(p.tickets[v])) return true;
+    for (std::size_t v = 0; v < p.tickets.size(); ++v)
+        if (p.tickets[v] >= 0 && versions_[v].detector->running(p.tickets[v])) return true;
     return false;
 }
 
@@ -195,10 +225,10 @@ std::vector<VersionResults> ModelSet::collect(Ticket ticket) {
     std::vector<VersionResults> out(p.serving.size());
     for (std::size_t k = 0; k < out.size(); ++k) out[k].serving = p.serving[k];
     std::exception_ptr failure;
-    for (std::size_t v = 0; v < versions_.size(); ++v) { // every detector's slot is collected, whatever fails
+    for (std::size_t v = 0; v < p.tickets.size(); ++v) { // every detector's slot is collected, whatever fails
         if (p.tickets[v] < 0) continue;
         try {
-            auto results = versions_[v].detector.collect(p.tickets[v]);
+            auto results = versions_[v].detector->collect(p.tickets[v]);
             for (std::size_t j = 0; j < results.size(); ++j) {
                 VersionResults& r = out[p.runs[v][j]];
                 if (r.serving == static_cast<int>(v))

@@ -48,6 +48,9 @@ struct PublishConfig {
     int samples_buffer = 256;    ///< samples kept until a collector acknowledges them (the oldest dropped, counted)
     double samples_drain_s = 10; ///< at the end of a run, how long the line waits for the last acknowledgements
     double samples_ack_timeout_s = 30; ///< a sample unanswered this long goes again (to any collector)
+    /// The control socket (a REP socket bound; docs/versions.md, "Hot swap"): `sightline ctl` loads, serves and
+    /// unloads model versions while the line runs. Empty: none.
+    std::string control;
     /// CURVE on both sockets (`security:` in the config, docs/security.md): the line's key and the clients it admits;
     /// nullopt: plain ZeroMQ, which binds a non-loopback address only with `allow_insecure: true`.
     std::optional<transport::CurveServer> curve;

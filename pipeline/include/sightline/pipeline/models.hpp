@@ -30,7 +30,7 @@ class ModelSet {
     struct Version {
         std::string id;    ///< as models: names it (`default` for a config with model: alone)
         std::string model; ///< what its messages carry: name@version (name@version#id where two versions share it)
-        Detector detector;
+        std::unique_ptr<Detector> detector; ///< null once unloaded
     };
     /// `engines`: one per config.versions() entry, in that order. Each version's thresholds: its own (models[]),
     /// else the config's thresholds:, else its model's. Cameras start served by their cameras[].model (else the
@@ -43,8 +43,17 @@ class ModelSet {
     std::size_t size() const { return versions_.size(); }
     Version& version(std::size_t v) { return versions_[v]; }
     const Version& version(std::size_t v) const { return versions_[v]; }
-    /// The version with this id; -1 when none.
+    /// The loaded version with this id; -1 when none.
     int find(const std::string& id) const;
+    bool loaded(int version) const { return versions_[version].detector != nullptr; }
+
+    /// Adds a version loaded and checked elsewhere (hot swap: docs/versions.md): it runs nowhere until it serves a
+    /// camera or runs beside one. Returns its index (indices are never reused). Error(kBadInput): the id is taken.
+    int add(std::string id, std::string model, std::unique_ptr<Detector> detector);
+    /// Unloads a version that serves no camera and runs beside none (never the first: the line's default). False while
+    /// a batch in flight still uses it (try again after the next collect()). Error(kBadInput) naming the cameras it
+    /// serves or runs beside, or when it is not loaded.
+    bool unload(int version);
 
     /// The version serving `camera` from the next submitted batch on.
     int serving(std::size_t camera) const { return serving_[camera]; }

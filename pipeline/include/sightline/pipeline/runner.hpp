@@ -45,8 +45,8 @@ class Runner {
                    const std::function<void(const RunEvent&)>& on_event = {},
                    const std::function<void()>& on_idle = {});
     /// The first version's detector (the one serving by default).
-    const Detector& detector() const { return models_.version(0).detector; }
-    Detector& detector() { return models_.version(0).detector; } ///< not while run() runs
+    const Detector& detector() const { return *models_.version(0).detector; }
+    Detector& detector() { return *models_.version(0).detector; } ///< not while run() runs
     /// Every version. Which serves a camera may change from `sink` (at the next batch); nothing else while run() runs.
     ModelSet& models() { return models_; }
     const ModelSet& models() const { return models_; }
