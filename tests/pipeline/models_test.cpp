@@ -22,6 +22,7 @@
 #include "sightline/transport/control.hpp"
 #include "sightline/transport/messages.hpp"
 #include "sightline/transport/recording.hpp"
+#include "sightline/transport/samples.hpp"
 
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -82,6 +83,7 @@ TEST(RunConfig, ModelsShadowAndRolloutAreReadAndRefusedByKey) {
                                            "shadow: [v1]\nrollout: {candidate: v2, fallback: v1, promote: true, "
                                            "block_frames: 10, guardrails: [{metric: detections, tolerance: 0.3}]}\n";
     const auto ok = pipeline::load_run_config(dir / "run.yaml");
+    EXPECT_EQ(ok.publish.control, "") << "no control socket unless asked";
     ASSERT_EQ(ok.models.size(), 2u);
     EXPECT_EQ(ok.models[1].id, "v2");
     EXPECT_EQ(ok.models[1].file, dir / "m2.yaml");
@@ -207,6 +209,12 @@ TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
     cfg.model = kV1;
     cfg.shadow = {"v1"};
     cfg.publish.predictions = "tcp://127.0.0.1:*";
+    // every 5th frame sampled: a sample carries the version that served its frame (model, classes)
+    cfg.publish.samples = "ipc://" + (dir / "samples").string();
+    pipeline::SamplingStrategy every;
+    every.name = "every", every.type = "random", every.ranked = false, every.fraction = 0.2;
+    cfg.sampling.strategies = {every};
+    cfg.sampling.dedupe_distance = -1;
     std::vector<std::unique_ptr<pipeline::Engine>> engines;
     for (const auto& v : cfg.models) engines.push_back(engine(v.file));
     pipeline::LineOptions o;
@@ -214,8 +222,27 @@ TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
     o.stat_period_s = 1000; // one set of stats, at the end: the whole run's agreement
     o.linger_ms = 0;
     pipeline::Line line(cfg, std::move(engines), o);
-    std::atomic<bool> stop{false};
-    line.run(stop);
+    std::atomic<bool> stop{false}, received_all{false};
+    std::map<std::string, std::set<std::string>> sample_models;  // camera -> models its samples carry
+    std::map<std::string, std::set<std::size_t>> sample_classes; // camera -> class list sizes
+    std::thread collector([&] {
+        transport::SampleReceiver r({{cfg.publish.samples}, 16, 0.1});
+        while (!received_all.load())
+            if (auto got = r.receive(std::chrono::milliseconds(100))) {
+                const auto s = transport::decode_sample(got->body);
+                sample_models[s.pred.camera].insert(s.pred.model);
+                sample_classes[s.pred.camera].insert(s.classes.size());
+                r.ack(got->source, s.id);
+            }
+    });
+    const auto summary = line.run(stop);
+    received_all = true;
+    collector.join();
+    EXPECT_GT(summary.samples_acked, 0u);
+    EXPECT_EQ(sample_models["cam1"], std::set<std::string>{"parts-v1@1.0.0"});
+    EXPECT_EQ(sample_models["cam2"], std::set<std::string>{"parts-v2@1.0.0"}) << "the version that served cam2";
+    EXPECT_EQ(sample_classes["cam2"], std::set<std::size_t>{6u}) << "with its six classes";
+    EXPECT_EQ(sample_classes["cam1"], std::set<std::size_t>{5u});
 
     transport::RecordingReader rec(dir / "run.slrec");
     ASSERT_EQ(rec.header().versions.size(), 2u);

@@ -163,6 +163,9 @@ struct Line::Impl {
             for (const auto& c : cfg.cameras) meta.push_back(c.meta);
             outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling, model, line, spec.classes,
                                                              runner.confidence(), std::move(meta));
+            for (std::size_t v = 1; v < models.size(); ++v) // a sample carries the version that served its frame
+                outbox->set_version(v, models[v], runner.models().version(v).detector->spec().classes,
+                                    runner.models().version(v).detector->confidence());
             spdlog::info("run: samples for collectors on {} ({} strategies)", outbox->endpoint(),
                          cfg.sampling.strategies.size());
         }
@@ -259,7 +262,9 @@ struct Line::Impl {
         std::string model = det->spec().name + "@" + det->spec().version;
         if (std::find(models.begin(), models.end(), model) != models.end()) model += "#" + r.id;
         const auto classes = det->spec().classes;
+        const float threshold = det->confidence();
         const int v = set.add(r.id, model, std::move(det));
+        if (outbox) outbox->set_version(static_cast<std::size_t>(v), model, classes, threshold);
         models.push_back(model);
         const std::int64_t wall = wall_clock_ns();
         transport::EventMessage info = event("model_info", "", model, wall); // its classes, for every consumer

@@ -17,6 +17,7 @@ SamplesOutbox::SamplesOutbox(const PublishConfig& publish, const SamplingConfig&
       meta_(std::move(meta)), line_start_ns_(wall_clock_ns()),
       sender_({publish.samples, static_cast<std::size_t>(publish.samples_buffer), 256u << 20,
                publish.samples_ack_timeout_s, 3, 1, 0, publish.curve}) {
+    versions_.push_back({model_, classes_, threshold_});
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -44,18 +45,31 @@ void SamplesOutbox::push(Selected sample) {
     }
 }
 
+void SamplesOutbox::set_version(std::size_t index, std::string model, std::vector<std::string> classes,
+                                float threshold) {
+    std::lock_guard lock(versions_mutex_);
+    if (versions_.size() <= index) versions_.resize(index + 1, versions_.front());
+    versions_[index] = {std::move(model), std::move(classes), threshold};
+}
+
 transport::SampleMessage SamplesOutbox::message(const Selected& s) const {
     transport::SampleMessage m;
     const FrameOutput& f = s.frame;
+    Version served; // the version that served the frame
+    {
+        std::lock_guard lock(versions_mutex_);
+        const auto v = static_cast<std::size_t>(f.version);
+        served = v < versions_.size() ? versions_[v] : versions_.front();
+    }
     m.id = fmt::format("{}/{}/{}", f.camera, line_start_ns_, f.seq);
     if (s.context_offset != 0) { // a context frame: its own id under its sample's
         m.context_of = fmt::format("{}/{}/{}", f.camera, line_start_ns_, s.context_of);
         m.context_offset = s.context_offset;
         m.id = fmt::format("{}/{:+d}", m.context_of, s.context_offset);
     }
-    m.pred = to_pred_message(f, model_, meta_.at(f.camera_index), f.stamps.inferred_ns);
+    m.pred = to_pred_message(f, served.model, meta_.at(f.camera_index), f.stamps.inferred_ns);
     m.pred.line = line_;
-    m.classes = classes_;
+    m.classes = served.classes;
     for (const Detection& c : f.candidates) {
         m.candidate_boxes.insert(m.candidate_boxes.end(), {c.x1, c.y1, c.x2, c.y2});
         m.candidate_scores.push_back(c.score);
@@ -64,7 +78,7 @@ transport::SampleMessage SamplesOutbox::message(const Selected& s) const {
     m.strategy = s.strategy;
     m.tags = s.tags;
     m.reasons = s.reasons;
-    m.threshold = threshold_;
+    m.threshold = served.threshold;
     m.selected_ns = wall_clock_ns();
     m.pred.time_ns = m.selected_ns;
     m.jpeg = encode_jpeg(s.image.view, quality_);

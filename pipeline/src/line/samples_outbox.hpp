@@ -34,6 +34,9 @@ class SamplesOutbox {
     OutboxFigures finish();
     OutboxFigures figures() const;
     std::string endpoint() const;
+    /// A model version of the line (its index in the ModelSet): a sample of a frame it served carries its
+    /// name@version, class names and threshold. Versions not set (and index 0) are the constructor's.
+    void set_version(std::size_t index, std::string model, std::vector<std::string> classes, float threshold);
 
   private:
     void loop();
@@ -48,6 +51,13 @@ class SamplesOutbox {
     std::vector<std::map<std::string, std::string>> meta_;
     std::int64_t line_start_ns_;
     transport::SampleSender sender_; // used by the thread only, after construction
+    struct Version {
+        std::string model;
+        std::vector<std::string> classes;
+        float threshold = 0;
+    };
+    mutable std::mutex versions_mutex_;
+    std::vector<Version> versions_; ///< under versions_mutex_: set from the line's thread, read by the outbox's
     mutable std::mutex mutex_;
     std::deque<Selected> queue_;
     bool finishing_ = false;

@@ -232,9 +232,11 @@ void Metrics::observe(const transport::StatMessage& st) {
          {"window_s", "iou", "frames", "tp", "fp", "fn", "precision", "recall", "f1", "frames_without_gt_total"})
         if (auto v = st.values.find(std::string("eval_") + metric); v != st.values.end() && v->second >= 0)
             d.online.Add(with_line(st.line, {{"camera", st.camera}, {"metric", metric}})).Set(v->second);
-    for (const auto& [id, t] : agreement_in_stats(st.values)) { // per version beside the serving one
+    for (const auto& shadow : agreement_in_stats(st.values)) { // per version beside the serving one
+        const AgreementTally& t = shadow.second;
         const auto set = [&](const char* figure, double v) {
-            d.agreement.Add(with_line(st.line, {{"camera", st.camera}, {"shadow", id}, {"figure", figure}})).Set(v);
+            d.agreement.Add(with_line(st.line, {{"camera", st.camera}, {"shadow", shadow.first}, {"figure", figure}}))
+                .Set(v);
         };
         set("rate", t.agreement());
         set("frames", static_cast<double>(t.frames));

@@ -144,9 +144,10 @@ void MonitorSession::feed(const transport::Message& m, std::int64_t wall_ns) {
     }
     if (d.metrics) d.metrics->observe(m);
     if (const auto* st = std::get_if<transport::StatMessage>(&m)) // versions beside the serving one (docs/versions.md)
-        for (const auto& [id, tally] : agreement_in_stats(st->values))
+        for (const auto& shadow : agreement_in_stats(st->values)) // (a structured binding: no lambda captures it)
             d.with_store([&](MonitorStore& s) {
-                s.add_agreement({st->line, st->camera, st->model, id, st->time_ns > 0 ? st->time_ns : wall_ns, tally});
+                s.add_agreement({st->line, st->camera, st->model, shadow.first, st->time_ns > 0 ? st->time_ns : wall_ns,
+                                 shadow.second});
             });
 }
 
