@@ -421,7 +421,11 @@ TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
     o.linger_ms = 0;
     pipeline::Line line(cfg, engine(kV1), o);
     std::atomic<bool> stop{false};
-    std::thread running([&] { line.run(stop); });
+    bool summary_ok = false;
+    std::thread running([&] {
+        line.run(stop);
+        summary_ok = true;
+    });
     struct Join { // a failed assertion still ends the line and its thread
         std::atomic<bool>& stop;
         std::thread& t;
@@ -466,8 +470,18 @@ TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
     EXPECT_EQ(status["cameras"][1]["serving"], "v2") << status;
     const auto first = ask(ep, R"({"command": "unload", "id": "default"})");
     EXPECT_NE(first.value("error", "").find("the line's first"), std::string::npos) << first;
+    // and back: cam1 to the first version, v2 unloaded from cam2 once it serves nothing; the line runs on (its stats
+    // and events keep going out after the unload)
+    EXPECT_TRUE(ask(ep, R"({"command": "serve", "camera": "cam1", "id": "default"})")["ok"]);
+    EXPECT_TRUE(ask(ep, R"({"command": "serve", "camera": "cam2", "id": "default"})")["ok"]);
+    const auto unloaded = ask(ep, R"({"command": "unload", "id": "v2"})");
+    EXPECT_TRUE(unloaded["ok"]) << unloaded;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // a stat period after the unload
+    status = ask(ep, R"({"command": "status"})");
+    EXPECT_EQ(status["versions"].size(), 1u) << status;
     running.join();
     EXPECT_EQ(sightline::testing::run_binary("ctl " + ep + " status --timeout-s 0.5").code, 2) << "no line there";
+    EXPECT_TRUE(summary_ok) << "the line ran to its end";
 
     transport::RecordingReader rec(dir / "run.slrec");
     std::string topic;
@@ -484,15 +498,19 @@ TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
         EXPECT_EQ(p->seq, next[p->camera]++) << p->camera << ": every seq once, in order";
         models[p->camera].push_back(p->model);
     }
-    EXPECT_EQ(events, (std::vector<std::string>{"model_loaded", "model_switched cam1 operator",
-                                                "model_switched cam2 operator"}));
+    EXPECT_EQ(events,
+              (std::vector<std::string>{"model_loaded", "model_switched cam1 operator", "model_switched cam2 operator",
+                                        "model_switched cam1 operator", "model_switched cam2 operator"}));
     for (const auto& [cam, seq] : models) {
         EXPECT_EQ(seq.size(), 180u) << cam << ": no frame lost";
+        // v1, then v2 from its switch, then v1 again to the end: two changes
         const auto first_v2 = std::find(seq.begin(), seq.end(), "parts-v2@1.0.0");
         ASSERT_NE(first_v2, seq.end()) << cam;
         EXPECT_GT(first_v2 - seq.begin(), 0) << cam;
-        EXPECT_EQ(std::count(first_v2, seq.end(), "parts-v2@1.0.0"), seq.end() - first_v2)
-            << cam << ": served by v2 from the switch to the end";
+        const auto back = std::find(first_v2, seq.end(), "parts-v1@1.0.0");
+        ASSERT_NE(back, seq.end()) << cam << ": served by v1 again";
+        EXPECT_EQ(std::count(first_v2, back, "parts-v2@1.0.0"), back - first_v2) << cam;
+        EXPECT_EQ(std::count(back, seq.end(), "parts-v1@1.0.0"), seq.end() - back) << cam;
     }
     fs::remove_all(dir);
 }

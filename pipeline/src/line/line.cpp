@@ -460,9 +460,10 @@ struct Line::Impl {
         e.classes = runner.detector().spec().classes;
         return e;
     }
-    /// model_info per version after the first: its name@version and classes (shadow messages index them).
+    /// model_info per loaded version after the first: its name@version and classes (shadow messages index them).
     void send_model_info(std::int64_t wall) {
         for (std::size_t v = 1; v < models.size(); ++v) {
+            if (!runner.models().loaded(static_cast<int>(v))) continue; // unloaded (hot swap)
             transport::EventMessage e = event("model_info", "", models[v], wall);
             e.run = run;
             e.classes = runner.models().version(v).detector->spec().classes;
