@@ -133,7 +133,7 @@ if ! step configure 240 "${deps_env[@]}" cmake "${args[@]}" -DSIGHTLINE_LIBTORCH
 fi
 jobs=$(nproc)
 step build 420 "${deps_env[@]}" cmake --build "$build" -j "$jobs" --target gpu_kernels_test kernels_preprocess_test \
-    kernels_decode_nms_test kernels_match_test pipeline_media_test pipeline_model_test pipeline_line_test sightline \
+    kernels_decode_nms_test kernels_match_test pipeline_media_test pipeline_model_test pipeline_line_test pipeline_models_test sightline \
     bench_gpu bench_linespeed bench_decode || exit 1
 
 # --- tests: every gpu skip a failure ---

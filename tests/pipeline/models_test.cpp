@@ -9,10 +9,12 @@
 #include <set>
 
 #include "support/config_cases.hpp"
+#include "support/gpu.hpp"
 #include "support/scenes.hpp"
 #include "support/test_support.hpp"
 
 #include "sightline/error.hpp"
+#include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/models.hpp"
@@ -511,6 +513,59 @@ TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
         ASSERT_NE(back, seq.end()) << cam << ": served by v1 again";
         EXPECT_EQ(std::count(first_v2, back, "parts-v2@1.0.0"), back - first_v2) << cam;
         EXPECT_EQ(std::count(back, seq.end(), "parts-v1@1.0.0"), seq.end() - back) << cam;
+    }
+    fs::remove_all(dir);
+}
+
+} // namespace
+
+namespace {
+
+// For the next GPU run (bench/gpu/run.sh): with NVDEC frames in device memory each version preprocesses them on the
+// GPU itself (one device tensor shared by several engines is not built), and the serving and shadow versions find
+// what they find on the CPU line, frame by frame.
+TEST(Models, GpuLineRunsEveryVersionAsTheCpuLine) {
+    SL_GPU_SKIP_UNLESS(kernels::cuda_available(), kernels::describe_device());
+    auto dir = temp_dir("gpumodels");
+    render_scene(dir, 2, 1.0, 41, {"defaults.width=320", "defaults.height=240"});
+    using Frames = std::map<std::string, std::vector<std::vector<pipeline::Detection>>>; // camera/version -> frames
+    const auto run_line = [&](pipeline::Decoder decoder) {
+        pipeline::RunConfig cfg;
+        for (const char* cam : {"cam1", "cam2"}) {
+            cfg.cameras.push_back({cam, (dir / (std::string(cam) + ".mp4")).string(), {}, false, false});
+            cfg.cameras.back().decode = decoder;
+        }
+        cfg.models = {{"v1", kV1, {}}, {"v2", kV2, {}}};
+        cfg.model = kV1;
+        cfg.shadow = {"v2"};
+        std::vector<std::unique_ptr<pipeline::Engine>> engines;
+        for (const auto& v : cfg.models) engines.push_back(engine(v.file));
+        pipeline::Runner r(cfg, std::move(engines));
+        std::atomic<bool> stop{false};
+        Frames out;
+        const auto summary = r.run(
+            [&](const pipeline::FrameOutput& f) {
+                out[f.camera + "/serving"].push_back(f.detections);
+                for (const auto& s : f.shadows) out[f.camera + "/shadow"].push_back(s.detections);
+            },
+            stop);
+        for (auto d : summary.decoders) EXPECT_EQ(d, decoder) << "the GPU line's frames must come from NVDEC";
+        return out;
+    };
+    const Frames cpu = run_line(pipeline::Decoder::kCpu), gpu = run_line(pipeline::Decoder::kNvdec);
+    ASSERT_EQ(cpu.size(), 4u);
+    for (const auto& [key, frames] : cpu) {
+        ASSERT_EQ(gpu.at(key).size(), frames.size()) << key;
+        for (std::size_t k = 0; k < frames.size(); ++k) {
+            const auto &a = frames[k], &b = gpu.at(key)[k];
+            ASSERT_EQ(a.size(), b.size()) << key << " frame " << k;
+            for (std::size_t d = 0; d < a.size(); ++d) {
+                EXPECT_EQ(a[d].cls, b[d].cls) << key << " frame " << k;
+                EXPECT_NEAR(a[d].score, b[d].score, 1e-3) << key << " frame " << k;
+                EXPECT_NEAR(a[d].x1, b[d].x1, 1.0) << key << " frame " << k;
+                EXPECT_NEAR(a[d].y2, b[d].y2, 1.0) << key << " frame " << k;
+            }
+        }
     }
     fs::remove_all(dir);
 }
