@@ -81,9 +81,11 @@ TEST(RunConfig, ModelsShadowAndRolloutAreReadAndRefusedByKey) {
         {cams + models + pub + "rollout: {candidate: v2, fallback: v1, canary: [c2]}\n", "rollout.canary: unknown key"},
     };
     sightline::testing::expect_configs_refused(dir, cases);
-    std::ofstream(dir / "run.yaml") << cams + models + pub +
-                                           "shadow: [v1]\nrollout: {candidate: v2, fallback: v1, promote: true, "
-                                           "block_frames: 10, guardrails: [{metric: detections, tolerance: 0.3}]}\n";
+    std::ofstream(dir / "run.yaml")
+        << cams + models + pub +
+               "shadow: [v1]\nrollout: {candidate: v2, fallback: v1, promote: true, "
+               "block_frames: 10, guardrails: [{metric: detections, tolerance: 0.3}, {metric: missed, "
+               "worse: higher}]}\n";
     const auto ok = pipeline::load_run_config(dir / "run.yaml");
     EXPECT_EQ(ok.publish.control, "") << "no control socket unless asked";
     ASSERT_EQ(ok.models.size(), 2u);
@@ -99,8 +101,10 @@ TEST(RunConfig, ModelsShadowAndRolloutAreReadAndRefusedByKey) {
     EXPECT_EQ(ok.rollout->candidate, "v2");
     EXPECT_TRUE(ok.rollout->promote);
     EXPECT_EQ(ok.rollout->guard.block_frames, 10);
-    ASSERT_EQ(ok.rollout->guard.guardrails.size(), 1u);
+    ASSERT_EQ(ok.rollout->guard.guardrails.size(), 2u);
     EXPECT_DOUBLE_EQ(ok.rollout->guard.guardrails[0].tolerance, 0.3);
+    EXPECT_EQ(ok.rollout->guard.guardrails[1].metric, "missed") << "a ground-truth guardrail, named";
+    EXPECT_TRUE(ok.rollout->guardrails_given) << "so no ground-truth ones are added";
     std::ofstream(dir / "run.yaml") << "cameras: [{id: c1, url: a.mp4}]\nmodel: m1.yaml\n" + pub;
     const auto one = pipeline::load_run_config(dir / "run.yaml");
     ASSERT_EQ(one.versions().size(), 1u) << "model: alone is one version";
@@ -322,15 +326,17 @@ TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
 namespace {
 
 // A candidate that drops about half the detections (parts-v1 at a threshold its median detection scores about)
-// serves cam1 under rollout with parts-v1 at its own threshold as fallback: the guardrails roll it back, with a
-// model_switched event that names both versions and the evidence, within 10 s of stream time (300 frames at 30 fps),
-// and from the next batch on cam1 is served by the fallback, the candidate running nowhere.
+// serves cam1 under rollout with parts-v1 at its own threshold as fallback: the guardrails (the defaults, and with the
+// camera's ground truth the missed and false-alarm ones) roll it back, with a model_switched event that names both
+// versions and the evidence, within 10 s of stream time (300 frames at 30 fps), and from the next batch on cam1 is
+// served by the fallback, the candidate running nowhere.
 TEST(Line, ACandidateThatDropsHalfTheDetectionsIsRolledBackWithinTenSeconds) {
     auto dir = temp_dir("rollback");
     render_scene(dir, 1, 14.0, 21, {"defaults.width=320", "defaults.height=240"});
     pipeline::RunConfig cfg;
     cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
     cfg.cameras[0].model = "cand";
+    cfg.cameras[0].ground_truth = dir / "cam1.json"; // the ground-truth guardrails join the defaults
     cfg.models = {{"base", kV1, {}}, {"cand", kV1, {}}};
     cfg.models[1].thresholds.confidence = 0.9f;
     cfg.model = kV1;
@@ -384,6 +390,8 @@ TEST(Line, ACandidateThatDropsHalfTheDetectionsIsRolledBackWithinTenSeconds) {
     EXPECT_EQ(switched->switched->from, "parts-v1@1.0.0#cand");
     EXPECT_EQ(switched->switched->to, "parts-v1@1.0.0#base");
     EXPECT_NE(switched->switched->evidence.find("detections"), std::string::npos) << switched->switched->evidence;
+    EXPECT_NE(switched->switched->evidence.find("missed +"), std::string::npos)
+        << "against the ground truth, the candidate misses more: " << switched->switched->evidence;
     const double after_s = static_cast<double>(switch_pts - first_pts) / 1e9;
     std::printf("rolled back after %.2f s of stream time: %s\n", after_s, switched->switched->evidence.c_str());
     EXPECT_LE(after_s, 10.0);

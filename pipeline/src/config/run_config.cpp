@@ -96,9 +96,9 @@ void read_security(const detail::YamlFile& c, const YAML::Node& root, const YAML
     bool in_publish = false;
     c.read(pub, "publish", "allow_insecure", in_publish);
     P.allow_insecure = P.allow_insecure || in_publish;
-    for (const auto& [key, endpoint] :
-         {std::pair{"publish.predictions", P.predictions}, {"publish.samples", P.samples},
-          {"publish.control", P.control}})
+    for (const auto& [key, endpoint] : {std::pair{"publish.predictions", P.predictions},
+                                        {"publish.samples", P.samples},
+                                        {"publish.control", P.control}})
         if (!endpoint.empty() && !P.curve && !P.allow_insecure && !transport::is_local_endpoint(endpoint))
             c.fail(key, endpoint +
                             " binds beyond loopback without security: anyone who reaches the port reads every "
@@ -307,15 +307,16 @@ LineRolloutConfig read_rollout(const detail::YamlFile& c, const YAML::Node& n, c
     if (!g) return r;
     if (!g.IsSequence() || g.size() == 0) c.fail(p + ".guardrails", "expected a list of at least one guardrail");
     r.guard.guardrails.clear();
+    r.guardrails_given = true;
     for (std::size_t i = 0; i < g.size(); ++i) {
         const std::string at = p + ".guardrails[" + std::to_string(i) + "]";
         c.keys(g[i], at, {"metric", "worse", "tolerance"});
         GuardrailConfig rail;
         rail.metric = c.get<std::string>(g[i]["metric"], at + ".metric");
         if (rail.metric != "detections" && rail.metric != "mean_score" && rail.metric != "flagged" &&
-            rail.metric != "latency_ms")
-            c.fail(at + ".metric",
-                   "unknown metric '" + rail.metric + "' (detections, mean_score, flagged, latency_ms)");
+            rail.metric != "latency_ms" && rail.metric != "missed" && rail.metric != "false_alarms")
+            c.fail(at + ".metric", "unknown metric '" + rail.metric +
+                                       "' (detections, mean_score, flagged, latency_ms, missed, false_alarms)");
         c.read(
             g[i], at, "worse", rail.worse,
             [](const std::string& w) { return w == "lower" || w == "higher" || w == "either"; },

@@ -55,16 +55,18 @@ void LineControl::start() {
 }
 
 void LineControl::stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    std::lock_guard lock(mutex_);
-    for (auto& op : waiting_) { // nobody will apply them now
-        if (op->kind == Op::Kind::kFrame)
-            op->frame.set_value(std::nullopt);
-        else
-            op->done.set_value(refused("the line is ending"));
+    {
+        std::lock_guard lock(mutex_); // first: a request waiting for the line is answered now, not after its timeout
+        stop_ = true;
+        for (auto& op : waiting_) { // nobody will apply them now
+            if (op->kind == Op::Kind::kFrame)
+                op->frame.set_value(std::nullopt);
+            else
+                op->done.set_value(refused("the line is ending"));
+        }
+        waiting_.clear();
     }
-    waiting_.clear();
+    if (thread_.joinable()) thread_.join();
 }
 
 nlohmann::json LineControl::on_line(std::shared_ptr<Op> op) {
@@ -100,6 +102,7 @@ nlohmann::json LineControl::answer(const std::string& body) {
     auto got = ask->frame.get_future();
     {
         std::lock_guard lock(mutex_);
+        if (stop_.load()) return refused("the line is ending");
         waiting_.push_back(ask);
     }
     std::optional<OwnedFrame> frame;

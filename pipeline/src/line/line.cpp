@@ -100,7 +100,10 @@ struct Line::Impl {
     std::vector<CameraStats> stats;
     std::vector<std::unique_ptr<CocoGroundTruth>> truths;
     std::vector<std::unique_ptr<OnlineEvaluator>> evaluators; ///< per camera; null without ground truth
-    std::unique_ptr<Sampler> sampler;                         ///< with publish.samples
+    std::vector<std::size_t> truth_index;                     ///< per camera: its entry in `truths`
+    /// (camera, version) -> its frames matched to the camera's truth with the version's classes (rollout guardrails)
+    std::map<std::pair<std::size_t, int>, std::unique_ptr<OnlineEvaluator>> truth_matchers;
+    std::unique_ptr<Sampler> sampler; ///< with publish.samples
     std::unique_ptr<detail::SamplesOutbox> outbox;
     std::uint64_t refused_logged = 0;
     transport::LogEvery refused_log;
@@ -140,10 +143,12 @@ struct Line::Impl {
             spdlog::info("run: control socket on {} (sightline ctl: load, serve, unload, status)", control->endpoint());
         }
         evaluators.resize(cfg.cameras.size());
+        truth_index.assign(cfg.cameras.size(), 0);
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
             const CameraConfig& cam = cfg.cameras[i];
             if (cam.ground_truth.empty()) continue;
             truths.push_back(std::make_unique<CocoGroundTruth>(load_coco_ground_truth_file(cam.ground_truth)));
+            truth_index[i] = truths.size() - 1;
             evaluators[i] = std::make_unique<OnlineEvaluator>(*truths.back(), cam.id, spec.classes, cfg.eval.window_s,
                                                               cfg.eval.iou);
             spdlog::info("run: {}: evaluated online against {} (rolling {} s window, IoU {})", cam.id,
@@ -206,7 +211,7 @@ struct Line::Impl {
             spdlog::info("run: {}: served by {}{}", cfg.cameras[c].id, set.version(set.serving(c)).id,
                          beside.empty() ? std::string() : "; beside it: " + beside);
             if (candidate >= 0 && set.serving(c) == candidate) {
-                rollouts[c] = std::make_unique<Rollout>(cfg.rollout->guard);
+                rollouts[c] = std::make_unique<Rollout>(guard_of(c));
                 spdlog::info("run: {}: rollout of {} guarded against {} (blocks of {} frames, alpha {}{})",
                              cfg.cameras[c].id, cfg.rollout->candidate, cfg.rollout->fallback,
                              cfg.rollout->guard.block_frames, cfg.rollout->guard.alpha,
@@ -358,6 +363,30 @@ struct Line::Impl {
         }
     }
 
+    /// A camera's guardrails: the config's, and where the camera has ground truth and the config names none, the
+    /// ground-truth ones (missed, false alarms) too.
+    RolloutConfig guard_of(std::size_t cam) const {
+        RolloutConfig g = runner.config().rollout->guard;
+        if (!runner.config().rollout->guardrails_given && !runner.config().cameras[cam].ground_truth.empty())
+            for (const auto& rail : RolloutConfig::ground_truth_guardrails()) g.guardrails.push_back(rail);
+        return g;
+    }
+    /// A version's frame against the camera's ground truth (each version its own classes): its misses and false
+    /// alarms in the guardrails' metrics; nothing without ground truth for the frame.
+    void add_truth(FrameMetrics& m, const FrameOutput& f) {
+        const std::size_t cam = f.camera_index;
+        if (!evaluators[cam]) return;
+        auto& ev = truth_matchers[{cam, f.version}];
+        if (!ev) {
+            const RunConfig& cfg = runner.config();
+            ev = std::make_unique<OnlineEvaluator>(*truths[truth_index[cam]], cfg.cameras[cam].id,
+                                                   runner.models().version(f.version).detector->spec().classes,
+                                                   cfg.eval.window_s, cfg.eval.iou);
+        }
+        if (const auto match = ev->match(f.frame, f.detections))
+            m.missed = static_cast<double>(match->fn), m.false_alarms = static_cast<double>(match->fp);
+    }
+
     /// The guardrails of a camera under rollout: its candidate's frame against the fallback's; a decision switches
     /// the camera (rollback; promote where the config says so) and says so in an event.
     void guard(const FrameOutput& f) {
@@ -367,7 +396,9 @@ struct Line::Impl {
                                      [&](const FrameOutput& s) { return s.version == fallback; });
         if (f.version != candidate || fb == f.shadows.end()) return;
         const std::int64_t now = detail::now_ns();
-        const RolloutDecision d = rollout->add(metrics_of(f, now), metrics_of(*fb, now));
+        FrameMetrics mc = metrics_of(f, now), mb = metrics_of(*fb, now);
+        add_truth(mc, f), add_truth(mb, *fb);
+        const RolloutDecision d = rollout->add(mc, mb);
         if (d == RolloutDecision::kUndecided) return;
         const RunConfig& cfg = runner.config();
         ModelSet& set = runner.models();
@@ -388,7 +419,7 @@ struct Line::Impl {
                 send(event("rollout_passed", f.camera, evidence, wall_clock_ns()));
                 passed[cam] = true;
             }
-            rollout = std::make_unique<Rollout>(cfg.rollout->guard);
+            rollout = std::make_unique<Rollout>(guard_of(cam));
             return;
         }
         const std::string from = models[candidate], to = d == RolloutDecision::kRollback ? models[fallback] : from;

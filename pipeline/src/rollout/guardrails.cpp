@@ -14,6 +14,8 @@ double metric(const FrameMetrics& m, const std::string& name) {
     if (name == "detections") return m.detections;
     if (name == "mean_score") return m.mean_score;
     if (name == "flagged") return m.flagged;
+    if (name == "missed") return m.missed;
+    if (name == "false_alarms") return m.false_alarms;
     return m.latency_ms;
 }
 
@@ -21,6 +23,10 @@ double metric(const FrameMetrics& m, const std::string& name) {
 
 std::vector<GuardrailConfig> RolloutConfig::default_guardrails() {
     return {{"detections", "either", 0.2}, {"mean_score", "lower", 0.1}, {"flagged", "higher", 0.5}};
+}
+
+std::vector<GuardrailConfig> RolloutConfig::ground_truth_guardrails() {
+    return {{"missed", "higher", 0.2}, {"false_alarms", "higher", 0.5}};
 }
 
 const char* decision_name(RolloutDecision d) {
@@ -42,9 +48,11 @@ Rollout::Rollout(RolloutConfig config) : config_(std::move(config)) {
         throw Error(ErrorCode::kBadInput, "rollout: alpha must be in (0, 1)");
     m.alpha = config_.alpha / static_cast<double>(config_.guardrails.size()), m.min_blocks = config_.min_blocks;
     for (const auto& g : config_.guardrails) {
-        if (g.metric != "detections" && g.metric != "mean_score" && g.metric != "flagged" && g.metric != "latency_ms")
+        if (g.metric != "detections" && g.metric != "mean_score" && g.metric != "flagged" && g.metric != "latency_ms" &&
+            g.metric != "missed" && g.metric != "false_alarms")
             throw Error(ErrorCode::kBadInput, "rollout: unknown guardrail metric '" + g.metric +
-                                                  "' (detections, mean_score, flagged, latency_ms)");
+                                                  "' (detections, mean_score, flagged, latency_ms, missed, "
+                                                  "false_alarms)");
         if (g.worse != "lower" && g.worse != "higher" && g.worse != "either")
             throw Error(ErrorCode::kBadInput, "rollout: guardrail " + g.metric +
                                                   ": worse must be lower, higher or "

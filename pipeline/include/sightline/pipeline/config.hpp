@@ -91,6 +91,9 @@ struct LineRolloutConfig {
     std::string candidate, fallback;
     bool promote = false;
     RolloutConfig guard;
+    /// Whether `guardrails:` was given; if not, a camera with ground truth also gets
+    /// RolloutConfig::ground_truth_guardrails().
+    bool guardrails_given = false;
 };
 
 struct FlagsConfig {

@@ -19,10 +19,14 @@ struct FrameMetrics {
     double mean_score = 0; ///< their mean score (0 with none)
     double flagged = 0;    ///< 1 when the frame carries any flag, else 0
     double latency_ms = 0; ///< arrival to published
+    /// With ground truth for the frame (the camera's `ground_truth`, matched as the online evaluator matches, at its
+    /// IoU): objects the version missed, and its detections that match no object. 0 on frames without ground truth
+    /// (for both versions: their paired difference is 0 there).
+    double missed = 0, false_alarms = 0;
 };
 
 struct GuardrailConfig {
-    std::string metric; ///< detections, mean_score, flagged, latency_ms
+    std::string metric; ///< detections, mean_score, flagged, latency_ms; with ground truth: missed, false_alarms
     /// The bad direction: "lower" (less is worse: mean_score), "higher" (more is worse: flagged, latency), "either"
     /// (a change either way: detections, where fewer means misses and more means false alarms).
     std::string worse = "either";
@@ -36,6 +40,9 @@ struct RolloutConfig {
     int min_blocks = 20; ///< no decision before (msprt.hpp)
     std::vector<GuardrailConfig> guardrails = default_guardrails();
     static std::vector<GuardrailConfig> default_guardrails();
+    /// What a camera with ground truth adds to the default guardrails: missed (higher, 20%), false_alarms (higher,
+    /// 50%).
+    static std::vector<GuardrailConfig> ground_truth_guardrails();
 };
 
 enum class RolloutDecision { kUndecided, kRollback, kPromote };
