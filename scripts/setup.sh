@@ -14,6 +14,7 @@ PACKAGES=(
   libboost-dev   # header-only boost/math: the incomplete gamma behind the monitor's chi-square p-value
   prometheus-cpp-dev libsqlite3-dev   # the monitor: /metrics (prometheus-cpp's exposer) and its embedded store
   libturbojpeg0-dev   # the collector's samples: each selected frame as a JPEG
+  libpng-dev   # sightline compare's contact sheet as a PNG
   libssl-dev   # SHA-256 (OpenSSL's libcrypto): the content hashes of a dataset snapshot
   prometheus   # a real Prometheus server scrapes the monitor in a test; promtool checks metrics and rules
   libtorch-dev   # the LibTorch engine (TorchScript); the build leaves it out where it is missing

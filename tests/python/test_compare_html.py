@@ -5,6 +5,7 @@ screenshot is taken. Usage: test_compare_html.py SIGHTLINE [SCREENSHOT.png]"""
 import base64
 import json
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,17 @@ def main(binary, shot=None):
         subprocess.run([browser, *flags, f"--screenshot={png}", "--window-size=1100,1800", (d / "c.html").as_uri()],
                        capture_output=True, timeout=120)
         check(png.exists() and png.stat().st_size > 50000, f"screenshot taken ({png})")
+        # the same sheet as a PNG (lossless): its size from the IHDR chunk, and the page embeds it as image/png
+        out = subprocess.run([binary, "--log-level", "warn", "compare", str(recs["v1"]), str(recs["v2"]), "--videos",
+                              str(videos), "--keep", "6", "--sheet", str(d / "sheet.png"), "--html",
+                              str(d / "p.html")], capture_output=True, text=True)
+        sheet_png = (d / "sheet.png").read_bytes() if (d / "sheet.png").exists() else b""
+        png_size = struct.unpack(">II", sheet_png[16:24]) if len(sheet_png) > 24 else None
+        check(out.returncode == 0 and sheet_png[:8] == b"\x89PNG\r\n\x1a\n" and png_size == size,
+              f"--sheet sheet.png writes a PNG of the JPEG's size ({png_size} against {size})")
+        png_page = (d / "p.html").read_text() if (d / "p.html").exists() else ""
+        img = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', png_page)
+        check(img is not None and base64.b64decode(img.group(1)) == sheet_png, "the PNG sheet is embedded in the page")
         bad = subprocess.run([binary, "compare", str(recs["v1"]), str(recs["v2"]), "--videos", str(d / "nowhere"),
                               "--sheet", str(d / "x.jpg")], capture_output=True, text=True)
         check(bad.returncode != 0 and "nowhere" in bad.stderr, f"a missing video is named ({bad.stderr.strip()})")

@@ -34,8 +34,8 @@ Run add_compare(CLI::App& app) {
                     "write a self-contained HTML page (tables, class changes, and with --videos "
                     "the contact sheet)");
     cmd->add_option("--sheet", o->sheet,
-                    "write the most different frames, both versions' boxes drawn, as a JPEG "
-                    "contact sheet (needs --videos)");
+                    "write the most different frames, both versions' boxes drawn, as a contact sheet (needs "
+                    "--videos): a PNG when FILE ends in .png, else a JPEG");
     cmd->add_flag("--guardrails", o->guardrails,
                   "also judge b as a candidate against a, per camera, frame by frame in order, as a rollout's "
                   "guardrails would (docs/versions.md): rollback, promote or undecided, with the evidence");
@@ -63,7 +63,7 @@ Run add_compare(CLI::App& app) {
             throw Error(ErrorCode::kBadInput, "compare: --sheet needs --videos (the folder of the cameras' videos)");
         const std::string sheet = o->videos.empty() || c.most_different.empty()
                                       ? std::string()
-                                      : pipeline::comparison_sheet_jpeg(c, o->videos);
+                                      : pipeline::comparison_sheet(c, o->videos, o->sheet.extension() == ".png");
         if (!o->sheet.empty()) write(o->sheet, sheet);
         if (!o->html.empty()) write(o->html, pipeline::render_comparison_html(c, sheet));
         if (!o->json.empty()) write(o->json, pipeline::comparison_json(c) + "\n");

@@ -1,3 +1,4 @@
+#include <png.h>
 #include <turbojpeg.h>
 
 #include <algorithm>
@@ -61,6 +62,24 @@ std::uint64_t dhash(const kernels::ImageView& f) {
     for (int cy = 0; cy < 8; ++cy)
         for (int cx = 0; cx < 8; ++cx) h = (h << 1) | (cells[cy][cx] > cells[cy][cx + 1] ? 1u : 0u);
     return h;
+}
+
+std::string encode_png(const kernels::ImageView& f) {
+    if (f.where != kernels::MemoryLocation::kHost || f.format != PixelFormat::kBGR)
+        throw Error(ErrorCode::kUnsupported, "encode_png: a BGR image in host memory only");
+    png_image image{};
+    image.version = PNG_IMAGE_VERSION;
+    image.width = static_cast<png_uint_32>(f.width), image.height = static_cast<png_uint_32>(f.height);
+    image.format = PNG_FORMAT_BGR;
+    png_alloc_size_t size = 0;
+    // libpng's simplified API: the size first, then the bytes
+    if (!png_image_write_to_memory(&image, nullptr, &size, 0, f.planes[0], f.pitch[0], nullptr))
+        throw Error(ErrorCode::kIo, std::string("libpng: ") + image.message);
+    std::string out(size, '\0');
+    if (!png_image_write_to_memory(&image, out.data(), &size, 0, f.planes[0], f.pitch[0], nullptr))
+        throw Error(ErrorCode::kIo, std::string("libpng: ") + image.message);
+    out.resize(size);
+    return out;
 }
 
 std::string encode_jpeg(const kernels::ImageView& f, int quality) {

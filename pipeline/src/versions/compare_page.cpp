@@ -43,7 +43,7 @@ void tally_rows(std::string& h, const std::map<std::string, AgreementTally>& row
 
 } // namespace
 
-std::string comparison_sheet_jpeg(const VersionComparison& c, const std::filesystem::path& videos) {
+std::string comparison_sheet(const VersionComparison& c, const std::filesystem::path& videos, bool png) {
     if (c.most_different.empty()) throw Error(ErrorCode::kBadInput, "compare: the versions agree on every frame");
     // decode each camera's video once, up to its last wanted frame
     std::map<std::string, std::map<std::int64_t, cv::Mat>> wanted;
@@ -88,10 +88,10 @@ std::string comparison_sheet_jpeg(const VersionComparison& c, const std::filesys
     kernels::ImageView v;
     v.format = kernels::PixelFormat::kBGR, v.width = sheet.cols, v.height = sheet.rows;
     v.planes[0] = sheet.data, v.pitch[0] = static_cast<int>(sheet.step);
-    return encode_jpeg(v, 88);
+    return png ? encode_png(v) : encode_jpeg(v, 88);
 }
 
-std::string render_comparison_html(const VersionComparison& c, const std::string& sheet_jpeg) {
+std::string render_comparison_html(const VersionComparison& c, const std::string& sheet) {
     std::string h = "<!doctype html><html><head><meta charset=\"utf-8\"><title>sightline compare</title><style>"
                     "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 "
                     "20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-"
@@ -127,12 +127,14 @@ std::string render_comparison_html(const VersionComparison& c, const std::string
     if (c.frames_only_in_a || c.frames_only_in_b || c.repeated_frames)
         h += fmt::format("<p>Not compared: {} frames only in a, {} only in b, {} repeated (a looping file).</p>\n",
                          c.frames_only_in_a, c.frames_only_in_b, c.repeated_frames);
-    if (!sheet_jpeg.empty()) {
+    if (!sheet.empty()) {
+        const bool is_png = sheet.rfind("\x89PNG", 0) == 0;
         h += fmt::format("<h2>The {} most different frames</h2>\n<p class=\"key\">", c.most_different.size());
         h += "<span style=\"background:#3caa3c\"></span>both<span style=\"background:#ff8c00\"></span>class changed "
              "(a&gt;b)<span style=\"background:#e13232\"></span>only a<span style=\"background:#1478e1\"></span>only "
              "b (dashed)</p>\n";
-        h += "<img alt=\"the most different frames\" src=\"data:image/jpeg;base64," + base64(sheet_jpeg) + "\">\n";
+        h += "<img alt=\"the most different frames\" src=\"data:image/" + std::string(is_png ? "png" : "jpeg") +
+             ";base64," + base64(sheet) + "\">\n";
     }
     h += "</body></html>\n";
     return h;

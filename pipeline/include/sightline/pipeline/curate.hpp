@@ -20,6 +20,8 @@ std::uint64_t dhash(const kernels::ImageView& frame);
 /// The frame (host memory, any PixelFormat) as a baseline JPEG at `quality` (1..100), 4:2:0, full range (limited-
 /// range YUV is expanded, as JFIF expects). Error(kIo) with libturbojpeg's message on failure.
 std::string encode_jpeg(const kernels::ImageView& frame, int quality);
+/// A BGR image in host memory as a PNG (libpng, lossless). Error(kUnsupported) for another format or device memory.
+std::string encode_png(const kernels::ImageView& bgr);
 
 /// A frame the rules selected.
 struct Selected {

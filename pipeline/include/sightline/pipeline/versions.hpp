@@ -104,15 +104,16 @@ VersionComparison compare_recordings(const std::filesystem::path& a, const std::
 
 std::string comparison_json(const VersionComparison& c);
 
-/// The most different frames as one JPEG contact sheet (tiles 480 px wide, two columns, the most different first),
-/// both versions' boxes drawn: both (green, thin), class changed (orange, "a>b"), only a (red), only b (blue,
-/// dashed). `videos`: the folder of the cameras' videos as the runs read them, `<camera>.mp4` (as `sightline synth`
-/// writes them). Error naming the file: a missing video, a frame the video does not have.
-std::string comparison_sheet_jpeg(const VersionComparison& c, const std::filesystem::path& videos);
+/// The most different frames as one contact sheet (PNG with `png`, else a JPEG) (tiles 480 px wide, two columns, the
+/// most different first), both versions' boxes drawn: both (green, thin), class changed (orange, "a>b"), only a (red),
+/// only b (blue, dashed). `videos`: the folder of the cameras' videos as the runs read them, `<camera>.mp4` (as
+/// `sightline synth` writes them). Error naming the file: a missing video, a frame the video does not have.
+std::string comparison_sheet(const VersionComparison& c, const std::filesystem::path& videos, bool png = false);
 
 /// The comparison as one self-contained HTML page: the versions, per camera and per class agreement, the class
-/// changes and, when given (`sheet_jpeg` non-empty), the contact sheet with its legend.
-std::string render_comparison_html(const VersionComparison& c, const std::string& sheet_jpeg);
+/// changes and, when given (`sheet` non-empty: a JPEG or a PNG, told by its first bytes), the contact sheet with its
+/// legend.
+std::string render_comparison_html(const VersionComparison& c, const std::string& sheet);
 void print_comparison(const VersionComparison& c, std::FILE* out);
 
 } // namespace sightline::pipeline
