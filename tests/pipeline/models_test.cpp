@@ -585,3 +585,58 @@ TEST(Models, GpuLineRunsEveryVersionAsTheCpuLine) {
 }
 
 } // namespace
+
+namespace {
+
+/// A camera's final online evaluation figures from a run of `cfg` (one set of stats at the end).
+std::map<std::string, double> final_eval(pipeline::RunConfig cfg, const fs::path& record) {
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    for (const auto& v : cfg.versions()) engines.push_back(engine(v.file));
+    pipeline::LineOptions o;
+    o.record = record;
+    o.stat_period_s = 1000;
+    o.linger_ms = 0;
+    pipeline::Line line(cfg, std::move(engines), o);
+    std::atomic<bool> stop{false};
+    line.run(stop);
+    transport::RecordingReader rec(record);
+    std::string topic;
+    transport::Message m;
+    std::map<std::string, double> out;
+    while (rec.next(topic, m))
+        if (auto* st = std::get_if<transport::StatMessage>(&m))
+            for (const auto& [k, v] : st->values)
+                if (k.rfind("eval_", 0) == 0) out[k] = v;
+    return out;
+}
+
+// A camera served by another version than the line's first is evaluated online with the serving version's class
+// names: parts-v1 with its class list reversed (another version's class order) scores exactly as on a line where it
+// is the only version (scored by the first version's names, its nuts would be washers).
+TEST(Line, ACameraServedByAnotherVersionIsEvaluatedWithItsClasses) {
+    auto dir = temp_dir("versioneval");
+    render_scene(dir, 1, 2.0, 51, {"defaults.width=320", "defaults.height=240"});
+    std::ofstream(dir / "reversed.yaml") << [&] {
+        std::ifstream in(kV1);
+        std::string s((std::istreambuf_iterator<char>(in)), {});
+        s.replace(s.find("classes: [bolt, nut, washer, bracket, defect]"), 45,
+                  "classes: [defect, bracket, washer, nut, bolt]");
+        s.replace(s.find("file: model.onnx"), 16, "file: " + (kRoot / "models/parts-v1/model.onnx").string());
+        return s;
+    }();
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
+    cfg.cameras[0].ground_truth = dir / "cam1.json";
+    cfg.publish.predictions = "tcp://127.0.0.1:*";
+    cfg.model = dir / "reversed.yaml";
+    const auto alone = final_eval(cfg, dir / "alone.slrec");
+    cfg.models = {{"v1", kV1, {}}, {"reversed", dir / "reversed.yaml", {}}};
+    cfg.cameras[0].model = "reversed";
+    const auto served = final_eval(cfg, dir / "served.slrec");
+    ASSERT_GT(alone.at("eval_fp"), 0) << "the reversed names are wrong on most parts";
+    for (const char* k : {"eval_tp", "eval_fp", "eval_fn", "eval_ap50"})
+        EXPECT_EQ(served.at(k), alone.at(k)) << k << ": the same detections, scored with the same class names";
+    fs::remove_all(dir);
+}
+
+} // namespace

@@ -92,7 +92,10 @@ std::optional<FrameMatch> OnlineEvaluator::match(std::int64_t frame, const std::
 }
 
 bool OnlineEvaluator::add(std::int64_t frame, std::int64_t pts_ns, const std::vector<Detection>& detections) {
-    auto m = match(frame, detections);
+    return add_match(pts_ns, match(frame, detections));
+}
+
+bool OnlineEvaluator::add_match(std::int64_t pts_ns, std::optional<FrameMatch> m) {
     if (!m) {
         ++without_gt_;
         return false;

@@ -374,17 +374,30 @@ struct Line::Impl {
     /// A version's frame against the camera's ground truth (each version its own classes): its misses and false
     /// alarms in the guardrails' metrics; nothing without ground truth for the frame.
     void add_truth(FrameMetrics& m, const FrameOutput& f) {
-        const std::size_t cam = f.camera_index;
-        if (!evaluators[cam]) return;
-        auto& ev = truth_matchers[{cam, f.version}];
+        if (!evaluators[f.camera_index]) return;
+        if (const auto match = matcher(f.camera_index, f.version).match(f.frame, f.detections))
+            m.missed = static_cast<double>(match->fn), m.false_alarms = static_cast<double>(match->fp);
+    }
+    /// The camera's truth with a version's class names (the camera's own evaluator for the first version).
+    const OnlineEvaluator& matcher(std::size_t cam, int version) {
+        if (version == 0) return *evaluators[cam];
+        auto& ev = truth_matchers[{cam, version}];
         if (!ev) {
             const RunConfig& cfg = runner.config();
             ev = std::make_unique<OnlineEvaluator>(*truths[truth_index[cam]], cfg.cameras[cam].id,
-                                                   runner.models().version(f.version).detector->spec().classes,
+                                                   runner.models().version(version).detector->spec().classes,
                                                    cfg.eval.window_s, cfg.eval.iou);
         }
-        if (const auto match = ev->match(f.frame, f.detections))
-            m.missed = static_cast<double>(match->fn), m.false_alarms = static_cast<double>(match->fp);
+        return *ev;
+    }
+    /// The camera's online evaluation of what served the frame, matched with the serving version's class names.
+    void evaluate(const FrameOutput& f) {
+        auto& ev = evaluators[f.camera_index];
+        if (!ev) return;
+        if (f.version == 0)
+            ev->add(f.frame, f.pts_ns, f.detections);
+        else
+            ev->add_match(f.pts_ns, matcher(f.camera_index, f.version).match(f.frame, f.detections));
     }
 
     /// The guardrails of a camera under rollout: its candidate's frame against the fallback's; a decision switches
@@ -626,7 +639,7 @@ LineSummary Line::run(const std::atomic<bool>& stop) {
             s.send(m);
             const auto& pred = std::get<transport::PredMessage>(m);
             s.stats[f.camera_index].add(f, pred.stamps_ns.at("published"));
-            if (s.evaluators[f.camera_index]) s.evaluators[f.camera_index]->add(f.frame, f.pts_ns, f.detections);
+            s.evaluate(f);
             if (s.options.on_frame) s.options.on_frame(f, pred);
             s.publish_shadows(f);
             s.guard(f);

@@ -42,6 +42,9 @@ class OnlineEvaluator {
     /// One processed frame (its detections best first, as published): matched against its image (match()) and
     /// added to the window. False when the ground truth has no image for the frame (counted in figures()).
     bool add(std::int64_t frame, std::int64_t pts_ns, const std::vector<Detection>& detections);
+    /// A frame matched elsewhere (by an evaluator of the same truth with another model version's classes: a camera
+    /// served by another version) added to this window; nothing: the frame had no ground truth (counted).
+    bool add_match(std::int64_t pts_ns, std::optional<FrameMatch> match);
     /// The frame's match without adding it to the window; nothing when the ground truth has no image for it.
     std::optional<FrameMatch> match(std::int64_t frame, const std::vector<Detection>& detections) const;
     /// The ground-truth image of a frame; nullptr when there is none.
