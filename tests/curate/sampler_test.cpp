@@ -449,6 +449,43 @@ TEST(Sampler, AnUnknownClassInAStrategyNamesTheKey) {
     }
 }
 
+// A line of several model versions (issue 26): a frame's classes are read by the names of the version that served
+// it (FrameOutput::version), and a strategy may name a class only another version has.
+TEST(Sampler, EachFrameIsReadWithTheClassesOfTheVersionThatServedIt) {
+    Stream st;
+    auto gears = strategy("gears", "classes");
+    gears.classes = {"gear"}; // not parts of version 0's list: known to version 1
+    auto bolts = strategy("bolts", "classes");
+    bolts.classes = {"bolt"};
+    SamplingConfig c = config({gears, bolts});
+    c.max_per_window = 0;
+    Sampler s(c, kClasses, 0.25f, 1, "run.yaml", {{"nut", "bolt", "gear"}});
+    const auto served = [&](int version, double t, int cls) {
+        FrameOutput f = st.frame(0, t, 0.1, -1, -1, {det(0.9f, cls)});
+        f.version = version;
+        return f;
+    };
+    const auto out = run(s, {served(0, 0.0, 1),   // version 0's nut: nothing
+                             served(1, 0.1, 1),   // version 1's bolt (its class 1)
+                             served(1, 0.2, 2),   // version 1's gear
+                             served(0, 0.3, 0)}); // version 0's bolt
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].strategy, "bolts");
+    EXPECT_EQ(out[0].frame.seq, 1u);
+    EXPECT_EQ(out[1].strategy, "gears");
+    EXPECT_NE(out[1].reasons[0].find("class gear present"), std::string::npos) << out[1].reasons[0];
+    EXPECT_EQ(out[2].strategy, "bolts");
+    EXPECT_EQ(out[2].frame.seq, 3u);
+    s.add_version({"gear"}); // a version loaded while the line runs: its class 0 is a gear
+    const auto later = run(s, {served(2, 1.0, 0)});
+    ASSERT_EQ(later.size(), 1u);
+    EXPECT_EQ(later[0].strategy, "gears");
+    auto unknown = strategy("x", "classes");
+    unknown.classes = {"sprocket"};
+    EXPECT_THROW(Sampler(config({unknown}), kClasses, 0.25f, 1, "run.yaml", {{"gear"}}), Error)
+        << "a class no version has";
+}
+
 TEST(SampleImage, JpegDecodesToTheFrameInEveryPixelFormat) {
     const int w = 64, h = 48;
     // a BGR gradient, and the same picture as limited-range YUV 4:2:0 (planar and NV12)

@@ -43,7 +43,8 @@ struct Limit {
 
 struct Strategy {
     SamplingStrategy config;
-    std::vector<bool> classes; ///< by class index: counted (all true when the config names none)
+    /// per model version (FrameOutput::version), by class index: counted (all true when the config names none)
+    std::vector<std::vector<bool>> classes;
     std::uint32_t flags = 0;
     Limit minute, hour, day;
     bool room(double t) const { return minute.room(t) && hour.room(t) && day.room(t); }
@@ -84,7 +85,19 @@ struct Camera {
 struct Sampler::Impl {
     SamplingConfig config;
     float confidence = 0;
-    std::vector<std::string> classes;
+    std::vector<std::vector<std::string>> version_classes; ///< per model version: its class names
+
+    /// Each strategy's classes in a version's class list.
+    void add_version(const std::vector<std::string>& names) {
+        version_classes.push_back(names);
+        for (Strategy& st : strategies) {
+            std::vector<bool> table(names.size(), st.config.classes.empty());
+            for (const auto& want : st.config.classes)
+                if (const auto it = std::find(names.begin(), names.end(), want); it != names.end())
+                    table[static_cast<std::size_t>(it - names.begin())] = true;
+            st.classes.push_back(std::move(table));
+        }
+    }
     std::vector<Strategy> strategies;
     std::vector<Camera> cameras;
     SamplerCounters counters;
@@ -181,8 +194,11 @@ struct Sampler::Impl {
                 splitmix(config.seed ^ fnv1a(f.camera) ^ splitmix(f.seq * 0x9E3779B97F4A7C15ull + si * 7919 + salt));
             return static_cast<double>(h >> 11) * 0x1.0p-53;
         };
+        const auto v = static_cast<std::size_t>(f.version) < s.classes.size() ? static_cast<std::size_t>(f.version) : 0;
+        const std::vector<bool>& table = s.classes[v];
+        const std::vector<std::string>& names = version_classes[v];
         const auto counted = [&](const Detection& d) {
-            return d.cls >= 0 && static_cast<std::size_t>(d.cls) < s.classes.size() && s.classes[d.cls];
+            return d.cls >= 0 && static_cast<std::size_t>(d.cls) < table.size() && table[d.cls];
         };
         std::string why;
         if (c.type == "random") {
@@ -208,7 +224,7 @@ struct Sampler::Impl {
         } else if (c.type == "classes") {
             for (const Detection& d : f.detections)
                 if (counted(d)) {
-                    why = "class " + classes[d.cls] + " present";
+                    why = "class " + names[d.cls] + " present";
                     break;
                 }
         } else if (c.type == "detection_count") {
@@ -365,31 +381,37 @@ struct Sampler::Impl {
 };
 
 Sampler::Sampler(const SamplingConfig& config, const std::vector<std::string>& classes, float confidence,
-                 std::size_t cameras, const std::string& config_file)
+                 std::size_t cameras, const std::string& config_file,
+                 const std::vector<std::vector<std::string>>& other_versions)
     : impl_(std::make_unique<Impl>()) {
     auto& s = *impl_;
     s.config = config;
     s.confidence = confidence;
-    s.classes = classes;
     s.cameras.resize(std::max<std::size_t>(1, cameras));
     for (Camera& c : s.cameras) c.hour = Limit{config.camera_per_hour, 3600};
     for (std::size_t i = 0; i < config.strategies.size(); ++i) {
         const SamplingStrategy& c = config.strategies[i];
         Strategy st;
         st.config = c;
-        st.classes.assign(classes.size(), c.classes.empty());
         for (std::size_t k = 0; k < c.classes.size(); ++k) {
-            const auto it = std::find(classes.begin(), classes.end(), c.classes[k]);
-            if (it == classes.end())
+            const auto known = [&](const std::vector<std::string>& names) {
+                return std::find(names.begin(), names.end(), c.classes[k]) != names.end();
+            };
+            if (!known(classes) && std::none_of(other_versions.begin(), other_versions.end(), known))
                 throw Error(ErrorCode::kBadInput, fmt::format("{}: sampling.strategies[{}].classes[{}]: the model has "
                                                               "no class '{}'",
                                                               config_file, i, k, c.classes[k]));
-            st.classes[static_cast<std::size_t>(it - classes.begin())] = true;
         }
         for (const auto& f : c.flags) st.flags |= transport::flag_bit(f);
         st.minute = Limit{c.per_minute, 60}, st.hour = Limit{c.per_hour, 3600}, st.day = Limit{c.per_day, 86400};
         s.strategies.push_back(std::move(st));
     }
+    s.add_version(classes);
+    for (const auto& names : other_versions) s.add_version(names);
+}
+
+void Sampler::add_version(const std::vector<std::string>& classes) {
+    impl_->add_version(classes);
 }
 
 Sampler::~Sampler() = default;

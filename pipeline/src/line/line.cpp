@@ -162,8 +162,11 @@ struct Line::Impl {
             spdlog::warn("run: binding beyond loopback without security (allow_insecure: true): anyone who reaches "
                          "the port reads every prediction and sample (docs/security.md)");
         if (!cfg.publish.samples.empty()) {
+            std::vector<std::vector<std::string>> others; // each version's class names: a sample reads its own
+            for (std::size_t v = 1; v < models.size(); ++v)
+                others.push_back(runner.models().version(v).detector->spec().classes);
             sampler = std::make_unique<Sampler>(cfg.sampling, spec.classes, runner.confidence(), cfg.cameras.size(),
-                                                cfg.path.string());
+                                                cfg.path.string(), others);
             std::vector<std::map<std::string, std::string>> meta;
             for (const auto& c : cfg.cameras) meta.push_back(c.meta);
             outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling, model, line, spec.classes,
@@ -270,6 +273,7 @@ struct Line::Impl {
         const float threshold = det->confidence();
         const int v = set.add(r.id, model, std::move(det));
         if (outbox) outbox->set_version(static_cast<std::size_t>(v), model, classes, threshold);
+        if (sampler) sampler->add_version(classes); // versions are added in index order: v is the sampler's next
         models.push_back(model);
         const std::int64_t wall = wall_clock_ns();
         transport::EventMessage info = event("model_info", "", model, wall); // its classes, for every consumer

@@ -57,9 +57,15 @@ struct SamplerCounters {
 class Sampler {
   public:
     /// `classes`: the model's class names (strategies name classes: an unknown one is Error(kBadInput) naming
-    /// `config_file` and the key); `confidence`: the operating threshold.
+    /// `config_file` and the key); `confidence`: the operating threshold. A line of several model versions gives
+    /// the others' class names in `other_versions` (FrameOutput::version 1, 2, ...): a frame's classes are read by
+    /// the names of the version that served it, and a strategy's class must be one of some version's.
     Sampler(const SamplingConfig& config, const std::vector<std::string>& classes, float confidence,
-            std::size_t cameras, const std::string& config_file = "sampling");
+            std::size_t cameras, const std::string& config_file = "sampling",
+            const std::vector<std::vector<std::string>>& other_versions = {});
+    /// A version loaded while the line runs (hot swap): the next FrameOutput::version, its class names (a strategy's
+    /// class it lacks never matches its frames).
+    void add_version(const std::vector<std::string>& classes);
     ~Sampler();
     Sampler(Sampler&&) noexcept;
     /// Takes one processed frame (its image valid during the call); returns the samples that leave now.
