@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sightline/error.hpp"
+#include "sightline/pipeline/control.hpp"
 #include "sightline/pipeline/versions.hpp"
 #include "sightline/transport/recording.hpp"
 #include "support/test_support.hpp"
@@ -176,4 +177,40 @@ TEST(Versions, GuardrailsRollBackACandidateDroppingHalfTheDetections) {
     EXPECT_EQ(gj["rollouts"]["cam1"]["decision"], "rollback");
 
     std::filesystem::remove_all(dir);
+}
+
+// The control socket's requests (docs/versions.md, "Hot swap"): every refusal a kBadInput naming the key; what is
+// accepted round-trips through control_request_json.
+TEST(ControlRequest, BadRequestsAreRefusedNamingTheKey) {
+    const std::pair<std::string, std::string> bad[] = {
+        {"", "malformed JSON"},
+        {"{", "malformed JSON"},
+        {"[1, 2]", "expected a JSON object"},
+        {R"({})", "'command' missing"},
+        {R"({"command": 3})", "'command' is not a string"},
+        {R"({"command": "reboot"})", "unknown command 'reboot'"},
+        {R"({"command": "status", "id": "v1"})", "'id': unknown key for status"},
+        {R"({"command": "load", "id": "v2"})", "'file' missing"},
+        {R"({"command": "load", "id": "v2", "file": ""})", "'file': empty"},
+        {R"({"command": "load", "id": "a/b", "file": "m.yaml"})", "'id': "},
+        {R"({"command": "serve", "camera": "cam1"})", "'id' missing"},
+        {R"({"command": "serve", "camera": "..", "id": "v2"})", "'camera': "},
+        {R"({"command": "unload", "id": ["v1"]})", "'id' is not a string"},
+    };
+    for (const auto& [body, why] : bad) {
+        try {
+            sightline::pipeline::parse_control_request(body);
+            ADD_FAILURE() << "accepted: " << body;
+        } catch (const sightline::Error& e) {
+            EXPECT_EQ(e.code(), sightline::ErrorCode::kBadInput) << body;
+            EXPECT_NE(std::string(e.what()).find("control request: " + why), std::string::npos) << e.what();
+        }
+    }
+    const auto r = sightline::pipeline::parse_control_request(
+        R"({"command": "load", "id": "v2", "file": "models/parts-v2/model.yaml"})");
+    EXPECT_EQ(r.command, "load");
+    EXPECT_EQ(r.id, "v2");
+    EXPECT_EQ(r.file, "models/parts-v2/model.yaml");
+    const auto again = sightline::pipeline::parse_control_request(sightline::pipeline::control_request_json(r));
+    EXPECT_EQ(again.file, r.file);
 }

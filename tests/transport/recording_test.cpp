@@ -193,6 +193,37 @@ TEST(Recording, BadFilesAreNamedErrors) {
     fs::remove_all(dir);
 }
 
+// The header's `versions` (0.11) is read strictly: a map of name@version to class-name lists, else an error naming
+// the file and the field.
+TEST(Recording, ABadVersionsHeaderIsANamedError) {
+    const auto dir = sightline::testing::temp_dir("recording_versions");
+    const auto header_with = [&](const std::string& name, const auto& versions) {
+        msgpack::sbuffer buf;
+        msgpack::packer<msgpack::sbuffer> p(buf);
+        p.pack_map(2);
+        p.pack(std::string("schema")), p.pack(std::string(kRecordingSchema));
+        p.pack(std::string("versions")), p.pack(versions);
+        std::ofstream(dir / name, std::ios::binary).write(buf.data(), static_cast<std::streamsize>(buf.size()));
+        return dir / name;
+    };
+    const std::map<std::string, std::string> not_lists = {{"m@1", "bolt"}};
+    const std::map<std::string, std::vector<int>> not_names = {{"m@1", {1, 2}}};
+    for (const auto& [file, why] : std::vector<std::pair<fs::path, std::string>>{
+             {header_with("number.slrec", 5), "versions is not a map"},
+             {header_with("string.slrec", not_lists), "versions.m@1 is not an array"},
+             {header_with("ints.slrec", not_names), "versions.m@1[0]"}}) {
+        try {
+            RecordingReader r(file);
+            ADD_FAILURE() << file << " accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+            EXPECT_NE(std::string(e.what()).find(file.filename().string()), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+        }
+    }
+    fs::remove_all(dir);
+}
+
 TEST(Recording, FullDiskIsAnErrorNamingTheFile) {
     if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this machine";
     try {
