@@ -43,116 +43,134 @@ double median(std::vector<double> v) {
 struct Measured {
     double cpu_ms_per_frame = 0, wall_ms_per_frame = 0;
 };
-} // namespace
 
-int main(int argc, char** argv) {
+struct Options {
     fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
     fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
     fs::path shadow = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v2/model.yaml";
     int cameras = 4, frames = 900, rounds = 3, batch = 4;
     std::string engine = "auto";
+};
+
+/// The line (`cfg`) once, losslessly, until cameras x frames are processed: CPU and wall per frame. With
+/// `with_shadow`, the shadow model runs beside the serving one on every frame (checked).
+Measured run_line(const Options& o, const pipeline::RunConfig& cfg, bool with_shadow) {
+    pipeline::RunConfig c = cfg;
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    engines.push_back(pipeline::make_engine(o.engine, pipeline::load_model_spec(o.model)));
+    if (with_shadow) {
+        c.models = {{"serving", o.model, {}}, {"shadow", o.shadow, {}}};
+        c.shadow = {"shadow"};
+        engines.push_back(pipeline::make_engine(o.engine, pipeline::load_model_spec(o.shadow)));
+    }
+    const auto wanted = static_cast<std::uint64_t>(o.frames) * static_cast<std::uint64_t>(o.cameras);
+    std::atomic<bool> stop{false};
+    std::uint64_t n = 0, shadows = 0;
+    pipeline::LineOptions options;
+    options.linger_ms = 0;
+    options.stat_period_s = 1;
+    options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage&) {
+        shadows += f.shadows.size();
+        if (++n >= wanted) stop = true;
+    };
+    pipeline::Line line(c, std::move(engines), options);
+    line.self_test(); // every version's first forward pass (an engine's set-up) before the clock: a line runs for hours
+    const double c0 = bench::process_cpu_ms();
+    const auto t0 = Clock::now();
+    const auto r = line.run(stop);
+    const double cpu = bench::process_cpu_ms() - c0;
+    const double wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    std::uint64_t processed = 0;
+    for (auto x : r.run.frames) processed += x;
+    if (processed < wanted)
+        throw std::runtime_error("the line processed " + std::to_string(processed) + " frames, fewer than asked");
+    if (with_shadow != (shadows == processed))
+        throw std::runtime_error("the shadow ran on " + std::to_string(shadows) + " of " + std::to_string(processed) +
+                                 " frames");
+    return Measured{cpu / static_cast<double>(processed), wall / static_cast<double>(processed)};
+}
+
+/// The anchor: the shadow's forward pass alone, on batches of the line's size of real preprocessed frames.
+class ForwardAnchor {
+  public:
+    explicit ForwardAnchor(const Options& o)
+        : o_(o), engine_(pipeline::make_engine(o.engine, pipeline::load_model_spec(o.shadow))) {
+        const auto& p = engine_->spec().preprocess;
+        std::vector<pipeline::OwnedFrame> kept;
+        pipeline::VideoReader reader((o.scene / "cam1.mp4").string());
+        pipeline::DecodedFrame d;
+        while (kept.size() < 64 && reader.next(d)) kept.push_back(pipeline::copy_frame(d));
+        const std::size_t per = kernels::preprocess_frame_bytes(p) / sizeof(float);
+        for (std::size_t k = 0; k + o.batch <= kept.size(); k += o.batch) {
+            std::vector<kernels::ImageView> views;
+            for (int b = 0; b < o.batch; ++b) views.push_back(kept[k + b].view);
+            inputs_.emplace_back(per * o.batch);
+            kernels::preprocess_cpu(views, p, inputs_.back().data(), nullptr, nullptr);
+        }
+        for (int k = 0; k < 3; ++k) cpu_ms_per_frame(); // warm-up
+    }
+    /// As many passes as the line makes: CPU ms per frame.
+    double cpu_ms_per_frame() {
+        const int passes = o_.frames * o_.cameras / o_.batch;
+        const double c0 = bench::process_cpu_ms();
+        for (int k = 0; k < passes; ++k) {
+            const auto& in = inputs_[static_cast<std::size_t>(k) % inputs_.size()];
+            engine_->infer({in.data(), in.size(), kernels::MemoryLocation::kHost}, o_.batch);
+        }
+        return (bench::process_cpu_ms() - c0) / (static_cast<double>(passes) * o_.batch);
+    }
+
+  private:
+    const Options& o_;
+    std::unique_ptr<pipeline::Engine> engine_;
+    std::vector<std::vector<float>> inputs_;
+};
+} // namespace
+
+int main(int argc, char** argv) {
+    Options o;
     CLI::App app{"The line's CPU per frame with a shadow model version, against the line without it and against the "
                  "shadow's own forward pass"};
-    app.add_option("--scene", scene, "folder with cam1..cam4.mp4 (rendered there when missing)")->capture_default_str();
-    app.add_option("--cameras", cameras, "cameras (the scene's four, repeated)")
+    app.add_option("--scene", o.scene, "folder with cam1..cam4.mp4 (rendered there when missing)")
+        ->capture_default_str();
+    app.add_option("--cameras", o.cameras, "cameras (the scene's four, repeated)")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
-    app.add_option("--frames", frames, "frames per camera (about: the line stops after cameras x frames)")
+    app.add_option("--frames", o.frames, "frames per camera (about: the line stops after cameras x frames)")
         ->check(CLI::Range(10, 100000))
         ->capture_default_str();
-    app.add_option("--rounds", rounds, "alternated rounds of each measurement (medians reported)")
+    app.add_option("--rounds", o.rounds, "alternated rounds of each measurement (medians reported)")
         ->check(CLI::Range(1, 50))
         ->capture_default_str();
-    app.add_option("--batch", batch, "the line's largest batch")->check(CLI::Range(1, 64))->capture_default_str();
-    app.add_option("--engine", engine, "engine of both versions")
+    app.add_option("--batch", o.batch, "the line's largest batch")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--engine", o.engine, "engine of both versions")
         ->check(CLI::IsMember({"auto", "opencv", "openvino"}))
         ->capture_default_str();
-    app.add_option("--model", model, "the serving model.yaml")->check(CLI::ExistingFile)->capture_default_str();
-    app.add_option("--shadow", shadow, "the shadow model.yaml")->check(CLI::ExistingFile)->capture_default_str();
+    app.add_option("--model", o.model, "the serving model.yaml")->check(CLI::ExistingFile)->capture_default_str();
+    app.add_option("--shadow", o.shadow, "the shadow model.yaml")->check(CLI::ExistingFile)->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    if (!fs::exists(scene / "cam4.mp4") &&
-        pipeline::synth::ensure_scene({scene, 4, 20, 1, {"defaults.width=640", "defaults.height=480"}}))
-        std::fprintf(stderr, "bench_shadow: rendered 4 cameras 640x480 x 20 s into %s\n", scene.c_str());
-    const auto spec = pipeline::load_model_spec(model), shadow_spec = pipeline::load_model_spec(shadow);
-
+    if (!fs::exists(o.scene / "cam4.mp4") &&
+        pipeline::synth::ensure_scene({o.scene, 4, 20, 1, {"defaults.width=640", "defaults.height=480"}}))
+        std::fprintf(stderr, "bench_shadow: rendered 4 cameras 640x480 x 20 s into %s\n", o.scene.c_str());
+    const auto spec = pipeline::load_model_spec(o.model), shadow_spec = pipeline::load_model_spec(o.shadow);
     const fs::path cut = fs::temp_directory_path() / ("sightline_bench_shadow_" + std::to_string(::getpid()));
     fs::create_directories(cut);
     pipeline::RunConfig cfg;
-    for (int i = 0; i < cameras; ++i) {
-        const std::string id = "cam" + std::to_string(i + 1);
-        const fs::path src = scene / ("cam" + std::to_string(i % 4 + 1) + ".mp4");
-        cfg.cameras.push_back({id, src.string(), {}, false, false});
-    }
-    cfg.model = model;
-    cfg.engine = engine;
-    cfg.batching.max_batch = batch;
+    for (int i = 0; i < o.cameras; ++i)
+        cfg.cameras.push_back({"cam" + std::to_string(i + 1),
+                               (o.scene / ("cam" + std::to_string(i % 4 + 1) + ".mp4")).string(),
+                               {},
+                               false,
+                               false});
+    cfg.model = o.model;
+    cfg.engine = o.engine;
+    cfg.batching.max_batch = o.batch;
     cfg.publish = {"ipc://" + (cut / "line").string(), 100000, 0, 30};
-
-    const auto run_line = [&](bool with_shadow) {
-        pipeline::RunConfig c = cfg;
-        std::vector<std::unique_ptr<pipeline::Engine>> engines;
-        engines.push_back(pipeline::make_engine(engine, spec));
-        if (with_shadow) {
-            c.models = {{"serving", model, {}}, {"shadow", shadow, {}}};
-            c.shadow = {"shadow"};
-            engines.push_back(pipeline::make_engine(engine, shadow_spec));
-        }
-        std::atomic<bool> stop{false};
-        std::uint64_t n = 0, shadows = 0;
-        pipeline::LineOptions options;
-        options.linger_ms = 0;
-        options.stat_period_s = 1;
-        options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage&) {
-            shadows += f.shadows.size();
-            if (++n >= static_cast<std::uint64_t>(frames) * static_cast<std::uint64_t>(cameras)) stop = true;
-        };
-        pipeline::Line line(c, std::move(engines), options);
-        line.self_test(); // every version's first forward pass (an engine's set-up) before the clock: a line runs for
-                          // hours
-        const double c0 = bench::process_cpu_ms();
-        const auto t0 = Clock::now();
-        const auto r = line.run(stop);
-        const double cpu = bench::process_cpu_ms() - c0;
-        const double wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-        std::uint64_t processed = 0;
-        for (auto x : r.run.frames) processed += x;
-        if (processed < static_cast<std::uint64_t>(frames) * static_cast<std::uint64_t>(cameras))
-            throw std::runtime_error("the line processed " + std::to_string(processed) + " frames, fewer than asked");
-        if (with_shadow != (shadows == processed))
-            throw std::runtime_error("the shadow ran on " + std::to_string(shadows) + " of " +
-                                     std::to_string(processed) + " frames");
-        return Measured{cpu / static_cast<double>(processed), wall / static_cast<double>(processed)};
-    };
-    // the anchor: the shadow's forward pass alone, on batches of the line's size of real preprocessed frames
-    auto shadow_engine = pipeline::make_engine(engine, shadow_spec);
-    std::vector<pipeline::OwnedFrame> kept;
-    {
-        pipeline::VideoReader reader((scene / "cam1.mp4").string());
-        pipeline::DecodedFrame d;
-        while (kept.size() < 64 && reader.next(d)) kept.push_back(pipeline::copy_frame(d));
-    }
-    const std::size_t per = kernels::preprocess_frame_bytes(shadow_spec.preprocess) / sizeof(float);
-    std::vector<std::vector<float>> inputs;
-    for (std::size_t k = 0; k + batch <= kept.size(); k += batch) {
-        std::vector<kernels::ImageView> views;
-        for (int b = 0; b < batch; ++b) views.push_back(kept[k + b].view);
-        inputs.emplace_back(per * batch);
-        kernels::preprocess_cpu(views, shadow_spec.preprocess, inputs.back().data(), nullptr, nullptr);
-    }
-    const auto forward = [&] {
-        const int passes = frames * cameras / batch;
-        const double c0 = bench::process_cpu_ms();
-        for (int k = 0; k < passes; ++k) {
-            const auto& in = inputs[static_cast<std::size_t>(k) % inputs.size()];
-            shadow_engine->infer({in.data(), in.size(), kernels::MemoryLocation::kHost}, batch);
-        }
-        return (bench::process_cpu_ms() - c0) / (static_cast<double>(passes) * batch);
-    };
-    for (int k = 0; k < 3; ++k) forward(); // warm-up
+    ForwardAnchor forward(o);
     std::vector<double> line_cpu, shadow_cpu, anchor_cpu, line_wall, shadow_wall, ratios;
-    for (int r = 0; r < rounds; ++r) {
-        const Measured a = run_line(false), b = run_line(true);
-        anchor_cpu.push_back(forward());
+    for (int r = 0; r < o.rounds; ++r) {
+        const Measured a = run_line(o, cfg, false), b = run_line(o, cfg, true);
+        anchor_cpu.push_back(forward.cpu_ms_per_frame());
         line_cpu.push_back(a.cpu_ms_per_frame), line_wall.push_back(a.wall_ms_per_frame);
         shadow_cpu.push_back(b.cpu_ms_per_frame), shadow_wall.push_back(b.wall_ms_per_frame);
         ratios.push_back((b.cpu_ms_per_frame - a.cpu_ms_per_frame) / anchor_cpu.back());
@@ -165,17 +183,17 @@ int main(int argc, char** argv) {
     const double added = with - line, ratio = median(ratios);
     const double fps = 1000 / median(line_wall), fps_shadow = 1000 / median(shadow_wall);
     std::printf("%d cameras x %d frames, batch %d, %s engine, %s serving, %s in shadow (medians of %d rounds)\n",
-                cameras, frames, batch, engine.c_str(), spec.name.c_str(), shadow_spec.name.c_str(), rounds);
+                o.cameras, o.frames, o.batch, o.engine.c_str(), spec.name.c_str(), shadow_spec.name.c_str(), o.rounds);
     std::printf("  the shadow adds %.2f ms CPU per frame to the line's %.2f; its own forward pass %.2f ms; added over "
                 "forward, the median of the rounds' ratios: %.2fx (goal <= 1.1x)\n",
                 added, line, anchor, ratio);
     std::printf("  throughput as fast as it goes: %.1f fps without, %.1f fps with the shadow (%.2fx)\n", fps,
                 fps_shadow, fps_shadow / fps);
     std::printf("%s\n", nlohmann::json{{"bench", "shadow"},
-                                       {"cameras", cameras},
-                                       {"frames", frames},
-                                       {"batch", batch},
-                                       {"engine", engine},
+                                       {"cameras", o.cameras},
+                                       {"frames", o.frames},
+                                       {"batch", o.batch},
+                                       {"engine", o.engine},
                                        {"line_cpu_ms_per_frame", line},
                                        {"line_with_shadow_cpu_ms_per_frame", with},
                                        {"shadow_forward_cpu_ms_per_frame", anchor},

@@ -200,6 +200,31 @@ TEST(Models, VersionsOfOneInputShareThePreprocessAndAnswerAsTheirOwnDetectors) {
     fs::remove_all(dir);
 }
 
+/// A collector in a thread: acknowledges every sample, keeps per camera the models and class-list sizes they carry.
+struct SampleCollector {
+    std::map<std::string, std::set<std::string>> models;  ///< camera -> models its samples carry
+    std::map<std::string, std::set<std::size_t>> classes; ///< camera -> their class lists' sizes
+    std::atomic<bool> done{false};
+    std::thread thread;
+    explicit SampleCollector(const std::string& endpoint) {
+        thread = std::thread([this, endpoint] {
+            transport::SampleReceiver r({{endpoint}, 16, 0.1});
+            while (!done.load())
+                if (auto got = r.receive(std::chrono::milliseconds(100))) {
+                    const auto s = transport::decode_sample(got->body);
+                    models[s.pred.camera].insert(s.pred.model);
+                    classes[s.pred.camera].insert(s.classes.size());
+                    r.ack(got->source, s.id);
+                }
+        });
+    }
+    void stop() {
+        done = true;
+        if (thread.joinable()) thread.join();
+    }
+    ~SampleCollector() { stop(); }
+};
+
 // The whole line with two real versions (parts-v1 serving cam1, parts-v2 serving cam2, v1 in shadow): each camera's
 // serving version on pred/<camera> with its model, v1 on shadow/<camera> where it does not serve, every seq once on
 // each topic, both class lists in the recording's header, the agreement in the stats equal to matching the recorded
@@ -228,27 +253,15 @@ TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
     o.stat_period_s = 1000; // one set of stats, at the end: the whole run's agreement
     o.linger_ms = 0;
     pipeline::Line line(cfg, std::move(engines), o);
-    std::atomic<bool> stop{false}, received_all{false};
-    std::map<std::string, std::set<std::string>> sample_models;  // camera -> models its samples carry
-    std::map<std::string, std::set<std::size_t>> sample_classes; // camera -> class list sizes
-    std::thread collector([&] {
-        transport::SampleReceiver r({{cfg.publish.samples}, 16, 0.1});
-        while (!received_all.load())
-            if (auto got = r.receive(std::chrono::milliseconds(100))) {
-                const auto s = transport::decode_sample(got->body);
-                sample_models[s.pred.camera].insert(s.pred.model);
-                sample_classes[s.pred.camera].insert(s.classes.size());
-                r.ack(got->source, s.id);
-            }
-    });
+    std::atomic<bool> stop{false};
+    SampleCollector collector(cfg.publish.samples);
     const auto summary = line.run(stop);
-    received_all = true;
-    collector.join();
+    collector.stop();
     EXPECT_GT(summary.samples_acked, 0u);
-    EXPECT_EQ(sample_models["cam1"], std::set<std::string>{"parts-v1@1.0.0"});
-    EXPECT_EQ(sample_models["cam2"], std::set<std::string>{"parts-v2@1.0.0"}) << "the version that served cam2";
-    EXPECT_EQ(sample_classes["cam2"], std::set<std::size_t>{6u}) << "with its six classes";
-    EXPECT_EQ(sample_classes["cam1"], std::set<std::size_t>{5u});
+    EXPECT_EQ(collector.models["cam1"], std::set<std::string>{"parts-v1@1.0.0"});
+    EXPECT_EQ(collector.models["cam2"], std::set<std::string>{"parts-v2@1.0.0"}) << "the version that served cam2";
+    EXPECT_EQ(collector.classes["cam2"], std::set<std::size_t>{6u}) << "with its six classes";
+    EXPECT_EQ(collector.classes["cam1"], std::set<std::size_t>{5u});
 
     transport::RecordingReader rec(dir / "run.slrec");
     ASSERT_EQ(rec.header().versions.size(), 2u);
@@ -410,6 +423,30 @@ nlohmann::json ask(const std::string& endpoint, const std::string& body) {
     return nlohmann::json::parse(transport::control_request(endpoint, body, std::chrono::seconds(30)));
 }
 
+/// A hot-swap run's recording: its switch events, each camera's model per seq (checked in order), its drops.
+struct SwapRecording {
+    std::vector<std::string> events;
+    std::map<std::string, std::vector<std::string>> models; ///< camera -> model per seq
+    std::map<std::string, double> dropped; ///< camera -> frames the live source dropped (the line behind), last stat
+    explicit SwapRecording(const fs::path& file) {
+        transport::RecordingReader rec(file);
+        std::string topic;
+        transport::Message m;
+        std::map<std::string, std::uint64_t> next;
+        while (rec.next(topic, m)) { // v2's gear class is read against v2's classes: learned from its model_info
+            if (auto* st = std::get_if<transport::StatMessage>(&m))
+                dropped[st->camera] = st->values.at("dropped_behind_total") + st->values.at("dropped_late_total");
+            if (auto* e = std::get_if<transport::EventMessage>(&m);
+                e && (e->kind == "model_loaded" || e->kind == "model_switched"))
+                events.push_back(e->kind + (e->switched ? " " + e->camera + " " + e->switched->reason : ""));
+            auto* p = std::get_if<transport::PredMessage>(&m);
+            if (!p) continue;
+            EXPECT_EQ(p->seq, next[p->camera]++) << p->camera << ": every seq once, in order";
+            models[p->camera].push_back(p->model);
+        }
+    }
+};
+
 // Hot swap (issue 26, part 4): a running line (two cameras at real time, parts-v1) takes parts-v2 through its control
 // socket: bad requests are refused with their reason and change nothing, the load is checked on a real frame, each
 // camera switches at a batch boundary with a model_switched event, the first version cannot be unloaded, and the
@@ -493,24 +530,8 @@ TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
     EXPECT_EQ(sightline::testing::run_binary("ctl " + ep + " status --timeout-s 0.5").code, 2) << "no line there";
     EXPECT_TRUE(summary_ok) << "the line ran to its end";
 
-    transport::RecordingReader rec(dir / "run.slrec");
-    std::string topic;
-    transport::Message m;
-    std::map<std::string, std::vector<std::string>> models; // camera -> model per seq
-    std::map<std::string, std::uint64_t> next;
-    std::vector<std::string> events;
-    std::map<std::string, double> dropped; // camera -> frames the live source dropped (the line behind), last stat
-    while (rec.next(topic, m)) {           // v2's gear class is read against v2's classes: learned from its model_info
-        if (auto* st = std::get_if<transport::StatMessage>(&m))
-            dropped[st->camera] = st->values.at("dropped_behind_total") + st->values.at("dropped_late_total");
-        if (auto* e = std::get_if<transport::EventMessage>(&m);
-            e && (e->kind == "model_loaded" || e->kind == "model_switched"))
-            events.push_back(e->kind + (e->switched ? " " + e->camera + " " + e->switched->reason : ""));
-        auto* p = std::get_if<transport::PredMessage>(&m);
-        if (!p) continue;
-        EXPECT_EQ(p->seq, next[p->camera]++) << p->camera << ": every seq once, in order";
-        models[p->camera].push_back(p->model);
-    }
+    SwapRecording swap(dir / "run.slrec");
+    auto& [events, models, dropped] = swap;
     EXPECT_EQ(events,
               (std::vector<std::string>{"model_loaded", "model_switched cam1 operator", "model_switched cam2 operator",
                                         "model_switched cam1 operator", "model_switched cam2 operator"}));

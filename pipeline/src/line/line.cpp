@@ -75,6 +75,16 @@ std::string security_note(const transport::CurveServer& curve) {
            ")";
 }
 
+/// A blank (pad-grey) frame of the model's input size through the whole detect path: its detections' count.
+std::size_t blank_frame_detections(Detector& det) {
+    const auto& p = det.spec().preprocess;
+    std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
+    kernels::ImageView v;
+    v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
+    v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
+    return det.detect(std::span(&v, 1))[0].detections.size();
+}
+
 /// What a version did on a frame, as the guardrails read it.
 FrameMetrics metrics_of(const FrameOutput& f, std::int64_t now_ns) {
     FrameMetrics m;
@@ -250,11 +260,7 @@ struct Line::Impl {
                                               cfg.thresholds.confidence, cfg.thresholds.iou, cfg.thresholds.max_det,
                                               cfg.flags.candidate_floor, cfg.flags.max_candidates);
         const auto& p = det->spec().preprocess;
-        std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
-        kernels::ImageView v;
-        v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
-        v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
-        det->detect(std::span(&v, 1));
+        blank_frame_detections(*det);
         checks.push_back("self_test: a blank " + std::to_string(p.input_width) + "x" + std::to_string(p.input_height) +
                          " frame through the whole detect path");
         if (frame) {
@@ -574,13 +580,7 @@ std::size_t Line::self_test() {
     ModelSet& set = impl_->runner.models();
     for (std::size_t k = set.size(); k-- > 0;) { // every version; the first's count is the answer
         if (!set.loaded(static_cast<int>(k))) continue;
-        Detector& det = *set.version(k).detector;
-        const auto& p = det.spec().preprocess;
-        std::vector<std::uint8_t> blank(static_cast<std::size_t>(p.input_width) * p.input_height * 3, 114);
-        kernels::ImageView v;
-        v.format = kernels::PixelFormat::kBGR, v.width = p.input_width, v.height = p.input_height;
-        v.planes[0] = blank.data(), v.pitch[0] = 3 * p.input_width;
-        first = det.detect(std::span(&v, 1))[0].detections.size();
+        first = blank_frame_detections(*set.version(k).detector);
     }
     return first;
 }
