@@ -1,10 +1,10 @@
 # Sourced by scripts/test.sh and scripts/test-sanitizers.sh: the Python oracles and consumer dependencies the tests
 # use, each in a venv of its own under .cache (prepared once, from PyPI), and SIGHTLINE_PYTHON set to the main one.
 VENV=.cache/venv
-if ! "$VENV/bin/python" -c "import pycocotools, numpy, zmq, msgpack, tidecv, supervision, lizard" 2>/dev/null; then
-  echo "test: preparing the Python oracles and consumer deps in $VENV (pycocotools, tidecv, supervision, numpy, pyzmq, msgpack, lizard from PyPI)"
+if ! "$VENV/bin/python" -c "import pycocotools, numpy, zmq, msgpack, tidecv, supervision, lizard, nats, paho.mqtt" 2>/dev/null; then
+  echo "test: preparing the Python oracles and consumer deps in $VENV (pycocotools, tidecv, supervision, numpy, pyzmq, msgpack, lizard, nats-py, paho-mqtt from PyPI)"
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pycocotools tidecv supervision numpy pyzmq msgpack lizard
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pycocotools tidecv supervision numpy pyzmq msgpack lizard nats-py paho-mqtt
 fi
 export SIGHTLINE_PYTHON="$PWD/$VENV/bin/python"
 # The drift oracles (Evidently, NannyML, river) in a venv of their own: large, and Evidently needs pandas below 3.

@@ -16,6 +16,9 @@ PACKAGES=(
   libturbojpeg0-dev   # the collector's samples: each selected frame as a JPEG
   libpng-dev   # sightline compare's contact sheet as a PNG
   libssl-dev   # SHA-256 (OpenSSL's libcrypto): the content hashes of a dataset snapshot
+  # NATS JetStream: the C client for sightline bridge and the sinks' --nats; the server for the cluster tests
+  libnats-dev nats-server
+  libmosquitto-dev mosquitto   # the monitor's alarms on MQTT (the client), and a real broker for its test
   prometheus   # a real Prometheus server scrapes the monitor in a test; promtool checks metrics and rules
   libtorch-dev   # the LibTorch engine (TorchScript); the build leaves it out where it is missing
   python3-torch python3-onnx   # tools/train: training and fine-tuning the demo model (test_finetune runs it)

@@ -9,8 +9,10 @@
 #include <map>
 
 #include "commands.hpp"
+#include "nats_options.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/dataset.hpp"
+#include "sightline/pipeline/jetstream_sinks.hpp"
 #include "sightline/transport/checks.hpp"
 #include "stop_signals.hpp"
 
@@ -27,6 +29,7 @@ struct CollectArgs {
     std::string dir, format = "coco", out, url_prefix = "/data/local-files/?d=";
     std::vector<std::string> inputs, server_keys, extra_classes;
     std::string key;
+    NatsArgs nats{"SIGHTLINE_SAMPLES", "collector"};
 };
 
 void add_collector_options(CLI::App* cmd, CollectArgs& a) {
@@ -42,6 +45,7 @@ void add_collector_options(CLI::App* cmd, CollectArgs& a) {
     cmd->add_option("--key", a.key, "this collector's secret key file (sightline keys generate): CURVE to the lines");
     cmd->add_option("--server-key", a.server_keys,
                     "a line's public key file (its .pub): one for every --connect, or one each in the same order");
+    add_nats_options(cmd, a.nats, "samples");
 }
 
 int run_export(const CollectArgs& a) {
@@ -61,14 +65,19 @@ int run_export(const CollectArgs& a) {
 }
 
 int run_collect(CollectArgs& a) {
-    if (a.collect.endpoints.empty()) throw Error(ErrorCode::kBadInput, "collect: --connect is required");
+    if (a.collect.endpoints.empty() == a.nats.urls.empty())
+        throw Error(ErrorCode::kBadInput, "collect: give --connect ENDPOINT (lines) or --nats URL (JetStream), one");
     if (a.collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
     a.collect.curve = transport::load_client_keys(a.key, a.server_keys);
     std::map<std::string, std::map<std::string, int>> by; // line/camera -> strategy -> samples
     a.collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
         if (added) ++by[transport::line_camera(d.line, d.camera)][d.strategy];
     };
-    const auto s = pipeline::run_collector(a.collect, stop_on_signals());
+    const auto s =
+        a.nats.urls.empty()
+            ? pipeline::run_collector(a.collect, stop_on_signals())
+            : pipeline::run_collector(a.collect, *pipeline::jetstream_samples(a.nats.reader("sightline collect")),
+                                      stop_on_signals());
     for (const auto& [camera, strategies] : by)
         for (const auto& [strategy, n] : strategies) std::printf("%s\t%s\t%d\n", camera.c_str(), strategy.c_str(), n);
     return s.malformed > 0 && s.added == 0 ? 1 : 0;

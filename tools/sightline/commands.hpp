@@ -31,6 +31,8 @@ inline constexpr CommandInfo kCommands[] = {
                 "(docs/versions.md)"},
     {"ctl", "A running line's control socket: load a model version, switch a camera to it, unload one, status "
             "(docs/versions.md)"},
+    {"bridge", "Lines into NATS JetStream: a durable, replicated log that sinks on other machines read "
+               "(docs/deploy.md)"},
 };
 inline const char* command_help(std::string_view name) {
     for (const auto& c : kCommands)
@@ -57,6 +59,7 @@ Run add_collect(CLI::App& app);
 Run add_keys(CLI::App& app);
 Run add_compare(CLI::App& app);
 Run add_ctl(CLI::App& app);
+Run add_bridge(CLI::App& app);
 /// `collect import` and `collect snapshot` on the collect subcommand; the Run returns kNotParsed when neither ran.
 inline constexpr int kNotParsed = -1;
 Run add_collect_labels(CLI::App& collect);

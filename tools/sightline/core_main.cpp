@@ -14,5 +14,6 @@ int main(int argc, char** argv) {
                     {"collect", add_collect},
                     {"keys", add_keys},
                     {"compare", add_compare},
-                    {"ctl", add_ctl}});
+                    {"ctl", add_ctl},
+                    {"bridge", add_bridge}});
 }

@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "nats_options.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/files.hpp"
+#include "sightline/pipeline/jetstream_sinks.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/monitor_session.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
@@ -18,6 +20,7 @@ namespace {
 struct MonitorArgs {
     pipeline::MonitorSessionOptions session;
     pipeline::WatchOptions watch;
+    NatsArgs nats{"SIGHTLINE", "monitor"};
     std::vector<std::string> replays, server_keys, authorized;
     std::string key, report_db, report_out;
     bool fixed = false;
@@ -64,6 +67,12 @@ void add_output_options(CLI::App* cmd, MonitorArgs& a) {
     cmd->add_option("--retention-days", o.retention_days, "keep windows and scores this long in the store")
         ->capture_default_str();
     cmd->add_flag("--json", o.json, "print each alarm raised or cleared as a JSON line on stdout");
+    cmd->add_option("--mqtt", o.mqtt,
+                    "alarms on MQTT too, mqtt://HOST[:PORT]: each raised or cleared on <topic>/<line>/<camera>/alarm "
+                    "(QoS 1), the camera's standing alarms retained on <topic>/<line>/<camera>/standing");
+    cmd->add_option("--mqtt-topic", o.mqtt_topic, "with --mqtt: the topics' prefix")->capture_default_str();
+    cmd->add_option("--mqtt-client-id", o.mqtt_client_id, "with --mqtt: this monitor's client id (one per monitor)")
+        ->capture_default_str();
     cmd->add_option("--wait-for-subscribers", a.wait_subscribers,
                     "with --publish: before the first message, wait until this many subscribers listen (default: 1 "
                     "with --replay, whose alarms come in a burst; 0 live)")
@@ -82,6 +91,7 @@ void add_input_options(CLI::App* cmd, MonitorArgs& a) {
     cmd->add_option("--seconds", a.watch.seconds, "stop after this many seconds (0: at SIGINT/SIGTERM)");
     cmd->add_flag("--until-run-end", a.watch.until_run_end,
                   "stop once every line seen starting (run_start) has ended (run_end); at least one");
+    add_nats_options(cmd, a.nats, "pred, shadow, stat and event messages");
     cmd->add_option("--give-up-s", a.watch.give_up_s,
                     "with --until-run-end: nothing received this long ends it, exit status 2 (0: wait forever)")
         ->capture_default_str();
@@ -107,8 +117,9 @@ void secure_publish(MonitorArgs& a) {
 }
 
 int run_monitor(MonitorArgs& a) {
-    if (a.watch.endpoints.empty() == a.replays.empty())
-        throw Error(ErrorCode::kBadInput, "monitor: give --connect ENDPOINT (live) or --replay FILE, not both");
+    if (int(!a.watch.endpoints.empty()) + int(!a.replays.empty()) + int(!a.nats.urls.empty()) != 1)
+        throw Error(ErrorCode::kBadInput,
+                    "monitor: give one of --connect ENDPOINT (live), --replay FILE or --nats URL (JetStream)");
     a.session.monitor.calibrate = !a.fixed;
     secure_publish(a);
     pipeline::MonitorSession session(a.session);
@@ -118,7 +129,12 @@ int run_monitor(MonitorArgs& a) {
         spdlog::warn("monitor: fewer than {} subscriber(s) on {} after {} s: going on", wait,
                      session.publish_endpoint(), a.wait_timeout_s);
     for (const auto& f : a.replays) pipeline::replay_recording(session, f);
-    if (a.replays.empty()) {
+    if (!a.nats.urls.empty()) {
+        pipeline::JetStreamWatchOptions w;
+        w.reader = a.nats.reader("sightline monitor");
+        w.seconds = a.watch.seconds, w.until_run_end = a.watch.until_run_end, w.give_up_s = a.watch.give_up_s;
+        pipeline::watch_jetstream(session, w, stop_on_signals());
+    } else if (a.replays.empty()) {
         a.watch.curve = transport::load_client_keys(a.key, a.server_keys);
         pipeline::watch_lines(session, a.watch, stop_on_signals());
     }

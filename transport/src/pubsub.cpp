@@ -152,7 +152,7 @@ std::optional<std::string> Subscriber::problem() {
     return detail::handshake_problem(*impl_->handshakes->last(), "a line's publish endpoint (PUB)", impl_->curve);
 }
 
-std::optional<Subscriber::Received> Subscriber::receive(std::chrono::milliseconds timeout) {
+std::optional<EncodedMessage> Subscriber::receive_raw(std::chrono::milliseconds timeout) {
     zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
     zmq::message_t topic, body;
     try {
@@ -172,9 +172,19 @@ std::optional<Subscriber::Received> Subscriber::receive(std::chrono::millisecond
     const std::string_view t = topic.to_string_view();
     try {
         check_text(t, limits::kNameBytes, "its topic");
-        return Received{std::string(t), decode(body.to_string_view())};
     } catch (const Error& e) {
         throw Error(ErrorCode::kBadInput, impl_->endpoint + ": topic '" + printable(t) + "': " + e.what());
+    }
+    return EncodedMessage{std::string(t), body.to_string()};
+}
+
+std::optional<Subscriber::Received> Subscriber::receive(std::chrono::milliseconds timeout) {
+    auto raw = receive_raw(timeout);
+    if (!raw) return std::nullopt;
+    try {
+        return Received{std::move(raw->topic), decode(raw->body)};
+    } catch (const Error& e) {
+        throw Error(ErrorCode::kBadInput, impl_->endpoint + ": topic '" + printable(raw->topic) + "': " + e.what());
     }
 }
 

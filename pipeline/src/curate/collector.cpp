@@ -9,12 +9,42 @@
 
 namespace sightline::pipeline {
 
+namespace {
+/// The lines' samples channel.
+class ChannelSource final : public SampleSource {
+  public:
+    explicit ChannelSource(const CollectorOptions& o) : window_(o.window), r_({o.endpoints, o.window, 0.5, o.curve}) {
+        for (const auto& e : o.endpoints) spdlog::info("collect: taking samples from {}", e);
+    }
+    std::optional<Sample> receive(std::chrono::milliseconds timeout) override {
+        auto got = r_.receive(timeout);
+        if (!got) return std::nullopt;
+        return Sample{got->source, std::move(got->topic), std::move(got->body)};
+    }
+    void ack(std::size_t source, const std::string& id) override { r_.ack(source, id); }
+    void nack(std::size_t source, const std::string& id, const std::string& why) override { r_.nack(source, id, why); }
+    void reject(std::size_t source, const std::string& id, const std::string& why) override {
+        r_.reject(source, id, why);
+    }
+    void set_taking(bool taking) override { r_.set_window(taking ? window_ : 0); }
+    std::string name(std::size_t source) const override { return r_.endpoint(source); }
+    std::optional<std::string> problem() override { return r_.problem(); }
+
+  private:
+    int window_;
+    transport::SampleReceiver r_;
+};
+} // namespace
+
 CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool>& stop) {
+    ChannelSource source(o); // ZeroMQ connects lazily: a refused dataset below still comes first
+    return run_collector(o, source, stop);
+}
+
+CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver, const std::atomic<bool>& stop) {
     using Clock = std::chrono::steady_clock;
     Dataset dataset(o.out);
     spdlog::info("collect: {} samples already in {}", dataset.size(), o.out.string());
-    transport::SampleReceiver receiver({o.endpoints, o.window, 0.5, o.curve});
-    for (const auto& e : o.endpoints) spdlog::info("collect: taking samples from {}", e);
     CollectorSummary s;
     transport::LogEvery malformed_log;
     auto last = Clock::now();
@@ -23,7 +53,7 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
     Clock::time_point paused_until{};
     while (!stop.load()) {
         if (paused_until != Clock::time_point{} && Clock::now() >= paused_until) {
-            receiver.set_window(o.window); // try writing again
+            receiver.set_taking(true); // try writing again
             paused_until = {};
         }
         auto r = receiver.receive(std::chrono::milliseconds(100));
@@ -55,7 +85,7 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
             if (id) receiver.reject(r->source, *id, e.what());
             if (malformed_log.due())
                 spdlog::error("collect: a malformed sample from {} (topic '{}'{}), rejected ({} so far): {}",
-                              receiver.endpoint(r->source), transport::printable(r->topic),
+                              receiver.name(r->source), transport::printable(r->topic),
                               id ? ", id " + transport::printable(*id) : std::string(), s.malformed, e.what());
             continue;
         }
@@ -66,7 +96,7 @@ CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool
             ++s.write_failures;
             receiver.nack(r->source, m.id, e.what());
             spdlog::error("collect: sample {} not written, refused (the line keeps it): {}", m.id, e.what());
-            receiver.set_window(0); // take nothing for a second, then try again
+            receiver.set_taking(false); // take nothing for a second, then try again
             paused_until = Clock::now() + std::chrono::seconds(1);
             continue;
         }

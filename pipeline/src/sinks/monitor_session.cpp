@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "mqtt_alarms.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/metrics.hpp"
@@ -23,6 +24,7 @@ struct MonitorSession::Impl {
     std::unique_ptr<MonitorStore> store;
     std::unique_ptr<Metrics> metrics;
     std::unique_ptr<transport::Publisher> publisher;
+    std::unique_ptr<MqttAlarms> mqtt;
     std::vector<MonitorAlarm> alarms;
     std::uint64_t malformed = 0;
     transport::LogEvery malformed_log, refused_log;
@@ -88,6 +90,8 @@ MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std
             transport::PublisherOptions{options.publish, 1000, 500, options.publish_curve});
         spdlog::info("monitor: alarms published on {}", d.publisher->bound_endpoint());
     }
+    if (!options.mqtt.empty())
+        d.mqtt = std::make_unique<MqttAlarms>(options.mqtt, options.mqtt_topic, options.mqtt_client_id);
     d.monitor.on_window([&d](const MonitorCameraView& v) {
         if (d.metrics) d.metrics->window(v);
         d.with_store([&](MonitorStore& s) { s.add_window(v, v.last_wall_ns); });
@@ -109,19 +113,9 @@ MonitorSession::MonitorSession(const MonitorSessionOptions& options) : impl_(std
         e.alarm = transport::AlarmDetail{a.model, a.slice,     a.signal,          a.test,
                                          a.value, a.threshold, a.window_start_ns, a.window_end_ns};
         if (d.publisher) d.publisher->publish(e);
+        if (d.mqtt) d.mqtt->alarm(a);
         if (d.o.json) {
-            const nlohmann::json j = {{"kind", e.kind},
-                                      {"line", a.line},
-                                      {"camera", a.camera},
-                                      {"model", a.model},
-                                      {"slice", a.slice},
-                                      {"signal", a.signal},
-                                      {"test", a.test},
-                                      {"value", a.value},
-                                      {"threshold", a.threshold},
-                                      {"window_start_ns", a.window_start_ns},
-                                      {"window_end_ns", a.window_end_ns},
-                                      {"wall_ns", a.wall_ns}};
+            const nlohmann::json j = alarm_json(a);
             std::printf("%s\n", j.dump().c_str());
             std::fflush(stdout);
         }

@@ -3,10 +3,12 @@
 /// (`dataset.db`), each sample made durable (image written and synced, then its row committed) before anyone is
 /// told it is there; exports to COCO, YOLO and Label Studio; merging of shards.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -147,9 +149,32 @@ struct CollectorSummary {
     std::uint64_t received = 0, added = 0, duplicates = 0, malformed = 0, write_failures = 0;
 };
 
+/// Where a collector's samples come from: the lines' samples channel (ZeroMQ, transport/samples.hpp), or a
+/// JetStream stream a bridge filled (docs/deploy.md). Each sample is answered once: ack (durable), nack (could not
+/// write it: it comes again) or reject (malformed: it never comes again).
+class SampleSource {
+  public:
+    virtual ~SampleSource() = default;
+    struct Sample {
+        std::size_t source = 0; ///< where the answer goes
+        std::string topic, body;
+    };
+    virtual std::optional<Sample> receive(std::chrono::milliseconds timeout) = 0;
+    virtual void ack(std::size_t source, const std::string& id) = 0;
+    virtual void nack(std::size_t source, const std::string& id, const std::string& reason) = 0;
+    virtual void reject(std::size_t source, const std::string& id, const std::string& reason) = 0;
+    /// Take nothing for now (false: the disk is full) or again (true).
+    virtual void set_taking(bool taking) = 0;
+    virtual std::string name(std::size_t source) const = 0;
+    /// A connection that failed in a way waiting will not mend (a wrong endpoint): why. Nothing otherwise.
+    virtual std::optional<std::string> problem() { return std::nullopt; }
+};
+
 /// `sightline collect`: receives samples, makes each durable, then acknowledges it; a duplicate is acknowledged
 /// without being written again; a malformed one is logged (naming the line) and skipped; a failed write is
 /// refused (nack) and the collector stops taking samples for a second before it tries again.
 CollectorSummary run_collector(const CollectorOptions& options, const std::atomic<bool>& stop);
+/// The same from another source (a JetStream stream: collect --nats).
+CollectorSummary run_collector(const CollectorOptions& options, SampleSource& source, const std::atomic<bool>& stop);
 
 } // namespace sightline::pipeline

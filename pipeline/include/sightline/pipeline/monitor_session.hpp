@@ -22,9 +22,12 @@ struct MonitorSessionOptions {
     std::string publish;                                 ///< endpoint for the alarm events; empty: none
     std::optional<transport::CurveServer> publish_curve; ///< CURVE on the alarm socket (--key, --authorized)
     std::string reference;                               ///< a saved reference file to load
-    std::string save_reference; ///< where to write the references when they are learned and at the end
-    double retention_days = 7;  ///< windows and scores older than this (wall time) are pruned from the store
-    bool json = false;          ///< each alarm as a JSON line on stdout
+    std::string save_reference;           ///< where to write the references when they are learned and at the end
+    double retention_days = 7;            ///< windows and scores older than this (wall time) are pruned from the store
+    bool json = false;                    ///< each alarm as a JSON line on stdout
+    std::string mqtt;                     ///< mqtt://HOST[:PORT]: alarms on MQTT too (docs/monitor.md); empty: none
+    std::string mqtt_topic = "sightline"; ///< the topics' prefix: <prefix>/<line>/<camera>/{alarm,standing}
+    std::string mqtt_client_id = "sightline-monitor"; ///< this monitor's MQTT client id (one per monitor)
 };
 
 class MonitorSession {

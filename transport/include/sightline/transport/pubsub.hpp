@@ -69,6 +69,9 @@ class Subscriber {
     };
     /// The next message, or nothing after `timeout`. Throws Error(kBadInput) for a malformed body.
     std::optional<Received> receive(std::chrono::milliseconds timeout);
+    /// The next message as it came (topic and msgpack body, not decoded: a bridge passes the bytes on unchanged), or
+    /// nothing after `timeout`. Throws Error(kBadInput) for a message without a body or a topic that is no text.
+    std::optional<EncodedMessage> receive_raw(std::chrono::milliseconds timeout);
     /// Why a connection failed its handshake, once one did: the endpoint and what it found there (a ZeroMQ socket
     /// of another kind: the line's samples channel, say; a CURVE refusal). Nothing while every handshake went well.
     std::optional<std::string> problem();

@@ -1,0 +1,257 @@
+#include "sightline/pipeline/bridge.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "sightline/error.hpp"
+#include "sightline/transport/checks.hpp"
+#include "sightline/transport/pubsub.hpp"
+#include "sightline/transport/samples.hpp"
+
+namespace sightline::pipeline {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// The bridge's own /metrics (sightline_bridge_*): what it took, published, JetStream acknowledged, sent again.
+class BridgeMetrics {
+  public:
+    explicit BridgeMetrics(const std::string& address) {
+        if (address.empty()) return;
+        try {
+            exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+        } catch (const std::exception& e) {
+            throw Error(ErrorCode::kTransport, "bridge: cannot serve /metrics on " + address + ": " + e.what());
+        }
+        exposer_->RegisterCollectable(registry_);
+        const auto ports = exposer_->GetListeningPorts();
+        spdlog::info("bridge: metrics on http://{}:{}/metrics", address.substr(0, address.rfind(':')),
+                     ports.empty() ? 0 : ports.front());
+    }
+    void received(const std::string& line, const std::string& kind) {
+        if (exposer_) received_.Add({{"line", line}, {"kind", kind}}).Increment();
+    }
+    void update(const transport::JetStreamWriter& w, const BridgeSummary& s, double lag_s) {
+        if (!exposer_) return;
+        const auto& c = w.counters();
+        set(published_, c.published);
+        set(acked_, c.acked);
+        set(duplicates_, c.duplicates);
+        set(retried_, c.retried);
+        set(failures_, c.failures);
+        set(malformed_, s.malformed);
+        set(gaps_, s.gaps);
+        in_flight_.Set(double(w.in_flight()));
+        held_.Set(double(w.held()));
+        lag_.Set(lag_s);
+        connected_.Set(w.connected() ? 1 : 0);
+    }
+
+  private:
+    static void set(prometheus::Counter& c, std::uint64_t total) {
+        if (double(total) > c.Value()) c.Increment(double(total) - c.Value());
+    }
+    prometheus::Counter& counter(const char* name, const char* help) {
+        return prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
+    }
+    prometheus::Gauge& gauge(const char* name, const char* help) {
+        return prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+    }
+    std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+    std::unique_ptr<prometheus::Exposer> exposer_;
+    prometheus::Family<prometheus::Counter>& received_ =
+        prometheus::BuildCounter()
+            .Name("sightline_bridge_received_total")
+            .Help("Messages taken from the lines, by line and kind (pred, shadow, stat, event, sample)")
+            .Register(*registry_);
+    prometheus::Counter& published_ = counter("sightline_bridge_published_total", "Publishes sent (sends again too)");
+    prometheus::Counter& acked_ =
+        counter("sightline_bridge_acknowledged_total", "Messages JetStream acknowledged (stored by a quorum)");
+    prometheus::Counter& duplicates_ =
+        counter("sightline_bridge_duplicates_total", "Acknowledged as already stored (a send again, a restart)");
+    prometheus::Counter& retried_ = counter("sightline_bridge_retried_total", "Sends of a message sent before");
+    prometheus::Counter& failures_ =
+        counter("sightline_bridge_failures_total", "Publishes refused or not acknowledged in time (sent again)");
+    prometheus::Counter& malformed_ =
+        counter("sightline_bridge_malformed_total", "Messages the bridge could not read (skipped)");
+    prometheus::Counter& gaps_ =
+        counter("sightline_bridge_gaps_total", "Messages missing before the bridge (seq gaps per camera)");
+    prometheus::Gauge& in_flight_ = gauge("sightline_bridge_in_flight", "Published, awaiting JetStream's ack");
+    prometheus::Gauge& held_ = gauge("sightline_bridge_held", "Taken and not yet acknowledged (in flight or waiting)");
+    prometheus::Gauge& lag_ =
+        gauge("sightline_bridge_lag_seconds", "Age of the oldest message taken and not yet acknowledged");
+    prometheus::Gauge& connected_ = gauge("sightline_bridge_connected", "1 while connected to a NATS server");
+};
+
+std::string kind_of(const transport::Message& m) {
+    if (const auto* p = std::get_if<transport::PredMessage>(&m)) return p->shadow ? "shadow" : "pred";
+    return std::holds_alternative<transport::StatMessage>(m) ? "stat" : "event";
+}
+
+const std::string& line_of(const transport::Message& m) {
+    return std::visit([](const auto& x) -> const std::string& { return x.line; }, m);
+}
+
+struct Bridge {
+    const BridgeOptions& o;
+    transport::JetStreamWriter writer;
+    BridgeMetrics metrics;
+    std::optional<transport::Subscriber> sub;
+    std::optional<transport::SampleReceiver> samples;
+    BridgeSummary s;
+    std::uint64_t next_token = 1;
+    std::deque<std::pair<std::uint64_t, Clock::time_point>> taken;                    ///< token, when: for the lag
+    std::unordered_map<std::uint64_t, std::pair<std::size_t, std::string>> sample_of; ///< token -> source, id
+    std::map<std::string, std::uint64_t> last_seq;                                    ///< line/kind/camera -> seq
+    transport::LogEvery malformed_log, fail_log;
+
+    explicit Bridge(const BridgeOptions& opt) : o(opt), writer(opt.writer), metrics(opt.http) {
+        writer.ensure_stream(o.stream);
+        if (!o.samples.empty()) writer.ensure_stream(o.samples_stream);
+        if (!o.endpoints.empty()) sub.emplace(o.endpoints, std::vector<std::string>{""}, 100000, o.curve);
+        if (!o.samples.empty())
+            samples.emplace(transport::SampleReceiverOptions{o.samples, o.sample_window, 0.5, o.samples_curve});
+    }
+
+    void count_gap(const transport::Message& m) {
+        const auto* p = std::get_if<transport::PredMessage>(&m);
+        if (!p) return;
+        auto [it, first] = last_seq.try_emplace(line_of(m) + "/" + kind_of(m) + "/" + p->camera, p->seq);
+        if (!first) s.gaps += transport::seq_gap(it->second, p->seq), it->second = p->seq;
+    }
+
+    void take(transport::EncodedMessage raw) {
+        transport::Message m;
+        try {
+            m = transport::decode(raw.body);
+        } catch (const Error& e) {
+            ++s.malformed;
+            if (malformed_log.due())
+                spdlog::error("bridge: a malformed message (topic '{}') skipped ({} so far): {}",
+                              transport::printable(raw.topic), s.malformed, e.what());
+            return;
+        }
+        ++s.received;
+        count_gap(m);
+        metrics.received(line_of(m).empty() ? o.default_line : line_of(m), kind_of(m));
+        const std::uint64_t token = next_token++;
+        taken.emplace_back(token, Clock::now());
+        writer.publish(transport::jetstream_subject(m, o.default_line), std::move(raw.body),
+                       transport::jetstream_msg_id(m, o.default_line), token);
+    }
+
+    void take_sample(transport::SampleReceiver::Received r) {
+        transport::SampleMessage m;
+        try {
+            m = transport::decode_sample(r.body);
+        } catch (const Error& e) {
+            ++s.malformed;
+            const auto id = transport::sample_id_of(r.body);
+            if (id) samples->reject(r.source, *id, e.what());
+            if (malformed_log.due())
+                spdlog::error("bridge: a malformed sample from {} rejected ({} so far): {}",
+                              samples->endpoint(r.source), s.malformed, e.what());
+            return;
+        }
+        ++s.samples;
+        metrics.received(m.pred.line.empty() ? o.default_line : m.pred.line, "sample");
+        const std::uint64_t token = next_token++;
+        taken.emplace_back(token, Clock::now());
+        sample_of[token] = {r.source, m.id};
+        writer.publish(transport::jetstream_sample_subject(m, o.default_line), std::move(r.body), m.id, token);
+    }
+
+    void settle() {
+        for (const std::uint64_t token : writer.take_acknowledged()) {
+            if (auto it = sample_of.find(token); it != sample_of.end()) {
+                samples->ack(it->second.first, it->second.second); // only now: JetStream stored it
+                sample_of.erase(it);
+            }
+            while (!taken.empty() && taken.front().first <= token) taken.pop_front();
+        }
+        if (writer.counters().failures > 0 && fail_log.due() && !writer.last_error().empty())
+            spdlog::warn("bridge: {} publishes failed so far (sent again in order): last {}",
+                         writer.counters().failures, writer.last_error());
+    }
+
+    double lag_s() const {
+        return taken.empty() ? 0.0 : std::chrono::duration<double>(Clock::now() - taken.front().second).count();
+    }
+
+    /// One turn: what the lines sent (up to a batch), then JetStream's answers.
+    void turn() {
+        const auto wait = std::chrono::milliseconds(writer.in_flight() > 0 ? 0 : 5);
+        for (int i = 0; sub && i < 512; ++i) {
+            std::optional<transport::EncodedMessage> raw;
+            try {
+                raw = sub->receive_raw(i == 0 ? wait : std::chrono::milliseconds(0));
+            } catch (const Error& e) {
+                ++s.malformed;
+                if (malformed_log.due()) spdlog::error("bridge: {}", e.what());
+                continue;
+            }
+            if (!raw) break;
+            take(std::move(*raw));
+        }
+        for (int i = 0; samples && i < 64; ++i) {
+            auto r = samples->receive(std::chrono::milliseconds(0));
+            if (!r) break;
+            take_sample(std::move(*r));
+        }
+        writer.pump(std::chrono::milliseconds(writer.in_flight() > 0 ? 1 : 0));
+        settle();
+    }
+};
+
+} // namespace
+
+BridgeSummary run_bridge(const BridgeOptions& o, const std::atomic<bool>& stop) {
+    if (o.endpoints.empty() && o.samples.empty())
+        throw Error(ErrorCode::kBadInput, "bridge: give --connect ENDPOINT (a line's publish endpoint) or --samples");
+    Bridge b(o);
+    for (const auto& e : o.endpoints) spdlog::info("bridge: taking messages from {}", e);
+    for (const auto& e : o.samples) spdlog::info("bridge: taking samples from {}", e);
+    spdlog::info("bridge: into JetStream stream {} (replicas {}){}", o.stream.name, o.stream.replicas,
+                 o.samples.empty() ? "" : ", samples into " + o.samples_stream.name);
+    const auto start = Clock::now();
+    auto next_report = start + std::chrono::milliseconds(static_cast<long>(o.report_s * 1000));
+    auto next_metrics = start;
+    while (!stop.load()) {
+        b.turn();
+        const auto now = Clock::now();
+        if (now >= next_metrics)
+            b.metrics.update(b.writer, b.s, b.lag_s()), next_metrics = now + std::chrono::seconds(1);
+        if (o.report_s > 0 && now >= next_report) {
+            const auto& c = b.writer.counters();
+            spdlog::info("bridge: {} messages and {} samples taken, {} acknowledged ({} duplicates), {} sent again, "
+                         "{} in flight, lag {:.2f} s{}",
+                         b.s.received, b.s.samples, c.acked, c.duplicates, c.retried, b.writer.in_flight(), b.lag_s(),
+                         b.writer.connected() ? "" : ", NATS disconnected");
+            next_report = now + std::chrono::milliseconds(static_cast<long>(o.report_s * 1000));
+        }
+        if (o.seconds > 0 && now - start >= std::chrono::milliseconds(static_cast<long>(o.seconds * 1000))) break;
+    }
+    if (!b.writer.drain(std::chrono::seconds(10)))
+        spdlog::warn("bridge: {} messages not acknowledged at the end (samples among them stay at their line)",
+                     b.writer.held());
+    b.settle();
+    b.s.writer = b.writer.counters();
+    b.s.unacknowledged = b.writer.held();
+    spdlog::info("bridge: {} messages and {} samples taken, {} acknowledged ({} duplicates), {} sent again, {} "
+                 "malformed, {} missing before the bridge (seq gaps)",
+                 b.s.received, b.s.samples, b.s.writer.acked, b.s.writer.duplicates, b.s.writer.retried, b.s.malformed,
+                 b.s.gaps);
+    return b.s;
+}
+
+} // namespace sightline::pipeline
