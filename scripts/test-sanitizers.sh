@@ -64,9 +64,9 @@ if want tsan && [ $status -eq 0 ]; then
     -DSIGHTLINE_SANITIZE=thread >/dev/null
   timed cmake --build build-tsan -j"$(nproc)" --target sightline sightline-core transport_pubsub_test transport_blob_test \
     transport_samples_test transport_recording_test transport_checks_test pipeline_line_test drift_monitor_test \
-    curate_sampler_test tools_run_test pipeline_models_test
+    curate_sampler_test tools_run_test pipeline_models_test transport_jetstream_test
   (cd build-tsan && timed ctest --output-on-failure -j"$(nproc)" \
-     -R '^(PubSub|SamplesChannel|Recording|Checks|Wire|Blob|SampleMessage|Runner|RunConfig|Stats|Tracker|Flags|Monitor|MonitorStore|Sampler|SampleImage|Run|Models|Line)[.]|^python_(signals|security)$') \
+     -R '^(PubSub|SamplesChannel|Recording|Checks|Wire|Blob|SampleMessage|Runner|RunConfig|Stats|Tracker|Flags|Monitor|MonitorStore|Sampler|SampleImage|Run|Models|Line|JetStreamServer|PeekPred)[.]|^python_(signals|security)$') \
     || status=1
   reports || status=1
 fi

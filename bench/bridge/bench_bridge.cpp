@@ -82,7 +82,10 @@ struct Js {
     Js(const std::string& urls, int max_pending) {
         natsOptions* o = nullptr;
         natsOptions_Create(&o);
-        natsOptions_SetURL(o, urls.c_str());
+        const auto servers = nats_servers({urls});
+        std::vector<const char*> list;
+        for (const auto& u : servers) list.push_back(u.c_str());
+        natsOptions_SetServers(o, list.data(), int(list.size()));
         if (natsConnection_Connect(&nc, o) != NATS_OK) throw std::runtime_error("cannot connect to " + urls);
         natsOptions_Destroy(o);
         jsOptions jo;

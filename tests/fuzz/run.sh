@@ -10,9 +10,8 @@ build=$(cd "${1:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}" && pwd)
 seconds=${2:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
-  targets=(wire_message wire_sample recording coco_ground_truth coco_results run_config model_yaml onnx_cut
-           monitor_reference dataset_rows class_map labelstudio_export snapshot_parent)
+if [ ${#targets[@]} -eq 0 ]; then # every target the build has
+  for b in "$build"/tests/fuzz/fuzz_*; do [ -x "$b" ] && targets+=("${b##*/fuzz_}"); done
 fi
 work=$(mktemp -d /tmp/sightline-fuzz.XXXXXX)
 artifacts=${FUZZ_ARTIFACTS:-$work/artifacts}

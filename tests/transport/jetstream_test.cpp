@@ -304,3 +304,70 @@ TEST(JetStreamServer, AServerDownAtTheStartIsANamedErrorAndOneThatComesBackIsWri
         EXPECT_NE(std::string(e.what()).find(wo.nats.servers.front()), std::string::npos) << e.what();
     }
 }
+
+// --- the bridge's look at a pred without decoding it -------------------------------------------------------------
+
+TEST(PeekPred, ReadsWhatDecodeReadsOfEveryPred) {
+    PredMessage full = pred("east", "dock.3", 41, 1'796'612'400'000'000'000);
+    full.boxes = {1, 2, 3, 4}, full.scores = {0.9f}, full.classes = {2}, full.flags = {1}, full.margins = {0.2f};
+    full.entropies = {0.1f}, full.track_ids = {7}, full.stamps_ns = {{"arrival", 5}}, full.meta = {{"site", "a"}};
+    full.luma = 80, full.uncertainty = 0.4f;
+    PredMessage shadow = full;
+    shadow.shadow = true, shadow.model = "parts@2";
+    PredMessage older = pred("", "cam1", 0, 0); // no line, no time: fields an older line does not send
+    for (const PredMessage& p : {full, shadow, older}) {
+        const std::string body = encode(p);
+        const auto k = peek_pred(body);
+        ASSERT_TRUE(k) << p.camera;
+        EXPECT_EQ(k->line, p.line);
+        EXPECT_EQ(k->camera, p.camera);
+        EXPECT_EQ(k->model, p.model);
+        EXPECT_EQ(k->seq, p.seq);
+        EXPECT_EQ(k->time_ns, p.time_ns);
+        EXPECT_EQ(k->shadow, p.shadow);
+        EXPECT_EQ(jetstream_subject(*k, "line"), jetstream_subject(Message(p), "line"));
+        EXPECT_EQ(jetstream_msg_id(*k, "line"), jetstream_msg_id(Message(p), "line"));
+    }
+}
+
+TEST(PeekPred, AnythingElseIsLeftToDecode) {
+    const std::string good = encode(pred("east", "cam1", 3, 10));
+    StatMessage stat;
+    stat.camera = "cam1";
+    EventMessage event;
+    event.kind = "run_start";
+    PredMessage bad_line = pred("east.hall", "cam1", 3, 10), bad_camera = pred("east", "a/b", 3, 10);
+    // a map of one repeated key, a newer schema, a string where the seq goes
+    const auto map_of = [](std::initializer_list<std::pair<std::string, std::string>> kv) {
+        std::string b(1, char(0x80 | kv.size()));
+        for (const auto& [k, v] : kv) b += char(0xa0 | k.size()) + k + v;
+        return b;
+    };
+    const std::string fix1 = std::string(1, '\x01'), fix2 = std::string(1, '\x02');
+    const std::string pred_str = std::string(1, char(0xa4)) + "pred", cam = std::string(1, char(0xa4)) + "cam1",
+                      model = std::string(1, char(0xa1)) + "m";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"empty", ""},
+        {"not a map", std::string(1, char(0x91)) + fix1},
+        {"truncated", good.substr(0, good.size() / 2)},
+        {"one byte short", good.substr(0, good.size() - 1)},
+        {"a stat", encode(Message(stat))},
+        {"an event", encode(Message(event))},
+        {"a line name with a dot", encode(Message(bad_line))},
+        {"a camera id with a slash", encode(Message(bad_camera))},
+        {"schema v2", map_of({{"v", fix2}, {"type", pred_str}, {"camera", cam}, {"seq", fix1}, {"model", model}})},
+        {"seq as text", map_of({{"v", fix1}, {"type", pred_str}, {"camera", cam}, {"seq", cam}, {"model", model}})},
+        {"a repeated key",
+         map_of({{"v", fix1}, {"type", pred_str}, {"camera", cam}, {"camera", cam}, {"seq", fix1}, {"model", model}})},
+        {"no model", map_of({{"v", fix1}, {"type", pred_str}, {"camera", cam}, {"seq", fix1}})},
+        {"a reserved byte", map_of({{"v", fix1},
+                                    {"type", pred_str},
+                                    {"camera", cam},
+                                    {"seq", fix1},
+                                    {"model", model},
+                                    {"x", std::string(1, char(0xc1))}})},
+    };
+    EXPECT_TRUE(peek_pred(map_of({{"v", fix1}, {"type", pred_str}, {"camera", cam}, {"seq", fix1}, {"model", model}})))
+        << "the table's good row";
+    for (const auto& [what, body] : cases) EXPECT_FALSE(peek_pred(body)) << what;
+}

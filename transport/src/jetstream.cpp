@@ -198,12 +198,23 @@ namespace {
 std::string line_of(const std::string& line, std::string_view default_line) {
     return subject_token(line.empty() ? default_line : std::string_view(line));
 }
+
+PredKey key_of(const PredMessage& p) {
+    return PredKey{p.line, p.camera, p.model, p.seq, p.time_ns, p.shadow};
+}
 } // namespace
 
+std::string jetstream_subject(const PredKey& k, std::string_view default_line) {
+    return "sightline." + line_of(k.line, default_line) + (k.shadow ? ".shadow." : ".pred.") + subject_token(k.camera);
+}
+
+std::string jetstream_msg_id(const PredKey& k, std::string_view default_line) {
+    return line_of(k.line, default_line) + (k.shadow ? "/shadow/" : "/pred/") + subject_token(k.model) + "/" +
+           subject_token(k.camera) + "/" + std::to_string(k.seq) + "/" + std::to_string(k.time_ns);
+}
+
 std::string jetstream_subject(const Message& m, std::string_view default_line) {
-    if (const auto* p = std::get_if<PredMessage>(&m))
-        return "sightline." + line_of(p->line, default_line) + (p->shadow ? ".shadow." : ".pred.") +
-               subject_token(p->camera);
+    if (const auto* p = std::get_if<PredMessage>(&m)) return jetstream_subject(key_of(*p), default_line);
     if (const auto* s = std::get_if<StatMessage>(&m))
         return "sightline." + line_of(s->line, default_line) + ".stat." + subject_token(s->camera);
     return "sightline." + line_of(std::get<EventMessage>(m).line, default_line) + ".event";
@@ -214,9 +225,7 @@ std::string jetstream_sample_subject(const SampleMessage& s, std::string_view de
 }
 
 std::string jetstream_msg_id(const Message& m, std::string_view default_line) {
-    if (const auto* p = std::get_if<PredMessage>(&m))
-        return line_of(p->line, default_line) + (p->shadow ? "/shadow/" : "/pred/") + subject_token(p->model) + "/" +
-               subject_token(p->camera) + "/" + std::to_string(p->seq) + "/" + std::to_string(p->time_ns);
+    if (const auto* p = std::get_if<PredMessage>(&m)) return jetstream_msg_id(key_of(*p), default_line);
     if (const auto* s = std::get_if<StatMessage>(&m))
         return line_of(s->line, default_line) + "/stat/" + subject_token(s->camera) + "/" + std::to_string(s->time_ns);
     const auto& e = std::get<EventMessage>(m);

@@ -39,7 +39,10 @@ class BridgeMetrics {
                      ports.empty() ? 0 : ports.front());
     }
     void received(const std::string& line, const std::string& kind) {
-        if (exposer_) received_.Add({{"line", line}, {"kind", kind}}).Increment();
+        if (!exposer_) return;
+        auto [it, added] = by_line_kind_.try_emplace(line + '\n' + kind, nullptr);
+        if (added) it->second = &received_.Add({{"line", line}, {"kind", kind}});
+        it->second->Increment();
     }
     void update(const transport::JetStreamWriter& w, const BridgeSummary& s, double lag_s) {
         if (!exposer_) return;
@@ -68,6 +71,7 @@ class BridgeMetrics {
         return prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
     }
     std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+    std::unordered_map<std::string, prometheus::Counter*> by_line_kind_;
     std::unique_ptr<prometheus::Exposer> exposer_;
     prometheus::Family<prometheus::Counter>& received_ =
         prometheus::BuildCounter()
@@ -123,14 +127,19 @@ struct Bridge {
             samples.emplace(transport::SampleReceiverOptions{o.samples, o.sample_window, 0.5, o.samples_curve});
     }
 
-    void count_gap(const transport::Message& m) {
-        const auto* p = std::get_if<transport::PredMessage>(&m);
-        if (!p) return;
-        auto [it, first] = last_seq.try_emplace(line_of(m) + "/" + kind_of(m) + "/" + p->camera, p->seq);
-        if (!first) s.gaps += transport::seq_gap(it->second, p->seq), it->second = p->seq;
+    void count_gap(const std::string& who, std::uint64_t seq) {
+        auto [it, first] = last_seq.try_emplace(who, seq);
+        if (!first) s.gaps += transport::seq_gap(it->second, seq), it->second = seq;
     }
 
     void take(transport::EncodedMessage raw) {
+        if (auto k = transport::peek_pred(raw.body)) { // the bulk: a pred's key without decoding it
+            const std::string& line = k->line.empty() ? o.default_line : k->line;
+            count_gap(line + (k->shadow ? "/shadow/" : "/pred/") + k->camera, k->seq);
+            publish(line, k->shadow ? "shadow" : "pred", transport::jetstream_subject(*k, o.default_line),
+                    std::move(raw.body), transport::jetstream_msg_id(*k, o.default_line));
+            return;
+        }
         transport::Message m;
         try {
             m = transport::decode(raw.body);
@@ -141,13 +150,20 @@ struct Bridge {
                               transport::printable(raw.topic), s.malformed, e.what());
             return;
         }
+        if (const auto* p = std::get_if<transport::PredMessage>(&m))
+            count_gap(line_of(m) + "/" + kind_of(m) + "/" + p->camera, p->seq);
+        publish(line_of(m).empty() ? o.default_line : line_of(m), kind_of(m),
+                transport::jetstream_subject(m, o.default_line), std::move(raw.body),
+                transport::jetstream_msg_id(m, o.default_line));
+    }
+
+    void publish(const std::string& line, const std::string& kind, std::string subject, std::string body,
+                 std::string msg_id) {
         ++s.received;
-        count_gap(m);
-        metrics.received(line_of(m).empty() ? o.default_line : line_of(m), kind_of(m));
+        metrics.received(line, kind);
         const std::uint64_t token = next_token++;
         taken.emplace_back(token, Clock::now());
-        writer.publish(transport::jetstream_subject(m, o.default_line), std::move(raw.body),
-                       transport::jetstream_msg_id(m, o.default_line), token);
+        writer.publish(std::move(subject), std::move(body), std::move(msg_id), token);
     }
 
     void take_sample(transport::SampleReceiver::Received r) {
@@ -188,10 +204,12 @@ struct Bridge {
         return taken.empty() ? 0.0 : std::chrono::duration<double>(Clock::now() - taken.front().second).count();
     }
 
-    /// One turn: what the lines sent (up to a batch), then JetStream's answers.
+    /// One turn: what the lines sent (up to a batch), then JetStream's answers. It waits (at most 1 ms, for a
+    /// message) only when the turn before found nothing to do.
     void turn() {
-        const auto wait = std::chrono::milliseconds(writer.in_flight() > 0 ? 0 : 5);
-        for (int i = 0; sub && i < 512; ++i) {
+        const auto wait = std::chrono::milliseconds(idle ? 1 : 0);
+        std::size_t took = 0;
+        for (int i = 0; sub && i < 512; ++i, ++took) {
             std::optional<transport::EncodedMessage> raw;
             try {
                 raw = sub->receive_raw(i == 0 ? wait : std::chrono::milliseconds(0));
@@ -203,14 +221,17 @@ struct Bridge {
             if (!raw) break;
             take(std::move(*raw));
         }
-        for (int i = 0; samples && i < 64; ++i) {
+        for (int i = 0; samples && i < 64; ++i, ++took) {
             auto r = samples->receive(std::chrono::milliseconds(0));
             if (!r) break;
             take_sample(std::move(*r));
         }
-        writer.pump(std::chrono::milliseconds(writer.in_flight() > 0 ? 1 : 0));
+        const std::uint64_t acked = writer.counters().acked;
+        writer.pump(std::chrono::milliseconds(0));
         settle();
+        idle = took == 0 && writer.counters().acked == acked;
     }
+    bool idle = false;
 };
 
 } // namespace

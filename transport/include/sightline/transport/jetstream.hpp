@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sightline/transport/messages.hpp"
+#include "sightline/transport/peek.hpp"
 
 namespace sightline::transport {
 
@@ -37,6 +38,9 @@ std::string subject_token(std::string_view name);
 /// The subject a wire message goes under (docs/deploy.md): sightline.<line>.<kind>.<camera> for pred, shadow,
 /// stat and sample, sightline.<line>.event for events. A message without a line name takes `default_line`.
 std::string jetstream_subject(const Message& m, std::string_view default_line);
+/// The same for a pred known by its key (peek_pred): the same subject and id as the decoded message gives.
+std::string jetstream_subject(const PredKey& k, std::string_view default_line);
+std::string jetstream_msg_id(const PredKey& k, std::string_view default_line);
 /// The subject of a sample (its pred's line and camera).
 std::string jetstream_sample_subject(const SampleMessage& s, std::string_view default_line);
 /// The de-duplication id (Nats-Msg-Id) of a wire message: the same bytes from the same line always give the same id,
