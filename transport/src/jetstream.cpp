@@ -556,9 +556,18 @@ JetStreamReader::JetStreamReader(const JetStreamReaderOptions& o) : impl_(std::m
             so.Config.DeliverPolicy = js_DeliverAll;
         }
     }
+    if (o.filter.empty() && have != NATS_OK) { // the whole stream: a consumer without a filter, made here
+        so.Config.Durable = o.durable.c_str();
+        jsConsumerInfo* made = nullptr;
+        const natsStatus add =
+            js_AddConsumer(&made, impl_->conn->js.get(), o.stream.c_str(), &so.Config, nullptr, &code);
+        jsConsumerInfo_Destroy(made);
+        if (add != NATS_OK) throw Error(ErrorCode::kTransport, where + ": cannot make it: " + describe(add, code));
+        so.Consumer = o.durable.c_str();
+    }
     natsSubscription* s = nullptr;
-    const natsStatus st =
-        js_PullSubscribe(&s, impl_->conn->js.get(), o.filter.c_str(), o.durable.c_str(), &jso, &so, &code);
+    const natsStatus st = js_PullSubscribe(&s, impl_->conn->js.get(), o.filter.empty() ? nullptr : o.filter.c_str(),
+                                           o.durable.c_str(), &jso, &so, &code);
     if (st != NATS_OK) throw Error(ErrorCode::kTransport, where + ": cannot subscribe: " + describe(st, code));
     impl_->sub.reset(s);
 }
