@@ -111,6 +111,18 @@ class NatsCluster:
     def stream_info(self, stream):
         return self.run(lambda nc, js: js.stream_info(stream), timeout=10)
 
+    def wait_messages(self, stream, timeout=120):
+        """Until `stream` exists and holds a message (the lines publish through their bridges)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.stream_info(stream).state.messages > 0:
+                    return
+            except Exception:  # noqa: BLE001 - not made yet
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"stream {stream}: no message within {timeout} s")
+
     def stream_leader(self, stream):
         """The index of the server leading `stream` (its name is n<i>)."""
         info = self.stream_info(stream)

@@ -99,6 +99,7 @@ def main(binary, model):
             collector = subprocess.Popen(collect_cmd, stdout=logs["collect"], stderr=logs["collect"])
             lines = {k: subprocess.Popen([binary, "run", str(c)], stdout=logs[k], stderr=logs[k])
                      for k, c in cfgs.items()}
+            cluster.wait_messages("SIGHTLINE")  # the lines run (a sanitizer build takes a while to start)
             t0 = time.time()
 
             def at(t):

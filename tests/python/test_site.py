@@ -104,6 +104,7 @@ def main(binary, model):
                 f"--web.listen-address=127.0.0.1:{prom_port}"])
             lines = {n: start(n, [binary, "run", str(cfgs[n]), "--metrics", f"127.0.0.1:{ports[n]['metrics']}"])
                      for n in LINES}
+            cluster.wait_messages("SIGHTLINE")  # the lines run (a sanitizer build takes a while to start)
             t0 = time.time()
 
             def query(q):

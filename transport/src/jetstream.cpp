@@ -431,10 +431,20 @@ void JetStreamWriter::ensure_stream(const StreamSettings& st) {
     cfg.MaxMsgSize = st.max_msg_size;
     jsStreamInfo* si = nullptr;
     jsErrCode code = jsErrCode(0);
+    const std::string where = "nats " + servers_text(impl_->o.nats) + ": stream " + st.name;
+    // a cluster still electing its leaders, or busy, answers late or not at all: try again for a while
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     natsStatus s = js_AddStream(&si, impl_->conn->js.get(), &cfg, nullptr, &code);
+    for (bool said = false; (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr) &&
+                            std::chrono::steady_clock::now() < give_up;) {
+        if (!said) spdlog::warn("{}: not made yet ({}); trying again", where, describe(s, code));
+        said = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        code = jsErrCode(0);
+        s = js_AddStream(&si, impl_->conn->js.get(), &cfg, nullptr, &code);
+    }
     std::unique_ptr<jsStreamInfo, StreamInfoFree> hold(si);
     if (s == NATS_OK) return;
-    const std::string where = "nats " + servers_text(impl_->o.nats) + ": stream " + st.name;
     if (code != JSStreamNameExistErr)
         throw Error(ErrorCode::kTransport, where + ": cannot create it: " + describe(s, code));
     hold.reset();
