@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "sightline/pipeline/capacity.hpp"
 #include "sightline/pipeline/detector.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/stats.hpp"
@@ -84,10 +85,8 @@ bool check_sample(const std::map<std::int64_t, std::vector<pipeline::Detection>>
     return frames > 0 && bad == 0;
 }
 
-nlohmann::json summary(std::vector<double> v) {
-    return {{"p50", pipeline::percentile(v, 0.5)},  {"p90", pipeline::percentile(v, 0.9)},
-            {"p99", pipeline::percentile(v, 0.99)}, {"p999", pipeline::percentile(v, 0.999)},
-            {"max", pipeline::percentile(v, 1.0)},  {"n", v.size()}};
+nlohmann::json summary(const pipeline::Percentiles& p) {
+    return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"p999", p.p999}, {"max", p.max}, {"n", p.n}};
 }
 struct Options {
     std::vector<int> counts = {1, 2, 4, 8, 16};
@@ -177,49 +176,23 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
     }
     cfg.batching.max_batch = o.batch;
     cfg.batching.max_wait_ms = o.max_wait_ms;
-    const std::string endpoint = "ipc:///tmp/sightline_linespeed_" + std::to_string(::getpid());
-    cfg.publish = {endpoint, 10000, 1, 10};
-    std::atomic<bool> stop{false}, done{false};
-    std::vector<double> receipt_ms;
-    std::uint64_t received = 0;
-    std::thread consumer([&] {
-        transport::Subscriber sub(endpoint, {"pred/"});
-        while (!done.load()) {
-            auto r = sub.receive(std::chrono::milliseconds(100));
-            if (!r) continue;
-            const auto t = now_ns();
-            auto& m = std::get<transport::PredMessage>(r->message);
-            receipt_ms.push_back((t - m.stamps_ns.at("arrival")) / 1e6);
-            ++received;
-        }
-    });
-    std::vector<double> publish_ms;
-    std::uint64_t frames = 0, shadows = 0;
-    pipeline::LineOptions options;
-    options.linger_ms = 0;
+    // the measuring code `sightline bench` runs (pipeline/capacity.hpp), with this benchmark's checks beside it
+    std::uint64_t shadows = 0;
     std::map<std::int64_t, std::vector<pipeline::Detection>> sample; // cam1's first frames, checked below
-    options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage& m) {
-        publish_ms.push_back((m.stamps_ns.at("published") - f.stamps.arrival_ns) / 1e6);
-        ++frames;
+    pipeline::CapacityOptions co;
+    co.seconds = o.seconds, co.p99_ms = o.p99_limit;
+    co.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage&) {
         shadows += f.shadows.size();
         if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
     };
-    pipeline::Line line(cfg, std::move(engines), options);
-    // the subscriber joins before the clock starts (Line::run then finds it there)
-    line.publisher().wait_for_subscribers(1, std::chrono::seconds(10));
-    const auto t0 = Clock::now();
-    std::thread timer([&] {
-        while (!stop.load() && Clock::now() - t0 < std::chrono::duration<double>(o.seconds))
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        stop = true;
-    });
-    const auto run = line.run(stop);
-    const auto& s = run.run;
-    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    timer.join();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    done = true;
-    consumer.join();
+    pipeline::RunSummary s;
+    int captures = 0;
+    co.after = [&](pipeline::Line& line, const pipeline::LineSummary& run) {
+        s = run.run;
+        captures = line.detector().graph_captures();
+    };
+    const pipeline::CapacityRow row = pipeline::measure_line(cfg, std::move(engines), co);
+    const std::uint64_t frames = row.frames;
     // the decoders the line's readers actually used: a camera asked for NVDEC that decoded on the CPU would make
     // these CPU-decode figures
     for (std::size_t i = 0; i < s.decoders.size(); ++i)
@@ -240,7 +213,6 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
     }
     // decode + NMS replay one CUDA graph per slot and batch size: a capture count that grows with the batches
     // means the graph's key changes every batch (LibTorch's caching allocator handing out another head buffer)
-    const int captures = line.detector().graph_captures();
     if (captures > 0) {
         std::printf("graphs: %d captures for %.0f batches or more\n", captures,
                     static_cast<double>(frames) / std::max(1, cfg.batching.max_batch));
@@ -254,20 +226,22 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
                     (unsigned long long)shadows, (unsigned long long)frames);
         failed = true;
     }
-    std::uint64_t dropped = 0;
-    for (auto d : s.dropped) dropped += d;
-    auto pj = summary(publish_ms), rj = summary(receipt_ms);
-    const bool ok = dropped == 0 && run.dropped == 0 && received == frames && rj["p99"].get<double>() < o.p99_limit;
+    auto pj = summary(row.publish_ms), rj = summary(row.receipt_ms);
     char a[64], b[64];
-    std::snprintf(a, sizeof a, "%.1f / %.1f / %.1f", pj["p50"].get<double>(), pj["p99"].get<double>(),
-                  pj["max"].get<double>());
-    std::snprintf(b, sizeof b, "%.1f / %.1f / %.1f", rj["p50"].get<double>(), rj["p99"].get<double>(),
-                  rj["p999"].get<double>());
-    std::printf("%8d %9.1f %9llu %9llu | %-34s | %-34s %s\n", n, frames / secs, (unsigned long long)dropped,
-                (unsigned long long)run.dropped, a, b, ok ? "ok" : "NOT sustained");
-    return {{"cameras", n},         {"fps", frames / secs},      {"frames", frames},
-            {"received", received}, {"dropped_frames", dropped}, {"dropped_messages", run.dropped},
-            {"publish_ms", pj},     {"receipt_ms", rj},          {"sustained", ok}};
+    std::snprintf(a, sizeof a, "%.1f / %.1f / %.1f", row.publish_ms.p50, row.publish_ms.p99, row.publish_ms.max);
+    std::snprintf(b, sizeof b, "%.1f / %.1f / %.1f", row.receipt_ms.p50, row.receipt_ms.p99, row.receipt_ms.p999);
+    std::printf("%8d %9.1f %9llu %9llu | %-34s | %-34s %s\n", n, row.fps, (unsigned long long)row.dropped_frames,
+                (unsigned long long)row.dropped_messages, a, b, row.sustained ? "ok" : "NOT sustained");
+    return {{"cameras", n},
+            {"fps", row.fps},
+            {"frames", frames},
+            {"received", row.received},
+            {"dropped_frames", row.dropped_frames},
+            {"dropped_messages", row.dropped_messages},
+            {"publish_ms", pj},
+            {"receipt_ms", rj},
+            {"cpu_ms_per_frame", row.cpu_ms_per_frame},
+            {"sustained", row.sustained}};
 }
 } // namespace
 

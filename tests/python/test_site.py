@@ -70,6 +70,7 @@ def main(binary, model):
             scenes[name] = d / name / "cam1.mp4"
         ports = {n: {k: free_port() for k in ("pred", "samples", "metrics", "bridge")} for n in LINES}
         mon_js, mon_zmq, prom_port = free_port(), free_port(), free_port()
+        col_http = {"col-a": free_port(), "col-b": free_port()}
         cfgs = {n: run_config(d, n, scenes[n], model, ports[n]["pred"], ports[n]["samples"]) for n in LINES}
         logs = {}
 
@@ -93,9 +94,9 @@ def main(binary, model):
                 "--http", f"127.0.0.1:{mon_zmq}", *quick], stdout=zmq_out)
             for c in ("col-a", "col-b"):
                 procs[c] = start(c, [binary, "collect", "--nats", cluster.urls, "--durable", "site-collectors",
-                                     "--out", str(d / c)])
+                                     "--out", str(d / c), "--http", f"127.0.0.1:{col_http[c]}"])
             targets = [f"127.0.0.1:{ports[n][k]}" for n in LINES for k in ("metrics", "bridge")] + \
-                      [f"127.0.0.1:{mon_js}", f"127.0.0.1:{mon_zmq}"]
+                      [f"127.0.0.1:{mon_js}", f"127.0.0.1:{mon_zmq}"] + [f"127.0.0.1:{p}" for p in col_http.values()]
             (d / "prometheus.yml").write_text(
                 "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: site\n"
                 f"    static_configs: [{{targets: {json.dumps(targets)}}}]\n")
@@ -104,7 +105,13 @@ def main(binary, model):
                 f"--web.listen-address=127.0.0.1:{prom_port}"])
             lines = {n: start(n, [binary, "run", str(cfgs[n]), "--metrics", f"127.0.0.1:{ports[n]['metrics']}"])
                      for n in LINES}
-            cluster.wait_messages("SIGHTLINE")  # the lines run (a sanitizer build takes a while to start)
+            try:
+                cluster.wait_messages("SIGHTLINE")  # the lines run (a sanitizer build takes a while to start)
+            except RuntimeError as e:
+                for name in logs:
+                    logs[name].flush()
+                    print(f"--- {name} (tail) ---\n" + "\n".join((d / f"{name}.log").read_text().splitlines()[-15:]))
+                raise SystemExit(f"test_site: {e}")
             t0 = time.time()
 
             def query(q):
@@ -120,7 +127,8 @@ def main(binary, model):
             ups, labelled = [], {}
             try:
                 ups = query("up")
-                for metric in ("sightline_frames_total", "sightline_bridge_received_total"):
+                for metric in ("sightline_frames_total", "sightline_bridge_received_total",
+                               "sightline_collector_samples_total"):
                     labelled[metric] = sorted({r["metric"].get("line", "") for r in query(metric)})
             except OSError as e:
                 print(f"prometheus query failed: {e}")
@@ -165,8 +173,10 @@ def main(binary, model):
               f"Prometheus scrapes every line, bridge and sink: all up at 14 s but the killed line "
               f"({int(sum(up.values()))} of {len(targets)} up)")
         check(labelled.get("sightline_frames_total") == sorted(LINES) and
-              labelled.get("sightline_bridge_received_total") == sorted(LINES),
-              f"series per line ({labelled})")
+              labelled.get("sightline_bridge_received_total") == sorted(LINES) and
+              labelled.get("sightline_collector_samples_total") and
+              set(labelled["sightline_collector_samples_total"]) <= set(LINES),
+              f"the monitor's, the bridges' and the collectors' series per line ({labelled})")
         if FAILURES:
             for name in logs:
                 print(f"--- {name} (tail) ---\n" + "\n".join((d / f"{name}.log").read_text().splitlines()[-12:]))

@@ -9,11 +9,12 @@
 #include <map>
 
 #include "commands.hpp"
-#include "nats_options.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/dataset.hpp"
 #include "sightline/pipeline/jetstream_sinks.hpp"
+#include "sightline/pipeline/metrics.hpp"
 #include "sightline/transport/checks.hpp"
+#include "sink_options.hpp"
 #include "stop_signals.hpp"
 
 namespace sightline::tools {
@@ -30,6 +31,7 @@ struct CollectArgs {
     std::vector<std::string> inputs, server_keys, extra_classes;
     std::string key;
     NatsArgs nats{"SIGHTLINE_SAMPLES", "collector"};
+    std::string http;
 };
 
 void add_collector_options(CLI::App* cmd, CollectArgs& a) {
@@ -46,6 +48,8 @@ void add_collector_options(CLI::App* cmd, CollectArgs& a) {
     cmd->add_option("--server-key", a.server_keys,
                     "a line's public key file (its .pub): one for every --connect, or one each in the same order");
     add_nats_options(cmd, a.nats, "samples");
+    cmd->add_option("--http", a.http,
+                    "serve the collector's Prometheus metrics on HOST:PORT/metrics (sightline_collector_*)");
 }
 
 int run_export(const CollectArgs& a) {
@@ -70,8 +74,17 @@ int run_collect(CollectArgs& a) {
     if (a.collect.out.empty()) throw Error(ErrorCode::kBadInput, "collect: --out is required");
     a.collect.curve = transport::load_client_keys(a.key, a.server_keys);
     std::map<std::string, std::map<std::string, int>> by; // line/camera -> strategy -> samples
+    std::unique_ptr<pipeline::Metrics> metrics;
+    if (!a.http.empty()) {
+        metrics = std::make_unique<pipeline::Metrics>(a.http);
+        spdlog::info("collect: metrics on http://{}/metrics", metrics->address());
+        a.collect.on_counts = [&](const pipeline::CollectorSummary& s) {
+            metrics->collector_problems(s.malformed, s.write_failures);
+        };
+    }
     a.collect.on_sample = [&](const pipeline::DatasetSample& d, bool added) {
         if (added) ++by[transport::line_camera(d.line, d.camera)][d.strategy];
+        if (metrics) metrics->sample(d.line, d.camera, added ? "added" : "duplicate");
     };
     const auto s =
         a.nats.urls.empty()

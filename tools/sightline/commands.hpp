@@ -31,6 +31,8 @@ inline constexpr CommandInfo kCommands[] = {
                 "(docs/versions.md)"},
     {"ctl", "A running line's control socket: load a model version, switch a camera to it, unload one, status "
             "(docs/versions.md)"},
+    {"bench", "What one node carries with a run config's model and engine: camera counts swept, the count sustained, "
+              "latency per stage, CPU per frame (text, JSON, SVG)"},
     {"bridge", "Lines into NATS JetStream: a durable, replicated log that sinks on other machines read "
                "(docs/deploy.md)"},
 };
@@ -60,6 +62,7 @@ Run add_keys(CLI::App& app);
 Run add_compare(CLI::App& app);
 Run add_ctl(CLI::App& app);
 Run add_bridge(CLI::App& app);
+Run add_bench(CLI::App& app);
 /// `collect import` and `collect snapshot` on the collect subcommand; the Run returns kNotParsed when neither ran.
 inline constexpr int kNotParsed = -1;
 Run add_collect_labels(CLI::App& collect);

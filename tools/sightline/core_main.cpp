@@ -15,5 +15,6 @@ int main(int argc, char** argv) {
                     {"keys", add_keys},
                     {"compare", add_compare},
                     {"ctl", add_ctl},
-                    {"bridge", add_bridge}});
+                    {"bridge", add_bridge},
+                    {"bench", add_bench}});
 }

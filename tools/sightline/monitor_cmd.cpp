@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
-#include "nats_options.hpp"
 #include "sightline/error.hpp"
 #include "sightline/pipeline/files.hpp"
 #include "sightline/pipeline/jetstream_sinks.hpp"
@@ -11,6 +10,7 @@
 #include "sightline/pipeline/monitor_session.hpp"
 #include "sightline/pipeline/monitor_store.hpp"
 #include "sightline/transport/security.hpp"
+#include "sink_options.hpp"
 #include "stop_signals.hpp"
 
 namespace sightline::tools {
@@ -28,35 +28,6 @@ struct MonitorArgs {
     double wait_timeout_s = 10;
 };
 
-void add_test_options(CLI::App* cmd, pipeline::MonitorOptions& m) {
-    cmd->add_option("--reference-s", m.reference_s, "seconds of stream time each camera's reference takes")
-        ->capture_default_str();
-    cmd->add_option("--window-s", m.window_s, "the sliding window tested against the reference, seconds")
-        ->capture_default_str();
-    cmd->add_option("--time-of-day-hours", m.time_of_day_hours,
-                    "a reference per time-of-day bucket of this many hours (UTC, the frames' wall clock; 0: one)")
-        ->capture_default_str();
-    cmd->add_option("--silence-s", m.silence_s, "wall seconds without a frame before a camera is silent")
-        ->capture_default_str();
-    cmd->add_option("--latency-p99-ms", m.latency_p99_ms, "alarm when a window's p99 latency exceeds this (0: off)")
-        ->capture_default_str();
-    cmd->add_option("--min-values", m.min_values, "fewest values a histogram needs (reference and window) to be tested")
-        ->capture_default_str();
-    cmd->add_option("--ph-threshold", m.ph_threshold,
-                    "Page-Hinkley's threshold on the flagged-frame rate, in reference standard deviations")
-        ->capture_default_str();
-    cmd->add_option("--raise-after", m.raise_after, "tests in a row over the threshold before an alarm stands")
-        ->capture_default_str();
-    cmd->add_option("--false-alarm-rate", m.false_alarm_rate, "the calibration's false alarms per camera and window")
-        ->check(CLI::Range(1e-9, 0.5))
-        ->capture_default_str();
-    cmd->add_option("--max-states", m.max_states,
-                    "camera x model states kept (about 250 kB each at the defaults); messages that would open more "
-                    "are refused, counted and logged")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 1000000));
-}
-
 void add_output_options(CLI::App* cmd, MonitorArgs& a) {
     auto& o = a.session;
     cmd->add_option("--http", o.http, "serve Prometheus metrics on HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
@@ -67,12 +38,7 @@ void add_output_options(CLI::App* cmd, MonitorArgs& a) {
     cmd->add_option("--retention-days", o.retention_days, "keep windows and scores this long in the store")
         ->capture_default_str();
     cmd->add_flag("--json", o.json, "print each alarm raised or cleared as a JSON line on stdout");
-    cmd->add_option("--mqtt", o.mqtt,
-                    "alarms on MQTT too, mqtt://HOST[:PORT]: each raised or cleared on <topic>/<line>/<camera>/alarm "
-                    "(QoS 1), the camera's standing alarms retained on <topic>/<line>/<camera>/standing");
-    cmd->add_option("--mqtt-topic", o.mqtt_topic, "with --mqtt: the topics' prefix")->capture_default_str();
-    cmd->add_option("--mqtt-client-id", o.mqtt_client_id, "with --mqtt: this monitor's client id (one per monitor)")
-        ->capture_default_str();
+    add_mqtt_options(cmd, o);
     cmd->add_option("--wait-for-subscribers", a.wait_subscribers,
                     "with --publish: before the first message, wait until this many subscribers listen (default: 1 "
                     "with --replay, whose alarms come in a burst; 0 live)")

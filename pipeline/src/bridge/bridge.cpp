@@ -1,9 +1,5 @@
 #include "sightline/pipeline/bridge.hpp"
 
-#include <prometheus/counter.h>
-#include <prometheus/exposer.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -13,6 +9,7 @@
 #include <unordered_map>
 
 #include "sightline/error.hpp"
+#include "sightline/pipeline/metrics.hpp"
 #include "sightline/transport/checks.hpp"
 #include "sightline/transport/pubsub.hpp"
 #include "sightline/transport/samples.hpp"
@@ -22,80 +19,6 @@ namespace sightline::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// The bridge's own /metrics (sightline_bridge_*): what it took, published, JetStream acknowledged, sent again.
-class BridgeMetrics {
-  public:
-    explicit BridgeMetrics(const std::string& address) {
-        if (address.empty()) return;
-        try {
-            exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
-        } catch (const std::exception& e) {
-            throw Error(ErrorCode::kTransport, "bridge: cannot serve /metrics on " + address + ": " + e.what());
-        }
-        exposer_->RegisterCollectable(registry_);
-        const auto ports = exposer_->GetListeningPorts();
-        spdlog::info("bridge: metrics on http://{}:{}/metrics", address.substr(0, address.rfind(':')),
-                     ports.empty() ? 0 : ports.front());
-    }
-    void received(const std::string& line, const std::string& kind) {
-        if (!exposer_) return;
-        auto [it, added] = by_line_kind_.try_emplace(line + '\n' + kind, nullptr);
-        if (added) it->second = &received_.Add({{"line", line}, {"kind", kind}});
-        it->second->Increment();
-    }
-    void update(const transport::JetStreamWriter& w, const BridgeSummary& s, double lag_s) {
-        if (!exposer_) return;
-        const auto& c = w.counters();
-        set(published_, c.published);
-        set(acked_, c.acked);
-        set(duplicates_, c.duplicates);
-        set(retried_, c.retried);
-        set(failures_, c.failures);
-        set(malformed_, s.malformed);
-        set(gaps_, s.gaps);
-        in_flight_.Set(double(w.in_flight()));
-        held_.Set(double(w.held()));
-        lag_.Set(lag_s);
-        connected_.Set(w.connected() ? 1 : 0);
-    }
-
-  private:
-    static void set(prometheus::Counter& c, std::uint64_t total) {
-        if (double(total) > c.Value()) c.Increment(double(total) - c.Value());
-    }
-    prometheus::Counter& counter(const char* name, const char* help) {
-        return prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
-    }
-    prometheus::Gauge& gauge(const char* name, const char* help) {
-        return prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
-    }
-    std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
-    std::unordered_map<std::string, prometheus::Counter*> by_line_kind_;
-    std::unique_ptr<prometheus::Exposer> exposer_;
-    prometheus::Family<prometheus::Counter>& received_ =
-        prometheus::BuildCounter()
-            .Name("sightline_bridge_received_total")
-            .Help("Messages taken from the lines, by line and kind (pred, shadow, stat, event, sample)")
-            .Register(*registry_);
-    prometheus::Counter& published_ = counter("sightline_bridge_published_total", "Publishes sent (sends again too)");
-    prometheus::Counter& acked_ =
-        counter("sightline_bridge_acknowledged_total", "Messages JetStream acknowledged (stored by a quorum)");
-    prometheus::Counter& duplicates_ =
-        counter("sightline_bridge_duplicates_total", "Acknowledged as already stored (a send again, a restart)");
-    prometheus::Counter& retried_ = counter("sightline_bridge_retried_total", "Sends of a message sent before");
-    prometheus::Counter& failures_ =
-        counter("sightline_bridge_failures_total", "Publishes refused or not acknowledged in time (sent again)");
-    prometheus::Counter& malformed_ =
-        counter("sightline_bridge_malformed_total", "Messages the bridge could not read (skipped)");
-    prometheus::Counter& gaps_ =
-        counter("sightline_bridge_gaps_total", "Messages missing before the bridge (seq gaps per camera)");
-    prometheus::Gauge& in_flight_ = gauge("sightline_bridge_in_flight", "Published, awaiting JetStream's ack");
-    prometheus::Gauge& held_ = gauge("sightline_bridge_held", "Taken and not yet acknowledged (in flight or waiting)");
-    prometheus::Gauge& lag_ =
-        gauge("sightline_bridge_lag_seconds", "Age of the oldest message taken and not yet acknowledged");
-    prometheus::Gauge& connected_ = gauge("sightline_bridge_connected", "1 while connected to a NATS server");
-};
 
 std::string kind_of(const transport::Message& m) {
     if (const auto* p = std::get_if<transport::PredMessage>(&m)) return p->shadow ? "shadow" : "pred";
@@ -110,6 +33,11 @@ struct Bridge {
     const BridgeOptions& o;
     transport::JetStreamWriter writer;
     BridgeMetrics metrics;
+    void update_metrics() {
+        const auto& c = writer.counters();
+        metrics.update({c.published, c.acked, c.duplicates, c.retried, c.failures, s.malformed, s.gaps,
+                        double(writer.in_flight()), double(writer.held()), lag_s(), writer.connected()});
+    }
     std::optional<transport::Subscriber> sub;
     std::optional<transport::SampleReceiver> samples;
     BridgeSummary s;
@@ -250,8 +178,7 @@ BridgeSummary run_bridge(const BridgeOptions& o, const std::atomic<bool>& stop) 
     while (!stop.load()) {
         b.turn();
         const auto now = Clock::now();
-        if (now >= next_metrics)
-            b.metrics.update(b.writer, b.s, b.lag_s()), next_metrics = now + std::chrono::seconds(1);
+        if (now >= next_metrics) b.update_metrics(), next_metrics = now + std::chrono::seconds(1);
         if (o.report_s > 0 && now >= next_report) {
             const auto& c = b.writer.counters();
             spdlog::info("bridge: {} messages and {} samples taken, {} acknowledged ({} duplicates), {} sent again, "

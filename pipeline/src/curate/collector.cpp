@@ -87,6 +87,7 @@ CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver
                 spdlog::error("collect: a malformed sample from {} (topic '{}'{}), rejected ({} so far): {}",
                               receiver.name(r->source), transport::printable(r->topic),
                               id ? ", id " + transport::printable(*id) : std::string(), s.malformed, e.what());
+            if (o.on_counts) o.on_counts(s);
             continue;
         }
         bool added = false;
@@ -98,6 +99,7 @@ CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver
             spdlog::error("collect: sample {} not written, refused (the line keeps it): {}", m.id, e.what());
             receiver.set_taking(false); // take nothing for a second, then try again
             paused_until = Clock::now() + std::chrono::seconds(1);
+            if (o.on_counts) o.on_counts(s);
             continue;
         }
         receiver.ack(r->source, m.id); // only now: the image and its row are durable
@@ -110,6 +112,7 @@ CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver
             d.flags = transport::flag_names(m.pred.frame_flags);
             o.on_sample(d, added);
         }
+        if (o.on_counts) o.on_counts(s);
         if (o.max_samples > 0 && s.added >= o.max_samples) break;
     }
     // answers still queued go out before the sockets close (linger)

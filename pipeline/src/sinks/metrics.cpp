@@ -25,6 +25,16 @@ struct Metrics::Impl {
     std::unique_ptr<prometheus::Exposer> exposer;
     std::string host;
 
+    prometheus::Family<Counter>& samples = prometheus::BuildCounter()
+                                               .Name("sightline_collector_samples_total")
+                                               .Help("Samples the collector made durable (added) or found there "
+                                                     "(duplicate), by line and camera")
+                                               .Register(*registry);
+    prometheus::Family<Counter>& collector_problems = prometheus::BuildCounter()
+                                                          .Name("sightline_collector_problems_total")
+                                                          .Help("Samples malformed (rejected) or not written (refused, "
+                                                                "sent again), by kind")
+                                                          .Register(*registry);
     prometheus::Family<Counter>& messages = prometheus::BuildCounter()
                                                 .Name("sightline_messages_total")
                                                 .Help("Wire messages seen, by type (pred, stat, event)")
@@ -153,6 +163,17 @@ prometheus::Labels with_line(const std::string& line, prometheus::Labels labels)
 const Histogram::BucketBoundaries kLatencyBuckets = {0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1,
                                                      0.15,  0.2,  0.3,  0.5,  1,    2,     5};
 } // namespace
+
+void Metrics::sample(const std::string& line, const std::string& camera, const std::string& outcome) {
+    impl_->samples.Add({{"line", line}, {"camera", camera}, {"outcome", outcome}}).Increment();
+}
+
+void Metrics::collector_problems(std::uint64_t malformed, std::uint64_t write_failures) {
+    for (const auto& [kind, total] : {std::pair{"malformed", malformed}, std::pair{"write_failure", write_failures}}) {
+        auto& c = impl_->collector_problems.Add({{"kind", kind}});
+        if (double(total) > c.Value()) c.Increment(double(total) - c.Value());
+    }
+}
 
 Metrics::Metrics(const std::string& address) : impl_(std::make_unique<Impl>()) {
     try {

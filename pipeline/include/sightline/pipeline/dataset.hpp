@@ -135,6 +135,10 @@ ExportSummary export_dataset(const Dataset& dataset, const std::filesystem::path
 /// Returns how many were added.
 std::size_t merge_datasets(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& out);
 
+struct CollectorSummary {
+    std::uint64_t received = 0, added = 0, duplicates = 0, malformed = 0, write_failures = 0;
+};
+
 struct CollectorOptions {
     std::vector<std::string> endpoints;        ///< the lines' publish.samples endpoints
     std::vector<transport::CurveClient> curve; ///< CURVE to the lines (none, one for all, or one per endpoint)
@@ -143,10 +147,7 @@ struct CollectorOptions {
     double idle_exit_s = 0;      ///< stop after this long without a sample (0: run until stopped)
     std::size_t max_samples = 0; ///< stop after this many new samples (0: no limit)
     std::function<void(const DatasetSample&, bool added)> on_sample; ///< after each durable sample (or duplicate)
-};
-
-struct CollectorSummary {
-    std::uint64_t received = 0, added = 0, duplicates = 0, malformed = 0, write_failures = 0;
+    std::function<void(const CollectorSummary&)> on_counts;          ///< after each sample taken (for /metrics)
 };
 
 /// Where a collector's samples come from: the lines' samples channel (ZeroMQ, transport/samples.hpp), or a

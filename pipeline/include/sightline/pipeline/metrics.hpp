@@ -37,6 +37,33 @@ class Metrics {
     void alarm(const MonitorAlarm& alarm);
     /// Publishers heard per line name (Monitor::publishers_by_line): sightline_monitor_line_publishers{line}.
     void line_publishers(const std::map<std::string, int>& by_line);
+    /// Collector only: a sample kept (`added`) or already there (`duplicate`), by line and camera
+    /// (sightline_collector_samples_total{line,camera,outcome}); the totals of malformed samples and failed writes.
+    void sample(const std::string& line, const std::string& camera, const std::string& outcome);
+    void collector_problems(std::uint64_t malformed, std::uint64_t write_failures);
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// `sightline bridge`'s /metrics (sightline_bridge_*, docs/deploy.md): what it took per line and kind, what
+/// JetStream acknowledged, what went again, what it holds.
+class BridgeMetrics {
+  public:
+    /// Serves /metrics on `address` (empty: none, every call a no-op); Error(kTransport) naming it when it cannot.
+    explicit BridgeMetrics(const std::string& address);
+    ~BridgeMetrics();
+    BridgeMetrics(const BridgeMetrics&) = delete;
+    BridgeMetrics& operator=(const BridgeMetrics&) = delete;
+
+    void received(const std::string& line, const std::string& kind);
+    struct Figures {
+        std::uint64_t published = 0, acked = 0, duplicates = 0, retried = 0, failures = 0, malformed = 0, gaps = 0;
+        double in_flight = 0, held = 0, lag_s = 0;
+        bool connected = false;
+    };
+    void update(const Figures& f);
 
   private:
     struct Impl;
