@@ -16,10 +16,11 @@ if ! "$DRIFT_VENV/bin/python" -c "import evidently, nannyml, river" 2>/dev/null;
 fi
 # A real Label Studio for the collector's export (label-studio from PyPI: about 1 GB, 2-3 minutes the first time).
 LS_VENV=.cache/labelstudio-venv
-if ! [ -x "$LS_VENV/bin/label-studio" ]; then
+if ! [ -x "$LS_VENV/bin/label-studio" ] || ! "$LS_VENV/bin/python" -c "import sentry_sdk, sys; sys.exit(int(sentry_sdk.VERSION.split('.')[0]) >= 3)" 2>/dev/null; then
   echo "test: preparing Label Studio in $LS_VENV (label-studio from PyPI; a few minutes)"
   python3 -m venv "$LS_VENV"
-  "$LS_VENV/bin/python" -m pip install -q --disable-pip-version-check label-studio
+  # sentry-sdk 3 (2026-12) dropped an option Label Studio 1.23 passes at start-up: it would not start at all
+  "$LS_VENV/bin/python" -m pip install -q --disable-pip-version-check label-studio "sentry-sdk<3"
 fi
 
 # confseq's C++ header, the oracle of the rollout's mSPRT (tests/reference/msprt_confseq_test.cpp): its PyPI sdist,

@@ -432,10 +432,11 @@ void JetStreamWriter::ensure_stream(const StreamSettings& st) {
     jsStreamInfo* si = nullptr;
     jsErrCode code = jsErrCode(0);
     const std::string where = "nats " + servers_text(impl_->o.nats) + ": stream " + st.name;
-    // a cluster still electing its leaders, or busy, answers late or not at all: try again for a while
+    // a cluster still forming, electing its leaders, or busy answers late, not at all or without peers: try again
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     natsStatus s = js_AddStream(&si, impl_->conn->js.get(), &cfg, nullptr, &code);
-    for (bool said = false; (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr) &&
+    for (bool said = false; (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr ||
+                             code == JSClusterNoPeersErr) && // a cluster still gathering its servers
                             std::chrono::steady_clock::now() < give_up;) {
         if (!said) spdlog::warn("{}: not made yet ({}); trying again", where, describe(s, code));
         said = true;
