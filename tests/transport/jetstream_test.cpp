@@ -106,7 +106,7 @@ TEST(JetStreamOptions, StartTimesAreReadAndBadOnesRefused) {
     EXPECT_NEAR(double(now - parse_start_time_ns("-30m")), 1800e9, 5e9);
     EXPECT_NEAR(double(now - parse_start_time_ns("-1.5h")), 5400e9, 5e9);
     for (const char* bad :
-         {"yesterday", "-5x", "-", "", "2026-13-01T00:00", "2026-12-07T03:00:00+02", "-1e99d", "1969-01-01T00:00"}) {
+         {"yesterday", "-5x", "-", "", "2026-13-01T00:00", "2026-12-07T03:00:00+02", "-1e99d", "1969-01-01T00:00", "6026-12-07T03:00", "2026-12-07T-3:00"}) {
         try {
             parse_start_time_ns(bad);
             ADD_FAILURE() << "'" << bad << "' was taken";

@@ -170,8 +170,8 @@ std::int64_t parse_start_time_ns(std::string_view text) {
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
     char zone = 0;
     const int got = std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &zone);
-    if (got < 5 || (got == 7 && zone != 'Z') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
-        y < 1970)
+    if (got < 5 || (got == 7 && zone != 'Z') || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || sec < 0 || sec > 60 || y < 1970 || y > 2100) // within the wire's times (2^62 ns: 2116)
         throw bad();
     tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = sec;
     return std::int64_t(timegm(&tm)) * 1'000'000'000;
