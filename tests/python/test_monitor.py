@@ -164,6 +164,13 @@ def main(binary, model, shot=None):
 
         try:
             time.sleep(14)  # the line paced in real time: 30 fps per camera
+            for _ in range(20):  # a Prometheus slow to start on a loaded machine: its first scrapes, then the rate
+                try:
+                    if query('sum(rate(sightline_frames_total{job="line"}[5s]))'):
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.5)
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5).read()
             pc = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True)
             check(pc.returncode == 0, f"promtool check metrics passes ({pc.stdout.decode()[:300]} {pc.stderr.decode()[:300]})")
