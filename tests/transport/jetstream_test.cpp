@@ -371,3 +371,21 @@ TEST(PeekPred, AnythingElseIsLeftToDecode) {
         << "the table's good row";
     for (const auto& [what, body] : cases) EXPECT_FALSE(peek_pred(body)) << what;
 }
+
+TEST(JetStreamServer, AMessageTheStreamCanNeverTakeIsRefusedAndTheOthersGoOn) {
+    NatsServer server;
+    JetStreamWriterOptions wo;
+    wo.nats = server.options();
+    JetStreamWriter w(wo);
+    StreamSettings small = stream("D");
+    small.max_msg_size = 100; // a 4K frame's JPEG over a stream's limit, in small
+    w.ensure_stream(small);
+    w.publish("test.D.x", "small", "d1", 1);
+    w.publish("test.D.x", std::string(200, 'x'), "d2", 2);
+    w.publish("test.D.x", "small again", "d3", 3);
+    ASSERT_TRUE(w.drain(std::chrono::seconds(20))) << "a refused message holds nothing behind it";
+    EXPECT_EQ(w.take_acknowledged(), (std::vector<std::uint64_t>{1, 3}));
+    EXPECT_EQ(w.take_refused(), (std::vector<std::uint64_t>{2}));
+    EXPECT_EQ(w.counters().refused, 1u);
+    EXPECT_NE(w.last_error().find("test.D.x"), std::string::npos) << w.last_error();
+}

@@ -290,7 +290,7 @@ struct JetStreamWriter::Impl {
     std::chrono::steady_clock::time_point retry_at{};
     double backoff_s = 0;
     JetStreamWriterCounters counters;
-    std::vector<std::uint64_t> acked_tokens;
+    std::vector<std::uint64_t> acked_tokens, refused_tokens;
     std::string last_error;
     std::int64_t max_payload = 0;
 
@@ -302,6 +302,7 @@ struct JetStreamWriter::Impl {
         last_error = e.subject + ": " + why;
         if (refuse) { // never storable: said loudly, dropped (it would hold every message behind it forever)
             e.state = State::kRefused;
+            ++counters.refused;
             return;
         }
         e.state = State::kFailed;
@@ -391,7 +392,7 @@ struct JetStreamWriter::Impl {
         }
         while (!entries.empty() &&
                (entries.front().state == State::kAcked || entries.front().state == State::kRefused)) {
-            if (entries.front().state == State::kAcked) acked_tokens.push_back(entries.front().token);
+            (entries.front().state == State::kAcked ? acked_tokens : refused_tokens).push_back(entries.front().token);
             entries.pop_front();
             ++first;
         }
@@ -476,6 +477,12 @@ void JetStreamWriter::pump(std::chrono::milliseconds wait) {
     }
     s.take_results(s.in_flight > 0 ? wait : std::chrono::milliseconds(0));
     s.send_ready();
+}
+
+std::vector<std::uint64_t> JetStreamWriter::take_refused() {
+    std::vector<std::uint64_t> out;
+    out.swap(impl_->refused_tokens);
+    return out;
 }
 
 std::vector<std::uint64_t> JetStreamWriter::take_acknowledged() {

@@ -33,11 +33,6 @@ struct Bridge {
     const BridgeOptions& o;
     transport::JetStreamWriter writer;
     BridgeMetrics metrics;
-    void update_metrics() {
-        const auto& c = writer.counters();
-        metrics.update({c.published, c.acked, c.duplicates, c.retried, c.failures, s.malformed, s.gaps,
-                        double(writer.in_flight()), double(writer.held()), lag_s(), writer.connected()});
-    }
     std::optional<transport::Subscriber> sub;
     std::optional<transport::SampleReceiver> samples;
     BridgeSummary s;
@@ -116,6 +111,14 @@ struct Bridge {
     }
 
     void settle() {
+        for (const std::uint64_t token : writer.take_refused()) { // too large for JetStream: said, never resent
+            if (auto it = sample_of.find(token); it != sample_of.end()) {
+                samples->reject(it->second.first, it->second.second, "JetStream refused it: " + writer.last_error());
+                sample_of.erase(it);
+            }
+            spdlog::error("bridge: a message JetStream can never store was dropped ({} so far): {}",
+                          writer.counters().refused, writer.last_error());
+        }
         for (const std::uint64_t token : writer.take_acknowledged()) {
             if (auto it = sample_of.find(token); it != sample_of.end()) {
                 samples->ack(it->second.first, it->second.second); // only now: JetStream stored it
@@ -126,6 +129,12 @@ struct Bridge {
         if (writer.counters().failures > 0 && fail_log.due() && !writer.last_error().empty())
             spdlog::warn("bridge: {} publishes failed so far (sent again in order): last {}",
                          writer.counters().failures, writer.last_error());
+    }
+
+    void update_metrics() {
+        const auto& c = writer.counters();
+        metrics.update({c.published, c.acked, c.duplicates, c.retried, c.failures, s.malformed, s.gaps,
+                        double(writer.in_flight()), double(writer.held()), lag_s(), writer.connected()});
     }
 
     double lag_s() const {

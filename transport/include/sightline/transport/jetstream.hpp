@@ -74,6 +74,7 @@ struct JetStreamWriterCounters {
     std::uint64_t duplicates = 0; ///< of them, acknowledged as a duplicate (already stored: a send again, a restart)
     std::uint64_t retried = 0;    ///< sends of a message sent before
     std::uint64_t failures = 0;   ///< publishes refused or not acknowledged in time (each sent again)
+    std::uint64_t refused = 0;    ///< messages that can never be stored (too large): dropped, take_refused()
 };
 
 /// Publishes into JetStream in order. Not thread-safe: one thread publishes and pumps (libnats's own thread hands
@@ -99,6 +100,9 @@ class JetStreamWriter {
     void pump(std::chrono::milliseconds wait);
     /// Tokens of the messages acknowledged since the last call, in publish order.
     std::vector<std::uint64_t> take_acknowledged();
+    /// Tokens of the messages JetStream can never store (over the servers' max_payload, over the stream's message
+    /// size), dropped since the last call; last_error() says why.
+    std::vector<std::uint64_t> take_refused();
     /// Pumps until nothing is held or `timeout` passes; whether nothing is.
     bool drain(std::chrono::milliseconds timeout);
     std::size_t held() const;      ///< taken and not yet acknowledged
