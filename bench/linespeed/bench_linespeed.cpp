@@ -157,7 +157,9 @@ void prepare_scene(Options& o) {
 
 /// One camera count through the line for --seconds: prints its row and returns its JSON; `failed` is set when
 /// a check fails (a camera not decoding where asked, detections off the CPU path).
-nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spec, bool& failed) {
+/// N cameras of the scene, looped at real time, with this run's model (and shadow), engines made for them.
+pipeline::RunConfig line_config(int n, const Options& o, const pipeline::ModelSpec& spec,
+                                std::vector<std::unique_ptr<pipeline::Engine>>& engines) {
     pipeline::RunConfig cfg;
     for (int i = 0; i < n; ++i)
         cfg.cameras.push_back({"cam" + std::to_string(i + 1),
@@ -167,7 +169,6 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
                                true});
     for (auto& c : cfg.cameras) c.decode = o.decoder;
     cfg.model = o.model;
-    std::vector<std::unique_ptr<pipeline::Engine>> engines;
     engines.push_back(pipeline::make_engine(o.engine, spec, o.threads));
     if (!o.shadow.empty()) { // the serving model and a shadow on every frame
         cfg.models = {{"serving", o.model, {}}, {"shadow", o.shadow, {}}};
@@ -176,23 +177,14 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
     }
     cfg.batching.max_batch = o.batch;
     cfg.batching.max_wait_ms = o.max_wait_ms;
-    // the measuring code `sightline bench` runs (pipeline/capacity.hpp), with this benchmark's checks beside it
-    std::uint64_t shadows = 0;
-    std::map<std::int64_t, std::vector<pipeline::Detection>> sample; // cam1's first frames, checked below
-    pipeline::CapacityOptions co;
-    co.seconds = o.seconds, co.p99_ms = o.p99_limit;
-    co.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage&) {
-        shadows += f.shadows.size();
-        if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
-    };
-    pipeline::RunSummary s;
-    int captures = 0;
-    co.after = [&](pipeline::Line& line, const pipeline::LineSummary& run) {
-        s = run.run;
-        captures = line.detector().graph_captures();
-    };
-    const pipeline::CapacityRow row = pipeline::measure_line(cfg, std::move(engines), co);
-    const std::uint64_t frames = row.frames;
+    return cfg;
+}
+
+/// This benchmark's checks on a run: decoders as asked, no corrupt packet, steady CUDA graphs, a shadow on every
+/// frame. Prints what fails; false then.
+bool run_checks(const Options& o, const pipeline::RunConfig& cfg, const pipeline::RunSummary& s, int captures,
+                std::uint64_t frames, std::uint64_t shadows) {
+    bool failed = false;
     // the decoders the line's readers actually used: a camera asked for NVDEC that decoded on the CPU would make
     // these CPU-decode figures
     for (std::size_t i = 0; i < s.decoders.size(); ++i)
@@ -201,7 +193,6 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
                         cfg.cameras[i].id.c_str());
             failed = true;
         }
-    if (!check_sample(sample, o.scene / "cam1.mp4", spec)) failed = true;
     // a lossy line is not a sustained one: a corrupt packet is a frame that never came (NVDEC out of surfaces
     // reads as one), whatever the queues say
     std::int64_t corrupt = 0;
@@ -226,6 +217,31 @@ nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spe
                     (unsigned long long)shadows, (unsigned long long)frames);
         failed = true;
     }
+    return !failed;
+}
+
+nlohmann::json run_count(int n, const Options& o, const pipeline::ModelSpec& spec, bool& failed) {
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    const pipeline::RunConfig cfg = line_config(n, o, spec, engines);
+    // the measuring code `sightline bench` runs (pipeline/capacity.hpp), with this benchmark's checks beside it
+    std::uint64_t shadows = 0;
+    std::map<std::int64_t, std::vector<pipeline::Detection>> sample; // cam1's first frames, checked below
+    pipeline::CapacityOptions co;
+    co.seconds = o.seconds, co.p99_ms = o.p99_limit;
+    co.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage&) {
+        shadows += f.shadows.size();
+        if (f.camera == "cam1" && f.frame < kSampleFrames && !sample.count(f.frame)) sample[f.frame] = f.detections;
+    };
+    pipeline::RunSummary s;
+    int captures = 0;
+    co.after = [&](pipeline::Line& line, const pipeline::LineSummary& run) {
+        s = run.run;
+        captures = line.detector().graph_captures();
+    };
+    const pipeline::CapacityRow row = pipeline::measure_line(cfg, std::move(engines), co);
+    const std::uint64_t frames = row.frames;
+    if (!run_checks(o, cfg, s, captures, frames, shadows)) failed = true;
+    if (!check_sample(sample, o.scene / "cam1.mp4", spec)) failed = true;
     auto pj = summary(row.publish_ms), rj = summary(row.receipt_ms);
     char a[64], b[64];
     std::snprintf(a, sizeof a, "%.1f / %.1f / %.1f", row.publish_ms.p50, row.publish_ms.p99, row.publish_ms.max);

@@ -19,12 +19,20 @@ def _wanted(topic: str, topics: Sequence[str]) -> bool:
     return any(topic.startswith(t) for t in topics)
 
 
-def _attach(m: Message, book: ClassBook) -> Message:
+def _read(topic: str, body: bytes, book: ClassBook, topics, on_error) -> Optional[Message]:
+    """A body decoded, its class names attached (an event teaches the book), or None: not wanted, or unreadable
+    (then handed to on_error)."""
+    try:
+        m = decode(body)
+    except WireError as e:
+        if on_error:
+            on_error(topic, e)
+        return None
     if isinstance(m, Event):
         book.learn(m)
     elif isinstance(m, Frame):
         m.class_names = book.names(m)
-    return m
+    return m if topic and _wanted(topic, topics) else None
 
 
 def subscribe(source: str, topics: Sequence[str] = DEFAULT_TOPICS, *, timeout: Optional[float] = None,
@@ -64,14 +72,8 @@ def _zeromq(endpoint: str, topics, timeout, on_error) -> Iterator[Message]:
             parts = sock.recv_multipart()
             if len(parts) < 2:
                 continue
-            topic = parts[0].decode("utf-8", "replace")
-            try:
-                m = _attach(decode(parts[1]), book)
-            except WireError as e:
-                if on_error:
-                    on_error(topic, e)
-                continue
-            if _wanted(topic, topics):
+            m = _read(parts[0].decode("utf-8", "replace"), parts[1], book, topics, on_error)
+            if m is not None:
                 yield m
     finally:
         sock.close()
@@ -164,14 +166,8 @@ def _jetstream(urls: str, topics, timeout, durable, stream, start_seq, on_error)
             if last is not None:
                 done.put(last)
             last = handle
-            topic = _topic_of(subject)
-            try:
-                m = _attach(decode(data), book)
-            except WireError as e:
-                if on_error:
-                    on_error(subject, e)
-                continue
-            if topic and _wanted(topic, topics):
+            m = _read(_topic_of(subject), data, book, topics, lambda _, e: on_error and on_error(subject, e))
+            if m is not None:
                 yield m
     finally:
         if last is not None:
@@ -196,12 +192,6 @@ def read_recording(path, topics: Sequence[str] = DEFAULT_TOPICS, *, on_error=Non
         for rec in records:
             if not isinstance(rec, (list, tuple)) or len(rec) != 2:
                 raise WireError(f"{path}: a record that is not [topic, body]")
-            topic, body = rec
-            try:
-                m = _attach(decode(body), book)
-            except WireError as e:
-                if on_error:
-                    on_error(topic, e)
-                continue
-            if _wanted(topic, topics):
+            m = _read(rec[0], rec[1], book, topics, on_error)
+            if m is not None:
                 yield m

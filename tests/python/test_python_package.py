@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def install(d):
     target = d / "site"
+    source = d / "python"  # a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    shutil.copytree(ROOT / "python", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                    "--target", str(target), str(ROOT / "python")], check=True)
+                    "--target", str(target), str(source)], check=True)
     sys.path.insert(0, str(target))
     import sightline
     check(Path(sightline.__file__).is_relative_to(target), f"pip install ./python gives the package ({sightline.__file__})")

@@ -152,39 +152,49 @@ std::optional<std::string> Subscriber::problem() {
     return detail::handshake_problem(*impl_->handshakes->last(), "a line's publish endpoint (PUB)", impl_->curve);
 }
 
-std::optional<EncodedMessage> Subscriber::receive_raw(std::chrono::milliseconds timeout) {
-    zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::message_t topic, body;
+namespace {
+/// The next multipart message on a SUB socket (its topic checked as text), or nothing after `timeout`.
+bool receive_parts(zmq::socket_t& socket, const std::string& endpoint, std::chrono::milliseconds timeout,
+                   zmq::message_t& topic, zmq::message_t& body) {
+    zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
     try {
-        if (detail::poll(&item, 1, timeout) == 0) return std::nullopt;
-        if (!impl_->socket.recv(topic, zmq::recv_flags::dontwait)) return std::nullopt;
-        if (!topic.more()) throw Error(ErrorCode::kBadInput, impl_->endpoint + ": a message without a body");
-        (void)impl_->socket.recv(body, zmq::recv_flags::none);
+        if (detail::poll(&item, 1, timeout) == 0) return false;
+        if (!socket.recv(topic, zmq::recv_flags::dontwait)) return false;
+        if (!topic.more()) throw Error(ErrorCode::kBadInput, endpoint + ": a message without a body");
+        (void)socket.recv(body, zmq::recv_flags::none);
         while (body.more()) { // extra frames belong to a newer schema; skip them
             zmq::message_t extra;
-            (void)impl_->socket.recv(extra, zmq::recv_flags::none);
+            (void)socket.recv(extra, zmq::recv_flags::none);
             if (!extra.more()) break;
         }
     } catch (const zmq::error_t& e) {
-        if (e.num() == EINTR) return std::nullopt; // a signal: the caller looks at its stop flag
-        throw Error(ErrorCode::kTransport, "receive from " + impl_->endpoint + ": " + e.what());
+        if (e.num() == EINTR) return false; // a signal: the caller looks at its stop flag
+        throw Error(ErrorCode::kTransport, "receive from " + endpoint + ": " + e.what());
     }
-    const std::string_view t = topic.to_string_view();
     try {
-        check_text(t, limits::kNameBytes, "its topic");
+        check_text(topic.to_string_view(), limits::kNameBytes, "its topic");
     } catch (const Error& e) {
-        throw Error(ErrorCode::kBadInput, impl_->endpoint + ": topic '" + printable(t) + "': " + e.what());
+        throw Error(ErrorCode::kBadInput,
+                    endpoint + ": topic '" + printable(topic.to_string_view()) + "': " + e.what());
     }
-    return EncodedMessage{std::string(t), body.to_string()};
+    return true;
+}
+} // namespace
+
+std::optional<EncodedMessage> Subscriber::receive_raw(std::chrono::milliseconds timeout) {
+    zmq::message_t topic, body;
+    if (!receive_parts(impl_->socket, impl_->endpoint, timeout, topic, body)) return std::nullopt;
+    return EncodedMessage{topic.to_string(), body.to_string()};
 }
 
 std::optional<Subscriber::Received> Subscriber::receive(std::chrono::milliseconds timeout) {
-    auto raw = receive_raw(timeout);
-    if (!raw) return std::nullopt;
+    zmq::message_t topic, body;
+    if (!receive_parts(impl_->socket, impl_->endpoint, timeout, topic, body)) return std::nullopt;
+    const std::string_view t = topic.to_string_view();
     try {
-        return Received{std::move(raw->topic), decode(raw->body)};
+        return Received{std::string(t), decode(body.to_string_view())}; // decoded in place: no copy of the body
     } catch (const Error& e) {
-        throw Error(ErrorCode::kBadInput, impl_->endpoint + ": topic '" + printable(raw->topic) + "': " + e.what());
+        throw Error(ErrorCode::kBadInput, impl_->endpoint + ": topic '" + printable(t) + "': " + e.what());
     }
 }
 
