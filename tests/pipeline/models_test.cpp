@@ -79,13 +79,18 @@ TEST(RunConfig, ModelsShadowAndRolloutAreReadAndRefusedByKey) {
              "worse: up}]}\n",
          "rollout.guardrails[0].worse: must be lower, higher or either"},
         {cams + models + pub + "rollout: {candidate: v2, fallback: v1, canary: [c2]}\n", "rollout.canary: unknown key"},
+        {cams + models + pub +
+             "eval: {iou: 0.75}\nrollout: {candidate: v2, fallback: v1, guardrails: [{metric: recall}, {metric: "
+             "ap50}]}\n",
+         "rollout.guardrails[1].metric: ap50 is AP at IoU 0.5"},
     };
     sightline::testing::expect_configs_refused(dir, cases);
     std::ofstream(dir / "run.yaml")
         << cams + models + pub +
                "shadow: [v1]\nrollout: {candidate: v2, fallback: v1, promote: true, "
                "block_frames: 10, guardrails: [{metric: detections, tolerance: 0.3}, {metric: missed, "
-               "worse: higher}]}\n";
+               "worse: higher}, {metric: disagreement, worse: higher, tolerance: 0.25}, {metric: ap50, worse: "
+               "lower}]}\n";
     const auto ok = pipeline::load_run_config(dir / "run.yaml");
     EXPECT_EQ(ok.publish.control, "") << "no control socket unless asked";
     ASSERT_EQ(ok.models.size(), 2u);
@@ -101,7 +106,9 @@ TEST(RunConfig, ModelsShadowAndRolloutAreReadAndRefusedByKey) {
     EXPECT_EQ(ok.rollout->candidate, "v2");
     EXPECT_TRUE(ok.rollout->promote);
     EXPECT_EQ(ok.rollout->guard.block_frames, 10);
-    ASSERT_EQ(ok.rollout->guard.guardrails.size(), 2u);
+    ASSERT_EQ(ok.rollout->guard.guardrails.size(), 4u);
+    EXPECT_EQ(ok.rollout->guard.guardrails[2].metric, "disagreement");
+    EXPECT_EQ(ok.rollout->guard.guardrails[3].metric, "ap50");
     EXPECT_DOUBLE_EQ(ok.rollout->guard.guardrails[0].tolerance, 0.3);
     EXPECT_EQ(ok.rollout->guard.guardrails[1].metric, "missed") << "a ground-truth guardrail, named";
     EXPECT_TRUE(ok.rollout->guardrails_given) << "so no ground-truth ones are added";
@@ -340,8 +347,8 @@ namespace {
 
 // A candidate that drops about half the detections (parts-v1 at a threshold its median detection scores about)
 // serves cam1 under rollout with parts-v1 at its own threshold as fallback: the guardrails (the defaults, and with the
-// camera's ground truth the missed and false-alarm ones) roll it back, with a model_switched event that names both
-// versions and the evidence, within 10 s of stream time (300 frames at 30 fps), and from the next batch on cam1 is
+// camera's ground truth the missed, false-alarm and AP50 ones) roll it back, with a model_switched event that names
+// both versions and the evidence, within 10 s of stream time (300 frames at 30 fps), and from the next batch on cam1 is
 // served by the fallback, the candidate running nowhere.
 TEST(Line, ACandidateThatDropsHalfTheDetectionsIsRolledBackWithinTenSeconds) {
     auto dir = temp_dir("rollback");
@@ -405,6 +412,8 @@ TEST(Line, ACandidateThatDropsHalfTheDetectionsIsRolledBackWithinTenSeconds) {
     EXPECT_NE(switched->switched->evidence.find("detections"), std::string::npos) << switched->switched->evidence;
     EXPECT_NE(switched->switched->evidence.find("missed +"), std::string::npos)
         << "against the ground truth, the candidate misses more: " << switched->switched->evidence;
+    EXPECT_NE(switched->switched->evidence.find("ap50 -"), std::string::npos)
+        << "and its blocks' AP50 falls: " << switched->switched->evidence;
     const double after_s = static_cast<double>(switch_pts - first_pts) / 1e9;
     std::printf("rolled back after %.2f s of stream time: %s\n", after_s, switched->switched->evidence.c_str());
     EXPECT_LE(after_s, 10.0);

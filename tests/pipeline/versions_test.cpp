@@ -176,6 +176,16 @@ TEST(Versions, GuardrailsRollBackACandidateDroppingHalfTheDetections) {
     const auto gj = nlohmann::json::parse(pipeline::comparison_json(g));
     EXPECT_EQ(gj["rollouts"]["cam1"]["decision"], "rollback");
 
+    // the disagreement guardrail alone: half of each frame's boxes are found by one version only (n/2 of n
+    // pairs-and-singles when n is even), against a tolerance of a quarter of the boxes
+    rc.guardrails = {{"disagreement", "higher", 0.25}};
+    const auto d = pipeline::compare_recordings(dir / "base.slrec", dir / "half.slrec", 0.5, 24, &rc);
+    EXPECT_EQ(d.rollouts.at("cam1").decision, pipeline::RolloutDecision::kRollback) << d.rollouts.at("cam1").evidence;
+    ASSERT_EQ(d.rollouts.at("cam1").state.size(), 1u);
+    EXPECT_NEAR(d.rollouts.at("cam1").state[0].difference, 0.52, 0.02) << "(n - n/2) / n over n = 8..12";
+    const auto same = pipeline::compare_recordings(dir / "base.slrec", dir / "base.slrec", 0.5, 24, &rc);
+    EXPECT_EQ(same.rollouts.at("cam1").decision, pipeline::RolloutDecision::kPromote) << "a version agrees with itself";
+
     std::filesystem::remove_all(dir);
 }
 

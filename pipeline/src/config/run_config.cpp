@@ -1,5 +1,6 @@
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <set>
 
 #include <unistd.h>
@@ -313,10 +314,12 @@ LineRolloutConfig read_rollout(const detail::YamlFile& c, const YAML::Node& n, c
         c.keys(g[i], at, {"metric", "worse", "tolerance"});
         GuardrailConfig rail;
         rail.metric = c.get<std::string>(g[i]["metric"], at + ".metric");
-        if (rail.metric != "detections" && rail.metric != "mean_score" && rail.metric != "flagged" &&
-            rail.metric != "latency_ms" && rail.metric != "missed" && rail.metric != "false_alarms")
-            c.fail(at + ".metric", "unknown metric '" + rail.metric +
-                                       "' (detections, mean_score, flagged, latency_ms, missed, false_alarms)");
+        const auto& names = guardrail_metrics();
+        if (std::find(names.begin(), names.end(), rail.metric) == names.end()) {
+            std::string known;
+            for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+            c.fail(at + ".metric", "unknown metric '" + rail.metric + "' (" + known + ")");
+        }
         c.read(
             g[i], at, "worse", rail.worse,
             [](const std::string& w) { return w == "lower" || w == "higher" || w == "either"; },
@@ -440,6 +443,12 @@ RunConfig read_run_config(const std::filesystem::path& path) {
         c.read(e, "eval", "window_s", r.eval.window_s, above(0.0, 86400.0), "must be in (0, 86400]");
         c.read(e, "eval", "iou", r.eval.iou, above(0.0, 1.0), "must be in (0, 1]");
     }
+    if (r.rollout && r.eval.iou != 0.5) // the guardrails match the truth as the online evaluator does, at eval.iou
+        for (std::size_t i = 0; i < r.rollout->guard.guardrails.size(); ++i)
+            if (r.rollout->guard.guardrails[i].metric == "ap50")
+                c.fail("rollout.guardrails[" + std::to_string(i) + "].metric",
+                       "ap50 is AP at IoU 0.5, and the guardrails match at eval.iou (" + std::to_string(r.eval.iou) +
+                           "): leave eval.iou at 0.5");
     r.sampling = read_sampling(c, root["sampling"]);
     if (!r.publish.samples.empty() && r.flags.candidate_floor >= 0 && r.thresholds.confidence >= 0 &&
         r.flags.candidate_floor >= r.thresholds.confidence)

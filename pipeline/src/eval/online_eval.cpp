@@ -111,24 +111,29 @@ std::string OnlineEvaluator::ap_key(double iou) {
     return "eval_ap" + std::to_string(static_cast<int>(std::lround(iou * 100)));
 }
 
-std::map<std::string, double> OnlineEvaluator::figures() const {
-    long tp = 0, fp = 0, fn = 0;
-    std::map<int, long> positives;
-    std::map<int, std::vector<std::pair<float, bool>>> by_category; // frame order, best first within a frame
-    for (const Frame& f : window_) {
-        for (const auto& [c, n] : f.match.positives) positives[c] += n;
-        for (const FrameMatch::Scored& s : f.match.detections) by_category[s.category].push_back({s.score, s.tp});
-        tp += f.match.tp, fp += f.match.fp, fn += f.match.fn;
-    }
-    // AP per category over the window as COCO computes it: stable score order, precision envelope, 101 recall
-    // points; averaged over the categories with ground truth in the window
+void MatchTotals::add(const FrameMatch& m) {
+    for (const auto& [c, n] : m.positives) positives_[c] += n;
+    for (const FrameMatch::Scored& s : m.detections) by_category_[s.category].push_back({s.score, s.tp});
+    tp_ += m.tp, fp_ += m.fp, fn_ += m.fn;
+}
+
+double MatchTotals::precision() const {
+    return tp_ + fp_ ? static_cast<double>(tp_) / static_cast<double>(tp_ + fp_) : 0.0;
+}
+
+double MatchTotals::recall() const {
+    return tp_ + fn_ ? static_cast<double>(tp_) / static_cast<double>(tp_ + fn_) : 0.0;
+}
+
+double MatchTotals::ap() const {
     double recall_points[kernels::kCocoRecallThresholds];
     kernels::coco_recall_thresholds(recall_points);
     double ap_sum = 0;
     int ap_n = 0;
-    for (const auto& [c, npos] : positives) {
+    for (const auto& [c, npos] : positives_) {
         if (npos == 0) continue;
-        auto dets = by_category[c];
+        const auto found = by_category_.find(c);
+        auto dets = found == by_category_.end() ? std::vector<std::pair<float, bool>>{} : found->second;
         std::stable_sort(dets.begin(), dets.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
         std::vector<double> precision(dets.size()), recall(dets.size());
         long ctp = 0;
@@ -146,9 +151,14 @@ std::map<std::string, double> OnlineEvaluator::figures() const {
         ap_sum += sum / kernels::kCocoRecallThresholds;
         ++ap_n;
     }
-    const double p = tp + fp ? static_cast<double>(tp) / static_cast<double>(tp + fp) : 0.0;
-    const double r = tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0.0;
-    const double ap = ap_n ? ap_sum / ap_n : -1.0;
+    return ap_n ? ap_sum / ap_n : -1.0;
+}
+
+std::map<std::string, double> OnlineEvaluator::figures() const {
+    MatchTotals t;
+    for (const Frame& f : window_) t.add(f.match);
+    const double p = t.precision(), r = t.recall(), ap = t.ap();
+    const long tp = t.tp(), fp = t.fp(), fn = t.fn();
     return {{"eval_window_s", window_s_},
             {"eval_iou", iou_},
             {"eval_frames", static_cast<double>(window_.size())},

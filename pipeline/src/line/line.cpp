@@ -376,17 +376,20 @@ struct Line::Impl {
     /// A camera's guardrails: the config's, and where the camera has ground truth and the config names none, the
     /// ground-truth ones (missed, false alarms) too.
     RolloutConfig guard_of(std::size_t cam) const {
-        RolloutConfig g = runner.config().rollout->guard;
-        if (!runner.config().rollout->guardrails_given && !runner.config().cameras[cam].ground_truth.empty())
-            for (const auto& rail : RolloutConfig::ground_truth_guardrails()) g.guardrails.push_back(rail);
+        const RunConfig& cfg = runner.config();
+        RolloutConfig g = cfg.rollout->guard;
+        if (!cfg.rollout->guardrails_given && !cfg.cameras[cam].ground_truth.empty())
+            for (const auto& rail : RolloutConfig::ground_truth_guardrails())
+                if (rail.metric != "ap50" || cfg.eval.iou == 0.5) g.guardrails.push_back(rail); // AP50 at 0.5 only
         return g;
     }
-    /// A version's frame against the camera's ground truth (each version its own classes): its misses and false
-    /// alarms in the guardrails' metrics; nothing without ground truth for the frame.
+    /// A version's frame against the camera's ground truth (each version its own classes): its misses, false
+    /// alarms and matches (a block's precision, recall, AP50) in the guardrails' metrics; nothing without ground
+    /// truth for the frame.
     void add_truth(FrameMetrics& m, const FrameOutput& f) {
         if (!evaluators[f.camera_index]) return;
-        if (const auto match = matcher(f.camera_index, f.version).match(f.frame, f.detections))
-            m.missed = static_cast<double>(match->fn), m.false_alarms = static_cast<double>(match->fp);
+        m.truth = matcher(f.camera_index, f.version).match(f.frame, f.detections);
+        if (m.truth) m.missed = static_cast<double>(m.truth->fn), m.false_alarms = static_cast<double>(m.truth->fp);
     }
     /// The camera's truth with a version's class names (the camera's own evaluator for the first version).
     const OnlineEvaluator& matcher(std::size_t cam, int version) {
@@ -421,6 +424,7 @@ struct Line::Impl {
         const std::int64_t now = detail::now_ns();
         FrameMetrics mc = metrics_of(f, now), mb = metrics_of(*fb, now);
         add_truth(mc, f), add_truth(mb, *fb);
+        mc.disagreement = fb->agreement.disagreement();
         const RolloutDecision d = rollout->add(mc, mb);
         if (d == RolloutDecision::kUndecided) return;
         const RunConfig& cfg = runner.config();

@@ -1,6 +1,9 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fmt/ranges.h>
+#include <optional>
 #include <tuple>
 
 #include "sightline/error.hpp"
@@ -16,17 +19,41 @@ double metric(const FrameMetrics& m, const std::string& name) {
     if (name == "flagged") return m.flagged;
     if (name == "missed") return m.missed;
     if (name == "false_alarms") return m.false_alarms;
+    if (name == "disagreement") return m.disagreement;
     return m.latency_ms;
 }
 
+/// precision, recall and ap50 are figures of a block's frames pooled, not means of per-frame values.
+bool block_figure(const std::string& name) {
+    return name == "precision" || name == "recall" || name == "ap50";
+}
+
+/// A block's figure for both versions, or nothing where it is undefined for either (no detection: precision; no
+/// ground truth: recall and AP).
+std::optional<std::pair<double, double>> figures(const std::string& name, const MatchTotals& c, const MatchTotals& b) {
+    if (name == "precision") {
+        if (c.tp() + c.fp() == 0 || b.tp() + b.fp() == 0) return std::nullopt;
+        return std::pair{c.precision(), b.precision()};
+    }
+    if (!c.has_positives() || !b.has_positives()) return std::nullopt;
+    if (name == "recall") return std::pair{c.recall(), b.recall()};
+    return std::pair{c.ap(), b.ap()};
+}
+
 } // namespace
+
+const std::vector<std::string>& guardrail_metrics() {
+    static const std::vector<std::string> names = {"detections",   "mean_score",   "flagged",   "latency_ms", "missed",
+                                                   "false_alarms", "disagreement", "precision", "recall",     "ap50"};
+    return names;
+}
 
 std::vector<GuardrailConfig> RolloutConfig::default_guardrails() {
     return {{"detections", "either", 0.2}, {"mean_score", "lower", 0.1}, {"flagged", "higher", 0.5}};
 }
 
 std::vector<GuardrailConfig> RolloutConfig::ground_truth_guardrails() {
-    return {{"missed", "higher", 0.2}, {"false_alarms", "higher", 0.5}};
+    return {{"missed", "higher", 0.2}, {"false_alarms", "higher", 0.5}, {"ap50", "lower", 0.1}};
 }
 
 const char* decision_name(RolloutDecision d) {
@@ -48,11 +75,10 @@ Rollout::Rollout(RolloutConfig config) : config_(std::move(config)) {
         throw Error(ErrorCode::kBadInput, "rollout: alpha must be in (0, 1)");
     m.alpha = config_.alpha / static_cast<double>(config_.guardrails.size()), m.min_blocks = config_.min_blocks;
     for (const auto& g : config_.guardrails) {
-        if (g.metric != "detections" && g.metric != "mean_score" && g.metric != "flagged" && g.metric != "latency_ms" &&
-            g.metric != "missed" && g.metric != "false_alarms")
-            throw Error(ErrorCode::kBadInput, "rollout: unknown guardrail metric '" + g.metric +
-                                                  "' (detections, mean_score, flagged, latency_ms, missed, "
-                                                  "false_alarms)");
+        const auto& names = guardrail_metrics();
+        if (std::find(names.begin(), names.end(), g.metric) == names.end())
+            throw Error(ErrorCode::kBadInput, "rollout: unknown guardrail metric '" + g.metric + "' (" +
+                                                  fmt::format("{}", fmt::join(names, ", ")) + ")");
         if (g.worse != "lower" && g.worse != "higher" && g.worse != "either")
             throw Error(ErrorCode::kBadInput, "rollout: guardrail " + g.metric +
                                                   ": worse must be lower, higher or "
@@ -66,6 +92,11 @@ Rollout::Rollout(RolloutConfig config) : config_(std::move(config)) {
 RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& baseline) {
     ++frames_;
     for (Rail& r : rails_) {
+        if (block_figure(r.config.metric)) {
+            if (candidate.truth) r.truth_c.add(*candidate.truth);
+            if (baseline.truth) r.truth_b.add(*baseline.truth);
+            continue;
+        }
         const double c = metric(candidate, r.config.metric), b = metric(baseline, r.config.metric);
         r.block_c += c, r.block_b += b, r.base_sum += b, ++r.base_n;
     }
@@ -73,15 +104,7 @@ RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& 
     in_block_ = 0;
     bool all_cleared = true;
     for (Rail& r : rails_) {
-        r.test.add((r.block_c - r.block_b) / config_.block_frames);
-        r.block_c = r.block_b = 0;
-        const auto [lo, hi] = r.test.interval();
-        const double margin = r.config.tolerance * std::fabs(r.base_sum / static_cast<double>(r.base_n));
-        const bool worse_low = hi<-margin, worse_high = lo> margin;  // confidently beyond the tolerance
-        const bool fine_low = lo > -margin, fine_high = hi < margin; // confidently within it
-        if (r.config.worse == "lower") r.breached = worse_low, r.cleared = fine_low;
-        if (r.config.worse == "higher") r.breached = worse_high, r.cleared = fine_high;
-        if (r.config.worse == "either") r.breached = worse_low || worse_high, r.cleared = fine_low && fine_high;
+        close_block(r);
         all_cleared = all_cleared && r.cleared;
         if (r.breached && decision_ == RolloutDecision::kUndecided)
             decision_ = RolloutDecision::kRollback, decided_at_ = frames_;
@@ -90,6 +113,29 @@ RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& 
         decision_ = RolloutDecision::kPromote, decided_at_ = frames_;
     if (decided_at_ == frames_ && evidence_.empty()) evidence_ = describe();
     return decision_;
+}
+
+void Rollout::close_block(Rail& r) const {
+    if (block_figure(r.config.metric)) { // one difference per block where the figure is defined for both
+        if (const auto f = figures(r.config.metric, r.truth_c, r.truth_b)) {
+            r.test.add(f->first - f->second);
+            r.base_sum += f->second, ++r.base_n;
+        }
+        r.truth_c = {}, r.truth_b = {};
+    } else {
+        r.test.add((r.block_c - r.block_b) / config_.block_frames);
+        r.block_c = r.block_b = 0;
+    }
+    const auto [lo, hi] = r.test.interval();
+    const double margin =
+        r.config.metric == "disagreement"
+            ? r.config.tolerance // no baseline: the share itself
+            : r.config.tolerance * std::fabs(r.base_n ? r.base_sum / static_cast<double>(r.base_n) : 0);
+    const bool worse_low = hi<-margin, worse_high = lo> margin;  // confidently beyond the tolerance
+    const bool fine_low = lo > -margin, fine_high = hi < margin; // confidently within it
+    if (r.config.worse == "lower") r.breached = worse_low, r.cleared = fine_low;
+    if (r.config.worse == "higher") r.breached = worse_high, r.cleared = fine_high;
+    if (r.config.worse == "either") r.breached = worse_low || worse_high, r.cleared = fine_low && fine_high;
 }
 
 std::vector<GuardrailState> Rollout::state() const {
@@ -115,10 +161,16 @@ std::string Rollout::describe() const {
     for (const auto& s : state()) {
         if (decision_ == RolloutDecision::kRollback && !s.breached) continue;
         if (!out.empty()) out += "; ";
-        out += fmt::format("{} {:+.3f} a frame [{:+.3f}, {:+.3f}] against the baseline's {:.3f} (tolerance {:g}%, "
-                           "p {:.2g}, {} blocks)",
-                           s.config.metric, s.difference, s.low, s.high, s.baseline_mean, 100 * s.config.tolerance,
-                           s.p_value, s.blocks);
+        if (s.config.metric == "disagreement") { // no baseline: the share of boxes, against the tolerance itself
+            out += fmt::format("disagreement {:.3f} of the boxes [{:.3f}, {:.3f}] (tolerance {:.3f}, p {:.2g}, {} "
+                               "blocks)",
+                               s.difference, s.low, s.high, s.config.tolerance, s.p_value, s.blocks);
+            continue;
+        }
+        out += fmt::format("{} {:+.3f} {} [{:+.3f}, {:+.3f}] against the baseline's {:.3f} (tolerance {:g}%, p {:.2g}, "
+                           "{} blocks)",
+                           s.config.metric, s.difference, block_figure(s.config.metric) ? "a block" : "a frame", s.low,
+                           s.high, s.baseline_mean, 100 * s.config.tolerance, s.p_value, s.blocks);
     }
     return out;
 }

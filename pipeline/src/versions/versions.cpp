@@ -183,7 +183,8 @@ std::vector<AgreementPair> match_versions(const std::vector<VersionBox>& a, cons
 VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou,
                                      std::size_t keep, const RolloutConfig* guardrails) {
     if (!(iou > 0 && iou <= 1)) throw Error(ErrorCode::kBadInput, "compare: --iou must be in (0, 1]");
-    const Frames fa = read_frames(a, false), fb = b.empty() ? read_frames(a, true) : read_frames(b, false);
+    const Frames fa = read_frames(a, false);
+    Frames fb = b.empty() ? read_frames(a, true) : read_frames(b, false);
     VersionComparison c;
     c.a = a, c.b = b.empty() ? a : b, c.model_a = fa.model, c.model_b = fb.model, c.iou = iou;
     c.repeated_frames = fa.repeated + fb.repeated;
@@ -204,6 +205,8 @@ VersionComparison compare_recordings(const std::filesystem::path& a, const std::
             if (p.kind == Agreement::kClassChanged) ++c.class_changes[{boxes_a[p.a].cls, boxes_b[p.b].cls}];
         }
         const std::uint64_t diff = frame.class_changed + frame.only_a + frame.only_b;
+        if (diff > 0) // b's metrics as a candidate's: its disagreement with a (the guardrail has no baseline)
+            fb.metrics[key].disagreement = static_cast<double>(diff) / static_cast<double>(diff + frame.both);
         for (AgreementTally* t : {&cam, &c.all}) ++t->frames, t->frames_disagreeing += diff > 0 ? 1 : 0;
         for (const auto& [cls, differs] : classes_here) {
             ++c.by_class[cls].frames;

@@ -27,6 +27,11 @@ struct StageStamps {
 struct FrameAgreement {
     std::uint32_t both = 0, class_changed = 0, only_serving = 0, only_shadow = 0;
     bool disagree() const { return class_changed + only_serving + only_shadow > 0; }
+    /// The share of the boxes (pairs and singles) the two do not agree on; 0 with no box in either.
+    double disagreement() const {
+        const double differ = double(class_changed) + only_serving + only_shadow;
+        return differ > 0 ? differ / (differ + both) : 0.0;
+    }
 };
 
 struct FrameOutput {

@@ -31,6 +31,29 @@ struct FrameMatch {
     long tp = 0, fp = 0, fn = 0;
 };
 
+/// Frames' matches pooled: the figures of a window (the online evaluation) or of a block of frames (a rollout's
+/// guardrails), as COCO computes them at the matches' IoU.
+class MatchTotals {
+  public:
+    void add(const FrameMatch& m);
+    long tp() const { return tp_; }
+    long fp() const { return fp_; }
+    long fn() const { return fn_; }
+    bool has_positives() const { return tp_ + fn_ > 0; }
+    /// tp / (tp + fp); 0 without detections
+    double precision() const;
+    /// tp / (tp + fn); 0 without ground truth
+    double recall() const;
+    /// COCO's AP (stable score order, precision envelope, 101 recall points) per category with ground truth,
+    /// averaged over those categories; -1 when no category has any.
+    double ap() const;
+
+  private:
+    long tp_ = 0, fp_ = 0, fn_ = 0;
+    std::map<int, long> positives_;
+    std::map<int, std::vector<std::pair<float, bool>>> by_category_; ///< frame order, best first within a frame
+};
+
 class OnlineEvaluator {
   public:
     /// `gt`: COCO ground truth holding this camera's frames: the images whose `camera` metadata is `camera` (all

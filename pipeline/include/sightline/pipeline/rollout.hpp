@@ -5,11 +5,15 @@
 /// breached when its confidence sequence says, with confidence 1 - alpha, that the candidate is worse than the
 /// baseline by more than `tolerance` x the baseline's mean (in its bad direction); it is cleared when the sequence
 /// says the candidate is not. The camera rolls back at the first breach; it may promote once every guardrail is
-/// cleared.
+/// cleared. Three guardrails are figures of a whole block rather than means of frames (precision, recall and AP50
+/// of the block's frames against their ground truth), and one has no baseline (disagreement: the share of the
+/// frame's boxes the two versions do not agree on; its tolerance is that share itself).
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sightline/pipeline/msprt.hpp"
+#include "sightline/pipeline/online_eval.hpp"
 
 namespace sightline::pipeline {
 
@@ -23,14 +27,28 @@ struct FrameMetrics {
     /// IoU): objects the version missed, and its detections that match no object. 0 on frames without ground truth
     /// (for both versions: their paired difference is 0 there).
     double missed = 0, false_alarms = 0;
+    /// The frame's detections matched against its ground truth (as above): a block's precision, recall and AP50
+    /// pool them. Nothing on frames without ground truth.
+    std::optional<FrameMatch> truth;
+    /// The candidate's frame only: the share of the two versions' boxes that do not agree (class changed, found by
+    /// one only; IoU 0.5, as `sightline compare` matches), 0 with no box in either. A baseline's is 0.
+    double disagreement = 0;
 };
 
+/// The guardrail metrics, in the order errors list them: detections, mean_score, flagged, latency_ms, missed,
+/// false_alarms, disagreement, precision, recall, ap50.
+const std::vector<std::string>& guardrail_metrics();
+
 struct GuardrailConfig {
-    std::string metric; ///< detections, mean_score, flagged, latency_ms; with ground truth: missed, false_alarms
+    /// detections, mean_score, flagged, latency_ms, disagreement; with ground truth: missed, false_alarms (per
+    /// frame), precision, recall, ap50 (per block)
+    std::string metric;
     /// The bad direction: "lower" (less is worse: mean_score), "higher" (more is worse: flagged, latency), "either"
     /// (a change either way: detections, where fewer means misses and more means false alarms).
     std::string worse = "either";
-    double tolerance = 0.1; ///< how much worse than the baseline's mean counts as a breach (0.1: 10%)
+    /// How much worse than the baseline's mean counts as a breach (0.1: 10%); for disagreement, which has no
+    /// baseline, the share of boxes itself (0.1: 10% of the boxes differ).
+    double tolerance = 0.1;
 };
 
 struct RolloutConfig {
@@ -41,7 +59,7 @@ struct RolloutConfig {
     std::vector<GuardrailConfig> guardrails = default_guardrails();
     static std::vector<GuardrailConfig> default_guardrails();
     /// What a camera with ground truth adds to the default guardrails: missed (higher, 20%), false_alarms (higher,
-    /// 50%).
+    /// 50%), ap50 (lower, 10%).
     static std::vector<GuardrailConfig> ground_truth_guardrails();
 };
 
@@ -52,7 +70,7 @@ const char* decision_name(RolloutDecision d);
 struct GuardrailState {
     GuardrailConfig config;
     std::size_t blocks = 0;
-    double baseline_mean = 0; ///< the baseline's mean of the metric per frame so far
+    double baseline_mean = 0; ///< the baseline's mean of the metric per frame (a block's figure: per block) so far
     double difference = 0;    ///< the mean block difference, candidate - baseline
     double low = 0, high = 0; ///< its confidence sequence
     double p_value = 1;       ///< against no difference
@@ -78,6 +96,7 @@ class Rollout {
         PairedMsprt test;
         double block_c = 0, block_b = 0, base_sum = 0;
         std::size_t base_n = 0;
+        MatchTotals truth_c, truth_b; ///< a block figure's frames
         bool breached = false, cleared = false;
     };
     RolloutConfig config_;
@@ -85,6 +104,8 @@ class Rollout {
     std::size_t frames_ = 0, in_block_ = 0, decided_at_ = 0;
     std::string evidence_; ///< at the decision
     std::string describe() const;
+    /// A rail's block ends: its difference to the test (a block figure's only where defined), its state updated.
+    void close_block(Rail& r) const;
     RolloutDecision decision_ = RolloutDecision::kUndecided;
 };
 
