@@ -141,7 +141,7 @@ step build 420 "${deps_env[@]}" cmake --build "$build" -j "$jobs" --target gpu_k
 step kernels_gpu 180 ctest --test-dir "$build" -L "unit|gpu" -R 'Gpu|Preprocess|DecodeNms|Match' --output-on-failure \
     --timeout 120 --no-tests=error
 step line_gpu 300 "${deps_env[@]}" ctest --test-dir "$build" --output-on-failure -j 4 --timeout 120 --no-tests=error \
-    -R 'Nvdec|DeviceFrames|GpuLine|Engine\.|ModelParity|Detector\.|ModelSpec'
+    -R 'Nvdec|DeviceFrames|DeviceBatch|GpuLine|Engine\.|ModelParity|Detector\.|ModelSpec'
 gpu_test=$build/tests/gpu_kernels_test
 
 # --- figures: the NVDEC line first (the one figure nothing else gives), then the kernels, then memcheck ---

@@ -61,6 +61,9 @@ void copy_device_to_host_async(void*, const void*, std::size_t bytes, StreamRef)
 void copy_host_to_device_async(void*, const void*, std::size_t bytes, StreamRef) {
     if (bytes) no_cuda("device memory");
 }
+void copy_device_to_device_async(void*, const void*, std::size_t bytes, StreamRef) {
+    if (bytes) no_cuda("device memory");
+}
 void copy_device_to_host(void*, const void*, std::size_t bytes) {
     if (bytes) no_cuda("device memory");
 }

@@ -136,6 +136,11 @@ void copy_host_to_device_async(void* device, const void* host, std::size_t bytes
         SL_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
 }
 
+void copy_device_to_device_async(void* to, const void* from, std::size_t bytes, StreamRef stream) {
+    if (bytes)
+        SL_CUDA_CHECK(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)));
+}
+
 void copy_device_to_host(void* host, const void* device, std::size_t bytes) {
     if (bytes) SL_CUDA_CHECK(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost));
 }

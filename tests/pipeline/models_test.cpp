@@ -129,6 +129,18 @@ std::vector<pipeline::OwnedFrame> frames_of(const fs::path& video, int n) {
     return out;
 }
 
+/// The scene's cam1 served by v1 (parts-v1), cam2 by v2 (parts-v2) with v1 beside it (a shadow).
+pipeline::RunConfig v2_on_cam2_beside_v1(const fs::path& dir) {
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
+    cfg.cameras.push_back({"cam2", (dir / "cam2.mp4").string(), {}, false, false});
+    cfg.cameras[1].model = "v2";
+    cfg.models = {{"v1", kV1, {}}, {"v2", kV2, {}}};
+    cfg.model = kV1;
+    cfg.shadow = {"v1"};
+    return cfg;
+}
+
 void expect_same(const std::vector<pipeline::Detection>& a, const std::vector<pipeline::Detection>& b,
                  const std::string& what) {
     ASSERT_EQ(a.size(), b.size()) << what;
@@ -239,13 +251,7 @@ struct SampleCollector {
 TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
     auto dir = temp_dir("shadowline");
     render_scene(dir, 2, 1.0, 12, {"defaults.width=320", "defaults.height=240"});
-    pipeline::RunConfig cfg;
-    cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
-    cfg.cameras.push_back({"cam2", (dir / "cam2.mp4").string(), {}, false, false});
-    cfg.cameras[1].model = "v2";
-    cfg.models = {{"v1", kV1, {}}, {"v2", kV2, {}}};
-    cfg.model = kV1;
-    cfg.shadow = {"v1"};
+    pipeline::RunConfig cfg = v2_on_cam2_beside_v1(dir);
     cfg.publish.predictions = "tcp://127.0.0.1:*";
     // every 5th frame sampled: a sample carries the version that served its frame (model, classes)
     cfg.publish.samples = "ipc://" + (dir / "samples").string();
@@ -568,6 +574,67 @@ namespace {
 // For the next GPU run (bench/gpu/run.sh): with NVDEC frames in device memory each version preprocesses them on the
 // GPU itself (one device tensor shared by several engines is not built), and the serving and shadow versions find
 // what they find on the CPU line, frame by frame.
+/// A host frame's planes copied into one device buffer, and the view of them there.
+kernels::ImageView to_device(const kernels::ImageView& host, kernels::DeviceBuffer& buffer) {
+    kernels::ImageView dev = host;
+    std::size_t bytes[3] = {}, total = 0;
+    for (int i = 0; i < 3 && host.planes[i]; ++i) {
+        const bool full = i == 0 || host.format == kernels::PixelFormat::kBGR;
+        bytes[i] = static_cast<std::size_t>(host.pitch[i]) * (full ? host.height : (host.height + 1) / 2);
+        total += bytes[i];
+    }
+    buffer.reserve(total);
+    auto* at = static_cast<std::uint8_t*>(buffer.data());
+    for (int i = 0; i < 3 && host.planes[i]; ++i) {
+        kernels::copy_host_to_device(at, host.planes[i], bytes[i]);
+        dev.planes[i] = at, at += bytes[i];
+    }
+    dev.where = kernels::MemoryLocation::kDevice;
+    return dev;
+}
+
+// Frames in device memory (as NVDEC leaves them): versions of one input spec share one CUDA preprocess, an engine
+// that reads device memory (LibTorch with CUDA) reading the tensor where it lies, one that reads host memory
+// (OpenCV) getting it copied back once; a version running on some of the frames gets its rows gathered on the
+// device. Every version answers as its own Detector does on the same device frames.
+class DeviceBatch : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DeviceBatch, VersionsOfOneInputShareOneCudaPreprocess) {
+    SL_GPU_SKIP_UNLESS(kernels::cuda_available(), kernels::describe_device());
+    const std::string name = GetParam();
+    SL_GPU_SKIP_UNLESS(name != "libtorch" || pipeline::libtorch_available(), "no LibTorch in this build");
+    auto dir = temp_dir("devicebatch");
+    render_scene(dir, 2, 0.5, 12, {"defaults.width=320", "defaults.height=240"});
+    const auto make = [&](const fs::path& yaml) {
+        return pipeline::make_engine(name, pipeline::load_model_spec(yaml));
+    };
+    pipeline::RunConfig cfg = v2_on_cam2_beside_v1(dir); // v1 on both frames, v2 on cam2's: its row gathered
+    std::vector<std::unique_ptr<pipeline::Engine>> engines;
+    for (const auto& v : cfg.models) engines.push_back(make(v.file));
+    pipeline::ModelSet set(cfg, std::move(engines));
+    pipeline::Detector d1(make(kV1)), d2(make(kV2));
+    const auto a = frames_of(dir / "cam1.mp4", 2), b = frames_of(dir / "cam2.mp4", 2);
+    for (int k = 0; k < 2; ++k) {
+        kernels::DeviceBuffer ba, bb;
+        const std::vector<kernels::ImageView> views = {to_device(a[k].view, ba), to_device(b[k].view, bb)};
+        const std::vector<std::size_t> owners = {0, 1};
+        auto results = set.collect(set.submit(views, owners));
+        EXPECT_EQ(set.last_preprocesses(), 1) << "v1 and v2 read one device tensor";
+        ASSERT_EQ(results.size(), 2u);
+        ASSERT_EQ(results[1].beside.size(), 1u);
+        const auto own1 = d1.detect(views);
+        const auto own2 = d2.detect(std::span(&views[1], 1));
+        expect_same(results[0].result.detections, own1[0].detections, name + ": v1 serving cam1");
+        expect_same(results[1].beside[0].second.detections, own1[1].detections, name + ": v1 beside v2 on cam2");
+        expect_same(results[1].result.detections, own2[0].detections, name + ": v2 serving cam2 (gathered row)");
+        EXPECT_NEAR(results[1].result.luma.mean, own2[0].luma.mean, 1e-3);
+        EXPECT_NEAR(results[1].result.luma.sharpness, own2[0].luma.sharpness, 1e-2 * own2[0].luma.sharpness + 1e-3);
+    }
+    fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, DeviceBatch, ::testing::Values("opencv", "libtorch"));
+
 TEST(Models, GpuLineRunsEveryVersionAsTheCpuLine) {
     SL_GPU_SKIP_UNLESS(kernels::cuda_available(), kernels::describe_device());
     auto dir = temp_dir("gpumodels");

@@ -72,6 +72,13 @@ int Detector::graph_captures() const {
     return n;
 }
 
+void Detector::reserve_device(Slot& slot) {
+    if (!slot.stream) slot.stream = std::make_unique<kernels::Stream>();
+    const ResultsLayout l(slot.batch, decode_.top_k, nms_.max_det);
+    slot.d_results.reserve(l.total);
+    slot.h_results.reserve(l.total);
+}
+
 void Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames, const Plan& plan) {
     const ModelSpec& m = engine_->spec();
     slot.pending.clear();
@@ -87,12 +94,9 @@ void Detector::preprocess(Slot& slot, std::span<const kernels::ImageView> frames
             if (frames[i].where == kernels::MemoryLocation::kHost)
                 kernels::preprocess_cpu(frames.subspan(i, 1), m.preprocess, input_.data() + i * per, &slot.lbs[i],
                                         &slot.stats[i]);
-    if (!slot.stream) slot.stream = std::make_unique<kernels::Stream>();
+    reserve_device(slot);
     const std::size_t frame_bytes = kernels::preprocess_frame_bytes(m.preprocess);
-    const ResultsLayout l(slot.batch, decode_.top_k, nms_.max_det);
     slot.d_input.reserve(frame_bytes * frames.size());
-    slot.d_results.reserve(l.total);
-    slot.h_results.reserve(l.total);
     auto* d_in = static_cast<std::uint8_t*>(slot.d_input.data());
     const bool mixed = slot.pending.size() < frames.size();
     if (!mixed) { // the whole batch in one launch
@@ -238,13 +242,19 @@ Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames, co
         const Plan plan = plan_of(frames);
         const std::size_t per = 3ull * m.preprocess.input_width * m.preprocess.input_height;
         const float* in = nullptr;
-        if (prepared && !plan.device_frames) { // made once for every version of this input spec
+        const bool on_device = prepared && prepared->where == kernels::MemoryLocation::kDevice;
+        if (on_device && plan.input != kernels::MemoryLocation::kDevice)
+            throw Error(ErrorCode::kBadInput,
+                        "detector: a device tensor for an engine that reads host memory (" + engine_->describe() + ")");
+        // made once for every version of this input spec: used where this engine reads it
+        if (prepared && (on_device || plan.input == kernels::MemoryLocation::kHost)) {
             SL_ASSERT(prepared->tensor.size() == per * batch && prepared->letterboxes.size() == frames.size() &&
                       prepared->luma.size() == frames.size());
             std::copy(prepared->letterboxes.begin(), prepared->letterboxes.end(), slot.lbs.begin());
             std::copy(prepared->luma.begin(), prepared->luma.end(), slot.stats.begin());
             slot.pending.clear();
             in = prepared->tensor.data();
+            if (on_device) reserve_device(slot);
         } else {
             input_.resize(per * batch);
             preprocess(slot, frames, plan);
@@ -263,8 +273,7 @@ Detector::Ticket Detector::submit(std::span<const kernels::ImageView> frames, co
             return t;
         }
         const std::span<const float> out = head.host();
-        if (plan.input == kernels::MemoryLocation::kDevice)
-            finish_on_device(slot, false); // the luma sums (the engine already waited)
+        if (!slot.pending.empty()) finish_on_device(slot, false); // the luma sums (the engine already waited)
         decode_.num_candidates = static_cast<int>(out.size() / (static_cast<std::size_t>(batch) * fields));
         kernels::decode_cpu(out.data(), batch, decode_, slot.candidates.data(), slot.counts.data());
         kernels::nms_cpu(slot.candidates.data(), slot.counts.data(), batch, decode_.top_k, nms_, slot.keep.data(),

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "sightline/error.hpp"
+#include "sightline/kernels/device.hpp"
 
 namespace sightline::pipeline {
 
@@ -33,6 +34,11 @@ struct ModelSet::Pending {
     std::vector<int> serving;              ///< per frame, at submit()
     std::vector<std::vector<int>> runs;    ///< per version, the frames it runs
     std::vector<Detector::Ticket> tickets; ///< per version (-1: not run)
+    // a device batch's shared tensor (NVDEC frames, several versions of one input spec): the batch's own, kept until
+    // it is collected, since the engines may still read it on their streams after submit() returns
+    std::unique_ptr<kernels::Stream> stream;
+    kernels::DeviceBuffer d_tensor, d_work;
+    std::map<std::size_t, kernels::DeviceBuffer> d_gathered; ///< per version running on some of the frames
 };
 
 ModelSet::ModelSet(const RunConfig& config, std::vector<std::unique_ptr<Engine>> engines) {
@@ -142,17 +148,13 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
         for (std::size_t v = 0; v < nv; ++v)
             if (static_cast<int>(v) == serving_[cam] || beside_[cam][v]) p.runs[v].push_back(static_cast<int>(k));
     }
-    const bool host = std::none_of(frames.begin(), frames.end(), [](const kernels::ImageView& f) {
-        return f.where == kernels::MemoryLocation::kDevice;
-    });
+    const auto at = [&](kernels::MemoryLocation where) {
+        return std::all_of(frames.begin(), frames.end(), [&](const kernels::ImageView& f) { return f.where == where; });
+    };
+    const bool host = at(kernels::MemoryLocation::kHost),
+               device = !frames.empty() && at(kernels::MemoryLocation::kDevice);
     last_preprocesses_ = 0;
     std::vector<bool> done(nv, false);
-    std::vector<kernels::ImageView> views;
-    const auto views_of = [&](const std::vector<int>& idx) {
-        views.clear();
-        for (const int k : idx) views.push_back(frames[k]);
-        return std::span<const kernels::ImageView>(views);
-    };
     try {
         for (std::size_t v = 0; v < nv; ++v) {
             if (done[v] || p.runs[v].empty()) continue;
@@ -161,8 +163,8 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
             for (std::size_t w = v; w < nv; ++w)
                 if (!done[w] && !p.runs[w].empty() && same_input(in, versions_[w].detector->spec().preprocess))
                     group.push_back(w);
-            if (!host || group.size() == 1) { // nothing to share: the detector preprocesses its own frames
-                p.tickets[v] = versions_[v].detector->submit(views_of(p.runs[v]));
+            if (group.size() == 1 || !(host || device)) { // nothing to share (or a mixed batch): its own preprocess
+                p.tickets[v] = versions_[v].detector->submit(views_of(frames, p.runs[v]));
                 done[v] = true;
                 ++last_preprocesses_;
                 continue;
@@ -171,31 +173,8 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
             for (const std::size_t w : group) all.insert(all.end(), p.runs[w].begin(), p.runs[w].end());
             std::sort(all.begin(), all.end());
             all.erase(std::unique(all.begin(), all.end()), all.end());
-            const std::size_t per = 3ull * in.input_width * in.input_height;
-            tensor_.resize(per * all.size());
-            lbs_.resize(all.size()), luma_.resize(all.size());
-            kernels::preprocess_cpu(views_of(all), in, tensor_.data(), lbs_.data(), luma_.data());
-            ++last_preprocesses_;
-            std::vector<int> row(frames.size(), -1); // frame -> its row in the shared tensor
-            for (std::size_t r = 0; r < all.size(); ++r) row[all[r]] = static_cast<int>(r);
-            for (const std::size_t w : group) {
-                const auto& idx = p.runs[w];
-                PreparedInput prepared{tensor_, lbs_, luma_};
-                if (idx.size() < all.size()) { // its rows, gathered: a copy, not a second preprocess
-                    gathered_.resize(per * idx.size());
-                    gathered_lbs_.clear(), gathered_luma_.clear();
-                    for (std::size_t j = 0; j < idx.size(); ++j) {
-                        const int r = row[idx[j]];
-                        std::memcpy(gathered_.data() + j * per, tensor_.data() + static_cast<std::size_t>(r) * per,
-                                    per * sizeof(float));
-                        gathered_lbs_.push_back(lbs_[r]), gathered_luma_.push_back(luma_[r]);
-                    }
-                    prepared = {gathered_, gathered_lbs_, gathered_luma_};
-                }
-                const auto sub = views_of(idx);
-                p.tickets[w] = versions_[w].detector->submit(sub, prepared);
-                done[w] = true;
-            }
+            submit_group(p, frames, group, all, device);
+            for (const std::size_t w : group) done[w] = true;
         }
     } catch (...) { // what was submitted is collected and dropped: the detectors' slots are free again
         for (std::size_t v = 0; v < nv; ++v)
@@ -207,6 +186,74 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
     }
     p.busy = true;
     return t;
+}
+
+std::span<const kernels::ImageView> ModelSet::views_of(std::span<const kernels::ImageView> frames,
+                                                       const std::vector<int>& idx) {
+    views_.clear();
+    for (const int k : idx) views_.push_back(frames[k]);
+    return views_;
+}
+
+void ModelSet::submit_group(Pending& p, std::span<const kernels::ImageView> frames,
+                            const std::vector<std::size_t>& group, const std::vector<int>& all, bool device) {
+    const auto& in = versions_[group.front()].detector->spec().preprocess;
+    const std::size_t per = 3ull * in.input_width * in.input_height, bytes = kernels::preprocess_frame_bytes(in);
+    tensor_.resize(per * all.size());
+    lbs_.resize(all.size()), luma_.resize(all.size());
+    if (device) { // NVDEC frames: one CUDA preprocess into the batch's own buffer, complete when it returns
+        if (!p.stream) p.stream = std::make_unique<kernels::Stream>();
+        p.d_tensor.reserve(bytes * all.size());
+        p.d_work.reserve(kernels::preprocess_cuda_workspace_bytes(all.size()));
+        kernels::preprocess_cuda(views_of(frames, all), in, p.d_tensor.data(), lbs_.data(), luma_.data(),
+                                 p.d_work.data(), p.stream->get());
+    } else {
+        kernels::preprocess_cpu(views_of(frames, all), in, tensor_.data(), lbs_.data(), luma_.data());
+    }
+    ++last_preprocesses_;
+    std::vector<int> row(frames.size(), -1); // frame -> its row in the shared tensor
+    for (std::size_t r = 0; r < all.size(); ++r) row[all[r]] = static_cast<int>(r);
+    bool on_host = !device; // the device tensor copied to host memory once, for the engines that read it there
+    for (const std::size_t w : group) {
+        const auto& idx = p.runs[w];
+        const bool reads_device = device && versions_[w].detector->engine().reads(kernels::MemoryLocation::kDevice);
+        if (!reads_device && !on_host) {
+            kernels::copy_device_to_host_async(tensor_.data(), p.d_tensor.data(), bytes * all.size(), p.stream->get());
+            p.stream->synchronize();
+            on_host = true;
+        }
+        PreparedInput prepared{tensor_, lbs_, luma_};
+        if (reads_device)
+            prepared = {{static_cast<const float*>(p.d_tensor.data()), per * all.size()},
+                        lbs_,
+                        luma_,
+                        kernels::MemoryLocation::kDevice};
+        if (idx.size() < all.size()) { // its rows, gathered: a copy, not a second preprocess
+            gathered_lbs_.clear(), gathered_luma_.clear();
+            for (const int k : idx) gathered_lbs_.push_back(lbs_[row[k]]), gathered_luma_.push_back(luma_[row[k]]);
+            if (reads_device) {
+                kernels::DeviceBuffer& to = p.d_gathered[w];
+                to.reserve(bytes * idx.size());
+                for (std::size_t j = 0; j < idx.size(); ++j)
+                    kernels::copy_device_to_device_async(static_cast<std::uint8_t*>(to.data()) + j * bytes,
+                                                         static_cast<const std::uint8_t*>(p.d_tensor.data()) +
+                                                             static_cast<std::size_t>(row[idx[j]]) * bytes,
+                                                         bytes, p.stream->get());
+                p.stream->synchronize();
+                prepared = {{static_cast<const float*>(to.data()), per * idx.size()},
+                            gathered_lbs_,
+                            gathered_luma_,
+                            kernels::MemoryLocation::kDevice};
+            } else {
+                gathered_.resize(per * idx.size());
+                for (std::size_t j = 0; j < idx.size(); ++j)
+                    std::memcpy(gathered_.data() + j * per,
+                                tensor_.data() + static_cast<std::size_t>(row[idx[j]]) * per, per * sizeof(float));
+                prepared = {gathered_, gathered_lbs_, gathered_luma_};
+            }
+        }
+        p.tickets[w] = versions_[w].detector->submit(views_of(frames, idx), prepared);
+    }
 }
 
 bool ModelSet::running(Ticket ticket) const {

@@ -125,6 +125,9 @@ void copy_device_to_host_async(void* host, const void* device, std::size_t bytes
 /// on return: the runtime has staged it).
 void copy_host_to_device_async(void* device, const void* host, std::size_t bytes, StreamRef stream);
 
+/// Copies `bytes` within device memory asynchronously on `stream`.
+void copy_device_to_device_async(void* to, const void* from, std::size_t bytes, StreamRef stream);
+
 /// Copies `bytes` from device memory to host memory and waits for it (the default stream).
 void copy_device_to_host(void* host, const void* device, std::size_t bytes);
 /// Copies `bytes` from host memory to device memory and waits for it (the default stream).

@@ -31,11 +31,14 @@ struct FrameResult {
 };
 
 /// A batch's input tensor made once for several detectors with the same input spec (ModelSet, models.hpp): the
-/// tensor (host memory, NCHW float32), the frames' letterboxes and luma statistics, in frame order.
+/// tensor (laid out as the spec says), the frames' letterboxes and luma statistics, in frame order. In device memory
+/// (`where` kDevice: frames NVDEC decoded, for an engine that reads device memory) the tensor is complete when it is
+/// handed over (the stage that made it waited for its stream) and stays valid until the batch is collected.
 struct PreparedInput {
     std::span<const float> tensor;
     std::span<const kernels::Letterbox> letterboxes;
     std::span<const kernels::LumaStats> luma;
+    kernels::MemoryLocation where = kernels::MemoryLocation::kHost;
 };
 
 class Detector {
@@ -67,8 +70,11 @@ class Detector {
     /// path it is done here. The frames' memory must stay valid until collect(). Throws Error(kBadInput) when
     /// kDepth batches are already in flight.
     Ticket submit(std::span<const kernels::ImageView> frames);
-    /// submit() of frames another stage already preprocessed for this detector's input spec (host frames only: a
-    /// batch with frames in device memory is preprocessed here as by submit(frames)).
+    /// submit() of frames another stage already preprocessed for this detector's input spec: a host tensor for an
+    /// engine that reads host memory, wherever the frames are (with device frames and an engine that reads device
+    /// memory, a host tensor is left aside and the batch preprocessed here as by submit(frames)), or a device tensor
+    /// of frames all in device memory for an engine that reads device memory (read where it lies; Error(kBadInput)
+    /// for an engine that does not).
     Ticket submit(std::span<const kernels::ImageView> frames, const PreparedInput& prepared);
     /// Whether a submitted batch still has work running on the GPU (false: submit() did it all, collect() will not
     /// wait).
@@ -101,6 +107,9 @@ class Detector {
     /// preprocessed on the slot's stream (their statistics stay on the device as sums, pending). The tensor is left
     /// in the slot's device buffer when plan.input is kDevice, else in input_ (host).
     void preprocess(Slot& slot, std::span<const kernels::ImageView> frames, const Plan& plan);
+    /// The slot's stream and results block (its luma sums, decode and NMS results, and their pinned host copy), made
+    /// or grown for its batch: what device work on the slot needs.
+    void reserve_device(Slot& slot);
     Ticket submit(std::span<const kernels::ImageView> frames, const PreparedInput* prepared);
     /// Head decode + top-k and NMS on the GPU over a device head (the engine's output), enqueued on the slot's
     /// stream (as a CUDA graph where on), followed by the one copy of the results block to pinned memory.

@@ -71,8 +71,10 @@ class ModelSet {
     /// A submitted batch's results, frame by frame (the assignment as it was at submit()).
     std::vector<VersionResults> collect(Ticket ticket);
 
-    /// Preprocesses done by the last submit() (one per distinct input spec of the versions that ran; a version whose
-    /// frames are in device memory preprocesses its own): what the tests check sharing with.
+    /// Preprocesses done by the last submit() (one per distinct input spec of the versions that ran, whether the
+    /// batch's frames are in host memory or all in device memory (NVDEC: one CUDA preprocess, the tensor read where
+    /// it lies by engines that read device memory, copied to host memory once for the others); a batch mixing the
+    /// two is preprocessed by each version on its own): what the tests check sharing with.
     int last_preprocesses() const { return last_preprocesses_; }
 
   private:
@@ -86,6 +88,15 @@ class ModelSet {
     std::vector<float> tensor_, gathered_;
     std::vector<kernels::Letterbox> lbs_, gathered_lbs_;
     std::vector<kernels::LumaStats> luma_, gathered_luma_;
+    std::vector<kernels::ImageView> views_;
+
+    /// `idx` of `frames`, in views_ (valid until the next call).
+    std::span<const kernels::ImageView> views_of(std::span<const kernels::ImageView> frames,
+                                                 const std::vector<int>& idx);
+    /// Submits every version of `group` (one input spec) on one preprocess of the frames `all` (those any of them
+    /// runs): on the CPU for host frames, with the CUDA kernel for `device` frames.
+    void submit_group(Pending& p, std::span<const kernels::ImageView> frames, const std::vector<std::size_t>& group,
+                      const std::vector<int>& all, bool device);
 };
 
 } // namespace sightline::pipeline
