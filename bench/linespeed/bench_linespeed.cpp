@@ -35,9 +35,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 constexpr std::int64_t kSampleFrames = 8;
 
 /// The line's detections on cam1's first frames against the CPU path on the same frames (CPU decode, the CPU

@@ -7,9 +7,11 @@
 //                its results published on shadow/<camera>, matched against the serving ones (agreement, disagree);
 //   anchor:      the shadow model's forward pass alone on batches of the line's size, CPU ms per frame.
 // Reported: added = (line+shadow) - line, and added / anchor per round, their median (goal <= 1.1: decode and
-// preprocess are not paid twice); every version's first forward pass (an engine's set-up) runs before the clock;
-// throughput as fast as the line goes, with and without the shadow (the capacity ratio when CPU-bound). The output
-// is checked: every frame of every camera processed, a shadow result for each.
+// preprocess are not paid twice), for the line as it runs (the versions' passes side by side) and with the versions
+// one after the other (LineOptions::versions_side_by_side false; the two in turn first, round by round); every
+// version's first forward pass (an engine's set-up) runs before the clock; throughput as fast as the line goes, with
+// and without the shadow (the capacity ratio when CPU-bound). The output is checked: every frame of every camera
+// processed, a shadow result for each.
 //
 //   build/bench/bench_shadow [--scene DIR] [--cameras 4] [--frames 900] [--rounds 3] [--engine auto]
 //                            [--model models/parts-v1/model.yaml] [--shadow models/parts-v2/model.yaml]
@@ -45,7 +47,7 @@ struct Measured {
 };
 
 struct Options {
-    fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "demo-scene";
+    fs::path scene = fs::path(SIGHTLINE_SOURCE_DIR) / ".cache" / "bench-shadow-scene";
     fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
     fs::path shadow = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v2/model.yaml";
     int cameras = 4, frames = 900, rounds = 3, batch = 4;
@@ -54,7 +56,7 @@ struct Options {
 
 /// The line (`cfg`) once, losslessly, until cameras x frames are processed: CPU and wall per frame. With
 /// `with_shadow`, the shadow model runs beside the serving one on every frame (checked).
-Measured run_line(const Options& o, const pipeline::RunConfig& cfg, bool with_shadow) {
+Measured run_line(const Options& o, const pipeline::RunConfig& cfg, bool with_shadow, bool side_by_side = true) {
     pipeline::RunConfig c = cfg;
     std::vector<std::unique_ptr<pipeline::Engine>> engines;
     engines.push_back(pipeline::make_engine(o.engine, pipeline::load_model_spec(o.model)));
@@ -67,6 +69,7 @@ Measured run_line(const Options& o, const pipeline::RunConfig& cfg, bool with_sh
     std::atomic<bool> stop{false};
     std::uint64_t n = 0, shadows = 0;
     pipeline::LineOptions options;
+    options.versions_side_by_side = side_by_side;
     options.linger_ms = 0;
     options.stat_period_s = 1;
     options.on_frame = [&](const pipeline::FrameOutput& f, const transport::PredMessage&) {
@@ -149,9 +152,10 @@ int main(int argc, char** argv) {
     app.add_option("--model", o.model, "the serving model.yaml")->check(CLI::ExistingFile)->capture_default_str();
     app.add_option("--shadow", o.shadow, "the shadow model.yaml")->check(CLI::ExistingFile)->capture_default_str();
     CLI11_PARSE(app, argc, argv);
+    const double seconds = o.frames / 30.0 + 2; // the line stops after cameras x frames: enough video for them
     if (!fs::exists(o.scene / "cam4.mp4") &&
-        pipeline::synth::ensure_scene({o.scene, 4, 20, 1, {"defaults.width=640", "defaults.height=480"}}))
-        std::fprintf(stderr, "bench_shadow: rendered 4 cameras 640x480 x 20 s into %s\n", o.scene.c_str());
+        pipeline::synth::ensure_scene({o.scene, 4, seconds, 1, {"defaults.width=640", "defaults.height=480"}}))
+        std::fprintf(stderr, "bench_shadow: rendered 4 cameras 640x480 x %.0f s into %s\n", seconds, o.scene.c_str());
     const auto spec = pipeline::load_model_spec(o.model), shadow_spec = pipeline::load_model_spec(o.shadow);
     const fs::path cut = fs::temp_directory_path() / ("sightline_bench_shadow_" + std::to_string(::getpid()));
     fs::create_directories(cut);
@@ -167,26 +171,36 @@ int main(int argc, char** argv) {
     cfg.batching.max_batch = o.batch;
     cfg.publish = {"ipc://" + (cut / "line").string(), 100000, 0, 30};
     ForwardAnchor forward(o);
-    std::vector<double> line_cpu, shadow_cpu, anchor_cpu, line_wall, shadow_wall, ratios;
+    std::vector<double> line_cpu, shadow_cpu, anchor_cpu, line_wall, shadow_wall, ratios, series_ratios;
     for (int r = 0; r < o.rounds; ++r) {
-        const Measured a = run_line(o, cfg, false), b = run_line(o, cfg, true);
+        const Measured a = run_line(o, cfg, false);
+        Measured b, c; // the versions side by side (the line's default) and one after the other, in turn first
+        if (r % 2 == 0)
+            b = run_line(o, cfg, true, true), c = run_line(o, cfg, true, false);
+        else
+            c = run_line(o, cfg, true, false), b = run_line(o, cfg, true, true);
         anchor_cpu.push_back(forward.cpu_ms_per_frame());
         line_cpu.push_back(a.cpu_ms_per_frame), line_wall.push_back(a.wall_ms_per_frame);
         shadow_cpu.push_back(b.cpu_ms_per_frame), shadow_wall.push_back(b.wall_ms_per_frame);
         ratios.push_back((b.cpu_ms_per_frame - a.cpu_ms_per_frame) / anchor_cpu.back());
-        std::printf("round %d: line %.2f ms CPU/frame (%.2f wall), line+shadow %.2f (%.2f wall), shadow's forward "
-                    "pass %.2f: added %.2fx\n",
+        series_ratios.push_back((c.cpu_ms_per_frame - a.cpu_ms_per_frame) / anchor_cpu.back());
+        std::printf("round %d: line %.2f ms CPU/frame (%.2f wall), line+shadow %.2f (%.2f wall; in series %.2f, %.2f "
+                    "wall), shadow's forward pass %.2f: added %.2fx (in series %.2fx)\n",
                     r + 1, a.cpu_ms_per_frame, a.wall_ms_per_frame, b.cpu_ms_per_frame, b.wall_ms_per_frame,
-                    anchor_cpu.back(), ratios.back());
+                    c.cpu_ms_per_frame, c.wall_ms_per_frame, anchor_cpu.back(), ratios.back(), series_ratios.back());
     }
     const double line = median(line_cpu), with = median(shadow_cpu), anchor = median(anchor_cpu);
-    const double added = with - line, ratio = median(ratios);
+    const double added = with - line, ratio = median(ratios), series = median(series_ratios);
     const double fps = 1000 / median(line_wall), fps_shadow = 1000 / median(shadow_wall);
     std::printf("%d cameras x %d frames, batch %d, %s engine, %s serving, %s in shadow (medians of %d rounds)\n",
                 o.cameras, o.frames, o.batch, o.engine.c_str(), spec.name.c_str(), shadow_spec.name.c_str(), o.rounds);
     std::printf("  the shadow adds %.2f ms CPU per frame to the line's %.2f; its own forward pass %.2f ms; added over "
-                "forward, the median of the rounds' ratios: %.2fx (goal <= 1.1x)\n",
-                added, line, anchor, ratio);
+                "forward, the median of the rounds' ratios: %.2fx [rounds %.2f-%.2f] (goal <= 1.1x); with the versions "
+                "one after the other %.2fx [%.2f-%.2f]\n",
+                added, line, anchor, ratio, *std::min_element(ratios.begin(), ratios.end()),
+                *std::max_element(ratios.begin(), ratios.end()), series,
+                *std::min_element(series_ratios.begin(), series_ratios.end()),
+                *std::max_element(series_ratios.begin(), series_ratios.end()));
     std::printf("  throughput as fast as it goes: %.1f fps without, %.1f fps with the shadow (%.2fx)\n", fps,
                 fps_shadow, fps_shadow / fps);
     std::printf("%s\n", nlohmann::json{{"bench", "shadow"},
@@ -198,6 +212,9 @@ int main(int argc, char** argv) {
                                        {"line_with_shadow_cpu_ms_per_frame", with},
                                        {"shadow_forward_cpu_ms_per_frame", anchor},
                                        {"added_over_forward", ratio},
+                                       {"added_over_forward_rounds", ratios},
+                                       {"added_over_forward_in_series", series},
+                                       {"added_over_forward_in_series_rounds", series_ratios},
                                        {"fps", fps},
                                        {"fps_with_shadow", fps_shadow}}
                             .dump()

@@ -133,6 +133,7 @@ struct Line::Impl {
                      runner.config().publish.curve}) {
         const RunConfig& cfg = runner.config();
         const ModelSpec& spec = runner.detector().spec();
+        runner.models().set_side_by_side(options.versions_side_by_side);
         stats.resize(cfg.cameras.size());
         agreement.resize(cfg.cameras.size());
         rollouts.resize(cfg.cameras.size());

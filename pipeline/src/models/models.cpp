@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <future>
 #include <map>
 
 #include "sightline/error.hpp"
@@ -155,7 +157,9 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
                device = !frames.empty() && at(kernels::MemoryLocation::kDevice);
     last_preprocesses_ = 0;
     std::vector<bool> done(nv, false);
+    std::vector<Job> jobs;
     try {
+        std::size_t groups = 0;
         for (std::size_t v = 0; v < nv; ++v) {
             if (done[v] || p.runs[v].empty()) continue;
             const auto& in = versions_[v].detector->spec().preprocess;
@@ -163,19 +167,20 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
             for (std::size_t w = v; w < nv; ++w)
                 if (!done[w] && !p.runs[w].empty() && same_input(in, versions_[w].detector->spec().preprocess))
                     group.push_back(w);
-            if (group.size() == 1 || !(host || device)) { // nothing to share (or a mixed batch): its own preprocess
-                p.tickets[v] = versions_[v].detector->submit(views_of(frames, p.runs[v]));
-                done[v] = true;
-                ++last_preprocesses_;
+            for (const std::size_t w : group) done[w] = true;
+            if (group.size() == 1 || !(host || device)) { // nothing to share (or a mixed batch): their own preprocess
+                for (const std::size_t w : group) jobs.push_back({w, views_of(frames, p.runs[w])});
+                last_preprocesses_ += static_cast<int>(group.size());
                 continue;
             }
             std::vector<int> all; // the frames any of them runs, in batch order
             for (const std::size_t w : group) all.insert(all.end(), p.runs[w].begin(), p.runs[w].end());
             std::sort(all.begin(), all.end());
             all.erase(std::unique(all.begin(), all.end()), all.end());
-            submit_group(p, frames, group, all, device);
-            for (const std::size_t w : group) done[w] = true;
+            if (shared_.size() <= groups) shared_.resize(groups + 1);
+            prepare_group(p, frames, group, all, device, shared_[groups++], jobs);
         }
+        run_jobs(p, jobs);
     } catch (...) { // what was submitted is collected and dropped: the detectors' slots are free again
         for (std::size_t v = 0; v < nv; ++v)
             if (p.tickets[v] >= 0) try {
@@ -188,27 +193,27 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
     return t;
 }
 
-std::span<const kernels::ImageView> ModelSet::views_of(std::span<const kernels::ImageView> frames,
-                                                       const std::vector<int>& idx) {
-    views_.clear();
-    for (const int k : idx) views_.push_back(frames[k]);
-    return views_;
+std::vector<kernels::ImageView> ModelSet::views_of(std::span<const kernels::ImageView> frames,
+                                                   const std::vector<int>& idx) {
+    std::vector<kernels::ImageView> views;
+    for (const int k : idx) views.push_back(frames[k]);
+    return views;
 }
 
-void ModelSet::submit_group(Pending& p, std::span<const kernels::ImageView> frames,
-                            const std::vector<std::size_t>& group, const std::vector<int>& all, bool device) {
+void ModelSet::prepare_group(Pending& p, std::span<const kernels::ImageView> frames,
+                             const std::vector<std::size_t>& group, const std::vector<int>& all, bool device,
+                             HostTensor& shared, std::vector<Job>& jobs) {
     const auto& in = versions_[group.front()].detector->spec().preprocess;
     const std::size_t per = 3ull * in.input_width * in.input_height, bytes = kernels::preprocess_frame_bytes(in);
-    tensor_.resize(per * all.size());
-    lbs_.resize(all.size()), luma_.resize(all.size());
+    shared.resize(per, all.size());
     if (device) { // NVDEC frames: one CUDA preprocess into the batch's own buffer, complete when it returns
         if (!p.stream) p.stream = std::make_unique<kernels::Stream>();
         p.d_tensor.reserve(bytes * all.size());
         p.d_work.reserve(kernels::preprocess_cuda_workspace_bytes(all.size()));
-        kernels::preprocess_cuda(views_of(frames, all), in, p.d_tensor.data(), lbs_.data(), luma_.data(),
+        kernels::preprocess_cuda(views_of(frames, all), in, p.d_tensor.data(), shared.lbs.data(), shared.luma.data(),
                                  p.d_work.data(), p.stream->get());
     } else {
-        kernels::preprocess_cpu(views_of(frames, all), in, tensor_.data(), lbs_.data(), luma_.data());
+        kernels::preprocess_cpu(views_of(frames, all), in, shared.tensor.data(), shared.lbs.data(), shared.luma.data());
     }
     ++last_preprocesses_;
     std::vector<int> row(frames.size(), -1); // frame -> its row in the shared tensor
@@ -218,19 +223,28 @@ void ModelSet::submit_group(Pending& p, std::span<const kernels::ImageView> fram
         const auto& idx = p.runs[w];
         const bool reads_device = device && versions_[w].detector->engine().reads(kernels::MemoryLocation::kDevice);
         if (!reads_device && !on_host) {
-            kernels::copy_device_to_host_async(tensor_.data(), p.d_tensor.data(), bytes * all.size(), p.stream->get());
+            kernels::copy_device_to_host_async(shared.tensor.data(), p.d_tensor.data(), bytes * all.size(),
+                                               p.stream->get());
             p.stream->synchronize();
             on_host = true;
         }
-        PreparedInput prepared{tensor_, lbs_, luma_};
+        Job job{w, views_of(frames, idx), true, {shared.tensor, shared.lbs, shared.luma}};
         if (reads_device)
-            prepared = {{static_cast<const float*>(p.d_tensor.data()), per * all.size()},
-                        lbs_,
-                        luma_,
-                        kernels::MemoryLocation::kDevice};
+            job.input = {{static_cast<const float*>(p.d_tensor.data()), per * all.size()},
+                         shared.lbs,
+                         shared.luma,
+                         kernels::MemoryLocation::kDevice};
         if (idx.size() < all.size()) { // its rows, gathered: a copy, not a second preprocess
-            gathered_lbs_.clear(), gathered_luma_.clear();
-            for (const int k : idx) gathered_lbs_.push_back(lbs_[row[k]]), gathered_luma_.push_back(luma_[row[k]]);
+            if (gathered_.size() < versions_.size()) gathered_.resize(versions_.size());
+            HostTensor& own = gathered_[w];
+            own.resize(reads_device ? 0 : per, idx.size());
+            for (std::size_t j = 0; j < idx.size(); ++j) {
+                const auto r = static_cast<std::size_t>(row[idx[j]]);
+                own.lbs[j] = shared.lbs[r], own.luma[j] = shared.luma[r];
+                if (!reads_device)
+                    std::memcpy(own.tensor.data() + j * per, shared.tensor.data() + r * per, per * sizeof(float));
+            }
+            job.input = {own.tensor, own.lbs, own.luma};
             if (reads_device) {
                 kernels::DeviceBuffer& to = p.d_gathered[w];
                 to.reserve(bytes * idx.size());
@@ -240,20 +254,42 @@ void ModelSet::submit_group(Pending& p, std::span<const kernels::ImageView> fram
                                                              static_cast<std::size_t>(row[idx[j]]) * bytes,
                                                          bytes, p.stream->get());
                 p.stream->synchronize();
-                prepared = {{static_cast<const float*>(to.data()), per * idx.size()},
-                            gathered_lbs_,
-                            gathered_luma_,
-                            kernels::MemoryLocation::kDevice};
-            } else {
-                gathered_.resize(per * idx.size());
-                for (std::size_t j = 0; j < idx.size(); ++j)
-                    std::memcpy(gathered_.data() + j * per,
-                                tensor_.data() + static_cast<std::size_t>(row[idx[j]]) * per, per * sizeof(float));
-                prepared = {gathered_, gathered_lbs_, gathered_luma_};
+                job.input = {{static_cast<const float*>(to.data()), per * idx.size()},
+                             own.lbs,
+                             own.luma,
+                             kernels::MemoryLocation::kDevice};
             }
         }
-        p.tickets[w] = versions_[w].detector->submit(views_of(frames, idx), prepared);
+        jobs.push_back(std::move(job));
     }
+}
+
+void ModelSet::run_jobs(Pending& p, std::vector<Job>& jobs) {
+    const auto submit = [this](Job& j) {
+        Detector& d = *versions_[j.version].detector;
+        return j.prepared ? d.submit(j.views, j.input) : d.submit(j.views);
+    };
+    if (jobs.size() == 1 || !side_by_side_) {
+        for (Job& j : jobs) p.tickets[j.version] = submit(j);
+        return;
+    }
+    // several versions: side by side, each on a thread of its own (the engines' streams stay busy instead of each
+    // waiting for the others' passes); every one is waited for, and the first failure reported
+    std::vector<std::future<Detector::Ticket>> others;
+    for (std::size_t k = 1; k < jobs.size(); ++k)
+        others.push_back(std::async(std::launch::async, submit, std::ref(jobs[k])));
+    std::exception_ptr failure;
+    try {
+        p.tickets[jobs[0].version] = submit(jobs[0]);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    for (std::size_t k = 1; k < jobs.size(); ++k) try {
+            p.tickets[jobs[k].version] = others[k - 1].get();
+        } catch (...) {
+            if (!failure) failure = std::current_exception();
+        }
+    if (failure) std::rethrow_exception(failure);
 }
 
 bool ModelSet::running(Ticket ticket) const {

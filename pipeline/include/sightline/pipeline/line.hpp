@@ -34,6 +34,9 @@ struct LineOptions {
     std::function<void(std::span<const transport::StatMessage>)> on_stats;
     /// Called for every frame once its pred message is published, from the line's thread.
     std::function<void(const FrameOutput&, const transport::PredMessage&)> on_frame;
+    /// Several versions on a batch run side by side, each on a thread of its own (ModelSet::set_side_by_side); false
+    /// runs them one after the other (for comparison: bench_shadow measures both).
+    bool versions_side_by_side = true;
 };
 
 struct LineSummary {

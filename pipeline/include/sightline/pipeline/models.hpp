@@ -2,7 +2,8 @@
 /// The line's model versions as one stage (issue 26, docs/versions.md): every version a Detector of its own (its
 /// engine, thresholds and class list), which versions run on each camera's frames (the one serving it, and those
 /// beside it: shadows, a rollout's fallback), and one preprocess per distinct input spec per batch (two versions with
-/// the same input read one tensor). The runner submits and collects batches here as it did on one Detector.
+/// the same input read one tensor). The versions' passes of a batch run side by side, each on a thread of its own.
+/// The runner submits and collects batches here as it did on one Detector.
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -71,6 +72,10 @@ class ModelSet {
     /// A submitted batch's results, frame by frame (the assignment as it was at submit()).
     std::vector<VersionResults> collect(Ticket ticket);
 
+    /// Whether the versions of a batch run side by side, each on a thread of its own (default: the engines' streams
+    /// stay busy instead of each waiting for the others' passes; bench/README.md), or one after the other.
+    void set_side_by_side(bool on) { side_by_side_ = on; }
+
     /// Preprocesses done by the last submit() (one per distinct input spec of the versions that ran, whether the
     /// batch's frames are in host memory or all in device memory (NVDEC: one CUDA preprocess, the tensor read where
     /// it lies by engines that read device memory, copied to host memory once for the others); a batch mixing the
@@ -84,19 +89,34 @@ class ModelSet {
     std::vector<std::vector<bool>> beside_; ///< [camera][version]
     std::vector<std::unique_ptr<Pending>> pending_;
     int last_preprocesses_ = 0;
-    // the shared preprocess's buffers (used within submit(): host batches run there)
-    std::vector<float> tensor_, gathered_;
-    std::vector<kernels::Letterbox> lbs_, gathered_lbs_;
-    std::vector<kernels::LumaStats> luma_, gathered_luma_;
-    std::vector<kernels::ImageView> views_;
+    bool side_by_side_ = true;
+    /// A host tensor with its frames' letterboxes and luma statistics (used within submit()).
+    struct HostTensor {
+        std::vector<float> tensor;
+        std::vector<kernels::Letterbox> lbs;
+        std::vector<kernels::LumaStats> luma;
+        void resize(std::size_t per_frame, std::size_t frames) {
+            tensor.resize(per_frame * frames), lbs.resize(frames), luma.resize(frames);
+        }
+    };
+    /// One version's part of a batch: its frames, and the tensor made for it (or none: it preprocesses its own).
+    struct Job {
+        std::size_t version;
+        std::vector<kernels::ImageView> views;
+        bool prepared = false;
+        PreparedInput input;
+    };
+    std::vector<HostTensor> shared_;   ///< per input spec of a batch: its shared preprocess
+    std::vector<HostTensor> gathered_; ///< per version running on some of a shared tensor's frames: its rows
 
-    /// `idx` of `frames`, in views_ (valid until the next call).
-    std::span<const kernels::ImageView> views_of(std::span<const kernels::ImageView> frames,
-                                                 const std::vector<int>& idx);
-    /// Submits every version of `group` (one input spec) on one preprocess of the frames `all` (those any of them
-    /// runs): on the CPU for host frames, with the CUDA kernel for `device` frames.
-    void submit_group(Pending& p, std::span<const kernels::ImageView> frames, const std::vector<std::size_t>& group,
-                      const std::vector<int>& all, bool device);
+    static std::vector<kernels::ImageView> views_of(std::span<const kernels::ImageView> frames,
+                                                    const std::vector<int>& idx);
+    /// One preprocess of the frames `all` (those any version of `group`, one input spec, runs) into `shared`: on the
+    /// CPU for host frames, with the CUDA kernel for `device` frames; a job per version of the group.
+    void prepare_group(Pending& p, std::span<const kernels::ImageView> frames, const std::vector<std::size_t>& group,
+                       const std::vector<int>& all, bool device, HostTensor& shared, std::vector<Job>& jobs);
+    /// Submits every job to its version's detector, side by side when there are several; their tickets in `p`.
+    void run_jobs(Pending& p, std::vector<Job>& jobs);
 };
 
 } // namespace sightline::pipeline
