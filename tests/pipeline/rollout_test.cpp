@@ -122,6 +122,27 @@ TEST(Rollout, DisagreementIsJudgedAgainstItsToleranceAsAShareOfTheBoxes) {
     }
 }
 
+TEST(Rollout, ABlocksLatencyP99SeesStallsThatTheMeanHides) {
+    std::mt19937_64 rng(54);
+    const auto decide = [&](const char* metric) {
+        RolloutConfig c;
+        c.guardrails = {{metric, "higher", 0.2}};
+        Rollout r(c);
+        std::mt19937_64 same(55);
+        while (r.decision() == RolloutDecision::kUndecided && r.frames() < 6000) {
+            FrameMetrics base = frame(same, 10), cand = base;
+            // one frame in 15 stalls for 40 ms more; the others are 3 ms faster: the mean moves by about 0
+            cand.latency_ms = r.frames() % 15 == 7 ? base.latency_ms + 40 : std::max(0.0, base.latency_ms - 40.0 / 14);
+            r.add(cand, base);
+        }
+        return r;
+    };
+    const Rollout p99 = decide("latency_p99"), mean = decide("latency_ms");
+    EXPECT_EQ(p99.decision(), RolloutDecision::kRollback) << p99.evidence();
+    EXPECT_NE(p99.evidence().find("latency_p99 +"), std::string::npos) << p99.evidence();
+    EXPECT_NE(mean.decision(), RolloutDecision::kRollback) << mean.evidence();
+}
+
 TEST(Rollout, TheSameModelWithGroundTruthIsRolledBackAtMostAlphaOfTheTime) {
     std::mt19937_64 rng(2027);
     int rollbacks = 0;

@@ -23,9 +23,16 @@ double metric(const FrameMetrics& m, const std::string& name) {
     return m.latency_ms;
 }
 
-/// precision, recall and ap50 are figures of a block's frames pooled, not means of per-frame values.
+/// precision, recall, ap50 and latency_p99 are figures of a block's frames pooled, not means of per-frame values.
 bool block_figure(const std::string& name) {
-    return name == "precision" || name == "recall" || name == "ap50";
+    return name == "precision" || name == "recall" || name == "ap50" || name == "latency_p99";
+}
+
+/// The 99th percentile by nearest rank (of a block's 15 frames: its slowest).
+double p99(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const auto rank = static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(v.size())));
+    return v[std::max<std::size_t>(rank, 1) - 1];
 }
 
 /// A block's figure for both versions, or nothing where it is undefined for either (no detection: precision; no
@@ -43,8 +50,9 @@ std::optional<std::pair<double, double>> figures(const std::string& name, const 
 } // namespace
 
 const std::vector<std::string>& guardrail_metrics() {
-    static const std::vector<std::string> names = {"detections",   "mean_score",   "flagged",   "latency_ms", "missed",
-                                                   "false_alarms", "disagreement", "precision", "recall",     "ap50"};
+    static const std::vector<std::string> names = {"detections",  "mean_score", "flagged",      "latency_ms",
+                                                   "latency_p99", "missed",     "false_alarms", "disagreement",
+                                                   "precision",   "recall",     "ap50"};
     return names;
 }
 
@@ -92,6 +100,10 @@ Rollout::Rollout(RolloutConfig config) : config_(std::move(config)) {
 RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& baseline) {
     ++frames_;
     for (Rail& r : rails_) {
+        if (r.config.metric == "latency_p99") {
+            r.latency_c.push_back(candidate.latency_ms), r.latency_b.push_back(baseline.latency_ms);
+            continue;
+        }
         if (block_figure(r.config.metric)) {
             if (candidate.truth) r.truth_c.add(*candidate.truth);
             if (baseline.truth) r.truth_b.add(*baseline.truth);
@@ -117,11 +129,17 @@ RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& 
 
 void Rollout::close_block(Rail& r) const {
     if (block_figure(r.config.metric)) { // one difference per block where the figure is defined for both
-        if (const auto f = figures(r.config.metric, r.truth_c, r.truth_b)) {
+        std::optional<std::pair<double, double>> f;
+        if (r.config.metric == "latency_p99")
+            f = std::pair{p99(r.latency_c), p99(r.latency_b)};
+        else
+            f = figures(r.config.metric, r.truth_c, r.truth_b);
+        if (f) {
             r.test.add(f->first - f->second);
             r.base_sum += f->second, ++r.base_n;
         }
         r.truth_c = {}, r.truth_b = {};
+        r.latency_c.clear(), r.latency_b.clear();
     } else {
         r.test.add((r.block_c - r.block_b) / config_.block_frames);
         r.block_c = r.block_b = 0;

@@ -5,9 +5,9 @@
 /// breached when its confidence sequence says, with confidence 1 - alpha, that the candidate is worse than the
 /// baseline by more than `tolerance` x the baseline's mean (in its bad direction); it is cleared when the sequence
 /// says the candidate is not. The camera rolls back at the first breach; it may promote once every guardrail is
-/// cleared. Three guardrails are figures of a whole block rather than means of frames (precision, recall and AP50
-/// of the block's frames against their ground truth), and one has no baseline (disagreement: the share of the
-/// frame's boxes the two versions do not agree on; its tolerance is that share itself).
+/// cleared. Four guardrails are figures of a whole block rather than means of frames (the latency's 99th percentile,
+/// and precision, recall and AP50 of the block's frames against their ground truth), and one has no baseline
+/// (disagreement: the share of the frame's boxes the two versions do not agree on; its tolerance is that share itself).
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,13 +35,13 @@ struct FrameMetrics {
     double disagreement = 0;
 };
 
-/// The guardrail metrics, in the order errors list them: detections, mean_score, flagged, latency_ms, missed,
-/// false_alarms, disagreement, precision, recall, ap50.
+/// The guardrail metrics, in the order errors list them: detections, mean_score, flagged, latency_ms, latency_p99,
+/// missed, false_alarms, disagreement, precision, recall, ap50.
 const std::vector<std::string>& guardrail_metrics();
 
 struct GuardrailConfig {
-    /// detections, mean_score, flagged, latency_ms, disagreement; with ground truth: missed, false_alarms (per
-    /// frame), precision, recall, ap50 (per block)
+    /// detections, mean_score, flagged, latency_ms, disagreement (per frame), latency_p99 (per block: its frames'
+    /// 99th percentile); with ground truth: missed, false_alarms (per frame), precision, recall, ap50 (per block)
     std::string metric;
     /// The bad direction: "lower" (less is worse: mean_score), "higher" (more is worse: flagged, latency), "either"
     /// (a change either way: detections, where fewer means misses and more means false alarms).
@@ -96,7 +96,8 @@ class Rollout {
         PairedMsprt test;
         double block_c = 0, block_b = 0, base_sum = 0;
         std::size_t base_n = 0;
-        MatchTotals truth_c, truth_b; ///< a block figure's frames
+        MatchTotals truth_c, truth_b;             ///< a block figure's frames
+        std::vector<double> latency_c, latency_b; ///< latency_p99's frames
         bool breached = false, cleared = false;
     };
     RolloutConfig config_;
