@@ -129,6 +129,15 @@ std::vector<pipeline::OwnedFrame> frames_of(const fs::path& video, int n) {
     return out;
 }
 
+/// parts-v1 with another pad value (another input spec), written to `yaml`.
+void write_padded_v1(const fs::path& yaml) {
+    std::ifstream in(kV1);
+    std::string s((std::istreambuf_iterator<char>(in)), {});
+    s.replace(s.find("pad_value: 114"), 14, "pad_value: 0  ");
+    s.replace(s.find("file: model.onnx"), 16, "file: " + (kRoot / "models/parts-v1/model.onnx").string());
+    std::ofstream(yaml) << s;
+}
+
 /// The scene's cam1 served by v1 (parts-v1), cam2 by v2 (parts-v2) with v1 beside it (a shadow).
 pipeline::RunConfig v2_on_cam2_beside_v1(const fs::path& dir) {
     pipeline::RunConfig cfg;
@@ -158,13 +167,7 @@ void expect_same(const std::vector<pipeline::Detection>& a, const std::vector<pi
 TEST(Models, VersionsOfOneInputShareThePreprocessAndAnswerAsTheirOwnDetectors) {
     auto dir = temp_dir("modelset");
     render_scene(dir, 2, 0.5, 11, {"defaults.width=320", "defaults.height=240"});
-    std::ofstream(dir / "padded.yaml") << [&] { // parts-v1 with another pad value: another input spec
-        std::ifstream in(kV1);
-        std::string s((std::istreambuf_iterator<char>(in)), {});
-        s.replace(s.find("pad_value: 114"), 14, "pad_value: 0  ");
-        s.replace(s.find("file: model.onnx"), 16, "file: " + (kRoot / "models/parts-v1/model.onnx").string());
-        return s;
-    }();
+    write_padded_v1(dir / "padded.yaml");
     pipeline::RunConfig cfg;
     cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
     cfg.cameras.push_back({"cam2", (dir / "cam2.mp4").string(), {}, false, false});
@@ -208,6 +211,20 @@ TEST(Models, VersionsOfOneInputShareThePreprocessAndAnswerAsTheirOwnDetectors) {
             ASSERT_EQ(r[0].beside.size(), 1u);
             expect_same(r[0].beside[0].second.detections, dp.detect(std::span(&views[0], 1))[0].detections,
                         "the padded version on cam1");
+            // a second padded version: now both specs share a tensor each, all in one batch, the four side by side
+            set.add("p2", "parts-v1@1.0.0#p2", std::make_unique<pipeline::Detector>(engine(dir / "padded.yaml")));
+            set.set_beside(0, 3, true), set.set_beside(1, 3, true);
+            auto r2 = set.collect(set.submit(views, owners));
+            EXPECT_EQ(set.last_preprocesses(), 2);
+            ASSERT_EQ(r2[0].beside.size(), 2u);
+            ASSERT_EQ(r2[1].beside.size(), 2u);
+            const auto own_p = dp.detect(views);
+            for (std::size_t f = 0; f < 2; ++f)
+                for (const auto& [v, result] : r2[f].beside)
+                    expect_same(result.detections, v == 0 ? own1[f].detections : own_p[f].detections,
+                                "version " + std::to_string(v) + " beside on frame " + std::to_string(f));
+            expect_same(r2[1].result.detections, own2[0].detections, "v2 serving cam2 beside three others");
+            set.set_beside(0, 3, false), set.set_beside(1, 3, false);
         }
     }
     set.serve(1, 0); // a switch: cam2 served by v1 from the next batch, v2 runs nowhere
@@ -609,10 +626,13 @@ TEST_P(DeviceBatch, VersionsOfOneInputShareOneCudaPreprocess) {
         return pipeline::make_engine(name, pipeline::load_model_spec(yaml));
     };
     pipeline::RunConfig cfg = v2_on_cam2_beside_v1(dir); // v1 on both frames, v2 on cam2's: its row gathered
+    write_padded_v1(dir / "padded.yaml"); // two versions of a second input spec: a second shared device tensor
+    cfg.models.push_back({"p", dir / "padded.yaml", {}});
+    cfg.models.push_back({"p2", dir / "padded.yaml", {}});
     std::vector<std::unique_ptr<pipeline::Engine>> engines;
     for (const auto& v : cfg.models) engines.push_back(make(v.file));
     pipeline::ModelSet set(cfg, std::move(engines));
-    pipeline::Detector d1(make(kV1)), d2(make(kV2));
+    pipeline::Detector d1(make(kV1)), d2(make(kV2)), dp(make(dir / "padded.yaml"));
     const auto a = frames_of(dir / "cam1.mp4", 2), b = frames_of(dir / "cam2.mp4", 2);
     for (int k = 0; k < 2; ++k) {
         kernels::DeviceBuffer ba, bb;
@@ -629,6 +649,15 @@ TEST_P(DeviceBatch, VersionsOfOneInputShareOneCudaPreprocess) {
         expect_same(results[1].result.detections, own2[0].detections, name + ": v2 serving cam2 (gathered row)");
         EXPECT_NEAR(results[1].result.luma.mean, own2[0].luma.mean, 1e-3);
         EXPECT_NEAR(results[1].result.luma.sharpness, own2[0].luma.sharpness, 1e-2 * own2[0].luma.sharpness + 1e-3);
+        if (k == 1) { // the padded pair beside on cam1: two shared tensors in one batch, each intact for its jobs
+            set.set_beside(0, 2, true), set.set_beside(0, 3, true);
+            auto r = set.collect(set.submit(views, owners));
+            EXPECT_EQ(set.last_preprocesses(), 2);
+            ASSERT_EQ(r[0].beside.size(), 2u);
+            const auto own = dp.detect(std::span(&views[0], 1));
+            expect_same(r[0].result.detections, own1[0].detections, name + ": v1 beside the padded pair");
+            for (const auto& [v, result] : r[0].beside) expect_same(result.detections, own[0].detections, name);
+        }
     }
     fs::remove_all(dir);
 }

@@ -39,7 +39,8 @@ struct ModelSet::Pending {
     // a device batch's shared tensor (NVDEC frames, several versions of one input spec): the batch's own, kept until
     // it is collected, since the engines may still read it on their streams after submit() returns
     std::unique_ptr<kernels::Stream> stream;
-    kernels::DeviceBuffer d_tensor, d_work;
+    std::vector<kernels::DeviceBuffer> d_tensors; ///< per input spec shared on the device
+    kernels::DeviceBuffer d_work;
     std::map<std::size_t, kernels::DeviceBuffer> d_gathered; ///< per version running on some of the frames
 };
 
@@ -178,7 +179,7 @@ ModelSet::Ticket ModelSet::submit(std::span<const kernels::ImageView> frames, st
             std::sort(all.begin(), all.end());
             all.erase(std::unique(all.begin(), all.end()), all.end());
             if (shared_.size() <= groups) shared_.resize(groups + 1);
-            prepare_group(p, frames, group, all, device, shared_[groups++], jobs);
+            prepare_group(p, frames, group, all, device, groups++, jobs);
         }
         run_jobs(p, jobs);
     } catch (...) { // what was submitted is collected and dropped: the detectors' slots are free again
@@ -202,16 +203,18 @@ std::vector<kernels::ImageView> ModelSet::views_of(std::span<const kernels::Imag
 
 void ModelSet::prepare_group(Pending& p, std::span<const kernels::ImageView> frames,
                              const std::vector<std::size_t>& group, const std::vector<int>& all, bool device,
-                             HostTensor& shared, std::vector<Job>& jobs) {
+                             std::size_t g, std::vector<Job>& jobs) {
+    HostTensor& shared = shared_[g];
     const auto& in = versions_[group.front()].detector->spec().preprocess;
     const std::size_t per = 3ull * in.input_width * in.input_height, bytes = kernels::preprocess_frame_bytes(in);
     shared.resize(per, all.size());
     if (device) { // NVDEC frames: one CUDA preprocess into the batch's own buffer, complete when it returns
         if (!p.stream) p.stream = std::make_unique<kernels::Stream>();
-        p.d_tensor.reserve(bytes * all.size());
+        if (p.d_tensors.size() <= g) p.d_tensors.resize(g + 1);
+        p.d_tensors[g].reserve(bytes * all.size());
         p.d_work.reserve(kernels::preprocess_cuda_workspace_bytes(all.size()));
-        kernels::preprocess_cuda(views_of(frames, all), in, p.d_tensor.data(), shared.lbs.data(), shared.luma.data(),
-                                 p.d_work.data(), p.stream->get());
+        kernels::preprocess_cuda(views_of(frames, all), in, p.d_tensors[g].data(), shared.lbs.data(),
+                                 shared.luma.data(), p.d_work.data(), p.stream->get());
     } else {
         kernels::preprocess_cpu(views_of(frames, all), in, shared.tensor.data(), shared.lbs.data(), shared.luma.data());
     }
@@ -223,14 +226,14 @@ void ModelSet::prepare_group(Pending& p, std::span<const kernels::ImageView> fra
         const auto& idx = p.runs[w];
         const bool reads_device = device && versions_[w].detector->engine().reads(kernels::MemoryLocation::kDevice);
         if (!reads_device && !on_host) {
-            kernels::copy_device_to_host_async(shared.tensor.data(), p.d_tensor.data(), bytes * all.size(),
+            kernels::copy_device_to_host_async(shared.tensor.data(), p.d_tensors[g].data(), bytes * all.size(),
                                                p.stream->get());
             p.stream->synchronize();
             on_host = true;
         }
         Job job{w, views_of(frames, idx), true, {shared.tensor, shared.lbs, shared.luma}};
         if (reads_device)
-            job.input = {{static_cast<const float*>(p.d_tensor.data()), per * all.size()},
+            job.input = {{static_cast<const float*>(p.d_tensors[g].data()), per * all.size()},
                          shared.lbs,
                          shared.luma,
                          kernels::MemoryLocation::kDevice};
@@ -250,7 +253,7 @@ void ModelSet::prepare_group(Pending& p, std::span<const kernels::ImageView> fra
                 to.reserve(bytes * idx.size());
                 for (std::size_t j = 0; j < idx.size(); ++j)
                     kernels::copy_device_to_device_async(static_cast<std::uint8_t*>(to.data()) + j * bytes,
-                                                         static_cast<const std::uint8_t*>(p.d_tensor.data()) +
+                                                         static_cast<const std::uint8_t*>(p.d_tensors[g].data()) +
                                                              static_cast<std::size_t>(row[idx[j]]) * bytes,
                                                          bytes, p.stream->get());
                 p.stream->synchronize();

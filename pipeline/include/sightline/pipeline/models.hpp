@@ -111,10 +111,11 @@ class ModelSet {
 
     static std::vector<kernels::ImageView> views_of(std::span<const kernels::ImageView> frames,
                                                     const std::vector<int>& idx);
-    /// One preprocess of the frames `all` (those any version of `group`, one input spec, runs) into `shared`: on the
-    /// CPU for host frames, with the CUDA kernel for `device` frames; a job per version of the group.
+    /// One preprocess of the frames `all` (those any version of `group`, one input spec, runs) into the batch's g-th
+    /// shared tensor (shared_[g]; on the device the Pending's own g-th buffer): on the CPU for host frames, with the
+    /// CUDA kernel for `device` frames; a job per version of the group. Every group's tensor outlives the jobs.
     void prepare_group(Pending& p, std::span<const kernels::ImageView> frames, const std::vector<std::size_t>& group,
-                       const std::vector<int>& all, bool device, HostTensor& shared, std::vector<Job>& jobs);
+                       const std::vector<int>& all, bool device, std::size_t g, std::vector<Job>& jobs);
     /// Submits every job to its version's detector, side by side when there are several; their tickets in `p`.
     void run_jobs(Pending& p, std::vector<Job>& jobs);
 };
