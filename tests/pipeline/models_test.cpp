@@ -3,6 +3,7 @@
 // shadow versions on their topics with their agreement, and a candidate rolled back by its guardrails.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +17,7 @@
 #include "sightline/error.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/pipeline/config.hpp"
+#include "sightline/pipeline/eval_report.hpp"
 #include "sightline/pipeline/line.hpp"
 #include "sightline/pipeline/models.hpp"
 #include "sightline/pipeline/runner.hpp"
@@ -762,6 +764,62 @@ TEST(Line, ACameraServedByAnotherVersionIsEvaluatedWithItsClasses) {
     ASSERT_GT(alone.at("eval_fp"), 0) << "the reversed names are wrong on most parts";
     for (const char* k : {"eval_tp", "eval_fp", "eval_fn", "eval_ap50"})
         EXPECT_EQ(served.at(k), alone.at(k)) << k << ": the same detections, scored with the same class names";
+    // and `sightline eval` of the recordings reads each message by its own version's class names
+    const auto offline = [&](const fs::path& rec) {
+        pipeline::EvalOptions e;
+        e.gt = (dir / "cam1.json").string(), e.dt = rec.string(), e.coco_only = true;
+        return pipeline::build_eval_report(e).coco.stats;
+    };
+    const auto alone_stats = offline(dir / "alone.slrec"), served_stats = offline(dir / "served.slrec");
+    EXPECT_GT(alone_stats[1], 0.05) << "AP50 with the reversed names: low, not undefined";
+    for (int k : {0, 1, 8}) EXPECT_DOUBLE_EQ(served_stats[k], alone_stats[k]) << "COCO stat " << k;
+    fs::remove_all(dir);
+}
+
+// `sightline compare` of one recording with ground truth (compare --gt): the version that ran beside the serving one
+// is scored on the frames it ran exactly as a run of that version alone, the serving one as a run of it alone, the
+// paired intervals as `sightline eval --compare` of the two separate runs gives them.
+TEST(Line, CompareScoresAShadowOnTheGroundTruthAsARunOfThatVersionAlone) {
+    auto dir = temp_dir("shadowtruth");
+    render_scene(dir, 1, 2.0, 52, {"defaults.width=320", "defaults.height=240"});
+    pipeline::RunConfig cfg;
+    cfg.cameras.push_back({"cam1", (dir / "cam1.mp4").string(), {}, false, false});
+    cfg.publish.predictions = "tcp://127.0.0.1:*";
+    cfg.model = kV2;
+    final_eval(cfg, dir / "v2.slrec");
+    cfg.model = kV1;
+    final_eval(cfg, dir / "v1.slrec");
+    cfg.models = {{"v1", kV1, {}}, {"v2", kV2, {}}};
+    cfg.shadow = {"v2"}; // v1 serves, v2 beside it on every frame
+    final_eval(cfg, dir / "both.slrec");
+
+    auto c = pipeline::compare_recordings(dir / "both.slrec", {}, 0.5, 24, nullptr);
+    pipeline::add_ground_truth(c, dir / "cam1.json", "", 50, 7);
+    ASSERT_TRUE(c.accuracy && c.accuracy->compare);
+    EXPECT_NE(c.accuracy->b.model.find("parts-v2"), std::string::npos) << c.accuracy->b.model;
+    EXPECT_NE(c.accuracy->a.model.find("parts-v1"), std::string::npos) << c.accuracy->a.model;
+    pipeline::EvalOptions e;
+    e.gt = (dir / "cam1.json").string(), e.dt = (dir / "v1.slrec").string(), e.compare = (dir / "v2.slrec").string();
+    e.bootstrap = 50, e.seed = 7;
+    const auto separate = pipeline::build_eval_report(e);
+    ASSERT_TRUE(separate.compare);
+    const auto& got = c.accuracy->compare->metrics;
+    const auto& want = separate.compare->metrics;
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        EXPECT_DOUBLE_EQ(got[k].a, want[k].a) << got[k].name;
+        EXPECT_DOUBLE_EQ(got[k].b, want[k].b) << got[k].name;
+        const auto same = [](double x, double y) { return (std::isnan(x) && std::isnan(y)) || x == y; };
+        EXPECT_TRUE(same(got[k].lower, want[k].lower)) << got[k].name << ": " << got[k].lower << " " << want[k].lower;
+        EXPECT_TRUE(same(got[k].upper, want[k].upper)) << got[k].name << ": " << got[k].upper << " " << want[k].upper;
+    }
+    EXPECT_NE(got[1].a, got[1].b) << "two versions, two AP50s";
+    const auto j = nlohmann::json::parse(pipeline::comparison_json(c));
+    EXPECT_DOUBLE_EQ(j["ground_truth"]["metrics"]["AP50"]["b"].get<double>(), want[1].b);
+    // a recording without a version beside the serving one has no shadow to score
+    auto plain = pipeline::compare_recordings(dir / "v1.slrec", dir / "v2.slrec", 0.5, 24, nullptr);
+    pipeline::add_ground_truth(plain, dir / "cam1.json", "", 50, 7);
+    EXPECT_DOUBLE_EQ(plain.accuracy->compare->metrics[1].b, want[1].b) << "two recordings: b's own pred messages";
     fs::remove_all(dir);
 }
 

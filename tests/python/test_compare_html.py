@@ -1,7 +1,7 @@
 """`sightline compare` as a person sees it: parts-v1 and parts-v2 recorded on the same synthetic videos (a lighting
 drift on one camera), compared into JSON, a JPEG contact sheet and a self-contained HTML page that headless Chromium
 renders; the page's tables show the JSON's figures, the sheet is a real JPEG of the expected size inside it, and the
-screenshot is taken. Usage: test_compare_html.py SIGHTLINE [SCREENSHOT.png]"""
+screenshot is taken; with --gt, each side's AP50 is what `sightline eval` gives its recording. Usage: test_compare_html.py SIGHTLINE [SCREENSHOT.png]"""
 import base64
 import json
 import re
@@ -87,6 +87,26 @@ def main(binary, shot=None):
         png_page = (d / "p.html").read_text() if (d / "p.html").exists() else ""
         img = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', png_page)
         check(img is not None and base64.b64decode(img.group(1)) == sheet_png, "the PNG sheet is embedded in the page")
+        # with ground truth: b against a on it as `sightline eval --compare` computes it, in the text, JSON and page
+        gt = videos / "cam2.json"
+        out = subprocess.run([binary, "--log-level", "warn", "compare", str(recs["v1"]), str(recs["v2"]), "--gt",
+                              str(gt), "--bootstrap", "50", "--json", str(d / "g.json"), "--html", str(d / "g.html")],
+                             capture_output=True, text=True)
+        check(out.returncode == 0 and "against the ground truth" in out.stdout and "AP50" in out.stdout,
+              f"compare --gt prints the paired comparison (exit {out.returncode}: {out.stderr.strip()[-300:]})")
+        g = json.loads((d / "g.json").read_text()) if (d / "g.json").exists() else {}
+        ev = {}
+        for v in ("v1", "v2"):
+            e = subprocess.run([binary, "--log-level", "warn", "eval", "--gt", str(gt), "--dt", str(recs[v]),
+                                "--json", "-", "--coco-only"], capture_output=True, text=True)
+            ev[v] = json.loads(e.stdout)["coco"]["AP50"] if e.returncode == 0 else None
+        m = g.get("ground_truth", {}).get("metrics", {}).get("AP50", {})
+        check(ev["v1"] is not None and abs(m.get("a", -9) - ev["v1"]) < 1e-12 and abs(m.get("b", -9) - ev["v2"]) < 1e-12,
+              f"AP50 of a and b as `sightline eval` gives them for each recording ({m} against {ev})")
+        page = subprocess.run([browser, *flags, "--dump-dom", (d / "g.html").as_uri()], capture_output=True,
+                              text=True, timeout=120).stdout
+        check("<h2>Against the ground truth</h2>" in page and f"<td>AP50</td><td>{m.get('a', 0):.3f}</td>" in page,
+              "the page shows the comparison against the ground truth")
         bad = subprocess.run([binary, "compare", str(recs["v1"]), str(recs["v2"]), "--videos", str(d / "nowhere"),
                               "--sheet", str(d / "x.jpg")], capture_output=True, text=True)
         check(bad.returncode != 0 and "nowhere" in bad.stderr, f"a missing video is named ({bad.stderr.strip()})")

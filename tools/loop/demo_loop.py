@@ -2,14 +2,15 @@
 """The loop as one run anyone can watch (issue 27, item 6; docs/loop.md): the demo line drifts under parts-v1, the
 monitor alarms, the collector keeps the frames worth labeling, the labelers' stand-in labels them (the scene's truth),
 the labels come back (`collect import`), a dataset version is frozen (`collect snapshot`), a new version is
-fine-tuned from it (tools/train/finetune.py), both versions run the same cameras, `sightline eval --compare` scores
-them per camera (paired bootstrap), and the line's config is promoted to the new version when it wins on the
-drifted cameras without losing the nominal ones. Each step prints its figures.
+fine-tuned from it (tools/train/finetune.py), the new version runs in shadow beside parts-v1 on the same frames of
+one line (docs/versions.md), `sightline compare --gt` scores the two per camera (agreement, and AP50 with a paired
+bootstrap interval), and the line's config is promoted to the new version when it wins on the drifted cameras without
+losing the nominal ones. Each step prints its figures.
 
     /usr/bin/python3 tools/loop/demo_loop.py [--work .cache/demo-loop] [--iterations 600] [--bootstrap 100]
 
-(Debian's python3-torch for the fine-tune; about 8 minutes on 2 cores.) Until the versions issue lands, the new
-version is compared offline (two runs of the same files) and promotion is the run config naming it.
+(Debian's python3-torch for the fine-tune; about 8 minutes on 2 cores.) Promotion is the run config naming the new
+version; on a line that keeps running, `rollout:` (guardrails that decide) or `sightline ctl serve` do it instead.
 """
 import argparse
 import json
@@ -37,16 +38,22 @@ def sh(*args, quiet=False):
     return r.stdout
 
 
-def run_line(binary, scene, model, work, name):
-    cams = "".join(f"  - {{id: {c}, url: {scene / f'{c}.mp4'}}}\n" for c in ("cam1", "cam2", "cam3", "cam4"))
-    cfg = work / f"line-{name}.yaml"
-    cfg.write_text(f"cameras:\n{cams}model: {model}\npublish:\n  predictions: tcp://127.0.0.1:*\n")
-    rec = work / f"{name}.slrec"
+def cameras(scene):
+    return "".join(f"  - {{id: {c}, url: {scene / f'{c}.mp4'}}}\n" for c in ("cam1", "cam2", "cam3", "cam4"))
+
+
+def run_shadow_line(binary, scene, v1, v2, work):
+    """One line: v1 serves every camera, v2 runs beside it on every frame (shadow:); the recording keeps both."""
+    cfg = work / "line-shadow.yaml"
+    cfg.write_text(f"cameras:\n{cameras(scene)}models:\n  - {{id: v1, file: {v1}}}\n  - {{id: v2, file: {v2}}}\n"
+                   "shadow: [v2]\npublish:\n  predictions: tcp://127.0.0.1:*\n")
+    rec = work / "shadow.slrec"
     rec.unlink(missing_ok=True)
     t = time.time()
     sh(binary, "--log-level", "warn", "run", cfg, "--record", rec)
-    print(f"   {name}: the 4 cameras x 60 s through the line in {time.time() - t:.0f} s -> {rec}")
-    return cfg, rec
+    print(f"   the 4 cameras x 60 s through one line, parts-v2 beside parts-v1 on every frame, in "
+          f"{time.time() - t:.0f} s -> {rec}")
+    return rec
 
 
 def main():
@@ -82,27 +89,30 @@ def main():
        "--eval-seconds", 0, "--work", work / "finetune", "--sightline", b, quiet=True)
     print(f"   {work / 'parts-v2'} in {time.time() - t:.0f} s (lineage in its model.yaml)")
 
-    step(5, "both versions on the same cameras")
-    cfg1, rec1 = run_line(b, scene, v1 / "model.yaml", work, "parts-v1")
-    cfg2, rec2 = run_line(b, scene, work / "parts-v2" / "model.yaml", work, "parts-v2")
+    step(5, "parts-v2 in shadow beside parts-v1 on the same frames of one line")
+    v2 = work / "parts-v2" / "model.yaml"
+    rec = run_shadow_line(b, scene, v1 / "model.yaml", v2, work)
 
-    step(6, "sightline eval --compare per camera (AP50 at the line's threshold; paired bootstrap over frames)")
-    print(f"   {'camera':6} {'what':28} {'v1 AP50':>8} {'v2 AP50':>8} {'v2 - v1':>8}  95% interval")
+    step(6, "sightline compare --gt per camera (box agreement; AP50 at the line's threshold, paired bootstrap over "
+            "frames)")
+    print(f"   {'camera':6} {'what':28} {'agree':>6} {'v1 AP50':>8} {'v2 AP50':>8} {'v2 - v1':>8}  95% interval")
     results = {}
     for cam, what in {**NOMINAL, **DRIFTED}.items():
-        r = json.loads(sh(b, "--log-level", "warn", "eval", "--gt", scene / f"{cam}.json", "--dt", rec1, "--compare",
-                          rec2, "--camera", cam, "--bootstrap", args.bootstrap, "--json", "-", quiet=True))
-        m = r["compare"]["metrics"]["AP50"]
-        results[cam] = m
-        print(f"   {cam:6} {what:28} {m['a']:8.3f} {m['b']:8.3f} {m['diff']:+8.3f}  [{m['lower']:+.3f}, "
-              f"{m['upper']:+.3f}]")
+        out = work / f"compare-{cam}.json"
+        sh(b, "--log-level", "warn", "compare", rec, "--gt", scene / f"{cam}.json", "--camera", cam, "--bootstrap",
+           args.bootstrap, "--json", out, quiet=True)
+        c = json.loads(out.read_text())
+        m = c["ground_truth"]["metrics"]["AP50"]
+        results[cam] = {**m, "agreement": c["by_camera"][cam]["agreement"]}
+        print(f"   {cam:6} {what:28} {100 * results[cam]['agreement']:5.1f}% {m['a']:8.3f} {m['b']:8.3f} "
+              f"{m['diff']:+8.3f}  [{m['lower']:+.3f}, {m['upper']:+.3f}]")
 
     step(7, "promote")
     wins = all(results[c]["lower"] > 0 for c in DRIFTED)
     keeps = all(results[c]["diff"] >= -0.01 for c in NOMINAL)
     if wins and keeps:
         promoted = work / "line-promoted.yaml"
-        shutil.copy(cfg2, promoted)
+        promoted.write_text(f"cameras:\n{cameras(scene)}model: {v2}\npublish:\n  predictions: tcp://127.0.0.1:*\n")
         print(f"   parts-v2 wins on every drifted camera (interval above 0) and loses at most 0.01 AP50 on the "
               f"nominal ones: promoted, {promoted} names it")
     else:

@@ -10,14 +10,68 @@
 
 namespace sightline::tools {
 
-Run add_compare(CLI::App& app) {
-    struct Options {
-        std::filesystem::path a, b, json, html, sheet, videos;
-        double iou = 0.5;
-        std::size_t keep = 24;
-        bool guardrails = false;
-        pipeline::RolloutConfig rollout;
+namespace {
+
+struct Options {
+    std::filesystem::path a, b, json, html, sheet, videos;
+    double iou = 0.5;
+    std::size_t keep = 24;
+    bool guardrails = false;
+    pipeline::RolloutConfig rollout;
+    std::filesystem::path gt;
+    std::string camera;
+    int bootstrap = 200;
+    std::uint64_t seed = 1;
+};
+
+/// What is judged beside the agreement: b as a rollout's candidate (guardrails), and both against ground truth.
+void add_judgement_options(CLI::App* cmd, Options& o) {
+    cmd->add_flag("--guardrails", o.guardrails,
+                  "also judge b as a candidate against a, per camera, frame by frame in order, as a rollout's "
+                  "guardrails would (docs/versions.md): rollback, promote or undecided, with the evidence");
+    cmd->add_option("--block-frames", o.rollout.block_frames, "guardrails: frames per block")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    cmd->add_option("--alpha", o.rollout.alpha, "guardrails: each test's chance of ever deciding wrongly")
+        ->capture_default_str()
+        ->check(CLI::Range(1e-9, 0.5));
+    cmd->add_option("--gt", o.gt,
+                    "COCO ground truth of the frames (as `sightline synth` writes it): also b against a on it, every "
+                    "metric with a paired bootstrap 95% interval, as `sightline eval --compare` computes it")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--camera", o.camera,
+                    "with --gt: the camera to score, where the recordings hold several and the ground truth names "
+                    "none");
+    cmd->add_option("--bootstrap", o.bootstrap, "with --gt: bootstrap replicates")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    cmd->add_option("--seed", o.seed, "with --gt: bootstrap seed")->capture_default_str();
+}
+
+int run_compare(const Options& o) {
+    auto c = pipeline::compare_recordings(o.a, o.b, o.iou, o.keep, o.guardrails ? &o.rollout : nullptr);
+    if (!o.gt.empty()) pipeline::add_ground_truth(c, o.gt, o.camera, o.bootstrap, o.seed);
+    pipeline::print_comparison(c, stdout);
+    const auto write = [](const std::filesystem::path& path, const std::string& bytes) {
+        std::ofstream f(path, std::ios::binary);
+        f << bytes;
+        if (!f) throw Error(ErrorCode::kIo, "compare: cannot write " + path.string());
+        spdlog::info("compare: written {}", path.string());
     };
+    if (!o.sheet.empty() && o.videos.empty())
+        throw Error(ErrorCode::kBadInput, "compare: --sheet needs --videos (the folder of the cameras' videos)");
+    const std::string sheet = o.videos.empty() || c.most_different.empty()
+                                  ? std::string()
+                                  : pipeline::comparison_sheet(c, o.videos, o.sheet.extension() == ".png");
+    if (!o.sheet.empty()) write(o.sheet, sheet);
+    if (!o.html.empty()) write(o.html, pipeline::render_comparison_html(c, sheet));
+    if (!o.json.empty()) write(o.json, pipeline::comparison_json(c) + "\n");
+    return 0;
+}
+
+} // namespace
+
+Run add_compare(CLI::App& app) {
     auto o = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("compare", command_help("compare"));
     cmd->add_option("a", o->a, "the first version's recording (`sightline run --record FILE`)")->required();
@@ -36,39 +90,13 @@ Run add_compare(CLI::App& app) {
     cmd->add_option("--sheet", o->sheet,
                     "write the most different frames, both versions' boxes drawn, as a contact sheet (needs "
                     "--videos): a PNG when FILE ends in .png, else a JPEG");
-    cmd->add_flag("--guardrails", o->guardrails,
-                  "also judge b as a candidate against a, per camera, frame by frame in order, as a rollout's "
-                  "guardrails would (docs/versions.md): rollback, promote or undecided, with the evidence");
-    cmd->add_option("--block-frames", o->rollout.block_frames, "guardrails: frames per block")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 100000));
-    cmd->add_option("--alpha", o->rollout.alpha, "guardrails: each test's chance of ever deciding wrongly")
-        ->capture_default_str()
-        ->check(CLI::Range(1e-9, 0.5));
     cmd->add_option("--videos", o->videos, "the folder of the cameras' videos as the runs read them, <camera>.mp4");
+    add_judgement_options(cmd, *o);
     cmd->footer("Frames pair by camera and frame index. Per camera and per class: frames compared, the share where "
                 "the versions differ, and their detections as both (same object, same class), class changed, only "
                 "in a, only in b; agreement = both / all. Classes match by name, so versions with different class "
                 "lists compare.");
-    return [o] {
-        const auto c = pipeline::compare_recordings(o->a, o->b, o->iou, o->keep, o->guardrails ? &o->rollout : nullptr);
-        pipeline::print_comparison(c, stdout);
-        const auto write = [](const std::filesystem::path& path, const std::string& bytes) {
-            std::ofstream f(path, std::ios::binary);
-            f << bytes;
-            if (!f) throw Error(ErrorCode::kIo, "compare: cannot write " + path.string());
-            spdlog::info("compare: written {}", path.string());
-        };
-        if (!o->sheet.empty() && o->videos.empty())
-            throw Error(ErrorCode::kBadInput, "compare: --sheet needs --videos (the folder of the cameras' videos)");
-        const std::string sheet = o->videos.empty() || c.most_different.empty()
-                                      ? std::string()
-                                      : pipeline::comparison_sheet(c, o->videos, o->sheet.extension() == ".png");
-        if (!o->sheet.empty()) write(o->sheet, sheet);
-        if (!o->html.empty()) write(o->html, pipeline::render_comparison_html(c, sheet));
-        if (!o->json.empty()) write(o->json, pipeline::comparison_json(c) + "\n");
-        return 0;
-    };
+    return [o] { return run_compare(*o); };
 }
 
 } // namespace sightline::tools

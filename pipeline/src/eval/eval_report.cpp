@@ -90,10 +90,14 @@ void resolve_threshold(EvalReport& rep) {
 /// Results: a COCO results file, or a run's recording (placed against the ground truth, so read after it); what a
 /// recording leaves out becomes a red flag.
 CocoDetections read_detections(const std::string& path, const CocoGroundTruth& gt, const EvalOptions& a,
-                               std::vector<std::string>& flags, std::set<std::string>& used, EvalSide& side) {
+                               std::vector<std::string>& flags, std::set<std::string>& used, EvalSide& side,
+                               bool shadow = false) {
     side.file = path;
-    if (!transport::is_recording(path)) return map_categories(load_coco_detections_file(path), gt, a.class_map, used);
-    RecordedDetections rec = load_recorded_detections(path, gt, a.camera, a.class_map, &used);
+    if (!transport::is_recording(path)) {
+        if (shadow) throw Error(ErrorCode::kBadInput, path + ": not a recording (a shadow version needs one)");
+        return map_categories(load_coco_detections_file(path), gt, a.class_map, used);
+    }
+    RecordedDetections rec = load_recorded_detections(path, gt, a.camera, a.class_map, &used, shadow);
     side.model = rec.model, side.threshold = rec.threshold;
     std::string cams;
     for (const auto& c : rec.cameras) cams += (cams.empty() ? "" : ", ") + c;
@@ -211,7 +215,7 @@ EvalReport build_eval_report(const EvalOptions& a, const std::function<void(int,
         rep.a.file = a.dt;
     }
     std::optional<CocoDetections> dt_b;
-    if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a, flags, used, rep.b);
+    if (!a.compare.empty()) dt_b = read_detections(a.compare, rep.gt, a, flags, used, rep.b, a.compare_shadow);
     resolve_threshold(rep);
     for (const auto& [key, target] : a.class_map) {
         category_of(rep.gt, target);
@@ -273,6 +277,10 @@ namespace {
 /// an ECE without boxes): null in the JSON, never a number that reads as measured.
 Json defined(double v) {
     return v < 0 || !std::isfinite(v) ? Json(nullptr) : Json(v);
+}
+/// A difference or an interval's end: any sign; NaN (undefined on either side) is null.
+Json finite(double v) {
+    return std::isfinite(v) ? Json(v) : Json(nullptr);
 }
 /// Precision, recall and F1 at the operating point, -1 where undefined (no detection; no ground truth).
 double precision_of(const ClassCounts& c) {
@@ -388,7 +396,11 @@ void add_compare(Json& j, const EvalReport& rep) {
     const auto& cmp = rep.compare;
     Json mj = Json::object();
     for (const auto& m : cmp->metrics)
-        mj[m.name] = {{"a", m.a}, {"b", m.b}, {"diff", m.diff}, {"lower", m.lower}, {"upper", m.upper}};
+        mj[m.name] = {{"a", defined(m.a)}, // undefined (-1: no ground truth of that size; NaN): null
+                      {"b", defined(m.b)},
+                      {"diff", finite(m.diff)},
+                      {"lower", finite(m.lower)},
+                      {"upper", finite(m.upper)}};
     const auto boxes = [&](const std::vector<int>& idx) {
         Json l = Json::array();
         for (int n : idx)
@@ -532,6 +544,35 @@ void print_operating_point(const EvalReport& rep, std::FILE* out) {
 
 } // namespace
 
+void print_eval_comparison(const EvalReport& rep, std::FILE* out) {
+    if (const auto& cmp = rep.compare) {
+        std::fprintf(out,
+                     "\nB (%s) vs A (%s), paired bootstrap over images, %d replicates, seed %llu:\n%-10s %8s %8s "
+                     "%8s %20s\n",
+                     rep.b.label().c_str(), rep.a.label().c_str(), cmp->replicates,
+                     static_cast<unsigned long long>(cmp->seed), "metric", "A", "B", "B - A", "95% interval");
+        for (const auto& m : cmp->metrics) {
+            if (!std::isfinite(m.diff) || !std::isfinite(m.lower)) { // undefined on a side: n/a, as everywhere
+                std::fprintf(out, "%-10s %8s %8s %8s   %20s\n", m.name.c_str(), text(m.a, "%8.3f", 8).c_str(),
+                             text(m.b, "%8.3f", 8).c_str(), "n/a", "n/a");
+                continue;
+            }
+            std::fprintf(out, "%-10s %8.3f %8.3f %+8.3f   [%+7.3f, %+7.3f]%s\n", m.name.c_str(), m.a, m.b, m.diff,
+                         m.lower, m.upper, (m.lower > 0 || m.upper < 0) ? " *" : "");
+        }
+        std::fprintf(out,
+                     "ground truth found by B only: %zu, by A only: %zu (at the operating point; ids in the JSON)\n",
+                     cmp->found_by_b_only.size(), cmp->found_by_a_only.size());
+    }
+}
+
+std::string eval_comparison_json(const EvalReport& rep) {
+    if (!rep.compare) return "null";
+    Json j;
+    add_compare(j, rep);
+    return j["compare"].dump();
+}
+
 void print_eval_report(const EvalReport& rep, std::FILE* out) {
     const EvalOptions& a = rep.options;
     const CocoEvalResult& r = rep.coco;
@@ -568,19 +609,7 @@ void print_eval_report(const EvalReport& rep, std::FILE* out) {
         std::fprintf(out, "%-16s %15s  dAP %6.3f\n%-16s %15s  dAP %6.3f\n", "false positives", "(all)",
                      tide->dap_false_pos, "false negatives", "(all)", tide->dap_false_neg);
     }
-    if (const auto& cmp = rep.compare) {
-        std::fprintf(out,
-                     "\nB (%s) vs A (%s), paired bootstrap over images, %d replicates, seed %llu:\n%-10s %8s %8s "
-                     "%8s %20s\n",
-                     rep.b.label().c_str(), rep.a.label().c_str(), cmp->replicates,
-                     static_cast<unsigned long long>(cmp->seed), "metric", "A", "B", "B - A", "95% interval");
-        for (const auto& m : cmp->metrics)
-            std::fprintf(out, "%-10s %8.3f %8.3f %+8.3f   [%+7.3f, %+7.3f]%s\n", m.name.c_str(), m.a, m.b, m.diff,
-                         m.lower, m.upper, (m.lower > 0 || m.upper < 0) ? " *" : "");
-        std::fprintf(out,
-                     "ground truth found by B only: %zu, by A only: %zu (at the operating point; ids in the JSON)\n",
-                     cmp->found_by_b_only.size(), cmp->found_by_a_only.size());
-    }
+    print_eval_comparison(rep, out);
     if (!a.slices.empty()) {
         std::fprintf(out,
                      "\nslices, worst first (rank = AP drop x images / (images + 30)):\n%-28s %7s %8s %7s %7s %7s "

@@ -24,7 +24,7 @@ const std::string* meta_value(const CocoImage& im, const char* key) {
 RecordedDetections load_recorded_detections(const std::filesystem::path& path, const CocoGroundTruth& gt,
                                             const std::string& camera,
                                             const std::map<std::string, std::string>& class_map,
-                                            std::set<std::string>* used_keys) {
+                                            std::set<std::string>* used_keys, bool shadow) {
     transport::RecordingReader reader(path);
     const std::string file = path.string();
     RecordedDetections out;
@@ -69,31 +69,46 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     }
     const bool by_camera = !gt_cameras.empty();
 
-    // model class index -> category id (by name); classes the ground truth lacks get ids past its largest
+    // per version: model class index -> category id (by name); classes the ground truth lacks get ids past its
+    // largest, each name once
     int largest = 0;
     for (const auto& c : gt.categories) largest = std::max(largest, c.id);
-    std::vector<std::string> classes = reader.header().classes;
-    for (auto& c : classes)
-        if (const auto it = class_map.find(c); it != class_map.end()) {
-            if (used_keys) used_keys->insert(c);
-            c = it->second;
-        }
-    std::vector<int> class_to_category = pipeline::class_to_category(gt, classes);
-    for (std::size_t k = 0; k < class_to_category.size(); ++k)
-        if (class_to_category[k] < 0) {
-            class_to_category[k] = largest + 1 + static_cast<int>(k);
-            out.unknown_classes.push_back(classes[k]);
-        }
+    std::map<std::string, int> unknown_id;
+    std::map<std::string, std::vector<int>> categories_of; // by the model a message names
+    const auto categories = [&](const std::string& model) -> const std::vector<int>& {
+        auto it = categories_of.find(model);
+        if (it != categories_of.end()) return it->second;
+        const auto version = reader.header().versions.find(model);
+        std::vector<std::string> classes =
+            version != reader.header().versions.end() ? version->second : reader.header().classes;
+        for (auto& c : classes)
+            if (const auto renamed = class_map.find(c); renamed != class_map.end()) {
+                if (used_keys) used_keys->insert(c);
+                c = renamed->second;
+            }
+        std::vector<int> ids = pipeline::class_to_category(gt, classes);
+        for (std::size_t k = 0; k < ids.size(); ++k)
+            if (ids[k] < 0) {
+                const auto [u, added] =
+                    unknown_id.emplace(classes[k], largest + 1 + static_cast<int>(unknown_id.size()));
+                if (added) out.unknown_classes.push_back(classes[k]);
+                ids[k] = u->second;
+            }
+        return categories_of.emplace(model, std::move(ids)).first->second;
+    };
+    categories(reader.header().model); // the first version's names are checked even when no message comes
 
     // per camera: the sequence numbers seen (a repeat is a duplicate, left out; the order does not matter) and the
     // largest, so the lost ones are those below it never seen
     std::map<std::string, std::pair<std::unordered_set<std::uint64_t>, std::uint64_t>> seen;
+    std::map<std::string, std::uint64_t> first_seq; ///< shadow: per camera, the first seq a version ran beside
+    std::set<std::string> models;
     std::set<std::int64_t> processed; ///< ground-truth image ids of the frames the run published
     std::string topic;
     transport::Message m;
     while (reader.next(topic, m)) {
         const auto* p = std::get_if<transport::PredMessage>(&m);
-        if (!p || p->shadow) continue; // what served the cameras is evaluated (a shadow version: sightline compare)
+        if (!p || p->shadow != shadow) continue; // what served the cameras, or (shadow) what ran beside them
         if (std::find(out.cameras.begin(), out.cameras.end(), p->camera) == out.cameras.end()) {
             ++out.other_cameras;
             continue;
@@ -104,6 +119,11 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
             continue;
         }
         top = std::max(top, p->seq);
+        if (shadow) {
+            const auto [first, added] = first_seq.try_emplace(p->camera, p->seq);
+            first->second = std::min(first->second, p->seq);
+        }
+        models.insert(p->model.empty() ? reader.header().model : p->model);
         if (p->frame < 0)
             throw Error(ErrorCode::kBadInput, file + ": record " + std::to_string(reader.records()) +
                                                   ": a pred message without a frame index (recorded by an older "
@@ -115,6 +135,7 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
         }
         ++out.frames;
         processed.insert(img->second);
+        const std::vector<int>& class_to_category = categories(p->model.empty() ? reader.header().model : p->model);
         for (std::size_t k = 0; k < p->scores.size(); ++k) {
             const float* b = &p->boxes[4 * k];
             const int cls = p->classes[k];
@@ -128,7 +149,16 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
                 {img->second, category, {b[0], b[1], double(b[2]) - b[0], double(b[3]) - b[1]}, p->scores[k]});
         }
     }
-    for (const auto& [cam, s] : seen) out.lost_messages += s.second + 1 - s.first.size(); // seq < 2^53: no wrap
+    for (const auto& [cam, s] : seen) // seq < 2^53: no wrap; a shadow counts from where it began on the camera
+        out.lost_messages += s.second + 1 - (shadow ? first_seq[cam] : 0) - s.first.size();
+    if (shadow) {
+        if (models.empty())
+            throw Error(ErrorCode::kBadInput, file + ": holds no shadow/ messages (of the cameras evaluated): record a "
+                                                     "line that runs a version beside the serving one (shadow:, "
+                                                     "rollout:; docs/versions.md)");
+        out.model.clear(), out.threshold = -1; // the header's threshold is the first version's
+        for (const auto& name : models) out.model += (out.model.empty() ? "" : ", ") + name;
+    }
     out.truncated = reader.truncated();
     // a pred message, even an empty one, per processed frame: those images are the ones the run looked at
     out.detections.evaluated_images.emplace(processed.begin(), processed.end());

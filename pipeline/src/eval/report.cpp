@@ -286,7 +286,8 @@ std::string render_eval_html(const EvalReport& rep) {
     if (const auto& c = rep.compare) {
         rows.clear();
         for (const auto& m : c->metrics)
-            rows.push_back({m.name, num(m.a), num(m.b), num(m.diff), interval(m.lower, m.upper)});
+            rows.push_back({m.name, metric(m.a), metric(m.b), std::isfinite(m.diff) ? num(m.diff) : "n/a",
+                            std::isfinite(m.lower) ? interval(m.lower, m.upper) : "n/a"});
         o << "<h2>Comparison: B <code>" << esc(rep.b.label()) << "</code> vs A <code>" << esc(rep.a.label())
           << "</code></h2>" << table({"metric", "A", "B", "B - A", "95% paired bootstrap interval"}, rows) << "<p>"
           << c->found_by_b_only.size() << " ground-truth boxes found by B only, " << c->found_by_a_only.size()

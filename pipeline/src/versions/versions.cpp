@@ -9,6 +9,7 @@
 
 #include "sightline/error.hpp"
 #include "sightline/kernels/box.hpp"
+#include "sightline/pipeline/eval_report.hpp"
 #include "sightline/transport/recording.hpp"
 
 namespace sightline::pipeline {
@@ -186,6 +187,7 @@ VersionComparison compare_recordings(const std::filesystem::path& a, const std::
     const Frames fa = read_frames(a, false);
     Frames fb = b.empty() ? read_frames(a, true) : read_frames(b, false);
     VersionComparison c;
+    c.shadow = b.empty();
     c.a = a, c.b = b.empty() ? a : b, c.model_a = fa.model, c.model_b = fb.model, c.iou = iou;
     c.repeated_frames = fa.repeated + fb.repeated;
     for (const auto& [key, boxes_a] : fa.frames) {
@@ -235,6 +237,17 @@ VersionComparison compare_recordings(const std::filesystem::path& a, const std::
     return c;
 }
 
+void add_ground_truth(VersionComparison& c, const std::filesystem::path& gt, const std::string& camera, int bootstrap,
+                      std::uint64_t seed) {
+    EvalOptions o;
+    o.gt = gt.string(), o.dt = c.a.string(), o.compare = c.b.string(), o.camera = camera;
+    o.compare_shadow = c.shadow; // one recording: what ran beside against what served
+    o.bootstrap = bootstrap, o.seed = seed;
+    auto report = std::make_shared<EvalReport>(build_eval_report(o));
+    report->dt = {}; // the detections are not needed past the evaluation
+    c.accuracy = std::move(report);
+}
+
 std::string comparison_json(const VersionComparison& c) {
     nlohmann::ordered_json j;
     j["a"] = {{"recording", c.a.string()}, {"model", c.model_a}};
@@ -270,6 +283,11 @@ std::string comparison_json(const VersionComparison& c) {
     j["most_different"] = nlohmann::ordered_json::array();
     for (const auto& f : c.most_different)
         j["most_different"].push_back({{"camera", f.camera}, {"frame", f.frame}, {"differences", f.differences}});
+    if (c.accuracy) {
+        j["ground_truth"] = nlohmann::ordered_json::parse(eval_comparison_json(*c.accuracy));
+        j["ground_truth"]["gt"] = c.accuracy->options.gt;
+        j["ground_truth"]["red_flags"] = c.accuracy->red_flags;
+    }
     return j.dump(1);
 }
 
@@ -305,6 +323,12 @@ void print_comparison(const VersionComparison& c, std::FILE* out) {
             fmt::print(out, "  {}: {}{} after {} frames; {}\n", cam, decision_name(r.decision),
                        r.decision == RolloutDecision::kUndecided ? "" : fmt::format(" at frame {}", r.decided_at_frame),
                        r.frames, r.evidence);
+    }
+    if (c.accuracy) {
+        fmt::print(out, "\nagainst the ground truth ({}):", c.accuracy->options.gt);
+        std::fflush(out);
+        print_eval_comparison(*c.accuracy, out);
+        for (const auto& f : c.accuracy->red_flags) fmt::print(out, "RED FLAG: {}\n", f);
     }
     if (!c.most_different.empty()) {
         fmt::print(out, "\nmost different frames (camera#frame: differences):");

@@ -30,6 +30,9 @@ struct EvalOptions {
     bool coco_only = false; ///< only the 12 COCO stats and per-class AP
     bool voc_plus_one = false;
     std::string compare; ///< a second model's results: B - A with paired bootstrap intervals
+    /// B is the versions that ran beside the serving ones in `compare` (a recording's shadow/ messages; `sightline
+    /// compare A.slrec --gt`), on the frames they ran (the images both sides cover).
+    bool compare_shadow = false;
     int bootstrap = 200;
     std::uint64_t seed = 1;
     double tide_pos = 0.5, tide_bg = 0.1;
@@ -96,6 +99,13 @@ std::string coco_results_json(const EvalReport& report);
 
 /// The report as text, as `sightline eval` prints it.
 void print_eval_report(const EvalReport& report, std::FILE* out);
+
+/// Only its comparison (with --compare): B - A per metric with its paired bootstrap interval, as print_eval_report
+/// prints it; nothing without one.
+void print_eval_comparison(const EvalReport& report, std::FILE* out);
+
+/// Only its comparison as JSON text (the `compare` object of sightline.eval/1); "null" without one.
+std::string eval_comparison_json(const EvalReport& report);
 
 /// The report as one HTML page: inline SVG and CSS, nothing fetched, opens offline (COCO stats, per-class table,
 /// precision-recall curves, confusion-matrix heat map, reliability diagram, TIDE breakdown, threshold advice, slices,

@@ -32,10 +32,13 @@ struct RecordedDetections {
 /// truth names. Errors (Error, naming the file): not a recording, a damaged record, no frame indices, an ambiguous
 /// camera, an unknown camera.
 /// `class_map` renames model classes before they are matched by name (EvalOptions::class_map); the keys it used are
-/// added to `used_keys` when given.
+/// added to `used_keys` when given. Each message's classes are its own version's (the header's `versions`).
+/// `shadow`: the versions that ran beside the serving ones (shadow/<camera>) instead of what served (pred/); their
+/// frames before a camera's first shadow message are not counted lost (a version loaded while the line ran), and
+/// the model is the one their messages name. Error(kBadInput) when a recording holds no shadow message.
 RecordedDetections load_recorded_detections(const std::filesystem::path& path, const CocoGroundTruth& gt,
                                             const std::string& camera = {},
                                             const std::map<std::string, std::string>& class_map = {},
-                                            std::set<std::string>* used_keys = nullptr);
+                                            std::set<std::string>* used_keys = nullptr, bool shadow = false);
 
 } // namespace sightline::pipeline

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,8 @@ struct PredMessage;
 }
 
 namespace sightline::pipeline {
+
+struct EvalReport; // eval_report.hpp
 
 /// One detection of a version: the box in frame pixels, its score and its class by name (two versions may have
 /// different class lists).
@@ -74,6 +77,7 @@ struct FrameDifference {
 
 struct VersionComparison {
     std::filesystem::path a, b;
+    bool shadow = false;          ///< b is a's own shadow/ messages (one recording; b == a)
     std::string model_a, model_b; ///< the recordings' name@version
     double iou = 0.5;
     AgreementTally all;
@@ -92,6 +96,9 @@ struct VersionComparison {
         std::vector<GuardrailState> state;
     };
     std::map<std::string, CameraRollout> rollouts;
+    /// With ground truth (add_ground_truth): b against a on it, as `sightline eval --compare` computes it (every COCO
+    /// metric and precision, recall, F1 at the operating point, with paired bootstrap intervals over images).
+    std::shared_ptr<const EvalReport> accuracy;
 };
 
 /// Compares two recordings of the same frames (`sightline run --record` of each version on the same videos), frame
@@ -101,6 +108,13 @@ struct VersionComparison {
 /// messages (a line with shadow: or rollout:) against what served its cameras (Error(kBadInput) when it holds none).
 VersionComparison compare_recordings(const std::filesystem::path& a, const std::filesystem::path& b, double iou = 0.5,
                                      std::size_t keep = 24, const RolloutConfig* guardrails = nullptr);
+
+/// Scores both sides of `c` on a ground truth (COCO instances; `camera` picks one where the recordings hold several
+/// and the truth names none) as `sightline eval --compare` does: b - a per metric with a paired bootstrap 95%
+/// interval (`bootstrap` replicates, `seed`), on the images both cover. b is c.b's pred/ messages, or, where c compares
+/// one recording's shadow/ messages with what served, those. Errors as eval's, naming the file.
+void add_ground_truth(VersionComparison& c, const std::filesystem::path& gt, const std::string& camera = {},
+                      int bootstrap = 200, std::uint64_t seed = 1);
 
 std::string comparison_json(const VersionComparison& c);
 
