@@ -70,6 +70,28 @@ def wire(sightline, tmp):
     return preds[50]
 
 
+def shadow_recording(sightline, tmp):
+    """A line with two versions (parts-v2 in shadow beside parts-v1): the header's versions, shadow/ messages, frame
+    indices of camera cam1, as `sightline compare --gt` and eval read them (the first 40 records)."""
+    scene = tmp / "shadow-scene"
+    subprocess.run([sightline, "--log-level", "warn", "synth", "--out", scene, "--cameras", "1", "--seconds", "2"],
+                   check=True)
+    cfg = tmp / "shadow.yaml"
+    cfg.write_text(f"cameras: [{{id: cam1, url: {scene / 'cam1.mp4'}}}]\n"
+                   f"models:\n  - {{id: v1, file: {ROOT / 'models/parts-v1/model.yaml'}}}\n"
+                   f"  - {{id: v2, file: {ROOT / 'models/parts-v2/model.yaml'}}}\n"
+                   "shadow: [v2]\npublish: {predictions: 'tcp://127.0.0.1:*'}\n")
+    subprocess.run([sightline, "--log-level", "warn", "run", cfg, "--record", tmp / "shadow.slrec"], check=True)
+    with open(tmp / "shadow.slrec", "rb") as f:
+        u = msgpack.Unpacker(f, raw=False)
+        header = next(u)
+        records = list(u)
+    data = msgpack.packb(header, use_bin_type=True)
+    for t, b in records[:40]:
+        data += msgpack.packb([t, b], use_bin_type=True)
+    put("recording", "shadow_40_records.slrec", data)
+
+
 def samples(pred):
     p = msgpack.unpackb(pred, raw=False)
     jpeg = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
@@ -208,6 +230,7 @@ def main(sightline):
         tmp = Path(tmp)
         shutil.rmtree(OUT, ignore_errors=True)
         pred = wire(sightline, tmp)
+        shadow_recording(sightline, tmp)
         samples(pred)
         coco()
         yaml_files()
