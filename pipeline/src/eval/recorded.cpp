@@ -19,6 +19,71 @@ const std::string* meta_value(const CocoImage& im, const char* key) {
     return it == im.meta.end() || it->second.empty() ? nullptr : &it->second.front();
 }
 
+/// The ground truth's images by (camera, frame index): camera "" when it names none, frame = the image id without
+/// frame_index metadata.
+struct GroundTruthFrames {
+    std::map<std::pair<std::string, std::int64_t>, std::int64_t> image_of;
+    std::set<std::string> cameras;
+    explicit GroundTruthFrames(const CocoGroundTruth& gt) {
+        for (const auto& im : gt.images) {
+            const std::string* cam = meta_value(im, "camera");
+            const std::string* frame = meta_value(im, "frame_index");
+            std::int64_t f = im.id;
+            if (frame) {
+                try {
+                    f = std::stoll(*frame);
+                } catch (const std::exception&) {
+                    throw Error(ErrorCode::kBadInput, gt.source + ": image " + std::to_string(im.id) +
+                                                          ": frame_index '" + *frame + "' is not an integer");
+                }
+            }
+            if (cam) cameras.insert(*cam);
+            image_of[{cam ? *cam : std::string(), f}] = im.id;
+        }
+    }
+};
+
+/// Per version (by the model its messages name): model class index -> category id by name (after `class_map`);
+/// classes the ground truth lacks get ids past its largest, each name once, listed in `unknown`.
+class VersionCategories {
+  public:
+    VersionCategories(const CocoGroundTruth& gt, const transport::RecordingHeader& header,
+                      const std::map<std::string, std::string>& class_map, std::set<std::string>* used_keys,
+                      std::vector<std::string>& unknown)
+        : gt_(gt), header_(header), class_map_(class_map), used_keys_(used_keys), unknown_(unknown) {
+        for (const auto& c : gt.categories) largest_ = std::max(largest_, c.id);
+    }
+    const std::vector<int>& of(const std::string& model) {
+        if (const auto it = by_model_.find(model); it != by_model_.end()) return it->second;
+        const auto version = header_.versions.find(model);
+        std::vector<std::string> classes = version != header_.versions.end() ? version->second : header_.classes;
+        for (auto& c : classes)
+            if (const auto renamed = class_map_.find(c); renamed != class_map_.end()) {
+                if (used_keys_) used_keys_->insert(c);
+                c = renamed->second;
+            }
+        std::vector<int> ids = pipeline::class_to_category(gt_, classes);
+        for (std::size_t k = 0; k < ids.size(); ++k)
+            if (ids[k] < 0) {
+                const auto [u, added] =
+                    unknown_id_.emplace(classes[k], largest_ + 1 + static_cast<int>(unknown_id_.size()));
+                if (added) unknown_.push_back(classes[k]);
+                ids[k] = u->second;
+            }
+        return by_model_.emplace(model, std::move(ids)).first->second;
+    }
+
+  private:
+    const CocoGroundTruth& gt_;
+    const transport::RecordingHeader& header_;
+    const std::map<std::string, std::string>& class_map_;
+    std::set<std::string>* used_keys_;
+    std::vector<std::string>& unknown_;
+    int largest_ = 0;
+    std::map<std::string, int> unknown_id_;
+    std::map<std::string, std::vector<int>> by_model_;
+};
+
 } // namespace
 
 RecordedDetections load_recorded_detections(const std::filesystem::path& path, const CocoGroundTruth& gt,
@@ -31,24 +96,9 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     out.detections.source = file;
     out.model = reader.header().model, out.threshold = reader.header().threshold;
 
-    // (camera, frame) -> image id; camera "" when the ground truth names none
-    std::map<std::pair<std::string, std::int64_t>, std::int64_t> image_of;
-    std::set<std::string> gt_cameras;
-    for (const auto& im : gt.images) {
-        const std::string* cam = meta_value(im, "camera");
-        const std::string* frame = meta_value(im, "frame_index");
-        std::int64_t f = im.id;
-        if (frame) {
-            try {
-                f = std::stoll(*frame);
-            } catch (const std::exception&) {
-                throw Error(ErrorCode::kBadInput, gt.source + ": image " + std::to_string(im.id) + ": frame_index '" +
-                                                      *frame + "' is not an integer");
-            }
-        }
-        if (cam) gt_cameras.insert(*cam);
-        image_of[{cam ? *cam : std::string(), f}] = im.id;
-    }
+    const GroundTruthFrames truth(gt);
+    const auto& image_of = truth.image_of;
+    const auto& gt_cameras = truth.cameras;
     const auto& recorded = reader.header().cameras;
     if (!camera.empty()) {
         if (std::find(recorded.begin(), recorded.end(), camera) == recorded.end())
@@ -69,34 +119,8 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     }
     const bool by_camera = !gt_cameras.empty();
 
-    // per version: model class index -> category id (by name); classes the ground truth lacks get ids past its
-    // largest, each name once
-    int largest = 0;
-    for (const auto& c : gt.categories) largest = std::max(largest, c.id);
-    std::map<std::string, int> unknown_id;
-    std::map<std::string, std::vector<int>> categories_of; // by the model a message names
-    const auto categories = [&](const std::string& model) -> const std::vector<int>& {
-        auto it = categories_of.find(model);
-        if (it != categories_of.end()) return it->second;
-        const auto version = reader.header().versions.find(model);
-        std::vector<std::string> classes =
-            version != reader.header().versions.end() ? version->second : reader.header().classes;
-        for (auto& c : classes)
-            if (const auto renamed = class_map.find(c); renamed != class_map.end()) {
-                if (used_keys) used_keys->insert(c);
-                c = renamed->second;
-            }
-        std::vector<int> ids = pipeline::class_to_category(gt, classes);
-        for (std::size_t k = 0; k < ids.size(); ++k)
-            if (ids[k] < 0) {
-                const auto [u, added] =
-                    unknown_id.emplace(classes[k], largest + 1 + static_cast<int>(unknown_id.size()));
-                if (added) out.unknown_classes.push_back(classes[k]);
-                ids[k] = u->second;
-            }
-        return categories_of.emplace(model, std::move(ids)).first->second;
-    };
-    categories(reader.header().model); // the first version's names are checked even when no message comes
+    VersionCategories categories(gt, reader.header(), class_map, used_keys, out.unknown_classes);
+    categories.of(reader.header().model); // the first version's names are checked even when no message comes
 
     // per camera: the sequence numbers seen (a repeat is a duplicate, left out; the order does not matter) and the
     // largest, so the lost ones are those below it never seen
@@ -135,7 +159,7 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
         }
         ++out.frames;
         processed.insert(img->second);
-        const std::vector<int>& class_to_category = categories(p->model.empty() ? reader.header().model : p->model);
+        const std::vector<int>& class_to_category = categories.of(p->model.empty() ? reader.header().model : p->model);
         for (std::size_t k = 0; k < p->scores.size(); ++k) {
             const float* b = &p->boxes[4 * k];
             const int cls = p->classes[k];

@@ -237,34 +237,36 @@ void ModelSet::prepare_group(Pending& p, std::span<const kernels::ImageView> fra
                          shared.lbs,
                          shared.luma,
                          kernels::MemoryLocation::kDevice};
-        if (idx.size() < all.size()) { // its rows, gathered: a copy, not a second preprocess
-            if (gathered_.size() < versions_.size()) gathered_.resize(versions_.size());
-            HostTensor& own = gathered_[w];
-            own.resize(reads_device ? 0 : per, idx.size());
-            for (std::size_t j = 0; j < idx.size(); ++j) {
-                const auto r = static_cast<std::size_t>(row[idx[j]]);
-                own.lbs[j] = shared.lbs[r], own.luma[j] = shared.luma[r];
-                if (!reads_device)
-                    std::memcpy(own.tensor.data() + j * per, shared.tensor.data() + r * per, per * sizeof(float));
-            }
-            job.input = {own.tensor, own.lbs, own.luma};
-            if (reads_device) {
-                kernels::DeviceBuffer& to = p.d_gathered[w];
-                to.reserve(bytes * idx.size());
-                for (std::size_t j = 0; j < idx.size(); ++j)
-                    kernels::copy_device_to_device_async(static_cast<std::uint8_t*>(to.data()) + j * bytes,
-                                                         static_cast<const std::uint8_t*>(p.d_tensors[g].data()) +
-                                                             static_cast<std::size_t>(row[idx[j]]) * bytes,
-                                                         bytes, p.stream->get());
-                p.stream->synchronize();
-                job.input = {{static_cast<const float*>(to.data()), per * idx.size()},
-                             own.lbs,
-                             own.luma,
-                             kernels::MemoryLocation::kDevice};
-            }
-        }
+        if (idx.size() < all.size()) // its rows, gathered: a copy, not a second preprocess
+            job.input = gather(p, w, g, row, reads_device, per, bytes);
         jobs.push_back(std::move(job));
     }
+}
+
+PreparedInput ModelSet::gather(Pending& p, std::size_t w, std::size_t g, const std::vector<int>& row, bool reads_device,
+                               std::size_t per, std::size_t bytes) {
+    const auto& idx = p.runs[w];
+    const HostTensor& shared = shared_[g];
+    if (gathered_.size() < versions_.size()) gathered_.resize(versions_.size());
+    HostTensor& own = gathered_[w];
+    own.resize(reads_device ? 0 : per, idx.size());
+    for (std::size_t j = 0; j < idx.size(); ++j) {
+        const auto r = static_cast<std::size_t>(row[idx[j]]);
+        own.lbs[j] = shared.lbs[r], own.luma[j] = shared.luma[r];
+        if (!reads_device)
+            std::memcpy(own.tensor.data() + j * per, shared.tensor.data() + r * per, per * sizeof(float));
+    }
+    if (!reads_device) return {own.tensor, own.lbs, own.luma};
+    kernels::DeviceBuffer& to = p.d_gathered[w];
+    to.reserve(bytes * idx.size());
+    for (std::size_t j = 0; j < idx.size(); ++j)
+        kernels::copy_device_to_device_async(static_cast<std::uint8_t*>(to.data()) + j * bytes,
+                                             static_cast<const std::uint8_t*>(p.d_tensors[g].data()) +
+                                                 static_cast<std::size_t>(row[idx[j]]) * bytes,
+                                             bytes, p.stream->get());
+    p.stream->synchronize();
+    return {
+        {static_cast<const float*>(to.data()), per * idx.size()}, own.lbs, own.luma, kernels::MemoryLocation::kDevice};
 }
 
 void ModelSet::run_jobs(Pending& p, std::vector<Job>& jobs) {

@@ -116,6 +116,10 @@ class ModelSet {
     /// CUDA kernel for `device` frames; a job per version of the group. Every group's tensor outlives the jobs.
     void prepare_group(Pending& p, std::span<const kernels::ImageView> frames, const std::vector<std::size_t>& group,
                        const std::vector<int>& all, bool device, std::size_t g, std::vector<Job>& jobs);
+    /// Version w's rows (p.runs[w]; `row`: frame -> its row in the g-th shared tensor) copied out of that tensor with
+    /// their letterboxes and statistics: on the device for an engine that reads device memory, else on the host.
+    PreparedInput gather(Pending& p, std::size_t w, std::size_t g, const std::vector<int>& row, bool reads_device,
+                         std::size_t per, std::size_t bytes);
     /// Submits every job to its version's detector, side by side when there are several; their tickets in `p`.
     void run_jobs(Pending& p, std::vector<Job>& jobs);
 };
