@@ -7,8 +7,10 @@
 #     - FFmpeg 5.1 built here from Debian's source, shared, only what sightline uses (H.264/HEVC decoders with
 #       NVDEC, libx264, mov/mp4/matroska/mpegts/RTSP, swscale) plus the `ffmpeg` program for bench_decode's anchor;
 #     - Debian 12's packages for ZeroMQ, cppzmq, msgpack-cxx, yaml-cpp, spdlog, fmt, CLI11, nlohmann-json, simdjson,
-#       ONNX, protobuf, TBB and OpenCV's core, imgproc and dnn modules, each with the shared libraries they load
-#       (found with ldd here; glibc, libstdc++, libgcc and zlib are left to the machine), unpacked with dpkg-deb.
+#       ONNX, protobuf, TBB, OpenCV's core, imgproc and dnn modules, SQLite, libjpeg-turbo, libpng, OpenSSL,
+#       mosquitto, prometheus-cpp (civetweb, curl) and cnats, each with the shared libraries they load (found with ldd
+#       here; glibc, libstdc++, libgcc and zlib are left to the machine), unpacked with dpkg-deb;
+#     - Boost: the few headers of boost/math the pipeline includes (as g++ -M lists them) and Boost's CMake files.
 # The GPU machine's own glibc must be at least Debian 12's (2.36; its Ubuntu 24.04 image has 2.39).
 # Environment: JOBS (make -j, default nproc), FFMPEG_VERSION (Debian source to build, default the one apt offers).
 set -euo pipefail
@@ -78,11 +80,17 @@ fi
 cp -a "$ffcache/." "$stage/"
 
 # --- Debian packages and the shared libraries they load --------------------------------------------------------
+# (the second lines: what the pipeline, the sinks and the bridge gained since issue 14: SQLite, libjpeg-turbo, libpng,
+# OpenSSL, mosquitto, prometheus-cpp with civetweb and curl, cnats; Boost's few headers are staged below)
 dev_pkgs=(libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
     nlohmann-json3-dev libsimdjson-dev libonnx-dev libonnxifi libprotobuf-dev libtbb-dev
-    libopencv-core-dev libopencv-imgproc-dev libopencv-dnn-dev)
+    libopencv-core-dev libopencv-imgproc-dev libopencv-dnn-dev
+    libsqlite3-dev libturbojpeg0-dev libpng-dev zlib1g-dev libssl-dev libmosquitto-dev prometheus-cpp-dev
+    libcivetweb-dev libcurl4-openssl-dev libnats-dev)
 lib_pkgs=(libzmq5 libyaml-cpp0.7 libspdlog1.10 libfmt9 libsimdjson14 libonnx1 libprotobuf32 libtbb12 libtbbmalloc2 libtbbbind-2-5
-    libopencv-core406 libopencv-imgproc406 libopencv-dnn406 libx264-164)
+    libopencv-core406 libopencv-imgproc406 libopencv-dnn406 libx264-164
+    libsqlite3-0 libturbojpeg0 libpng16-16 libssl3 libmosquitto1 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
+    libprometheus-cpp-push1.0 libcivetweb1 libcurl4 libnats3.4)
 base_pkgs=" libc6 libgcc-s1 libstdc++6 zlib1g "
 # the closure: every library the runtime packages' shared objects (and FFmpeg's) load, by package, as ldd sees it
 # here (the packages are installed on this machine by scripts/setup.sh)
@@ -111,6 +119,17 @@ for name in "${!soname_of[@]}"; do
     real=${soname_of[$name]}
     if [[ ! -e $libdir/$name && -e $stage$real ]]; then ln -s "${real#/usr/lib/x86_64-linux-gnu/}" "$libdir/$name"; fi
 done
+# Boost: only the headers the pipeline's one use reads (boost/math's erf and incomplete gamma, header-only), as the
+# compiler lists them here, and Boost's CMake package files (all of libboost1.74-dev unpacks to about 150 MB)
+printf '#include <boost/math/special_functions/erf.hpp>\n#include <boost/math/special_functions/gamma.hpp>\n' \
+    >"$work/boost.cpp"
+{
+    g++ -std=c++20 -M "$work/boost.cpp" | tr ' \\' '\n\n' | grep '^/usr/include/boost/'
+    echo /usr/include/boost/version.hpp
+    dpkg -L libboost1.74-dev | grep -E '^/usr/lib/x86_64-linux-gnu/cmake/(Boost|boost_headers)[^/]*(/.*\.cmake|\.cmake)$'
+} | sort -u | sed 's|^/||' >"$work/boost.list"
+tar -C / -cf - -T "$work/boost.list" | tar -C "$stage" -xf -
+say "Boost: $(wc -l <"$work/boost.list") files staged of libboost1.74-dev"
 # what a build and a run do not need
 rm -rf "$stage"/usr/share/{doc,man,lintian,bug} "$stage"/usr/local/share/{man,ffmpeg/examples}
 find "$stage" -name '*.a' -size +1M -delete # protobuf's and ZeroMQ's static libraries (their CMake files name none)
