@@ -86,7 +86,7 @@ dev_pkgs=(libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libyaml-cpp-dev libspdlog-de
     nlohmann-json3-dev libsimdjson-dev libonnx-dev libonnxifi libprotobuf-dev libtbb-dev
     libopencv-core-dev libopencv-imgproc-dev libopencv-dnn-dev
     libsqlite3-dev libturbojpeg0-dev libpng-dev zlib1g-dev libssl-dev libmosquitto-dev prometheus-cpp-dev
-    libcivetweb-dev libcurl4-openssl-dev libnats-dev)
+    civetweb libcivetweb-dev libcurl4-openssl-dev libnats-dev)
 lib_pkgs=(libzmq5 libyaml-cpp0.7 libspdlog1.10 libfmt9 libsimdjson14 libonnx1 libprotobuf32 libtbb12 libtbbmalloc2 libtbbbind-2-5
     libopencv-core406 libopencv-imgproc406 libopencv-dnn406 libx264-164
     libsqlite3-0 libturbojpeg0 libpng16-16 libssl3 libmosquitto1 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
