@@ -119,8 +119,10 @@ if ! pkg-config --exists libavcodec libzmq opencv4 yaml-cpp 2>/dev/null; then
     rm -rf "$deps" && mkdir -p "$deps" && tar -C "$deps" -xJf "$tarball" || exit 1
     echo "=== dependencies from $tarball: FFmpeg $(cat "$deps/FFMPEG"), $(wc -l <"$deps/PACKAGES") Debian packages"
     prefix="$deps/usr/local;$deps/usr"
+    # CPATH: the multiarch headers (OpenSSL's opensslconf.h, curl's) that a Debian compiler finds in
+    # /usr/include/x86_64-linux-gnu on its own, here in the staged folder
     deps_env=(env "LD_LIBRARY_PATH=$deps/usr/local/lib:$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        "PATH=$deps/usr/local/bin:$PATH")
+        "PATH=$deps/usr/local/bin:$PATH" "CPATH=$deps/usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}")
 fi
 [[ -n $torch_prefix ]] && prefix="$prefix${prefix:+;}$torch_prefix"
 args=(-B "$build" -S "$root" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGHTLINE_CUDA=ON
