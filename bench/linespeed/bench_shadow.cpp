@@ -128,6 +128,69 @@ class ForwardAnchor {
     std::unique_ptr<pipeline::Engine> engine_;
     std::vector<std::vector<float>> inputs_;
 };
+/// Every round's figures: the line, the line with the shadow (side by side; and one after the other), the anchor.
+struct Rounds {
+    std::vector<double> line_cpu, shadow_cpu, anchor_cpu, line_wall, shadow_wall, ratios, series_ratios;
+};
+
+Rounds measure(const Options& o, const pipeline::RunConfig& cfg, ForwardAnchor& forward) {
+    Rounds m;
+    for (int r = 0; r < o.rounds; ++r) {
+        const Measured a = run_line(o, cfg, false);
+        Measured b, c; // the versions side by side (the line's default) and one after the other, in turn first
+        if (r % 2 == 0)
+            b = run_line(o, cfg, true, true), c = run_line(o, cfg, true, false);
+        else
+            c = run_line(o, cfg, true, false), b = run_line(o, cfg, true, true);
+        m.anchor_cpu.push_back(forward.cpu_ms_per_frame());
+        m.line_cpu.push_back(a.cpu_ms_per_frame), m.line_wall.push_back(a.wall_ms_per_frame);
+        m.shadow_cpu.push_back(b.cpu_ms_per_frame), m.shadow_wall.push_back(b.wall_ms_per_frame);
+        m.ratios.push_back((b.cpu_ms_per_frame - a.cpu_ms_per_frame) / m.anchor_cpu.back());
+        m.series_ratios.push_back((c.cpu_ms_per_frame - a.cpu_ms_per_frame) / m.anchor_cpu.back());
+        std::printf("round %d: line %.2f ms CPU/frame (%.2f wall), line+shadow %.2f (%.2f wall; in series %.2f, %.2f "
+                    "wall), shadow's forward pass %.2f: added %.2fx (in series %.2fx)\n",
+                    r + 1, a.cpu_ms_per_frame, a.wall_ms_per_frame, b.cpu_ms_per_frame, b.wall_ms_per_frame,
+                    c.cpu_ms_per_frame, c.wall_ms_per_frame, m.anchor_cpu.back(), m.ratios.back(),
+                    m.series_ratios.back());
+    }
+    return m;
+}
+
+/// The medians, in words and as one JSON line.
+void report(const Options& o, const Rounds& m, const std::string& serving, const std::string& shadow) {
+    const double line = median(m.line_cpu), with = median(m.shadow_cpu), anchor = median(m.anchor_cpu);
+    const double added = with - line, ratio = median(m.ratios), series = median(m.series_ratios);
+    const double fps = 1000 / median(m.line_wall), fps_shadow = 1000 / median(m.shadow_wall);
+    std::printf("%d cameras x %d frames, batch %d, %s engine, %s serving, %s in shadow (medians of %d rounds)\n",
+                o.cameras, o.frames, o.batch, o.engine.c_str(), serving.c_str(), shadow.c_str(), o.rounds);
+    std::printf(
+        "  the shadow adds %.2f ms CPU per frame to the line's %.2f; its own forward pass %.2f ms; added over "
+        "forward, the median of the rounds' ratios: %.2fx [rounds %.2f-%.2f] (goal <= 1.1x); with the versions "
+        "one after the other %.2fx [%.2f-%.2f]\n",
+        added, line, anchor, ratio, *std::min_element(m.ratios.begin(), m.ratios.end()),
+        *std::max_element(m.ratios.begin(), m.ratios.end()), series,
+        *std::min_element(m.series_ratios.begin(), m.series_ratios.end()),
+        *std::max_element(m.series_ratios.begin(), m.series_ratios.end()));
+    std::printf("  throughput as fast as it goes: %.1f fps without, %.1f fps with the shadow (%.2fx)\n", fps,
+                fps_shadow, fps_shadow / fps);
+    std::printf("%s\n", nlohmann::json{{"bench", "shadow"},
+                                       {"cameras", o.cameras},
+                                       {"frames", o.frames},
+                                       {"batch", o.batch},
+                                       {"engine", o.engine},
+                                       {"line_cpu_ms_per_frame", line},
+                                       {"line_with_shadow_cpu_ms_per_frame", with},
+                                       {"shadow_forward_cpu_ms_per_frame", anchor},
+                                       {"added_over_forward", ratio},
+                                       {"added_over_forward_rounds", m.ratios},
+                                       {"added_over_forward_in_series", series},
+                                       {"added_over_forward_in_series_rounds", m.series_ratios},
+                                       {"fps", fps},
+                                       {"fps_with_shadow", fps_shadow}}
+                            .dump()
+                            .c_str());
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -171,54 +234,7 @@ int main(int argc, char** argv) {
     cfg.batching.max_batch = o.batch;
     cfg.publish = {"ipc://" + (cut / "line").string(), 100000, 0, 30};
     ForwardAnchor forward(o);
-    std::vector<double> line_cpu, shadow_cpu, anchor_cpu, line_wall, shadow_wall, ratios, series_ratios;
-    for (int r = 0; r < o.rounds; ++r) {
-        const Measured a = run_line(o, cfg, false);
-        Measured b, c; // the versions side by side (the line's default) and one after the other, in turn first
-        if (r % 2 == 0)
-            b = run_line(o, cfg, true, true), c = run_line(o, cfg, true, false);
-        else
-            c = run_line(o, cfg, true, false), b = run_line(o, cfg, true, true);
-        anchor_cpu.push_back(forward.cpu_ms_per_frame());
-        line_cpu.push_back(a.cpu_ms_per_frame), line_wall.push_back(a.wall_ms_per_frame);
-        shadow_cpu.push_back(b.cpu_ms_per_frame), shadow_wall.push_back(b.wall_ms_per_frame);
-        ratios.push_back((b.cpu_ms_per_frame - a.cpu_ms_per_frame) / anchor_cpu.back());
-        series_ratios.push_back((c.cpu_ms_per_frame - a.cpu_ms_per_frame) / anchor_cpu.back());
-        std::printf("round %d: line %.2f ms CPU/frame (%.2f wall), line+shadow %.2f (%.2f wall; in series %.2f, %.2f "
-                    "wall), shadow's forward pass %.2f: added %.2fx (in series %.2fx)\n",
-                    r + 1, a.cpu_ms_per_frame, a.wall_ms_per_frame, b.cpu_ms_per_frame, b.wall_ms_per_frame,
-                    c.cpu_ms_per_frame, c.wall_ms_per_frame, anchor_cpu.back(), ratios.back(), series_ratios.back());
-    }
-    const double line = median(line_cpu), with = median(shadow_cpu), anchor = median(anchor_cpu);
-    const double added = with - line, ratio = median(ratios), series = median(series_ratios);
-    const double fps = 1000 / median(line_wall), fps_shadow = 1000 / median(shadow_wall);
-    std::printf("%d cameras x %d frames, batch %d, %s engine, %s serving, %s in shadow (medians of %d rounds)\n",
-                o.cameras, o.frames, o.batch, o.engine.c_str(), spec.name.c_str(), shadow_spec.name.c_str(), o.rounds);
-    std::printf("  the shadow adds %.2f ms CPU per frame to the line's %.2f; its own forward pass %.2f ms; added over "
-                "forward, the median of the rounds' ratios: %.2fx [rounds %.2f-%.2f] (goal <= 1.1x); with the versions "
-                "one after the other %.2fx [%.2f-%.2f]\n",
-                added, line, anchor, ratio, *std::min_element(ratios.begin(), ratios.end()),
-                *std::max_element(ratios.begin(), ratios.end()), series,
-                *std::min_element(series_ratios.begin(), series_ratios.end()),
-                *std::max_element(series_ratios.begin(), series_ratios.end()));
-    std::printf("  throughput as fast as it goes: %.1f fps without, %.1f fps with the shadow (%.2fx)\n", fps,
-                fps_shadow, fps_shadow / fps);
-    std::printf("%s\n", nlohmann::json{{"bench", "shadow"},
-                                       {"cameras", o.cameras},
-                                       {"frames", o.frames},
-                                       {"batch", o.batch},
-                                       {"engine", o.engine},
-                                       {"line_cpu_ms_per_frame", line},
-                                       {"line_with_shadow_cpu_ms_per_frame", with},
-                                       {"shadow_forward_cpu_ms_per_frame", anchor},
-                                       {"added_over_forward", ratio},
-                                       {"added_over_forward_rounds", ratios},
-                                       {"added_over_forward_in_series", series},
-                                       {"added_over_forward_in_series_rounds", series_ratios},
-                                       {"fps", fps},
-                                       {"fps_with_shadow", fps_shadow}}
-                            .dump()
-                            .c_str());
+    report(o, measure(o, cfg, forward), spec.name, shadow_spec.name);
     fs::remove_all(cut);
     return 0;
 }

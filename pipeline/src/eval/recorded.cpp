@@ -2,6 +2,7 @@
 #include "sightline/pipeline/recorded.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <unordered_set>
@@ -86,6 +87,47 @@ class VersionCategories {
 
 } // namespace
 
+namespace {
+
+/// The cameras to score: `camera` when given, else those the ground truth names, else the recording's only one.
+std::vector<std::string> cameras_to_score(const std::vector<std::string>& recorded, const std::string& camera,
+                                          const std::set<std::string>& gt_cameras, const std::string& file,
+                                          const std::string& gt_file) {
+    if (!camera.empty()) {
+        if (std::find(recorded.begin(), recorded.end(), camera) == recorded.end())
+            throw Error(ErrorCode::kBadInput, file + ": no camera '" + camera + "' in the recording");
+        return {camera};
+    }
+    if (!gt_cameras.empty()) {
+        std::vector<std::string> out;
+        for (const auto& c : recorded)
+            if (gt_cameras.count(c)) out.push_back(c);
+        if (out.empty()) throw Error(ErrorCode::kBadInput, file + ": none of the recording's cameras is in " + gt_file);
+        return out;
+    }
+    if (recorded.size() == 1) return recorded;
+    std::string list;
+    for (const auto& c : recorded) list += (list.empty() ? "" : ", ") + c;
+    throw Error(ErrorCode::kBadInput, file + ": the recording holds cameras " + list + " and " + gt_file +
+                                          " names none: pick one (--camera)");
+}
+
+/// A camera's sequence numbers seen (a repeat is a duplicate; the order does not matter) and their range: the lost
+/// ones are those in the range never seen.
+struct SeqsSeen {
+    std::unordered_set<std::uint64_t> seqs;
+    std::uint64_t lowest = UINT64_MAX, highest = 0;
+    bool add(std::uint64_t seq) {
+        if (!seqs.insert(seq).second) return false;
+        lowest = std::min(lowest, seq), highest = std::max(highest, seq);
+        return true;
+    }
+    /// `from_zero`: what served a camera starts at seq 0; a version beside it starts where it began (hot-loaded).
+    std::uint64_t lost(bool from_zero) const { return highest + 1 - (from_zero ? 0 : lowest) - seqs.size(); }
+};
+
+} // namespace
+
 RecordedDetections load_recorded_detections(const std::filesystem::path& path, const CocoGroundTruth& gt,
                                             const std::string& camera,
                                             const std::map<std::string, std::string>& class_map,
@@ -95,37 +137,13 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
     RecordedDetections out;
     out.detections.source = file;
     out.model = reader.header().model, out.threshold = reader.header().threshold;
-
     const GroundTruthFrames truth(gt);
-    const auto& image_of = truth.image_of;
-    const auto& gt_cameras = truth.cameras;
-    const auto& recorded = reader.header().cameras;
-    if (!camera.empty()) {
-        if (std::find(recorded.begin(), recorded.end(), camera) == recorded.end())
-            throw Error(ErrorCode::kBadInput, file + ": no camera '" + camera + "' in the recording");
-        out.cameras = {camera};
-    } else if (!gt_cameras.empty()) {
-        for (const auto& c : recorded)
-            if (gt_cameras.count(c)) out.cameras.push_back(c);
-        if (out.cameras.empty())
-            throw Error(ErrorCode::kBadInput, file + ": none of the recording's cameras is in " + gt.source);
-    } else if (recorded.size() == 1) {
-        out.cameras = recorded;
-    } else {
-        std::string list;
-        for (const auto& c : recorded) list += (list.empty() ? "" : ", ") + c;
-        throw Error(ErrorCode::kBadInput, file + ": the recording holds cameras " + list + " and " + gt.source +
-                                              " names none: pick one (--camera)");
-    }
-    const bool by_camera = !gt_cameras.empty();
-
+    out.cameras = cameras_to_score(reader.header().cameras, camera, truth.cameras, file, gt.source);
+    const bool by_camera = !truth.cameras.empty();
     VersionCategories categories(gt, reader.header(), class_map, used_keys, out.unknown_classes);
     categories.of(reader.header().model); // the first version's names are checked even when no message comes
 
-    // per camera: the sequence numbers seen (a repeat is a duplicate, left out; the order does not matter) and the
-    // largest, so the lost ones are those below it never seen
-    std::map<std::string, std::pair<std::unordered_set<std::uint64_t>, std::uint64_t>> seen;
-    std::map<std::string, std::uint64_t> first_seq; ///< shadow: per camera, the first seq a version ran beside
+    std::map<std::string, SeqsSeen> seen; // per camera
     std::set<std::string> models;
     std::set<std::int64_t> processed; ///< ground-truth image ids of the frames the run published
     std::string topic;
@@ -137,29 +155,24 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
             ++out.other_cameras;
             continue;
         }
-        auto& [seqs, top] = seen[p->camera];
-        if (!seqs.insert(p->seq).second) {
+        if (!seen[p->camera].add(p->seq)) {
             ++out.duplicate_messages;
             continue;
         }
-        top = std::max(top, p->seq);
-        if (shadow) {
-            const auto [first, added] = first_seq.try_emplace(p->camera, p->seq);
-            first->second = std::min(first->second, p->seq);
-        }
-        models.insert(p->model.empty() ? reader.header().model : p->model);
+        const std::string& model = p->model.empty() ? reader.header().model : p->model;
+        models.insert(model);
         if (p->frame < 0)
             throw Error(ErrorCode::kBadInput, file + ": record " + std::to_string(reader.records()) +
                                                   ": a pred message without a frame index (recorded by an older "
                                                   "sightline): cannot place it against the ground truth");
-        const auto img = image_of.find({by_camera ? p->camera : std::string(), p->frame});
-        if (img == image_of.end()) {
+        const auto img = truth.image_of.find({by_camera ? p->camera : std::string(), p->frame});
+        if (img == truth.image_of.end()) {
             ++out.frames_without_image;
             continue;
         }
         ++out.frames;
         processed.insert(img->second);
-        const std::vector<int>& class_to_category = categories.of(p->model.empty() ? reader.header().model : p->model);
+        const std::vector<int>& class_to_category = categories.of(model);
         for (std::size_t k = 0; k < p->scores.size(); ++k) {
             const float* b = &p->boxes[4 * k];
             const int cls = p->classes[k];
@@ -168,13 +181,13 @@ RecordedDetections load_recorded_detections(const std::filesystem::path& path, c
                 throw Error(ErrorCode::kBadInput, file + ": record " + std::to_string(reader.records()) + ": class " +
                                                       std::to_string(cls) +
                                                       " and the recording's header lists no class names");
-            const int category = class_to_category[cls];
-            out.detections.detections.push_back(
-                {img->second, category, {b[0], b[1], double(b[2]) - b[0], double(b[3]) - b[1]}, p->scores[k]});
+            out.detections.detections.push_back({img->second,
+                                                 class_to_category[cls],
+                                                 {b[0], b[1], double(b[2]) - b[0], double(b[3]) - b[1]},
+                                                 p->scores[k]});
         }
     }
-    for (const auto& [cam, s] : seen) // seq < 2^53: no wrap; a shadow counts from where it began on the camera
-        out.lost_messages += s.second + 1 - (shadow ? first_seq[cam] : 0) - s.first.size();
+    for (const auto& [cam, s] : seen) out.lost_messages += s.lost(!shadow); // seq < 2^53: no wrap
     if (shadow) {
         if (models.empty())
             throw Error(ErrorCode::kBadInput, file + ": holds no shadow/ messages (of the cameras evaluated): record a "

@@ -203,6 +203,19 @@ std::string table(const std::vector<std::string>& head, const std::vector<std::v
 
 } // namespace
 
+std::string render_eval_comparison_table(const EvalReport& rep) {
+    if (!rep.compare) return {};
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& m : rep.compare->metrics)
+        rows.push_back({m.name, metric(m.a), metric(m.b), std::isfinite(m.diff) ? num(m.diff) : "n/a",
+                        std::isfinite(m.lower) ? interval(m.lower, m.upper) : "n/a"});
+    std::ostringstream o;
+    o << table({"metric", "A", "B", "B - A", "95% paired bootstrap interval"}, rows) << "<p>"
+      << rep.compare->found_by_b_only.size() << " ground-truth boxes found by B only, "
+      << rep.compare->found_by_a_only.size() << " by A only.</p>";
+    return o.str();
+}
+
 std::string render_eval_html(const EvalReport& rep) {
     const EvalOptions& a = rep.options;
     std::ostringstream o;
@@ -283,16 +296,9 @@ std::string render_eval_html(const EvalReport& rep) {
         o << "<h2>Slices, worst first</h2>"
           << table({"slice", "images", "gt boxes", "AP", "AP50", "precision", "recall", "AP drop", "rank"}, rows);
     }
-    if (const auto& c = rep.compare) {
-        rows.clear();
-        for (const auto& m : c->metrics)
-            rows.push_back({m.name, metric(m.a), metric(m.b), std::isfinite(m.diff) ? num(m.diff) : "n/a",
-                            std::isfinite(m.lower) ? interval(m.lower, m.upper) : "n/a"});
+    if (rep.compare)
         o << "<h2>Comparison: B <code>" << esc(rep.b.label()) << "</code> vs A <code>" << esc(rep.a.label())
-          << "</code></h2>" << table({"metric", "A", "B", "B - A", "95% paired bootstrap interval"}, rows) << "<p>"
-          << c->found_by_b_only.size() << " ground-truth boxes found by B only, " << c->found_by_a_only.size()
-          << " by A only.</p>";
-    }
+          << "</code></h2>" << render_eval_comparison_table(rep);
     o << "<p style='color:#888'>Definitions: docs/metrics.md.</p></body></html>\n";
     return o.str();
 }

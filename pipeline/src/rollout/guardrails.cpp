@@ -94,21 +94,22 @@ Rollout::Rollout(RolloutConfig config) : config_(std::move(config)) {
         if (!(g.tolerance >= 0) || !std::isfinite(g.tolerance))
             throw Error(ErrorCode::kBadInput, "rollout: guardrail " + g.metric + ": tolerance must be >= 0");
         rails_.push_back({g, PairedMsprt(m)});
+        needs_latency_ = needs_latency_ || g.metric == "latency_p99";
+        needs_truth_ = needs_truth_ || (block_figure(g.metric) && g.metric != "latency_p99");
     }
 }
 
 RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& baseline) {
     ++frames_;
+    // the block's frames, pooled once for every guardrail that reads a block's figure
+    if (needs_truth_) {
+        if (candidate.truth) block_.truth_c.add(*candidate.truth);
+        if (baseline.truth) block_.truth_b.add(*baseline.truth);
+    }
+    if (needs_latency_)
+        block_.latency_c.push_back(candidate.latency_ms), block_.latency_b.push_back(baseline.latency_ms);
     for (Rail& r : rails_) {
-        if (r.config.metric == "latency_p99") {
-            r.latency_c.push_back(candidate.latency_ms), r.latency_b.push_back(baseline.latency_ms);
-            continue;
-        }
-        if (block_figure(r.config.metric)) {
-            if (candidate.truth) r.truth_c.add(*candidate.truth);
-            if (baseline.truth) r.truth_b.add(*baseline.truth);
-            continue;
-        }
+        if (block_figure(r.config.metric)) continue;
         const double c = metric(candidate, r.config.metric), b = metric(baseline, r.config.metric);
         r.block_c += c, r.block_b += b, r.base_sum += b, ++r.base_n;
     }
@@ -121,6 +122,7 @@ RolloutDecision Rollout::add(const FrameMetrics& candidate, const FrameMetrics& 
         if (r.breached && decision_ == RolloutDecision::kUndecided)
             decision_ = RolloutDecision::kRollback, decided_at_ = frames_;
     }
+    block_ = {};
     if (all_cleared && decision_ == RolloutDecision::kUndecided)
         decision_ = RolloutDecision::kPromote, decided_at_ = frames_;
     if (decided_at_ == frames_ && evidence_.empty()) evidence_ = describe();
@@ -131,15 +133,13 @@ void Rollout::close_block(Rail& r) const {
     if (block_figure(r.config.metric)) { // one difference per block where the figure is defined for both
         std::optional<std::pair<double, double>> f;
         if (r.config.metric == "latency_p99")
-            f = std::pair{p99(r.latency_c), p99(r.latency_b)};
+            f = std::pair{p99(block_.latency_c), p99(block_.latency_b)};
         else
-            f = figures(r.config.metric, r.truth_c, r.truth_b);
+            f = figures(r.config.metric, block_.truth_c, block_.truth_b);
         if (f) {
             r.test.add(f->first - f->second);
             r.base_sum += f->second, ++r.base_n;
         }
-        r.truth_c = {}, r.truth_b = {};
-        r.latency_c.clear(), r.latency_b.clear();
     } else {
         r.test.add((r.block_c - r.block_b) / config_.block_frames);
         r.block_c = r.block_b = 0;

@@ -1,7 +1,6 @@
 // `sightline compare`'s pictures: the most different frames as a contact sheet, and the self-contained HTML page.
 #include <openssl/evp.h>
 
-#include <cmath>
 #include <fmt/format.h>
 #include <map>
 #include <opencv2/imgproc.hpp>
@@ -127,24 +126,11 @@ std::string render_comparison_html(const VersionComparison& c, const std::string
         h += "</table>\n";
     }
     if (c.accuracy && c.accuracy->compare) {
-        const auto& cmp = *c.accuracy->compare;
         h += fmt::format("<h2>Against the ground truth</h2>\n<p>{} (b) against {} (a) on {}: paired bootstrap over "
-                         "images, {} replicates, 95% intervals; * where the interval leaves out 0.</p>\n<table><tr><th>"
-                         "metric</th><th>a</th><th>b</th><th>b - a</th><th>95% interval</th></tr>\n",
+                         "images, {} replicates, 95% intervals.</p>\n",
                          html::esc(c.accuracy->b.label()), html::esc(c.accuracy->a.label()),
-                         html::esc(c.accuracy->options.gt), cmp.replicates);
-        const auto value = [](double v) {
-            return v < 0 || !std::isfinite(v) ? std::string("n/a") : fmt::format("{:.3f}", v);
-        };
-        for (const auto& m : cmp.metrics) {
-            const bool defined = std::isfinite(m.diff) && std::isfinite(m.lower);
-            h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", html::esc(m.name),
-                             value(m.a), value(m.b), defined ? fmt::format("{:+.3f}", m.diff) : "n/a",
-                             defined ? fmt::format("[{:+.3f}, {:+.3f}]{}", m.lower, m.upper,
-                                                   (m.lower > 0 || m.upper < 0) ? " *" : "")
-                                     : "n/a");
-        }
-        h += "</table>\n";
+                         html::esc(c.accuracy->options.gt), c.accuracy->compare->replicates);
+        h += render_eval_comparison_table(*c.accuracy) + "\n";
         for (const auto& f : c.accuracy->red_flags) h += "<p><b>Red flag:</b> " + html::esc(f) + "</p>\n";
     }
     if (c.frames_only_in_a || c.frames_only_in_b || c.repeated_frames)

@@ -112,4 +112,8 @@ std::string eval_comparison_json(const EvalReport& report);
 /// comparison, red flags, each where the report has it).
 std::string render_eval_html(const EvalReport& report);
 
+/// Only its comparison (with --compare) as an HTML table, B - A per metric with its interval ("n/a" where undefined),
+/// and the boxes one side finds and the other misses, as render_eval_html shows it; empty without one.
+std::string render_eval_comparison_table(const EvalReport& report);
+
 } // namespace sightline::pipeline

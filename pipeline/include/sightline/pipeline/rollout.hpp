@@ -96,12 +96,17 @@ class Rollout {
         PairedMsprt test;
         double block_c = 0, block_b = 0, base_sum = 0;
         std::size_t base_n = 0;
-        MatchTotals truth_c, truth_b;             ///< a block figure's frames
-        std::vector<double> latency_c, latency_b; ///< latency_p99's frames
         bool breached = false, cleared = false;
     };
     RolloutConfig config_;
     std::vector<Rail> rails_;
+    /// The current block's frames, pooled once for the guardrails that read a block's figure: both versions'
+    /// matches against the truth (precision, recall, ap50) and latencies (latency_p99).
+    struct Block {
+        MatchTotals truth_c, truth_b;
+        std::vector<double> latency_c, latency_b;
+    } block_;
+    bool needs_truth_ = false, needs_latency_ = false;
     std::size_t frames_ = 0, in_block_ = 0, decided_at_ = 0;
     std::string evidence_; ///< at the decision
     std::string describe() const;
