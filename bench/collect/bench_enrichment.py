@@ -187,8 +187,10 @@ def hidden(a):
             subprocess.run([str(a.binary), "--log-level", "warn", "synth", "--out", str(scene), "--cameras", "4",
                             "--seconds", str(a.hidden_seconds), "--seed", str(seed), "--scenario",
                             str(scene.parent / "scenario.yaml")], check=True)
-        for name, sampling in [("defaults", ""), ("share: line", "sampling:\n  share: line\n")]:
-            d = run_line(a.binary, a.out, f"hidden_{seed}/{name.replace(': ', '_')}", scene, sampling)
+        for name, sampling, flags in [("defaults", "", ""), ("share: line", "sampling:\n  share: line\n", ""),
+                                      ("unexplained weighed 0.5", "", "flags:\n  unexplained_weight: 0.5\n")]:
+            d = run_line(a.binary, a.out, f"hidden_{seed}/{name.replace(': ', '_').replace(' ', '_')}", scene, sampling,
+                         flags)
             with open(d / "run.slrec", "rb") as f:
                 header = next(msgpack.Unpacker(f, raw=False))
             _, errs = errors_of_recording(d / "run.slrec", ground_truth(scene, header["classes"]))

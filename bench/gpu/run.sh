@@ -140,7 +140,7 @@ step build 420 "${deps_env[@]}" cmake --build "$build" -j "$jobs" --target gpu_k
 
 # --- tests: every gpu skip a failure ---
 # (a per-test timeout, and no tests found is an error: a filter that matches nothing must not pass)
-step kernels_gpu 180 ctest --test-dir "$build" -L "unit|gpu" -R 'Gpu|Preprocess|DecodeNms|Match' --output-on-failure \
+step kernels_gpu 180 ctest --test-dir "$build" -L "unit|gpu" -R 'Gpu|Preprocess|Background|DecodeNms|Match' --output-on-failure \
     --timeout 120 --no-tests=error
 step line_gpu 300 "${deps_env[@]}" ctest --test-dir "$build" --output-on-failure -j 4 --timeout 120 --no-tests=error \
     -R 'Nvdec|DeviceFrames|DeviceBatch|GpuLine|Engine\.|ModelParity|Detector\.|ModelSpec'

@@ -2,7 +2,9 @@
 //  - preprocess (letterbox + normalise + planar) vs cv::resize + copyMakeBorder + cv::dnn::blobFromImage, one thread
 //    each, then the machine's threads each;
 //  - class-aware NMS vs cv::dnn::NMSBoxes made class-aware with the usual coordinate offset (4.6 has no
-//    NMSBoxesBatched), on YOLOv8-sized candidate sets.
+//    NMSBoxesBatched), on YOLOv8-sized candidate sets;
+//  - the background statistic (the `unexplained` flag's) against the one-thread preprocess of the same frame, the
+//    cost it adds to a frame, its output checked (a static frame: no foreground; a patch: foreground there).
 //
 //   build/bench/bench_kernels_cpu [--reps N]
 #include <CLI/CLI.hpp>
@@ -20,6 +22,7 @@
 #include <tbb/task_arena.h>
 #endif
 
+#include "sightline/kernels/background.hpp"
 #include "sightline/kernels/nms.hpp"
 #include "sightline/kernels/preprocess.hpp"
 
@@ -106,6 +109,50 @@ int bench_preprocess(int reps) {
     return worst <= 1.5 / 255 ? 0 : 1;
 }
 
+int bench_background(int reps) {
+    cv::Mat bgr(480, 640, CV_8UC3), patched;
+    cv::randu(bgr, 0, 256);
+    cv::GaussianBlur(bgr, bgr, cv::Size(5, 5), 0);
+    bgr.copyTo(patched);
+    patched(cv::Rect(100, 100, 64, 64)).setTo(cv::Scalar::all(255));
+    const auto view_of = [](const cv::Mat& m) {
+        ImageView v;
+        v.format = PixelFormat::kBGR, v.width = m.cols, v.height = m.rows, v.planes[0] = m.data,
+        v.pitch[0] = int(m.step);
+        return v;
+    };
+    const ImageView v = view_of(bgr), vp = view_of(patched);
+    PreprocessParams p;
+    p.input_width = 320, p.input_height = 256;
+    BackgroundParams bp;
+    bp.input_width = 320, bp.input_height = 256;
+    const BackgroundGrid g = background_grid(640, 480, bp);
+    std::vector<float> tensor(3 * 320 * 256), state(background_state_floats(g));
+    std::vector<std::uint8_t> fg(g.cells());
+    std::int64_t seen = 0;
+#ifdef SIGHTLINE_HAS_TBB
+    tbb::task_arena single(1);
+    const auto run_pre = [&] {
+        single.execute([&] { preprocess_cpu(std::span(&v, 1), p, tensor.data(), nullptr, nullptr); });
+    };
+#else
+    const auto run_pre = [&] { preprocess_cpu(std::span(&v, 1), p, tensor.data(), nullptr, nullptr); };
+#endif
+    const auto [t_bg, t_pre] = paired_median_ms(
+        reps, [&] { background_cpu(v, bp, seen++, state.data(), fg.data()); }, run_pre);
+    const long still = std::count(fg.begin(), fg.end(), 1);
+    background_cpu(vp, bp, seen++, state.data(), fg.data());
+    const long moved = std::count(fg.begin(), fg.end(), 1);
+    std::printf("background 640x480 BGR -> 320x256, %dx%d cells of %d px (median of %d, sides alternating)\n", g.cols,
+                g.rows, bp.cell, reps);
+    std::printf("  %-46s %8.3f ms\n", "sightline background_cpu", t_bg);
+    std::printf("  %-46s %8.3f ms\n", "anchor: preprocess_cpu, one thread", t_pre);
+    std::printf("  the background costs %.2fx the preprocess; foreground cells: %ld on the static frame, %ld with a "
+                "64 px patch (4 to 9 expected)\n",
+                t_bg / t_pre, still, moved);
+    return still == 0 && moved >= 4 && moved <= 9 ? 0 : 1;
+}
+
 int bench_nms(int reps) {
     std::mt19937 rng(2);
     std::uniform_real_distribution<float> u(0, 1);
@@ -164,11 +211,13 @@ int bench_nms(int reps) {
 
 int main(int argc, char** argv) {
     int reps = 200;
-    CLI::App app{"The CPU twins (preprocess, NMS) against OpenCV doing the same work, outputs checked"};
+    CLI::App app{"The CPU twins (preprocess, NMS) against OpenCV doing the same work, and the background against the "
+                 "preprocess, outputs checked"};
     app.add_option("--reps", reps, "repetitions of each")->check(CLI::Range(1, 100000000))->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     cv::setNumThreads(1); // NMS: both sides single-threaded (the preprocess comparison sets its own)
     int rc = bench_preprocess(reps);
     rc |= bench_nms(reps);
+    rc |= bench_background(reps);
     return rc;
 }

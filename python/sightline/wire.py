@@ -15,7 +15,7 @@ FLAGS = {
     "near_threshold": 1 << 0, "ambiguous_class": 1 << 1, "high_entropy": 1 << 2, "reappeared": 1 << 3,
     "class_switch": 1 << 4, "score_oscillation": 1 << 5, "unusual_count": 1 << 16, "candidate_below": 1 << 17,
     "unknown_object": 1 << 18, "too_dark": 1 << 19, "too_bright": 1 << 20, "low_contrast": 1 << 21,
-    "blurred": 1 << 22, "disagree": 1 << 23,
+    "blurred": 1 << 22, "disagree": 1 << 23, "unexplained": 1 << 24,
 }
 
 

@@ -15,6 +15,7 @@
 #include "kernels/test_frames.hpp"
 #include "kernels/test_heads.hpp"
 #include "sightline/error.hpp"
+#include "sightline/kernels/background.hpp"
 #include "sightline/kernels/decode.hpp"
 #include "sightline/kernels/device.hpp"
 #include "sightline/kernels/match.hpp"
@@ -151,6 +152,50 @@ TEST(GpuPreprocess, MatchesCpuTwin) {
             }
         }
     }
+#endif
+}
+
+// The background twins on a sequence of random frames (three formats, several sizes; a patch appears at frame 25,
+// after the warmup): the cells' luma, the foreground and the state after every frame equal bit for bit (the same
+// float operations in the same order on both sides).
+TEST(GpuBackground, MatchesCpuTwin) {
+    SKIP_WITHOUT_GPU();
+#ifdef SIGHTLINE_HAS_CUDA
+    std::mt19937 rng(4242);
+    const int sizes[][4] = {{1920, 1080, 640, 640}, {641, 479, 320, 256}, {37, 23, 64, 64}};
+    for (int format = 0; format < 3; ++format)
+        for (const auto& sz : sizes) {
+            BackgroundParams p;
+            p.input_width = sz[2], p.input_height = sz[3], p.warmup = 20;
+            const BackgroundGrid g = background_grid(sz[0], sz[1], p);
+            const std::size_t cells = g.cells(), floats = background_state_floats(g);
+            std::vector<float> state(floats), luma(cells);
+            std::vector<std::uint8_t> fg(cells);
+            DeviceBuffer<float> d_state(floats), d_luma(cells);
+            DeviceBuffer<std::uint8_t> d_fg(cells);
+            const reference::Frame base = testing_frames::random_frame(format, sz[0], sz[1], rng, 9);
+            std::uniform_int_distribution<int> noise(-4, 4);
+            int foreground = 0;
+            for (int k = 0; k < 30; ++k) {
+                reference::Frame f = base;
+                for (auto& v : f.p0) v = static_cast<std::uint8_t>(std::clamp(int(v) + noise(rng), 0, 255));
+                if (k >= 25) // a bright patch over the top left quarter of the first plane
+                    for (int y = 0; y < sz[1] / 2; ++y)
+                        std::fill_n(f.p0.begin() + static_cast<std::ptrdiff_t>(y) * f.s0,
+                                    (format == 0 ? 3 : 1) * (sz[0] / 2), std::uint8_t(250));
+                background_cpu(testing_frames::view_of(f), p, k, state.data(), fg.data(), luma.data());
+                DeviceCopy dev(f);
+                background_cuda_async(dev.view, p, k, d_state.p, d_fg.p, d_luma.p, nullptr);
+                ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+                const std::string where = "format " + std::to_string(format) + " size " + std::to_string(sz[0]) +
+                                          " frame " + std::to_string(k);
+                ASSERT_EQ(d_luma.download(), luma) << where;
+                ASSERT_EQ(d_fg.download(), fg) << where;
+                ASSERT_EQ(d_state.download(), state) << where;
+                foreground += static_cast<int>(std::count(fg.begin(), fg.end(), 1));
+            }
+            EXPECT_GT(foreground, 0) << "format " << format << ": the patch is foreground";
+        }
 #endif
 }
 

@@ -104,6 +104,10 @@ TEST(RunConfig, BadConfigsNameTheKey) {
          "flags.candidate_floor: must be below 1"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {blur_ratio: 0}\n",
          "flags.blur_ratio: must be in (0, 1]"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {background_cell: 1}\n",
+         "flags.background_cell: must be in 2..256"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {unexplained_cells: -2}\n",
+         "flags.unexplained_cells: must be in 0..100000"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "engine_threads: -1\n",
          "engine_threads: must be in [0, 1024]"},
     };
@@ -231,6 +235,7 @@ TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
     auto dir = temp_dir("gpuline");
     render_scene(dir, 3, 1.0, 5, {"defaults.width=320", "defaults.height=240"});
     using Frames = std::map<std::string, std::vector<std::vector<pipeline::Detection>>>;
+    std::map<std::string, std::vector<std::uint8_t>> foreground[2]; // per camera, every frame's cells in a row
     auto run_line = [&](pipeline::Decoder decoder) {
         pipeline::RunConfig cfg;
         for (const char* cam : {"cam1", "cam2", "cam3"}) {
@@ -239,11 +244,17 @@ TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
         }
         cfg.model = kRoot / "models/parts-v1/model.yaml";
         cfg.batching.max_batch = 4;
+        cfg.flags.background_warmup = 5; // the 30 frames decide foreground from the sixth on
         pipeline::Runner r(cfg, pipeline::make_opencv_engine(pipeline::load_model_spec(cfg.model)));
         std::atomic<bool> stop{false};
         Frames out;
-        const auto summary =
-            r.run([&](const pipeline::FrameOutput& f) { out[f.camera].push_back(f.detections); }, stop);
+        auto& cells = foreground[decoder == pipeline::Decoder::kNvdec ? 1 : 0];
+        const auto summary = r.run(
+            [&](const pipeline::FrameOutput& f) {
+                out[f.camera].push_back(f.detections);
+                cells[f.camera].insert(cells[f.camera].end(), f.foreground.cells.begin(), f.foreground.cells.end());
+            },
+            stop);
         for (std::size_t i = 0; i < summary.decoders.size(); ++i)
             EXPECT_EQ(summary.decoders[i], decoder)
                 << cfg.cameras[i].id << ": the GPU line's frames must come from NVDEC, in device memory";
@@ -278,6 +289,12 @@ TEST(Runner, GpuLineGivesTheCpuLineDetectionsAndStats) {
         for (int i = 0; i < 12; ++i) EXPECT_NEAR(sa[i], sb[i], 1e-2) << cam << " " << pipeline::kCocoStatNames[i];
     }
     EXPECT_GT(boxes, 0);
+    // the background: the CUDA twin on NVDEC's frames in device memory, the CPU twin on the same frames decoded by
+    // FFmpeg (byte-exact, Nvdec.*): the same cells
+    for (const char* cam : {"cam1", "cam2", "cam3"}) {
+        EXPECT_FALSE(foreground[0].at(cam).empty()) << cam;
+        EXPECT_EQ(foreground[1].at(cam), foreground[0].at(cam)) << cam;
+    }
     fs::remove_all(dir);
 }
 
@@ -317,6 +334,55 @@ TEST(Runner, BlurDriftRaisesTheBlurredFlagFromItsOnset) {
     EXPECT_GE(after, 57) << "of cam2's 60 blurred frames (sharpness " << sharp_before << " before, " << sharp_after
                          << " after)";
     EXPECT_LT(sharp_after, 0.7 * sharp_before);
+    fs::remove_all(dir);
+}
+
+// The background end to end: the synthetic line's cam2 loses 40% of its light at 2 s (the lighting drift, no ramp);
+// its background (learned over the first 50 frames) no longer fits, the change lies mostly where no part is, and
+// the frame is flagged `unexplained` from the onset until the background has learned the new light. Nominal cam1:
+// never. With flags.unexplained_cells 0 no background is kept: no foreground, no flag.
+TEST(Runner, ALightingChangeIsUnexplainedFromItsOnsetUntilTheBackgroundLearnsIt) {
+    auto dir = temp_dir("unexplained");
+    render_scene(dir, 2, 4, 7,
+                 {"cameras.cam2.lighting_drift.start=2", "cameras.cam2.lighting_drift.ramp=0",
+                  "cameras.cam2.lighting_drift.gain=0.6"});
+    const auto run_line = [&](int cells) {
+        pipeline::RunConfig cfg;
+        for (const char* cam : {"cam1", "cam2"})
+            cfg.cameras.push_back({cam, (dir / (std::string(cam) + ".mp4")).string(), {}, false, false});
+        cfg.model = kRoot / "models/parts-v1/model.yaml";
+        cfg.flags.unexplained_cells = cells;
+        pipeline::Runner r(cfg, pipeline::make_opencv_engine(pipeline::load_model_spec(cfg.model)));
+        std::atomic<bool> stop{false};
+        std::map<std::string, std::vector<std::pair<bool, std::size_t>>> seen; // flagged, foreground cells
+        r.run(
+            [&](const pipeline::FrameOutput& f) {
+                const auto& c = f.foreground.cells;
+                seen[f.camera].push_back({(f.frame_flags & transport::kFrameUnexplained) != 0,
+                                          static_cast<std::size_t>(std::count(c.begin(), c.end(), 1))});
+                if (cells > 0) {
+                    EXPECT_EQ(c.size(), f.foreground.grid.cells());
+                }
+            },
+            stop);
+        return seen;
+    };
+    auto seen = run_line(2);
+    ASSERT_EQ(seen["cam1"].size(), 120u);
+    ASSERT_EQ(seen["cam2"].size(), 120u);
+    int nominal = 0, before = 0, onset = 0;
+    for (int k = 0; k < 120; ++k) {
+        nominal += seen["cam1"][k].first;
+        (k < 60 ? before : onset) += k < 60 || k < 70 ? seen["cam2"][k].first : 0;
+    }
+    EXPECT_EQ(nominal, 0);
+    EXPECT_EQ(before, 0);
+    EXPECT_EQ(onset, 10) << "cam2's first 10 frames in the new light are all unexplained";
+    EXPECT_GT(seen["cam2"][60].second, seen["cam2"][59].second + 100) << "most of the picture changed at once";
+    EXPECT_FALSE(seen["cam2"][119].first) << "two seconds later the background has learned the new light";
+    seen = run_line(0);
+    for (const char* cam : {"cam1", "cam2"})
+        for (const auto& [flagged, cells] : seen[cam]) EXPECT_TRUE(!flagged && cells == 0) << cam;
     fs::remove_all(dir);
 }
 
@@ -664,6 +730,44 @@ TEST(Tracker, TemporalFlagsRaiseTheFrameScoreAndReachThePredMessage) {
 
 // Frame quality against the camera's usual picture, learned online like the count: too dark, too bright, low
 // contrast (the luma statistics both preprocess twins compute), per camera.
+// unexplained: foreground cells touching no detection and no candidate, counted on a 4 x 3 grid of 16 px cells over
+// a frame shown at scale 0.5 (a cell is 32 frame pixels); the flag at flags.unexplained_cells, the score's term at
+// flags.unexplained_weight.
+TEST(Flags, ForegroundNoBoxTouchesIsUnexplained) {
+    pipeline::Foreground fg;
+    fg.grid.lb.scale = 0.5f, fg.grid.lb.resized_width = 64, fg.grid.lb.resized_height = 48;
+    fg.grid.cols = 4, fg.grid.rows = 3, fg.cell = 16;
+    fg.cells = {1, 1, 0, 0, //
+                0, 0, 0, 0, //
+                0, 0, 0, 1};
+    const auto det = [](float x1, float y1, float x2, float y2) {
+        pipeline::Detection d;
+        d.x1 = x1, d.y1 = y1, d.x2 = x2, d.y2 = y2, d.score = 0.9f, d.cls = 0;
+        return d;
+    };
+    EXPECT_EQ(pipeline::unexplained_cells(fg, {}, {}), 3);
+    EXPECT_EQ(pipeline::unexplained_cells(fg, {det(10, 10, 40, 20)}, {}), 1) << "a box across cells (0,0), (1,0)";
+    EXPECT_EQ(pipeline::unexplained_cells(fg, {}, {det(100, 70, 101, 71)}), 2) << "a candidate in cell (3,2)";
+    EXPECT_EQ(pipeline::unexplained_cells(fg, {det(64, 0, 96, 32)}, {}), 3) << "edges that only meet do not touch";
+    EXPECT_EQ(pipeline::unexplained_cells(pipeline::Foreground{}, {}, {}), 0) << "no background kept";
+    pipeline::FlagsConfig f;
+    f.unexplained_cells = 2;
+    for (const float weight : {0.f, 0.5f}) {
+        f.unexplained_weight = weight;
+        pipeline::FlagsStage stage(f, 0.25f, 1);
+        pipeline::FrameOutput out;
+        out.foreground = fg;
+        out.detections = {det(10, 10, 40, 20)}; // leaves one cell unexplained: below 2
+        stage.apply(out);
+        EXPECT_FALSE(out.frame_flags & transport::kFrameUnexplained);
+        const float base = out.expected_errors;
+        out.detections = {det(200, 200, 210, 210)}; // leaves all three
+        stage.apply(out);
+        EXPECT_TRUE(out.frame_flags & transport::kFrameUnexplained);
+        EXPECT_FLOAT_EQ(out.expected_errors - base, weight) << "the flag's term in the score";
+    }
+}
+
 TEST(Flags, FrameQualityOutsideTheCamerasUsualBand) {
     pipeline::FlagsConfig f;
     f.count_learn_frames = 100;

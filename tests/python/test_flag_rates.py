@@ -17,7 +17,7 @@ from support import FAILURES, check
 
 BITS = {0: "near_threshold", 1: "ambiguous_class", 2: "high_entropy", 3: "reappeared", 4: "class_switch",
         5: "score_oscillation", 16: "unusual_count", 17: "candidate_below", 18: "unknown_object", 19: "too_dark",
-        20: "too_bright", 21: "low_contrast", 22: "blurred"}
+        20: "too_bright", 21: "low_contrast", 22: "blurred", 24: "unexplained"}
 
 
 def flag_rates(recording):

@@ -356,6 +356,7 @@ constexpr std::pair<std::uint32_t, std::string_view> kFlagNames[] = {
     {kFrameLowContrast, "low_contrast"},
     {kFrameBlurred, "blurred"},
     {kFrameDisagree, "disagree"},
+    {kFrameUnexplained, "unexplained"},
 };
 } // namespace
 

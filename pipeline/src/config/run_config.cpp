@@ -246,7 +246,13 @@ void read_flags(const detail::YamlFile& c, const YAML::Node& f, FlagsConfig& fla
     c.keys(f, "flags",
            {"near_threshold_band", "score_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames",
             "candidate_floor", "max_candidates", "candidate_weight", "track_iou", "track_max_age", "temporal_weight",
-            "luma_band", "contrast_band", "blur_ratio"});
+            "luma_band", "contrast_band", "blur_ratio", "unexplained_cells", "unexplained_weight", "background_cell",
+            "background_floor", "background_warmup"});
+    c.read(f, "flags", "unexplained_cells", flags.unexplained_cells, in(0, 100000), "must be in 0..100000");
+    c.read(f, "flags", "unexplained_weight", flags.unexplained_weight, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(f, "flags", "background_cell", flags.background_cell, in(2, 256), "must be in 2..256");
+    c.read(f, "flags", "background_floor", flags.background_floor, in(0.f, 255.f), "must be in [0, 255]");
+    c.read(f, "flags", "background_warmup", flags.background_warmup, in(1, 1000000), "must be in 1..1000000");
     c.read(f, "flags", "luma_band", flags.luma_band, in(0.f, 255.f), "must be in [0, 255]");
     c.read(f, "flags", "contrast_band", flags.contrast_band, in(0.f, 255.f), "must be in [0, 255]");
     c.read(f, "flags", "blur_ratio", flags.blur_ratio, above(0.f, 1.f), "must be in (0, 1]");

@@ -173,6 +173,26 @@ void Tracker::update(std::vector<Detection>& dets, const std::vector<Detection>&
     std::erase_if(tracks_, [&](const Track& t) { return t.unseen > config_.track_max_age; });
 }
 
+int unexplained_cells(const Foreground& fg, const std::vector<Detection>& detections,
+                      const std::vector<Detection>& candidates) {
+    const auto touches = [](const float cell[4], const Detection& d) {
+        return cell[0] < d.x2 && d.x1 < cell[2] && cell[1] < d.y2 && d.y1 < cell[3];
+    };
+    if (fg.cells.size() != fg.grid.cells()) return 0;
+    int n = 0;
+    for (int r = 0; r < fg.grid.rows; ++r)
+        for (int c = 0; c < fg.grid.cols; ++c) {
+            if (!fg.cells[static_cast<std::size_t>(r) * fg.grid.cols + c]) continue;
+            float cell[4];
+            fg.grid.cell_box(c, r, fg.cell, cell);
+            const auto explains = [&](const Detection& d) { return touches(cell, d); };
+            if (std::none_of(detections.begin(), detections.end(), explains) &&
+                std::none_of(candidates.begin(), candidates.end(), explains))
+                ++n;
+        }
+    return n;
+}
+
 FlagsStage::FlagsStage(const FlagsConfig& config, float confidence, std::size_t cameras)
     : config_(config), confidence_(confidence), usual_(std::max<std::size_t>(1, cameras)),
       trackers_(std::max<std::size_t>(1, cameras), Tracker(config, confidence)) {}
@@ -216,6 +236,11 @@ void FlagsStage::apply(FrameOutput& frame) {
         frame.frame_flags |= transport::kFrameCandidateBelow;
     if (config_.candidate_weight > 0)
         for (const Detection* c : free) u.push_back(candidate_uncertainty(*c, confidence_, config_));
+    if (config_.unexplained_cells > 0 &&
+        unexplained_cells(frame.foreground, frame.detections, frame.candidates) >= config_.unexplained_cells) {
+        frame.frame_flags |= transport::kFrameUnexplained;
+        if (config_.unexplained_weight > 0) u.push_back(config_.unexplained_weight);
+    }
     const bool unknown = clustered(free);
     if (unknown) frame.frame_flags |= transport::kFrameUnknownObject;
     frame.uncertainty = frame_uncertainty(u, unusual || unknown);

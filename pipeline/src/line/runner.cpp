@@ -3,6 +3,7 @@
 #include <deque>
 #include <exception>
 
+#include "background/background_stage.hpp"
 #include "batch/batcher.hpp"
 #include "sightline/pipeline/versions.hpp"
 #include "sightline/transport/messages.hpp"
@@ -124,6 +125,9 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
     for (auto& s : sources) s->start(stop);
     detail::Batcher batcher(feeding, arrivals, config_.batching);
     VersionsStage versions(config_.flags, models_, n);
+    const kernels::PreprocessParams& input = detector().spec().preprocess;
+    detail::BackgroundStage background(config_.flags, input.input_width, input.input_height, n);
+    std::vector<Foreground> foreground;
     RunSummary summary;
     summary.frames.assign(n, 0);
     const auto deliver = [&] {
@@ -139,12 +143,14 @@ RunSummary Runner::run(const std::function<void(const FrameOutput&)>& sink, cons
         inflight.pop_front();
         auto results = models_.collect(f.ticket);
         const std::int64_t inferred = detail::now_ns();
+        background.measure(f.batch.frames, f.batch.owners, foreground);
         for (std::size_t k = 0; k < f.batch.frames.size(); ++k) {
             const std::size_t cam = f.batch.owners[k];
             FrameOutput out = frame_output(f.batch, k, results[k].result, inferred, sources[cam]->queue());
             out.camera = config_.cameras[cam].id;
             out.seq = summary.frames[cam]++;
             out.late_so_far = batcher.late(cam);
+            out.foreground = std::move(foreground[k]);
             versions.apply(out, results[k]);
             sink(out);
         }

@@ -130,6 +130,14 @@ struct FlagsConfig {
     /// the frame's uncertainty terms (0, the default: the temporal flags flag, but do not move the score; 0.5 raised
     /// the novel-part camera's enrichment and lowered the line's, bench/README.md).
     float temporal_weight = 0;
+    /// unexplained (docs/wire.md): at least this many of the frame's foreground cells (cells of the resized luma that
+    /// differ from the camera's background, sightline/kernels/background.hpp) touch no detection and no candidate.
+    /// 0: no background is kept and the flag never fires.
+    int unexplained_cells = 2;
+    float unexplained_weight = 0; ///< the flag's term in the frame's uncertainty (0: it flags, but does not score)
+    int background_cell = 16;     ///< a background cell's side, in the model input's pixels
+    float background_floor = 10;  ///< a cell is foreground when off its background by more than max(4 deviations, this)
+    int background_warmup = 50;   ///< frames a camera's background learns before a cell can be foreground
 };
 
 /// One sampling strategy (docs/collector.md): evaluated in order, the first that matches a frame, passes its

@@ -11,6 +11,7 @@
 namespace sightline::pipeline {
 
 struct FrameOutput;
+struct Foreground;
 
 /// Flags for one detection given the operating threshold and the config's band, margin and entropy threshold.
 std::uint32_t uncertainty_flags(const Detection& d, float confidence, const FlagsConfig& config);
@@ -33,6 +34,12 @@ std::vector<const Detection*> free_candidates(const std::vector<Detection>& dete
 /// Whether two or more sub-threshold candidates overlap one another (IoU >= 0.3) where no detection overlaps
 /// them: something the model half-sees and does not name.
 bool unknown_object(const std::vector<Detection>& detections, const std::vector<Detection>& candidates);
+
+/// How many of the frame's foreground cells (the background stage's, frame_output.hpp) touch no detection and no
+/// candidate box (their rectangles in frame pixels do not overlap): change in the picture that nothing the model
+/// reports explains. 0 for a frame without foreground.
+int unexplained_cells(const Foreground& foreground, const std::vector<Detection>& detections,
+                      const std::vector<Detection>& candidates);
 
 /// The frame's score: 1 - (1 - u_count) x prod over detections (1 - u_i), u_count = 0.5 for an unusual count, else 0:
 /// the chance that something in the frame is wrong if each term were one on its own (docs/wire.md).

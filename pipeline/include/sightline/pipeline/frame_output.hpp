@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sightline/kernels/background.hpp"
 #include "sightline/kernels/preprocess.hpp"
 #include "sightline/kernels/views.hpp"
 #include "sightline/pipeline/detector.hpp"
@@ -34,6 +35,14 @@ struct FrameAgreement {
     }
 };
 
+/// What the background stage found in a frame (sightline/kernels/background.hpp): the cells that differ from its
+/// camera's usual picture. Empty when the stage did not run (flags.unexplained_cells 0, a recording read back).
+struct Foreground {
+    kernels::BackgroundGrid grid;
+    int cell = 0;                    ///< a cell's side in resized pixels
+    std::vector<std::uint8_t> cells; ///< grid.cells() bytes, row-major, 1: foreground
+};
+
 struct FrameOutput {
     std::string camera;
     std::size_t camera_index = 0;
@@ -49,6 +58,7 @@ struct FrameOutput {
     float uncertainty = 0;         ///< the frame's uncertainty score (the flags stage; docs/wire.md)
     float expected_errors = 0;     ///< the sum of the score's terms: what the sampler ranks by (flags.hpp)
     kernels::LumaStats luma;
+    Foreground foreground; ///< the background stage's, shared by every version's record of the frame
     StageStamps stamps;
     std::uint64_t late_so_far = 0;    ///< this camera's frames dropped so far for missing their deadline
     std::uint64_t dropped_so_far = 0; ///< this camera's decoded frames dropped so far (line behind, live sources)

@@ -30,6 +30,7 @@ enum Flag : std::uint32_t {
     kFrameLowContrast = 1u << 21,    ///< luma spread below the camera's usual band
     kFrameBlurred = 1u << 22,        ///< sharpness (relative to the luma spread) below the camera's usual band
     kFrameDisagree = 1u << 23,       ///< a version running beside the serving one found otherwise (docs/versions.md)
+    kFrameUnexplained = 1u << 24,    ///< part of the picture changed from the camera's background and no box covers it
 };
 
 /// A flag's bit from its name in docs/wire.md (near_threshold, ..., unknown_object); 0 for an unknown name.

@@ -1,0 +1,73 @@
+// CPU twin of the background statistic (the function: sightline/kernels/background.hpp).
+#include <algorithm>
+#include <span>
+#include <string>
+
+#include "background/background_common.hpp"
+
+namespace sightline::kernels {
+
+void BackgroundGrid::cell_box(int c, int r, int cell, float box[4]) const {
+    const float inv = 1.f / lb.scale;
+    box[0] = static_cast<float>(c * cell) * inv;
+    box[1] = static_cast<float>(r * cell) * inv;
+    box[2] = static_cast<float>(std::min((c + 1) * cell, lb.resized_width)) * inv;
+    box[3] = static_cast<float>(std::min((r + 1) * cell, lb.resized_height)) * inv;
+}
+
+BackgroundGrid background_grid(int frame_width, int frame_height, const BackgroundParams& p) {
+    if (p.cell <= 0)
+        throw Error(ErrorCode::kBadInput, "background: cell must be positive, got " + std::to_string(p.cell));
+    BackgroundGrid g;
+    g.lb = compute_letterbox(frame_width, frame_height, p.input_width, p.input_height);
+    g.cols = (g.lb.resized_width + p.cell - 1) / p.cell;
+    g.rows = (g.lb.resized_height + p.cell - 1) / p.cell;
+    return g;
+}
+
+namespace detail {
+void validate_background(const ImageView& frame, const BackgroundParams& p, MemoryLocation expected) {
+    if (!(p.step >= 0.f) || !(p.deviation_step >= 0.f) || !(p.k >= 0.f) || !(p.floor >= 0.f))
+        throw Error(ErrorCode::kBadInput, "background: step, deviation_step, k and floor must be >= 0");
+    if (p.warmup < 1) throw Error(ErrorCode::kBadInput, "background: warmup must be at least 1 frame");
+    PreprocessParams pp; // the preprocess's checks of the view and the input size, in the background's words
+    pp.input_width = p.input_width, pp.input_height = p.input_height;
+    try {
+        validate(std::span<const ImageView>(&frame, 1), pp, expected);
+    } catch (const Error& e) {
+        std::string m = e.what();
+        for (const std::string prefix : {"preprocess: frame 0: ", "preprocess: "})
+            if (m.rfind(prefix, 0) == 0) {
+                m = "background: " + m.substr(prefix.size());
+                break;
+            }
+        throw Error(e.code(), m);
+    }
+}
+} // namespace detail
+
+void background_cpu(const ImageView& frame, const BackgroundParams& p, std::int64_t frames_seen, float* state,
+                    std::uint8_t* foreground, float* cell_luma) {
+    detail::validate_background(frame, p, MemoryLocation::kHost);
+    if (!state || !foreground) throw Error(ErrorCode::kBadInput, "background: state and foreground must not be null");
+    const BackgroundGrid g = background_grid(frame.width, frame.height, p);
+    const float inv_x = detail::inverse_scale(frame.width, g.lb.resized_width);
+    const float inv_y = detail::inverse_scale(frame.height, g.lb.resized_height);
+    const std::size_t n = g.cells();
+    for (int r = 0; r < g.rows; ++r)
+        for (int c = 0; c < g.cols; ++c) {
+            const std::size_t i = static_cast<std::size_t>(r) * g.cols + c;
+            const float x = detail::cell_luma(frame, g.lb, inv_x, inv_y, c, r, p.cell);
+            if (cell_luma) cell_luma[i] = x;
+            foreground[i] = detail::update_cell(x, state[i], state[n + i], frames_seen, p);
+        }
+}
+
+#ifndef SIGHTLINE_HAS_CUDA
+void background_cuda_async(const ImageView&, const BackgroundParams&, std::int64_t, float*, std::uint8_t*, float*,
+                           StreamRef) {
+    throw Error(ErrorCode::kUnsupported, "background_cuda: this build has no CUDA kernels (SIGHTLINE_CUDA=OFF)");
+}
+#endif
+
+} // namespace sightline::kernels
