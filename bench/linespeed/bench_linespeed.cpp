@@ -97,7 +97,8 @@ struct Options {
     double p99_limit = 100;
     int width = 640, height = 480;
     fs::path model = fs::path(SIGHTLINE_SOURCE_DIR) / "models/parts-v1/model.yaml";
-    fs::path shadow; ///< empty: none
+    fs::path shadow;                                                   ///< empty: none
+    int unexplained_cells = pipeline::FlagsConfig{}.unexplained_cells; ///< 0: no background kept
 };
 
 void add_options(CLI::App& app, Options& o, std::string& decode) {
@@ -132,6 +133,10 @@ void add_options(CLI::App& app, Options& o, std::string& decode) {
                    "a second model.yaml run beside --model on every frame (shadow:, docs/versions.md): the line's "
                    "capacity with a shadow")
         ->check(CLI::ExistingFile);
+    app.add_option("--unexplained-cells", o.unexplained_cells,
+                   "flags.unexplained_cells (docs/config.md); 0 keeps no background: the line's capacity without it")
+        ->check(CLI::Range(0, 100000))
+        ->capture_default_str();
 }
 
 /// The scene's folder: the demo's cache (or a user's --scene) when it has the videos, else rendered once.
@@ -174,6 +179,7 @@ pipeline::RunConfig line_config(int n, const Options& o, const pipeline::ModelSp
     }
     cfg.batching.max_batch = o.batch;
     cfg.batching.max_wait_ms = o.max_wait_ms;
+    cfg.flags.unexplained_cells = o.unexplained_cells;
     return cfg;
 }
 

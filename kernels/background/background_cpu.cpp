@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "background/background_common.hpp"
 
@@ -53,14 +54,32 @@ void background_cpu(const ImageView& frame, const BackgroundParams& p, std::int6
     const BackgroundGrid g = background_grid(frame.width, frame.height, p);
     const float inv_x = detail::inverse_scale(frame.width, g.lb.resized_width);
     const float inv_y = detail::inverse_scale(frame.height, g.lb.resized_height);
-    const std::size_t n = g.cells();
-    for (int r = 0; r < g.rows; ++r)
-        for (int c = 0; c < g.cols; ++c) {
-            const std::size_t i = static_cast<std::size_t>(r) * g.cols + c;
-            const float x = detail::cell_luma(frame, g.lb, inv_x, inv_y, c, r, p.cell);
-            if (cell_luma) cell_luma[i] = x;
-            foreground[i] = detail::update_cell(x, state[i], state[n + i], frames_seen, p);
+    // detail::cell_luma's sums, a sampled row of the whole frame at a time: each cell still adds its samples row by
+    // row, left to right, so the floats are the same; the columns' taps are computed once per frame
+    struct Column {
+        detail::Taps t;
+        std::size_t cell;
+    };
+    std::vector<Column> columns; // every second pixel of each cell, counted from the cell's first
+    for (int x = 0; x < g.lb.resized_width; ++x)
+        if (x % p.cell % 2 == 0) columns.push_back({detail::taps(x, inv_x, frame.width), std::size_t(x / p.cell)});
+    std::vector<float> sums(g.cells(), 0.f);
+    std::vector<int> counts(g.cells(), 0);
+    for (int y = 0; y < g.lb.resized_height; ++y) {
+        if (y % p.cell % 2 != 0) continue;
+        const detail::Taps ty = detail::taps(y, inv_y, frame.height);
+        const std::size_t row = static_cast<std::size_t>(y / p.cell) * g.cols;
+        for (const Column& c : columns) {
+            sums[row + c.cell] += detail::sample_luma(frame, c.t, ty);
+            ++counts[row + c.cell];
         }
+    }
+    const std::size_t n = g.cells();
+    for (std::size_t i = 0; i < n; ++i) {
+        const float x = sums[i] / static_cast<float>(counts[i]);
+        if (cell_luma) cell_luma[i] = x;
+        foreground[i] = detail::update_cell(x, state[i], state[n + i], frames_seen, p);
+    }
 }
 
 #ifndef SIGHTLINE_HAS_CUDA
