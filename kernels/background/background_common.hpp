@@ -8,17 +8,18 @@
 
 namespace sightline::kernels::detail {
 
-/// Cell (c, r)'s luma: the mean of the resized luma at every second pixel of every second row of the cell, summed in
-/// row-major order (inv_x, inv_y: frame pixels per resized pixel, as the preprocess computes them).
-SL_HD float cell_luma(const ImageView& f, const Letterbox& lb, float inv_x, float inv_y, int c, int r, int cell) {
+/// Cell (c, r)'s luma: the mean of the resized luma at every stride-th pixel of every stride-th row of the cell,
+/// summed in row-major order (inv_x, inv_y: frame pixels per resized pixel, as the preprocess computes them).
+SL_HD float cell_luma(const ImageView& f, const Letterbox& lb, float inv_x, float inv_y, int c, int r, int cell,
+                      int stride) {
     const int x0 = c * cell, y0 = r * cell;
     const int x1 = x0 + cell < lb.resized_width ? x0 + cell : lb.resized_width;
     const int y1 = y0 + cell < lb.resized_height ? y0 + cell : lb.resized_height;
     float sum = 0.f;
     int n = 0;
-    for (int y = y0; y < y1; y += 2) {
+    for (int y = y0; y < y1; y += stride) {
         const Taps ty = taps(y, inv_y, f.height);
-        for (int x = x0; x < x1; x += 2, ++n) sum += sample_luma(f, taps(x, inv_x, f.width), ty);
+        for (int x = x0; x < x1; x += stride, ++n) sum += sample_luma(f, taps(x, inv_x, f.width), ty);
     }
     return sum / static_cast<float>(n);
 }

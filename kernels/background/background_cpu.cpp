@@ -19,6 +19,9 @@ void BackgroundGrid::cell_box(int c, int r, int cell, float box[4]) const {
 BackgroundGrid background_grid(int frame_width, int frame_height, const BackgroundParams& p) {
     if (p.cell <= 0)
         throw Error(ErrorCode::kBadInput, "background: cell must be positive, got " + std::to_string(p.cell));
+    if (p.stride <= 0 || p.stride > p.cell)
+        throw Error(ErrorCode::kBadInput, "background: stride must be in 1..cell (" + std::to_string(p.cell) +
+                                              "), got " + std::to_string(p.stride));
     BackgroundGrid g;
     g.lb = compute_letterbox(frame_width, frame_height, p.input_width, p.input_height);
     g.cols = (g.lb.resized_width + p.cell - 1) / p.cell;
@@ -60,13 +63,14 @@ void background_cpu(const ImageView& frame, const BackgroundParams& p, std::int6
         detail::Taps t;
         std::size_t cell;
     };
-    std::vector<Column> columns; // every second pixel of each cell, counted from the cell's first
+    std::vector<Column> columns; // every stride-th pixel of each cell, counted from the cell's first
     for (int x = 0; x < g.lb.resized_width; ++x)
-        if (x % p.cell % 2 == 0) columns.push_back({detail::taps(x, inv_x, frame.width), std::size_t(x / p.cell)});
+        if (x % p.cell % p.stride == 0)
+            columns.push_back({detail::taps(x, inv_x, frame.width), std::size_t(x / p.cell)});
     std::vector<float> sums(g.cells(), 0.f);
     std::vector<int> counts(g.cells(), 0);
     for (int y = 0; y < g.lb.resized_height; ++y) {
-        if (y % p.cell % 2 != 0) continue;
+        if (y % p.cell % p.stride != 0) continue;
         const detail::Taps ty = detail::taps(y, inv_y, frame.height);
         const std::size_t row = static_cast<std::size_t>(y / p.cell) * g.cols;
         for (const Column& c : columns) {

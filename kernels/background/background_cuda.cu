@@ -15,7 +15,7 @@ __global__ void background_kernel(ImageView f, Letterbox lb, BackgroundParams p,
     const int r = blockIdx.y * blockDim.y + threadIdx.y;
     if (c >= cols || r >= rows) return;
     const std::size_t i = static_cast<std::size_t>(r) * cols + c, n = static_cast<std::size_t>(cols) * rows;
-    const float x = detail::cell_luma(f, lb, inv_x, inv_y, c, r, p.cell);
+    const float x = detail::cell_luma(f, lb, inv_x, inv_y, c, r, p.cell, p.stride);
     if (luma) luma[i] = x;
     fg[i] = detail::update_cell(x, state[i], state[n + i], seen, p);
 }

@@ -162,14 +162,14 @@ TEST(GpuBackground, MatchesCpuTwin) {
     SKIP_WITHOUT_GPU();
 #ifdef SIGHTLINE_HAS_CUDA
     std::mt19937 rng(4242);
-    const int sizes[][5] = {{1920, 1080, 640, 640, 16},
-                            {641, 479, 320, 256, 16},
-                            {37, 23, 64, 64, 16},
-                            {641, 479, 320, 256, 7}}; // frame, input, cell side
+    const int sizes[][6] = {{1920, 1080, 640, 640, 16, 4},
+                            {641, 479, 320, 256, 16, 2},
+                            {37, 23, 64, 64, 16, 4},
+                            {641, 479, 320, 256, 7, 3}}; // frame, input, cell side, stride
     for (int format = 0; format < 3; ++format)
         for (const auto& sz : sizes) {
             BackgroundParams p;
-            p.input_width = sz[2], p.input_height = sz[3], p.warmup = 20, p.cell = sz[4];
+            p.input_width = sz[2], p.input_height = sz[3], p.warmup = 20, p.cell = sz[4], p.stride = sz[5];
             const BackgroundGrid g = background_grid(sz[0], sz[1], p);
             const std::size_t cells = g.cells(), floats = background_state_floats(g);
             std::vector<float> state(floats), luma(cells);

@@ -40,15 +40,17 @@ reference::Frame frame_at(const reference::Frame& base, std::mt19937& rng, int n
 
 TEST(Background, CpuTwinMatchesTheOracle) {
     std::mt19937 rng(77);
-    // frame and input sizes, cell side (an odd one: its cells' samples start at odd pixels every other cell)
-    const int sizes[][5] = {
-        {641, 479, 320, 256, 16}, {1280, 720, 640, 640, 16}, {37, 23, 64, 64, 16}, {641, 479, 320, 256, 7}};
+    // frame and input sizes, cell side and stride (an odd side: its cells' samples start at odd pixels every other
+    // cell)
+    const int sizes[][6] = {
+        {641, 479, 320, 256, 16, 4}, {1280, 720, 640, 640, 16, 2}, {37, 23, 64, 64, 16, 4}, {641, 479, 320, 256, 7, 3}};
     for (int format = 0; format < 3; ++format)
         for (const auto& sz : sizes) {
             const reference::Frame base = testing_frames::random_frame(format, sz[0], sz[1], rng, 5);
             BackgroundParams p = params(sz[2], sz[3]);
-            p.warmup = 20, p.cell = sz[4];
-            reference::Background oracle{p.cell, 0, 0, 0, 0, p.step, p.deviation_step, p.k, p.floor, p.warmup};
+            p.warmup = 20, p.cell = sz[4], p.stride = sz[5];
+            reference::Background oracle{p.cell, p.stride,         0,   0,       0,       0,
+                                         p.step, p.deviation_step, p.k, p.floor, p.warmup};
             const BackgroundGrid g = background_grid(sz[0], sz[1], p);
             std::vector<float> state(background_state_floats(g));
             std::vector<std::uint8_t> fg(g.cells());
@@ -69,7 +71,7 @@ TEST(Background, CpuTwinMatchesTheOracle) {
                     for (int r = 0; r < g.rows; ++r)
                         for (int c = 0; c < g.cols; ++c)
                             ASSERT_EQ(luma[std::size_t(r) * g.cols + c],
-                                      kernels::detail::cell_luma(v, g.lb, ix, iy, c, r, p.cell))
+                                      kernels::detail::cell_luma(v, g.lb, ix, iy, c, r, p.cell, p.stride))
                                 << "format " << format << " cell " << c << "," << r;
                 }
                 for (std::size_t i = 0; i < g.cells(); ++i) {
@@ -163,6 +165,8 @@ TEST(BackgroundBadInput, Table) {
     auto q = p;
     q.cell = 0;
     bad.push_back({"zero cell", good, q, false, "background: cell must be positive, got 0"});
+    q = p, q.stride = 17;
+    bad.push_back({"stride over the cell", good, q, false, "background: stride must be in 1..cell (16), got 17"});
     q = p, q.warmup = 0;
     bad.push_back({"no warmup", good, q, false, "warmup must be at least 1"});
     q = p, q.floor = -1;

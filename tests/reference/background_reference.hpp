@@ -23,7 +23,7 @@ inline double resized_luma(const Frame& f, int rw, int rh, int x, int y) {
 }
 
 struct Background {
-    int cell, rw = 0, rh = 0, cols = 0, rows = 0;
+    int cell, stride, rw = 0, rh = 0, cols = 0, rows = 0;
     double step, dev_step, k, floor;
     long warmup, seen = 0;
     std::vector<double> b, s;
@@ -41,8 +41,8 @@ struct Background {
             for (int c = 0; c < cols; ++c) {
                 double sum = 0;
                 int n = 0;
-                for (int y = r * cell; y < std::min((r + 1) * cell, rh); y += 2)
-                    for (int x = c * cell; x < std::min((c + 1) * cell, rw); x += 2)
+                for (int y = r * cell; y < std::min((r + 1) * cell, rh); y += stride)
+                    for (int x = c * cell; x < std::min((c + 1) * cell, rw); x += stride)
                         sum += resized_luma(f, rw, rh, x, y), ++n;
                 const double v = sum / n;
                 const std::size_t i = static_cast<std::size_t>(r) * cols + c;

@@ -6,7 +6,7 @@
 ///
 /// The function, per camera and cell (both twins perform exactly these float operations, so they agree bit for bit):
 ///  - the cell's luma x: the mean of the resized luma (LumaStats' Y', sampled as the preprocess samples it) at every
-///    second pixel of every second row of the cell, summed in row-major order in float;
+///    `stride`-th pixel of every `stride`-th row of the cell from its first, summed in row-major order in float;
 ///  - the first frame sets the background b = x and the deviation s = 0; afterwards, with d = x - b, the cell is
 ///    foreground when the camera has seen at least `warmup` frames and |d| > max(k * s, floor); then b moves towards
 ///    x by at most `step` (a running median: a part passing by does not become background) and s by
@@ -24,6 +24,7 @@ struct BackgroundParams {
     int input_width = 0; ///< the model input the frame is letterboxed into, as the preprocess does
     int input_height = 0;
     int cell = 16;                ///< a cell's side, in resized pixels (the last row and column may be smaller)
+    int stride = 4;               ///< a cell's luma samples every stride-th pixel of every stride-th row
     float step = 0.5f;            ///< luma the background moves per frame, at most
     float deviation_step = 0.25f; ///< luma the deviation moves per frame
     float k = 4.f;                ///< foreground: |x - b| > max(k * s, floor)
