@@ -218,3 +218,38 @@ TEST(Rollout, BadSettingsAreRefused) {
         EXPECT_FALSE(refused(c)) << name;
     }
 }
+
+// A guardrail from the command line (`sightline compare --guardrail`): METRIC:WORSE:TOLERANCE, every refusal a
+// kBadInput naming the spec and what is wrong.
+TEST(Rollout, GuardrailSpecsParseOrAreRefusedNamingTheSpec) {
+    const GuardrailConfig g = parse_guardrail("disagreement:higher:0.05");
+    EXPECT_EQ(g.metric, "disagreement");
+    EXPECT_EQ(g.worse, "higher");
+    EXPECT_DOUBLE_EQ(g.tolerance, 0.05);
+    EXPECT_DOUBLE_EQ(parse_guardrail("latency_p99:either:2").tolerance, 2.0);
+    const std::pair<std::string, std::string> bad[] = {
+        {"", "expected METRIC:WORSE:TOLERANCE"},
+        {"detections", "expected METRIC:WORSE:TOLERANCE"},
+        {"detections:either", "expected METRIC:WORSE:TOLERANCE"},
+        {"detections:either:0.1:9", "expected METRIC:WORSE:TOLERANCE"},
+        {"speed:lower:0.1", "unknown guardrail metric 'speed' (detections, mean_score"},
+        {"detections:sideways:0.1", "worse must be lower, higher or either, got 'sideways'"},
+        {"detections:either:", "tolerance must be a number >= 0"},
+        {"detections:either:-1", "tolerance must be a number >= 0"},
+        {"detections:either:0.1x", "tolerance must be a number >= 0"},
+        {"detections:either: 0.1", "tolerance must be a number >= 0"},
+        {"detections:either:nan", "tolerance must be a number >= 0"},
+        {"detections:either:inf", "tolerance must be a number >= 0"},
+    };
+    for (const auto& [spec, why] : bad) {
+        try {
+            parse_guardrail(spec);
+            ADD_FAILURE() << "accepted: " << spec;
+        } catch (const sightline::Error& e) {
+            EXPECT_EQ(e.code(), sightline::ErrorCode::kBadInput) << spec;
+            const std::string what = e.what();
+            EXPECT_NE(what.find("guardrail '" + spec + "': "), std::string::npos) << what;
+            EXPECT_NE(what.find(why), std::string::npos) << spec << ": " << what;
+        }
+    }
+}

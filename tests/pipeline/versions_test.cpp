@@ -56,8 +56,12 @@ TEST(Versions, MatchesSameClassFirstThenAnyClassThenLeftovers) {
     for (const auto& p : pairs) {
         if (p.a >= 0) ++seen_a[p.a];
         if (p.b >= 0) ++seen_b[p.b];
-        if (p.kind == Agreement::kBoth) EXPECT_EQ(a[p.a].cls, b[p.b].cls);
-        if (p.kind == Agreement::kClassChanged) EXPECT_NE(a[p.a].cls, b[p.b].cls);
+        if (p.kind == Agreement::kBoth) {
+            EXPECT_EQ(a[p.a].cls, b[p.b].cls);
+        }
+        if (p.kind == Agreement::kClassChanged) {
+            EXPECT_NE(a[p.a].cls, b[p.b].cls);
+        }
     }
     for (int s : seen_a) EXPECT_EQ(s, 1);
     for (int s : seen_b) EXPECT_EQ(s, 1);
@@ -185,6 +189,24 @@ TEST(Versions, GuardrailsRollBackACandidateDroppingHalfTheDetections) {
     EXPECT_NEAR(d.rollouts.at("cam1").state[0].difference, 0.52, 0.02) << "(n - n/2) / n over n = 8..12";
     const auto same = pipeline::compare_recordings(dir / "base.slrec", dir / "base.slrec", 0.5, 24, &rc);
     EXPECT_EQ(same.rollouts.at("cam1").decision, pipeline::RolloutDecision::kPromote) << "a version agrees with itself";
+
+    // the same through the command line: --guardrail replaces the defaults (and implies --guardrails)
+    const auto cli = sightline::testing::run_binary(
+        "compare " + (dir / "base.slrec").string() + " " + (dir / "half.slrec").string() +
+        " --guardrail disagreement:higher:0.25 --json " + (dir / "c.json").string());
+    ASSERT_EQ(cli.code, 0) << cli.output;
+    const auto cj = nlohmann::json::parse(std::ifstream(dir / "c.json"));
+    EXPECT_EQ(cj["rollouts"]["cam1"]["decision"], "rollback");
+    ASSERT_EQ(cj["rollouts"]["cam1"]["guardrails"].size(), 1u);
+    EXPECT_EQ(cj["rollouts"]["cam1"]["guardrails"][0]["metric"], "disagreement");
+    for (const auto& [spec, why] : {std::pair<std::string, std::string>{"ap50:lower:0.1", "ap50 needs ground truth"},
+                                    {"disagreement:up:0.1", "worse must be lower, higher or either"}}) {
+        const auto refused = sightline::testing::run_binary("compare " + (dir / "base.slrec").string() + " " +
+                                                            (dir / "half.slrec").string() + " --guardrail " + spec);
+        EXPECT_NE(refused.code, 0) << spec;
+        EXPECT_NE(refused.output.find("guardrail '" + spec + "': "), std::string::npos) << refused.output;
+        EXPECT_NE(refused.output.find(why), std::string::npos) << refused.output;
+    }
 
     std::filesystem::remove_all(dir);
 }

@@ -17,6 +17,7 @@ struct Options {
     double iou = 0.5;
     std::size_t keep = 24;
     bool guardrails = false;
+    std::vector<std::string> guardrail; ///< --guardrail specs: replace the defaults
     pipeline::RolloutConfig rollout;
     std::filesystem::path gt;
     std::string camera;
@@ -29,6 +30,11 @@ void add_judgement_options(CLI::App* cmd, Options& o) {
     cmd->add_flag("--guardrails", o.guardrails,
                   "also judge b as a candidate against a, per camera, frame by frame in order, as a rollout's "
                   "guardrails would (docs/versions.md): rollback, promote or undecided, with the evidence");
+    cmd->add_option("--guardrail", o.guardrail,
+                    "with --guardrails (implied): judge by this guardrail, METRIC:WORSE:TOLERANCE (e.g. "
+                    "disagreement:higher:0.1; repeat for several), instead of the defaults (detections:either:0.2, "
+                    "mean_score:lower:0.1, flagged:higher:0.5); metrics: detections, mean_score, flagged, "
+                    "latency_ms, latency_p99, disagreement (docs/versions.md)");
     cmd->add_option("--block-frames", o.rollout.block_frames, "guardrails: frames per block")
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));
@@ -48,7 +54,26 @@ void add_judgement_options(CLI::App* cmd, Options& o) {
     cmd->add_option("--seed", o.seed, "with --gt: bootstrap seed")->capture_default_str();
 }
 
-int run_compare(const Options& o) {
+/// The --guardrail specs as the rollout's guardrails (none given: the defaults). The ground-truth ones are refused:
+/// a recording has no truth (`--gt` scores both versions on it instead).
+void read_guardrails(Options& o) {
+    if (o.guardrail.empty()) return;
+    o.guardrails = true;
+    o.rollout.guardrails.clear();
+    for (const auto& spec : o.guardrail) {
+        const auto g = pipeline::parse_guardrail(spec);
+        for (const char* truth : {"missed", "false_alarms", "precision", "recall", "ap50"})
+            if (g.metric == truth)
+                throw Error(ErrorCode::kBadInput,
+                            "compare: guardrail '" + spec + "': " + g.metric +
+                                " needs ground truth, which a recording does not hold (on the line: a camera's "
+                                "ground_truth; here: --gt scores both versions on it)");
+        o.rollout.guardrails.push_back(g);
+    }
+}
+
+int run_compare(Options& o) {
+    read_guardrails(o);
     auto c = pipeline::compare_recordings(o.a, o.b, o.iou, o.keep, o.guardrails ? &o.rollout : nullptr);
     if (!o.gt.empty()) pipeline::add_ground_truth(c, o.gt, o.camera, o.bootstrap, o.seed);
     pipeline::print_comparison(c, stdout);

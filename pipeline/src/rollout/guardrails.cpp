@@ -1,7 +1,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fmt/ranges.h>
 #include <optional>
 #include <tuple>
@@ -56,6 +58,36 @@ const std::vector<std::string>& guardrail_metrics() {
     return names;
 }
 
+void check_guardrail(const GuardrailConfig& g, const std::string& who) {
+    const auto& names = guardrail_metrics();
+    if (std::find(names.begin(), names.end(), g.metric) == names.end())
+        throw Error(ErrorCode::kBadInput, who + "unknown guardrail metric '" + g.metric + "' (" +
+                                              fmt::format("{}", fmt::join(names, ", ")) + ")");
+    if (g.worse != "lower" && g.worse != "higher" && g.worse != "either")
+        throw Error(ErrorCode::kBadInput,
+                    who + "guardrail " + g.metric + ": worse must be lower, higher or either, got '" + g.worse + "'");
+    if (!(g.tolerance >= 0) || !std::isfinite(g.tolerance))
+        throw Error(ErrorCode::kBadInput, who + "guardrail " + g.metric + ": tolerance must be a number >= 0");
+}
+
+GuardrailConfig parse_guardrail(std::string_view spec) {
+    const std::string who = "guardrail '" + std::string(spec) + "': ";
+    const auto first = spec.find(':');
+    const auto second = first == std::string_view::npos ? first : spec.find(':', first + 1);
+    if (second == std::string_view::npos || spec.find(':', second + 1) != std::string_view::npos)
+        throw Error(ErrorCode::kBadInput, who + "expected METRIC:WORSE:TOLERANCE (e.g. disagreement:higher:0.1)");
+    GuardrailConfig g;
+    g.metric = std::string(spec.substr(0, first));
+    g.worse = std::string(spec.substr(first + 1, second - first - 1));
+    const std::string tol(spec.substr(second + 1));
+    char* end = nullptr;
+    const bool number = !tol.empty() && !std::isspace(static_cast<unsigned char>(tol[0]));
+    g.tolerance = number ? std::strtod(tol.c_str(), &end) : -1;
+    if (!number || end != tol.c_str() + tol.size()) g.tolerance = -1; // refused below, as not a number
+    check_guardrail(g, who);
+    return g;
+}
+
 std::vector<GuardrailConfig> RolloutConfig::default_guardrails() {
     return {{"detections", "either", 0.2}, {"mean_score", "lower", 0.1}, {"flagged", "higher", 0.5}};
 }
@@ -83,16 +115,7 @@ Rollout::Rollout(RolloutConfig config) : config_(std::move(config)) {
         throw Error(ErrorCode::kBadInput, "rollout: alpha must be in (0, 1)");
     m.alpha = config_.alpha / static_cast<double>(config_.guardrails.size()), m.min_blocks = config_.min_blocks;
     for (const auto& g : config_.guardrails) {
-        const auto& names = guardrail_metrics();
-        if (std::find(names.begin(), names.end(), g.metric) == names.end())
-            throw Error(ErrorCode::kBadInput, "rollout: unknown guardrail metric '" + g.metric + "' (" +
-                                                  fmt::format("{}", fmt::join(names, ", ")) + ")");
-        if (g.worse != "lower" && g.worse != "higher" && g.worse != "either")
-            throw Error(ErrorCode::kBadInput, "rollout: guardrail " + g.metric +
-                                                  ": worse must be lower, higher or "
-                                                  "either");
-        if (!(g.tolerance >= 0) || !std::isfinite(g.tolerance))
-            throw Error(ErrorCode::kBadInput, "rollout: guardrail " + g.metric + ": tolerance must be >= 0");
+        check_guardrail(g, "rollout: ");
         rails_.push_back({g, PairedMsprt(m)});
         needs_latency_ = needs_latency_ || g.metric == "latency_p99";
         needs_truth_ = needs_truth_ || (block_figure(g.metric) && g.metric != "latency_p99");

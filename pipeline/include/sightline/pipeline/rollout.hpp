@@ -10,6 +10,7 @@
 /// (disagreement: the share of the frame's boxes the two versions do not agree on; its tolerance is that share itself).
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sightline/pipeline/msprt.hpp"
@@ -50,6 +51,14 @@ struct GuardrailConfig {
     /// baseline, the share of boxes itself (0.1: 10% of the boxes differ).
     double tolerance = 0.1;
 };
+
+/// Throws Error(kBadInput), `who` first, for an unknown metric, a `worse` other than lower, higher or either, or a
+/// tolerance that is not a number >= 0.
+void check_guardrail(const GuardrailConfig& guardrail, const std::string& who);
+
+/// A guardrail from the command line, `METRIC:WORSE:TOLERANCE` (`disagreement:higher:0.1`); throws Error(kBadInput)
+/// naming the spec for anything else.
+GuardrailConfig parse_guardrail(std::string_view spec);
 
 struct RolloutConfig {
     int block_frames = 15; ///< frames per block (0.5 s at 30 fps): consecutive frames are correlated, blocks less
