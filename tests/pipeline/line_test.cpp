@@ -742,7 +742,7 @@ TEST(Flags, ForegroundNoBoxTouchesIsUnexplained) {
                 0, 0, 0, 1};
     const auto det = [](float x1, float y1, float x2, float y2) {
         pipeline::Detection d;
-        d.x1 = x1, d.y1 = y1, d.x2 = x2, d.y2 = y2, d.score = 0.9f, d.cls = 0;
+        d.x1 = x1, d.y1 = y1, d.x2 = x2, d.y2 = y2, d.score = 0.9f, d.cls = 0, d.margin = 0.8f, d.entropy = 0.1f;
         return d;
     };
     EXPECT_EQ(pipeline::unexplained_cells(fg, {}, {}), 3);
