@@ -216,7 +216,10 @@ std::string render_eval_comparison_table(const EvalReport& rep) {
     return o.str();
 }
 
-std::string render_eval_html(const EvalReport& rep) {
+namespace {
+
+/// The page's head, its style and the run's summary: files, counts, images left out, red flags.
+std::string eval_page_head(const EvalReport& rep) {
     const EvalOptions& a = rep.options;
     std::ostringstream o;
     o << "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>sightline eval: " << esc(a.dt)
@@ -234,7 +237,11 @@ std::string render_eval_html(const EvalReport& rep) {
           << " images left out: " << esc(rep.left_out_reason) << ".";
     o << "</p>";
     for (const auto& f : rep.red_flags) o << "<p class='flag'>Red flag: " << esc(f) << "</p>";
-    std::vector<std::vector<std::string>> rows;
+    return o.str();
+}
+
+/// The twelve COCO metrics in pycocotools' order, with its summary lines as their definitions.
+std::string coco_metrics_table(const EvalReport& rep) {
     static const char* const kCocoLines[12] = {
         "AP @[ IoU=0.50:0.95 | area=all | maxDets=100 ]",    "AP @[ IoU=0.50 | area=all | maxDets=100 ]",
         "AP @[ IoU=0.75 | area=all | maxDets=100 ]",         "AP @[ IoU=0.50:0.95 | area=small | maxDets=100 ]",
@@ -242,10 +249,15 @@ std::string render_eval_html(const EvalReport& rep) {
         "AR @[ IoU=0.50:0.95 | area=all | maxDets=1 ]",      "AR @[ IoU=0.50:0.95 | area=all | maxDets=10 ]",
         "AR @[ IoU=0.50:0.95 | area=all | maxDets=100 ]",    "AR @[ IoU=0.50:0.95 | area=small | maxDets=100 ]",
         "AR @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]", "AR @[ IoU=0.50:0.95 | area=large | maxDets=100 ]"};
+    std::vector<std::vector<std::string>> rows;
     for (int s = 0; s < 12; ++s) rows.push_back({kCocoStatNames[s], esc(kCocoLines[s]), metric(rep.coco.stats[s])});
-    o << "<h2>COCO metrics (pycocotools-exact, in its order)</h2>" << table({"metric", "definition", "value"}, rows)
-      << "<p>n/a: undefined (no ground truth of that kind), as pycocotools' -1.</p>";
-    rows.clear();
+    return "<h2>COCO metrics (pycocotools-exact, in its order)</h2>" + table({"metric", "definition", "value"}, rows) +
+           "<p>n/a: undefined (no ground truth of that kind), as pycocotools' -1.</p>";
+}
+
+/// Per class: AP, AP50, AP75 and, with an operating point, its counts and rates; then the point's overall figures.
+std::string per_class_table(const EvalReport& rep) {
+    std::vector<std::vector<std::string>> rows;
     const auto& op = rep.operating_point;
     for (std::size_t k = 0; k < rep.classes.size(); ++k) {
         const EvalClass& c = rep.classes[k];
@@ -263,6 +275,7 @@ std::string render_eval_html(const EvalReport& rep) {
     std::vector<std::string> head = {"class", "AP", "AP50", "AP75"};
     if (op)
         for (const char* h : {"TP", "FP", "FN", "precision", "recall", "F1"}) head.push_back(h);
+    std::ostringstream o;
     o << "<h2>Per class</h2>" << table(head, rows);
     if (op) {
         const ClassCounts& t = op->overall; // 0/0 is undefined, as in the table
@@ -273,9 +286,14 @@ std::string render_eval_html(const EvalReport& rep) {
         if (op->fp_per_hour >= 0) o << ", " << num(op->fp_per_hour, 1) << " per hour";
         o << ".</p>";
     }
-    o << pr_curves(rep) << confusion(rep) << reliability(rep) << error_breakdown(rep);
+    return o.str();
+}
+
+/// Threshold advice (with scores) and the slices, worst first (with slices); empty where there are none.
+std::string advice_and_slices(const EvalReport& rep) {
+    std::ostringstream o;
+    std::vector<std::vector<std::string>> rows;
     if (rep.scores) {
-        rows.clear();
         for (const auto& v : rep.scores->per_class)
             rows.push_back({esc(rep.name_of(v.category_id)), metric(v.f1_threshold),
                             v.f1_threshold < 0 ? "n/a" : num(v.f1), metric(v.precision_threshold),
@@ -296,6 +314,15 @@ std::string render_eval_html(const EvalReport& rep) {
         o << "<h2>Slices, worst first</h2>"
           << table({"slice", "images", "gt boxes", "AP", "AP50", "precision", "recall", "AP drop", "rank"}, rows);
     }
+    return o.str();
+}
+
+} // namespace
+
+std::string render_eval_html(const EvalReport& rep) {
+    std::ostringstream o;
+    o << eval_page_head(rep) << coco_metrics_table(rep) << per_class_table(rep) << pr_curves(rep) << confusion(rep)
+      << reliability(rep) << error_breakdown(rep) << advice_and_slices(rep);
     if (rep.compare)
         o << "<h2>Comparison: B <code>" << esc(rep.b.label()) << "</code> vs A <code>" << esc(rep.a.label())
           << "</code></h2>" << render_eval_comparison_table(rep);
