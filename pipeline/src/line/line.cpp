@@ -132,27 +132,40 @@ struct Line::Impl {
           publisher({runner.config().publish.predictions, runner.config().publish.send_hwm, options.linger_ms,
                      runner.config().publish.curve}) {
         const RunConfig& cfg = runner.config();
-        const ModelSpec& spec = runner.detector().spec();
         runner.models().set_side_by_side(options.versions_side_by_side);
         stats.resize(cfg.cameras.size());
         agreement.resize(cfg.cameras.size());
         rollouts.resize(cfg.cameras.size());
         passed.assign(cfg.cameras.size(), false);
         describe_versions();
-        if (!cfg.publish.control.empty()) {
-            control = std::make_unique<detail::LineControl>(
-                cfg.publish.control, cfg.publish.curve,
-                detail::LineControl::Ops{[this] { return control_status(); },
-                                         [this](const ControlRequest& r, std::unique_ptr<Detector> d) {
-                                             return control_add(r, std::move(d));
-                                         },
-                                         [this](const ControlRequest& r) { return control_serve(r); },
-                                         [this](const ControlRequest& r) { return control_unload(r); }},
-                [this](const ControlRequest& r, const OwnedFrame* frame, std::vector<std::string>& checks) {
-                    return prepare_version(r, frame, checks);
-                });
-            spdlog::info("run: control socket on {} (sightline ctl: load, serve, unload, status)", control->endpoint());
-        }
+        start_control();
+        load_ground_truth();
+        log_publishing();
+        start_samples();
+        start_recording();
+    }
+
+    /// publish.control: the control socket and its operations (hot swap, docs/versions.md).
+    void start_control() {
+        const RunConfig& cfg = runner.config();
+        if (cfg.publish.control.empty()) return;
+        control = std::make_unique<detail::LineControl>(
+            cfg.publish.control, cfg.publish.curve,
+            detail::LineControl::Ops{
+                [this] { return control_status(); },
+                [this](const ControlRequest& r, std::unique_ptr<Detector> d) { return control_add(r, std::move(d)); },
+                [this](const ControlRequest& r) { return control_serve(r); },
+                [this](const ControlRequest& r) { return control_unload(r); }},
+            [this](const ControlRequest& r, const OwnedFrame* frame, std::vector<std::string>& checks) {
+                return prepare_version(r, frame, checks);
+            });
+        spdlog::info("run: control socket on {} (sightline ctl: load, serve, unload, status)", control->endpoint());
+    }
+
+    /// Each camera's ground truth (cameras[].ground_truth) and its online evaluator.
+    void load_ground_truth() {
+        const RunConfig& cfg = runner.config();
+        const ModelSpec& spec = runner.detector().spec();
         evaluators.resize(cfg.cameras.size());
         truth_index.assign(cfg.cameras.size(), 0);
         for (std::size_t i = 0; i < cfg.cameras.size(); ++i) {
@@ -165,6 +178,10 @@ struct Line::Impl {
             spdlog::info("run: {}: evaluated online against {} (rolling {} s window, IoU {})", cam.id,
                          cam.ground_truth.string(), cfg.eval.window_s, cfg.eval.iou);
         }
+    }
+
+    void log_publishing() const {
+        const RunConfig& cfg = runner.config();
         spdlog::info("run: line '{}' publishing on {}{}", line, publisher.bound_endpoint(),
                      cfg.publish.curve ? security_note(*cfg.publish.curve) : std::string(" (plain ZeroMQ)"));
         if (!cfg.publish.curve && cfg.publish.allow_insecure &&
@@ -172,35 +189,45 @@ struct Line::Impl {
               (cfg.publish.samples.empty() || transport::is_local_endpoint(cfg.publish.samples))))
             spdlog::warn("run: binding beyond loopback without security (allow_insecure: true): anyone who reaches "
                          "the port reads every prediction and sample (docs/security.md)");
-        if (!cfg.publish.samples.empty()) {
-            std::vector<std::vector<std::string>> others; // each version's class names: a sample reads its own
-            for (std::size_t v = 1; v < models.size(); ++v)
-                others.push_back(runner.models().version(v).detector->spec().classes);
-            sampler = std::make_unique<Sampler>(cfg.sampling, spec.classes, runner.confidence(), cfg.cameras.size(),
-                                                cfg.path.string(), others);
-            std::vector<std::map<std::string, std::string>> meta;
-            for (const auto& c : cfg.cameras) meta.push_back(c.meta);
-            outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling, model, line, spec.classes,
-                                                             runner.confidence(), std::move(meta));
-            for (std::size_t v = 1; v < models.size(); ++v) // a sample carries the version that served its frame
-                outbox->set_version(v, models[v], runner.models().version(v).detector->spec().classes,
-                                    runner.models().version(v).detector->confidence());
-            spdlog::info("run: samples for collectors on {} ({} strategies)", outbox->endpoint(),
-                         cfg.sampling.strategies.size());
-        }
-        if (!options.record.empty()) {
-            transport::RecordingHeader h;
-            h.model = model;
-            h.classes = spec.classes;
-            for (const auto& c : cfg.cameras) h.cameras.push_back(c.id);
-            h.created_ns = wall_clock_ns();
-            h.threshold = runner.confidence(); // eval scores at it by default (docs/metrics.md)
-            if (models.size() > 1)
-                for (std::size_t v = 0; v < models.size(); ++v)
-                    h.versions[models[v]] = runner.models().version(v).detector->spec().classes;
-            recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
-            spdlog::info("run: recording every message to {}", options.record.string());
-        }
+    }
+
+    /// publish.samples: the sampler and the outbox collectors take samples from.
+    void start_samples() {
+        const RunConfig& cfg = runner.config();
+        const ModelSpec& spec = runner.detector().spec();
+        if (cfg.publish.samples.empty()) return;
+        std::vector<std::vector<std::string>> others; // each version's class names: a sample reads its own
+        for (std::size_t v = 1; v < models.size(); ++v)
+            others.push_back(runner.models().version(v).detector->spec().classes);
+        sampler = std::make_unique<Sampler>(cfg.sampling, spec.classes, runner.confidence(), cfg.cameras.size(),
+                                            cfg.path.string(), others);
+        std::vector<std::map<std::string, std::string>> meta;
+        for (const auto& c : cfg.cameras) meta.push_back(c.meta);
+        outbox = std::make_unique<detail::SamplesOutbox>(cfg.publish, cfg.sampling, model, line, spec.classes,
+                                                         runner.confidence(), std::move(meta));
+        for (std::size_t v = 1; v < models.size(); ++v) // a sample carries the version that served its frame
+            outbox->set_version(v, models[v], runner.models().version(v).detector->spec().classes,
+                                runner.models().version(v).detector->confidence());
+        spdlog::info("run: samples for collectors on {} ({} strategies)", outbox->endpoint(),
+                     cfg.sampling.strategies.size());
+    }
+
+    /// --record: every message into a recording.
+    void start_recording() {
+        const RunConfig& cfg = runner.config();
+        const ModelSpec& spec = runner.detector().spec();
+        if (options.record.empty()) return;
+        transport::RecordingHeader h;
+        h.model = model;
+        h.classes = spec.classes;
+        for (const auto& c : cfg.cameras) h.cameras.push_back(c.id);
+        h.created_ns = wall_clock_ns();
+        h.threshold = runner.confidence(); // eval scores at it by default (docs/metrics.md)
+        if (models.size() > 1)
+            for (std::size_t v = 0; v < models.size(); ++v)
+                h.versions[models[v]] = runner.models().version(v).detector->spec().classes;
+        recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
+        spdlog::info("run: recording every message to {}", options.record.string());
     }
 
     static std::vector<std::string> model_names(const ModelSet& set) {
