@@ -107,7 +107,13 @@ def test_line(d):
                               stdout=subprocess.DEVNULL, stderr=logs["outcollector"])
     line = subprocess.Popen([BINARY, "run", cfg], stdout=subprocess.DEVNULL, stderr=logs["line"])
     line.wait(timeout=120)
-    mon.wait(timeout=30)
+    try:  # the monitor ends at the line's run_end; on a loaded machine it may still be reading the backlog
+        mon.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        mon.kill()
+        logs["monitor"].seek(0)
+        print("the monitor did not end within 60 s of the line; its log:\n" + logs["monitor"].read()[-3000:])
+        mon.wait()
     col.wait(timeout=60)
     outcol.wait(timeout=60)
     time.sleep(0.5)
