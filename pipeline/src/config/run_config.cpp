@@ -214,7 +214,8 @@ std::vector<ModelVersionConfig> RunConfig::versions() const {
 std::vector<SamplingStrategy> default_sampling_strategies() {
     SamplingStrategy unusual; // what the flags say is new to the camera
     unusual.name = "unusual", unusual.type = "flags", unusual.tags = {"unusual"};
-    unusual.flags = {"unknown_object", "unusual_count", "too_dark", "too_bright", "low_contrast", "blurred"};
+    unusual.flags = {"unknown_object", "unusual_count", "too_dark",   "too_bright",
+                     "low_contrast",   "blurred",       "unexplained"};
     unusual.per_minute = 5, unusual.per_hour = 60;
     SamplingStrategy uncertain; // the frames whose doubts add up to at least one likely error
     uncertain.name = "uncertain", uncertain.type = "expected_errors", uncertain.tags = {"uncertain"};
