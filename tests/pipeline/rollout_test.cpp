@@ -227,6 +227,10 @@ TEST(Rollout, GuardrailSpecsParseOrAreRefusedNamingTheSpec) {
     EXPECT_EQ(g.worse, "higher");
     EXPECT_DOUBLE_EQ(g.tolerance, 0.05);
     EXPECT_DOUBLE_EQ(parse_guardrail("latency_p99:either:2").tolerance, 2.0);
+    for (const auto& name : guardrail_metrics()) // the five read against ground truth, and no other
+        EXPECT_EQ(guardrail_needs_truth(name), name == "missed" || name == "false_alarms" || name == "precision" ||
+                                                   name == "recall" || name == "ap50")
+            << name;
     const std::pair<std::string, std::string> bad[] = {
         {"", "expected METRIC:WORSE:TOLERANCE"},
         {"detections", "expected METRIC:WORSE:TOLERANCE"},

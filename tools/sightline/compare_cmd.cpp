@@ -62,12 +62,11 @@ void read_guardrails(Options& o) {
     o.rollout.guardrails.clear();
     for (const auto& spec : o.guardrail) {
         const auto g = pipeline::parse_guardrail(spec);
-        for (const char* truth : {"missed", "false_alarms", "precision", "recall", "ap50"})
-            if (g.metric == truth)
-                throw Error(ErrorCode::kBadInput,
-                            "compare: guardrail '" + spec + "': " + g.metric +
-                                " needs ground truth, which a recording does not hold (on the line: a camera's "
-                                "ground_truth; here: --gt scores both versions on it)");
+        if (pipeline::guardrail_needs_truth(g.metric))
+            throw Error(ErrorCode::kBadInput,
+                        "compare: guardrail '" + spec + "': " + g.metric +
+                            " needs ground truth, which a recording does not hold (on the line: a camera's "
+                            "ground_truth; here: --gt scores both versions on it)");
         o.rollout.guardrails.push_back(g);
     }
 }

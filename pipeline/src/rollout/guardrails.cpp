@@ -70,6 +70,11 @@ void check_guardrail(const GuardrailConfig& g, const std::string& who) {
         throw Error(ErrorCode::kBadInput, who + "guardrail " + g.metric + ": tolerance must be a number >= 0");
 }
 
+bool guardrail_needs_truth(const std::string& metric) {
+    return metric == "missed" || metric == "false_alarms" || metric == "precision" || metric == "recall" ||
+           metric == "ap50";
+}
+
 GuardrailConfig parse_guardrail(std::string_view spec) {
     const std::string who = "guardrail '" + std::string(spec) + "': ";
     const auto first = spec.find(':');

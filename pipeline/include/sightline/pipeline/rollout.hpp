@@ -56,6 +56,10 @@ struct GuardrailConfig {
 /// tolerance that is not a number >= 0.
 void check_guardrail(const GuardrailConfig& guardrail, const std::string& who);
 
+/// Whether a guardrail metric is read against ground truth (missed, false_alarms, precision, recall, ap50): only a
+/// camera with ground truth gives it values.
+bool guardrail_needs_truth(const std::string& metric);
+
 /// A guardrail from the command line, `METRIC:WORSE:TOLERANCE` (`disagreement:higher:0.1`); throws Error(kBadInput)
 /// naming the spec for anything else.
 GuardrailConfig parse_guardrail(std::string_view spec);
