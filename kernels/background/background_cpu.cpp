@@ -34,19 +34,9 @@ void validate_background(const ImageView& frame, const BackgroundParams& p, Memo
     if (!(p.step >= 0.f) || !(p.deviation_step >= 0.f) || !(p.k >= 0.f) || !(p.floor >= 0.f))
         throw Error(ErrorCode::kBadInput, "background: step, deviation_step, k and floor must be >= 0");
     if (p.warmup < 1) throw Error(ErrorCode::kBadInput, "background: warmup must be at least 1 frame");
-    PreprocessParams pp; // the preprocess's checks of the view and the input size, in the background's words
-    pp.input_width = p.input_width, pp.input_height = p.input_height;
-    try {
-        validate(std::span<const ImageView>(&frame, 1), pp, expected);
-    } catch (const Error& e) {
-        std::string m = e.what();
-        for (const std::string prefix : {"preprocess: frame 0: ", "preprocess: "})
-            if (m.rfind(prefix, 0) == 0) {
-                m = "background: " + m.substr(prefix.size());
-                break;
-            }
-        throw Error(e.code(), m);
-    }
+    if (p.input_width <= 0 || p.input_height <= 0)
+        throw Error(ErrorCode::kBadInput, "background: model input size must be positive");
+    validate_view(frame, "background", expected);
 }
 } // namespace detail
 

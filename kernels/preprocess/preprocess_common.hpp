@@ -193,4 +193,8 @@ bool preprocess_simd(bool allow);
 /// One shared validation, so both twins throw alike.
 void validate(std::span<const ImageView> frames, const PreprocessParams& p, MemoryLocation expected);
 
+/// The checks of one frame's view (where it lives, its size, its planes and pitches), each error starting with
+/// `who` ("preprocess: frame 3", "background"): every kernel that reads frames refuses them in the same words.
+void validate_view(const ImageView& f, const std::string& who, MemoryLocation expected);
+
 } // namespace sightline::kernels::detail

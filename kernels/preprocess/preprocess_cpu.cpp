@@ -44,26 +44,25 @@ void validate(std::span<const ImageView> frames, const PreprocessParams& p, Memo
             throw Error(ErrorCode::kBadInput, "preprocess: std[" + std::to_string(c) +
                                                   "] must be a finite, non-zero, normal float, got " +
                                                   std::to_string(p.std[c]));
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-        const auto& f = frames[i];
-        const std::string who = "preprocess: frame " + std::to_string(i);
-        if (f.where != expected)
-            throw Error(ErrorCode::kBadInput, who + ": lives in " +
-                                                  (f.where == MemoryLocation::kHost ? "host" : "device") +
-                                                  " memory, this kernel reads " +
-                                                  (expected == MemoryLocation::kHost ? "host" : "device") + " memory");
-        if (f.width <= 0 || f.height <= 0) throw Error(ErrorCode::kBadInput, who + ": empty frame");
-        const int planes = f.format == PixelFormat::kBGR ? 1 : f.format == PixelFormat::kNV12 ? 2 : 3;
-        const int min_pitch[3] = {f.format == PixelFormat::kBGR ? 3 * f.width : f.width,
-                                  f.format == PixelFormat::kNV12 ? 2 * ((f.width + 1) / 2) : (f.width + 1) / 2,
-                                  (f.width + 1) / 2};
-        for (int k = 0; k < planes; ++k) {
-            if (!f.planes[k]) throw Error(ErrorCode::kBadInput, who + ": plane " + std::to_string(k) + " is null");
-            if (f.pitch[k] < min_pitch[k])
-                throw Error(ErrorCode::kBadInput, who + ": plane " + std::to_string(k) + " pitch " +
-                                                      std::to_string(f.pitch[k]) + " < " +
-                                                      std::to_string(min_pitch[k]));
-        }
+    for (std::size_t i = 0; i < frames.size(); ++i)
+        validate_view(frames[i], "preprocess: frame " + std::to_string(i), expected);
+}
+
+void validate_view(const ImageView& f, const std::string& who, MemoryLocation expected) {
+    if (f.where != expected)
+        throw Error(ErrorCode::kBadInput, who + ": lives in " + (f.where == MemoryLocation::kHost ? "host" : "device") +
+                                              " memory, this kernel reads " +
+                                              (expected == MemoryLocation::kHost ? "host" : "device") + " memory");
+    if (f.width <= 0 || f.height <= 0) throw Error(ErrorCode::kBadInput, who + ": empty frame");
+    const int planes = f.format == PixelFormat::kBGR ? 1 : f.format == PixelFormat::kNV12 ? 2 : 3;
+    const int min_pitch[3] = {f.format == PixelFormat::kBGR ? 3 * f.width : f.width,
+                              f.format == PixelFormat::kNV12 ? 2 * ((f.width + 1) / 2) : (f.width + 1) / 2,
+                              (f.width + 1) / 2};
+    for (int k = 0; k < planes; ++k) {
+        if (!f.planes[k]) throw Error(ErrorCode::kBadInput, who + ": plane " + std::to_string(k) + " is null");
+        if (f.pitch[k] < min_pitch[k])
+            throw Error(ErrorCode::kBadInput, who + ": plane " + std::to_string(k) + " pitch " +
+                                                  std::to_string(f.pitch[k]) + " < " + std::to_string(min_pitch[k]));
     }
 }
 } // namespace detail
