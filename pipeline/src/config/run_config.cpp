@@ -378,34 +378,12 @@ void read_versions(const detail::YamlFile& c, const YAML::Node& root, const std:
                                         r.rollout->candidate + " on the cameras it is tried on (the canaries)");
 }
 
-RunConfig read_run_config(const std::filesystem::path& path) {
-    auto [c, root] = detail::YamlFile::load(path);
-    c.keys(root, "",
-           {"line", "cameras", "model", "models", "shadow", "rollout", "publish", "batching", "thresholds", "flags",
-            "reconnect", "eval", "engine", "engine_threads", "sampling", "security", "allow_insecure"});
-    RunConfig r;
-    r.path = path;
-    r.line = root["line"] ? c.get<std::string>(root["line"], "line") : default_line_name();
-    if (const auto problem = transport::line_name_problem(r.line); !problem.empty()) c.fail("line", problem);
-    const auto dir = path.parent_path();
-
-    const auto cams = root["cameras"];
-    if (!cams || !cams.IsSequence() || cams.size() == 0) c.fail("cameras", "expected a list of at least one camera");
-    std::set<std::string> ids;
-    for (std::size_t i = 0; i < cams.size(); ++i)
-        r.cameras.push_back(read_camera(c, cams[i], "cameras[" + std::to_string(i) + "]", dir, ids));
-    read_versions(c, root, dir, r);
-    c.read(
-        root, "", "engine", r.engine,
-        [](const std::string& e) { return e == "auto" || e == "opencv" || e == "openvino" || e == "libtorch"; },
-        "expected auto, opencv, openvino or libtorch");
-    c.read(root, "", "engine_threads", r.engine_threads, in(0, 1024), "must be in [0, 1024]");
-
+/// publish: where the line sends, how long it waits for its consumers, and security.
+void read_publish(const detail::YamlFile& c, YAML::Node root, const std::filesystem::path& dir, PublishConfig& P) {
     const auto pub = root["publish"];
     c.keys(pub, "publish",
            {"predictions", "send_hwm", "wait_for_subscribers", "wait_timeout_s", "samples", "samples_buffer",
             "samples_drain_s", "samples_ack_timeout_s", "allow_insecure", "control"});
-    auto& P = r.publish;
     P.predictions = c.get<std::string>(pub["predictions"], "publish.predictions");
     if (const auto problem = transport::endpoint_problem(P.predictions); !problem.empty())
         c.fail("publish.predictions", problem);
@@ -426,7 +404,11 @@ RunConfig read_run_config(const std::filesystem::path& path) {
            "must be in (0, 86400]");
 
     read_security(c, root, pub, dir, P);
+}
 
+/// batching, reconnect, thresholds, flags and eval: the line's knobs, each with its defaults.
+/// (Both take the root by value: yaml-cpp's operator[] on a const node gives an invalid node for a missing key.)
+void read_tuning(const detail::YamlFile& c, YAML::Node root, RunConfig& r) {
     if (const auto b = root["batching"]) {
         c.keys(b, "batching", {"max_batch", "max_wait_ms", "max_latency_ms"});
         auto& B = r.batching;
@@ -450,6 +432,34 @@ RunConfig read_run_config(const std::filesystem::path& path) {
         c.read(e, "eval", "window_s", r.eval.window_s, above(0.0, 86400.0), "must be in (0, 86400]");
         c.read(e, "eval", "iou", r.eval.iou, above(0.0, 1.0), "must be in (0, 1]");
     }
+}
+
+RunConfig read_run_config(const std::filesystem::path& path) {
+    auto [c, root] = detail::YamlFile::load(path);
+    c.keys(root, "",
+           {"line", "cameras", "model", "models", "shadow", "rollout", "publish", "batching", "thresholds", "flags",
+            "reconnect", "eval", "engine", "engine_threads", "sampling", "security", "allow_insecure"});
+    RunConfig r;
+    r.path = path;
+    r.line = root["line"] ? c.get<std::string>(root["line"], "line") : default_line_name();
+    if (const auto problem = transport::line_name_problem(r.line); !problem.empty()) c.fail("line", problem);
+    const auto dir = path.parent_path();
+
+    const auto cams = root["cameras"];
+    if (!cams || !cams.IsSequence() || cams.size() == 0) c.fail("cameras", "expected a list of at least one camera");
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < cams.size(); ++i)
+        r.cameras.push_back(read_camera(c, cams[i], "cameras[" + std::to_string(i) + "]", dir, ids));
+    read_versions(c, root, dir, r);
+    c.read(
+        root, "", "engine", r.engine,
+        [](const std::string& e) { return e == "auto" || e == "opencv" || e == "openvino" || e == "libtorch"; },
+        "expected auto, opencv, openvino or libtorch");
+    c.read(root, "", "engine_threads", r.engine_threads, in(0, 1024), "must be in [0, 1024]");
+
+    read_publish(c, root, dir, r.publish);
+
+    read_tuning(c, root, r);
     if (r.rollout && r.eval.iou != 0.5) // the guardrails match the truth as the online evaluator does, at eval.iou
         for (std::size_t i = 0; i < r.rollout->guard.guardrails.size(); ++i)
             if (r.rollout->guard.guardrails[i].metric == "ap50")
