@@ -122,6 +122,53 @@ TEST(Recording, RoundTripsEveryMessageInOrder) {
     fs::remove_all(dir);
 }
 
+// Two runs recording to one file (a script started twice): the second is refused, naming the file, before it can
+// empty it, and the first one's recording reads whole; once the first has closed, the file may be written again.
+TEST(Recording, ASecondWriterOfTheSameFileIsRefusedAndCutsNothing) {
+    const auto dir = sightline::testing::temp_dir("recording_lock");
+    const auto file = dir / "r.slrec";
+    RecordingHeader h{"m@1", {"bolt", "nut"}, {"cam1"}, 42};
+    {
+        RecordingWriter first(file, h);
+        for (std::uint64_t k = 0; k < 3; ++k) first.write(pred(k));
+        first.flush();
+        const auto size = fs::file_size(file);
+        try {
+            RecordingWriter second(file, h);
+            FAIL() << "a second writer of a recording being written must be refused";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ErrorCode::kIo);
+            EXPECT_NE(std::string(e.what()).find(file.string() + ": another process is writing this recording"),
+                      std::string::npos)
+                << e.what();
+        }
+        EXPECT_EQ(fs::file_size(file), size) << "the refused writer emptied the first one's recording";
+        first.write(pred(3));
+        first.close();
+    }
+    {
+        RecordingReader r(file);
+        std::string topic;
+        Message m;
+        std::uint64_t n = 0;
+        while (r.next(topic, m)) EXPECT_EQ(std::get<PredMessage>(m).seq, n++);
+        EXPECT_EQ(n, 4u);
+        EXPECT_FALSE(r.truncated());
+    }
+    { // closed: a later run replaces it (as before), under its own lock
+        RecordingWriter again(file, h);
+        again.write(pred(9));
+        again.close();
+    }
+    RecordingReader r(file);
+    std::string topic;
+    Message m;
+    ASSERT_TRUE(r.next(topic, m));
+    EXPECT_EQ(std::get<PredMessage>(m).seq, 9u);
+    EXPECT_FALSE(r.next(topic, m));
+    fs::remove_all(dir);
+}
+
 // A line of several versions (0.11): each version's class list in the header, and each pred message's classes
 // checked against its own version's list (a six-class shadow beside a five-class serving model).
 TEST(Recording, EachVersionsClassesIndexItsOwnMessages) {

@@ -118,7 +118,7 @@ Run add_run(CLI::App& app) {
     cmd->add_option("--record", a->record,
                     "also write every published message (pred, stat, event) to this file, lossless whatever the "
                     "subscribers do; `sightline eval --dt FILE` scores it (format: docs/wire.md, Recordings); - for "
-                    "standard output");
+                    "standard output; a FILE another run is writing is refused");
     cmd->add_flag("--check", a->check,
                   "check the config and exit: every camera file opens and decodes a frame, the model loads into its "
                   "engine and one forward pass "

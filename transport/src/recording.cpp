@@ -1,6 +1,11 @@
 // Recordings of runs (sightline.record/1): a msgpack header map, then [topic, body] arrays.
 #include "sightline/transport/recording.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -24,11 +29,37 @@ void pack_string(Packer& p, std::string_view s) {
     throw Error(ErrorCode::kIo, path.string() + ": " + what + ": " + std::strerror(errno));
 }
 
+/// Opens a recording for writing under an exclusive lock, and only then empties it: a second run recording to the
+/// same file is refused before it can cut the first one's (flock: released when the file closes, or the process dies).
+std::FILE* open_locked(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) io_error(path, "cannot create the recording");
+    const auto fail = [&](const std::string& what) {
+        const int err = errno;
+        ::close(fd);
+        errno = err;
+        io_error(path, what);
+    };
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            ::close(fd);
+            throw Error(ErrorCode::kIo, path.string() + ": another process is writing this recording (it holds the "
+                                                        "file's lock): record to another file, or stop that run");
+        }
+        fail("cannot lock the recording");
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) fail("cannot stat the recording");
+    if (S_ISREG(st.st_mode) && ::ftruncate(fd, 0) != 0) fail("cannot empty the recording");
+    std::FILE* f = ::fdopen(fd, "wb");
+    if (!f) fail("cannot open the recording");
+    return f;
+}
+
 } // namespace
 
 RecordingWriter::RecordingWriter(const std::filesystem::path& path, const RecordingHeader& header) : path_(path) {
-    file_ = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
-    if (!file_) io_error(path, "cannot create the recording");
+    file_ = path == "-" ? stdout : open_locked(path);
     msgpack::sbuffer buf;
     Packer p(buf);
     p.pack_map(5 + (header.threshold >= 0 ? 1 : 0) + (header.versions.empty() ? 0 : 1));
