@@ -130,6 +130,7 @@ TEST(Recording, ASecondWriterOfTheSameFileIsRefusedAndCutsNothing) {
     RecordingHeader h{"m@1", {"bolt", "nut"}, {"cam1"}, 42};
     {
         RecordingWriter first(file, h);
+        EXPECT_TRUE(first.guarded()) << "a temp folder's file system locks";
         for (std::uint64_t k = 0; k < 3; ++k) first.write(pred(k));
         first.flush();
         const auto size = fs::file_size(file);

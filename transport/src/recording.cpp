@@ -31,7 +31,7 @@ void pack_string(Packer& p, std::string_view s) {
 
 /// Opens a recording for writing under an exclusive lock, and only then empties it: a second run recording to the
 /// same file is refused before it can cut the first one's (flock: released when the file closes, or the process dies).
-std::FILE* open_locked(const std::filesystem::path& path) {
+std::FILE* open_locked(const std::filesystem::path& path, bool& guarded) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) io_error(path, "cannot create the recording");
     const auto fail = [&](const std::string& what) {
@@ -46,7 +46,9 @@ std::FILE* open_locked(const std::filesystem::path& path) {
             throw Error(ErrorCode::kIo, path.string() + ": another process is writing this recording (it holds the "
                                                         "file's lock): record to another file, or stop that run");
         }
-        fail("cannot lock the recording");
+        if (errno != ENOLCK && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL)
+            fail("cannot lock the recording");
+        guarded = false; // a file system without flock (some FUSE and network mounts): written unguarded
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0) fail("cannot stat the recording");
@@ -59,7 +61,7 @@ std::FILE* open_locked(const std::filesystem::path& path) {
 } // namespace
 
 RecordingWriter::RecordingWriter(const std::filesystem::path& path, const RecordingHeader& header) : path_(path) {
-    file_ = path == "-" ? stdout : open_locked(path);
+    file_ = path == "-" ? stdout : open_locked(path, guarded_);
     msgpack::sbuffer buf;
     Packer p(buf);
     p.pack_map(5 + (header.threshold >= 0 ? 1 : 0) + (header.versions.empty() ? 0 : 1));

@@ -227,6 +227,10 @@ struct Line::Impl {
             for (std::size_t v = 0; v < models.size(); ++v)
                 h.versions[models[v]] = runner.models().version(v).detector->spec().classes;
         recorder = std::make_unique<transport::RecordingWriter>(options.record, h);
+        if (!recorder->guarded())
+            spdlog::warn("{}: this file system cannot lock the recording: a second run recording to the same file "
+                         "would not be refused",
+                         options.record.string());
         spdlog::info("run: recording every message to {}", options.record.string());
     }
 

@@ -33,7 +33,8 @@ struct RecordingHeader {
 
 /// Appends messages to a recording ("-": standard output). Writes are buffered and reach the file at flush() (the
 /// run calls it every second) and on close. Every failure (cannot create, a full disk) throws Error(kIo) naming the
-/// file.
+/// file. The file is held under an exclusive lock (flock) and emptied only once locked: a second writer of a file
+/// being written is refused (Error(kIo)) and cuts nothing.
 class RecordingWriter {
   public:
     RecordingWriter(const std::filesystem::path& path, const RecordingHeader& header);
@@ -46,12 +47,15 @@ class RecordingWriter {
     void close(); ///< flushes and closes; throws like flush
     std::uint64_t written() const { return written_; }
     const std::filesystem::path& path() const { return path_; }
+    /// false where the file system cannot lock the file (some FUSE and network mounts): written unguarded.
+    bool guarded() const { return guarded_; }
 
   private:
     void put(const std::string& bytes);
     std::filesystem::path path_;
     std::FILE* file_ = nullptr;
     std::uint64_t written_ = 0;
+    bool guarded_ = true;
 };
 
 /// Reads a recording message by message. A missing file is Error(kNotFound); a file that is not a recording, a
