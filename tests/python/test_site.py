@@ -160,6 +160,10 @@ def main(binary, model):
         stream_ids = sorted(msgpack.unpackb(data, raw=False)["id"] for _, data, _ in samples)
         kept = {}
         for c in ("col-a", "col-b"):
+            if not (d / c / "dataset.db").exists():  # the collector failed before its dataset: its log says why
+                check(False, f"collector {c} made its dataset ({d / c / 'dataset.db'})")
+                kept[c] = []
+                continue
             with sqlite3.connect(d / c / "dataset.db") as db:
                 kept[c] = sorted(r[0] for r in db.execute("SELECT id FROM samples"))
         both = sorted(kept["col-a"] + kept["col-b"])
