@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -105,8 +107,8 @@ TEST(JetStreamOptions, StartTimesAreReadAndBadOnesRefused) {
             .count();
     EXPECT_NEAR(double(now - parse_start_time_ns("-30m")), 1800e9, 5e9);
     EXPECT_NEAR(double(now - parse_start_time_ns("-1.5h")), 5400e9, 5e9);
-    for (const char* bad :
-         {"yesterday", "-5x", "-", "", "2026-13-01T00:00", "2026-12-07T03:00:00+02", "-1e99d", "1969-01-01T00:00", "6026-12-07T03:00", "2026-12-07T-3:00"}) {
+    for (const char* bad : {"yesterday", "-5x", "-", "", "2026-13-01T00:00", "2026-12-07T03:00:00+02", "-1e99d",
+                            "1969-01-01T00:00", "6026-12-07T03:00", "2026-12-07T-3:00"}) {
         try {
             parse_start_time_ns(bad);
             ADD_FAILURE() << "'" << bad << "' was taken";
@@ -269,6 +271,50 @@ TEST(JetStreamServer, ADurableReaderResumesWhereItLeftAndSeesAgainWhatItDidNotAc
     const auto from = read_all(late, 6);
     ASSERT_EQ(from.size(), 6u);
     EXPECT_EQ(from.front().body, "24");
+}
+
+// Two sinks sharing one durable consumer (two collectors of a site) started at the same moment: both see no
+// consumer, both make it, and each must bind, whichever made it (the whole stream, made by the reader; and a
+// filtered one, made by the subscription). Between them they read every message once.
+TEST(JetStreamServer, TwoReadersOfOneNewDurableStartingTogetherBothBind) {
+    NatsServer server;
+    JetStreamWriterOptions wo;
+    wo.nats = server.options();
+    JetStreamWriter w(wo);
+    w.ensure_stream(stream("D"));
+    constexpr int kN = 60;
+    for (int i = 0; i < kN; ++i)
+        w.publish("test.D.cam1", "body " + std::to_string(i), "id-" + std::to_string(i), std::uint64_t(i + 1));
+    ASSERT_TRUE(w.drain(std::chrono::seconds(30))) << w.last_error();
+    for (int k = 0; k < 8; ++k) {
+        JetStreamReaderOptions ro = reader(server, "D", "pair" + std::to_string(k));
+        if (k % 2 == 0) ro.filter.clear();
+        std::unique_ptr<JetStreamReader> a, b;
+        std::string a_error, b_error;
+        std::atomic<int> ready{0};
+        const auto make = [&](std::unique_ptr<JetStreamReader>& r, std::string& error) {
+            ++ready;
+            while (ready.load() < 2) std::this_thread::yield();
+            try {
+                r = std::make_unique<JetStreamReader>(ro);
+            } catch (const Error& e) {
+                error = e.what();
+            }
+        };
+        std::thread ta([&] { make(a, a_error); }), tb([&] { make(b, b_error); });
+        ta.join(), tb.join();
+        ASSERT_TRUE(a && b) << "pair " << k << ": " << a_error << " | " << b_error;
+        std::multiset<std::string> bodies;
+        for (int tries = 0; bodies.size() < std::size_t(kN) && tries < 50; ++tries)
+            for (JetStreamReader* r : {a.get(), b.get()})
+                for (auto& m : r->fetch(std::chrono::milliseconds(100))) {
+                    bodies.insert(m.body);
+                    r->ack(m.stream_seq);
+                }
+        EXPECT_EQ(bodies.size(), std::size_t(kN)) << "pair " << k;
+        EXPECT_EQ(std::set<std::string>(bodies.begin(), bodies.end()).size(), std::size_t(kN))
+            << "pair " << k << ": a message read twice";
+    }
 }
 
 TEST(JetStreamServer, AServerDownAtTheStartIsANamedErrorAndOneThatComesBackIsWrittenToAgain) {

@@ -64,6 +64,13 @@ std::string describe(natsStatus s, jsErrCode code = jsErrCode(0)) {
     return text;
 }
 
+/// What a cluster still forming, electing its leaders, or busy answers: late, not at all, or without peers. Worth
+/// asking again for a while; anything else is an answer.
+bool transient(natsStatus s, jsErrCode code) {
+    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr || code == JSClusterNoPeersErr;
+}
+constexpr auto kTransientGiveUp = std::chrono::seconds(60); ///< how long a transient answer is asked again
+
 std::int64_t ms(double seconds) {
     return static_cast<std::int64_t>(seconds * 1000);
 }
@@ -434,11 +441,9 @@ void JetStreamWriter::ensure_stream(const StreamSettings& st) {
     jsErrCode code = jsErrCode(0);
     const std::string where = "nats " + servers_text(impl_->o.nats) + ": stream " + st.name;
     // a cluster still forming, electing its leaders, or busy answers late, not at all or without peers: try again
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    const auto give_up = std::chrono::steady_clock::now() + kTransientGiveUp;
     natsStatus s = js_AddStream(&si, impl_->conn->js.get(), &cfg, nullptr, &code);
-    for (bool said = false; (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr ||
-                             code == JSClusterNoPeersErr) && // a cluster still gathering its servers
-                            std::chrono::steady_clock::now() < give_up;) {
+    for (bool said = false; transient(s, code) && std::chrono::steady_clock::now() < give_up;) {
         if (!said) spdlog::warn("{}: not made yet ({}); trying again", where, describe(s, code));
         said = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -541,16 +546,28 @@ JetStreamReader::JetStreamReader(const JetStreamReaderOptions& o) : impl_(std::m
     const std::string where = "nats " + servers_text(o.nats) + ": stream " + o.stream + ", consumer " + o.durable;
     jsConsumerInfo* ci = nullptr;
     jsErrCode code = jsErrCode(0);
-    natsStatus have =
-        js_GetConsumerInfo(&ci, impl_->conn->js.get(), o.stream.c_str(), o.durable.c_str(), nullptr, &code);
-    for (bool said = false; code == JSStreamNotFoundErr && o.wait_for_stream && !o.wait_for_stream->load();) {
-        if (!said) // a sink started before any bridge made its stream
-            spdlog::warn("nats: stream {} does not exist yet on {}: waiting for a bridge to make it", o.stream,
-                         servers_text(o.nats));
-        said = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto look = [&] {
         code = jsErrCode(0);
-        have = js_GetConsumerInfo(&ci, impl_->conn->js.get(), o.stream.c_str(), o.durable.c_str(), nullptr, &code);
+        return js_GetConsumerInfo(&ci, impl_->conn->js.get(), o.stream.c_str(), o.durable.c_str(), nullptr, &code);
+    };
+    // a sink started before any bridge made its stream waits for it; one started while the cluster forms or elects
+    // the new stream's leader asks again for a while (as the bridge does when it makes the stream)
+    const auto give_up = std::chrono::steady_clock::now() + kTransientGiveUp;
+    natsStatus have = look();
+    for (bool said_stream = false, said_busy = false;;) {
+        if (code == JSStreamNotFoundErr && o.wait_for_stream && !o.wait_for_stream->load()) {
+            if (!said_stream)
+                spdlog::warn("nats: stream {} does not exist yet on {}: waiting for a bridge to make it", o.stream,
+                             servers_text(o.nats));
+            said_stream = true;
+        } else if (transient(have, code) && std::chrono::steady_clock::now() < give_up) {
+            if (!said_busy) spdlog::warn("{}: not answered yet ({}); asking again", where, describe(have, code));
+            said_busy = true;
+        } else {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        have = look();
     }
     std::unique_ptr<jsConsumerInfo, ConsumerInfoFree> hold(ci);
     jsSubOptions so;
@@ -576,11 +593,25 @@ JetStreamReader::JetStreamReader(const JetStreamReaderOptions& o) : impl_(std::m
     }
     if (o.filter.empty() && have != NATS_OK) { // the whole stream: a consumer without a filter, made here
         so.Config.Durable = o.durable.c_str();
-        jsConsumerInfo* made = nullptr;
-        const natsStatus add =
-            js_AddConsumer(&made, impl_->conn->js.get(), o.stream.c_str(), &so.Config, nullptr, &code);
-        jsConsumerInfo_Destroy(made);
-        if (add != NATS_OK) throw Error(ErrorCode::kTransport, where + ": cannot make it: " + describe(add, code));
+        natsStatus add = NATS_OK;
+        for (;;) {
+            jsConsumerInfo* made = nullptr;
+            code = jsErrCode(0);
+            add = js_AddConsumer(&made, impl_->conn->js.get(), o.stream.c_str(), &so.Config, nullptr, &code);
+            jsConsumerInfo_Destroy(made);
+            if (!transient(add, code) || std::chrono::steady_clock::now() >= give_up) break;
+            spdlog::warn("{}: not made yet ({}); trying again", where, describe(add, code));
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+        if (add != NATS_OK) { // another reader of the same durable (a second collector) may have made it meanwhile
+            jsConsumerInfo* other = nullptr;
+            jsErrCode again = jsErrCode(0);
+            const natsStatus there =
+                js_GetConsumerInfo(&other, impl_->conn->js.get(), o.stream.c_str(), o.durable.c_str(), nullptr, &again);
+            jsConsumerInfo_Destroy(other);
+            if (there != NATS_OK)
+                throw Error(ErrorCode::kTransport, where + ": cannot make it: " + describe(add, code));
+        }
         so.Consumer = o.durable.c_str();
     }
     natsSubscription* s = nullptr;
