@@ -197,6 +197,15 @@ JetStreamReaderOptions reader(const NatsServer& server, const std::string& strea
     return ro;
 }
 
+/// A writer on the server with the test stream `name` made.
+std::unique_ptr<JetStreamWriter> writer_with_stream(const NatsServer& server, const std::string& name) {
+    JetStreamWriterOptions wo;
+    wo.nats = server.options();
+    auto w = std::make_unique<JetStreamWriter>(wo);
+    w->ensure_stream(stream(name));
+    return w;
+}
+
 std::vector<JetStreamReader::Received> read_all(JetStreamReader& r, std::size_t n) {
     std::vector<JetStreamReader::Received> out;
     for (int tries = 0; out.size() < n && tries < 50; ++tries)
@@ -239,12 +248,9 @@ TEST(JetStreamServer, EveryMessageIsAcknowledgedOnceInOrderAndARepeatedIdIsStore
 
 TEST(JetStreamServer, ADurableReaderResumesWhereItLeftAndSeesAgainWhatItDidNotAcknowledge) {
     NatsServer server;
-    JetStreamWriterOptions wo;
-    wo.nats = server.options();
-    JetStreamWriter w(wo);
-    w.ensure_stream(stream("B"));
-    for (int i = 0; i < 30; ++i) w.publish("test.B.x", std::to_string(i), "b" + std::to_string(i));
-    ASSERT_TRUE(w.drain(std::chrono::seconds(20)));
+    auto w = writer_with_stream(server, "B");
+    for (int i = 0; i < 30; ++i) w->publish("test.B.x", std::to_string(i), "b" + std::to_string(i));
+    ASSERT_TRUE(w->drain(std::chrono::seconds(20)));
 
     JetStreamReaderOptions ro = reader(server, "B", "d");
     ro.batch = 10, ro.ack_wait_s = 1;
@@ -278,14 +284,11 @@ TEST(JetStreamServer, ADurableReaderResumesWhereItLeftAndSeesAgainWhatItDidNotAc
 // filtered one, made by the subscription). Between them they read every message once.
 TEST(JetStreamServer, TwoReadersOfOneNewDurableStartingTogetherBothBind) {
     NatsServer server;
-    JetStreamWriterOptions wo;
-    wo.nats = server.options();
-    JetStreamWriter w(wo);
-    w.ensure_stream(stream("D"));
+    auto w = writer_with_stream(server, "D");
     constexpr int kN = 60;
     for (int i = 0; i < kN; ++i)
-        w.publish("test.D.cam1", "body " + std::to_string(i), "id-" + std::to_string(i), std::uint64_t(i + 1));
-    ASSERT_TRUE(w.drain(std::chrono::seconds(30))) << w.last_error();
+        w->publish("test.D.cam1", "body " + std::to_string(i), "id-" + std::to_string(i), std::uint64_t(i + 1));
+    ASSERT_TRUE(w->drain(std::chrono::seconds(30))) << w->last_error();
     for (int k = 0; k < 8; ++k) {
         JetStreamReaderOptions ro = reader(server, "D", "pair" + std::to_string(k));
         if (k % 2 == 0) ro.filter.clear();
