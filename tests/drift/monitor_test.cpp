@@ -340,6 +340,36 @@ TEST(MonitorStore, KeepsWindowsScoresAlarmsAndReferencesAndPrunesByAge) {
     Monitor resumed(MonitorOptions{});
     resumed.load_references(*again.references(), path.string());
     std::filesystem::remove(path);
+    std::filesystem::remove(path.string() + ".lock");
+}
+
+// One monitor per store: a second monitor on the same --db is refused at once, naming the store, instead of both
+// writing the same cameras' rows and references; a report reads beside the running monitor; once the first closes,
+// a new monitor opens it.
+TEST(MonitorStore, ASecondMonitorOnOneStoreIsRefusedAndAReportReadsBesideIt) {
+    const auto path =
+        std::filesystem::temp_directory_path() / ("sightline_store_lock_" + std::to_string(::getpid()) + ".db");
+    std::filesystem::remove(path);
+    {
+        MonitorStore first(path);
+        first.save_references("{}", 1);
+        first.commit();
+        try {
+            MonitorStore second(path);
+            FAIL() << "a second monitor on one store must be refused";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ErrorCode::kIo);
+            EXPECT_NE(std::string(e.what()).find("monitor store " + path.string() + ": in use by another monitor"),
+                      std::string::npos)
+                << e.what();
+        }
+        MonitorStore report(path, MonitorStore::Role::kReader);
+        EXPECT_TRUE(report.references()) << "a report beside the monitor reads what it committed";
+    }
+    MonitorStore later(path); // the first one closed: the store is free
+    EXPECT_TRUE(later.references());
+    std::filesystem::remove(path);
+    std::filesystem::remove(path.string() + ".lock");
 }
 
 // Issue 26, part 2: a line's agreement between a camera's serving version and the one beside it reaches the store

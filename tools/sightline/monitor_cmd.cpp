@@ -122,7 +122,7 @@ Run add_monitor(CLI::App& app) {
     report->add_option("--out", a->report_out, "the page to write")->required();
     return [a, report] {
         if (!report->parsed()) return run_monitor(*a);
-        pipeline::MonitorStore store(a->report_db);
+        pipeline::MonitorStore store(a->report_db, pipeline::MonitorStore::Role::kReader); // beside a running monitor
         pipeline::write_output(a->report_out, pipeline::render_monitor_html(store));
         spdlog::info("monitor: wrote {}", a->report_out);
         return 0;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -103,6 +104,19 @@ void write_durable(const std::filesystem::path& path, std::string_view bytes) {
     const int err = errno;
     ::close(dfd);
     if (!synced) io_error(dir, "fsync of the folder failed", err);
+}
+
+LockFile::LockFile(const std::filesystem::path& path, const std::string& busy) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorCode::kIo, path.string() + ": cannot open: " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd_);
+        throw Error(ErrorCode::kIo, busy);
+    }
+}
+
+LockFile::~LockFile() {
+    if (fd_ >= 0) ::close(fd_); // releases the lock
 }
 
 } // namespace sightline::pipeline

@@ -1,11 +1,7 @@
 #include "sightline/pipeline/dataset.hpp"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include <chrono>
@@ -114,8 +110,8 @@ DatasetSample from_message(const transport::SampleMessage& m) {
 
 struct Dataset::Impl {
     fs::path dir, db_path;
+    std::unique_ptr<LockFile> lock; ///< DIR/dataset.lock while a writer has the dataset open (released after db closes)
     std::unique_ptr<sqlite3, DbClose> db;
-    int lock_fd = -1;        ///< DIR/dataset.lock, flock()ed while a writer has the dataset open
     bool has_context = true; ///< the context columns exist (schema 2; a schema-1 dataset opened to read lacks them)
     bool has_line = true;    ///< the line column exists (schema 3)
     bool labeling = false;   ///< kWrite or kLabel: labels and snapshot records may be written
@@ -124,10 +120,6 @@ struct Dataset::Impl {
         if (!labeling)
             throw Error(ErrorCode::kBadInput, db_path.string() + ": opened to read: cannot " + std::string(what));
     }
-    ~Impl() {
-        if (lock_fd >= 0) ::close(lock_fd); // releases the lock
-    }
-
     [[noreturn]] void fail(const std::string& what) const {
         throw Error(ErrorCode::kIo, db_path.string() + ": " + what + ": " + sqlite3_errmsg(db.get()));
     }
@@ -157,12 +149,10 @@ Dataset::Dataset(const fs::path& dir, Mode mode) : impl_(std::make_unique<Impl>(
         fs::create_directories(dir / "images", ec);
         if (ec) throw Error(ErrorCode::kIo, (dir / "images").string() + ": cannot create the folder: " + ec.message());
         const fs::path lock = dir / "dataset.lock";
-        s.lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (s.lock_fd < 0) throw Error(ErrorCode::kIo, lock.string() + ": cannot open: " + std::strerror(errno));
-        if (::flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0)
-            throw Error(ErrorCode::kIo, dir.string() + ": in use by another collector or merge (" + lock.string() +
-                                            " is locked): one writer per dataset folder; give this one its own and "
-                                            "merge them");
+        s.lock =
+            std::make_unique<LockFile>(lock, dir.string() + ": in use by another collector or merge (" + lock.string() +
+                                                 " is locked): one writer per dataset folder; give this one "
+                                                 "its own and merge them");
     } else if (!fs::exists(s.db_path)) {
         throw Error(ErrorCode::kNotFound, s.db_path.string() + ": no such file (not a dataset)");
     }

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "sightline/error.hpp"
+#include "sightline/pipeline/files.hpp"
 
 namespace sightline::pipeline {
 namespace {
@@ -51,6 +52,7 @@ struct DbDeleter {
 
 struct MonitorStore::Impl {
     std::filesystem::path path;
+    std::unique_ptr<LockFile> lock; ///< a writer's PATH.lock (released after the database closes)
     std::unique_ptr<sqlite3, DbDeleter> db;
     bool in_transaction = false;
     Stmt window, score, alarm, reference, agreement;
@@ -122,8 +124,14 @@ struct MonitorStore::Impl {
     }
 };
 
-MonitorStore::MonitorStore(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+MonitorStore::MonitorStore(const std::filesystem::path& path, Role role) : impl_(std::make_unique<Impl>()) {
     impl_->path = path;
+    if (role == Role::kWriter) {
+        const std::filesystem::path lock = path.string() + ".lock";
+        impl_->lock = std::make_unique<LockFile>(
+            lock, "monitor store " + path.string() + ": in use by another monitor (" + lock.string() +
+                      " is locked): one monitor per store; give this one its own --db");
+    }
     sqlite3* db = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     impl_->db.reset(db);

@@ -18,6 +18,20 @@ void write_output(const std::filesystem::path& path, const std::string& text);
 /// leaves no temporary file behind.
 void write_durable(const std::filesystem::path& path, std::string_view bytes);
 
+/// An exclusive lock on a lock file beside what it guards (flock on `path`, created if missing), held while this
+/// lives and released when it is destroyed or the process dies (kill -9 included): one writer at a time. Throws
+/// Error(kIo) with `busy` as the message when another holder has it, naming `path` when it cannot be opened.
+class LockFile {
+  public:
+    LockFile(const std::filesystem::path& path, const std::string& busy);
+    ~LockFile();
+    LockFile(const LockFile&) = delete;
+    LockFile& operator=(const LockFile&) = delete;
+
+  private:
+    int fd_ = -1;
+};
+
 /// Whether `path` names standard output ("-").
 inline bool is_stdout(const std::filesystem::path& path) {
     return path == "-";

@@ -16,9 +16,12 @@ namespace sightline::pipeline {
 
 class MonitorStore {
   public:
+    /// kWriter: a monitor's own store, one at a time: an exclusive lock on PATH.lock is held while it is open, and a
+    /// second monitor on the same store is refused, naming it. kReader: a report beside a running monitor.
+    enum class Role { kWriter, kReader };
     /// Opens or creates the store. Throws Error(kIo) naming the file when it cannot (a directory that does not
-    /// exist, no permission, not a SQLite file, a newer schema).
-    explicit MonitorStore(const std::filesystem::path& path);
+    /// exist, no permission, not a SQLite file, a newer schema, another monitor writing it).
+    explicit MonitorStore(const std::filesystem::path& path, Role role = Role::kWriter);
     ~MonitorStore();
     MonitorStore(const MonitorStore&) = delete;
     MonitorStore& operator=(const MonitorStore&) = delete;
