@@ -536,6 +536,31 @@ struct JetStreamReader::Impl {
     }
 };
 
+namespace {
+/// Makes the durable consumer `config` describes, asking again while the cluster answers transiently (until
+/// `give_up`). One that another reader of the same durable (a second collector) made meanwhile is as good.
+void make_consumer(jsCtx* js, const JetStreamReaderOptions& o, jsConsumerConfig& config, const std::string& where,
+                   std::chrono::steady_clock::time_point give_up) {
+    natsStatus add = NATS_OK;
+    jsErrCode code = jsErrCode(0);
+    for (;;) {
+        jsConsumerInfo* made = nullptr;
+        code = jsErrCode(0);
+        add = js_AddConsumer(&made, js, o.stream.c_str(), &config, nullptr, &code);
+        jsConsumerInfo_Destroy(made);
+        if (!transient(add, code) || std::chrono::steady_clock::now() >= give_up) break;
+        spdlog::warn("{}: not made yet ({}); trying again", where, describe(add, code));
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    if (add == NATS_OK) return;
+    jsConsumerInfo* other = nullptr;
+    jsErrCode again = jsErrCode(0);
+    const natsStatus there = js_GetConsumerInfo(&other, js, o.stream.c_str(), o.durable.c_str(), nullptr, &again);
+    jsConsumerInfo_Destroy(other);
+    if (there != NATS_OK) throw Error(ErrorCode::kTransport, where + ": cannot make it: " + describe(add, code));
+}
+} // namespace
+
 JetStreamReader::JetStreamReader(const JetStreamReaderOptions& o) : impl_(std::make_unique<Impl>()) {
     impl_->o = o;
     if (o.durable.empty()) throw Error(ErrorCode::kBadInput, "nats: a reader needs a durable consumer name");
@@ -593,25 +618,7 @@ JetStreamReader::JetStreamReader(const JetStreamReaderOptions& o) : impl_(std::m
     }
     if (o.filter.empty() && have != NATS_OK) { // the whole stream: a consumer without a filter, made here
         so.Config.Durable = o.durable.c_str();
-        natsStatus add = NATS_OK;
-        for (;;) {
-            jsConsumerInfo* made = nullptr;
-            code = jsErrCode(0);
-            add = js_AddConsumer(&made, impl_->conn->js.get(), o.stream.c_str(), &so.Config, nullptr, &code);
-            jsConsumerInfo_Destroy(made);
-            if (!transient(add, code) || std::chrono::steady_clock::now() >= give_up) break;
-            spdlog::warn("{}: not made yet ({}); trying again", where, describe(add, code));
-            std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        }
-        if (add != NATS_OK) { // another reader of the same durable (a second collector) may have made it meanwhile
-            jsConsumerInfo* other = nullptr;
-            jsErrCode again = jsErrCode(0);
-            const natsStatus there =
-                js_GetConsumerInfo(&other, impl_->conn->js.get(), o.stream.c_str(), o.durable.c_str(), nullptr, &again);
-            jsConsumerInfo_Destroy(other);
-            if (there != NATS_OK)
-                throw Error(ErrorCode::kTransport, where + ": cannot make it: " + describe(add, code));
-        }
+        make_consumer(impl_->conn->js.get(), o, so.Config, where, give_up);
         so.Consumer = o.durable.c_str();
     }
     natsSubscription* s = nullptr;

@@ -140,7 +140,7 @@ void run_demo_line(const DemoRunOptions& a, std::unique_ptr<Engine> engine) {
     monitor.finish(wall_clock_ns());
     print_monitor_alarms(monitor.alarms(), table.drifts(), mo.monitor, !a.reference.empty());
     print_collector(kept, table, collector.dir().string());
-    write_output(monitor_dir / "report.html", render_monitor_html(MonitorStore(mo.db)));
+    write_output(monitor_dir / "report.html", render_monitor_html(MonitorStore(mo.db, MonitorStore::Role::kReader)));
     std::printf("monitor: store %s, report %s\n", mo.db.c_str(), (monitor_dir / "report.html").string().c_str());
 }
 
