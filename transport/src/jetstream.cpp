@@ -71,6 +71,23 @@ bool transient(natsStatus s, jsErrCode code) {
 }
 constexpr auto kTransientGiveUp = std::chrono::seconds(60); ///< how long a transient answer is asked again
 
+/// Calls `ask` (a JetStream API request that sets `code`), and again every 500 ms while its answer is transient(),
+/// until `give_up`; warns once, naming `where`. Returns the last answer.
+template <class Ask>
+natsStatus ask_while_transient(Ask&& ask, jsErrCode& code, const std::string& where,
+                               std::chrono::steady_clock::time_point give_up) {
+    code = jsErrCode(0);
+    natsStatus s = ask();
+    for (bool said = false; transient(s, code) && std::chrono::steady_clock::now() < give_up;) {
+        if (!said) spdlog::warn("{}: not made yet ({}); trying again", where, describe(s, code));
+        said = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        code = jsErrCode(0);
+        s = ask();
+    }
+    return s;
+}
+
 std::int64_t ms(double seconds) {
     return static_cast<std::int64_t>(seconds * 1000);
 }
@@ -442,14 +459,8 @@ void JetStreamWriter::ensure_stream(const StreamSettings& st) {
     const std::string where = "nats " + servers_text(impl_->o.nats) + ": stream " + st.name;
     // a cluster still forming, electing its leaders, or busy answers late, not at all or without peers: try again
     const auto give_up = std::chrono::steady_clock::now() + kTransientGiveUp;
-    natsStatus s = js_AddStream(&si, impl_->conn->js.get(), &cfg, nullptr, &code);
-    for (bool said = false; transient(s, code) && std::chrono::steady_clock::now() < give_up;) {
-        if (!said) spdlog::warn("{}: not made yet ({}); trying again", where, describe(s, code));
-        said = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        code = jsErrCode(0);
-        s = js_AddStream(&si, impl_->conn->js.get(), &cfg, nullptr, &code);
-    }
+    natsStatus s = ask_while_transient([&] { return js_AddStream(&si, impl_->conn->js.get(), &cfg, nullptr, &code); },
+                                       code, where, give_up);
     std::unique_ptr<jsStreamInfo, StreamInfoFree> hold(si);
     if (s == NATS_OK) return;
     if (code != JSStreamNameExistErr)
@@ -541,17 +552,15 @@ namespace {
 /// `give_up`). One that another reader of the same durable (a second collector) made meanwhile is as good.
 void make_consumer(jsCtx* js, const JetStreamReaderOptions& o, jsConsumerConfig& config, const std::string& where,
                    std::chrono::steady_clock::time_point give_up) {
-    natsStatus add = NATS_OK;
     jsErrCode code = jsErrCode(0);
-    for (;;) {
-        jsConsumerInfo* made = nullptr;
-        code = jsErrCode(0);
-        add = js_AddConsumer(&made, js, o.stream.c_str(), &config, nullptr, &code);
-        jsConsumerInfo_Destroy(made);
-        if (!transient(add, code) || std::chrono::steady_clock::now() >= give_up) break;
-        spdlog::warn("{}: not made yet ({}); trying again", where, describe(add, code));
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
+    const natsStatus add = ask_while_transient(
+        [&] {
+            jsConsumerInfo* made = nullptr;
+            const natsStatus r = js_AddConsumer(&made, js, o.stream.c_str(), &config, nullptr, &code);
+            jsConsumerInfo_Destroy(made);
+            return r;
+        },
+        code, where, give_up);
     if (add == NATS_OK) return;
     jsConsumerInfo* other = nullptr;
     jsErrCode again = jsErrCode(0);
