@@ -19,7 +19,8 @@ Each collected image names its camera, frame index and pts: the ground truth che
 With --hidden SEED...: scenes nobody tuned on (issue 27 item 2), each 4 cameras x --hidden-seconds (default 60):
 cam1 nominal, cam2 blurred from 15 s, cam3 a lighting drift from 10 s, cam4 the novel part from 20 s; the line runs
 with the collector's defaults (no sampling key in its config) and each camera's kept frames are read against that
-camera's own random frames; beside it the same with `share: line`. Goal (the defaults): >= 3x over the line,
+camera's own random frames; beside it the same with 2 s ranking windows (the default before 2026-12-07), with
+`share: line`, and with `unexplained` weighed 0.5 in the score. Goal (the defaults): >= 3x over the line,
 >= 1.5x on every drifting camera, in every seed.
 
 Usage: python3 bench/collect/bench_enrichment.py [--binary build/tools/sightline] [--scene .cache/demo-scene]
@@ -119,7 +120,7 @@ HIDDEN_SCENARIO = ("cameras:\n"
 DRIFTING = ["cam2", "cam3", "cam4"]
 
 
-def run_line(binary, out, name, scene, sampling, flags=""):
+def run_line(binary, out, name, scene, sampling, flags="", idle_exit=5):
     d = out / name
     if (d / "done").exists():
         return d
@@ -132,7 +133,8 @@ def run_line(binary, out, name, scene, sampling, flags=""):
         "publish:\n  predictions: tcp://127.0.0.1:*\n  samples: ipc://" + str(d / "samples.sock") + "\n"
         "  samples_buffer: 2000\n" + flags + sampling)
     collector = subprocess.Popen([str(binary), "--log-level", "warn", "collect", "--connect",
-                                  "ipc://" + str(d / "samples.sock"), "--out", str(d / "dataset"), "--idle-exit", "5",
+                                  "ipc://" + str(d / "samples.sock"), "--out", str(d / "dataset"), "--idle-exit",
+                                  str(idle_exit),
                                   "--window", "64"], stdout=subprocess.DEVNULL)
     t = time.time()
     subprocess.run([str(binary), "--log-level", "warn", "run", str(d / "run.yaml"), "--record", str(d / "run.slrec")],
@@ -187,7 +189,10 @@ def hidden(a):
             subprocess.run([str(a.binary), "--log-level", "warn", "synth", "--out", str(scene), "--cameras", "4",
                             "--seconds", str(a.hidden_seconds), "--seed", str(seed), "--scenario",
                             str(scene.parent / "scenario.yaml")], check=True)
-        for name, sampling, flags in [("defaults", "", ""), ("share: line", "sampling:\n  share: line\n", ""),
+        for name, sampling, flags in [("defaults", "", ""),
+                                      ("window 2 s", "sampling:\n  window_s: 2\n  max_per_window: 1\n"
+                                       "  carry_over_windows: 30\n", ""),
+                                      ("share: line", "sampling:\n  share: line\n", ""),
                                       ("unexplained weighed 0.5", "", "flags:\n  unexplained_weight: 0.5\n")]:
             d = run_line(a.binary, a.out, f"hidden_{seed}/{name.replace(': ', '_').replace(' ', '_')}", scene, sampling,
                          flags)

@@ -300,6 +300,14 @@ TEST(Sampler, QuietWindowsCarryTheirBudgetOver) {
     };
     EXPECT_EQ(selected(3), 4u); // its own share and 3 windows carried (the cap), not all 10
     EXPECT_EQ(selected(0), 1u);
+    // no window before the first: three windows full of matches send three, whatever the carry-over (they sent
+    // four when the stream's start credited a window's budget of its own)
+    c.carry_over_windows = 30;
+    Stream st;
+    Sampler s(c, kClasses, 0.25f, 1);
+    std::vector<FrameOutput> frames;
+    for (int i = 0; i < 30; ++i) frames.push_back(st.frame(0, i * 0.1, 0.9f));
+    EXPECT_EQ(run(s, frames).size(), 3u);
 }
 
 TEST(Sampler, PerCameraQuotas) {
@@ -343,6 +351,32 @@ TEST(Sampler, NearDuplicatesOfARecentSampleAreDropped) {
     const auto out = run(s, frames);
     EXPECT_EQ(out.size(), 4u);
     EXPECT_EQ(s.counters().duplicates, 1u);
+}
+
+// A long ranking window (issue 27, item 2): the best frames of a window are often one moment seen several times. A
+// near-duplicate of a frame already waiting in the window replaces it when it is more informative and is dropped
+// when it is not, so the window's room and budget go to different moments (before, the duplicates filled the room
+// and all but one were dropped as they left).
+TEST(Sampler, ALongWindowKeepsDifferentMomentsNotOneMomentTwice) {
+    auto u = strategy("u", "expected_errors");
+    u.min = 1;
+    SamplingConfig c = config({u});
+    c.window_s = 10, c.max_per_window = 3; // the pool holds 8
+    c.dedupe_distance = 6, c.dedupe_window_s = 10;
+    Stream st;
+    Sampler s(c, kClasses, 0.25f, 1);
+    std::vector<FrameOutput> frames;
+    // one moment (picture 1) seen 20 times, the best of all at frame 4; then two other moments (pictures 0 and 2),
+    // less informative, and the first moment once more, least informative
+    for (int i = 0; i < 20; ++i) frames.push_back(st.frame(0, i * 0.05, 0.9f, i == 4 ? 9.0f : 5.0f + 0.1f * i, 1));
+    frames.push_back(st.frame(0, 2.0, 0.9f, 3.0f, 0));
+    frames.push_back(st.frame(0, 3.0, 0.9f, 4.0f, 2));
+    frames.push_back(st.frame(0, 4.0, 0.9f, 2.0f, 1));
+    const auto out = run(s, frames);
+    std::vector<std::uint64_t> seqs;
+    for (const auto& x : out) seqs.push_back(x.frame.seq);
+    EXPECT_EQ(seqs, (std::vector<std::uint64_t>{4, 21, 20})) << fmt::format("{}", seqs);
+    EXPECT_EQ(s.counters().duplicates, 20u);
 }
 
 /// A grey 72 x 64 frame of 9 x 8 cells of 8 x 8 pixels whose dHash has exactly the first `bits` rows' bit 2 set: a

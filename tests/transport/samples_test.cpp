@@ -3,6 +3,7 @@
 // message's encoding with its bad-input table.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -163,6 +164,34 @@ TEST(SamplesChannel, DeliversAndIsAcknowledged) {
     EXPECT_EQ(c.acked, 30u);
     EXPECT_EQ(c.resent, 0u);
     EXPECT_EQ(c.dropped, 0u);
+}
+
+// A line with nothing to send says it is alive (issue 27: a sampling window of 30 s is quiet for 30 s), to each
+// collector every alive_s; the receiver keeps the time and never hands it out as a sample; once the line is gone
+// the time stops moving.
+TEST(SamplesChannel, AQuietLineSaysItIsAliveAndStopsWhenGone) {
+    SampleSenderOptions o = options();
+    o.alive_s = 0.1;
+    std::optional<SampleSender> sender(std::in_place, o);
+    SampleReceiver receiver({{sender->bound_endpoint()}, 4, 0.1});
+    EXPECT_FALSE(receiver.line_heard());
+    std::optional<Pumping> pump(std::in_place, *sender);
+    std::optional<std::chrono::steady_clock::time_point> first;
+    for (int i = 0; i < 40 && !first; ++i) {
+        EXPECT_FALSE(receiver.receive(25ms)) << "an alive is not a sample";
+        first = receiver.line_heard();
+    }
+    ASSERT_TRUE(first) << "the line said nothing in 1 s";
+    EXPECT_TRUE(eventually([&] {
+        (void)receiver.receive(10ms);
+        return receiver.line_heard() > first;
+    })) << "it goes on saying so";
+    pump.reset();
+    sender.reset();
+    (void)receiver.receive(300ms);
+    const auto last = receiver.line_heard();
+    EXPECT_FALSE(receiver.receive(500ms));
+    EXPECT_EQ(receiver.line_heard(), last) << "a line gone says nothing";
 }
 
 TEST(SamplesChannel, ACollectorThatGoesAwayLosesNothing) {

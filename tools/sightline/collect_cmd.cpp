@@ -40,7 +40,9 @@ void add_collector_options(CLI::App* cmd, CollectArgs& a) {
     cmd->add_option("--window", a.collect.window, "samples each line may have in flight to this collector")
         ->capture_default_str()
         ->check(CLI::Range(1, 10000));
-    cmd->add_option("--idle-exit", a.collect.idle_exit_s, "stop after this many seconds without a sample (0: never)")
+    cmd->add_option("--idle-exit", a.collect.idle_exit_s,
+                    "stop after this many seconds without hearing a line: no sample, and no line saying it is "
+                    "alive, as each does every second while it runs (with --nats: no sample) (0: never)")
         ->capture_default_str();
     cmd->add_option("--max-samples", a.collect.max_samples, "stop after this many new samples (0: no limit)")
         ->capture_default_str();

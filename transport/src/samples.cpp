@@ -44,6 +44,7 @@ struct SampleSender::Impl {
         int window = 0;
         int in_flight = 0;
         Clock::time_point last_seen;
+        Clock::time_point last_sent{}; ///< a sample or an `alive`
     };
     std::map<std::string, Peer> peers; ///< by routing id
 
@@ -126,6 +127,26 @@ struct SampleSender::Impl {
         return best;
     }
 
+    /// `["alive"]` to each collector that got nothing for a second: a line whose sampling windows are long is quiet
+    /// for their length, and its collectors must tell that from a line gone (one frame: a collector that does not
+    /// know it skips it, as it skips anything not a sample).
+    void say_alive(Clock::time_point now) {
+        std::vector<std::string> gone;
+        for (auto& [peer, p] : peers) {
+            if (now - p.last_sent < seconds(opt.alive_s)) continue;
+            p.last_sent = now; // tried: a full queue is not worth a retry before the next second
+            try {
+                if (socket.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+                    socket.send(zmq::str_buffer("alive"), zmq::send_flags::none);
+            } catch (const zmq::error_t& err) {
+                if (err.num() != EHOSTUNREACH)
+                    throw Error(ErrorCode::kTransport, "samples on " + opt.endpoint + ": " + err.what());
+                gone.push_back(peer);
+            }
+        }
+        for (const auto& peer : gone) drop_peer(peer);
+    }
+
     void send_waiting(Clock::time_point now) {
         for (std::size_t tries = waiting.size(); tries > 0 && !waiting.empty(); --tries) {
             const std::string id = waiting.front();
@@ -158,6 +179,7 @@ struct SampleSender::Impl {
                 throw Error(ErrorCode::kTransport, "samples on " + opt.endpoint + ": " + err.what());
             }
             waiting.pop_front();
+            p->last_sent = now;
             ++counters.sent;
             if (e.sends++ > 0) ++counters.resent;
             e.peer = peer;
@@ -230,6 +252,7 @@ void SampleSender::pump(std::chrono::milliseconds wait) {
     const auto now = Clock::now();
     s.expire(now);
     s.send_waiting(now);
+    s.say_alive(now);
 }
 
 std::size_t SampleSender::buffered() const {
@@ -256,6 +279,7 @@ struct SampleReceiver::Impl {
     std::vector<zmq::socket_t> sockets;
     std::vector<std::unique_ptr<detail::HandshakeWatch>> handshakes; ///< one per socket, dropped before them
     Clock::time_point next_heartbeat{};
+    std::optional<Clock::time_point> heard; ///< a line's last `alive`
 
     void say(std::size_t source, std::initializer_list<std::string_view> parts) {
         auto& s = sockets.at(source);
@@ -333,6 +357,7 @@ std::optional<SampleReceiver::Received> SampleReceiver::receive(std::chrono::mil
                     parts.push_back(std::move(m));
                     if (!more) break;
                 }
+                if (parts.size() == 1 && parts[0].to_string_view() == "alive") s.heard = Clock::now();
                 if (parts.size() < 2) continue; // not a sample: nothing to answer
                 return Received{i, parts[0].to_string(), parts[1].to_string()};
             }
@@ -354,6 +379,9 @@ void SampleReceiver::set_window(int window) {
     if (window == impl_->opt.window) return;
     impl_->opt.window = window;
     impl_->next_heartbeat = {}; // say it now
+}
+std::optional<std::chrono::steady_clock::time_point> SampleReceiver::line_heard() const {
+    return impl_->heard;
 }
 const std::string& SampleReceiver::endpoint(std::size_t source) const {
     return impl_->opt.endpoints.at(source);

@@ -29,6 +29,7 @@ class ChannelSource final : public SampleSource {
     void set_taking(bool taking) override { r_.set_window(taking ? window_ : 0); }
     std::string name(std::size_t source) const override { return r_.endpoint(source); }
     std::optional<std::string> problem() override { return r_.problem(); }
+    std::optional<std::chrono::steady_clock::time_point> line_heard() const override { return r_.line_heard(); }
 
   private:
     int window_;
@@ -47,7 +48,7 @@ CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver
     spdlog::info("collect: {} samples already in {}", dataset.size(), o.out.string());
     CollectorSummary s;
     transport::LogEvery malformed_log;
-    auto last = Clock::now();
+    auto last = Clock::now();     ///< the last sample
     constexpr double kQuietS = 5; ///< a collector that hears nothing for this long says so (once per silence)
     bool said_quiet = false;
     Clock::time_point paused_until{};
@@ -60,13 +61,17 @@ CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver
         if (!r) {
             // a wrong endpoint is not a quiet line: say what answered there and stop
             if (auto problem = receiver.problem()) throw Error(ErrorCode::kTransport, "collect: " + *problem);
-            const double quiet = std::chrono::duration<double>(Clock::now() - last).count();
+            // a line that says it is alive is not silent: its sampling window (30 s by default) is still open
+            const auto heard = receiver.line_heard();
+            const double quiet =
+                std::chrono::duration<double>(Clock::now() - (heard && *heard > last ? *heard : last)).count();
             if (quiet >= kQuietS && !said_quiet) {
-                spdlog::warn("collect: no sample for {:.0f} s{} (a line sends samples on its publish.samples "
-                             "endpoint when its sampling rules pick frames)",
-                             quiet, s.received ? "" : " since start");
+                spdlog::warn("collect: no line heard for {:.0f} s{} (no sample, and no line saying it is alive: is a "
+                             "line running with its publish.samples at this endpoint?)",
+                             quiet, s.received || heard ? "" : " since start");
                 said_quiet = true;
             }
+            if (quiet < kQuietS && said_quiet) spdlog::info("collect: a line heard again"), said_quiet = false;
             if (o.idle_exit_s > 0 && quiet >= o.idle_exit_s) {
                 spdlog::info("collect: nothing for {} s: stopping", o.idle_exit_s);
                 break;

@@ -243,6 +243,24 @@ struct Sampler::Impl {
         return false;
     }
 
+    /// Whether the candidate `p` may join the open window against the near-duplicates of its camera already there:
+    /// not when one of them is more informative; if it is, they leave the window for it (each counted). Without
+    /// this, the best frames of a long window are one moment seen several times, and dedupe drops all but one of
+    /// them when they leave, after they took the window's room.
+    bool replaces_duplicates(const Pending& p) {
+        if (config.dedupe_distance < 0) return true;
+        const auto same = [&](const Pending& q) {
+            return q.sample.frame.camera_index == p.sample.frame.camera_index &&
+                   p.sample.video_s - q.sample.video_s <= config.dedupe_window_s &&
+                   std::popcount(q.hash ^ p.hash) <= config.dedupe_distance;
+        };
+        for (const Pending& q : pool)
+            if (same(q) && !before(p, q)) return false;
+        const auto n = std::erase_if(pool, same);
+        counters.duplicates += n;
+        return true;
+    }
+
     /// Whether the sample may leave now (quotas, limits, dedupe); if so, it is counted against them.
     bool admit(Pending& p, bool ranked) {
         Camera& cam = cameras[p.sample.frame.camera_index];
@@ -427,7 +445,7 @@ std::vector<Selected> Sampler::offer(const FrameOutput& f) {
     std::vector<Selected> out;
     const long w = static_cast<long>(std::floor(t / s.config.window_s));
     if (w > s.window) { // the first camera past the window's end closes it; a camera behind joins the open one
-        s.close_window(out);
+        if (s.window >= 0) s.close_window(out); // (before the first window there is none: no budget to credit)
         s.window = w;
     }
     if (s.config.context_frames > 0) {
@@ -462,20 +480,25 @@ std::vector<Selected> Sampler::Impl::offer_strategies(const FrameOutput& f, Came
         }
         if (s.pool.size() >= s.pool_cap()) { // the window's least uncertain makes room, or this one is outranked
             const auto last = s.victim(f.camera_index);
-            ++s.counters.outranked;
             if (last->sample.frame.camera_index == f.camera_index || !s.share_cameras()) {
                 Pending probe;
                 probe.sample.frame.expected_errors = f.expected_errors, probe.sample.frame.uncertainty = f.uncertainty;
-                if (!Impl::before(probe, *last)) return out;
+                if (!Impl::before(probe, *last)) {
+                    ++s.counters.outranked;
+                    return out;
+                }
             }
-            s.pool.erase(last);
         }
         Pending p = s.make(f, si, std::move(why), t);
         // a near-duplicate of a recent sample is not worth holding a frame for
         while (!cam.recent.empty() && t - cam.recent.front().first > s.config.dedupe_window_s) cam.recent.pop_front();
-        if (s.duplicate(cam, p.hash, t)) {
+        if (s.duplicate(cam, p.hash, t) || !s.replaces_duplicates(p)) {
             ++s.counters.duplicates;
             return out;
+        }
+        if (s.pool.size() >= s.pool_cap()) {
+            ++s.counters.outranked;
+            s.pool.erase(s.victim(f.camera_index));
         }
         s.pool.push_back(std::move(p));
         return out;

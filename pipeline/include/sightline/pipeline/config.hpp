@@ -166,11 +166,14 @@ struct SamplingStrategy {
 
 struct SamplingConfig {
     std::vector<SamplingStrategy> strategies; ///< the default set (docs/collector.md) when the config has none
-    double window_s = 2;    ///< ranked candidates compete within windows this long (each camera's video time)
-    int max_per_window = 1; ///< samples per window over the whole line, the most uncertain first (0: no cap)
+    /// Ranked candidates compete within windows this long (each camera's video time). Long, so that a camera's
+    /// picks are the best of many of its frames: a drifting camera's errors are on nearly every frame, and the best
+    /// of 2 s holds only 1.15-1.4x its mean (bench/README.md, issue 27); samples leave when their window closes.
+    double window_s = 30;
+    int max_per_window = 15; ///< samples per window over the whole line, the most informative first (0: no cap)
     /// What a window leaves unspent carries over, up to this many windows' worth: quiet stretches save the budget
     /// for the stretches where the model struggles (0: none carries).
-    int carry_over_windows = 30;
+    int carry_over_windows = 2;
     int camera_max_per_window = 0; ///< per camera per window (0: no cap)
     int camera_per_hour = 0;       ///< per camera per hour of video (0: no quota)
     /// How a window's budget is shared. "cameras" (the default): weighted fair queueing over the cameras with

@@ -169,6 +169,8 @@ class SampleSource {
     virtual std::string name(std::size_t source) const = 0;
     /// A connection that failed in a way waiting will not mend (a wrong endpoint): why. Nothing otherwise.
     virtual std::optional<std::string> problem() { return std::nullopt; }
+    /// When a line last said it is alive between samples (nothing: never, or a source that does not say).
+    virtual std::optional<std::chrono::steady_clock::time_point> line_heard() const { return std::nullopt; }
 };
 
 /// `sightline collect`: receives samples, makes each durable, then acknowledges it; a duplicate is acknowledged

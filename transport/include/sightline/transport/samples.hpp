@@ -27,6 +27,7 @@ struct SampleSenderOptions {
     double nack_retry_s = 1;   ///< a refused sample waits this long before it goes again
     int linger_ms = 0;
     std::optional<CurveServer> curve; ///< CURVE, as PublisherOptions::curve; nullopt: plain ZeroMQ
+    double alive_s = 1; ///< `["alive"]` to a collector that got nothing this long (long sampling windows are quiet)
 };
 
 struct SampleSenderCounters {
@@ -97,6 +98,9 @@ class SampleReceiver {
     void reject(std::size_t source, const std::string& id, const std::string& reason);
     /// How many samples it may hold in flight from now on (0: send nothing, e.g. while the disk is full).
     void set_window(int window);
+    /// When a line last said `alive` (it does every second while it runs, with or without samples): nothing when
+    /// none did (an older line says nothing between samples).
+    std::optional<std::chrono::steady_clock::time_point> line_heard() const;
     const std::string& endpoint(std::size_t source) const;
     /// Why a connection failed its handshake, once one did (a ZeroMQ socket of another kind answered: the line's
     /// predictions port, say; a CURVE refusal). Nothing while every handshake went well.
