@@ -7,6 +7,7 @@
 - a full output filesystem (a 256 KiB tmpfs, or RLIMIT_FSIZE where mounting is not allowed): the collector says
   which path failed, acknowledges nothing it could not write, and a second collector takes what it refused;
 - a read-only output filesystem: a clear error naming the path at start;
+- a 30 s ranking window on a live line: the collector (--idle-exit 3) waits for it, told by the line's `alive`;
 - malformed sample messages from a foreign line (pyzmq): a clear error, the collector goes on, and a sample
   built by hand from docs/wire.md alone is stored and acknowledged;
 - the exports load where users load them: pycocotools (COCO), supervision's DetectionDataset.from_coco and
@@ -255,6 +256,29 @@ def test_malformed(tmp):
     ctx.term()
 
 
+def test_long_window(tmp, scene):
+    """A ranked window of 30 s (the default) keeps a live line's samples until it closes: the line says it is alive
+    meanwhile, so a collector with --idle-exit 3 neither leaves nor warns while the line runs, and takes the
+    samples when they come (before the line's `alive`, it left after 3 s and the run's samples were never taken)."""
+    d = tmp / "long"
+    d.mkdir()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    sampling = ("sampling:\n  window_s: 30\n  max_per_window: 15\n  dedupe: {max_distance: -1}\n"
+                "  strategies:\n    - {name: doubt, type: uncertainty, min: 0}\n")
+    c = collector(endpoint, d / "ds", d / "collect.log", idle=3)
+    line = start_line(line_config(d, scene, endpoint, realtime=True, sampling=sampling), d / "line.log")
+    time.sleep(10)
+    check(c.poll() is None, f"long window: the collector is still there 10 s into the run (exit {c.poll()})")
+    line.wait(timeout=120)
+    c.wait(timeout=60)
+    selected, acked, unacked, dropped = line_summary(d / "line.log")
+    log = (d / "collect.log").read_text()
+    check(selected > 0 and acked == selected and len(ids_of(d / "ds")) == selected,
+          f"long window: the samples of the run's window all taken ({len(ids_of(d / 'ds'))} of {selected})")
+    check("no line heard" not in log, "long window: no warning of a silent line while it ran" +
+          "".join(f" ({l.strip()})" for l in log.splitlines() if "no line heard" in l))
+
+
 def test_context(tmp, scene):
     """sampling.context_frames: each sample arrives with the frames around it, stored once each, linked to it; a
     schema-1 dataset (before the context columns) reads as it is and is migrated by the next writer."""
@@ -358,6 +382,7 @@ def main():
         test_read_only(tmp)
         test_malformed(tmp)
         test_context(tmp, scene)
+        test_long_window(tmp, scene)
         test_exports(tmp, dataset, n)
     if FAILURES:
         print(f"{len(FAILURES)} failed")
