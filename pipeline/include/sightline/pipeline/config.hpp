@@ -167,8 +167,9 @@ struct SamplingStrategy {
 struct SamplingConfig {
     std::vector<SamplingStrategy> strategies; ///< the default set (docs/collector.md) when the config has none
     /// Ranked candidates compete within windows this long (each camera's video time). Long, so that a camera's
-    /// picks are the best of many of its frames: a drifting camera's errors are on nearly every frame, and the best
-    /// of 2 s holds only 1.15-1.4x its mean (bench/README.md, issue 27); samples leave when their window closes.
+    /// picks are the best of many of its frames: a drifting camera's errors are on nearly every frame, and even the
+    /// worst frame of each 2 s holds only 1.3-1.4x its mean (docs/collector.md); samples leave when their window
+    /// closes.
     double window_s = 30;
     int max_per_window = 15; ///< samples per window over the whole line, the most informative first (0: no cap)
     /// What a window leaves unspent carries over, up to this many windows' worth: quiet stretches save the budget
