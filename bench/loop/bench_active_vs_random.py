@@ -4,7 +4,8 @@ labeling budget, as a learning curve (issue 27, item 5).
 
 For each seed (scenes nobody trained on): a 4-camera line (cam1 nominal; cam2 lighting drift, cam3 novel part
 (gears), cam4 blur, each from 20% of the run) runs `sightline run` with `publish.samples` into `sightline collect`
-(the default sampling rules, `max_per_window` raised so that it keeps enough frames for the largest budget). At
+(the default sampling rules and window, `max_per_window` raised so that it keeps enough frames for the largest
+budget: 75 a 30 s window, 2.5 frames a second). At
 each budget B, B frames of the collector's kept set (a seeded random subset: a team
 labels B of the frames it was sent) and B frames drawn uniformly from every frame the line processed are labeled by
 the stand-in (the scene's truth, parts hidden past occluded_fraction left out: tools/train/label_from_truth.py's
@@ -83,8 +84,7 @@ def line_and_collector(args, seed_dir, seed):
         (seed_dir / "run.yaml").write_text(
             f"cameras:\n{cams}model: {ROOT / 'models/parts-v1/model.yaml'}\n"
             f"publish:\n  predictions: tcp://127.0.0.1:*\n  samples: tcp://127.0.0.1:{port}\n"
-            # 2 s windows: the figures in bench/README.md were measured so (before the 30 s default)
-            f"sampling:\n  window_s: 2\n  max_per_window: {args.max_per_window}\n")
+            f"sampling:\n  window_s: {args.window_s:g}\n  max_per_window: {args.max_per_window}\n")
         c = subprocess.Popen([args.sightline, "--log-level", "warn", "collect", "--connect",
                               f"tcp://127.0.0.1:{port}", "--out", str(ds), "--idle-exit", "8"],
                              stdout=subprocess.DEVNULL)
@@ -221,8 +221,11 @@ def main():
     ap.add_argument("--budgets", type=int, nargs="+", default=[100, 50, 200, 400],
                     help="labeling budgets, run in this order (100 first: the goal's)")
     ap.add_argument("--seconds", type=float, default=160, help="each seed's line, 4 cameras")
-    ap.add_argument("--max-per-window", type=int, default=5,
-                    help="the collector's budget (sampling.max_per_window per 2 s window; the other rules their defaults): enough "
+    ap.add_argument("--window-s", type=float, default=30,
+                    help="the collector's ranking window (sampling.window_s: 30 is the default; the rows before "
+                         "2026-12-07 used 2 with --max-per-window 5)")
+    ap.add_argument("--max-per-window", type=int, default=75,
+                    help="the collector's budget (sampling.max_per_window; the other rules their defaults): enough "
                          "kept frames for the largest labeling budget")
     ap.add_argument("--heldout-seed", type=int, default=99)
     ap.add_argument("--heldout-seconds", type=float, default=30)
