@@ -1,6 +1,8 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "sightline/error.hpp"
 #include "sightline/pipeline/dataset.hpp"
@@ -35,6 +37,34 @@ class ChannelSource final : public SampleSource {
     int window_;
     transport::SampleReceiver r_;
 };
+/// How long the collector has heard nothing from its lines: no sample, and no line saying it is alive (a line whose
+/// sampling window is still open says so every second). Warned once per silence.
+class Silence {
+  public:
+    using Clock = std::chrono::steady_clock;
+    void sample() {
+        if (said_) spdlog::info("collect: samples again"), said_ = false;
+        last_ = Clock::now();
+    }
+    /// Seconds of silence now, given when a line last said it is alive.
+    double check(std::optional<Clock::time_point> heard, bool received) {
+        const double quiet =
+            std::chrono::duration<double>(Clock::now() - std::max(last_, heard.value_or(last_))).count();
+        if (quiet >= kQuietS && !said_) {
+            spdlog::warn("collect: no line heard for {:.0f} s{} (no sample, and no line saying it is alive: is a "
+                         "line running with its publish.samples at this endpoint?)",
+                         quiet, received || heard ? "" : " since start");
+            said_ = true;
+        }
+        if (quiet < kQuietS && said_) spdlog::info("collect: a line heard again"), said_ = false;
+        return quiet;
+    }
+
+  private:
+    static constexpr double kQuietS = 5;    ///< a collector that hears nothing for this long says so
+    Clock::time_point last_ = Clock::now(); ///< the last sample
+    bool said_ = false;
+};
 } // namespace
 
 CollectorSummary run_collector(const CollectorOptions& o, const std::atomic<bool>& stop) {
@@ -48,9 +78,7 @@ CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver
     spdlog::info("collect: {} samples already in {}", dataset.size(), o.out.string());
     CollectorSummary s;
     transport::LogEvery malformed_log;
-    auto last = Clock::now();     ///< the last sample
-    constexpr double kQuietS = 5; ///< a collector that hears nothing for this long says so (once per silence)
-    bool said_quiet = false;
+    Silence silence;
     Clock::time_point paused_until{};
     while (!stop.load()) {
         if (paused_until != Clock::time_point{} && Clock::now() >= paused_until) {
@@ -61,25 +89,14 @@ CollectorSummary run_collector(const CollectorOptions& o, SampleSource& receiver
         if (!r) {
             // a wrong endpoint is not a quiet line: say what answered there and stop
             if (auto problem = receiver.problem()) throw Error(ErrorCode::kTransport, "collect: " + *problem);
-            // a line that says it is alive is not silent: its sampling window (30 s by default) is still open
-            const auto heard = receiver.line_heard();
-            const double quiet =
-                std::chrono::duration<double>(Clock::now() - (heard && *heard > last ? *heard : last)).count();
-            if (quiet >= kQuietS && !said_quiet) {
-                spdlog::warn("collect: no line heard for {:.0f} s{} (no sample, and no line saying it is alive: is a "
-                             "line running with its publish.samples at this endpoint?)",
-                             quiet, s.received || heard ? "" : " since start");
-                said_quiet = true;
-            }
-            if (quiet < kQuietS && said_quiet) spdlog::info("collect: a line heard again"), said_quiet = false;
+            const double quiet = silence.check(receiver.line_heard(), s.received > 0);
             if (o.idle_exit_s > 0 && quiet >= o.idle_exit_s) {
                 spdlog::info("collect: nothing for {} s: stopping", o.idle_exit_s);
                 break;
             }
             continue;
         }
-        if (said_quiet) spdlog::info("collect: samples again"), said_quiet = false;
-        last = Clock::now();
+        silence.sample();
         ++s.received;
         transport::SampleMessage m;
         try {
