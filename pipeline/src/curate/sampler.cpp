@@ -236,10 +236,15 @@ struct Sampler::Impl {
         return why;
     }
 
+    /// Two frames of a camera `dt` seconds apart with these hashes are near-duplicates (the dedupe's rule).
+    bool near(std::uint64_t a, std::uint64_t b, double dt) const {
+        return dt <= config.dedupe_window_s && std::popcount(a ^ b) <= config.dedupe_distance;
+    }
+
     bool duplicate(const Camera& cam, std::uint64_t hash, double t) const {
         if (config.dedupe_distance < 0) return false;
         for (const auto& [when, h] : cam.recent)
-            if (t - when <= config.dedupe_window_s && std::popcount(h ^ hash) <= config.dedupe_distance) return true;
+            if (near(h, hash, t - when)) return true;
         return false;
     }
 
@@ -251,8 +256,7 @@ struct Sampler::Impl {
         if (config.dedupe_distance < 0) return true;
         const auto same = [&](const Pending& q) {
             return q.sample.frame.camera_index == p.sample.frame.camera_index &&
-                   p.sample.video_s - q.sample.video_s <= config.dedupe_window_s &&
-                   std::popcount(q.hash ^ p.hash) <= config.dedupe_distance;
+                   near(q.hash, p.hash, p.sample.video_s - q.sample.video_s);
         };
         for (const Pending& q : pool)
             if (same(q) && !before(p, q)) return false;
