@@ -19,8 +19,9 @@ Each collected image names its camera, frame index and pts: the ground truth che
 With --hidden SEED...: scenes nobody tuned on (issue 27 item 2), each 4 cameras x --hidden-seconds (default 60):
 cam1 nominal, cam2 blurred from 15 s, cam3 a lighting drift from 10 s, cam4 the novel part from 20 s; the line runs
 with the collector's defaults (no sampling key in its config) and each camera's kept frames are read against that
-camera's own random frames; beside it the same with 2 s ranking windows (the default before 2026-12-07), with
-`share: line`, and with `unexplained` weighed 0.5 in the score. Goal (the defaults): >= 3x over the line,
+camera's own random frames; beside it the same with 2 s ranking windows (the default before 2026-12-07), ranked
+with the uncertainty's narrow near-threshold band (`flags.rank_score_band: 0.1`, the default before 2026-12-07),
+with `share: line`, and with `unexplained` weighed 0.5 in the score. Goal (the defaults): >= 3x over the line,
 >= 1.5x on every drifting camera, in every seed.
 
 Usage: python3 bench/collect/bench_enrichment.py [--binary build/tools/sightline] [--scene .cache/demo-scene]
@@ -192,6 +193,7 @@ def hidden(a):
         for name, sampling, flags in [("defaults", "", ""),
                                       ("window 2 s", "sampling:\n  window_s: 2\n  max_per_window: 1\n"
                                        "  carry_over_windows: 30\n", ""),
+                                      ("rank band 0.1", "", "flags:\n  rank_score_band: 0.1\n"),
                                       ("share: line", "sampling:\n  share: line\n", ""),
                                       ("unexplained weighed 0.5", "", "flags:\n  unexplained_weight: 0.5\n")]:
             d = run_line(a.binary, a.out, f"hidden_{seed}/{name.replace(': ', '_').replace(' ', '_')}", scene, sampling,
@@ -233,7 +235,7 @@ def main():
             ("ranked over the line", line_rank + "  share: line\n", "")]
     if not a.quick:
         ablations = {
-            "no near_threshold": "  near_threshold_band: 0\n  score_band: 0\n",
+            "no near_threshold": "  near_threshold_band: 0\n  score_band: 0\n  rank_score_band: 0\n",
             "no ambiguous_class": "  ambiguity_margin: 0\n",
             "no high_entropy": "  entropy_threshold: 1\n",
             "no candidates (floor off)": "  candidate_floor: -1\n",

@@ -595,6 +595,41 @@ TEST(Flags, DetectionAndFrameUncertaintyFollowTheDocumentedFormula) {
     EXPECT_NEAR(pipeline::frame_uncertainty({}, true), 0.5f, 1e-6);
 }
 
+TEST(Flags, TheRankingCountsEveryDetectionsScoreNotOnlyThoseNearTheThreshold) {
+    pipeline::FlagsConfig f; // rank_score_band 0.75: the whole span above a 0.25 threshold
+    using pipeline::detection_expected_error;
+    pipeline::Detection d{0, 0, 1, 1, 0.25f, 0, 1.0f, 0.0f};
+    EXPECT_FLOAT_EQ(detection_expected_error(d, 0.25f, f), 1.0f);
+    d.score = 0.625f;
+    EXPECT_NEAR(detection_expected_error(d, 0.25f, f), 0.5f, 1e-6);
+    EXPECT_NEAR(pipeline::detection_uncertainty(d, 0.25f, f), 0.0f, 1e-6); // far out of the uncertainty's band
+    d.score = 1.0f;
+    EXPECT_FLOAT_EQ(detection_expected_error(d, 0.25f, f), 0.0f);
+    d.margin = 0.05f; // the margin term is the uncertainty's
+    EXPECT_NEAR(detection_expected_error(d, 0.25f, f), 0.75f, 1e-6);
+
+    // through the stage: two frames of 4 objects, one sure (0.95) and one fading (0.6): the uncertainty (on the wire)
+    // is 0 for both, the ranking puts the fading frame first; the uncertainty is unchanged by the ranking's band
+    pipeline::FlagsStage stage(f, 0.25f, 1);
+    const auto frame = [&](float score) {
+        pipeline::FrameOutput out;
+        for (int i = 0; i < 4; ++i) out.detections.push_back({100.f * i, 0, 100.f * i + 50, 50, score, 0, 1.0f, 0.0f});
+        stage.apply(out);
+        return out;
+    };
+    const pipeline::FrameOutput sure = frame(0.95f), fading = frame(0.6f);
+    EXPECT_FLOAT_EQ(sure.uncertainty, 0.0f);
+    EXPECT_FLOAT_EQ(fading.uncertainty, 0.0f);
+    EXPECT_NEAR(sure.expected_errors, 4 * 0.05f / 0.75f, 1e-5);
+    EXPECT_NEAR(fading.expected_errors, 4 * 0.4f / 0.75f, 1e-5);
+    f.rank_score_band = 0.1f; // the old ranking: neither frame counts
+    pipeline::FlagsStage old(f, 0.25f, 1);
+    pipeline::FrameOutput o;
+    o.detections.push_back({0, 0, 50, 50, 0.6f, 0, 1.0f, 0.0f});
+    old.apply(o);
+    EXPECT_FLOAT_EQ(o.expected_errors, 0.0f);
+}
+
 TEST(Flags, UnusualCountsAreLearnedPerCamera) {
     pipeline::FlagsConfig f;
     f.count_learn_frames = 200;

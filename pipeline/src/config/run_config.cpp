@@ -245,10 +245,10 @@ namespace {
 void read_flags(const detail::YamlFile& c, const YAML::Node& f, FlagsConfig& flags) {
     if (!f) return;
     c.keys(f, "flags",
-           {"near_threshold_band", "score_band", "ambiguity_margin", "entropy_threshold", "count_learn_frames",
-            "candidate_floor", "max_candidates", "candidate_weight", "track_iou", "track_max_age", "temporal_weight",
-            "luma_band", "contrast_band", "blur_ratio", "unexplained_cells", "unexplained_weight", "background_cell",
-            "background_floor", "background_warmup"});
+           {"near_threshold_band", "score_band",         "rank_score_band", "ambiguity_margin", "entropy_threshold",
+            "count_learn_frames",  "candidate_floor",    "max_candidates",  "candidate_weight", "track_iou",
+            "track_max_age",       "temporal_weight",    "luma_band",       "contrast_band",    "blur_ratio",
+            "unexplained_cells",   "unexplained_weight", "background_cell", "background_floor", "background_warmup"});
     c.read(f, "flags", "unexplained_cells", flags.unexplained_cells, in(0, 100000), "must be in 0..100000");
     c.read(f, "flags", "unexplained_weight", flags.unexplained_weight, in(0.f, 1.f), "must be in [0, 1]");
     c.read(f, "flags", "background_cell", flags.background_cell, in(2, 256), "must be in 2..256");
@@ -267,6 +267,7 @@ void read_flags(const detail::YamlFile& c, const YAML::Node& f, FlagsConfig& fla
     c.read(f, "flags", "max_candidates", flags.max_candidates, in(1, 1000), "must be in 1..1000");
     c.read(f, "flags", "near_threshold_band", flags.near_threshold_band, in(0.f, 1.f), "must be in [0, 1]");
     c.read(f, "flags", "score_band", flags.score_band, in(0.f, 1.f), "must be in [0, 1]");
+    c.read(f, "flags", "rank_score_band", flags.rank_score_band, in(0.f, 1.f), "must be in [0, 1]");
     c.read(f, "flags", "ambiguity_margin", flags.ambiguity_margin, in(0.f, 1.f), "must be in [0, 1]");
     c.read(f, "flags", "entropy_threshold", flags.entropy_threshold, in(0.f, 1.f), "must be in [0, 1]");
     c.read(f, "flags", "count_learn_frames", flags.count_learn_frames, at_least(1), "must be >= 1");

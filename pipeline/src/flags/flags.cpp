@@ -19,12 +19,23 @@ std::uint32_t uncertainty_flags(const Detection& d, float confidence, const Flag
     return f;
 }
 
-float detection_uncertainty(const Detection& d, float confidence, const FlagsConfig& c) {
+namespace {
+/// detection_uncertainty() with the near-threshold term's band given
+float doubt(const Detection& d, float confidence, const FlagsConfig& c, float band) {
     const auto unit = [](float x) { return std::clamp(x, 0.f, 1.f); };
-    const float near = c.score_band > 0 ? unit(1 - (d.score - confidence) / c.score_band) : 0.f;
+    const float near = band > 0 ? unit(1 - (d.score - confidence) / band) : 0.f;
     const float ambiguous = c.ambiguity_margin > 0 ? unit(1 - d.margin / c.ambiguity_margin) : 0.f;
     const float entropy = d.entropy >= c.entropy_threshold ? unit(d.entropy) : 0.f;
     return std::max({near, ambiguous, entropy});
+}
+} // namespace
+
+float detection_uncertainty(const Detection& d, float confidence, const FlagsConfig& c) {
+    return doubt(d, confidence, c, c.score_band);
+}
+
+float detection_expected_error(const Detection& d, float confidence, const FlagsConfig& c) {
+    return doubt(d, confidence, c, c.rank_score_band);
 }
 
 float candidate_uncertainty(const Detection& c, float confidence, const FlagsConfig& config) {
@@ -205,10 +216,14 @@ void FlagsStage::apply(FrameOutput& frame) {
     trackers_[std::min(frame.camera_index, trackers_.size() - 1)].update(frame.detections, frame.candidates);
     constexpr std::uint32_t kTemporal =
         transport::kFlagReappeared | transport::kFlagClassSwitch | transport::kFlagScoreOscillation;
+    // u: the terms of the frame's uncertainty (wire); e: the same with the ranking's wider band (expected errors)
+    std::vector<float> e;
+    e.reserve(frame.detections.size());
     for (Detection& d : frame.detections) {
         frame.frame_flags |= d.flags;
-        const float own = detection_uncertainty(d, confidence_, config_);
-        u.push_back((d.flags & kTemporal) ? std::max(own, config_.temporal_weight) : own);
+        const float floor = (d.flags & kTemporal) ? config_.temporal_weight : 0.f;
+        u.push_back(std::max(detection_uncertainty(d, confidence_, config_), floor));
+        e.push_back(std::max(detection_expected_error(d, confidence_, config_), floor));
     }
     // the camera's usual count and picture: detections per frame, mean luma, luma spread
     Usual& usual = usual_[std::min(frame.camera_index, usual_.size() - 1)];
@@ -234,17 +249,18 @@ void FlagsStage::apply(FrameOutput& frame) {
     if (std::any_of(free.begin(), free.end(),
                     [&](const Detection* c) { return c->score >= confidence_ - config_.near_threshold_band; }))
         frame.frame_flags |= transport::kFrameCandidateBelow;
+    const auto both = [&](float term) { u.push_back(term), e.push_back(term); };
     if (config_.candidate_weight > 0)
-        for (const Detection* c : free) u.push_back(candidate_uncertainty(*c, confidence_, config_));
+        for (const Detection* c : free) both(candidate_uncertainty(*c, confidence_, config_));
     if (config_.unexplained_cells > 0 &&
         unexplained_cells(frame.foreground, frame.detections, frame.candidates) >= config_.unexplained_cells) {
         frame.frame_flags |= transport::kFrameUnexplained;
-        if (config_.unexplained_weight > 0) u.push_back(config_.unexplained_weight);
+        if (config_.unexplained_weight > 0) both(config_.unexplained_weight);
     }
     const bool unknown = clustered(free);
     if (unknown) frame.frame_flags |= transport::kFrameUnknownObject;
     frame.uncertainty = frame_uncertainty(u, unusual || unknown);
-    frame.expected_errors = expected_errors(u, unusual || unknown);
+    frame.expected_errors = expected_errors(e, unusual || unknown);
 }
 
 } // namespace sightline::pipeline

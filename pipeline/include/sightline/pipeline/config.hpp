@@ -104,6 +104,11 @@ struct FlagsConfig {
     /// The frame's uncertainty score's near-threshold term: 1 at the threshold, falling to 0 at confidence +
     /// score_band (flags.hpp, detection_uncertainty). Wider than the flag's band: the ranking wants a gradient.
     float score_band = 0.1f;
+    /// The ranking's near-threshold term (frame expected_errors, flags.hpp detection_expected_error): 1 at the
+    /// threshold, 0 at confidence + rank_score_band. Wide, so a fading object counts before it nears the threshold:
+    /// 0.75 (from 0.1, the uncertainty's band) raised what the collector's picks hold on drifting cameras,
+    /// bench/README.md.
+    float rank_score_band = 0.75f;
     float ambiguity_margin = 0.2f;  ///< flag ambiguous_class: best - second-best class score below this
     float entropy_threshold = 0.5f; ///< flag high_entropy: normalised class entropy at or above this
     /// unusual_count: a frame whose detection count lies outside the camera's usual range, learned online over its

@@ -21,6 +21,11 @@ std::uint32_t uncertainty_flags(const Detection& d, float confidence, const Flag
 /// 0 at the margin), and its normalised class entropy when at or above the entropy threshold.
 float detection_uncertainty(const Detection& d, float confidence, const FlagsConfig& config);
 
+/// detection_uncertainty() for the ranking (expected_errors): the near-threshold term spans flags.rank_score_band
+/// (1 at the threshold, 0 at threshold + band), wide enough that every detection's score counts, so that among
+/// frames of a darkened or blurred camera the ones whose objects fade most rank first.
+float detection_expected_error(const Detection& d, float confidence, const FlagsConfig& config);
+
 /// A sub-threshold candidate's share of uncertainty: flags.candidate_weight x x^2, x where its score lies in
 /// [floor, threshold) (0 at the floor, the weight at the threshold): a possible miss, little far below the threshold.
 /// Only candidates that overlap no detection count (free_candidates), and only with a weight above 0 (the default
@@ -45,9 +50,10 @@ int unexplained_cells(const Foreground& foreground, const std::vector<Detection>
 /// the chance that something in the frame is wrong if each term were one on its own (docs/wire.md).
 float frame_uncertainty(const std::vector<float>& detection_uncertainties, bool unusual_count);
 
-/// The frame's ranking score: the sum of the same terms (each detection's and candidate's uncertainty, 0.5 for an
-/// unusual count or an unknown object), a rough count of what is wrong in it. Unlike frame_uncertainty() it does
-/// not saturate: of two frames both almost surely wrong somewhere, the one with more doubtful objects ranks first.
+/// The frame's ranking score: the sum of its terms (each detection's detection_expected_error() and candidate's
+/// uncertainty, 0.5 for an unusual count or an unknown object), a rough count of what is wrong in it. Unlike
+/// frame_uncertainty() it does not saturate: of two frames both almost surely wrong somewhere, the one with more
+/// doubtful objects ranks first.
 float expected_errors(const std::vector<float>& terms, bool unusual);
 
 /// A small IoU tracker per camera (the "IOU tracker" of Bochinski et al., 2017, plus weak observations): each
