@@ -263,6 +263,52 @@ struct SampleCollector {
     ~SampleCollector() { stop(); }
 };
 
+/// A recording of the shadow line: its predictions by topic, cam2's last stats, the versions named by model_info.
+struct ShadowRecording {
+    std::map<std::string, std::vector<transport::PredMessage>> by_topic;
+    std::map<std::string, double> stat2;
+    std::set<std::string> infos;
+};
+
+ShadowRecording read_shadow_recording(transport::RecordingReader& rec) {
+    ShadowRecording r;
+    std::string topic;
+    transport::Message m;
+    while (rec.next(topic, m)) {
+        if (auto* p = std::get_if<transport::PredMessage>(&m)) r.by_topic[topic].push_back(*p);
+        if (auto* s = std::get_if<transport::StatMessage>(&m); s && s->camera == "cam2") r.stat2 = s->values;
+        if (auto* e = std::get_if<transport::EventMessage>(&m); e && e->kind == "model_info")
+            r.infos.insert(e->message);
+    }
+    return r;
+}
+
+/// cam2's serving and shadow messages matched frame by frame as the line matches them; checks that the disagree
+/// flag is set on both messages exactly where they differ, and counts those frames in `flagged`.
+template <class Versions>
+pipeline::AgreementTally agreement_on_cam2(const std::map<std::string, std::vector<transport::PredMessage>>& by_topic,
+                                           const Versions& versions, std::uint64_t& flagged) {
+    pipeline::AgreementTally tally;
+    for (std::size_t k = 0; k < 30; ++k) {
+        const auto& serving = by_topic.at("pred/cam2")[k];
+        const auto& shadow = by_topic.at("shadow/cam2")[k];
+        const auto pairs = pipeline::match_versions(pipeline::version_boxes(serving, versions.at(serving.model)),
+                                                    pipeline::version_boxes(shadow, versions.at(shadow.model)));
+        bool differs = false;
+        for (const auto& pr : pairs) {
+            tally.both += pr.kind == pipeline::Agreement::kBoth;
+            tally.only_a += pr.kind == pipeline::Agreement::kOnlyA;
+            tally.only_b += pr.kind == pipeline::Agreement::kOnlyB;
+            tally.class_changed += pr.kind == pipeline::Agreement::kClassChanged;
+            differs = differs || pr.kind != pipeline::Agreement::kBoth;
+        }
+        EXPECT_EQ((serving.frame_flags & transport::kFrameDisagree) != 0, differs) << "frame " << k;
+        EXPECT_EQ((shadow.frame_flags & transport::kFrameDisagree) != 0, differs) << "frame " << k;
+        flagged += differs;
+    }
+    return tally;
+}
+
 // The whole line with two real versions (parts-v1 serving cam1, parts-v2 serving cam2, v1 in shadow): each camera's
 // serving version on pred/<camera> with its model, v1 on shadow/<camera> where it does not serve, every seq once on
 // each topic, both class lists in the recording's header, the agreement in the stats equal to matching the recorded
@@ -298,17 +344,10 @@ TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
     transport::RecordingReader rec(dir / "run.slrec");
     ASSERT_EQ(rec.header().versions.size(), 2u);
     EXPECT_EQ(rec.header().versions.at("parts-v2@1.0.0").back(), "gear") << "v2's own class list";
-    std::map<std::string, std::vector<transport::PredMessage>> by_topic;
-    std::map<std::string, double> stat2;
-    std::set<std::string> infos;
-    std::string topic;
-    transport::Message m;
-    while (rec.next(topic, m)) {
-        if (auto* p = std::get_if<transport::PredMessage>(&m)) by_topic[topic].push_back(*p);
-        if (auto* s = std::get_if<transport::StatMessage>(&m); s && s->camera == "cam2") stat2 = s->values;
-        if (auto* e = std::get_if<transport::EventMessage>(&m); e && e->kind == "model_info") infos.insert(e->message);
-    }
-    EXPECT_EQ(infos, std::set<std::string>{"parts-v2@1.0.0"}) << "the second version's classes for consumers";
+    const ShadowRecording recorded = read_shadow_recording(rec);
+    const auto& by_topic = recorded.by_topic;
+    const auto& stat2 = recorded.stat2;
+    EXPECT_EQ(recorded.infos, std::set<std::string>{"parts-v2@1.0.0"}) << "the second version's classes for consumers";
     EXPECT_EQ((std::set<std::string>{"pred/cam1", "pred/cam2", "shadow/cam2"}), [&] {
         std::set<std::string> t;
         for (const auto& [k, v] : by_topic) t.insert(k);
@@ -323,26 +362,8 @@ TEST(Line, ServingAndShadowVersionsGoOutOnTheirTopicsWithTheirAgreement) {
             EXPECT_EQ(p.model, t == "pred/cam2" ? "parts-v2@1.0.0" : "parts-v1@1.0.0") << t;
         }
     }
-    pipeline::AgreementTally tally;
     std::uint64_t flagged = 0;
-    for (std::size_t k = 0; k < 30; ++k) {
-        const auto& serving = by_topic["pred/cam2"][k];
-        const auto& shadow = by_topic["shadow/cam2"][k];
-        const auto pairs =
-            pipeline::match_versions(pipeline::version_boxes(serving, rec.header().versions.at(serving.model)),
-                                     pipeline::version_boxes(shadow, rec.header().versions.at(shadow.model)));
-        bool differs = false;
-        for (const auto& pr : pairs) {
-            tally.both += pr.kind == pipeline::Agreement::kBoth;
-            tally.only_a += pr.kind == pipeline::Agreement::kOnlyA;
-            tally.only_b += pr.kind == pipeline::Agreement::kOnlyB;
-            tally.class_changed += pr.kind == pipeline::Agreement::kClassChanged;
-            differs = differs || pr.kind != pipeline::Agreement::kBoth;
-        }
-        EXPECT_EQ((serving.frame_flags & transport::kFrameDisagree) != 0, differs) << "frame " << k;
-        EXPECT_EQ((shadow.frame_flags & transport::kFrameDisagree) != 0, differs) << "frame " << k;
-        flagged += differs;
-    }
+    const pipeline::AgreementTally tally = agreement_on_cam2(by_topic, rec.header().versions, flagged);
     EXPECT_GT(tally.both, 0u) << "two versions of one lineage agree on most parts";
     EXPECT_EQ(stat2.at("agreement_v1_frames"), 30);
     EXPECT_EQ(stat2.at("agreement_v1_disagree_frames"), static_cast<double>(flagged));
@@ -488,6 +509,46 @@ struct SwapRecording {
     }
 };
 
+/// The control socket refuses each malformed or impossible request with its reason.
+void expect_bad_requests_refused(const std::string& ep) {
+    for (const auto& [body, why] : std::vector<std::pair<std::string, std::string>>{
+             {"{", "malformed JSON"},
+             {R"({"command": "fly"})", "unknown command 'fly'"},
+             {R"({"command": "serve", "camera": "cam1"})", "'id' missing"},
+             {R"({"command": "load", "id": "v2", "file": "nope/model.yaml"})", "nope/model.yaml"},
+             {R"({"command": "serve", "camera": "cam1", "id": "v2"})", "no version 'v2' is loaded"},
+             {R"({"command": "serve", "camera": "cam9", "id": "default"})", "no camera 'cam9'"},
+             {R"({"command": "unload", "id": "default"})", "serves cam1: serve another version there first"}}) {
+        const auto r = ask(ep, body);
+        EXPECT_FALSE(r["ok"]) << body;
+        EXPECT_NE(r.value("error", "").find(why), std::string::npos) << body << " -> " << r;
+    }
+}
+
+/// The hot swap's recording: the events in order, and each camera served by v1, then v2, then v1 to the end, with
+/// every frame accounted for.
+void expect_swapped_there_and_back(const fs::path& recording) {
+    SwapRecording swap(recording);
+    auto& [events, models, dropped] = swap;
+    EXPECT_EQ(events,
+              (std::vector<std::string>{"model_loaded", "model_switched cam1 operator", "model_switched cam2 operator",
+                                        "model_switched cam1 operator", "model_switched cam2 operator"}));
+    for (const auto& [cam, seq] : models) {
+        // every frame accounted for: published (each seq once) or counted as dropped by a line that fell behind
+        // real time (never on a plain build of this test; a sanitizer's slowdown can make it drop: the swap's own
+        // loss is measured by bench/linespeed/bench_swap.py)
+        EXPECT_EQ(static_cast<double>(seq.size()) + dropped[cam], 180.0) << cam << ": no frame lost unaccounted";
+        // v1, then v2 from its switch, then v1 again to the end: two changes
+        const auto first_v2 = std::find(seq.begin(), seq.end(), "parts-v2@1.0.0");
+        ASSERT_NE(first_v2, seq.end()) << cam;
+        EXPECT_GT(first_v2 - seq.begin(), 0) << cam;
+        const auto back = std::find(first_v2, seq.end(), "parts-v1@1.0.0");
+        ASSERT_NE(back, seq.end()) << cam << ": served by v1 again";
+        EXPECT_EQ(std::count(first_v2, back, "parts-v2@1.0.0"), back - first_v2) << cam;
+        EXPECT_EQ(std::count(back, seq.end(), "parts-v1@1.0.0"), seq.end() - back) << cam;
+    }
+}
+
 // Hot swap (issue 26, part 4): a running line (two cameras at real time, parts-v1) takes parts-v2 through its control
 // socket: bad requests are refused with their reason and change nothing, the load is checked on a real frame, each
 // camera switches at a batch boundary with a model_switched event, the first version cannot be unloaded, and the
@@ -530,19 +591,7 @@ TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
     ASSERT_TRUE(status["ok"]) << status;
     EXPECT_EQ(status["versions"].size(), 1u);
     EXPECT_EQ(status["cameras"][0]["serving"], "default");
-    // refused, with the reason, and nothing changes
-    for (const auto& [body, why] : std::vector<std::pair<std::string, std::string>>{
-             {"{", "malformed JSON"},
-             {R"({"command": "fly"})", "unknown command 'fly'"},
-             {R"({"command": "serve", "camera": "cam1"})", "'id' missing"},
-             {R"({"command": "load", "id": "v2", "file": "nope/model.yaml"})", "nope/model.yaml"},
-             {R"({"command": "serve", "camera": "cam1", "id": "v2"})", "no version 'v2' is loaded"},
-             {R"({"command": "serve", "camera": "cam9", "id": "default"})", "no camera 'cam9'"},
-             {R"({"command": "unload", "id": "default"})", "serves cam1: serve another version there first"}}) {
-        const auto r = ask(ep, body);
-        EXPECT_FALSE(r["ok"]) << body;
-        EXPECT_NE(r.value("error", "").find(why), std::string::npos) << body << " -> " << r;
-    }
+    expect_bad_requests_refused(ep);
     const auto loaded = ask(ep, nlohmann::json{{"command", "load"}, {"id", "v2"}, {"file", kV2.string()}}.dump());
     ASSERT_TRUE(loaded["ok"]) << loaded;
     EXPECT_EQ(loaded["model"], "parts-v2@1.0.0");
@@ -571,25 +620,7 @@ TEST(Line, HotSwapLoadsServesAndUnloadsWithoutLosingAFrame) {
     EXPECT_EQ(sightline::testing::run_binary("ctl " + ep + " status --timeout-s 0.5").code, 2) << "no line there";
     EXPECT_TRUE(summary_ok) << "the line ran to its end";
 
-    SwapRecording swap(dir / "run.slrec");
-    auto& [events, models, dropped] = swap;
-    EXPECT_EQ(events,
-              (std::vector<std::string>{"model_loaded", "model_switched cam1 operator", "model_switched cam2 operator",
-                                        "model_switched cam1 operator", "model_switched cam2 operator"}));
-    for (const auto& [cam, seq] : models) {
-        // every frame accounted for: published (each seq once, above) or counted as dropped by a line that fell
-        // behind real time (never on a plain build of this test; a sanitizer's slowdown can make it drop: the
-        // swap's own loss is measured by bench/linespeed/bench_swap.py)
-        EXPECT_EQ(static_cast<double>(seq.size()) + dropped[cam], 180.0) << cam << ": no frame lost unaccounted";
-        // v1, then v2 from its switch, then v1 again to the end: two changes
-        const auto first_v2 = std::find(seq.begin(), seq.end(), "parts-v2@1.0.0");
-        ASSERT_NE(first_v2, seq.end()) << cam;
-        EXPECT_GT(first_v2 - seq.begin(), 0) << cam;
-        const auto back = std::find(first_v2, seq.end(), "parts-v1@1.0.0");
-        ASSERT_NE(back, seq.end()) << cam << ": served by v1 again";
-        EXPECT_EQ(std::count(first_v2, back, "parts-v2@1.0.0"), back - first_v2) << cam;
-        EXPECT_EQ(std::count(back, seq.end(), "parts-v1@1.0.0"), seq.end() - back) << cam;
-    }
+    expect_swapped_there_and_back(dir / "run.slrec");
     fs::remove_all(dir);
 }
 
