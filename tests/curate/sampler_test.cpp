@@ -54,6 +54,7 @@ struct Stream {
         f.width = 64, f.height = 48;
         f.uncertainty = uncertainty;
         f.expected_errors = expected < 0 ? uncertainty : expected;
+        f.doubt = f.expected_errors;
         f.detections = std::move(dets);
         images.push_back(std::make_unique<Image>(pattern < 0 ? static_cast<int>(f.seq * 7 + camera * 1000) : pattern));
         f.image = &images.back()->frame;
@@ -248,6 +249,38 @@ TEST(Sampler, SharingGivesASecondDriftingCameraItsTurn) {
     EXPECT_EQ(shared[0] + shared[1], line[0] + line[1]); // the same budget, shared
     const auto even = per_camera("cameras", 5.0f);
     EXPECT_LE(std::abs(even[0] - even[1]), 1) << even[0] << " " << even[1];
+}
+
+// The budget is shared by doubt (detections near the threshold or between classes), the frames of a camera ranked by
+// expected errors: a camera whose objects all fade a little ranks its own frames, but does not take the share of a
+// camera whose detections sit at the threshold.
+TEST(Sampler, CamerasShareByDoubtAndRankByExpectedErrors) {
+    auto u = strategy("u", "expected_errors");
+    u.min = 1;
+    SamplingConfig c = config({u});
+    c.window_s = 1, c.max_per_window = 1;
+    Stream st;
+    Sampler s(c, kClasses, 0.25f, 2);
+    std::vector<FrameOutput> frames;
+    for (int i = 0; i < 1200; ++i) { // 120 s at 10 fps a camera
+        FrameOutput fading = st.frame(0, i * 0.1, 0.0f, 3.0f + 0.001f * static_cast<float>(i % 10));
+        fading.doubt = 0; // expected errors 3, nothing near the threshold
+        frames.push_back(std::move(fading));
+        FrameOutput doubtful = st.frame(1, i * 0.1, 0.9f, 1.5f);
+        doubtful.doubt = 1.5f;
+        frames.push_back(std::move(doubtful));
+    }
+    std::array<int, 2> n{};
+    std::vector<float> fading_sent;
+    for (const auto& x : run(s, frames)) {
+        ++n[x.frame.camera_index];
+        if (x.frame.camera_index == 0) fading_sent.push_back(x.frame.expected_errors);
+    }
+    const double expect0 = 0.25 / (0.25 + (0.25 + 1.5)); // 12.5%: the floor's share only
+    const double got0 = static_cast<double>(n[0]) / (n[0] + n[1]);
+    EXPECT_NEAR(got0, expect0, 0.03) << n[0] << " " << n[1];
+    ASSERT_FALSE(fading_sent.empty());
+    for (float e : fading_sent) EXPECT_FLOAT_EQ(e, 3.009f) << "the camera's most informative frame of its window";
 }
 
 // A camera flooding a full window does not push another camera's only candidate out of it.

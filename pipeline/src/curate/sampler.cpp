@@ -74,7 +74,7 @@ struct Camera {
     std::deque<HeldRef> last;                            ///< its last context_frames frames
     std::deque<std::uint64_t> sent;                      ///< seqs of its recent samples and context frames
     // sharing (sampling.share: cameras)
-    double score = 0;    ///< mean expected errors of its frames, decaying with share_half_life_s
+    double score = 0;    ///< mean doubt of its frames (doubtful detections a frame), decaying with share_half_life_s
     double score_t = 0;  ///< video time of its last frame
     std::uint64_t n = 0; ///< frames seen
     double served = 0;   ///< its ranked samples, decaying with share_half_life_s
@@ -301,12 +301,12 @@ struct Sampler::Impl {
 
     bool share_cameras() const { return config.share == "cameras"; }
 
-    /// A camera's frame: its decaying mean of expected errors (a plain mean over its first frames).
-    void observe(Camera& cam, double t, float expected_errors) const {
+    /// A camera's frame: its decaying mean of doubt (a plain mean over its first frames).
+    void observe(Camera& cam, double t, float doubt) const {
         ++cam.n;
         const double decay = std::exp2(-std::max(0.0, t - cam.score_t) / config.share_half_life_s);
         const double a = std::max(1.0 - decay, 1.0 / static_cast<double>(cam.n));
-        cam.score += a * (static_cast<double>(expected_errors) - cam.score);
+        cam.score += a * (static_cast<double>(doubt) - cam.score);
         cam.score_t = t;
     }
     double weight(const Camera& cam) const { return config.share_floor + cam.score; }
@@ -373,7 +373,7 @@ struct Sampler::Impl {
             Camera& cam = cameras[best];
             cam.served += 1;
             p.sample.reasons.push_back(fmt::format("ranked {} of {} of its camera in its {:g} s window; the camera's "
-                                                   "share {:.0f}% (expected errors {:.2f} a frame lately)",
+                                                   "share {:.0f}% (doubtful detections {:.2f} a frame lately)",
                                                    rank + 1, of[best].size(), config.window_s,
                                                    100 * weight(cam) / total, cam.score));
             leave(std::move(p), out);
@@ -445,7 +445,7 @@ std::vector<Selected> Sampler::offer(const FrameOutput& f) {
     Camera& cam = s.cameras[std::min(f.camera_index, s.cameras.size() - 1)];
     if (!cam.seen) cam.seen = true, cam.first_pts = f.pts_ns;
     const double t = static_cast<double>(f.pts_ns - cam.first_pts) / 1e9;
-    s.observe(cam, t, f.expected_errors);
+    s.observe(cam, t, f.doubt);
     std::vector<Selected> out;
     const long w = static_cast<long>(std::floor(t / s.config.window_s));
     if (w > s.window) { // the first camera past the window's end closes it; a camera behind joins the open one

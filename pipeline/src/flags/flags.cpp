@@ -261,6 +261,7 @@ void FlagsStage::apply(FrameOutput& frame) {
     if (unknown) frame.frame_flags |= transport::kFrameUnknownObject;
     frame.uncertainty = frame_uncertainty(u, unusual || unknown);
     frame.expected_errors = expected_errors(e, unusual || unknown);
+    frame.doubt = expected_errors(u, unusual || unknown);
 }
 
 } // namespace sightline::pipeline

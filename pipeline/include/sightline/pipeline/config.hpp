@@ -183,7 +183,7 @@ struct SamplingConfig {
     int camera_max_per_window = 0; ///< per camera per window (0: no cap)
     int camera_per_hour = 0;       ///< per camera per hour of video (0: no quota)
     /// How a window's budget is shared. "cameras" (the default): weighted fair queueing over the cameras with
-    /// candidates, each camera's weight share_floor + the mean expected errors of its frames over the last
+    /// candidates, each camera's weight share_floor + the mean doubt of its frames (FrameOutput::doubt) over the last
     /// share_half_life_s (so a camera that drifts gets most, and a second drifting camera is never starved); within
     /// a camera the most informative first. "line": the most informative of the whole line first, whatever camera.
     std::string share = "cameras";

@@ -57,6 +57,10 @@ struct FrameOutput {
     std::uint32_t frame_flags = 0; ///< the OR of the detections' flags, and frame-only flags (the flags stage)
     float uncertainty = 0;         ///< the frame's uncertainty score (the flags stage; docs/wire.md)
     float expected_errors = 0;     ///< the sum of the score's terms: what the sampler ranks by (flags.hpp)
+    /// The sum of the uncertainty's own terms (flags.score_band's narrow near-threshold term, margins, entropy,
+    /// candidates, unusual count): how many of its detections are in doubt. What the sampler shares the line's
+    /// budget between cameras by (sampling.share; set by the flags stage, flags.hpp).
+    float doubt = 0;
     kernels::LumaStats luma;
     Foreground foreground; ///< the background stage's, shared by every version's record of the frame
     StageStamps stamps;
