@@ -136,7 +136,7 @@ publish: {predictions: 'tcp://127.0.0.1:*', send_hwm: 500, samples: 'tcp://127.0
 security: {key: line.key, authorized: [monitor.pub]}
 batching: {max_batch: 8, max_wait_ms: 5, max_latency_ms: 200}
 thresholds: {confidence: 0.3, iou: 0.6, max_det: 50}
-flags: {near_threshold_band: 0.02, score_band: 0.1, candidate_floor: 0.1, track_iou: 0.3}
+flags: {near_threshold_band: 0.02, score_band: 0.1, rank_score_band: 0.75, candidate_floor: 0.1, track_iou: 0.3}
 eval: {window_s: 60, iou: 0.5}
 sampling:
   context_frames: 2

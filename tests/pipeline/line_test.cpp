@@ -104,6 +104,8 @@ TEST(RunConfig, BadConfigsNameTheKey) {
          "flags.candidate_floor: must be below 1"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {blur_ratio: 0}\n",
          "flags.blur_ratio: must be in (0, 1]"},
+        {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {rank_score_band: 1.5}\n",
+         "flags.rank_score_band: must be in [0, 1]"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {background_cell: 1}\n",
          "flags.background_cell: must be in 2..256"},
         {"cameras: [{id: c1, url: a.mp4}]\n" + model + pub + "flags: {unexplained_cells: -2}\n",
