@@ -14,10 +14,14 @@ scored on a held-out scene of another seed (cam1-2 nominal; cam3 lighting, cam4 
 strength from the start), drifted and nominal cameras apart, by `sightline eval` (pycocotools-exact), the
 difference active - random with a paired bootstrap interval over images (`eval --compare --bootstrap`).
 
+Which B of the kept frames a team labels moves a seed's result as much as a change of the collector's defaults
+does: --draws N labels N subsets per seed and budget (each arm drawn again), a row each, and prints each seed's
+mean over its draws.
+
 Goal (issue 27): at 100 frames, active beats random by >= 0.05 AP50 on the drifted cameras with the interval above 0,
 and neither loses more than 0.01 AP50 on nominal cameras against the parent. Whatever it shows is recorded.
 
-    /usr/bin/python3 bench/loop/bench_active_vs_random.py [--seeds 11 12 13] [--budgets 100 50 200 400]
+    /usr/bin/python3 bench/loop/bench_active_vs_random.py [--seeds 11 12 13] [--budgets 100 50 200 400] [--draws 1]
         [--json OUT] [--plot OUT.png]
 (Debian's python3-torch, -opencv; the plot with a Python that has matplotlib: --plot-python)
 """
@@ -227,6 +231,9 @@ def main():
     ap.add_argument("--max-per-window", type=int, default=75,
                     help="the collector's budget (sampling.max_per_window; the other rules their defaults): enough "
                          "kept frames for the largest labeling budget")
+    ap.add_argument("--draws", type=int, default=1,
+                    help="labeled subsets per seed and budget (each arm draws its B frames again; draw 0 is the "
+                         "subset of the rows before this option): tells a configuration's effect from the draw's")
     ap.add_argument("--heldout-seed", type=int, default=99)
     ap.add_argument("--heldout-seconds", type=float, default=30)
     ap.add_argument("--iterations", type=int, default=300, help="finetune.py --iterations for every set")
@@ -264,56 +271,59 @@ def main():
         scene, ds = lines[seed]
         kept = kept_samples(args, ds, seed_dir / "export")
         n_frames = {f"cam{i}": len(json.loads((scene / f"cam{i}.json").read_text())["images"]) for i in range(1, 5)}
-        # one generator per arm: the random arm's frames do not depend on how many the collector kept
-        active_order = [kept[i] for i in np.random.default_rng([seed, 0]).permutation(len(kept))]
+        # one generator per arm and draw: the random arm's frames do not depend on how many the collector kept
         everything = [(cam, f) for cam, n in n_frames.items() for f in range(n)]
-        random_order = [everything[i] for i in np.random.default_rng([seed, 1]).permutation(len(everything))]
-        orders[seed] = (kept, n_frames, active_order, random_order)
+        for d in range(args.draws):
+            tail = [] if d == 0 else [d]  # draw 0: the subsets of the rows before --draws
+            active_order = [kept[i] for i in np.random.default_rng([seed, 0] + tail).permutation(len(kept))]
+            random_order = [everything[i] for i in np.random.default_rng([seed, 1] + tail).permutation(len(everything))]
+            orders[(seed, d)] = (kept, n_frames, active_order, random_order)
         log(f"seed {seed}: the collector kept {len(kept)} of {len(everything)} frames "
             f"({', '.join(f'{c} {sum(1 for s in kept if s[KEY] == c)}' for c in n_frames)})")
-    for budget in args.budgets:  # budget by budget over the seeds: a cut-short run still has whole budgets
-        for seed in args.seeds:
-            seed_dir = args.cache / f"seed{seed}"
-            scene, ds = lines[seed]
-            kept, n_frames, active_order, random_order = orders[seed]
-            b = min(budget, len(kept))
-            sets = {"active": [(s["camera"], s["frame"]) for s in active_order[:b]],
-                    "random": random_order[:b]}
-            row = {"seed": seed, "budget": budget, "frames": b, "kept": len(kept),
-                   "active_by_camera": {c: sum(1 for x, _ in sets["active"] if x == c) for c in n_frames},
-                   "random_by_camera": {c: sum(1 for x, _ in sets["random"] if x == c) for c in n_frames}}
-            dts = {}
-            for arm, frames in sets.items():
-                data = seed_dir / f"{arm}_{b}"
-                write_set(data, frames, scene, dataset_frames(ds, kept) if arm == "active" else video_frames(scene))
-                model = seed_dir / f"model_{arm}_{b}"
-                if not (model / "model.yaml").exists():
-                    t = time.time()
-                    sh("/usr/bin/python3", ROOT / "tools/train/finetune.py", "--from", ROOT / "models/parts-v1",
-                       "--data", data, "--out", model, "--work", args.cache / "work", "--sightline", args.sightline,
-                       "--iterations", args.iterations, "--eval-seconds", 0, "--seed", 7, stdout=subprocess.DEVNULL)
-                    log(f"seed {seed} {arm} {b}: fine-tuned in {time.time() - t:.0f} s")
-                classes = json.loads((model / "training.json").read_text())
-                classes = parent_classes + classes["classes_added"]
-                for group, (gt, cams) in gts.items():
-                    p = seed_dir / f"dt_{arm}_{b}_{group}.json"
-                    if not p.exists():
-                        p.write_text(json.dumps(detections(model, classes, held, cams, gt_ids)))
-                    dts[(arm, group)] = p
-            for group, (gt, _) in gts.items():
-                row[group] = compare(args, gt, dts[("random", group)], dts[("active", group)])
-                row[group]["parent"] = parent_ap[group]
-            # each drift on its own: which one the arms' frames taught
-            row["by_drift"] = {DRIFT_OF[cam]: {arm: ap50(args, *one_camera(args, dts[(arm, "drifted")], k, cam))
-                                               for arm in ("random", "active")}
-                               for k, cam in enumerate(DRIFTED)}
-            rows.append(row)
-            d, n = row["drifted"], row["nominal"]
-            log(f"seed {seed} budget {b}: drifted AP50 parent {d['parent']:.3f} random {d['a']:.3f} active "
-                f"{d['b']:.3f} (diff {d['diff']:+.3f} [{d['lower']:+.3f}, {d['upper']:+.3f}]); nominal parent "
-                f"{n['parent']:.3f} random {n['a']:.3f} active {n['b']:.3f}")
-            if args.json:
-                args.json.write_text(json.dumps(rows, indent=1))
+    for budget, d, seed in [(b, d, s) for b in args.budgets for d in range(args.draws) for s in args.seeds]:
+        # budget by budget, draw by draw over the seeds: a cut-short run still has whole budgets
+        seed_dir = args.cache / f"seed{seed}"
+        scene, ds = lines[seed]
+        kept, n_frames, active_order, random_order = orders[(seed, d)]
+        b = min(budget, len(kept))
+        sets = {"active": [(s["camera"], s["frame"]) for s in active_order[:b]],
+                "random": random_order[:b]}
+        suffix = "" if d == 0 else f"_d{d}"
+        row = {"seed": seed, "draw": d, "budget": budget, "frames": b, "kept": len(kept),
+               "active_by_camera": {c: sum(1 for x, _ in sets["active"] if x == c) for c in n_frames},
+               "random_by_camera": {c: sum(1 for x, _ in sets["random"] if x == c) for c in n_frames}}
+        dts = {}
+        for arm, frames in sets.items():
+            data = seed_dir / f"{arm}_{b}{suffix}"
+            write_set(data, frames, scene, dataset_frames(ds, kept) if arm == "active" else video_frames(scene))
+            model = seed_dir / f"model_{arm}_{b}{suffix}"
+            if not (model / "model.yaml").exists():
+                t = time.time()
+                sh("/usr/bin/python3", ROOT / "tools/train/finetune.py", "--from", ROOT / "models/parts-v1",
+                   "--data", data, "--out", model, "--work", args.cache / "work", "--sightline", args.sightline,
+                   "--iterations", args.iterations, "--eval-seconds", 0, "--seed", 7, stdout=subprocess.DEVNULL)
+                log(f"seed {seed} draw {d} {arm} {b}: fine-tuned in {time.time() - t:.0f} s")
+            classes = json.loads((model / "training.json").read_text())
+            classes = parent_classes + classes["classes_added"]
+            for group, (gt, cams) in gts.items():
+                p = seed_dir / f"dt_{arm}_{b}{suffix}_{group}.json"
+                if not p.exists():
+                    p.write_text(json.dumps(detections(model, classes, held, cams, gt_ids)))
+                dts[(arm, group)] = p
+        for group, (gt, _) in gts.items():
+            row[group] = compare(args, gt, dts[("random", group)], dts[("active", group)])
+            row[group]["parent"] = parent_ap[group]
+        # each drift on its own: which one the arms' frames taught
+        row["by_drift"] = {DRIFT_OF[cam]: {arm: ap50(args, *one_camera(args, dts[(arm, "drifted")], k, cam))
+                                           for arm in ("random", "active")}
+                           for k, cam in enumerate(DRIFTED)}
+        rows.append(row)
+        dr, n = row["drifted"], row["nominal"]
+        log(f"seed {seed} draw {d} budget {b}: drifted AP50 parent {dr['parent']:.3f} random {dr['a']:.3f} active "
+            f"{dr['b']:.3f} (diff {dr['diff']:+.3f} [{dr['lower']:+.3f}, {dr['upper']:+.3f}]); nominal parent "
+            f"{n['parent']:.3f} random {n['a']:.3f} active {n['b']:.3f}")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
     print_table(rows, args)
     if args.plot:
         args.json = args.json or args.cache / "rows.json"
@@ -323,26 +333,30 @@ def main():
 
 
 def print_table(rows, args):
-    print("\n| budget | seed | kept by the collector | drifted AP50: parent / random / active | active - random [95%] "
-          "| nominal AP50: parent / random / active |\n| --- | --- | --- | --- | --- | --- |")
-    for r in sorted(rows, key=lambda r: (r["budget"], r["seed"])):
+    print("\n| budget | seed | draw | kept by the collector | drifted AP50: parent / random / active | active - random [95%] "
+          "| nominal AP50: parent / random / active |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for r in sorted(rows, key=lambda r: (r["budget"], r["seed"], r.get("draw", 0))):
         d, n = r["drifted"], r["nominal"]
-        print(f"| {r['frames']} | {r['seed']} | {r['kept']} | {d['parent']:.3f} / {d['a']:.3f} / {d['b']:.3f} | "
+        print(f"| {r['frames']} | {r['seed']} | {r.get('draw', 0)} | {r['kept']} | {d['parent']:.3f} / {d['a']:.3f} / {d['b']:.3f} | "
               f"{d['diff']:+.3f} [{d['lower']:+.3f}, {d['upper']:+.3f}] | {n['parent']:.3f} / {n['a']:.3f} / "
               f"{n['b']:.3f} |")
-    print("\n| budget | seed | frames active (nominal, lighting, gears, blur) | lighting AP50 random / active | "
-          "novel part | blur |\n| --- | --- | --- | --- | --- | --- |")
-    for r in sorted(rows, key=lambda r: (r["budget"], r["seed"])):
+    print("\n| budget | seed | draw | frames active (nominal, lighting, gears, blur) | lighting AP50 random / active | "
+          "novel part | blur |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for r in sorted(rows, key=lambda r: (r["budget"], r["seed"], r.get("draw", 0))):
         a, d = r["active_by_camera"], r["by_drift"]
-        print(f"| {r['frames']} | {r['seed']} | {a['cam1']}, {a['cam2']}, {a['cam3']}, {a['cam4']} | " +
+        print(f"| {r['frames']} | {r['seed']} | {r.get('draw', 0)} | {a['cam1']}, {a['cam2']}, {a['cam3']}, {a['cam4']} | " +
               " | ".join(f"{d[k]['random']:.3f} / {d[k]['active']:.3f}" for k in ("lighting", "novel_part", "blur")) +
               " |")
     for budget in args.budgets:
         rs = [r for r in rows if r["budget"] == budget]
         if rs:
             m = np.mean([r["drifted"]["diff"] for r in rs])
-            print(f"budget {budget}: mean drifted AP50 active - random {m:+.3f} over {len(rs)} seed(s); intervals "
+            print(f"budget {budget}: mean drifted AP50 active - random {m:+.3f} over {len(rs)} row(s); intervals "
                   f"above 0 in {sum(r['drifted']['lower'] > 0 for r in rs)}")
+            by_seed = {s: [r["drifted"]["diff"] for r in rs if r["seed"] == s] for s in sorted({r["seed"] for r in rs})}
+            if any(len(v) > 1 for v in by_seed.values()):
+                print(f"budget {budget}: per seed, mean over its draws (min .. max): " + "; ".join(
+                    f"{s} {np.mean(v):+.3f} ({min(v):+.3f} .. {max(v):+.3f})" for s, v in by_seed.items()))
 
 
 if __name__ == "__main__":

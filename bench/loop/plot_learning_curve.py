@@ -1,6 +1,6 @@
 """The learning curve of bench_active_vs_random.py: AP50 against the labeling budget, active (the collector's frames)
-and random (uniform frames of the same run), drifted and nominal cameras apart; each seed a thin line, the mean bold,
-the parent (parts-v1) dashed.
+and random (uniform frames of the same run), drifted and nominal cameras apart; each seed (and labeled subset,
+--draws) a thin line, the mean bold, the parent (parts-v1) dashed.
 
     python3 bench/loop/plot_learning_curve.py ROWS.json OUT.png     (a Python with matplotlib)
 """
@@ -18,11 +18,12 @@ def main(rows_path, out):
     rows = json.load(open(rows_path))
     budgets = sorted({r["budget"] for r in rows})
     seeds = sorted({r["seed"] for r in rows})
+    curves = sorted({(r["seed"], r.get("draw", 0)) for r in rows})  # one thin line per seed and labeled subset
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, group in zip(axes, ("drifted", "nominal")):
         for arm, key, colour in (("active (collector)", "b", "#d62728"), ("random", "a", "#1f77b4")):
-            for s in seeds:
-                pts = sorted((r["frames"], r[group][key]) for r in rows if r["seed"] == s)
+            for c in curves:
+                pts = sorted((r["frames"], r[group][key]) for r in rows if (r["seed"], r.get("draw", 0)) == c)
                 ax.plot(*zip(*pts), color=colour, alpha=0.25, lw=1)
             xs, mean = [], []
             for b in budgets:
