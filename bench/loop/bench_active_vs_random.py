@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import cv2
@@ -219,6 +220,48 @@ def compare(args, gt, a, b):
     return {"a": m["a"], "b": m["b"], "diff": m["diff"], "lower": m["lower"], "upper": m["upper"]}
 
 
+def one_row(args, ctx, budget, d, seed):
+    """Budget `budget`, labeled subset `d` of seed `seed`: both arms fine-tuned (cached) and scored; the row."""
+    lines, orders, gts, parent_ap, parent_classes, held, gt_ids = (ctx.lines, ctx.orders, ctx.gts, ctx.parent_ap,
+                                                                    ctx.parent_classes, ctx.held, ctx.gt_ids)
+    seed_dir = args.cache / f"seed{seed}"
+    scene, ds = lines[seed]
+    kept, n_frames, active_order, random_order = orders[(seed, d)]
+    b = min(budget, len(kept))
+    sets = {"active": [(s["camera"], s["frame"]) for s in active_order[:b]],
+            "random": random_order[:b]}
+    suffix = "" if d == 0 else f"_d{d}"
+    row = {"seed": seed, "draw": d, "budget": budget, "frames": b, "kept": len(kept),
+           "active_by_camera": {c: sum(1 for x, _ in sets["active"] if x == c) for c in n_frames},
+           "random_by_camera": {c: sum(1 for x, _ in sets["random"] if x == c) for c in n_frames}}
+    dts = {}
+    for arm, frames in sets.items():
+        data = seed_dir / f"{arm}_{b}{suffix}"
+        write_set(data, frames, scene, dataset_frames(ds, kept) if arm == "active" else video_frames(scene))
+        model = seed_dir / f"model_{arm}_{b}{suffix}"
+        if not (model / "model.yaml").exists():
+            t = time.time()
+            sh("/usr/bin/python3", ROOT / "tools/train/finetune.py", "--from", ROOT / "models/parts-v1",
+               "--data", data, "--out", model, "--work", args.cache / "work", "--sightline", args.sightline,
+               "--iterations", args.iterations, "--eval-seconds", 0, "--seed", 7, stdout=subprocess.DEVNULL)
+            log(f"seed {seed} draw {d} {arm} {b}: fine-tuned in {time.time() - t:.0f} s")
+        classes = json.loads((model / "training.json").read_text())
+        classes = parent_classes + classes["classes_added"]
+        for group, (gt, cams) in gts.items():
+            p = seed_dir / f"dt_{arm}_{b}{suffix}_{group}.json"
+            if not p.exists():
+                p.write_text(json.dumps(detections(model, classes, held, cams, gt_ids)))
+            dts[(arm, group)] = p
+    for group, (gt, _) in gts.items():
+        row[group] = compare(args, gt, dts[("random", group)], dts[("active", group)])
+        row[group]["parent"] = parent_ap[group]
+    # each drift on its own: which one the arms' frames taught
+    row["by_drift"] = {DRIFT_OF[cam]: {arm: ap50(args, *one_camera(args, dts[(arm, "drifted")], k, cam))
+                                       for arm in ("random", "active")}
+                       for k, cam in enumerate(DRIFTED)}
+    return row
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
@@ -280,43 +323,12 @@ def main():
             orders[(seed, d)] = (kept, n_frames, active_order, random_order)
         log(f"seed {seed}: the collector kept {len(kept)} of {len(everything)} frames "
             f"({', '.join(f'{c} {sum(1 for s in kept if s[KEY] == c)}' for c in n_frames)})")
+    ctx = types.SimpleNamespace(lines=lines, orders=orders, gts=gts, parent_ap=parent_ap,
+                                parent_classes=parent_classes, held=held, gt_ids=gt_ids)
     for budget, d, seed in [(b, d, s) for b in args.budgets for d in range(args.draws) for s in args.seeds]:
         # budget by budget, draw by draw over the seeds: a cut-short run still has whole budgets
-        seed_dir = args.cache / f"seed{seed}"
-        scene, ds = lines[seed]
-        kept, n_frames, active_order, random_order = orders[(seed, d)]
-        b = min(budget, len(kept))
-        sets = {"active": [(s["camera"], s["frame"]) for s in active_order[:b]],
-                "random": random_order[:b]}
-        suffix = "" if d == 0 else f"_d{d}"
-        row = {"seed": seed, "draw": d, "budget": budget, "frames": b, "kept": len(kept),
-               "active_by_camera": {c: sum(1 for x, _ in sets["active"] if x == c) for c in n_frames},
-               "random_by_camera": {c: sum(1 for x, _ in sets["random"] if x == c) for c in n_frames}}
-        dts = {}
-        for arm, frames in sets.items():
-            data = seed_dir / f"{arm}_{b}{suffix}"
-            write_set(data, frames, scene, dataset_frames(ds, kept) if arm == "active" else video_frames(scene))
-            model = seed_dir / f"model_{arm}_{b}{suffix}"
-            if not (model / "model.yaml").exists():
-                t = time.time()
-                sh("/usr/bin/python3", ROOT / "tools/train/finetune.py", "--from", ROOT / "models/parts-v1",
-                   "--data", data, "--out", model, "--work", args.cache / "work", "--sightline", args.sightline,
-                   "--iterations", args.iterations, "--eval-seconds", 0, "--seed", 7, stdout=subprocess.DEVNULL)
-                log(f"seed {seed} draw {d} {arm} {b}: fine-tuned in {time.time() - t:.0f} s")
-            classes = json.loads((model / "training.json").read_text())
-            classes = parent_classes + classes["classes_added"]
-            for group, (gt, cams) in gts.items():
-                p = seed_dir / f"dt_{arm}_{b}{suffix}_{group}.json"
-                if not p.exists():
-                    p.write_text(json.dumps(detections(model, classes, held, cams, gt_ids)))
-                dts[(arm, group)] = p
-        for group, (gt, _) in gts.items():
-            row[group] = compare(args, gt, dts[("random", group)], dts[("active", group)])
-            row[group]["parent"] = parent_ap[group]
-        # each drift on its own: which one the arms' frames taught
-        row["by_drift"] = {DRIFT_OF[cam]: {arm: ap50(args, *one_camera(args, dts[(arm, "drifted")], k, cam))
-                                           for arm in ("random", "active")}
-                           for k, cam in enumerate(DRIFTED)}
+        row = one_row(args, ctx, budget, d, seed)
+        b = row["frames"]
         rows.append(row)
         dr, n = row["drifted"], row["nominal"]
         log(f"seed {seed} draw {d} budget {b}: drifted AP50 parent {dr['parent']:.3f} random {dr['a']:.3f} active "
