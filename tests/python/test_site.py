@@ -181,9 +181,10 @@ def main(binary, model):
               labelled.get("sightline_collector_samples_total") and
               set(labelled["sightline_collector_samples_total"]) <= set(LINES),
               f"the monitor's, the bridges' and the collectors' series per line ({labelled})")
-        if FAILURES:
-            for name in logs:
-                print(f"--- {name} (tail) ---\n" + "\n".join((d / f"{name}.log").read_text().splitlines()[-12:]))
+        if FAILURES:  # the processes that failed last, where a cut log (CI keeps its end) still shows them
+            for name in sorted(logs, key=lambda n: exits.get(n, 0) not in (0, None)):
+                print(f"--- {name} (tail{f', exit {exits[name]}' if exits.get(name) else ''}) ---\n" +
+                      "\n".join((d / f"{name}.log").read_text().splitlines()[-12:]))
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         sys.exit(1)

@@ -548,6 +548,23 @@ struct JetStreamReader::Impl {
 };
 
 namespace {
+/// Whether the durable consumer `o` names answers (`info` set), asking again while the answer is transient or "not
+/// found" until `until`: another reader of the same durable (a second collector started at the same moment) may have
+/// just made it, and a consumer of a replicated stream answers only once its replicas elect a leader.
+natsStatus wait_for_consumer(jsCtx* js, const JetStreamReaderOptions& o, jsErrCode& code,
+                             std::chrono::steady_clock::time_point until) {
+    for (;;) {
+        jsConsumerInfo* info = nullptr;
+        code = jsErrCode(0);
+        const natsStatus s = js_GetConsumerInfo(&info, js, o.stream.c_str(), o.durable.c_str(), nullptr, &code);
+        jsConsumerInfo_Destroy(info);
+        if (s == NATS_OK || !(transient(s, code) || code == JSConsumerNotFoundErr) ||
+            std::chrono::steady_clock::now() >= until)
+            return s;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+}
+
 /// Makes the durable consumer `config` describes, asking again while the cluster answers transiently (until
 /// `give_up`). One that another reader of the same durable (a second collector) made meanwhile is as good.
 void make_consumer(jsCtx* js, const JetStreamReaderOptions& o, jsConsumerConfig& config, const std::string& where,
@@ -562,11 +579,11 @@ void make_consumer(jsCtx* js, const JetStreamReaderOptions& o, jsConsumerConfig&
         },
         code, where, give_up);
     if (add == NATS_OK) return;
-    jsConsumerInfo* other = nullptr;
+    spdlog::info("{}: not made here ({}); looking for the one another reader made", where, describe(add, code));
     jsErrCode again = jsErrCode(0);
-    const natsStatus there = js_GetConsumerInfo(&other, js, o.stream.c_str(), o.durable.c_str(), nullptr, &again);
-    jsConsumerInfo_Destroy(other);
-    if (there != NATS_OK) throw Error(ErrorCode::kTransport, where + ": cannot make it: " + describe(add, code));
+    const auto until = std::min(give_up, std::chrono::steady_clock::now() + std::chrono::seconds(15));
+    if (wait_for_consumer(js, o, again, until) != NATS_OK)
+        throw Error(ErrorCode::kTransport, where + ": cannot make it: " + describe(add, code));
 }
 } // namespace
 
@@ -631,8 +648,16 @@ JetStreamReader::JetStreamReader(const JetStreamReaderOptions& o) : impl_(std::m
         so.Consumer = o.durable.c_str();
     }
     natsSubscription* s = nullptr;
-    const natsStatus st = js_PullSubscribe(&s, impl_->conn->js.get(), o.filter.empty() ? nullptr : o.filter.c_str(),
-                                           o.durable.c_str(), &jso, &so, &code);
+    natsStatus st = NATS_OK;
+    for (;;) { // a consumer just made (here or by another reader) may not answer yet: its replicas elect a leader
+        code = jsErrCode(0);
+        st = js_PullSubscribe(&s, impl_->conn->js.get(), o.filter.empty() ? nullptr : o.filter.c_str(),
+                              o.durable.c_str(), &jso, &so, &code);
+        if (st == NATS_OK || !(transient(st, code) || (code == JSConsumerNotFoundErr && so.Consumer)) ||
+            std::chrono::steady_clock::now() >= give_up)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
     if (st != NATS_OK) throw Error(ErrorCode::kTransport, where + ": cannot subscribe: " + describe(st, code));
     impl_->sub.reset(s);
 }
