@@ -16,12 +16,13 @@ difference active - random with a paired bootstrap interval over images (`eval -
 
 Which B of the kept frames a team labels moves a seed's result as much as a change of the collector's defaults
 does: --draws N labels N subsets per seed and budget (each arm drawn again), a row each, and prints each seed's
-mean over its draws.
+mean over its draws. --sized instead has the line send about B frames (its samples a window sized to B, a line run
+per budget) and labels the collector's kept frames themselves: what a team that labels all it is sent gets.
 
 Goal (issue 27): at 100 frames, active beats random by >= 0.05 AP50 on the drifted cameras with the interval above 0,
 and neither loses more than 0.01 AP50 on nominal cameras against the parent. Whatever it shows is recorded.
 
-    /usr/bin/python3 bench/loop/bench_active_vs_random.py [--seeds 11 12 13] [--budgets 100 50 200 400] [--draws 1]
+    /usr/bin/python3 bench/loop/bench_active_vs_random.py [--seeds 11 12 13] [--budgets 100 50 200 400] [--draws 1] [--sized]
         [--json OUT] [--plot OUT.png]
 (Debian's python3-torch, -opencv; the plot with a Python that has matplotlib: --plot-python)
 """
@@ -75,31 +76,39 @@ def heldout(args, cache):
     return d
 
 
-def line_and_collector(args, seed_dir, seed):
-    """The scene, the line into a collector (default sampling); returns the collector's dataset folder."""
-    scene, ds = seed_dir / "scene", seed_dir / "ds"
+def line_and_collector(args, seed_dir, seed, per_window=None):
+    """The scene, the line into a collector (default sampling, `per_window` samples a window: --max-per-window
+    unless given); returns the scene's and the collector's dataset folders."""
+    per_window = per_window or args.max_per_window
+    tag = "" if per_window == args.max_per_window else f"_w{per_window}"
+    scene, ds = seed_dir / "scene", seed_dir / f"ds{tag}"
     if not (scene / "cam4.json").exists():
         (seed_dir / "scenario.yaml").write_text(scenario(round(0.2 * args.seconds)))
         sh(args.sightline, "--log-level", "warn", "synth", "--out", scene, "--cameras", 4, "--seconds", args.seconds,
            "--seed", seed, "--scenario", seed_dir / "scenario.yaml")
-    if not (seed_dir / "collected.stamp").exists():
+    if not (seed_dir / f"collected{tag}.stamp").exists():
         shutil.rmtree(ds, ignore_errors=True)
         port = 47000 + seed % 1000
         cams = "".join(f"  - {{id: cam{i}, url: {scene / f'cam{i}.mp4'}}}\n" for i in range(1, 5))
-        (seed_dir / "run.yaml").write_text(
+        (seed_dir / f"run{tag}.yaml").write_text(
             f"cameras:\n{cams}model: {ROOT / 'models/parts-v1/model.yaml'}\n"
             f"publish:\n  predictions: tcp://127.0.0.1:*\n  samples: tcp://127.0.0.1:{port}\n"
-            f"sampling:\n  window_s: {args.window_s:g}\n  max_per_window: {args.max_per_window}\n")
+            f"sampling:\n  window_s: {args.window_s:g}\n  max_per_window: {per_window}\n")
         c = subprocess.Popen([args.sightline, "--log-level", "warn", "collect", "--connect",
                               f"tcp://127.0.0.1:{port}", "--out", str(ds), "--idle-exit", "8"],
                              stdout=subprocess.DEVNULL)
         time.sleep(0.5)
         t = time.time()
-        sh(args.sightline, "--log-level", "warn", "run", seed_dir / "run.yaml")
+        sh(args.sightline, "--log-level", "warn", "run", seed_dir / f"run{tag}.yaml")
         c.wait(timeout=300)
-        log(f"seed {seed}: line and collector in {time.time() - t:.0f} s")
-        (seed_dir / "collected.stamp").write_text("ok")
+        log(f"seed {seed}: line and collector ({per_window} a window) in {time.time() - t:.0f} s")
+        (seed_dir / f"collected{tag}.stamp").write_text("ok")
     return scene, ds
+
+
+def sized_per_window(args, budget):
+    """--sized: the line's samples a window for a labeling budget (its windows together send about `budget`)."""
+    return max(1, round(budget * args.window_s / args.seconds))
 
 
 def truth(scene, cam):
@@ -222,23 +231,24 @@ def compare(args, gt, a, b):
 
 def one_row(args, ctx, budget, d, seed):
     """Budget `budget`, labeled subset `d` of seed `seed`: both arms fine-tuned (cached) and scored; the row."""
-    lines, orders, gts, parent_ap, parent_classes, held, gt_ids = (ctx.lines, ctx.orders, ctx.gts, ctx.parent_ap,
+    scenes, orders, gts, parent_ap, parent_classes, held, gt_ids = (ctx.scenes, ctx.orders, ctx.gts, ctx.parent_ap,
                                                                     ctx.parent_classes, ctx.held, ctx.gt_ids)
     seed_dir = args.cache / f"seed{seed}"
-    scene, ds = lines[seed]
-    kept, n_frames, active_order, random_order = orders[(seed, d)]
+    kept, n_frames, active_order, random_order, ds = orders[(seed, d, budget)]
+    scene = scenes[seed]
     b = min(budget, len(kept))
     sets = {"active": [(s["camera"], s["frame"]) for s in active_order[:b]],
             "random": random_order[:b]}
     suffix = "" if d == 0 else f"_d{d}"
-    row = {"seed": seed, "draw": d, "budget": budget, "frames": b, "kept": len(kept),
+    row = {"seed": seed, "draw": d, "budget": budget, "frames": b, "kept": len(kept), "sized": args.sized,
            "active_by_camera": {c: sum(1 for x, _ in sets["active"] if x == c) for c in n_frames},
            "random_by_camera": {c: sum(1 for x, _ in sets["random"] if x == c) for c in n_frames}}
     dts = {}
     for arm, frames in sets.items():
-        data = seed_dir / f"{arm}_{b}{suffix}"
+        name = f"{arm}{'_sized' if args.sized and arm == 'active' else ''}_{b}{suffix}"
+        data = seed_dir / name
         write_set(data, frames, scene, dataset_frames(ds, kept) if arm == "active" else video_frames(scene))
-        model = seed_dir / f"model_{arm}_{b}{suffix}"
+        model = seed_dir / f"model_{name}"
         if not (model / "model.yaml").exists():
             t = time.time()
             sh("/usr/bin/python3", ROOT / "tools/train/finetune.py", "--from", ROOT / "models/parts-v1",
@@ -248,7 +258,7 @@ def one_row(args, ctx, budget, d, seed):
         classes = json.loads((model / "training.json").read_text())
         classes = parent_classes + classes["classes_added"]
         for group, (gt, cams) in gts.items():
-            p = seed_dir / f"dt_{arm}_{b}{suffix}_{group}.json"
+            p = seed_dir / f"dt_{name}_{group}.json"
             if not p.exists():
                 p.write_text(json.dumps(detections(model, classes, held, cams, gt_ids)))
             dts[(arm, group)] = p
@@ -274,6 +284,11 @@ def main():
     ap.add_argument("--max-per-window", type=int, default=75,
                     help="the collector's budget (sampling.max_per_window; the other rules their defaults): enough "
                          "kept frames for the largest labeling budget")
+    ap.add_argument("--sized", action="store_true",
+                    help="the line's sampling budget sized to each labeling budget (max_per_window = budget x "
+                         "window_s / seconds, a line run each) and the collector's kept frames labeled, instead of "
+                         "a seeded random subset of the frames kept at --max-per-window: a team that has the line "
+                         "send only what it will label")
     ap.add_argument("--draws", type=int, default=1,
                     help="labeled subsets per seed and budget (each arm draws its B frames again; draw 0 is the "
                          "subset of the rows before this option): tells a configuration's effect from the draw's")
@@ -304,26 +319,31 @@ def main():
                                                               gt_ids)))
     parent_ap = {group: ap50(args, gt, parent_dt[group]) for group, (gt, _) in gts.items()}
     log(f"parts-v1 on the held-out scene: AP50 drifted {parent_ap['drifted']:.3f}, nominal {parent_ap['nominal']:.3f}")
-    lines = {}
+    lines, scenes = {}, {}  # (seed, samples a window) -> (scene, dataset); seed -> scene
     for seed in args.seeds:  # every line first: the binary is then free (a rebuild cannot change a later seed's)
         (args.cache / f"seed{seed}").mkdir(exist_ok=True)
-        lines[seed] = line_and_collector(args, args.cache / f"seed{seed}", seed)
+        for per_window in sorted({sized_per_window(args, b) for b in args.budgets} if args.sized else {None}):
+            lines[(seed, per_window)] = line_and_collector(args, args.cache / f"seed{seed}", seed, per_window)
+            scenes[seed] = lines[(seed, per_window)][0]
     rows, orders = [], {}
     for seed in args.seeds:
-        seed_dir = args.cache / f"seed{seed}"
-        scene, ds = lines[seed]
-        kept = kept_samples(args, ds, seed_dir / "export")
+        scene = scenes[seed]
         n_frames = {f"cam{i}": len(json.loads((scene / f"cam{i}.json").read_text())["images"]) for i in range(1, 5)}
         # one generator per arm and draw: the random arm's frames do not depend on how many the collector kept
         everything = [(cam, f) for cam, n in n_frames.items() for f in range(n)]
-        for d in range(args.draws):
-            tail = [] if d == 0 else [d]  # draw 0: the subsets of the rows before --draws
-            active_order = [kept[i] for i in np.random.default_rng([seed, 0] + tail).permutation(len(kept))]
-            random_order = [everything[i] for i in np.random.default_rng([seed, 1] + tail).permutation(len(everything))]
-            orders[(seed, d)] = (kept, n_frames, active_order, random_order)
-        log(f"seed {seed}: the collector kept {len(kept)} of {len(everything)} frames "
-            f"({', '.join(f'{c} {sum(1 for s in kept if s[KEY] == c)}' for c in n_frames)})")
-    ctx = types.SimpleNamespace(lines=lines, orders=orders, gts=gts, parent_ap=parent_ap,
+        for budget in args.budgets:
+            per_window = sized_per_window(args, budget) if args.sized else None
+            ds = lines[(seed, per_window)][1]
+            kept = kept_samples(args, ds, ds.with_name(ds.name + "_export"))
+            for d in range(args.draws):
+                tail = [] if d == 0 else [d]  # draw 0: the subsets of the rows before --draws
+                active_order = [kept[i] for i in np.random.default_rng([seed, 0] + tail).permutation(len(kept))]
+                random_order = [everything[i]
+                                for i in np.random.default_rng([seed, 1] + tail).permutation(len(everything))]
+                orders[(seed, d, budget)] = (kept, n_frames, active_order, random_order, ds)
+            log(f"seed {seed}, budget {budget}: the collector kept {len(kept)} of {len(everything)} frames "
+                f"({', '.join(f'{c} {sum(1 for s in kept if s[KEY] == c)}' for c in n_frames)})")
+    ctx = types.SimpleNamespace(scenes=scenes, orders=orders, gts=gts, parent_ap=parent_ap,
                                 parent_classes=parent_classes, held=held, gt_ids=gt_ids)
     for budget, d, seed in [(b, d, s) for b in args.budgets for d in range(args.draws) for s in args.seeds]:
         # budget by budget, draw by draw over the seeds: a cut-short run still has whole budgets
