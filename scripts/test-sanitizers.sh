@@ -44,7 +44,8 @@ reports() { # fails on any sanitizer report written so far
     return 1
   fi
 }
-timed() { local t0=$SECONDS; "$@"; echo "sanitizers: '$*' took $((SECONDS - t0)) s"; }
+# the command's own status: called in `... || status=1`, where bash ignores set -e, so a failing ctest must say so
+timed() { local t0=$SECONDS rc=0; "$@" || rc=$?; echo "sanitizers: '$*' took $((SECONDS - t0)) s (exit $rc)"; return $rc; }
 
 if want asan; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-asan "${common[@]}" \
