@@ -548,9 +548,10 @@ struct JetStreamReader::Impl {
 };
 
 namespace {
-/// Whether the durable consumer `o` names answers (`info` set), asking again while the answer is transient or "not
-/// found" until `until`: another reader of the same durable (a second collector started at the same moment) may have
-/// just made it, and a consumer of a replicated stream answers only once its replicas elect a leader.
+/// Asks for the durable consumer `o` names, again every 250 ms while the answer is transient or "not found", until
+/// `until`; returns the last answer (`code`: its JetStream error). Another reader of the same durable (a second
+/// collector started at the same moment) may have just made it, and a consumer of a replicated stream answers only
+/// once its replicas elect a leader.
 natsStatus wait_for_consumer(jsCtx* js, const JetStreamReaderOptions& o, jsErrCode& code,
                              std::chrono::steady_clock::time_point until) {
     for (;;) {
