@@ -325,7 +325,7 @@ def main():
         for per_window in sorted({sized_per_window(args, b) for b in args.budgets} if args.sized else {None}):
             lines[(seed, per_window)] = line_and_collector(args, args.cache / f"seed{seed}", seed, per_window)
             scenes[seed] = lines[(seed, per_window)][0]
-    rows, orders = [], {}
+    rows, orders, kept_of = [], {}, {}
     for seed in args.seeds:
         scene = scenes[seed]
         n_frames = {f"cam{i}": len(json.loads((scene / f"cam{i}.json").read_text())["images"]) for i in range(1, 5)}
@@ -334,7 +334,9 @@ def main():
         for budget in args.budgets:
             per_window = sized_per_window(args, budget) if args.sized else None
             ds = lines[(seed, per_window)][1]
-            kept = kept_samples(args, ds, ds.with_name(ds.name + "_export"))
+            if ds not in kept_of:  # one export per dataset (without --sized every budget labels from the same)
+                kept_of[ds] = kept_samples(args, ds, ds.with_name(ds.name + "_export"))
+            kept = kept_of[ds]
             for d in range(args.draws):
                 tail = [] if d == 0 else [d]  # draw 0: the subsets of the rows before --draws
                 active_order = [kept[i] for i in np.random.default_rng([seed, 0] + tail).permutation(len(kept))]
